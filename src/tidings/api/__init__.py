@@ -1,0 +1,1 @@
+"""REST transport: parse, one service call, serialize. No SQL here."""

@@ -1,0 +1,70 @@
+"""The ASGI application: REST routes, the WebSocket gateway, health, the web client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import orjson
+from fastapi import FastAPI, Request, WebSocket
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+import tidings
+from tidings.api.errors import error_response, install_error_handlers
+from tidings.api.routes import router
+from tidings.gateway.ws import Gateway
+from tidings.services.hub import Services
+
+WEB_DIR = Path(tidings.__file__).parent / "web"
+
+
+def create_app(
+    services: Services,
+    gateway: Gateway,
+    *,
+    max_request_bytes: int,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    app = FastAPI(
+        title="Tidings",
+        version=tidings.__version__,
+        description="Self-hosted enterprise instant messaging. Protocol: docs/protocol.md.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_request_bytes):
+            return error_response(
+                413, "too_large", f"request body over {max_request_bytes} bytes", {}
+            )
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> Response:
+        return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
+
+    app.include_router(router)
+
+    @app.websocket("/api/v1/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await gateway.serve(ws)
+
+    if WEB_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

@@ -1,0 +1,317 @@
+"""REST routes under /api/v1: parse -> one service call -> serialize."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.responses import Response
+
+from tidings.api import schemas as s
+from tidings.core.clock import rfc3339
+from tidings.core.errors import Unauthenticated
+from tidings.core.models import ConversationKind, OrgRole, Session
+from tidings.protocol.wire import (
+    conversation_json,
+    department_json,
+    member_json,
+    member_view_json,
+    message_json,
+    user_json,
+)
+from tidings.services.hub import Services
+from tidings.services.sync import parse_position
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 429)
+}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+def json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status, media_type="application/json")
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def services(request: Request) -> Services:
+    hub: Services = request.app.state.services
+    return hub
+
+
+Svc = Annotated[Services, Depends(services)]
+
+
+async def session(
+    svc: Svc, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> Session:
+    if not authorization:
+        raise Unauthenticated("missing Authorization: Bearer <token> header")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization must be 'Bearer <token>'")
+    return await svc.auth.authenticate(token.strip())
+
+
+Auth = Annotated[Session, Depends(session)]
+
+
+# --- auth ---------------------------------------------------------------------------
+@router.post("/auth/login", response_model=s.LoginOut, tags=["auth"])
+async def login(body: s.LoginIn, svc: Svc) -> Response:
+    token, sess = await svc.auth.login(body.username, body.password, body.device or "")
+    return json(
+        {"token": token, "user": user_json(sess.user), "expires_at": rfc3339(sess.expires_at)}
+    )
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+async def logout(svc: Svc, me: Auth) -> Response:
+    await svc.auth.logout(me)
+    return no_content()
+
+
+# --- users --------------------------------------------------------------------------
+@router.get("/users/me", response_model=s.UserEnvelope, tags=["users"])
+async def get_me(me: Auth) -> Response:
+    return json({"user": user_json(me.user)})
+
+
+@router.post("/users", status_code=201, response_model=s.UserEnvelope, tags=["users"])
+async def create_user(body: s.UserCreateIn, svc: Svc, me: Auth) -> Response:
+    user = await svc.users.create(
+        me.user, body.username, body.password, body.display_name, OrgRole(body.role)
+    )
+    return json({"user": user_json(user)}, 201)
+
+
+@router.get("/users", response_model=s.UsersOut, tags=["users"])
+async def search_users(
+    svc: Svc,
+    me: Auth,
+    query: Annotated[str, Query(max_length=100)] = "",
+    department_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    users = await svc.users.search(me.user, query, department_id, limit)
+    return json({"users": [user_json(u) for u in users]})
+
+
+@router.get("/users/{uid}", response_model=s.UserEnvelope, tags=["users"])
+async def get_user(uid: str, svc: Svc, me: Auth) -> Response:
+    return json({"user": user_json(await svc.users.get(me.user, uid))})
+
+
+@router.patch("/users/{uid}", response_model=s.UserEnvelope, tags=["users"])
+async def patch_user(uid: str, body: s.UserPatchIn, svc: Svc, me: Auth) -> Response:
+    user = await svc.users.update(
+        me.user,
+        uid,
+        display_name=body.display_name,
+        role=None if body.role is None else OrgRole(body.role),
+        disabled=body.disabled,
+    )
+    return json({"user": user_json(user)})
+
+
+@router.post("/users/{uid}/password", status_code=204, tags=["users"])
+async def reset_password(uid: str, body: s.PasswordIn, svc: Svc, me: Auth) -> Response:
+    await svc.users.reset_password(me.user, uid, body.password)
+    return no_content()
+
+
+# --- departments --------------------------------------------------------------------
+@router.get("/departments", response_model=s.DepartmentsOut, tags=["organization"])
+async def list_departments(svc: Svc, me: Auth) -> Response:
+    deps = await svc.departments.list(me.user)
+    return json({"departments": [department_json(d) for d in deps]})
+
+
+@router.post(
+    "/departments", status_code=201, response_model=s.DepartmentEnvelope, tags=["organization"]
+)
+async def create_department(body: s.DepartmentIn, svc: Svc, me: Auth) -> Response:
+    dep = await svc.departments.create(me.user, body.name, body.parent_id)
+    return json({"department": department_json(dep)}, 201)
+
+
+@router.put("/departments/{did}/members/{uid}", status_code=204, tags=["organization"])
+async def assign_department(did: str, uid: str, svc: Svc, me: Auth) -> Response:
+    await svc.departments.set_member(me.user, did, uid, True)
+    return no_content()
+
+
+@router.delete("/departments/{did}/members/{uid}", status_code=204, tags=["organization"])
+async def unassign_department(did: str, uid: str, svc: Svc, me: Auth) -> Response:
+    await svc.departments.set_member(me.user, did, uid, False)
+    return no_content()
+
+
+# --- conversations ------------------------------------------------------------------
+@router.post(
+    "/conversations",
+    status_code=201,
+    response_model=s.ConversationEnvelope,
+    tags=["conversations"],
+)
+async def create_conversation(body: s.ConversationIn, svc: Svc, me: Auth) -> Response:
+    conv, created = await svc.conversations.create(
+        me.user, ConversationKind(body.kind), body.member_ids, body.name, body.topic
+    )
+    return json({"conversation": conversation_json(conv)}, 201 if created else 200)
+
+
+@router.get("/conversations", response_model=s.ConversationsOut, tags=["conversations"])
+async def list_conversations(svc: Svc, me: Auth) -> Response:
+    views = await svc.conversations.list_for(me.user)
+    return json({"conversations": [member_view_json(v) for v in views]})
+
+
+@router.get("/channels", response_model=s.ConversationsOut, tags=["conversations"])
+async def browse_channels(
+    svc: Svc, me: Auth, query: Annotated[str, Query(max_length=100)] = ""
+) -> Response:
+    found = await svc.conversations.channels(me.user, query)
+    return json({"conversations": [{**conversation_json(c), "joined": j} for c, j in found]})
+
+
+@router.get("/conversations/{cid}", response_model=s.ConversationEnvelope, tags=["conversations"])
+async def get_conversation(cid: str, svc: Svc, me: Auth) -> Response:
+    conv, members = await svc.conversations.view(me.user, cid)
+    data = conversation_json(conv)
+    data["members"] = [member_json(m) for m in members]
+    return json({"conversation": data})
+
+
+@router.patch(
+    "/conversations/{cid}", response_model=s.ConversationEnvelope, tags=["conversations"]
+)
+async def patch_conversation(
+    cid: str, body: s.ConversationPatchIn, svc: Svc, me: Auth
+) -> Response:
+    conv = await svc.conversations.update(me.user, cid, body.name, body.topic)
+    return json({"conversation": conversation_json(conv)})
+
+
+@router.post(
+    "/conversations/{cid}/members",
+    response_model=s.ConversationEnvelope,
+    tags=["conversations"],
+)
+async def add_members(cid: str, body: s.MembersIn, svc: Svc, me: Auth) -> Response:
+    conv = await svc.conversations.add_members(me.user, cid, body.user_ids)
+    return json({"conversation": conversation_json(conv)})
+
+
+@router.delete("/conversations/{cid}/members/{uid}", status_code=204, tags=["conversations"])
+async def remove_member(cid: str, uid: str, svc: Svc, me: Auth) -> Response:
+    await svc.conversations.remove_member(me.user, cid, uid)
+    return no_content()
+
+
+# --- messages -----------------------------------------------------------------------
+@router.post(
+    "/conversations/{cid}/messages",
+    status_code=201,
+    response_model=s.MessageEnvelope,
+    tags=["messages"],
+)
+async def send_message(cid: str, body: s.SendIn, svc: Svc, me: Auth) -> Response:
+    message, created = await svc.messages.send(
+        me.user, cid, body.client_msg_id, body.body, body.reply_to_seq
+    )
+    return json({"message": message_json(message)}, 201 if created else 200)
+
+
+@router.get("/conversations/{cid}/messages", response_model=s.MessagesOut, tags=["messages"])
+async def history(
+    cid: str,
+    svc: Svc,
+    me: Auth,
+    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    messages, more = await svc.messages.history(
+        me.user, cid, before_seq=before_seq, after_seq=after_seq, limit=limit
+    )
+    return json({"messages": [message_json(m) for m in messages], "has_more": more})
+
+
+@router.patch(
+    "/conversations/{cid}/messages/{seq}", response_model=s.MessageEnvelope, tags=["messages"]
+)
+async def edit_message(cid: str, seq: int, body: s.EditIn, svc: Svc, me: Auth) -> Response:
+    message = await svc.messages.edit(me.user, cid, seq, body.body)
+    return json({"message": message_json(message)})
+
+
+@router.delete(
+    "/conversations/{cid}/messages/{seq}", response_model=s.MessageEnvelope, tags=["messages"]
+)
+async def recall_message(cid: str, seq: int, svc: Svc, me: Auth) -> Response:
+    message = await svc.messages.recall(me.user, cid, seq)
+    return json({"message": message_json(message)})
+
+
+@router.put(
+    "/conversations/{cid}/messages/{seq}/reactions/{emoji}",
+    response_model=s.MessageEnvelope,
+    tags=["messages"],
+)
+async def add_reaction(cid: str, seq: int, emoji: str, svc: Svc, me: Auth) -> Response:
+    message = await svc.messages.react(me.user, cid, seq, emoji, True)
+    return json({"message": message_json(message)})
+
+
+@router.delete(
+    "/conversations/{cid}/messages/{seq}/reactions/{emoji}",
+    response_model=s.MessageEnvelope,
+    tags=["messages"],
+)
+async def remove_reaction(cid: str, seq: int, emoji: str, svc: Svc, me: Auth) -> Response:
+    message = await svc.messages.react(me.user, cid, seq, emoji, False)
+    return json({"message": message_json(message)})
+
+
+@router.post("/conversations/{cid}/read", response_model=s.ReadOut, tags=["messages"])
+async def mark_read(cid: str, body: s.ReadIn, svc: Svc, me: Auth) -> Response:
+    read_seq, unread = await svc.messages.mark_read(me.user, cid, body.seq)
+    return json({"read_seq": read_seq, "unread": unread})
+
+
+@router.post("/conversations/{cid}/typing", status_code=204, tags=["messages"])
+async def typing(cid: str, svc: Svc, me: Auth) -> Response:
+    await svc.presence.typing(me.user, cid)
+    return no_content()
+
+
+# --- stream and presence ------------------------------------------------------------
+@router.get("/sync", response_model=s.SyncOut, tags=["sync"])
+async def sync(
+    svc: Svc,
+    me: Auth,
+    since: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    start = parse_position(since)
+    events, more = await svc.sync.events_since(me.user, start, limit)
+    next_pos = events[-1].position if events else start
+    return json(
+        {
+            "events": [{"position": str(e.position), "event": e.payload} for e in events],
+            "next": str(next_pos),
+            "more": more,
+        }
+    )
+
+
+@router.get("/presence", response_model=s.PresenceOut, tags=["sync"])
+async def presence(
+    svc: Svc, me: Auth, user_ids: Annotated[str, Query(max_length=20000)] = ""
+) -> Response:
+    ids = [u for u in user_ids.split(",") if u]
+    return json({"presence": await svc.presence.states(me.user, ids)})

@@ -1,0 +1,198 @@
+"""Request bodies and response shapes (for validation and the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LoginIn(Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    totp: str | None = Field(default=None, max_length=16)
+    device: str | None = Field(default=None, max_length=120)
+
+
+class UserCreateIn(Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    display_name: str | None = Field(default=None, max_length=200)
+    role: Literal["owner", "admin", "member", "guest"] = "member"
+
+
+class UserPatchIn(Body):
+    display_name: str | None = Field(default=None, max_length=200)
+    role: Literal["owner", "admin", "member", "guest"] | None = None
+    disabled: bool | None = None
+
+
+class PasswordIn(Body):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class DepartmentIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    parent_id: str | None = Field(default=None, max_length=64)
+
+
+class ConversationIn(Body):
+    kind: Literal["direct", "group", "channel"]
+    name: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=1000)
+    member_ids: list[str] = Field(default_factory=list, max_length=500)
+
+
+class ConversationPatchIn(Body):
+    name: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=1000)
+
+
+class MembersIn(Body):
+    user_ids: list[str] = Field(min_length=1, max_length=500)
+
+
+class SendIn(Body):
+    client_msg_id: str = Field(min_length=1, max_length=64)
+    body: str
+    reply_to_seq: int | None = Field(default=None, ge=1)
+
+
+class EditIn(Body):
+    body: str
+
+
+class ReadIn(Body):
+    seq: int = Field(ge=0)
+
+
+# --- responses (documentation of the shapes; handlers return them as built) -------
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    role: str
+    disabled: bool
+    department_ids: list[str]
+    created_at: str
+
+
+class UserEnvelope(BaseModel):
+    user: UserOut
+
+
+class LoginOut(BaseModel):
+    token: str
+    user: UserOut
+    expires_at: str
+
+
+class UsersOut(BaseModel):
+    users: list[UserOut]
+
+
+class DepartmentOut(BaseModel):
+    id: str
+    name: str
+    parent_id: str | None
+
+
+class DepartmentEnvelope(BaseModel):
+    department: DepartmentOut
+
+
+class DepartmentsOut(BaseModel):
+    departments: list[DepartmentOut]
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    role: str
+    read_seq: int
+    joined_at: str
+
+
+class ConversationOut(BaseModel):
+    id: str
+    kind: str
+    name: str
+    topic: str
+    created_by: str
+    created_at: str
+    last_seq: int
+    last_activity_at: str
+    member_count: int
+    role: str | None = None
+    read_seq: int | None = None
+    unread: int | None = None
+    unread_mentions: int | None = None
+    joined: bool | None = None
+    members: list[MemberOut] | None = None
+
+
+class ConversationEnvelope(BaseModel):
+    conversation: ConversationOut
+
+
+class ConversationsOut(BaseModel):
+    conversations: list[ConversationOut]
+
+
+class MessageOut(BaseModel):
+    id: str
+    conversation_id: str
+    seq: int
+    client_msg_id: str
+    sender_id: str
+    body: str
+    reply_to_seq: int | None
+    mentions: list[str]
+    reactions: dict[str, list[str]]
+    created_at: str
+    edited_at: str | None
+    deleted: bool
+
+
+class MessageEnvelope(BaseModel):
+    message: MessageOut
+
+
+class MessagesOut(BaseModel):
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class ReadOut(BaseModel):
+    read_seq: int
+    unread: int
+
+
+class EventOut(BaseModel):
+    position: str
+    event: dict[str, object]
+
+
+class SyncOut(BaseModel):
+    events: list[EventOut]
+    next: str
+    more: bool
+
+
+class PresenceOut(BaseModel):
+    presence: dict[str, str]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, object]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

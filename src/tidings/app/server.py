@@ -1,0 +1,102 @@
+"""Run the server: migrate, bootstrap the owner, serve with uvicorn, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import structlog
+import uvicorn
+
+from tidings.api.app import create_app
+from tidings.app.container import Container
+from tidings.app.logging import configure_logging
+from tidings.app.settings import Settings
+from tidings.gateway.hub import Hub
+from tidings.gateway.ws import Gateway
+from tidings.store import migrations
+
+log = structlog.get_logger(__name__)
+
+
+class _DrainingServer(uvicorn.Server):
+    """On SIGTERM: tell WebSocket clients to reconnect and flush them, then let uvicorn
+    finish the requests in flight; the container closes last (accepted sends commit)."""
+
+    def __init__(self, config: uvicorn.Config, hub: Hub, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.hub = hub
+        self.drain_seconds = drain_seconds
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        log.info("draining", connections=sum(1 for _ in self.hub.connections))
+        await self.hub.drain(self.drain_seconds)
+        await super().shutdown(sockets)
+
+
+def build(settings: Settings) -> tuple[Any, Container, Hub]:
+    container = Container(settings)
+    hub = Hub(container.bus)
+    gateway = Gateway(
+        container.services,
+        hub,
+        max_frame_bytes=settings.max_frame_bytes,
+        auth_timeout=settings.auth_timeout_seconds,
+        queue_limit=settings.ws_send_queue,
+    )
+    app = create_app(
+        container.services,
+        gateway,
+        max_request_bytes=settings.max_request_bytes,
+        on_shutdown=container.close,
+    )
+    return app, container, hub
+
+
+async def bootstrap(container: Container) -> str | None:
+    settings = container.settings
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    return await container.services.users.ensure_owner(settings.admin_username, password)
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.db_url)
+    app, container, hub = build(settings)
+    generated = asyncio.run(_bootstrap_once(settings))
+    if generated is not None:
+        # Printed once, to the operator's terminal; never logged.
+        print(
+            f"Created the owner account {settings.admin_username!r} with password: {generated}\n"
+            "Store it now: it is not shown again (tidings user reset-password changes it).",
+            file=sys.stdout,
+            flush=True,
+        )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=max(4 * settings.max_frame_bytes, 1024 * 1024),
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.drain_seconds + 5,
+        lifespan="on",
+    )
+    server = _DrainingServer(config, hub, settings.drain_seconds)
+    log.info("serving", host=settings.host, port=settings.port, data_dir=str(settings.data_dir))
+    server.run()
+
+
+async def _bootstrap_once(settings: Settings) -> str | None:
+    container = Container(settings)
+    try:
+        return await bootstrap(container)
+    finally:
+        await container.close()

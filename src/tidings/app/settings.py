@@ -1,0 +1,71 @@
+"""Settings from (highest first) command-line options, TIDINGS_* environment variables,
+a TOML file (--config or TIDINGS_CONFIG), then these defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="forbid")
+
+    data_dir: Path = Field(Path("tidings-data"), description="where the embedded database lives")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    database_url: str | None = Field(None, description="default: SQLite in data_dir")
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+    max_message_bytes: int = Field(16 * 1024, ge=1, le=1024 * 1024)
+    max_frame_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_request_bytes: int = Field(1024 * 1024, ge=1024)
+    edit_window_seconds: int = Field(3600, ge=0)
+    token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+    auth_timeout_seconds: float = Field(10.0, gt=0)
+    ws_send_queue: int = Field(2000, ge=10, description="frames queued per connection")
+    history_page_max: int = Field(200, ge=1)
+    sync_page_max: int = Field(1000, ge=1)
+    db_pool_size: int = Field(5, ge=1)
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    drain_seconds: float = Field(5.0, ge=0)
+    log_level: str = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("TIDINGS_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tidings.db').resolve()}"
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Settings with CLI overrides (None values are ignored)."""
+    if config is not None:
+        if not config.is_file():
+            raise FileNotFoundError(f"settings file not found: {config}")
+        os.environ["TIDINGS_CONFIG"] = str(config)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

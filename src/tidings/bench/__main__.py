@@ -1,0 +1,3 @@
+from tidings.bench.cli import main
+
+main()

@@ -1,0 +1,218 @@
+"""``tidings bench SCENARIO``: the Typer sub-app (mounted by the main CLI as ``bench``).
+
+Also runnable alone: ``python -m tidings.bench SCENARIO --spawn``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tidings.bench.runner import SCENARIOS, Options, run
+
+T = TypeVar("T")
+
+bench_app = typer.Typer(
+    name="bench",
+    help="Load the server with a scenario and check every delivery "
+    f"({', '.join(SCENARIOS)}).",
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+_UNITS = {
+    "_ms": "ms",
+    "_s": "s",
+    "_mib": "MiB",
+    "_pct": "%",
+    "_per_s": "/s",
+}
+
+
+def _run_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed (the generator's own CPU matters), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        text = ", ".join(str(v) for v in value[:6])
+        return text + (" …" if len(value) > 6 else "")
+    return str(value)
+
+
+def render_table(result: dict[str, Any], console: Console) -> None:
+    """Print the figures of a run as a Rich table."""
+    table = Table(title=f"tidings bench {result.get('scenario')}", show_header=True)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if key in ("options", "errors", "server_rss_series_mib"):
+            continue
+        style = None
+        if key in ("lost", "duplicated", "out_of_order", "send_errors", "failed") and value:
+            style = "bold red"
+        if key == "ok":
+            style = "bold green" if value else "bold red"
+        table.add_row(key, _fmt(value), style=style)
+    console.print(table)
+    for error in result.get("errors") or []:
+        console.print(f"[red]error:[/red] {error}")
+
+
+def bench(
+    scenario: str,
+    url: str = typer.Option(
+        os.environ.get("TIDINGS_URL", "http://127.0.0.1:8080"), "--url", help="Server to load."
+    ),
+    server_pid: int | None = typer.Option(
+        None, "--server-pid", help="Server process id, to read its CPU time and memory."
+    ),
+    spawn: bool = typer.Option(
+        False, "--spawn", help="Start a throw-away server on a temporary data directory."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line instead of a table."),
+    admin_username: str = typer.Option("admin", "--admin-username"),
+    admin_password: str | None = typer.Option(
+        None, "--admin-password", help="Default: $TIDINGS_ADMIN_PASSWORD.", show_default=False
+    ),
+    pairs: int = typer.Option(50, help="latency: direct-conversation pairs."),
+    messages: int = typer.Option(20, help="latency: messages per pair."),
+    members: int = typer.Option(100, help="fanout: group members, all connected."),
+    senders: int = typer.Option(10, help="fanout: members who send."),
+    per_sender: int = typer.Option(100, "--per-sender", help="fanout: messages per sender."),
+    in_flight: int = typer.Option(10, "--in-flight", help="Unacknowledged sends per sender."),
+    connections: int = typer.Option(2000, help="connections: idle connections to hold."),
+    connection_users: int = typer.Option(
+        100, "--connection-users", help="connections: accounts they are spread over."
+    ),
+    hold: float = typer.Option(5.0, help="connections: seconds to hold them open."),
+    duration: float = typer.Option(60.0, help="soak: seconds."),
+    soak_users: int = typer.Option(20, "--soak-users", help="soak: users."),
+    rate: float = typer.Option(100.0, help="soak: messages per second in total."),
+    reconnect_every: float = typer.Option(
+        5.0, "--reconnect-every", help="soak: drop and resume a connection every N s (0: never)."
+    ),
+    body_bytes: int = typer.Option(64, "--body-bytes", help="Message body size."),
+    drain_timeout: float = typer.Option(
+        15.0, "--drain-timeout", help="Give up waiting for missing deliveries after N idle s."
+    ),
+    compression: bool = typer.Option(
+        False, "--compression/--no-compression", help="Offer permessage-deflate."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Run ``scenario`` and report its figures; exit 1 if a check failed."""
+    if scenario not in SCENARIOS:
+        raise typer.BadParameter(f"choose from {', '.join(SCENARIOS)}", param_hint="SCENARIO")
+    options = Options(
+        url=url,
+        server_pid=server_pid,
+        spawn=spawn,
+        admin_username=admin_username,
+        admin_password=admin_password,
+        pairs=pairs,
+        messages=messages,
+        members=members,
+        senders=senders,
+        per_sender=per_sender,
+        in_flight=in_flight,
+        connections=connections,
+        connection_users=connection_users,
+        hold=hold,
+        duration=duration,
+        soak_users=soak_users,
+        rate=rate,
+        reconnect_every=reconnect_every,
+        body_bytes=body_bytes,
+        drain_timeout=drain_timeout,
+        compression=compression,
+        progress=progress and sys.stderr.isatty(),
+    )
+    console = Console(stderr=json_out)
+    try:
+        result = _run_loop(run(scenario, options))
+    except (RuntimeError, ValueError, OSError, httpx.HTTPError) as exc:
+        Console(stderr=True).print(f"[bold red]bench failed:[/bold red] {exc}")
+        raise typer.Exit(2) from exc
+    if json_out:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        sys.stdout.flush()
+    else:
+        render_table(result, console)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+_HELP = {
+    "latency": "Pairs of users in direct conversations send one message at a time and "
+    "wait for its delivery (--pairs, --messages).",
+    "fanout": "One group of --members members, all connected; --senders senders each send "
+    "--per-sender messages with at most --in-flight unacknowledged.",
+    "connections": "Hold --connections idle authenticated connections open (spread over "
+    "--connection-users accounts); memory per connection.",
+    "soak": "A mixed load for --duration seconds at --rate messages/s (group and direct "
+    "messages, edits, reactions, reads, typing) while connections drop and resume.",
+}
+
+
+def _make_command(name: str) -> None:
+    def command(**kwargs: Any) -> None:
+        bench(name, **kwargs)
+
+    # Same options for every scenario: copy bench's signature without ``scenario``.
+    import inspect
+    import typing
+
+    hints = typing.get_type_hints(bench)
+    signature = inspect.signature(bench)
+    params = [
+        p.replace(annotation=hints[p.name])
+        for p in signature.parameters.values()
+        if p.name != "scenario"
+    ]
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]  # read by Typer
+        parameters=params, return_annotation=None
+    )
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = name
+    command.__doc__ = (
+        _HELP[name] + "\n\nExits 1 if any message was lost, duplicated or out of order, "
+        "or a send failed."
+    )
+    bench_app.command(name)(command)
+
+
+for _name in SCENARIOS:
+    _make_command(_name)
+
+
+def main() -> None:
+    """Entry point for ``python -m tidings.bench``."""
+    bench_app(prog_name="tidings bench")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Bus port (fan-out between nodes, presence) and its adapters."""

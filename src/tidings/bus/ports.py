@@ -1,0 +1,58 @@
+"""The Bus port: publish committed events and ephemeral signals to topics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class EnvelopeKind(StrEnum):
+    EVENT = "event"  # a committed event with a position
+    EPHEMERAL = "ephemeral"  # typing, presence: no position, never stored
+    CLOSE = "close"  # close connections of a user (or of one token)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    kind: EnvelopeKind
+    frame: str = ""  # the frame, encoded once, written as is to every connection
+    position: int | None = None
+    conversation_id: str | None = None
+    sender_id: str | None = None  # an ephemeral signal skips its sender's connections
+    client_msg_id: str | None = None  # a message event: lets the sending connection ack first
+    added_user_ids: Sequence[str] = field(default_factory=tuple)
+    removed_user_id: str | None = None
+    user_id: str | None = None  # CLOSE: whose connections
+    token_id: str | None = None  # CLOSE: only this token's connections
+    reason: str = ""
+
+
+def conversation_topic(conversation_id: str) -> str:
+    return f"c:{conversation_id}"
+
+
+def user_topic(user_id: str) -> str:
+    return f"u:{user_id}"
+
+
+Handler = Callable[[str, Envelope], Awaitable[None] | None]
+
+
+class Bus(Protocol):
+    async def publish(self, topic: str, envelope: Envelope) -> None: ...
+
+    async def publish_many(self, topics: Sequence[str], envelope: Envelope) -> None: ...
+
+    def subscribe(self, topic: str, handler: Handler) -> None: ...
+
+    def unsubscribe(self, topic: str, handler: Handler) -> None: ...
+
+    async def set_presence(self, user_id: str, conn_id: str, state: str | None) -> str:
+        """Record one connection's state (None: gone); returns the user's aggregate."""
+        ...
+
+    async def get_presence(self, user_ids: Sequence[str]) -> dict[str, str]: ...
+
+    async def close(self) -> None: ...

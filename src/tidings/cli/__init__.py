@@ -1,0 +1,1 @@
+"""The `tidings` command line: admin commands call services, never SQL."""

@@ -1,0 +1,295 @@
+"""`tidings`: run the server and administer it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+import tidings
+from tidings.core.errors import TidingsError
+from tidings.core.models import Department, OrgRole
+
+T = TypeVar("T")
+console = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="tidings",
+    help="Tidings: self-hosted enterprise instant messaging.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+dept_app = typer.Typer(help="Manage the department tree.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(dept_app, name="dept")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default ./tidings-data).", show_default=False),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML settings file (also TIDINGS_CONFIG).", show_default=False),
+]
+
+
+class _State:
+    data_dir: Path | None = None
+    config: Path | None = None
+
+
+state = _State()
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+    from tidings.app.settings import load_settings
+
+    try:
+        return load_settings(state.config, data_dir=state.data_dir, **overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    except FileNotFoundError as exc:
+        fail(str(exc))
+
+
+def run_with_container(action: Callable[..., Awaitable[T]]) -> T:
+    """Migrate the database, then run `action(container)`; errors become one line."""
+    from tidings.app.container import Container
+    from tidings.store import migrations
+
+    settings = _settings()
+
+    async def go() -> T:
+        container = Container(settings)
+        try:
+            return await action(container)
+        finally:
+            await container.close()
+
+    try:
+        migrations.upgrade(settings.db_url)
+        return asyncio.run(go())
+    except TidingsError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tidings {tidings.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Tidings: self-hosted enterprise instant messaging."""
+    state.data_dir = data_dir
+    state.config = config
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Run the server: every role in one process, on the embedded database by default."""
+    from tidings.app.server import serve as run
+
+    if data_dir is not None:
+        state.data_dir = data_dir
+    if config is not None:
+        state.config = config
+    settings = _settings(host=host, port=port)
+    try:
+        run(settings)
+    except OSError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database or bring it to the latest schema."""
+    from tidings.store import migrations
+
+    settings = _settings()
+    try:
+        migrations.upgrade(settings.db_url)
+    except OSError as exc:
+        fail(str(exc))
+    console.print(f"database at revision {migrations.current(settings.db_url)}")
+
+
+# --- users -----------------------------------------------------------------------------
+def _user_table(users: list) -> Table:  # type: ignore[type-arg]
+    table = Table("username", "display name", "role", "status", "id")
+    for u in users:
+        table.add_row(u.username, u.display_name, u.role.value, "disabled" if u.disabled else "active", u.id)
+    return table
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name: letters, digits, . _ -")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password (prompted when omitted).")
+    ],
+    display_name: Annotated[str | None, typer.Option(help="Name shown to others.")] = None,
+    role: Annotated[OrgRole, typer.Option(help="Organization role.")] = OrgRole.MEMBER,
+) -> None:
+    """Create a user account."""
+
+    async def action(c) -> None:  # type: ignore[no-untyped-def]
+        user = await c.services.users.create(None, username, password, display_name, role)
+        console.print(f"created {user.role.value} {user.username} ({user.id})")
+
+    run_with_container(action)
+
+
+@user_app.command("list")
+def user_list(
+    query: Annotated[str, typer.Option(help="Filter by username or display name.")] = "",
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+) -> None:
+    """List user accounts."""
+
+    async def action(c) -> None:  # type: ignore[no-untyped-def]
+        console.print(_user_table(await c.services.users.search(None, query, None, limit)))
+
+    run_with_container(action)
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    async def action(c) -> None:  # type: ignore[no-untyped-def]
+        user = await c.services.users.by_username(username)
+        await c.services.users.update(None, user.id, disabled=disabled)
+        console.print(f"{'disabled' if disabled else 'enabled'} {user.username}")
+
+    run_with_container(action)
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable an account: its sessions stop working at once."""
+    _set_disabled(username, True)
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Enable a disabled account."""
+    _set_disabled(username, False)
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    username: str,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="New password (prompted when omitted).")
+    ],
+) -> None:
+    """Set a new password; every session of the user ends."""
+
+    async def action(c) -> None:  # type: ignore[no-untyped-def]
+        user = await c.services.users.by_username(username)
+        await c.services.users.reset_password(None, user.id, password)
+        console.print(f"password of {user.username} reset; their sessions were revoked")
+
+    run_with_container(action)
+
+
+# --- departments -------------------------------------------------------------------------
+@dept_app.command("create")
+def dept_create(
+    name: str,
+    parent: Annotated[str | None, typer.Option(help="Parent department (name, path A/B, or id).")] = None,
+) -> None:
+    """Create a department."""
+
+    async def action(c) -> None:  # type: ignore[no-untyped-def]
+        parent_id = None if parent is None else (await c.services.departments.resolve(parent)).id
+        dep = await c.services.departments.create(None, name, parent_id)
+        console.print(f"created department {dep.name} ({dep.id})")
+
+    run_with_container(action)
+
+
+@dept_app.command("list")
+def dept_list() -> None:
+    """Show the department tree."""
+
+    async def action(c) -> list[Department]:  # type: ignore[no-untyped-def]
+        return await c.services.departments.list(None)
+
+    deps = run_with_container(action)
+    tree = Tree("organization")
+    nodes = {None: tree}
+    pending = list(deps)
+    while pending:
+        progressed = False
+        for d in list(pending):
+            if d.parent_id in nodes:
+                nodes[d.id] = nodes[d.parent_id].add(f"{d.name} [dim]({d.id})[/dim]")
+                pending.remove(d)
+                progressed = True
+        if not progressed:
+            break
+    console.print(tree)
+
+
+@dept_app.command("assign")
+def dept_assign(
+    username: str,
+    department: Annotated[str, typer.Argument(help="Department name, path A/B, or id.")],
+) -> None:
+    """Put a user in a department."""
+
+    async def action(c) -> None:  # type: ignore[no-untyped-def]
+        user = await c.services.users.by_username(username)
+        dep = await c.services.departments.resolve(department)
+        await c.services.departments.set_member(None, dep.id, user.id, True)
+        console.print(f"{user.username} is in {dep.name}")
+
+    run_with_container(action)
+
+
+def _mount_optional() -> None:
+    try:
+        from tidings.bench.cli import bench_app
+    except ImportError:
+        return
+    app.add_typer(bench_app, name="bench")
+
+
+def main() -> None:
+    _mount_optional()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

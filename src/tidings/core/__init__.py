@@ -1,0 +1,1 @@
+"""Domain values, rules, permissions, event types and errors. No IO at all."""

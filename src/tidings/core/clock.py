@@ -1,0 +1,46 @@
+"""Time and identifiers, injected so services never call now() themselves."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> str: ...
+
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+class TimeOrderedIds:
+    """26-character, time-ordered, random-tailed ids (ULID layout, lower case)."""
+
+    def new_id(self) -> str:
+        value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+        chars = []
+        for _ in range(26):
+            chars.append(_ALPHABET[value & 31])
+            value >>= 5
+        return "".join(reversed(chars))
+
+
+def new_token() -> str:
+    """An opaque bearer token: 256 bits of randomness."""
+    return secrets.token_urlsafe(32)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

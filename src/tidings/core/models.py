@@ -1,0 +1,139 @@
+"""Domain values: frozen, slotted dataclasses and the enums they use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import NewType
+
+UserId = NewType("UserId", str)
+ConversationId = NewType("ConversationId", str)
+DepartmentId = NewType("DepartmentId", str)
+MessageId = NewType("MessageId", str)
+TokenId = NewType("TokenId", str)
+Position = NewType("Position", int)
+
+
+class OrgRole(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    GUEST = "guest"
+
+    @property
+    def is_admin(self) -> bool:
+        return self in (OrgRole.OWNER, OrgRole.ADMIN)
+
+
+class ConversationKind(StrEnum):
+    DIRECT = "direct"
+    GROUP = "group"
+    CHANNEL = "channel"
+
+
+class MemberRole(StrEnum):
+    OWNER = "owner"
+    MEMBER = "member"
+
+
+class PresenceState(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UserId
+    username: str
+    display_name: str
+    role: OrgRole
+    disabled: bool
+    created_at: datetime
+    department_ids: tuple[DepartmentId, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An authenticated device: the token's row, never the token itself."""
+
+    token_id: TokenId
+    user: User
+    device: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    id: DepartmentId
+    name: str
+    parent_id: DepartmentId | None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    conversation_id: ConversationId
+    user_id: UserId
+    role: MemberRole
+    read_seq: int
+    joined_at: datetime
+    joined_pos: int
+    left_pos: int | None = None
+    left_seq: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.left_pos is None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: ConversationId
+    kind: ConversationKind
+    name: str
+    topic: str
+    created_by: UserId
+    created_at: datetime
+    last_seq: int
+    last_activity_at: datetime
+    member_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A conversation as one member sees it in a list."""
+
+    conversation: Conversation
+    member: Member
+    unread_mentions: int
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.conversation.last_seq - self.member.read_seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: MessageId
+    conversation_id: ConversationId
+    seq: int
+    client_msg_id: str
+    sender_id: UserId
+    body: str
+    reply_to_seq: int | None
+    mentions: tuple[UserId, ...]
+    created_at: datetime
+    edited_at: datetime | None = None
+    deleted: bool = False
+    reactions: dict[str, list[UserId]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event with its stream position. `payload` is the wire dict (JSON-ready)."""
+
+    position: int
+    conversation_id: ConversationId | None
+    user_id: UserId | None
+    payload: dict[str, object]

@@ -1,0 +1,187 @@
+"""Validation and permission rules. Pure functions: they raise TidingsError subclasses."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from tidings.core.errors import (
+    EditWindowPassed,
+    Forbidden,
+    InvalidBody,
+    InvalidOperation,
+    InvalidRequest,
+    TooLarge,
+)
+from tidings.core.models import (
+    ConversationKind,
+    Member,
+    MemberRole,
+    Message,
+    OrgRole,
+    User,
+)
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9._-]{0,31})")
+MAX_NAME_CHARS = 80
+MAX_TOPIC_CHARS = 250
+MAX_CLIENT_MSG_ID = 64
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024
+
+
+def normalize_username(raw: str) -> str:
+    name = raw.strip().lower()
+    if not USERNAME_RE.fullmatch(name):
+        raise InvalidRequest(
+            "username must be 1-32 characters: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            field="username",
+        )
+    return name
+
+
+def clean_text(raw: str, *, field: str, max_chars: int, allow_empty: bool = False) -> str:
+    text = unicodedata.normalize("NFC", raw).strip()
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidRequest(f"{field} must not contain control characters", field=field)
+    if not text and not allow_empty:
+        raise InvalidRequest(f"{field} must not be empty", field=field)
+    if len(text) > max_chars:
+        raise InvalidRequest(f"{field} is longer than {max_chars} characters", field=field)
+    return text
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise InvalidRequest(
+            f"password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
+            field="password",
+        )
+
+
+def check_body(body: str, max_bytes: int) -> str:
+    """A message body: not blank, at most `max_bytes` of UTF-8."""
+    if not body.strip():
+        raise InvalidBody("message body must not be empty")
+    size = len(body.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise TooLarge(
+            f"message body is {size} bytes, more than the limit of {max_bytes}",
+            limit=max_bytes,
+            size=size,
+        )
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidBody("message body is not valid Unicode text") from exc
+    return body
+
+
+def check_client_msg_id(client_msg_id: str) -> str:
+    if not 1 <= len(client_msg_id) <= MAX_CLIENT_MSG_ID or not client_msg_id.isprintable():
+        raise InvalidRequest(
+            f"client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} printable characters",
+            field="client_msg_id",
+        )
+    return client_msg_id
+
+
+def mentioned_usernames(body: str) -> set[str]:
+    return {m.group(1).lower().rstrip(".") for m in MENTION_RE.finditer(body)}
+
+
+def search_key(username: str, display_name: str) -> str:
+    """What directory search matches against: case-folded, any script."""
+    return f"{username} {unicodedata.normalize('NFKC', display_name)}".casefold()
+
+
+# --- permissions -----------------------------------------------------------------
+
+
+def check_can_create(kind: ConversationKind, actor: User) -> None:
+    if kind is not ConversationKind.DIRECT and actor.role is OrgRole.GUEST:
+        raise Forbidden("guests cannot create groups or channels")
+
+
+def check_can_add(
+    kind: ConversationKind,
+    actor: User,
+    actor_member: Member | None,
+    targets: Iterable[User],
+) -> None:
+    """Who may add whom. The actor is active in the conversation unless joining a channel."""
+    if kind is ConversationKind.DIRECT:
+        raise InvalidOperation("a direct conversation has exactly two members")
+    is_manager = actor.role.is_admin or (
+        actor_member is not None and actor_member.role is MemberRole.OWNER
+    )
+    for target in targets:
+        if target.disabled:
+            raise InvalidOperation(f"user {target.username} is disabled", user_id=target.id)
+        if kind is ConversationKind.CHANNEL:
+            if target.id == actor.id:
+                if actor.role is OrgRole.GUEST:
+                    raise Forbidden("guests cannot join channels by themselves")
+                continue
+            if actor_member is None and not actor.role.is_admin:
+                raise Forbidden("only members of a channel can add people to it")
+            if target.role is OrgRole.GUEST and not is_manager:
+                raise Forbidden("only the channel owner or an admin can add a guest")
+            if actor.role is OrgRole.GUEST:
+                raise Forbidden("guests cannot add people to a channel")
+        elif actor_member is None:
+            raise Forbidden("only members of a group can invite people to it")
+
+
+def check_can_remove(actor: User, actor_member: Member | None, target_id: str) -> None:
+    if target_id == actor.id:
+        return  # leaving is always allowed
+    if actor.role.is_admin or (actor_member is not None and actor_member.role is MemberRole.OWNER):
+        return
+    raise Forbidden("only a conversation owner or an admin can remove other members")
+
+
+def check_can_update_conversation(actor: User, actor_member: Member | None) -> None:
+    if actor.role.is_admin or (actor_member is not None and actor_member.role is MemberRole.OWNER):
+        return
+    raise Forbidden("only a conversation owner or an admin can change it")
+
+
+def check_can_edit(message: Message, actor: User, now: datetime, window: timedelta) -> None:
+    if message.sender_id != actor.id:
+        raise Forbidden("only the sender can edit a message")
+    if message.deleted:
+        raise InvalidOperation("a recalled message cannot be edited")
+    if now - message.created_at > window:
+        raise EditWindowPassed(
+            "the edit window for this message has passed",
+            window_seconds=int(window.total_seconds()),
+        )
+
+
+def check_can_recall(message: Message, actor: User, actor_member: Member) -> None:
+    if message.sender_id == actor.id or actor.role.is_admin:
+        return
+    if actor_member.role is MemberRole.OWNER:
+        return
+    raise Forbidden("only the sender, a conversation owner or an admin can recall a message")
+
+
+def check_can_manage_user(actor: User, target: User, new_role: OrgRole | None) -> None:
+    """Admins manage members and guests; only an owner manages admins and owners."""
+    if not actor.role.is_admin:
+        raise Forbidden("only an admin can manage users")
+    privileged = {OrgRole.OWNER, OrgRole.ADMIN}
+    if actor.role is not OrgRole.OWNER and (
+        target.role in privileged or (new_role is not None and new_role in privileged)
+    ):
+        raise Forbidden("only an owner can manage owners and admins")
+
+
+def visible_seq_limit(member: Member) -> int | None:
+    """The highest seq a (possibly removed) member may read; None when unlimited."""
+    return member.left_seq

@@ -1,0 +1,1 @@
+"""WebSocket transport: auth, resume, bus subscription, bounded per-connection queues."""

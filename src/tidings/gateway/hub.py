@@ -1,0 +1,233 @@
+"""Which local connection gets which bus traffic. Only the gateway holds live state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import structlog
+
+from tidings.bus.ports import Bus, Envelope, EnvelopeKind, conversation_topic, user_topic
+from tidings.protocol.wire import reconnect_frame
+
+log = structlog.get_logger(__name__)
+
+CLOSE_AUTH = 4001
+CLOSE_REVOKED = 4003
+CLOSE_TOO_SLOW = 4008
+CLOSE_RESTART = 1012
+
+
+class Outbox:
+    """What a connection writes: frames, then possibly a close."""
+
+    async def write(self, frame: str) -> None:
+        raise NotImplementedError
+
+    async def close(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+
+_CLOSE = object()
+
+
+@dataclass(eq=False)
+class Connection:
+    """One client connection. Frames go through a bounded queue: fan-out never waits on
+    a slow client; one that falls too far behind is closed and will resume."""
+
+    conn_id: str
+    user_id: str
+    token_id: str
+    outbox: Outbox
+    queue_limit: int
+    last_position: int = 0
+    conversations: set[str] = field(default_factory=set)
+    pending_sends: set[str] = field(default_factory=set)
+    held: list[tuple[str, str | None]] | None = None
+    replaying: bool = False
+    replay_buffer: list[Envelope] = field(default_factory=list)
+    closed: bool = False
+    _queue: deque[object] = field(default_factory=deque)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _close: tuple[int, str] = (1000, "")
+
+    # --- writing --------------------------------------------------------------------
+    def enqueue(self, frame: str) -> None:
+        if self.closed:
+            return
+        if len(self._queue) >= self.queue_limit:
+            log.warning("connection_too_slow", conn_id=self.conn_id, user_id=self.user_id)
+            self.close(CLOSE_TOO_SLOW, "too slow: resume with since")
+            return
+        self._queue.append(frame)
+        self._wakeup.set()
+
+    async def enqueue_wait(self, frame: str) -> None:
+        """For replays: wait for room instead of giving up on the client."""
+        while len(self._queue) >= self.queue_limit and not self.closed:
+            await asyncio.sleep(0.01)
+        self._queue.append(frame)
+        self._wakeup.set()
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._close = (code, reason)
+        self._queue.append(_CLOSE)
+        self._wakeup.set()
+
+    async def run_writer(self) -> None:
+        """Write queued frames until closed (runs as the connection's writer task)."""
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            item = self._queue.popleft()
+            if item is _CLOSE:
+                await self.outbox.close(*self._close)
+                return
+            assert isinstance(item, str)
+            await self.outbox.write(item)
+
+    async def flushed(self) -> None:
+        while self._queue:
+            await asyncio.sleep(0.005)
+
+    # --- events -----------------------------------------------------------------------
+    def push_event(self, envelope: Envelope) -> None:
+        assert envelope.position is not None
+        if self.replaying:
+            self.replay_buffer.append(envelope)
+            return
+        if envelope.position <= self.last_position:
+            return  # already replayed or delivered by another topic
+        self.last_position = envelope.position
+        tag = (
+            envelope.client_msg_id
+            if envelope.sender_id == self.user_id and envelope.client_msg_id in self.pending_sends
+            else None
+        )
+        if self.held is not None or tag is not None:
+            # The sending connection gets its ack before the event of its own message.
+            if self.held is None:
+                self.held = []
+            self.held.append((envelope.frame, tag))
+            return
+        self.enqueue(envelope.frame)
+
+    def finish_send(self, client_msg_id: str, ack: str | None) -> None:
+        """A send of this connection ended: write its ack, then what was held for it."""
+        self.pending_sends.discard(client_msg_id)
+        if ack is not None:
+            self.enqueue(ack)
+        if self.held is None:
+            return
+        held, self.held = self.held, None
+        for i, (frame, tag) in enumerate(held):
+            if tag is not None and tag in self.pending_sends:
+                self.held = held[i:]
+                return
+            self.enqueue(frame)
+
+    def end_replay(self) -> None:
+        self.replaying = False
+        buffered, self.replay_buffer = self.replay_buffer, []
+        for envelope in buffered:
+            self.push_event(envelope)
+
+
+class Hub:
+    """Local connections by user and by conversation; subscribes the bus topics of the
+    users and conversations it holds (counted), and fans each envelope out locally."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.by_user: dict[str, set[Connection]] = {}
+        self.by_conversation: dict[str, set[Connection]] = {}
+        self.draining = False
+
+    @property
+    def connections(self) -> Iterable[Connection]:
+        for conns in self.by_user.values():
+            yield from conns
+
+    def register(self, conn: Connection) -> None:
+        conns = self.by_user.setdefault(conn.user_id, set())
+        if not conns:
+            self.bus.subscribe(user_topic(conn.user_id), self.on_envelope)
+        conns.add(conn)
+
+    def join(self, conn: Connection, conversation_id: str) -> None:
+        if conn.closed or conversation_id in conn.conversations:
+            return
+        conn.conversations.add(conversation_id)
+        conns = self.by_conversation.setdefault(conversation_id, set())
+        if not conns:
+            self.bus.subscribe(conversation_topic(conversation_id), self.on_envelope)
+        conns.add(conn)
+
+    def leave(self, conn: Connection, conversation_id: str) -> None:
+        conn.conversations.discard(conversation_id)
+        conns = self.by_conversation.get(conversation_id)
+        if conns is None:
+            return
+        conns.discard(conn)
+        if not conns:
+            del self.by_conversation[conversation_id]
+            self.bus.unsubscribe(conversation_topic(conversation_id), self.on_envelope)
+
+    def unregister(self, conn: Connection) -> None:
+        for cid in list(conn.conversations):
+            self.leave(conn, cid)
+        conns = self.by_user.get(conn.user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.by_user[conn.user_id]
+                self.bus.unsubscribe(user_topic(conn.user_id), self.on_envelope)
+
+    def on_envelope(self, topic: str, envelope: Envelope) -> None:
+        kind = envelope.kind
+        if kind is EnvelopeKind.CLOSE:
+            for conn in list(self.by_user.get(envelope.user_id or "", ())):
+                if envelope.token_id is None or conn.token_id == envelope.token_id:
+                    conn.close(CLOSE_REVOKED, envelope.reason)
+            return
+        scope, _, key = topic.partition(":")
+        if kind is EnvelopeKind.EPHEMERAL:
+            targets = self.by_conversation if scope == "c" else self.by_user
+            for conn in tuple(targets.get(key, ())):
+                if conn.user_id != envelope.sender_id:
+                    conn.enqueue(envelope.frame)
+            return
+        cid = envelope.conversation_id
+        for uid in envelope.added_user_ids:
+            if cid is not None:
+                for conn in tuple(self.by_user.get(uid, ())):
+                    self.join(conn, cid)
+        if scope == "c":
+            targets_set = self.by_conversation.get(key, set())
+        else:
+            targets_set = self.by_user.get(key, set())
+        for conn in tuple(targets_set):
+            conn.push_event(envelope)
+        if envelope.removed_user_id is not None and cid is not None:
+            for conn in tuple(self.by_user.get(envelope.removed_user_id, ())):
+                self.leave(conn, cid)
+
+    async def drain(self, timeout: float) -> None:
+        """Tell every client to reconnect elsewhere, flush, and close them."""
+        self.draining = True
+        conns = list(self.connections)
+        frame = reconnect_frame("server shutting down")
+        for conn in conns:
+            conn.enqueue(frame)
+            conn.close(CLOSE_RESTART, "server restarting")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(c.flushed() for c in conns), return_exceptions=True)

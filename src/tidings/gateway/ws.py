@@ -1,0 +1,213 @@
+"""The WebSocket endpoint /api/v1/ws: one reader loop and one writer task per client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from tidings.core.errors import InvalidRequest, TidingsError, Unauthenticated
+from tidings.core.models import PresenceState, Session
+from tidings.gateway.hub import CLOSE_AUTH, Connection, Hub, Outbox
+from tidings.protocol import frames as f
+from tidings.protocol.wire import ack_frame, error_frame, event_frame, message_json, ready_frame
+from tidings.services.hub import Services
+from tidings.services.sync import parse_position
+
+log = structlog.get_logger(__name__)
+REPLAY_PAGE = 500
+MAX_SENDS_IN_FLIGHT = 256
+
+
+class _StarletteOutbox(Outbox):
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+
+    async def write(self, frame: str) -> None:
+        await self.ws.send_text(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state is WebSocketState.CONNECTED:
+            await self.ws.close(code, reason)
+
+
+class Gateway:
+    def __init__(
+        self,
+        services: Services,
+        hub: Hub,
+        *,
+        max_frame_bytes: int,
+        auth_timeout: float,
+        queue_limit: int,
+    ) -> None:
+        self.svc = services
+        self.hub = hub
+        self.max_frame_bytes = max_frame_bytes
+        self.auth_timeout = auth_timeout
+        self.queue_limit = queue_limit
+
+    async def _receive(self, ws: WebSocket) -> str | None:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is None:
+            data = message.get("bytes") or b""
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = "\ufffd"  # not JSON: answered with invalid_request
+        return str(text)
+
+    async def serve(self, ws: WebSocket) -> None:
+        await ws.accept()
+        if self.hub.draining:
+            await ws.close(1012, "server restarting")
+            return
+        try:
+            session, since = await self._authenticate(ws)
+        except (TimeoutError, TidingsError, WebSocketDisconnect) as exc:
+            if isinstance(exc, TidingsError):
+                with contextlib.suppress(Exception):
+                    await ws.send_text(error_frame(None, exc))
+            with contextlib.suppress(Exception):
+                await ws.close(CLOSE_AUTH, "authentication required")
+            return
+        conn = Connection(
+            conn_id=secrets.token_hex(8),
+            user_id=session.user.id,
+            token_id=session.token_id,
+            outbox=_StarletteOutbox(ws),
+            queue_limit=self.queue_limit,
+        )
+        structlog.contextvars.bind_contextvars(conn_id=conn.conn_id, user_id=conn.user_id)
+        writer = asyncio.get_running_loop().create_task(conn.run_writer())
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            await self._start(conn, session, since)
+            await self._read_loop(ws, conn, session, tasks)
+        except WebSocketDisconnect:
+            pass
+        except Exception:
+            log.exception("connection_failed")
+        finally:
+            self.hub.unregister(conn)
+            for task in tasks:
+                task.cancel()
+            conn.close(1000, "")
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await writer
+            writer.cancel()
+            with contextlib.suppress(Exception):
+                await self.svc.presence.set_state(session.user, conn.conn_id, None)
+            structlog.contextvars.unbind_contextvars("conn_id", "user_id")
+
+    async def _authenticate(self, ws: WebSocket) -> tuple[Session, int | None]:
+        async with asyncio.timeout(self.auth_timeout):
+            while True:
+                text = await self._receive(ws)
+                if text is None:
+                    raise WebSocketDisconnect(1000)
+                try:
+                    frame = f.parse_frame(text, self.max_frame_bytes)
+                except TidingsError as exc:
+                    await ws.send_text(error_frame(exc.details.get("ref"), exc))
+                    continue
+                if not isinstance(frame, f.AuthFrame):
+                    raise Unauthenticated("the first frame must be auth")
+                session = await self.svc.auth.authenticate(frame.token)
+                since = None if frame.since is None else parse_position(frame.since)
+                return session, since
+
+    async def _start(self, conn: Connection, session: Session, since: int | None) -> None:
+        """Subscribe first, then replay, then go live: nothing lost at the boundary."""
+        conn.replaying = True
+        self.hub.register(conn)
+        head = await self.svc.sync.head()
+        for cid in await self.svc.conversations.active_ids(session.user):
+            self.hub.join(conn, cid)
+        start = head if since is None else since
+        if start > head:
+            raise InvalidRequest("since is ahead of the stream")
+        conn.last_position = start
+        await conn.enqueue_wait(ready_frame(session.user, head))
+        while True:
+            events, more = await self.svc.sync.events_since(session.user, conn.last_position, REPLAY_PAGE)
+            for event in events:
+                await conn.enqueue_wait(event_frame(event.position, event.payload))
+                conn.last_position = event.position
+            if not more:
+                break
+        conn.end_replay()
+        await self.svc.presence.set_state(session.user, conn.conn_id, PresenceState.ONLINE)
+
+    async def _read_loop(
+        self, ws: WebSocket, conn: Connection, session: Session, tasks: set[asyncio.Task[None]]
+    ) -> None:
+        in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
+        while not conn.closed:
+            text = await self._receive(ws)
+            if text is None:
+                return
+            try:
+                frame = f.parse_frame(text, self.max_frame_bytes)
+            except TidingsError as exc:
+                conn.enqueue(error_frame(exc.details.pop("ref", None), exc))
+                continue
+            if isinstance(frame, f.SendFrame):
+                await in_flight.acquire()
+                task = asyncio.get_running_loop().create_task(self._send(conn, session, frame))
+                tasks.add(task)
+                task.add_done_callback(lambda t: (tasks.discard(t), in_flight.release()))
+                continue
+            try:
+                conn.enqueue(await self._handle(conn, session, frame))
+            except TidingsError as exc:
+                conn.enqueue(error_frame(frame.ref, exc))
+
+    async def _send(self, conn: Connection, session: Session, frame: f.SendFrame) -> None:
+        conn.pending_sends.add(frame.client_msg_id)
+        ack = None
+        try:
+            message, _created = await self.svc.messages.send(
+                session.user,
+                frame.conversation_id,
+                frame.client_msg_id,
+                frame.body,
+                frame.reply_to_seq,
+            )
+            ack = ack_frame(frame.ref, message=message_json(message))
+        except TidingsError as exc:
+            conn.enqueue(error_frame(frame.ref, exc))
+        except Exception:
+            log.exception("send_failed")
+            conn.enqueue(
+                error_frame(frame.ref, TidingsError("internal error: retry with the same id"))
+            )
+        finally:
+            conn.finish_send(frame.client_msg_id, ack)
+
+    async def _handle(self, conn: Connection, session: Session, frame: f.ClientFrame) -> str:
+        user = session.user
+        match frame:
+            case f.ReadFrame():
+                read_seq, unread = await self.svc.messages.mark_read(
+                    user, frame.conversation_id, frame.seq
+                )
+                return ack_frame(frame.ref, read_seq=read_seq, unread=unread)
+            case f.TypingFrame():
+                await self.svc.presence.typing(user, frame.conversation_id)
+            case f.PresenceFrame():
+                await self.svc.presence.set_state(user, conn.conn_id, PresenceState(frame.state))
+            case f.PingFrame():
+                pass
+            case f.AuthFrame():
+                raise InvalidRequest("already authenticated")
+            case _:
+                raise InvalidRequest("unknown frame")
+        return ack_frame(frame.ref)

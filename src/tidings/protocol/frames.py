@@ -1,0 +1,82 @@
+"""Client frames: parsed and validated here, without IO."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from tidings.core.errors import InvalidRequest, TooLarge
+
+Ref = str | int | None
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+    ref: Ref = None
+
+
+class AuthFrame(_Frame):
+    type: Literal["auth"]
+    token: str = Field(min_length=1, max_length=512)
+    since: str | None = None
+
+
+class SendFrame(_Frame):
+    type: Literal["send"]
+    conversation_id: str = Field(min_length=1, max_length=64)
+    client_msg_id: str
+    body: str
+    reply_to_seq: int | None = Field(default=None, ge=1)
+
+
+class ReadFrame(_Frame):
+    type: Literal["read"]
+    conversation_id: str = Field(min_length=1, max_length=64)
+    seq: int = Field(ge=0)
+
+
+class TypingFrame(_Frame):
+    type: Literal["typing"]
+    conversation_id: str = Field(min_length=1, max_length=64)
+
+
+class PresenceFrame(_Frame):
+    type: Literal["presence"]
+    state: Literal["online", "away"]
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[
+    AuthFrame | SendFrame | ReadFrame | TypingFrame | PresenceFrame | PingFrame,
+    Field(discriminator="type"),
+]
+_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+
+
+def parse_frame(text: str | bytes, max_bytes: int) -> ClientFrame:
+    """Parse one client frame or raise InvalidRequest / TooLarge (with the ref if known)."""
+    size = len(text.encode() if isinstance(text, str) else text)
+    if size > max_bytes:
+        raise TooLarge(f"frame is {size} bytes, more than the limit of {max_bytes}", limit=max_bytes)
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest("frame is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("frame must be a JSON object")
+    ref = data.get("ref")
+    if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+        ref = None
+    try:
+        return _adapter.validate_python(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
+        raise InvalidRequest("invalid frame", errors=errors, ref=ref) from exc

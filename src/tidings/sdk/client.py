@@ -1,0 +1,972 @@
+"""The asyncio client for the Tidings protocol (REST over httpx, live events over websockets).
+
+Quick start::
+
+    async with Client("http://127.0.0.1:8080") as client:
+        await client.login("alice", "secret")
+        stream = await client.subscribe()          # connected and ready
+        conv = await client.create_conversation("group", [bob_id], name="ops")
+        msg = await client.send(conv.id, "hello")  # stored, with its seq
+        async for event in stream:                 # every event once, in order
+            print(event)
+
+See ``docs/sdk.md`` for the full tour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import quote
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from tidings.sdk.errors import (
+    ConnectionFailed,
+    StreamClosed,
+    TidingsError,
+    error_for,
+)
+from tidings.sdk.models import (
+    Conversation,
+    Department,
+    Event,
+    HistoryPage,
+    JSONObject,
+    Message,
+    ReadState,
+    SyncPage,
+    User,
+    parse_ephemeral,
+    parse_event,
+)
+
+__all__ = ["Client", "EventStream", "backoff_delay", "position_key"]
+
+log = logging.getLogger("tidings.sdk")
+
+API_PREFIX: Final = "/api/v1"
+FATAL_CLOSE_CODES: Final = frozenset({4001, 4003})
+"""Close codes after which reconnecting with the same token cannot help."""
+
+
+def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 10.0) -> float:
+    """Jittered exponential backoff: a random delay in ``[d/2, d]`` with ``d = base·2^attempt``.
+
+    The lower half keeps a steady minimum ("equal jitter"), the random upper half
+    spreads a crowd of clients that lost the server at the same moment.
+    """
+    ceiling = min(cap, base * (2 ** min(attempt, 30)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def position_key(position: str) -> int | None:
+    """Order key of a stream position, or None if it is not an integer.
+
+    Positions are opaque strings; today the server makes them increasing integers,
+    which lets the client drop a replayed duplicate without asking the server.
+    """
+    if position.isdigit():
+        return int(position)
+    return None
+
+
+def _ws_url(base_url: str) -> str:
+    if base_url.startswith("https://"):
+        return "wss://" + base_url[len("https://") :] + API_PREFIX + "/ws"
+    if base_url.startswith("http://"):
+        return "ws://" + base_url[len("http://") :] + API_PREFIX + "/ws"
+    return base_url + API_PREFIX + "/ws"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _drop_none(params: Mapping[str, object]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out
+
+
+class Client:
+    """An asyncio client for one Tidings account.
+
+    Authenticate either with a token (``Client(url, token=...)``, e.g. a bot token)
+    or with :meth:`login`. Use it as an async context manager, or call
+    :meth:`aclose` when done.
+
+    Requests that are safe to repeat (reads, and :meth:`send`, which is idempotent on
+    its ``client_msg_id``) are retried on a dropped connection or a 5xx with jittered
+    exponential backoff for up to ``retry_timeout`` seconds; a ``429`` is retried after
+    its ``Retry-After`` whatever the method, since the server wrote nothing.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        retry_timeout: float = 30.0,
+        backoff_base: float = 0.1,
+        backoff_cap: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Create a client for the server at ``url`` (e.g. ``http://127.0.0.1:8080``).
+
+        ``transport`` replaces httpx's network transport (tests use it to inject faults).
+        """
+        self.url = url.rstrip("/")
+        self.token = token
+        self.retry_timeout = retry_timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout,
+            trust_env=False,
+            transport=transport,
+            headers={"accept": "application/json"},
+        )
+        self._streams: set[EventStream] = set()
+        self.user: User | None = None
+        """The account, once known (after :meth:`login` or :meth:`me`)."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every event stream of this client and the HTTP connection pool."""
+        for stream in list(self._streams):
+            await stream.aclose()
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        params: Mapping[str, object] | None = None,
+        retry: bool | None = None,
+        auth: bool = True,
+    ) -> Any:
+        """Call ``method path`` under ``/api/v1`` and return the decoded JSON body (or None).
+
+        ``retry`` says whether the request may be repeated after it may have reached
+        the server (default: True for GET, PUT and DELETE). A request that never
+        reached it (connection refused) is always retried within ``retry_timeout``.
+        Raises :class:`APIError` (a subclass per code) or :class:`ConnectionFailed`.
+        """
+        if retry is None:
+            retry = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
+        full_path = path if path.startswith("/healthz") else API_PREFIX + path
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        if json is not None:
+            content = orjson.dumps(json)
+            headers["content-type"] = "application/json"
+        if auth and self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        query = _drop_none(params) if params else None
+        deadline = time.monotonic() + self.retry_timeout
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    method, full_path, content=content, params=query, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Never reached the server: always safe to try again.
+                if time.monotonic() >= deadline:
+                    raise ConnectionFailed(f"{method} {path}: {exc!r}") from exc
+                await self._backoff(attempt, deadline)
+                attempt += 1
+                continue
+            except httpx.TransportError as exc:
+                # May have reached the server (dropped mid-request, read timeout).
+                if not retry or time.monotonic() >= deadline:
+                    raise ConnectionFailed(f"{method} {path}: {exc!r}") from exc
+                await self._backoff(attempt, deadline)
+                attempt += 1
+                continue
+            status = response.status_code
+            if status >= 500 and retry and time.monotonic() < deadline:
+                await self._backoff(attempt, deadline)
+                attempt += 1
+                continue
+            if status == 429 and time.monotonic() < deadline:
+                wait = _retry_after(response)
+                if wait is None:
+                    wait = backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap)
+                await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                attempt += 1
+                continue
+            if status >= 400:
+                try:
+                    body: object = orjson.loads(response.content) if response.content else None
+                except orjson.JSONDecodeError:
+                    body = None
+                raise error_for(status, body, retry_after=_retry_after(response))
+            if status == 204 or not response.content:
+                return None
+            return orjson.loads(response.content)
+
+    async def _backoff(self, attempt: int, deadline: float) -> None:
+        delay = backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap)
+        await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+
+    # ------------------------------------------------------------------ auth
+
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        totp: str | None = None,
+        device: str | None = None,
+    ) -> User:
+        """Log in with a password (and TOTP code if the account has one); keep the token."""
+        body: dict[str, object] = {"username": username, "password": password}
+        if totp is not None:
+            body["totp"] = totp
+        if device is not None:
+            body["device"] = device
+        data = await self.request("POST", "/auth/login", json=body, auth=False)
+        self.token = str(data["token"])
+        self.user = User.from_json(data.get("user") or {})
+        return self.user
+
+    async def logout(self) -> None:
+        """Revoke this client's token (its live connections are closed by the server)."""
+        await self.request("POST", "/auth/logout")
+        self.token = None
+
+    async def health(self) -> bool:
+        """True if ``GET /healthz`` answers ``{"status": "ok"}``."""
+        data = await self.request("GET", "/healthz", auth=False)
+        return isinstance(data, dict) and data.get("status") == "ok"
+
+    # ------------------------------------------------------------------ users
+
+    async def me(self) -> User:
+        """The authenticated account."""
+        data = await self.request("GET", "/users/me")
+        self.user = User.from_json(data.get("user", data))
+        return self.user
+
+    async def get_user(self, user_id: str) -> User:
+        """One user by id."""
+        data = await self.request("GET", f"/users/{quote(user_id, safe='')}")
+        return User.from_json(data.get("user", data))
+
+    async def search_users(
+        self,
+        query: str | None = None,
+        *,
+        department_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[User]:
+        """The directory: users whose username or display name matches ``query``."""
+        data = await self.request(
+            "GET",
+            "/users",
+            params={"query": query, "department_id": department_id, "limit": limit},
+        )
+        return [User.from_json(u) for u in data.get("users", [])]
+
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        display_name: str | None = None,
+        role: str | None = None,
+    ) -> User:
+        """Create an account (admin only)."""
+        body: dict[str, object] = {"username": username, "password": password}
+        if display_name is not None:
+            body["display_name"] = display_name
+        if role is not None:
+            body["role"] = role
+        data = await self.request("POST", "/users", json=body)
+        return User.from_json(data.get("user", data))
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        role: str | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        """Change a user's display name, role or disabled flag (admin only)."""
+        body = {
+            k: v
+            for k, v in {"display_name": display_name, "role": role, "disabled": disabled}.items()
+            if v is not None
+        }
+        data = await self.request(
+            "PATCH", f"/users/{quote(user_id, safe='')}", json=body, retry=True
+        )
+        return User.from_json(data.get("user", data))
+
+    async def set_password(self, user_id: str, password: str) -> None:
+        """Set a user's password and revoke all their tokens (admin only)."""
+        await self.request(
+            "POST", f"/users/{quote(user_id, safe='')}/password", json={"password": password}
+        )
+
+    async def departments(self) -> list[Department]:
+        """The department tree, flat."""
+        data = await self.request("GET", "/departments")
+        return [Department.from_json(d) for d in data.get("departments", [])]
+
+    async def create_department(self, name: str, *, parent_id: str | None = None) -> Department:
+        """Create a department (admin only)."""
+        body: dict[str, object] = {"name": name}
+        if parent_id is not None:
+            body["parent_id"] = parent_id
+        data = await self.request("POST", "/departments", json=body)
+        return Department.from_json(data.get("department", data))
+
+    async def add_to_department(self, department_id: str, user_id: str) -> None:
+        """Put a user in a department (admin only)."""
+        await self.request(
+            "PUT", f"/departments/{quote(department_id, safe='')}/members/{quote(user_id, safe='')}"
+        )
+
+    async def remove_from_department(self, department_id: str, user_id: str) -> None:
+        """Take a user out of a department (admin only)."""
+        await self.request(
+            "DELETE",
+            f"/departments/{quote(department_id, safe='')}/members/{quote(user_id, safe='')}",
+        )
+
+    # ------------------------------------------------------------------ conversations
+
+    async def create_conversation(
+        self,
+        kind: str,
+        member_ids: Iterable[str] = (),
+        *,
+        name: str | None = None,
+        topic: str | None = None,
+    ) -> Conversation:
+        """Create a ``direct``, ``group`` or ``channel`` conversation.
+
+        A ``direct`` with someone you already have one with returns the existing one.
+        """
+        body: dict[str, object] = {"kind": kind, "member_ids": list(member_ids)}
+        if name is not None:
+            body["name"] = name
+        if topic is not None:
+            body["topic"] = topic
+        data = await self.request("POST", "/conversations", json=body, retry=kind == "direct")
+        return Conversation.from_json(data.get("conversation", data))
+
+    async def direct(self, user_id: str) -> Conversation:
+        """The direct conversation with ``user_id`` (created if needed)."""
+        return await self.create_conversation("direct", [user_id])
+
+    async def conversations(self) -> list[Conversation]:
+        """The caller's conversations, latest activity first, with unread counts."""
+        data = await self.request("GET", "/conversations")
+        return [Conversation.from_json(c) for c in data.get("conversations", [])]
+
+    async def channels(self, query: str | None = None) -> list[Conversation]:
+        """Channels the caller may join (``joined`` tells which they are in)."""
+        data = await self.request("GET", "/channels", params={"query": query})
+        return [Conversation.from_json(c) for c in data.get("conversations", [])]
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        """One conversation with its ``members``."""
+        data = await self.request("GET", f"/conversations/{quote(conversation_id, safe='')}")
+        return Conversation.from_json(data.get("conversation", data))
+
+    async def update_conversation(
+        self, conversation_id: str, *, name: str | None = None, topic: str | None = None
+    ) -> Conversation:
+        """Rename a conversation or change its topic."""
+        body = {k: v for k, v in {"name": name, "topic": topic}.items() if v is not None}
+        data = await self.request(
+            "PATCH", f"/conversations/{quote(conversation_id, safe='')}", json=body, retry=True
+        )
+        return Conversation.from_json(data.get("conversation", data))
+
+    async def add_members(self, conversation_id: str, user_ids: Iterable[str]) -> Conversation:
+        """Add people (adding yourself to a channel is joining it)."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/members",
+            json={"user_ids": list(user_ids)},
+            retry=True,  # adding someone twice changes nothing
+        )
+        return Conversation.from_json(data.get("conversation", data))
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> None:
+        """Remove someone (removing yourself is leaving)."""
+        await self.request(
+            "DELETE",
+            f"/conversations/{quote(conversation_id, safe='')}/members/{quote(user_id, safe='')}",
+        )
+
+    async def join(self, conversation_id: str) -> Conversation:
+        """Join a channel."""
+        me = self.user or await self.me()
+        return await self.add_members(conversation_id, [me.id])
+
+    async def leave(self, conversation_id: str) -> None:
+        """Leave a conversation."""
+        me = self.user or await self.me()
+        await self.remove_member(conversation_id, me.id)
+
+    # ------------------------------------------------------------------ messages
+
+    async def send(
+        self,
+        conversation_id: str,
+        body: str,
+        *,
+        reply_to_seq: int | None = None,
+        client_msg_id: str | None = None,
+    ) -> Message:
+        """Send a message and return it as stored, with its ``seq``.
+
+        The ``client_msg_id`` is made here (a UUID4) unless given; every retry after
+        a dropped connection or a 5xx reuses it, so the server stores the message
+        once however often the request had to be repeated.
+        """
+        payload: dict[str, object] = {
+            "client_msg_id": client_msg_id or str(uuid.uuid4()),
+            "body": body,
+        }
+        if reply_to_seq is not None:
+            payload["reply_to_seq"] = reply_to_seq
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/messages",
+            json=payload,
+            retry=True,
+        )
+        return Message.from_json(data.get("message", data))
+
+    async def reply(self, message: Message, body: str) -> Message:
+        """Answer ``message`` in its thread (``reply_to_seq`` = its seq)."""
+        return await self.send(message.conversation_id, body, reply_to_seq=message.seq)
+
+    async def history(
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> HistoryPage:
+        """One page of messages, ascending by ``seq``."""
+        data = await self.request(
+            "GET",
+            f"/conversations/{quote(conversation_id, safe='')}/messages",
+            params={"before_seq": before_seq, "after_seq": after_seq, "limit": limit},
+        )
+        return HistoryPage(
+            messages=tuple(Message.from_json(m) for m in data.get("messages", [])),
+            has_more=bool(data.get("has_more", False)),
+        )
+
+    async def iter_history(
+        self, conversation_id: str, *, after_seq: int = 0, page_size: int = 200
+    ) -> AsyncIterator[Message]:
+        """Every message after ``after_seq``, oldest first, fetched page by page."""
+        cursor = after_seq
+        while True:
+            page = await self.history(conversation_id, after_seq=cursor, limit=page_size)
+            for message in page.messages:
+                yield message
+            if not page.messages or not page.has_more:
+                return
+            cursor = page.messages[-1].seq
+
+    async def edit(self, conversation_id: str, seq: int, body: str) -> Message:
+        """Replace the body of your own message."""
+        data = await self.request(
+            "PATCH",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}",
+            json={"body": body},
+            retry=True,
+        )
+        return Message.from_json(data.get("message", data))
+
+    async def recall(self, conversation_id: str, seq: int) -> Message:
+        """Recall (delete) a message; it stays in history with ``deleted=True``."""
+        data = await self.request(
+            "DELETE", f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}"
+        )
+        return Message.from_json(data.get("message", data))
+
+    async def react(self, conversation_id: str, seq: int, emoji: str) -> Message:
+        """Add your ``emoji`` reaction to a message."""
+        data = await self.request(
+            "PUT",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}"
+            f"/reactions/{quote(emoji, safe='')}",
+        )
+        return Message.from_json(data.get("message", data))
+
+    async def unreact(self, conversation_id: str, seq: int, emoji: str) -> Message:
+        """Remove your ``emoji`` reaction from a message."""
+        data = await self.request(
+            "DELETE",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}"
+            f"/reactions/{quote(emoji, safe='')}",
+        )
+        return Message.from_json(data.get("message", data))
+
+    async def read(self, conversation_id: str, seq: int) -> ReadState:
+        """Move your read position forward to ``seq``."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/read",
+            json={"seq": seq},
+            retry=True,  # positions only move forward: repeating is harmless
+        )
+        return ReadState(read_seq=int(data.get("read_seq", seq)), unread=int(data.get("unread", 0)))
+
+    async def typing(self, conversation_id: str) -> None:
+        """Tell the other members you are typing (ephemeral, best effort)."""
+        await self.request("POST", f"/conversations/{quote(conversation_id, safe='')}/typing")
+
+    async def presence(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """``online``, ``away`` or ``offline`` for each of ``user_ids``."""
+        data = await self.request("GET", "/presence", params={"user_ids": ",".join(user_ids)})
+        presence = data.get("presence", {})
+        return {str(k): str(v) for k, v in presence.items()}
+
+    # ------------------------------------------------------------------ sync and live
+
+    async def sync(self, since: str | None = None, *, limit: int | None = None) -> SyncPage:
+        """Events after ``since`` (one page); go on from ``next`` while ``more``."""
+        data = await self.request("GET", "/sync", params={"since": since, "limit": limit})
+        events = tuple(
+            parse_event(str(item.get("position")), item.get("event") or {})
+            for item in data.get("events", [])
+        )
+        nxt = data.get("next")
+        return SyncPage(
+            events=events,
+            next=str(nxt) if nxt is not None else (since or ""),
+            more=bool(data.get("more", False)),
+        )
+
+    async def sync_all(self, since: str | None = None, *, limit: int | None = None) -> SyncPage:
+        """Every event after ``since``, following ``more`` to the end, as one page."""
+        events: list[Event] = []
+        page = await self.sync(since, limit=limit)
+        events.extend(page.events)
+        while page.more:
+            page = await self.sync(page.next, limit=limit)
+            events.extend(page.events)
+        return SyncPage(events=tuple(events), next=page.next, more=False)
+
+    def events(self, since: str | None = None, *, ephemeral: bool = True) -> EventStream:
+        """Live events as an async iterator (see :class:`EventStream`).
+
+        With ``since`` (a position you processed) the stream first replays every
+        event after it. Without it, only events after the connection is ready come:
+        ``await stream.wait_ready()`` (or use :meth:`subscribe`) before acting.
+        ``ephemeral=False`` leaves out typing and presence signals.
+        Must be called with an event loop running; the stream connects at once.
+        """
+        stream = EventStream(self, since=since, ephemeral=ephemeral)
+        self._streams.add(stream)
+        stream.start()
+        return stream
+
+    async def subscribe(
+        self, since: str | None = None, *, ephemeral: bool = True, timeout: float = 30.0
+    ) -> EventStream:
+        """:meth:`events`, then wait until the first connection is ready."""
+        stream = self.events(since, ephemeral=ephemeral)
+        try:
+            await stream.wait_ready(timeout)
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    def _forget(self, stream: EventStream) -> None:
+        self._streams.discard(stream)
+
+
+class _End:
+    """Sentinel put in the queue when the stream ends."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: TidingsError | None) -> None:
+        self.error = error
+
+
+class EventStream:
+    """Live events of one account, resumed across reconnects.
+
+    Iterate with ``async for``. Each stored event is yielded exactly once, in
+    position order, even when the connection drops or the server restarts: the
+    stream reconnects with jittered exponential backoff, sends ``since`` = the last
+    position it received, and drops anything at or before it. Ephemeral typing and
+    presence signals are yielded as they come (never replayed).
+
+    :attr:`position` is the position of the last event yielded: store it to resume
+    after your process restarts (``client.events(since=position)``).
+    The stream ends (``StopAsyncIteration``) after :meth:`aclose`, or raises
+    :class:`StreamClosed` if the server refuses the token (close 4001/4003).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        since: str | None = None,
+        ephemeral: bool = True,
+        ready_timeout: float = 10.0,
+        max_size: int = 4 * 1024 * 1024,
+    ) -> None:
+        self._client = client
+        self._ephemeral = ephemeral
+        self._ready_timeout = ready_timeout
+        self._max_size = max_size
+        self._queue: asyncio.Queue[Event | _End] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._ws: ClientConnection | None = None
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._ended = False
+        self._end_queued = False
+        self._got_ready = False
+        self._received: str | None = since
+        self._received_key: int | None = position_key(since) if since else None
+        self._seen_opaque: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._pending: dict[str, asyncio.Future[JSONObject]] = {}
+        self._refs = itertools.count(1)
+        self.position: str | None = since
+        """Position of the last stored event yielded (or ``since``/the first ``ready``)."""
+        self.connections = 0
+        """How many times a connection became ready (1 + the number of reconnects)."""
+        self.duplicates_dropped = 0
+        """Replayed events dropped because they were already received."""
+        self.ready_position: str | None = None
+        """``position`` of the latest ``ready`` frame."""
+        self.close_code: int | None = None
+        """Close code of the last connection, if the server closed it."""
+
+    # ------------------------------------------------------------------ public API
+
+    def start(self) -> None:
+        """Start connecting (done by :meth:`Client.events`)."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="tidings-events")
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is authenticated and ready."""
+        return self._ready.is_set()
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until a connection is ready (replay, if any, follows right after)."""
+        self.start()
+        waiter = asyncio.ensure_future(self._ready.wait())
+        task = self._task
+        waits: set[asyncio.Future[Any]] = {waiter}
+        if task is not None:
+            waits.add(task)
+        try:
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if self._ready.is_set():
+            return
+        if task is not None and task in done:
+            item = self._peek_end()
+            raise item or StreamClosed("event stream ended before it was ready")
+        raise TimeoutError("event stream not ready in time")
+
+    def _peek_end(self) -> TidingsError | None:
+        for item in list(self._queue._queue):  # type: ignore[attr-defined]  # read-only peek
+            if isinstance(item, _End):
+                return item.error
+        return None
+
+    async def request(self, frame: Mapping[str, object], timeout: float = 10.0) -> JSONObject:
+        """Send a client frame on the live connection and wait for its ``ack``.
+
+        Raises :class:`APIError` for an ``error`` frame, :class:`ConnectionFailed` if
+        the connection is not ready or drops before the answer.
+        """
+        ws = self._ws
+        if ws is None or not self._ready.is_set():
+            raise ConnectionFailed("event stream is not connected")
+        ref = f"c{next(self._refs)}"
+        future: asyncio.Future[JSONObject] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = future
+        try:
+            await ws.send(orjson.dumps({**frame, "ref": ref}).decode())
+            return await asyncio.wait_for(future, timeout)
+        except ConnectionClosed as exc:
+            raise ConnectionFailed("connection closed before the answer") from exc
+        finally:
+            self._pending.pop(ref, None)
+
+    async def ping(self) -> None:
+        """Round-trip a ``ping`` frame."""
+        await self.request({"type": "ping"})
+
+    async def set_presence(self, state: str) -> None:
+        """Say you are ``online`` or ``away`` (on this connection)."""
+        await self.request({"type": "presence", "state": state})
+
+    async def aclose(self) -> None:
+        """Close the connection and end the iteration."""
+        if self._closed:
+            return
+        self._closed = True
+        self._client._forget(self)
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._finish(None)
+
+    def __aiter__(self) -> EventStream:
+        self.start()
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._ended and self._queue.empty():
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if isinstance(item, _End):
+            self._ended = True
+            if item.error is not None:
+                raise item.error
+            raise StopAsyncIteration
+        if item.position is not None:
+            self.position = item.position
+        return item
+
+    async def __aenter__(self) -> EventStream:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def next(self, timeout: float | None = None) -> Event:
+        """The next event, waiting at most ``timeout`` seconds (``asyncio.TimeoutError``)."""
+        return await asyncio.wait_for(self.__anext__(), timeout)
+
+    # ------------------------------------------------------------------ internals
+
+    def _finish(self, error: TidingsError | None) -> None:
+        if not self._end_queued:
+            self._end_queued = True
+            self._queue.put_nowait(_End(error))
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionFailed("event stream closed"))
+
+    def _accept(self, position: str) -> bool:
+        """True if the event at ``position`` was not received before (and note it)."""
+        key = position_key(position)
+        if key is not None:
+            if self._received_key is not None and key <= self._received_key:
+                return False
+            self._received_key = key
+        else:
+            if position in self._seen_opaque:
+                return False
+            self._seen_opaque[position] = None
+            if len(self._seen_opaque) > 100_000:
+                self._seen_opaque.popitem(last=False)
+        self._received = position
+        return True
+
+    async def _run(self) -> None:
+        attempt = 0
+        error: TidingsError | None = None
+        try:
+            while not self._closed:
+                quick = False
+                self._got_ready = False
+                try:
+                    quick = await self._connect_once()
+                except _Fatal as exc:
+                    error = exc.error
+                    return
+                except (TimeoutError, OSError, InvalidHandshake, ConnectionClosed) as exc:
+                    log.debug("tidings events: connection failed: %r", exc)
+                except TidingsError as exc:
+                    log.debug("tidings events: %r", exc)
+                finally:
+                    self._ws = None
+                    self._ready.clear()
+                    for future in self._pending.values():
+                        if not future.done():
+                            future.set_exception(ConnectionFailed("connection lost"))
+                if self._closed:
+                    return
+                if self._got_ready:
+                    attempt = 0
+                if quick:
+                    delay = random.uniform(0.05, 0.5)
+                else:
+                    delay = backoff_delay(
+                        attempt, base=self._client.backoff_base, cap=self._client.backoff_cap
+                    )
+                    attempt += 1
+                await asyncio.sleep(delay)
+        finally:
+            if not self._closed:
+                self._finish(error)
+
+    async def _connect_once(self) -> bool:
+        """Run one connection to its end. True if the server asked for a reconnect."""
+        token = self._client.token
+        if not token:
+            raise _Fatal(StreamClosed("no token: log in first"))
+        try:
+            ws = await connect(
+                _ws_url(self._client.url),
+                proxy=None,
+                compression=None,
+                max_size=self._max_size,
+                open_timeout=self._client.timeout,
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                raise _Fatal(StreamClosed(f"handshake refused: HTTP {status}")) from exc
+            raise
+        self._ws = ws
+        saw_ready = False
+        try:
+            auth: dict[str, object] = {"type": "auth", "token": token}
+            if self._received is not None:
+                auth["since"] = self._received
+            await ws.send(orjson.dumps(auth).decode())
+            while True:
+                timeout = None if saw_ready else self._ready_timeout
+                raw = await asyncio.wait_for(ws.recv(), timeout)
+                try:
+                    frame = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    log.warning("tidings events: undecodable frame dropped")
+                    continue
+                if not isinstance(frame, dict):
+                    continue
+                ftype = frame.get("type")
+                if ftype == "event":
+                    position = frame.get("position")
+                    payload = frame.get("event")
+                    if position is None or not isinstance(payload, dict):
+                        continue
+                    position = str(position)
+                    if self._accept(position):
+                        self._queue.put_nowait(parse_event(position, payload))
+                    else:
+                        self.duplicates_dropped += 1
+                elif ftype == "ready":
+                    saw_ready = True
+                    self._got_ready = True
+                    self.connections += 1
+                    pos = frame.get("position")
+                    self.ready_position = None if pos is None else str(pos)
+                    if self._received is None and self.ready_position is not None:
+                        # Nothing received yet: from now on, resume from the head we
+                        # subscribed at, so a drop before the first event loses nothing.
+                        self._accept(self.ready_position)
+                        if self.position is None:
+                            self.position = self.ready_position
+                    self._ready.set()
+                elif ftype in ("ack", "error"):
+                    ref = frame.get("ref")
+                    future = self._pending.get(str(ref)) if ref is not None else None
+                    if future is not None and not future.done():
+                        if ftype == "ack":
+                            future.set_result(frame)
+                        else:
+                            future.set_exception(error_for(0, frame))
+                    elif ftype == "error" and not saw_ready:
+                        err = error_for(0, frame)
+                        if err.code in ("unauthenticated", "user_disabled", "forbidden"):
+                            raise _Fatal(StreamClosed(f"auth refused: {err.code}"))
+                elif ftype == "reconnect":
+                    return True
+                elif self._ephemeral:
+                    ephemeral = parse_ephemeral(frame)
+                    if ephemeral is not None:
+                        self._queue.put_nowait(ephemeral)
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            self.close_code = code
+            if code in FATAL_CLOSE_CODES:
+                raise _Fatal(
+                    StreamClosed(f"server closed the connection ({code})", code=code)
+                ) from exc
+            return code == 1012
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2)
+
+
+class _Fatal(Exception):
+    def __init__(self, error: TidingsError) -> None:
+        super().__init__(str(error))
+        self.error = error
+

@@ -1,0 +1,445 @@
+"""Typed, immutable views of the objects the Tidings server sends.
+
+Every model is a frozen, slotted dataclass built from the server's JSON by a
+``from_json`` class method. Parsing is tolerant: fields the server adds later are
+kept in ``raw`` and fields it leaves out get neutral defaults, so an SDK of this
+version keeps working against a newer server (the protocol only ever adds fields).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+JSONObject = dict[str, Any]
+"""A decoded JSON object, as the server sent it."""
+
+
+def parse_time(value: object) -> datetime | None:
+    """Parse an RFC 3339 timestamp (``2026-11-28T23:59:01.123456Z``) or return None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _str(value: object, default: str = "") -> str:
+    if value is None:
+        return default
+    return value if isinstance(value, str) else str(value)
+
+
+def _opt_str(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _int(value: object, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (str, float)):
+        try:
+            return int(value)
+        except ValueError:
+            return default
+    return default
+
+
+def _opt_int(value: object) -> int | None:
+    if value is None:
+        return None
+    return _int(value)
+
+
+def _str_tuple(value: object) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(_str(v) for v in value)
+
+
+def _obj(value: object) -> JSONObject:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    """A person or a bot account."""
+
+    id: str
+    username: str
+    display_name: str = ""
+    role: str = "member"
+    """``owner``, ``admin``, ``member`` or ``guest``."""
+    disabled: bool = False
+    department_ids: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> User:
+        """Build a user from its JSON object."""
+        return cls(
+            id=_str(data.get("id")),
+            username=_str(data.get("username")),
+            display_name=_str(data.get("display_name")),
+            role=_str(data.get("role"), "member"),
+            disabled=bool(data.get("disabled", False)),
+            department_ids=_str_tuple(data.get("department_ids")),
+            created_at=parse_time(data.get("created_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Department:
+    """A node of the organisation's department tree."""
+
+    id: str
+    name: str
+    parent_id: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Department:
+        """Build a department from its JSON object."""
+        return cls(
+            id=_str(data.get("id")),
+            name=_str(data.get("name")),
+            parent_id=_opt_str(data.get("parent_id")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """One member of a conversation, as listed by ``GET /conversations/{cid}``."""
+
+    user_id: str
+    role: str = "member"
+    read_seq: int = 0
+    joined_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Member:
+        """Build a member from its JSON object."""
+        return cls(
+            user_id=_str(data.get("user_id")),
+            role=_str(data.get("role"), "member"),
+            read_seq=_int(data.get("read_seq")),
+            joined_at=parse_time(data.get("joined_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conversation:
+    """A direct conversation, a group or a channel.
+
+    The caller-specific fields (``role``, ``read_seq``, ``unread``,
+    ``unread_mentions``, ``joined``) are ``None`` where the server did not send them;
+    ``members`` is ``None`` except on :meth:`tidings.sdk.Client.conversation`.
+    """
+
+    id: str
+    kind: str
+    """``direct``, ``group`` or ``channel``."""
+    name: str | None = None
+    topic: str | None = None
+    created_by: str | None = None
+    created_at: datetime | None = None
+    last_seq: int = 0
+    last_activity_at: datetime | None = None
+    member_count: int = 0
+    role: str | None = None
+    read_seq: int | None = None
+    unread: int | None = None
+    unread_mentions: int | None = None
+    joined: bool | None = None
+    members: tuple[Member, ...] | None = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Conversation:
+        """Build a conversation from its JSON object."""
+        members = data.get("members")
+        joined = data.get("joined")
+        return cls(
+            id=_str(data.get("id")),
+            kind=_str(data.get("kind")),
+            name=_opt_str(data.get("name")),
+            topic=_opt_str(data.get("topic")),
+            created_by=_opt_str(data.get("created_by")),
+            created_at=parse_time(data.get("created_at")),
+            last_seq=_int(data.get("last_seq")),
+            last_activity_at=parse_time(data.get("last_activity_at")),
+            member_count=_int(data.get("member_count")),
+            role=_opt_str(data.get("role")),
+            read_seq=_opt_int(data.get("read_seq")),
+            unread=_opt_int(data.get("unread")),
+            unread_mentions=_opt_int(data.get("unread_mentions")),
+            joined=None if joined is None else bool(joined),
+            members=(
+                tuple(Member.from_json(_obj(m)) for m in members)
+                if isinstance(members, list)
+                else None
+            ),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """A stored message. ``seq`` numbers the messages of a conversation 1, 2, 3, …"""
+
+    id: str
+    conversation_id: str
+    seq: int
+    client_msg_id: str
+    sender_id: str
+    body: str
+    reply_to_seq: int | None = None
+    mentions: tuple[str, ...] = ()
+    reactions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Emoji to the ids of the users who reacted with it."""
+    created_at: datetime | None = None
+    edited_at: datetime | None = None
+    deleted: bool = False
+    """True once recalled; the body is then empty."""
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Message:
+        """Build a message from its JSON object."""
+        reactions = _obj(data.get("reactions"))
+        return cls(
+            id=_str(data.get("id")),
+            conversation_id=_str(data.get("conversation_id")),
+            seq=_int(data.get("seq")),
+            client_msg_id=_str(data.get("client_msg_id")),
+            sender_id=_str(data.get("sender_id")),
+            body=_str(data.get("body")),
+            reply_to_seq=_opt_int(data.get("reply_to_seq")),
+            mentions=_str_tuple(data.get("mentions")),
+            reactions={_str(k): _str_tuple(v) for k, v in reactions.items()},
+            created_at=parse_time(data.get("created_at")),
+            edited_at=parse_time(data.get("edited_at")),
+            deleted=bool(data.get("deleted", False)),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryPage:
+    """One page of ``GET /conversations/{cid}/messages``, ascending by ``seq``."""
+
+    messages: tuple[Message, ...]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadState:
+    """The caller's read position in a conversation after ``read``."""
+
+    read_seq: int
+    unread: int
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every live or synced item.
+
+    Stored events have a ``position`` in the caller's stream (an opaque string);
+    ephemeral signals (:class:`Typing`, :class:`PresenceChanged`) have ``None``.
+    Kinds this SDK does not know yet arrive as :class:`UnknownEvent`.
+    """
+
+    kind: str
+    position: str | None = None
+    conversation_id: str | None = None
+    at: datetime | None = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationCreated(Event):
+    """``conversation_created``: the caller became a member of a new conversation."""
+
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationUpdated(Event):
+    """``conversation_updated``: name or topic changed."""
+
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSent(Event):
+    """``message``: a new message (the caller's own included)."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageEdited(Event):
+    """``message_edited``: ``message`` carries the new body and ``edited_at``."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDeleted(Event):
+    """``message_deleted``: a message was recalled by ``by``."""
+
+    message: Message
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionChanged(Event):
+    """``reaction``: ``user_id`` added (``added=True``) or removed ``emoji`` on ``seq``."""
+
+    seq: int
+    emoji: str
+    user_id: str
+    added: bool
+    message: Message | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberAdded(Event):
+    """``member_added``: ``user_ids`` joined or were added by ``by``."""
+
+    user_ids: tuple[str, ...]
+    by: str | None = None
+    conversation: Conversation | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberRemoved(Event):
+    """``member_removed``: ``user_id`` left or was removed by ``by``."""
+
+    user_id: str
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadMoved(Event):
+    """``read``: ``user_id`` read up to ``seq``; ``unread`` is what is left for them."""
+
+    user_id: str
+    seq: int
+    unread: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownEvent(Event):
+    """An event kind this SDK does not model; everything is in ``raw``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Typing(Event):
+    """Ephemeral: ``user_id`` is typing in ``conversation_id``. Never stored."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PresenceChanged(Event):
+    """Ephemeral: ``user_id`` is now ``online``, ``away`` or ``offline``."""
+
+    user_id: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncPage:
+    """One page of ``GET /sync``: events after ``since`` and where to go on from."""
+
+    events: tuple[Event, ...]
+    next: str
+    more: bool
+
+
+def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
+    """Turn one event object (the ``event`` field of an ``event`` frame) into a typed event."""
+    kind = _str(data.get("kind"))
+    common: dict[str, Any] = {
+        "kind": kind,
+        "position": position,
+        "conversation_id": _opt_str(data.get("conversation_id")),
+        "at": parse_time(data.get("at")),
+        "raw": dict(data),
+    }
+    message = data.get("message")
+    conversation = data.get("conversation")
+    if kind == "message" and isinstance(message, dict):
+        return MessageSent(message=Message.from_json(message), **common)
+    if kind == "message_edited" and isinstance(message, dict):
+        return MessageEdited(message=Message.from_json(message), **common)
+    if kind == "message_deleted" and isinstance(message, dict):
+        return MessageDeleted(
+            message=Message.from_json(message), by=_opt_str(data.get("by")), **common
+        )
+    if kind == "reaction":
+        return ReactionChanged(
+            seq=_int(data.get("seq")),
+            emoji=_str(data.get("emoji")),
+            user_id=_str(data.get("user_id")),
+            added=bool(data.get("added", True)),
+            message=Message.from_json(message) if isinstance(message, dict) else None,
+            **common,
+        )
+    if kind == "conversation_created" and isinstance(conversation, dict):
+        return ConversationCreated(conversation=Conversation.from_json(conversation), **common)
+    if kind == "conversation_updated" and isinstance(conversation, dict):
+        return ConversationUpdated(conversation=Conversation.from_json(conversation), **common)
+    if kind == "member_added":
+        return MemberAdded(
+            user_ids=_str_tuple(data.get("user_ids")),
+            by=_opt_str(data.get("by")),
+            conversation=(
+                Conversation.from_json(conversation) if isinstance(conversation, dict) else None
+            ),
+            **common,
+        )
+    if kind == "member_removed":
+        return MemberRemoved(
+            user_id=_str(data.get("user_id")), by=_opt_str(data.get("by")), **common
+        )
+    if kind == "read":
+        return ReadMoved(
+            user_id=_str(data.get("user_id")),
+            seq=_int(data.get("seq")),
+            unread=_opt_int(data.get("unread")),
+            **common,
+        )
+    return UnknownEvent(**common)
+
+
+def parse_ephemeral(frame: Mapping[str, Any]) -> Event | None:
+    """Turn a ``typing`` or ``presence`` frame into an event, or None for other frames."""
+    ftype = frame.get("type")
+    if ftype == "typing":
+        return Typing(
+            kind="typing",
+            conversation_id=_opt_str(frame.get("conversation_id")),
+            user_id=_str(frame.get("user_id")),
+            raw=dict(frame),
+        )
+    if ftype == "presence":
+        return PresenceChanged(
+            kind="presence",
+            user_id=_str(frame.get("user_id")),
+            state=_str(frame.get("state")),
+            raw=dict(frame),
+        )
+    return None

@@ -1,0 +1,280 @@
+"""Conversations: direct, group, channel; membership."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tidings.bus.ports import user_topic
+from tidings.core.clock import rfc3339
+from tidings.core.errors import Forbidden, InvalidOperation, InvalidRequest, NotFound
+from tidings.core.events import EventKind
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    ConversationKind,
+    Member,
+    MemberRole,
+    MemberView,
+    OrgRole,
+    User,
+)
+from tidings.core.rules import (
+    MAX_NAME_CHARS,
+    MAX_TOPIC_CHARS,
+    check_can_add,
+    check_can_create,
+    check_can_remove,
+    check_can_update_conversation,
+    clean_text,
+)
+from tidings.protocol.wire import conversation_json
+from tidings.services.access import access_conversation
+from tidings.services.context import Deps
+from tidings.services.events import EventBatch
+from tidings.store.ports import Tx
+
+
+def event_payload(kind: EventKind, conversation_id: str, now: datetime, **fields: Any) -> dict[str, Any]:
+    return {"kind": kind.value, "conversation_id": conversation_id, "at": rfc3339(now), **fields}
+
+
+class ConversationService:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    async def create(
+        self,
+        actor: User,
+        kind: ConversationKind,
+        member_ids: Sequence[str],
+        name: str | None = None,
+        topic: str | None = None,
+    ) -> tuple[Conversation, bool]:
+        """Create a conversation; returns it and whether it is new. A direct conversation
+        between the same two people is created once: asking again returns it."""
+        check_can_create(kind, actor)
+        others = list(dict.fromkeys(u for u in member_ids if u != actor.id))
+        if len(others) > self.d.limits.max_members_per_request:
+            raise InvalidRequest("too many members in one request", field="member_ids")
+        if kind is ConversationKind.DIRECT:
+            if len(others) != 1:
+                raise InvalidRequest(
+                    "a direct conversation has exactly two people: give one other member_id",
+                    field="member_ids",
+                )
+            clean_name, clean_topic = "", ""
+        else:
+            clean_name = clean_text(name or "", field="name", max_chars=MAX_NAME_CHARS)
+            clean_topic = clean_text(
+                topic or "", field="topic", max_chars=MAX_TOPIC_CHARS, allow_empty=True
+            )
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            targets = await _existing_users(tx, others)
+            direct_key = None
+            if kind is ConversationKind.DIRECT:
+                direct_key = ":".join(sorted((actor.id, others[0])))
+                existing = await tx.find_direct(direct_key)
+                if existing is not None:
+                    return existing, False
+                if targets[0].disabled:
+                    raise InvalidOperation("that user is disabled", user_id=targets[0].id)
+            else:
+                owner_view = Member(ConversationId(""), actor.id, MemberRole.OWNER, 0, now, 0)
+                check_can_add(kind, actor, owner_view, targets)
+            conv = Conversation(
+                id=ConversationId(self.d.ids.new_id()),
+                kind=kind,
+                name=clean_name,
+                topic=clean_topic,
+                created_by=actor.id,
+                created_at=now,
+                last_seq=0,
+                last_activity_at=now,
+                member_count=0,
+            )
+            await tx.insert_conversation(conv, direct_key)
+            batch = EventBatch(tx, self.d.bus, now)
+            position = await batch.reserve(1)
+            everyone = [actor, *targets]
+            for user in everyone:
+                role = (
+                    MemberRole.OWNER
+                    if user.id == actor.id and kind is not ConversationKind.DIRECT
+                    else MemberRole.MEMBER
+                )
+                await tx.upsert_member(Member(conv.id, user.id, role, 0, now, position))
+            created = await tx.get_conversation(conv.id)
+            assert created is not None
+            ids = [u.id for u in everyone]
+            batch.add(
+                event_payload(
+                    EventKind.CONVERSATION_CREATED,
+                    conv.id,
+                    now,
+                    conversation=conversation_json(created),
+                    by=actor.id,
+                ),
+                conversation_id=conv.id,
+                extra_topics=[user_topic(u) for u in ids],
+                added_user_ids=ids,
+            )
+            await batch.flush()
+        return created, True
+
+    async def list_for(self, actor: User) -> list[MemberView]:
+        async with self.d.store.read() as tx:
+            return await tx.member_views(actor.id)
+
+    async def active_ids(self, actor: User) -> list[ConversationId]:
+        async with self.d.store.read() as tx:
+            return await tx.active_conversation_ids(actor.id)
+
+    async def view(self, actor: User, conversation_id: str) -> tuple[Conversation, list[Member]]:
+        """One conversation with its members. Channels are visible to every non-guest."""
+        async with self.d.store.read() as tx:
+            conv = await _visible(tx, actor, conversation_id)
+            return conv, await tx.list_members(conversation_id)
+
+    async def channels(
+        self, actor: User, query: str = "", limit: int = 200
+    ) -> list[tuple[Conversation, bool]]:
+        if actor.role is OrgRole.GUEST:
+            raise Forbidden("guests cannot browse channels")
+        async with self.d.store.read() as tx:
+            found = await tx.list_channels(query.strip(), max(1, min(limit, 500)))
+            mine = set(await tx.active_conversation_ids(actor.id))
+        return [(c, c.id in mine) for c in found]
+
+    async def update(
+        self, actor: User, conversation_id: str, name: str | None, topic: str | None
+    ) -> Conversation:
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            if conv.kind is ConversationKind.DIRECT:
+                raise InvalidOperation("a direct conversation has no name or topic")
+            check_can_update_conversation(actor, member)
+            values: dict[str, object] = {}
+            if name is not None:
+                values["name"] = clean_text(name, field="name", max_chars=MAX_NAME_CHARS)
+            if topic is not None:
+                values["topic"] = clean_text(
+                    topic, field="topic", max_chars=MAX_TOPIC_CHARS, allow_empty=True
+                )
+            if not values:
+                return conv
+            await tx.update_conversation(conversation_id, **values)
+            updated = await tx.get_conversation(conversation_id)
+            assert updated is not None
+            batch = EventBatch(tx, self.d.bus, now)
+            batch.add(
+                event_payload(
+                    EventKind.CONVERSATION_UPDATED,
+                    conv.id,
+                    now,
+                    conversation=conversation_json(updated),
+                    by=actor.id,
+                ),
+                conversation_id=conv.id,
+            )
+            await batch.flush()
+        return updated
+
+    async def add_members(
+        self, actor: User, conversation_id: str, user_ids: Sequence[str]
+    ) -> Conversation:
+        """Add people (joining a channel is adding yourself). Adding someone who is
+        already a member changes nothing."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            raise InvalidRequest("user_ids must not be empty", field="user_ids")
+        if len(ids) > self.d.limits.max_members_per_request:
+            raise InvalidRequest("too many members in one request", field="user_ids")
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv = await _visible(tx, actor, conversation_id)
+            member = await tx.get_member(conversation_id, actor.id)
+            actor_member = member if member is not None and member.active else None
+            targets = await _existing_users(tx, ids)
+            check_can_add(conv.kind, actor, actor_member, targets)
+            new = []
+            for user in targets:
+                current = await tx.get_member(conversation_id, user.id)
+                if current is None or not current.active:
+                    new.append(user)
+            if not new:
+                return conv
+            batch = EventBatch(tx, self.d.bus, now)
+            position = await batch.reserve(1)
+            for user in new:
+                await tx.upsert_member(
+                    Member(conv.id, user.id, MemberRole.MEMBER, conv.last_seq, now, position)
+                )
+            updated = await tx.get_conversation(conversation_id)
+            assert updated is not None
+            new_ids = [u.id for u in new]
+            batch.add(
+                event_payload(
+                    EventKind.MEMBER_ADDED,
+                    conv.id,
+                    now,
+                    user_ids=new_ids,
+                    by=actor.id,
+                    conversation=conversation_json(updated),
+                ),
+                conversation_id=conv.id,
+                extra_topics=[user_topic(u) for u in new_ids],
+                added_user_ids=new_ids,
+            )
+            await batch.flush()
+        return updated
+
+    async def remove_member(self, actor: User, conversation_id: str, user_id: str) -> None:
+        """Remove a member (or leave). The removed member gets the member_removed event,
+        then nothing more of this conversation, and cannot read past it."""
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv = await _visible(tx, actor, conversation_id)
+            member = await tx.get_member(conversation_id, actor.id)
+            actor_member = member if member is not None and member.active else None
+            if conv.kind is ConversationKind.DIRECT:
+                raise InvalidOperation("nobody can leave a direct conversation")
+            if actor_member is None and not actor.role.is_admin:
+                raise NotFound("conversation not found", conversation_id=conversation_id)
+            target = await tx.get_member(conversation_id, user_id)
+            if target is None or not target.active:
+                raise NotFound("that user is not a member", user_id=user_id)
+            check_can_remove(actor, actor_member, user_id)
+            batch = EventBatch(tx, self.d.bus, now)
+            position = await batch.reserve(1)
+            batch.add(
+                event_payload(EventKind.MEMBER_REMOVED, conv.id, now, user_id=user_id, by=actor.id),
+                conversation_id=conv.id,
+                removed_user_id=user_id,
+            )
+            await tx.mark_member_left(conversation_id, user_id, position, conv.last_seq)
+            await batch.flush()
+
+
+async def _existing_users(tx: Tx, ids: Sequence[str]) -> list[User]:
+    found = {u.id: u for u in await tx.get_users(ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound("user not found", user_ids=missing)
+    return [found[i] for i in ids]
+
+
+async def _visible(tx: Tx, actor: User, conversation_id: str) -> Conversation:
+    """A conversation the actor may look at: any they are in, and every channel for
+    non-guests (channels are public inside the organization)."""
+    conv = await tx.get_conversation(conversation_id)
+    if conv is not None:
+        if conv.kind is ConversationKind.CHANNEL and actor.role is not OrgRole.GUEST:
+            return conv
+        member = await tx.get_member(conversation_id, actor.id)
+        if member is not None and member.active:
+            return conv
+    raise NotFound("conversation not found", conversation_id=conversation_id)

@@ -1,0 +1,73 @@
+"""The organization's department tree."""
+
+from __future__ import annotations
+
+from tidings.core.errors import Forbidden, NotFound
+from tidings.core.models import Department, DepartmentId, User
+from tidings.core.rules import clean_text
+from tidings.services.context import Deps
+
+
+def _require_admin(actor: User | None) -> None:
+    if actor is not None and not actor.role.is_admin:
+        raise Forbidden("only an admin can manage departments")
+
+
+class DepartmentService:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    async def create(self, actor: User | None, name: str, parent_id: str | None = None) -> Department:
+        _require_admin(actor)
+        clean = clean_text(name, field="name", max_chars=80)
+        dep = Department(
+            id=DepartmentId(self.d.ids.new_id()),
+            name=clean,
+            parent_id=None if parent_id is None else DepartmentId(parent_id),
+        )
+        async with self.d.store.write() as tx:
+            if parent_id is not None and not any(
+                d.id == parent_id for d in await tx.list_departments()
+            ):
+                raise NotFound("parent department not found", department_id=parent_id)
+            await tx.insert_department(dep, self.d.clock.now())
+        return dep
+
+    async def list(self, actor: User | None) -> list[Department]:
+        async with self.d.store.read() as tx:
+            return await tx.list_departments()
+
+    async def resolve(self, ref: str) -> Department:
+        """A department by id, by name, or by path `Parent/Child` (for the CLI)."""
+        deps = await self.list(None)
+        by_id = {d.id: d for d in deps}
+        if ref in by_id:
+            return by_id[ref]
+
+        def path(d: Department) -> str:
+            parts = [d.name]
+            while d.parent_id is not None and d.parent_id in by_id:
+                d = by_id[d.parent_id]
+                parts.append(d.name)
+            return "/".join(reversed(parts))
+
+        matches = [d for d in deps if path(d) == ref] or [d for d in deps if d.name == ref]
+        if len(matches) != 1:
+            raise NotFound(
+                f"no single department named {ref!r}" + (" (use its path)" if matches else "")
+            )
+        return matches[0]
+
+    async def set_member(
+        self, actor: User | None, department_id: str, user_id: str, member: bool
+    ) -> None:
+        _require_admin(actor)
+        async with self.d.store.write() as tx:
+            if not any(d.id == department_id for d in await tx.list_departments()):
+                raise NotFound("department not found", department_id=department_id)
+            if await tx.get_user(user_id) is None:
+                raise NotFound("user not found", user_id=user_id)
+            if member:
+                await tx.add_department_member(department_id, user_id)
+            else:
+                await tx.remove_department_member(department_id, user_id)

@@ -1,0 +1,40 @@
+"""All services of a process, handed to the transports by the container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidings.services.auth import AuthService
+from tidings.services.context import Deps
+from tidings.services.conversations import ConversationService
+from tidings.services.departments import DepartmentService
+from tidings.services.messages import MessageService
+from tidings.services.presence import PresenceService
+from tidings.services.sync import SyncService
+from tidings.services.users import UserService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    deps: Deps
+    auth: AuthService
+    users: UserService
+    departments: DepartmentService
+    conversations: ConversationService
+    messages: MessageService
+    sync: SyncService
+    presence: PresenceService
+
+    @classmethod
+    def build(cls, deps: Deps) -> Services:
+        auth = AuthService(deps)
+        return cls(
+            deps=deps,
+            auth=auth,
+            users=UserService(deps, auth),
+            departments=DepartmentService(deps),
+            conversations=ConversationService(deps),
+            messages=MessageService(deps),
+            sync=SyncService(deps),
+            presence=PresenceService(deps),
+        )

@@ -1,0 +1,315 @@
+"""Messages: send (with group commit), history, edit, recall, reactions, read positions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from tidings.core.errors import Conflict, InvalidRequest, NotFound, TidingsError
+from tidings.core.events import EventKind
+from tidings.core.models import (
+    Conversation,
+    ConversationKind,
+    Message,
+    MessageId,
+    User,
+    UserId,
+)
+from tidings.core.rules import (
+    check_body,
+    check_can_edit,
+    check_can_recall,
+    check_client_msg_id,
+    mentioned_usernames,
+    visible_seq_limit,
+)
+from tidings.protocol.wire import message_json
+from tidings.services.access import access_conversation
+from tidings.services.context import Deps
+from tidings.services.conversations import event_payload
+from tidings.services.events import EventBatch
+from tidings.store.ports import Tx
+
+log = structlog.get_logger(__name__)
+MAX_EMOJI_CHARS = 64
+
+
+@dataclass(slots=True)
+class _SendRequest:
+    sender: User
+    conversation_id: str
+    client_msg_id: str
+    body: str
+    reply_to_seq: int | None
+    future: asyncio.Future[tuple[Message, bool]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class MessageService:
+    """Sends go through one writer task: whatever arrives while a transaction commits is
+    committed together in the next one (group commit), then each is acknowledged."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+        self._queue: asyncio.Queue[_SendRequest] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    # --- send ---------------------------------------------------------------------
+    async def send(
+        self,
+        sender: User,
+        conversation_id: str,
+        client_msg_id: str,
+        body: str,
+        reply_to_seq: int | None = None,
+    ) -> tuple[Message, bool]:
+        """Store a message; returns it and whether it is new. A retry with the same
+        client_msg_id returns the original. Returns only after the commit."""
+        check_client_msg_id(client_msg_id)
+        check_body(body, self.d.limits.max_message_bytes)
+        if reply_to_seq is not None and reply_to_seq < 1:
+            raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
+        request = _SendRequest(sender, conversation_id, client_msg_id, body, reply_to_seq)
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self._queue.put_nowait(request)
+        return await asyncio.shield(request.future)
+
+    async def _write_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.d.limits.send_batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception:
+                log.exception("send_batch_failed", size=len(batch))
+                for request in batch:  # retry alone, so one bad send fails only itself
+                    if request.future.done():
+                        continue
+                    try:
+                        await self._commit([request])
+                    except Exception as exc:  # noqa: BLE001 - reported to that sender
+                        if not request.future.done():
+                            request.future.set_exception(exc)
+
+    async def _commit(self, batch: list[_SendRequest]) -> None:
+        now = self.d.clock.now()
+        results: list[tuple[_SendRequest, tuple[Message, bool] | TidingsError]] = []
+        async with self.d.store.write() as tx:
+            events = EventBatch(tx, self.d.bus, now)
+            for request in batch:
+                try:
+                    results.append((request, await self._store_one(tx, events, request, now)))
+                except TidingsError as exc:
+                    results.append((request, exc))
+            await events.flush()
+        for request, outcome in results:
+            if request.future.done():
+                continue
+            if isinstance(outcome, TidingsError):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+
+    async def _store_one(
+        self, tx: Tx, events: EventBatch, r: _SendRequest, now: datetime
+    ) -> tuple[Message, bool]:
+        """Everything is checked before anything of this send is written."""
+        existing = await tx.message_by_client_id(r.sender.id, r.client_msg_id)
+        if existing is not None:
+            if existing.conversation_id != r.conversation_id:
+                raise Conflict(
+                    "client_msg_id was already used for another conversation",
+                    field="client_msg_id",
+                )
+            return existing, False
+        conv, _member = await access_conversation(tx, r.sender, r.conversation_id)
+        if r.reply_to_seq is not None and r.reply_to_seq > conv.last_seq:
+            raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
+        mentions = await _resolve_mentions(tx, conv, r.body)
+        seq = await tx.next_seq(conv.id, now)
+        message = Message(
+            id=MessageId(self.d.ids.new_id()),
+            conversation_id=conv.id,
+            seq=seq,
+            client_msg_id=r.client_msg_id,
+            sender_id=r.sender.id,
+            body=r.body,
+            reply_to_seq=r.reply_to_seq,
+            mentions=mentions,
+            created_at=now,
+        )
+        await tx.insert_message(message)
+        await tx.advance_read(conv.id, r.sender.id, seq)  # your own message is read
+        events.add(
+            event_payload(
+                EventKind.MESSAGE, conv.id, message.created_at, message=message_json(message)
+            ),
+            conversation_id=conv.id,
+            sender_id=r.sender.id,
+            client_msg_id=r.client_msg_id,
+        )
+        return message, True
+
+    async def close(self) -> None:
+        """Finish the sends already accepted, then stop the writer."""
+        if self._writer is None:
+            return
+        assert self._queue is not None
+        while not self._queue.empty():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+    # --- read ---------------------------------------------------------------------
+    async def history(
+        self,
+        actor: User,
+        conversation_id: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Message], bool]:
+        """A page of messages, ascending by seq. A removed member sees only what was
+        sent before their removal."""
+        limit = max(1, min(limit, self.d.limits.history_page_max))
+        async with self.d.store.read() as tx:
+            _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
+            return await tx.list_messages(
+                conversation_id,
+                before_seq=before_seq,
+                after_seq=after_seq,
+                limit=limit,
+                max_seq=visible_seq_limit(member),
+            )
+
+    # --- change -------------------------------------------------------------------
+    async def edit(self, actor: User, conversation_id: str, seq: int, body: str) -> Message:
+        check_body(body, self.d.limits.max_message_bytes)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, _member = await access_conversation(tx, actor, conversation_id)
+            message = await _message(tx, conv.id, seq)
+            check_can_edit(message, actor, now, self.d.limits.edit_window)
+            mentions = await _resolve_mentions(tx, conv, body)
+            await tx.update_message(conv.id, seq, body=body, edited_at=now, mentions=mentions)
+            await tx.replace_mentions(conv.id, seq, mentions)
+            updated = await _message(tx, conv.id, seq)
+            await _emit(tx, self.d, conv, EventKind.MESSAGE_EDITED, now, message=message_json(updated))
+        return updated
+
+    async def recall(self, actor: User, conversation_id: str, seq: int) -> Message:
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            message = await _message(tx, conv.id, seq)
+            check_can_recall(message, actor, member)
+            if message.deleted:
+                return message
+            await tx.update_message(conv.id, seq, deleted=True, body="", mentions=[])
+            await tx.replace_mentions(conv.id, seq, [])
+            updated = await _message(tx, conv.id, seq)
+            await _emit(
+                tx,
+                self.d,
+                conv,
+                EventKind.MESSAGE_DELETED,
+                now,
+                message=message_json(updated),
+                by=actor.id,
+            )
+        return updated
+
+    async def react(
+        self, actor: User, conversation_id: str, seq: int, emoji: str, on: bool
+    ) -> Message:
+        if not 1 <= len(emoji) <= MAX_EMOJI_CHARS or not emoji.isprintable() or emoji.isspace():
+            raise InvalidRequest("emoji must be 1 to 64 printable characters", field="emoji")
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, _member = await access_conversation(tx, actor, conversation_id)
+            message = await _message(tx, conv.id, seq)
+            if message.deleted:
+                raise NotFound("message not found", seq=seq)
+            changed = await tx.set_reaction(conv.id, seq, emoji, actor.id, on, now)
+            updated = await _message(tx, conv.id, seq)
+            if changed:
+                await _emit(
+                    tx,
+                    self.d,
+                    conv,
+                    EventKind.REACTION,
+                    now,
+                    seq=seq,
+                    emoji=emoji,
+                    user_id=actor.id,
+                    added=on,
+                    message=message_json(updated),
+                )
+        return updated
+
+    async def mark_read(self, actor: User, conversation_id: str, seq: int) -> tuple[int, int]:
+        """Move the caller's read position forward (never back); returns (read_seq, unread).
+        Direct and group members see each other's positions (read receipts); in a
+        channel only the reader's own devices are told."""
+        if seq < 0:
+            raise InvalidRequest("seq must not be negative", field="seq")
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            target = min(seq, conv.last_seq)
+            moved = await tx.advance_read(conv.id, actor.id, target)
+            read_seq = max(member.read_seq, target)
+            unread = conv.last_seq - read_seq
+            if moved:
+                payload = event_payload(
+                    EventKind.READ, conv.id, now, user_id=actor.id, seq=read_seq, unread=unread
+                )
+                batch = EventBatch(tx, self.d.bus, now)
+                if conv.kind is ConversationKind.CHANNEL:
+                    batch.add(payload, user_id=actor.id)
+                else:
+                    batch.add(payload, conversation_id=conv.id)
+                await batch.flush()
+        return read_seq, unread
+
+
+async def _message(tx: Tx, conversation_id: str, seq: int) -> Message:
+    message = await tx.get_message(conversation_id, seq)
+    if message is None:
+        raise NotFound("message not found", seq=seq)
+    return message
+
+
+async def _emit(
+    tx: Tx, deps: Deps, conv: Conversation, kind: EventKind, now: datetime, **fields: object
+) -> None:
+    batch = EventBatch(tx, deps.bus, now)
+    batch.add(event_payload(kind, conv.id, now, **fields), conversation_id=conv.id)
+    await batch.flush()
+
+
+async def _resolve_mentions(tx: Tx, conv: Conversation, body: str) -> tuple[UserId, ...]:
+    """`@username` of active members of this conversation, as user ids."""
+    names = mentioned_usernames(body)
+    if not names:
+        return ()
+    found = []
+    for user in await tx.users_by_usernames(sorted(names)):
+        member = await tx.get_member(conv.id, user.id)
+        if member is not None and member.active:
+            found.append(user.id)
+    return tuple(sorted(found))
+

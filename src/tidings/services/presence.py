@@ -1,0 +1,48 @@
+"""Ephemeral signals: typing and presence. Best effort, never stored as events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tidings.bus.ports import Envelope, EnvelopeKind, conversation_topic, user_topic
+from tidings.core.models import PresenceState, User
+from tidings.protocol.wire import presence_frame, typing_frame
+from tidings.services.access import access_conversation
+from tidings.services.context import Deps
+
+
+class PresenceService:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    async def typing(self, actor: User, conversation_id: str) -> None:
+        async with self.d.store.read() as tx:
+            await access_conversation(tx, actor, conversation_id)
+        await self.d.bus.publish(
+            conversation_topic(conversation_id),
+            Envelope(
+                kind=EnvelopeKind.EPHEMERAL,
+                frame=typing_frame(conversation_id, actor.id),
+                conversation_id=conversation_id,
+                sender_id=actor.id,
+            ),
+        )
+
+    async def set_state(self, actor: User, conn_id: str, state: PresenceState | None) -> str:
+        """Record one connection's state (None when it closes) and tell the user's
+        contacts when the aggregate across devices changes."""
+        before = (await self.d.bus.get_presence([actor.id]))[actor.id]
+        after = await self.d.bus.set_presence(actor.id, conn_id, None if state is None else state.value)
+        if after != before:
+            async with self.d.store.read() as tx:
+                contacts = await tx.contacts_of(actor.id)
+            envelope = Envelope(
+                kind=EnvelopeKind.EPHEMERAL,
+                frame=presence_frame(actor.id, after),
+                sender_id=actor.id,
+            )
+            await self.d.bus.publish_many([user_topic(u) for u in contacts], envelope)
+        return after
+
+    async def states(self, actor: User, user_ids: Sequence[str]) -> dict[str, str]:
+        return await self.d.bus.get_presence(list(dict.fromkeys(user_ids))[:500])

@@ -1,0 +1,163 @@
+"""Accounts: create, find, change role, disable, reset password."""
+
+from __future__ import annotations
+
+import secrets
+
+from tidings.core.errors import Forbidden, InvalidOperation, NotFound
+from tidings.core.models import DepartmentId, OrgRole, User, UserId
+from tidings.core.rules import (
+    check_can_manage_user,
+    check_password,
+    clean_text,
+    normalize_username,
+    search_key,
+)
+from tidings.services.auth import AuthService, hash_password
+from tidings.services.context import Deps
+
+OWNER_CREATED_KEY = "owner_created"
+
+
+class UserService:
+    def __init__(self, deps: Deps, auth: AuthService) -> None:
+        self.d = deps
+        self.auth = auth
+
+    async def create(
+        self,
+        actor: User | None,
+        username: str,
+        password: str,
+        display_name: str | None = None,
+        role: OrgRole = OrgRole.MEMBER,
+    ) -> User:
+        """Create an account. `actor` None is the operator at the command line."""
+        name = normalize_username(username)
+        shown = clean_text(display_name or name, field="display_name", max_chars=80)
+        check_password(password)
+        if actor is not None:
+            check_can_manage_user(actor, actor, role)
+        user = User(
+            id=UserId(self.d.ids.new_id()),
+            username=name,
+            display_name=shown,
+            role=role,
+            disabled=False,
+            created_at=self.d.clock.now(),
+        )
+        hashed = await hash_password(password)
+        async with self.d.store.write() as tx:
+            await tx.insert_user(user, hashed, search_key(name, shown))
+        return user
+
+    async def ensure_owner(self, username: str, password: str | None) -> str | None:
+        """On first start: create the owner account. Returns the generated password when
+        one was made (printed once), None when the owner already existed."""
+        async with self.d.store.read() as tx:
+            if await tx.get_meta(OWNER_CREATED_KEY) is not None:
+                return None
+        generated = None
+        if not password:
+            generated = password = secrets.token_urlsafe(12)
+        await self.create(None, username, password, "Owner", OrgRole.OWNER)
+        async with self.d.store.write() as tx:
+            await tx.set_meta(OWNER_CREATED_KEY, username)
+        return generated
+
+    async def get(self, actor: User, user_id: str) -> User:
+        async with self.d.store.read() as tx:
+            user = await tx.get_user(user_id)
+        if user is None:
+            raise NotFound("user not found", user_id=user_id)
+        return user
+
+    async def by_username(self, username: str) -> User:
+        async with self.d.store.read() as tx:
+            found = await tx.users_by_usernames([username.strip().lower()])
+        if not found:
+            raise NotFound(f"no user named {username!r}", username=username)
+        return found[0]
+
+    async def search(
+        self,
+        actor: User | None,
+        query: str = "",
+        department_id: str | None = None,
+        limit: int = 50,
+    ) -> list[User]:
+        """Directory search on username and display name, case-insensitive, any script.
+        With a department, its whole subtree is searched."""
+        limit = max(1, min(limit, 200))
+        async with self.d.store.read() as tx:
+            deps = None
+            if department_id is not None:
+                all_deps = await tx.list_departments()
+                if not any(d.id == department_id for d in all_deps):
+                    raise NotFound("department not found", department_id=department_id)
+                deps = _subtree(department_id, [(d.id, d.parent_id) for d in all_deps])
+            return await tx.search_users(query.strip().casefold(), deps, limit)
+
+    async def update(
+        self,
+        actor: User | None,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        role: OrgRole | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        async with self.d.store.write() as tx:
+            target = await tx.get_user(user_id)
+            if target is None:
+                raise NotFound("user not found", user_id=user_id)
+            if actor is not None:
+                check_can_manage_user(actor, target, role)
+                if actor.id == target.id and (disabled or (role and role != actor.role)):
+                    raise Forbidden("you cannot disable yourself or change your own role")
+            values: dict[str, object] = {}
+            if display_name is not None:
+                shown = clean_text(display_name, field="display_name", max_chars=80)
+                values.update(display_name=shown, search_key=search_key(target.username, shown))
+            if role is not None:
+                values["role"] = role.value
+            if disabled is not None:
+                values["disabled"] = disabled
+            loses_owner = target.role is OrgRole.OWNER and (
+                disabled or (role is not None and role is not OrgRole.OWNER)
+            )
+            if loses_owner and await tx.count_active_owners() <= 1:
+                raise InvalidOperation("the organization must keep at least one active owner")
+            if values:
+                await tx.update_user(user_id, **values)
+            updated = await tx.get_user(user_id)
+        assert updated is not None
+        if disabled:
+            await self.auth.cut_connections(updated, "user_disabled")
+        return updated
+
+    async def reset_password(self, actor: User | None, user_id: str, password: str) -> None:
+        """Set a new password; every session of that user ends."""
+        check_password(password)
+        async with self.d.store.read() as tx:
+            target = await tx.get_user(user_id)
+        if target is None:
+            raise NotFound("user not found", user_id=user_id)
+        if actor is not None:
+            check_can_manage_user(actor, target, None)
+        hashed = await hash_password(password)
+        async with self.d.store.write() as tx:
+            await tx.update_user(user_id, password_hash=hashed)
+        await self.auth.revoke_all(target, "password_reset")
+
+
+def _subtree(root: str, edges: list[tuple[DepartmentId, DepartmentId | None]]) -> list[str]:
+    children: dict[str | None, list[str]] = {}
+    for dep_id, parent in edges:
+        children.setdefault(parent, []).append(dep_id)
+    found, todo = [], [root]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found

@@ -1,0 +1,1 @@
+"""Store port and its SQL adapter (SQLite embedded; PostgreSQL for scale-out)."""

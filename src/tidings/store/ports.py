@@ -1,0 +1,202 @@
+"""The Store port: what services may ask of storage. Adapters live beside it (sql/).
+
+Generated from, and kept in step with, store/sql/store.py:SqlTx (a test checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    Department,
+    Member,
+    MemberView,
+    Message,
+    Session,
+    StoredEvent,
+    User,
+    UserId,
+)
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class Tx(Protocol):
+    """One transaction (read or write)."""
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` once the transaction has committed (publish after commit)."""
+        ...
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def insert_user(
+        self, user: User, password_hash: str, search_key: str
+    ) -> None: ...
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_users(self, user_ids: Iterable[str]) -> list[User]: ...
+
+    async def get_credentials(self, username: str) -> tuple[User, str] | None: ...
+
+    async def get_password_hash(self, user_id: str) -> str | None: ...
+
+    async def users_by_usernames(self, usernames: Iterable[str]) -> list[User]: ...
+
+    async def search_users(
+        self, query: str, department_ids: Sequence[str] | None, limit: int
+    ) -> list[User]: ...
+
+    async def update_user(self, user_id: str, **values: object) -> None: ...
+
+    async def count_active_owners(self) -> int: ...
+
+    async def insert_token(
+        self,
+        token_id: str,
+        token_hash: str,
+        user_id: str,
+        device: str,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+
+    async def session_for_token(
+        self, token_hash: str, now: datetime
+    ) -> Session | None: ...
+
+    async def revoke_token(self, token_id: str, now: datetime) -> None: ...
+
+    async def revoke_user_tokens(self, user_id: str, now: datetime) -> None: ...
+
+    async def insert_department(self, dep: Department, now: datetime) -> None: ...
+
+    async def list_departments(self) -> list[Department]: ...
+
+    async def add_department_member(self, department_id: str, user_id: str) -> None: ...
+
+    async def remove_department_member(
+        self, department_id: str, user_id: str
+    ) -> None: ...
+
+    async def insert_conversation(
+        self, conv: Conversation, direct_key: str | None
+    ) -> None: ...
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    async def find_direct(self, direct_key: str) -> Conversation | None: ...
+
+    async def update_conversation(
+        self, conversation_id: str, **values: object
+    ) -> None: ...
+
+    async def next_seq(self, conversation_id: str, now: datetime) -> int:
+        """Take the next seq of a conversation in this transaction (gap-free)."""
+        ...
+
+    async def list_channels(self, query: str, limit: int) -> list[Conversation]: ...
+
+    async def upsert_member(self, member: Member) -> bool:
+        """Add (or re-add) a member. Returns False when already an active member."""
+        ...
+
+    async def get_member(self, conversation_id: str, user_id: str) -> Member | None: ...
+
+    async def list_members(self, conversation_id: str) -> list[Member]: ...
+
+    async def mark_member_left(
+        self, conversation_id: str, user_id: str, position: int, seq: int
+    ) -> None: ...
+
+    async def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move a read position forward only. True when it moved."""
+        ...
+
+    async def member_views(self, user_id: str) -> list[MemberView]: ...
+
+    async def unread_mentions(
+        self, conversation_id: str, user_id: str, read_seq: int
+    ) -> int: ...
+
+    async def active_conversation_ids(self, user_id: str) -> list[ConversationId]: ...
+
+    async def contacts_of(self, user_id: str) -> list[UserId]:
+        """People who share a direct or group conversation with the user."""
+        ...
+
+    async def message_by_client_id(
+        self, sender_id: str, client_msg_id: str
+    ) -> Message | None: ...
+
+    async def insert_message(self, message: Message) -> None: ...
+
+    async def get_message(self, conversation_id: str, seq: int) -> Message | None: ...
+
+    async def list_messages(
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+        max_seq: int | None,
+    ) -> tuple[list[Message], bool]: ...
+
+    async def update_message(
+        self, conversation_id: str, seq: int, **values: object
+    ) -> None: ...
+
+    async def replace_mentions(
+        self, conversation_id: str, seq: int, user_ids: Sequence[str]
+    ) -> None: ...
+
+    async def set_reaction(
+        self,
+        conversation_id: str,
+        seq: int,
+        emoji: str,
+        user_id: str,
+        on: bool,
+        now: datetime,
+    ) -> bool:
+        """Add or remove one reaction. True when something changed."""
+        ...
+
+    async def reserve_positions(self, count: int) -> int:
+        """Reserve `count` stream positions; returns the first. Taken in the committing
+        transaction, so positions commit in order on every engine."""
+        ...
+
+    async def insert_events(
+        self, events: Sequence[StoredEvent], now: datetime
+    ) -> None: ...
+
+    async def head_position(self) -> int: ...
+
+    async def events_for_user(
+        self, user_id: str, since: int, limit: int
+    ) -> list[StoredEvent]:
+        """Events after `since` that the user may see: those of each conversation within
+        the user's membership range, and the user's own events."""
+        ...
+
+
+class Store(Protocol):
+    def read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A read-only transaction."""
+        ...
+
+    def write(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A write transaction; after-commit callbacks run in commit order."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,165 @@
+"""The schema as SQLAlchemy Core tables. Migrations (store/migrations) create it.
+
+Every conversation-scoped table keys on conversation_id first (Citus-compatible).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+TS = DateTime(timezone=True)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("username", String(32), nullable=False, unique=True),
+    Column("display_name", String(80), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("password_hash", Text, nullable=False),
+    Column("search_key", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(80), nullable=False),
+    Column("parent_id", String(32), nullable=True),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("parent_id", "name", name="uq_departments_parent_name"),
+)
+
+department_members = Table(
+    "department_members",
+    metadata,
+    Column("department_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    PrimaryKeyConstraint("department_id", "user_id"),
+    Index("ix_department_members_user", "user_id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", String(32), nullable=False),
+    Column("device", String(120), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+    Index("ix_tokens_user", "user_id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("topic", String(250), nullable=False),
+    Column("direct_key", String(80), nullable=True, unique=True),
+    Column("created_by", String(32), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_activity_at", TS, nullable=False),
+    Column("member_count", Integer, nullable=False),
+    Index("ix_conversations_kind", "kind"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("read_seq", BigInteger, nullable=False),
+    Column("joined_at", TS, nullable=False),
+    Column("joined_pos", BigInteger, nullable=False),
+    Column("left_pos", BigInteger, nullable=True),
+    Column("left_seq", BigInteger, nullable=True),
+    PrimaryKeyConstraint("conversation_id", "user_id"),
+    Index("ix_members_user", "user_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("client_msg_id", String(64), nullable=False),
+    Column("sender_id", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reply_to_seq", BigInteger, nullable=True),
+    Column("mentions", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("edited_at", TS, nullable=True),
+    Column("deleted", Boolean, nullable=False),
+    PrimaryKeyConstraint("conversation_id", "seq"),
+    UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_msg_id"),
+)
+
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    PrimaryKeyConstraint("conversation_id", "user_id", "seq"),
+)
+
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("emoji", String(64), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("created_at", TS, nullable=False),
+    PrimaryKeyConstraint("conversation_id", "seq", "emoji", "user_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("conversation_id", String(32), nullable=True),
+    Column("user_id", String(32), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_events_conversation", "conversation_id", "position"),
+    Index("ix_events_user", "user_id", "position"),
+)

@@ -1,0 +1,49 @@
+// Translations: every UI string comes from i18n/<lang>.json.
+export const LANGUAGES = [
+  { code: 'en', label: 'English' },
+  { code: 'zh-CN', label: '简体中文' },
+];
+const STORAGE_KEY = 'tidings.lang';
+let dict = {};
+let fallback = {};
+let current = 'en';
+
+export function pickLanguage() {
+  const saved = localStorage.getItem(STORAGE_KEY);
+  if (saved && LANGUAGES.some((l) => l.code === saved)) return saved;
+  const prefs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+  for (const pref of prefs) {
+    const low = String(pref || '').toLowerCase();
+    if (low.startsWith('zh')) return 'zh-CN';
+    if (low.startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+async function fetchDict(code) {
+  const res = await fetch(new URL(`./i18n/${code}.json`, import.meta.url));
+  if (!res.ok) throw new Error(`cannot load ${code}`);
+  return res.json();
+}
+
+export async function setLanguage(code, { remember = false } = {}) {
+  const [main, base] = await Promise.all([fetchDict(code), code === 'en' ? null : fetchDict('en')]);
+  dict = main;
+  fallback = base || main;
+  current = code;
+  document.documentElement.lang = code;
+  if (remember) localStorage.setItem(STORAGE_KEY, code);
+}
+
+export function language() {
+  return current;
+}
+
+export function t(key, params) {
+  let text = dict[key] ?? fallback[key] ?? key;
+  if (params && typeof params.n === 'number' && (dict[`${key}.one`] || fallback[`${key}.one`]) && params.n === 1) {
+    text = dict[`${key}.one`] ?? fallback[`${key}.one`];
+  }
+  if (params) text = text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+  return text;
+}
