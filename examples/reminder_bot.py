@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from dataclasses import dataclass
 
 from _common import make_bot
 
+from tidings.sdk import TidingsError
 from tidings.sdk.bot import Context, parse_duration
 
 bot = make_bot(__doc__.splitlines()[0] if __doc__ else "reminder bot")
@@ -111,8 +113,8 @@ async def goodbye() -> None:
                 f"I am shutting down: reminder #{reminder.number} ({reminder.text}) is dropped",
                 reply_to_seq=reminder.seq,
             )
-        except Exception:  # the server may be gone too; shutdown goes on
-            pass
+        except TidingsError as exc:  # the server may be gone too; shutdown goes on
+            logging.getLogger("reminder_bot").warning("could not say goodbye: %s", exc)
     pending.clear()
 
 

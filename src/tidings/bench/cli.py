@@ -23,8 +23,7 @@ T = TypeVar("T")
 
 bench_app = typer.Typer(
     name="bench",
-    help="Load the server with a scenario and check every delivery "
-    f"({', '.join(SCENARIOS)}).",
+    help=f"Load the server with a scenario and check every delivery ({', '.join(SCENARIOS)}).",
     add_completion=False,
     no_args_is_help=True,
 )

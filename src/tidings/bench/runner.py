@@ -18,6 +18,7 @@ server's CPU seconds (``/proc/PID/stat``) and CPU-ms per 1,000 deliveries, its m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import os
@@ -27,7 +28,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import orjson
@@ -154,7 +155,13 @@ class Conn:
         self.convs: set[str] = set()
         self.closed = True
 
-    async def open(self, ws_url: str, *, since: str | None = None, timeout: float = 30.0) -> None:
+    async def open(
+        self,
+        ws_url: str,
+        *,
+        since: str | None = None,
+        timeout: float = 30.0,  # noqa: ASYNC109  # one deadline for connect + auth + ready
+    ) -> None:
         """Connect, authenticate (resuming from ``since``) and wait for ``ready``."""
         ws = await connect(
             ws_url,
@@ -195,7 +202,7 @@ class Conn:
                 self._handle(loads(raw), perf())
         except ConnectionClosed:
             pass
-        except Exception as exc:  # one connection's failure is recorded, the run goes on
+        except Exception as exc:  # noqa: BLE001  # loop boundary: recorded, the run goes on
             self.rec.error(f"reader {self.account.username}: {exc!r}")
         finally:
             self.closed = True
@@ -249,7 +256,7 @@ class Conn:
         self.waiters[client_msg_id] = future
         return future
 
-    async def request(self, frame: JSON, timeout: float = 30.0) -> JSON:
+    async def request(self, frame: JSON, timeout: float = 30.0) -> JSON:  # noqa: ASYNC109
         """Send a frame with a fresh ``ref`` and wait for its ``ack`` or ``error``."""
         ws = self.ws
         if ws is None or self.closed:
@@ -287,10 +294,8 @@ class Conn:
 
     async def close(self) -> None:
         if self.ws is not None:
-            try:
+            with contextlib.suppress(TimeoutError, OSError, ConnectionClosed):
                 await asyncio.wait_for(self.ws.close(), 2)
-            except (TimeoutError, OSError, ConnectionClosed):
-                pass
         if self.reader is not None:
             try:
                 await asyncio.wait_for(self.reader, 2)
@@ -312,9 +317,9 @@ class Bench:
 
     def __init__(self, url: str, opts: Options, pid: int | None) -> None:
         self.url = url.rstrip("/")
-        self.ws_url = self.url.replace("http://", "ws://", 1).replace(
-            "https://", "wss://", 1
-        ) + "/api/v1/ws"
+        self.ws_url = (
+            self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/api/v1/ws"
+        )
         self.opts = opts
         self.pid = pid
         self.rec = Recorder()
@@ -327,7 +332,7 @@ class Bench:
         )
         self.admin_token = ""
         self._password = "pw-" + secrets.token_urlsafe(10)
-        self.body = ("x" * max(0, opts.body_bytes))
+        self.body = "x" * max(0, opts.body_bytes)
 
     async def api(self, method: str, path: str, token: str, json: object = None) -> JSON:
         """One REST call; raise with the server's error on failure."""
@@ -402,7 +407,7 @@ class Bench:
             async with sem:
                 try:
                     await conn.open(self.ws_url)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001  # one connection: recorded
                     failures += 1
                     self.rec.error(f"connect {account.username}: {exc!r}")
                     return None
@@ -477,7 +482,7 @@ class Progress:
             )
             self._task = self._bar.add_task(description, total=total)
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         if self._bar is not None:
             self._bar.start()
         return self
@@ -576,10 +581,8 @@ async def _with_ticker(
         await work
     finally:
         ticker.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await ticker
-        except asyncio.CancelledError:
-            pass
 
 
 def _checks(bench: Bench, conns: list[Conn], expected: int) -> JSON:
@@ -786,7 +789,7 @@ async def scenario_connections(bench: Bench) -> JSON:
                     answer = await conn.request({"type": "ping"}, timeout=30)
                     if answer.get("type") == "ack":
                         alive += 1
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001  # one ping: recorded
                     bench.rec.error(f"ping {conn.account.username}: {exc!r}")
             progress.update(alive)
 
@@ -887,18 +890,18 @@ async def scenario_soak(bench: Bench) -> JSON:
                     await bench.api(
                         "PUT",
                         f"/conversations/{cid}/messages/{message['seq']}/reactions/%F0%9F%91%8D",
-                        conns[(i + 1) % n].account.token
-                        if cid == group
-                        else conn.account.token,
+                        conns[(i + 1) % n].account.token if cid == group else conn.account.token,
                     )
                     counts["reactions"] += 1
                 elif roll < 0.15 and not conn.closed:
                     await conn.request({"type": "typing", "conversation_id": cid})
                     counts["typing"] += 1
                 elif roll < 0.25 and not conn.closed:
-                    await conn.request({"type": "read", "conversation_id": cid, "seq": message["seq"]})
+                    await conn.request(
+                        {"type": "read", "conversation_id": cid, "seq": message["seq"]}
+                    )
                     counts["reads"] += 1
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # one operation: recorded
                 bench.rec.error(f"soak op: {exc!r}")
             finally:
                 window.release()
@@ -910,16 +913,14 @@ async def scenario_soak(bench: Bench) -> JSON:
                 return
             conn.abort()
             if conn.reader is not None:
-                try:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(conn.reader, 5)
-                except (TimeoutError, asyncio.CancelledError):
-                    pass
             since = conn.position  # the last event this connection processed
             await asyncio.sleep(rng.uniform(0.05, 0.5))
             try:
                 await conn.open(bench.ws_url, since=since)
                 counts["resumes"] += 1
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # one resume: recorded
                 resume_errors += 1
                 bench.rec.error(f"resume {conn.account.username}: {exc!r}")
 

@@ -81,7 +81,8 @@ async def spawn_server(
         str(port),
         *(extra_args or []),
     ]
-    process = subprocess.Popen(
+    # Popen returns as soon as the child is forked; the server outlives this coroutine.
+    process = subprocess.Popen(  # noqa: ASYNC220
         cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL
     )
     log_file.close()

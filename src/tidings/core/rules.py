@@ -25,7 +25,8 @@ from tidings.core.models import (
 )
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9._-]{0,31})")
+# ASCII \w: "a@b.com" is no mention, but "请@bob看" is (CJK text has no spaces)
+MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9._-]{0,31})", re.ASCII)
 MAX_NAME_CHARS = 80
 MAX_TOPIC_CHARS = 250
 MAX_CLIENT_MSG_ID = 64

@@ -202,7 +202,8 @@ class Hub:
         if kind is EnvelopeKind.EPHEMERAL:
             targets = self.by_conversation if scope == "c" else self.by_user
             for conn in tuple(targets.get(key, ())):
-                if conn.user_id != envelope.sender_id:
+                # Best effort: a connection still replaying (before `ready`) skips them.
+                if conn.user_id != envelope.sender_id and not conn.replaying:
                     conn.enqueue(envelope.frame)
             return
         cid = envelope.conversation_id

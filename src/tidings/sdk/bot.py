@@ -41,7 +41,9 @@ __all__ = ["Bot", "Context", "Handler", "parse_duration"]
 log = logging.getLogger("tidings.sdk.bot")
 
 _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_][A-Za-z0-9_-]*)(?:@(\S+))?(?:\s+(.*))?$", re.DOTALL)
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|w)", re.IGNORECASE)
+_DURATION_RE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|w)", re.IGNORECASE
+)
 _UNIT_SECONDS = {
     "ms": 0.001,
     "s": 1.0,
@@ -257,9 +259,7 @@ class Bot:
         try:
             while not self._stop.is_set():
                 getter = asyncio.ensure_future(stream.__anext__())
-                done, _ = await asyncio.wait(
-                    {getter, stopper}, return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()
                     with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
@@ -270,7 +270,7 @@ class Bot:
                 except StopAsyncIteration:
                     break
                 except StreamClosed:
-                    log.error("bot stream closed by the server", exc_info=True)
+                    log.exception("bot stream closed by the server")
                     break
                 self.since = stream.position
                 self._dispatch(event)

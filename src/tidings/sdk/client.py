@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.parse import quote
 
 import httpx
@@ -160,7 +160,7 @@ class Client:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -621,7 +621,11 @@ class Client:
         return stream
 
     async def subscribe(
-        self, since: str | None = None, *, ephemeral: bool = True, timeout: float = 30.0
+        self,
+        since: str | None = None,
+        *,
+        ephemeral: bool = True,
+        timeout: float = 30.0,  # noqa: ASYNC109  # a deadline for the first ready
     ) -> EventStream:
         """:meth:`events`, then wait until the first connection is ready."""
         stream = self.events(since, ephemeral=ephemeral)
@@ -709,7 +713,7 @@ class EventStream:
         """True while a connection is authenticated and ready."""
         return self._ready.is_set()
 
-    async def wait_ready(self, timeout: float | None = None) -> None:
+    async def wait_ready(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until a connection is ready (replay, if any, follows right after)."""
         self.start()
         waiter = asyncio.ensure_future(self._ready.wait())
@@ -718,7 +722,9 @@ class EventStream:
         if task is not None:
             waits.add(task)
         try:
-            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waiter.cancel()
         if self._ready.is_set():
@@ -734,7 +740,7 @@ class EventStream:
                 return item.error
         return None
 
-    async def request(self, frame: Mapping[str, object], timeout: float = 10.0) -> JSONObject:
+    async def request(self, frame: Mapping[str, object], timeout: float = 10.0) -> JSONObject:  # noqa: ASYNC109
         """Send a client frame on the live connection and wait for its ``ack``.
 
         Raises :class:`APIError` for an ``error`` frame, :class:`ConnectionFailed` if
@@ -753,6 +759,15 @@ class EventStream:
             raise ConnectionFailed("connection closed before the answer") from exc
         finally:
             self._pending.pop(ref, None)
+
+    def drop_connection(self) -> None:
+        """Cut the live connection as a network failure would (for tests and tools).
+
+        The stream notices, reconnects with backoff and resumes from its position.
+        """
+        ws = self._ws
+        if ws is not None:
+            ws.transport.abort()
 
     async def ping(self) -> None:
         """Round-trip a ``ping`` frame."""
@@ -792,7 +807,7 @@ class EventStream:
             self.position = item.position
         return item
 
-    async def __aenter__(self) -> EventStream:
+    async def __aenter__(self) -> Self:
         self.start()
         return self
 
@@ -804,7 +819,7 @@ class EventStream:
     ) -> None:
         await self.aclose()
 
-    async def next(self, timeout: float | None = None) -> Event:
+    async def next(self, timeout: float | None = None) -> Event:  # noqa: ASYNC109
         """The next event, waiting at most ``timeout`` seconds (``asyncio.TimeoutError``)."""
         return await asyncio.wait_for(self.__anext__(), timeout)
 
@@ -969,4 +984,3 @@ class _Fatal(Exception):
     def __init__(self, error: TidingsError) -> None:
         super().__init__(str(error))
         self.error = error
-

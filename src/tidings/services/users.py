@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 from tidings.core.errors import Forbidden, InvalidOperation, NotFound
 from tidings.core.models import DepartmentId, OrgRole, User, UserId
@@ -36,8 +37,6 @@ class UserService:
         name = normalize_username(username)
         shown = clean_text(display_name or name, field="display_name", max_chars=80)
         check_password(password)
-        if actor is not None:
-            check_can_manage_user(actor, actor, role)
         user = User(
             id=UserId(self.d.ids.new_id()),
             username=name,
@@ -46,6 +45,8 @@ class UserService:
             disabled=False,
             created_at=self.d.clock.now(),
         )
+        if actor is not None:
+            check_can_manage_user(actor, user, role)
         hashed = await hash_password(password)
         async with self.d.store.write() as tx:
             await tx.insert_user(user, hashed, search_key(name, shown))
@@ -96,7 +97,9 @@ class UserService:
                 if not any(d.id == department_id for d in all_deps):
                     raise NotFound("department not found", department_id=department_id)
                 deps = _subtree(department_id, [(d.id, d.parent_id) for d in all_deps])
-            return await tx.search_users(query.strip().casefold(), deps, limit)
+            # normalized like search_key (NFKC: full-width IME input finds ASCII names)
+            key = unicodedata.normalize("NFKC", query).strip().casefold()
+            return await tx.search_users(key, deps, limit)
 
     async def update(
         self,

@@ -101,9 +101,9 @@ function renderUsers(body, ctx) {
     } }, h('option', { value: '' }, t('admin.assign_department')),
     departments.filter((d) => !(u.department_ids || []).includes(d.id)).map((d) => h('option', { value: d.id }, d.name)));
     return h('tr', { class: u.disabled ? 'disabled' : '', dataset: { uid: u.id }, 'data-testid': 'user-row' },
-      h('td', { class: 'cell-user' }, avatar(u.id, u.display_name || u.username, { size: 'sm' }),
+      h('td', {}, h('div', { class: 'cell-user' }, avatar(u.id, u.display_name || u.username, { size: 'sm' }),
         h('div', {}, h('div', { class: 'card-title' }, u.display_name || u.username),
-          h('div', { class: 'card-sub' }, `@${u.username}`))),
+          h('div', { class: 'card-sub' }, `@${u.username}`)))),
       h('td', { 'data-label': t('admin.role') },
         h('select', { 'aria-label': t('admin.role'), disabled: self || (u.role === 'owner' && me.role !== 'owner'),
           'data-testid': 'role-select',

@@ -1,6 +1,6 @@
 // Tidings web client. Plain ES modules, no build step, no third-party code.
 import { Api, ApiError, Connection } from './api.js';
-import { h, append, clear, reconcile, avatar } from './dom.js';
+import { h, append, clear, reconcile, avatar, icon } from './dom.js';
 import { t, setLanguage, pickLanguage, language, LANGUAGES } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
 import { renderAdmin } from './admin.js';
@@ -844,17 +844,17 @@ function renderShell() {
         h('div', { class: 'me-sub' }, `@${state.me.username}`)),
       languageSelect(() => rerenderAll()),
       h('button', { class: 'icon-btn', type: 'button', title: t('nav.sign_out'), 'aria-label': t('nav.sign_out'),
-        'data-testid': 'sign-out', onclick: () => signOut() }, '⎋')),
+        'data-testid': 'sign-out', onclick: () => signOut() }, icon('logout'))),
     h('nav', { class: 'nav' },
-      navItem('home', '#/', t('nav.chats'), '💬'),
-      navItem('channels', '#/channels', t('nav.channels'), '#'),
-      navItem('directory', '#/directory', t('nav.directory'), '👥'),
-      isAdmin() ? navItem('admin', '#/admin', t('nav.admin'), '⚙') : null),
+      navItem('home', '#/', t('nav.chats'), icon('chat')),
+      navItem('channels', '#/channels', t('nav.channels'), icon('hash')),
+      navItem('directory', '#/directory', t('nav.directory'), icon('users')),
+      isAdmin() ? navItem('admin', '#/admin', t('nav.admin'), icon('settings')) : null),
     h('div', { class: 'list-tools' },
       h('input', { class: 'filter', type: 'search', placeholder: t('list.filter'), 'aria-label': t('list.filter'),
         value: state.filter, oninput: (e) => { state.filter = e.target.value; invalidate('list'); } }),
       h('button', { class: 'btn btn-primary btn-new', type: 'button', title: t('list.new'), 'data-testid': 'new-conversation',
-        onclick: () => openNewConversation() }, '+')),
+        onclick: () => openNewConversation() }, icon('plus'))),
     h('ul', { class: 'conv-list', 'data-testid': 'conv-list', role: 'list' }));
   const main = h('main', { class: 'main' });
   append(root,
@@ -1102,7 +1102,7 @@ function renderChatHeader() {
       onclick: () => {
         state.membersOpen = !state.membersOpen;
         invalidate('members', 'header');
-      } }, '👥'));
+      } }, icon('users')));
 }
 
 function typingNames(cid) {
@@ -1495,7 +1495,7 @@ function buildComposer(cid) {
     h('ul', { class: 'mention-popup', hidden: true, role: 'listbox', 'data-testid': 'mention-popup' }),
     h('div', { class: 'composer-row' }, ta,
       h('button', { class: 'btn btn-primary send-btn', type: 'submit', 'data-testid': 'send', title: t('composer.send') },
-        h('span', { class: 'send-label' }, t('composer.send')), h('span', { class: 'send-icon', 'aria-hidden': 'true' }, '➤'))),
+        h('span', { class: 'send-label' }, t('composer.send')), h('span', { class: 'send-icon', 'aria-hidden': 'true' }, icon('send', 18)))),
     h('div', { class: 'composer-hint' }, t('composer.hint')));
   setTimeout(renderReplyBar, 0);
   return form;

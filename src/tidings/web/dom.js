@@ -19,7 +19,7 @@ export function h(tag, props, ...children) {
   return el;
 }
 
-export function append(el, children) {
+export function append(el, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child == null || child === false || child === true) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
@@ -54,9 +54,13 @@ const PALETTE = ['#3b6fd9', '#d9534f', '#2e9d6a', '#9b59b6', '#e67e22', '#16a2b8
   '#7a9a01', '#b8860b'];
 
 export function colorFor(id) {
-  let hash = 0;
-  for (const ch of String(id)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return PALETTE[hash % PALETTE.length];
+  // FNV-1a, then a final mix so that ids differing in one character spread well.
+  let hash = 0x811c9dc5;
+  for (const ch of String(id)) hash = Math.imul(hash ^ ch.codePointAt(0), 0x01000193) >>> 0;
+  hash ^= hash >>> 15;
+  hash = Math.imul(hash, 0x2c1b3c6d) >>> 0;
+  hash ^= hash >>> 12;
+  return PALETTE[(hash >>> 0) % PALETTE.length];
 }
 
 export function initials(name) {
@@ -74,4 +78,38 @@ export function avatar(id, name, { size = 'md', presence = null } = {}) {
   return h('span', { class: `avatar avatar-${size}`, style: { background: colorFor(id) }, 'aria-hidden': 'true' },
     initials(name),
     presence ? h('span', { class: `presence-dot presence-${presence}`, dataset: { uid: id } }) : null);
+}
+
+// Line icons drawn as inline SVG (no icon font, no emoji needed).
+const ICONS = {
+  chat: ['M4 5h16v11H10l-5 4v-4H4z'],
+  hash: ['M5 9h15', 'M4 15h15', 'M10 4 8 20', 'M16 4l-2 16'],
+  users: ['M3 20c0-3.6 2.7-6 6-6s6 2.4 6 6', 'M9 11.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z',
+    'M16 5.2a3 3 0 0 1 0 5.6', 'M17.5 14.2c2 .6 3.5 2.6 3.5 5.3'],
+  settings: ['M4 7h9', 'M17 7h3', 'M4 17h3', 'M11 17h9', 'M15 9.5a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5z',
+    'M9 19.5a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5z'],
+  logout: ['M14 4h5v16h-5', 'M9 8l-4 4 4 4', 'M5 12h10'],
+  send: ['M4 12 20 4l-6 16-3-7z', 'M11 13l9-9'],
+  plus: ['M12 5v14', 'M5 12h14'],
+};
+
+export function icon(name, size = 20) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', String(size));
+  svg.setAttribute('height', String(size));
+  svg.setAttribute('fill', 'none');
+  svg.setAttribute('stroke', 'currentColor');
+  svg.setAttribute('stroke-width', '1.8');
+  svg.setAttribute('stroke-linecap', 'round');
+  svg.setAttribute('stroke-linejoin', 'round');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('class', 'icon');
+  for (const d of ICONS[name] || []) {
+    const path = document.createElementNS(NS, 'path');
+    path.setAttribute('d', d);
+    svg.append(path);
+  }
+  return svg;
 }

@@ -1,0 +1,413 @@
+"""The web client in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+These tests use the `live_server` fixture (tests/conftest.py): the real `tidings serve`
+process on a free port with a fresh data directory. Screenshots of the main screens are
+written to a temporary directory (or $TIDINGS_SCREENSHOT_DIR).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1"
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+
+from tests.e2e.web_helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
+    admin_rest,
+    conv_item,
+    create_user,
+    message_texts,
+    open_signed_in,
+    screenshot_dir,
+    send_from_ui,
+)
+
+_missing = None
+if sync_playwright is None:
+    _missing = "the playwright Python package is not installed"
+elif not os.path.exists(CHROMIUM):
+    _missing = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+if _missing:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"browser tests required (TIDINGS_REQUIRE_SERVICES=1) but {_missing}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+
+WEB = Path(__file__).resolve().parents[2] / "src" / "tidings" / "web"
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return screenshot_dir(tmp_path_factory)
+
+
+def _close(*pages: Page) -> None:
+    for p in pages:
+        p.context.close()
+
+
+def test_translation_files_cover_every_string() -> None:
+    """Both languages have the same keys, and every key the code asks for exists."""
+    en = json.loads((WEB / "i18n" / "en.json").read_text(encoding="utf-8"))
+    zh = json.loads((WEB / "i18n" / "zh-CN.json").read_text(encoding="utf-8"))
+    assert set(en) == set(zh)
+    used: set[str] = set()
+    for js in WEB.glob("*.js"):
+        used |= set(re.findall(r"\bt\('([\w.]+)'", js.read_text(encoding="utf-8")))
+    assert used, "no translated strings found"
+    assert sorted(used - set(en)) == []
+    for prefix in ("kind.", "role.", "presence."):
+        assert any(k.startswith(prefix) for k in en)
+
+
+def test_two_users_chat_in_real_time(live_server: Any, browser: Browser, shots: Path) -> None:
+    admin = admin_rest(live_server)
+    alice = create_user(admin, live_server, "alice", "Alice Chen")
+    bob = create_user(admin, live_server, "bob", "Bob Smith")
+    a = open_signed_in(browser, live_server, "alice", alice.password)
+    b = open_signed_in(browser, live_server, "bob", bob.password)
+    try:
+        # Alice starts a direct conversation from the UI.
+        a.get_by_test_id("new-conversation").click()
+        a.get_by_test_id("new-member").fill("bob")
+        a.get_by_test_id("new-member-result").first.click()
+        a.get_by_test_id("new-create").click()
+        expect(a.get_by_test_id("chat-title")).to_have_text("Bob Smith")
+        cid = a.locator("[data-testid=chat]").get_attribute("data-cid")
+        assert cid
+
+        send_from_ui(a, "Hello **Bob**, the release is *today*")
+        expect(a.locator(".msg:not(.pending) [data-testid=message-body]").last).to_contain_text("Hello Bob")
+        expect(a.locator("[data-testid=message-body] strong").last).to_have_text("Bob")
+
+        # Bob sees it arrive live in his list, with an unread badge.
+        item = conv_item(b, cid)
+        expect(item).to_be_visible()
+        expect(item.get_by_test_id("unread-badge")).to_have_text("1")
+        item.click()
+        expect(b.get_by_test_id("chat-title")).to_have_text("Alice Chen")
+        expect(b.locator("[data-testid=message-body]").last).to_contain_text("the release is today")
+        expect(item.get_by_test_id("unread-badge")).to_have_count(0)
+        # Alice sees that Bob read it.
+        expect(a.get_by_test_id("receipt")).to_contain_text("Read")
+
+        # Typing indicator, then Bob's answer arrives live.
+        b.get_by_test_id("composer").press_sequentially("On my way", delay=20)
+        expect(a.get_by_test_id("typing")).to_contain_text("Bob Smith")
+        b.get_by_test_id("composer").press("Enter")
+        expect(a.locator("[data-testid=message-body]").last).to_have_text("On my way")
+
+        # Reply, reaction, edit and recall.
+        a.locator(".msg").last.hover()
+        a.locator(".msg").last.get_by_test_id("act-reply").click()
+        send_from_ui(a, "Great, see you there")
+        expect(b.locator(".msg").last.locator(".reply-quote")).to_contain_text("On my way")
+        b.locator(".msg").last.hover()
+        b.locator(".msg").last.get_by_test_id("act-react").click()
+        b.get_by_test_id("pick-reaction").first.click()
+        expect(a.locator(".msg").last.get_by_test_id("reaction")).to_contain_text("1")
+        a.locator(".msg").last.hover()
+        a.locator(".msg").last.get_by_test_id("act-edit").click()
+        a.get_by_test_id("edit-input").fill("Great, see you at noon")
+        a.get_by_test_id("edit-input").press("Enter")
+        expect(b.locator(".msg").last.get_by_test_id("message-body")).to_contain_text("see you at noon")
+        expect(b.locator(".msg").last.locator(".msg-edited")).to_be_visible()
+        send_from_ui(a, "Oops, wrong chat")
+        expect(b.locator("[data-testid=message-body]").last).to_have_text("Oops, wrong chat")
+        a.locator(".msg").last.hover()
+        a.locator(".msg").last.get_by_test_id("act-recall").click()
+        a.get_by_test_id("confirm-ok").click()
+        expect(b.locator(".msg").last.locator(".msg-recalled")).to_be_visible()
+
+        # A day separator is shown, sender names too.
+        expect(a.get_by_test_id("day-separator").first).to_be_visible()
+        expect(b.get_by_test_id("message-sender").first).to_be_visible()
+
+        a.screenshot(path=str(shots / "desktop-chat.png"))
+        b.screenshot(path=str(shots / "desktop-chat-bob.png"))
+
+        # A reload keeps everything (history comes back from the server, drafts too).
+        b.get_by_test_id("composer").fill("half-typed thought")
+        b.reload()
+        expect(b.get_by_test_id("composer")).to_have_value("half-typed thought")
+        expect(b.locator("[data-testid=message-body]").filter(has_text="see you at noon")).to_have_count(1)
+    finally:
+        _close(a, b)
+        admin.close()
+
+
+def test_unread_and_mention_badges_update_and_clear(live_server: Any, browser: Browser, shots: Path) -> None:
+    admin = admin_rest(live_server)
+    carol = create_user(admin, live_server, "carol", "Carol Diaz")
+    dave = create_user(admin, live_server, "dave", "Dave Wu")
+    group = admin.conversation("group", [carol.id, dave.id], name="Launch crew")
+    page = open_signed_in(browser, live_server, "carol", carol.password)
+    try:
+        item = conv_item(page, group["id"])
+        expect(item).to_be_visible()
+        expect(item.get_by_test_id("unread-badge")).to_have_count(0)
+        for text in ("first", "second"):
+            admin.send(group["id"], text)
+        expect(item.get_by_test_id("unread-badge")).to_have_text("2")
+        expect(item.get_by_test_id("mention-badge")).to_have_count(0)
+        admin.send(group["id"], "@carol can you check the logs?")
+        expect(item.get_by_test_id("unread-badge")).to_have_text("3")
+        expect(item.get_by_test_id("mention-badge")).to_be_visible()
+        # Latest activity first: a newer conversation moves above.
+        other = admin.conversation("group", [carol.id], name="Zeta")
+        admin.send(other["id"], "newest")
+        expect(page.get_by_test_id("conv-item").first).to_have_attribute("data-cid", other["id"])
+        page.screenshot(path=str(shots / "desktop-unread.png"))
+
+        item.click()
+        expect(page.locator(".mention-me")).to_have_text("@carol")
+        expect(item.get_by_test_id("unread-badge")).to_have_count(0)
+        expect(item.get_by_test_id("mention-badge")).to_have_count(0)
+        # The read position reached the server: still read after a reload.
+        page.reload()
+        expect(conv_item(page, group["id"])).to_be_visible()
+        expect(conv_item(page, group["id"]).get_by_test_id("unread-badge")).to_have_count(0)
+        expect(conv_item(page, other["id"]).get_by_test_id("unread-badge")).to_have_text("1")
+    finally:
+        _close(page)
+        admin.close()
+
+
+def test_html_in_a_message_is_shown_as_text(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    erin = create_user(admin, live_server, "erin", "Erin")
+    frank = create_user(admin, live_server, "frank", "Frank")
+    conv = admin.conversation("group", [erin.id, frank.id], name="Safety")
+    a = open_signed_in(browser, live_server, "erin", erin.password)
+    b = open_signed_in(browser, live_server, "frank", frank.password)
+    dialogs: list[str] = []
+    for p in (a, b):
+        p.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    payload = "<img src=x onerror=alert(1)>"
+    try:
+        conv_item(a, conv["id"]).click()
+        conv_item(b, conv["id"]).click()
+        send_from_ui(a, payload)
+        send_from_ui(a, "[click](javascript:alert(2)) and [docs](https://example.com/docs)")
+        for p in (a, b):
+            body = p.locator("[data-testid=message-body]").filter(has_text="<img")
+            expect(body).to_have_text(payload)
+            expect(p.locator(".messages img")).to_have_count(0)
+            expect(p.locator(".messages a[href^='javascript']")).to_have_count(0)
+            link = p.locator(".messages a", has_text="docs")
+            expect(link).to_have_attribute("rel", "noopener noreferrer")
+        b.wait_for_timeout(300)
+        assert dialogs == []
+    finally:
+        _close(a, b)
+        admin.close()
+
+
+def test_server_restart_loses_and_doubles_nothing(live_server: Any, browser: Browser, shots: Path) -> None:
+    admin = admin_rest(live_server)
+    gina = create_user(admin, live_server, "gina", "Gina")
+    hugo = create_user(admin, live_server, "hugo", "Hugo")
+    conv = admin.conversation("group", [gina.id, hugo.id], name="Ops")
+    a = open_signed_in(browser, live_server, "gina", gina.password)
+    b = open_signed_in(browser, live_server, "hugo", hugo.password)
+    expected: list[str] = []
+    try:
+        conv_item(a, conv["id"]).click()
+        conv_item(b, conv["id"]).click()
+        for i in range(3):
+            send_from_ui(a if i % 2 == 0 else b, f"before restart {i}")
+            expected.append(f"before restart {i}")
+            expect(a.locator("[data-testid=message-body]").last).to_have_text(expected[-1])
+            expect(b.locator("[data-testid=message-body]").last).to_have_text(expected[-1])
+        for p in (a, b):
+            p.evaluate(
+                """() => { window.__bannerSeen = false;
+                const b = document.getElementById('banner');
+                new MutationObserver(() => { if (!b.hidden) window.__bannerSeen = true; })
+                  .observe(b, { attributes: true }); }"""
+            )
+
+        restart = threading.Thread(target=live_server.restart)
+        restart.start()
+        a.wait_for_function("() => window.__bannerSeen === true", timeout=15000)
+        a.screenshot(path=str(shots / "desktop-reconnecting.png"))
+        # Typed while the server is away: kept as pending, sent once it is back.
+        send_from_ui(a, "sent while offline")
+        expected.append("sent while offline")
+        restart.join(60)
+        assert not restart.is_alive()
+
+        # A message sent by someone else through the API while both reconnect.
+        admin_after = admin_rest(live_server)
+        admin_after.send(conv["id"], "from the admin after restart")
+        expected.append("from the admin after restart")
+        for p in (a, b):
+            p.wait_for_function("() => document.getElementById('banner').hidden", timeout=30000)
+        expect(b.locator("[data-testid=message-body]").filter(has_text="from the admin after restart")).to_have_count(1)
+        expect(a.locator(".msg.pending")).to_have_count(0)
+        send_from_ui(b, "after restart")
+        expected.append("after restart")
+        expect(a.locator("[data-testid=message-body]").last).to_have_text("after restart")
+
+        stored = [m["body"] for m in admin_after.history(conv["id"])]
+        assert sorted(stored) == sorted(expected), stored
+        assert Counter(stored)["sent while offline"] == 1
+        for p in (a, b):
+            expect(p.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]")).to_have_count(len(stored))
+            assert message_texts(p) == stored
+            assert p.evaluate("() => window.__bannerSeen") is True
+        b.screenshot(path=str(shots / "desktop-after-restart.png"))
+        admin_after.close()
+    finally:
+        _close(a, b)
+        admin.close()
+
+
+def test_ui_switches_between_chinese_and_english(live_server: Any, browser: Browser, shots: Path) -> None:
+    admin = admin_rest(live_server)
+    lin = create_user(admin, live_server, "lin", "林小雨")
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/")
+        expect(page.get_by_test_id("login-submit")).to_have_text("登录")
+        page.screenshot(path=str(shots / "phone-login-zh.png"))
+        page.get_by_test_id("login-username").fill("lin")
+        page.get_by_test_id("login-password").fill(lin.password)
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("nav-home")).to_contain_text("消息")
+        expect(page.get_by_test_id("nav-directory")).to_contain_text("通讯录")
+        assert page.evaluate("document.documentElement.lang") == "zh-CN"
+        page.get_by_test_id("lang-select").select_option("en")
+        expect(page.get_by_test_id("nav-home")).to_contain_text("Chats")
+        expect(page.get_by_test_id("nav-directory")).to_contain_text("Directory")
+        # The choice is remembered.
+        page.reload()
+        expect(page.get_by_test_id("nav-home")).to_contain_text("Chats")
+        page.get_by_test_id("lang-select").select_option("zh-CN")
+        expect(page.get_by_test_id("nav-channels")).to_contain_text("频道")
+        page.screenshot(path=str(shots / "phone-list-zh.png"))
+        # Wrong password answers in the chosen language.
+        page.get_by_test_id("sign-out").click()
+        page.get_by_test_id("login-username").fill("lin")
+        page.get_by_test_id("login-password").fill("wrong-password")
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("login-error")).to_have_text("用户名或密码错误。")
+    finally:
+        context.close()
+        admin.close()
+
+
+def test_main_screens_at_desktop_and_phone_width(live_server: Any, browser: Browser, shots: Path) -> None:
+    """Admin pages, directory, channels, members panel; screenshots at both widths."""
+    admin = admin_rest(live_server)
+    ivy = create_user(admin, live_server, "ivy", "Ivy Park")
+    jun = create_user(admin, live_server, "jun", "王俊")
+    dept = admin.call("POST", "/departments", json={"name": "Engineering"})["department"]
+    admin.call("PUT", f"/departments/{dept['id']}/members/{ivy.id}")
+    channel = admin.conversation("channel", [], name="general")
+    group = admin.conversation("group", [ivy.id, jun.id], name="Design review")
+    admin.send(group["id"], "Morning! Draft is in the **shared folder**.")
+    ivy_rest = admin_rest(live_server)
+    ivy_rest.close()
+    for viewport, tag in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        page = open_signed_in(browser, live_server, live_server.admin_username, live_server.admin_password, viewport=viewport)
+        try:
+            page.screenshot(path=str(shots / f"{tag}-list.png"))
+            conv_item(page, group["id"]).click()
+            expect(page.locator("[data-testid=message-body]").last).to_contain_text("shared folder")
+            composer = page.get_by_test_id("composer")
+            composer.press_sequentially("Thanks @i", delay=10)
+            expect(page.get_by_test_id("mention-item").first).to_contain_text("ivy")
+            composer.press("Enter")
+            expect(composer).to_have_value("Thanks @ivy ")
+            composer.press("Enter")
+            expect(page.locator(".msg:not(.pending) [data-testid=message-body]").last).to_have_text("Thanks @ivy")
+            page.screenshot(path=str(shots / f"{tag}-chat-admin.png"))
+            page.get_by_test_id("toggle-members").click()
+            expect(page.get_by_test_id("members-list").locator(".member")).to_have_count(3)
+            page.screenshot(path=str(shots / f"{tag}-members.png"))
+            page.get_by_test_id("toggle-members").click()
+
+            page.goto(live_server.url + "/#/channels")
+            expect(page.get_by_test_id("channel").filter(has_text="general")).to_be_visible()
+            page.screenshot(path=str(shots / f"{tag}-channels.png"))
+            page.goto(live_server.url + "/#/directory")
+            page.get_by_test_id("dept").filter(has_text="Engineering").click()
+            expect(page.get_by_test_id("person")).to_have_count(1)
+            expect(page.get_by_test_id("person")).to_contain_text("Ivy Park")
+            page.screenshot(path=str(shots / f"{tag}-directory.png"))
+            page.goto(live_server.url + "/#/admin")
+            expect(page.get_by_test_id("user-row").filter(has_text="@jun")).to_be_visible()
+            page.screenshot(path=str(shots / f"{tag}-admin.png"))
+        finally:
+            _close(page)
+    assert channel["id"]
+    admin.close()
+
+
+def test_admin_manages_users_and_joins_channels(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    channel = admin.conversation("channel", [], name="announcements")
+    page = open_signed_in(browser, live_server, live_server.admin_username, live_server.admin_password)
+    try:
+        page.goto(live_server.url + "/#/admin")
+        page.get_by_test_id("new-username").fill("kim")
+        page.get_by_test_id("new-display-name").fill("Kim Lee")
+        page.get_by_test_id("new-password").fill("kim-password-1")
+        page.get_by_test_id("create-user").click()
+        row = page.get_by_test_id("user-row").filter(has_text="@kim")
+        expect(row).to_be_visible()
+        row.get_by_test_id("role-select").select_option("admin")
+        expect(page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("role-select")).to_have_value("admin")
+        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("disable-user").click()
+        page.get_by_test_id("confirm-ok").click()
+        expect(page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("enable-user")).to_be_visible()
+        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("enable-user").click()
+        expect(page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("disable-user")).to_be_visible()
+        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("reset-password").click()
+        page.get_by_test_id("prompt-input").fill("kim-password-2")
+        page.get_by_test_id("prompt-ok").click()
+        page.get_by_test_id("admin-tab-departments").click()
+        page.get_by_test_id("department-name").fill("Sales")
+        page.get_by_test_id("create-department").click()
+        page.get_by_test_id("department").filter(has_text="Sales").click()
+        page.get_by_test_id("department-add-user").select_option(label="Kim Lee (@kim)")
+        expect(page.locator(".dept-members .card").filter(has_text="@kim")).to_be_visible()
+
+        # Kim signs in with the new password and joins a channel.
+        kim = open_signed_in(browser, live_server, "kim", "kim-password-2")
+        try:
+            kim.goto(live_server.url + "/#/channels")
+            kim.get_by_test_id("channel").filter(has_text="announcements").get_by_test_id("join").click()
+            expect(kim.get_by_test_id("chat-title")).to_have_text("announcements")
+            expect(conv_item(kim, channel["id"])).to_be_visible()
+        finally:
+            _close(kim)
+    finally:
+        _close(page)
+        admin.close()

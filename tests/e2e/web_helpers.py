@@ -1,0 +1,127 @@
+"""Helpers for the browser tests of the web client (tests/e2e/test_web.py).
+
+A plain module (not a conftest): REST set-up through httpx as the admin, and a few
+Playwright steps that several tests share.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass
+class Account:
+    id: str
+    username: str
+    display_name: str
+    password: str
+    token: str
+
+
+class Rest:
+    """A tiny REST client for one signed-in user."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/api/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        res = self.client.request(method, path, **kwargs)
+        assert res.status_code < 300, f"{method} {path} -> {res.status_code} {res.text}"
+        return res.json() if res.content else None
+
+    def send(self, cid: str, body: str, **extra: Any) -> dict[str, Any]:
+        payload = {"client_msg_id": str(uuid.uuid4()), "body": body, **extra}
+        return self.call("POST", f"/conversations/{cid}/messages", json=payload)["message"]
+
+    def conversation(self, kind: str, member_ids: list[str], name: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": kind, "member_ids": member_ids}
+        if name:
+            body["name"] = name
+        return self.call("POST", "/conversations", json=body)["conversation"]
+
+    def history(self, cid: str) -> list[dict[str, Any]]:
+        return self.call("GET", f"/conversations/{cid}/messages", params={"limit": 200})["messages"]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def login(base_url: str, username: str, password: str) -> str:
+    res = httpx.post(f"{base_url}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10)
+    assert res.status_code == 200, res.text
+    return res.json()["token"]
+
+
+def admin_rest(server: Any) -> Rest:
+    return Rest(server.url, login(server.url, server.admin_username, server.admin_password))
+
+
+def create_user(admin: Rest, server: Any, username: str, display_name: str, role: str = "member") -> Account:
+    user = admin.call(
+        "POST",
+        "/users",
+        json={"username": username, "password": PASSWORD, "display_name": display_name, "role": role},
+    )["user"]
+    return Account(user["id"], username, display_name, PASSWORD, login(server.url, username, PASSWORD))
+
+
+def screenshot_dir(tmp_path_factory: Any) -> Path:
+    wanted = os.environ.get("TIDINGS_SCREENSHOT_DIR")
+    if wanted:
+        path = Path(wanted)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tmp_path_factory.mktemp("screenshots"))
+
+
+def open_signed_in(browser: Any, server: Any, username: str, password: str, *, viewport: dict[str, int] = DESKTOP,
+                   locale: str = "en-US") -> Any:
+    """A fresh browser context, signed in through the login form. Returns the page."""
+    context = browser.new_context(viewport=viewport, locale=locale)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("conv-list").wait_for()
+    # Wait for the live connection (the banner hides once the server said `ready`).
+    page.wait_for_function("() => { const b = document.getElementById('banner'); return b && b.hidden; }")
+    return page
+
+
+def conv_item(page: Any, cid: str) -> Any:
+    return page.locator(f'[data-testid=conv-item][data-cid="{cid}"]')
+
+
+def message_texts(page: Any) -> list[str]:
+    """Bodies of the confirmed messages shown in the open conversation, in order."""
+    return page.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]").all_inner_texts()
+
+
+def send_from_ui(page: Any, text: str) -> None:
+    box = page.get_by_test_id("composer")
+    box.fill(text)
+    box.press("Enter")
