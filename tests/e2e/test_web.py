@@ -94,7 +94,7 @@ def test_two_users_chat_in_real_time(live_server: Any, browser: Browser, shots: 
         # Alice starts a direct conversation from the UI.
         a.get_by_test_id("new-conversation").click()
         a.get_by_test_id("new-member").fill("bob")
-        a.get_by_test_id("new-member-result").first.click()
+        a.get_by_test_id("new-member-result").filter(has_text="Bob Smith").click()
         a.get_by_test_id("new-create").click()
         expect(a.get_by_test_id("chat-title")).to_have_text("Bob Smith")
         cid = a.locator("[data-testid=chat]").get_attribute("data-cid")

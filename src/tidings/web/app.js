@@ -1669,7 +1669,7 @@ function renderMembersPanel() {
 }
 
 // A search box over the directory that calls onPick(user).
-function userPicker({ placeholder, onPick, exclude = () => new Set(), testid = 'user-picker', keepOpen = false }) {
+function userPicker({ placeholder, onPick, exclude = () => new Set(), testid = 'user-picker', keepOpen = false, inline = false }) {
   const results = h('ul', { class: 'picker-results', hidden: true });
   let seq = 0;
   const input = h('input', { type: 'search', placeholder, 'aria-label': placeholder, 'data-testid': testid, autocomplete: 'off' });
@@ -1693,7 +1693,7 @@ function userPicker({ placeholder, onPick, exclude = () => new Set(), testid = '
         onmousedown: (e) => e.preventDefault(),
         onclick: () => {
           onPick(u);
-          if (!keepOpen) {
+          if (!(typeof keepOpen === 'function' ? keepOpen() : keepOpen)) {
             input.value = '';
             results.hidden = true;
           } else {
@@ -1709,7 +1709,7 @@ function userPicker({ placeholder, onPick, exclude = () => new Set(), testid = '
   input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(search, 150); });
   input.addEventListener('focus', () => search());
   input.addEventListener('blur', () => setTimeout(() => { results.hidden = true; }, 200));
-  return h('div', { class: 'picker' }, input, results);
+  return h('div', { class: `picker${inline ? ' picker-inline' : ''}` }, input, results);
 }
 
 // ---------------------------------------------------------------- new conversation
@@ -1732,7 +1732,8 @@ function openNewConversation(kind = 'direct') {
       }
     };
     const picker = userPicker({
-      placeholder: t('new.members_placeholder'), testid: 'new-member', keepOpen: true,
+      placeholder: t('new.members_placeholder'), testid: 'new-member', inline: true,
+      keepOpen: () => current !== 'direct',
       exclude: () => new Set(chosen.keys()),
       onPick: (u) => {
         if (current === 'direct') chosen.clear();

@@ -1,0 +1,303 @@
+"""Accounts, organization, conversations and messages over the real server, and the
+error shape for bad input (which must write nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import websockets
+
+from tests.conftest import LiveServer
+from tests.helpers import Api, Ws, login, make_user
+
+pytestmark = pytest.mark.e2e
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)
+
+
+async def admin_of(server: LiveServer) -> Api:
+    return await login(server.url, server.admin_username, server.admin_password)
+
+
+async def test_accounts_tokens_and_disable(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    alice = await make_user(admin, "alice", display_name="王小明")
+    me = await alice.get("/users/me")
+    assert me["user"]["username"] == "alice" and me["user"]["role"] == "member"
+    # One token per device: a second login is a second session.
+    phone = await login(live_server.url, "alice", "password-123")
+    assert phone.token != alice.token
+    ws = await Ws.connect(live_server.ws_url, phone.token or "")
+    await alice.post("/auth/logout", expect=204)
+    r = await alice.http.get("/users/me")
+    assert_error(r, 401, "unauthenticated")
+    await phone.get("/users/me")  # the other device still works
+    # Disabling cuts every session at once, live WebSocket included.
+    await admin.call("PATCH", f"/users/{alice.id}", json={"disabled": True}, expect=200)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await ws.recv_type("never", timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
+    assert_error(await phone.http.get("/users/me"), 401, "unauthenticated")
+    r = await httpx.AsyncClient().post(
+        live_server.url + "/api/v1/auth/login", json={"username": "alice", "password": "password-123"}
+    )
+    assert_error(r, 403, "user_disabled")
+    await admin.call("PATCH", f"/users/{alice.id}", json={"disabled": False}, expect=200)
+    await login(live_server.url, "alice", "password-123")
+    # Wrong password and unknown user look the same.
+    async with httpx.AsyncClient(base_url=live_server.url) as c:
+        wrong = await c.post("/api/v1/auth/login", json={"username": "alice", "password": "nope-nope"})
+        ghost = await c.post("/api/v1/auth/login", json={"username": "ghost", "password": "nope-nope"})
+    assert_error(wrong, 401, "invalid_credentials")
+    assert_error(ghost, 401, "invalid_credentials")
+    assert wrong.json()["error"]["message"] == ghost.json()["error"]["message"]
+
+
+async def test_password_reset_revokes_sessions_and_roles_are_checked(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    bob = await make_user(admin, "bob")
+    await bob.post("/users", {"username": "x1", "password": "password-123"}, expect=403)
+    await admin.post(f"/users/{bob.id}/password", {"password": "new-password-1"}, expect=204)
+    assert_error(await bob.http.get("/users/me"), 401, "unauthenticated")
+    bob = await login(live_server.url, "bob", "new-password-1")
+    helper = await make_user(admin, "helper", role="admin")
+    # An admin cannot make admins or touch the owner.
+    await helper.call("PATCH", f"/users/{bob.id}", json={"role": "admin"}, expect=403)
+    await helper.call("PATCH", f"/users/{admin.id}", json={"disabled": True}, expect=403)
+    await helper.call("PATCH", f"/users/{bob.id}", json={"role": "guest"}, expect=200)
+    # The last owner cannot be demoted.
+    await admin.call("PATCH", f"/users/{admin.id}", json={"role": "member"}, expect=403)
+
+
+async def test_directory_and_departments(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    zhang = await make_user(admin, "zhangwei", display_name="张伟")
+    await make_user(admin, "lina", display_name="李娜")
+    eng = (await admin.post("/departments", {"name": "Engineering"}, expect=201))["department"]
+    web = (await admin.post("/departments", {"name": "Web", "parent_id": eng["id"]}, expect=201))[
+        "department"
+    ]
+    await admin.call("PUT", f"/departments/{web['id']}/members/{zhang.id}", expect=204)
+    found = await zhang.get("/users", params={"query": "张"})
+    assert [u["username"] for u in found["users"]] == ["zhangwei"]
+    found = await zhang.get("/users", params={"query": "LINA"})
+    assert [u["display_name"] for u in found["users"]] == ["李娜"]
+    in_eng = await zhang.get("/users", params={"department_id": eng["id"]})
+    assert [u["username"] for u in in_eng["users"]] == ["zhangwei"]  # subtree included
+    tree = await zhang.get("/departments")
+    assert {(d["name"], d["parent_id"]) for d in tree["departments"]} == {
+        ("Engineering", None),
+        ("Web", eng["id"]),
+    }
+    await zhang.post("/departments", {"name": "Sales"}, expect=403)
+
+
+async def test_conversation_kinds_and_membership(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    a, b, c = [await make_user(admin, n) for n in ("ann", "ben", "cat")]
+    guest = await make_user(admin, "gus", role="guest")
+    d1 = await a.post("/conversations", {"kind": "direct", "member_ids": [b.id]}, expect=201)
+    d2 = await b.post("/conversations", {"kind": "direct", "member_ids": [a.id]}, expect=200)
+    assert d1["conversation"]["id"] == d2["conversation"]["id"]
+    await a.post("/conversations", {"kind": "direct", "member_ids": [b.id, c.id]}, expect=400)
+    dm = d1["conversation"]["id"]
+    await c.get(f"/conversations/{dm}", expect=404)  # invisible, same as missing
+    await c.get("/conversations/does-not-exist", expect=404)
+    # Group: invite-only.
+    group = (await a.post("/conversations", {"kind": "group", "name": "G", "member_ids": [b.id]},
+                          expect=201))["conversation"]
+    await c.post(f"/conversations/{group['id']}/members", {"user_ids": [c.id]}, expect=404)
+    await b.post(f"/conversations/{group['id']}/members", {"user_ids": [c.id]}, expect=200)
+    await b.call("DELETE", f"/conversations/{group['id']}/members/{a.id}", expect=403)
+    # Channel: anyone but a guest may join or leave.
+    chan = (await a.post("/conversations", {"kind": "channel", "name": "general"},
+                         expect=201))["conversation"]
+    listed = await c.get("/channels")
+    assert [(x["name"], x["joined"]) for x in listed["conversations"]] == [("general", False)]
+    await c.post(f"/conversations/{chan['id']}/members", {"user_ids": [c.id]}, expect=200)
+    await guest.post(f"/conversations/{chan['id']}/members", {"user_ids": [guest.id]}, expect=404)
+    await guest.post("/conversations", {"kind": "channel", "name": "nope"}, expect=403)
+    await c.call("DELETE", f"/conversations/{chan['id']}/members/{c.id}", expect=204)
+    view = (await a.get(f"/conversations/{chan['id']}"))["conversation"]
+    assert [m["user_id"] for m in view["members"]] == [a.id]
+    await a.call("DELETE", f"/conversations/{dm}/members/{b.id}", expect=400)
+
+
+async def test_removed_member_gets_nothing_more(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    owner, gone = await make_user(admin, "owner1"), await make_user(admin, "gone")
+    cid = (await owner.post("/conversations", {"kind": "group", "name": "G",
+                                                "member_ids": [gone.id]}, expect=201))[
+        "conversation"
+    ]["id"]
+    await owner.send(cid, "before removal")
+    ws = await Ws.connect(live_server.ws_url, gone.token or "")
+    await owner.call("DELETE", f"/conversations/{cid}/members/{gone.id}", expect=204)
+    removed = await ws.event("member_removed")
+    assert removed["event"]["user_id"] == gone.id
+    await owner.send(cid, "after removal")
+    await owner.call("PUT", f"/conversations/{cid}/messages/1/reactions/🎉")
+    with pytest.raises(TimeoutError):
+        await ws.event(timeout=1.0)
+    history = await gone.get(f"/conversations/{cid}/messages")
+    assert [m["body"] for m in history["messages"]] == ["before removal"]
+    await gone.post(f"/conversations/{cid}/messages", {"client_msg_id": "x", "body": "hi"},
+                    expect=404)
+    assert (await gone.get("/conversations"))["conversations"] == []
+    sync = await gone.get("/sync")
+    assert [e["event"]["kind"] for e in sync["events"]][-1] == "member_removed"
+
+
+async def test_edit_recall_reply_react_read(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    a, b = await make_user(admin, "amy"), await make_user(admin, "bo")
+    cid = (await a.post("/conversations", {"kind": "group", "name": "G", "member_ids": [b.id]},
+                        expect=201))["conversation"]["id"]
+    first = await a.send(cid, "first")
+    reply = await b.send(cid, "answer", reply_to_seq=first["seq"])
+    assert reply["reply_to_seq"] == 1
+    await b.post(f"/conversations/{cid}/messages",
+                 {"client_msg_id": "r9", "body": "x", "reply_to_seq": 99}, expect=404)
+    edited = await a.call("PATCH", f"/conversations/{cid}/messages/1", json={"body": "first!"},
+                          expect=200)
+    assert edited["message"]["body"] == "first!" and edited["message"]["edited_at"]
+    await b.call("PATCH", f"/conversations/{cid}/messages/1", json={"body": "hack"}, expect=403)
+    r = await a.call("PUT", f"/conversations/{cid}/messages/2/reactions/👍", expect=200)
+    assert r["message"]["reactions"] == {"👍": [a.id]}
+    r = await a.call("DELETE", f"/conversations/{cid}/messages/2/reactions/👍", expect=200)
+    assert r["message"]["reactions"] == {}
+    await b.call("DELETE", f"/conversations/{cid}/messages/1", expect=403)
+    gone = await a.call("DELETE", f"/conversations/{cid}/messages/1", expect=200)  # owner
+    assert gone["message"]["deleted"] is True and gone["message"]["body"] == ""
+    await a.call("DELETE", f"/conversations/{cid}/messages/2", expect=200)  # owner recalls b's
+    history = await b.get(f"/conversations/{cid}/messages")
+    assert [(m["seq"], m["deleted"]) for m in history["messages"]] == [(1, True), (2, True)]
+
+
+async def test_history_pages(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    cid = (await admin.post("/conversations", {"kind": "channel", "name": "log"},
+                            expect=201))["conversation"]["id"]
+    for i in range(1, 26):
+        await admin.send(cid, f"m{i}")
+    page = await admin.get(f"/conversations/{cid}/messages", params={"limit": 10})
+    assert [m["seq"] for m in page["messages"]] == list(range(16, 26)) and page["has_more"]
+    page = await admin.get(f"/conversations/{cid}/messages", params={"limit": 10, "before_seq": 16})
+    assert [m["seq"] for m in page["messages"]] == list(range(6, 16))
+    page = await admin.get(f"/conversations/{cid}/messages", params={"limit": 10, "before_seq": 6})
+    assert [m["seq"] for m in page["messages"]] == list(range(1, 6)) and not page["has_more"]
+    page = await admin.get(f"/conversations/{cid}/messages", params={"after_seq": 20})
+    assert [m["seq"] for m in page["messages"]] == list(range(21, 26))
+
+
+async def test_bad_input_gets_the_error_shape_and_writes_nothing(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    other = await make_user(admin, "other")
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"},
+                            expect=201))["conversation"]["id"]
+    base = f"/conversations/{cid}/messages"
+    http = admin.http
+    assert_error(await http.post(base, json={"client_msg_id": "a", "body": ""}), 400, "invalid_body")
+    assert_error(await http.post(base, json={"client_msg_id": "a", "body": "  \n "}), 400,
+                 "invalid_body")
+    big = "字" * 6000  # 18,000 bytes of UTF-8: over the 16 KiB default
+    assert_error(await http.post(base, json={"client_msg_id": "a", "body": big}), 413, "too_large")
+    assert_error(await http.post(base, json={"client_msg_id": 5, "body": "x"}), 400,
+                 "invalid_request")
+    assert_error(await http.post(base, json={"body": "x"}), 400, "invalid_request")
+    assert_error(await http.post(base, content=b"{not json", headers={"content-type": "application/json"}),
+                 400, "invalid_request")
+    assert_error(await http.post(base, json=["a"]), 400, "invalid_request")
+    assert_error(await http.post("/conversations/nope/messages",
+                                 json={"client_msg_id": "a", "body": "x"}), 404, "not_found")
+    assert_error(await other.http.post(base, json={"client_msg_id": "a", "body": "x"}), 404,
+                 "not_found")
+    assert_error(await http.post("/conversations", json={"kind": "room"}), 400, "invalid_request")
+    assert_error(await http.get("/sync", params={"since": "abc"}), 400, "invalid_position")
+    assert_error(await http.get(base, params={"limit": "many"}), 400, "invalid_request")
+    async with httpx.AsyncClient(base_url=live_server.url + "/api/v1") as anon:
+        assert_error(await anon.get("/users/me"), 401, "unauthenticated")
+        assert_error(await anon.get("/users/me", headers={"authorization": "Bearer forged"}), 401,
+                     "unauthenticated")
+        assert_error(await anon.get("/users/me", headers={"authorization": "Basic eA=="}), 401,
+                     "unauthenticated")
+    assert_error(await http.post("/users", json={"username": "bad name!", "password": "password-1"}),
+                 400, "invalid_request")
+    assert_error(await http.post("/users", json={"username": "other", "password": "password-1"}),
+                 409, "conflict")
+    assert_error(await http.post("/users", json={"username": "shorty", "password": "short"}),
+                 400, "invalid_request")
+    # Nothing of the above was written.
+    assert (await admin.get(base))["messages"] == []
+    [conv] = (await admin.get("/conversations"))["conversations"]
+    assert conv["last_seq"] == 0
+    users = (await admin.get("/users"))["users"]
+    assert sorted(u["username"] for u in users) == ["admin", "other"]
+
+
+async def test_websocket_bad_frames_keep_the_connection(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"},
+                            expect=201))["conversation"]["id"]
+    ws = await Ws.connect(live_server.ws_url, admin.token or "")
+    for raw in ("{nope", "[1,2]", '"str"', '{"type":"warp"}', '{"type":"send","ref":7}',
+                '{"type":"read","conversation_id":"x","seq":"1"}', b"\xff\xfe"):
+        await ws.send_raw(raw)
+        frame = await ws.recv_type("error")
+        assert frame["error"]["code"] == "invalid_request", (raw, frame)
+    await ws.send_raw('{"type":"send","ref":7}')
+    assert (await ws.recv_type("error"))["ref"] == 7
+    await ws.send_raw('{"type":"ping","ref":"p","pad":"%s"}' % ("x" * 70_000))
+    frame = await ws.recv_type("error")
+    assert frame["error"]["code"] == "too_large"
+    bad = await ws.request({"type": "send", "conversation_id": cid, "client_msg_id": "e",
+                            "body": ""})
+    assert bad["type"] == "error" and bad["error"]["code"] == "invalid_body"
+    bad = await ws.request({"type": "send", "conversation_id": "missing", "client_msg_id": "e",
+                            "body": "x"})
+    assert bad["error"]["code"] == "not_found"
+    ok = await ws.request({"type": "send", "conversation_id": cid, "client_msg_id": "ok",
+                           "body": "still here"})
+    assert ok["type"] == "ack" and ok["message"]["seq"] == 1
+    assert (await ws.request({"type": "ping"}))["type"] == "ack"
+
+
+async def test_websocket_auth_is_required(live_server: LiveServer) -> None:
+    async with websockets.connect(live_server.ws_url) as conn:
+        await conn.send('{"type":"ping"}')
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(conn.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+    async with websockets.connect(live_server.ws_url) as conn:
+        await conn.send('{"type":"auth","token":"forged"}')
+        first = await asyncio.wait_for(conn.recv(), 5)
+        assert '"unauthenticated"' in first
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(conn.recv(), 5)
+
+
+async def test_websocket_auth_timeout(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.conftest import free_port
+
+    server = LiveServer(Path(str(tmp_path)) / "data", free_port(),
+                        env={"TIDINGS_AUTH_TIMEOUT_SECONDS": "0.5"})
+    server.start()
+    try:
+        async with websockets.connect(server.ws_url) as conn:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(conn.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+    finally:
+        server.stop()

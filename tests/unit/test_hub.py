@@ -1,0 +1,451 @@
+"""gateway/hub.py: Connection and Hub, frames in / frames out, with a fake Outbox and the
+real in-process bus. No sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import pytest
+
+from tidings.bus.local import LocalBus
+from tidings.bus.ports import Envelope, EnvelopeKind, conversation_topic, user_topic
+from tidings.gateway.hub import (
+    CLOSE_RESTART,
+    CLOSE_REVOKED,
+    CLOSE_TOO_SLOW,
+    Connection,
+    Hub,
+    Outbox,
+)
+from tidings.protocol.wire import ack_frame, event_frame, typing_frame
+
+CID = "c1"
+
+
+class FakeOutbox(Outbox):
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.closed: tuple[int, str] | None = None
+
+    async def write(self, frame: str) -> None:
+        assert self.closed is None, "write after close"
+        self.written.append(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+_ids = iter(range(1_000_000))
+
+
+def conn(user_id: str = "alice", token_id: str = "t1", queue_limit: int = 100) -> Connection:
+    return Connection(
+        conn_id=f"conn{next(_ids)}",
+        user_id=user_id,
+        token_id=token_id,
+        outbox=FakeOutbox(),
+        queue_limit=queue_limit,
+    )
+
+
+def queued(c: Connection) -> list[dict[str, object]]:
+    """What the connection will write, decoded, in order (the close marker left out)."""
+    return [orjson.loads(item) for item in c._queue if isinstance(item, str)]
+
+
+def positions(c: Connection) -> list[int]:
+    return [int(str(fr["position"])) for fr in queued(c) if fr["type"] == "event"]
+
+
+def kinds(c: Connection) -> list[str]:
+    """A compact trace: 'ack:<ref>' or 'ev:<position>'."""
+    out = []
+    for fr in queued(c):
+        if fr["type"] == "ack":
+            out.append(f"ack:{fr['ref']}")
+        elif fr["type"] == "event":
+            out.append(f"ev:{fr['position']}")
+        else:
+            out.append(str(fr["type"]))
+    return out
+
+
+def event(
+    position: int,
+    *,
+    cid: str | None = CID,
+    sender: str | None = None,
+    cmid: str | None = None,
+    added: Sequence[str] = (),
+    removed: str | None = None,
+    kind: str = "message",
+) -> Envelope:
+    payload = {"kind": kind, "conversation_id": cid, "n": position}
+    return Envelope(
+        kind=EnvelopeKind.EVENT,
+        frame=event_frame(position, payload),
+        position=position,
+        conversation_id=cid,
+        sender_id=sender,
+        client_msg_id=cmid,
+        added_user_ids=tuple(added),
+        removed_user_id=removed,
+    )
+
+
+@pytest.fixture
+def bus() -> LocalBus:
+    return LocalBus()
+
+
+@pytest.fixture
+def hub(bus: LocalBus) -> Hub:
+    return Hub(bus)
+
+
+def online(hub: Hub, c: Connection, *cids: str) -> Connection:
+    hub.register(c)
+    for cid in cids:
+        hub.join(c, cid)
+    return c
+
+
+# --- delivery and dedupe ------------------------------------------------------------
+
+
+async def test_events_of_a_conversation_reach_its_connections_only(
+    hub: Hub, bus: LocalBus
+) -> None:
+    a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"), "other")
+    await bus.publish(conversation_topic(CID), event(1))
+    await bus.publish(conversation_topic("other"), event(2, cid="other"))
+    assert positions(a) == [1] and positions(b) == [2]
+
+
+async def test_the_same_event_on_two_topics_is_delivered_once(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    envelope = event(1, added=["alice"])
+    await bus.publish_many([conversation_topic(CID), user_topic("alice")], envelope)
+    assert positions(a) == [1]
+
+
+async def test_positions_at_or_below_the_last_one_are_dropped(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    for p in (1, 2, 2, 1, 3):
+        await bus.publish(conversation_topic(CID), event(p))
+    assert positions(a) == [1, 2, 3]
+    assert a.last_position == 3
+
+
+async def test_the_frame_is_written_as_encoded(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    envelope = event(5)
+    await bus.publish(conversation_topic(CID), envelope)
+    assert list(a._queue) == [envelope.frame]
+
+
+# --- resume: replay, then live, nothing twice ---------------------------------------
+
+
+async def test_live_events_are_buffered_during_replay_then_deduplicated(
+    hub: Hub, bus: LocalBus
+) -> None:
+    a = conn("alice")
+    a.replaying = True
+    a.last_position = 10  # the client's `since`
+    online(hub, a, CID)
+    # Live traffic while the replay runs: 12 and 13 will be in the replay too, 14 is new.
+    for p in (12, 13, 14):
+        await bus.publish(conversation_topic(CID), event(p))
+    assert queued(a) == []
+    assert [e.position for e in a.replay_buffer] == [12, 13, 14]
+    # The replay (as the gateway does it) up to the head it read: 11..13.
+    for p in (11, 12, 13):
+        await a.enqueue_wait(event_frame(p, {"kind": "message", "n": p}))
+        a.last_position = p
+    a.end_replay()
+    assert positions(a) == [11, 12, 13, 14]
+    assert not a.replaying and a.replay_buffer == []
+    await bus.publish(conversation_topic(CID), event(15))
+    assert positions(a) == [11, 12, 13, 14, 15]
+
+
+async def test_end_replay_with_everything_already_replayed_adds_nothing(
+    hub: Hub, bus: LocalBus
+) -> None:
+    a = conn("alice")
+    a.replaying = True
+    online(hub, a, CID)
+    await bus.publish(conversation_topic(CID), event(1))
+    a.last_position = 1
+    a.end_replay()
+    assert queued(a) == []
+
+
+# --- the sender's ack comes before the event of its own message ----------------------
+
+
+async def test_ack_before_own_event(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"), CID)
+    a.pending_sends.add("m1")
+    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    assert queued(a) == []  # held until the ack
+    assert positions(b) == [1]  # others are not held
+    a.finish_send("m1", ack_frame("r1", message={"seq": 1}))
+    assert kinds(a) == ["ack:r1", "ev:1"]
+    assert a.held is None and a.pending_sends == set()
+
+
+async def test_events_after_a_held_one_keep_their_order(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID, "c2")
+    a.pending_sends.add("m1")
+    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    await bus.publish(conversation_topic("c2"), event(2, cid="c2", sender="bob", cmid="x"))
+    assert queued(a) == []
+    a.finish_send("m1", ack_frame("r1"))
+    assert kinds(a) == ["ack:r1", "ev:1", "ev:2"]
+
+
+async def test_two_pipelined_sends(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    a.pending_sends |= {"m1", "m2"}
+    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    await bus.publish(conversation_topic(CID), event(2, sender="alice", cmid="m2"))
+    a.finish_send("m1", ack_frame("r1"))
+    assert kinds(a) == ["ack:r1", "ev:1"]  # the event of m2 waits for m2's ack
+    a.finish_send("m2", ack_frame("r2"))
+    assert kinds(a) == ["ack:r1", "ev:1", "ack:r2", "ev:2"]
+    assert a.held is None
+
+
+async def test_two_pipelined_sends_acked_out_of_order(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    a.pending_sends |= {"m1", "m2"}
+    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    await bus.publish(conversation_topic(CID), event(2, sender="alice", cmid="m2"))
+    a.finish_send("m2", ack_frame("r2"))
+    assert kinds(a) == ["ack:r2"]  # event 1 still waits for m1, and event 2 stays behind it
+    a.finish_send("m1", ack_frame("r1"))
+    assert kinds(a) == ["ack:r2", "ack:r1", "ev:1", "ev:2"]
+
+
+async def test_a_failed_send_releases_what_was_held(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    a.pending_sends |= {"m1", "m2"}
+    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    await bus.publish(conversation_topic(CID), event(2, sender="bob", cmid="m2"))
+    a.finish_send("m2", None)  # m2 failed: its error was already written, no ack
+    assert kinds(a) == []
+    a.finish_send("m1", ack_frame("r1"))
+    assert kinds(a) == ["ack:r1", "ev:1", "ev:2"]
+
+
+async def test_own_message_from_another_device_is_not_held(hub: Hub, bus: LocalBus) -> None:
+    phone = online(hub, conn("alice", "t-phone"), CID)
+    laptop = online(hub, conn("alice", "t-laptop"), CID)
+    laptop.pending_sends.add("m1")
+    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    assert positions(phone) == [1]
+    assert positions(laptop) == []
+
+
+async def test_a_retry_that_stores_nothing_still_gets_its_ack(hub: Hub) -> None:
+    a = online(hub, conn("alice"), CID)
+    a.pending_sends.add("m1")
+    a.finish_send("m1", ack_frame("r1"))  # no event: the original was stored earlier
+    assert kinds(a) == ["ack:r1"] and a.pending_sends == set()
+
+
+# --- membership: subscribe the added, unsubscribe the removed ------------------------
+
+
+async def test_member_added_subscribes_the_added_users_connections(
+    hub: Hub, bus: LocalBus
+) -> None:
+    a = online(hub, conn("alice"), CID)
+    b1 = online(hub, conn("bob", "t1"))
+    b2 = online(hub, conn("bob", "t2"))
+    carol = online(hub, conn("carol"))
+    added = event(1, added=["bob"], kind="member_added")
+    # As services publish it: the conversation's topic and the added user's topic.
+    await bus.publish_many([conversation_topic(CID), user_topic("bob")], added)
+    assert positions(a) == positions(b1) == positions(b2) == [1]
+    assert CID in b1.conversations and CID in b2.conversations
+    await bus.publish(conversation_topic(CID), event(2))
+    assert positions(b1) == positions(b2) == [1, 2]
+    assert positions(carol) == []
+
+
+async def test_member_added_where_the_gateway_held_nobody_of_that_conversation(
+    hub: Hub, bus: LocalBus
+) -> None:
+    b = online(hub, conn("bob"))
+    created = event(1, added=["alice", "bob"], kind="conversation_created")
+    await bus.publish_many(
+        [conversation_topic(CID), user_topic("alice"), user_topic("bob")], created
+    )
+    assert positions(b) == [1]
+    await bus.publish(conversation_topic(CID), event(2))  # now subscribed on the bus
+    assert positions(b) == [1, 2]
+
+
+async def test_member_removed_is_delivered_then_the_user_is_unsubscribed(
+    hub: Hub, bus: LocalBus
+) -> None:
+    a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"), CID, "c2")
+    await bus.publish(conversation_topic(CID), event(1, removed="bob", kind="member_removed"))
+    assert positions(a) == positions(b) == [1]  # the removed one gets the removal
+    assert CID not in b.conversations and "c2" in b.conversations
+    await bus.publish(conversation_topic(CID), event(2))
+    assert positions(a) == [1, 2]
+    assert positions(b) == [1]  # and nothing after it
+    await bus.publish(conversation_topic("c2"), event(3, cid="c2"))
+    assert positions(b) == [1, 3]
+
+
+async def test_the_last_local_member_leaving_unsubscribes_the_bus_topic(
+    hub: Hub, bus: LocalBus
+) -> None:
+    b = online(hub, conn("bob"), CID)
+    await bus.publish(conversation_topic(CID), event(1, removed="bob", kind="member_removed"))
+    assert CID not in hub.by_conversation
+    assert conversation_topic(CID) not in bus._handlers
+    assert positions(b) == [1]
+
+
+async def test_unregister_releases_every_subscription(hub: Hub, bus: LocalBus) -> None:
+    a1 = online(hub, conn("alice", "t1"), CID, "c2")
+    a2 = online(hub, conn("alice", "t2"), CID)
+    hub.unregister(a1)
+    assert conversation_topic(CID) in bus._handlers  # a2 still needs it
+    assert conversation_topic("c2") not in bus._handlers
+    hub.unregister(a2)
+    assert bus._handlers == {}
+    assert hub.by_user == {} and hub.by_conversation == {}
+    await bus.publish(conversation_topic(CID), event(1))
+    assert queued(a1) == queued(a2) == []
+
+
+async def test_a_closed_connection_joins_nothing(hub: Hub) -> None:
+    a = online(hub, conn("alice"))
+    a.close(1000, "")
+    hub.join(a, CID)
+    assert CID not in hub.by_conversation and a.conversations == set()
+
+
+# --- CLOSE envelopes ----------------------------------------------------------------
+
+
+def close_envelope(user_id: str, token_id: str | None) -> Envelope:
+    return Envelope(kind=EnvelopeKind.CLOSE, user_id=user_id, token_id=token_id, reason="bye")
+
+
+async def test_close_of_one_token_closes_only_its_connections(hub: Hub, bus: LocalBus) -> None:
+    phone = online(hub, conn("alice", "t-phone"), CID)
+    laptop = online(hub, conn("alice", "t-laptop"), CID)
+    laptop2 = online(hub, conn("alice", "t-laptop"))
+    bob = online(hub, conn("bob", "t-phone"), CID)  # same token id, other user
+    await bus.publish(user_topic("alice"), close_envelope("alice", "t-laptop"))
+    assert laptop.closed and laptop2.closed
+    assert not phone.closed and not bob.closed
+    await laptop.run_writer()  # writes what was queued, then closes, then returns
+    assert laptop.outbox.closed == (CLOSE_REVOKED, "bye")  # type: ignore[attr-defined]
+
+
+async def test_close_without_token_closes_every_connection_of_the_user(
+    hub: Hub, bus: LocalBus
+) -> None:
+    a1 = online(hub, conn("alice", "t1"))
+    a2 = online(hub, conn("alice", "t2"))
+    bob = online(hub, conn("bob", "t3"))
+    await bus.publish(user_topic("alice"), close_envelope("alice", None))
+    assert a1.closed and a2.closed and not bob.closed
+
+
+async def test_nothing_is_queued_after_close(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice"), CID)
+    await bus.publish(conversation_topic(CID), event(1))
+    await bus.publish(user_topic("alice"), close_envelope("alice", None))
+    await bus.publish(conversation_topic(CID), event(2))
+    await a.run_writer()
+    outbox = a.outbox
+    assert isinstance(outbox, FakeOutbox)
+    assert [orjson.loads(x)["position"] for x in outbox.written] == ["1"]
+    assert outbox.closed is not None and outbox.closed[0] == CLOSE_REVOKED
+
+
+# --- ephemeral signals --------------------------------------------------------------
+
+
+async def test_typing_skips_the_typists_own_connections(hub: Hub, bus: LocalBus) -> None:
+    a1 = online(hub, conn("alice", "t1"), CID)
+    a2 = online(hub, conn("alice", "t2"), CID)
+    b = online(hub, conn("bob"), CID)
+    c = online(hub, conn("carol"), "elsewhere")
+    frame = typing_frame(CID, "alice")
+    await bus.publish(
+        conversation_topic(CID),
+        Envelope(kind=EnvelopeKind.EPHEMERAL, frame=frame, conversation_id=CID, sender_id="alice"),
+    )
+    assert list(b._queue) == [frame]
+    assert queued(a1) == queued(a2) == queued(c) == []
+    assert b.last_position == 0  # ephemeral frames have no position
+
+
+async def test_ephemeral_on_a_user_topic(hub: Hub, bus: LocalBus) -> None:
+    b = online(hub, conn("bob"))
+    env = Envelope(kind=EnvelopeKind.EPHEMERAL, frame='{"type":"presence"}', sender_id="alice")
+    await bus.publish(user_topic("bob"), env)
+    assert list(b._queue) == ['{"type":"presence"}']
+
+
+# --- slow clients -------------------------------------------------------------------
+
+
+async def test_a_full_queue_closes_the_connection_with_4008(hub: Hub, bus: LocalBus) -> None:
+    a = online(hub, conn("alice", queue_limit=3), CID)
+    fast = online(hub, conn("bob", queue_limit=100), CID)
+    for p in range(1, 6):
+        await bus.publish(conversation_topic(CID), event(p))
+    assert a.closed
+    assert positions(fast) == [1, 2, 3, 4, 5]  # fan-out did not wait on the slow one
+    await a.run_writer()
+    outbox = a.outbox
+    assert isinstance(outbox, FakeOutbox)
+    assert [orjson.loads(x)["position"] for x in outbox.written] == ["1", "2", "3"]
+    assert outbox.closed is not None and outbox.closed[0] == CLOSE_TOO_SLOW
+
+
+async def test_a_queue_below_its_limit_stays_open() -> None:
+    a = conn(queue_limit=3)
+    for i in range(3):
+        a.enqueue(f'{{"n":{i}}}')
+    assert not a.closed and len(a._queue) == 3
+
+
+async def test_writer_writes_in_order_then_stops_on_close() -> None:
+    a = conn()
+    for i in range(3):
+        a.enqueue(f'"f{i}"')
+    a.close(1000, "done")
+    a.enqueue('"late"')
+    await a.run_writer()
+    outbox = a.outbox
+    assert isinstance(outbox, FakeOutbox)
+    assert outbox.written == ['"f0"', '"f1"', '"f2"'] and outbox.closed == (1000, "done")
+
+
+async def test_drain_tells_every_client_to_reconnect_then_closes(hub: Hub) -> None:
+    a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"))
+    await hub.drain(timeout=0)
+    assert hub.draining
+    for c in (a, b):
+        assert c.closed
+        assert [fr["type"] for fr in queued(c)] == ["reconnect"]
+        await c.run_writer()
+        assert c.outbox.closed[0] == CLOSE_RESTART  # type: ignore[attr-defined]
