@@ -55,8 +55,16 @@ class LiveServer:
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tidings", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "tidings",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -99,8 +107,10 @@ class LiveServer:
     def login(self, username: str | None = None, password: str | None = None) -> str:
         r = httpx.post(
             self.url + "/api/v1/auth/login",
-            json={"username": username or self.admin_username,
-                  "password": password or self.admin_password},
+            json={
+                "username": username or self.admin_username,
+                "password": password or self.admin_password,
+            },
         )
         r.raise_for_status()
         return str(r.json()["token"])

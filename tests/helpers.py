@@ -46,7 +46,9 @@ class Api:
     async def post(self, path: str, body: Any = None, expect: int | None = 200, **kw: Any) -> Any:
         return await self.call("POST", path, expect=expect, json=body, **kw)
 
-    async def send(self, cid: str, body: str, client_msg_id: str | None = None, **extra: Any) -> Any:
+    async def send(
+        self, cid: str, body: str, client_msg_id: str | None = None, **extra: Any
+    ) -> Any:
         data = {"client_msg_id": client_msg_id or uuid.uuid4().hex, "body": body, **extra}
         return (await self.post(f"/conversations/{cid}/messages", data, expect=None))["message"]
 
@@ -56,18 +58,33 @@ class Api:
 
 async def login(base_url: str, username: str, password: str) -> Api:
     async with httpx.AsyncClient() as c:
-        r = await c.post(base_url + "/api/v1/auth/login",
-                         json={"username": username, "password": password})
+        r = await c.post(
+            base_url + "/api/v1/auth/login", json={"username": username, "password": password}
+        )
     if r.status_code != 200:
         raise ApiError(f"login {username}: {r.status_code} {r.text}")
     data = r.json()
     return Api(base_url, data["token"], data["user"])
 
 
-async def make_user(admin: Api, username: str, *, role: str = "member",
-                    display_name: str | None = None, password: str = "password-123") -> Api:
-    await admin.post("/users", {"username": username, "password": password, "role": role,
-                                "display_name": display_name or username.title()}, expect=201)
+async def make_user(
+    admin: Api,
+    username: str,
+    *,
+    role: str = "member",
+    display_name: str | None = None,
+    password: str = "password-123",
+) -> Api:
+    await admin.post(
+        "/users",
+        {
+            "username": username,
+            "password": password,
+            "role": role,
+            "display_name": display_name or username.title(),
+        },
+        expect=201,
+    )
     return await login(admin.base_url, username, password)
 
 

@@ -48,21 +48,28 @@ async def test_accounts_tokens_and_disable(live_server: LiveServer) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
     assert_error(await phone.http.get("/users/me"), 401, "unauthenticated")
     r = await httpx.AsyncClient().post(
-        live_server.url + "/api/v1/auth/login", json={"username": "alice", "password": "password-123"}
+        live_server.url + "/api/v1/auth/login",
+        json={"username": "alice", "password": "password-123"},
     )
     assert_error(r, 403, "user_disabled")
     await admin.call("PATCH", f"/users/{alice.id}", json={"disabled": False}, expect=200)
     await login(live_server.url, "alice", "password-123")
     # Wrong password and unknown user look the same.
     async with httpx.AsyncClient(base_url=live_server.url) as c:
-        wrong = await c.post("/api/v1/auth/login", json={"username": "alice", "password": "nope-nope"})
-        ghost = await c.post("/api/v1/auth/login", json={"username": "ghost", "password": "nope-nope"})
+        wrong = await c.post(
+            "/api/v1/auth/login", json={"username": "alice", "password": "nope-nope"}
+        )
+        ghost = await c.post(
+            "/api/v1/auth/login", json={"username": "ghost", "password": "nope-nope"}
+        )
     assert_error(wrong, 401, "invalid_credentials")
     assert_error(ghost, 401, "invalid_credentials")
     assert wrong.json()["error"]["message"] == ghost.json()["error"]["message"]
 
 
-async def test_password_reset_revokes_sessions_and_roles_are_checked(live_server: LiveServer) -> None:
+async def test_password_reset_revokes_sessions_and_roles_are_checked(
+    live_server: LiveServer,
+) -> None:
     admin = await admin_of(live_server)
     bob = await make_user(admin, "bob")
     await bob.post("/users", {"username": "x1", "password": "password-123"}, expect=403)
@@ -113,14 +120,18 @@ async def test_conversation_kinds_and_membership(live_server: LiveServer) -> Non
     await c.get(f"/conversations/{dm}", expect=404)  # invisible, same as missing
     await c.get("/conversations/does-not-exist", expect=404)
     # Group: invite-only.
-    group = (await a.post("/conversations", {"kind": "group", "name": "G", "member_ids": [b.id]},
-                          expect=201))["conversation"]
+    group = (
+        await a.post(
+            "/conversations", {"kind": "group", "name": "G", "member_ids": [b.id]}, expect=201
+        )
+    )["conversation"]
     await c.post(f"/conversations/{group['id']}/members", {"user_ids": [c.id]}, expect=404)
     await b.post(f"/conversations/{group['id']}/members", {"user_ids": [c.id]}, expect=200)
     await b.call("DELETE", f"/conversations/{group['id']}/members/{a.id}", expect=403)
     # Channel: anyone but a guest may join or leave.
-    chan = (await a.post("/conversations", {"kind": "channel", "name": "general"},
-                         expect=201))["conversation"]
+    chan = (await a.post("/conversations", {"kind": "channel", "name": "general"}, expect=201))[
+        "conversation"
+    ]
     listed = await c.get("/channels")
     assert [(x["name"], x["joined"]) for x in listed["conversations"]] == [("general", False)]
     await c.post(f"/conversations/{chan['id']}/members", {"user_ids": [c.id]}, expect=200)
@@ -135,10 +146,11 @@ async def test_conversation_kinds_and_membership(live_server: LiveServer) -> Non
 async def test_removed_member_gets_nothing_more(live_server: LiveServer) -> None:
     admin = await admin_of(live_server)
     owner, gone = await make_user(admin, "owner1"), await make_user(admin, "gone")
-    cid = (await owner.post("/conversations", {"kind": "group", "name": "G",
-                                                "member_ids": [gone.id]}, expect=201))[
-        "conversation"
-    ]["id"]
+    cid = (
+        await owner.post(
+            "/conversations", {"kind": "group", "name": "G", "member_ids": [gone.id]}, expect=201
+        )
+    )["conversation"]["id"]
     await owner.send(cid, "before removal")
     ws = await Ws.connect(live_server.ws_url, gone.token or "")
     await owner.call("DELETE", f"/conversations/{cid}/members/{gone.id}", expect=204)
@@ -150,8 +162,9 @@ async def test_removed_member_gets_nothing_more(live_server: LiveServer) -> None
         await ws.event(timeout=1.0)
     history = await gone.get(f"/conversations/{cid}/messages")
     assert [m["body"] for m in history["messages"]] == ["before removal"]
-    await gone.post(f"/conversations/{cid}/messages", {"client_msg_id": "x", "body": "hi"},
-                    expect=404)
+    await gone.post(
+        f"/conversations/{cid}/messages", {"client_msg_id": "x", "body": "hi"}, expect=404
+    )
     assert (await gone.get("/conversations"))["conversations"] == []
     sync = await gone.get("/sync")
     assert [e["event"]["kind"] for e in sync["events"]][-1] == "member_removed"
@@ -160,15 +173,22 @@ async def test_removed_member_gets_nothing_more(live_server: LiveServer) -> None
 async def test_edit_recall_reply_react_read(live_server: LiveServer) -> None:
     admin = await admin_of(live_server)
     a, b = await make_user(admin, "amy"), await make_user(admin, "bo")
-    cid = (await a.post("/conversations", {"kind": "group", "name": "G", "member_ids": [b.id]},
-                        expect=201))["conversation"]["id"]
+    cid = (
+        await a.post(
+            "/conversations", {"kind": "group", "name": "G", "member_ids": [b.id]}, expect=201
+        )
+    )["conversation"]["id"]
     first = await a.send(cid, "first")
     reply = await b.send(cid, "answer", reply_to_seq=first["seq"])
     assert reply["reply_to_seq"] == 1
-    await b.post(f"/conversations/{cid}/messages",
-                 {"client_msg_id": "r9", "body": "x", "reply_to_seq": 99}, expect=404)
-    edited = await a.call("PATCH", f"/conversations/{cid}/messages/1", json={"body": "first!"},
-                          expect=200)
+    await b.post(
+        f"/conversations/{cid}/messages",
+        {"client_msg_id": "r9", "body": "x", "reply_to_seq": 99},
+        expect=404,
+    )
+    edited = await a.call(
+        "PATCH", f"/conversations/{cid}/messages/1", json={"body": "first!"}, expect=200
+    )
     assert edited["message"]["body"] == "first!" and edited["message"]["edited_at"]
     await b.call("PATCH", f"/conversations/{cid}/messages/1", json={"body": "hack"}, expect=403)
     r = await a.call("PUT", f"/conversations/{cid}/messages/2/reactions/👍", expect=200)
@@ -185,8 +205,9 @@ async def test_edit_recall_reply_react_read(live_server: LiveServer) -> None:
 
 async def test_history_pages(live_server: LiveServer) -> None:
     admin = await admin_of(live_server)
-    cid = (await admin.post("/conversations", {"kind": "channel", "name": "log"},
-                            expect=201))["conversation"]["id"]
+    cid = (await admin.post("/conversations", {"kind": "channel", "name": "log"}, expect=201))[
+        "conversation"
+    ]["id"]
     for i in range(1, 26):
         await admin.send(cid, f"m{i}")
     page = await admin.get(f"/conversations/{cid}/messages", params={"limit": 10})
@@ -202,40 +223,67 @@ async def test_history_pages(live_server: LiveServer) -> None:
 async def test_bad_input_gets_the_error_shape_and_writes_nothing(live_server: LiveServer) -> None:
     admin = await admin_of(live_server)
     other = await make_user(admin, "other")
-    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"},
-                            expect=201))["conversation"]["id"]
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"}, expect=201))[
+        "conversation"
+    ]["id"]
     base = f"/conversations/{cid}/messages"
     http = admin.http
-    assert_error(await http.post(base, json={"client_msg_id": "a", "body": ""}), 400, "invalid_body")
-    assert_error(await http.post(base, json={"client_msg_id": "a", "body": "  \n "}), 400,
-                 "invalid_body")
+    assert_error(
+        await http.post(base, json={"client_msg_id": "a", "body": ""}), 400, "invalid_body"
+    )
+    assert_error(
+        await http.post(base, json={"client_msg_id": "a", "body": "  \n "}), 400, "invalid_body"
+    )
     big = "字" * 6000  # 18,000 bytes of UTF-8: over the 16 KiB default
     assert_error(await http.post(base, json={"client_msg_id": "a", "body": big}), 413, "too_large")
-    assert_error(await http.post(base, json={"client_msg_id": 5, "body": "x"}), 400,
-                 "invalid_request")
+    assert_error(
+        await http.post(base, json={"client_msg_id": 5, "body": "x"}), 400, "invalid_request"
+    )
     assert_error(await http.post(base, json={"body": "x"}), 400, "invalid_request")
-    assert_error(await http.post(base, content=b"{not json", headers={"content-type": "application/json"}),
-                 400, "invalid_request")
+    assert_error(
+        await http.post(base, content=b"{not json", headers={"content-type": "application/json"}),
+        400,
+        "invalid_request",
+    )
     assert_error(await http.post(base, json=["a"]), 400, "invalid_request")
-    assert_error(await http.post("/conversations/nope/messages",
-                                 json={"client_msg_id": "a", "body": "x"}), 404, "not_found")
-    assert_error(await other.http.post(base, json={"client_msg_id": "a", "body": "x"}), 404,
-                 "not_found")
+    assert_error(
+        await http.post("/conversations/nope/messages", json={"client_msg_id": "a", "body": "x"}),
+        404,
+        "not_found",
+    )
+    assert_error(
+        await other.http.post(base, json={"client_msg_id": "a", "body": "x"}), 404, "not_found"
+    )
     assert_error(await http.post("/conversations", json={"kind": "room"}), 400, "invalid_request")
     assert_error(await http.get("/sync", params={"since": "abc"}), 400, "invalid_position")
     assert_error(await http.get(base, params={"limit": "many"}), 400, "invalid_request")
     async with httpx.AsyncClient(base_url=live_server.url + "/api/v1") as anon:
         assert_error(await anon.get("/users/me"), 401, "unauthenticated")
-        assert_error(await anon.get("/users/me", headers={"authorization": "Bearer forged"}), 401,
-                     "unauthenticated")
-        assert_error(await anon.get("/users/me", headers={"authorization": "Basic eA=="}), 401,
-                     "unauthenticated")
-    assert_error(await http.post("/users", json={"username": "bad name!", "password": "password-1"}),
-                 400, "invalid_request")
-    assert_error(await http.post("/users", json={"username": "other", "password": "password-1"}),
-                 409, "conflict")
-    assert_error(await http.post("/users", json={"username": "shorty", "password": "short"}),
-                 400, "invalid_request")
+        assert_error(
+            await anon.get("/users/me", headers={"authorization": "Bearer forged"}),
+            401,
+            "unauthenticated",
+        )
+        assert_error(
+            await anon.get("/users/me", headers={"authorization": "Basic eA=="}),
+            401,
+            "unauthenticated",
+        )
+    assert_error(
+        await http.post("/users", json={"username": "bad name!", "password": "password-1"}),
+        400,
+        "invalid_request",
+    )
+    assert_error(
+        await http.post("/users", json={"username": "other", "password": "password-1"}),
+        409,
+        "conflict",
+    )
+    assert_error(
+        await http.post("/users", json={"username": "shorty", "password": "short"}),
+        400,
+        "invalid_request",
+    )
     # Nothing of the above was written.
     assert (await admin.get(base))["messages"] == []
     [conv] = (await admin.get("/conversations"))["conversations"]
@@ -246,11 +294,19 @@ async def test_bad_input_gets_the_error_shape_and_writes_nothing(live_server: Li
 
 async def test_websocket_bad_frames_keep_the_connection(live_server: LiveServer) -> None:
     admin = await admin_of(live_server)
-    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"},
-                            expect=201))["conversation"]["id"]
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"}, expect=201))[
+        "conversation"
+    ]["id"]
     ws = await Ws.connect(live_server.ws_url, admin.token or "")
-    for raw in ("{nope", "[1,2]", '"str"', '{"type":"warp"}', '{"type":"send","ref":7}',
-                '{"type":"read","conversation_id":"x","seq":"1"}', b"\xff\xfe"):
+    for raw in (
+        "{nope",
+        "[1,2]",
+        '"str"',
+        '{"type":"warp"}',
+        '{"type":"send","ref":7}',
+        '{"type":"read","conversation_id":"x","seq":"1"}',
+        b"\xff\xfe",
+    ):
         await ws.send_raw(raw)
         frame = await ws.recv_type("error")
         assert frame["error"]["code"] == "invalid_request", (raw, frame)
@@ -259,14 +315,17 @@ async def test_websocket_bad_frames_keep_the_connection(live_server: LiveServer)
     await ws.send_raw('{"type":"ping","ref":"p","pad":"%s"}' % ("x" * 70_000))
     frame = await ws.recv_type("error")
     assert frame["error"]["code"] == "too_large"
-    bad = await ws.request({"type": "send", "conversation_id": cid, "client_msg_id": "e",
-                            "body": ""})
+    bad = await ws.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "e", "body": ""}
+    )
     assert bad["type"] == "error" and bad["error"]["code"] == "invalid_body"
-    bad = await ws.request({"type": "send", "conversation_id": "missing", "client_msg_id": "e",
-                            "body": "x"})
+    bad = await ws.request(
+        {"type": "send", "conversation_id": "missing", "client_msg_id": "e", "body": "x"}
+    )
     assert bad["error"]["code"] == "not_found"
-    ok = await ws.request({"type": "send", "conversation_id": cid, "client_msg_id": "ok",
-                           "body": "still here"})
+    ok = await ws.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "ok", "body": "still here"}
+    )
     assert ok["type"] == "ack" and ok["message"]["seq"] == 1
     assert (await ws.request({"type": "ping"}))["type"] == "ack"
 
@@ -291,8 +350,9 @@ async def test_websocket_auth_timeout(tmp_path: object) -> None:
 
     from tests.conftest import free_port
 
-    server = LiveServer(Path(str(tmp_path)) / "data", free_port(),
-                        env={"TIDINGS_AUTH_TIMEOUT_SECONDS": "0.5"})
+    server = LiveServer(
+        Path(str(tmp_path)) / "data", free_port(), env={"TIDINGS_AUTH_TIMEOUT_SECONDS": "0.5"}
+    )
     server.start()
     try:
         async with websockets.connect(server.ws_url) as conn:

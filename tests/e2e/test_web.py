@@ -12,8 +12,9 @@ import os
 import re
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -339,7 +340,7 @@ def test_main_screens_at_desktop_and_phone_width(live_server: Any, browser: Brow
         try:
             page.screenshot(path=str(shots / f"{tag}-list.png"))
             conv_item(page, group["id"]).click()
-            expect(page.locator("[data-testid=message-body]").last).to_contain_text("shared folder")
+            expect(page.locator("[data-testid=message-body]").filter(has_text="shared folder")).to_be_visible()
             composer = page.get_by_test_id("composer")
             composer.press_sequentially("Thanks @i", delay=10)
             expect(page.get_by_test_id("mention-item").first).to_contain_text("ivy")

@@ -48,7 +48,9 @@ async def token_for(url: str, user: User) -> str:
     return token
 
 
-async def replies_to(stream: EventStream, sender_id: str, count: int, timeout: float = 20) -> list[Message]:
+async def replies_to(
+    stream: EventStream, sender_id: str, count: int, within: float = 20
+) -> list[Message]:
     """The next ``count`` messages from ``sender_id`` seen on ``stream``."""
     found: list[Message] = []
 
@@ -59,7 +61,7 @@ async def replies_to(stream: EventStream, sender_id: str, count: int, timeout: f
                 if len(found) == count:
                     return
 
-    await asyncio.wait_for(run(), timeout)
+    await asyncio.wait_for(run(), within)
     return found
 
 
@@ -179,7 +181,9 @@ async def test_echo_bot_example(live_server: Any, admin: Client) -> None:
     bot_user = await new_user(admin, "echobot")
     alice_u = await new_user(admin, "alice")
     token = await token_for(live_server.url, bot_user)
-    process = run_example("echo_bot.py", {"TIDINGS_URL": live_server.url, "TIDINGS_BOT_TOKEN": token})
+    process = run_example(
+        "echo_bot.py", {"TIDINGS_URL": live_server.url, "TIDINGS_BOT_TOKEN": token}
+    )
     try:
         async with Client(live_server.url) as alice:
             await alice.login(alice_u.username, PASSWORD)
@@ -220,7 +224,7 @@ async def test_reminder_bot_example(live_server: Any, admin: Client) -> None:
             ask = await alice.send(conv.id, "/remind 1s stretch your legs")
             later = await alice.send(conv.id, "/remind 1h write the report")
             bad = await alice.send(conv.id, "/remind whenever")
-            answers = await replies_to(stream, bot_user.id, 4, timeout=30)
+            answers = await replies_to(stream, bot_user.id, 4, within=30)
             bodies = [(m.reply_to_seq, m.body) for m in answers]
             assert (ask.seq, "ok, reminder #1 in 1s") in bodies
             assert (later.seq, "ok, reminder #2 in 1h") in bodies
@@ -228,7 +232,7 @@ async def test_reminder_bot_example(live_server: Any, admin: Client) -> None:
             assert (ask.seq, "⏰ reminder: stretch your legs") in bodies
             # On shutdown the bot says which reminders it drops, in their threads.
             output_task = asyncio.create_task(stop_example(process))
-            goodbye = await replies_to(stream, bot_user.id, 1, timeout=20)
+            goodbye = await replies_to(stream, bot_user.id, 1, within=20)
             assert goodbye[0].reply_to_seq == later.seq
             assert "reminder #2 (write the report) is dropped" in goodbye[0].body
             await output_task

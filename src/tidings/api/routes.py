@@ -186,12 +186,8 @@ async def get_conversation(cid: str, svc: Svc, me: Auth) -> Response:
     return json({"conversation": data})
 
 
-@router.patch(
-    "/conversations/{cid}", response_model=s.ConversationEnvelope, tags=["conversations"]
-)
-async def patch_conversation(
-    cid: str, body: s.ConversationPatchIn, svc: Svc, me: Auth
-) -> Response:
+@router.patch("/conversations/{cid}", response_model=s.ConversationEnvelope, tags=["conversations"])
+async def patch_conversation(cid: str, body: s.ConversationPatchIn, svc: Svc, me: Auth) -> Response:
     conv = await svc.conversations.update(me.user, cid, body.name, body.topic)
     return json({"conversation": conversation_json(conv)})
 

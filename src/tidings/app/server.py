@@ -64,7 +64,7 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.db_url)
-    app, container, hub = build(settings)
+    app, _container, hub = build(settings)
     generated = asyncio.run(_bootstrap_once(settings))
     if generated is not None:
         # Printed once, to the operator's terminal; never logged.
@@ -86,7 +86,7 @@ def serve(settings: Settings) -> None:
         ws_ping_timeout=20,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=settings.drain_seconds + 5,
+        timeout_graceful_shutdown=int(settings.drain_seconds) + 5,
         lifespan="on",
     )
     server = _DrainingServer(config, hub, settings.drain_seconds)

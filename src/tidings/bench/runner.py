@@ -160,7 +160,7 @@ class Conn:
         ws_url: str,
         *,
         since: str | None = None,
-        timeout: float = 30.0,  # noqa: ASYNC109  # one deadline for connect + auth + ready
+        timeout: float = 30.0,  # one deadline for connect + auth + ready
     ) -> None:
         """Connect, authenticate (resuming from ``since``) and wait for ``ready``."""
         ws = await connect(
@@ -256,7 +256,7 @@ class Conn:
         self.waiters[client_msg_id] = future
         return future
 
-    async def request(self, frame: JSON, timeout: float = 30.0) -> JSON:  # noqa: ASYNC109
+    async def request(self, frame: JSON, timeout: float = 30.0) -> JSON:
         """Send a frame with a fresh ``ref`` and wait for its ``ack`` or ``error``."""
         ws = self.ws
         if ws is None or self.closed:
@@ -268,9 +268,15 @@ class Conn:
         await ws.send(orjson.dumps(frame).decode())
         return await asyncio.wait_for(future, timeout)
 
-    async def send_message(self, cid: str, client_msg_id: str, body: str) -> JSON | None:
-        """Send a message frame; return the stored message, or None (counted as an error)."""
-        self.rec.sent_at[client_msg_id] = time.perf_counter()
+    async def send_message(
+        self, cid: str, client_msg_id: str, body: str, *, final: bool = True
+    ) -> JSON | None:
+        """Send a message frame; return the stored message, or None.
+
+        A failure is counted as a send error when ``final`` (no retry will follow).
+        Latency counts from the first attempt of a ``client_msg_id``.
+        """
+        self.rec.sent_at.setdefault(client_msg_id, time.perf_counter())
         try:
             answer = await self.request(
                 {
@@ -281,8 +287,9 @@ class Conn:
                 }
             )
         except (TimeoutError, ConnectionError, ConnectionClosed) as exc:
-            self.rec.send_errors += 1
-            self.rec.error(f"send {client_msg_id}: {exc!r}")
+            if final:
+                self.rec.send_errors += 1
+                self.rec.error(f"send {client_msg_id}: {exc!r}")
             return None
         if answer.get("type") != "ack":
             self.rec.send_errors += 1
@@ -291,6 +298,15 @@ class Conn:
         message: JSON = answer["message"]
         self.rec.acked[str(message["id"])] = cid
         return message
+
+    async def wait_open(self, timeout: float = 15.0) -> bool:
+        """Wait until the connection is open again (after a resume); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.closed:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -863,20 +879,29 @@ async def scenario_soak(bench: Bench) -> JSON:
         rss_series: list[float] = []
         window = asyncio.Semaphore(max(1, opts.in_flight) * n)
         tasks: set[asyncio.Task[None]] = set()
-        own_last: dict[int, tuple[str, int]] = {}
         counts = {"edits": 0, "reactions": 0, "reads": 0, "typing": 0, "resumes": 0}
         resume_errors = 0
+        send_retries = 0
+        interrupted = 0
 
         async def one_send(i: int, k: int) -> None:
+            nonlocal send_retries, interrupted
             conn = conns[i]
             cid = rng.choice(convs_of[i]) if rng.random() < 0.5 else group
+            cmid = bench.make_cmid("s", i, k)
             try:
-                if conn.closed:
-                    return
-                message = await conn.send_message(cid, bench.make_cmid("s", i, k), bench.body)
+                # A send cut by a dropped connection is sent again with the same
+                # client_msg_id once resumed, as a real client does: the server must
+                # answer with the original, never store it twice.
+                message = None
+                for attempt in range(4):
+                    await conn.wait_open()
+                    message = await conn.send_message(cid, cmid, bench.body, final=attempt == 3)
+                    if message is not None:
+                        break
+                    send_retries += 1
                 if message is None:
                     return
-                own_last[i] = (cid, int(message["seq"]))
                 roll = rng.random()
                 if roll < 0.05:
                     await bench.api(
@@ -901,6 +926,8 @@ async def scenario_soak(bench: Bench) -> JSON:
                         {"type": "read", "conversation_id": cid, "seq": message["seq"]}
                     )
                     counts["reads"] += 1
+            except (ConnectionError, ConnectionClosed):
+                interrupted += 1  # a typing/read frame cut by one of our own drops
             except Exception as exc:  # noqa: BLE001  # one operation: recorded
                 bench.rec.error(f"soak op: {exc!r}")
             finally:
@@ -972,6 +999,8 @@ async def scenario_soak(bench: Bench) -> JSON:
             "rate_target_per_s": opts.rate,
             "other_events": bench.rec.other_events,
             "resume_errors": resume_errors,
+            "send_retries_after_resume": send_retries,
+            "interrupted_ops": interrupted,
             **counts,
             "server_rss_series_mib": [round(v, 1) for v in rss_series],
             "server_rss_growth_mib": round(rss_series[-1] - rss_series[0], 1)

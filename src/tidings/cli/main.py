@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -16,7 +16,11 @@ from rich.tree import Tree
 
 import tidings
 from tidings.core.errors import TidingsError
-from tidings.core.models import Department, OrgRole
+from tidings.core.models import Department, OrgRole, User
+
+if TYPE_CHECKING:
+    from tidings.app.container import Container
+    from tidings.app.settings import Settings
 
 T = TypeVar("T")
 console = Console()
@@ -52,12 +56,12 @@ class _State:
 state = _State()
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(code)
 
 
-def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+def _settings(**overrides: object) -> Settings:
     from tidings.app.settings import load_settings
 
     try:
@@ -69,7 +73,7 @@ def _settings(**overrides: object):  # type: ignore[no-untyped-def]
         fail(str(exc))
 
 
-def run_with_container(action: Callable[..., Awaitable[T]]) -> T:
+def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
     """Migrate the database, then run `action(container)`; errors become one line."""
     from tidings.app.container import Container
     from tidings.store import migrations
@@ -90,7 +94,6 @@ def run_with_container(action: Callable[..., Awaitable[T]]) -> T:
         fail(exc.message)
     except OSError as exc:
         fail(str(exc))
-    raise AssertionError("unreachable")
 
 
 def _version(value: bool) -> None:
@@ -148,10 +151,12 @@ def migrate() -> None:
 
 
 # --- users -----------------------------------------------------------------------------
-def _user_table(users: list) -> Table:  # type: ignore[type-arg]
+def _user_table(users: list[User]) -> Table:
     table = Table("username", "display name", "role", "status", "id")
     for u in users:
-        table.add_row(u.username, u.display_name, u.role.value, "disabled" if u.disabled else "active", u.id)
+        table.add_row(
+            u.username, u.display_name, u.role.value, "disabled" if u.disabled else "active", u.id
+        )
     return table
 
 
@@ -159,14 +164,20 @@ def _user_table(users: list) -> Table:  # type: ignore[type-arg]
 def user_create(
     username: Annotated[str, typer.Argument(help="Login name: letters, digits, . _ -")],
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password (prompted when omitted).")
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="Password (prompted when omitted).",
+        ),
     ],
     display_name: Annotated[str | None, typer.Option(help="Name shown to others.")] = None,
     role: Annotated[OrgRole, typer.Option(help="Organization role.")] = OrgRole.MEMBER,
 ) -> None:
     """Create a user account."""
 
-    async def action(c) -> None:  # type: ignore[no-untyped-def]
+    async def action(c: Container) -> None:
         user = await c.services.users.create(None, username, password, display_name, role)
         console.print(f"created {user.role.value} {user.username} ({user.id})")
 
@@ -180,14 +191,14 @@ def user_list(
 ) -> None:
     """List user accounts."""
 
-    async def action(c) -> None:  # type: ignore[no-untyped-def]
+    async def action(c: Container) -> None:
         console.print(_user_table(await c.services.users.search(None, query, None, limit)))
 
     run_with_container(action)
 
 
 def _set_disabled(username: str, disabled: bool) -> None:
-    async def action(c) -> None:  # type: ignore[no-untyped-def]
+    async def action(c: Container) -> None:
         user = await c.services.users.by_username(username)
         await c.services.users.update(None, user.id, disabled=disabled)
         console.print(f"{'disabled' if disabled else 'enabled'} {user.username}")
@@ -211,12 +222,18 @@ def user_enable(username: str) -> None:
 def user_reset_password(
     username: str,
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="New password (prompted when omitted).")
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="New password (prompted when omitted).",
+        ),
     ],
 ) -> None:
     """Set a new password; every session of the user ends."""
 
-    async def action(c) -> None:  # type: ignore[no-untyped-def]
+    async def action(c: Container) -> None:
         user = await c.services.users.by_username(username)
         await c.services.users.reset_password(None, user.id, password)
         console.print(f"password of {user.username} reset; their sessions were revoked")
@@ -228,11 +245,13 @@ def user_reset_password(
 @dept_app.command("create")
 def dept_create(
     name: str,
-    parent: Annotated[str | None, typer.Option(help="Parent department (name, path A/B, or id).")] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="Parent department (name, path A/B, or id).")
+    ] = None,
 ) -> None:
     """Create a department."""
 
-    async def action(c) -> None:  # type: ignore[no-untyped-def]
+    async def action(c: Container) -> None:
         parent_id = None if parent is None else (await c.services.departments.resolve(parent)).id
         dep = await c.services.departments.create(None, name, parent_id)
         console.print(f"created department {dep.name} ({dep.id})")
@@ -244,12 +263,13 @@ def dept_create(
 def dept_list() -> None:
     """Show the department tree."""
 
-    async def action(c) -> list[Department]:  # type: ignore[no-untyped-def]
-        return await c.services.departments.list(None)
+    async def action(c: Container) -> list[Department]:
+        found: list[Department] = await c.services.departments.list(None)
+        return found
 
     deps = run_with_container(action)
     tree = Tree("organization")
-    nodes = {None: tree}
+    nodes: dict[str | None, Tree] = {None: tree}
     pending = list(deps)
     while pending:
         progressed = False
@@ -270,7 +290,7 @@ def dept_assign(
 ) -> None:
     """Put a user in a department."""
 
-    async def action(c) -> None:  # type: ignore[no-untyped-def]
+    async def action(c: Container) -> None:
         user = await c.services.users.by_username(username)
         dep = await c.services.departments.resolve(department)
         await c.services.departments.set_member(None, dep.id, user.id, True)

@@ -53,6 +53,8 @@ class Connection:
     closed: bool = False
     _queue: deque[object] = field(default_factory=deque)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _room: asyncio.Event = field(default_factory=asyncio.Event)
+    _empty: asyncio.Event = field(default_factory=asyncio.Event)
     _close: tuple[int, str] = (1000, "")
 
     # --- writing --------------------------------------------------------------------
@@ -63,14 +65,19 @@ class Connection:
             log.warning("connection_too_slow", conn_id=self.conn_id, user_id=self.user_id)
             self.close(CLOSE_TOO_SLOW, "too slow: resume with since")
             return
-        self._queue.append(frame)
-        self._wakeup.set()
+        self._push(frame)
 
     async def enqueue_wait(self, frame: str) -> None:
         """For replays: wait for room instead of giving up on the client."""
         while len(self._queue) >= self.queue_limit and not self.closed:
-            await asyncio.sleep(0.01)
-        self._queue.append(frame)
+            self._room.clear()
+            await self._room.wait()
+        if not self.closed:
+            self._push(frame)
+
+    def _push(self, item: object) -> None:
+        self._queue.append(item)
+        self._empty.clear()
         self._wakeup.set()
 
     def close(self, code: int, reason: str) -> None:
@@ -78,8 +85,8 @@ class Connection:
             return
         self.closed = True
         self._close = (code, reason)
-        self._queue.append(_CLOSE)
-        self._wakeup.set()
+        self._push(_CLOSE)
+        self._room.set()
 
     async def run_writer(self) -> None:
         """Write queued frames until closed (runs as the connection's writer task)."""
@@ -88,15 +95,21 @@ class Connection:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             item = self._queue.popleft()
-            if item is _CLOSE:
-                await self.outbox.close(*self._close)
-                return
-            assert isinstance(item, str)
-            await self.outbox.write(item)
+            self._room.set()
+            try:
+                if item is _CLOSE:
+                    await self.outbox.close(*self._close)
+                    return
+                assert isinstance(item, str)
+                await self.outbox.write(item)
+            finally:
+                if not self._queue:
+                    self._empty.set()
 
     async def flushed(self) -> None:
-        while self._queue:
-            await asyncio.sleep(0.005)
+        """Wait until the writer has written (or given up on) everything queued."""
+        if self._queue:
+            await self._empty.wait()
 
     # --- events -----------------------------------------------------------------------
     def push_event(self, envelope: Envelope) -> None:

@@ -137,7 +137,9 @@ class Gateway:
         conn.last_position = start
         await conn.enqueue_wait(ready_frame(session.user, head))
         while True:
-            events, more = await self.svc.sync.events_since(session.user, conn.last_position, REPLAY_PAGE)
+            events, more = await self.svc.sync.events_since(
+                session.user, conn.last_position, REPLAY_PAGE
+            )
             for event in events:
                 await conn.enqueue_wait(event_frame(event.position, event.payload))
                 conn.last_position = event.position
@@ -163,7 +165,8 @@ class Gateway:
                 await in_flight.acquire()
                 task = asyncio.get_running_loop().create_task(self._send(conn, session, frame))
                 tasks.add(task)
-                task.add_done_callback(lambda t: (tasks.discard(t), in_flight.release()))
+                task.add_done_callback(tasks.discard)
+                task.add_done_callback(lambda _t: in_flight.release())
                 continue
             try:
                 conn.enqueue(await self._handle(conn, session, frame))

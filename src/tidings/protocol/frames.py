@@ -62,7 +62,9 @@ def parse_frame(text: str | bytes, max_bytes: int) -> ClientFrame:
     """Parse one client frame or raise InvalidRequest / TooLarge (with the ref if known)."""
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > max_bytes:
-        raise TooLarge(f"frame is {size} bytes, more than the limit of {max_bytes}", limit=max_bytes)
+        raise TooLarge(
+            f"frame is {size} bytes, more than the limit of {max_bytes}", limit=max_bytes
+        )
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

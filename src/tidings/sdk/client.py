@@ -625,7 +625,7 @@ class Client:
         since: str | None = None,
         *,
         ephemeral: bool = True,
-        timeout: float = 30.0,  # noqa: ASYNC109  # a deadline for the first ready
+        timeout: float = 30.0,  # a deadline for the first ready
     ) -> EventStream:
         """:meth:`events`, then wait until the first connection is ready."""
         stream = self.events(since, ephemeral=ephemeral)
@@ -713,7 +713,7 @@ class EventStream:
         """True while a connection is authenticated and ready."""
         return self._ready.is_set()
 
-    async def wait_ready(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until a connection is ready (replay, if any, follows right after)."""
         self.start()
         waiter = asyncio.ensure_future(self._ready.wait())
@@ -740,7 +740,7 @@ class EventStream:
                 return item.error
         return None
 
-    async def request(self, frame: Mapping[str, object], timeout: float = 10.0) -> JSONObject:  # noqa: ASYNC109
+    async def request(self, frame: Mapping[str, object], timeout: float = 10.0) -> JSONObject:
         """Send a client frame on the live connection and wait for its ``ack``.
 
         Raises :class:`APIError` for an ``error`` frame, :class:`ConnectionFailed` if
@@ -819,7 +819,7 @@ class EventStream:
     ) -> None:
         await self.aclose()
 
-    async def next(self, timeout: float | None = None) -> Event:  # noqa: ASYNC109
+    async def next(self, timeout: float | None = None) -> Event:
         """The next event, waiting at most ``timeout`` seconds (``asyncio.TimeoutError``)."""
         return await asyncio.wait_for(self.__anext__(), timeout)
 
@@ -865,6 +865,8 @@ class EventStream:
                     log.debug("tidings events: connection failed: %r", exc)
                 except TidingsError as exc:
                     log.debug("tidings events: %r", exc)
+                except Exception:  # loop boundary: log, reconnect, resume
+                    log.exception("tidings events: unexpected error; reconnecting")
                 finally:
                     self._ws = None
                     self._ready.clear()

@@ -36,7 +36,9 @@ from tidings.services.events import EventBatch
 from tidings.store.ports import Tx
 
 
-def event_payload(kind: EventKind, conversation_id: str, now: datetime, **fields: Any) -> dict[str, Any]:
+def event_payload(
+    kind: EventKind, conversation_id: str, now: datetime, **fields: Any
+) -> dict[str, Any]:
     return {"kind": kind.value, "conversation_id": conversation_id, "at": rfc3339(now), **fields}
 
 
@@ -260,7 +262,7 @@ class ConversationService:
 
 
 async def _existing_users(tx: Tx, ids: Sequence[str]) -> list[User]:
-    found = {u.id: u for u in await tx.get_users(ids)}
+    found: dict[str, User] = {u.id: u for u in await tx.get_users(ids)}
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound("user not found", user_ids=missing)

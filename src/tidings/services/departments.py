@@ -17,7 +17,9 @@ class DepartmentService:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
 
-    async def create(self, actor: User | None, name: str, parent_id: str | None = None) -> Department:
+    async def create(
+        self, actor: User | None, name: str, parent_id: str | None = None
+    ) -> Department:
         _require_admin(actor)
         clean = clean_text(name, field="name", max_chars=80)
         dep = Department(
@@ -40,7 +42,7 @@ class DepartmentService:
     async def resolve(self, ref: str) -> Department:
         """A department by id, by name, or by path `Parent/Child` (for the CLI)."""
         deps = await self.list(None)
-        by_id = {d.id: d for d in deps}
+        by_id: dict[str, Department] = {d.id: d for d in deps}
         if ref in by_id:
             return by_id[ref]
 

@@ -82,9 +82,9 @@ class EventBatch:
         stored = [
             StoredEvent(
                 position=self._first + i,
-                conversation_id=None if p.conversation_id is None else ConversationId(
-                    p.conversation_id
-                ),
+                conversation_id=None
+                if p.conversation_id is None
+                else ConversationId(p.conversation_id),
                 user_id=None if p.user_id is None else UserId(p.user_id),
                 payload=p.payload,
             )

@@ -90,6 +90,8 @@ class MessageService:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("send_batch_failed", size=len(batch))
                 for request in batch:  # retry alone, so one bad send fails only itself
@@ -100,6 +102,9 @@ class MessageService:
                     except Exception as exc:  # noqa: BLE001 - reported to that sender
                         if not request.future.done():
                             request.future.set_exception(exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     async def _commit(self, batch: list[_SendRequest]) -> None:
         now = self.d.clock.now()
@@ -165,9 +170,8 @@ class MessageService:
         if self._writer is None:
             return
         assert self._queue is not None
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0)
+        if not self._writer.done():
+            await self._queue.join()
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
@@ -207,7 +211,9 @@ class MessageService:
             await tx.update_message(conv.id, seq, body=body, edited_at=now, mentions=mentions)
             await tx.replace_mentions(conv.id, seq, mentions)
             updated = await _message(tx, conv.id, seq)
-            await _emit(tx, self.d, conv, EventKind.MESSAGE_EDITED, now, message=message_json(updated))
+            await _emit(
+                tx, self.d, conv, EventKind.MESSAGE_EDITED, now, message=message_json(updated)
+            )
         return updated
 
     async def recall(self, actor: User, conversation_id: str, seq: int) -> Message:
@@ -312,4 +318,3 @@ async def _resolve_mentions(tx: Tx, conv: Conversation, body: str) -> tuple[User
         if member is not None and member.active:
             found.append(user.id)
     return tuple(sorted(found))
-

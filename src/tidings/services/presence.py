@@ -32,7 +32,9 @@ class PresenceService:
         """Record one connection's state (None when it closes) and tell the user's
         contacts when the aggregate across devices changes."""
         before = (await self.d.bus.get_presence([actor.id]))[actor.id]
-        after = await self.d.bus.set_presence(actor.id, conn_id, None if state is None else state.value)
+        after = await self.d.bus.set_presence(
+            actor.id, conn_id, None if state is None else state.value
+        )
         if after != before:
             async with self.d.store.read() as tx:
                 contacts = await tx.contacts_of(actor.id)

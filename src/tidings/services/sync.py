@@ -24,7 +24,9 @@ class SyncService:
         async with self.d.store.read() as tx:
             return await tx.head_position()
 
-    async def events_since(self, actor: User, since: int, limit: int) -> tuple[list[StoredEvent], bool]:
+    async def events_since(
+        self, actor: User, since: int, limit: int
+    ) -> tuple[list[StoredEvent], bool]:
         """Events after `since` that the caller may see, in position order; and whether
         more remain."""
         limit = max(1, min(limit, self.d.limits.sync_page_max))

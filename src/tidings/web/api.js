@@ -116,7 +116,9 @@ export class Connection {
     }
     this.ws = ws;
     this.ready = false;
+    this.opened = false;
     ws.onopen = () => {
+      this.opened = true;
       const frame = { type: 'auth', token: this.getToken(), ref: 'auth' };
       if (this.position != null) frame.since = this.position;
       ws.send(JSON.stringify(frame));
@@ -139,6 +141,12 @@ export class Connection {
       clearInterval(this.pingTimer);
       this.failAll('disconnected');
       if (this.stopped) return;
+      if (this.opened && !wasReady && this.position != null) {
+        // The server took the connection but closed it before `ready`: after a few
+        // such answers, stop insisting on our position and start fresh.
+        this.closedBeforeReady = (this.closedBeforeReady || 0) + 1;
+        if (this.closedBeforeReady >= 3) this.resumeFailed();
+      }
       if (ev.code === 4001 || ev.code === 4003) {
         // Maybe the token is no longer valid; the app checks and signs out if so.
         this.onAuthFailed && this.onAuthFailed(ev.code);
@@ -147,6 +155,12 @@ export class Connection {
       this.scheduleReconnect();
     };
     ws.onerror = () => { /* onclose follows */ };
+  }
+
+  resumeFailed() {
+    this.position = null;
+    this.closedBeforeReady = 0;
+    this.onResumeFailed && this.onResumeFailed();
   }
 
   scheduleReconnect(minDelay = 0) {
@@ -173,6 +187,7 @@ export class Connection {
       case 'ready':
         this.ready = true;
         this.attempt = 0;
+        this.closedBeforeReady = 0;
         if (this.position == null) this.position = frame.position;
         clearInterval(this.pingTimer);
         this.pingTimer = setInterval(() => this.keepAlive(), 25000);
@@ -189,13 +204,10 @@ export class Connection {
         return;
       }
       case 'error': {
-        if (frame.ref === 'auth') {
+        if (frame.ref === 'auth' || !this.ready) {
+          // An error before `ready` answers the auth frame (whether or not it echoes the ref).
           const code = frame.error && frame.error.code;
-          if (code === 'invalid_position' && this.position != null) {
-            // The server cannot resume from our position: start fresh.
-            this.position = null;
-            this.onResumeFailed && this.onResumeFailed();
-          }
+          if (code === 'invalid_position' && this.position != null) this.resumeFailed();
           return;
         }
         const w = frame.ref != null ? this.waiting.get(String(frame.ref)) : null;

@@ -96,6 +96,9 @@ const ts = (s) => (s ? Date.parse(s) : 0) || 0;
 function fmtTime(iso) {
   return new Intl.DateTimeFormat(language(), { hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
 }
+function fmtShortTime(iso) {
+  return new Intl.DateTimeFormat(language(), { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
+}
 function fmtDateTime(iso) {
   return new Intl.DateTimeFormat(language(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
 }
@@ -209,7 +212,7 @@ async function boot() {
   }
 }
 
-function languageSelect(onChange) {
+function languageSelect(onChange, { compact = false } = {}) {
   return h('select', {
     class: 'lang-select', 'aria-label': t('settings.language'), 'data-testid': 'lang-select',
     onchange: async (e) => {
@@ -217,7 +220,8 @@ function languageSelect(onChange) {
       document.title = t('app.name');
       onChange();
     },
-  }, LANGUAGES.map((l) => h('option', { value: l.code, selected: l.code === language() }, l.label)));
+  }, LANGUAGES.map((l) => h('option', { value: l.code, selected: l.code === language(), title: l.label },
+    compact ? l.short : l.label)));
 }
 
 // ---------------------------------------------------------------- sign in / out
@@ -319,8 +323,9 @@ function startSession(user) {
       }
     },
     onResumeFailed: () => {
+      // Start fresh: the next `ready` reloads the state over REST.
       state.booted = false;
-      conn.reconnectNow();
+      state.buffered = [];
     },
   });
   conn.start();
@@ -628,8 +633,7 @@ function acceptMessage(m) {
     c.last_seq = m.seq;
     if (ts(m.created_at) > ts(c.last_activity_at)) c.last_activity_at = m.created_at;
     if (own) {
-      c.read_seq = Math.max(c.read_seq || 0, m.seq);
-      if (cid === state.cid) postRead(cid, m.seq);
+      c.read_seq = Math.max(c.read_seq || 0, m.seq); // sending moves the sender's read position
     } else if ((m.mentions || []).includes(state.me.id)) c.unread_mentions = (c.unread_mentions || 0) + 1;
     c.unread = Math.max(0, c.last_seq - (c.read_seq || 0));
     if (c.unread === 0) c.unread_mentions = 0;
@@ -842,7 +846,7 @@ function renderShell() {
       h('div', { class: 'me-names' },
         h('div', { class: 'me-name', 'data-testid': 'me-name' }, state.me.display_name || state.me.username),
         h('div', { class: 'me-sub' }, `@${state.me.username}`)),
-      languageSelect(() => rerenderAll()),
+      languageSelect(() => rerenderAll(), { compact: true }),
       h('button', { class: 'icon-btn', type: 'button', title: t('nav.sign_out'), 'aria-label': t('nav.sign_out'),
         'data-testid': 'sign-out', onclick: () => signOut() }, icon('logout'))),
     h('nav', { class: 'nav' },
@@ -1312,7 +1316,7 @@ function buildMessage(c, m, { own, pending, key, cont, editing, replied, receipt
       invalidate('messages');
     },
   },
-  cont ? h('div', { class: 'gutter' }, h('time', { class: 'gutter-time', datetime: m.created_at }, fmtTime(m.created_at)))
+  cont ? h('div', { class: 'gutter' }, h('time', { class: 'gutter-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtShortTime(m.created_at)))
     : avatar(m.sender_id, name),
   h('div', { class: 'msg-main' },
     cont ? null : h('div', { class: 'msg-head' },

@@ -1,7 +1,7 @@
 // Translations: every UI string comes from i18n/<lang>.json.
 export const LANGUAGES = [
-  { code: 'en', label: 'English' },
-  { code: 'zh-CN', label: '简体中文' },
+  { code: 'en', label: 'English', short: 'EN' },
+  { code: 'zh-CN', label: '简体中文', short: '中文' },
 ];
 const STORAGE_KEY = 'tidings.lang';
 let dict = {};

@@ -119,7 +119,9 @@ class SqlTx:
         return (await self.conn.execute(select(t.meta.c.value).where(t.meta.c.key == key))).scalar()
 
     async def set_meta(self, key: str, value: str) -> None:
-        done = await self.conn.execute(update(t.meta).where(t.meta.c.key == key).values(value=value))
+        done = await self.conn.execute(
+            update(t.meta).where(t.meta.c.key == key).values(value=value)
+        )
         if done.rowcount == 0:
             await self.conn.execute(insert(t.meta).values(key=key, value=value))
 
@@ -185,9 +187,7 @@ class SqlTx:
         names = list(usernames)
         if not names:
             return []
-        rows = (
-            await self.conn.execute(select(t.users).where(t.users.c.username.in_(names)))
-        ).all()
+        rows = (await self.conn.execute(select(t.users).where(t.users.c.username.in_(names)))).all()
         return await self._users_from(rows)
 
     async def search_users(
@@ -461,7 +461,7 @@ class SqlTx:
                 .order_by(t.conversations.c.last_activity_at.desc())
             )
         ).all()
-        counts = dict(
+        counts: dict[str, int] = dict(
             (
                 await self.conn.execute(
                     select(t.mentions.c.conversation_id, func.count())
@@ -718,9 +718,7 @@ class SqlTx:
         )
         own = select(t.events).where(e.user_id == user_id, e.position > since)
         union = conv_events.union_all(own).subquery()
-        rows = await self.conn.execute(
-            select(union).order_by(union.c.position).limit(limit)
-        )
+        rows = await self.conn.execute(select(union).order_by(union.c.position).limit(limit))
         seen: set[int] = set()
         out = []
         for r in rows:
@@ -730,9 +728,9 @@ class SqlTx:
             out.append(
                 StoredEvent(
                     position=int(r.position),
-                    conversation_id=None if r.conversation_id is None else ConversationId(
-                        r.conversation_id
-                    ),
+                    conversation_id=None
+                    if r.conversation_id is None
+                    else ConversationId(r.conversation_id),
                     user_id=None if r.user_id is None else UserId(r.user_id),
                     payload=orjson.loads(r.payload),
                 )
@@ -759,13 +757,12 @@ class SqlStore:
     async def write(self) -> AsyncIterator[SqlTx]:
         """One write transaction. After-commit callbacks run in commit order, before the
         next writer starts, so that events are published in position order."""
-        async with self.engines.write_slot():
-            async with self.engines.write.connect() as conn:
-                async with conn.begin():
-                    tx = SqlTx(conn)
-                    yield tx
-                for callback in tx._after_commit:
-                    await callback()
+        async with self.engines.write_slot(), self.engines.write.connect() as conn:
+            async with conn.begin():
+                tx = SqlTx(conn)
+                yield tx
+            for callback in tx._after_commit:
+                await callback()
 
     async def close(self) -> None:
         await self.engines.dispose()

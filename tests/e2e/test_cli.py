@@ -1,0 +1,210 @@
+"""The admin command line, run as an operator would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def tidings(
+    data_dir: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tidings", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def test_version_and_help_everywhere(tmp_path: Path) -> None:
+    from tidings import __version__
+
+    out = tidings(tmp_path, "--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"tidings {__version__}"
+    for cmd in (
+        ["serve"],
+        ["migrate"],
+        ["user"],
+        ["user", "create"],
+        ["user", "list"],
+        ["user", "disable"],
+        ["user", "enable"],
+        ["user", "reset-password"],
+        ["dept"],
+        ["dept", "create"],
+        ["dept", "list"],
+        ["dept", "assign"],
+    ):
+        out = tidings(tmp_path, *cmd, "--help")
+        assert out.returncode == 0, (cmd, out.stderr)
+        assert "Usage:" in out.stdout, cmd
+
+
+def test_user_and_department_commands(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    out = tidings(data, "migrate")
+    assert out.returncode == 0 and "0001" in out.stdout
+    out = tidings(
+        data,
+        "user",
+        "create",
+        "lihua",
+        "--password",
+        "secret-pass-1",
+        "--display-name",
+        "李华",
+        "--role",
+        "admin",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "created admin lihua" in out.stdout
+    assert "secret-pass-1" not in out.stdout + out.stderr
+    out = tidings(data, "user", "create", "lihua", "--password", "secret-pass-1")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == ["error: username 'lihua' is taken"]
+    out = tidings(data, "user", "create", "wu", input="pw-from-prompt-1\npw-from-prompt-1\n")
+    assert out.returncode == 0, out.stderr
+    out = tidings(data, "user", "list")
+    assert "lihua" in out.stdout and "李华" in out.stdout and "wu" in out.stdout
+    out = tidings(data, "user", "disable", "wu")
+    assert out.returncode == 0 and "disabled wu" in out.stdout
+    assert "disabled" in tidings(data, "user", "list", "--query", "wu").stdout
+    assert tidings(data, "user", "enable", "wu").returncode == 0
+    out = tidings(data, "user", "disable", "nobody")
+    assert out.returncode == 1 and out.stderr.startswith("error: no user named 'nobody'")
+    assert (
+        tidings(data, "user", "reset-password", "wu", "--password", "another-pass-2").returncode
+        == 0
+    )
+    assert tidings(data, "dept", "create", "研发部").returncode == 0
+    assert tidings(data, "dept", "create", "Backend", "--parent", "研发部").returncode == 0
+    out = tidings(data, "dept", "create", "X", "--parent", "Nowhere")
+    assert out.returncode == 1 and out.stderr.startswith("error:")
+    out = tidings(data, "dept", "assign", "wu", "研发部/Backend")
+    assert out.returncode == 0, out.stderr
+    tree = tidings(data, "dept", "list").stdout
+    assert "研发部" in tree and "Backend" in tree
+    out = tidings(data, "user", "create", "bad name", "--password", "secret-pass-1")
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+
+
+def test_cli_changes_reach_a_running_server(tmp_path: Path) -> None:
+    """The server and the CLI share the data directory: a user made at the command line
+    can log in, and the new password from reset-password works."""
+    server = LiveServer(tmp_path / "data", free_port())
+    server.start()
+    try:
+        assert (
+            tidings(
+                server.data_dir, "user", "create", "ops", "--password", "ops-pass-123"
+            ).returncode
+            == 0
+        )
+        r = httpx.post(
+            server.url + "/api/v1/auth/login", json={"username": "ops", "password": "ops-pass-123"}
+        )
+        assert r.status_code == 200
+        assert (
+            tidings(
+                server.data_dir, "user", "reset-password", "ops", "--password", "ops-pass-456"
+            ).returncode
+            == 0
+        )
+        r = httpx.post(
+            server.url + "/api/v1/auth/login", json={"username": "ops", "password": "ops-pass-123"}
+        )
+        assert r.status_code == 401
+    finally:
+        server.stop()
+
+
+def test_first_start_prints_the_generated_owner_password_once(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "TIDINGS_ADMIN_PASSWORD"}
+    password = ""
+    for attempt in range(2):
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tidings",
+                "serve",
+                "--data-dir",
+                str(data),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            if attempt == 1:
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}/api/v1/auth/login",
+                    json={"username": "admin", "password": password},
+                )
+                assert r.status_code == 200
+        finally:
+            proc.terminate()
+            stdout, stderr = proc.communicate(timeout=20)
+        if attempt == 0:
+            assert "with password: " in stdout
+            password = stdout.split("with password: ", 1)[1].split()[0]
+            assert password not in stderr  # printed once to the operator, never logged
+        else:
+            assert "with password" not in stdout
+    assert password
+
+
+def test_settings_from_toml_and_environment(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "tidings.toml"
+    config.write_text(
+        f'port = {port}\nmax_message_bytes = 10\nadmin_password = "toml-password-1"\n'
+    )
+    server = LiveServer(
+        tmp_path / "data",
+        port,
+        env={"TIDINGS_CONFIG": str(config), "TIDINGS_ADMIN_PASSWORD": "env-wins-123"},
+    )
+    # The fixture passes --port itself; the TOML's limit and the env password apply.
+    server.admin_password = "env-wins-123"
+    server.start()
+    try:
+        token = server.login()
+        h = {"authorization": f"Bearer {token}"}
+        conv = httpx.post(
+            server.url + "/api/v1/conversations", headers=h, json={"kind": "group", "name": "g"}
+        ).json()["conversation"]
+        r = httpx.post(
+            server.url + f"/api/v1/conversations/{conv['id']}/messages",
+            headers=h,
+            json={"client_msg_id": "a", "body": "more than ten bytes"},
+        )
+        assert r.status_code == 413
+    finally:
+        server.stop()
+    out = tidings(tmp_path / "d2", "migrate", env={"TIDINGS_MAX_MESSAGE_BYTES": "-5"})
+    assert out.returncode == 1 and out.stderr.startswith("error: bad setting max_message_bytes")
