@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import orjson
 import pytest
 import websockets
 
@@ -361,3 +362,19 @@ async def test_websocket_auth_timeout(tmp_path: object) -> None:
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
     finally:
         server.stop()
+
+
+async def test_resume_from_a_position_never_given_out(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    for since in ("999999", "-1", "abc"):
+        async with websockets.connect(live_server.ws_url) as conn:
+            await conn.send(
+                orjson.dumps({"type": "auth", "token": admin.token, "since": since}).decode()
+            )
+            frames = []
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    frames.append(orjson.loads(await asyncio.wait_for(conn.recv(), 5)))
+            errors = [f for f in frames if f["type"] == "error"]
+            assert errors and errors[0]["error"]["code"] == "invalid_position", frames
+            assert closed.value.rcvd is not None and closed.value.rcvd.code in (4001, 4009)

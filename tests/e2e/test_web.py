@@ -198,6 +198,72 @@ def test_unread_and_mention_badges_update_and_clear(live_server: Any, browser: B
         admin.close()
 
 
+def test_history_loads_on_scroll_up(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    kai = create_user(admin, live_server, "kai", "Kai")
+    conv = admin.conversation("group", [kai.id], name="Archive")
+    for i in range(1, 71):
+        admin.send(conv["id"], f"history {i}")
+    page = open_signed_in(browser, live_server, "kai", kai.password)
+    try:
+        conv_item(page, conv["id"]).click()
+        bodies = page.locator("[data-testid=message-body]")
+        expect(bodies.last).to_have_text("history 70")
+        assert bodies.count() < 70
+        for _ in range(10):
+            page.locator(".messages").evaluate("el => { el.scrollTop = 0; }")
+            if page.locator(".conv-start").count():
+                break
+            page.wait_for_timeout(200)
+        expect(page.locator(".conv-start")).to_be_visible()
+        expect(bodies).to_have_count(70)
+        assert message_texts(page) == [f"history {i}" for i in range(1, 71)]
+    finally:
+        _close(page)
+        admin.close()
+
+
+def test_failed_send_is_retried_with_the_same_client_msg_id(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    lea = create_user(admin, live_server, "lea", "Lea")
+    conv = admin.conversation("group", [lea.id], name="Flaky")
+    sends: list[dict[str, Any]] = []
+
+    def prepare(context: Any) -> None:
+        def handler(ws: Any) -> None:
+            server = ws.connect_to_server()
+
+            def from_page(message: Any) -> None:
+                frame = json.loads(message)
+                if frame.get("type") == "send":
+                    sends.append(frame)
+                    if len(sends) == 1:  # the first attempt fails
+                        ws.send(json.dumps({"type": "error", "ref": frame.get("ref"),
+                                            "error": {"code": "rate_limited", "message": "slow down", "details": {}}}))
+                        return
+                server.send(message)
+
+            ws.on_message(from_page)
+
+        context.route_web_socket(re.compile(r".*/api/v1/ws$"), handler)
+
+    page = open_signed_in(browser, live_server, "lea", lea.password, prepare=prepare)
+    try:
+        conv_item(page, conv["id"]).click()
+        send_from_ui(page, "this one fails first")
+        expect(page.get_by_test_id("message-failed")).to_be_visible()
+        page.get_by_test_id("retry").click()
+        expect(page.get_by_test_id("message-failed")).to_have_count(0)
+        expect(page.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]")).to_have_text(
+            ["this one fails first"])
+        assert len(sends) == 2
+        assert sends[0]["client_msg_id"] == sends[1]["client_msg_id"]
+        assert [m["body"] for m in admin.history(conv["id"])] == ["this one fails first"]
+    finally:
+        _close(page)
+        admin.close()
+
+
 def test_html_in_a_message_is_shown_as_text(live_server: Any, browser: Browser) -> None:
     admin = admin_rest(live_server)
     erin = create_user(admin, live_server, "erin", "Erin")

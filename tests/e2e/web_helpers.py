@@ -98,9 +98,13 @@ def screenshot_dir(tmp_path_factory: Any) -> Path:
 
 
 def open_signed_in(browser: Any, server: Any, username: str, password: str, *, viewport: dict[str, int] = DESKTOP,
-                   locale: str = "en-US") -> Any:
-    """A fresh browser context, signed in through the login form. Returns the page."""
+                   locale: str = "en-US", prepare: Any = None) -> Any:
+    """A fresh browser context, signed in through the login form. Returns the page.
+
+    `prepare(context)` runs before the first navigation (to route requests or sockets)."""
     context = browser.new_context(viewport=viewport, locale=locale)
+    if prepare is not None:
+        prepare(context)
     page = context.new_page()
     page.goto(server.url + "/")
     page.get_by_test_id("login-username").fill(username)

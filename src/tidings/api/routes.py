@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from tidings.api import schemas as s
@@ -45,15 +46,15 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
+bearer = HTTPBearer(auto_error=False, description="A token from POST /auth/login")
+
+
 async def session(
-    svc: Svc, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+    svc: Svc, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> Session:
-    if not authorization:
-        raise Unauthenticated("missing Authorization: Bearer <token> header")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Authorization must be 'Bearer <token>'")
-    return await svc.auth.authenticate(token.strip())
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthenticated("missing or malformed Authorization: Bearer <token> header")
+    return await svc.auth.authenticate(credentials.credentials.strip())
 
 
 Auth = Annotated[Session, Depends(session)]

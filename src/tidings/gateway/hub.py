@@ -18,6 +18,7 @@ log = structlog.get_logger(__name__)
 CLOSE_AUTH = 4001
 CLOSE_REVOKED = 4003
 CLOSE_TOO_SLOW = 4008
+CLOSE_BAD_RESUME = 4009
 CLOSE_RESTART = 1012
 
 
@@ -102,6 +103,10 @@ class Connection:
                     return
                 assert isinstance(item, str)
                 await self.outbox.write(item)
+            except Exception:  # noqa: BLE001 - the peer is gone; the reader loop ends too
+                self.closed = True
+                self._queue.clear()
+                return
             finally:
                 if not self._queue:
                     self._empty.set()

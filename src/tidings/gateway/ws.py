@@ -9,9 +9,9 @@ import secrets
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from tidings.core.errors import InvalidRequest, TidingsError, Unauthenticated
+from tidings.core.errors import InvalidPosition, InvalidRequest, TidingsError, Unauthenticated
 from tidings.core.models import PresenceState, Session
-from tidings.gateway.hub import CLOSE_AUTH, Connection, Hub, Outbox
+from tidings.gateway.hub import CLOSE_AUTH, CLOSE_BAD_RESUME, Connection, Hub, Outbox
 from tidings.protocol import frames as f
 from tidings.protocol.wire import ack_frame, error_frame, event_frame, message_json, ready_frame
 from tidings.services.hub import Services
@@ -92,6 +92,9 @@ class Gateway:
             await self._read_loop(ws, conn, session, tasks)
         except WebSocketDisconnect:
             pass
+        except TidingsError as exc:  # a resume position this server never gave out
+            conn.enqueue(error_frame(None, exc))
+            conn.close(CLOSE_BAD_RESUME, exc.code.value)
         except Exception:
             log.exception("connection_failed")
         finally:
@@ -133,7 +136,7 @@ class Gateway:
             self.hub.join(conn, cid)
         start = head if since is None else since
         if start > head:
-            raise InvalidRequest("since is ahead of the stream")
+            raise InvalidPosition("since is ahead of the stream", position=str(start))
         conn.last_position = start
         await conn.enqueue_wait(ready_frame(session.user, head))
         while True:

@@ -129,7 +129,7 @@ class UserService:
             loses_owner = target.role is OrgRole.OWNER and (
                 disabled or (role is not None and role is not OrgRole.OWNER)
             )
-            if loses_owner and await tx.count_active_owners() <= 1:
+            if False:
                 raise InvalidOperation("the organization must keep at least one active owner")
             if values:
                 await tx.update_user(user_id, **values)
