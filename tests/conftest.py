@@ -10,8 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -116,9 +120,110 @@ class LiveServer:
         return str(r.json()["token"])
 
 
+REQUIRE_SERVICES = os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1"
+PG_URL = os.environ.get("TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TIDINGS_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def require(service: str, url: str) -> None:
+    """Skip (or, under TIDINGS_REQUIRE_SERVICES=1, fail) when a service is unreachable."""
+    parsed = urlsplit(url)
+    try:
+        socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 0), 2).close()
+    except OSError as exc:
+        message = f"{service} is not reachable at {parsed.hostname}:{parsed.port} ({exc})"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + " and TIDINGS_REQUIRE_SERVICES=1")
+        pytest.skip(message)
+
+
+def _pg(statement: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:  # never inside the test's own event loop
+        pool.submit(asyncio.run, run()).result()
+
+
+def _pg_url(database: str) -> str:
+    return PG_URL.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """One migrated database per test run; each test gets a copy of it."""
+    require("PostgreSQL", PG_URL)
+    from tidings.store import migrations
+
+    name = f"tidings_tpl_{RUN_ID}"
+    _pg(f"CREATE DATABASE {name}")
+    try:
+        migrations.upgrade(_pg_url(name))
+        yield name
+    finally:
+        _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass
+class Backend:
+    """Where a test's server keeps its state: the embedded default, or PostgreSQL and
+    Redis (a fresh database and key prefix for each test)."""
+
+    name: str
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "tidings"
+
+    @property
+    def env(self) -> dict[str, str]:
+        if self.database_url is None:
+            return {}
+        env = {"TIDINGS_DATABASE_URL": self.database_url, "TIDINGS_REDIS_PREFIX": self.redis_prefix}
+        if self.redis_url:
+            env["TIDINGS_REDIS_URL"] = self.redis_url
+        return env
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        yield Backend("sqlite")
+        return
+    require("Redis", REDIS_URL)
+    template = request.getfixturevalue("pg_template")
+    name = f"tidings_t_{uuid.uuid4().hex[:12]}"
+    _pg(f"CREATE DATABASE {name} TEMPLATE {template}")
+    prefix = f"tidings-test-{name}"
+    try:
+        yield Backend("postgres", _pg_url(name), REDIS_URL, prefix)
+    finally:
+        _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _redis_clear(prefix)
+
+
+def _redis_clear(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path / "data", free_port())
+def live_server(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
+    """The real server process, on SQLite and (parametrized) on PostgreSQL + Redis."""
+    server = LiveServer(tmp_path / "data", free_port(), env=backend.env)
     server.start()
     try:
         yield server
@@ -129,15 +234,19 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-async def container(tmp_path: Path) -> AsyncIterator[object]:
-    """Every service, in-process, on a real SQLite file (migrated like production)."""
+async def container(tmp_path: Path, backend: Backend) -> AsyncIterator[object]:
+    """Every service, in-process, on a real SQLite file or (parametrized) a fresh
+    PostgreSQL database, migrated like production. The bus is the in-process one."""
     from tidings.app.container import Container
     from tidings.app.settings import Settings
     from tidings.store import migrations
 
-    settings = Settings(data_dir=tmp_path / "data", edit_window_seconds=60)
+    settings = Settings(
+        data_dir=tmp_path / "data", edit_window_seconds=60, database_url=backend.database_url
+    )
     settings.data_dir.mkdir(parents=True)
-    await asyncio.to_thread(migrations.upgrade, settings.db_url)
+    if backend.database_url is None:
+        await asyncio.to_thread(migrations.upgrade, settings.db_url)
     c = Container(settings)
     try:
         yield c

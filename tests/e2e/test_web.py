@@ -25,11 +25,13 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     sync_playwright = None
 
+import tests.conftest as tests_conftest  # noqa: E402
 from tests.e2e.web_helpers import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
     PHONE,
+    Rest,
     admin_rest,
     conv_item,
     create_user,
@@ -46,19 +48,37 @@ elif not os.path.exists(CHROMIUM):
     _missing = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
 if _missing:
     if REQUIRE_SERVICES:
-        pytest.fail(f"browser tests required (TIDINGS_REQUIRE_SERVICES=1) but {_missing}", pytrace=False)
+        pytest.fail(
+            f"browser tests required (TIDINGS_REQUIRE_SERVICES=1) but {_missing}", pytrace=False
+        )
     pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "tidings" / "web"
 pytestmark = pytest.mark.timeout(120)
 
+# The client does not care which store the server uses: the browser tests run on the
+# embedded default only (SQLite), which keeps them within their time budget. The server's
+# own end-to-end tests cover PostgreSQL and Redis.
+if "backend" in getattr(tests_conftest, "__dict__", {}):
+    one_backend = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+else:  # pragma: no cover - a conftest without backends
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+    def one_backend(f: Any) -> Any:
+        return f
+
+
+@pytest.fixture
+def browser(live_server: Any) -> Iterator[Browser]:
+    """Chromium for one test, started after the server and closed before it stops.
+
+    While Playwright's sync API is open it keeps an event loop marked as running in this
+    thread, so no fixture that calls asyncio.run() (server set-up) may run meanwhile."""
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +105,7 @@ def test_translation_files_cover_every_string() -> None:
         assert any(k.startswith(prefix) for k in en)
 
 
+@one_backend
 def test_two_users_chat_in_real_time(live_server: Any, browser: Browser, shots: Path) -> None:
     admin = admin_rest(live_server)
     alice = create_user(admin, live_server, "alice", "Alice Chen")
@@ -102,7 +123,9 @@ def test_two_users_chat_in_real_time(live_server: Any, browser: Browser, shots: 
         assert cid
 
         send_from_ui(a, "Hello **Bob**, the release is *today*")
-        expect(a.locator(".msg:not(.pending) [data-testid=message-body]").last).to_contain_text("Hello Bob")
+        expect(a.locator(".msg:not(.pending) [data-testid=message-body]").last).to_contain_text(
+            "Hello Bob"
+        )
         expect(a.locator("[data-testid=message-body] strong").last).to_have_text("Bob")
 
         # Bob sees it arrive live in his list, with an unread badge.
@@ -135,7 +158,9 @@ def test_two_users_chat_in_real_time(live_server: Any, browser: Browser, shots: 
         a.locator(".msg").last.get_by_test_id("act-edit").click()
         a.get_by_test_id("edit-input").fill("Great, see you at noon")
         a.get_by_test_id("edit-input").press("Enter")
-        expect(b.locator(".msg").last.get_by_test_id("message-body")).to_contain_text("see you at noon")
+        expect(b.locator(".msg").last.get_by_test_id("message-body")).to_contain_text(
+            "see you at noon"
+        )
         expect(b.locator(".msg").last.locator(".msg-edited")).to_be_visible()
         send_from_ui(a, "Oops, wrong chat")
         expect(b.locator("[data-testid=message-body]").last).to_have_text("Oops, wrong chat")
@@ -155,13 +180,18 @@ def test_two_users_chat_in_real_time(live_server: Any, browser: Browser, shots: 
         b.get_by_test_id("composer").fill("half-typed thought")
         b.reload()
         expect(b.get_by_test_id("composer")).to_have_value("half-typed thought")
-        expect(b.locator("[data-testid=message-body]").filter(has_text="see you at noon")).to_have_count(1)
+        expect(
+            b.locator("[data-testid=message-body]").filter(has_text="see you at noon")
+        ).to_have_count(1)
     finally:
         _close(a, b)
         admin.close()
 
 
-def test_unread_and_mention_badges_update_and_clear(live_server: Any, browser: Browser, shots: Path) -> None:
+@one_backend
+def test_unread_badges_update_and_clear_and_history_loads(
+    live_server: Any, browser: Browser, shots: Path
+) -> None:
     admin = admin_rest(live_server)
     carol = create_user(admin, live_server, "carol", "Carol Diaz")
     dave = create_user(admin, live_server, "dave", "Dave Wu")
@@ -195,16 +225,17 @@ def test_unread_and_mention_badges_update_and_clear(live_server: Any, browser: B
         expect(conv_item(page, other["id"]).get_by_test_id("unread-badge")).to_have_text("1")
     finally:
         _close(page)
-        admin.close()
+    # Same server: older history loads as the view is scrolled up.
+    _check_history_loads_on_scroll_up(live_server, browser, admin)
+    admin.close()
 
 
-def test_history_loads_on_scroll_up(live_server: Any, browser: Browser) -> None:
-    admin = admin_rest(live_server)
-    kai = create_user(admin, live_server, "kai", "Kai")
+def _check_history_loads_on_scroll_up(server: Any, browser: Browser, admin: Any) -> None:
+    kai = create_user(admin, server, "kai", "Kai")
     conv = admin.conversation("group", [kai.id], name="Archive")
     for i in range(1, 71):
         admin.send(conv["id"], f"history {i}")
-    page = open_signed_in(browser, live_server, "kai", kai.password)
+    page = open_signed_in(browser, server, "kai", kai.password)
     try:
         conv_item(page, conv["id"]).click()
         bodies = page.locator("[data-testid=message-body]")
@@ -220,10 +251,12 @@ def test_history_loads_on_scroll_up(live_server: Any, browser: Browser) -> None:
         assert message_texts(page) == [f"history {i}" for i in range(1, 71)]
     finally:
         _close(page)
-        admin.close()
 
 
-def test_failed_send_is_retried_with_the_same_client_msg_id(live_server: Any, browser: Browser) -> None:
+@one_backend
+def test_failed_send_is_retried_with_the_same_client_msg_id(
+    live_server: Any, browser: Browser
+) -> None:
     admin = admin_rest(live_server)
     lea = create_user(admin, live_server, "lea", "Lea")
     conv = admin.conversation("group", [lea.id], name="Flaky")
@@ -238,8 +271,19 @@ def test_failed_send_is_retried_with_the_same_client_msg_id(live_server: Any, br
                 if frame.get("type") == "send":
                     sends.append(frame)
                     if len(sends) == 1:  # the first attempt fails
-                        ws.send(json.dumps({"type": "error", "ref": frame.get("ref"),
-                                            "error": {"code": "rate_limited", "message": "slow down", "details": {}}}))
+                        ws.send(
+                            json.dumps(
+                                {
+                                    "type": "error",
+                                    "ref": frame.get("ref"),
+                                    "error": {
+                                        "code": "rate_limited",
+                                        "message": "slow down",
+                                        "details": {},
+                                    },
+                                }
+                            )
+                        )
                         return
                 server.send(message)
 
@@ -254,8 +298,9 @@ def test_failed_send_is_retried_with_the_same_client_msg_id(live_server: Any, br
         expect(page.get_by_test_id("message-failed")).to_be_visible()
         page.get_by_test_id("retry").click()
         expect(page.get_by_test_id("message-failed")).to_have_count(0)
-        expect(page.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]")).to_have_text(
-            ["this one fails first"])
+        expect(
+            page.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]")
+        ).to_have_text(["this one fails first"])
         assert len(sends) == 2
         assert sends[0]["client_msg_id"] == sends[1]["client_msg_id"]
         assert [m["body"] for m in admin.history(conv["id"])] == ["this one fails first"]
@@ -264,6 +309,7 @@ def test_failed_send_is_retried_with_the_same_client_msg_id(live_server: Any, br
         admin.close()
 
 
+@one_backend
 def test_html_in_a_message_is_shown_as_text(live_server: Any, browser: Browser) -> None:
     admin = admin_rest(live_server)
     erin = create_user(admin, live_server, "erin", "Erin")
@@ -294,7 +340,10 @@ def test_html_in_a_message_is_shown_as_text(live_server: Any, browser: Browser) 
         admin.close()
 
 
-def test_server_restart_loses_and_doubles_nothing(live_server: Any, browser: Browser, shots: Path) -> None:
+@one_backend
+def test_server_restart_loses_and_doubles_nothing(
+    live_server: Any, browser: Browser, shots: Path
+) -> None:
     admin = admin_rest(live_server)
     gina = create_user(admin, live_server, "gina", "Gina")
     hugo = create_user(admin, live_server, "hugo", "Hugo")
@@ -334,7 +383,9 @@ def test_server_restart_loses_and_doubles_nothing(live_server: Any, browser: Bro
         expected.append("from the admin after restart")
         for p in (a, b):
             p.wait_for_function("() => document.getElementById('banner').hidden", timeout=30000)
-        expect(b.locator("[data-testid=message-body]").filter(has_text="from the admin after restart")).to_have_count(1)
+        expect(
+            b.locator("[data-testid=message-body]").filter(has_text="from the admin after restart")
+        ).to_have_count(1)
         expect(a.locator(".msg.pending")).to_have_count(0)
         send_from_ui(b, "after restart")
         expected.append("after restart")
@@ -344,7 +395,9 @@ def test_server_restart_loses_and_doubles_nothing(live_server: Any, browser: Bro
         assert sorted(stored) == sorted(expected), stored
         assert Counter(stored)["sent while offline"] == 1
         for p in (a, b):
-            expect(p.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]")).to_have_count(len(stored))
+            expect(
+                p.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]")
+            ).to_have_count(len(stored))
             assert message_texts(p) == stored
             assert p.evaluate("() => window.__bannerSeen") is True
         b.screenshot(path=str(shots / "desktop-after-restart.png"))
@@ -354,9 +407,14 @@ def test_server_restart_loses_and_doubles_nothing(live_server: Any, browser: Bro
         admin.close()
 
 
-def test_ui_switches_between_chinese_and_english(live_server: Any, browser: Browser, shots: Path) -> None:
+@one_backend
+def test_language_switch_and_second_factor_sign_in(
+    live_server: Any, browser: Browser, shots: Path
+) -> None:
     admin = admin_rest(live_server)
     lin = create_user(admin, live_server, "lin", "林小雨")
+    team = admin.conversation("group", [lin.id], name="产品组")
+    admin.send(team["id"], "@lin 下午三点开会，记得带上**季度报告**。")
     context = browser.new_context(viewport=PHONE, locale="zh-CN")
     page = context.new_page()
     try:
@@ -377,7 +435,13 @@ def test_ui_switches_between_chinese_and_english(live_server: Any, browser: Brow
         expect(page.get_by_test_id("nav-home")).to_contain_text("Chats")
         page.get_by_test_id("lang-select").select_option("zh-CN")
         expect(page.get_by_test_id("nav-channels")).to_contain_text("频道")
+        expect(conv_item(page, team["id"]).get_by_test_id("mention-badge")).to_be_visible()
         page.screenshot(path=str(shots / "phone-list-zh.png"))
+        conv_item(page, team["id"]).click()
+        expect(page.locator(".mention-me")).to_have_text("@lin")
+        expect(page.get_by_test_id("composer")).to_have_attribute("placeholder", "发消息给 产品组")
+        page.screenshot(path=str(shots / "phone-chat-zh.png"))
+        page.get_by_test_id("back").click()
         # Wrong password answers in the chosen language.
         page.get_by_test_id("sign-out").click()
         page.get_by_test_id("login-username").fill("lin")
@@ -386,38 +450,124 @@ def test_ui_switches_between_chinese_and_english(live_server: Any, browser: Brow
         expect(page.get_by_test_id("login-error")).to_have_text("用户名或密码错误。")
     finally:
         context.close()
-        admin.close()
+    # Same server: the second-factor field appears when the login asks for it.
+    _check_second_factor_field(live_server, browser, admin)
+    admin.close()
 
 
-def test_main_screens_at_desktop_and_phone_width(live_server: Any, browser: Browser, shots: Path) -> None:
+def _check_second_factor_field(live_server: Any, browser: Browser, admin: Any) -> None:
+    create_user(admin, live_server, "mia", "Mia")
+    bodies: list[dict[str, Any]] = []
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
+
+    def login_route(route: Any) -> None:
+        bodies.append(json.loads(route.request.post_data or "{}"))
+        if len(bodies) == 1:  # the first answer asks for the code, as an account with TOTP would
+            route.fulfill(
+                status=401,
+                content_type="application/json",
+                body=json.dumps(
+                    {
+                        "error": {
+                            "code": "totp_required",
+                            "message": "second factor required",
+                            "details": {},
+                        }
+                    }
+                ),
+            )
+        else:
+            route.continue_()
+
+    context.route("**/api/v1/auth/login", login_route)
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/")
+        expect(page.get_by_test_id("login-totp")).to_be_hidden()
+        page.get_by_test_id("login-username").fill("mia")
+        page.get_by_test_id("login-password").fill("correct-horse-battery")
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("login-totp")).to_be_visible()
+        expect(page.get_by_test_id("login-totp")).to_be_focused()
+        page.get_by_test_id("login-totp").fill("123456")
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("me-name")).to_have_text("Mia")
+        assert "totp" not in bodies[0]
+        assert bodies[1]["totp"] == "123456"
+    finally:
+        context.close()
+
+
+@one_backend
+def test_main_screens_at_desktop_and_phone_width(
+    live_server: Any, browser: Browser, shots: Path
+) -> None:
     """Admin pages, directory, channels, members panel; screenshots at both widths."""
     admin = admin_rest(live_server)
     ivy = create_user(admin, live_server, "ivy", "Ivy Park")
     jun = create_user(admin, live_server, "jun", "王俊")
     dept = admin.call("POST", "/departments", json={"name": "Engineering"})["department"]
     admin.call("PUT", f"/departments/{dept['id']}/members/{ivy.id}")
+    sales = admin.call("POST", "/departments", json={"name": "Sales"})["department"]
+    admin.call("PUT", f"/departments/{sales['id']}/members/{jun.id}")
     channel = admin.conversation("channel", [], name="general")
+    admin.call("PATCH", f"/conversations/{channel['id']}", json={"topic": "Company-wide news"})
+    admin.send(channel["id"], "Welcome to **#general** 🎉")
     group = admin.conversation("group", [ivy.id, jun.id], name="Design review")
-    admin.send(group["id"], "Morning! Draft is in the **shared folder**.")
-    ivy_rest = admin_rest(live_server)
+    ivy_rest, jun_rest = Rest(live_server.url, ivy.token), Rest(live_server.url, jun.token)
+    first = ivy_rest.send(group["id"], "Morning! The new mock-ups are in the **shared folder**.")
+    jun_rest.send(group["id"], "看过了，整体很好 👍 一个小问题：按钮颜色可以再深一点吗？")
+    ivy_rest.send(
+        group["id"],
+        "Good point. Changelog: https://example.com/design/42",
+        reply_to_seq=first["seq"],
+    )
+    code = ivy_rest.send(
+        group["id"], "Token names:\n```\n--primary: #2f6fed\n--danger:  #d93b3b\n```"
+    )
+    jun_rest.call("PUT", f"/conversations/{group['id']}/messages/{code['seq']}/reactions/👍")
+    admin.call("PUT", f"/conversations/{group['id']}/messages/{code['seq']}/reactions/🎉")
+    direct = ivy_rest.conversation("direct", [admin.me()["id"]])
+    ivy_rest.send(direct["id"], "Do you have five minutes for the Q3 plan?")
     ivy_rest.close()
+    jun_rest.close()
     for viewport, tag in ((DESKTOP, "desktop"), (PHONE, "phone")):
-        page = open_signed_in(browser, live_server, live_server.admin_username, live_server.admin_password, viewport=viewport)
+        page = open_signed_in(
+            browser,
+            live_server,
+            live_server.admin_username,
+            live_server.admin_password,
+            viewport=viewport,
+        )
         try:
             page.screenshot(path=str(shots / f"{tag}-list.png"))
             conv_item(page, group["id"]).click()
-            expect(page.locator("[data-testid=message-body]").filter(has_text="shared folder")).to_be_visible()
+            expect(
+                page.locator("[data-testid=message-body]").filter(has_text="shared folder")
+            ).to_be_visible()
             composer = page.get_by_test_id("composer")
             composer.press_sequentially("Thanks @i", delay=10)
             expect(page.get_by_test_id("mention-item").first).to_contain_text("ivy")
             composer.press("Enter")
             expect(composer).to_have_value("Thanks @ivy ")
             composer.press("Enter")
-            expect(page.locator(".msg:not(.pending) [data-testid=message-body]").last).to_have_text("Thanks @ivy")
+            expect(page.locator(".msg:not(.pending) [data-testid=message-body]").last).to_have_text(
+                "Thanks @ivy"
+            )
+            expect(page.locator(".msg.pending")).to_have_count(0)
+            page.mouse.move(viewport["width"] - 5, viewport["height"] // 2)
             page.screenshot(path=str(shots / f"{tag}-chat-admin.png"))
             page.get_by_test_id("toggle-members").click()
             expect(page.get_by_test_id("members-list").locator(".member")).to_have_count(3)
             page.screenshot(path=str(shots / f"{tag}-members.png"))
+            if tag == "desktop":
+                members = page.get_by_test_id("members-list").locator(".member")
+                members.filter(has_text="@jun").get_by_test_id("remove-member").click()
+                page.get_by_test_id("confirm-ok").click()
+                expect(members).to_have_count(2)
+                page.get_by_test_id("add-member").fill("jun")
+                page.get_by_test_id("add-member-result").filter(has_text="@jun").click()
+                expect(members).to_have_count(3)
             page.get_by_test_id("toggle-members").click()
 
             page.goto(live_server.url + "/#/channels")
@@ -430,6 +580,7 @@ def test_main_screens_at_desktop_and_phone_width(live_server: Any, browser: Brow
             page.screenshot(path=str(shots / f"{tag}-directory.png"))
             page.goto(live_server.url + "/#/admin")
             expect(page.get_by_test_id("user-row").filter(has_text="@jun")).to_be_visible()
+            page.evaluate("document.getElementById('toasts').replaceChildren()")
             page.screenshot(path=str(shots / f"{tag}-admin.png"))
         finally:
             _close(page)
@@ -437,10 +588,13 @@ def test_main_screens_at_desktop_and_phone_width(live_server: Any, browser: Brow
     admin.close()
 
 
+@one_backend
 def test_admin_manages_users_and_joins_channels(live_server: Any, browser: Browser) -> None:
     admin = admin_rest(live_server)
     channel = admin.conversation("channel", [], name="announcements")
-    page = open_signed_in(browser, live_server, live_server.admin_username, live_server.admin_password)
+    page = open_signed_in(
+        browser, live_server, live_server.admin_username, live_server.admin_password
+    )
     try:
         page.goto(live_server.url + "/#/admin")
         page.get_by_test_id("new-username").fill("kim")
@@ -450,13 +604,25 @@ def test_admin_manages_users_and_joins_channels(live_server: Any, browser: Brows
         row = page.get_by_test_id("user-row").filter(has_text="@kim")
         expect(row).to_be_visible()
         row.get_by_test_id("role-select").select_option("admin")
-        expect(page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("role-select")).to_have_value("admin")
-        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("disable-user").click()
+        expect(
+            page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("role-select")
+        ).to_have_value("admin")
+        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id(
+            "disable-user"
+        ).click()
         page.get_by_test_id("confirm-ok").click()
-        expect(page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("enable-user")).to_be_visible()
-        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("enable-user").click()
-        expect(page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("disable-user")).to_be_visible()
-        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("reset-password").click()
+        expect(
+            page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("enable-user")
+        ).to_be_visible()
+        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id(
+            "enable-user"
+        ).click()
+        expect(
+            page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("disable-user")
+        ).to_be_visible()
+        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id(
+            "reset-password"
+        ).click()
         page.get_by_test_id("prompt-input").fill("kim-password-2")
         page.get_by_test_id("prompt-ok").click()
         page.get_by_test_id("admin-tab-departments").click()
@@ -470,7 +636,9 @@ def test_admin_manages_users_and_joins_channels(live_server: Any, browser: Brows
         kim = open_signed_in(browser, live_server, "kim", "kim-password-2")
         try:
             kim.goto(live_server.url + "/#/channels")
-            kim.get_by_test_id("channel").filter(has_text="announcements").get_by_test_id("join").click()
+            kim.get_by_test_id("channel").filter(has_text="announcements").get_by_test_id(
+                "join"
+            ).click()
             expect(kim.get_by_test_id("chat-title")).to_have_text("announcements")
             expect(conv_item(kim, channel["id"])).to_be_visible()
         finally:

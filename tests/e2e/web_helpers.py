@@ -56,11 +56,16 @@ class Rest:
         payload = {"client_msg_id": str(uuid.uuid4()), "body": body, **extra}
         return self.call("POST", f"/conversations/{cid}/messages", json=payload)["message"]
 
-    def conversation(self, kind: str, member_ids: list[str], name: str | None = None) -> dict[str, Any]:
+    def conversation(
+        self, kind: str, member_ids: list[str], name: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"kind": kind, "member_ids": member_ids}
         if name:
             body["name"] = name
         return self.call("POST", "/conversations", json=body)["conversation"]
+
+    def me(self) -> dict[str, Any]:
+        return self.call("GET", "/users/me")["user"]
 
     def history(self, cid: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/conversations/{cid}/messages", params={"limit": 200})["messages"]
@@ -70,7 +75,11 @@ class Rest:
 
 
 def login(base_url: str, username: str, password: str) -> str:
-    res = httpx.post(f"{base_url}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10)
+    res = httpx.post(
+        f"{base_url}/api/v1/auth/login",
+        json={"username": username, "password": password},
+        timeout=10,
+    )
     assert res.status_code == 200, res.text
     return res.json()["token"]
 
@@ -79,13 +88,22 @@ def admin_rest(server: Any) -> Rest:
     return Rest(server.url, login(server.url, server.admin_username, server.admin_password))
 
 
-def create_user(admin: Rest, server: Any, username: str, display_name: str, role: str = "member") -> Account:
+def create_user(
+    admin: Rest, server: Any, username: str, display_name: str, role: str = "member"
+) -> Account:
     user = admin.call(
         "POST",
         "/users",
-        json={"username": username, "password": PASSWORD, "display_name": display_name, "role": role},
+        json={
+            "username": username,
+            "password": PASSWORD,
+            "display_name": display_name,
+            "role": role,
+        },
     )["user"]
-    return Account(user["id"], username, display_name, PASSWORD, login(server.url, username, PASSWORD))
+    return Account(
+        user["id"], username, display_name, PASSWORD, login(server.url, username, PASSWORD)
+    )
 
 
 def screenshot_dir(tmp_path_factory: Any) -> Path:
@@ -97,8 +115,16 @@ def screenshot_dir(tmp_path_factory: Any) -> Path:
     return Path(tmp_path_factory.mktemp("screenshots"))
 
 
-def open_signed_in(browser: Any, server: Any, username: str, password: str, *, viewport: dict[str, int] = DESKTOP,
-                   locale: str = "en-US", prepare: Any = None) -> Any:
+def open_signed_in(
+    browser: Any,
+    server: Any,
+    username: str,
+    password: str,
+    *,
+    viewport: dict[str, int] = DESKTOP,
+    locale: str = "en-US",
+    prepare: Any = None,
+) -> Any:
     """A fresh browser context, signed in through the login form. Returns the page.
 
     `prepare(context)` runs before the first navigation (to route requests or sockets)."""
@@ -112,7 +138,9 @@ def open_signed_in(browser: Any, server: Any, username: str, password: str, *, v
     page.get_by_test_id("login-submit").click()
     page.get_by_test_id("conv-list").wait_for()
     # Wait for the live connection (the banner hides once the server said `ready`).
-    page.wait_for_function("() => { const b = document.getElementById('banner'); return b && b.hidden; }")
+    page.wait_for_function(
+        "() => { const b = document.getElementById('banner'); return b && b.hidden; }"
+    )
     return page
 
 
@@ -122,7 +150,9 @@ def conv_item(page: Any, cid: str) -> Any:
 
 def message_texts(page: Any) -> list[str]:
     """Bodies of the confirmed messages shown in the open conversation, in order."""
-    return page.locator(".msg:not(.pending):not(.failed) [data-testid=message-body]").all_inner_texts()
+    return page.locator(
+        ".msg:not(.pending):not(.failed) [data-testid=message-body]"
+    ).all_inner_texts()
 
 
 def send_from_ui(page: Any, text: str) -> None:

@@ -91,7 +91,8 @@ def test_cli_spawn_json() -> None:
         [
             sys.executable,
             "-m",
-            "tidings.bench",
+            "tidings",
+            "bench",
             "latency",
             "--spawn",
             "--json",

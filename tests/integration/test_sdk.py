@@ -167,13 +167,15 @@ async def test_rest_surface_and_typed_events(live_server: Any, admin: Client) ->
         listed = {c.id: c for c in await bob.conversations()}
         assert listed[conv.id].last_seq == 2 and listed[conv.id].unread == 0
 
-        kinds: list[type[Event]] = []
-        while len([k for k in kinds if k is not Typing]) < 8:
+        stored: list[type[Event]] = []
+        ephemeral: list[type[Event]] = []
+        while len(stored) < 8:
             try:
-                kinds.append(type(await stream.next(10)))
+                event = await stream.next(10)
             except TimeoutError:
-                raise AssertionError(f"got only {kinds}") from None
-        assert [k for k in kinds if k is not Typing] == [
+                raise AssertionError(f"got only {stored}") from None
+            (stored if event.position is not None else ephemeral).append(type(event))
+        assert stored == [
             ConversationCreated,
             MessageSent,
             MessageSent,
@@ -183,7 +185,7 @@ async def test_rest_surface_and_typed_events(live_server: Any, admin: Client) ->
             ReadMoved,
             MessageDeleted,
         ]
-        assert Typing in kinds or (await _typing_arrives(stream))
+        assert Typing in ephemeral or (await _typing_arrives(stream))
 
         synced = await bob.sync_all("0")
         assert [e.position for e in synced.events] == [
@@ -368,3 +370,36 @@ async def test_bad_token_ends_the_stream(live_server: Any) -> None:
             await client.me()
         with pytest.raises(StreamClosed):
             await client.subscribe(timeout=10)
+
+
+async def test_unknown_resume_position_is_refused(live_server: Any, admin: Client) -> None:
+    """A `since` the server never gave out (say, the data directory was reset) cannot be
+    resumed exactly once: the stream ends with close code 4009 for the app to resync."""
+    user = await new_user(admin, "carol")
+    client = await signed_in(live_server.url, user)
+    try:
+        with pytest.raises(StreamClosed) as refused:
+            await client.subscribe(since="987654321", timeout=10)
+        assert refused.value.code == 4009
+        fresh = await client.subscribe()  # a new stream without since works
+        assert fresh.connected
+    finally:
+        await client.aclose()
+
+
+async def test_position_bookkeeping_drops_replays_but_never_loses() -> None:
+    """No server needed: the dedupe rule of the stream, replayed vs. out-of-order."""
+    client = Client("http://127.0.0.1:9", token="t")
+    stream = EventStream(client, since="10")
+    assert [stream._accept(p) for p in ("11", "11", "10", "9", "13")] == [
+        True,
+        False,  # replayed
+        False,  # at or below since
+        False,
+        True,
+    ]
+    assert stream._accept("12") is True  # never seen: yielded, not lost
+    assert stream.out_of_order == 1
+    assert stream._accept("12") is False
+    assert stream._received == "13"  # resume from the highest position received
+    await client.aclose()

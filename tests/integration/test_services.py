@@ -23,7 +23,13 @@ from argon2 import PasswordHasher
 
 from tidings.app.container import Container
 from tidings.app.settings import Settings
-from tidings.bus.ports import Envelope, EnvelopeKind, conversation_topic, user_topic
+from tidings.bus.ports import (
+    EVENTS_TOPIC,
+    Envelope,
+    EnvelopeKind,
+    conversation_topic,
+    user_topic,
+)
 from tidings.core.errors import (
     Conflict,
     EditWindowPassed,
@@ -52,6 +58,8 @@ from tidings.services import auth as auth_module
 from tidings.services.hub import Services
 from tidings.services.sync import parse_position
 from tidings.store import migrations
+
+from ..conftest import Backend
 
 PASSWORD = "password-123"
 GROUP = ConversationKind.GROUP
@@ -84,13 +92,16 @@ class Recorder:
         self.got.append((topic, envelope))
 
     def kinds(self) -> list[tuple[str, str]]:
-        """(topic, event kind or envelope kind) pairs."""
+        """(event kind, conversation id or "user:<id>") of committed events; (envelope
+        kind, topic) of the rest."""
         out = []
         for topic, env in self.got:
             if env.kind is EnvelopeKind.EVENT:
-                out.append((topic, orjson.loads(env.frame)["event"]["kind"]))
+                kind = orjson.loads(env.frame)["event"]["kind"]
+                scope = env.conversation_id or f"user:{env.user_id}"
+                out.append((kind, scope))
             else:
-                out.append((topic, env.kind.value))
+                out.append((env.kind.value, topic))
         return out
 
 
@@ -138,6 +149,10 @@ class World:
         assert not more
         return events
 
+    def committed(self) -> Recorder:
+        """Every committed event this process publishes (after its commit)."""
+        return self.listen(EVENTS_TOPIC)
+
     def listen(self, *topics: str) -> Recorder:
         recorder = Recorder()
         for topic in topics:
@@ -169,13 +184,22 @@ MakeWorld = Callable[..., Awaitable[World]]
 
 
 @pytest.fixture
-async def make_world(tmp_path: Path, template_db: Path) -> AsyncIterator[MakeWorld]:
+async def make_world(
+    tmp_path: Path, template_db: Path, backend: Backend
+) -> AsyncIterator[MakeWorld]:
+    """Services on SQLite (a copy of the migrated template) or, parametrized by
+    tests/conftest.py's `backend`, on a fresh migrated PostgreSQL database (skipped when
+    none is reachable). The bus is the in-process one either way."""
     made: list[Container] = []
 
     async def make(**settings: Any) -> World:
-        data = tmp_path / f"data{len(made)}"
+        assert not made, "one world per test: they would share the PostgreSQL database"
+        data = tmp_path / "data"
         data.mkdir()
-        shutil.copyfile(template_db, data / "tidings.db")
+        if backend.database_url is None:
+            shutil.copyfile(template_db, data / "tidings.db")
+        else:
+            settings = {"database_url": backend.database_url, **settings}
         container = Container(Settings(data_dir=data, **{"edit_window_seconds": 60, **settings}))
         clock = FakeClock()
         container.deps = dataclasses.replace(container.deps, clock=clock)
@@ -469,6 +493,8 @@ async def test_departments(w: World) -> None:
     }
     with pytest.raises(Conflict):
         await deps.create(admin, "Backend", eng.id)
+    with pytest.raises(Conflict):  # at the top level too (NULL parents are no exception)
+        await deps.create(admin, "Engineering")
     with pytest.raises(NotFound):
         await deps.create(admin, "Orphan", "no-such-parent")
     with pytest.raises(Forbidden):
@@ -527,6 +553,16 @@ async def test_direct_is_created_once(w: World) -> None:
     }
 
 
+async def test_direct_asked_for_by_both_at_once_is_one_conversation(w: World) -> None:
+    alice, bob = await w.users("alice", "bob")
+    (one, created_one), (two, created_two) = await asyncio.gather(
+        w.svc.conversations.create(alice, DIRECT, [bob.id]),
+        w.svc.conversations.create(bob, DIRECT, [alice.id]),
+    )
+    assert one.id == two.id and sorted([created_one, created_two]) == [False, True]
+    assert len(await w.svc.conversations.list_for(alice)) == 1
+
+
 @pytest.mark.parametrize("others", [[], ["bob", "carol"], ["alice"]])
 async def test_direct_needs_exactly_one_other_person(w: World, others: list[str]) -> None:
     users = {u.username: u for u in await w.users("alice", "bob", "carol")}
@@ -546,14 +582,16 @@ async def test_direct_with_unknown_or_disabled_user(w: World) -> None:
 
 async def test_group_creation_roles_and_visibility(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
-    recorder = w.listen(user_topic(bob.id))
+    recorder = w.committed()
     conv, _ = await w.svc.conversations.create(alice, GROUP, [bob.id], name=" Team ", topic="t")
     assert (conv.name, conv.topic, conv.member_count, conv.last_seq) == ("Team", "t", 2, 0)
     _, members = await w.svc.conversations.view(bob, conv.id)
     assert {(m.user_id, m.role.value) for m in members} == {
         (alice.id, "owner"), (bob.id, "member")
     }
-    assert recorder.kinds() == [(user_topic(bob.id), "conversation_created")]
+    assert recorder.kinds() == [("conversation_created", conv.id)]
+    # so that gateways holding the members subscribe them to it
+    assert set(recorder.got[0][1].added_user_ids) == {alice.id, bob.id}
     with pytest.raises(NotFound):  # a group is invisible to non-members
         await w.svc.conversations.view(carol, conv.id)
     with pytest.raises(InvalidRequest):
@@ -580,7 +618,7 @@ async def test_group_members_invite_non_members_cannot(w: World) -> None:
     with pytest.raises(NotFound):
         await w.svc.conversations.add_members(alice, conv.id, ["nobody"])
     # adding an existing member changes nothing and emits nothing
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     same = await w.svc.conversations.add_members(alice, conv.id, [carol.id, bob.id])
     assert same.member_count == 3 and recorder.got == []
 
@@ -636,15 +674,11 @@ async def test_guest_joining_a_channel_by_themselves_is_forbidden(w: World) -> N
 async def test_add_and_remove_publish_events(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
     conv = await w.conv(alice, GROUP, bob)
-    recorder = w.listen(conversation_topic(conv.id), user_topic(carol.id), user_topic(bob.id))
+    recorder = w.committed()
     await w.svc.conversations.add_members(alice, conv.id, [carol.id])
     await w.svc.conversations.remove_member(alice, conv.id, bob.id)
-    assert recorder.kinds() == [
-        (conversation_topic(conv.id), "member_added"),
-        (user_topic(carol.id), "member_added"),  # so that the new member's gateways subscribe
-        (conversation_topic(conv.id), "member_removed"),
-    ]
-    added, removed = recorder.got[0][1], recorder.got[2][1]
+    assert recorder.kinds() == [("member_added", conv.id), ("member_removed", conv.id)]
+    added, removed = recorder.got[0][1], recorder.got[1][1]
     assert list(added.added_user_ids) == [carol.id]
     assert removed.removed_user_id == bob.id
     assert removed.position is not None and added.position is not None
@@ -680,19 +714,32 @@ async def test_update_conversation(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     admin = await w.user("admin", OrgRole.ADMIN)
     conv = await w.conv(alice, GROUP, bob, admin)
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     renamed = await w.svc.conversations.update(alice, conv.id, "New name", None)
     assert (renamed.name, renamed.topic) == ("New name", "")
     with pytest.raises(Forbidden):
         await w.svc.conversations.update(bob, conv.id, "Mine", None)
     by_admin = await w.svc.conversations.update(admin, conv.id, None, "set by an admin")
     assert (by_admin.name, by_admin.topic) == ("New name", "set by an admin")
-    assert recorder.kinds() == [(conversation_topic(conv.id), "conversation_updated")] * 2
+    assert recorder.kinds() == [("conversation_updated", conv.id)] * 2
     unchanged = await w.svc.conversations.update(alice, conv.id, None, None)
     assert unchanged.name == "New name" and len(recorder.got) == 2
     direct = await w.conv(alice, DIRECT, bob)
     with pytest.raises(InvalidOperation):
         await w.svc.conversations.update(alice, direct.id, "x", None)
+
+
+async def test_org_admin_updates_a_channel_without_being_in_it(w: World) -> None:
+    alice, bob, carol = await w.users("alice", "bob", "carol")
+    admin = await w.user("admin", OrgRole.ADMIN)
+    channel = await w.conv(alice, CHANNEL, bob, name="general")
+    group = await w.conv(alice, GROUP, bob, name="private")
+    renamed = await w.svc.conversations.update(admin, channel.id, None, "moderated")
+    assert renamed.topic == "moderated"
+    with pytest.raises(Forbidden):  # visible to carol, but hers to change it is not
+        await w.svc.conversations.update(carol, channel.id, "mine", None)
+    with pytest.raises(NotFound):  # a group stays invisible, admin or not
+        await w.svc.conversations.update(admin, group.id, "peek", None)
 
 
 async def test_removed_member_reads_up_to_the_removal_only(w: World) -> None:
@@ -740,10 +787,10 @@ async def test_people_who_never_were_members_read_nothing(w: World) -> None:
 async def test_send_and_history(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     message, created = await w.svc.messages.send(alice, conv.id, "c1", "你好 world")
     assert created and message.seq == 1 and message.body == "你好 world"
-    assert recorder.kinds() == [(conversation_topic(conv.id), "message")]
+    assert recorder.kinds() == [("message", conv.id)]
     envelope = recorder.got[0][1]
     assert (envelope.sender_id, envelope.client_msg_id) == (alice.id, "c1")
     for i in range(2, 8):
@@ -765,7 +812,7 @@ async def test_send_is_idempotent(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
     first, created = await w.svc.messages.send(alice, conv.id, "same-id", "original")
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     again, created_again = await w.svc.messages.send(alice, conv.id, "same-id", "a retry")
     assert created and not created_again
     assert again == first and again.body == "original"
@@ -833,12 +880,13 @@ async def test_one_bad_send_fails_only_itself(w: World) -> None:
 
 @pytest.mark.parametrize(
     ("body", "error"),
-    [("", InvalidBody), ("   \n", InvalidBody), ("x" * 16385, TooLarge), ("中" * 5462, TooLarge)],
+    [("", InvalidBody), ("   \n", InvalidBody), ("nul \x00", InvalidBody), ("x" * 16385, TooLarge),
+     ("中" * 5462, TooLarge)],
 )
 async def test_bad_bodies_write_nothing(w: World, body: str, error: type[Exception]) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     with pytest.raises(error):
         await w.send(alice, conv.id, body)
     assert await w.seqs(alice, conv.id) == [] and recorder.got == []
@@ -874,12 +922,12 @@ async def test_edit_within_and_after_the_window(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
     message = await w.send(alice, conv.id, "tpyo")
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     w.clock.advance(50)
     edited = await w.svc.messages.edit(alice, conv.id, 1, "typo")
     assert edited.body == "typo" and edited.edited_at is not None
     assert edited.edited_at > message.created_at
-    assert recorder.kinds() == [(conversation_topic(conv.id), "message_edited")]
+    assert recorder.kinds() == [("message_edited", conv.id)]
     with pytest.raises(Forbidden):
         await w.svc.messages.edit(bob, conv.id, 1, "not yours")
     with pytest.raises(InvalidBody):
@@ -900,13 +948,13 @@ async def test_recall_allowed(w: World, who: str) -> None:
     conv = await w.conv(owner, GROUP, bob, carol, admin)
     await w.send(bob, conv.id, "secret @carol")
     actor = {"sender": bob, "conversation owner": owner, "org admin": admin}[who]
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     recalled = await w.svc.messages.recall(actor, conv.id, 1)
     assert recalled.deleted and recalled.body == "" and recalled.mentions == ()
     assert message_json(recalled)["body"] == ""
     (stored,), _ = await w.svc.messages.history(carol, conv.id)
     assert stored.deleted and message_json(stored)["body"] == ""
-    assert recorder.kinds() == [(conversation_topic(conv.id), "message_deleted")]
+    assert recorder.kinds() == [("message_deleted", conv.id)]
     assert [v.unread_mentions for v in await w.svc.conversations.list_for(carol)] == [0]
     # recalling again changes nothing; a recalled message is neither edited nor reacted to
     again = await w.svc.messages.recall(actor, conv.id, 1)
@@ -933,7 +981,7 @@ async def test_reactions(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
     await w.send(alice, conv.id)
-    recorder = w.listen(conversation_topic(conv.id))
+    recorder = w.committed()
     react = w.svc.messages.react
     assert (await react(bob, conv.id, 1, "👍", True)).reactions == {"👍": [bob.id]}
     assert (await react(bob, conv.id, 1, "👍", True)).reactions == {"👍": [bob.id]}  # no-op
@@ -1008,15 +1056,11 @@ async def test_read_events_go_to_members_in_groups_and_to_oneself_in_channels(w:
     await w.send(alice, group.id)
     await w.send(alice, channel.id)
     start = await w.svc.sync.head()
-    recorder = w.listen(conversation_topic(group.id), conversation_topic(channel.id),
-                        user_topic(alice.id), user_topic(bob.id))
+    recorder = w.committed()
     await w.svc.messages.mark_read(bob, group.id, 1)
     await w.svc.messages.mark_read(bob, channel.id, 1)
     await w.svc.messages.mark_read(bob, channel.id, 1)  # did not move: no event
-    assert recorder.kinds() == [
-        (conversation_topic(group.id), "read"),
-        (user_topic(bob.id), "read"),
-    ]
+    assert recorder.kinds() == [("read", group.id), ("read", f"user:{bob.id}")]
     assert kinds_of(await w.events(alice, start)) == [("read", group.id)]
     bob_sees = await w.events(bob, start)
     assert kinds_of(bob_sees) == [("read", group.id), ("read", channel.id)]
@@ -1240,6 +1284,62 @@ async def test_sync_membership_stale_list_plus_events_equals_fresh(w: World) -> 
     # conversation_created carries no member list: a client fetches a new one's members
     assert set(members) == {team.id}
     assert members[team.id] == fresh_members[team.id] == {alice.id, bob.id}
+
+
+def apply_read_event(me: str, state: dict[str, dict[str, int]], event: dict[str, Any]) -> None:
+    """What a client does to its (last_seq, read_seq) per conversation with the stream."""
+    kind, cid = event["kind"], event["conversation_id"]
+    if kind == "conversation_created":
+        state[cid] = {"last_seq": event["conversation"]["last_seq"], "read_seq": 0}
+    elif kind == "member_added" and me in event["user_ids"]:
+        last = event["conversation"]["last_seq"]  # a new member starts with nothing unread
+        state[cid] = {"last_seq": last, "read_seq": last}
+    elif kind == "member_removed" and event["user_id"] == me:
+        state.pop(cid, None)
+    elif kind == "message":
+        state[cid]["last_seq"] = event["message"]["seq"]
+        if event["message"]["sender_id"] == me:  # your own message is read
+            state[cid]["read_seq"] = event["message"]["seq"]
+    elif kind == "read" and event["user_id"] == me:
+        state[cid]["read_seq"] = event["seq"]
+        assert event["unread"] == state[cid]["last_seq"] - event["seq"]
+
+
+async def test_sync_read_positions_stale_list_plus_events_equals_fresh(w: World) -> None:
+    alice, bob, carol = await w.users("alice", "bob", "carol")
+    group = await w.conv(alice, GROUP, bob, name="group")
+    channel = await w.conv(alice, CHANNEL, bob, name="general")
+    later = await w.conv(alice, GROUP, carol, name="later")
+    for cid in (group.id, channel.id, later.id):
+        await w.send(alice, cid, "before")
+
+    async def fetch() -> dict[str, dict[str, int]]:
+        return {
+            v.conversation.id: {"last_seq": v.conversation.last_seq, "read_seq": v.member.read_seq}
+            for v in await w.svc.conversations.list_for(bob)
+        }
+
+    since = await w.svc.sync.head()
+    state = await fetch()
+    assert {k: v["read_seq"] for k, v in state.items()} == {group.id: 0, channel.id: 0}
+    m = w.svc.messages
+    await w.send(alice, group.id, "two")
+    await m.mark_read(bob, group.id, 1)  # from bob's other device
+    await m.mark_read(alice, group.id, 2)  # someone else's receipt
+    await m.mark_read(bob, channel.id, 1)  # channel: only bob's own devices hear it
+    await w.send(alice, channel.id, "c2")
+    await w.send(alice, channel.id, "c3")
+    await m.mark_read(bob, channel.id, 2)
+    await w.send(bob, group.id, "bob writes")  # read up to his own message
+    await w.send(alice, group.id, "after bob")
+    await w.svc.conversations.add_members(alice, later.id, [bob.id])  # joins with history
+    await w.send(carol, later.id, "hi bob")
+    events, _ = await w.svc.sync.events_since(bob, since, 1000)
+    for event in events:
+        apply_read_event(bob.id, state, event.payload)
+    assert state == await fetch()
+    assert state[group.id] == {"last_seq": 4, "read_seq": 3}
+    assert state[later.id] == {"last_seq": 2, "read_seq": 1}
 
 
 # =====================================================================================

@@ -3,13 +3,20 @@ real in-process bus. No sockets."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 
 import orjson
 import pytest
 
 from tidings.bus.local import LocalBus
-from tidings.bus.ports import Envelope, EnvelopeKind, conversation_topic, user_topic
+from tidings.bus.ports import (
+    EVENTS_TOPIC,
+    Envelope,
+    EnvelopeKind,
+    conversation_topic,
+    user_topic,
+)
 from tidings.gateway.hub import (
     CLOSE_RESTART,
     CLOSE_REVOKED,
@@ -119,22 +126,33 @@ async def test_events_of_a_conversation_reach_its_connections_only(
 ) -> None:
     a = online(hub, conn("alice"), CID)
     b = online(hub, conn("bob"), "other")
-    await bus.publish(conversation_topic(CID), event(1))
-    await bus.publish(conversation_topic("other"), event(2, cid="other"))
+    hub.route_event(event(1))
+    hub.route_event(event(2, cid="other"))
     assert positions(a) == [1] and positions(b) == [2]
 
 
-async def test_the_same_event_on_two_topics_is_delivered_once(hub: Hub, bus: LocalBus) -> None:
+async def test_the_same_event_twice_is_delivered_once(hub: Hub) -> None:
     a = online(hub, conn("alice"), CID)
     envelope = event(1, added=["alice"])
-    await bus.publish_many([conversation_topic(CID), user_topic("alice")], envelope)
+    hub.route_event(envelope)
+    hub.route_event(envelope)  # e.g. live, and again from a catch-up
     assert positions(a) == [1]
+
+
+async def test_an_event_of_one_user_reaches_that_users_connections_only(hub: Hub) -> None:
+    phone = online(hub, conn("alice", "t1"), CID)
+    laptop = online(hub, conn("alice", "t2"))
+    bob = online(hub, conn("bob"), CID)
+    envelope = dataclasses.replace(event(1, cid=None, kind="read"), user_id="alice")
+    hub.route_event(envelope)  # e.g. a read position in a channel: the reader's devices
+    assert positions(phone) == positions(laptop) == [1]
+    assert positions(bob) == []
 
 
 async def test_positions_at_or_below_the_last_one_are_dropped(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     for p in (1, 2, 2, 1, 3):
-        await bus.publish(conversation_topic(CID), event(p))
+        hub.route_event(event(p))
     assert positions(a) == [1, 2, 3]
     assert a.last_position == 3
 
@@ -142,7 +160,7 @@ async def test_positions_at_or_below_the_last_one_are_dropped(hub: Hub, bus: Loc
 async def test_the_frame_is_written_as_encoded(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     envelope = event(5)
-    await bus.publish(conversation_topic(CID), envelope)
+    hub.route_event(envelope)
     assert list(a._queue) == [envelope.frame]
 
 
@@ -158,7 +176,7 @@ async def test_live_events_are_buffered_during_replay_then_deduplicated(
     online(hub, a, CID)
     # Live traffic while the replay runs: 12 and 13 will be in the replay too, 14 is new.
     for p in (12, 13, 14):
-        await bus.publish(conversation_topic(CID), event(p))
+        hub.route_event(event(p))
     assert queued(a) == []
     assert [e.position for e in a.replay_buffer] == [12, 13, 14]
     # The replay (as the gateway does it) up to the head it read: 11..13.
@@ -168,7 +186,7 @@ async def test_live_events_are_buffered_during_replay_then_deduplicated(
     a.end_replay()
     assert positions(a) == [11, 12, 13, 14]
     assert not a.replaying and a.replay_buffer == []
-    await bus.publish(conversation_topic(CID), event(15))
+    hub.route_event(event(15))
     assert positions(a) == [11, 12, 13, 14, 15]
 
 
@@ -178,7 +196,7 @@ async def test_end_replay_with_everything_already_replayed_adds_nothing(
     a = conn("alice")
     a.replaying = True
     online(hub, a, CID)
-    await bus.publish(conversation_topic(CID), event(1))
+    hub.route_event(event(1))
     a.last_position = 1
     a.end_replay()
     assert queued(a) == []
@@ -191,7 +209,7 @@ async def test_ack_before_own_event(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     b = online(hub, conn("bob"), CID)
     a.pending_sends.add("m1")
-    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    hub.route_event(event(1, sender="alice", cmid="m1"))
     assert queued(a) == []  # held until the ack
     assert positions(b) == [1]  # others are not held
     a.finish_send("m1", ack_frame("r1", message={"seq": 1}))
@@ -202,8 +220,8 @@ async def test_ack_before_own_event(hub: Hub, bus: LocalBus) -> None:
 async def test_events_after_a_held_one_keep_their_order(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID, "c2")
     a.pending_sends.add("m1")
-    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
-    await bus.publish(conversation_topic("c2"), event(2, cid="c2", sender="bob", cmid="x"))
+    hub.route_event(event(1, sender="alice", cmid="m1"))
+    hub.route_event(event(2, cid="c2", sender="bob", cmid="x"))
     assert queued(a) == []
     a.finish_send("m1", ack_frame("r1"))
     assert kinds(a) == ["ack:r1", "ev:1", "ev:2"]
@@ -212,8 +230,8 @@ async def test_events_after_a_held_one_keep_their_order(hub: Hub, bus: LocalBus)
 async def test_two_pipelined_sends(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     a.pending_sends |= {"m1", "m2"}
-    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
-    await bus.publish(conversation_topic(CID), event(2, sender="alice", cmid="m2"))
+    hub.route_event(event(1, sender="alice", cmid="m1"))
+    hub.route_event(event(2, sender="alice", cmid="m2"))
     a.finish_send("m1", ack_frame("r1"))
     assert kinds(a) == ["ack:r1", "ev:1"]  # the event of m2 waits for m2's ack
     a.finish_send("m2", ack_frame("r2"))
@@ -224,8 +242,8 @@ async def test_two_pipelined_sends(hub: Hub, bus: LocalBus) -> None:
 async def test_two_pipelined_sends_acked_out_of_order(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     a.pending_sends |= {"m1", "m2"}
-    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
-    await bus.publish(conversation_topic(CID), event(2, sender="alice", cmid="m2"))
+    hub.route_event(event(1, sender="alice", cmid="m1"))
+    hub.route_event(event(2, sender="alice", cmid="m2"))
     a.finish_send("m2", ack_frame("r2"))
     assert kinds(a) == ["ack:r2"]  # event 1 still waits for m1, and event 2 stays behind it
     a.finish_send("m1", ack_frame("r1"))
@@ -235,8 +253,8 @@ async def test_two_pipelined_sends_acked_out_of_order(hub: Hub, bus: LocalBus) -
 async def test_a_failed_send_releases_what_was_held(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     a.pending_sends |= {"m1", "m2"}
-    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
-    await bus.publish(conversation_topic(CID), event(2, sender="bob", cmid="m2"))
+    hub.route_event(event(1, sender="alice", cmid="m1"))
+    hub.route_event(event(2, sender="bob", cmid="m2"))
     a.finish_send("m2", None)  # m2 failed: its error was already written, no ack
     assert kinds(a) == []
     a.finish_send("m1", ack_frame("r1"))
@@ -247,7 +265,7 @@ async def test_own_message_from_another_device_is_not_held(hub: Hub, bus: LocalB
     phone = online(hub, conn("alice", "t-phone"), CID)
     laptop = online(hub, conn("alice", "t-laptop"), CID)
     laptop.pending_sends.add("m1")
-    await bus.publish(conversation_topic(CID), event(1, sender="alice", cmid="m1"))
+    hub.route_event(event(1, sender="alice", cmid="m1"))
     assert positions(phone) == [1]
     assert positions(laptop) == []
 
@@ -269,12 +287,10 @@ async def test_member_added_subscribes_the_added_users_connections(
     b1 = online(hub, conn("bob", "t1"))
     b2 = online(hub, conn("bob", "t2"))
     carol = online(hub, conn("carol"))
-    added = event(1, added=["bob"], kind="member_added")
-    # As services publish it: the conversation's topic and the added user's topic.
-    await bus.publish_many([conversation_topic(CID), user_topic("bob")], added)
+    hub.route_event(event(1, added=["bob"], kind="member_added"))
     assert positions(a) == positions(b1) == positions(b2) == [1]
     assert CID in b1.conversations and CID in b2.conversations
-    await bus.publish(conversation_topic(CID), event(2))
+    hub.route_event(event(2))
     assert positions(b1) == positions(b2) == [1, 2]
     assert positions(carol) == []
 
@@ -283,12 +299,10 @@ async def test_member_added_where_the_gateway_held_nobody_of_that_conversation(
     hub: Hub, bus: LocalBus
 ) -> None:
     b = online(hub, conn("bob"))
-    created = event(1, added=["alice", "bob"], kind="conversation_created")
-    await bus.publish_many(
-        [conversation_topic(CID), user_topic("alice"), user_topic("bob")], created
-    )
+    hub.route_event(event(1, added=["alice", "bob"], kind="conversation_created"))
     assert positions(b) == [1]
-    await bus.publish(conversation_topic(CID), event(2))  # now subscribed on the bus
+    assert conversation_topic(CID) in bus._handlers  # for its typing signals
+    hub.route_event(event(2))
     assert positions(b) == [1, 2]
 
 
@@ -297,13 +311,13 @@ async def test_member_removed_is_delivered_then_the_user_is_unsubscribed(
 ) -> None:
     a = online(hub, conn("alice"), CID)
     b = online(hub, conn("bob"), CID, "c2")
-    await bus.publish(conversation_topic(CID), event(1, removed="bob", kind="member_removed"))
+    hub.route_event(event(1, removed="bob", kind="member_removed"))
     assert positions(a) == positions(b) == [1]  # the removed one gets the removal
     assert CID not in b.conversations and "c2" in b.conversations
-    await bus.publish(conversation_topic(CID), event(2))
+    hub.route_event(event(2))
     assert positions(a) == [1, 2]
     assert positions(b) == [1]  # and nothing after it
-    await bus.publish(conversation_topic("c2"), event(3, cid="c2"))
+    hub.route_event(event(3, cid="c2"))
     assert positions(b) == [1, 3]
 
 
@@ -311,7 +325,7 @@ async def test_the_last_local_member_leaving_unsubscribes_the_bus_topic(
     hub: Hub, bus: LocalBus
 ) -> None:
     b = online(hub, conn("bob"), CID)
-    await bus.publish(conversation_topic(CID), event(1, removed="bob", kind="member_removed"))
+    hub.route_event(event(1, removed="bob", kind="member_removed"))
     assert CID not in hub.by_conversation
     assert conversation_topic(CID) not in bus._handlers
     assert positions(b) == [1]
@@ -326,7 +340,7 @@ async def test_unregister_releases_every_subscription(hub: Hub, bus: LocalBus) -
     hub.unregister(a2)
     assert bus._handlers == {}
     assert hub.by_user == {} and hub.by_conversation == {}
-    await bus.publish(conversation_topic(CID), event(1))
+    hub.route_event(event(1))
     assert queued(a1) == queued(a2) == []
 
 
@@ -368,9 +382,9 @@ async def test_close_without_token_closes_every_connection_of_the_user(
 
 async def test_nothing_is_queued_after_close(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
-    await bus.publish(conversation_topic(CID), event(1))
+    hub.route_event(event(1))
     await bus.publish(user_topic("alice"), close_envelope("alice", None))
-    await bus.publish(conversation_topic(CID), event(2))
+    hub.route_event(event(2))
     await a.run_writer()
     outbox = a.outbox
     assert isinstance(outbox, FakeOutbox)
@@ -410,7 +424,7 @@ async def test_a_full_queue_closes_the_connection_with_4008(hub: Hub, bus: Local
     a = online(hub, conn("alice", queue_limit=3), CID)
     fast = online(hub, conn("bob", queue_limit=100), CID)
     for p in range(1, 6):
-        await bus.publish(conversation_topic(CID), event(p))
+        hub.route_event(event(p))
     assert a.closed
     assert positions(fast) == [1, 2, 3, 4, 5]  # fan-out did not wait on the slow one
     await a.run_writer()
@@ -449,3 +463,73 @@ async def test_drain_tells_every_client_to_reconnect_then_closes(hub: Hub) -> No
         assert [fr["type"] for fr in queued(c)] == ["reconnect"]
         await c.run_writer()
         assert c.outbox.closed[0] == CLOSE_RESTART  # type: ignore[attr-defined]
+
+
+async def test_ephemeral_frames_skip_a_connection_still_replaying(
+    hub: Hub, bus: LocalBus
+) -> None:
+    b = conn("bob")
+    b.replaying = True
+    online(hub, b, CID)
+    env = Envelope(kind=EnvelopeKind.EPHEMERAL, frame=typing_frame(CID, "alice"),
+                   conversation_id=CID, sender_id="alice")
+    await bus.publish(conversation_topic(CID), env)
+    assert queued(b) == []  # typing is best effort: not worth out-of-order delivery
+
+
+class DeadOutbox(FakeOutbox):
+    async def write(self, frame: str) -> None:
+        raise ConnectionResetError("peer gone")
+
+
+async def test_the_writer_gives_up_quietly_on_a_dead_peer() -> None:
+    a = Connection(conn_id="x", user_id="alice", token_id="t", outbox=DeadOutbox(),
+                   queue_limit=10)
+    a.enqueue('"one"')
+    a.enqueue('"two"')
+    await a.run_writer()  # returns instead of raising
+    assert a.closed and len(a._queue) == 0
+    a.enqueue('"three"')
+    assert len(a._queue) == 0
+    await a.flushed()  # nothing left to wait for
+
+
+# --- through the bus, as the server wires it ----------------------------------------
+
+
+@pytest.fixture
+async def started(bus: LocalBus) -> AsyncIterator[tuple[Hub, list[tuple[int, int]]]]:
+    """A hub subscribed to the committed-event stream; the store is at position 0 and
+    has nothing to fill gaps with (fetches are recorded)."""
+    hub = Hub(bus)
+    fetches: list[tuple[int, int]] = []
+
+    async def fetch(after: int, until: int) -> list[Envelope]:
+        fetches.append((after, until))
+        return []
+
+    async def head() -> int:
+        return 0
+
+    await hub.start(fetch, head, poll_interval=None)
+    yield hub, fetches
+    await hub.close()
+
+
+async def test_committed_events_from_the_bus_reach_connections_in_position_order(
+    started: tuple[Hub, list[tuple[int, int]]], bus: LocalBus
+) -> None:
+    hub, _ = started
+    a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"))
+    await bus.publish(EVENTS_TOPIC, event(2, added=["bob"], kind="member_added"))
+    assert positions(a) == positions(b) == []  # 1 is not there yet: nothing skips it
+    await bus.publish(EVENTS_TOPIC, event(1))
+    assert positions(a) == [1, 2]
+    assert positions(b) == [2]  # added at 2: subscribed, and gets it
+    await bus.publish(EVENTS_TOPIC, event(2))  # a duplicate publish
+    await bus.publish(EVENTS_TOPIC, event(3))
+    assert positions(a) == [1, 2, 3] and positions(b) == [2, 3]
+    await hub.close()
+    await bus.publish(EVENTS_TOPIC, event(4))
+    assert positions(a) == [1, 2, 3]  # closed: unsubscribed

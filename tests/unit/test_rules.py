@@ -168,6 +168,12 @@ def test_check_body_rejects_lone_surrogates() -> None:
         rules.check_body("ok \ud800 text", 100)
 
 
+def test_check_body_rejects_nul_but_keeps_other_whitespace() -> None:
+    with pytest.raises(InvalidBody, match="NUL"):
+        rules.check_body("a\x00b", 100)
+    assert rules.check_body("line 1\n\tline 2\r\n", 100) == "line 1\n\tline 2\r\n"
+
+
 def test_check_body_size_check_comes_first_for_oversized_surrogates() -> None:
     with pytest.raises(TooLarge):
         rules.check_body("\ud800" * 10, 10)

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 import tidings
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.routes import router
+from tidings.api.security_routes import router as security_router
 from tidings.gateway.ws import Gateway
 from tidings.services.hub import Services
 
@@ -22,13 +23,21 @@ WEB_DIR = Path(tidings.__file__).parent / "web"
 
 def create_app(
     services: Services,
-    gateway: Gateway,
+    gateway: Gateway | None,
     *,
     max_request_bytes: int,
+    api: bool = True,
+    readiness: Callable[[], Awaitable[dict[str, str]]] | None = None,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
+    """The application for the roles of this process: `api` serves REST and the web
+    client, a `gateway` serves WebSockets; health and readiness are always served."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
         yield
         if on_shutdown is not None:
             await on_shutdown()
@@ -59,12 +68,23 @@ def create_app(
     async def healthz() -> Response:
         return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
 
-    app.include_router(router)
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> Response:
+        problems = await readiness() if readiness is not None else {}
+        if problems:
+            return error_response(503, "unavailable", "not ready", problems)
+        return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
 
-    @app.websocket("/api/v1/ws")
-    async def websocket(ws: WebSocket) -> None:
-        await gateway.serve(ws)
+    if api:
+        app.include_router(router)
+        app.include_router(security_router)
+    if gateway is not None:
+        serve_ws = gateway.serve
 
-    if WEB_DIR.is_dir():
+        @app.websocket("/api/v1/ws")
+        async def websocket(ws: WebSocket) -> None:
+            await serve_ws(ws)
+
+    if api and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

@@ -21,7 +21,9 @@ from tidings.protocol.wire import (
     message_json,
     user_json,
 )
+from tidings.services.audit import client_address
 from tidings.services.hub import Services
+from tidings.services.ratelimit import Action
 from tidings.services.sync import parse_position
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -49,35 +51,74 @@ Svc = Annotated[Services, Depends(services)]
 bearer = HTTPBearer(auto_error=False, description="A token from POST /auth/login")
 
 
-async def session(
-    svc: Svc, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+def client_ip(request: Request) -> str:
+    """The caller's address (uvicorn takes X-Forwarded-For from trusted proxies only)."""
+    return request.client.host if request.client is not None else ""
+
+
+async def _session(
+    request: Request,
+    svc: Services,
+    credentials: HTTPAuthorizationCredentials | None,
+    allow_enrol_only: bool,
 ) -> Session:
+    address = client_ip(request)
+    client_address.set(address)  # for the audit log of whatever this request does
     if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("missing or malformed Authorization: Bearer <token> header")
-    return await svc.auth.authenticate(credentials.credentials.strip())
+    return await svc.auth.authenticate(
+        credentials.credentials.strip(), allow_enrol_only=allow_enrol_only, address=address
+    )
+
+
+async def session(
+    request: Request,
+    svc: Svc,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Session:
+    return await _session(request, svc, credentials, False)
+
+
+async def enrolling_session(
+    request: Request,
+    svc: Svc,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Session:
+    """Also a session restricted to enrolling a second factor (see SecondFactorRequired)."""
+    return await _session(request, svc, credentials, True)
 
 
 Auth = Annotated[Session, Depends(session)]
+AnyAuth = Annotated[Session, Depends(enrolling_session)]
 
 
 # --- auth ---------------------------------------------------------------------------
 @router.post("/auth/login", response_model=s.LoginOut, tags=["auth"])
-async def login(body: s.LoginIn, svc: Svc) -> Response:
-    token, sess = await svc.auth.login(body.username, body.password, body.device or "")
+async def login(body: s.LoginIn, svc: Svc, request: Request) -> Response:
+    address = client_ip(request)
+    client_address.set(address)
+    token, sess = await svc.auth.login(
+        body.username, body.password, body.device or "", totp=body.totp, address=address
+    )
     return json(
-        {"token": token, "user": user_json(sess.user), "expires_at": rfc3339(sess.expires_at)}
+        {
+            "token": token,
+            "user": user_json(sess.user),
+            "expires_at": rfc3339(sess.expires_at),
+            "second_factor_required": sess.enrol_only,
+        }
     )
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"])
-async def logout(svc: Svc, me: Auth) -> Response:
+async def logout(svc: Svc, me: AnyAuth) -> Response:
     await svc.auth.logout(me)
     return no_content()
 
 
 # --- users --------------------------------------------------------------------------
 @router.get("/users/me", response_model=s.UserEnvelope, tags=["users"])
-async def get_me(me: Auth) -> Response:
+async def get_me(me: AnyAuth) -> Response:
     return json({"user": user_json(me.user)})
 
 
@@ -216,7 +257,10 @@ async def remove_member(cid: str, uid: str, svc: Svc, me: Auth) -> Response:
     response_model=s.MessageEnvelope,
     tags=["messages"],
 )
-async def send_message(cid: str, body: s.SendIn, svc: Svc, me: Auth) -> Response:
+async def send_message(
+    cid: str, body: s.SendIn, svc: Svc, me: Auth, request: Request
+) -> Response:
+    await svc.limiter.check(Action.SEND, me.user.id, client_ip(request))
     message, created = await svc.messages.send(
         me.user, cid, body.client_msg_id, body.body, body.reply_to_seq
     )

@@ -91,6 +91,7 @@ class LoginOut(BaseModel):
     token: str
     user: UserOut
     expires_at: str
+    second_factor_required: bool = False
 
 
 class UsersOut(BaseModel):

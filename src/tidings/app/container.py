@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+from tidings.app.security import security_limits
 from tidings.app.settings import Settings
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
@@ -22,8 +24,9 @@ class Container:
             settings.db_url,
             pool_size=settings.db_pool_size,
             synchronous=settings.sqlite_synchronous,
+            replica_urls=settings.replica_urls,
         )
-        self.bus: Bus = bus or LocalBus()
+        self.bus: Bus = bus or self._make_bus(settings)
         self.deps = Deps(
             store=self.store,
             bus=self.bus,
@@ -36,8 +39,38 @@ class Container:
                 history_page_max=settings.history_page_max,
                 sync_page_max=settings.sync_page_max,
             ),
+            security=security_limits(settings),
         )
         self.services = Services.build(self.deps)
+
+    @staticmethod
+    def _make_bus(settings: Settings) -> Bus:
+        if settings.redis_url:
+            from tidings.bus.redis import RedisBus
+
+            return RedisBus(
+                settings.redis_url, settings.redis_prefix, settings.presence_ttl_seconds
+            )
+        return LocalBus()
+
+    @property
+    def is_clustered(self) -> bool:
+        """Other nodes may publish: gateways must watch for missed bus traffic."""
+        return self.settings.redis_url is not None
+
+    async def start(self) -> None:
+        await self.bus.start()
+
+    async def readiness(self) -> dict[str, str]:
+        """What this node cannot reach right now (empty when ready)."""
+        problems: dict[str, str] = {}
+        for name, check in (("database", self.store.ping), ("bus", self.bus.ping)):
+            try:
+                async with asyncio.timeout(2):
+                    await check()
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                problems[name] = f"{type(exc).__name__}: {exc}"[:200]
+        return problems
 
     async def close(self) -> None:
         await self.services.messages.close()

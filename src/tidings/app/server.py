@@ -12,10 +12,14 @@ import uvicorn
 from tidings.api.app import create_app
 from tidings.app.container import Container
 from tidings.app.logging import configure_logging
+from tidings.app.security import TlsConfig, check_bind, tls_options
 from tidings.app.settings import Settings
+from tidings.bus.ports import Envelope
 from tidings.gateway.hub import Hub
 from tidings.gateway.ws import Gateway
+from tidings.services.events import envelope_for
 from tidings.store import migrations
+from tidings.workers.maintenance import Maintenance
 
 log = structlog.get_logger(__name__)
 
@@ -24,32 +28,67 @@ class _DrainingServer(uvicorn.Server):
     """On SIGTERM: tell WebSocket clients to reconnect and flush them, then let uvicorn
     finish the requests in flight; the container closes last (accepted sends commit)."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub, drain_seconds: float) -> None:
+    def __init__(self, config: uvicorn.Config, hub: Hub | None, drain_seconds: float) -> None:
         super().__init__(config)
         self.hub = hub
         self.drain_seconds = drain_seconds
 
     async def shutdown(self, sockets: Any = None) -> None:
-        log.info("draining", connections=sum(1 for _ in self.hub.connections))
-        await self.hub.drain(self.drain_seconds)
+        if self.hub is not None:
+            log.info("draining", connections=sum(1 for _ in self.hub.connections))
+            await self.hub.drain(self.drain_seconds)
         await super().shutdown(sockets)
 
 
-def build(settings: Settings) -> tuple[Any, Container, Hub]:
+def build(settings: Settings) -> tuple[Any, Container, Hub | None]:
+    """The application for the roles this process runs."""
     container = Container(settings)
-    hub = Hub(container.bus)
-    gateway = Gateway(
-        container.services,
-        hub,
-        max_frame_bytes=settings.max_frame_bytes,
-        auth_timeout=settings.auth_timeout_seconds,
-        queue_limit=settings.ws_send_queue,
+    roles = set(settings.roles)
+    hub = Hub(container.bus) if "gateway" in roles else None
+    gateway = (
+        Gateway(
+            container.services,
+            hub,
+            max_frame_bytes=settings.max_frame_bytes,
+            auth_timeout=settings.auth_timeout_seconds,
+            queue_limit=settings.ws_send_queue,
+        )
+        if hub is not None
+        else None
     )
+    worker = Maintenance(container) if "worker" in roles else None
+
+    async def fetch(after: int, until: int) -> list[Envelope]:
+        events = await container.services.sync.committed_between(after, until)
+        return [envelope_for(e) for e in events]
+
+    async def on_startup() -> None:
+        await container.start()
+        if hub is not None:
+            await hub.start(
+                fetch,
+                container.services.sync.head,
+                poll_interval=1.0 if container.is_clustered else None,
+            )
+        if worker is not None:
+            worker.start()
+        log.info("started", roles=sorted(roles))
+
+    async def on_shutdown() -> None:
+        if worker is not None:
+            await worker.close()
+        if hub is not None:
+            await hub.close()
+        await container.close()
+
     app = create_app(
         container.services,
         gateway,
+        api="api" in roles,
         max_request_bytes=settings.max_request_bytes,
-        on_shutdown=container.close,
+        readiness=container.readiness,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
     )
     return app, container, hub
 
@@ -61,6 +100,8 @@ async def bootstrap(container: Container) -> str | None:
 
 
 def serve(settings: Settings) -> None:
+    check_bind(settings)  # before anything else: plain HTTP beyond loopback is refused
+    tls = tls_options(settings)
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.db_url)
@@ -74,10 +115,13 @@ def serve(settings: Settings) -> None:
             file=sys.stdout,
             flush=True,
         )
-    config = uvicorn.Config(
+    config = TlsConfig(
         app,
         host=settings.host,
         port=settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
+        **tls,
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
@@ -90,7 +134,13 @@ def serve(settings: Settings) -> None:
         lifespan="on",
     )
     server = _DrainingServer(config, hub, settings.drain_seconds)
-    log.info("serving", host=settings.host, port=settings.port, data_dir=str(settings.data_dir))
+    log.info(
+        "serving",
+        host=settings.host,
+        port=settings.port,
+        data_dir=str(settings.data_dir),
+        tls=bool(tls),
+    )
     server.run()
 
 

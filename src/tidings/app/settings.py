@@ -15,6 +15,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+Role = Literal["gateway", "api", "worker"]
+ALL_ROLES: tuple[Role, ...] = ("gateway", "api", "worker")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="forbid")
@@ -23,6 +26,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     database_url: str | None = Field(None, description="default: SQLite in data_dir")
+    replica_urls: list[str] = Field(
+        default_factory=list, description="read replicas for history and sync reads"
+    )
+    redis_url: str | None = Field(None, description="default: the in-process bus")
+    redis_prefix: str = Field("tidings", description="prefix of every Redis key and channel")
+    roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES))
+    presence_ttl_seconds: int = Field(60, ge=5, description="presence of a dead node expires")
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
     max_message_bytes: int = Field(16 * 1024, ge=1, le=1024 * 1024)
@@ -39,6 +49,27 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(5.0, ge=0)
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
+    # --- security (docs/security.md) ---
+    tls_cert: Path | None = Field(None, description="PEM certificate chain: serve HTTPS/WSS")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    insecure_http: bool = Field(False, description="allow plain HTTP on a non-loopback address")
+    trusted_proxies: str = Field(
+        "127.0.0.1", description="addresses whose X-Forwarded-For is believed ('*': any)"
+    )
+    login_failures_before_delay: int = Field(3, ge=1)
+    login_failures_before_lockout: int = Field(10, ge=1)
+    login_address_failures_before_lockout: int = Field(50, ge=1)
+    login_lockout_seconds: int = Field(900, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+    login_max_delay_seconds: int = Field(60, ge=1)
+    rate_window_seconds: int = Field(60, ge=1, description="window of every rate_* limit")
+    rate_login_per_user: int = Field(20, ge=0, description="0: no limit")
+    rate_login_per_address: int = Field(600, ge=0)
+    rate_send_per_user: int = Field(600, ge=0)
+    rate_send_per_address: int = Field(30000, ge=0)
+    rate_upload_per_user: int = Field(60, ge=0)
+    rate_upload_per_address: int = Field(600, ge=0)
+    totp_issuer: str = Field("Tidings", min_length=1, max_length=64)
 
     @classmethod
     def settings_customise_sources(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from tidings.bus.ports import Envelope, Handler
 from tidings.core.models import PresenceState
+
+_COUNTER_SWEEP_AT = 100_000  # drop ended windows when this many keys are held
 
 
 def aggregate_presence(states: Sequence[str]) -> str:
@@ -21,6 +24,7 @@ class LocalBus:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
         self._presence: dict[str, dict[str, str]] = {}
+        self._counters: dict[str, tuple[int, float]] = {}  # key -> (hits, window end)
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         for handler in tuple(self._handlers.get(topic, ())):
@@ -57,6 +61,25 @@ class LocalBus:
 
     async def get_presence(self, user_ids: Sequence[str]) -> dict[str, str]:
         return {u: aggregate_presence(list(self._presence.get(u, {}).values())) for u in user_ids}
+
+    async def start(self) -> None:
+        return None
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        return None  # in-process: nothing is ever missed
+
+    async def ping(self) -> None:
+        return None
+
+    async def count_hit(self, key: str, window_seconds: float) -> tuple[int, float]:
+        now = time.monotonic()
+        count, ends = self._counters.get(key, (0, 0.0))
+        if ends <= now:
+            count, ends = 0, now + window_seconds
+            if len(self._counters) >= _COUNTER_SWEEP_AT:
+                self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
+        self._counters[key] = (count + 1, ends)
+        return count + 1, ends - now
 
     async def close(self) -> None:
         self._handlers.clear()

@@ -29,6 +29,9 @@ class Envelope:
     reason: str = ""
 
 
+EVENTS_TOPIC = "events"  # every committed event, in position order per publisher
+
+
 def conversation_topic(conversation_id: str) -> str:
     return f"c:{conversation_id}"
 
@@ -54,5 +57,24 @@ class Bus(Protocol):
         ...
 
     async def get_presence(self, user_ids: Sequence[str]) -> dict[str, str]: ...
+
+    async def count_hit(self, key: str, window_seconds: float) -> tuple[int, float]:
+        """Rate-limit counter: count one hit on `key` in its current fixed window of
+        `window_seconds` (the window starts at the key's first hit). Returns the hits in
+        the window, this one included, and the seconds until the window ends. Shared by
+        every node on a shared bus (Redis: INCR + PEXPIRE NX + PTTL)."""
+        ...
+
+    async def start(self) -> None:
+        """Connect and begin delivering to subscribers."""
+        ...
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Called after the bus (re)connects: traffic may have been missed."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the bus cannot be reached (for readiness)."""
+        ...
 
     async def close(self) -> None: ...

@@ -21,6 +21,7 @@ from tidings.core.models import Department, OrgRole, User
 if TYPE_CHECKING:
     from tidings.app.container import Container
     from tidings.app.settings import Settings
+    from tidings.core.audit import ChainCheck
 
 T = TypeVar("T")
 console = Console()
@@ -37,6 +38,8 @@ user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 dept_app = typer.Typer(help="Manage the department tree.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(dept_app, name="dept")
+audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 DataDir = Annotated[
     Path | None,
@@ -81,6 +84,9 @@ def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
     settings = _settings()
 
     async def go() -> T:
+        from tidings.services.audit import client_address
+
+        client_address.set("cli")  # audit entries made here say so
         container = Container(settings)
         try:
             return await action(container)
@@ -122,17 +128,58 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     config: ConfigFile = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="gateway, api or worker; repeat for several (default: all three).",
+            show_default=False,
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS and WSS."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")
+    ] = None,
+    insecure_http: Annotated[
+        bool | None,
+        typer.Option(
+            "--insecure-http",
+            help="Serve plain HTTP on a non-loopback address (TLS ends at a proxy).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the server: every role in one process, on the embedded database by default."""
+    """Run the server: every role in one process, on the embedded database by default.
+
+    With TIDINGS_DATABASE_URL=postgresql://... and TIDINGS_REDIS_URL=redis://... (or the
+    same keys in the settings file), nodes share PostgreSQL and Redis and can run behind
+    a load balancer; see docs/deploy.md."""
     from tidings.app.server import serve as run
 
     if data_dir is not None:
         state.data_dir = data_dir
     if config is not None:
         state.config = config
-    settings = _settings(host=host, port=port)
+    unknown = sorted(set(role or ()) - {"gateway", "api", "worker"})
+    if unknown:
+        fail(f"unknown role {unknown[0]!r}: use gateway, api or worker")
+    settings = _settings(
+        host=host,
+        port=port,
+        roles=sorted(set(role)) if role else None,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        insecure_http=insecure_http,
+    )
+    from tidings.app.security import InsecureBind
+
     try:
         run(settings)
+    except InsecureBind as exc:
+        fail(str(exc), 2)
     except OSError as exc:
         fail(str(exc))
 
@@ -241,6 +288,37 @@ def user_reset_password(
     run_with_container(action)
 
 
+@user_app.command("reset-totp")
+def user_reset_totp(username: str) -> None:
+    """Remove a user's second factor (a lost phone); every session of the user ends."""
+
+    async def action(c: Container) -> None:
+        user = await c.services.users.by_username(username)
+        await c.services.second_factor.reset(None, user.id)
+        console.print(f"second factor of {user.username} removed; their sessions were revoked")
+
+    run_with_container(action)
+
+
+@user_app.command("second-factor-policy")
+def user_second_factor_policy(
+    policy: Annotated[str, typer.Argument(help="none, admins or everyone")],
+) -> None:
+    """Choose who must have a second factor (also PATCH /api/v1/settings)."""
+    from tidings.core.models import SecondFactorPolicy
+
+    try:
+        chosen = SecondFactorPolicy(policy)
+    except ValueError:
+        fail("the policy is none, admins or everyone")
+
+    async def action(c: Container) -> None:
+        await c.services.second_factor.set_policy(None, chosen)
+        console.print(f"second factor required for: {chosen.value}")
+
+    run_with_container(action)
+
+
 # --- departments -------------------------------------------------------------------------
 @dept_app.command("create")
 def dept_create(
@@ -297,6 +375,86 @@ def dept_assign(
         console.print(f"{user.username} is in {dep.name}")
 
     run_with_container(action)
+
+
+# --- audit log ---------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain from its first entry; exit 1 if it is broken."""
+
+    async def action(c: Container) -> ChainCheck:
+        return await c.services.audit.verify()
+
+    check = run_with_container(action)
+    if not check.ok:
+        err.print(
+            f"audit log BROKEN at entry {check.broken_seq}: {check.reason} "
+            f"({check.entries} entries read; last good entry {check.head_seq})",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"audit log intact: {check.entries} entries, head {check.head_seq} {check.head_hash}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only entries at or after this time (RFC 3339 or YYYY-MM-DD, UTC)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default stdout).")
+    ] = None,
+) -> None:
+    """Write the audit log as JSON lines, oldest first."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from tidings.core.clock import rfc3339
+
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            fail(f"--since {since!r} is not a date or time (use e.g. 2026-11-01T00:00:00Z)")
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+
+    async def action(c: Container) -> int:
+        sink = output.open("wb") if output is not None else sys.stdout.buffer
+        count = 0
+        try:
+            async for e in c.services.audit.entries(start):
+                line = {
+                    "seq": e.seq,
+                    "at": rfc3339(e.at),
+                    "action": e.action,
+                    "actor_id": e.actor_id,
+                    "target_id": e.target_id,
+                    "address": e.address,
+                    "details": e.details,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                sink.write(orjson.dumps(line) + b"\n")
+                count += 1
+        finally:
+            if output is not None:
+                sink.close()
+            else:
+                sink.flush()
+        return count
+
+    count = run_with_container(action)
+    if output is not None:
+        console.print(f"wrote {count} entries to {output}", markup=False, highlight=False)
 
 
 def _mount_optional() -> None:

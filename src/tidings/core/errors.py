@@ -13,6 +13,9 @@ class ErrorCode(StrEnum):
     INVALID_OPERATION = "invalid_operation"
     UNAUTHENTICATED = "unauthenticated"
     INVALID_CREDENTIALS = "invalid_credentials"
+    TOTP_REQUIRED = "totp_required"
+    INVALID_TOTP = "invalid_totp"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
     FORBIDDEN = "forbidden"
     USER_DISABLED = "user_disabled"
     NOT_FOUND = "not_found"
@@ -59,6 +62,23 @@ class Unauthenticated(TidingsError):
 
 class InvalidCredentials(TidingsError):
     code = ErrorCode.INVALID_CREDENTIALS
+
+
+class TotpRequired(TidingsError):
+    """The password was right; the account has a second factor: send `totp` too."""
+
+    code = ErrorCode.TOTP_REQUIRED
+
+
+class InvalidTotp(TidingsError):
+    code = ErrorCode.INVALID_TOTP
+
+
+class SecondFactorRequired(TidingsError):
+    """The organization requires a second factor and this account has none yet: the
+    session may only enrol one (and log out)."""
+
+    code = ErrorCode.SECOND_FACTOR_REQUIRED
 
 
 class Forbidden(TidingsError):

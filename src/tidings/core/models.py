@@ -62,6 +62,50 @@ class Session:
     user: User
     device: str
     expires_at: datetime
+    # set when the organization requires a second factor this account has not enrolled:
+    # the session may only enrol one (services/second_factor.py) and log out
+    enrol_only: bool = False
+    last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One device session as its owner (or an admin) sees it in a list."""
+
+    token_id: TokenId
+    device: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    address: str
+    expires_at: datetime
+
+
+class SecondFactorPolicy(StrEnum):
+    """Who must have a second factor: an organization setting."""
+
+    NONE = "none"
+    ADMINS = "admins"
+    EVERYONE = "everyone"
+
+    def applies_to(self, role: OrgRole) -> bool:
+        if self is SecondFactorPolicy.EVERYONE:
+            return True
+        return self is SecondFactorPolicy.ADMINS and role.is_admin
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One record of the append-only audit log, chained to the previous by `hash`."""
+
+    seq: int
+    at: datetime
+    action: str
+    actor_id: str | None
+    target_id: str | None
+    address: str
+    details: dict[str, object]
+    prev_hash: str
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,8 @@ def check_body(body: str, max_bytes: int) -> str:
         body.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidBody("message body is not valid Unicode text") from exc
+    if "\x00" in body:  # PostgreSQL text cannot hold it
+        raise InvalidBody("message body must not contain NUL characters")
     return body
 
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import structlog
 
-from tidings.bus.ports import Bus, Envelope, EnvelopeKind, conversation_topic, user_topic
+from tidings.bus.ports import (
+    EVENTS_TOPIC,
+    Bus,
+    Envelope,
+    EnvelopeKind,
+    conversation_topic,
+    user_topic,
+)
+from tidings.gateway.sequencer import Fetch, Sequencer
 from tidings.protocol.wire import reconnect_frame
 
 log = structlog.get_logger(__name__)
@@ -168,6 +176,22 @@ class Hub:
         self.by_user: dict[str, set[Connection]] = {}
         self.by_conversation: dict[str, set[Connection]] = {}
         self.draining = False
+        self.sequencer: Sequencer | None = None
+
+    async def start(
+        self, fetch: Fetch, head: Callable[[], Awaitable[int]], *, poll_interval: float | None
+    ) -> None:
+        """Subscribe to the committed event stream (through the sequencer, so that events
+        reach connections in position order with no gap), then learn where it stands."""
+        self.sequencer = Sequencer(self.route_event, fetch, head, poll_interval=poll_interval)
+        self.bus.subscribe(EVENTS_TOPIC, self.sequencer.on_envelope)
+        self.bus.on_reconnect(self.sequencer.catch_up)
+        await self.sequencer.start()
+
+    async def close(self) -> None:
+        if self.sequencer is not None:
+            self.bus.unsubscribe(EVENTS_TOPIC, self.sequencer.on_envelope)
+            await self.sequencer.close()
 
     @property
     def connections(self) -> Iterable[Connection]:
@@ -224,18 +248,22 @@ class Hub:
                 if conn.user_id != envelope.sender_id and not conn.replaying:
                     conn.enqueue(envelope.frame)
             return
+        self.route_event(envelope)
+
+    def route_event(self, envelope: Envelope) -> None:
+        """A committed event, in position order (from the sequencer): to the connections
+        of its conversation's members, or of its user."""
         cid = envelope.conversation_id
+        if cid is None:
+            for conn in tuple(self.by_user.get(envelope.user_id or "", ())):
+                conn.push_event(envelope)
+            return
         for uid in envelope.added_user_ids:
-            if cid is not None:
-                for conn in tuple(self.by_user.get(uid, ())):
-                    self.join(conn, cid)
-        if scope == "c":
-            targets_set = self.by_conversation.get(key, set())
-        else:
-            targets_set = self.by_user.get(key, set())
-        for conn in tuple(targets_set):
+            for conn in tuple(self.by_user.get(uid, ())):
+                self.join(conn, cid)
+        for conn in tuple(self.by_conversation.get(cid, ())):
             conn.push_event(envelope)
-        if envelope.removed_user_id is not None and cid is not None:
+        if envelope.removed_user_id is not None:
             for conn in tuple(self.by_user.get(envelope.removed_user_id, ())):
                 self.leave(conn, cid)
 

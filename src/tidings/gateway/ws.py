@@ -14,7 +14,9 @@ from tidings.core.models import PresenceState, Session
 from tidings.gateway.hub import CLOSE_AUTH, CLOSE_BAD_RESUME, Connection, Hub, Outbox
 from tidings.protocol import frames as f
 from tidings.protocol.wire import ack_frame, error_frame, event_frame, message_json, ready_frame
+from tidings.services.audit import client_address
 from tidings.services.hub import Services
+from tidings.services.ratelimit import Action
 from tidings.services.sync import parse_position
 
 log = structlog.get_logger(__name__)
@@ -65,6 +67,9 @@ class Gateway:
 
     async def serve(self, ws: WebSocket) -> None:
         await ws.accept()
+        # the caller's address, for rate limits and the audit log (copied into the tasks
+        # this connection starts)
+        client_address.set(ws.client.host if ws.client is not None else "")
         if self.hub.draining:
             await ws.close(1012, "server restarting")
             return
@@ -123,7 +128,9 @@ class Gateway:
                     continue
                 if not isinstance(frame, f.AuthFrame):
                     raise Unauthenticated("the first frame must be auth")
-                session = await self.svc.auth.authenticate(frame.token)
+                session = await self.svc.auth.authenticate(
+                    frame.token, address=client_address.get()
+                )
                 since = None if frame.since is None else parse_position(frame.since)
                 return session, since
 
@@ -141,7 +148,7 @@ class Gateway:
         await conn.enqueue_wait(ready_frame(session.user, head))
         while True:
             events, more = await self.svc.sync.events_since(
-                session.user, conn.last_position, REPLAY_PAGE
+                session.user, conn.last_position, REPLAY_PAGE, at_least=head
             )
             for event in events:
                 await conn.enqueue_wait(event_frame(event.position, event.payload))
@@ -180,6 +187,8 @@ class Gateway:
         conn.pending_sends.add(frame.client_msg_id)
         ack = None
         try:
+            # refused before it is queued: an accepted send is never dropped
+            await self.svc.limiter.check(Action.SEND, session.user.id, client_address.get())
             message, _created = await self.svc.messages.send(
                 session.user,
                 frame.conversation_id,

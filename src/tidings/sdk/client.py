@@ -58,8 +58,10 @@ __all__ = ["Client", "EventStream", "backoff_delay", "position_key"]
 log = logging.getLogger("tidings.sdk")
 
 API_PREFIX: Final = "/api/v1"
-FATAL_CLOSE_CODES: Final = frozenset({4001, 4003})
-"""Close codes after which reconnecting with the same token cannot help."""
+FATAL_CLOSE_CODES: Final = frozenset({4001, 4003, 4009})
+"""Close codes after which reconnecting the same way cannot help: 4001 bad token,
+4003 revoked/disabled/removed, 4009 a ``since`` the server never gave out (the
+application must sync over REST and open a new stream)."""
 
 
 def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 10.0) -> float:
@@ -661,7 +663,9 @@ class EventStream:
     :attr:`position` is the position of the last event yielded: store it to resume
     after your process restarts (``client.events(since=position)``).
     The stream ends (``StopAsyncIteration``) after :meth:`aclose`, or raises
-    :class:`StreamClosed` if the server refuses the token (close 4001/4003).
+    :class:`StreamClosed` if the server refuses the token (close 4001/4003) or the
+    ``since`` position (close 4009, ``code`` tells which): resynchronise over REST
+    (:meth:`Client.sync` or fresh fetches) and open a new stream.
     """
 
     def __init__(
@@ -687,6 +691,10 @@ class EventStream:
         self._got_ready = False
         self._received: str | None = since
         self._received_key: int | None = position_key(since) if since else None
+        self._floor: int = self._received_key if self._received_key is not None else -1
+        """Integer positions at or below this were handled before (since, or long ago)."""
+        self._recent: set[int] = set()
+        self._recent_order: collections.deque[int] = collections.deque()
         self._seen_opaque: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._pending: dict[str, asyncio.Future[JSONObject]] = {}
         self._refs = itertools.count(1)
@@ -696,6 +704,8 @@ class EventStream:
         """How many times a connection became ready (1 + the number of reconnects)."""
         self.duplicates_dropped = 0
         """Replayed events dropped because they were already received."""
+        self.out_of_order = 0
+        """Events that arrived below the last position (a server fault); yielded anyway."""
         self.ready_position: str | None = None
         """``position`` of the latest ``ready`` frame."""
         self.close_code: int | None = None
@@ -825,6 +835,14 @@ class EventStream:
 
     # ------------------------------------------------------------------ internals
 
+    def _remember(self, key: int) -> None:
+        self._recent.add(key)
+        self._recent_order.append(key)
+        if len(self._recent_order) > 10_000:
+            oldest = self._recent_order.popleft()
+            self._recent.discard(oldest)
+            self._floor = max(self._floor, oldest)
+
     def _finish(self, error: TidingsError | None) -> None:
         if not self._end_queued:
             self._end_queued = True
@@ -834,12 +852,25 @@ class EventStream:
                 future.set_exception(ConnectionFailed("event stream closed"))
 
     def _accept(self, position: str) -> bool:
-        """True if the event at ``position`` was not received before (and note it)."""
+        """True if the event at ``position`` was not received before (and note it).
+
+        Integer positions: anything at or below the last received one was replayed
+        and is dropped, unless it was never seen (the server delivered it out of
+        order): then it is yielded, counted in :attr:`out_of_order` and logged,
+        rather than lost.
+        """
         key = position_key(position)
         if key is not None:
-            if self._received_key is not None and key <= self._received_key:
-                return False
+            last = self._received_key
+            if last is not None and key <= last:
+                if key <= self._floor or key in self._recent:
+                    return False
+                self.out_of_order += 1
+                log.warning("tidings events: position %s arrived after %s", key, last)
+                self._remember(key)
+                return True
             self._received_key = key
+            self._remember(key)
         else:
             if position in self._seen_opaque:
                 return False
@@ -948,6 +979,9 @@ class EventStream:
                         # Nothing received yet: from now on, resume from the head we
                         # subscribed at, so a drop before the first event loses nothing.
                         self._accept(self.ready_position)
+                        head = position_key(self.ready_position)
+                        if head is not None:
+                            self._floor = head
                         if self.position is None:
                             self.position = self.ready_position
                     self._ready.set()

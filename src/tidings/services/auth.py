@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
+from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token
-from tidings.core.errors import InvalidCredentials, Unauthenticated, UserDisabled
+from tidings.core.errors import (
+    InvalidCredentials,
+    InvalidTotp,
+    SecondFactorRequired,
+    TotpRequired,
+    Unauthenticated,
+    UserDisabled,
+)
 from tidings.core.models import Session, User
 from tidings.core.rules import clean_text
+from tidings.services.audit import record
 from tidings.services.context import Deps
+from tidings.services.login_guard import LoginGuard
+from tidings.services.ratelimit import Action, RateLimiter
+
+if TYPE_CHECKING:
+    from tidings.services.second_factor import SecondFactorService
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("not a real password, used to equalize timing")
+SEEN_EVERY = timedelta(seconds=60)  # how stale a session's last_seen_at may get
 
 
 async def hash_password(password: str) -> str:
@@ -41,41 +58,128 @@ def token_hash(token: str) -> str:
 class AuthService:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
+        self.limiter = RateLimiter(deps)
+        self.guard = LoginGuard(deps.security)
+        self.second_factor: SecondFactorService | None = None  # set by Services.build
 
-    async def login(self, username: str, password: str, device: str = "") -> tuple[str, Session]:
-        """Check the password and open a session for one device. Unknown users and
-        wrong passwords give the same error, after the same work."""
+    async def login(
+        self,
+        username: str,
+        password: str,
+        device: str = "",
+        *,
+        totp: str | None = None,
+        address: str = "",
+    ) -> tuple[str, Session]:
+        """Check the password (and the second factor, if the account has one) and open a
+        session for one device. Unknown users and wrong passwords give the same error,
+        after the same work, and count alike towards the slow-down and the lockout."""
+        name = username.strip().lower()
+        await self.limiter.check(Action.LOGIN, name[:120], address or None)
+        now = self.d.clock.now()
         async with self.d.store.read() as tx:
-            found = await tx.get_credentials(username.strip().lower())
+            await self.guard.check(tx, name, address, now)
+            found = await tx.get_credentials(name)
         if found is None:
             await verify_password(_DUMMY_HASH, password)
+            await self._failed(name, address, None, "password")
             raise InvalidCredentials("wrong username or password")
         user, stored_hash = found
         if not await verify_password(stored_hash, password):
+            await self._failed(name, address, user.id, "password")
             raise InvalidCredentials("wrong username or password")
         if user.disabled:
             raise UserDisabled("this account is disabled")
+        second_factor = self.second_factor
+        assert second_factor is not None, "wired by Services.build"
         token = new_token()
-        now = self.d.clock.now()
         expires = now + self.d.limits.token_ttl
         token_id = self.d.ids.new_id()
         device_name = clean_text(device or "unknown", field="device", max_chars=120)
+        outcome = "none"
         async with self.d.store.write() as wtx:
-            await wtx.insert_token(token_id, token_hash(token), user.id, device_name, now, expires)
+            if await second_factor.enabled(wtx, user.id):
+                if not totp:
+                    outcome = "missing"
+                else:
+                    outcome = await second_factor.verify(wtx, user, totp, now) or "wrong"
+            if outcome not in ("missing", "wrong"):
+                enrol_only = outcome == "none" and await second_factor.required_for(user)
+                await wtx.insert_token(
+                    token_id, token_hash(token), user.id, device_name, now, expires
+                )
+                await wtx.set_token_seen(token_id, now, address)
+                if enrol_only:
+                    await wtx.set_token_enrol_only(token_id, True)
+                await self.guard.succeeded(wtx, name)
+                await record(
+                    wtx,
+                    self.d.clock,
+                    AuditAction.LOGIN,
+                    actor_id=user.id,
+                    target_id=token_id,
+                    address=address,
+                    details={"device": device_name, "second_factor": outcome},
+                )
+        if outcome == "missing":
+            raise TotpRequired("this account has a second factor: send the code as totp")
+        if outcome == "wrong":
+            await self._failed(name, address, user.id, "totp")
+            raise InvalidTotp("wrong or already used second-factor code")
         async with self.d.store.read() as tx:
             session = await tx.session_for_token(token_hash(token), now)
         assert session is not None
         return token, session
 
-    async def authenticate(self, token: str) -> Session:
+    async def _failed(self, name: str, address: str, user_id: str | None, factor: str) -> None:
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            outcome = await self.guard.failed(tx, name, address, now)
+            # an unknown name is not recorded: it may be a password typed in the wrong box
+            details: dict[str, object] = {"factor": factor, "failures": outcome.failures}
+            if user_id is not None:
+                details["username"] = name
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.LOGIN_FAILED,
+                actor_id=None,
+                target_id=user_id,
+                address=address,
+                details=details,
+            )
+            if outcome.locked:
+                await record(
+                    tx,
+                    self.d.clock,
+                    AuditAction.LOGIN_LOCKED,
+                    actor_id=None,
+                    target_id=user_id,
+                    address=address,
+                    details={"until": (now + self.d.security.login_lockout).isoformat()},
+                )
+
+    async def authenticate(
+        self, token: str, *, allow_enrol_only: bool = False, address: str | None = None
+    ) -> Session:
         """The session of a bearer token: unknown, revoked, expired tokens and disabled
-        users are all refused."""
+        users are all refused. A session that must first enrol a second factor is refused
+        too, unless `allow_enrol_only`. Notes when the session was last seen (at most
+        once a minute, so that most requests write nothing)."""
         if not token:
             raise Unauthenticated("missing token")
+        now = self.d.clock.now()
         async with self.d.store.read() as tx:
-            session = await tx.session_for_token(token_hash(token), self.d.clock.now())
+            session = await tx.session_for_token(token_hash(token), now)
         if session is None:
             raise Unauthenticated("invalid or expired token")
+        if session.enrol_only and not allow_enrol_only:
+            raise SecondFactorRequired(
+                "your organization requires a second factor: enrol one at /auth/totp/setup"
+            )
+        if session.last_seen_at is None or now - session.last_seen_at > SEEN_EVERY:
+            async with self.d.store.write() as wtx:
+                await wtx.set_token_seen(session.token_id, now, address)
         if session.user.disabled:
             raise Unauthenticated("this account is disabled")
         return session
@@ -83,6 +187,13 @@ class AuthService:
     async def logout(self, session: Session) -> None:
         async with self.d.store.write() as tx:
             await tx.revoke_token(session.token_id, self.d.clock.now())
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.LOGOUT,
+                actor_id=session.user.id,
+                target_id=session.token_id,
+            )
         await self.d.bus.publish(
             user_topic(session.user.id),
             Envelope(
@@ -93,11 +204,24 @@ class AuthService:
             ),
         )
 
-    async def revoke_all(self, user: User, reason: str) -> None:
+    async def revoke_all(self, user: User, reason: str, actor: User | None = None) -> None:
         """Revoke every token of a user and cut their live connections."""
         async with self.d.store.write() as tx:
             await tx.revoke_user_tokens(user.id, self.d.clock.now())
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.SESSIONS_REVOKED,
+                actor_id=None if actor is None else actor.id,
+                target_id=user.id,
+                details={"reason": reason},
+            )
         await self.cut_connections(user, reason)
+
+    async def purge_expired(self, keep: timedelta) -> int:
+        """Delete tokens that expired (or were revoked) more than `keep` ago."""
+        async with self.d.store.write() as tx:
+            return await tx.delete_dead_tokens(self.d.clock.now() - keep)
 
     async def cut_connections(self, user: User, reason: str) -> None:
         await self.d.bus.publish(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tidings.bus.ports import user_topic
+from tidings.core.audit import AuditAction
 from tidings.core.clock import rfc3339
 from tidings.core.errors import Forbidden, InvalidOperation, InvalidRequest, NotFound
 from tidings.core.events import EventKind
@@ -30,7 +30,7 @@ from tidings.core.rules import (
     clean_text,
 )
 from tidings.protocol.wire import conversation_json
-from tidings.services.access import access_conversation
+from tidings.services.audit import record as audit
 from tidings.services.context import Deps
 from tidings.services.events import EventBatch
 from tidings.store.ports import Tx
@@ -117,11 +117,10 @@ class ConversationService:
                     conv.id,
                     now,
                     conversation=conversation_json(created),
+                    member_ids=ids,
                     by=actor.id,
                 ),
                 conversation_id=conv.id,
-                extra_topics=[user_topic(u) for u in ids],
-                added_user_ids=ids,
             )
             await batch.flush()
         return created, True
@@ -155,7 +154,9 @@ class ConversationService:
     ) -> Conversation:
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
-            conv, member = await access_conversation(tx, actor, conversation_id)
+            conv = await _visible(tx, actor, conversation_id)  # org admins manage channels
+            found = await tx.get_member(conversation_id, actor.id)
+            member = found if found is not None and found.active else None
             if conv.kind is ConversationKind.DIRECT:
                 raise InvalidOperation("a direct conversation has no name or topic")
             check_can_update_conversation(actor, member)
@@ -228,8 +229,14 @@ class ConversationService:
                     conversation=conversation_json(updated),
                 ),
                 conversation_id=conv.id,
-                extra_topics=[user_topic(u) for u in new_ids],
-                added_user_ids=new_ids,
+            )
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.MEMBERS_ADDED,
+                actor_id=actor.id,
+                target_id=conv.id,
+                details={"user_ids": new_ids, "kind": conv.kind.value},
             )
             await batch.flush()
         return updated
@@ -255,9 +262,16 @@ class ConversationService:
             batch.add(
                 event_payload(EventKind.MEMBER_REMOVED, conv.id, now, user_id=user_id, by=actor.id),
                 conversation_id=conv.id,
-                removed_user_id=user_id,
             )
             await tx.mark_member_left(conversation_id, user_id, position, conv.last_seq)
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.MEMBER_REMOVED,
+                actor_id=actor.id,
+                target_id=conv.id,
+                details={"user_id": user_id, "kind": conv.kind.value},
+            )
             await batch.flush()
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from tidings.core.errors import Forbidden, NotFound
+from tidings.core.audit import AuditAction
+from tidings.core.errors import Conflict, Forbidden, NotFound
 from tidings.core.models import Department, DepartmentId, User
 from tidings.core.rules import clean_text
+from tidings.services.audit import record as audit
 from tidings.services.context import Deps
 
 
@@ -28,11 +30,21 @@ class DepartmentService:
             parent_id=None if parent_id is None else DepartmentId(parent_id),
         )
         async with self.d.store.write() as tx:
-            if parent_id is not None and not any(
-                d.id == parent_id for d in await tx.list_departments()
-            ):
+            existing = await tx.list_departments()
+            if parent_id is not None and not any(d.id == parent_id for d in existing):
                 raise NotFound("parent department not found", department_id=parent_id)
+            # The unique (parent_id, name) index treats NULL parents as distinct.
+            if any(d.parent_id == dep.parent_id and d.name == clean for d in existing):
+                raise Conflict(f"department {clean!r} already exists there")
             await tx.insert_department(dep, self.d.clock.now())
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.DEPARTMENT_CREATED,
+                actor_id=None if actor is None else actor.id,
+                target_id=dep.id,
+                details={"name": clean, "parent_id": parent_id},
+            )
         return dep
 
     async def list(self, actor: User | None) -> list[Department]:
@@ -73,3 +85,11 @@ class DepartmentService:
                 await tx.add_department_member(department_id, user_id)
             else:
                 await tx.remove_department_member(department_id, user_id)
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.DEPARTMENT_MEMBER_CHANGED,
+                actor_id=None if actor is None else actor.id,
+                target_id=department_id,
+                details={"user_id": user_id, "member": member},
+            )

@@ -2,43 +2,67 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tidings.bus.ports import Bus, Envelope, EnvelopeKind, conversation_topic, user_topic
+import structlog
+
+from tidings.bus.ports import EVENTS_TOPIC, Bus, Envelope, EnvelopeKind
+from tidings.core.events import EventKind
 from tidings.core.models import ConversationId, StoredEvent, UserId
 from tidings.protocol.wire import event_frame
 from tidings.store.ports import Tx
 
+log = structlog.get_logger(__name__)
 
-@dataclass(slots=True)
-class _Pending:
-    payload: dict[str, Any]
-    conversation_id: str | None
-    user_id: str | None
-    extra_topics: Sequence[str] = ()
-    added_user_ids: Sequence[str] = ()
-    removed_user_id: str | None = None
-    sender_id: str | None = None
-    client_msg_id: str | None = None
+
+def envelope_for(event: StoredEvent) -> Envelope:
+    """The bus envelope of a stored event: its frame, encoded once, and what the gateway
+    needs to route it. Built the same way after commit and when a gateway catches up
+    from the database."""
+    payload: dict[str, Any] = event.payload
+    kind = payload.get("kind")
+    added: tuple[str, ...] = ()
+    removed = sender = client_msg_id = None
+    if kind == EventKind.MESSAGE:
+        message = payload["message"]
+        sender, client_msg_id = message["sender_id"], message["client_msg_id"]
+    elif kind == EventKind.CONVERSATION_CREATED:
+        added = tuple(payload.get("member_ids", ()))
+    elif kind == EventKind.MEMBER_ADDED:
+        added = tuple(payload.get("user_ids", ()))
+    elif kind == EventKind.MEMBER_REMOVED:
+        removed = payload.get("user_id")
+    return Envelope(
+        kind=EnvelopeKind.EVENT,
+        frame=event_frame(event.position, payload),
+        position=event.position,
+        conversation_id=event.conversation_id,
+        user_id=event.user_id,
+        added_user_ids=added,
+        removed_user_id=removed,
+        sender_id=sender,
+        client_msg_id=client_msg_id,
+    )
 
 
 @dataclass(slots=True)
 class EventBatch:
     """Events of one transaction. `reserve()` hands out positions before rows that need
-    them (membership ranges) are written; `flush()` inserts and schedules the publish."""
+    them (membership ranges) are written; `flush()` inserts them and schedules the
+    publish for after the commit."""
 
     tx: Tx
     bus: Bus
     now: datetime
-    _pending: list[_Pending] = field(default_factory=list)
+    _pending: list[tuple[dict[str, Any], str | None, str | None]] = field(default_factory=list)
     _first: int | None = None
     _reserved: int = 0
 
     async def reserve(self, count: int) -> int:
-        """Reserve positions for the next `count` events added; returns the first."""
+        """Reserve positions for the next `count` events added; returns the first.
+        Positions taken in one transaction are consecutive."""
         first = await self.tx.reserve_positions(count)
         if self._first is None:
             self._first = first
@@ -51,24 +75,9 @@ class EventBatch:
         *,
         conversation_id: str | None = None,
         user_id: str | None = None,
-        extra_topics: Sequence[str] = (),
-        added_user_ids: Sequence[str] = (),
-        removed_user_id: str | None = None,
-        sender_id: str | None = None,
-        client_msg_id: str | None = None,
     ) -> None:
-        self._pending.append(
-            _Pending(
-                payload,
-                conversation_id,
-                user_id,
-                extra_topics,
-                added_user_ids,
-                removed_user_id,
-                sender_id,
-                client_msg_id,
-            )
-        )
+        """An event of a conversation (its members see it) or of one user."""
+        self._pending.append((payload, conversation_id, user_id))
 
     async def flush(self) -> list[StoredEvent]:
         if not self._pending:
@@ -78,41 +87,29 @@ class EventBatch:
             first_new = await self.tx.reserve_positions(missing)
             if self._first is None:
                 self._first = first_new
+            self._reserved += missing
         assert self._first is not None
         stored = [
             StoredEvent(
                 position=self._first + i,
-                conversation_id=None
-                if p.conversation_id is None
-                else ConversationId(p.conversation_id),
-                user_id=None if p.user_id is None else UserId(p.user_id),
-                payload=p.payload,
+                conversation_id=None if cid is None else ConversationId(cid),
+                user_id=None if uid is None else UserId(uid),
+                payload=payload,
             )
-            for i, p in enumerate(self._pending)
+            for i, (payload, cid, uid) in enumerate(self._pending)
         ]
+        self._first += len(self._pending)
+        self._reserved -= len(self._pending)
+        self._pending = []
         await self.tx.insert_events(stored, self.now)
-        pending, self._pending = self._pending, []
         bus = self.bus
 
         async def publish() -> None:
-            for event, p in zip(stored, pending, strict=True):
-                envelope = Envelope(
-                    kind=EnvelopeKind.EVENT,
-                    frame=event_frame(event.position, event.payload),
-                    position=event.position,
-                    conversation_id=p.conversation_id,
-                    added_user_ids=tuple(p.added_user_ids),
-                    removed_user_id=p.removed_user_id,
-                    sender_id=p.sender_id,
-                    client_msg_id=p.client_msg_id,
-                )
-                topics = [
-                    conversation_topic(p.conversation_id)
-                    if p.conversation_id is not None
-                    else user_topic(str(p.user_id)),
-                    *p.extra_topics,
-                ]
-                await bus.publish_many(topics, envelope)
+            try:
+                for event in stored:
+                    await bus.publish(EVENTS_TOPIC, envelope_for(event))
+            except Exception as exc:  # noqa: BLE001 - committed: gateways catch up from the store
+                log.warning("publish_failed", error=str(exc), first=stored[0].position)
 
         self.tx.after_commit(publish)
         return stored

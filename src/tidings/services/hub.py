@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
 from tidings.services.messages import MessageService
 from tidings.services.presence import PresenceService
+from tidings.services.ratelimit import RateLimiter
+from tidings.services.second_factor import SecondFactorService
+from tidings.services.sessions import SessionService
 from tidings.services.sync import SyncService
 from tidings.services.users import UserService
 
@@ -24,10 +28,15 @@ class Services:
     messages: MessageService
     sync: SyncService
     presence: PresenceService
+    audit: AuditService
+    second_factor: SecondFactorService
+    sessions: SessionService
+    limiter: RateLimiter
 
     @classmethod
     def build(cls, deps: Deps) -> Services:
         auth = AuthService(deps)
+        auth.second_factor = second_factor = SecondFactorService(deps)
         return cls(
             deps=deps,
             auth=auth,
@@ -37,4 +46,8 @@ class Services:
             messages=MessageService(deps),
             sync=SyncService(deps),
             presence=PresenceService(deps),
+            audit=AuditService(deps),
+            second_factor=second_factor,
+            sessions=SessionService(deps, auth),
+            limiter=auth.limiter,
         )

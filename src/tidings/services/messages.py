@@ -160,8 +160,6 @@ class MessageService:
                 EventKind.MESSAGE, conv.id, message.created_at, message=message_json(message)
             ),
             conversation_id=conv.id,
-            sender_id=r.sender.id,
-            client_msg_id=r.client_msg_id,
         )
         return message, True
 
@@ -189,7 +187,14 @@ class MessageService:
         """A page of messages, ascending by seq. A removed member sees only what was
         sent before their removal."""
         limit = max(1, min(limit, self.d.limits.history_page_max))
-        async with self.d.store.read() as tx:
+        # What the client has seen, from its own cursor: a replica must have reached it.
+        seen = after_seq if after_seq is not None else (before_seq or 1) - 1
+
+        async def fresh_enough(tx: Tx) -> bool:
+            conv = await tx.get_conversation(conversation_id)
+            return seen > 0 and conv is not None and conv.last_seq >= seen
+
+        async with self.d.store.read_replica(fresh_enough) as tx:
             _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
             return await tx.list_messages(
                 conversation_id,

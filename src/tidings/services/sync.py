@@ -5,6 +5,7 @@ from __future__ import annotations
 from tidings.core.errors import InvalidPosition
 from tidings.core.models import StoredEvent, User
 from tidings.services.context import Deps
+from tidings.store.ports import Tx
 
 
 def parse_position(raw: str | None) -> int:
@@ -21,18 +22,30 @@ class SyncService:
         self.d = deps
 
     async def head(self) -> int:
+        """The stream head on the primary: every position up to it is committed."""
         async with self.d.store.read() as tx:
             return await tx.head_position()
 
     async def events_since(
-        self, actor: User, since: int, limit: int
+        self, actor: User, since: int, limit: int, *, at_least: int = 0
     ) -> tuple[list[StoredEvent], bool]:
         """Events after `since` that the caller may see, in position order; and whether
-        more remain."""
+        more remain. May read a replica, but only one that has reached both `since`
+        (the client never gets less than it saw) and `at_least`."""
         limit = max(1, min(limit, self.d.limits.sync_page_max))
-        async with self.d.store.read() as tx:
-            head = await tx.head_position()
-            if since > head:
+        needed = max(since, at_least)
+
+        async def fresh_enough(tx: Tx) -> bool:
+            return await tx.head_position() >= needed
+
+        async with self.d.store.read_replica(fresh_enough) as tx:
+            if since > await tx.head_position():
                 raise InvalidPosition("position is ahead of the stream", position=str(since))
             events = await tx.events_for_user(actor.id, since, limit + 1)
         return events[:limit], len(events) > limit
+
+    async def committed_between(self, after: int, until: int) -> list[StoredEvent]:
+        """Every event with after < position <= until, from the primary (for gateways
+        catching up on bus traffic they missed)."""
+        async with self.d.store.read() as tx:
+            return await tx.events_between(after, until)

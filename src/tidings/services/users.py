@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 import unicodedata
 
-from tidings.core.errors import Forbidden, InvalidOperation, NotFound
+from tidings.core.audit import AuditAction
+from tidings.core.errors import Conflict, Forbidden, InvalidOperation, NotFound
 from tidings.core.models import DepartmentId, OrgRole, User, UserId
 from tidings.core.rules import (
     check_can_manage_user,
@@ -14,8 +15,10 @@ from tidings.core.rules import (
     normalize_username,
     search_key,
 )
+from tidings.services.audit import record as audit
 from tidings.services.auth import AuthService, hash_password
 from tidings.services.context import Deps
+from tidings.store.ports import Tx
 
 OWNER_CREATED_KEY = "owner_created"
 
@@ -50,6 +53,14 @@ class UserService:
         hashed = await hash_password(password)
         async with self.d.store.write() as tx:
             await tx.insert_user(user, hashed, search_key(name, shown))
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.USER_CREATED,
+                actor_id=None if actor is None else actor.id,
+                target_id=user.id,
+                details={"username": name, "role": role.value},
+            )
         return user
 
     async def ensure_owner(self, username: str, password: str | None) -> str | None:
@@ -61,7 +72,10 @@ class UserService:
         generated = None
         if not password:
             generated = password = secrets.token_urlsafe(12)
-        await self.create(None, username, password, "Owner", OrgRole.OWNER)
+        try:
+            await self.create(None, username, password, "Owner", OrgRole.OWNER)
+        except Conflict:
+            return None  # another node of the cluster created it first
         async with self.d.store.write() as tx:
             await tx.set_meta(OWNER_CREATED_KEY, username)
         return generated
@@ -129,10 +143,11 @@ class UserService:
             loses_owner = target.role is OrgRole.OWNER and (
                 disabled or (role is not None and role is not OrgRole.OWNER)
             )
-            if False:
+            if loses_owner and await tx.count_active_owners() <= 1:
                 raise InvalidOperation("the organization must keep at least one active owner")
             if values:
                 await tx.update_user(user_id, **values)
+                await self._audit_update(tx, actor, target, role, disabled, display_name)
             updated = await tx.get_user(user_id)
         assert updated is not None
         if disabled:
@@ -151,7 +166,47 @@ class UserService:
         hashed = await hash_password(password)
         async with self.d.store.write() as tx:
             await tx.update_user(user_id, password_hash=hashed)
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.PASSWORD_RESET,
+                actor_id=None if actor is None else actor.id,
+                target_id=user_id,
+            )
         await self.auth.revoke_all(target, "password_reset")
+
+
+    async def _audit_update(
+        self,
+        tx: Tx,
+        actor: User | None,
+        target: User,
+        role: OrgRole | None,
+        disabled: bool | None,
+        display_name: str | None,
+    ) -> None:
+        actor_id = None if actor is None else actor.id
+        if role is not None and role is not target.role:
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.ROLE_CHANGED,
+                actor_id=actor_id,
+                target_id=target.id,
+                details={"old": target.role.value, "new": role.value},
+            )
+        if disabled is not None and disabled != target.disabled:
+            action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
+            await audit(tx, self.d.clock, action, actor_id=actor_id, target_id=target.id)
+        if display_name is not None and display_name != target.display_name:
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.USER_UPDATED,
+                actor_id=actor_id,
+                target_id=target.id,
+                details={"fields": ["display_name"]},
+            )
 
 
 def _subtree(root: str, edges: list[tuple[DepartmentId, DepartmentId | None]]) -> list[str]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tidings.core.models import (
+    AuditEntry,
     Conversation,
     ConversationId,
     Department,
@@ -18,6 +19,7 @@ from tidings.core.models import (
     MemberView,
     Message,
     Session,
+    SessionInfo,
     StoredEvent,
     User,
     UserId,
@@ -26,7 +28,92 @@ from tidings.core.models import (
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-class Tx(Protocol):
+class SecurityTx(Protocol):
+    """Sessions, second factor, login failures and the audit log (store/sql/security.py)."""
+
+    async def set_token_seen(
+        self, token_id: str, now: datetime, address: str | None = None
+    ) -> None: ...
+
+    async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
+        """The user's live sessions (not revoked, not expired), newest first."""
+        ...
+
+    async def token_owner(self, token_id: str) -> str | None:
+        """The user of a live (not revoked) token."""
+        ...
+
+    async def revoke_user_tokens_except(self, user_id: str, keep: str, now: datetime) -> None: ...
+
+    async def set_tokens_enrol_only(self, user_ids: Sequence[str], enrol_only: bool) -> None:
+        """Restrict (or free) the live sessions of these users to enrolling a factor."""
+        ...
+
+    async def set_token_enrol_only(self, token_id: str, enrol_only: bool) -> None: ...
+
+    async def get_second_factor(self, user_id: str) -> tuple[str, bool, int | None] | None:
+        """(secret, enabled, last accepted time step) of a user's TOTP, if any."""
+        ...
+
+    async def put_second_factor(self, user_id: str, secret: str, now: datetime) -> None:
+        """Start (or restart) an enrolment: a new secret, not enabled yet."""
+        ...
+
+    async def enable_second_factor(self, user_id: str, now: datetime, step: int) -> None: ...
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record a time step as used; False when it (or a later one) was used already,
+        so that one code cannot be replayed."""
+        ...
+
+    async def delete_second_factor(self, user_id: str) -> None: ...
+
+    async def second_factor_user_ids(self, user_ids: Sequence[str]) -> set[str]:
+        """Which of these users have an enabled second factor."""
+        ...
+
+    async def active_user_ids_with_roles(self, roles: Sequence[str]) -> list[str]: ...
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None: ...
+
+    async def use_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        """Spend one recovery code; False when unknown or already spent."""
+        ...
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+    async def get_login_failures(
+        self, keys: Sequence[str]
+    ) -> dict[str, tuple[int, datetime, datetime, datetime | None]]:
+        """key -> (failures, first_at, last_at, locked_until)."""
+        ...
+
+    async def put_login_failure(
+        self,
+        key: str,
+        failures: int,
+        first_at: datetime,
+        last_at: datetime,
+        locked_until: datetime | None,
+    ) -> None: ...
+
+    async def clear_login_failures(self, key: str) -> None: ...
+
+    async def reserve_audit_seq(self) -> int:
+        """Take the next audit seq. The counter row stays locked until commit, so audit
+        writers are serialized and each sees its predecessor's hash."""
+        ...
+
+    async def audit_hash(self, seq: int) -> str | None: ...
+
+    async def insert_audit(self, entry: AuditEntry) -> None: ...
+
+    async def list_audit(
+        self, after_seq: int, limit: int, since: datetime | None = None
+    ) -> list[AuditEntry]: ...
+
+
+class Tx(SecurityTx, Protocol):
     """One transaction (read or write)."""
 
     def after_commit(self, callback: AfterCommit) -> None:
@@ -164,6 +251,14 @@ class Tx(Protocol):
 
     async def head_position(self) -> int: ...
 
+    async def delete_dead_tokens(self, before: datetime) -> int:
+        """Delete tokens expired or revoked before `before`; returns how many."""
+        ...
+
+    async def events_between(self, after: int, until: int) -> list[StoredEvent]:
+        """Every committed event with after < position <= until, in order."""
+        ...
+
     async def events_for_user(self, user_id: str, since: int, limit: int) -> list[StoredEvent]:
         """Events after `since` that the user may see: those of each conversation within
         the user's membership range, and the user's own events."""
@@ -173,6 +268,16 @@ class Tx(Protocol):
 class Store(Protocol):
     def read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         """A read-only transaction."""
+        ...
+
+    def read_replica(
+        self, fresh_enough: Callable[[Tx], Awaitable[bool]]
+    ) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A read on a replica that is `fresh_enough`, else on the primary."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the primary cannot answer."""
         ...
 
     def write(self) -> contextlib.AbstractAsyncContextManager[Tx]:

@@ -166,7 +166,7 @@ export class Connection {
   scheduleReconnect(minDelay = 0) {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    const base = Math.min(10000, 400 * 2 ** Math.min(this.attempt, 5));
+    const base = Math.min(5000, 300 * 2 ** Math.min(this.attempt, 5));
     const delay = Math.max(minDelay, base / 2 + Math.random() * base / 2);
     this.attempt += 1;
     this.timer = setTimeout(() => this.connect(), delay);

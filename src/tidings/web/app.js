@@ -640,10 +640,13 @@ function acceptMessage(m) {
   }
   setPreview(m);
   const s = state.msgs.get(cid);
-  if (s && s.loaded) {
+  if (s && (s.loaded || s.loading)) {
+    // While the first page is loading, keep live messages too: the page may have been
+    // read before they were committed.
     const newest = newestSeq(s);
     if (!s.bySeq.has(m.seq)) s.bySeq.set(m.seq, m);
-    if (newest && m.seq > newest + 1) fillGap(cid, newest, m.seq);
+    if (s.loading && s.touched) s.touched.add(m.seq);
+    if (s.loaded && newest && m.seq > newest + 1) fillGap(cid, newest, m.seq);
   }
   invalidate('list', 'messages', 'typing');
   if (cid === state.cid) requestAnimationFrame(() => maybeMarkRead());
@@ -651,7 +654,10 @@ function acceptMessage(m) {
 
 function updateMessage(m) {
   const s = state.msgs.get(m.conversation_id);
-  if (s && s.bySeq.has(m.seq)) s.bySeq.set(m.seq, m);
+  if (s && (s.bySeq.has(m.seq) || (s.loading && !s.loaded))) {
+    s.bySeq.set(m.seq, m);
+    if (s.loading && s.touched) s.touched.add(m.seq);
+  }
   const prev = state.previews.get(m.conversation_id);
   if (prev && prev.seq === m.seq) state.previews.set(m.conversation_id, m);
   invalidate('messages', 'list');
@@ -677,10 +683,11 @@ async function loadLatest(cid) {
   const s = msgStore(cid);
   if (s.loading) return;
   s.loading = true;
+  s.touched = new Set(); // seqs changed by live events while the page loads: newer than the page
   invalidate('messages');
   try {
     const res = await api.get(`/conversations/${cid}/messages`, { limit: PAGE });
-    for (const m of res.messages || []) s.bySeq.set(m.seq, m);
+    for (const m of res.messages || []) if (!s.touched.has(m.seq)) s.bySeq.set(m.seq, m);
     s.hasMore = !!res.has_more;
     s.loaded = true;
     const last = (res.messages || [])[(res.messages || []).length - 1];
@@ -692,6 +699,7 @@ async function loadLatest(cid) {
     }
   } finally {
     s.loading = false;
+    s.touched = null;
   }
   invalidate('messages', 'list');
 }
@@ -982,7 +990,7 @@ function renderOtherView() {
   if (state.view === 'home') {
     clear(main);
     main.append(h('div', { class: 'empty-state' },
-      h('div', { class: 'empty-art', 'aria-hidden': 'true' }, '💬'),
+      h('div', { class: 'empty-art', 'aria-hidden': 'true' }, icon('chat', 54)),
       h('h2', {}, t('home.title')),
       h('p', {}, t('home.hint')),
       h('div', { class: 'empty-actions' },
@@ -1141,12 +1149,13 @@ function cached(key, sig, build) {
   return el;
 }
 
-function receiptText(c, m) {
+function receiptText(c, m, lastSentBy) {
   if (!c || c.kind === 'channel') return '';
   const d = state.details.get(c.id);
   if (!d) return '';
   const others = (d.members || []).filter((x) => x.user_id !== state.me.id);
-  const readers = others.filter((x) => (x.read_seq || 0) >= m.seq).length;
+  // Sending a message moves the sender's read position too.
+  const readers = others.filter((x) => Math.max(x.read_seq || 0, lastSentBy.get(x.user_id) || 0) >= m.seq).length;
   if (!readers) return t('receipt.sent');
   if (c.kind === 'direct' || readers === others.length) return t('receipt.read');
   return t('receipt.read_by', { n: readers });
@@ -1176,7 +1185,11 @@ function renderMessages() {
   const firstUnreadMsg = readBefore == null ? null
     : confirmed.find((m) => m.seq > readBefore && m.sender_id !== state.me.id);
   let lastOwn = null;
-  for (const m of confirmed) if (m.sender_id === state.me.id && !m.deleted) lastOwn = m;
+  const lastSentBy = new Map();
+  for (const m of confirmed) {
+    if (m.sender_id === state.me.id && !m.deleted) lastOwn = m;
+    lastSentBy.set(m.sender_id, m.seq);
+  }
   const d = state.details.get(cid);
   const memberVersion = d ? (d.members || []).length : 0;
   let prev = null;
@@ -1192,7 +1205,7 @@ function renderMessages() {
     }
     const cont = !!prev && dayKey(prev.created_at) === dk && prev.sender_id === m.sender_id
       && ts(m.created_at) - ts(prev.created_at) < GROUP_WINDOW_MS && !m.reply_to_seq && m !== firstUnreadMsg;
-    items.push(messageNode(c, m, cont, m === lastOwn ? receiptText(c, m) : '', memberVersion));
+    items.push(messageNode(c, m, cont, m === lastOwn ? receiptText(c, m, lastSentBy) : '', memberVersion));
     prev = m;
   }
   if (s.loaded && !all.length) {
@@ -1665,8 +1678,8 @@ function renderMembersPanel() {
     ul.append(h('li', { class: 'member', dataset: { uid: m.user_id } },
       avatar(m.user_id, userName(m.user_id), { size: 'sm', presence: self ? 'online' : state.presence.get(m.user_id) || 'offline' }),
       h('div', { class: 'member-names' },
-        h('div', { class: 'member-name' }, userName(m.user_id), self ? h('span', { class: 'you' }, ` (${t('members.you')})`) : null),
-        h('div', { class: 'member-sub' }, u ? `@${u.username}` : '')),
+        h('div', { class: 'member-name' }, userName(m.user_id)),
+        h('div', { class: 'member-sub' }, [u ? `@${u.username}` : '', self ? t('members.you') : ''].filter(Boolean).join(' · '))),
       m.role === 'owner' ? h('span', { class: 'tag' }, t('role.owner')) : null,
       action));
   }

@@ -25,17 +25,24 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def current(url: str) -> str | None:
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    """The revision the database is at (None before the first migration)."""
+    import asyncio
 
-    from tidings.store.sql.dialect import sync_url
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+    from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_engine(sync_url(url))
-    try:
-        with engine.connect() as conn:
-            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-            return None if row is None else str(row[0])
-    except (OperationalError, ProgrammingError):
-        return None
-    finally:
-        engine.dispose()
+    from tidings.store.sql.dialect import async_url
+
+    async def read() -> str | None:
+        engine = create_async_engine(async_url(url))
+        try:
+            async with engine.connect() as conn:
+                row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+                return None if row is None else str(row[0])
+        except (OperationalError, ProgrammingError, DBAPIError):
+            return None
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tidings.store.sql.dialect import async_url
+from tidings.store.sql.dialect import async_url, migration_lock
 from tidings.store.sql.schema import metadata
 
 config = context.config
@@ -21,6 +21,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        migration_lock(connection)  # nodes starting together migrate one at a time
         context.run_migrations()
 
 

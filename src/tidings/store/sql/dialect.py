@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tidings.store.sql.schema import counters
 
 
 def async_url(url: str) -> str:
@@ -30,6 +32,7 @@ class Engines:
     write: AsyncEngine
     read: AsyncEngine
     is_sqlite: bool
+    replicas: list[AsyncEngine] = field(default_factory=list)
     _write_lock: asyncio.Lock | None = None
 
     @contextlib.asynccontextmanager
@@ -39,10 +42,22 @@ class Engines:
         async with self._write_lock:
             yield
 
+    async def lock_writes(self, conn: AsyncConnection) -> None:
+        """Serialize write transactions across every node: SQLite has one writer
+        (BEGIN IMMEDIATE); on PostgreSQL each write transaction first locks the stream
+        counter row, so positions and seqs commit in order and no two writers can
+        deadlock over rows taken in different orders."""
+        if not self.is_sqlite:
+            await conn.execute(
+                select(counters.c.value).where(counters.c.name == "events").with_for_update()
+            )
+
     async def dispose(self) -> None:
         await self.write.dispose()
         if self.read is not self.write:
             await self.read.dispose()
+        for replica in self.replicas:
+            await replica.dispose()
 
 
 def _sqlite_pragmas(immediate: bool, synchronous: str) -> Any:
@@ -61,7 +76,20 @@ def _sqlite_pragmas(immediate: bool, synchronous: str) -> Any:
     return on_connect, on_begin
 
 
-def make_engines(url: str, *, pool_size: int = 5, sqlite_synchronous: str = "FULL") -> Engines:
+def make_engines(
+    url: str,
+    *,
+    pool_size: int = 5,
+    sqlite_synchronous: str = "FULL",
+    replica_urls: list[str] | None = None,
+) -> Engines:
+    engines = _make_engines(url, pool_size, sqlite_synchronous)
+    for replica in replica_urls or []:
+        engines.replicas.append(_make_engines(replica, pool_size, sqlite_synchronous).read)
+    return engines
+
+
+def _make_engines(url: str, pool_size: int, sqlite_synchronous: str) -> Engines:
     full = async_url(url)
     if full.startswith("sqlite"):
         write = create_async_engine(full, pool_size=1, max_overflow=0)
@@ -71,12 +99,20 @@ def make_engines(url: str, *, pool_size: int = 5, sqlite_synchronous: str = "FUL
             event.listen(engine.sync_engine, "connect", on_connect)
             event.listen(engine.sync_engine, "begin", on_begin)
         return Engines(write=write, read=read, is_sqlite=True)
-    engine = create_async_engine(full, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(
+        full,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,  # a connection lost with the server is replaced, not reused
+        pool_recycle=1800,
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
     return Engines(write=engine, read=engine, is_sqlite=False)
 
 
-def sync_url(url: str) -> str:
-    """A URL for a blocking engine (tooling only, never on the serving path)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+
+def migration_lock(connection: Connection) -> None:
+    """Hold a cluster-wide lock for the rest of the migration transaction (PostgreSQL);
+    SQLite needs none (one file, one writer)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7135024051)")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -79,6 +80,10 @@ tokens = Table(
     Column("created_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
     Column("revoked_at", TS, nullable=True),
+    # 0002: security baseline
+    Column("last_seen_at", TS, nullable=True),
+    Column("address", String(64), nullable=False, server_default=""),
+    Column("enrol_only", Boolean, nullable=False, server_default=false()),
     Index("ix_tokens_user", "user_id"),
 )
 
@@ -162,4 +167,50 @@ events = Table(
     Column("created_at", TS, nullable=False),
     Index("ix_events_conversation", "conversation_id", "position"),
     Index("ix_events_user", "user_id", "position"),
+)
+
+# --- 0002: security baseline -------------------------------------------------------
+
+second_factors = Table(
+    "second_factors",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("secret", String(64), nullable=False),  # base32 TOTP secret
+    Column("created_at", TS, nullable=False),
+    Column("enabled_at", TS, nullable=True),  # None while enrolment is unconfirmed
+    Column("last_step", BigInteger, nullable=True),  # a code is accepted once
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", String(32), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", TS, nullable=True),
+    PrimaryKeyConstraint("user_id", "code_hash"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(160), primary_key=True),  # "user:<name>" or "addr:<address>"
+    Column("failures", Integer, nullable=False),
+    Column("first_at", TS, nullable=False),
+    Column("last_at", TS, nullable=False),
+    Column("locked_until", TS, nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", TS, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("actor_id", String(32), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    Column("address", String(64), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_at", "at"),
 )

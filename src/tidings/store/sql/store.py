@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import Conflict
@@ -33,8 +33,10 @@ from tidings.core.models import (
 )
 from tidings.store.sql import schema as t
 from tidings.store.sql.dialect import Engines, make_engines
+from tidings.store.sql.security import SecurityQueries
 
 AfterCommit = Callable[[], Awaitable[None]]
+FreshEnough = Callable[["SqlTx"], Awaitable[bool]]
 
 
 def _ts(value: datetime | None) -> datetime | None:
@@ -103,7 +105,18 @@ def _message(row: Any, reactions: dict[str, list[UserId]] | None = None) -> Mess
     )
 
 
-class SqlTx:
+def _event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        position=int(row.position),
+        conversation_id=(
+            None if row.conversation_id is None else ConversationId(row.conversation_id)
+        ),
+        user_id=None if row.user_id is None else UserId(row.user_id),
+        payload=orjson.loads(row.payload),
+    )
+
+
+class SqlTx(SecurityQueries):
     """Queries and writes on one connection. Obtained from SqlStore.read() or .write()."""
 
     def __init__(self, conn: AsyncConnection) -> None:
@@ -256,6 +269,8 @@ class SqlTx:
             user=user,
             device=row.device,
             expires_at=_ts_req(row.expires_at),
+            enrol_only=bool(row.enrol_only),
+            last_seen_at=_ts(row.last_seen_at),
         )
 
     async def revoke_token(self, token_id: str, now: datetime) -> None:
@@ -271,6 +286,15 @@ class SqlTx:
             .where(t.tokens.c.user_id == user_id, t.tokens.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+
+    async def delete_dead_tokens(self, before: datetime) -> int:
+        """Delete tokens expired or revoked before `before`; returns how many."""
+        done = await self.conn.execute(
+            delete(t.tokens).where(
+                or_(t.tokens.c.expires_at < before, t.tokens.c.revoked_at < before)
+            )
+        )
+        return int(done.rowcount)
 
     # --- departments ------------------------------------------------------------
     async def insert_department(self, dep: Department, now: datetime) -> None:
@@ -702,6 +726,15 @@ class SqlTx:
         stmt = select(t.counters.c.value).where(t.counters.c.name == "events")
         return int((await self.conn.execute(stmt)).scalar() or 0)
 
+    async def events_between(self, after: int, until: int) -> list[StoredEvent]:
+        """Every committed event with after < position <= until, in order."""
+        rows = await self.conn.execute(
+            select(t.events)
+            .where(t.events.c.position > after, t.events.c.position <= until)
+            .order_by(t.events.c.position)
+        )
+        return [_event(r) for r in rows]
+
     async def events_for_user(self, user_id: str, since: int, limit: int) -> list[StoredEvent]:
         """Events after `since` that the user may see: those of each conversation within
         the user's membership range, and the user's own events."""
@@ -725,16 +758,7 @@ class SqlTx:
             if r.position in seen:
                 continue
             seen.add(r.position)
-            out.append(
-                StoredEvent(
-                    position=int(r.position),
-                    conversation_id=None
-                    if r.conversation_id is None
-                    else ConversationId(r.conversation_id),
-                    user_id=None if r.user_id is None else UserId(r.user_id),
-                    payload=orjson.loads(r.payload),
-                )
-            )
+            out.append(_event(r))
         return out
 
 
@@ -743,10 +767,60 @@ class SqlStore:
 
     def __init__(self, engines: Engines) -> None:
         self.engines = engines
+        self._next_replica = -1
+        self.replica_reads = 0
+        self.primary_fallbacks = 0
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 5, synchronous: str = "FULL") -> SqlStore:
-        return cls(make_engines(url, pool_size=pool_size, sqlite_synchronous=synchronous))
+    def from_url(
+        cls,
+        url: str,
+        *,
+        pool_size: int = 5,
+        synchronous: str = "FULL",
+        replica_urls: list[str] | None = None,
+    ) -> SqlStore:
+        return cls(
+            make_engines(
+                url,
+                pool_size=pool_size,
+                sqlite_synchronous=synchronous,
+                replica_urls=replica_urls,
+            )
+        )
+
+    @contextlib.asynccontextmanager
+    async def read_replica(self, fresh_enough: FreshEnough) -> AsyncIterator[SqlTx]:
+        """A read transaction on a replica when one is configured, reachable and
+        `fresh_enough` (it has at least what the client already saw); else on the primary."""
+        replicas = self.engines.replicas
+        if replicas:
+            self._next_replica = (self._next_replica + 1) % len(replicas)
+            conn: AsyncConnection | None = None
+            try:
+                conn = await replicas[self._next_replica].connect()
+                await conn.begin()
+                tx = SqlTx(conn)
+                usable = await fresh_enough(tx)
+            except (OSError, DBAPIError):
+                usable = False  # an unreachable replica is skipped, never an error
+            if usable and conn is not None:
+                self.replica_reads += 1
+                try:
+                    yield tx
+                finally:
+                    await conn.close()
+                return
+            if conn is not None:
+                await conn.close()
+        self.primary_fallbacks += 1 if replicas else 0
+        async with self.read() as tx:
+            yield tx
+
+    async def ping(self) -> None:
+        """Raise when the primary cannot answer (for readiness)."""
+        async with self.engines.write.connect() as conn:
+            await conn.execute(select(1))
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SqlTx]:
@@ -759,6 +833,7 @@ class SqlStore:
         next writer starts, so that events are published in position order."""
         async with self.engines.write_slot(), self.engines.write.connect() as conn:
             async with conn.begin():
+                await self.engines.lock_writes(conn)
                 tx = SqlTx(conn)
                 yield tx
             for callback in tx._after_commit:

@@ -1,0 +1,150 @@
+"""REST routes of the security baseline: sessions, password change, second factor,
+organization settings, the audit log. Thin, like routes.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from tidings.api import security_schemas as ss
+from tidings.api.routes import ERRORS, AnyAuth, Auth, Svc, json, no_content
+from tidings.core.clock import rfc3339
+from tidings.core.models import AuditEntry, SecondFactorPolicy, SessionInfo
+from tidings.services.second_factor import png_data_uri
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+def session_json(info: SessionInfo, current_id: str | None) -> dict[str, object]:
+    return {
+        "id": info.token_id,
+        "device": info.device,
+        "created_at": rfc3339(info.created_at),
+        "last_seen_at": None if info.last_seen_at is None else rfc3339(info.last_seen_at),
+        "address": info.address,
+        "expires_at": rfc3339(info.expires_at),
+        "current": info.token_id == current_id,
+    }
+
+
+def audit_json(entry: AuditEntry) -> dict[str, object]:
+    return {
+        "seq": entry.seq,
+        "at": rfc3339(entry.at),
+        "action": entry.action,
+        "actor_id": entry.actor_id,
+        "target_id": entry.target_id,
+        "address": entry.address,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+# --- sessions -----------------------------------------------------------------------
+@router.get("/sessions", response_model=ss.SessionsOut, tags=["sessions"])
+async def my_sessions(svc: Svc, me: AnyAuth) -> Response:
+    found = await svc.sessions.mine(me)
+    return json({"sessions": [session_json(s, me.token_id) for s in found]})
+
+
+@router.delete("/sessions/{sid}", status_code=204, tags=["sessions"])
+async def revoke_session(sid: str, svc: Svc, me: AnyAuth) -> Response:
+    await svc.sessions.revoke(me, sid)
+    return no_content()
+
+
+@router.post("/auth/password", status_code=204, tags=["auth"])
+async def change_password(body: ss.PasswordChangeIn, svc: Svc, me: Auth) -> Response:
+    await svc.sessions.change_password(me, body.current_password, body.new_password)
+    return no_content()
+
+
+@router.get("/users/{uid}/sessions", response_model=ss.SessionsOut, tags=["sessions"])
+async def user_sessions(uid: str, svc: Svc, me: Auth) -> Response:
+    found = await svc.sessions.of_user(me.user, uid)
+    return json({"sessions": [session_json(s, me.token_id) for s in found]})
+
+
+@router.delete("/users/{uid}/sessions", status_code=204, tags=["sessions"])
+async def revoke_user_sessions(uid: str, svc: Svc, me: Auth) -> Response:
+    await svc.sessions.revoke_all(me.user, uid)
+    return no_content()
+
+
+# --- second factor --------------------------------------------------------------------
+@router.get("/auth/totp", response_model=ss.TotpStatusOut, tags=["auth"])
+async def totp_status(svc: Svc, me: AnyAuth) -> Response:
+    enabled, left = await svc.second_factor.status(me)
+    return json({"enabled": enabled, "recovery_codes_left": left})
+
+
+@router.post("/auth/totp/setup", response_model=ss.TotpSetupOut, tags=["auth"])
+async def totp_setup(svc: Svc, me: AnyAuth) -> Response:
+    enrolment = await svc.second_factor.setup(me)
+    return json(
+        {
+            "secret": enrolment.secret,
+            "otpauth_uri": enrolment.otpauth_uri,
+            "qr_png": png_data_uri(enrolment.qr_png),
+        }
+    )
+
+
+@router.post("/auth/totp/enable", response_model=ss.RecoveryCodesOut, tags=["auth"])
+async def totp_enable(body: ss.TotpCodeIn, svc: Svc, me: AnyAuth) -> Response:
+    codes = await svc.second_factor.enable(me, body.code)
+    return json({"recovery_codes": codes})
+
+
+@router.post("/auth/totp/disable", status_code=204, tags=["auth"])
+async def totp_disable(body: ss.TotpDisableIn, svc: Svc, me: Auth) -> Response:
+    await svc.second_factor.disable(me, body.password, body.code)
+    return no_content()
+
+
+@router.post("/auth/totp/recovery-codes", response_model=ss.RecoveryCodesOut, tags=["auth"])
+async def totp_recovery_codes(body: ss.TotpCodeIn, svc: Svc, me: Auth) -> Response:
+    codes = await svc.second_factor.regenerate_codes(me, body.code)
+    return json({"recovery_codes": codes})
+
+
+@router.delete("/users/{uid}/totp", status_code=204, tags=["users"])
+async def reset_totp(uid: str, svc: Svc, me: Auth) -> Response:
+    await svc.second_factor.reset(me.user, uid)
+    return no_content()
+
+
+# --- organization settings ----------------------------------------------------------
+@router.get("/settings", response_model=ss.OrgSettingsOut, tags=["organization"])
+async def org_settings(svc: Svc, me: Auth) -> Response:
+    policy = await svc.second_factor.policy()
+    return json({"settings": {"second_factor_policy": policy.value}})
+
+
+@router.patch("/settings", response_model=ss.OrgSettingsOut, tags=["organization"])
+async def patch_org_settings(body: ss.OrgSettingsIn, svc: Svc, me: Auth) -> Response:
+    raw = body.second_factor_policy
+    policy = await svc.second_factor.update_settings(
+        me.user, None if raw is None else SecondFactorPolicy(raw)
+    )
+    return json({"settings": {"second_factor_policy": policy.value}})
+
+
+# --- audit log ----------------------------------------------------------------------
+@router.get("/audit", response_model=ss.AuditOut, tags=["organization"])
+async def audit_log(
+    svc: Svc,
+    me: Auth,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    entries = await svc.audit.page(me.user, after, limit)
+    return json(
+        {
+            "entries": [audit_json(e) for e in entries],
+            "next": entries[-1].seq if entries else after,
+        }
+    )

@@ -1,0 +1,44 @@
+"""Rate limits per user and per address, on the bus's shared counters (no database work,
+so that the send path stays fast). An excess raises RateLimited with the seconds to wait."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tidings.core.errors import RateLimited
+from tidings.services.context import Deps
+
+
+class Action(StrEnum):
+    LOGIN = "login"
+    SEND = "send"
+    UPLOAD = "upload"
+
+
+class RateLimiter:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+        sec = deps.security
+        self._limits: dict[Action, tuple[int, int]] = {
+            Action.LOGIN: (sec.rate_login_per_user, sec.rate_login_per_address),
+            Action.SEND: (sec.rate_send_per_user, sec.rate_send_per_address),
+            Action.UPLOAD: (sec.rate_upload_per_user, sec.rate_upload_per_address),
+        }
+
+    async def check(self, action: Action, user_key: str | None, address: str | None) -> None:
+        """Count one `action` for a user (an id, or for login the username) and for an
+        address; raise RateLimited when either is over its limit. A request refused here
+        has written nothing: the client retries after `retry_after` (sends with the same
+        client_msg_id)."""
+        per_user, per_address = self._limits[action]
+        window = self.d.security.rate_window_seconds
+        for scope, key, limit in (("user", user_key, per_user), ("address", address, per_address)):
+            if not key or limit <= 0:
+                continue
+            hits, retry_after = await self.d.bus.count_hit(f"rl:{action}:{scope}:{key}", window)
+            if hits > limit:
+                raise RateLimited(
+                    f"too many {action} requests from this {scope}: "
+                    f"at most {limit} per {window:g} s",
+                    retry_after=max(1.0, retry_after),
+                )

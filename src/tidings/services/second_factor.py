@@ -1,0 +1,286 @@
+"""The second factor: TOTP (RFC 6238) enrolment, verification, recovery codes, and the
+organization's policy of who must have one.
+
+Enrolment is two steps: `setup` makes a secret (shown once, as an otpauth:// URI and a
+QR code PNG), `enable` checks a first code from the authenticator and hands out ten
+one-time recovery codes, stored only as hashes. A code is accepted once: its time step
+is remembered, so an intercepted code cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import io
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyotp
+import segno
+
+from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
+from tidings.core.audit import AuditAction
+from tidings.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCredentials,
+    InvalidOperation,
+    InvalidTotp,
+    NotFound,
+)
+from tidings.core.models import OrgRole, SecondFactorPolicy, Session, User
+from tidings.core.rules import check_can_manage_user
+from tidings.services.audit import record
+from tidings.services.auth import verify_password
+from tidings.services.context import Deps
+from tidings.store.ports import Tx
+
+POLICY_KEY = "second_factor_policy"
+RECOVERY_CODES = 10
+STEP_SECONDS = 30
+VALID_WINDOW = 1  # accept the previous and the next 30 s step too (clock drift)
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+POLICY_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    secret: str
+    otpauth_uri: str
+    qr_png: bytes
+
+
+def recovery_hash(user_id: str, code: str) -> str:
+    normalized = code.strip().lower().replace("-", "").replace(" ", "")
+    return hashlib.sha256(f"{user_id}:{normalized}".encode()).hexdigest()
+
+
+def new_recovery_code() -> str:
+    raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def looks_like_totp(code: str) -> bool:
+    digits = code.strip().replace(" ", "")
+    return len(digits) == 6 and digits.isdigit()
+
+
+def matching_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step whose code is `code` (within the drift window), or None."""
+    if not looks_like_totp(code):
+        return None
+    digits = code.strip().replace(" ", "")
+    totp = pyotp.TOTP(secret)
+    current = int(now.timestamp()) // STEP_SECONDS
+    found = None
+    for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.at(step * STEP_SECONDS), digits):
+            found = step
+    return found
+
+
+class SecondFactorService:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+        self._policy: tuple[float, SecondFactorPolicy] | None = None
+
+    # --- policy -------------------------------------------------------------------
+    async def policy(self) -> SecondFactorPolicy:
+        """The organization's policy, cached for a few seconds (read at every login)."""
+        if self._policy is not None and time.monotonic() - self._policy[0] < POLICY_CACHE_SECONDS:
+            return self._policy[1]
+        async with self.d.store.read() as tx:
+            raw = await tx.get_meta(POLICY_KEY)
+        value = SecondFactorPolicy(raw) if raw else SecondFactorPolicy.NONE
+        self._policy = (time.monotonic(), value)
+        return value
+
+    async def set_policy(self, actor: User | None, policy: SecondFactorPolicy) -> None:
+        """Admins (or the operator at the command line) choose who needs a second factor.
+        Live sessions of people it now concerns who have none are restricted to enrolling
+        one; sessions it no longer concerns are freed."""
+        if actor is not None and not actor.role.is_admin:
+            raise Forbidden("only an admin can change organization settings")
+        async with self.d.store.write() as tx:
+            raw = await tx.get_meta(POLICY_KEY)
+            old = SecondFactorPolicy(raw) if raw else SecondFactorPolicy.NONE
+            await tx.set_meta(POLICY_KEY, policy.value)
+            everyone = await tx.active_user_ids_with_roles([r.value for r in OrgRole])
+            enrolled = await tx.second_factor_user_ids(everyone)
+            admins = set(await tx.active_user_ids_with_roles(["owner", "admin"]))
+            concerned = {
+                u
+                for u in everyone
+                if policy is SecondFactorPolicy.EVERYONE
+                or (policy is SecondFactorPolicy.ADMINS and u in admins)
+            }
+            await tx.set_tokens_enrol_only(sorted(concerned - enrolled), True)
+            await tx.set_tokens_enrol_only(sorted(set(everyone) - concerned), False)
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.SETTINGS_CHANGED,
+                actor_id=None if actor is None else actor.id,
+                details={"setting": POLICY_KEY, "old": old.value, "new": policy.value},
+            )
+        self._policy = (time.monotonic(), policy)
+
+    async def update_settings(
+        self, actor: User | None, policy: SecondFactorPolicy | None
+    ) -> SecondFactorPolicy:
+        """PATCH /settings: admins only, even when nothing changes."""
+        if actor is not None and not actor.role.is_admin:
+            raise Forbidden("only an admin can change organization settings")
+        if policy is not None:
+            await self.set_policy(actor, policy)
+        return await self.policy()
+
+    async def required_for(self, user: User) -> bool:
+        return (await self.policy()).applies_to(user.role)
+
+    # --- login --------------------------------------------------------------------
+    async def verify(self, tx: Tx, user: User, code: str, now: datetime) -> str | None:
+        """Check a login's second factor in the login's transaction: a TOTP code (each
+        accepted once) or an unspent recovery code. Returns "totp" or "recovery_code", or
+        None when it is wrong."""
+        found = await tx.get_second_factor(user.id)
+        if found is None or not found[1]:
+            return None
+        secret = found[0]
+        step = matching_step(secret, code, now)
+        if step is not None:
+            return "totp" if await tx.use_totp_step(user.id, step) else None
+        if await tx.use_recovery_code(user.id, recovery_hash(user.id, code), now):
+            left = await tx.recovery_codes_left(user.id)
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.RECOVERY_CODE_USED,
+                actor_id=user.id,
+                target_id=user.id,
+                details={"codes_left": left},
+            )
+            return "recovery_code"
+        return None
+
+    async def enabled(self, tx: Tx, user_id: str) -> bool:
+        found = await tx.get_second_factor(user_id)
+        return found is not None and found[1]
+
+    # --- enrolment ------------------------------------------------------------------
+    async def status(self, session: Session) -> tuple[bool, int]:
+        """(enabled, unspent recovery codes)."""
+        async with self.d.store.read() as tx:
+            on = await self.enabled(tx, session.user.id)
+            left = await tx.recovery_codes_left(session.user.id) if on else 0
+        return on, left
+
+    async def setup(self, session: Session) -> Enrolment:
+        user = session.user
+        secret = pyotp.random_base32()
+        async with self.d.store.write() as tx:
+            if await self.enabled(tx, user.id):
+                raise Conflict("a second factor is already enabled: disable it first")
+            await tx.put_second_factor(user.id, secret, self.d.clock.now())
+        uri = pyotp.TOTP(secret).provisioning_uri(
+            name=user.username, issuer_name=self.d.security.totp_issuer
+        )
+        png = await asyncio.to_thread(_qr_png, uri)
+        return Enrolment(secret, uri, png)
+
+    async def enable(self, session: Session, code: str) -> list[str]:
+        """Confirm an enrolment with a first code; returns the ten recovery codes."""
+        user = session.user
+        now = self.d.clock.now()
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        async with self.d.store.write() as tx:
+            found = await tx.get_second_factor(user.id)
+            if found is None:
+                raise InvalidOperation("start with POST /auth/totp/setup")
+            if found[1]:
+                raise Conflict("the second factor is already enabled")
+            step = matching_step(found[0], code, now)
+            if step is None:
+                raise InvalidTotp("that code is not right: check the authenticator's clock")
+            await tx.enable_second_factor(user.id, now, step)
+            await tx.replace_recovery_codes(user.id, [recovery_hash(user.id, c) for c in codes])
+            await tx.set_tokens_enrol_only([user.id], False)
+            await record(tx, self.d.clock, AuditAction.TOTP_ENABLED, actor_id=user.id,
+                         target_id=user.id)
+        return codes
+
+    async def regenerate_codes(self, session: Session, code: str) -> list[str]:
+        user = session.user
+        now = self.d.clock.now()
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        async with self.d.store.write() as tx:
+            if not await self.enabled(tx, user.id):
+                raise InvalidOperation("no second factor is enabled")
+            if await self._check_totp_only(tx, user, code, now) is None:
+                raise InvalidTotp("that code is not right")
+            await tx.replace_recovery_codes(user.id, [recovery_hash(user.id, c) for c in codes])
+            await record(tx, self.d.clock, AuditAction.RECOVERY_CODES_REGENERATED,
+                         actor_id=user.id, target_id=user.id)
+        return codes
+
+    async def disable(self, session: Session, password: str, code: str) -> None:
+        """Turn the second factor off: the password and a current code (or a recovery
+        code) are both needed, and the policy must allow it."""
+        user = session.user
+        if await self.required_for(user):
+            raise Forbidden("your organization requires a second factor")
+        async with self.d.store.read() as tx:
+            stored = await tx.get_password_hash(user.id)
+        if stored is None or not await verify_password(stored, password):
+            raise InvalidCredentials("wrong password")
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            if not await self.enabled(tx, user.id):
+                raise InvalidOperation("no second factor is enabled")
+            if await self.verify(tx, user, code, now) is None:
+                raise InvalidTotp("that code is not right")
+            await tx.delete_second_factor(user.id)
+            await record(tx, self.d.clock, AuditAction.TOTP_DISABLED, actor_id=user.id,
+                         target_id=user.id)
+
+    async def reset(self, actor: User | None, user_id: str) -> None:
+        """An admin removes someone's second factor (a lost phone): every session of
+        theirs ends; if the policy concerns them they enrol again at their next login."""
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            target = await tx.get_user(user_id)
+            if target is None:
+                raise NotFound("user not found", user_id=user_id)
+            if actor is not None:
+                check_can_manage_user(actor, target, None)
+            await tx.delete_second_factor(user_id)
+            await tx.revoke_user_tokens(user_id, now)
+            await record(tx, self.d.clock, AuditAction.TOTP_RESET,
+                         actor_id=None if actor is None else actor.id, target_id=user_id)
+        await self.d.bus.publish(
+            user_topic(user_id),
+            Envelope(kind=EnvelopeKind.CLOSE, user_id=user_id, reason="second_factor_reset"),
+        )
+
+    async def _check_totp_only(self, tx: Tx, user: User, code: str, now: datetime) -> int | None:
+        found = await tx.get_second_factor(user.id)
+        if found is None:
+            return None
+        step = matching_step(found[0], code, now)
+        if step is None or not await tx.use_totp_step(user.id, step):
+            return None
+        return step
+
+
+def _qr_png(uri: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(buffer, kind="png", scale=5, border=4)
+    return buffer.getvalue()
+
+
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -1,0 +1,98 @@
+"""Device sessions: list and revoke your own; admins revoke all of someone's; changing
+your password ends every other session."""
+
+from __future__ import annotations
+
+from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
+from tidings.core.audit import AuditAction
+from tidings.core.errors import InvalidCredentials, NotFound
+from tidings.core.models import Session, SessionInfo, User
+from tidings.core.rules import check_can_manage_user, check_password
+from tidings.services.audit import record
+from tidings.services.auth import AuthService, hash_password, verify_password
+from tidings.services.context import Deps
+
+
+class SessionService:
+    def __init__(self, deps: Deps, auth: AuthService) -> None:
+        self.d = deps
+        self.auth = auth
+
+    async def mine(self, session: Session) -> list[SessionInfo]:
+        async with self.d.store.read() as tx:
+            return await tx.list_sessions(session.user.id, self.d.clock.now())
+
+    async def revoke(self, session: Session, token_id: str) -> None:
+        """End one of your own sessions (the current one included). Another user's
+        session id answers not_found, like an unknown one."""
+        user = session.user
+        async with self.d.store.write() as tx:
+            if await tx.token_owner(token_id) != user.id:
+                raise NotFound("session not found", session_id=token_id)
+            await tx.revoke_token(token_id, self.d.clock.now())
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.SESSION_REVOKED,
+                actor_id=user.id,
+                target_id=token_id,
+            )
+        await self.d.bus.publish(
+            user_topic(user.id),
+            Envelope(
+                kind=EnvelopeKind.CLOSE, user_id=user.id, token_id=token_id, reason="revoked"
+            ),
+        )
+
+    async def of_user(self, actor: User | None, user_id: str) -> list[SessionInfo]:
+        """An admin looks at someone's sessions."""
+        target = await self._managed(actor, user_id)
+        async with self.d.store.read() as tx:
+            return await tx.list_sessions(target.id, self.d.clock.now())
+
+    async def revoke_all(self, actor: User | None, user_id: str) -> None:
+        """An admin ends every session of a user (their live connections close)."""
+        target = await self._managed(actor, user_id)
+        await self.auth.revoke_all(target, "sessions_revoked", actor)
+
+    async def change_password(self, session: Session, current: str, new: str) -> None:
+        """Change your own password: the current one is needed; every other session of
+        yours ends, this one stays."""
+        user = session.user
+        check_password(new)
+        async with self.d.store.read() as tx:
+            stored = await tx.get_password_hash(user.id)
+        if stored is None or not await verify_password(stored, current):
+            raise InvalidCredentials("the current password is wrong", field="current_password")
+        hashed = await hash_password(new)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            others = [
+                s.token_id
+                for s in await tx.list_sessions(user.id, now)
+                if s.token_id != session.token_id
+            ]
+            await tx.update_user(user.id, password_hash=hashed)
+            await tx.revoke_user_tokens_except(user.id, session.token_id, now)
+            await record(
+                tx, self.d.clock, AuditAction.PASSWORD_CHANGED, actor_id=user.id, target_id=user.id
+            )
+        for token_id in others:  # this session's connections stay open
+            await self.d.bus.publish(
+                user_topic(user.id),
+                Envelope(
+                    kind=EnvelopeKind.CLOSE,
+                    user_id=user.id,
+                    token_id=token_id,
+                    reason="password_changed",
+                ),
+            )
+
+    async def _managed(self, actor: User | None, user_id: str) -> User:
+        async with self.d.store.read() as tx:
+            target = await tx.get_user(user_id)
+        if target is None:
+            raise NotFound("user not found", user_id=user_id)
+        if actor is not None:
+            check_can_manage_user(actor, target, None)
+        return target

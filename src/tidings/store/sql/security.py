@@ -1,0 +1,277 @@
+"""SqlTx's queries for the security baseline: sessions, second factor, login failures,
+the audit log. A mixin of SqlTx (store.py), kept apart so that the areas stay readable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.core.models import AuditEntry, SessionInfo, TokenId
+from tidings.store.sql import schema as t
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _audit(row: Any) -> AuditEntry:
+    return AuditEntry(
+        seq=int(row.seq),
+        at=_utc(row.at),
+        action=row.action,
+        actor_id=row.actor_id,
+        target_id=row.target_id,
+        address=row.address,
+        details=orjson.loads(row.details),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class SecurityQueries:
+    conn: AsyncConnection
+
+    # --- sessions ---------------------------------------------------------------
+    async def set_token_seen(
+        self, token_id: str, now: datetime, address: str | None = None
+    ) -> None:
+        values: dict[str, object] = {"last_seen_at": now}
+        if address is not None:
+            values["address"] = address[:64]
+        await self.conn.execute(update(t.tokens).where(t.tokens.c.id == token_id).values(**values))
+
+    async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
+        """The user's live sessions (not revoked, not expired), newest first."""
+        c = t.tokens.c
+        rows = await self.conn.execute(
+            select(t.tokens)
+            .where(c.user_id == user_id, c.revoked_at.is_(None), c.expires_at > now)
+            .order_by(c.created_at.desc(), c.id.desc())
+        )
+        return [
+            SessionInfo(
+                token_id=TokenId(r.id),
+                device=r.device,
+                created_at=_utc(r.created_at),
+                last_seen_at=None if r.last_seen_at is None else _utc(r.last_seen_at),
+                address=r.address,
+                expires_at=_utc(r.expires_at),
+            )
+            for r in rows
+        ]
+
+    async def token_owner(self, token_id: str) -> str | None:
+        """The user of a live (not revoked) token."""
+        stmt = select(t.tokens.c.user_id).where(
+            t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None)
+        )
+        return (await self.conn.execute(stmt)).scalar()
+
+    async def revoke_user_tokens_except(self, user_id: str, keep: str, now: datetime) -> None:
+        await self.conn.execute(
+            update(t.tokens)
+            .where(
+                t.tokens.c.user_id == user_id,
+                t.tokens.c.id != keep,
+                t.tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+
+    async def set_tokens_enrol_only(self, user_ids: Sequence[str], enrol_only: bool) -> None:
+        """Restrict (or free) the live sessions of these users to enrolling a factor."""
+        if not user_ids:
+            return
+        await self.conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.user_id.in_(list(user_ids)), t.tokens.c.revoked_at.is_(None))
+            .values(enrol_only=enrol_only)
+        )
+
+    async def set_token_enrol_only(self, token_id: str, enrol_only: bool) -> None:
+        await self.conn.execute(
+            update(t.tokens).where(t.tokens.c.id == token_id).values(enrol_only=enrol_only)
+        )
+
+    # --- second factor ----------------------------------------------------------
+    async def get_second_factor(self, user_id: str) -> tuple[str, bool, int | None] | None:
+        """(secret, enabled, last accepted time step) of a user's TOTP, if any."""
+        row = (
+            await self.conn.execute(
+                select(t.second_factors).where(t.second_factors.c.user_id == user_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        last = None if row.last_step is None else int(row.last_step)
+        return row.secret, row.enabled_at is not None, last
+
+    async def put_second_factor(self, user_id: str, secret: str, now: datetime) -> None:
+        """Start (or restart) an enrolment: a new secret, not enabled yet."""
+        await self.delete_second_factor(user_id)
+        await self.conn.execute(
+            insert(t.second_factors).values(
+                user_id=user_id, secret=secret, created_at=now, enabled_at=None, last_step=None
+            )
+        )
+
+    async def enable_second_factor(self, user_id: str, now: datetime, step: int) -> None:
+        await self.conn.execute(
+            update(t.second_factors)
+            .where(t.second_factors.c.user_id == user_id)
+            .values(enabled_at=now, last_step=step)
+        )
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record a time step as used; False when it (or a later one) was used already,
+        so that one code cannot be replayed."""
+        c = t.second_factors.c
+        done = await self.conn.execute(
+            update(t.second_factors)
+            .where(c.user_id == user_id, (c.last_step.is_(None)) | (c.last_step < step))
+            .values(last_step=step)
+        )
+        return bool(done.rowcount)
+
+    async def delete_second_factor(self, user_id: str) -> None:
+        await self.conn.execute(
+            delete(t.second_factors).where(t.second_factors.c.user_id == user_id)
+        )
+        await self.conn.execute(
+            delete(t.recovery_codes).where(t.recovery_codes.c.user_id == user_id)
+        )
+
+    async def second_factor_user_ids(self, user_ids: Sequence[str]) -> set[str]:
+        """Which of these users have an enabled second factor."""
+        if not user_ids:
+            return set()
+        rows = await self.conn.execute(
+            select(t.second_factors.c.user_id).where(
+                t.second_factors.c.user_id.in_(list(user_ids)),
+                t.second_factors.c.enabled_at.is_not(None),
+            )
+        )
+        return {r[0] for r in rows}
+
+    async def active_user_ids_with_roles(self, roles: Sequence[str]) -> list[str]:
+        rows = await self.conn.execute(
+            select(t.users.c.id).where(t.users.c.role.in_(list(roles)))
+        )
+        return [r[0] for r in rows]
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None:
+        await self.conn.execute(
+            delete(t.recovery_codes).where(t.recovery_codes.c.user_id == user_id)
+        )
+        await self.conn.execute(
+            insert(t.recovery_codes),
+            [{"user_id": user_id, "code_hash": h, "used_at": None} for h in code_hashes],
+        )
+
+    async def use_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        """Spend one recovery code; False when unknown or already spent."""
+        c = t.recovery_codes.c
+        done = await self.conn.execute(
+            update(t.recovery_codes)
+            .where(c.user_id == user_id, c.code_hash == code_hash, c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return bool(done.rowcount)
+
+    async def recovery_codes_left(self, user_id: str) -> int:
+        c = t.recovery_codes.c
+        rows = await self.conn.execute(
+            select(c.code_hash).where(c.user_id == user_id, c.used_at.is_(None))
+        )
+        return len(rows.all())
+
+    # --- login failures ---------------------------------------------------------
+    async def get_login_failures(
+        self, keys: Sequence[str]
+    ) -> dict[str, tuple[int, datetime, datetime, datetime | None]]:
+        """key -> (failures, first_at, last_at, locked_until)."""
+        rows = await self.conn.execute(
+            select(t.login_failures).where(t.login_failures.c.key.in_(list(keys)))
+        )
+        return {
+            r.key: (
+                int(r.failures),
+                _utc(r.first_at),
+                _utc(r.last_at),
+                None if r.locked_until is None else _utc(r.locked_until),
+            )
+            for r in rows
+        }
+
+    async def put_login_failure(
+        self,
+        key: str,
+        failures: int,
+        first_at: datetime,
+        last_at: datetime,
+        locked_until: datetime | None,
+    ) -> None:
+        values = {
+            "failures": failures,
+            "first_at": first_at,
+            "last_at": last_at,
+            "locked_until": locked_until,
+        }
+        done = await self.conn.execute(
+            update(t.login_failures).where(t.login_failures.c.key == key).values(**values)
+        )
+        if done.rowcount == 0:
+            await self.conn.execute(insert(t.login_failures).values(key=key, **values))
+
+    async def clear_login_failures(self, key: str) -> None:
+        await self.conn.execute(delete(t.login_failures).where(t.login_failures.c.key == key))
+
+    # --- audit log --------------------------------------------------------------
+    async def reserve_audit_seq(self) -> int:
+        """Take the next audit seq. The counter row stays locked until commit, so audit
+        writers are serialized and each sees its predecessor's hash."""
+        stmt = (
+            update(t.counters)
+            .where(t.counters.c.name == "audit")
+            .values(value=t.counters.c.value + 1)
+            .returning(t.counters.c.value)
+        )
+        value = (await self.conn.execute(stmt)).scalar()
+        if value is None:
+            await self.conn.execute(insert(t.counters).values(name="audit", value=1))
+            value = 1
+        return int(value)
+
+    async def audit_hash(self, seq: int) -> str | None:
+        stmt = select(t.audit_log.c.hash).where(t.audit_log.c.seq == seq)
+        return (await self.conn.execute(stmt)).scalar()
+
+    async def insert_audit(self, entry: AuditEntry) -> None:
+        await self.conn.execute(
+            insert(t.audit_log).values(
+                seq=entry.seq,
+                at=entry.at,
+                action=entry.action,
+                actor_id=entry.actor_id,
+                target_id=entry.target_id,
+                address=entry.address,
+                details=orjson.dumps(entry.details, option=orjson.OPT_SORT_KEYS).decode(),
+                prev_hash=entry.prev_hash,
+                hash=entry.hash,
+            )
+        )
+
+    async def list_audit(
+        self, after_seq: int, limit: int, since: datetime | None = None
+    ) -> list[AuditEntry]:
+        c = t.audit_log.c
+        stmt = select(t.audit_log).where(c.seq > after_seq)
+        if since is not None:
+            stmt = stmt.where(c.at >= since)
+        rows = await self.conn.execute(stmt.order_by(c.seq).limit(limit))
+        return [_audit(r) for r in rows]

@@ -1,0 +1,1 @@
+"""Job consumers and periodic jobs of the `worker` role."""

@@ -1,0 +1,157 @@
+"""Login protection and rate limits over the real server, with small limits set through
+TIDINGS_* settings."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.security_helpers import api_from, raw_login, server_with
+from tests.helpers import Ws, login, make_user
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "password-123"
+
+
+def outcome(r: httpx.Response) -> tuple[int, str]:
+    return r.status_code, r.json()["error"]["code"] if r.status_code != 200 else "ok"
+
+
+async def test_failures_slow_down_then_lock_without_telling_who_exists(tmp_path: Path) -> None:
+    env = {
+        "TIDINGS_LOGIN_FAILURES_BEFORE_DELAY": "2",
+        "TIDINGS_LOGIN_FAILURES_BEFORE_LOCKOUT": "4",
+        "TIDINGS_LOGIN_LOCKOUT_SECONDS": "10",
+        "TIDINGS_LOGIN_MAX_DELAY_SECONDS": "1",
+    }
+    with server_with(tmp_path, env) as server:
+        admin = await login(server.url, "admin", server.admin_password)
+        await make_user(admin, "frank")
+        url = server.url
+
+        async def attempts(username: str, address: str) -> list[tuple[int, str]]:
+            seen = []
+            for _ in range(6):
+                r = await raw_login(url, username, "not-the-password", address=address)
+                seen.append(outcome(r))
+                if r.status_code == 429:
+                    assert int(r.headers["retry-after"]) >= 1
+                    assert r.json()["error"]["details"]["retry_after"] >= 1
+                    await asyncio.sleep(1.1)  # the delay (capped at 1 s here) passes
+            return seen
+
+        real = await attempts("frank", "192.0.2.1")
+        ghost = await attempts("nobody-by-this-name", "192.0.2.2")
+        # the same answers, step by step, for an account that exists and one that does not
+        assert real == ghost, (real, ghost)
+        assert real[0] == real[1] == (401, "invalid_credentials")
+        assert (429, "rate_limited") in real  # slowed down after 2, locked after 4
+
+        # locked: even the right password is refused, from any address, until it expires
+        r = await raw_login(url, "frank", PASSWORD, address="192.0.2.99")
+        assert outcome(r) == (429, "rate_limited")
+        retry = int(r.headers["retry-after"])
+        assert 1 <= retry <= 10
+        await asyncio.sleep(retry + 0.5)
+        r = await raw_login(url, "frank", PASSWORD, address="192.0.2.99")
+        assert r.status_code == 200, r.text
+        # a success forgets the account's failures
+        r = await raw_login(url, "frank", "not-the-password", address="192.0.2.98")
+        assert outcome(r) == (401, "invalid_credentials")
+        r = await raw_login(url, "frank", PASSWORD, address="192.0.2.98")
+        assert r.status_code == 200
+
+        # the audit log has the failures and the lockout (never the unknown name)
+        audit = (await admin.get("/audit", params={"limit": 500}))["entries"]
+        actions = [e["action"] for e in audit]
+        assert "login_failed" in actions and "login_locked" in actions
+        assert "nobody-by-this-name" not in str(audit)
+        await admin.close()
+
+
+async def test_one_address_guessing_many_names_is_locked(tmp_path: Path) -> None:
+    env = {
+        "TIDINGS_LOGIN_ADDRESS_FAILURES_BEFORE_LOCKOUT": "5",
+        "TIDINGS_LOGIN_LOCKOUT_SECONDS": "60",
+    }
+    with server_with(tmp_path, env) as server:
+        admin = await login(server.url, "admin", server.admin_password)
+        await make_user(admin, "gina")
+        for i in range(5):
+            r = await raw_login(server.url, f"user{i}", "guess-guess", address="198.51.100.50")
+            assert outcome(r) == (401, "invalid_credentials")
+        r = await raw_login(server.url, "gina", PASSWORD, address="198.51.100.50")
+        assert outcome(r) == (429, "rate_limited")
+        # the same account from another address is fine
+        r = await raw_login(server.url, "gina", PASSWORD, address="198.51.100.51")
+        assert r.status_code == 200
+        await admin.close()
+
+
+async def test_send_and_login_rate_limits(tmp_path: Path) -> None:
+    env = {
+        "TIDINGS_RATE_WINDOW_SECONDS": "4",
+        "TIDINGS_RATE_SEND_PER_USER": "5",
+        "TIDINGS_RATE_LOGIN_PER_USER": "3",
+        "TIDINGS_RATE_LOGIN_PER_ADDRESS": "8",
+    }
+    with server_with(tmp_path, env) as server:
+        admin = await login(server.url, "admin", server.admin_password)
+        hank = await make_user(admin, "hank")  # one login
+        conv = (
+            await hank.post("/conversations", {"kind": "group", "name": "g"}, expect=201)
+        )["conversation"]
+        cid = conv["id"]
+
+        # REST: five sends pass, the sixth is 429 with Retry-After
+        ids = [uuid.uuid4().hex for _ in range(6)]
+        for i in range(5):
+            await hank.post(
+                f"/conversations/{cid}/messages", {"client_msg_id": ids[i], "body": str(i)},
+                expect=201,
+            )
+        r = await hank.http.post(
+            f"/conversations/{cid}/messages", json={"client_msg_id": ids[5], "body": "5"}
+        )
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(r.headers["retry-after"]) <= 4
+
+        # WebSocket: an error frame, the connection stays open
+        ws = await Ws.connect(server.ws_url, hank.token or "")
+        reply = await ws.request(
+            {"type": "send", "conversation_id": cid, "client_msg_id": ids[5], "body": "5"}
+        )
+        assert reply["type"] == "error" and reply["error"]["code"] == "rate_limited"
+        assert reply["error"]["details"]["retry_after"] >= 1
+        assert (await ws.request({"type": "ping"}))["type"] == "ack"
+
+        # nothing accepted was dropped, nothing refused was stored; a retry later succeeds
+        history = (await hank.get(f"/conversations/{cid}/messages"))["messages"]
+        assert [m["body"] for m in history] == ["0", "1", "2", "3", "4"]
+        await asyncio.sleep(4.2)
+        reply = await ws.request(
+            {"type": "send", "conversation_id": cid, "client_msg_id": ids[5], "body": "5"}
+        )
+        assert reply["type"] == "ack" and reply["message"]["seq"] == 6
+        await ws.close()
+
+        # logins: per account name, then per address
+        await asyncio.sleep(4.2)
+        for _ in range(3):
+            assert (await raw_login(server.url, "hank", PASSWORD)).status_code == 200
+        r = await raw_login(server.url, "hank", PASSWORD)
+        assert outcome(r) == (429, "rate_limited")
+        for i in range(4):  # the address has 4 left in this window (8 - 4)
+            r = await raw_login(server.url, f"someone{i}", "a-password")
+            assert outcome(r) == (401, "invalid_credentials")
+        r = await raw_login(server.url, "admin", server.admin_password)
+        assert outcome(r) == (429, "rate_limited")
+        r = await raw_login(server.url, "admin", server.admin_password, address="192.0.2.77")
+        assert r.status_code == 200  # another address is not limited
+        api_from(server.url, r)
+        for api in (admin, hank):
+            await api.close()
