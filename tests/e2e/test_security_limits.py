@@ -92,20 +92,16 @@ async def test_one_address_guessing_many_names_is_locked(tmp_path: Path) -> None
         await admin.close()
 
 
-async def test_send_and_login_rate_limits(tmp_path: Path) -> None:
-    env = {
-        "TIDINGS_RATE_WINDOW_SECONDS": "4",
-        "TIDINGS_RATE_SEND_PER_USER": "5",
-        "TIDINGS_RATE_LOGIN_PER_USER": "3",
-        "TIDINGS_RATE_LOGIN_PER_ADDRESS": "8",
-    }
+async def test_send_rate_limit_refuses_before_accepting(tmp_path: Path) -> None:
+    env = {"TIDINGS_RATE_WINDOW_SECONDS": "3", "TIDINGS_RATE_SEND_PER_USER": "5"}
     with server_with(tmp_path, env) as server:
         admin = await login(server.url, "admin", server.admin_password)
-        hank = await make_user(admin, "hank")  # one login
+        hank = await make_user(admin, "hank")
         conv = (
             await hank.post("/conversations", {"kind": "group", "name": "g"}, expect=201)
         )["conversation"]
         cid = conv["id"]
+        ws = await Ws.connect(server.ws_url, hank.token or "")
 
         # REST: five sends pass, the sixth is 429 with Retry-After
         ids = [uuid.uuid4().hex for _ in range(6)]
@@ -118,10 +114,9 @@ async def test_send_and_login_rate_limits(tmp_path: Path) -> None:
             f"/conversations/{cid}/messages", json={"client_msg_id": ids[5], "body": "5"}
         )
         assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
-        assert 1 <= int(r.headers["retry-after"]) <= 4
+        assert 1 <= int(r.headers["retry-after"]) <= 3
 
         # WebSocket: an error frame, the connection stays open
-        ws = await Ws.connect(server.ws_url, hank.token or "")
         reply = await ws.request(
             {"type": "send", "conversation_id": cid, "client_msg_id": ids[5], "body": "5"}
         )
@@ -132,26 +127,38 @@ async def test_send_and_login_rate_limits(tmp_path: Path) -> None:
         # nothing accepted was dropped, nothing refused was stored; a retry later succeeds
         history = (await hank.get(f"/conversations/{cid}/messages"))["messages"]
         assert [m["body"] for m in history] == ["0", "1", "2", "3", "4"]
-        await asyncio.sleep(4.2)
+        await asyncio.sleep(3.2)
         reply = await ws.request(
             {"type": "send", "conversation_id": cid, "client_msg_id": ids[5], "body": "5"}
         )
         assert reply["type"] == "ack" and reply["message"]["seq"] == 6
         await ws.close()
+        for api in (admin, hank):
+            await api.close()
 
-        # logins: per account name, then per address
-        await asyncio.sleep(4.2)
-        for _ in range(3):
-            assert (await raw_login(server.url, "hank", PASSWORD)).status_code == 200
-        r = await raw_login(server.url, "hank", PASSWORD)
+
+async def test_login_rate_limits_per_name_and_address(tmp_path: Path) -> None:
+    env = {"TIDINGS_RATE_LOGIN_PER_USER": "3", "TIDINGS_RATE_LOGIN_PER_ADDRESS": "8"}
+    with server_with(tmp_path, env) as server:
+        # address 127.0.0.1: admin's login (1)
+        admin = await login(server.url, "admin", server.admin_password)
+        await admin.post(
+            "/users", {"username": "ivan", "password": PASSWORD, "role": "member"}, expect=201
+        )
+        for _ in range(3):  # (2, 3, 4)
+            assert (await raw_login(server.url, "ivan", PASSWORD)).status_code == 200
+        r = await raw_login(server.url, "ivan", PASSWORD)  # (5)
         assert outcome(r) == (429, "rate_limited")
-        for i in range(4):  # the address has 4 left in this window (8 - 4)
+        assert int(r.headers["retry-after"]) >= 1
+        # the name is limited from every address
+        r = await raw_login(server.url, "ivan", PASSWORD, address="192.0.2.70")
+        assert outcome(r) == (429, "rate_limited")
+        for i in range(3):  # (6, 7, 8)
             r = await raw_login(server.url, f"someone{i}", "a-password")
             assert outcome(r) == (401, "invalid_credentials")
-        r = await raw_login(server.url, "admin", server.admin_password)
+        r = await raw_login(server.url, "admin", server.admin_password)  # (9)
         assert outcome(r) == (429, "rate_limited")
         r = await raw_login(server.url, "admin", server.admin_password, address="192.0.2.77")
         assert r.status_code == 200  # another address is not limited
-        api_from(server.url, r)
-        for api in (admin, hank):
-            await api.close()
+        await api_from(server.url, r).close()
+        await admin.close()

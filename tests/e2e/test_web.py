@@ -37,6 +37,7 @@ from tests.e2e.web_helpers import (  # noqa: E402
     create_user,
     message_texts,
     open_signed_in,
+    overflowing,
     screenshot_dir,
     send_from_ui,
 )
@@ -382,7 +383,9 @@ def test_server_restart_loses_and_doubles_nothing(
         admin_after.send(conv["id"], "from the admin after restart")
         expected.append("from the admin after restart")
         for p in (a, b):
-            p.wait_for_function("() => document.getElementById('banner').hidden", timeout=30000)
+            p.wait_for_function(
+                "() => document.documentElement.dataset.connection === 'online'", timeout=30000
+            )
         expect(
             b.locator("[data-testid=message-body]").filter(has_text="from the admin after restart")
         ).to_have_count(1)
@@ -437,10 +440,12 @@ def test_language_switch_and_second_factor_sign_in(
         expect(page.get_by_test_id("nav-channels")).to_contain_text("频道")
         expect(conv_item(page, team["id"]).get_by_test_id("mention-badge")).to_be_visible()
         page.screenshot(path=str(shots / "phone-list-zh.png"))
+        assert overflowing(page) == []
         conv_item(page, team["id"]).click()
         expect(page.locator(".mention-me")).to_have_text("@lin")
         expect(page.get_by_test_id("composer")).to_have_attribute("placeholder", "发消息给 产品组")
         page.screenshot(path=str(shots / "phone-chat-zh.png"))
+        assert overflowing(page) == []
         page.get_by_test_id("back").click()
         # Wrong password answers in the chosen language.
         page.get_by_test_id("sign-out").click()
@@ -541,6 +546,7 @@ def test_main_screens_at_desktop_and_phone_width(
         )
         try:
             page.screenshot(path=str(shots / f"{tag}-list.png"))
+            assert overflowing(page) == []
             conv_item(page, group["id"]).click()
             expect(
                 page.locator("[data-testid=message-body]").filter(has_text="shared folder")
@@ -557,6 +563,7 @@ def test_main_screens_at_desktop_and_phone_width(
             expect(page.locator(".msg.pending")).to_have_count(0)
             page.mouse.move(viewport["width"] - 5, viewport["height"] // 2)
             page.screenshot(path=str(shots / f"{tag}-chat-admin.png"))
+            assert overflowing(page) == []
             page.get_by_test_id("toggle-members").click()
             expect(page.get_by_test_id("members-list").locator(".member")).to_have_count(3)
             page.screenshot(path=str(shots / f"{tag}-members.png"))
@@ -573,15 +580,18 @@ def test_main_screens_at_desktop_and_phone_width(
             page.goto(live_server.url + "/#/channels")
             expect(page.get_by_test_id("channel").filter(has_text="general")).to_be_visible()
             page.screenshot(path=str(shots / f"{tag}-channels.png"))
+            assert overflowing(page) == []
             page.goto(live_server.url + "/#/directory")
             page.get_by_test_id("dept").filter(has_text="Engineering").click()
             expect(page.get_by_test_id("person")).to_have_count(1)
             expect(page.get_by_test_id("person")).to_contain_text("Ivy Park")
             page.screenshot(path=str(shots / f"{tag}-directory.png"))
+            assert overflowing(page) == []
             page.goto(live_server.url + "/#/admin")
             expect(page.get_by_test_id("user-row").filter(has_text="@jun")).to_be_visible()
             page.evaluate("document.getElementById('toasts').replaceChildren()")
             page.screenshot(path=str(shots / f"{tag}-admin.png"))
+            assert overflowing(page) == []
         finally:
             _close(page)
     assert channel["id"]
@@ -589,60 +599,65 @@ def test_main_screens_at_desktop_and_phone_width(
 
 
 @one_backend
-def test_admin_manages_users_and_joins_channels(live_server: Any, browser: Browser) -> None:
+def test_admin_manages_users_and_people_join_channels(live_server: Any, browser: Browser) -> None:
     admin = admin_rest(live_server)
     channel = admin.conversation("channel", [], name="announcements")
     page = open_signed_in(
         browser, live_server, live_server.admin_username, live_server.admin_password
     )
+
+    def kim_row() -> Any:
+        return page.get_by_test_id("user-row").filter(has_text="@kim")
+
+    kim = None
     try:
         page.goto(live_server.url + "/#/admin")
         page.get_by_test_id("new-username").fill("kim")
         page.get_by_test_id("new-display-name").fill("Kim Lee")
         page.get_by_test_id("new-password").fill("kim-password-1")
         page.get_by_test_id("create-user").click()
-        row = page.get_by_test_id("user-row").filter(has_text="@kim")
-        expect(row).to_be_visible()
-        row.get_by_test_id("role-select").select_option("admin")
-        expect(
-            page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("role-select")
-        ).to_have_value("admin")
-        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id(
-            "disable-user"
+        expect(kim_row()).to_be_visible()
+        kim_row().get_by_test_id("role-select").select_option("admin")
+        expect(kim_row().get_by_test_id("role-select")).to_have_value("admin")
+
+        # Kim signs in, joins a channel, creates one.
+        kim = open_signed_in(browser, live_server, "kim", "kim-password-1")
+        kim.goto(live_server.url + "/#/channels")
+        kim.get_by_test_id("channel").filter(has_text="announcements").get_by_test_id(
+            "join"
         ).click()
+        expect(kim.get_by_test_id("chat-title")).to_have_text("announcements")
+        expect(conv_item(kim, channel["id"])).to_be_visible()
+        kim.get_by_test_id("new-conversation").click()
+        kim.get_by_test_id("kind-channel").click()
+        kim.get_by_test_id("new-name").fill("design")
+        kim.get_by_test_id("new-create").click()
+        expect(kim.get_by_test_id("chat-title")).to_have_text("design")
+
+        # Disabling cuts Kim off at once; enabling and a new password let Kim back in.
+        kim_row().get_by_test_id("disable-user").click()
         page.get_by_test_id("confirm-ok").click()
-        expect(
-            page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("enable-user")
-        ).to_be_visible()
-        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id(
-            "enable-user"
-        ).click()
-        expect(
-            page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id("disable-user")
-        ).to_be_visible()
-        page.get_by_test_id("user-row").filter(has_text="@kim").get_by_test_id(
-            "reset-password"
-        ).click()
+        expect(kim_row().get_by_test_id("enable-user")).to_be_visible()
+        expect(kim.get_by_test_id("login-form")).to_be_visible(timeout=15000)
+        kim_row().get_by_test_id("enable-user").click()
+        expect(kim_row().get_by_test_id("disable-user")).to_be_visible()
+        kim_row().get_by_test_id("reset-password").click()
         page.get_by_test_id("prompt-input").fill("kim-password-2")
         page.get_by_test_id("prompt-ok").click()
+        expect(page.locator(".toast").filter(has_text="Password changed")).to_be_visible()
+        kim.get_by_test_id("login-username").fill("kim")
+        kim.get_by_test_id("login-password").fill("kim-password-2")
+        kim.get_by_test_id("login-submit").click()
+        expect(kim.get_by_test_id("me-name")).to_have_text("Kim Lee")
+
         page.get_by_test_id("admin-tab-departments").click()
         page.get_by_test_id("department-name").fill("Sales")
         page.get_by_test_id("create-department").click()
         page.get_by_test_id("department").filter(has_text="Sales").click()
         page.get_by_test_id("department-add-user").select_option(label="Kim Lee (@kim)")
         expect(page.locator(".dept-members .card").filter(has_text="@kim")).to_be_visible()
-
-        # Kim signs in with the new password and joins a channel.
-        kim = open_signed_in(browser, live_server, "kim", "kim-password-2")
-        try:
-            kim.goto(live_server.url + "/#/channels")
-            kim.get_by_test_id("channel").filter(has_text="announcements").get_by_test_id(
-                "join"
-            ).click()
-            expect(kim.get_by_test_id("chat-title")).to_have_text("announcements")
-            expect(conv_item(kim, channel["id"])).to_be_visible()
-        finally:
-            _close(kim)
     finally:
+        if kim is not None:
+            _close(kim)
         _close(page)
         admin.close()

@@ -137,10 +137,8 @@ def open_signed_in(
     page.get_by_test_id("login-password").fill(password)
     page.get_by_test_id("login-submit").click()
     page.get_by_test_id("conv-list").wait_for()
-    # Wait for the live connection (the banner hides once the server said `ready`).
-    page.wait_for_function(
-        "() => { const b = document.getElementById('banner'); return b && b.hidden; }"
-    )
+    # Wait for the live connection (the server said `ready`).
+    page.wait_for_function("() => document.documentElement.dataset.connection === 'online'")
     return page
 
 
@@ -159,3 +157,17 @@ def send_from_ui(page: Any, text: str) -> None:
     box = page.get_by_test_id("composer")
     box.fill(text)
     box.press("Enter")
+
+
+def overflowing(page: Any) -> list[str]:
+    """Main layout parts that stick out of the viewport (nothing should at phone width)."""
+    return page.evaluate(
+        """() => {
+        const w = window.innerWidth;
+        const parts = '.sidebar, .main, .conv-item, .chat-header, .composer, .page-header, '
+          + '.card, .msg';
+        return [...document.querySelectorAll(parts)]
+          .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().right > w + 1)
+          .map((e) => e.className);
+        }"""
+    )

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tidings.sdk import Client, EventStream, Message, MessageSent, User
+from tidings.sdk import Client, EventStream, Message, MessageSent, StreamClosed, User
 from tidings.sdk.bot import Bot, Context, parse_duration
 
 PASSWORD = "bot-test-password-1"
@@ -239,3 +239,23 @@ async def test_reminder_bot_example(live_server: Any, admin: Client) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+async def test_bot_stops_cleanly_when_its_account_is_disabled(
+    live_server: Any, admin: Client
+) -> None:
+    bot_user = await new_user(admin, "doomedbot")
+    bot = Bot(live_server.url, username=bot_user.username, password=PASSWORD)
+    stopped: list[bool] = []
+
+    @bot.on_shutdown
+    async def on_stop() -> None:
+        stopped.append(True)
+
+    serving = asyncio.create_task(bot.serve())
+    await asyncio.wait_for(bot.wait_ready(), 20)
+    await admin.update_user(bot_user.id, disabled=True)  # cuts its connections at once
+    with pytest.raises(StreamClosed) as refused:
+        await asyncio.wait_for(serving, 20)
+    assert refused.value.code in (4001, 4003)
+    assert stopped == [True]

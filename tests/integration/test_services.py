@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,7 +59,7 @@ from tidings.services.hub import Services
 from tidings.services.sync import parse_position
 from tidings.store import migrations
 
-from ..conftest import Backend
+from ..conftest import _pg, _pg_url
 
 PASSWORD = "password-123"
 GROUP = ConversationKind.GROUP
@@ -184,22 +184,47 @@ MakeWorld = Callable[..., Awaitable[World]]
 
 
 @pytest.fixture
+def engine() -> str:
+    """The store under test: SQLite; tests marked `on_both_engines` run on PostgreSQL too."""
+    return "sqlite"
+
+
+# The delivery guarantees and every dialect-sensitive query (search, LIKE escapes, the
+# event stream's membership ranges, counts) also run on PostgreSQL, when one is reachable
+# (tests/conftest.py's `pg_template` skips otherwise); the rest stays on SQLite, for speed.
+on_both_engines = pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+
+
+@pytest.fixture
+def database_url(engine: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    if engine == "sqlite":
+        yield None
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"tidings_s_{uuid.uuid4().hex[:12]}"
+    _pg(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
 async def make_world(
-    tmp_path: Path, template_db: Path, backend: Backend
+    tmp_path: Path, template_db: Path, database_url: str | None
 ) -> AsyncIterator[MakeWorld]:
-    """Services on SQLite (a copy of the migrated template) or, parametrized by
-    tests/conftest.py's `backend`, on a fresh migrated PostgreSQL database (skipped when
-    none is reachable). The bus is the in-process one either way."""
+    """Services on SQLite (a copy of the migrated template) or on a fresh migrated
+    PostgreSQL database. The bus is the in-process one either way."""
     made: list[Container] = []
 
     async def make(**settings: Any) -> World:
         assert not made, "one world per test: they would share the PostgreSQL database"
         data = tmp_path / "data"
         data.mkdir()
-        if backend.database_url is None:
+        if database_url is None:
             shutil.copyfile(template_db, data / "tidings.db")
         else:
-            settings = {"database_url": backend.database_url, **settings}
+            settings = {"database_url": database_url, **settings}
         container = Container(Settings(data_dir=data, **{"edit_window_seconds": 60, **settings}))
         clock = FakeClock()
         container.deps = dataclasses.replace(container.deps, clock=clock)
@@ -277,6 +302,7 @@ async def test_who_may_create_accounts(
             await w.svc.users.by_username("newbie")
 
 
+@on_both_engines
 async def test_search_by_chinese_display_name(w: World) -> None:
     await w.user("zhangwei", display_name="张伟")
     await w.user("zhangmin", display_name="张敏")
@@ -293,6 +319,7 @@ async def test_search_by_chinese_display_name(w: World) -> None:
     assert len(await names("")) == 3
 
 
+@on_both_engines
 async def test_search_is_case_and_width_insensitive(w: World) -> None:
     await w.user("wang", display_name="Ｗａｎｇ Ｆａｎｇ")  # full-width, as an IME types it
     await w.user("smith", display_name="Anna SMITH")
@@ -306,6 +333,7 @@ async def test_search_is_case_and_width_insensitive(w: World) -> None:
     assert await names("anna smith") == ["smith"]
 
 
+@on_both_engines
 async def test_search_treats_like_wildcards_literally(w: World) -> None:
     await w.user("alice")
     await w.user("bob_b")
@@ -313,6 +341,7 @@ async def test_search_treats_like_wildcards_literally(w: World) -> None:
     assert [u.username for u in await w.svc.users.search(None, "_")] == ["bob_b"]
 
 
+@on_both_engines
 async def test_search_by_department_subtree(w: World) -> None:
     deps = w.svc.departments
     eng = await deps.create(None, "Engineering")
@@ -362,6 +391,7 @@ async def test_disabled_user_cannot_authenticate_or_log_in(w: World) -> None:
     assert (await w.svc.auth.authenticate(token2)).user.id == alice.id == session.user.id
 
 
+@on_both_engines
 async def test_last_owner_cannot_be_demoted_or_disabled(w: World) -> None:
     owner = await w.user("owner", OrgRole.OWNER)
     with pytest.raises(InvalidOperation):
@@ -462,6 +492,7 @@ async def test_unknown_tokens(w: World, token: str) -> None:
         await w.svc.auth.authenticate(token)
 
 
+@on_both_engines
 async def test_token_expires_after_its_ttl(make_world: MakeWorld) -> None:
     w = await make_world(token_ttl_seconds=60)
     await w.user("alice")
@@ -480,6 +511,7 @@ async def test_token_expires_after_its_ttl(make_world: MakeWorld) -> None:
 # =====================================================================================
 
 
+@on_both_engines
 async def test_departments(w: World) -> None:
     admin = await w.user("admin", OrgRole.ADMIN)
     alice = await w.user("alice")
@@ -553,6 +585,7 @@ async def test_direct_is_created_once(w: World) -> None:
     }
 
 
+@on_both_engines
 async def test_direct_asked_for_by_both_at_once_is_one_conversation(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     (one, created_one), (two, created_two) = await asyncio.gather(
@@ -623,6 +656,7 @@ async def test_group_members_invite_non_members_cannot(w: World) -> None:
     assert same.member_count == 3 and recorder.got == []
 
 
+@on_both_engines
 async def test_channel_join_leave_and_guests(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     guest = await w.user("guest", OrgRole.GUEST)
@@ -742,6 +776,7 @@ async def test_org_admin_updates_a_channel_without_being_in_it(w: World) -> None
         await w.svc.conversations.update(admin, group.id, "peek", None)
 
 
+@on_both_engines
 async def test_removed_member_reads_up_to_the_removal_only(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
@@ -808,6 +843,7 @@ async def test_send_and_history(w: World) -> None:
     assert message_json(page[0])["body"] == "m2"
 
 
+@on_both_engines
 async def test_send_is_idempotent(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
@@ -823,6 +859,7 @@ async def test_send_is_idempotent(w: World) -> None:
     assert other_created and other.seq == 2
 
 
+@on_both_engines
 async def test_concurrent_retries_store_one_message(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
@@ -834,6 +871,7 @@ async def test_concurrent_retries_store_one_message(w: World) -> None:
     assert await w.seqs(alice, conv.id) == [1]
 
 
+@on_both_engines
 async def test_same_client_msg_id_to_another_conversation_is_a_conflict(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
     one = await w.conv(alice, GROUP, bob)
@@ -845,6 +883,7 @@ async def test_same_client_msg_id_to_another_conversation_is_a_conflict(w: World
     assert await w.seqs(alice, two.id) == []
 
 
+@on_both_engines
 async def test_concurrent_sends_get_gap_free_seqs(w: World) -> None:
     users = await w.users("alice", "bob", "carol", "dave")
     conv = await w.conv(users[0], GROUP, *users[1:])
@@ -864,6 +903,7 @@ async def test_concurrent_sends_get_gap_free_seqs(w: World) -> None:
     assert [m["seq"] for m in stream] == list(range(1, n + 1))  # type: ignore[index]
 
 
+@on_both_engines
 async def test_one_bad_send_fails_only_itself(w: World) -> None:
     alice, bob, eve = await w.users("alice", "bob", "eve")
     conv = await w.conv(alice, GROUP, bob)
@@ -878,6 +918,7 @@ async def test_one_bad_send_fails_only_itself(w: World) -> None:
     assert await w.seqs(alice, conv.id) == [1, 2]
 
 
+@on_both_engines
 @pytest.mark.parametrize(
     ("body", "error"),
     [("", InvalidBody), ("   \n", InvalidBody), ("nul \x00", InvalidBody), ("x" * 16385, TooLarge),
@@ -977,6 +1018,7 @@ async def test_recall_refused_for_others(w: World) -> None:
     assert not (await w.svc.messages.history(owner, conv.id))[0][0].deleted
 
 
+@on_both_engines
 async def test_reactions(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
@@ -1000,6 +1042,7 @@ async def test_reactions(w: World) -> None:
         await react(bob, conv.id, 2, "👍", True)
 
 
+@on_both_engines
 async def test_mentions_and_unread_mentions(w: World) -> None:
     alice, bob, carol, _dave = await w.users("alice", "bob", "carol", "dave")
     conv = await w.conv(alice, GROUP, bob, carol)
@@ -1025,6 +1068,7 @@ async def test_mentions_and_unread_mentions(w: World) -> None:
     assert await mentions_of(carol) == 2
 
 
+@on_both_engines
 async def test_read_positions_only_move_forward(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
@@ -1072,6 +1116,7 @@ async def test_read_events_go_to_members_in_groups_and_to_oneself_in_channels(w:
 # =====================================================================================
 
 
+@on_both_engines
 async def test_events_since_returns_exactly_what_the_user_may_see(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
     ab = await w.conv(alice, GROUP, bob, name="ab")
@@ -1100,6 +1145,7 @@ async def test_events_since_returns_exactly_what_the_user_may_see(w: World) -> N
     assert positions == sorted(set(positions))
 
 
+@on_both_engines
 async def test_events_respect_membership_ranges(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
     conv = await w.conv(alice, GROUP, bob)
@@ -1125,6 +1171,7 @@ async def test_events_respect_membership_ranges(w: World) -> None:
     assert len(await w.events(bob)) == 8  # bob saw all of it
 
 
+@on_both_engines
 async def test_events_since_pages_with_more(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     conv = await w.conv(alice, GROUP, bob)
@@ -1186,6 +1233,7 @@ def apply_message_event(state: dict[int, dict[str, Any]], event: dict[str, Any])
                 del reactions[event["emoji"]]
 
 
+@on_both_engines
 async def test_sync_messages_stale_history_plus_events_equals_fresh(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
     conv = await w.conv(alice, GROUP, bob, carol)
@@ -1245,6 +1293,7 @@ def apply_membership_event(
         conversations[cid]["last_activity_at"] = event["message"]["created_at"]
 
 
+@on_both_engines
 async def test_sync_membership_stale_list_plus_events_equals_fresh(w: World) -> None:
     alice, bob, carol, dave = await w.users("alice", "bob", "carol", "dave")
     team = await w.conv(alice, GROUP, bob, name="team")
@@ -1305,6 +1354,7 @@ def apply_read_event(me: str, state: dict[str, dict[str, int]], event: dict[str,
         assert event["unread"] == state[cid]["last_seq"] - event["seq"]
 
 
+@on_both_engines
 async def test_sync_read_positions_stale_list_plus_events_equals_fresh(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
     group = await w.conv(alice, GROUP, bob, name="group")

@@ -28,6 +28,7 @@ def create_app(
     max_request_bytes: int,
     api: bool = True,
     readiness: Callable[[], Awaitable[dict[str, str]]] | None = None,
+    status: Callable[[], dict[str, object]] | None = None,
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
@@ -66,7 +67,9 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> Response:
-        return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
+        """Liveness: the process answers. Also says which node this is and what it holds."""
+        facts = status() if status is not None else {}
+        return Response(orjson.dumps({"status": "ok", **facts}), media_type="application/json")
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from typing import Any
 
@@ -87,6 +88,11 @@ def build(settings: Settings) -> tuple[Any, Container, Hub | None]:
         api="api" in roles,
         max_request_bytes=settings.max_request_bytes,
         readiness=container.readiness,
+        status=lambda: {
+            "node": settings.node_name or f"{socket.gethostname()}:{settings.port}",
+            "roles": sorted(roles),
+            "connections": 0 if hub is None else sum(1 for _ in hub.connections),
+        },
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )

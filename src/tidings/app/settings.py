@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="default: the in-process bus")
     redis_prefix: str = Field("tidings", description="prefix of every Redis key and channel")
     roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES))
+    node_name: str = Field("", description="this node's name in /healthz (default host:port)")
     presence_ttl_seconds: int = Field(60, ge=5, description="presence of a dead node expires")
     admin_username: str = "admin"
     admin_password: SecretStr | None = None

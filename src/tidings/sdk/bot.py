@@ -250,12 +250,18 @@ class Bot:
         await self._ready.wait()
 
     async def serve(self) -> None:
-        """Start (if needed) and handle messages until :meth:`stop`; then shut down cleanly."""
+        """Start (if needed) and handle messages until :meth:`stop`; then shut down cleanly.
+
+        If the server refuses the bot (token revoked, account disabled: close
+        4001/4003), the bot shuts down cleanly and the :class:`StreamClosed` is
+        raised again, so that a supervisor sees the failure.
+        """
         if self._stream is None:
             await self.start()
         stream = self._stream
         assert stream is not None
         stopper = asyncio.ensure_future(self._stop.wait())
+        refused: StreamClosed | None = None
         try:
             while not self._stop.is_set():
                 getter = asyncio.ensure_future(stream.__anext__())
@@ -269,14 +275,17 @@ class Bot:
                     event = getter.result()
                 except StopAsyncIteration:
                     break
-                except StreamClosed:
-                    log.exception("bot stream closed by the server")
+                except StreamClosed as exc:
+                    log.error("bot stream closed by the server: %s", exc)
+                    refused = exc
                     break
                 self.since = stream.position
                 self._dispatch(event)
         finally:
             stopper.cancel()
             await self._shutdown_now()
+        if refused is not None:
+            raise refused
 
     def stop(self) -> None:
         """Ask the bot to stop; :meth:`serve` returns after a clean shutdown."""

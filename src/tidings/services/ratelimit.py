@@ -32,13 +32,17 @@ class RateLimiter:
         client_msg_id)."""
         per_user, per_address = self._limits[action]
         window = self.d.security.rate_window_seconds
+        refusal: RateLimited | None = None
         for scope, key, limit in (("user", user_key, per_user), ("address", address, per_address)):
             if not key or limit <= 0:
                 continue
+            # every attempt counts on both keys, refused or not
             hits, retry_after = await self.d.bus.count_hit(f"rl:{action}:{scope}:{key}", window)
-            if hits > limit:
-                raise RateLimited(
+            if hits > limit and refusal is None:
+                refusal = RateLimited(
                     f"too many {action} requests from this {scope}: "
                     f"at most {limit} per {window:g} s",
                     retry_after=max(1.0, retry_after),
                 )
+        if refusal is not None:
+            raise refusal

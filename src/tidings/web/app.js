@@ -306,6 +306,7 @@ function startSession(user) {
   state.users.set(user.id, user);
   loadOutbox();
   state.status = 'connecting';
+  state.sessionStarted = Date.now();
   renderShell();
   conn = new Connection({
     getToken: () => state.token,
@@ -882,10 +883,16 @@ function rerenderAll() {
   invalidate('all');
 }
 
+let bannerTimer = null;
 function renderBanner() {
   const el = $('#banner');
   if (!el) return;
-  const show = state.status !== 'online';
+  document.documentElement.dataset.connection = state.status;
+  // A first connection gets a moment before "Connecting…" is shown; a lost one is
+  // announced at once.
+  const early = state.status === 'connecting' && Date.now() - state.sessionStarted < 1500;
+  if (early && !bannerTimer) bannerTimer = setTimeout(() => { bannerTimer = null; invalidate('banner'); }, 1600);
+  const show = state.status !== 'online' && !early;
   el.hidden = !show;
   clear(el);
   if (show) {
@@ -924,7 +931,7 @@ function convAvatar(c, size = 'md') {
     if (peer) return avatar(peer, userName(peer), { size, presence: state.presence.get(peer) || 'offline' });
   }
   if (c.kind === 'channel') return h('span', { class: `avatar avatar-${size} avatar-channel`, 'aria-hidden': 'true' }, '#');
-  return avatar(c.id, convTitle(c), { size });
+  return avatar(c.id, convTitle(c), { size, person: false });
 }
 
 function previewText(c) {

@@ -63,20 +63,24 @@ export function colorFor(id) {
   return PALETTE[(hash >>> 0) % PALETTE.length];
 }
 
-export function initials(name) {
+export function initials(name, { person = true } = {}) {
   const text = String(name || '?').trim();
   if (!text) return '?';
   const chars = [...text];
-  // CJK names: the last one or two characters read best (given name).
-  if (/[\u3400-\u9fff]/.test(chars[0])) return chars.length > 2 ? chars.slice(-2).join('') : chars.join('');
+  // CJK: for a person the given name (last one or two characters) reads best; for a
+  // conversation, its first two characters.
+  if (/[\u3400-\u9fff]/.test(chars[0])) {
+    if (chars.length <= 2) return chars.join('');
+    return person ? chars.slice(-2).join('') : chars.slice(0, 2).join('');
+  }
   const words = text.split(/[\s._-]+/).filter(Boolean);
   if (words.length >= 2) return ([...words[0]][0] + [...words[1]][0]).toUpperCase();
   return chars.slice(0, 2).join('').toUpperCase();
 }
 
-export function avatar(id, name, { size = 'md', presence = null } = {}) {
+export function avatar(id, name, { size = 'md', presence = null, person = true } = {}) {
   return h('span', { class: `avatar avatar-${size}`, style: { background: colorFor(id) }, 'aria-hidden': 'true' },
-    initials(name),
+    initials(name, { person }),
     presence ? h('span', { class: `presence-dot presence-${presence}`, dataset: { uid: id } }) : null);
 }
 
