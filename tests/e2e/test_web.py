@@ -579,6 +579,7 @@ def test_main_screens_at_desktop_and_phone_width(
 
             page.goto(live_server.url + "/#/channels")
             expect(page.get_by_test_id("channel").filter(has_text="general")).to_be_visible()
+            page.evaluate("document.getElementById('toasts').replaceChildren()")
             page.screenshot(path=str(shots / f"{tag}-channels.png"))
             assert overflowing(page) == []
             page.goto(live_server.url + "/#/directory")

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import structlog
+
 from tidings.core.errors import RateLimited
 from tidings.services.context import Deps
+
+log = structlog.get_logger(__name__)
 
 
 class Action(StrEnum):
@@ -37,7 +41,13 @@ class RateLimiter:
             if not key or limit <= 0:
                 continue
             # every attempt counts on both keys, refused or not
-            hits, retry_after = await self.d.bus.count_hit(f"rl:{action}:{scope}:{key}", window)
+            try:
+                hits, retry_after = await self.d.bus.count_hit(
+                    f"rl:{action}:{scope}:{key}", window
+                )
+            except Exception as exc:  # noqa: BLE001 - counters unreachable: fail open
+                log.warning("rate_limit_unavailable", action=str(action), error=str(exc))
+                continue
             if hits > limit and refusal is None:
                 refusal = RateLimited(
                     f"too many {action} requests from this {scope}: "

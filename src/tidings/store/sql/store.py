@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.core.errors import Conflict
+from tidings.core.errors import Conflict, Unavailable
 from tidings.core.models import (
     Conversation,
     ConversationId,
@@ -762,6 +762,20 @@ class SqlTx(SecurityQueries):
         return out
 
 
+@contextlib.contextmanager
+def _unavailable_when_unreachable() -> Iterator[None]:
+    """A lost or refused database connection is `Unavailable` (503): the client retries
+    later (a send with the same client_msg_id), and nothing was acknowledged."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+        raise Unavailable("the database is unreachable; retry later") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("the database connection was lost; retry later") from exc
+        raise
+
+
 class SqlStore:
     """The Store: hands out read and write transactions."""
 
@@ -824,18 +838,20 @@ class SqlStore:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SqlTx]:
-        async with self.engines.read.connect() as conn, conn.begin():
-            yield SqlTx(conn)
+        with _unavailable_when_unreachable():
+            async with self.engines.read.connect() as conn, conn.begin():
+                yield SqlTx(conn)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[SqlTx]:
         """One write transaction. After-commit callbacks run in commit order, before the
         next writer starts, so that events are published in position order."""
-        async with self.engines.write_slot(), self.engines.write.connect() as conn:
-            async with conn.begin():
-                await self.engines.lock_writes(conn)
-                tx = SqlTx(conn)
-                yield tx
+        async with self.engines.write_slot():
+            with _unavailable_when_unreachable():
+                async with self.engines.write.connect() as conn, conn.begin():
+                    await self.engines.lock_writes(conn)
+                    tx = SqlTx(conn)
+                    yield tx
             for callback in tx._after_commit:
                 await callback()
 
