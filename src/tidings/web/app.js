@@ -7,6 +7,7 @@ import { renderAdmin } from './admin.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
 
 const TOKEN_KEY = 'tidings.token';
+const USER_KEY = 'tidings.user';
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
 const TYPING_SHOW_MS = 6000;
@@ -188,7 +189,11 @@ async function boot() {
   document.title = t('app.name');
   window.addEventListener('hashchange', () => route());
   document.addEventListener('visibilitychange', () => {
-    if (conn) conn.notify({ type: 'presence', state: document.visibilityState === 'visible' ? 'online' : 'away' });
+    const visible = document.visibilityState === 'visible';
+    if (conn) {
+      conn.notify({ type: 'presence', state: visible ? 'online' : 'away' });
+      if (visible && !conn.ready) conn.reconnectNow();
+    }
     maybeMarkRead();
   });
   window.addEventListener('online', () => conn && conn.reconnectNow());
@@ -204,11 +209,16 @@ async function boot() {
       localStorage.removeItem(TOKEN_KEY);
       state.token = null;
       renderLogin();
-    } else {
-      // Server unreachable: show the app shell from what we know and keep trying.
-      renderLogin(t('error.network'));
-      setTimeout(boot, 3000);
+      return;
     }
+    // The server cannot be reached: open the app as the last known user; the
+    // connection keeps retrying behind the banner and loads everything once it is back.
+    let cached = null;
+    try {
+      cached = JSON.parse(localStorage.getItem(USER_KEY) || 'null');
+    } catch { /* no cached user */ }
+    if (cached && cached.id) startSession(cached);
+    else renderLogin(t('error.network'));
   }
 }
 
@@ -290,6 +300,7 @@ function signedOut() {
   if (conn) conn.stop();
   conn = null;
   localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(USER_KEY);
   Object.assign(state, {
     token: null, me: null, cid: null, view: 'home', booted: false, buffered: [], outbox: [], editing: null,
   });
@@ -303,6 +314,7 @@ function signedOut() {
 
 function startSession(user) {
   state.me = user;
+  localStorage.setItem(USER_KEY, JSON.stringify(user));
   state.users.set(user.id, user);
   loadOutbox();
   state.status = 'connecting';
@@ -338,6 +350,7 @@ async function onReady(frame) {
   if (frame.user) {
     state.me = { ...state.me, ...frame.user };
     state.users.set(state.me.id, state.me);
+    localStorage.setItem(USER_KEY, JSON.stringify(state.me));
   }
   conn.notify({ type: 'presence', state: document.visibilityState === 'visible' ? 'online' : 'away' });
   if (!state.booted) {
