@@ -30,9 +30,10 @@ async def test_replica_reads_never_go_backwards(tmp_path: Path) -> None:
         await svc.messages.send(alice, conv.id, f"m{i}", f"message {i}")
     # The replica is a consistent copy taken now; the primary then moves on.
     replica_file = tmp_path / "replica.db"
-    with sqlite3.connect(primary.db_url.removeprefix("sqlite:///")) as src, sqlite3.connect(
-        replica_file
-    ) as dst:
+    with (
+        sqlite3.connect(primary.db_url.removeprefix("sqlite:///")) as src,
+        sqlite3.connect(replica_file) as dst,
+    ):
         src.backup(dst)
     for i in range(3, 5):
         await svc.messages.send(alice, conv.id, f"m{i}", f"message {i}")

@@ -1,0 +1,334 @@
+"""Permissions in one table: every REST operation of the OpenAPI document and every
+WebSocket frame, tried as owner, admin, member, guest, non-member and anonymous against
+the real server. Each cell is the expected outcome: allowed, or denied (unauthenticated,
+forbidden or not_found). A new operation fails this test until it has its row.
+
+The world: `creator` (a member) made the group G with `mem` (a member) and `gue` (a
+guest) in it; `own` is the organization's owner, `adm` an admin, `out` a member outside
+G. Other roles' calls that are allowed may still fail validation (a wrong TOTP code, a
+wrong password): those count as allowed, since the permission check let them through."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import websockets
+
+from tests.e2e.security_helpers import server_with
+from tests.helpers import Api, Ws, login, make_user
+
+pytestmark = pytest.mark.e2e
+
+ROLES = ("owner", "admin", "member", "guest", "nonmember", "anonymous")
+AUTH = frozenset(ROLES) - {"anonymous"}
+EVERYONE = frozenset(ROLES)
+ADMINS = frozenset({"owner", "admin"})
+IN_G = frozenset({"member", "guest"})
+NOBODY: frozenset[str] = frozenset()
+DENIED = {"unauthenticated", "forbidden", "not_found", "second_factor_required"}
+PASSWORD = "password-123"
+_n = itertools.count(1)
+
+# Who may do what. Keys are (method, path template) exactly as in /openapi.json.
+REST: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/healthz"): EVERYONE,
+    ("GET", "/readyz"): EVERYONE,
+    ("POST", "/api/v1/auth/login"): EVERYONE,
+    ("POST", "/api/v1/auth/logout"): AUTH,
+    ("POST", "/api/v1/auth/password"): AUTH,
+    ("GET", "/api/v1/auth/totp"): AUTH,
+    ("POST", "/api/v1/auth/totp/setup"): AUTH,
+    ("POST", "/api/v1/auth/totp/enable"): AUTH,
+    ("POST", "/api/v1/auth/totp/disable"): AUTH,
+    ("POST", "/api/v1/auth/totp/recovery-codes"): AUTH,
+    ("GET", "/api/v1/sessions"): AUTH,
+    ("DELETE", "/api/v1/sessions/{sid}"): AUTH,  # one's own
+    ("GET", "/api/v1/users/me"): AUTH,
+    ("POST", "/api/v1/users"): ADMINS,
+    ("GET", "/api/v1/users"): AUTH,
+    ("GET", "/api/v1/users/{uid}"): AUTH,
+    ("PATCH", "/api/v1/users/{uid}"): ADMINS,
+    ("POST", "/api/v1/users/{uid}/password"): ADMINS,
+    ("GET", "/api/v1/users/{uid}/sessions"): ADMINS,
+    ("DELETE", "/api/v1/users/{uid}/sessions"): ADMINS,
+    ("DELETE", "/api/v1/users/{uid}/totp"): ADMINS,
+    ("GET", "/api/v1/departments"): AUTH,
+    ("POST", "/api/v1/departments"): ADMINS,
+    ("PUT", "/api/v1/departments/{did}/members/{uid}"): ADMINS,
+    ("DELETE", "/api/v1/departments/{did}/members/{uid}"): ADMINS,
+    ("GET", "/api/v1/settings"): AUTH,
+    ("PATCH", "/api/v1/settings"): ADMINS,
+    ("GET", "/api/v1/audit"): ADMINS,
+    ("POST", "/api/v1/conversations"): AUTH - {"guest"},  # guests: direct ones only
+    ("GET", "/api/v1/conversations"): AUTH,
+    ("GET", "/api/v1/channels"): AUTH - {"guest"},  # guests do not browse channels
+    ("GET", "/api/v1/conversations/{cid}"): IN_G,
+    # only G's owner (creator) could; org admins do not see into private groups
+    ("PATCH", "/api/v1/conversations/{cid}"): NOBODY,
+    ("POST", "/api/v1/conversations/{cid}/members"): IN_G,  # groups: members invite
+    ("DELETE", "/api/v1/conversations/{cid}/members/{uid}"): NOBODY,  # someone else
+    ("POST", "/api/v1/conversations/{cid}/messages"): IN_G,
+    ("GET", "/api/v1/conversations/{cid}/messages"): IN_G,
+    ("PATCH", "/api/v1/conversations/{cid}/messages/{seq}"): frozenset({"member"}),  # sender
+    ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}"): frozenset({"member"}),
+    ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
+    ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
+    ("POST", "/api/v1/conversations/{cid}/read"): IN_G,
+    ("POST", "/api/v1/conversations/{cid}/typing"): IN_G,
+    ("GET", "/api/v1/sync"): AUTH,
+    ("GET", "/api/v1/presence"): AUTH,
+}
+
+WS: dict[str, frozenset[str]] = {
+    "auth": AUTH,
+    "send": IN_G,
+    "read": IN_G,
+    "typing": IN_G,
+    "presence": AUTH,
+    "ping": AUTH,
+}
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    json: Any = None
+    params: dict[str, str] | None = None
+    token: str | None = None  # overrides the role's token
+
+
+@dataclass
+class World:
+    url: str
+    owner: Api
+    apis: dict[str, Api] = field(default_factory=dict)
+    usernames: dict[str, str] = field(default_factory=dict)
+    creator: Api | None = None
+    mem: Api | None = None
+    target: Api | None = None
+    group: str = ""
+    department: str = ""
+    message_seq: int = 0
+
+    def token(self, role: str) -> str | None:
+        return None if role == "anonymous" else self.apis[role].token
+
+    async def fresh_user(self) -> str:
+        name = f"t{next(_n)}"
+        data = await self.owner.post(
+            "/users", {"username": name, "password": PASSWORD}, expect=201
+        )
+        return str(data["user"]["id"])
+
+    async def fresh_token(self, role: str) -> tuple[str, str]:
+        """A second session of the role's user: (token, session id)."""
+        async with httpx.AsyncClient() as c:
+            r = await c.post(
+                self.url + "/api/v1/auth/login",
+                json={"username": self.usernames[role], "password": PASSWORD, "device": "x"},
+            )
+        token = r.json()["token"]
+        async with httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}) as c:
+            sessions = (await c.get(self.url + "/api/v1/sessions")).json()["sessions"]
+        return token, next(s["id"] for s in sessions if s["current"])
+
+    async def mem_message(self) -> int:
+        assert self.mem is not None
+        return int((await self.mem.send(self.group, "by mem"))["seq"])
+
+
+async def build(world: World, method: str, path: str, role: str) -> Call:
+    """A valid request for this operation as this role (fresh targets where it writes)."""
+    v1 = "/api/v1"
+    g, uid = world.group, world.target.id if world.target else ""
+    login_as = world.usernames.get(role, "creator")
+    match (method, path.removeprefix(v1)):
+        case ("POST", "/auth/login"):
+            return Call(method, path, {"username": login_as, "password": PASSWORD})
+        case ("POST", "/auth/logout"):
+            token = None if role == "anonymous" else (await world.fresh_token(role))[0]
+            return Call(method, path, token=token)
+        case ("POST", "/auth/password"):
+            return Call(method, path, {"current_password": PASSWORD, "new_password": PASSWORD})
+        case ("POST", "/auth/totp/enable") | ("POST", "/auth/totp/recovery-codes"):
+            return Call(method, path, {"code": "000000"})
+        case ("POST", "/auth/totp/disable"):
+            return Call(method, path, {"password": "not-my-password", "code": "000000"})
+        case ("DELETE", "/sessions/{sid}"):
+            sid = "x" if role == "anonymous" else (await world.fresh_token(role))[1]
+            return Call(method, f"{v1}/sessions/{sid}")
+        case ("POST", "/users"):
+            return Call(method, path, {"username": f"new{next(_n)}", "password": PASSWORD})
+        case ("GET", "/users/{uid}") | ("GET", "/users/{uid}/sessions"):
+            return Call(method, f"{v1}/users/{uid}" + path.split("{uid}")[1])
+        case ("DELETE", "/users/{uid}/sessions") | ("DELETE", "/users/{uid}/totp"):
+            return Call(method, f"{v1}/users/{uid}" + path.split("{uid}")[1])
+        case ("PATCH", "/users/{uid}"):
+            return Call(method, f"{v1}/users/{await world.fresh_user()}", {"display_name": "T"})
+        case ("POST", "/users/{uid}/password"):
+            fresh = await world.fresh_user()
+            return Call(method, f"{v1}/users/{fresh}/password", {"password": "password-456"})
+        case ("POST", "/departments"):
+            return Call(method, path, {"name": f"dept {next(_n)}"})
+        case ("PUT", "/departments/{did}/members/{uid}") | (
+            "DELETE",
+            "/departments/{did}/members/{uid}",
+        ):
+            return Call(method, f"{v1}/departments/{world.department}/members/{uid}")
+        case ("PATCH", "/settings"):
+            return Call(method, path, {"second_factor_policy": "none"})
+        case ("POST", "/conversations"):
+            return Call(method, path, {"kind": "group", "name": f"g{next(_n)}"})
+        case ("GET", "/conversations/{cid}") | ("GET", "/conversations/{cid}/messages"):
+            return Call(method, path.replace("{cid}", g))
+        case ("PATCH", "/conversations/{cid}"):
+            return Call(method, f"{v1}/conversations/{g}", {"topic": f"t{next(_n)}"})
+        case ("POST", "/conversations/{cid}/members"):
+            return Call(method, f"{v1}/conversations/{g}/members", {"user_ids": [uid]})
+        case ("DELETE", "/conversations/{cid}/members/{uid}"):
+            assert world.creator is not None
+            await world.creator.post(f"/conversations/{g}/members", {"user_ids": [uid]})
+            return Call(method, f"{v1}/conversations/{g}/members/{uid}")
+        case ("POST", "/conversations/{cid}/messages"):
+            body = {"client_msg_id": uuid.uuid4().hex, "body": "hello"}
+            return Call(method, f"{v1}/conversations/{g}/messages", body)
+        case ("PATCH", "/conversations/{cid}/messages/{seq}"):
+            seq = world.message_seq
+            return Call(method, f"{v1}/conversations/{g}/messages/{seq}", {"body": "edited"})
+        case ("DELETE", "/conversations/{cid}/messages/{seq}"):
+            return Call(method, f"{v1}/conversations/{g}/messages/{await world.mem_message()}")
+        case (_, "/conversations/{cid}/messages/{seq}/reactions/{emoji}"):
+            seq = world.message_seq
+            return Call(method, f"{v1}/conversations/{g}/messages/{seq}/reactions/👍")
+        case ("POST", "/conversations/{cid}/read"):
+            return Call(method, f"{v1}/conversations/{g}/read", {"seq": 1})
+        case ("POST", "/conversations/{cid}/typing"):
+            return Call(method, f"{v1}/conversations/{g}/typing")
+        case ("GET", "/sync"):
+            return Call(method, path, params={"since": "0"})
+        case ("GET", "/presence"):
+            return Call(method, path, params={"user_ids": uid})
+        case _ if "{" not in path:
+            return Call(method, path)
+    raise AssertionError(f"no request for {method} {path}: add one to build()")
+
+
+async def make_world(url: str, owner_password: str) -> World:
+    owner = await login(url, "admin", owner_password)
+    world = World(url, owner)
+    world.apis["owner"] = owner
+    world.usernames["owner"] = "admin"
+    # the owner's password is not PASSWORD: give it PASSWORD so fresh logins work
+    await owner.post(f"/users/{owner.id}/password", {"password": PASSWORD}, expect=204)
+    owner = await login(url, "admin", PASSWORD)
+    world.owner = world.apis["owner"] = owner
+    for role, name, org_role in (
+        ("admin", "adm", "admin"),
+        ("member", "mem", "member"),
+        ("guest", "gue", "guest"),
+        ("nonmember", "out", "member"),
+    ):
+        world.apis[role] = await make_user(owner, name, role=org_role)
+        world.usernames[role] = name
+    world.creator = await make_user(owner, "creator")
+    world.target = await make_user(owner, "xtra")
+    world.mem = world.apis["member"]
+    members = [world.apis["member"].id, world.apis["guest"].id]
+    conv = await world.creator.post(
+        "/conversations", {"kind": "group", "name": "G", "member_ids": members}, expect=201
+    )
+    world.group = conv["conversation"]["id"]
+    world.message_seq = await world.mem_message()
+    dep = await owner.post("/departments", {"name": "Security"}, expect=201)
+    world.department = dep["department"]["id"]
+    return world
+
+
+def outcome(response: httpx.Response) -> str:
+    if response.status_code < 400:
+        return "allowed"
+    code = response.json()["error"]["code"]
+    return "denied" if code in DENIED else "allowed"  # a validation error got past the check
+
+
+async def test_every_rest_operation_as_every_role(tmp_path: Path) -> None:
+    with server_with(tmp_path, {}) as server:
+        async with httpx.AsyncClient() as http:
+            spec = (await http.get(server.url + "/openapi.json")).json()
+        served = {
+            (method.upper(), path) for path, ops in spec["paths"].items() for method in ops
+        }
+        assert served == set(REST), (
+            f"missing from the table: {sorted(served - set(REST))}; "
+            f"no longer served: {sorted(set(REST) - served)}"
+        )
+        world = await make_world(server.url, server.admin_password)
+        wrong: list[str] = []
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            for (method, path), allowed in REST.items():
+                for role in ROLES:
+                    call = await build(world, method, path, role)
+                    token = call.token or world.token(role)
+                    headers = {"authorization": f"Bearer {token}"} if token else {}
+                    r = await http.request(
+                        call.method, call.path, json=call.json, params=call.params,
+                        headers=headers,
+                    )
+                    assert r.status_code < 500, (method, path, role, r.text)
+                    got = outcome(r)
+                    expected = "allowed" if role in allowed else "denied"
+                    if got != expected:
+                        wrong.append(f"{method} {path} as {role}: {got} ({r.status_code} "
+                                     f"{r.text[:120]}), expected {expected}")
+        assert not wrong, "\n".join(wrong)
+
+
+async def _ws_outcome(world: World, ws_url: str, role: str, frame_type: str) -> str:
+    token = world.token(role) or "not-a-token"
+    try:
+        ws = await Ws.connect(ws_url, token)
+    except (AssertionError, websockets.ConnectionClosed):
+        return "denied"
+    try:
+        if frame_type == "auth":
+            return "allowed"
+        frames: dict[str, dict[str, Any]] = {
+            "send": {"type": "send", "conversation_id": world.group,
+                     "client_msg_id": uuid.uuid4().hex, "body": "ws"},
+            "read": {"type": "read", "conversation_id": world.group, "seq": 1},
+            "typing": {"type": "typing", "conversation_id": world.group},
+            "presence": {"type": "presence", "state": "away"},
+            "ping": {"type": "ping"},
+        }
+        reply = await ws.request(frames[frame_type])
+        if reply["type"] == "ack":
+            return "allowed"
+        return "denied" if reply["error"]["code"] in DENIED else "allowed"
+    finally:
+        await ws.close()
+
+
+async def test_every_websocket_frame_as_every_role(tmp_path: Path) -> None:
+    with server_with(tmp_path, {}) as server:
+        world = await make_world(server.url, server.admin_password)
+        wrong = []
+        for frame_type, allowed in WS.items():
+            for role in ROLES:
+                got = await _ws_outcome(world, server.ws_url, role, frame_type)
+                expected = "allowed" if role in allowed else "denied"
+                if got != expected:
+                    wrong.append(f"{frame_type} as {role}: {got}, expected {expected}")
+        assert not wrong, "\n".join(wrong)
+
+
+_unused: tuple[Callable[..., Awaitable[Any]], ...] = ()
+_json = orjson
