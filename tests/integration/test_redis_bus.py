@@ -31,7 +31,7 @@ async def two_nodes(prefix: str, ttl: float = 60) -> tuple[RedisBus, RedisBus]:
 
 async def wait_for(condition: object, timeout: float = 5) -> None:
     async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
+        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 - polls Redis state
             await asyncio.sleep(0.02)
 
 
