@@ -4,6 +4,7 @@ prefix, behind a real HAProxy (installed from Debian's packages by .ci/run)."""
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -13,23 +14,32 @@ import pytest
 
 from tests.conftest import REQUIRE_SERVICES, Backend, LiveServer, free_port
 
-HAPROXY_TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+HAPROXY_TEMPLATE = DEPLOY / "haproxy.cfg"
+NGINX_TEMPLATE = DEPLOY / "nginx.conf"
 
 
-def haproxy_binary() -> str:
-    found = shutil.which("haproxy") or (
-        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+def binary(name: str) -> str:
+    found = shutil.which(name) or (
+        f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None
     )
     if found is None:
-        message = "haproxy is not installed (apt-get install haproxy)"
+        message = f"{name} is not installed (apt-get install {name})"
         if REQUIRE_SERVICES:
             pytest.fail(message + " and TIDINGS_REQUIRE_SERVICES=1")
         pytest.skip(message)
     return found
 
 
+def haproxy_binary() -> str:
+    return binary("haproxy")
+
+
 class Cluster:
-    def __init__(self, root: Path, backend: Backend, nodes: int = 3) -> None:
+    def __init__(
+        self, root: Path, backend: Backend, nodes: int = 3, balancer: str = "haproxy"
+    ) -> None:
+        self.balancer = balancer
         assert backend.database_url is not None
         self.root = root
         self.nodes = [
@@ -43,9 +53,11 @@ class Cluster:
         for node in self.nodes:
             node.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/api/v1/ws"
-        self.haproxy: subprocess.Popen[bytes] | None = None
+        scheme = "https" if balancer == "nginx" else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{scheme.replace('http', 'ws')}://127.0.0.1:{self.port}/api/v1/ws"
+        self.haproxy: subprocess.Popen[bytes] | None = None  # the balancer's process
+        self.certificate: Path | None = None
 
     def config(self) -> str:
         """The shipped deploy/haproxy.cfg, with this test's ports and without TLS."""
@@ -65,25 +77,98 @@ class Cluster:
         text = text.replace("    maxconn 100000\n", "    maxconn 2000\n")  # this sandbox's FD limit
         return text.replace(tls, f"    bind 127.0.0.1:{self.port}\n")
 
+    def nginx_config(self, cert: Path, key: Path) -> str:
+        """The shipped deploy/nginx.conf with this test's ports, paths and certificate."""
+        text = NGINX_TEMPLATE.read_text()
+        for i in (1, 2, 3):
+            line = f"        server node{i}:8000 max_fails=2 fail_timeout=5s;\n"
+            assert line in text
+            text = text.replace(line, "" if i > 1 else "{servers}")
+        servers = "".join(
+            f"        server 127.0.0.1:{n.port} max_fails=2 fail_timeout=5s;\n" for n in self.nodes
+        )
+        plain = "    server {\n        listen 80;\n        return 301 https://$host$request_uri;\n    }\n\n"
+        replacements = {
+            "{servers}": servers,
+            plain: "",
+            "listen 443 ssl;": f"listen 127.0.0.1:{self.port} ssl;",
+            "/etc/tidings/tls/fullchain.pem": str(cert),
+            "/etc/tidings/tls/privkey.pem": str(key),
+            "worker_processes auto;": "worker_processes 1;",
+            "worker_connections 65536;": "worker_connections 1024;",
+        }
+        for old, new in replacements.items():
+            assert old in text, old
+            text = text.replace(old, new)
+        return text
+
+    def _start_nginx(self) -> None:
+        nginx = binary("nginx")
+        cert, key = self.root / "cert.pem", self.root / "key.pem"
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        cfg = self.root / "nginx.conf"
+        cfg.write_text(self.nginx_config(cert, key))
+        prefix = self.root / "nginx"
+        for sub in ("", "logs", "tmp"):
+            (prefix / sub).mkdir(exist_ok=True)
+        directives = f"daemon off; pid {prefix}/nginx.pid; error_log {prefix}/logs/error.log;"
+        args = [nginx, "-p", str(prefix), "-c", str(cfg), "-g", directives]
+        check = subprocess.run([*args, "-t"], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        log = (self.root / "nginx.log").open("ab")
+        self.haproxy = subprocess.Popen(args, stdout=log, stderr=log)
+        self.certificate = cert
+
     def start(self) -> None:
-        binary = haproxy_binary()
         for node in self.nodes:
             node.start()
-        cfg = self.root / "haproxy.cfg"
-        cfg.write_text(self.config())
-        check = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
-        log = (self.root / "haproxy.log").open("ab")
-        self.haproxy = subprocess.Popen([binary, "-db", "-f", str(cfg)], stdout=log, stderr=log)
+        if self.balancer == "nginx":
+            self._start_nginx()
+        else:
+            haproxy = haproxy_binary()
+            cfg = self.root / "haproxy.cfg"
+            cfg.write_text(self.config())
+            check = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True)
+            assert check.returncode == 0, check.stdout + check.stderr
+            log = (self.root / "haproxy.log").open("ab")
+            self.haproxy = subprocess.Popen(
+                [haproxy, "-db", "-f", str(cfg)], stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                verify: ssl.SSLContext | bool = (
+                    ssl.create_default_context(cafile=str(self.certificate))
+                    if self.certificate
+                    else True
+                )
+                if httpx.get(self.url + "/readyz", timeout=1, verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("haproxy did not come up")
+        raise RuntimeError(f"{self.balancer} did not come up")
 
     def connections(self) -> list[int]:
         counts = []

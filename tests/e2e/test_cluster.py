@@ -197,3 +197,39 @@ async def test_cluster_delivers_across_nodes_and_survives_a_killed_node(cluster:
         )
         stored += [m["seq"] for m in history["messages"]]
     assert set(stored) == acked and stored == list(range(2, 2 + len(stored)))
+
+
+async def test_nginx_config_serves_https_and_wss_across_nodes(
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy/nginx.conf as shipped (ports, certificate and node addresses filled in):
+    TLS termination, WebSocket upgrade, clients spread over nodes, delivery between them."""
+    c = Cluster(tmp_path, backend, nodes=2, balancer="nginx")
+    try:
+        c.start()
+        assert c.certificate is not None
+        monkeypatch.setenv("SSL_CERT_FILE", str(c.certificate))  # trust the test's own CA
+        admin = await login(c.url, "admin", c.nodes[0].admin_password)
+        users = [await make_user(admin, f"tls{i}") for i in range(4)]
+        cid = (
+            await users[0].post(
+                "/conversations",
+                {
+                    "kind": "group",
+                    "name": "tls",
+                    "member_ids": [u.id for u in users[1:]],
+                },
+                expect=201,
+            )
+        )["conversation"]["id"]
+        assert c.ws_url.startswith("wss://")
+        sockets = [await Ws.connect(c.ws_url, u.token or "") for u in users]
+        counts = c.connections()
+        assert sum(counts) == 4 and min(counts) >= 1, counts
+        sent = await users[3].send(cid, "over TLS, through nginx")
+        for ws in sockets:
+            assert (await ws.event("message", timeout=5))["event"]["message"]["id"] == sent["id"]
+        for ws in sockets:
+            await ws.close()
+    finally:
+        c.stop()

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 import websockets
 
@@ -329,6 +327,3 @@ async def test_every_websocket_frame_as_every_role(tmp_path: Path) -> None:
                     wrong.append(f"{frame_type} as {role}: {got}, expected {expected}")
         assert not wrong, "\n".join(wrong)
 
-
-_unused: tuple[Callable[..., Awaitable[Any]], ...] = ()
-_json = orjson
