@@ -87,7 +87,10 @@ class Cluster:
         servers = "".join(
             f"        server 127.0.0.1:{n.port} max_fails=2 fail_timeout=5s;\n" for n in self.nodes
         )
-        plain = "    server {\n        listen 80;\n        return 301 https://$host$request_uri;\n    }\n\n"
+        plain = (
+            "    server {\n        listen 80;\n"
+            "        return 301 https://$host$request_uri;\n    }\n\n"
+        )
         replacements = {
             "{servers}": servers,
             plain: "",
