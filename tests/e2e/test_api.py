@@ -378,3 +378,32 @@ async def test_resume_from_a_position_never_given_out(live_server: LiveServer) -
             errors = [f for f in frames if f["type"] == "error"]
             assert errors and errors[0]["error"]["code"] == "invalid_position", frames
             assert closed.value.rcvd is not None and closed.value.rcvd.code in (4001, 4009)
+
+
+async def test_retry_with_another_body_returns_the_original(live_server: LiveServer) -> None:
+    admin = await admin_of(live_server)
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"}, expect=201))[
+        "conversation"
+    ]["id"]
+    first = await admin.post(
+        f"/conversations/{cid}/messages", {"client_msg_id": "r1", "body": "original"}, expect=201
+    )
+    for body in ("", "changed", "x" * 20000):
+        again = await admin.post(
+            f"/conversations/{cid}/messages", {"client_msg_id": "r1", "body": body}, expect=200
+        )
+        assert again["message"] == first["message"]
+    # NUL characters are refused at the edge, in bodies, URLs and frames alike.
+    r = await admin.http.post(
+        f"/conversations/{cid}/messages", json={"client_msg_id": "n1", "body": "a\x00b"}
+    )
+    assert_error(r, 400, "invalid_request")
+    assert_error(await admin.http.get("/users", params={"query": "a\x00"}), 400, "invalid_request")
+    assert_error(await admin.http.get("/conversations/a%00b"), 400, "invalid_request")
+    ws = await Ws.connect(live_server.ws_url, admin.token or "")
+    reply = await ws.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "n2", "body": "a\x00b"}
+    )
+    assert reply["error"]["code"] == "invalid_request"
+    await ws.send_raw('{"type": "ping", "ref": 1.5}')
+    assert (await ws.recv_type("ack"))["ref"] == 1.5

@@ -132,6 +132,7 @@ def open_signed_in(
     if prepare is not None:
         prepare(context)
     page = context.new_page()
+    watch_errors(page)
     page.goto(server.url + "/")
     page.get_by_test_id("login-username").fill(username)
     page.get_by_test_id("login-password").fill(password)
@@ -140,6 +141,19 @@ def open_signed_in(
     # Wait for the live connection (the server said `ready`).
     page.wait_for_function("() => document.documentElement.dataset.connection === 'online'")
     return page
+
+
+PAGE_ERRORS: dict[int, list[str]] = {}
+
+
+def watch_errors(page: Any) -> None:
+    """Record uncaught JavaScript errors of a page (see `page_errors`)."""
+    errors = PAGE_ERRORS.setdefault(id(page), [])
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+
+def page_errors(page: Any) -> list[str]:
+    return PAGE_ERRORS.pop(id(page), [])
 
 
 def conv_item(page: Any, cid: str) -> Any:

@@ -58,6 +58,11 @@ def create_app(
     async def limit_body(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
+        if b"%00" in raw.lower() or b"\x00" in raw:
+            return error_response(
+                400, "invalid_request", "the URL must not contain NUL characters", {}
+            )
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_request_bytes):
             return error_response(

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def _no_nul(value: object) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    if isinstance(value, list):
+        for item in value:
+            _no_nul(item)
 
 
 class Body(BaseModel):
+    """A request body: strict types, no unknown fields, no NUL characters anywhere (no
+    store keeps them, and PostgreSQL refuses them)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="after")
+    def _reject_nul(self) -> Self:
+        for name in type(self).model_fields:
+            _no_nul(getattr(self, name))
+        return self
 
 
 class LoginIn(Body):

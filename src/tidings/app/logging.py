@@ -9,6 +9,18 @@ from typing import Any
 
 import structlog
 
+_CHATTY_LOGGERS = {
+    "aiosqlite": logging.INFO,
+    "asyncpg": logging.INFO,
+    "sqlalchemy": logging.WARNING,
+    "alembic": logging.INFO,
+    "websockets": logging.INFO,
+    "uvicorn.error": logging.INFO,
+    "httpx": logging.INFO,
+    "httpcore": logging.INFO,
+    "redis": logging.INFO,
+    "multipart": logging.INFO,
+}
 _SECRET_KEYS = {"password", "token", "authorization", "totp", "secret", "admin_password"}
 
 
@@ -28,6 +40,12 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # Drivers log statements with their parameters, and the WebSocket library every frame,
+    # at debug level (SQLAlchemy even at info): token hashes, TOTP secrets, auth frames,
+    # names typed at login. Never that, whatever the level asked for.
+    asked = logging.getLevelName(level.upper())
+    for name, floor in _CHATTY_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, asked))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

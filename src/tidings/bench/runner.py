@@ -382,9 +382,12 @@ class Bench:
             raise RuntimeError("admin password needed: --admin-password or TIDINGS_ADMIN_PASSWORD")
         self.admin_token = str((await self.login(self.opts.admin_username, password))["token"])
 
-    async def create_accounts(self, count: int, tag: str) -> list[Account]:
+    async def create_accounts(
+        self, count: int, tag: str, progress: Progress | None = None
+    ) -> list[Account]:
         """Create ``count`` users as the admin and log each in once."""
         sem = asyncio.Semaphore(8)
+        done = 0
 
         async def one(index: int) -> Account:
             username = f"b{self.run_id}{tag}{index}"
@@ -397,6 +400,10 @@ class Bench:
                 )
                 user = created.get("user", created)
                 session = await self.login(username, self._password)
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress.update(done)
             return Account(id=str(user["id"]), username=username, token=str(session["token"]))
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
@@ -516,6 +523,15 @@ class Progress:
             self._bar.update(self._task, completed=completed)
 
 
+def _loadavg() -> float | None:
+    """The machine's 1-minute load average: other work skews every figure."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return 0.0
@@ -630,7 +646,7 @@ async def scenario_latency(bench: Bench) -> JSON:
     """Pairs in direct conversations, one message at a time, each waiting for delivery."""
     opts = bench.opts
     with Progress(opts.progress, "creating users", opts.pairs * 2) as progress:
-        accounts = await bench.create_accounts(opts.pairs * 2, "l")
+        accounts = await bench.create_accounts(opts.pairs * 2, "l", progress)
         pairs: list[tuple[Account, Account, str]] = []
         for index in range(opts.pairs):
             a, b = accounts[2 * index], accounts[2 * index + 1]
@@ -694,7 +710,7 @@ async def scenario_fanout(bench: Bench) -> JSON:
     opts = bench.opts
     senders = min(opts.senders, opts.members)
     with Progress(opts.progress, "creating users", opts.members) as progress:
-        accounts = await bench.create_accounts(opts.members, "f")
+        accounts = await bench.create_accounts(opts.members, "f", progress)
         cid = await bench.create_conversation(
             accounts[0], "group", [a.id for a in accounts[1:]], name=f"fanout {bench.run_id}"
         )
@@ -763,7 +779,7 @@ async def scenario_connections(bench: Bench) -> JSON:
     n = opts.connections
     users = max(1, min(opts.connection_users, n))
     with Progress(opts.progress, "creating users", users) as progress:
-        accounts = await bench.create_accounts(users, "c")
+        accounts = await bench.create_accounts(users, "c", progress)
         progress.stage("connecting", n)
         gc.collect()
         await asyncio.sleep(1.0)
@@ -850,7 +866,7 @@ async def scenario_soak(bench: Bench) -> JSON:
     n = max(2, opts.soak_users)
     rng = random.Random(1)
     with Progress(opts.progress, "creating users", n) as progress:
-        accounts = await bench.create_accounts(n, "s")
+        accounts = await bench.create_accounts(n, "s", progress)
         group = await bench.create_conversation(
             accounts[0], "group", [a.id for a in accounts[1:]], name=f"soak {bench.run_id}"
         )
@@ -1053,6 +1069,7 @@ async def run(scenario: str, options: Options | None = None) -> JSON:
             raise ValueError("give a server url or spawn one")
         url, pid = opts.url, opts.server_pid
     bench = Bench(url, opts, pid)
+    load_before = _loadavg()
     try:
         await bench.setup_admin()
         started = time.time()
@@ -1079,6 +1096,8 @@ async def run(scenario: str, options: Options | None = None) -> JSON:
         "spawned": opts.spawn,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "cpus": os.cpu_count(),
+        "loadavg_1m_before": load_before,
+        "loadavg_1m_after": _loadavg(),
         "open_files_limit": fds,
     }
     head.update(result)

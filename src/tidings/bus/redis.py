@@ -102,6 +102,11 @@ class RedisBus:
                 channels = [self._channel(t) for t in self._handlers] or [self._channel("_")]
                 await pubsub.subscribe(*channels)
                 self._pubsub, self.connected, delay = pubsub, True, 0.1
+                # Topics added while the subscription above was in flight.
+                missing = [self._channel(t) for t in self._handlers]
+                missing = [c for c in missing if c not in channels]
+                if missing:
+                    await pubsub.subscribe(*missing)
                 log.info("bus_connected", channels=len(channels))
                 for callback in self._on_reconnect:
                     callback()

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tidings.core.errors import InvalidRequest, TooLarge
 
-Ref = str | int | None
+Ref = str | int | float | None
 
 
 class _Frame(BaseModel):
@@ -72,8 +72,12 @@ def parse_frame(text: str | bytes, max_bytes: int) -> ClientFrame:
     if not isinstance(data, dict):
         raise InvalidRequest("frame must be a JSON object")
     ref = data.get("ref")
-    if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+    if not isinstance(ref, (str, int, float)) or isinstance(ref, bool):
         ref = None
+    if "\x00" in (text if isinstance(text, str) else text.decode("utf-8", "replace")) or any(
+        isinstance(v, str) and "\x00" in v for v in data.values()
+    ):
+        raise InvalidRequest("frame must not contain NUL characters", ref=ref)
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:

@@ -5,6 +5,7 @@ survive restarts and are shared by every node."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +21,9 @@ class FailureOutcome:
 
 
 def user_key(username: str) -> str:
-    return "user:" + username.strip().lower()[:120]
+    """Hashed: a password typed into the name field is not kept in clear."""
+    name = username.strip().lower()[:120]
+    return "user:" + hashlib.sha256(name.encode()).hexdigest()[:40]
 
 
 def address_key(address: str) -> str:

@@ -71,9 +71,18 @@ class MessageService:
         """Store a message; returns it and whether it is new. A retry with the same
         client_msg_id returns the original. Returns only after the commit."""
         check_client_msg_id(client_msg_id)
-        check_body(body, self.d.limits.max_message_bytes)
-        if reply_to_seq is not None and reply_to_seq < 1:
-            raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
+        try:
+            check_body(body, self.d.limits.max_message_bytes)
+            if reply_to_seq is not None and reply_to_seq < 1:
+                raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
+        except TidingsError:
+            # A retry answers with the stored original whatever its own body: look it up
+            # (only on this error path, never on the hot path).
+            async with self.d.store.read() as tx:
+                existing = await tx.message_by_client_id(sender.id, client_msg_id)
+            if existing is not None and existing.conversation_id == conversation_id:
+                return existing, False
+            raise
         request = _SendRequest(sender, conversation_id, client_msg_id, body, reply_to_seq)
         if self._queue is None:
             self._queue = asyncio.Queue()

@@ -1,5 +1,5 @@
 // Tidings web client. Plain ES modules, no build step, no third-party code.
-import { Api, ApiError, Connection } from './api.js';
+import { Api, Connection } from './api.js';
 import { h, append, clear, reconcile, avatar, icon } from './dom.js';
 import { t, setLanguage, pickLanguage, language, LANGUAGES } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
@@ -236,6 +236,7 @@ function languageSelect(onChange, { compact = false } = {}) {
 
 // ---------------------------------------------------------------- sign in / out
 function renderLogin(notice = '', keep = {}) {
+  document.title = t('app.name');
   const root = $('#app');
   clear(root);
   const totpRow = h('label', { class: 'field', hidden: !keep.totp },
@@ -302,7 +303,8 @@ function signedOut() {
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
   Object.assign(state, {
-    token: null, me: null, cid: null, view: 'home', booted: false, buffered: [], outbox: [], editing: null,
+    token: null, me: null, cid: null, view: 'home', booted: false, loadingInitial: false, buffered: [], outbox: [],
+    editing: null,
   });
   for (const key of ['users', 'convs', 'details', 'msgs', 'previews', 'presence', 'typing', 'replyTo',
     'firstUnread']) state[key].clear();
@@ -354,10 +356,15 @@ async function onReady(frame) {
   }
   conn.notify({ type: 'presence', state: document.visibilityState === 'visible' ? 'online' : 'away' });
   if (!state.booted) {
+    // A load already running (the connection dropped and came back meanwhile) applies
+    // what this connection replays once it is done.
+    if (state.loadingInitial) return;
+    state.loadingInitial = true;
     try {
       await loadInitialState();
     } catch (err) {
       // Could not load: drop this connection and try again (the banner stays up).
+      state.loadingInitial = false;
       state.buffered = [];
       conn.position = null;
       state.status = 'reconnecting';
@@ -365,6 +372,7 @@ async function onReady(frame) {
       conn.reconnectNow();
       return;
     }
+    state.loadingInitial = false;
     state.booted = true;
     const frames = state.buffered;
     state.buffered = [];
@@ -970,6 +978,9 @@ function renderConvList() {
     .filter((c) => !filter || convTitle(c).toLowerCase().includes(filter))
     .sort((a, b) => ts(b.last_activity_at || b.created_at) - ts(a.last_activity_at || a.created_at)
       || (b.last_seq || 0) - (a.last_seq || 0));
+  let total = 0;
+  for (const c of state.convs.values()) if (!(c.id === state.cid && state.view === 'chat')) total += c.unread || 0;
+  document.title = total ? `(${total > 99 ? '99+' : total}) ${t('app.name')}` : t('app.name');
   clear(ul);
   if (!convs.length) {
     ul.append(h('li', { class: 'empty-list' }, state.booted ? t('list.empty') : t('common.loading')));
@@ -1730,12 +1741,9 @@ function userPicker({ placeholder, onPick, exclude = () => new Set(), testid = '
         onmousedown: (e) => e.preventDefault(),
         onclick: () => {
           onPick(u);
-          if (!(typeof keepOpen === 'function' ? keepOpen() : keepOpen)) {
-            input.value = '';
-            results.hidden = true;
-          } else {
-            search();
-          }
+          input.value = '';
+          results.hidden = true;
+          if (typeof keepOpen === 'function' ? keepOpen() : keepOpen) input.focus();
         } },
       avatar(u.id, u.display_name || u.username, { size: 'xs' }),
       h('span', { class: 'picker-name' }, u.display_name || u.username),
