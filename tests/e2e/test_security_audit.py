@@ -42,8 +42,14 @@ async def test_audit_over_api_and_cli(tmp_path: Path) -> None:
         entries = page["entries"] + rest["entries"]
         assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
         actions = [e["action"] for e in entries]
-        for expected in ("login", "user_created", "role_changed", "login_failed",
-                         "settings_changed", "logout"):
+        for expected in (
+            "login",
+            "user_created",
+            "role_changed",
+            "login_failed",
+            "settings_changed",
+            "logout",
+        ):
             assert expected in actions
         failed = next(e for e in entries if e["action"] == "login_failed")
         assert failed["address"] == "203.0.113.5" and failed["target_id"] == jane.id

@@ -55,7 +55,8 @@ def test_rest_api_from_its_openapi_document(tmp_path: Path) -> None:
             admin = await login(server.url, "admin", server.admin_password)
             bob = await make_user(admin, "bob")
             conv = await admin.post(
-                "/conversations", {"kind": "group", "name": "g", "member_ids": [bob.id]},
+                "/conversations",
+                {"kind": "group", "name": "g", "member_ids": [bob.id]},
                 expect=201,
             )
             cid = conv["conversation"]["id"]
@@ -107,9 +108,9 @@ def test_rest_api_from_its_openapi_document(tmp_path: Path) -> None:
                             f"{case.method} {case.formatted_path} -> {response.status_code}: "
                             f"{response.text[:200]}\n  {case.as_curl_command()}"
                         )
-                    elif response.status_code >= 400 and response.headers.get(
-                        "content-type", [""]
-                    )[0].startswith("application/json"):
+                    elif response.status_code >= 400 and response.headers.get("content-type", [""])[
+                        0
+                    ].startswith("application/json"):
                         body = response.json()
                         assert isinstance(body, dict) and set(body) == {"error"}, body
 
@@ -128,8 +129,18 @@ def test_rest_api_from_its_openapi_document(tmp_path: Path) -> None:
 
 # --- WebSocket --------------------------------------------------------------------------
 FRAME_TYPES = ["auth", "send", "read", "typing", "presence", "ping", "nope", ""]
-FIELDS = ["type", "ref", "token", "since", "conversation_id", "client_msg_id", "body",
-          "reply_to_seq", "seq", "state"]
+FIELDS = [
+    "type",
+    "ref",
+    "token",
+    "since",
+    "conversation_id",
+    "client_msg_id",
+    "body",
+    "reply_to_seq",
+    "seq",
+    "state",
+]
 json_scalars = (
     st.none()
     | st.booleans()
@@ -139,8 +150,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 shaped_frames = st.fixed_dictionaries(
@@ -213,8 +225,14 @@ def test_websocket_frames(tmp_path: Path) -> None:
                     await conn.close()
             # a normal client still works
             ws = await Ws.connect(server.ws_url, admin.token or "")
-            reply = await ws.request({"type": "send", "conversation_id": cid,
-                                      "client_msg_id": uuid.uuid4().hex, "body": "still here"})
+            reply = await ws.request(
+                {
+                    "type": "send",
+                    "conversation_id": cid,
+                    "client_msg_id": uuid.uuid4().hex,
+                    "body": "still here",
+                }
+            )
             assert reply["type"] == "ack"
             await ws.close()
             await admin.close()
@@ -222,4 +240,3 @@ def test_websocket_frames(tmp_path: Path) -> None:
         asyncio.run(go())
         errors = _server_errors(server.logs())
         assert not errors, "\n".join(errors[:10])
-

@@ -122,9 +122,7 @@ class World:
 
     async def fresh_user(self) -> str:
         name = f"t{next(_n)}"
-        data = await self.owner.post(
-            "/users", {"username": name, "password": PASSWORD}, expect=201
-        )
+        data = await self.owner.post("/users", {"username": name, "password": PASSWORD}, expect=201)
         return str(data["user"]["id"])
 
     async def fresh_token(self, role: str) -> tuple[str, str]:
@@ -262,9 +260,7 @@ async def test_every_rest_operation_as_every_role(tmp_path: Path) -> None:
     with server_with(tmp_path, {}) as server:
         async with httpx.AsyncClient() as http:
             spec = (await http.get(server.url + "/openapi.json")).json()
-        served = {
-            (method.upper(), path) for path, ops in spec["paths"].items() for method in ops
-        }
+        served = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
         assert served == set(REST), (
             f"missing from the table: {sorted(served - set(REST))}; "
             f"no longer served: {sorted(set(REST) - served)}"
@@ -278,15 +274,20 @@ async def test_every_rest_operation_as_every_role(tmp_path: Path) -> None:
                     token = call.token or world.token(role)
                     headers = {"authorization": f"Bearer {token}"} if token else {}
                     r = await http.request(
-                        call.method, call.path, json=call.json, params=call.params,
+                        call.method,
+                        call.path,
+                        json=call.json,
+                        params=call.params,
                         headers=headers,
                     )
                     assert r.status_code < 500, (method, path, role, r.text)
                     got = outcome(r)
                     expected = "allowed" if role in allowed else "denied"
                     if got != expected:
-                        wrong.append(f"{method} {path} as {role}: {got} ({r.status_code} "
-                                     f"{r.text[:120]}), expected {expected}")
+                        wrong.append(
+                            f"{method} {path} as {role}: {got} ({r.status_code} "
+                            f"{r.text[:120]}), expected {expected}"
+                        )
         assert not wrong, "\n".join(wrong)
 
 
@@ -300,8 +301,12 @@ async def _ws_outcome(world: World, ws_url: str, role: str, frame_type: str) -> 
         if frame_type == "auth":
             return "allowed"
         frames: dict[str, dict[str, Any]] = {
-            "send": {"type": "send", "conversation_id": world.group,
-                     "client_msg_id": uuid.uuid4().hex, "body": "ws"},
+            "send": {
+                "type": "send",
+                "conversation_id": world.group,
+                "client_msg_id": uuid.uuid4().hex,
+                "body": "ws",
+            },
             "read": {"type": "read", "conversation_id": world.group, "seq": 1},
             "typing": {"type": "typing", "conversation_id": world.group},
             "presence": {"type": "presence", "state": "away"},
@@ -326,4 +331,3 @@ async def test_every_websocket_frame_as_every_role(tmp_path: Path) -> None:
                 if got != expected:
                     wrong.append(f"{frame_type} as {role}: {got}, expected {expected}")
         assert not wrong, "\n".join(wrong)
-

@@ -42,8 +42,7 @@ async def test_a_security_flow_logs_no_secret(tmp_path: Path) -> None:
             expect=204,
         )
         secrets.append("lena-secret-pw-4")
-        await admin.post(f"/users/{lena.id}/password", {"password": "lena-secret-pw-5"},
-                         expect=204)
+        await admin.post(f"/users/{lena.id}/password", {"password": "lena-secret-pw-5"}, expect=204)
         secrets.append("lena-secret-pw-5")
         # WebSocket: a good token, then a bad one
         ws = await Ws.connect(server.ws_url, admin.token or "")

@@ -29,10 +29,12 @@ async def test_list_and_revoke_sessions(live_server: LiveServer) -> None:
     admin = await login(live_server.url, "admin", live_server.admin_password)
     await make_user(admin, "dave")
     url = live_server.url
-    laptop = api_from(url, await raw_login(url, "dave", PASSWORD, device="laptop",
-                                           address="203.0.113.7"))
-    phone = api_from(url, await raw_login(url, "dave", PASSWORD, device="phone",
-                                          address="198.51.100.9"))
+    laptop = api_from(
+        url, await raw_login(url, "dave", PASSWORD, device="laptop", address="203.0.113.7")
+    )
+    phone = api_from(
+        url, await raw_login(url, "dave", PASSWORD, device="phone", address="198.51.100.9")
+    )
     found = (await laptop.get("/sessions"))["sessions"]
     by_device = {s["device"]: s for s in found}
     assert {"laptop", "phone"} <= set(by_device)

@@ -55,8 +55,13 @@ async def test_https_and_wss(tmp_path: Path, certificate: tuple[trustme.CA, Path
     ca, cert_path, key_path = certificate
     port = free_port()
     proc = _serve(
-        tmp_path / "data", "--port", str(port), "--tls-cert", str(cert_path),
-        "--tls-key", str(key_path),
+        tmp_path / "data",
+        "--port",
+        str(port),
+        "--tls-cert",
+        str(cert_path),
+        "--tls-key",
+        str(key_path),
     )
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
@@ -85,9 +90,7 @@ async def test_https_and_wss(tmp_path: Path, certificate: tuple[trustme.CA, Path
             with pytest.raises(httpx.HTTPError):
                 await c.get(f"http://127.0.0.1:{port}/healthz", timeout=3)
 
-        async with websockets.connect(
-            f"wss://127.0.0.1:{port}/api/v1/ws", ssl=client_ctx
-        ) as ws:
+        async with websockets.connect(f"wss://127.0.0.1:{port}/api/v1/ws", ssl=client_ctx) as ws:
             await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
             ready = orjson.loads(await ws.recv())
             assert ready["type"] == "ready" and ready["user"]["username"] == "admin"

@@ -169,8 +169,16 @@ def test_cli_can_reset_a_lost_second_factor(live_server: LiveServer, tmp_path: P
     r = asyncio.run(raw_login(live_server.url, "admin", live_server.admin_password))
     assert r.json()["error"]["code"] == "totp_required"
     done = subprocess.run(
-        [sys.executable, "-m", "tidings", "--data-dir", str(live_server.data_dir), "user",
-         "reset-totp", "admin"],
+        [
+            sys.executable,
+            "-m",
+            "tidings",
+            "--data-dir",
+            str(live_server.data_dir),
+            "user",
+            "reset-totp",
+            "admin",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -178,4 +186,3 @@ def test_cli_can_reset_a_lost_second_factor(live_server: LiveServer, tmp_path: P
     assert done.returncode == 0, done.stderr
     r = asyncio.run(raw_login(live_server.url, "admin", live_server.admin_password))
     assert r.status_code == 200, r.text
-

@@ -111,8 +111,10 @@ async def test_actions_are_recorded_and_chained(container: Container) -> None:
 
 async def test_the_database_refuses_changes(container: Container) -> None:
     await _some_history(container)
-    for statement in ("UPDATE audit_log SET action = 'x' WHERE seq = 1",
-                      "DELETE FROM audit_log WHERE seq = 1"):
+    for statement in (
+        "UPDATE audit_log SET action = 'x' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+    ):
         with pytest.raises(Exception, match="append-only"):
             await _sql(container, statement)
     assert (await container.services.audit.verify()).ok

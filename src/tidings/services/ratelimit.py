@@ -42,9 +42,7 @@ class RateLimiter:
                 continue
             # every attempt counts on both keys, refused or not
             try:
-                hits, retry_after = await self.d.bus.count_hit(
-                    f"rl:{action}:{scope}:{key}", window
-                )
+                hits, retry_after = await self.d.bus.count_hit(f"rl:{action}:{scope}:{key}", window)
             except Exception as exc:  # noqa: BLE001 - counters unreachable: fail open
                 log.warning("rate_limit_unavailable", action=str(action), error=str(exc))
                 continue

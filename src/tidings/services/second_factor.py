@@ -209,8 +209,9 @@ class SecondFactorService:
             await tx.enable_second_factor(user.id, now, step)
             await tx.replace_recovery_codes(user.id, [recovery_hash(user.id, c) for c in codes])
             await tx.set_tokens_enrol_only([user.id], False)
-            await record(tx, self.d.clock, AuditAction.TOTP_ENABLED, actor_id=user.id,
-                         target_id=user.id)
+            await record(
+                tx, self.d.clock, AuditAction.TOTP_ENABLED, actor_id=user.id, target_id=user.id
+            )
         return codes
 
     async def regenerate_codes(self, session: Session, code: str) -> list[str]:
@@ -223,8 +224,13 @@ class SecondFactorService:
             if await self._check_totp_only(tx, user, code, now) is None:
                 raise InvalidTotp("that code is not right")
             await tx.replace_recovery_codes(user.id, [recovery_hash(user.id, c) for c in codes])
-            await record(tx, self.d.clock, AuditAction.RECOVERY_CODES_REGENERATED,
-                         actor_id=user.id, target_id=user.id)
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.RECOVERY_CODES_REGENERATED,
+                actor_id=user.id,
+                target_id=user.id,
+            )
         return codes
 
     async def disable(self, session: Session, password: str, code: str) -> None:
@@ -244,8 +250,9 @@ class SecondFactorService:
             if await self.verify(tx, user, code, now) is None:
                 raise InvalidTotp("that code is not right")
             await tx.delete_second_factor(user.id)
-            await record(tx, self.d.clock, AuditAction.TOTP_DISABLED, actor_id=user.id,
-                         target_id=user.id)
+            await record(
+                tx, self.d.clock, AuditAction.TOTP_DISABLED, actor_id=user.id, target_id=user.id
+            )
 
     async def reset(self, actor: User | None, user_id: str) -> None:
         """An admin removes someone's second factor (a lost phone): every session of
@@ -259,8 +266,13 @@ class SecondFactorService:
                 check_can_manage_user(actor, target, None)
             await tx.delete_second_factor(user_id)
             await tx.revoke_user_tokens(user_id, now)
-            await record(tx, self.d.clock, AuditAction.TOTP_RESET,
-                         actor_id=None if actor is None else actor.id, target_id=user_id)
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.TOTP_RESET,
+                actor_id=None if actor is None else actor.id,
+                target_id=user_id,
+            )
         await self.d.bus.publish(
             user_topic(user_id),
             Envelope(kind=EnvelopeKind.CLOSE, user_id=user_id, reason="second_factor_reset"),

@@ -39,9 +39,7 @@ class SessionService:
             )
         await self.d.bus.publish(
             user_topic(user.id),
-            Envelope(
-                kind=EnvelopeKind.CLOSE, user_id=user.id, token_id=token_id, reason="revoked"
-            ),
+            Envelope(kind=EnvelopeKind.CLOSE, user_id=user.id, token_id=token_id, reason="revoked"),
         )
 
     async def of_user(self, actor: User | None, user_id: str) -> list[SessionInfo]:

@@ -159,9 +159,7 @@ class SecurityQueries:
         return {r[0] for r in rows}
 
     async def active_user_ids_with_roles(self, roles: Sequence[str]) -> list[str]:
-        rows = await self.conn.execute(
-            select(t.users.c.id).where(t.users.c.role.in_(list(roles)))
-        )
+        rows = await self.conn.execute(select(t.users.c.id).where(t.users.c.role.in_(list(roles))))
         return [r[0] for r in rows]
 
     async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None:
