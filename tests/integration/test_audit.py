@@ -20,8 +20,6 @@ from tidings.core.models import ConversationKind, OrgRole, SecondFactorPolicy
 from tidings.services import auth as auth_module
 from tidings.services.audit import client_address, record
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture(autouse=True)
 def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:

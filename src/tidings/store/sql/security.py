@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.models import AuditEntry, SessionInfo, TokenId
@@ -220,11 +221,15 @@ class SecurityQueries:
             "last_at": last_at,
             "locked_until": locked_until,
         }
-        done = await self.conn.execute(
-            update(t.login_failures).where(t.login_failures.c.key == key).values(**values)
-        )
-        if done.rowcount == 0:
-            await self.conn.execute(insert(t.login_failures).values(key=key, **values))
+        change = update(t.login_failures).where(t.login_failures.c.key == key).values(**values)
+        done = await self.conn.execute(change)
+        if done.rowcount:
+            return
+        try:  # a concurrent failure may insert the same key first (PostgreSQL)
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(t.login_failures).values(key=key, **values))
+        except IntegrityError:
+            await self.conn.execute(change)
 
     async def clear_login_failures(self, key: str) -> None:
         await self.conn.execute(delete(t.login_failures).where(t.login_failures.c.key == key))

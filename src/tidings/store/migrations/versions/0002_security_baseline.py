@@ -82,6 +82,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
+    # the audit seq counter exists from the start, so that concurrent first writers
+    # serialize on its row instead of racing to create it
+    op.execute("INSERT INTO counters (name, value) VALUES ('audit', 0)")
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
@@ -104,6 +107,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    op.execute("DELETE FROM counters WHERE name = 'audit'")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_at")
     op.drop_table("audit_log")
