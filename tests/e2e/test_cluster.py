@@ -149,6 +149,22 @@ async def test_cluster_delivers_across_nodes_and_survives_a_killed_node(cluster:
     for ws in sockets:
         await ws.close()
 
+    # Presence and typing between nodes: bob on node 1 sees alice arrive on node 0.
+    alice, bob = users[0], users[1]
+    ws_bob = await Ws.connect(cluster.nodes[1].ws_url, bob.token or "")
+    ws_alice = await Ws.connect(cluster.nodes[0].ws_url, alice.token or "")
+    assert await ws_bob.recv_type("presence", timeout=5) == {
+        "type": "presence",
+        "user_id": alice.id,
+        "state": "online",
+    }
+    assert (await ws_alice.request({"type": "typing", "conversation_id": cid}))["type"] == "ack"
+    assert (await ws_bob.recv_type("typing", timeout=5))["user_id"] == alice.id
+    states = await bob.get("/presence", params={"user_ids": f"{alice.id},{users[5].id}"})
+    assert states["presence"] == {alice.id: "online", users[5].id: "offline"}
+    await ws_alice.close()
+    await ws_bob.close()
+
     # Now under load: three senders, six receivers; kill the busiest node meanwhile.
     receivers = [Receiver(cluster.ws_url, u.token or "", cid) for u in users]
     senders = [Sender(cluster.ws_url, u.token or "", cid, f"s{i}") for i, u in enumerate(users[:3])]
