@@ -21,7 +21,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     found = scan(logs)
     if found:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        lines = "\n".join(found[:20])
         if reporter is not None:
-            reporter.write_line(f"SECRETS IN SERVER LOGS of this run:\n{lines}", red=True)
+            reporter.write_sep("=", "SECRETS IN SERVER LOGS of this run", red=True)
+            for line in found[:20]:
+                reporter.write_line(line, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

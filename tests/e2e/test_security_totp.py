@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -182,6 +183,7 @@ def test_cli_can_reset_a_lost_second_factor(live_server: LiveServer, tmp_path: P
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **live_server.extra_env},  # the same database (PostgreSQL too)
     )
     assert done.returncode == 0, done.stderr
     r = asyncio.run(raw_login(live_server.url, "admin", live_server.admin_password))

@@ -11,6 +11,7 @@ from tidings.app.settings import Settings
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
 from tidings.core.clock import SystemClock, TimeOrderedIds
+from tidings.services.auth import configure_password_hashing
 from tidings.services.context import Deps, Limits
 from tidings.services.hub import Services
 from tidings.store.ports import Store
@@ -41,6 +42,7 @@ class Container:
             ),
             security=security_limits(settings),
         )
+        configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
         self.services = Services.build(self.deps)
 
     @staticmethod

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="default: the in-process bus")
     redis_prefix: str = Field("tidings", description="prefix of every Redis key and channel")
     roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES))
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id passes per password hash")
+    argon2_memory_kib: int = Field(65536, ge=1024, description="argon2id memory per hash")
     node_name: str = Field("", description="this node's name in /healthz (default host:port)")
     presence_ttl_seconds: int = Field(60, ge=5, description="presence of a dead node expires")
     admin_username: str = "admin"

@@ -33,6 +33,14 @@ if TYPE_CHECKING:
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("not a real password, used to equalize timing")
+
+
+def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
+    """Set argon2id's cost for new hashes (stored hashes keep their own parameters)."""
+    global _hasher, _DUMMY_HASH
+    if (time_cost, memory_kib) != (_hasher.time_cost, _hasher.memory_cost):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _DUMMY_HASH = _hasher.hash("not a real password, used to equalize timing")
 SEEN_EVERY = timedelta(seconds=60)  # how stale a session's last_seen_at may get
 
 
