@@ -36,9 +36,9 @@ class Receiver:
     """A client that keeps a live stream through the load balancer and resumes from its
     last position after any disconnection, recording every message it sees."""
 
-    def __init__(self, url: str, token: str, cid: str) -> None:
+    def __init__(self, url: str, token: str, cid: str, position: str) -> None:
         self.url, self.token, self.cid = url, token, cid
-        self.position: str | None = None
+        self.position: str | None = position  # what it saw before: it resumes from there
         self.seqs: list[int] = []
         self.positions: list[int] = []
         self.reconnects = 0
@@ -166,7 +166,10 @@ async def test_cluster_delivers_across_nodes_and_survives_a_killed_node(cluster:
     await ws_bob.close()
 
     # Now under load: three senders, six receivers; kill the busiest node meanwhile.
-    receivers = [Receiver(cluster.ws_url, u.token or "", cid) for u in users]
+    positions = [ws.last_position for ws in sockets]  # each saw "hello, every node"
+    receivers = [
+        Receiver(cluster.ws_url, u.token or "", cid, positions[i]) for i, u in enumerate(users)
+    ]
     senders = [Sender(cluster.ws_url, u.token or "", cid, f"s{i}") for i, u in enumerate(users[:3])]
     tasks = [asyncio.create_task(x.run()) for x in (*receivers, *senders)]
     await asyncio.sleep(2.5)

@@ -180,14 +180,14 @@ def test_frame_size_is_counted_in_bytes() -> None:
         f.parse_frame("{" * 201, 200)
 
 
-@pytest.mark.parametrize("ref", ["r-17", 17, 0])
-def test_ref_is_carried_in_the_error_details(ref: str | int) -> None:
+@pytest.mark.parametrize("ref", ["r-17", 17, 0, 1.5])
+def test_ref_is_carried_in_the_error_details(ref: str | float) -> None:
     err = invalid({"type": "read", "conversation_id": "c", "seq": "x", "ref": ref})
     assert err.details["ref"] == ref
 
 
-@pytest.mark.parametrize("ref", [True, None, [1], {"a": 1}, 1.5])
-def test_a_ref_that_is_not_a_string_or_integer_is_not_echoed(ref: object) -> None:
+@pytest.mark.parametrize("ref", [True, None, [1], {"a": 1}])
+def test_a_ref_that_is_not_a_string_or_number_is_not_echoed(ref: object) -> None:
     err = invalid({"type": "shout", "ref": ref})
     assert err.details["ref"] is None
 
