@@ -258,7 +258,11 @@ async def container(tmp_path: Path, backend: Backend) -> AsyncIterator[object]:
     from tidings.store import migrations
 
     settings = Settings(
-        data_dir=tmp_path / "data", edit_window_seconds=60, database_url=backend.database_url
+        data_dir=tmp_path / "data",
+        edit_window_seconds=60,
+        database_url=backend.database_url,
+        argon2_time_cost=1,  # cheap argon2id: tests hash hundreds of passwords
+        argon2_memory_kib=1024,
     )
     settings.data_dir.mkdir(parents=True)
     if backend.database_url is None:

@@ -185,15 +185,14 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 MakeWorld = Callable[..., Awaitable[World]]
 
 
-@pytest.fixture
-def engine() -> str:
-    """The store under test: SQLite; tests marked `on_both_engines` run on PostgreSQL too."""
-    return "sqlite"
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The store under test: every test runs on SQLite and on PostgreSQL (when one is
+    reachable: tests/conftest.py's `pg_template` skips otherwise)."""
+    return str(request.param)
 
 
-# The delivery guarantees and every dialect-sensitive query (search, LIKE escapes, the
-# event stream's membership ranges, counts) also run on PostgreSQL, when one is reachable
-# (tests/conftest.py's `pg_template` skips otherwise); the rest stays on SQLite, for speed.
+# Kept for the tests that name it: the same two engines.
 on_both_engines = pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 
 
@@ -227,7 +226,8 @@ async def make_world(
             shutil.copyfile(template_db, data / "tidings.db")
         else:
             settings = {"database_url": database_url, **settings}
-        container = Container(Settings(data_dir=data, **{"edit_window_seconds": 60, **settings}))
+        defaults = {"edit_window_seconds": 60, "argon2_time_cost": 1, "argon2_memory_kib": 1024}
+        container = Container(Settings(data_dir=data, **{**defaults, **settings}))
         clock = FakeClock()
         container.deps = dataclasses.replace(container.deps, clock=clock)
         container.services = Services.build(container.deps)
