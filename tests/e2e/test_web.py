@@ -59,11 +59,10 @@ if _missing:
 WEB = Path(__file__).resolve().parents[2] / "src" / "tidings" / "web"
 pytestmark = pytest.mark.timeout(120)
 
-# The client does not care which store the server uses: the browser tests run on the
-# embedded default only (SQLite), which keeps them within their time budget. The server's
-# own end-to-end tests cover PostgreSQL and Redis.
+# Like every end-to-end test, the browser tests run on both backends: the embedded
+# default (SQLite) and PostgreSQL + Redis.
 if "backend" in getattr(tests_conftest, "__dict__", {}):
-    one_backend = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+    one_backend = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 else:  # pragma: no cover - a conftest without backends
 
     def one_backend(f: Any) -> Any:
