@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from tidings.core.audit import AuditAction
-from tidings.core.clock import rfc3339
 from tidings.core.errors import Forbidden, InvalidOperation, InvalidRequest, NotFound
 from tidings.core.events import EventKind
 from tidings.core.models import (
@@ -32,14 +29,8 @@ from tidings.core.rules import (
 from tidings.protocol.wire import conversation_json
 from tidings.services.audit import record as audit
 from tidings.services.context import Deps
-from tidings.services.events import EventBatch
+from tidings.services.events import EventBatch, event_payload
 from tidings.store.ports import Tx
-
-
-def event_payload(
-    kind: EventKind, conversation_id: str, now: datetime, **fields: Any
-) -> dict[str, Any]:
-    return {"kind": kind.value, "conversation_id": conversation_id, "at": rfc3339(now), **fields}
 
 
 class ConversationService:

@@ -9,12 +9,20 @@ from typing import Any
 import structlog
 
 from tidings.bus.ports import EVENTS_TOPIC, Bus, Envelope, EnvelopeKind
+from tidings.core.clock import rfc3339
 from tidings.core.events import EventKind
 from tidings.core.models import ConversationId, StoredEvent, UserId
 from tidings.protocol.wire import event_frame
 from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
+
+
+def event_payload(
+    kind: EventKind, conversation_id: str, now: datetime, **fields: Any
+) -> dict[str, Any]:
+    """An event's wire payload: its kind, conversation and time, then its own fields."""
+    return {"kind": kind.value, "conversation_id": conversation_id, "at": rfc3339(now), **fields}
 
 
 def envelope_for(event: StoredEvent) -> Envelope:

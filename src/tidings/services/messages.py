@@ -30,8 +30,7 @@ from tidings.core.rules import (
 from tidings.protocol.wire import message_json
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
-from tidings.services.conversations import event_payload
-from tidings.services.events import EventBatch
+from tidings.services.events import EventBatch, event_payload
 from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
