@@ -116,16 +116,11 @@ class MessageService:
 
     async def _commit(self, batch: list[_SendRequest]) -> None:
         now = self.d.clock.now()
-        results: list[tuple[_SendRequest, tuple[Message, bool] | TidingsError]] = []
         async with self.d.store.write() as tx:
             events = EventBatch(tx, self.d.bus, now)
-            for request in batch:
-                try:
-                    results.append((request, await self._store_one(tx, events, request, now)))
-                except TidingsError as exc:
-                    results.append((request, exc))
+            results = await self._store_batch(tx, events, batch, now)
             await events.flush()
-        for request, outcome in results:
+        for request, outcome in zip(batch, results, strict=True):
             if request.future.done():
                 continue
             if isinstance(outcome, TidingsError):
@@ -133,43 +128,61 @@ class MessageService:
             else:
                 request.future.set_result(outcome)
 
-    async def _store_one(
-        self, tx: Tx, events: EventBatch, r: _SendRequest, now: datetime
-    ) -> tuple[Message, bool]:
-        """Everything is checked before anything of this send is written."""
-        existing = await tx.message_by_client_id(r.sender.id, r.client_msg_id)
-        if existing is not None:
-            if existing.conversation_id != r.conversation_id:
-                raise Conflict(
-                    "client_msg_id was already used for another conversation",
-                    field="client_msg_id",
+    async def _store_batch(
+        self, tx: Tx, events: EventBatch, batch: list[_SendRequest], now: datetime
+    ) -> list[tuple[Message, bool] | TidingsError]:
+        """Every send of the batch is checked against what two queries read, then all the
+        new messages are written together: the statements are per batch, not per send.
+        A send that fails a check fails alone, before anything of it is written."""
+        keys = [(r.sender.id, r.client_msg_id) for r in batch]
+        stored = await tx.messages_by_client_ids(keys)
+        convs, members = await tx.memberships([(r.conversation_id, r.sender.id) for r in batch])
+        last_seqs: dict[str, int] = {}
+        new: list[Message] = []
+        results: list[tuple[Message, bool] | TidingsError] = []
+        for r, key in zip(batch, keys, strict=True):
+            try:
+                existing = stored.get(key)
+                if existing is not None:  # a retry, perhaps of a send earlier in this batch
+                    if existing.conversation_id != r.conversation_id:
+                        raise Conflict(
+                            "client_msg_id was already used for another conversation",
+                            field="client_msg_id",
+                        )
+                    results.append((existing, False))
+                    continue
+                conv = convs.get(r.conversation_id)
+                member = members.get((r.conversation_id, r.sender.id))
+                if conv is None or member is None or not member.active:
+                    raise NotFound("conversation not found", conversation_id=r.conversation_id)
+                last_seq = last_seqs.get(conv.id, conv.last_seq)
+                if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
+                    raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
+                mentions = await _resolve_mentions(tx, conv, r.body)
+                message = Message(
+                    id=MessageId(self.d.ids.new_id()),
+                    conversation_id=conv.id,
+                    seq=last_seq + 1,
+                    client_msg_id=r.client_msg_id,
+                    sender_id=r.sender.id,
+                    body=r.body,
+                    reply_to_seq=r.reply_to_seq,
+                    mentions=mentions,
+                    created_at=now,
                 )
-            return existing, False
-        conv, _member = await access_conversation(tx, r.sender, r.conversation_id)
-        if r.reply_to_seq is not None and r.reply_to_seq > conv.last_seq:
-            raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
-        mentions = await _resolve_mentions(tx, conv, r.body)
-        seq = await tx.next_seq(conv.id, now)
-        message = Message(
-            id=MessageId(self.d.ids.new_id()),
-            conversation_id=conv.id,
-            seq=seq,
-            client_msg_id=r.client_msg_id,
-            sender_id=r.sender.id,
-            body=r.body,
-            reply_to_seq=r.reply_to_seq,
-            mentions=mentions,
-            created_at=now,
-        )
-        await tx.insert_message(message)
-        await tx.advance_read(conv.id, r.sender.id, seq)  # your own message is read
-        events.add(
-            event_payload(
-                EventKind.MESSAGE, conv.id, message.created_at, message=message_json(message)
-            ),
-            conversation_id=conv.id,
-        )
-        return message, True
+            except TidingsError as exc:
+                results.append(exc)
+                continue
+            last_seqs[conv.id] = message.seq
+            stored[key] = message
+            new.append(message)
+            results.append((message, True))
+            events.add(
+                event_payload(EventKind.MESSAGE, conv.id, now, message=message_json(message)),
+                conversation_id=conv.id,
+            )
+        await tx.append_messages(new, last_seqs, now)
+        return results
 
     async def close(self) -> None:
         """Finish the sends already accepted, then stop the writer."""

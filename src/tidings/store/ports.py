@@ -6,7 +6,7 @@ Generated from, and kept in step with, store/sql/store.py:SqlTx (a test checks i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -211,6 +211,28 @@ class Tx(SecurityTx, Protocol):
     async def message_by_client_id(self, sender_id: str, client_msg_id: str) -> Message | None: ...
 
     async def insert_message(self, message: Message) -> None: ...
+
+    # --- the group commit of sends: a few statements per batch, not per message ------
+    async def messages_by_client_ids(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Message]:
+        """Stored messages by (sender_id, client_msg_id), for idempotent retries."""
+        ...
+
+    async def memberships(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Conversation], dict[tuple[str, str], Member]]:
+        """The conversations named in `keys` (conversation_id, user_id) that exist, and
+        the memberships among those pairs that exist (active or not)."""
+        ...
+
+    async def append_messages(
+        self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime
+    ) -> None:
+        """Insert new messages whose seqs follow the conversations' `last_seq` read in this
+        transaction, set each conversation's `last_seq`, and mark each message read by
+        its sender (read positions only move forward)."""
+        ...
 
     async def get_message(self, conversation_id: str, seq: int) -> Message | None: ...
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -75,16 +83,19 @@ def _conversation(row: Any) -> Conversation:
     )
 
 
-def _member(row: Any) -> Member:
+def _member(row: Any, prefix: str = "") -> Member:
+    """A member row; `prefix` names columns labelled `m_<name>` beside a conversation."""
+    col = row._mapping
+    left_pos, left_seq = col[prefix + "left_pos"], col[prefix + "left_seq"]
     return Member(
-        conversation_id=ConversationId(row.conversation_id),
-        user_id=UserId(row.user_id),
-        role=MemberRole(row.role),
-        read_seq=int(row.read_seq),
-        joined_at=_ts_req(row.joined_at),
-        joined_pos=int(row.joined_pos),
-        left_pos=None if row.left_pos is None else int(row.left_pos),
-        left_seq=None if row.left_seq is None else int(row.left_seq),
+        conversation_id=ConversationId(col[prefix + "conversation_id"]),
+        user_id=UserId(col[prefix + "user_id"]),
+        role=MemberRole(col[prefix + "role"]),
+        read_seq=int(col[prefix + "read_seq"]),
+        joined_at=_ts_req(col[prefix + "joined_at"]),
+        joined_pos=int(col[prefix + "joined_pos"]),
+        left_pos=None if left_pos is None else int(left_pos),
+        left_seq=None if left_seq is None else int(left_seq),
     )
 
 
@@ -585,6 +596,106 @@ class SqlTx(SecurityQueries):
                     for u in message.mentions
                 ],
             )
+
+    # --- the group commit of sends -----------------------------------------------
+    async def messages_by_client_ids(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Message]:
+        if not keys:
+            return {}
+        wanted = set(keys)
+        rows = await self.conn.execute(
+            select(t.messages).where(
+                t.messages.c.sender_id.in_({sender for sender, _ in wanted}),
+                t.messages.c.client_msg_id.in_({cmid for _, cmid in wanted}),
+            )
+        )
+        found: dict[tuple[str, str], Message] = {}
+        for row in rows:
+            key = (row.sender_id, row.client_msg_id)
+            if key in wanted:  # a retry: rare, so its reactions are read one by one
+                found[key] = (await self._messages_from([row]))[0]
+        return found
+
+    async def memberships(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Conversation], dict[tuple[str, str], Member]]:
+        if not keys:
+            return {}, {}
+        conv_ids = {cid for cid, _ in keys}
+        wanted = set(keys)
+        m, c = t.members, t.conversations
+        rows = await self.conn.execute(
+            select(c, *(col.label(f"m_{col.name}") for col in m.c))
+            .select_from(
+                c.outerjoin(
+                    m,
+                    and_(
+                        m.c.conversation_id == c.c.id, m.c.user_id.in_({uid for _, uid in wanted})
+                    ),
+                )
+            )
+            .where(c.c.id.in_(conv_ids))
+        )
+        convs: dict[str, Conversation] = {}
+        members: dict[tuple[str, str], Member] = {}
+        for row in rows:
+            convs.setdefault(row.id, _conversation(row))
+            if row.m_user_id is not None and (row.id, row.m_user_id) in wanted:
+                members[(row.id, row.m_user_id)] = _member(row, "m_")
+        return convs, members
+
+    async def append_messages(
+        self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime
+    ) -> None:
+        if not messages:
+            return
+        c, m = t.conversations, t.members
+        await self.conn.execute(
+            update(c)
+            .where(c.c.id == bindparam("b_id"))
+            .values(last_seq=bindparam("b_seq"), last_activity_at=now),
+            [{"b_id": cid, "b_seq": seq} for cid, seq in last_seqs.items()],
+        )
+        await self.conn.execute(
+            insert(t.messages),
+            [
+                {
+                    "conversation_id": msg.conversation_id,
+                    "seq": msg.seq,
+                    "id": msg.id,
+                    "client_msg_id": msg.client_msg_id,
+                    "sender_id": msg.sender_id,
+                    "body": msg.body,
+                    "reply_to_seq": msg.reply_to_seq,
+                    "mentions": orjson.dumps(list(msg.mentions)).decode(),
+                    "created_at": msg.created_at,
+                    "edited_at": None,
+                    "deleted": False,
+                }
+                for msg in messages
+            ],
+        )
+        mentioned = [
+            {"conversation_id": msg.conversation_id, "user_id": u, "seq": msg.seq}
+            for msg in messages
+            for u in msg.mentions
+        ]
+        if mentioned:
+            await self.conn.execute(insert(t.mentions), mentioned)
+        read: dict[tuple[str, str], int] = {}  # a sender has read its own messages
+        for msg in messages:
+            read[(msg.conversation_id, msg.sender_id)] = msg.seq
+        await self.conn.execute(
+            update(m)
+            .where(
+                m.c.conversation_id == bindparam("b_cid"),
+                m.c.user_id == bindparam("b_uid"),
+                m.c.read_seq < bindparam("b_seq"),
+            )
+            .values(read_seq=bindparam("b_seq")),
+            [{"b_cid": cid, "b_uid": uid, "b_seq": seq} for (cid, uid), seq in read.items()],
+        )
 
     async def _messages_from(self, rows: Sequence[Any]) -> list[Message]:
         if not rows:
