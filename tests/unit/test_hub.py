@@ -24,6 +24,7 @@ from tidings.gateway.hub import (
     Connection,
     Hub,
     Outbox,
+    Prepared,
 )
 from tidings.protocol.wire import ack_frame, event_frame, typing_frame
 
@@ -58,7 +59,8 @@ def conn(user_id: str = "alice", token_id: str = "t1", queue_limit: int = 100) -
 
 def queued(c: Connection) -> list[dict[str, object]]:
     """What the connection will write, decoded, in order (the close marker left out)."""
-    return [orjson.loads(item) for item in c._queue if isinstance(item, str)]
+    texts = [item.text if isinstance(item, Prepared) else item for item in c._queue]
+    return [orjson.loads(text) for text in texts if isinstance(text, str)]
 
 
 def positions(c: Connection) -> list[int]:
@@ -121,9 +123,7 @@ def online(hub: Hub, c: Connection, *cids: str) -> Connection:
 # --- delivery and dedupe ------------------------------------------------------------
 
 
-async def test_events_of_a_conversation_reach_its_connections_only(
-    hub: Hub, bus: LocalBus
-) -> None:
+async def test_events_of_a_conversation_reach_its_connections_only(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     b = online(hub, conn("bob"), "other")
     hub.route_event(event(1))
@@ -159,9 +159,17 @@ async def test_positions_at_or_below_the_last_one_are_dropped(hub: Hub, bus: Loc
 
 async def test_the_frame_is_written_as_encoded(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"), CID)
     envelope = event(5)
     hub.route_event(envelope)
-    assert list(a._queue) == [envelope.frame]
+    (item,) = a._queue
+    assert isinstance(item, Prepared) and item.text is envelope.frame
+    # one frame for every connection, its WebSocket bytes built once
+    assert list(b._queue) == [item]
+    assert item.wire() is item.wire()
+    payload = envelope.frame.encode()
+    assert len(payload) < 126  # FIN + text opcode, unmasked, 7-bit length, the payload
+    assert item.wire() == bytes([0x81, len(payload)]) + payload
 
 
 # --- resume: replay, then live, nothing twice ---------------------------------------
@@ -280,9 +288,7 @@ async def test_a_retry_that_stores_nothing_still_gets_its_ack(hub: Hub) -> None:
 # --- membership: subscribe the added, unsubscribe the removed ------------------------
 
 
-async def test_member_added_subscribes_the_added_users_connections(
-    hub: Hub, bus: LocalBus
-) -> None:
+async def test_member_added_subscribes_the_added_users_connections(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     b1 = online(hub, conn("bob", "t1"))
     b2 = online(hub, conn("bob", "t2"))
@@ -405,7 +411,7 @@ async def test_typing_skips_the_typists_own_connections(hub: Hub, bus: LocalBus)
         conversation_topic(CID),
         Envelope(kind=EnvelopeKind.EPHEMERAL, frame=frame, conversation_id=CID, sender_id="alice"),
     )
-    assert list(b._queue) == [frame]
+    assert [orjson.dumps(f).decode() for f in queued(b)] == [frame]
     assert queued(a1) == queued(a2) == queued(c) == []
     assert b.last_position == 0  # ephemeral frames have no position
 
@@ -414,7 +420,7 @@ async def test_ephemeral_on_a_user_topic(hub: Hub, bus: LocalBus) -> None:
     b = online(hub, conn("bob"))
     env = Envelope(kind=EnvelopeKind.EPHEMERAL, frame='{"type":"presence"}', sender_id="alice")
     await bus.publish(user_topic("bob"), env)
-    assert list(b._queue) == ['{"type":"presence"}']
+    assert queued(b) == [{"type": "presence"}]
 
 
 # --- slow clients -------------------------------------------------------------------
@@ -465,14 +471,16 @@ async def test_drain_tells_every_client_to_reconnect_then_closes(hub: Hub) -> No
         assert c.outbox.closed[0] == CLOSE_RESTART  # type: ignore[attr-defined]
 
 
-async def test_ephemeral_frames_skip_a_connection_still_replaying(
-    hub: Hub, bus: LocalBus
-) -> None:
+async def test_ephemeral_frames_skip_a_connection_still_replaying(hub: Hub, bus: LocalBus) -> None:
     b = conn("bob")
     b.replaying = True
     online(hub, b, CID)
-    env = Envelope(kind=EnvelopeKind.EPHEMERAL, frame=typing_frame(CID, "alice"),
-                   conversation_id=CID, sender_id="alice")
+    env = Envelope(
+        kind=EnvelopeKind.EPHEMERAL,
+        frame=typing_frame(CID, "alice"),
+        conversation_id=CID,
+        sender_id="alice",
+    )
     await bus.publish(conversation_topic(CID), env)
     assert queued(b) == []  # typing is best effort: not worth out-of-order delivery
 
@@ -483,8 +491,7 @@ class DeadOutbox(FakeOutbox):
 
 
 async def test_the_writer_gives_up_quietly_on_a_dead_peer() -> None:
-    a = Connection(conn_id="x", user_id="alice", token_id="t", outbox=DeadOutbox(),
-                   queue_limit=10)
+    a = Connection(conn_id="x", user_id="alice", token_id="t", outbox=DeadOutbox(), queue_limit=10)
     a.enqueue('"one"')
     a.enqueue('"two"')
     await a.run_writer()  # returns instead of raising

@@ -15,6 +15,7 @@ from tidings.app.container import Container
 from tidings.app.logging import configure_logging
 from tidings.app.security import TlsConfig, check_bind, tls_options
 from tidings.app.settings import Settings
+from tidings.app.ws_protocol import RawSocketProtocol
 from tidings.bus.ports import Envelope
 from tidings.gateway.hub import Hub
 from tidings.gateway.ws import Gateway
@@ -130,7 +131,8 @@ def serve(settings: Settings) -> None:
         **tls,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=RawSocketProtocol,
+        ws_per_message_deflate=settings.ws_compression,
         ws_max_size=max(4 * settings.max_frame_bytes, 1024 * 1024),
         ws_ping_interval=20,
         ws_ping_timeout=20,

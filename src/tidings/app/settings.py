@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     auth_timeout_seconds: float = Field(10.0, gt=0)
     ws_send_queue: int = Field(2000, ge=10, description="frames queued per connection")
+    ws_compression: bool = Field(
+        False,
+        description="offer permessage-deflate: less traffic, but every frame is compressed "
+        "per connection (CPU, and about 30 KiB of memory per connection)",
+    )
     history_page_max: int = Field(200, ge=1)
     sync_page_max: int = Field(1000, ge=1)
     db_pool_size: int = Field(5, ge=1)

@@ -7,8 +7,10 @@ import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
+from websockets.frames import Frame, Opcode
 
 from tidings.bus.ports import (
     EVENTS_TOPIC,
@@ -30,11 +32,43 @@ CLOSE_BAD_RESUME = 4009
 CLOSE_RESTART = 1012
 
 
+class Prepared:
+    """A frame written to many connections: its text, and its WebSocket frame built once
+    (a server frame is never masked, so the bytes are the same for every connection that
+    negotiated no extension)."""
+
+    __slots__ = ("_wire", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = Frame(Opcode.TEXT, self.text.encode()).serialize(mask=False)
+        return self._wire
+
+
+Item = str | Prepared
+
+
+def wire_of(item: Item) -> bytes:
+    """The unmasked WebSocket frame of a queued item."""
+    if isinstance(item, Prepared):
+        return item.wire()
+    return Frame(Opcode.TEXT, item.encode()).serialize(mask=False)
+
+
 class Outbox:
     """What a connection writes: frames, then possibly a close."""
 
     async def write(self, frame: str) -> None:
         raise NotImplementedError
+
+    async def write_many(self, frames: list[Item]) -> None:
+        """Everything queued since the last write, in order."""
+        for frame in frames:
+            await self.write(frame if isinstance(frame, str) else frame.text)
 
     async def close(self, code: int, reason: str) -> None:
         raise NotImplementedError
@@ -56,7 +90,7 @@ class Connection:
     last_position: int = 0
     conversations: set[str] = field(default_factory=set)
     pending_sends: set[str] = field(default_factory=set)
-    held: list[tuple[str, str | None]] | None = None
+    held: list[tuple[Item, str | None]] | None = None
     replaying: bool = False
     replay_buffer: list[Envelope] = field(default_factory=list)
     closed: bool = False
@@ -67,7 +101,7 @@ class Connection:
     _close: tuple[int, str] = (1000, "")
 
     # --- writing --------------------------------------------------------------------
-    def enqueue(self, frame: str) -> None:
+    def enqueue(self, frame: Item) -> None:
         if self.closed:
             return
         if len(self._queue) >= self.queue_limit:
@@ -76,7 +110,7 @@ class Connection:
             return
         self._push(frame)
 
-    async def enqueue_wait(self, frame: str) -> None:
+    async def enqueue_wait(self, frame: Item) -> None:
         """For replays: wait for room instead of giving up on the client."""
         while len(self._queue) >= self.queue_limit and not self.closed:
             self._room.clear()
@@ -98,25 +132,31 @@ class Connection:
         self._room.set()
 
     async def run_writer(self) -> None:
-        """Write queued frames until closed (runs as the connection's writer task)."""
+        """Write queued frames until closed (runs as the connection's writer task).
+        Whatever was queued while the last write was under way goes out in one write:
+        a burst of events costs one wake-up and one system call per connection."""
+        queue = self._queue
         while True:
-            while not self._queue:
+            while not queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            item = self._queue.popleft()
+            items = list(queue)
+            queue.clear()
             self._room.set()
+            closing = items[-1] is _CLOSE  # nothing is queued after a close
+            frames = cast(list[Item], items[:-1] if closing else items)
             try:
-                if item is _CLOSE:
+                if frames:
+                    await self.outbox.write_many(frames)
+                if closing:
                     await self.outbox.close(*self._close)
                     return
-                assert isinstance(item, str)
-                await self.outbox.write(item)
             except Exception:  # noqa: BLE001 - the peer is gone; the reader loop ends too
                 self.closed = True
-                self._queue.clear()
+                queue.clear()
                 return
             finally:
-                if not self._queue:
+                if not queue:
                     self._empty.set()
 
     async def flushed(self) -> None:
@@ -125,7 +165,8 @@ class Connection:
             await self._empty.wait()
 
     # --- events -----------------------------------------------------------------------
-    def push_event(self, envelope: Envelope) -> None:
+    def push_event(self, envelope: Envelope, frame: Prepared | None = None) -> None:
+        """A committed event; `frame` is its frame prepared once for every connection."""
         assert envelope.position is not None
         if self.replaying:
             self.replay_buffer.append(envelope)
@@ -138,13 +179,14 @@ class Connection:
             if envelope.sender_id == self.user_id and envelope.client_msg_id in self.pending_sends
             else None
         )
+        item: Item = envelope.frame if frame is None else frame
         if self.held is not None or tag is not None:
             # The sending connection gets its ack before the event of its own message.
             if self.held is None:
                 self.held = []
-            self.held.append((envelope.frame, tag))
+            self.held.append((item, tag))
             return
-        self.enqueue(envelope.frame)
+        self.enqueue(item)
 
     def finish_send(self, client_msg_id: str, ack: str | None) -> None:
         """A send of this connection ended: write its ack, then what was held for it."""
@@ -243,10 +285,11 @@ class Hub:
         scope, _, key = topic.partition(":")
         if kind is EnvelopeKind.EPHEMERAL:
             targets = self.by_conversation if scope == "c" else self.by_user
+            prepared = Prepared(envelope.frame)
             for conn in tuple(targets.get(key, ())):
                 # Best effort: a connection still replaying (before `ready`) skips them.
                 if conn.user_id != envelope.sender_id and not conn.replaying:
-                    conn.enqueue(envelope.frame)
+                    conn.enqueue(prepared)
             return
         self.route_event(envelope)
 
@@ -254,15 +297,16 @@ class Hub:
         """A committed event, in position order (from the sequencer): to the connections
         of its conversation's members, or of its user."""
         cid = envelope.conversation_id
+        frame = Prepared(envelope.frame)
         if cid is None:
             for conn in tuple(self.by_user.get(envelope.user_id or "", ())):
-                conn.push_event(envelope)
+                conn.push_event(envelope, frame)
             return
         for uid in envelope.added_user_ids:
             for conn in tuple(self.by_user.get(uid, ())):
                 self.join(conn, cid)
         for conn in tuple(self.by_conversation.get(cid, ())):
-            conn.push_event(envelope)
+            conn.push_event(envelope, frame)
         if envelope.removed_user_id is not None:
             for conn in tuple(self.by_user.get(envelope.removed_user_id, ())):
                 self.leave(conn, cid)

@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from typing import Protocol
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from tidings.core.errors import InvalidPosition, InvalidRequest, TidingsError, Unauthenticated
 from tidings.core.models import PresenceState, Session
-from tidings.gateway.hub import CLOSE_AUTH, CLOSE_BAD_RESUME, Connection, Hub, Outbox
+from tidings.gateway.hub import (
+    CLOSE_AUTH,
+    CLOSE_BAD_RESUME,
+    Connection,
+    Hub,
+    Item,
+    Outbox,
+    wire_of,
+)
 from tidings.protocol import frames as f
 from tidings.protocol.wire import ack_frame, error_frame, event_frame, message_json, ready_frame
 from tidings.services.audit import client_address
@@ -22,6 +31,48 @@ from tidings.services.sync import parse_position
 log = structlog.get_logger(__name__)
 REPLAY_PAGE = 500
 MAX_SENDS_IN_FLIGHT = 256
+
+
+RAW_SOCKET = "tidings.raw_socket"  # the ASGI scope extension of app/ws_protocol.py
+
+
+class RawSocket(Protocol):
+    """A WebSocket connection's transport, offered by the server under `RAW_SOCKET`."""
+
+    @property
+    def plain(self) -> bool: ...
+
+    @property
+    def open(self) -> bool: ...
+
+    def write_frames(self, data: bytes) -> None: ...
+
+    async def wait_writable(self) -> None: ...
+
+
+class _RawOutbox(Outbox):
+    """Frames go to the transport as bytes: an event's frame is built once for all its
+    connections (Prepared) and a burst goes out in one write."""
+
+    def __init__(self, ws: WebSocket, sock: RawSocket) -> None:
+        self.ws = ws
+        self.sock = sock
+
+    async def write(self, frame: str) -> None:
+        await self.write_many([frame])
+
+    async def write_many(self, frames: list[Item]) -> None:
+        sock = self.sock
+        await sock.wait_writable()  # the client reads slower than we write: wait
+        if not sock.open:
+            raise ConnectionError("the connection is closed")
+        sock.write_frames(
+            wire_of(frames[0]) if len(frames) == 1 else b"".join(map(wire_of, frames))
+        )
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state is WebSocketState.CONNECTED:
+            await self.ws.close(code, reason)
 
 
 class _StarletteOutbox(Outbox):
@@ -86,7 +137,7 @@ class Gateway:
             conn_id=secrets.token_hex(8),
             user_id=session.user.id,
             token_id=session.token_id,
-            outbox=_StarletteOutbox(ws),
+            outbox=self._outbox(ws),
             queue_limit=self.queue_limit,
         )
         structlog.contextvars.bind_contextvars(conn_id=conn.conn_id, user_id=conn.user_id)
@@ -114,6 +165,13 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self.svc.presence.set_state(session.user, conn.conn_id, None)
             structlog.contextvars.unbind_contextvars("conn_id", "user_id")
+
+    @staticmethod
+    def _outbox(ws: WebSocket) -> Outbox:
+        sock: RawSocket | None = ws.scope.get("extensions", {}).get(RAW_SOCKET)
+        if sock is not None and sock.plain:
+            return _RawOutbox(ws, sock)
+        return _StarletteOutbox(ws)  # compression negotiated, or another ASGI server
 
     async def _authenticate(self, ws: WebSocket) -> tuple[Session, int | None]:
         async with asyncio.timeout(self.auth_timeout):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, select
+import aiosqlite
+from sqlalchemy import event, make_url, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -89,11 +92,76 @@ def make_engines(
     return engines
 
 
+class _RunNow:
+    """Stands in for aiosqlite's queue to its worker thread: runs the call at once."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class _InlineSqlite(aiosqlite.Connection):
+    """aiosqlite's interface, run on the event loop's own thread.
+
+    A statement on the embedded database takes microseconds and a commit one fsync: less
+    than a hop to aiosqlite's worker thread and back, which also makes the two threads
+    fight over the GIL (the event loop waited milliseconds per statement under load).
+    The cost: a statement blocks the loop while it runs, so long scans do not belong on
+    the server's paths; and if another process (the admin CLI) holds the write lock, a
+    write waits for it (busy_timeout) with the loop blocked: CLI writes are short."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _RunNow()  # type: ignore[assignment]  # some callers use the queue
+
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
+        return self._connect().__await__()  # no worker thread to start
+
+    async def _connect(self) -> aiosqlite.Connection:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._connection is None:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _inline_sqlite(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    async def connect() -> aiosqlite.Connection:
+        connector = functools.partial(sqlite3.connect, path, check_same_thread=False)
+        return await _InlineSqlite(connector)
+
+    return connect
+
+
 def _make_engines(url: str, pool_size: int, sqlite_synchronous: str) -> Engines:
     full = async_url(url)
     if full.startswith("sqlite"):
-        write = create_async_engine(full, pool_size=1, max_overflow=0)
-        read = create_async_engine(full, pool_size=max(1, pool_size), max_overflow=0)
+        path = make_url(full).database or ":memory:"
+        write = create_async_engine(
+            full, pool_size=1, max_overflow=0, async_creator=_inline_sqlite(path)
+        )
+        read = create_async_engine(
+            full,
+            pool_size=max(1, pool_size),
+            max_overflow=0,
+            async_creator=_inline_sqlite(path),
+        )
         for engine, immediate in ((write, True), (read, False)):
             on_connect, on_begin = _sqlite_pragmas(immediate, sqlite_synchronous)
             event.listen(engine.sync_engine, "connect", on_connect)
@@ -108,7 +176,6 @@ def _make_engines(url: str, pool_size: int, sqlite_synchronous: str) -> Engines:
         connect_args={"timeout": 5, "command_timeout": 30},
     )
     return Engines(write=engine, read=engine, is_sqlite=False)
-
 
 
 def migration_lock(connection: Connection) -> None:
