@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,9 +10,13 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+import websockets
 
-from tests.conftest import LiveServer, free_port
+from tests.conftest import Backend, LiveServer, free_port
+from tidings.sdk import Client, StreamClosed
+from tidings.sdk.bot import Bot
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src/tidings/store/migrations/versions"
 pytestmark = pytest.mark.e2e
@@ -48,6 +53,11 @@ def test_version_and_help_everywhere(tmp_path: Path) -> None:
         ["dept", "create"],
         ["dept", "list"],
         ["dept", "assign"],
+        ["bot"],
+        ["bot", "create"],
+        ["bot", "list"],
+        ["bot", "token"],
+        ["bot", "disable"],
     ):
         out = tidings(tmp_path, *cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
@@ -210,3 +220,100 @@ def test_settings_from_toml_and_environment(tmp_path: Path) -> None:
         server.stop()
     out = tidings(tmp_path / "d2", "migrate", env={"TIDINGS_MAX_MESSAGE_BYTES": "-5"})
     assert out.returncode == 1 and out.stderr.startswith("error: bad setting max_message_bytes")
+
+
+def printed_token(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith("token: ")]
+    assert len(lines) == 1, out.stdout
+    token = lines[0].removeprefix("token: ").strip()
+    assert len(token) >= 40 and token not in out.stderr
+    return token
+
+
+async def test_bot_commands_and_tokens_against_a_running_server(
+    live_server: LiveServer, backend: Backend
+) -> None:
+    """`tidings bot create` prints a token once; a Bot and a Client authenticate with it
+    on the running server; `bot token` rotates it (the old one stops working, and the
+    bot's live connection closes at once where the CLI and the server share Redis);
+    `bot disable` ends it. On SQLite and on PostgreSQL + Redis. (The rules behind it, on
+    both engines: tests/integration/test_bot_accounts.py.)"""
+    env = backend.env
+    data = live_server.data_dir
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return tidings(data, *args, env=env)
+
+    async def me_status(bearer: str) -> int:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(
+                live_server.url + "/api/v1/users/me", headers={"authorization": f"Bearer {bearer}"}
+            )
+        return r.status_code
+
+    out = await asyncio.to_thread(cli, "bot", "create", "deploybot", "--display-name", "部署")
+    assert "created bot deploybot" in out.stdout
+    token = printed_token(out)
+
+    async with Client(live_server.url, token=token) as client:
+        me = await client.me()
+    assert (me.username, me.display_name, me.bot) == ("deploybot", "部署", True)
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            live_server.url + "/api/v1/auth/login",
+            json={"username": "deploybot", "password": token},
+        )
+    assert r.status_code == 401  # no password login for a bot, whatever is tried
+
+    bot = Bot(live_server.url, token=token)
+    serving = asyncio.create_task(bot.serve())
+    await asyncio.wait_for(bot.wait_ready(), 20)
+    # a plain WebSocket too, to see how it ends
+    ws = await websockets.connect(live_server.ws_url)
+    await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
+    ready = orjson.loads(await ws.recv())
+    assert ready["type"] == "ready" and ready["user"]["bot"] is True
+
+    out = await asyncio.to_thread(cli, "bot", "list")
+    assert out.returncode == 0 and "deploybot" in out.stdout and "active" in out.stdout
+    assert "(bot)" in (await asyncio.to_thread(cli, "user", "list")).stdout
+
+    out = await asyncio.to_thread(cli, "bot", "token", "deploybot", "--quiet")
+    assert out.returncode == 0, out.stderr
+    new_token = out.stdout.strip()
+    assert len(new_token) >= 40 and new_token != token
+    assert await me_status(token) == 401
+    assert await me_status(new_token) == 200
+    if backend.redis_url:  # the CLI publishes the cut on the bus the server listens to
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
+        with pytest.raises(StreamClosed):
+            await asyncio.wait_for(serving, 20)
+    else:  # the embedded bus is per process: a reconnection with the old token fails
+        bot.stop()
+        await asyncio.wait_for(serving, 20)
+    await ws.close()
+    again = await websockets.connect(live_server.ws_url)
+    await again.send(orjson.dumps({"type": "auth", "token": token}).decode())
+    with pytest.raises(websockets.ConnectionClosed) as refused:
+        while True:
+            await asyncio.wait_for(again.recv(), 10)
+    assert refused.value.rcvd is not None and refused.value.rcvd.code == 4001
+
+    out = await asyncio.to_thread(cli, "bot", "disable", "deploybot")
+    assert out.returncode == 0 and "disabled bot deploybot" in out.stdout
+    assert await me_status(new_token) == 401
+    out = await asyncio.to_thread(cli, "bot", "token", "deploybot")
+    assert out.returncode == 1 and "disabled" in out.stderr
+    out = await asyncio.to_thread(cli, "bot", "token", "nobody")
+    assert out.returncode == 1 and out.stderr.startswith("error: no bot named 'nobody'")
+
+    export = (await asyncio.to_thread(cli, "audit", "export")).stdout
+    actions = [orjson.loads(line)["action"] for line in export.splitlines()]
+    assert actions.count("bot_created") == 1 and actions.count("bot_token_rotated") == 1
+    for secret in (token, new_token):  # never in the audit log or the server log
+        assert secret not in export and secret not in live_server.logs()

@@ -58,6 +58,9 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/users/{uid}/sessions"): ADMINS,
     ("DELETE", "/api/v1/users/{uid}/sessions"): ADMINS,
     ("DELETE", "/api/v1/users/{uid}/totp"): ADMINS,
+    ("POST", "/api/v1/bots"): ADMINS,
+    ("GET", "/api/v1/bots"): ADMINS,
+    ("POST", "/api/v1/bots/{uid}/token"): ADMINS,
     ("GET", "/api/v1/departments"): AUTH,
     ("POST", "/api/v1/departments"): ADMINS,
     ("PUT", "/api/v1/departments/{did}/members/{uid}"): ADMINS,
@@ -125,6 +128,10 @@ class World:
         data = await self.owner.post("/users", {"username": name, "password": PASSWORD}, expect=201)
         return str(data["user"]["id"])
 
+    async def fresh_bot(self) -> str:
+        data = await self.owner.post("/bots", {"username": f"b{next(_n)}"}, expect=201)
+        return str(data["user"]["id"])
+
     async def fresh_token(self, role: str) -> tuple[str, str]:
         """A second session of the role's user: (token, session id)."""
         async with httpx.AsyncClient() as c:
@@ -173,6 +180,10 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
         case ("POST", "/users/{uid}/password"):
             fresh = await world.fresh_user()
             return Call(method, f"{v1}/users/{fresh}/password", {"password": "password-456"})
+        case ("POST", "/bots"):
+            return Call(method, path, {"username": f"newbot{next(_n)}"})
+        case ("POST", "/bots/{uid}/token"):
+            return Call(method, f"{v1}/bots/{await world.fresh_bot()}/token")
         case ("POST", "/departments"):
             return Call(method, path, {"name": f"dept {next(_n)}"})
         case ("PUT", "/departments/{did}/members/{uid}") | (

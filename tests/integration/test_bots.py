@@ -1,8 +1,8 @@
 """The bot framework and the example bots, against the real server process.
 
-Bot accounts: until the server has ``tidings bot create NAME`` (a bot token), a bot is
-an ordinary account created by the admin; the tests hand the bot a token obtained by
-logging it in (what a bot token will replace) or its username and password.
+Bots run as bot accounts with a bot token, as in production: the admin creates them
+(``POST /bots``, what ``tidings bot create NAME`` does at the command line) and hands the
+token to the bot. An ordinary account with a password can still run a bot too.
 """
 
 from __future__ import annotations
@@ -38,14 +38,11 @@ async def new_user(admin: Client, name: str) -> User:
     return await admin.create_user(f"{name}{secrets.token_hex(3)}", PASSWORD)
 
 
-async def token_for(url: str, user: User) -> str:
-    """What ``tidings bot create`` will hand out: a token for the bot account."""
-    client = Client(url)
-    await client.login(user.username, PASSWORD, device="bot")
-    token = client.token
-    await client._http.aclose()  # keep the token alive: no logout
-    assert token is not None
-    return token
+async def new_bot(admin: Client, name: str) -> tuple[User, str]:
+    """A bot account and its bot token, as the admin gets them."""
+    user, token = await admin.create_bot(f"{name}{secrets.token_hex(3)}")
+    assert user.bot
+    return user, token
 
 
 async def replies_to(
@@ -79,9 +76,9 @@ def test_parse_duration() -> None:
 async def test_bot_dispatches_messages_mentions_and_commands(
     live_server: Any, admin: Client
 ) -> None:
-    bot_user = await new_user(admin, "helperbot")
+    bot_user, token = await new_bot(admin, "helperbot")
     alice_u = await new_user(admin, "alice")
-    bot = Bot(live_server.url, token=await token_for(live_server.url, bot_user))
+    bot = Bot(live_server.url, token=token)
     seen: dict[str, list[str]] = {"message": [], "mention": [], "command": [], "unknown": []}
     stopped: list[bool] = []
 
@@ -178,9 +175,8 @@ async def wait_for_online(client: Client, user_id: str, process: subprocess.Pope
 
 
 async def test_echo_bot_example(live_server: Any, admin: Client) -> None:
-    bot_user = await new_user(admin, "echobot")
+    bot_user, token = await new_bot(admin, "echobot")
     alice_u = await new_user(admin, "alice")
-    token = await token_for(live_server.url, bot_user)
     process = run_example(
         "echo_bot.py", {"TIDINGS_URL": live_server.url, "TIDINGS_BOT_TOKEN": token}
     )
@@ -205,15 +201,10 @@ async def test_echo_bot_example(live_server: Any, admin: Client) -> None:
 
 
 async def test_reminder_bot_example(live_server: Any, admin: Client) -> None:
-    bot_user = await new_user(admin, "remindbot")
+    bot_user, token = await new_bot(admin, "remindbot")
     alice_u = await new_user(admin, "alice")
     process = run_example(
-        "reminder_bot.py",
-        {
-            "TIDINGS_URL": live_server.url,
-            "TIDINGS_BOT_USERNAME": bot_user.username,
-            "TIDINGS_BOT_PASSWORD": PASSWORD,
-        },
+        "reminder_bot.py", {"TIDINGS_URL": live_server.url, "TIDINGS_BOT_TOKEN": token}
     )
     try:
         async with Client(live_server.url) as alice:
@@ -241,11 +232,16 @@ async def test_reminder_bot_example(live_server: Any, admin: Client) -> None:
             process.kill()
 
 
+@pytest.mark.parametrize("auth", ["bot_token", "password"])
 async def test_bot_stops_cleanly_when_its_account_is_disabled(
-    live_server: Any, admin: Client
+    live_server: Any, admin: Client, auth: str
 ) -> None:
-    bot_user = await new_user(admin, "doomedbot")
-    bot = Bot(live_server.url, username=bot_user.username, password=PASSWORD)
+    if auth == "bot_token":
+        bot_user, token = await new_bot(admin, "doomedbot")
+        bot = Bot(live_server.url, token=token)
+    else:  # an ordinary account may run a bot too
+        bot_user = await new_user(admin, "doomedbot")
+        bot = Bot(live_server.url, username=bot_user.username, password=PASSWORD)
     stopped: list[bool] = []
 
     @bot.on_shutdown
@@ -259,3 +255,20 @@ async def test_bot_stops_cleanly_when_its_account_is_disabled(
         await asyncio.wait_for(serving, 20)
     assert refused.value.code in (4001, 4003)
     assert stopped == [True]
+
+
+async def test_bot_stops_when_its_token_is_rotated(live_server: Any, admin: Client) -> None:
+    """A rotated token stops working at once: the bot's live connection closes (4003)
+    and its reconnection is refused; the new token works."""
+    bot_user, token = await new_bot(admin, "rotatedbot")
+    bot = Bot(live_server.url, token=token)
+    serving = asyncio.create_task(bot.serve())
+    await asyncio.wait_for(bot.wait_ready(), 20)
+    new_token = await admin.rotate_bot_token(bot_user.id)
+    with pytest.raises(StreamClosed) as refused:
+        await asyncio.wait_for(serving, 20)
+    assert refused.value.code in (4001, 4003)
+    async with Client(live_server.url, token=new_token) as client:
+        me = await client.me()
+    assert me.id == bot_user.id and me.bot
+    assert [b.username for b in await admin.bots()] == [bot_user.username]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -209,7 +210,9 @@ def test_user_json() -> None:
     assert wire.user_json(ALICE) == {
         "id": "u1", "username": "alice", "display_name": "爱丽丝", "role": "admin",
         "disabled": False, "department_ids": ["d1", "d2"], "created_at": T0_WIRE,
+        "bot": False,
     }
+    assert wire.user_json(dataclasses.replace(ALICE, bot=True))["bot"] is True
 
 
 def test_department_json() -> None:

@@ -165,6 +165,40 @@ async def reset_password(uid: str, body: s.PasswordIn, svc: Svc, me: Auth) -> Re
     return no_content()
 
 
+# --- bots ---------------------------------------------------------------------------
+@router.post("/bots", status_code=201, response_model=s.BotTokenOut, tags=["bots"])
+async def create_bot(body: s.BotCreateIn, svc: Svc, me: Auth) -> Response:
+    bot, token = await svc.bots.create(me.user, body.username, body.display_name)
+    return json({"user": user_json(bot), "token": token}, 201)
+
+
+@router.get("/bots", response_model=s.BotsOut, tags=["bots"])
+async def list_bots(svc: Svc, me: Auth) -> Response:
+    found = await svc.bots.list(me.user)
+    return json(
+        {
+            "bots": [
+                {
+                    "user": user_json(b.user),
+                    "token_created_at": None if b.token is None else rfc3339(b.token.created_at),
+                    "last_seen_at": (
+                        None
+                        if b.token is None or b.token.last_seen_at is None
+                        else rfc3339(b.token.last_seen_at)
+                    ),
+                }
+                for b in found
+            ]
+        }
+    )
+
+
+@router.post("/bots/{uid}/token", response_model=s.BotTokenOut, tags=["bots"])
+async def rotate_bot_token(uid: str, svc: Svc, me: Auth) -> Response:
+    bot, token = await svc.bots.rotate_token(me.user, uid)
+    return json({"user": user_json(bot), "token": token})
+
+
 # --- departments --------------------------------------------------------------------
 @router.get("/departments", response_model=s.DepartmentsOut, tags=["organization"])
 async def list_departments(svc: Svc, me: Auth) -> Response:
@@ -257,9 +291,7 @@ async def remove_member(cid: str, uid: str, svc: Svc, me: Auth) -> Response:
     response_model=s.MessageEnvelope,
     tags=["messages"],
 )
-async def send_message(
-    cid: str, body: s.SendIn, svc: Svc, me: Auth, request: Request
-) -> Response:
+async def send_message(cid: str, body: s.SendIn, svc: Svc, me: Auth, request: Request) -> Response:
     await svc.limiter.check(Action.SEND, me.user.id, client_ip(request))
     message, created = await svc.messages.send(
         me.user, cid, body.client_msg_id, body.body, body.reply_to_seq

@@ -48,6 +48,11 @@ class UserPatchIn(Body):
     disabled: bool | None = None
 
 
+class BotCreateIn(Body):
+    username: str = Field(min_length=1, max_length=64)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
 class PasswordIn(Body):
     password: str = Field(min_length=1, max_length=1024)
 
@@ -98,6 +103,7 @@ class UserOut(BaseModel):
     disabled: bool
     department_ids: list[str]
     created_at: str
+    bot: bool = Field(default=False, description="a bot account (authenticates with a bot token)")
 
 
 class UserEnvelope(BaseModel):
@@ -113,6 +119,21 @@ class LoginOut(BaseModel):
 
 class UsersOut(BaseModel):
     users: list[UserOut]
+
+
+class BotTokenOut(BaseModel):
+    user: UserOut
+    token: str = Field(description="the bot token: shown once, only its hash is kept")
+
+
+class BotOut(BaseModel):
+    user: UserOut
+    token_created_at: str | None = Field(description="when its live token was issued")
+    last_seen_at: str | None = Field(description="when its live token was last used")
+
+
+class BotsOut(BaseModel):
+    bots: list[BotOut]
 
 
 class DepartmentOut(BaseModel):

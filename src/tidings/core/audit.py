@@ -35,6 +35,8 @@ class AuditAction:
     ROLE_CHANGED = "role_changed"
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"
+    BOT_CREATED = "bot_created"
+    BOT_TOKEN_ROTATED = "bot_token_rotated"
     MEMBERS_ADDED = "members_added"
     MEMBER_REMOVED = "member_removed"
     DEPARTMENT_CREATED = "department_created"

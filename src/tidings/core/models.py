@@ -52,6 +52,8 @@ class User:
     disabled: bool
     created_at: datetime
     department_ids: tuple[DepartmentId, ...] = ()
+    # a bot account: no password, authenticates with a bot token (services/bots.py)
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,14 @@ class SessionInfo:
     last_seen_at: datetime | None
     address: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BotInfo:
+    """A bot account as an admin sees it in a list: its live token, if it has one."""
+
+    user: User
+    token: SessionInfo | None
 
 
 class SecondFactorPolicy(StrEnum):

@@ -22,6 +22,7 @@ def user_json(user: User) -> JsonDict:
         "disabled": user.disabled,
         "department_ids": list(user.department_ids),
         "created_at": rfc3339(user.created_at),
+        "bot": user.bot,
     }
 
 

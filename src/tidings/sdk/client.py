@@ -357,6 +357,26 @@ class Client:
             "POST", f"/users/{quote(user_id, safe='')}/password", json={"password": password}
         )
 
+    async def create_bot(
+        self, username: str, *, display_name: str | None = None
+    ) -> tuple[User, str]:
+        """Create a bot account (admin only): the account and its token, shown once."""
+        body: dict[str, object] = {"username": username}
+        if display_name is not None:
+            body["display_name"] = display_name
+        data = await self.request("POST", "/bots", json=body)
+        return User.from_json(data["user"]), str(data["token"])
+
+    async def bots(self) -> list[User]:
+        """Every bot account (admin only)."""
+        data = await self.request("GET", "/bots")
+        return [User.from_json(b["user"]) for b in data.get("bots", [])]
+
+    async def rotate_bot_token(self, user_id: str) -> str:
+        """A new token for a bot (admin only): the old one stops working at once."""
+        data = await self.request("POST", f"/bots/{quote(user_id, safe='')}/token")
+        return str(data["token"])
+
     async def departments(self) -> list[Department]:
         """The department tree, flat."""
         data = await self.request("GET", "/departments")

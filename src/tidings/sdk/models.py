@@ -80,6 +80,8 @@ class User:
     disabled: bool = False
     department_ids: tuple[str, ...] = ()
     created_at: datetime | None = None
+    bot: bool = False
+    """A bot account (it signs in with a bot token)."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -93,6 +95,7 @@ class User:
             disabled=bool(data.get("disabled", False)),
             department_ids=_str_tuple(data.get("department_ids")),
             created_at=parse_time(data.get("created_at")),
+            bot=bool(data.get("bot", False)),
             raw=dict(data),
         )
 

@@ -41,6 +41,8 @@ def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
     if (time_cost, memory_kib) != (_hasher.time_cost, _hasher.memory_cost):
         _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
         _DUMMY_HASH = _hasher.hash("not a real password, used to equalize timing")
+
+
 SEEN_EVERY = timedelta(seconds=60)  # how stale a session's last_seen_at may get
 
 
@@ -93,6 +95,10 @@ class AuthService:
             await self._failed(name, address, None, "password")
             raise InvalidCredentials("wrong username or password")
         user, stored_hash = found
+        if user.bot:  # a bot has no password: it authenticates with its bot token only
+            await verify_password(_DUMMY_HASH, password)
+            await self._failed(name, address, user.id, "password")
+            raise InvalidCredentials("a bot account has no password: use its bot token")
         if not await verify_password(stored_hash, password):
             await self._failed(name, address, user.id, "password")
             raise InvalidCredentials("wrong username or password")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
+from tidings.services.bots import BotService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
@@ -31,16 +32,18 @@ class Services:
     audit: AuditService
     second_factor: SecondFactorService
     sessions: SessionService
+    bots: BotService
     limiter: RateLimiter
 
     @classmethod
     def build(cls, deps: Deps) -> Services:
         auth = AuthService(deps)
         auth.second_factor = second_factor = SecondFactorService(deps)
+        users = UserService(deps, auth)
         return cls(
             deps=deps,
             auth=auth,
-            users=UserService(deps, auth),
+            users=users,
             departments=DepartmentService(deps),
             conversations=ConversationService(deps),
             messages=MessageService(deps),
@@ -49,5 +52,6 @@ class Services:
             audit=AuditService(deps),
             second_factor=second_factor,
             sessions=SessionService(deps, auth),
+            bots=BotService(deps, auth, users),
             limiter=auth.limiter,
         )

@@ -140,7 +140,8 @@ class SecondFactorService:
         return await self.policy()
 
     async def required_for(self, user: User) -> bool:
-        return (await self.policy()).applies_to(user.role)
+        """Bots never: they have no password and no second factor, only their token."""
+        return not user.bot and (await self.policy()).applies_to(user.role)
 
     # --- login --------------------------------------------------------------------
     async def verify(self, tx: Tx, user: User, code: str, now: datetime) -> str | None:
@@ -181,6 +182,8 @@ class SecondFactorService:
 
     async def setup(self, session: Session) -> Enrolment:
         user = session.user
+        if user.bot:
+            raise InvalidOperation("a bot account has no second factor")
         secret = pyotp.random_base32()
         async with self.d.store.write() as tx:
             if await self.enabled(tx, user.id):

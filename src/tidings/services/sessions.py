@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
 from tidings.core.audit import AuditAction
-from tidings.core.errors import InvalidCredentials, NotFound
+from tidings.core.errors import InvalidCredentials, InvalidOperation, NotFound
 from tidings.core.models import Session, SessionInfo, User
 from tidings.core.rules import check_can_manage_user, check_password
 from tidings.services.audit import record
@@ -57,6 +57,8 @@ class SessionService:
         """Change your own password: the current one is needed; every other session of
         yours ends, this one stays."""
         user = session.user
+        if user.bot:
+            raise InvalidOperation("a bot account has no password")
         check_password(new)
         async with self.d.store.read() as tx:
             stored = await tx.get_password_hash(user.id)

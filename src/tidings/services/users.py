@@ -148,6 +148,19 @@ class UserService:
             if values:
                 await tx.update_user(user_id, **values)
                 await self._audit_update(tx, actor, target, role, disabled, display_name)
+            if disabled and target.bot:
+                # a bot's token never expires: disabling ends it for good (enabled
+                # again, the bot needs a new one: BotService.rotate_token)
+                await tx.revoke_user_tokens(user_id, self.d.clock.now())
+                if not target.disabled:
+                    await audit(
+                        tx,
+                        self.d.clock,
+                        AuditAction.SESSIONS_REVOKED,
+                        actor_id=None if actor is None else actor.id,
+                        target_id=user_id,
+                        details={"reason": "bot_disabled"},
+                    )
             updated = await tx.get_user(user_id)
         assert updated is not None
         if disabled:
@@ -163,6 +176,8 @@ class UserService:
             raise NotFound("user not found", user_id=user_id)
         if actor is not None:
             check_can_manage_user(actor, target, None)
+        if target.bot:
+            raise InvalidOperation("a bot account has no password: rotate its token instead")
         hashed = await hash_password(password)
         async with self.d.store.write() as tx:
             await tx.update_user(user_id, password_hash=hashed)
@@ -174,7 +189,6 @@ class UserService:
                 target_id=user_id,
             )
         await self.auth.revoke_all(target, "password_reset")
-
 
     async def _audit_update(
         self,

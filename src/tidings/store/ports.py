@@ -112,6 +112,10 @@ class SecurityTx(Protocol):
         self, after_seq: int, limit: int, since: datetime | None = None
     ) -> list[AuditEntry]: ...
 
+    async def bot_user_ids(self) -> list[str]:
+        """The ids of every bot account, by username."""
+        ...
+
 
 class Tx(SecurityTx, Protocol):
     """One transaction (read or write)."""

@@ -49,6 +49,8 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("search_key", Text, nullable=False),
     Column("created_at", TS, nullable=False),
+    # 0003: a bot account (no password; authenticates with a bot token)
+    Column("bot", Boolean, nullable=False, server_default=false()),
 )
 
 departments = Table(

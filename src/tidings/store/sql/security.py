@@ -160,7 +160,10 @@ class SecurityQueries:
         return {r[0] for r in rows}
 
     async def active_user_ids_with_roles(self, roles: Sequence[str]) -> list[str]:
-        rows = await self.conn.execute(select(t.users.c.id).where(t.users.c.role.in_(list(roles))))
+        """People (never bots: they have no second factor) with one of these roles."""
+        rows = await self.conn.execute(
+            select(t.users.c.id).where(t.users.c.role.in_(list(roles)), t.users.c.bot.is_(False))
+        )
         return [r[0] for r in rows]
 
     async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None:
@@ -278,3 +281,11 @@ class SecurityQueries:
             stmt = stmt.where(c.at >= since)
         rows = await self.conn.execute(stmt.order_by(c.seq).limit(limit))
         return [_audit(r) for r in rows]
+
+    # --- bots -------------------------------------------------------------------
+    async def bot_user_ids(self) -> list[str]:
+        """The ids of every bot account, by username."""
+        rows = await self.conn.execute(
+            select(t.users.c.id).where(t.users.c.bot.is_(True)).order_by(t.users.c.username)
+        )
+        return [r[0] for r in rows]

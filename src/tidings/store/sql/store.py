@@ -66,6 +66,7 @@ def _user(row: Any, departments: Sequence[DepartmentId] = ()) -> User:
         disabled=bool(row.disabled),
         created_at=_ts_req(row.created_at),
         department_ids=tuple(departments),
+        bot=bool(row.bot),
     )
 
 
@@ -163,6 +164,7 @@ class SqlTx(SecurityQueries):
                         password_hash=password_hash,
                         search_key=search_key,
                         created_at=user.created_at,
+                        bot=user.bot,
                     )
                 )
         except IntegrityError as exc:
