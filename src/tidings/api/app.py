@@ -15,7 +15,7 @@ import tidings
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.routes import router
 from tidings.api.security_routes import router as security_router
-from tidings.gateway.ws import Gateway
+from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.hub import Services
 
 WEB_DIR = Path(tidings.__file__).parent / "web"
@@ -89,7 +89,7 @@ def create_app(
     if gateway is not None:
         serve_ws = gateway.serve
 
-        @app.websocket("/api/v1/ws")
+        @app.websocket(WS_PATH)
         async def websocket(ws: WebSocket) -> None:
             await serve_ws(ws)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from typing import Any
+from typing import Any, cast
 
 import structlog
 import uvicorn
+from uvicorn._types import ASGI3Application
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tidings.api.app import create_app
 from tidings.app.container import Container
@@ -18,7 +20,7 @@ from tidings.app.settings import Settings
 from tidings.app.ws_protocol import RawSocketProtocol
 from tidings.bus.ports import Envelope
 from tidings.gateway.hub import Hub
-from tidings.gateway.ws import Gateway
+from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.events import envelope_for
 from tidings.store import migrations
 from tidings.workers.maintenance import Maintenance
@@ -42,7 +44,7 @@ class _DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def build(settings: Settings) -> tuple[Any, Container, Hub | None]:
+def build(settings: Settings) -> tuple[Any, Container, Hub | None, Gateway | None]:
     """The application for the roles this process runs."""
     container = Container(settings)
     roles = set(settings.roles)
@@ -97,7 +99,7 @@ def build(settings: Settings) -> tuple[Any, Container, Hub | None]:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
-    return app, container, hub
+    return app, container, hub, gateway
 
 
 async def bootstrap(container: Container) -> str | None:
@@ -112,7 +114,14 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.db_url)
-    app, _container, hub = build(settings)
+    app, _container, hub, gateway = build(settings)
+    ws_protocol = RawSocketProtocol
+    if gateway is not None:
+        # Same trust in X-Forwarded-For as the HTTP routes (uvicorn wraps the app alike).
+        direct = ProxyHeadersMiddleware(
+            cast(ASGI3Application, gateway), trusted_hosts=settings.trusted_proxies
+        )
+        ws_protocol = RawSocketProtocol.routing({WS_PATH: direct})
     generated = asyncio.run(_bootstrap_once(settings))
     if generated is not None:
         # Printed once, to the operator's terminal; never logged.
@@ -131,7 +140,7 @@ def serve(settings: Settings) -> None:
         **tls,
         loop="uvloop",
         http="httptools",
-        ws=RawSocketProtocol,
+        ws=ws_protocol,
         ws_per_message_deflate=settings.ws_compression,
         ws_max_size=max(4 * settings.max_frame_bytes, 1024 * 1024),
         ws_ping_interval=20,

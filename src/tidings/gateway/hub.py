@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import cast
@@ -77,10 +76,16 @@ class Outbox:
 _CLOSE = object()
 
 
-@dataclass(eq=False)
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+@dataclass(eq=False, slots=True)
 class Connection:
     """One client connection. Frames go through a bounded queue: fan-out never waits on
-    a slow client; one that falls too far behind is closed and will resume."""
+    a slow client; one that falls too far behind is closed and will resume. An idle
+    connection holds as little as it can: the waits are futures made when needed."""
 
     conn_id: str
     user_id: str
@@ -94,10 +99,10 @@ class Connection:
     replaying: bool = False
     replay_buffer: list[Envelope] = field(default_factory=list)
     closed: bool = False
-    _queue: deque[object] = field(default_factory=deque)
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    _room: asyncio.Event = field(default_factory=asyncio.Event)
-    _empty: asyncio.Event = field(default_factory=asyncio.Event)
+    _queue: list[object] = field(default_factory=list)
+    _wakeup: asyncio.Future[None] | None = None  # the writer waits for frames
+    _room: asyncio.Future[None] | None = None  # a replay waits for room in the queue
+    _idle: asyncio.Future[None] | None = None  # flushed() waits for the queue to empty
     _close: tuple[int, str] = (1000, "")
 
     # --- writing --------------------------------------------------------------------
@@ -113,15 +118,14 @@ class Connection:
     async def enqueue_wait(self, frame: Item) -> None:
         """For replays: wait for room instead of giving up on the client."""
         while len(self._queue) >= self.queue_limit and not self.closed:
-            self._room.clear()
-            await self._room.wait()
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
         if not self.closed:
             self._push(frame)
 
     def _push(self, item: object) -> None:
         self._queue.append(item)
-        self._empty.clear()
-        self._wakeup.set()
+        _wake(self._wakeup)
 
     def close(self, code: int, reason: str) -> None:
         if self.closed:
@@ -129,40 +133,47 @@ class Connection:
         self.closed = True
         self._close = (code, reason)
         self._push(_CLOSE)
-        self._room.set()
+        _wake(self._room)
 
     async def run_writer(self) -> None:
         """Write queued frames until closed (runs as the connection's writer task).
         Whatever was queued while the last write was under way goes out in one write:
         a burst of events costs one wake-up and one system call per connection."""
-        queue = self._queue
         while True:
-            while not queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            items = list(queue)
-            queue.clear()
-            self._room.set()
-            closing = items[-1] is _CLOSE  # nothing is queued after a close
-            frames = cast(list[Item], items[:-1] if closing else items)
+            while not self._queue:
+                _wake(self._idle)
+                self._wakeup = asyncio.get_running_loop().create_future()
+                await self._wakeup
             try:
-                if frames:
-                    await self.outbox.write_many(frames)
-                if closing:
-                    await self.outbox.close(*self._close)
+                if not await self._write_queued():
                     return
             except Exception:  # noqa: BLE001 - the peer is gone; the reader loop ends too
                 self.closed = True
-                queue.clear()
+                self._queue.clear()
                 return
             finally:
-                if not queue:
-                    self._empty.set()
+                if not self._queue:
+                    _wake(self._idle)
+
+    async def _write_queued(self) -> bool:
+        """Write what is queued (nothing written stays referenced while the writer waits
+        for more); False once the connection is closed."""
+        items, self._queue = self._queue, []
+        _wake(self._room)
+        closing = items[-1] is _CLOSE  # nothing is queued after a close
+        frames = cast(list[Item], items[:-1] if closing else items)
+        if frames:
+            await self.outbox.write_many(frames)
+        if closing:
+            await self.outbox.close(*self._close)
+            return False
+        return True
 
     async def flushed(self) -> None:
         """Wait until the writer has written (or given up on) everything queued."""
         if self._queue:
-            await self._empty.wait()
+            self._idle = asyncio.get_running_loop().create_future()
+            await self._idle
 
     # --- events -----------------------------------------------------------------------
     def push_event(self, envelope: Envelope, frame: Prepared | None = None) -> None:

@@ -8,6 +8,7 @@ import secrets
 from typing import Protocol
 
 import structlog
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from tidings.core.errors import InvalidPosition, InvalidRequest, TidingsError, Unauthenticated
@@ -33,6 +34,7 @@ REPLAY_PAGE = 500
 MAX_SENDS_IN_FLIGHT = 256
 
 
+WS_PATH = "/api/v1/ws"
 RAW_SOCKET = "tidings.raw_socket"  # the ASGI scope extension of app/ws_protocol.py
 
 
@@ -115,6 +117,11 @@ class Gateway:
             except UnicodeDecodeError:
                 text = "\ufffd"  # not JSON: answered with invalid_request
         return str(text)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The endpoint as a bare ASGI application: the server routes WebSocket upgrades
+        of its path here without the HTTP middleware stack (app/ws_protocol.py)."""
+        await self.serve(WebSocket(scope, receive, send))
 
     async def serve(self, ws: WebSocket) -> None:
         await ws.accept()
