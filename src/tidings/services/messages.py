@@ -13,6 +13,7 @@ from tidings.core.errors import Conflict, InvalidRequest, NotFound, TidingsError
 from tidings.core.events import EventKind
 from tidings.core.models import (
     Conversation,
+    ConversationId,
     ConversationKind,
     Message,
     MessageId,
@@ -136,7 +137,7 @@ class MessageService:
         A send that fails a check fails alone, before anything of it is written."""
         keys = [(r.sender.id, r.client_msg_id) for r in batch]
         stored = await tx.messages_by_client_ids(keys)
-        convs, members = await tx.memberships([(r.conversation_id, r.sender.id) for r in batch])
+        heads, active = await tx.send_targets([(r.conversation_id, r.sender.id) for r in batch])
         last_seqs: dict[str, int] = {}
         new: list[Message] = []
         results: list[tuple[Message, bool] | TidingsError] = []
@@ -151,17 +152,16 @@ class MessageService:
                         )
                     results.append((existing, False))
                     continue
-                conv = convs.get(r.conversation_id)
-                member = members.get((r.conversation_id, r.sender.id))
-                if conv is None or member is None or not member.active:
-                    raise NotFound("conversation not found", conversation_id=r.conversation_id)
-                last_seq = last_seqs.get(conv.id, conv.last_seq)
+                cid = r.conversation_id
+                if (cid, r.sender.id) not in active:  # missing, never joined, or left
+                    raise NotFound("conversation not found", conversation_id=cid)
+                last_seq = last_seqs.get(cid, heads[cid])
                 if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
                     raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
-                mentions = await _resolve_mentions(tx, conv, r.body)
+                mentions = await _resolve_mentions(tx, cid, r.body)
                 message = Message(
                     id=MessageId(self.d.ids.new_id()),
-                    conversation_id=conv.id,
+                    conversation_id=ConversationId(cid),
                     seq=last_seq + 1,
                     client_msg_id=r.client_msg_id,
                     sender_id=r.sender.id,
@@ -173,13 +173,13 @@ class MessageService:
             except TidingsError as exc:
                 results.append(exc)
                 continue
-            last_seqs[conv.id] = message.seq
+            last_seqs[cid] = message.seq
             stored[key] = message
             new.append(message)
             results.append((message, True))
             events.add(
-                event_payload(EventKind.MESSAGE, conv.id, now, message=message_json(message)),
-                conversation_id=conv.id,
+                event_payload(EventKind.MESSAGE, cid, now, message=message_json(message)),
+                conversation_id=cid,
             )
         await tx.append_messages(new, last_seqs, now)
         return results
@@ -233,7 +233,7 @@ class MessageService:
             conv, _member = await access_conversation(tx, actor, conversation_id)
             message = await _message(tx, conv.id, seq)
             check_can_edit(message, actor, now, self.d.limits.edit_window)
-            mentions = await _resolve_mentions(tx, conv, body)
+            mentions = await _resolve_mentions(tx, conv.id, body)
             await tx.update_message(conv.id, seq, body=body, edited_at=now, mentions=mentions)
             await tx.replace_mentions(conv.id, seq, mentions)
             updated = await _message(tx, conv.id, seq)
@@ -333,14 +333,14 @@ async def _emit(
     await batch.flush()
 
 
-async def _resolve_mentions(tx: Tx, conv: Conversation, body: str) -> tuple[UserId, ...]:
+async def _resolve_mentions(tx: Tx, conversation_id: str, body: str) -> tuple[UserId, ...]:
     """`@username` of active members of this conversation, as user ids."""
     names = mentioned_usernames(body)
     if not names:
         return ()
     found = []
     for user in await tx.users_by_usernames(sorted(names)):
-        member = await tx.get_member(conv.id, user.id)
+        member = await tx.get_member(conversation_id, user.id)
         if member is not None and member.active:
             found.append(user.id)
     return tuple(sorted(found))

@@ -223,11 +223,11 @@ class Tx(SecurityTx, Protocol):
         """Stored messages by (sender_id, client_msg_id), for idempotent retries."""
         ...
 
-    async def memberships(
+    async def send_targets(
         self, keys: Sequence[tuple[str, str]]
-    ) -> tuple[dict[str, Conversation], dict[tuple[str, str], Member]]:
-        """The conversations named in `keys` (conversation_id, user_id) that exist, and
-        the memberships among those pairs that exist (active or not)."""
+    ) -> tuple[dict[str, int], set[tuple[str, str]]]:
+        """For the (conversation_id, user_id) pairs of a batch of sends: the `last_seq` of
+        each conversation that exists, and the pairs that are active memberships."""
         ...
 
     async def append_messages(

@@ -84,19 +84,16 @@ def _conversation(row: Any) -> Conversation:
     )
 
 
-def _member(row: Any, prefix: str = "") -> Member:
-    """A member row; `prefix` names columns labelled `m_<name>` beside a conversation."""
-    col = row._mapping
-    left_pos, left_seq = col[prefix + "left_pos"], col[prefix + "left_seq"]
+def _member(row: Any) -> Member:
     return Member(
-        conversation_id=ConversationId(col[prefix + "conversation_id"]),
-        user_id=UserId(col[prefix + "user_id"]),
-        role=MemberRole(col[prefix + "role"]),
-        read_seq=int(col[prefix + "read_seq"]),
-        joined_at=_ts_req(col[prefix + "joined_at"]),
-        joined_pos=int(col[prefix + "joined_pos"]),
-        left_pos=None if left_pos is None else int(left_pos),
-        left_seq=None if left_seq is None else int(left_seq),
+        conversation_id=ConversationId(row.conversation_id),
+        user_id=UserId(row.user_id),
+        role=MemberRole(row.role),
+        read_seq=int(row.read_seq),
+        joined_at=_ts_req(row.joined_at),
+        joined_pos=int(row.joined_pos),
+        left_pos=None if row.left_pos is None else int(row.left_pos),
+        left_seq=None if row.left_seq is None else int(row.left_seq),
     )
 
 
@@ -619,33 +616,32 @@ class SqlTx(SecurityQueries):
                 found[key] = (await self._messages_from([row]))[0]
         return found
 
-    async def memberships(
+    async def send_targets(
         self, keys: Sequence[tuple[str, str]]
-    ) -> tuple[dict[str, Conversation], dict[tuple[str, str], Member]]:
+    ) -> tuple[dict[str, int], set[tuple[str, str]]]:
         if not keys:
-            return {}, {}
-        conv_ids = {cid for cid, _ in keys}
-        wanted = set(keys)
-        m, c = t.members, t.conversations
-        rows = await self.conn.execute(
-            select(c, *(col.label(f"m_{col.name}") for col in m.c))
-            .select_from(
-                c.outerjoin(
-                    m,
-                    and_(
-                        m.c.conversation_id == c.c.id, m.c.user_id.in_({uid for _, uid in wanted})
-                    ),
-                )
-            )
-            .where(c.c.id.in_(conv_ids))
+            return {}, set()
+        c, m = t.conversations, t.members
+        joined = c.outerjoin(
+            m,
+            and_(
+                m.c.conversation_id == c.c.id,
+                m.c.user_id.in_({uid for _, uid in keys}),
+                m.c.left_pos.is_(None),
+            ),
         )
-        convs: dict[str, Conversation] = {}
-        members: dict[tuple[str, str], Member] = {}
-        for row in rows:
-            convs.setdefault(row.id, _conversation(row))
-            if row.m_user_id is not None and (row.id, row.m_user_id) in wanted:
-                members[(row.id, row.m_user_id)] = _member(row, "m_")
-        return convs, members
+        rows = await self.conn.execute(
+            select(c.c.id, c.c.last_seq, m.c.user_id)
+            .select_from(joined)
+            .where(c.c.id.in_({cid for cid, _ in keys}))
+        )
+        last_seqs: dict[str, int] = {}
+        active: set[tuple[str, str]] = set()
+        for cid, last_seq, uid in rows:
+            last_seqs[cid] = int(last_seq)
+            if uid is not None:
+                active.add((cid, uid))
+        return last_seqs, active
 
     async def append_messages(
         self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime
