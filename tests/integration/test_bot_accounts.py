@@ -286,3 +286,25 @@ async def test_bots_over_rest_and_websocket(live_server: Any) -> None:
         await member.close()
     logs = live_server.logs()
     assert token not in logs and rotated["token"] not in logs  # never logged
+
+
+async def test_ended_tokens_names_the_sessions_that_no_longer_hold(container: Any) -> None:
+    """What a gateway's session watch asks (services.auth.ended_tokens): a token ends
+    when it is revoked or rotated, or when its user is disabled; a live one does not."""
+    svc = services(container)
+    admin = await person(svc, "ada", OrgRole.ADMIN)
+    alice = await person(svc, "alice")
+    _token, laptop = await svc.auth.login("alice", PASSWORD, "laptop")
+    _token, phone = await svc.auth.login("alice", PASSWORD, "phone")
+    _bot, bot_token = await svc.bots.create(admin, "pager")
+    bot_session = await svc.auth.authenticate(bot_token)
+    ids = {laptop.token_id, phone.token_id, bot_session.token_id}
+    assert await svc.auth.ended_tokens(ids) == set()
+    assert await svc.auth.ended_tokens({"no-such-token"}) == {"no-such-token"}
+
+    await svc.auth.logout(laptop)
+    assert await svc.auth.ended_tokens(ids) == {laptop.token_id}
+    await svc.bots.rotate_token(admin, bot_session.user.id)
+    assert await svc.auth.ended_tokens(ids) == {laptop.token_id, bot_session.token_id}
+    await svc.users.update(admin, alice.id, disabled=True)
+    assert await svc.auth.ended_tokens(ids) == ids

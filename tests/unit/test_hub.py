@@ -3,6 +3,7 @@ real in-process bus. No sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 
@@ -540,3 +541,34 @@ async def test_committed_events_from_the_bus_reach_connections_in_position_order
     await hub.close()
     await bus.publish(EVENTS_TOPIC, event(4))
     assert positions(a) == [1, 2, 3]  # closed: unsubscribed
+
+
+async def test_the_session_watch_closes_connections_of_ended_sessions(hub: Hub) -> None:
+    """A revocation the bus never carried (the admin CLI beside an embedded server) still
+    ends the connections made with that token, and only those; a failing check is
+    retried at the next interval."""
+    revoked = online(hub, conn("alice", "t-revoked"), CID)
+    same_user_other_device = online(hub, conn("alice", "t-ok"), CID)
+    other = online(hub, conn("bob", "t-bob"), CID)
+    asked: list[set[str]] = []
+    calls = 0
+    answered = asyncio.Event()
+
+    async def ended(tokens: set[str]) -> set[str]:
+        nonlocal calls
+        calls += 1
+        asked.append(set(tokens))
+        if calls == 1:
+            raise OSError("the store is away")
+        answered.set()  # the watch closes right after this returns, before we resume
+        return {"t-revoked"} & tokens
+
+    hub.watch_sessions(ended, interval=0.01)
+    try:
+        await asyncio.wait_for(answered.wait(), 5)
+        await asyncio.sleep(0)
+    finally:
+        await hub.close()
+    assert calls >= 2 and asked[0] == {"t-revoked", "t-ok", "t-bob"}
+    assert revoked._close == (CLOSE_REVOKED, "session ended")
+    assert not same_user_other_device.closed and not other.closed

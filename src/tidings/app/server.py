@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import sys
 from typing import Any, cast
@@ -74,8 +75,14 @@ def build(settings: Settings) -> tuple[Any, Container, Hub | None, Gateway | Non
                 container.services.sync.head,
                 poll_interval=1.0 if container.is_clustered else None,
             )
+            hub.watch_sessions(container.services.auth.ended_tokens, settings.session_check_seconds)
         if worker is not None:
             worker.start()
+        # What exists now (modules, the app, its routes) lives as long as the process:
+        # keep it out of the collector's full passes, which would otherwise walk it
+        # while messages wait.
+        gc.collect()
+        gc.freeze()
         log.info("started", roles=sorted(roles))
 
     async def on_shutdown() -> None:

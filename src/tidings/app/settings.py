@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     auth_timeout_seconds: float = Field(10.0, gt=0)
     ws_send_queue: int = Field(2000, ge=10, description="frames queued per connection")
+    session_check_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how often a gateway checks that its connections' sessions still hold",
+    )
     ws_compression: bool = Field(
         False,
         description="offer permessage-deflate: less traffic, but every frame is compressed "

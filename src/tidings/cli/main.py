@@ -393,7 +393,7 @@ def bot_token(name: BotName, quiet: Quiet = False) -> None:
     """Issue a new token for a bot (printed once); the old one stops working at once.
 
     The bot's live connections close too: at once when the server nodes share Redis,
-    otherwise (the embedded bus) when they next reconnect."""
+    otherwise (the embedded bus) within the server's session_check_seconds."""
 
     async def action(c: Container) -> tuple[User, str]:
         bot = await c.services.bots.by_username(name)

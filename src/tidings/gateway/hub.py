@@ -230,6 +230,7 @@ class Hub:
         self.by_conversation: dict[str, set[Connection]] = {}
         self.draining = False
         self.sequencer: Sequencer | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(
         self, fetch: Fetch, head: Callable[[], Awaitable[int]], *, poll_interval: float | None
@@ -241,7 +242,32 @@ class Hub:
         self.bus.on_reconnect(self.sequencer.catch_up)
         await self.sequencer.start()
 
+    def watch_sessions(
+        self, ended: Callable[[set[str]], Awaitable[set[str]]], interval: float
+    ) -> None:
+        """Every `interval` seconds, close the connections whose session has ended
+        (`ended` names those of the given token ids): a revocation the bus did not carry
+        here (the admin CLI beside an embedded server, a lost message) still ends them."""
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    tokens = {conn.token_id for conn in self.connections}
+                    gone = await ended(tokens) if tokens else set()
+                except Exception as exc:  # noqa: BLE001 - the store is away: next time
+                    log.warning("session_check_failed", error=str(exc))
+                    continue
+                for conn in [c for c in self.connections if c.token_id in gone]:
+                    conn.close(CLOSE_REVOKED, "session ended")
+
+        self._watcher = asyncio.get_running_loop().create_task(watch())
+
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self.sequencer is not None:
             self.bus.unsubscribe(EVENTS_TOPIC, self.sequencer.on_envelope)
             await self.sequencer.close()

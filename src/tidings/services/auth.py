@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Collection
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,7 @@ def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
 
 
 SEEN_EVERY = timedelta(seconds=60)  # how stale a session's last_seen_at may get
+TOKEN_CHECK_CHUNK = 500  # token ids per query when the gateway checks its sessions
 
 
 async def hash_password(password: str) -> str:
@@ -236,6 +238,18 @@ class AuthService:
         """Delete tokens that expired (or were revoked) more than `keep` ago."""
         async with self.d.store.write() as tx:
             return await tx.delete_dead_tokens(self.d.clock.now() - keep)
+
+    async def ended_tokens(self, token_ids: Collection[str]) -> set[str]:
+        """Those of `token_ids` that no longer authenticate (revoked, expired, or their
+        user disabled): the gateway closes connections made with them, whoever ended
+        them and wherever (the admin CLI, another node, a lost bus message)."""
+        ids = list(token_ids)
+        live: set[str] = set()
+        now = self.d.clock.now()
+        async with self.d.store.read() as tx:
+            for start in range(0, len(ids), TOKEN_CHECK_CHUNK):
+                live |= await tx.live_token_ids(ids[start : start + TOKEN_CHECK_CHUNK], now)
+        return set(ids) - live
 
     async def cut_connections(self, user: User, reason: str) -> None:
         await self.d.bus.publish(

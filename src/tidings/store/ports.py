@@ -43,6 +43,11 @@ class SecurityTx(Protocol):
         """The user of a live (not revoked) token."""
         ...
 
+    async def live_token_ids(self, token_ids: Sequence[str], now: datetime) -> set[str]:
+        """Those of `token_ids` that still authenticate (not revoked or expired, user
+        not disabled)."""
+        ...
+
     async def revoke_user_tokens_except(self, user_id: str, keep: str, now: datetime) -> None: ...
 
     async def set_tokens_enrol_only(self, user_ids: Sequence[str], enrol_only: bool) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,10 @@ def make_engines(
     return engines
 
 
+# The one thread that waits for SQLite's commits (one writer, so one thread is enough).
+_COMMITS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+
+
 class _RunNow:
     """Stands in for aiosqlite's queue to its worker thread: runs the call at once."""
 
@@ -117,9 +122,20 @@ class _InlineSqlite(aiosqlite.Connection):
     the server's paths; and if another process (the admin CLI) holds the write lock, a
     write waits for it (busy_timeout) with the loop blocked: CLI writes are short."""
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], commit_in: Executor | None = None
+    ) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunNow()  # type: ignore[assignment]  # some callers use the queue
+        self._commit_in = commit_in
+
+    async def commit(self) -> None:
+        """A write transaction's commit waits for its fsync in `commit_in`'s thread
+        (sqlite3 lets go of the GIL meanwhile): the loop goes on serving connections."""
+        if self._commit_in is None:
+            await super().commit()
+            return
+        await asyncio.get_running_loop().run_in_executor(self._commit_in, self._conn.commit)
 
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         return self._connect().__await__()  # no worker thread to start
@@ -141,10 +157,12 @@ class _InlineSqlite(aiosqlite.Connection):
             self._connection = None
 
 
-def _inline_sqlite(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+def _inline_sqlite(
+    path: str, commit_in: Executor | None = None
+) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     async def connect() -> aiosqlite.Connection:
         connector = functools.partial(sqlite3.connect, path, check_same_thread=False)
-        return await _InlineSqlite(connector)
+        return await _InlineSqlite(connector, commit_in)
 
     return connect
 
@@ -159,7 +177,7 @@ def _make_engines(url: str, pool_size: int, sqlite_synchronous: str) -> Engines:
             full,
             pool_size=1,
             max_overflow=0,
-            async_creator=_inline_sqlite(path),
+            async_creator=_inline_sqlite(path, _COMMITS),
             pool_reset_on_return=None,
         )
         read = create_async_engine(

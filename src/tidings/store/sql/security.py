@@ -73,6 +73,24 @@ class SecurityQueries:
         )
         return (await self.conn.execute(stmt)).scalar()
 
+    async def live_token_ids(self, token_ids: Sequence[str], now: datetime) -> set[str]:
+        """Those of `token_ids` that still authenticate: not revoked, not expired, and
+        their user not disabled."""
+        if not token_ids:
+            return set()
+        c = t.tokens.c
+        rows = await self.conn.execute(
+            select(c.id)
+            .select_from(t.tokens.join(t.users, t.users.c.id == c.user_id))
+            .where(
+                c.id.in_(list(token_ids)),
+                c.revoked_at.is_(None),
+                c.expires_at > now,
+                t.users.c.disabled.is_(False),
+            )
+        )
+        return {row.id for row in rows}
+
     async def revoke_user_tokens_except(self, user_id: str, keep: str, now: datetime) -> None:
         await self.conn.execute(
             update(t.tokens)

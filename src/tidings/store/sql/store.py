@@ -125,6 +125,51 @@ def _event(row: Any) -> StoredEvent:
     )
 
 
+def _hot_statements() -> dict[str, Any]:
+    """The statements of the send path, built once: SQLAlchemy then neither rebuilds them
+    nor recomputes their cache keys on every execution (IN lists are expanding
+    parameters)."""
+    c, m, msg = t.conversations, t.members, t.messages
+    return {
+        "by_client_ids": select(msg).where(
+            msg.c.sender_id.in_(bindparam("senders", expanding=True)),
+            msg.c.client_msg_id.in_(bindparam("cmids", expanding=True)),
+        ),
+        "send_targets": select(c.c.id, c.c.last_seq, m.c.user_id)
+        .select_from(
+            c.outerjoin(
+                m,
+                and_(
+                    m.c.conversation_id == c.c.id,
+                    m.c.user_id.in_(bindparam("users", expanding=True)),
+                    m.c.left_pos.is_(None),
+                ),
+            )
+        )
+        .where(c.c.id.in_(bindparam("convs", expanding=True))),
+        "set_last_seq": update(c)
+        .where(c.c.id == bindparam("b_id"))
+        .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")),
+        "insert_message": insert(msg),
+        "insert_mention": insert(t.mentions),
+        "read_own": update(m)
+        .where(
+            m.c.conversation_id == bindparam("b_cid"),
+            m.c.user_id == bindparam("b_uid"),
+            m.c.read_seq < bindparam("b_seq"),
+        )
+        .values(read_seq=bindparam("b_seq")),
+        "reserve": update(t.counters)
+        .where(t.counters.c.name == "events")
+        .values(value=t.counters.c.value + bindparam("count"))
+        .returning(t.counters.c.value),
+        "insert_event": insert(t.events),
+    }
+
+
+_HOT = _hot_statements()
+
+
 class SqlTx(SecurityQueries):
     """Queries and writes on one connection. Obtained from SqlStore.read() or .write()."""
 
@@ -604,10 +649,11 @@ class SqlTx(SecurityQueries):
             return {}
         wanted = set(keys)
         rows = await self.conn.execute(
-            select(t.messages).where(
-                t.messages.c.sender_id.in_({sender for sender, _ in wanted}),
-                t.messages.c.client_msg_id.in_({cmid for _, cmid in wanted}),
-            )
+            _HOT["by_client_ids"],
+            {
+                "senders": list({sender for sender, _ in wanted}),
+                "cmids": list({cmid for _, cmid in wanted}),
+            },
         )
         found: dict[tuple[str, str], Message] = {}
         for row in rows:
@@ -621,19 +667,9 @@ class SqlTx(SecurityQueries):
     ) -> tuple[dict[str, int], set[tuple[str, str]]]:
         if not keys:
             return {}, set()
-        c, m = t.conversations, t.members
-        joined = c.outerjoin(
-            m,
-            and_(
-                m.c.conversation_id == c.c.id,
-                m.c.user_id.in_({uid for _, uid in keys}),
-                m.c.left_pos.is_(None),
-            ),
-        )
         rows = await self.conn.execute(
-            select(c.c.id, c.c.last_seq, m.c.user_id)
-            .select_from(joined)
-            .where(c.c.id.in_({cid for cid, _ in keys}))
+            _HOT["send_targets"],
+            {"users": list({uid for _, uid in keys}), "convs": list({cid for cid, _ in keys})},
         )
         last_seqs: dict[str, int] = {}
         active: set[tuple[str, str]] = set()
@@ -648,15 +684,12 @@ class SqlTx(SecurityQueries):
     ) -> None:
         if not messages:
             return
-        c, m = t.conversations, t.members
         await self.conn.execute(
-            update(c)
-            .where(c.c.id == bindparam("b_id"))
-            .values(last_seq=bindparam("b_seq"), last_activity_at=now),
-            [{"b_id": cid, "b_seq": seq} for cid, seq in last_seqs.items()],
+            _HOT["set_last_seq"],
+            [{"b_id": cid, "b_seq": seq, "b_now": now} for cid, seq in last_seqs.items()],
         )
         await self.conn.execute(
-            insert(t.messages),
+            _HOT["insert_message"],
             [
                 {
                     "conversation_id": msg.conversation_id,
@@ -680,18 +713,12 @@ class SqlTx(SecurityQueries):
             for u in msg.mentions
         ]
         if mentioned:
-            await self.conn.execute(insert(t.mentions), mentioned)
+            await self.conn.execute(_HOT["insert_mention"], mentioned)
         read: dict[tuple[str, str], int] = {}  # a sender has read its own messages
         for msg in messages:
             read[(msg.conversation_id, msg.sender_id)] = msg.seq
         await self.conn.execute(
-            update(m)
-            .where(
-                m.c.conversation_id == bindparam("b_cid"),
-                m.c.user_id == bindparam("b_uid"),
-                m.c.read_seq < bindparam("b_seq"),
-            )
-            .values(read_seq=bindparam("b_seq")),
+            _HOT["read_own"],
             [{"b_cid": cid, "b_uid": uid, "b_seq": seq} for (cid, uid), seq in read.items()],
         )
 
@@ -803,13 +830,7 @@ class SqlTx(SecurityQueries):
     async def reserve_positions(self, count: int) -> int:
         """Reserve `count` stream positions; returns the first. Taken in the committing
         transaction, so positions commit in order on every engine."""
-        stmt = (
-            update(t.counters)
-            .where(t.counters.c.name == "events")
-            .values(value=t.counters.c.value + count)
-            .returning(t.counters.c.value)
-        )
-        last = (await self.conn.execute(stmt)).scalar()
+        last = (await self.conn.execute(_HOT["reserve"], {"count": count})).scalar()
         if last is None:
             await self.conn.execute(insert(t.counters).values(name="events", value=count))
             last = count
@@ -817,7 +838,7 @@ class SqlTx(SecurityQueries):
 
     async def insert_events(self, events: Sequence[StoredEvent], now: datetime) -> None:
         await self.conn.execute(
-            insert(t.events),
+            _HOT["insert_event"],
             [
                 {
                     "position": e.position,
