@@ -174,6 +174,12 @@ def check_can_recall(message: Message, actor: User, actor_member: Member) -> Non
     raise Forbidden("only the sender, a conversation owner or an admin can recall a message")
 
 
+def check_admin(actor: User | None, what: str) -> None:
+    """Only an admin may do `what`; `actor` None is the operator at the command line."""
+    if actor is not None and not actor.role.is_admin:
+        raise Forbidden(f"only an admin can {what}")
+
+
 def check_can_manage_user(actor: User, target: User, new_role: OrgRole | None) -> None:
     """Admins manage members and guests; only an owner manages admins and owners."""
     if not actor.role.is_admin:

@@ -44,18 +44,20 @@ class Prepared:
 
     def wire(self) -> bytes:
         if self._wire is None:
-            self._wire = Frame(Opcode.TEXT, self.text.encode()).serialize(mask=False)
+            self._wire = _text_frame(self.text)
         return self._wire
 
 
 Item = str | Prepared
 
 
+def _text_frame(text: str) -> bytes:
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
 def wire_of(item: Item) -> bytes:
     """The unmasked WebSocket frame of a queued item."""
-    if isinstance(item, Prepared):
-        return item.wire()
-    return Frame(Opcode.TEXT, item.encode()).serialize(mask=False)
+    return item.wire() if isinstance(item, Prepared) else _text_frame(item)
 
 
 class Outbox:

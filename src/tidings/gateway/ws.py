@@ -52,31 +52,6 @@ class RawSocket(Protocol):
     async def wait_writable(self) -> None: ...
 
 
-class _RawOutbox(Outbox):
-    """Frames go to the transport as bytes: an event's frame is built once for all its
-    connections (Prepared) and a burst goes out in one write."""
-
-    def __init__(self, ws: WebSocket, sock: RawSocket) -> None:
-        self.ws = ws
-        self.sock = sock
-
-    async def write(self, frame: str) -> None:
-        await self.write_many([frame])
-
-    async def write_many(self, frames: list[Item]) -> None:
-        sock = self.sock
-        await sock.wait_writable()  # the client reads slower than we write: wait
-        if not sock.open:
-            raise ConnectionError("the connection is closed")
-        sock.write_frames(
-            wire_of(frames[0]) if len(frames) == 1 else b"".join(map(wire_of, frames))
-        )
-
-    async def close(self, code: int, reason: str) -> None:
-        if self.ws.application_state is WebSocketState.CONNECTED:
-            await self.ws.close(code, reason)
-
-
 class _StarletteOutbox(Outbox):
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
@@ -87,6 +62,25 @@ class _StarletteOutbox(Outbox):
     async def close(self, code: int, reason: str) -> None:
         if self.ws.application_state is WebSocketState.CONNECTED:
             await self.ws.close(code, reason)
+
+
+class _RawOutbox(_StarletteOutbox):
+    """Frames go to the transport as bytes: an event's frame is built once for all its
+    connections (Prepared) and a burst goes out in one write. Closing stays ASGI's."""
+
+    def __init__(self, ws: WebSocket, sock: RawSocket) -> None:
+        super().__init__(ws)
+        self.sock = sock
+
+    async def write(self, frame: str) -> None:
+        await self.write_many([frame])
+
+    async def write_many(self, frames: list[Item]) -> None:
+        sock = self.sock
+        await sock.wait_writable()  # the client reads slower than we write: wait
+        if not sock.open:
+            raise ConnectionError("the connection is closed")
+        sock.write_frames(b"".join(map(wire_of, frames)))  # one item: no copy
 
 
 class Gateway:

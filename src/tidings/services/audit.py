@@ -15,8 +15,8 @@ import orjson
 
 from tidings.core.audit import GENESIS, ChainCheck, ChainVerifier, chain_hash
 from tidings.core.clock import Clock
-from tidings.core.errors import Forbidden
 from tidings.core.models import AuditEntry, User
+from tidings.core.rules import check_admin
 from tidings.services.context import Deps
 from tidings.store.ports import Tx
 
@@ -72,8 +72,7 @@ class AuditService:
 
     async def page(self, actor: User, after_seq: int = 0, limit: int = 100) -> list[AuditEntry]:
         """Entries after `after_seq`, oldest first: admins only."""
-        if not actor.role.is_admin:
-            raise Forbidden("only an admin can read the audit log")
+        check_admin(actor, "read the audit log")
         async with self.d.store.read() as tx:
             return await tx.list_audit(max(0, after_seq), max(1, min(limit, PAGE_MAX)))
 

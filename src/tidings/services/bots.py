@@ -13,9 +13,15 @@ from datetime import UTC, datetime
 
 from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token
-from tidings.core.errors import Forbidden, InvalidOperation, NotFound
+from tidings.core.errors import InvalidOperation, NotFound
 from tidings.core.models import BotInfo, OrgRole, User, UserId
-from tidings.core.rules import check_can_manage_user, clean_text, normalize_username, search_key
+from tidings.core.rules import (
+    check_admin,
+    check_can_manage_user,
+    clean_text,
+    normalize_username,
+    search_key,
+)
 from tidings.services.audit import record
 from tidings.services.auth import AuthService, token_hash
 from tidings.services.context import Deps
@@ -29,11 +35,6 @@ NEVER_EXPIRES = datetime(9999, 1, 1, tzinfo=UTC)
 NO_PASSWORD = "!bot"
 
 
-def _check_admin(actor: User | None) -> None:
-    if actor is not None and not actor.role.is_admin:
-        raise Forbidden("only an admin can manage bots")
-
-
 class BotService:
     def __init__(self, deps: Deps, auth: AuthService, users: UserService) -> None:
         self.d = deps
@@ -45,7 +46,7 @@ class BotService:
     ) -> tuple[User, str]:
         """Create a bot account and its first token. The token is returned once, here:
         only its hash is kept. `actor` None is the operator at the command line."""
-        _check_admin(actor)
+        check_admin(actor, "manage bots")
         name = normalize_username(username)
         shown = clean_text(display_name or name, field="display_name", max_chars=80)
         now = self.d.clock.now()
@@ -76,7 +77,7 @@ class BotService:
 
     async def list(self, actor: User | None) -> list[BotInfo]:
         """Every bot account with its live token (None when it has none), by username."""
-        _check_admin(actor)
+        check_admin(actor, "manage bots")
         now = self.d.clock.now()
         async with self.d.store.read() as tx:
             ids = await tx.bot_user_ids()
@@ -90,7 +91,7 @@ class BotService:
     async def rotate_token(self, actor: User | None, user_id: str) -> tuple[User, str]:
         """Issue a new token for a bot: the old one stops working at once and the
         connections made with it close. Returned once, like at creation."""
-        _check_admin(actor)
+        check_admin(actor, "manage bots")
         token = new_token()
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
@@ -114,7 +115,7 @@ class BotService:
 
     async def disable(self, actor: User | None, user_id: str) -> User:
         """Disable a bot: its token is revoked and its connections close."""
-        _check_admin(actor)
+        check_admin(actor, "manage bots")
         async with self.d.store.read() as tx:
             bot = await self._bot(tx, actor, user_id)
         return await self.users.update(actor, bot.id, disabled=True)

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from tidings.core.audit import AuditAction
-from tidings.core.errors import Conflict, Forbidden, NotFound
+from tidings.core.errors import Conflict, NotFound
 from tidings.core.models import Department, DepartmentId, User
-from tidings.core.rules import clean_text
+from tidings.core.rules import check_admin, clean_text
 from tidings.services.audit import record as audit
 from tidings.services.context import Deps
-
-
-def _require_admin(actor: User | None) -> None:
-    if actor is not None and not actor.role.is_admin:
-        raise Forbidden("only an admin can manage departments")
 
 
 class DepartmentService:
@@ -22,7 +17,7 @@ class DepartmentService:
     async def create(
         self, actor: User | None, name: str, parent_id: str | None = None
     ) -> Department:
-        _require_admin(actor)
+        check_admin(actor, "manage departments")
         clean = clean_text(name, field="name", max_chars=80)
         dep = Department(
             id=DepartmentId(self.d.ids.new_id()),
@@ -75,7 +70,7 @@ class DepartmentService:
     async def set_member(
         self, actor: User | None, department_id: str, user_id: str, member: bool
     ) -> None:
-        _require_admin(actor)
+        check_admin(actor, "manage departments")
         async with self.d.store.write() as tx:
             if not any(d.id == department_id for d in await tx.list_departments()):
                 raise NotFound("department not found", department_id=department_id)

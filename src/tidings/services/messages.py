@@ -79,7 +79,8 @@ class MessageService:
             # A retry answers with the stored original whatever its own body: look it up
             # (only on this error path, never on the hot path).
             async with self.d.store.read() as tx:
-                existing = await tx.message_by_client_id(sender.id, client_msg_id)
+                found = await tx.messages_by_client_ids([(sender.id, client_msg_id)])
+            existing = found.get((sender.id, client_msg_id))
             if existing is not None and existing.conversation_id == conversation_id:
                 return existing, False
             raise

@@ -33,7 +33,7 @@ from tidings.core.errors import (
     NotFound,
 )
 from tidings.core.models import OrgRole, SecondFactorPolicy, Session, User
-from tidings.core.rules import check_can_manage_user
+from tidings.core.rules import check_admin, check_can_manage_user
 from tidings.services.audit import record
 from tidings.services.auth import verify_password
 from tidings.services.context import Deps
@@ -103,8 +103,7 @@ class SecondFactorService:
         """Admins (or the operator at the command line) choose who needs a second factor.
         Live sessions of people it now concerns who have none are restricted to enrolling
         one; sessions it no longer concerns are freed."""
-        if actor is not None and not actor.role.is_admin:
-            raise Forbidden("only an admin can change organization settings")
+        check_admin(actor, "change organization settings")
         async with self.d.store.write() as tx:
             raw = await tx.get_meta(POLICY_KEY)
             old = SecondFactorPolicy(raw) if raw else SecondFactorPolicy.NONE
@@ -133,8 +132,7 @@ class SecondFactorService:
         self, actor: User | None, policy: SecondFactorPolicy | None
     ) -> SecondFactorPolicy:
         """PATCH /settings: admins only, even when nothing changes."""
-        if actor is not None and not actor.role.is_admin:
-            raise Forbidden("only an admin can change organization settings")
+        check_admin(actor, "change organization settings")
         if policy is not None:
             await self.set_policy(actor, policy)
         return await self.policy()

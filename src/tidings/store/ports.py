@@ -185,10 +185,6 @@ class Tx(SecurityTx, Protocol):
 
     async def update_conversation(self, conversation_id: str, **values: object) -> None: ...
 
-    async def next_seq(self, conversation_id: str, now: datetime) -> int:
-        """Take the next seq of a conversation in this transaction (gap-free)."""
-        ...
-
     async def list_channels(self, query: str, limit: int) -> list[Conversation]: ...
 
     async def upsert_member(self, member: Member) -> bool:
@@ -216,10 +212,6 @@ class Tx(SecurityTx, Protocol):
     async def contacts_of(self, user_id: str) -> list[UserId]:
         """People who share a direct or group conversation with the user."""
         ...
-
-    async def message_by_client_id(self, sender_id: str, client_msg_id: str) -> Message | None: ...
-
-    async def insert_message(self, message: Message) -> None: ...
 
     # --- the group commit of sends: a few statements per batch, not per message ------
     async def messages_by_client_ids(

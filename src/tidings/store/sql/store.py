@@ -152,7 +152,7 @@ def _hot_statements() -> dict[str, Any]:
         .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")),
         "insert_message": insert(msg),
         "insert_mention": insert(t.mentions),
-        "read_own": update(m)
+        "advance_read": update(m)
         .where(
             m.c.conversation_id == bindparam("b_cid"),
             m.c.user_id == bindparam("b_uid"),
@@ -432,16 +432,6 @@ class SqlTx(SecurityQueries):
             update(t.conversations).where(t.conversations.c.id == conversation_id).values(**values)
         )
 
-    async def next_seq(self, conversation_id: str, now: datetime) -> int:
-        """Take the next seq of a conversation in this transaction (gap-free)."""
-        stmt = (
-            update(t.conversations)
-            .where(t.conversations.c.id == conversation_id)
-            .values(last_seq=t.conversations.c.last_seq + 1, last_activity_at=now)
-            .returning(t.conversations.c.last_seq)
-        )
-        return int((await self.conn.execute(stmt)).scalar_one())
-
     async def list_channels(self, query: str, limit: int) -> list[Conversation]:
         stmt = select(t.conversations).where(t.conversations.c.kind == ConversationKind.CHANNEL)
         if query:
@@ -521,13 +511,7 @@ class SqlTx(SecurityQueries):
     async def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """Move a read position forward only. True when it moved."""
         done = await self.conn.execute(
-            update(t.members)
-            .where(
-                t.members.c.conversation_id == conversation_id,
-                t.members.c.user_id == user_id,
-                t.members.c.read_seq < seq,
-            )
-            .values(read_seq=seq)
+            _HOT["advance_read"], {"b_cid": conversation_id, "b_uid": user_id, "b_seq": seq}
         )
         return bool(done.rowcount)
 
@@ -605,42 +589,6 @@ class SqlTx(SecurityQueries):
         return [UserId(r[0]) for r in rows]
 
     # --- messages ---------------------------------------------------------------
-    async def message_by_client_id(self, sender_id: str, client_msg_id: str) -> Message | None:
-        row = (
-            await self.conn.execute(
-                select(t.messages).where(
-                    t.messages.c.sender_id == sender_id,
-                    t.messages.c.client_msg_id == client_msg_id,
-                )
-            )
-        ).first()
-        return None if row is None else (await self._messages_from([row]))[0]
-
-    async def insert_message(self, message: Message) -> None:
-        await self.conn.execute(
-            insert(t.messages).values(
-                conversation_id=message.conversation_id,
-                seq=message.seq,
-                id=message.id,
-                client_msg_id=message.client_msg_id,
-                sender_id=message.sender_id,
-                body=message.body,
-                reply_to_seq=message.reply_to_seq,
-                mentions=orjson.dumps(list(message.mentions)).decode(),
-                created_at=message.created_at,
-                edited_at=None,
-                deleted=False,
-            )
-        )
-        if message.mentions:
-            await self.conn.execute(
-                insert(t.mentions),
-                [
-                    {"conversation_id": message.conversation_id, "user_id": u, "seq": message.seq}
-                    for u in message.mentions
-                ],
-            )
-
     # --- the group commit of sends -----------------------------------------------
     async def messages_by_client_ids(
         self, keys: Sequence[tuple[str, str]]
@@ -718,7 +666,7 @@ class SqlTx(SecurityQueries):
         for msg in messages:
             read[(msg.conversation_id, msg.sender_id)] = msg.seq
         await self.conn.execute(
-            _HOT["read_own"],
+            _HOT["advance_read"],
             [{"b_cid": cid, "b_uid": uid, "b_seq": seq} for (cid, uid), seq in read.items()],
         )
 
