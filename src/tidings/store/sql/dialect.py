@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Engines:
     read: AsyncEngine
     is_sqlite: bool
     replicas: list[AsyncEngine] = field(default_factory=list)
+    checkpointer: Checkpointer | None = None
     _write_lock: asyncio.Lock | None = None
 
     @contextlib.asynccontextmanager
@@ -57,6 +59,8 @@ class Engines:
             )
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.stop)
         await self.write.dispose()
         if self.read is not self.write:
             await self.read.dispose()
@@ -64,7 +68,7 @@ class Engines:
             await replica.dispose()
 
 
-def _sqlite_pragmas(immediate: bool, synchronous: str) -> Any:
+def _sqlite_pragmas(immediate: bool, synchronous: str, autocheckpoint: bool = True) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
@@ -72,6 +76,8 @@ def _sqlite_pragmas(immediate: bool, synchronous: str) -> Any:
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
         cursor.close()
 
     def on_begin(conn: Connection) -> None:
@@ -95,6 +101,65 @@ def make_engines(
 
 # The one thread that waits for SQLite's commits (one writer, so one thread is enough).
 _COMMITS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+
+
+class Checkpointer:
+    """Copies the write-ahead log into the database file from a thread of its own.
+
+    By default SQLite does this inside the commit that takes the log past 1,000 pages:
+    that commit (and every send waiting for it) then also writes back and fsyncs the
+    database file, about ten times a normal commit's time. Here the server's writer
+    never checkpoints (`wal_autocheckpoint=0`); after commits this thread runs a PASSIVE
+    checkpoint (it blocks no reader and no writer) at most every `interval` seconds.
+    Once a checkpoint has copied everything, the next write starts the log over at its
+    beginning, so the log stays as large as what a few intervals write."""
+
+    def __init__(self, path: str, interval: float = 0.25) -> None:
+        self.path = path
+        self.interval = interval
+        self.runs = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def committed(self) -> None:
+        """A write committed: a checkpoint is due within `interval`."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._stop.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name="sqlite-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            while True:
+                self._wake.wait()
+                if self._stop.is_set():
+                    return
+                self._wake.clear()
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.runs += 1
+                except sqlite3.Error:
+                    pass  # busy or locked: the next commit asks again
+                if self._stop.wait(self.interval):  # what commits meanwhile waits
+                    return
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        """Stop the thread (the last connection to close checkpoints what is left)."""
+        with self._lock:
+            self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
 
 
 class _RunNow:
@@ -123,19 +188,25 @@ class _InlineSqlite(aiosqlite.Connection):
     write waits for it (busy_timeout) with the loop blocked: CLI writes are short."""
 
     def __init__(
-        self, connector: Callable[[], sqlite3.Connection], commit_in: Executor | None = None
+        self,
+        connector: Callable[[], sqlite3.Connection],
+        commit_in: Executor | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunNow()  # type: ignore[assignment]  # some callers use the queue
         self._commit_in = commit_in
+        self._checkpointer = checkpointer
 
     async def commit(self) -> None:
         """A write transaction's commit waits for its fsync in `commit_in`'s thread
         (sqlite3 lets go of the GIL meanwhile): the loop goes on serving connections."""
         if self._commit_in is None:
             await super().commit()
-            return
-        await asyncio.get_running_loop().run_in_executor(self._commit_in, self._conn.commit)
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._commit_in, self._conn.commit)
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         return self._connect().__await__()  # no worker thread to start
@@ -157,12 +228,20 @@ class _InlineSqlite(aiosqlite.Connection):
             self._connection = None
 
 
+def inline_sqlite_of(driver_connection: object) -> sqlite3.Connection | None:
+    """The sqlite3 connection under an `_InlineSqlite` (statements on it run on the
+    loop's thread, like the wrapper's own); None for any other driver connection."""
+    if isinstance(driver_connection, _InlineSqlite) and driver_connection._connection:
+        return driver_connection._connection
+    return None
+
+
 def _inline_sqlite(
-    path: str, commit_in: Executor | None = None
+    path: str, commit_in: Executor | None = None, checkpointer: Checkpointer | None = None
 ) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     async def connect() -> aiosqlite.Connection:
         connector = functools.partial(sqlite3.connect, path, check_same_thread=False)
-        return await _InlineSqlite(connector, commit_in)
+        return await _InlineSqlite(connector, commit_in, checkpointer)
 
     return connect
 
@@ -171,13 +250,15 @@ def _make_engines(url: str, pool_size: int, sqlite_synchronous: str) -> Engines:
     full = async_url(url)
     if full.startswith("sqlite"):
         path = make_url(full).database or ":memory:"
+        in_file = path != ":memory:" and not path.startswith("file:")
+        checkpointer = Checkpointer(path) if in_file else None
         # Every use ends its transaction itself (commit, or rollback on error): the pool
         # need not roll back again on every return, one statement less per transaction.
         write = create_async_engine(
             full,
             pool_size=1,
             max_overflow=0,
-            async_creator=_inline_sqlite(path, _COMMITS),
+            async_creator=_inline_sqlite(path, _COMMITS, checkpointer),
             pool_reset_on_return=None,
         )
         read = create_async_engine(
@@ -188,10 +269,12 @@ def _make_engines(url: str, pool_size: int, sqlite_synchronous: str) -> Engines:
             pool_reset_on_return=None,
         )
         for engine, immediate in ((write, True), (read, False)):
-            on_connect, on_begin = _sqlite_pragmas(immediate, sqlite_synchronous)
+            on_connect, on_begin = _sqlite_pragmas(
+                immediate, sqlite_synchronous, autocheckpoint=not immediate or checkpointer is None
+            )
             event.listen(engine.sync_engine, "connect", on_connect)
             event.listen(engine.sync_engine, "begin", on_begin)
-        return Engines(write=write, read=read, is_sqlite=True)
+        return Engines(write=write, read=read, is_sqlite=True, checkpointer=checkpointer)
     engine = create_async_engine(
         full,
         pool_size=pool_size,

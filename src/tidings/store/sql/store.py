@@ -40,8 +40,9 @@ from tidings.core.models import (
     UserId,
 )
 from tidings.store.sql import schema as t
-from tidings.store.sql.dialect import Engines, make_engines
+from tidings.store.sql.dialect import Engines, inline_sqlite_of, make_engines
 from tidings.store.sql.security import SecurityQueries
+from tidings.store.sql.sqlite_hot import SqliteHot
 
 AfterCommit = Callable[[], Awaitable[None]]
 FreshEnough = Callable[["SqlTx"], Awaitable[bool]]
@@ -170,12 +171,35 @@ def _hot_statements() -> dict[str, Any]:
 _HOT = _hot_statements()
 
 
+def _timestamp_processor(dialect: Any) -> Callable[[datetime], str]:
+    """SQLAlchemy's own conversion of the schema's timestamps for this dialect."""
+    column_type = t.messages.c.created_at.type
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        raise RuntimeError("the timestamp type has no bind processor on this dialect")
+    return process
+
+
 class SqlTx(SecurityQueries):
     """Queries and writes on one connection. Obtained from SqlStore.read() or .write()."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self._after_commit: list[AfterCommit] = []
+        self._hot: SqliteHot | None = None
+        self._hot_known = False
+
+    async def _sqlite_hot(self) -> SqliteHot | None:
+        """The send path's statements on the driver itself, where the database is the
+        embedded one and runs on the loop's thread; None elsewhere (see sqlite_hot)."""
+        if not self._hot_known:
+            self._hot_known = True
+            if self.conn.dialect.name == "sqlite":
+                raw = await self.conn.get_raw_connection()
+                db = inline_sqlite_of(raw.driver_connection)
+                if db is not None:
+                    self._hot = SqliteHot(db, _timestamp_processor(self.conn.dialect))
+        return self._hot
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` once the transaction has committed (publish after commit)."""
@@ -596,6 +620,11 @@ class SqlTx(SecurityQueries):
         if not keys:
             return {}
         wanted = set(keys)
+        hot = await self._sqlite_hot()
+        if hot is not None:
+            wanted = hot.existing_client_ids(keys)  # a retry is rare: usually none
+            if not wanted:
+                return {}
         rows = await self.conn.execute(
             _HOT["by_client_ids"],
             {
@@ -615,6 +644,9 @@ class SqlTx(SecurityQueries):
     ) -> tuple[dict[str, int], set[tuple[str, str]]]:
         if not keys:
             return {}, set()
+        hot = await self._sqlite_hot()
+        if hot is not None:
+            return hot.send_targets(keys)
         rows = await self.conn.execute(
             _HOT["send_targets"],
             {"users": list({uid for _, uid in keys}), "convs": list({cid for cid, _ in keys})},
@@ -631,6 +663,10 @@ class SqlTx(SecurityQueries):
         self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime
     ) -> None:
         if not messages:
+            return
+        hot = await self._sqlite_hot()
+        if hot is not None:
+            hot.append_messages(messages, last_seqs, now)
             return
         await self.conn.execute(
             _HOT["set_last_seq"],
@@ -778,13 +814,21 @@ class SqlTx(SecurityQueries):
     async def reserve_positions(self, count: int) -> int:
         """Reserve `count` stream positions; returns the first. Taken in the committing
         transaction, so positions commit in order on every engine."""
-        last = (await self.conn.execute(_HOT["reserve"], {"count": count})).scalar()
+        hot = await self._sqlite_hot()
+        if hot is not None:
+            last = hot.reserve_positions(count)
+        else:
+            last = (await self.conn.execute(_HOT["reserve"], {"count": count})).scalar()
         if last is None:
             await self.conn.execute(insert(t.counters).values(name="events", value=count))
             last = count
         return int(last) - count + 1
 
     async def insert_events(self, events: Sequence[StoredEvent], now: datetime) -> None:
+        hot = await self._sqlite_hot()
+        if hot is not None:
+            hot.insert_events(events, now)
+            return
         await self.conn.execute(
             _HOT["insert_event"],
             [

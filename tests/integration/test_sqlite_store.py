@@ -1,0 +1,155 @@
+"""The embedded database's own send path and checkpointing: the group commit's rows go
+to sqlite3 directly and must read back exactly like SQLAlchemy's; the write-ahead log is
+copied into the database file by the checkpoint thread, never inside a send's commit."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tidings.app.container import Container
+from tidings.app.settings import Settings
+from tidings.core.errors import Conflict
+from tidings.core.models import ConversationKind, OrgRole, User
+from tidings.store import migrations
+from tidings.store.sql import sqlite_hot
+from tidings.store.sql.store import SqlStore
+
+
+@pytest.fixture
+async def container(tmp_path: Path) -> AsyncIterator[Container]:
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    await asyncio.to_thread(migrations.upgrade, settings.db_url)
+    c = Container(settings)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+def hot_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the SqliteHot methods called: proof the send path went to the driver."""
+    calls: list[str] = []
+    for name in ("existing_client_ids", "send_targets", "append_messages", "insert_events"):
+        original = getattr(sqlite_hot.SqliteHot, name)
+
+        def spy(self: object, *args: object, _name: str = name, _f: object = original) -> object:
+            calls.append(_name)
+            return _f(self, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(sqlite_hot.SqliteHot, name, spy)
+    return calls
+
+
+def _db_path(c: Container) -> Path:
+    return Path(c.settings.db_url.removeprefix("sqlite:///"))
+
+
+async def _people(c: Container) -> tuple[User, User]:
+    svc = c.services
+    alice = await svc.users.create(None, "alice", "password-123", role=OrgRole.MEMBER)
+    bob = await svc.users.create(None, "bob", "password-123")
+    return alice, bob
+
+
+async def test_rows_of_the_direct_path_read_back_like_sqlalchemy_rows(
+    container: Container, hot_calls: list[str]
+) -> None:
+    svc = container.services
+    alice, bob = await _people(container)
+    conv, _ = await svc.conversations.create(alice, ConversationKind.GROUP, [bob.id], name="g")
+    first, _ = await svc.messages.send(alice, conv.id, "c1", "hello @bob")
+    assert {"send_targets", "append_messages", "insert_events"} <= set(hot_calls)
+    # Mentions, unread counts and read positions are what the SQLAlchemy path kept.
+    (view,) = await svc.conversations.list_for(bob)
+    assert (view.conversation.last_seq, view.member.read_seq) == (1, 0)
+    assert view.unread_mentions == 1
+    second, _ = await svc.messages.send(bob, conv.id, "c2", "a reply", reply_to_seq=first.seq)
+    (view,) = await svc.conversations.list_for(bob)
+    assert (view.conversation.last_seq, view.member.read_seq) == (2, 2)  # his own: read
+    assert view.unread_mentions == 0
+    (view,) = await svc.conversations.list_for(alice)
+    assert (view.member.read_seq, view.unread) == (1, 1)
+
+    # Read through SQLAlchemy: every field as acknowledged.
+    page, _ = await svc.messages.history(bob, conv.id)
+    assert page == [first, second]
+    assert page[0].mentions == (bob.id,)
+    assert page[1].reply_to_seq == first.seq
+    # The events were stored with their payloads, in order, for /sync.
+    events, _ = await svc.sync.events_since(bob, 0, 100)
+    sent = [e.payload["message"] for e in events if e.payload["kind"] == "message"]
+    assert [m["seq"] for m in sent] == [1, 2]
+    assert sent[0]["mentions"] == [bob.id]
+
+    # The raw timestamps are in SQLAlchemy's format (as the conversation's, written by it).
+    with sqlite3.connect(_db_path(container)) as db:
+        (by_sqlalchemy,) = db.execute(
+            "SELECT created_at FROM conversations WHERE id = ?", (conv.id,)
+        ).fetchone()
+        rows = db.execute(
+            "SELECT m.created_at, e.created_at, c.last_activity_at FROM messages m "
+            "JOIN events e ON e.kind = 'message' JOIN conversations c ON c.id = m.conversation_id"
+        ).fetchall()
+    shape = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+    assert shape.match(by_sqlalchemy)
+    assert rows and all(shape.match(value) for row in rows for value in row)
+
+
+async def test_retries_through_the_direct_path(
+    container: Container, hot_calls: list[str]
+) -> None:
+    svc = container.services
+    alice, bob = await _people(container)
+    conv, _ = await svc.conversations.create(alice, ConversationKind.DIRECT, [bob.id])
+    other, _ = await svc.conversations.create(alice, ConversationKind.GROUP, [bob.id], name="x")
+    original, created = await svc.messages.send(alice, conv.id, "same", "first")
+    assert created
+    again, created = await svc.messages.send(alice, conv.id, "same", "first")
+    assert (again, created) == (original, False)
+    assert "existing_client_ids" in hot_calls
+    # Concurrent duplicates of one batch: one message, both answered with it.
+    results = await asyncio.gather(
+        *(svc.messages.send(alice, conv.id, "burst", "one") for _ in range(5))
+    )
+    assert len({m.id for m, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    with pytest.raises(Conflict):
+        await svc.messages.send(alice, other.id, "same", "first")
+    page, _ = await svc.messages.history(alice, conv.id)
+    assert [m.client_msg_id for m in page] == ["same", "burst"]
+
+
+async def test_the_log_is_checkpointed_by_its_own_thread(container: Container) -> None:
+    store = container.store
+    assert isinstance(store, SqlStore)
+    checkpointer = store.engines.checkpointer
+    assert checkpointer is not None
+    svc = container.services
+    alice, bob = await _people(container)
+    conv, _ = await svc.conversations.create(alice, ConversationKind.DIRECT, [bob.id])
+    async with store.write() as tx:
+        (autocheckpoint,) = (await tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).one()
+    assert autocheckpoint == 0  # the server's writer never checkpoints inside a commit
+    for i in range(40):
+        await svc.messages.send(alice, conv.id, f"m{i}", f"message {i}")
+    # Within an interval the thread has copied the log into the database file: a copy of
+    # that file alone (no -wal beside it) already holds every message.
+    copy = _db_path(container).parent / "copy.db"
+    for _ in range(100):
+        await asyncio.sleep(checkpointer.interval)
+        shutil.copyfile(_db_path(container), copy)
+        with sqlite3.connect(copy) as db:
+            (count,) = db.execute("SELECT count(*) FROM messages").fetchone()
+        if count == 40:
+            break
+    assert count == 40
+    assert checkpointer.runs >= 1
+    await container.close()
+    assert checkpointer._thread is not None and not checkpointer._thread.is_alive()
