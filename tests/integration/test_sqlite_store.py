@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,38 @@ async def test_the_log_is_checkpointed_by_its_own_thread(container: Container) -
     assert checkpointer.runs >= 1
     await container.close()
     assert checkpointer._thread is not None and not checkpointer._thread.is_alive()
+
+
+async def test_a_failed_batch_is_retried_send_by_send_even_for_a_sender_gone(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault in the batch's write: every send is retried alone, including the one
+    whose sender stopped waiting (cancelled): an accepted send is never dropped."""
+    svc = container.services
+    alice, bob = await _people(container)
+    conv, _ = await svc.conversations.create(alice, ConversationKind.DIRECT, [bob.id])
+    original = sqlite_hot.SqliteHot.append_messages
+    failed: list[int] = []
+
+    def flaky(self: sqlite_hot.SqliteHot, messages: Any, last_seqs: Any, now: Any) -> None:
+        if len(messages) > 1 and not failed:
+            failed.append(len(messages))
+            raise sqlite3.OperationalError("disk I/O error")
+        original(self, messages, last_seqs, now)
+
+    monkeypatch.setattr(sqlite_hot.SqliteHot, "append_messages", flaky)
+    sends = [
+        asyncio.create_task(svc.messages.send(alice, conv.id, f"k{i}", f"m{i}")) for i in range(5)
+    ]
+    await asyncio.sleep(0)  # all five are queued; the writer has not run yet
+    sends[0].cancel()
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    assert failed == [5]
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert all(created for _, created in results[1:])  # type: ignore[misc]
+    page, _ = await svc.messages.history(alice, conv.id)
+    assert sorted(m.client_msg_id for m in page) == [f"k{i}" for i in range(5)]
+    assert [m.seq for m in page] == [1, 2, 3, 4, 5]
+    # The one given up on was committed: its retry gets the stored original.
+    again, created = await svc.messages.send(alice, conv.id, "k0", "m0")
+    assert not created and again.body == "m0"

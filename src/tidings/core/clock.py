@@ -42,5 +42,18 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+_last_rfc3339: tuple[datetime | None, str] = (None, "")
+
+
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """`2026-11-29T05:31:17.123456Z`. A group commit formats one `now` for each of its
+    messages and events: the last answer is kept."""
+    global _last_rfc3339
+    last, text = _last_rfc3339
+    if moment is last:
+        return text
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    text = moment.isoformat().replace("+00:00", "Z")
+    _last_rfc3339 = (moment, text)
+    return text

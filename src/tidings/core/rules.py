@@ -94,6 +94,8 @@ def check_client_msg_id(client_msg_id: str) -> str:
 
 
 def mentioned_usernames(body: str) -> set[str]:
+    if "@" not in body:
+        return set()
     return {m.group(1).lower().rstrip(".") for m in MENTION_RE.finditer(body)}
 
 

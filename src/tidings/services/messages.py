@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -45,9 +45,19 @@ class _SendRequest:
     client_msg_id: str
     body: str
     reply_to_seq: int | None
-    future: asyncio.Future[tuple[Message, bool]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    # The sender awaits `future`; if it gives up (cancelled) the send is still committed:
+    # `settled` says whether the writer has decided it.
+    future: asyncio.Future[tuple[Message, bool]]
+    settled: bool = False
+
+    def settle(self, outcome: tuple[Message, bool] | BaseException) -> None:
+        self.settled = True
+        if self.future.done():
+            return
+        if isinstance(outcome, BaseException):
+            self.future.set_exception(outcome)
+        else:
+            self.future.set_result(outcome)
 
 
 class MessageService:
@@ -58,6 +68,7 @@ class MessageService:
         self.d = deps
         self._queue: asyncio.Queue[_SendRequest] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- send ---------------------------------------------------------------------
     async def send(
@@ -84,13 +95,17 @@ class MessageService:
             if existing is not None and existing.conversation_id == conversation_id:
                 return existing, False
             raise
-        request = _SendRequest(sender, conversation_id, client_msg_id, body, reply_to_seq)
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        loop = self._loop
+        if loop is None or self._queue is None or self._writer is None or self._writer.done():
+            loop = self._loop = asyncio.get_running_loop()
+            if self._queue is None:
+                self._queue = asyncio.Queue()
+            self._writer = loop.create_task(self._write_loop())
+        request = _SendRequest(
+            sender, conversation_id, client_msg_id, body, reply_to_seq, loop.create_future()
+        )
         self._queue.put_nowait(request)
-        return await asyncio.shield(request.future)
+        return await request.future
 
     async def _write_loop(self) -> None:
         assert self._queue is not None
@@ -105,13 +120,12 @@ class MessageService:
             except Exception:
                 log.exception("send_batch_failed", size=len(batch))
                 for request in batch:  # retry alone, so one bad send fails only itself
-                    if request.future.done():
+                    if request.settled:
                         continue
                     try:
                         await self._commit([request])
                     except Exception as exc:  # noqa: BLE001 - reported to that sender
-                        if not request.future.done():
-                            request.future.set_exception(exc)
+                        request.settle(exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -123,12 +137,7 @@ class MessageService:
             results = await self._store_batch(tx, events, batch, now)
             await events.flush()
         for request, outcome in zip(batch, results, strict=True):
-            if request.future.done():
-                continue
-            if isinstance(outcome, TidingsError):
-                request.future.set_exception(outcome)
-            else:
-                request.future.set_result(outcome)
+            request.settle(outcome)
 
     async def _store_batch(
         self, tx: Tx, events: EventBatch, batch: list[_SendRequest], now: datetime
