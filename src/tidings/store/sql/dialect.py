@@ -80,8 +80,14 @@ def _sqlite_pragmas(immediate: bool, synchronous: str, autocheckpoint: bool = Tr
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     def on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        db = inline_sqlite_of(conn.connection.driver_connection)
+        if db is not None:
+            db.execute(begin)  # on the loop's thread anyway: skip the statement machinery
+        else:
+            conn.exec_driver_sql(begin)
 
     return on_connect, on_begin
 

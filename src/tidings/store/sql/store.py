@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -890,7 +891,13 @@ def _unavailable_when_unreachable() -> Iterator[None]:
     later (a send with the same client_msg_id), and nothing was acknowledged."""
     try:
         yield
-    except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+    except (
+        OperationalError,
+        InterfaceError,
+        sqlite3.OperationalError,  # from the send path's direct statements (sqlite_hot)
+        OSError,
+        TimeoutError,
+    ) as exc:
         raise Unavailable("the database is unreachable; retry later") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
