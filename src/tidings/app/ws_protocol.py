@@ -25,10 +25,11 @@ class _Inbox:
     """What uvicorn uses of asyncio.Queue (put_nowait, get, empty) for its one reader,
     without the Queue's four deques and an Event: about 4 KiB less per connection."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_loop", "_waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._items: list[Any] = []
+        self._loop = loop  # asking asyncio for the running loop costs a getpid() call
         self._waiter: asyncio.Future[None] | None = None
 
     def put_nowait(self, item: Any) -> None:
@@ -39,7 +40,7 @@ class _Inbox:
 
     async def get(self) -> Any:
         while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._loop.create_future()
             await self._waiter
         return self._items.pop(0)
 
@@ -60,7 +61,7 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queue = _Inbox()  # type: ignore[assignment]
+        self.queue = _Inbox(self.loop)  # type: ignore[assignment]
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)

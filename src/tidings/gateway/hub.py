@@ -141,10 +141,11 @@ class Connection:
         """Write queued frames until closed (runs as the connection's writer task).
         Whatever was queued while the last write was under way goes out in one write:
         a burst of events costs one wake-up and one system call per connection."""
+        loop = asyncio.get_running_loop()
         while True:
             while not self._queue:
                 _wake(self._idle)
-                self._wakeup = asyncio.get_running_loop().create_future()
+                self._wakeup = loop.create_future()
                 await self._wakeup
             try:
                 if not await self._write_queued():

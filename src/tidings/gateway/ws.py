@@ -221,6 +221,7 @@ class Gateway:
         self, ws: WebSocket, conn: Connection, session: Session, tasks: set[asyncio.Task[None]]
     ) -> None:
         in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
+        loop = asyncio.get_running_loop()
         while not conn.closed:
             text = await self._receive(ws)
             if text is None:
@@ -232,7 +233,7 @@ class Gateway:
                 continue
             if isinstance(frame, f.SendFrame):
                 await in_flight.acquire()
-                task = asyncio.get_running_loop().create_task(self._send(conn, session, frame))
+                task = loop.create_task(self._send(conn, session, frame))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 task.add_done_callback(lambda _t: in_flight.release())
