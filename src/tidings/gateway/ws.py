@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from tidings.core.errors import InvalidPosition, InvalidRequest, TidingsError, Unauthenticated
-from tidings.core.models import PresenceState, Session
+from tidings.core.models import Message, PresenceState, Session
 from tidings.gateway.hub import (
     CLOSE_AUTH,
     CLOSE_BAD_RESUME,
@@ -233,22 +233,69 @@ class Gateway:
                 continue
             if isinstance(frame, f.SendFrame):
                 await in_flight.acquire()
-                task = loop.create_task(self._send(conn, session, frame))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                task.add_done_callback(lambda _t: in_flight.release())
+                if not await self._submit(conn, session, frame, in_flight):
+                    # invalid on its face: perhaps the retry of a stored message, which
+                    # send() looks up (not the hot path)
+                    task = loop.create_task(self._send(conn, session, frame))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    task.add_done_callback(lambda _t: in_flight.release())
                 continue
             try:
                 conn.enqueue(await self._handle(conn, session, frame))
             except TidingsError as exc:
                 conn.enqueue(error_frame(frame.ref, exc))
 
-    async def _send(self, conn: Connection, session: Session, frame: f.SendFrame) -> None:
+    async def _submit(
+        self, conn: Connection, session: Session, frame: f.SendFrame, in_flight: asyncio.Semaphore
+    ) -> bool:
+        """A send joins the group commit without a task of its own; the ack (or error)
+        is written when its future resolves. False: the request failed its own checks
+        (nothing queued; `_send` answers it)."""
         conn.pending_sends.add(frame.client_msg_id)
-        ack = None
         try:
             # refused before it is queued: an accepted send is never dropped
             await self.svc.limiter.check(Action.SEND, session.user.id, client_address.get())
+        except TidingsError as exc:
+            conn.enqueue(error_frame(frame.ref, exc))
+            conn.finish_send(frame.client_msg_id, None)
+            in_flight.release()
+            return True
+        try:
+            future = self.svc.messages.submit(
+                session.user,
+                frame.conversation_id,
+                frame.client_msg_id,
+                frame.body,
+                frame.reply_to_seq,
+            )
+        except TidingsError:
+            return False
+
+        def sent(done: asyncio.Future[tuple[Message, bool]]) -> None:
+            in_flight.release()
+            ack = None
+            if done.cancelled():
+                pass  # the server is stopping: the client resends with the same id
+            elif isinstance(exc := done.exception(), TidingsError):
+                conn.enqueue(error_frame(frame.ref, exc))
+            elif exc is not None:
+                log.error("send_failed", exc_info=exc)
+                conn.enqueue(
+                    error_frame(frame.ref, TidingsError("internal error: retry with the same id"))
+                )
+            else:
+                ack = ack_frame(frame.ref, message=message_json(done.result()[0]))
+            conn.finish_send(frame.client_msg_id, ack)
+
+        future.add_done_callback(sent)
+        return True
+
+    async def _send(self, conn: Connection, session: Session, frame: f.SendFrame) -> None:
+        """A send that failed its own checks: `send` answers a retry of a stored message
+        with the original, or raises the error."""
+        ack = None
+        try:
             message, _created = await self.svc.messages.send(
                 session.user,
                 frame.conversation_id,

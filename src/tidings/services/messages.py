@@ -81,12 +81,10 @@ class MessageService:
     ) -> tuple[Message, bool]:
         """Store a message; returns it and whether it is new. A retry with the same
         client_msg_id returns the original. Returns only after the commit."""
-        check_client_msg_id(client_msg_id)
         try:
-            check_body(body, self.d.limits.max_message_bytes)
-            if reply_to_seq is not None and reply_to_seq < 1:
-                raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
+            future = self.submit(sender, conversation_id, client_msg_id, body, reply_to_seq)
         except TidingsError:
+            check_client_msg_id(client_msg_id)
             # A retry answers with the stored original whatever its own body: look it up
             # (only on this error path, never on the hot path).
             async with self.d.store.read() as tx:
@@ -95,6 +93,24 @@ class MessageService:
             if existing is not None and existing.conversation_id == conversation_id:
                 return existing, False
             raise
+        return await future
+
+    def submit(
+        self,
+        sender: User,
+        conversation_id: str,
+        client_msg_id: str,
+        body: str,
+        reply_to_seq: int | None = None,
+    ) -> asyncio.Future[tuple[Message, bool]]:
+        """`send` without waiting: the request's own checks, then it joins the next group
+        commit; the future resolves as `send` returns. Raises the checks' TidingsError at
+        once, where `send` would first look for a stored original with that id. If the
+        caller stops waiting (cancels the future), the send is still committed."""
+        check_client_msg_id(client_msg_id)
+        check_body(body, self.d.limits.max_message_bytes)
+        if reply_to_seq is not None and reply_to_seq < 1:
+            raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
         loop = self._loop
         if loop is None or self._queue is None or self._writer is None or self._writer.done():
             loop = self._loop = asyncio.get_running_loop()
@@ -105,7 +121,7 @@ class MessageService:
             sender, conversation_id, client_msg_id, body, reply_to_seq, loop.create_future()
         )
         self._queue.put_nowait(request)
-        return await request.future
+        return request.future
 
     async def _write_loop(self) -> None:
         assert self._queue is not None
