@@ -407,3 +407,53 @@ async def test_retry_with_another_body_returns_the_original(live_server: LiveSer
     assert reply["error"]["code"] == "invalid_request"
     await ws.send_raw('{"type": "ping", "ref": 1.5}')
     assert (await ws.recv_type("ack"))["ref"] == 1.5
+
+
+async def test_websocket_sends_answer_every_frame_whatever_its_path(
+    live_server: LiveServer,
+) -> None:
+    """A valid send is acked from its commit; one that fails its own checks is answered
+    by the slower path (a retry of a stored message gets the original, else an error);
+    neither path keeps a slot of the connection's in-flight limit (256) once answered."""
+    admin = await admin_of(live_server)
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "W"}, expect=201))[
+        "conversation"
+    ]["id"]
+    ws = await Ws.connect(live_server.ws_url, admin.token or "")
+    first = await ws.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "w1", "body": "original"}
+    )
+    assert first["type"] == "ack" and first["message"]["seq"] == 1
+    for body in ("", "x" * 20000):  # a retry answers with the original whatever its body
+        again = await ws.request(
+            {"type": "send", "conversation_id": cid, "client_msg_id": "w1", "body": body}
+        )
+        assert again["type"] == "ack" and again["message"] == first["message"]
+
+    def send(ref: str, body: str) -> bytes:
+        frame = {"type": "send", "ref": ref, "conversation_id": cid, "client_msg_id": ref}
+        return orjson.dumps({**frame, "body": body})
+
+    # 260 refused sends, pipelined (more than the in-flight limit): each answered
+    # (260 + 260 + 3 stay within the default 600 sends per user per minute)
+    refs = [f"bad{i}" for i in range(260)]
+    for ref in refs:
+        await ws.send_raw(send(ref, ""))
+    answered = set()
+    while len(answered) < len(refs):
+        reply = await ws.recv_type("error", "ack")
+        assert reply["type"] == "error" and reply["error"]["code"] == "invalid_body"
+        answered.add(reply["ref"])
+    # then 260 valid ones, pipelined: every one acked, in seq order, and stored
+    oks = [f"ok{i}" for i in range(260)]
+    for ref in oks:
+        await ws.send_raw(send(ref, ref))
+    acked: dict[str, int] = {}
+    while len(acked) < len(oks):
+        reply = await ws.recv_type("error", "ack")
+        assert reply["type"] == "ack", reply
+        acked[reply["ref"]] = reply["message"]["seq"]
+    assert [acked[ref] for ref in oks] == list(range(2, 262))  # queued in frame order
+    await ws.close()
+    page = await admin.get(f"/conversations/{cid}/messages?after_seq=1&limit=3")
+    assert [m["body"] for m in page["messages"]] == ["ok0", "ok1", "ok2"]
