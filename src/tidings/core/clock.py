@@ -52,8 +52,7 @@ def rfc3339(moment: datetime) -> str:
     last, text = _last_rfc3339
     if moment is last:
         return text
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    text = moment.isoformat().replace("+00:00", "Z")
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    text = utc.isoformat().replace("+00:00", "Z")
     _last_rfc3339 = (moment, text)
     return text

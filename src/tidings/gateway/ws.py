@@ -83,6 +83,22 @@ class _RawOutbox(_StarletteOutbox):
         sock.write_frames(b"".join(map(wire_of, frames)))  # one item: no copy
 
 
+def _answer_send(
+    conn: Connection, frame: f.SendFrame, outcome: Message | BaseException | None
+) -> None:
+    """Queue a send's ack (the stored message) or error, then what the connection held
+    for it; None: no answer (the connection or the server is going away)."""
+    ack = None
+    if isinstance(outcome, Message):
+        ack = ack_frame(frame.ref, message=message_json(outcome))
+    elif isinstance(outcome, TidingsError):
+        conn.enqueue(error_frame(frame.ref, outcome))
+    elif outcome is not None:
+        log.error("send_failed", exc_info=outcome)
+        conn.enqueue(error_frame(frame.ref, TidingsError("internal error: retry with the same id")))
+    conn.finish_send(frame.client_msg_id, ack)
+
+
 class Gateway:
     def __init__(
         self,
@@ -257,8 +273,7 @@ class Gateway:
             # refused before it is queued: an accepted send is never dropped
             await self.svc.limiter.check(Action.SEND, session.user.id, client_address.get())
         except TidingsError as exc:
-            conn.enqueue(error_frame(frame.ref, exc))
-            conn.finish_send(frame.client_msg_id, None)
+            _answer_send(conn, frame, exc)
             in_flight.release()
             return True
         try:
@@ -274,19 +289,9 @@ class Gateway:
 
         def sent(done: asyncio.Future[tuple[Message, bool]]) -> None:
             in_flight.release()
-            ack = None
-            if done.cancelled():
-                pass  # the server is stopping: the client resends with the same id
-            elif isinstance(exc := done.exception(), TidingsError):
-                conn.enqueue(error_frame(frame.ref, exc))
-            elif exc is not None:
-                log.error("send_failed", exc_info=exc)
-                conn.enqueue(
-                    error_frame(frame.ref, TidingsError("internal error: retry with the same id"))
-                )
-            else:
-                ack = ack_frame(frame.ref, message=message_json(done.result()[0]))
-            conn.finish_send(frame.client_msg_id, ack)
+            # cancelled: the server is stopping; the client resends with the same id
+            outcome = None if done.cancelled() else done.exception() or done.result()[0]
+            _answer_send(conn, frame, outcome)
 
         future.add_done_callback(sent)
         return True
@@ -294,25 +299,19 @@ class Gateway:
     async def _send(self, conn: Connection, session: Session, frame: f.SendFrame) -> None:
         """A send that failed its own checks: `send` answers a retry of a stored message
         with the original, or raises the error."""
-        ack = None
+        outcome: Message | BaseException | None = None
         try:
-            message, _created = await self.svc.messages.send(
+            outcome, _created = await self.svc.messages.send(
                 session.user,
                 frame.conversation_id,
                 frame.client_msg_id,
                 frame.body,
                 frame.reply_to_seq,
             )
-            ack = ack_frame(frame.ref, message=message_json(message))
-        except TidingsError as exc:
-            conn.enqueue(error_frame(frame.ref, exc))
-        except Exception:
-            log.exception("send_failed")
-            conn.enqueue(
-                error_frame(frame.ref, TidingsError("internal error: retry with the same id"))
-            )
+        except Exception as exc:  # noqa: BLE001 - answered to the client below
+            outcome = exc
         finally:
-            conn.finish_send(frame.client_msg_id, ack)
+            _answer_send(conn, frame, outcome)
 
     async def _handle(self, conn: Connection, session: Session, frame: f.ClientFrame) -> str:
         user = session.user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import (
     AsyncIterator,
@@ -172,6 +173,7 @@ def _hot_statements() -> dict[str, Any]:
 _HOT = _hot_statements()
 
 
+@functools.lru_cache(maxsize=16)  # one per engine's dialect
 def _timestamp_processor(dialect: Any) -> Callable[[datetime], str]:
     """SQLAlchemy's own conversion of the schema's timestamps for this dialect."""
     column_type = t.messages.c.created_at.type
@@ -190,14 +192,14 @@ class SqlTx(SecurityQueries):
         self._hot: SqliteHot | None = None
         self._hot_known = False
 
-    async def _sqlite_hot(self) -> SqliteHot | None:
+    def _sqlite_hot(self) -> SqliteHot | None:
         """The send path's statements on the driver itself, where the database is the
         embedded one and runs on the loop's thread; None elsewhere (see sqlite_hot)."""
         if not self._hot_known:
             self._hot_known = True
-            if self.conn.dialect.name == "sqlite":
-                raw = await self.conn.get_raw_connection()
-                db = inline_sqlite_of(raw.driver_connection)
+            sync = self.conn.sync_connection  # begun: its driver connection is at hand
+            if sync is not None and self.conn.dialect.name == "sqlite":
+                db = inline_sqlite_of(sync.connection.driver_connection)
                 if db is not None:
                     self._hot = SqliteHot(db, _timestamp_processor(self.conn.dialect))
         return self._hot
@@ -621,7 +623,7 @@ class SqlTx(SecurityQueries):
         if not keys:
             return {}
         wanted = set(keys)
-        hot = await self._sqlite_hot()
+        hot = self._sqlite_hot()
         if hot is not None:
             wanted = hot.existing_client_ids(keys)  # a retry is rare: usually none
             if not wanted:
@@ -645,7 +647,7 @@ class SqlTx(SecurityQueries):
     ) -> tuple[dict[str, int], set[tuple[str, str]]]:
         if not keys:
             return {}, set()
-        hot = await self._sqlite_hot()
+        hot = self._sqlite_hot()
         if hot is not None:
             return hot.send_targets(keys)
         rows = await self.conn.execute(
@@ -665,7 +667,7 @@ class SqlTx(SecurityQueries):
     ) -> None:
         if not messages:
             return
-        hot = await self._sqlite_hot()
+        hot = self._sqlite_hot()
         if hot is not None:
             hot.append_messages(messages, last_seqs, now)
             return
@@ -815,7 +817,7 @@ class SqlTx(SecurityQueries):
     async def reserve_positions(self, count: int) -> int:
         """Reserve `count` stream positions; returns the first. Taken in the committing
         transaction, so positions commit in order on every engine."""
-        hot = await self._sqlite_hot()
+        hot = self._sqlite_hot()
         if hot is not None:
             last = hot.reserve_positions(count)
         else:
@@ -826,7 +828,7 @@ class SqlTx(SecurityQueries):
         return int(last) - count + 1
 
     async def insert_events(self, events: Sequence[StoredEvent], now: datetime) -> None:
-        hot = await self._sqlite_hot()
+        hot = self._sqlite_hot()
         if hot is not None:
             hot.insert_events(events, now)
             return
