@@ -189,3 +189,78 @@ async def test_a_failed_batch_is_retried_send_by_send_even_for_a_sender_gone(
     # The one given up on was committed: its retry gets the stored original.
     again, created = await svc.messages.send(alice, conv.id, "k0", "m0")
     assert not created and again.body == "m0"
+
+
+async def test_writes_keep_one_connection_and_a_failed_one_leaves_nothing(
+    container: Container,
+) -> None:
+    """The writer's connection stays open across transactions, begun and committed on the
+    driver; a transaction that raises is undone whether its statements went to the
+    driver, through SQLAlchemy, or both, and the next one commits on the same
+    connection. The readiness check is not held up by the writer's connection."""
+    store = container.store
+    assert isinstance(store, SqlStore)
+    writer = store.engines.sqlite_writer
+    assert writer is not None
+    alice, bob = await _people(container)
+    conv, _ = await container.services.conversations.create(
+        alice, ConversationKind.DIRECT, [bob.id]
+    )
+    for i in range(5):
+        await container.services.messages.send(alice, conv.id, f"c{i}", f"body {i}")
+    opened = writer.opened
+
+    def driver_insert(tx: Any, key: str) -> None:
+        hot = tx._sqlite_hot()
+        assert hot is not None
+        hot.db.execute("INSERT INTO meta (key, value) VALUES (?, 'written')", (key,))
+
+    with pytest.raises(RuntimeError):
+        async with store.write() as tx:
+            driver_insert(tx, "driver-only")
+            raise RuntimeError("fails after a direct statement")
+    with pytest.raises(RuntimeError):
+        async with store.write() as tx:
+            driver_insert(tx, "driver-first")
+            await tx.set_meta("sqlalchemy-second", "written")  # SQLAlchemy joins in
+            raise RuntimeError("fails after both kinds")
+    with pytest.raises(RuntimeError):
+        async with store.write() as tx:
+            await tx.set_meta("sqlalchemy-only", "written")
+            raise RuntimeError("fails after a SQLAlchemy statement")
+    async with store.write() as tx:
+        driver_insert(tx, "kept-driver")
+        await tx.set_meta("kept-sqlalchemy", "written")
+    async with store.write() as tx:
+        driver_insert(tx, "kept-alone")
+    await asyncio.wait_for(store.ping(), 5)
+
+    async with store.read() as tx:
+        found = {
+            key: await tx.get_meta(key)
+            for key in (
+                "driver-only",
+                "driver-first",
+                "sqlalchemy-second",
+                "sqlalchemy-only",
+                "kept-driver",
+                "kept-sqlalchemy",
+                "kept-alone",
+            )
+        }
+    assert found == {
+        "driver-only": None,
+        "driver-first": None,
+        "sqlalchemy-second": None,
+        "sqlalchemy-only": None,
+        "kept-driver": "written",
+        "kept-sqlalchemy": "written",
+        "kept-alone": "written",
+    }
+    # Committed on disk: another process's connection reads it.
+    with sqlite3.connect(_db_path(container)) as db:
+        rows = db.execute("SELECT count(*) FROM messages WHERE conversation_id = ?", (conv.id,))
+        assert rows.fetchone() == (5,)
+    assert writer.opened == opened == 1
+    page, _ = await container.services.messages.history(alice, conv.id)
+    assert [m.client_msg_id for m in page] == [f"c{i}" for i in range(5)]

@@ -6,8 +6,8 @@ a bind processor per value and a result proxy: measured on this path, about 1.5 
 the event loop per batch of 17 sends against 0.5 ms for SQLite's own work. Here the
 same statements, with the same values in the same formats, go to the driver at once.
 
-Only the SQL adapter uses this, inside a write transaction that SQLAlchemy began and
-will commit on the same connection; it is chosen only when statements already run on
+Only the SQL adapter uses this, inside a write transaction on the same connection
+(begun and committed by dialect.SqliteWriter); it is chosen only when statements run on
 the loop's thread (`_InlineSqlite`), so nothing here blocks longer than SQLAlchemy's
 path would have. PostgreSQL keeps SQLAlchemy's path.
 """

@@ -979,7 +979,7 @@ class SqlStore:
         next writer starts, so that events are published in position order."""
         async with self.engines.write_slot():
             with _unavailable_when_unreachable():
-                async with self.engines.write.connect() as conn, conn.begin():
+                async with self.engines.write_transaction() as conn:
                     await self.engines.lock_writes(conn)
                     tx = SqlTx(conn)
                     yield tx
