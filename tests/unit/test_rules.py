@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import string
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -426,6 +427,32 @@ def test_ids_sort_by_creation_time(monkeypatch: pytest.MonkeyPatch) -> None:
     ids = TimeOrderedIds()
     made = [ids.new_id() for _ in range(500)]
     assert sorted(made) == made
+
+
+def test_a_forked_child_makes_other_ids_than_its_parent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Random bytes are read from the OS in chunks: a forked child (a worker process)
+    must not hand out the rest of its parent's chunk."""
+    monkeypatch.setattr(clock_mod.time, "time_ns", lambda: 1_700_000_000_000 * 1_000_000)
+    ids = TimeOrderedIds()
+    ids.new_id()  # the parent holds a chunk with 408 ids' worth left
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.write(write_end, "".join(ids.new_id() for _ in range(5)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    parent = "".join(ids.new_id() for _ in range(5))
+    assert len(child) == len(parent) == 5 * 26
+    assert {child[i : i + 26] for i in range(0, 130, 26)}.isdisjoint(
+        {parent[i : i + 26] for i in range(0, 130, 26)}
+    )
 
 
 def test_id_time_prefix_encodes_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
