@@ -115,8 +115,18 @@ async def bootstrap(container: Container) -> str | None:
     return await container.services.users.ensure_owner(settings.admin_username, password)
 
 
+# The event loop's thread holds the GIL almost all the time under load; a thread that
+# wants it back (the one that waits for a commit's fsync) gets it only when the loop
+# blocks or after this interval. Python's default of 5 ms is a send's whole budget: at
+# 0.5 ms the commit starts and returns sooner (latency bench: p99 7.75 -> 7.0 ms, p50
+# 4.4 -> 4.3 ms over four alternating runs each), and the loop gives up the GIL
+# only when another thread asks.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 def serve(settings: Settings) -> None:
     check_bind(settings)  # before anything else: plain HTTP beyond loopback is refused
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     tls = tls_options(settings)
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
