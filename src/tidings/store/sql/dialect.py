@@ -189,50 +189,41 @@ class SqliteWriter:
     A write transaction through SQLAlchemy costs the event loop about 120 µs beyond its
     statements (check a connection out of the pool, begin, commit through a greenlet,
     check it back in), and the send path commits one every few milliseconds. Here the
-    connection stays checked out, the transaction is begun and committed on the driver
-    (the commit's fsync in `commit_in`'s thread, as `_InlineSqlite.commit` does), and
-    SQLAlchemy takes part only when a statement goes through it: it then begins its own
-    transaction on top of ours (`on_begin` sees the driver's) and commits or rolls back
-    the one transaction. Callers serialize transactions (`Engines.write_slot`)."""
+    connection stays checked out and the transaction is begun and committed on the
+    driver (`_InlineSqlite.commit`: the fsync in the commit thread); SQLAlchemy takes
+    part only when a statement goes through it: it then begins its own transaction on
+    top of ours (`on_begin` sees the driver's) and commits or rolls back the one
+    transaction. Callers serialize transactions (`Engines.write_slot`)."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        commit_in: Executor,
-        checkpointer: Checkpointer | None = None,
-    ) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.commit_in = commit_in
-        self.checkpointer = checkpointer
         self.opened = 0  # connections opened: one, unless a failure discarded one
         self._conn: AsyncConnection | None = None
-        self._db: sqlite3.Connection | None = None
+        self._driver: _InlineSqlite | None = None
 
-    async def _open(self) -> tuple[AsyncConnection, sqlite3.Connection]:
-        conn, db = self._conn, self._db
-        if conn is None or db is None or conn.closed or conn.invalidated:
-            await self._discard()
+    async def _open(self) -> tuple[AsyncConnection, _InlineSqlite, sqlite3.Connection]:
+        conn, driver = self._conn, self._driver
+        if conn is None or driver is None or conn.closed or conn.invalidated:
+            await self.close()
             conn = await self.engine.connect()
-            db = inline_sqlite_of(conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]
-            if db is None:  # not the inline driver: not ours to drive
+            driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            if not isinstance(driver, _InlineSqlite):  # not ours to drive
                 await conn.close()
                 raise RuntimeError("SqliteWriter needs the inline SQLite driver")
-            self._conn, self._db = conn, db
+            self._conn, self._driver = conn, driver
             self.opened += 1
-        return conn, db
+        return conn, driver, driver._conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        conn, db = await self._open()
+        conn, driver, db = await self._open()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield conn
             if conn.in_transaction():  # a statement went through SQLAlchemy: it commits
                 await conn.commit()
             else:
-                await asyncio.get_running_loop().run_in_executor(self.commit_in, db.commit)
-                if self.checkpointer is not None:
-                    self.checkpointer.committed()
+                await driver.commit()
         except BaseException:
             await self._rollback(conn, db)
             raise
@@ -247,20 +238,15 @@ class SqliteWriter:
             if db.in_transaction:
                 db.rollback()
         except Exception:  # noqa: BLE001 - the next transaction opens a fresh connection
-            await self._discard()
-
-    async def _discard(self) -> None:
-        conn, self._conn, self._db = self._conn, None, None
-        if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.invalidate()
-            with contextlib.suppress(Exception):
-                await conn.close()
+            await self.close()
 
     async def close(self) -> None:
-        conn, self._conn, self._db = self._conn, None, None
+        conn, self._conn, self._driver = self._conn, None, None
         if conn is not None:
-            await conn.close()
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 class _RunNow:
@@ -382,7 +368,7 @@ def _make_engines(url: str, pool_size: int, sqlite_synchronous: str) -> Engines:
             read=read,
             is_sqlite=True,
             checkpointer=checkpointer,
-            sqlite_writer=SqliteWriter(write, _COMMITS, checkpointer),
+            sqlite_writer=SqliteWriter(write),
         )
     engine = create_async_engine(
         full,
