@@ -15,6 +15,7 @@ import tidings
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.routes import router
 from tidings.api.security_routes import router as security_router
+from tidings.core.errors import ErrorCode
 from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.hub import Services
 
@@ -61,12 +62,12 @@ def create_app(
         raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
         if b"%00" in raw.lower() or b"\x00" in raw:
             return error_response(
-                400, "invalid_request", "the URL must not contain NUL characters", {}
+                400, ErrorCode.INVALID_REQUEST, "the URL must not contain NUL characters", {}
             )
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_request_bytes):
             return error_response(
-                413, "too_large", f"request body over {max_request_bytes} bytes", {}
+                413, ErrorCode.TOO_LARGE, f"request body over {max_request_bytes} bytes", {}
             )
         return await call_next(request)
 
@@ -80,7 +81,7 @@ def create_app(
     async def readyz() -> Response:
         problems = await readiness() if readiness is not None else {}
         if problems:
-            return error_response(503, "unavailable", "not ready", problems)
+            return error_response(503, ErrorCode.UNAVAILABLE, "not ready", problems)
         return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
 
     if api:

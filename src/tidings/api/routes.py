@@ -27,7 +27,7 @@ from tidings.services.ratelimit import Action
 from tidings.services.sync import parse_position
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 429)
+    code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 429, 500)
 }
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 

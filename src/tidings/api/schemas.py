@@ -6,6 +6,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tidings.core.errors import ErrorCode
+
 
 def _no_nul(value: object) -> None:
     if isinstance(value, str) and "\x00" in value:
@@ -228,7 +230,7 @@ class PresenceOut(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    code: str
+    code: ErrorCode
     message: str
     details: dict[str, object]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypedDict, Unpack
 
 
 class ErrorCode(StrEnum):
@@ -21,8 +22,39 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     TOO_LARGE = "too_large"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
+
+
+class FieldError(TypedDict):
+    """One problem of a malformed request: where (`body.name`) and what."""
+
+    loc: str
+    msg: str
+
+
+class ErrorDetails(TypedDict, total=False):
+    """Every key an error's `details` may carry, with its type: the JSON `details`
+    object is exactly these keys (those given)."""
+
+    field: str  # the request field at fault
+    errors: list[FieldError]  # a malformed request or frame: each problem
+    ref: str | int | float | None  # a frame's `ref`, echoed by the error frame
+    position: str  # a resume position the server refused
+    retry_after: float  # rate_limited: seconds to wait
+    limit: int  # too_large: the limit in bytes
+    size: int  # too_large: the size given
+    window_seconds: int  # edit_window_passed: the edit window
+    conversation_id: str
+    user_id: str
+    user_ids: list[str]
+    username: str
+    department_id: str
+    session_id: str
+    seq: int
+    reply_to_seq: int
 
 
 class TidingsError(Exception):
@@ -30,10 +62,10 @@ class TidingsError(Exception):
 
     code: ErrorCode = ErrorCode.INVALID_REQUEST
 
-    def __init__(self, message: str, **details: object) -> None:
+    def __init__(self, message: str, **details: Unpack[ErrorDetails]) -> None:
         super().__init__(message)
         self.message = message
-        self.details: dict[str, object] = details
+        self.details: ErrorDetails = details
 
 
 class InvalidRequest(TidingsError):
@@ -109,6 +141,17 @@ class RateLimited(TidingsError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class MethodNotAllowed(TidingsError):
+    code = ErrorCode.METHOD_NOT_ALLOWED
+
+
+class Internal(TidingsError):
+    """A failure of the server itself (a bug, an unexpected exception): logged with its
+    context on the server; the client is told only that it happened."""
+
+    code = ErrorCode.INTERNAL
 
 
 class Unavailable(TidingsError):

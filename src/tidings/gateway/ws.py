@@ -11,7 +11,13 @@ import structlog
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from tidings.core.errors import InvalidPosition, InvalidRequest, TidingsError, Unauthenticated
+from tidings.core.errors import (
+    Internal,
+    InvalidPosition,
+    InvalidRequest,
+    TidingsError,
+    Unauthenticated,
+)
 from tidings.core.models import Message, PresenceState, Session
 from tidings.gateway.hub import (
     CLOSE_AUTH,
@@ -94,8 +100,8 @@ def _answer_send(
     elif isinstance(outcome, TidingsError):
         conn.enqueue(error_frame(frame.ref, outcome))
     elif outcome is not None:
-        log.error("send_failed", exc_info=outcome)
-        conn.enqueue(error_frame(frame.ref, TidingsError("internal error: retry with the same id")))
+        log.error("send_failed", exc_info=outcome, conversation_id=frame.conversation_id)
+        conn.enqueue(error_frame(frame.ref, Internal("internal error: retry with the same id")))
     conn.finish_send(frame.client_msg_id, ack)
 
 
@@ -170,6 +176,7 @@ class Gateway:
             conn.close(CLOSE_BAD_RESUME, exc.code.value)
         except Exception:
             log.exception("connection_failed")
+            conn.enqueue(error_frame(None, Internal("internal error: reconnect with since")))
         finally:
             self.hub.unregister(conn)
             for task in tasks:
@@ -261,6 +268,9 @@ class Gateway:
                 conn.enqueue(await self._handle(conn, session, frame))
             except TidingsError as exc:
                 conn.enqueue(error_frame(frame.ref, exc))
+            except Exception:  # one frame's boundary: logged, answered
+                log.exception("frame_failed", frame_type=frame.type)
+                conn.enqueue(error_frame(frame.ref, Internal("internal error: retry later")))
 
     async def _submit(
         self, conn: Connection, session: Session, frame: f.SendFrame, in_flight: asyncio.Semaphore

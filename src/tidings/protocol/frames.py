@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from tidings.core.errors import InvalidRequest, TooLarge
+from tidings.core.errors import FieldError, InvalidRequest, TooLarge
 
 Ref = str | int | float | None
 
@@ -81,7 +81,7 @@ def parse_frame(text: str | bytes, max_bytes: int) -> ClientFrame:
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:
-        errors = [
+        errors: list[FieldError] = [
             {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
             for e in exc.errors(include_url=False)
         ]
