@@ -1,27 +1,76 @@
-"""Shared fixtures: a real server process on a free port (`live_server`), and the
-services in-process on a real SQLite file (`container`)."""
+"""Shared fixtures.
+
+- `server`: the application of `tidings serve`, in this test's event loop (`AppServer`):
+  REST through `httpx.ASGITransport`, the WebSocket through uvicorn on a loopback port.
+  On SQLite and (parametrized) on PostgreSQL + Redis. Most API tests use it.
+- `world`: users, tokens and conversations on a server in a few lines (`World`).
+- `live_server`: the real `tidings serve` process, for what needs one (kill -9, restart,
+  TLS, the CLI, clusters, the browser).
+- `container`: the services in-process on a real database, without the transports.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
+
+from tests.helpers import TRANSPORTS, Api, Ws, http_client, make_user
+from tidings.app.container import Container
+from tidings.app.server import bootstrap, build, uvicorn_config
+from tidings.app.settings import Settings
+from tidings.core.clock import Clock, IdGenerator
 
 ADMIN_PASSWORD = "owner-password-for-tests"
 ARTIFACTS = Path(os.environ.get("TIDINGS_TEST_ARTIFACTS", "test-artifacts"))
+_STARTED = time.time()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In-process servers log like a real one (JSON lines, secrets dropped), to a file of
+    this test process beside the real servers' logs: the secret scan reads them all."""
+    from tidings.app.logging import configure_logging
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    stream = (ARTIFACTS / f"in-process-{worker}-{os.getpid()}.log").open("a", buffering=1)
+    configure_logging("info", "json", stream=stream)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a test run: no server log of the run may hold a secret (issue 5), neither a
+    real server's (kept in the artifacts directory) nor the in-process servers'. The run
+    fails if one holds a password, a token, or a TOTP secret."""
+    from tests.e2e.secret_scan import scan
+
+    if not ARTIFACTS.is_dir():
+        return
+    logs = [p for p in ARTIFACTS.glob("*.log") if p.stat().st_mtime >= _STARTED - 1]
+    found = scan(logs)
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "SECRETS IN SERVER LOGS of this run", red=True)
+            for line in found[:20]:
+                reporter.write_line(line, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def free_port() -> int:
@@ -272,3 +321,231 @@ async def container(tmp_path: Path, backend: Backend) -> AsyncIterator[object]:
         yield c
     finally:
         await c.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per test process; each in-process server gets a copy."""
+    from tidings.store import migrations
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "tidings.db"
+    with ThreadPoolExecutor(1) as pool:  # Alembic's env runs its own event loop
+        pool.submit(migrations.upgrade, f"sqlite:///{path}").result()
+    return path
+
+
+def settings_from_env(env: dict[str, str]) -> dict[str, str]:
+    """`TIDINGS_AUTH_TIMEOUT_SECONDS=0.5` -> `auth_timeout_seconds="0.5"`: the settings a
+    real server would read from its environment."""
+    return {k.removeprefix("TIDINGS_").lower(): v for k, v in env.items()}
+
+
+class _InProcessUvicorn(uvicorn.Server):
+    """uvicorn inside pytest: the test process keeps its own signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class AppServer:
+    """The application of `tidings serve` (`app.server.build`, served by uvicorn with the
+    same configuration, `app.server.uvicorn_config`), in the test's own event loop.
+
+    REST from the test helpers (`tests.helpers.Api`, `login`, `http_client`) goes
+    through `httpx.ASGITransport` straight into the application, inside uvicorn's own
+    proxy-headers middleware; the WebSocket, the SDK and any other client reach the
+    same application over a loopback socket that uvicorn serves, so the gateway runs on
+    uvicorn's protocol (`app/ws_protocol.py`) as in production. The container gets
+    `clock` and `ids` when given. Like `LiveServer` it has `url`, `ws_url` and the
+    owner's login; unlike it, it cannot be killed (those tests keep the real process)."""
+
+    admin_username = "admin"
+    admin_password = ADMIN_PASSWORD
+
+    def __init__(
+        self,
+        data_dir: Path,
+        backend: Backend,
+        *,
+        sqlite_template: Path | None = None,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        **settings: object,
+    ) -> None:
+        self.data_dir = data_dir
+        self.backend = backend
+        self.sqlite_template = sqlite_template
+        self.clock = clock
+        self.ids = ids
+        self.overrides = settings
+        self.url = self.ws_url = ""
+        self._uvicorn: _InProcessUvicorn | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from tidings.store import migrations
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        backend = self.backend
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+        settings = Settings(
+            data_dir=self.data_dir,
+            port=port,
+            admin_password=ADMIN_PASSWORD,
+            argon2_time_cost=1,  # cheap argon2id: tests log in hundreds of times
+            argon2_memory_kib=1024,
+            database_url=backend.database_url,
+            redis_url=backend.redis_url,
+            redis_prefix=backend.redis_prefix,
+            **self.overrides,  # type: ignore[arg-type]  # checked by pydantic
+        )
+        if settings.database_url is None and not (self.data_dir / "tidings.db").exists():
+            if self.sqlite_template is not None:
+                shutil.copyfile(self.sqlite_template, self.data_dir / "tidings.db")
+            else:
+                await asyncio.to_thread(migrations.upgrade, settings.db_url)
+        self.settings = settings
+        self.container = Container(settings, clock=self.clock, ids=self.ids)
+        app, _container, _hub, gateway = build(settings, self.container)
+        config = uvicorn_config(app, settings, gateway)
+        self._uvicorn = server = _InProcessUvicorn(config)
+        self._task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._task.done():
+                sock.close()
+                self._task.result()  # raises what stopped it
+                raise RuntimeError("the in-process server stopped while starting")
+            await asyncio.sleep(0.002)
+        await bootstrap(self.container)
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/api/v1/ws"
+        # What uvicorn serves HTTP with: the app inside its proxy-headers middleware.
+        TRANSPORTS[self.url] = httpx.ASGITransport(app=config.loaded_app)
+
+    async def stop(self) -> None:
+        """uvicorn's own shutdown: WebSockets closed (1012), then the app's shutdown."""
+        TRANSPORTS.pop(self.url, None)
+        task, self._task = self._task, None
+        if task is None or self._uvicorn is None:
+            return
+        self._uvicorn.should_exit = True
+        await task
+
+    async def __aenter__(self) -> AppServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def client(self, **kw: Any) -> httpx.AsyncClient:
+        """An HTTP client of this server, in-process (no socket)."""
+        return http_client(self.url, **kw)
+
+    async def login(self, username: str | None = None, password: str | None = None) -> str:
+        async with self.client() as c:
+            r = await c.post(
+                "/api/v1/auth/login",
+                json={
+                    "username": username or self.admin_username,
+                    "password": password or self.admin_password,
+                },
+            )
+        r.raise_for_status()
+        return str(r.json()["token"])
+
+
+MakeServer = Callable[..., contextlib.AbstractAsyncContextManager[AppServer]]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, backend: Backend, sqlite_template: Path) -> MakeServer:
+    """`async with make_server(auth_timeout_seconds=0.5) as server:` an in-process server
+    with these settings (and `clock=`, `ids=`), on the test's backend. One at a time:
+    they would share the backend's database."""
+    made = 0
+
+    @contextlib.asynccontextmanager
+    async def make(**settings: Any) -> AsyncIterator[AppServer]:
+        nonlocal made
+        made += 1
+        data = tmp_path / f"data{made}"
+        async with AppServer(data, backend, sqlite_template=sqlite_template, **settings) as s:
+            yield s
+
+    return make
+
+
+@pytest.fixture
+async def server(make_server: MakeServer) -> AsyncIterator[AppServer]:
+    """The application in-process, on SQLite and (parametrized) on PostgreSQL + Redis."""
+    async with make_server() as s:
+        yield s
+
+
+class World:
+    """Users, their tokens and conversations on a server (in-process or a real process),
+    in a few lines; closes every client it made.
+
+        admin = await world.admin()
+        ann, ben = await world.users("ann", "ben")
+        cid = await world.conversation(ann, ben)            # a group "G" of ann and ben
+        ws = await world.ws(ben)
+    """
+
+    def __init__(self, server: AppServer | LiveServer) -> None:
+        self.server = server
+        self._admin: Api | None = None
+        self._apis: list[Api] = []
+        self._sockets: list[Ws] = []
+
+    async def admin(self) -> Api:
+        if self._admin is None:
+            from tests.helpers import login
+
+            s = self.server
+            self._admin = await login(s.url, s.admin_username, s.admin_password)
+            self._apis.append(self._admin)
+        return self._admin
+
+    async def user(self, name: str, **kw: Any) -> Api:
+        """A new user (`role=`, `display_name=`, `password=` as `make_user`), signed in."""
+        api = await make_user(await self.admin(), name, **kw)
+        self._apis.append(api)
+        return api
+
+    async def users(self, *names: str, **kw: Any) -> list[Api]:
+        return [await self.user(n, **kw) for n in names]
+
+    async def conversation(
+        self, owner: Api, *members: Api, kind: str = "group", name: str | None = "G"
+    ) -> str:
+        body: dict[str, Any] = {"kind": kind, "member_ids": [m.id for m in members]}
+        if kind != "direct":
+            body["name"] = name
+        created = await owner.post("/conversations", body, expect=None)
+        return str(created["conversation"]["id"])
+
+    async def ws(self, api: Api, since: str | None = None) -> Ws:
+        ws = await Ws.connect(self.server.ws_url, api.token or "", since=since)
+        self._sockets.append(ws)
+        return ws
+
+    async def close(self) -> None:
+        for ws in self._sockets:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for api in self._apis:
+            await api.close()
+
+
+@pytest.fixture
+async def world(server: AppServer) -> AsyncIterator[World]:
+    w = World(server)
+    try:
+        yield w
+    finally:
+        await w.close()

@@ -1,4 +1,8 @@
-"""Test helpers: a REST client per user and a WebSocket client, as a real client would."""
+"""Test helpers: a REST client per user and a WebSocket client, as a real client would.
+
+HTTP clients made here reach an in-process server (tests/conftest.py `AppServer`)
+through its ASGI transport, registered under its base URL in `TRANSPORTS`; any other
+URL (a real server process) over the network."""
 
 from __future__ import annotations
 
@@ -6,12 +10,25 @@ import asyncio
 import itertools
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import websockets
 
 _refs = itertools.count(1)
+
+# Origin ("http://127.0.0.1:port") of an in-process server -> its ASGI transport.
+TRANSPORTS: dict[str, httpx.AsyncBaseTransport] = {}
+
+
+def http_client(base_url: str = "", **kw: Any) -> httpx.AsyncClient:
+    """An httpx client of `base_url`: in-process when a test's server serves it there."""
+    parts = urlsplit(base_url)
+    transport = TRANSPORTS.get(f"{parts.scheme}://{parts.netloc}")
+    if transport is not None:
+        kw.setdefault("transport", transport)
+    return httpx.AsyncClient(base_url=base_url, **kw)
 
 
 class ApiError(AssertionError):
@@ -26,7 +43,7 @@ class Api:
         self.token = token
         self.user = user or {}
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.AsyncClient(base_url=base_url + "/api/v1", headers=headers, timeout=30)
+        self.http = http_client(base_url + "/api/v1", headers=headers, timeout=30)
 
     @property
     def id(self) -> str:
@@ -57,10 +74,8 @@ class Api:
 
 
 async def login(base_url: str, username: str, password: str) -> Api:
-    async with httpx.AsyncClient() as c:
-        r = await c.post(
-            base_url + "/api/v1/auth/login", json={"username": username, "password": password}
-        )
+    async with http_client(base_url) as c:
+        r = await c.post("/api/v1/auth/login", json={"username": username, "password": password})
     if r.status_code != 200:
         raise ApiError(f"login {username}: {r.status_code} {r.text}")
     data = r.json()

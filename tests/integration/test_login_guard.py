@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
+from tests.fakes import FakeClock
 from tidings.app.container import Container
 from tidings.core.errors import InvalidCredentials, RateLimited, TidingsError
 from tidings.core.models import OrgRole
@@ -29,16 +30,7 @@ LIMITS = SecurityLimits(
     rate_login_per_address=0,
 )
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
+START = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +68,7 @@ def test_delay_schedule() -> None:
 
 
 async def test_slow_down_lock_and_release(container: Container) -> None:
-    clock = FakeClock()
+    clock = FakeClock(START)
     svc = _services(container, clock)
     await svc.users.create(None, "nina", "password-123", role=OrgRole.MEMBER)
 
@@ -110,7 +102,7 @@ async def test_slow_down_lock_and_release(container: Container) -> None:
 
 
 async def test_an_address_guessing_names_is_locked(container: Container) -> None:
-    clock = FakeClock()
+    clock = FakeClock(START)
     svc = _services(container, clock)
     await svc.users.create(None, "omar", "password-123", role=OrgRole.MEMBER)
     for i in range(10):
@@ -122,7 +114,7 @@ async def test_an_address_guessing_names_is_locked(container: Container) -> None
 
 
 async def test_failures_are_forgotten_after_the_window(container: Container) -> None:
-    clock = FakeClock()
+    clock = FakeClock(START)
     svc = _services(container, clock)
     await svc.users.create(None, "pia", "password-123", role=OrgRole.MEMBER)
     for _ in range(3):

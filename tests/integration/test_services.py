@@ -10,12 +10,11 @@ uses cheap argon2 parameters here; production uses the library's defaults (auth.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,26 +61,12 @@ from tidings.services.sync import parse_position
 from tidings.store import migrations
 
 from ..conftest import _pg, _pg_url
+from ..fakes import FakeClock
 
 PASSWORD = "password-123"
 GROUP = ConversationKind.GROUP
 CHANNEL = ConversationKind.CHANNEL
 DIRECT = ConversationKind.DIRECT
-
-
-class FakeClock:
-    """Moves one millisecond per reading (so that order by time is defined), and on
-    demand (edit windows, token expiry)."""
-
-    def __init__(self) -> None:
-        self._now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        self._now += timedelta(milliseconds=1)
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
 
 
 class Recorder:
@@ -134,7 +119,12 @@ class World:
         return conv
 
     async def send(
-        self, sender: User, cid: str, body: str = "hello", *, cmid: str | None = None,
+        self,
+        sender: User,
+        cid: str,
+        body: str = "hello",
+        *,
+        cmid: str | None = None,
         reply_to_seq: int | None = None,
     ) -> Message:
         message, _created = await self.svc.messages.send(
@@ -227,10 +217,8 @@ async def make_world(
         else:
             settings = {"database_url": database_url, **settings}
         defaults = {"edit_window_seconds": 60, "argon2_time_cost": 1, "argon2_memory_kib": 1024}
-        container = Container(Settings(data_dir=data, **{**defaults, **settings}))
-        clock = FakeClock()
-        container.deps = dataclasses.replace(container.deps, clock=clock)
-        container.services = Services.build(container.deps)
+        clock = FakeClock(tick=timedelta(milliseconds=1))  # order by time is defined
+        container = Container(Settings(data_dir=data, **{**defaults, **settings}), clock=clock)
         made.append(container)
         return World(container, clock)
 
@@ -252,7 +240,10 @@ async def w(make_world: MakeWorld) -> World:
 async def test_create_user(w: World) -> None:
     user = await w.svc.users.create(None, "  Alice ", PASSWORD)
     assert (user.username, user.display_name, user.role, user.disabled) == (
-        "alice", "alice", OrgRole.MEMBER, False
+        "alice",
+        "alice",
+        OrgRole.MEMBER,
+        False,
     )
     assert await w.svc.users.get(user, user.id) == user
     assert await w.svc.users.by_username("ALICE") == user
@@ -520,7 +511,9 @@ async def test_departments(w: World) -> None:
     other_backend = await deps.create(admin, "Backend")  # same name elsewhere is fine
     assert backend.name == "Backend" and backend.parent_id == eng.id
     assert {(d.name, d.parent_id) for d in await deps.list(alice)} == {
-        ("Engineering", None), ("Backend", eng.id), ("Backend", None)
+        ("Engineering", None),
+        ("Backend", eng.id),
+        ("Backend", None),
     }
     with pytest.raises(Conflict):
         await deps.create(admin, "Backend", eng.id)
@@ -577,10 +570,12 @@ async def test_direct_is_created_once(w: World) -> None:
     other, created_other = await w.svc.conversations.create(alice, DIRECT, [carol.id])
     assert created_other and other.id != conv.id
     assert [m.user_id for m in (await w.svc.conversations.view(bob, conv.id))[1]] == [
-        alice.id, bob.id
+        alice.id,
+        bob.id,
     ]
     assert {v.conversation.id for v in await w.svc.conversations.list_for(alice)} == {
-        conv.id, other.id
+        conv.id,
+        other.id,
     }
 
 
@@ -617,9 +612,7 @@ async def test_group_creation_roles_and_visibility(w: World) -> None:
     conv, _ = await w.svc.conversations.create(alice, GROUP, [bob.id], name=" Team ", topic="t")
     assert (conv.name, conv.topic, conv.member_count, conv.last_seq) == ("Team", "t", 2, 0)
     _, members = await w.svc.conversations.view(bob, conv.id)
-    assert {(m.user_id, m.role.value) for m in members} == {
-        (alice.id, "owner"), (bob.id, "member")
-    }
+    assert {(m.user_id, m.role.value) for m in members} == {(alice.id, "owner"), (bob.id, "member")}
     assert recorder.kinds() == [("conversation_created", conv.id)]
     # so that gateways holding the members subscribe them to it
     assert set(recorder.got[0][1].added_user_ids) == {alice.id, bob.id}
@@ -689,7 +682,9 @@ async def test_channel_join_leave_and_guests(w: World) -> None:
     assert [joined for _, joined in await w.svc.conversations.channels(bob)] == [False]
     assert ch.id not in {v.conversation.id for v in await w.svc.conversations.list_for(bob)}
     assert {m.user_id for m in (await w.svc.conversations.view(alice, ch.id))[1]} == {
-        alice.id, guest.id, admin.id
+        alice.id,
+        guest.id,
+        admin.id,
     }
 
 
@@ -893,8 +888,9 @@ async def test_concurrent_sends_get_gap_free_seqs(w: World) -> None:
     view, _ = await w.svc.conversations.view(users[0], conv.id)
     assert view.last_seq == n
     # the stream carries them in seq order
-    stream = [e.payload["message"] for e in await w.events(users[2])
-              if e.payload["kind"] == "message"]
+    stream = [
+        e.payload["message"] for e in await w.events(users[2]) if e.payload["kind"] == "message"
+    ]
     assert [m["seq"] for m in stream] == list(range(1, n + 1))  # type: ignore[index]
 
 
@@ -914,8 +910,13 @@ async def test_one_bad_send_fails_only_itself(w: World) -> None:
 
 @pytest.mark.parametrize(
     ("body", "error"),
-    [("", InvalidBody), ("   \n", InvalidBody), ("nul \x00", InvalidBody), ("x" * 16385, TooLarge),
-     ("中" * 5462, TooLarge)],
+    [
+        ("", InvalidBody),
+        ("   \n", InvalidBody),
+        ("nul \x00", InvalidBody),
+        ("x" * 16385, TooLarge),
+        ("中" * 5462, TooLarge),
+    ],
 )
 async def test_bad_bodies_write_nothing(w: World, body: str, error: type[Exception]) -> None:
     alice, bob = await w.users("alice", "bob")
@@ -1135,16 +1136,25 @@ async def test_events_since_returns_exactly_what_the_user_may_see(w: World) -> N
     await w.svc.presence.typing(alice, ab.id)  # ephemeral: never stored
 
     assert kinds_of(await w.events(bob)) == [
-        ("conversation_created", ab.id), ("message", ab.id), ("read", ab.id)
+        ("conversation_created", ab.id),
+        ("message", ab.id),
+        ("read", ab.id),
     ]
     assert kinds_of(await w.events(carol)) == [
-        ("conversation_created", ac.id), ("conversation_created", ch.id), ("message", ac.id),
-        ("message", ch.id), ("read", ch.id)
+        ("conversation_created", ac.id),
+        ("conversation_created", ch.id),
+        ("message", ac.id),
+        ("message", ch.id),
+        ("read", ch.id),
     ]
     assert kinds_of(await w.events(alice)) == [
-        ("conversation_created", ab.id), ("conversation_created", ac.id),
-        ("conversation_created", ch.id), ("message", ab.id), ("message", ac.id),
-        ("message", ch.id), ("read", ab.id)
+        ("conversation_created", ab.id),
+        ("conversation_created", ac.id),
+        ("conversation_created", ch.id),
+        ("message", ab.id),
+        ("message", ac.id),
+        ("message", ch.id),
+        ("read", ab.id),
     ]
     positions = [e.position for e in await w.events(alice)]
     assert positions == sorted(set(positions))
@@ -1161,7 +1171,9 @@ async def test_events_respect_membership_ranges(w: World) -> None:
     await w.send(alice, conv.id, "after carol")
     carol_sees = await w.events(carol)
     assert kinds_of(carol_sees) == [
-        ("member_added", conv.id), ("message", conv.id), ("member_removed", conv.id)
+        ("member_added", conv.id),
+        ("message", conv.id),
+        ("member_removed", conv.id),
     ]
     assert carol_sees[1].payload["message"]["body"] == "with carol"  # type: ignore[index]
     assert await w.seqs(carol, conv.id) == [1, 2]  # history up to the removal
@@ -1170,7 +1182,8 @@ async def test_events_respect_membership_ranges(w: World) -> None:
     await w.svc.conversations.add_members(alice, conv.id, [carol.id])
     await w.send(bob, conv.id, "welcome back")
     assert kinds_of(await w.events(carol, left_at)) == [
-        ("member_added", conv.id), ("message", conv.id)
+        ("member_added", conv.id),
+        ("message", conv.id),
     ]
     assert await w.seqs(carol, conv.id) == [1, 2, 3, 4]
     assert len(await w.events(bob)) == 8  # bob saw all of it

@@ -10,7 +10,7 @@ from tidings.app.security import security_limits
 from tidings.app.settings import Settings
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
-from tidings.core.clock import SystemClock, TimeOrderedIds
+from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
 from tidings.services.auth import configure_password_hashing
 from tidings.services.context import Deps, Limits
 from tidings.services.hub import Services
@@ -19,7 +19,18 @@ from tidings.store.sql.store import SqlStore
 
 
 class Container:
-    def __init__(self, settings: Settings, *, store: Store | None = None, bus: Bus | None = None):
+    """`clock` and `ids` are the time and the id source of every service (tests give a
+    clock they move and ids they can predict; the defaults are the real ones)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        bus: Bus | None = None,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+    ):
         self.settings = settings
         self.store: Store = store or SqlStore.from_url(
             settings.db_url,
@@ -31,8 +42,8 @@ class Container:
         self.deps = Deps(
             store=self.store,
             bus=self.bus,
-            clock=SystemClock(),
-            ids=TimeOrderedIds(),
+            clock=clock or SystemClock(),
+            ids=ids or TimeOrderedIds(),
             limits=Limits(
                 max_message_bytes=settings.max_message_bytes,
                 edit_window=timedelta(seconds=settings.edit_window_seconds),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -33,13 +33,18 @@ def _drop_secrets(
     return event
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+def configure_logging(
+    level: str = "info", fmt: str = "json", stream: TextIO | None = None
+) -> None:
+    """Log to `stream` (default: standard error; the tests' in-process servers log to a
+    file their secret scan reads)."""
+    stream = stream or sys.stderr
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    logging.basicConfig(stream=stream, level=level.upper(), format="%(message)s")
     # Drivers log statements with their parameters, and the WebSocket library every frame,
     # at debug level (SQLAlchemy even at info): token hashes, TOTP secrets, auth frames,
     # names typed at login. Never that, whatever the level asked for.
@@ -56,6 +61,6 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=True,
     )

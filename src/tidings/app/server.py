@@ -38,6 +38,14 @@ class _DrainingServer(uvicorn.Server):
         self.hub = hub
         self.drain_seconds = drain_seconds
 
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        # What exists now (modules, the app, its routes) lives as long as the process:
+        # keep it out of the collector's full passes, which would otherwise walk it
+        # while messages wait.
+        gc.collect()
+        gc.freeze()
+
     async def shutdown(self, sockets: Any = None) -> None:
         if self.hub is not None:
             log.info("draining", connections=sum(1 for _ in self.hub.connections))
@@ -45,9 +53,12 @@ class _DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def build(settings: Settings) -> tuple[Any, Container, Hub | None, Gateway | None]:
-    """The application for the roles this process runs."""
-    container = Container(settings)
+def build(
+    settings: Settings, container: Container | None = None
+) -> tuple[Any, Container, Hub | None, Gateway | None]:
+    """The application for the roles this process runs (on `container`, if given: the
+    tests' in-process harness brings one with its own clock and ids)."""
+    container = container or Container(settings)
     roles = set(settings.roles)
     hub = Hub(container.bus) if "gateway" in roles else None
     gateway = (
@@ -78,11 +89,6 @@ def build(settings: Settings) -> tuple[Any, Container, Hub | None, Gateway | Non
             hub.watch_sessions(container.services.auth.ended_tokens, settings.session_check_seconds)
         if worker is not None:
             worker.start()
-        # What exists now (modules, the app, its routes) lives as long as the process:
-        # keep it out of the collector's full passes, which would otherwise walk it
-        # while messages wait.
-        gc.collect()
-        gc.freeze()
         log.info("started", roles=sorted(roles))
 
     async def on_shutdown() -> None:
@@ -132,13 +138,6 @@ def serve(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.db_url)
     app, _container, hub, gateway = build(settings)
-    ws_protocol = RawSocketProtocol
-    if gateway is not None:
-        # Same trust in X-Forwarded-For as the HTTP routes (uvicorn wraps the app alike).
-        direct = ProxyHeadersMiddleware(
-            cast(ASGI3Application, gateway), trusted_hosts=settings.trusted_proxies
-        )
-        ws_protocol = RawSocketProtocol.routing({WS_PATH: direct})
     generated = asyncio.run(_bootstrap_once(settings))
     if generated is not None:
         # Printed once, to the operator's terminal; never logged.
@@ -148,14 +147,36 @@ def serve(settings: Settings) -> None:
             file=sys.stdout,
             flush=True,
         )
-    config = TlsConfig(
+    config = uvicorn_config(app, settings, gateway, loop="uvloop", **tls)
+    server = _DrainingServer(config, hub, settings.drain_seconds)
+    log.info(
+        "serving",
+        host=settings.host,
+        port=settings.port,
+        data_dir=str(settings.data_dir),
+        tls=bool(tls),
+    )
+    server.run()
+
+
+def uvicorn_config(
+    app: Any, settings: Settings, gateway: Gateway | None, **options: Any
+) -> uvicorn.Config:
+    """How uvicorn serves `app`: the same for `serve` and for the tests' in-process
+    server (which runs it in its own event loop, on a socket it bound)."""
+    ws_protocol = RawSocketProtocol
+    if gateway is not None:
+        # Same trust in X-Forwarded-For as the HTTP routes (uvicorn wraps the app alike).
+        direct = ProxyHeadersMiddleware(
+            cast(ASGI3Application, gateway), trusted_hosts=settings.trusted_proxies
+        )
+        ws_protocol = RawSocketProtocol.routing({WS_PATH: direct})
+    return TlsConfig(
         app,
         host=settings.host,
         port=settings.port,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
-        **tls,
-        loop="uvloop",
         http="httptools",
         ws=ws_protocol,
         ws_per_message_deflate=settings.ws_compression,
@@ -166,16 +187,8 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_seconds) + 5,
         lifespan="on",
+        **options,
     )
-    server = _DrainingServer(config, hub, settings.drain_seconds)
-    log.info(
-        "serving",
-        host=settings.host,
-        port=settings.port,
-        data_dir=str(settings.data_dir),
-        tls=bool(tls),
-    )
-    server.run()
 
 
 async def _bootstrap_once(settings: Settings) -> str | None:

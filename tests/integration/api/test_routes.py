@@ -1,19 +1,15 @@
-"""Accounts, organization, conversations and messages over the real server, and the
-error shape for bad input (which must write nothing)."""
+"""Accounts, organization, conversations and messages over the REST API of the
+application in-process (tests/conftest.py `server`), and the error shape for bad input
+(which must write nothing)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
-import orjson
 import pytest
 import websockets
 
-from tests.conftest import LiveServer
-from tests.helpers import Api, Ws, login, make_user
-
-pytestmark = pytest.mark.e2e
+from tests.conftest import AppServer, World
+from tests.helpers import Ws, http_client, login, make_user
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -25,19 +21,15 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert isinstance(body["error"]["details"], dict)
 
 
-async def admin_of(server: LiveServer) -> Api:
-    return await login(server.url, server.admin_username, server.admin_password)
-
-
-async def test_accounts_tokens_and_disable(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_accounts_tokens_and_disable(server: AppServer, world: World) -> None:
+    admin = await world.admin()
     alice = await make_user(admin, "alice", display_name="王小明")
     me = await alice.get("/users/me")
     assert me["user"]["username"] == "alice" and me["user"]["role"] == "member"
     # One token per device: a second login is a second session.
-    phone = await login(live_server.url, "alice", "password-123")
+    phone = await login(server.url, "alice", "password-123")
     assert phone.token != alice.token
-    ws = await Ws.connect(live_server.ws_url, phone.token or "")
+    ws = await Ws.connect(server.ws_url, phone.token or "")
     await alice.post("/auth/logout", expect=204)
     r = await alice.http.get("/users/me")
     assert_error(r, 401, "unauthenticated")
@@ -48,15 +40,15 @@ async def test_accounts_tokens_and_disable(live_server: LiveServer) -> None:
         await ws.recv_type("never", timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
     assert_error(await phone.http.get("/users/me"), 401, "unauthenticated")
-    r = await httpx.AsyncClient().post(
-        live_server.url + "/api/v1/auth/login",
-        json={"username": "alice", "password": "password-123"},
-    )
+    async with server.client() as c:
+        r = await c.post(
+            "/api/v1/auth/login", json={"username": "alice", "password": "password-123"}
+        )
     assert_error(r, 403, "user_disabled")
     await admin.call("PATCH", f"/users/{alice.id}", json={"disabled": False}, expect=200)
-    await login(live_server.url, "alice", "password-123")
+    await login(server.url, "alice", "password-123")
     # Wrong password and unknown user look the same.
-    async with httpx.AsyncClient(base_url=live_server.url) as c:
+    async with server.client() as c:
         wrong = await c.post(
             "/api/v1/auth/login", json={"username": "alice", "password": "nope-nope"}
         )
@@ -69,14 +61,14 @@ async def test_accounts_tokens_and_disable(live_server: LiveServer) -> None:
 
 
 async def test_password_reset_revokes_sessions_and_roles_are_checked(
-    live_server: LiveServer,
+    server: AppServer, world: World
 ) -> None:
-    admin = await admin_of(live_server)
+    admin = await world.admin()
     bob = await make_user(admin, "bob")
     await bob.post("/users", {"username": "x1", "password": "password-123"}, expect=403)
     await admin.post(f"/users/{bob.id}/password", {"password": "new-password-1"}, expect=204)
     assert_error(await bob.http.get("/users/me"), 401, "unauthenticated")
-    bob = await login(live_server.url, "bob", "new-password-1")
+    bob = await login(server.url, "bob", "new-password-1")
     helper = await make_user(admin, "helper", role="admin")
     # An admin cannot make admins or touch the owner.
     await helper.call("PATCH", f"/users/{bob.id}", json={"role": "admin"}, expect=403)
@@ -86,8 +78,8 @@ async def test_password_reset_revokes_sessions_and_roles_are_checked(
     await admin.call("PATCH", f"/users/{admin.id}", json={"role": "member"}, expect=403)
 
 
-async def test_directory_and_departments(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_directory_and_departments(world: World) -> None:
+    admin = await world.admin()
     zhang = await make_user(admin, "zhangwei", display_name="张伟")
     await make_user(admin, "lina", display_name="李娜")
     eng = (await admin.post("/departments", {"name": "Engineering"}, expect=201))["department"]
@@ -109,8 +101,8 @@ async def test_directory_and_departments(live_server: LiveServer) -> None:
     await zhang.post("/departments", {"name": "Sales"}, expect=403)
 
 
-async def test_conversation_kinds_and_membership(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_conversation_kinds_and_membership(world: World) -> None:
+    admin = await world.admin()
     a, b, c = [await make_user(admin, n) for n in ("ann", "ben", "cat")]
     guest = await make_user(admin, "gus", role="guest")
     d1 = await a.post("/conversations", {"kind": "direct", "member_ids": [b.id]}, expect=201)
@@ -144,8 +136,8 @@ async def test_conversation_kinds_and_membership(live_server: LiveServer) -> Non
     await a.call("DELETE", f"/conversations/{dm}/members/{b.id}", expect=400)
 
 
-async def test_removed_member_gets_nothing_more(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_removed_member_gets_nothing_more(server: AppServer, world: World) -> None:
+    admin = await world.admin()
     owner, gone = await make_user(admin, "owner1"), await make_user(admin, "gone")
     cid = (
         await owner.post(
@@ -153,7 +145,7 @@ async def test_removed_member_gets_nothing_more(live_server: LiveServer) -> None
         )
     )["conversation"]["id"]
     await owner.send(cid, "before removal")
-    ws = await Ws.connect(live_server.ws_url, gone.token or "")
+    ws = await Ws.connect(server.ws_url, gone.token or "")
     await owner.call("DELETE", f"/conversations/{cid}/members/{gone.id}", expect=204)
     removed = await ws.event("member_removed")
     assert removed["event"]["user_id"] == gone.id
@@ -171,8 +163,8 @@ async def test_removed_member_gets_nothing_more(live_server: LiveServer) -> None
     assert [e["event"]["kind"] for e in sync["events"]][-1] == "member_removed"
 
 
-async def test_edit_recall_reply_react_read(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_edit_recall_reply_react_read(world: World) -> None:
+    admin = await world.admin()
     a, b = await make_user(admin, "amy"), await make_user(admin, "bo")
     cid = (
         await a.post(
@@ -204,8 +196,8 @@ async def test_edit_recall_reply_react_read(live_server: LiveServer) -> None:
     assert [(m["seq"], m["deleted"]) for m in history["messages"]] == [(1, True), (2, True)]
 
 
-async def test_history_pages(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_history_pages(world: World) -> None:
+    admin = await world.admin()
     cid = (await admin.post("/conversations", {"kind": "channel", "name": "log"}, expect=201))[
         "conversation"
     ]["id"]
@@ -221,8 +213,10 @@ async def test_history_pages(live_server: LiveServer) -> None:
     assert [m["seq"] for m in page["messages"]] == list(range(21, 26))
 
 
-async def test_bad_input_gets_the_error_shape_and_writes_nothing(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_bad_input_gets_the_error_shape_and_writes_nothing(
+    server: AppServer, world: World
+) -> None:
+    admin = await world.admin()
     other = await make_user(admin, "other")
     cid = (await admin.post("/conversations", {"kind": "group", "name": "G"}, expect=201))[
         "conversation"
@@ -258,7 +252,7 @@ async def test_bad_input_gets_the_error_shape_and_writes_nothing(live_server: Li
     assert_error(await http.post("/conversations", json={"kind": "room"}), 400, "invalid_request")
     assert_error(await http.get("/sync", params={"since": "abc"}), 400, "invalid_position")
     assert_error(await http.get(base, params={"limit": "many"}), 400, "invalid_request")
-    async with httpx.AsyncClient(base_url=live_server.url + "/api/v1") as anon:
+    async with http_client(server.url + "/api/v1") as anon:
         assert_error(await anon.get("/users/me"), 401, "unauthenticated")
         assert_error(
             await anon.get("/users/me", headers={"authorization": "Bearer forged"}),
@@ -293,95 +287,10 @@ async def test_bad_input_gets_the_error_shape_and_writes_nothing(live_server: Li
     assert sorted(u["username"] for u in users) == ["admin", "other"]
 
 
-async def test_websocket_bad_frames_keep_the_connection(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
-    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"}, expect=201))[
-        "conversation"
-    ]["id"]
-    ws = await Ws.connect(live_server.ws_url, admin.token or "")
-    for raw in (
-        "{nope",
-        "[1,2]",
-        '"str"',
-        '{"type":"warp"}',
-        '{"type":"send","ref":7}',
-        '{"type":"read","conversation_id":"x","seq":"1"}',
-        b"\xff\xfe",
-    ):
-        await ws.send_raw(raw)
-        frame = await ws.recv_type("error")
-        assert frame["error"]["code"] == "invalid_request", (raw, frame)
-    await ws.send_raw('{"type":"send","ref":7}')
-    assert (await ws.recv_type("error"))["ref"] == 7
-    await ws.send_raw('{"type":"ping","ref":"p","pad":"%s"}' % ("x" * 70_000))
-    frame = await ws.recv_type("error")
-    assert frame["error"]["code"] == "too_large"
-    bad = await ws.request(
-        {"type": "send", "conversation_id": cid, "client_msg_id": "e", "body": ""}
-    )
-    assert bad["type"] == "error" and bad["error"]["code"] == "invalid_body"
-    bad = await ws.request(
-        {"type": "send", "conversation_id": "missing", "client_msg_id": "e", "body": "x"}
-    )
-    assert bad["error"]["code"] == "not_found"
-    ok = await ws.request(
-        {"type": "send", "conversation_id": cid, "client_msg_id": "ok", "body": "still here"}
-    )
-    assert ok["type"] == "ack" and ok["message"]["seq"] == 1
-    assert (await ws.request({"type": "ping"}))["type"] == "ack"
-
-
-async def test_websocket_auth_is_required(live_server: LiveServer) -> None:
-    async with websockets.connect(live_server.ws_url) as conn:
-        await conn.send('{"type":"ping"}')
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:
-                await asyncio.wait_for(conn.recv(), 5)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
-    async with websockets.connect(live_server.ws_url) as conn:
-        await conn.send('{"type":"auth","token":"forged"}')
-        first = await asyncio.wait_for(conn.recv(), 5)
-        assert '"unauthenticated"' in first
-        with pytest.raises(websockets.ConnectionClosed):
-            await asyncio.wait_for(conn.recv(), 5)
-
-
-async def test_websocket_auth_timeout(tmp_path: object) -> None:
-    from pathlib import Path
-
-    from tests.conftest import free_port
-
-    server = LiveServer(
-        Path(str(tmp_path)) / "data", free_port(), env={"TIDINGS_AUTH_TIMEOUT_SECONDS": "0.5"}
-    )
-    server.start()
-    try:
-        async with websockets.connect(server.ws_url) as conn:
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                await asyncio.wait_for(conn.recv(), 5)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
-    finally:
-        server.stop()
-
-
-async def test_resume_from_a_position_never_given_out(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
-    for since in ("999999", "-1", "abc"):
-        async with websockets.connect(live_server.ws_url) as conn:
-            await conn.send(
-                orjson.dumps({"type": "auth", "token": admin.token, "since": since}).decode()
-            )
-            frames = []
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                while True:
-                    frames.append(orjson.loads(await asyncio.wait_for(conn.recv(), 5)))
-            errors = [f for f in frames if f["type"] == "error"]
-            assert errors and errors[0]["error"]["code"] == "invalid_position", frames
-            assert closed.value.rcvd is not None and closed.value.rcvd.code in (4001, 4009)
-
-
-async def test_retry_with_another_body_returns_the_original(live_server: LiveServer) -> None:
-    admin = await admin_of(live_server)
+async def test_retry_with_another_body_returns_the_original(
+    server: AppServer, world: World
+) -> None:
+    admin = await world.admin()
     cid = (await admin.post("/conversations", {"kind": "group", "name": "G"}, expect=201))[
         "conversation"
     ]["id"]
@@ -400,60 +309,10 @@ async def test_retry_with_another_body_returns_the_original(live_server: LiveSer
     assert_error(r, 400, "invalid_request")
     assert_error(await admin.http.get("/users", params={"query": "a\x00"}), 400, "invalid_request")
     assert_error(await admin.http.get("/conversations/a%00b"), 400, "invalid_request")
-    ws = await Ws.connect(live_server.ws_url, admin.token or "")
+    ws = await Ws.connect(server.ws_url, admin.token or "")
     reply = await ws.request(
         {"type": "send", "conversation_id": cid, "client_msg_id": "n2", "body": "a\x00b"}
     )
     assert reply["error"]["code"] == "invalid_request"
     await ws.send_raw('{"type": "ping", "ref": 1.5}')
     assert (await ws.recv_type("ack"))["ref"] == 1.5
-
-
-async def test_websocket_sends_answer_every_frame_whatever_its_path(
-    live_server: LiveServer,
-) -> None:
-    """A valid send is acked from its commit; one that fails its own checks is answered
-    by the slower path (a retry of a stored message gets the original, else an error);
-    neither path keeps a slot of the connection's in-flight limit (256) once answered."""
-    admin = await admin_of(live_server)
-    cid = (await admin.post("/conversations", {"kind": "group", "name": "W"}, expect=201))[
-        "conversation"
-    ]["id"]
-    ws = await Ws.connect(live_server.ws_url, admin.token or "")
-    first = await ws.request(
-        {"type": "send", "conversation_id": cid, "client_msg_id": "w1", "body": "original"}
-    )
-    assert first["type"] == "ack" and first["message"]["seq"] == 1
-    for body in ("", "x" * 20000):  # a retry answers with the original whatever its body
-        again = await ws.request(
-            {"type": "send", "conversation_id": cid, "client_msg_id": "w1", "body": body}
-        )
-        assert again["type"] == "ack" and again["message"] == first["message"]
-
-    def send(ref: str, body: str) -> bytes:
-        frame = {"type": "send", "ref": ref, "conversation_id": cid, "client_msg_id": ref}
-        return orjson.dumps({**frame, "body": body})
-
-    # 260 refused sends, pipelined (more than the in-flight limit): each answered
-    # (260 + 260 + 3 stay within the default 600 sends per user per minute)
-    refs = [f"bad{i}" for i in range(260)]
-    for ref in refs:
-        await ws.send_raw(send(ref, ""))
-    answered = set()
-    while len(answered) < len(refs):
-        reply = await ws.recv_type("error", "ack")
-        assert reply["type"] == "error" and reply["error"]["code"] == "invalid_body"
-        answered.add(reply["ref"])
-    # then 260 valid ones, pipelined: every one acked, in seq order, and stored
-    oks = [f"ok{i}" for i in range(260)]
-    for ref in oks:
-        await ws.send_raw(send(ref, ref))
-    acked: dict[str, int] = {}
-    while len(acked) < len(oks):
-        reply = await ws.recv_type("error", "ack")
-        assert reply["type"] == "ack", reply
-        acked[reply["ref"]] = reply["message"]["seq"]
-    assert [acked[ref] for ref in oks] == list(range(2, 262))  # queued in frame order
-    await ws.close()
-    page = await admin.get(f"/conversations/{cid}/messages?after_seq=1&limit=3")
-    assert [m["body"] for m in page["messages"]] == ["ok0", "ok1", "ok2"]

@@ -1,0 +1,143 @@
+"""The WebSocket gateway of the application in-process (tests/conftest.py `server`,
+served by uvicorn on a loopback port): bad frames, authentication, resume positions,
+sends answered whatever their path."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+import websockets
+
+from tests.conftest import AppServer, MakeServer, World
+from tests.helpers import Ws
+
+
+async def test_websocket_bad_frames_keep_the_connection(server: AppServer, world: World) -> None:
+    admin = await world.admin()
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "G"}, expect=201))[
+        "conversation"
+    ]["id"]
+    ws = await Ws.connect(server.ws_url, admin.token or "")
+    for raw in (
+        "{nope",
+        "[1,2]",
+        '"str"',
+        '{"type":"warp"}',
+        '{"type":"send","ref":7}',
+        '{"type":"read","conversation_id":"x","seq":"1"}',
+        b"\xff\xfe",
+    ):
+        await ws.send_raw(raw)
+        frame = await ws.recv_type("error")
+        assert frame["error"]["code"] == "invalid_request", (raw, frame)
+    await ws.send_raw('{"type":"send","ref":7}')
+    assert (await ws.recv_type("error"))["ref"] == 7
+    await ws.send_raw('{"type":"ping","ref":"p","pad":"%s"}' % ("x" * 70_000))
+    frame = await ws.recv_type("error")
+    assert frame["error"]["code"] == "too_large"
+    bad = await ws.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "e", "body": ""}
+    )
+    assert bad["type"] == "error" and bad["error"]["code"] == "invalid_body"
+    bad = await ws.request(
+        {"type": "send", "conversation_id": "missing", "client_msg_id": "e", "body": "x"}
+    )
+    assert bad["error"]["code"] == "not_found"
+    ok = await ws.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "ok", "body": "still here"}
+    )
+    assert ok["type"] == "ack" and ok["message"]["seq"] == 1
+    assert (await ws.request({"type": "ping"}))["type"] == "ack"
+
+
+async def test_websocket_auth_is_required(server: AppServer) -> None:
+    async with websockets.connect(server.ws_url) as conn:
+        await conn.send('{"type":"ping"}')
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(conn.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+    async with websockets.connect(server.ws_url) as conn:
+        await conn.send('{"type":"auth","token":"forged"}')
+        first = await asyncio.wait_for(conn.recv(), 5)
+        assert '"unauthenticated"' in first
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(conn.recv(), 5)
+
+
+async def test_websocket_auth_timeout(make_server: MakeServer) -> None:
+    async with (
+        make_server(auth_timeout_seconds=0.5) as server,
+        websockets.connect(server.ws_url) as conn,
+    ):
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(conn.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+
+async def test_resume_from_a_position_never_given_out(server: AppServer, world: World) -> None:
+    admin = await world.admin()
+    for since in ("999999", "-1", "abc"):
+        async with websockets.connect(server.ws_url) as conn:
+            await conn.send(
+                orjson.dumps({"type": "auth", "token": admin.token, "since": since}).decode()
+            )
+            frames = []
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    frames.append(orjson.loads(await asyncio.wait_for(conn.recv(), 5)))
+            errors = [f for f in frames if f["type"] == "error"]
+            assert errors and errors[0]["error"]["code"] == "invalid_position", frames
+            assert closed.value.rcvd is not None and closed.value.rcvd.code in (4001, 4009)
+
+
+async def test_websocket_sends_answer_every_frame_whatever_its_path(
+    server: AppServer, world: World
+) -> None:
+    """A valid send is acked from its commit; one that fails its own checks is answered
+    by the slower path (a retry of a stored message gets the original, else an error);
+    neither path keeps a slot of the connection's in-flight limit (256) once answered."""
+    admin = await world.admin()
+    cid = (await admin.post("/conversations", {"kind": "group", "name": "W"}, expect=201))[
+        "conversation"
+    ]["id"]
+    ws = await Ws.connect(server.ws_url, admin.token or "")
+    first = await ws.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "w1", "body": "original"}
+    )
+    assert first["type"] == "ack" and first["message"]["seq"] == 1
+    for body in ("", "x" * 20000):  # a retry answers with the original whatever its body
+        again = await ws.request(
+            {"type": "send", "conversation_id": cid, "client_msg_id": "w1", "body": body}
+        )
+        assert again["type"] == "ack" and again["message"] == first["message"]
+
+    def send(ref: str, body: str) -> bytes:
+        frame = {"type": "send", "ref": ref, "conversation_id": cid, "client_msg_id": ref}
+        return orjson.dumps({**frame, "body": body})
+
+    # 260 refused sends, pipelined (more than the in-flight limit): each answered
+    # (260 + 260 + 3 stay within the default 600 sends per user per minute)
+    refs = [f"bad{i}" for i in range(260)]
+    for ref in refs:
+        await ws.send_raw(send(ref, ""))
+    answered = set()
+    while len(answered) < len(refs):
+        reply = await ws.recv_type("error", "ack")
+        assert reply["type"] == "error" and reply["error"]["code"] == "invalid_body"
+        answered.add(reply["ref"])
+    # then 260 valid ones, pipelined: every one acked, in seq order, and stored
+    oks = [f"ok{i}" for i in range(260)]
+    for ref in oks:
+        await ws.send_raw(send(ref, ref))
+    acked: dict[str, int] = {}
+    while len(acked) < len(oks):
+        reply = await ws.recv_type("error", "ack")
+        assert reply["type"] == "ack", reply
+        acked[reply["ref"]] = reply["message"]["seq"]
+    assert [acked[ref] for ref in oks] == list(range(2, 262))  # queued in frame order
+    await ws.close()
+    page = await admin.get(f"/conversations/{cid}/messages?after_seq=1&limit=3")
+    assert [m["body"] for m in page["messages"]] == ["ok0", "ok1", "ok2"]
