@@ -45,6 +45,7 @@ from tidings.core.errors import (
     Unauthenticated,
     UserDisabled,
 )
+from tidings.core.events import EventKind
 from tidings.core.models import (
     Conversation,
     ConversationKind,
@@ -56,6 +57,7 @@ from tidings.core.models import (
 )
 from tidings.protocol.wire import conversation_json, message_json
 from tidings.services import auth as auth_module
+from tidings.services.events import envelope_for
 from tidings.services.hub import Services
 from tidings.services.sync import parse_position
 from tidings.store import migrations
@@ -1217,6 +1219,35 @@ async def test_events_since_pages_with_more(w: World) -> None:
     assert await w.svc.sync.events_since(bob, head, 10) == ([], False)
     with pytest.raises(InvalidPosition):
         await w.svc.sync.events_since(bob, head + 1, 10)
+
+
+async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
+    """A gateway catching up from the store (`envelope_for` of the stored rows: the typed
+    event read back, its routing) gets the very envelopes published after each commit,
+    for every kind of event."""
+    alice, bob, carol = await w.users("alice", "bob", "carol")
+    head = await w.svc.sync.head()
+    recorder = w.committed()
+    group = await w.conv(alice, GROUP, bob)
+    channel = await w.conv(alice, CHANNEL, bob, name="news")
+    sent = await w.send(alice, group.id, "hi @bob")
+    await w.svc.messages.edit(alice, group.id, sent.seq, "hello @bob")
+    await w.svc.messages.react(bob, group.id, sent.seq, "👍", True)
+    await w.svc.conversations.update(alice, group.id, "renamed", "a topic")
+    await w.svc.conversations.add_members(alice, group.id, [carol.id])
+    await w.svc.conversations.remove_member(alice, group.id, carol.id)
+    await w.svc.messages.recall(alice, group.id, sent.seq)
+    await w.svc.messages.mark_read(bob, group.id, sent.seq)  # every member is told
+    news = await w.send(bob, channel.id)
+    await w.svc.messages.mark_read(alice, channel.id, news.seq)  # only alice's devices
+    stored = await w.svc.sync.committed_between(head, await w.svc.sync.head())
+    published = [envelope for _, envelope in recorder.got]
+    assert [envelope_for(e) for e in stored] == published
+    assert {orjson.loads(e.frame)["event"]["kind"] for e in published} == set(EventKind)
+    reads = [e for e in published if orjson.loads(e.frame)["event"]["kind"] == "read"]
+    assert [(e.conversation_id, e.user_id) for e in reads] == [
+        (group.id, None), (None, alice.id)
+    ]
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, 0), ("", 0), ("0", 0), ("42", 42)])

@@ -1,8 +1,18 @@
-"""Event kinds: what a client can see, each with a position in its stream."""
+"""Events: what a client can see, each with a position in its stream.
+
+One frozen dataclass per kind, typed from the moment a service creates it. Its wire
+shape is made in one place (`protocol/wire.py:event_json`, decoded back by
+`event_of`); who gets it is a property of the value (`routing`), never read back out
+of a payload."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
+
+from tidings.core.models import Conversation, ConversationId, Message, UserId
 
 
 class EventKind(StrEnum):
@@ -15,3 +25,197 @@ class EventKind(StrEnum):
     MEMBER_ADDED = "member_added"
     MEMBER_REMOVED = "member_removed"
     READ = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Who gets an event, and what the gateway does around it."""
+
+    conversation: ConversationId | None  # every member's connections see it
+    user: UserId | None = None  # a per-user event (no conversation): this user's connections
+    added: tuple[UserId, ...] = ()  # join these users' connections to the conversation first
+    removed: UserId | None = None  # drop this user's connections from it after the event
+    sender: UserId | None = None  # a message: the sending connection gets its ack first
+    client_msg_id: str | None = None  # ... the send that ack answers
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationCreated:
+    kind: ClassVar[EventKind] = EventKind.CONVERSATION_CREATED
+    conversation: Conversation
+    member_ids: tuple[UserId, ...]
+    by: UserId
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.conversation.id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation.id, added=self.member_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationUpdated:
+    kind: ClassVar[EventKind] = EventKind.CONVERSATION_UPDATED
+    conversation: Conversation
+    by: UserId
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.conversation.id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation.id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSent:
+    kind: ClassVar[EventKind] = EventKind.MESSAGE
+    message: Message
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.message.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        m = self.message
+        return Routing(m.conversation_id, sender=m.sender_id, client_msg_id=m.client_msg_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_EDITED
+    message: Message  # as it is after the edit
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.message.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.message.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """A message recalled: `message` is what is left of it (no body, `deleted`)."""
+
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_DELETED
+    message: Message
+    by: UserId
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.message.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.message.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionChanged:
+    """`user_id` added (`added`) or took back `emoji` on `message` (as it is after)."""
+
+    kind: ClassVar[EventKind] = EventKind.REACTION
+    message: Message
+    emoji: str
+    user_id: UserId
+    added: bool
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.message.conversation_id
+
+    @property
+    def seq(self) -> int:
+        return self.message.seq
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.message.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAdded:
+    kind: ClassVar[EventKind] = EventKind.MEMBER_ADDED
+    conversation: Conversation  # as it is with them
+    user_ids: tuple[UserId, ...]
+    by: UserId
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.conversation.id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation.id, added=self.user_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRemoved:
+    """The last event of the conversation the removed member gets."""
+
+    kind: ClassVar[EventKind] = EventKind.MEMBER_REMOVED
+    conversation_id: ConversationId
+    user_id: UserId
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id, removed=self.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMoved:
+    """A member's read position moved to `seq`. In a channel (`private`) only the
+    reader's own connections are told; elsewhere every member (read receipts)."""
+
+    kind: ClassVar[EventKind] = EventKind.READ
+    conversation_id: ConversationId
+    user_id: UserId
+    seq: int
+    unread: int
+    private: bool
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        if self.private:
+            return Routing(None, user=self.user_id)
+        return Routing(self.conversation_id)
+
+
+Event = (
+    ConversationCreated
+    | ConversationUpdated
+    | MessageSent
+    | MessageEdited
+    | MessageDeleted
+    | ReactionChanged
+    | MemberAdded
+    | MemberRemoved
+    | ReadMoved
+)
+EVENT_TYPES: tuple[type[Event], ...] = (
+    ConversationCreated,
+    ConversationUpdated,
+    MessageSent,
+    MessageEdited,
+    MessageDeleted,
+    ReactionChanged,
+    MemberAdded,
+    MemberRemoved,
+    ReadMoved,
+)

@@ -1,16 +1,43 @@
-"""JSON shapes of domain objects and server frames. Encoding happens once, here."""
+"""JSON shapes of domain objects, events and server frames. Encoding happens once,
+here; so does decoding a stored event back into its typed value."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
 
 import orjson
 
 from tidings.core.clock import rfc3339
 from tidings.core.errors import TidingsError
-from tidings.core.models import Conversation, Department, Member, MemberView, Message, User
+from tidings.core.events import (
+    ConversationCreated,
+    ConversationUpdated,
+    Event,
+    EventKind,
+    MemberAdded,
+    MemberRemoved,
+    MessageDeleted,
+    MessageEdited,
+    MessageSent,
+    ReactionChanged,
+    ReadMoved,
+)
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    ConversationKind,
+    Department,
+    Member,
+    MemberView,
+    Message,
+    MessageId,
+    StoredEvent,
+    User,
+    UserId,
+)
 
-JsonDict = dict[str, Any]
+JsonDict = dict[str, object]
 
 
 def user_json(user: User) -> JsonDict:
@@ -82,7 +109,206 @@ def message_json(message: Message) -> JsonDict:
 
 
 def error_json(error: TidingsError) -> JsonDict:
-    return {"code": error.code.value, "message": error.message, "details": error.details}
+    return {"code": error.code.value, "message": error.message, "details": dict(error.details)}
+
+
+# --- events --------------------------------------------------------------------------
+
+
+def event_json(event: Event) -> JsonDict:
+    """An event's wire payload (PROTOCOL.md): its kind, conversation and time, then its
+    own fields, always in this order."""
+    data: JsonDict = {
+        "kind": event.kind.value,
+        "conversation_id": event.conversation_id,
+        "at": rfc3339(event.at),
+    }
+    match event:
+        case ConversationCreated():
+            data["conversation"] = conversation_json(event.conversation)
+            data["member_ids"] = list(event.member_ids)
+            data["by"] = event.by
+        case ConversationUpdated():
+            data["conversation"] = conversation_json(event.conversation)
+            data["by"] = event.by
+        case MessageSent() | MessageEdited():
+            data["message"] = message_json(event.message)
+        case MessageDeleted():
+            data["message"] = message_json(event.message)
+            data["by"] = event.by
+        case ReactionChanged():
+            data["seq"] = event.seq
+            data["emoji"] = event.emoji
+            data["user_id"] = event.user_id
+            data["added"] = event.added
+            data["message"] = message_json(event.message)
+        case MemberAdded():
+            data["user_ids"] = list(event.user_ids)
+            data["by"] = event.by
+            data["conversation"] = conversation_json(event.conversation)
+        case MemberRemoved():
+            data["user_id"] = event.user_id
+            data["by"] = event.by
+        case ReadMoved():
+            data["user_id"] = event.user_id
+            data["seq"] = event.seq
+            data["unread"] = event.unread
+    return data
+
+
+class NotAnEvent(ValueError):
+    """A stored payload that is not the wire shape of any event this server writes."""
+
+
+def event_of(stored: StoredEvent) -> Event:
+    """The typed event a stored row holds: its payload (as `event_json` wrote it) read
+    back. A per-user row (no conversation) is a read position of a channel."""
+    p = stored.payload
+    kind = _str(p, "kind")
+    at = _time(p, "at")
+    match kind:
+        case EventKind.CONVERSATION_CREATED:
+            return ConversationCreated(
+                conversation=conversation_of(_obj(p, "conversation")),
+                member_ids=_ids(p, "member_ids"),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
+        case EventKind.CONVERSATION_UPDATED:
+            return ConversationUpdated(
+                conversation=conversation_of(_obj(p, "conversation")),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
+        case EventKind.MESSAGE:
+            return MessageSent(message=message_of(_obj(p, "message")), at=at)
+        case EventKind.MESSAGE_EDITED:
+            return MessageEdited(message=message_of(_obj(p, "message")), at=at)
+        case EventKind.MESSAGE_DELETED:
+            return MessageDeleted(
+                message=message_of(_obj(p, "message")), by=UserId(_str(p, "by")), at=at
+            )
+        case EventKind.REACTION:
+            return ReactionChanged(
+                message=message_of(_obj(p, "message")),
+                emoji=_str(p, "emoji"),
+                user_id=UserId(_str(p, "user_id")),
+                added=_bool(p, "added"),
+                at=at,
+            )
+        case EventKind.MEMBER_ADDED:
+            return MemberAdded(
+                conversation=conversation_of(_obj(p, "conversation")),
+                user_ids=_ids(p, "user_ids"),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
+        case EventKind.MEMBER_REMOVED:
+            return MemberRemoved(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                user_id=UserId(_str(p, "user_id")),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
+        case EventKind.READ:
+            return ReadMoved(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                user_id=UserId(_str(p, "user_id")),
+                seq=_int(p, "seq"),
+                unread=_int(p, "unread"),
+                private=stored.conversation_id is None,
+                at=at,
+            )
+    raise NotAnEvent(f"unknown event kind {kind!r}")
+
+
+def message_of(data: Mapping[str, object]) -> Message:
+    """A message read back from `message_json`."""
+    reactions = _obj(data, "reactions")
+    return Message(
+        id=MessageId(_str(data, "id")),
+        conversation_id=ConversationId(_str(data, "conversation_id")),
+        seq=_int(data, "seq"),
+        client_msg_id=_str(data, "client_msg_id"),
+        sender_id=UserId(_str(data, "sender_id")),
+        body=_str(data, "body"),
+        reply_to_seq=_opt_int(data, "reply_to_seq"),
+        mentions=_ids(data, "mentions"),
+        created_at=_time(data, "created_at"),
+        edited_at=None if data.get("edited_at") is None else _time(data, "edited_at"),
+        deleted=_bool(data, "deleted"),
+        reactions={emoji: list(_ids(reactions, emoji)) for emoji in reactions},
+    )
+
+
+def conversation_of(data: Mapping[str, object]) -> Conversation:
+    """A conversation read back from `conversation_json`."""
+    return Conversation(
+        id=ConversationId(_str(data, "id")),
+        kind=ConversationKind(_str(data, "kind")),
+        name=_str(data, "name"),
+        topic=_str(data, "topic"),
+        created_by=UserId(_str(data, "created_by")),
+        created_at=_time(data, "created_at"),
+        last_seq=_int(data, "last_seq"),
+        last_activity_at=_time(data, "last_activity_at"),
+        member_count=_int(data, "member_count"),
+    )
+
+
+def _field(data: Mapping[str, object], key: str) -> object:
+    if key not in data:
+        raise NotAnEvent(f"{key} is missing")
+    return data[key]
+
+
+def _str(data: Mapping[str, object], key: str) -> str:
+    value = _field(data, key)
+    if not isinstance(value, str):
+        raise NotAnEvent(f"{key} is not a string")
+    return value
+
+
+def _int(data: Mapping[str, object], key: str) -> int:
+    value = _field(data, key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise NotAnEvent(f"{key} is not an integer")
+    return value
+
+
+def _opt_int(data: Mapping[str, object], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
+
+
+def _bool(data: Mapping[str, object], key: str) -> bool:
+    value = _field(data, key)
+    if not isinstance(value, bool):
+        raise NotAnEvent(f"{key} is not a boolean")
+    return value
+
+
+def _time(data: Mapping[str, object], key: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(_str(data, key))
+    except ValueError as exc:
+        raise NotAnEvent(f"{key} is not an RFC 3339 time") from exc
+    if moment.tzinfo is None:
+        raise NotAnEvent(f"{key} has no time zone")
+    return moment
+
+
+def _ids(data: Mapping[str, object], key: str) -> tuple[UserId, ...]:
+    value = _field(data, key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise NotAnEvent(f"{key} is not a list of ids")
+    return tuple(UserId(v) for v in value)
+
+
+def _obj(data: Mapping[str, object], key: str) -> dict[str, object]:
+    value = _field(data, key)
+    if not isinstance(value, dict):
+        raise NotAnEvent(f"{key} is not an object")
+    return {str(k): v for k, v in value.items()}
 
 
 # --- server frames -----------------------------------------------------------------
@@ -101,7 +327,7 @@ def ready_frame(user: User, position: int) -> str:
     return encode({"type": "ready", "user": user_json(user), "position": str(position)})
 
 
-def ack_frame(ref: object, **fields: Any) -> str:
+def ack_frame(ref: object, **fields: object) -> str:
     return encode({"type": "ack", "ref": ref, **fields})
 
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
 from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token
 from tidings.core.errors import (
@@ -26,6 +25,7 @@ from tidings.core.models import Session, User
 from tidings.core.rules import clean_text
 from tidings.services.audit import record
 from tidings.services.context import Deps
+from tidings.services.events import close_connections_on_commit
 from tidings.services.login_guard import LoginGuard
 from tidings.services.ratelimit import Action, RateLimiter
 
@@ -210,15 +210,9 @@ class AuthService:
                 actor_id=session.user.id,
                 target_id=session.token_id,
             )
-        await self.d.bus.publish(
-            user_topic(session.user.id),
-            Envelope(
-                kind=EnvelopeKind.CLOSE,
-                user_id=session.user.id,
-                token_id=session.token_id,
-                reason="logged_out",
-            ),
-        )
+            close_connections_on_commit(
+                tx, self.d.bus, session.user.id, "logged_out", token_ids=[session.token_id]
+            )
 
     async def revoke_all(self, user: User, reason: str, actor: User | None = None) -> None:
         """Revoke every token of a user and cut their live connections."""
@@ -232,7 +226,7 @@ class AuthService:
                 target_id=user.id,
                 details={"reason": reason},
             )
-        await self.cut_connections(user, reason)
+            close_connections_on_commit(tx, self.d.bus, user.id, reason)
 
     async def purge_expired(self, keep: timedelta) -> int:
         """Delete tokens that expired (or were revoked) more than `keep` ago."""
@@ -250,9 +244,3 @@ class AuthService:
             for start in range(0, len(ids), TOKEN_CHECK_CHUNK):
                 live |= await tx.live_token_ids(ids[start : start + TOKEN_CHECK_CHUNK], now)
         return set(ids) - live
-
-    async def cut_connections(self, user: User, reason: str) -> None:
-        await self.d.bus.publish(
-            user_topic(user.id),
-            Envelope(kind=EnvelopeKind.CLOSE, user_id=user.id, reason=reason),
-        )

@@ -25,6 +25,7 @@ from tidings.core.rules import (
 from tidings.services.audit import record
 from tidings.services.auth import AuthService, token_hash
 from tidings.services.context import Deps
+from tidings.services.events import close_connections_on_commit
 from tidings.services.users import UserService
 from tidings.store.ports import Tx
 
@@ -110,7 +111,7 @@ class BotService:
                 target_id=bot.id,
                 details={"token_id": token_id},
             )
-        await self.auth.cut_connections(bot, "token_rotated")
+            close_connections_on_commit(tx, self.d.bus, bot.id, "token_rotated")
         return bot, token
 
     async def disable(self, actor: User | None, user_id: str) -> User:

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 
 from tidings.core.audit import AuditAction
 from tidings.core.errors import Forbidden, InvalidOperation, InvalidRequest, NotFound
-from tidings.core.events import EventKind
+from tidings.core.events import (
+    ConversationCreated,
+    ConversationUpdated,
+    MemberAdded,
+    MemberRemoved,
+)
 from tidings.core.models import (
     Conversation,
     ConversationId,
@@ -16,6 +21,7 @@ from tidings.core.models import (
     MemberView,
     OrgRole,
     User,
+    UserId,
 )
 from tidings.core.rules import (
     MAX_NAME_CHARS,
@@ -26,10 +32,9 @@ from tidings.core.rules import (
     check_can_update_conversation,
     clean_text,
 )
-from tidings.protocol.wire import conversation_json
 from tidings.services.audit import record as audit
 from tidings.services.context import Deps
-from tidings.services.events import EventBatch, event_payload
+from tidings.services.events import EventBatch
 from tidings.store.ports import Tx
 
 
@@ -101,18 +106,8 @@ class ConversationService:
                 await tx.upsert_member(Member(conv.id, user.id, role, 0, now, position))
             created = await tx.get_conversation(conv.id)
             assert created is not None
-            ids = [u.id for u in everyone]
-            batch.add(
-                event_payload(
-                    EventKind.CONVERSATION_CREATED,
-                    conv.id,
-                    now,
-                    conversation=conversation_json(created),
-                    member_ids=ids,
-                    by=actor.id,
-                ),
-                conversation_id=conv.id,
-            )
+            ids = tuple(u.id for u in everyone)
+            batch.add(ConversationCreated(created, ids, actor.id, now))
             await batch.flush()
         return created, True
 
@@ -164,16 +159,7 @@ class ConversationService:
             updated = await tx.get_conversation(conversation_id)
             assert updated is not None
             batch = EventBatch(tx, self.d.bus, now)
-            batch.add(
-                event_payload(
-                    EventKind.CONVERSATION_UPDATED,
-                    conv.id,
-                    now,
-                    conversation=conversation_json(updated),
-                    by=actor.id,
-                ),
-                conversation_id=conv.id,
-            )
+            batch.add(ConversationUpdated(updated, actor.id, now))
             await batch.flush()
         return updated
 
@@ -210,17 +196,7 @@ class ConversationService:
             updated = await tx.get_conversation(conversation_id)
             assert updated is not None
             new_ids = [u.id for u in new]
-            batch.add(
-                event_payload(
-                    EventKind.MEMBER_ADDED,
-                    conv.id,
-                    now,
-                    user_ids=new_ids,
-                    by=actor.id,
-                    conversation=conversation_json(updated),
-                ),
-                conversation_id=conv.id,
-            )
+            batch.add(MemberAdded(updated, tuple(new_ids), actor.id, now))
             await audit(
                 tx,
                 self.d.clock,
@@ -250,10 +226,7 @@ class ConversationService:
             check_can_remove(actor, actor_member, user_id)
             batch = EventBatch(tx, self.d.bus, now)
             position = await batch.reserve(1)
-            batch.add(
-                event_payload(EventKind.MEMBER_REMOVED, conv.id, now, user_id=user_id, by=actor.id),
-                conversation_id=conv.id,
-            )
+            batch.add(MemberRemoved(conv.id, UserId(user_id), actor.id, now))
             await tx.mark_member_left(conversation_id, user_id, position, conv.last_seq)
             await audit(
                 tx,

@@ -1,58 +1,83 @@
-"""Append events in the committing transaction; publish them after commit, encoded once."""
+"""Publishing what a transaction wrote, after it commits: events (appended in the
+transaction, encoded once) and connection closes. The only module of the services that
+publishes committed things (ephemeral signals go out at once: services/presence.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import structlog
 
-from tidings.bus.ports import EVENTS_TOPIC, Bus, Envelope, EnvelopeKind
-from tidings.core.clock import rfc3339
-from tidings.core.events import EventKind
-from tidings.core.models import ConversationId, StoredEvent, UserId
-from tidings.protocol.wire import event_frame
+from tidings.bus.ports import EVENTS_TOPIC, Bus, Envelope, EnvelopeKind, user_topic
+from tidings.core.events import Event
+from tidings.core.models import StoredEvent
+from tidings.protocol.wire import JsonDict, event_frame, event_json, event_of
 from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
 
 
-def event_payload(
-    kind: EventKind, conversation_id: str, now: datetime, **fields: Any
-) -> dict[str, Any]:
-    """An event's wire payload: its kind, conversation and time, then its own fields."""
-    return {"kind": kind.value, "conversation_id": conversation_id, "at": rfc3339(now), **fields}
+def publish_on_commit(tx: Tx, bus: Bus, topic: str, envelopes: Sequence[Envelope]) -> None:
+    """Publish `envelopes` on `topic` once `tx` has committed, in order; never if it rolls
+    back (Zulip's `send_event_on_commit`). A publish that fails is logged, not raised:
+    what it announces is committed, and every gateway catches up from the store (events:
+    the sequencer) or from the tokens' state (closes: `Hub.watch_sessions`)."""
+    if not envelopes:
+        return
+
+    async def publish() -> None:
+        try:
+            for envelope in envelopes:
+                await bus.publish(topic, envelope)
+        except Exception as exc:  # noqa: BLE001 - committed: gateways catch up
+            first = envelopes[0]
+            log.warning(
+                "publish_failed", topic=topic, kind=first.kind.value, first=first.position,
+                error=str(exc),
+            )
+
+    tx.after_commit(publish)
 
 
-def envelope_for(event: StoredEvent) -> Envelope:
-    """The bus envelope of a stored event: its frame, encoded once, and what the gateway
-    needs to route it. Built the same way after commit and when a gateway catches up
-    from the database."""
-    payload: dict[str, Any] = event.payload
-    kind = payload.get("kind")
-    added: tuple[str, ...] = ()
-    removed = sender = client_msg_id = None
-    if kind == EventKind.MESSAGE:
-        message = payload["message"]
-        sender, client_msg_id = message["sender_id"], message["client_msg_id"]
-    elif kind == EventKind.CONVERSATION_CREATED:
-        added = tuple(payload.get("member_ids", ()))
-    elif kind == EventKind.MEMBER_ADDED:
-        added = tuple(payload.get("user_ids", ()))
-    elif kind == EventKind.MEMBER_REMOVED:
-        removed = payload.get("user_id")
+def close_connections_on_commit(
+    tx: Tx, bus: Bus, user_id: str, reason: str, *, token_ids: Sequence[str] | None = None
+) -> None:
+    """Once `tx` has committed, every gateway closes the live connections of `user_id`
+    (only those made with one of `token_ids`, when given) with 4003 and `reason`."""
+    if token_ids is None:
+        envelopes = [Envelope(kind=EnvelopeKind.CLOSE, user_id=user_id, reason=reason)]
+    else:
+        envelopes = [
+            Envelope(kind=EnvelopeKind.CLOSE, user_id=user_id, token_id=token_id, reason=reason)
+            for token_id in token_ids
+        ]
+    publish_on_commit(tx, bus, user_topic(user_id), envelopes)
+
+
+def envelope_of(position: int, event: Event, payload: JsonDict) -> Envelope:
+    """An event's bus envelope: its frame (`payload` is `event_json(event)`), encoded
+    once, and its routing."""
+    routing = event.routing
     return Envelope(
         kind=EnvelopeKind.EVENT,
-        frame=event_frame(event.position, payload),
-        position=event.position,
-        conversation_id=event.conversation_id,
-        user_id=event.user_id,
-        added_user_ids=added,
-        removed_user_id=removed,
-        sender_id=sender,
-        client_msg_id=client_msg_id,
+        frame=event_frame(position, payload),
+        position=position,
+        conversation_id=routing.conversation,
+        user_id=routing.user,
+        added_user_ids=routing.added,
+        removed_user_id=routing.removed,
+        sender_id=routing.sender,
+        client_msg_id=routing.client_msg_id,
     )
+
+
+def envelope_for(stored: StoredEvent) -> Envelope:
+    """The envelope of an event read back from the store (a gateway catching up): the
+    same as the one published after its commit. Its routing is that of the typed event
+    (`wire.event_of`); its frame is the stored payload, the wire shape as it was sent."""
+    return envelope_of(stored.position, event_of(stored), stored.payload)
 
 
 @dataclass(slots=True)
@@ -64,7 +89,7 @@ class EventBatch:
     tx: Tx
     bus: Bus
     now: datetime
-    _pending: list[tuple[dict[str, Any], str | None, str | None]] = field(default_factory=list)
+    _pending: list[Event] = field(default_factory=list)
     _first: int | None = None
     _reserved: int = 0
 
@@ -77,15 +102,10 @@ class EventBatch:
         self._reserved += count
         return first
 
-    def add(
-        self,
-        payload: dict[str, Any],
-        *,
-        conversation_id: str | None = None,
-        user_id: str | None = None,
-    ) -> None:
-        """An event of a conversation (its members see it) or of one user."""
-        self._pending.append((payload, conversation_id, user_id))
+    def add(self, event: Event) -> None:
+        """An event of this transaction: its routing says who sees it (the members of
+        its conversation, or one user)."""
+        self._pending.append(event)
 
     async def flush(self) -> list[StoredEvent]:
         if not self._pending:
@@ -97,27 +117,17 @@ class EventBatch:
                 self._first = first_new
             self._reserved += missing
         assert self._first is not None
-        stored = [
-            StoredEvent(
-                position=self._first + i,
-                conversation_id=None if cid is None else ConversationId(cid),
-                user_id=None if uid is None else UserId(uid),
-                payload=payload,
-            )
-            for i, (payload, cid, uid) in enumerate(self._pending)
-        ]
+        stored: list[StoredEvent] = []
+        envelopes: list[Envelope] = []
+        for i, event in enumerate(self._pending):
+            position = self._first + i
+            routing = event.routing
+            payload = event_json(event)
+            stored.append(StoredEvent(position, routing.conversation, routing.user, payload))
+            envelopes.append(envelope_of(position, event, payload))
         self._first += len(self._pending)
         self._reserved -= len(self._pending)
         self._pending = []
         await self.tx.insert_events(stored, self.now)
-        bus = self.bus
-
-        async def publish() -> None:
-            try:
-                for event in stored:
-                    await bus.publish(EVENTS_TOPIC, envelope_for(event))
-            except Exception as exc:  # noqa: BLE001 - committed: gateways catch up from the store
-                log.warning("publish_failed", error=str(exc), first=stored[0].position)
-
-        self.tx.after_commit(publish)
+        publish_on_commit(self.tx, self.bus, EVENTS_TOPIC, envelopes)
         return stored

@@ -10,9 +10,15 @@ from datetime import datetime
 import structlog
 
 from tidings.core.errors import Conflict, InvalidRequest, NotFound, TidingsError
-from tidings.core.events import EventKind
+from tidings.core.events import (
+    Event,
+    MessageDeleted,
+    MessageEdited,
+    MessageSent,
+    ReactionChanged,
+    ReadMoved,
+)
 from tidings.core.models import (
-    Conversation,
     ConversationId,
     ConversationKind,
     Message,
@@ -28,10 +34,9 @@ from tidings.core.rules import (
     mentioned_usernames,
     visible_seq_limit,
 )
-from tidings.protocol.wire import message_json
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
-from tidings.services.events import EventBatch, event_payload
+from tidings.services.events import EventBatch
 from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
@@ -203,10 +208,7 @@ class MessageService:
             stored[key] = message
             new.append(message)
             results.append((message, True))
-            events.add(
-                event_payload(EventKind.MESSAGE, cid, now, message=message_json(message)),
-                conversation_id=cid,
-            )
+            events.add(MessageSent(message, now))
         await tx.append_messages(new, last_seqs, now)
         return results
 
@@ -263,9 +265,7 @@ class MessageService:
             await tx.update_message(conv.id, seq, body=body, edited_at=now, mentions=mentions)
             await tx.replace_mentions(conv.id, seq, mentions)
             updated = await _message(tx, conv.id, seq)
-            await _emit(
-                tx, self.d, conv, EventKind.MESSAGE_EDITED, now, message=message_json(updated)
-            )
+            await _emit(tx, self.d, now, MessageEdited(updated, now))
         return updated
 
     async def recall(self, actor: User, conversation_id: str, seq: int) -> Message:
@@ -279,15 +279,7 @@ class MessageService:
             await tx.update_message(conv.id, seq, deleted=True, body="", mentions=[])
             await tx.replace_mentions(conv.id, seq, [])
             updated = await _message(tx, conv.id, seq)
-            await _emit(
-                tx,
-                self.d,
-                conv,
-                EventKind.MESSAGE_DELETED,
-                now,
-                message=message_json(updated),
-                by=actor.id,
-            )
+            await _emit(tx, self.d, now, MessageDeleted(updated, actor.id, now))
         return updated
 
     async def react(
@@ -304,18 +296,7 @@ class MessageService:
             changed = await tx.set_reaction(conv.id, seq, emoji, actor.id, on, now)
             updated = await _message(tx, conv.id, seq)
             if changed:
-                await _emit(
-                    tx,
-                    self.d,
-                    conv,
-                    EventKind.REACTION,
-                    now,
-                    seq=seq,
-                    emoji=emoji,
-                    user_id=actor.id,
-                    added=on,
-                    message=message_json(updated),
-                )
+                await _emit(tx, self.d, now, ReactionChanged(updated, emoji, actor.id, on, now))
         return updated
 
     async def mark_read(self, actor: User, conversation_id: str, seq: int) -> tuple[int, int]:
@@ -332,15 +313,9 @@ class MessageService:
             read_seq = max(member.read_seq, target)
             unread = conv.last_seq - read_seq
             if moved:
-                payload = event_payload(
-                    EventKind.READ, conv.id, now, user_id=actor.id, seq=read_seq, unread=unread
-                )
-                batch = EventBatch(tx, self.d.bus, now)
-                if conv.kind is ConversationKind.CHANNEL:
-                    batch.add(payload, user_id=actor.id)
-                else:
-                    batch.add(payload, conversation_id=conv.id)
-                await batch.flush()
+                private = conv.kind is ConversationKind.CHANNEL  # no read receipts there
+                event = ReadMoved(conv.id, actor.id, read_seq, unread, private, now)
+                await _emit(tx, self.d, now, event)
         return read_seq, unread
 
 
@@ -351,11 +326,9 @@ async def _message(tx: Tx, conversation_id: str, seq: int) -> Message:
     return message
 
 
-async def _emit(
-    tx: Tx, deps: Deps, conv: Conversation, kind: EventKind, now: datetime, **fields: object
-) -> None:
+async def _emit(tx: Tx, deps: Deps, now: datetime, event: Event) -> None:
     batch = EventBatch(tx, deps.bus, now)
-    batch.add(event_payload(kind, conv.id, now, **fields), conversation_id=conv.id)
+    batch.add(event)
     await batch.flush()
 
 

@@ -22,7 +22,6 @@ from datetime import datetime
 import pyotp
 import segno
 
-from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
 from tidings.core.audit import AuditAction
 from tidings.core.errors import (
     Conflict,
@@ -37,6 +36,7 @@ from tidings.core.rules import check_admin, check_can_manage_user
 from tidings.services.audit import record
 from tidings.services.auth import verify_password
 from tidings.services.context import Deps
+from tidings.services.events import close_connections_on_commit
 from tidings.store.ports import Tx
 
 POLICY_KEY = "second_factor_policy"
@@ -274,10 +274,7 @@ class SecondFactorService:
                 actor_id=None if actor is None else actor.id,
                 target_id=user_id,
             )
-        await self.d.bus.publish(
-            user_topic(user_id),
-            Envelope(kind=EnvelopeKind.CLOSE, user_id=user_id, reason="second_factor_reset"),
-        )
+            close_connections_on_commit(tx, self.d.bus, user_id, "second_factor_reset")
 
     async def _check_totp_only(self, tx: Tx, user: User, code: str, now: datetime) -> int | None:
         found = await tx.get_second_factor(user.id)

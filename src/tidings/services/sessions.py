@@ -3,7 +3,6 @@ your password ends every other session."""
 
 from __future__ import annotations
 
-from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
 from tidings.core.audit import AuditAction
 from tidings.core.errors import InvalidCredentials, InvalidOperation, NotFound
 from tidings.core.models import Session, SessionInfo, User
@@ -11,6 +10,7 @@ from tidings.core.rules import check_can_manage_user, check_password
 from tidings.services.audit import record
 from tidings.services.auth import AuthService, hash_password, verify_password
 from tidings.services.context import Deps
+from tidings.services.events import close_connections_on_commit
 
 
 class SessionService:
@@ -37,10 +37,7 @@ class SessionService:
                 actor_id=user.id,
                 target_id=token_id,
             )
-        await self.d.bus.publish(
-            user_topic(user.id),
-            Envelope(kind=EnvelopeKind.CLOSE, user_id=user.id, token_id=token_id, reason="revoked"),
-        )
+            close_connections_on_commit(tx, self.d.bus, user.id, "revoked", token_ids=[token_id])
 
     async def of_user(self, actor: User | None, user_id: str) -> list[SessionInfo]:
         """An admin looks at someone's sessions."""
@@ -77,15 +74,9 @@ class SessionService:
             await record(
                 tx, self.d.clock, AuditAction.PASSWORD_CHANGED, actor_id=user.id, target_id=user.id
             )
-        for token_id in others:  # this session's connections stay open
-            await self.d.bus.publish(
-                user_topic(user.id),
-                Envelope(
-                    kind=EnvelopeKind.CLOSE,
-                    user_id=user.id,
-                    token_id=token_id,
-                    reason="password_changed",
-                ),
+            # this session's connections stay open
+            close_connections_on_commit(
+                tx, self.d.bus, user.id, "password_changed", token_ids=others
             )
 
     async def _managed(self, actor: User | None, user_id: str) -> User:

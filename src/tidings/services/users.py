@@ -18,6 +18,7 @@ from tidings.core.rules import (
 from tidings.services.audit import record as audit
 from tidings.services.auth import AuthService, hash_password
 from tidings.services.context import Deps
+from tidings.services.events import close_connections_on_commit
 from tidings.store.ports import Tx
 
 OWNER_CREATED_KEY = "owner_created"
@@ -162,9 +163,9 @@ class UserService:
                         details={"reason": "bot_disabled"},
                     )
             updated = await tx.get_user(user_id)
+            if disabled:
+                close_connections_on_commit(tx, self.d.bus, user_id, "user_disabled")
         assert updated is not None
-        if disabled:
-            await self.auth.cut_connections(updated, "user_disabled")
         return updated
 
     async def reset_password(self, actor: User | None, user_id: str, password: str) -> None:

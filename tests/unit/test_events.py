@@ -1,0 +1,220 @@
+"""Typed events: the wire payload of every kind (PROTOCOL.md: these keys, in this order),
+read back from the store to the same value, and its routing."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tidings.core.events import (
+    EVENT_TYPES,
+    ConversationCreated,
+    ConversationUpdated,
+    Event,
+    EventKind,
+    MemberAdded,
+    MemberRemoved,
+    MessageDeleted,
+    MessageEdited,
+    MessageSent,
+    ReactionChanged,
+    ReadMoved,
+    Routing,
+)
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    ConversationKind,
+    Message,
+    MessageId,
+    StoredEvent,
+    UserId,
+)
+from tidings.protocol.wire import NotAnEvent, event_json, event_of
+from tidings.services.events import envelope_for, envelope_of
+
+AT = datetime(2026, 11, 28, 12, 0, 1, 123456, tzinfo=UTC)
+AT_TEXT = "2026-11-28T12:00:01.123456Z"
+CREATED = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)  # no fraction: ...T11:00:00Z
+CID = ConversationId("c1")
+ALICE, BOB, CAROL = UserId("alice"), UserId("bob"), UserId("carol")
+
+CONV = Conversation(CID, ConversationKind.GROUP, "team", "", ALICE, CREATED, 3, AT, 2)
+CONV_JSON = {
+    "id": "c1", "kind": "group", "name": "team", "topic": "", "created_by": "alice",
+    "created_at": "2026-11-28T11:00:00Z", "last_seq": 3, "last_activity_at": AT_TEXT,
+    "member_count": 2,
+}
+MSG = Message(
+    MessageId("m1"), CID, 3, "cm-1", ALICE, "hi @bob", 1, (BOB,), CREATED, edited_at=AT,
+    reactions={"👍": [BOB, CAROL]},
+)
+MSG_JSON = {
+    "id": "m1", "conversation_id": "c1", "seq": 3, "client_msg_id": "cm-1",
+    "sender_id": "alice", "body": "hi @bob", "reply_to_seq": 1, "mentions": ["bob"],
+    "reactions": {"👍": ["bob", "carol"]}, "created_at": "2026-11-28T11:00:00Z",
+    "edited_at": AT_TEXT, "deleted": False,
+}
+RECALLED = Message(MessageId("m1"), CID, 3, "cm-1", ALICE, "", None, (), CREATED, deleted=True)
+RECALLED_JSON = {
+    **MSG_JSON, "body": "", "reply_to_seq": None, "mentions": [], "reactions": {},
+    "edited_at": None, "deleted": True,
+}
+HEAD = {"conversation_id": "c1", "at": AT_TEXT}
+
+# (event, its wire payload, its routing): every kind, and both scopes of `read`
+CASES: list[tuple[Event, dict[str, object], Routing]] = [
+    (
+        ConversationCreated(CONV, (ALICE, BOB), ALICE, AT),
+        {"kind": "conversation_created", **HEAD, "conversation": CONV_JSON,
+         "member_ids": ["alice", "bob"], "by": "alice"},
+        Routing(CID, added=(ALICE, BOB)),
+    ),
+    (
+        ConversationUpdated(CONV, BOB, AT),
+        {"kind": "conversation_updated", **HEAD, "conversation": CONV_JSON, "by": "bob"},
+        Routing(CID),
+    ),
+    (
+        MessageSent(MSG, AT),
+        {"kind": "message", **HEAD, "message": MSG_JSON},
+        Routing(CID, sender=ALICE, client_msg_id="cm-1"),
+    ),
+    (
+        MessageEdited(MSG, AT),
+        {"kind": "message_edited", **HEAD, "message": MSG_JSON},
+        Routing(CID),
+    ),
+    (
+        MessageDeleted(RECALLED, BOB, AT),
+        {"kind": "message_deleted", **HEAD, "message": RECALLED_JSON, "by": "bob"},
+        Routing(CID),
+    ),
+    (
+        ReactionChanged(MSG, "👍", CAROL, True, AT),
+        {"kind": "reaction", **HEAD, "seq": 3, "emoji": "👍", "user_id": "carol",
+         "added": True, "message": MSG_JSON},
+        Routing(CID),
+    ),
+    (
+        MemberAdded(CONV, (CAROL,), BOB, AT),
+        {"kind": "member_added", **HEAD, "user_ids": ["carol"], "by": "bob",
+         "conversation": CONV_JSON},
+        Routing(CID, added=(CAROL,)),
+    ),
+    (
+        MemberRemoved(CID, CAROL, BOB, AT),
+        {"kind": "member_removed", **HEAD, "user_id": "carol", "by": "bob"},
+        Routing(CID, removed=CAROL),
+    ),
+    (
+        ReadMoved(CID, BOB, 3, 0, False, AT),
+        {"kind": "read", **HEAD, "user_id": "bob", "seq": 3, "unread": 0},
+        Routing(CID),
+    ),
+    (
+        ReadMoved(CID, BOB, 2, 1, True, AT),  # a channel: only the reader's devices
+        {"kind": "read", **HEAD, "user_id": "bob", "seq": 2, "unread": 1},
+        Routing(None, user=BOB),
+    ),
+]
+IDS = [f"{type(e).__name__}{'-private' if getattr(e, 'private', False) else ''}"
+       for e, _, _ in CASES]
+
+
+def stored(position: int, event: Event) -> StoredEvent:
+    routing = event.routing
+    return StoredEvent(position, routing.conversation, routing.user, event_json(event))
+
+
+def test_one_event_type_per_kind() -> None:
+    assert sorted(t.kind for t in EVENT_TYPES) == sorted(EventKind)
+    assert {type(e) for e, _, _ in CASES} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize(("event", "payload", "routing"), CASES, ids=IDS)
+def test_wire_payload_keys_values_and_order(
+    event: Event, payload: dict[str, object], routing: Routing
+) -> None:
+    encoded = event_json(event)
+    assert list(encoded) == list(payload)  # the order of the keys too
+    assert orjson.dumps(encoded) == orjson.dumps(payload)
+
+
+@pytest.mark.parametrize(("event", "payload", "routing"), CASES, ids=IDS)
+def test_routing(event: Event, payload: dict[str, object], routing: Routing) -> None:
+    assert event.routing == routing
+
+
+@pytest.mark.parametrize(("event", "payload", "routing"), CASES, ids=IDS)
+def test_a_stored_event_reads_back_to_the_same_value_and_bytes(
+    event: Event, payload: dict[str, object], routing: Routing
+) -> None:
+    row = stored(7, event)
+    # through the database's JSON text, as the store keeps it
+    back = StoredEvent(row.position, row.conversation_id, row.user_id,
+                       orjson.loads(orjson.dumps(row.payload)))
+    decoded = event_of(back)
+    assert decoded == event
+    assert orjson.dumps(event_json(decoded)) == orjson.dumps(payload)
+
+
+@pytest.mark.parametrize(("event", "payload", "routing"), CASES, ids=IDS)
+def test_the_envelope_at_catch_up_is_the_one_published(
+    event: Event, payload: dict[str, object], routing: Routing
+) -> None:
+    row = stored(42, event)
+    published = envelope_of(42, event, row.payload)
+    assert envelope_for(row) == published
+    assert orjson.loads(published.frame) == {"type": "event", "position": "42", "event": payload}
+    assert (published.conversation_id, published.user_id) == (routing.conversation, routing.user)
+    assert tuple(published.added_user_ids) == routing.added
+    assert published.removed_user_id == routing.removed
+    assert (published.sender_id, published.client_msg_id) == (
+        routing.sender, routing.client_msg_id,
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"kind": "no_such_kind", **HEAD},
+        {"kind": "member_removed", **HEAD, "by": "bob"},  # user_id missing
+        {"kind": "member_removed", **HEAD, "user_id": 5, "by": "bob"},
+        {"kind": "read", **HEAD, "user_id": "bob", "seq": True, "unread": 0},
+        {"kind": "read", "conversation_id": "c1", "at": "yesterday", "user_id": "bob",
+         "seq": 1, "unread": 0},
+        {"kind": "read", "conversation_id": "c1", "at": "2026-11-28T12:00:00",  # no zone
+         "user_id": "bob", "seq": 1, "unread": 0},
+        {"kind": "message", **HEAD, "message": "m1"},
+        {"kind": "message", **HEAD, "message": {**MSG_JSON, "mentions": [1]}},
+        {"kind": "reaction", **HEAD, "seq": 3, "emoji": "x", "user_id": "bob",
+         "added": "yes", "message": MSG_JSON},
+    ],
+)
+def test_what_no_event_looks_like_is_refused(payload: dict[str, object]) -> None:
+    with pytest.raises(NotAnEvent):
+        event_of(StoredEvent(1, CID, None, payload))
+
+
+def test_only_services_events_publishes_committed_things() -> None:
+    """One way of publishing: after commit, through services/events.py; the ephemeral
+    signals (typing, presence: never stored) from services/presence.py."""
+    pkg = Path(__file__).resolve().parents[2] / "src" / "tidings"
+    callers = set()
+    for path in pkg.rglob("*.py"):
+        rel = path.relative_to(pkg)
+        if rel.parts[0] in ("bus", "bench", "sdk"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("publish", "publish_many")
+            ):
+                callers.add(str(rel))
+    assert callers == {"services/events.py", "services/presence.py"}
