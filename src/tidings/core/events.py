@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from tidings.core.models import Conversation, ConversationId, Message, UserId
 
@@ -27,9 +27,11 @@ class EventKind(StrEnum):
     READ = "read"
 
 
-@dataclass(frozen=True, slots=True)
-class Routing:
-    """Who gets an event, and what the gateway does around it."""
+class Routing(NamedTuple):
+    """Who gets an event, and what the gateway does around it. A named tuple, not a
+    frozen dataclass: one is built for every event on the send path, and a frozen
+    dataclass of six fields takes three times as long to build (0.73 against 0.25 µs
+    here)."""
 
     conversation: ConversationId | None  # every member's connections see it
     user: UserId | None = None  # a per-user event (no conversation): this user's connections

@@ -124,6 +124,8 @@ def event_json(event: Event) -> JsonDict:
         "at": rfc3339(event.at),
     }
     match event:
+        case MessageSent() | MessageEdited():  # the hot path first
+            data["message"] = message_json(event.message)
         case ConversationCreated():
             data["conversation"] = conversation_json(event.conversation)
             data["member_ids"] = list(event.member_ids)
@@ -131,8 +133,6 @@ def event_json(event: Event) -> JsonDict:
         case ConversationUpdated():
             data["conversation"] = conversation_json(event.conversation)
             data["by"] = event.by
-        case MessageSent() | MessageEdited():
-            data["message"] = message_json(event.message)
         case MessageDeleted():
             data["message"] = message_json(event.message)
             data["by"] = event.by

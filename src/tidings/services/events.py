@@ -11,7 +11,7 @@ from datetime import datetime
 import structlog
 
 from tidings.bus.ports import EVENTS_TOPIC, Bus, Envelope, EnvelopeKind, user_topic
-from tidings.core.events import Event
+from tidings.core.events import Event, Routing
 from tidings.core.models import StoredEvent
 from tidings.protocol.wire import JsonDict, event_frame, event_json, event_of
 from tidings.store.ports import Tx
@@ -59,7 +59,10 @@ def close_connections_on_commit(
 def envelope_of(position: int, event: Event, payload: JsonDict) -> Envelope:
     """An event's bus envelope: its frame (`payload` is `event_json(event)`), encoded
     once, and its routing."""
-    routing = event.routing
+    return _envelope(position, event.routing, payload)
+
+
+def _envelope(position: int, routing: Routing, payload: JsonDict) -> Envelope:
     return Envelope(
         kind=EnvelopeKind.EVENT,
         frame=event_frame(position, payload),
@@ -124,7 +127,7 @@ class EventBatch:
             routing = event.routing
             payload = event_json(event)
             stored.append(StoredEvent(position, routing.conversation, routing.user, payload))
-            envelopes.append(envelope_of(position, event, payload))
+            envelopes.append(_envelope(position, routing, payload))
         self._first += len(self._pending)
         self._reserved -= len(self._pending)
         self._pending = []
