@@ -119,3 +119,18 @@ def test_docs_list_every_code_with_its_status() -> None:
             if code in set(ErrorCode):
                 documented[code] = int(status)
     assert documented == {code.value: status for code, status in STATUS.items()}
+
+
+def test_typed_details_are_the_json_details_as_given() -> None:
+    from tidings.core.errors import InvalidRequest, NotFound, RateLimited
+    from tidings.protocol.wire import error_json
+
+    assert error_json(NotFound("message not found", seq=3)) == {
+        "code": "not_found", "message": "message not found", "details": {"seq": 3},
+    }
+    assert error_json(RateLimited("slow down", 2.5))["details"] == {"retry_after": 2.5}
+    errors = [{"loc": "seq", "msg": "not an integer"}]
+    raised = InvalidRequest("invalid frame", errors=[{"loc": "seq", "msg": "not an integer"}],
+                            ref=7)
+    assert error_json(raised)["details"] == {"errors": errors, "ref": 7}
+    assert error_json(errors.Internal("internal error"))["details"] == {}

@@ -35,18 +35,35 @@ class FieldError(TypedDict):
     msg: str
 
 
-class ErrorDetails(TypedDict, total=False):
-    """Every key an error's `details` may carry, with its type: the JSON `details`
-    object is exactly these keys (those given)."""
-
+class FieldDetails(TypedDict, total=False):
     field: str  # the request field at fault
+
+
+class RequestDetails(FieldDetails, total=False):
     errors: list[FieldError]  # a malformed request or frame: each problem
     ref: str | int | float | None  # a frame's `ref`, echoed by the error frame
-    position: str  # a resume position the server refused
-    retry_after: float  # rate_limited: seconds to wait
-    limit: int  # too_large: the limit in bytes
-    size: int  # too_large: the size given
-    window_seconds: int  # edit_window_passed: the edit window
+
+
+class PositionDetails(TypedDict):
+    position: str  # the resume position refused
+
+
+class SizeDetails(TypedDict, total=False):
+    limit: int  # bytes allowed
+    size: int  # bytes given
+
+
+class WindowDetails(TypedDict):
+    window_seconds: int  # how long after sending a message may be edited
+
+
+class SubjectDetails(TypedDict, total=False):
+    user_id: str  # the user the operation is about
+
+
+class NotFoundDetails(TypedDict, total=False):
+    """What was not found (or is not visible): one of these."""
+
     conversation_id: str
     user_id: str
     user_ids: list[str]
@@ -55,6 +72,18 @@ class ErrorDetails(TypedDict, total=False):
     session_id: str
     seq: int
     reply_to_seq: int
+
+
+class ErrorDetails(
+    RequestDetails, SizeDetails, SubjectDetails, NotFoundDetails, total=False
+):
+    """Every key an error's `details` may carry, with its type (each error takes only
+    its own: the `*Details` of its class). The JSON `details` object is exactly the keys
+    given."""
+
+    position: str
+    window_seconds: int
+    retry_after: float
 
 
 class TidingsError(Exception):
@@ -71,29 +100,50 @@ class TidingsError(Exception):
 class InvalidRequest(TidingsError):
     code = ErrorCode.INVALID_REQUEST
 
+    def __init__(self, message: str, **details: Unpack[RequestDetails]) -> None:
+        super().__init__(message, **details)
+
 
 class InvalidBody(TidingsError):
     code = ErrorCode.INVALID_BODY
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class InvalidPosition(TidingsError):
     code = ErrorCode.INVALID_POSITION
 
+    def __init__(self, message: str, **details: Unpack[PositionDetails]) -> None:
+        super().__init__(message, **details)
+
 
 class EditWindowPassed(TidingsError):
     code = ErrorCode.EDIT_WINDOW_PASSED
+
+    def __init__(self, message: str, **details: Unpack[WindowDetails]) -> None:
+        super().__init__(message, **details)
 
 
 class InvalidOperation(TidingsError):
     code = ErrorCode.INVALID_OPERATION
 
+    def __init__(self, message: str, **details: Unpack[SubjectDetails]) -> None:
+        super().__init__(message, **details)
+
 
 class Unauthenticated(TidingsError):
     code = ErrorCode.UNAUTHENTICATED
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 class InvalidCredentials(TidingsError):
     code = ErrorCode.INVALID_CREDENTIALS
+
+    def __init__(self, message: str, **details: Unpack[FieldDetails]) -> None:
+        super().__init__(message, **details)
 
 
 class TotpRequired(TidingsError):
@@ -101,9 +151,15 @@ class TotpRequired(TidingsError):
 
     code = ErrorCode.TOTP_REQUIRED
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 class InvalidTotp(TidingsError):
     code = ErrorCode.INVALID_TOTP
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class SecondFactorRequired(TidingsError):
@@ -112,13 +168,22 @@ class SecondFactorRequired(TidingsError):
 
     code = ErrorCode.SECOND_FACTOR_REQUIRED
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 class Forbidden(TidingsError):
     code = ErrorCode.FORBIDDEN
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 class UserDisabled(TidingsError):
     code = ErrorCode.USER_DISABLED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class NotFound(TidingsError):
@@ -126,13 +191,29 @@ class NotFound(TidingsError):
 
     code = ErrorCode.NOT_FOUND
 
+    def __init__(self, message: str, **details: Unpack[NotFoundDetails]) -> None:
+        super().__init__(message, **details)
+
 
 class Conflict(TidingsError):
     code = ErrorCode.CONFLICT
 
+    def __init__(self, message: str, **details: Unpack[FieldDetails]) -> None:
+        super().__init__(message, **details)
+
 
 class TooLarge(TidingsError):
     code = ErrorCode.TOO_LARGE
+
+    def __init__(self, message: str, **details: Unpack[SizeDetails]) -> None:
+        super().__init__(message, **details)
+
+
+class MethodNotAllowed(TidingsError):
+    code = ErrorCode.METHOD_NOT_ALLOWED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class RateLimited(TidingsError):
@@ -143,16 +224,18 @@ class RateLimited(TidingsError):
         self.retry_after = retry_after
 
 
-class MethodNotAllowed(TidingsError):
-    code = ErrorCode.METHOD_NOT_ALLOWED
-
-
 class Internal(TidingsError):
     """A failure of the server itself (a bug, an unexpected exception): logged with its
     context on the server; the client is told only that it happened."""
 
     code = ErrorCode.INTERNAL
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
 
 class Unavailable(TidingsError):
     code = ErrorCode.UNAVAILABLE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
