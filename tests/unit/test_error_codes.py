@@ -129,8 +129,8 @@ def test_typed_details_are_the_json_details_as_given() -> None:
         "code": "not_found", "message": "message not found", "details": {"seq": 3},
     }
     assert error_json(RateLimited("slow down", 2.5))["details"] == {"retry_after": 2.5}
-    errors = [{"loc": "seq", "msg": "not an integer"}]
+    problems = [{"loc": "seq", "msg": "not an integer"}]
     raised = InvalidRequest("invalid frame", errors=[{"loc": "seq", "msg": "not an integer"}],
                             ref=7)
-    assert error_json(raised)["details"] == {"errors": errors, "ref": 7}
+    assert error_json(raised)["details"] == {"errors": problems, "ref": 7}
     assert error_json(errors.Internal("internal error"))["details"] == {}
