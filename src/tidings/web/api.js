@@ -57,27 +57,30 @@ export class Api {
   del(path) { return this.request('DELETE', path); }
 }
 
-// One WebSocket connection that keeps itself alive: authenticates with `since`
-// (the last processed position), reconnects with jittered backoff, answers
-// `reconnect` frames, and matches `ack`/`error` frames to requests by `ref`.
+// One WebSocket connection that keeps itself alive: reconnects with jittered backoff,
+// answers `reconnect` frames, pings, and times requests out. The protocol's rules
+// (auth and resume position, acks by `ref`, the outbox, gap detection) are not here:
+// they are the ClientSession's (sync.js), which this loop feeds with every frame.
+// What the session reports comes back through `onOutcomes(outcomes)`.
 export class Connection {
-  constructor({ getToken, onReady, onFrame, onStatus, onAuthFailed, onResumeFailed }) {
+  constructor({ session, getToken, onOutcomes, onStatus, onAuthFailed }) {
+    this.session = session;
     this.getToken = getToken;
-    this.onReady = onReady;
-    this.onFrame = onFrame;
+    this.onOutcomes = onOutcomes;
     this.onStatus = onStatus;
     this.onAuthFailed = onAuthFailed;
-    this.onResumeFailed = onResumeFailed;
-    this.position = null; // last processed position (opaque)
     this.ws = null;
-    this.ready = false;
     this.stopped = true;
     this.attempt = 0;
-    this.nextRef = 1;
     this.waiting = new Map(); // ref -> {resolve, reject, timer}
     this.timer = null;
     this.pingTimer = null;
     this.lastFrameAt = 0;
+    this.closedBeforeReady = 0;
+  }
+
+  get ready() {
+    return !!this.ws && this.session.ready;
   }
 
   url() {
@@ -100,8 +103,7 @@ export class Connection {
       try { this.ws.close(1000); } catch { /* already closed */ }
     }
     this.ws = null;
-    this.ready = false;
-    this.failAll('disconnected');
+    this.lost();
   }
 
   connect() {
@@ -115,15 +117,13 @@ export class Connection {
       return;
     }
     this.ws = ws;
-    this.ready = false;
     this.opened = false;
     ws.onopen = () => {
       this.opened = true;
-      const frame = { type: 'auth', token: this.getToken(), ref: 'auth' };
-      if (this.position != null) frame.since = this.position;
-      ws.send(JSON.stringify(frame));
+      ws.send(JSON.stringify(this.session.authFrame(this.getToken())));
     };
     ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
       this.lastFrameAt = Date.now();
       let frame;
       try {
@@ -131,21 +131,23 @@ export class Connection {
       } catch {
         return;
       }
-      this.handle(frame);
+      this.handle(this.session.receive(frame));
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      const wasReady = this.ready;
-      this.ready = false;
+      const wasReady = this.session.ready;
       clearInterval(this.pingTimer);
-      this.failAll('disconnected');
+      this.lost();
       if (this.stopped) return;
-      if (this.opened && !wasReady && this.position != null) {
+      if (this.opened && !wasReady && this.session.position != null) {
         // The server took the connection but closed it before `ready`: after a few
         // such answers, stop insisting on our position and start fresh.
-        this.closedBeforeReady = (this.closedBeforeReady || 0) + 1;
-        if (this.closedBeforeReady >= 3) this.resumeFailed();
+        this.closedBeforeReady += 1;
+        if (this.closedBeforeReady >= 3) {
+          this.closedBeforeReady = 0;
+          this.handle([this.session.resumeFailed()]);
+        }
       }
       if (ev.code === 4001 || ev.code === 4003) {
         // Maybe the token is no longer valid; the app checks and signs out if so.
@@ -157,10 +159,9 @@ export class Connection {
     ws.onerror = () => { /* onclose follows */ };
   }
 
-  resumeFailed() {
-    this.position = null;
-    this.closedBeforeReady = 0;
-    this.onResumeFailed && this.onResumeFailed();
+  // The connection is gone: the session fails its requests in flight.
+  lost() {
+    this.handle(this.session.closed());
   }
 
   scheduleReconnect(minDelay = 0) {
@@ -182,58 +183,39 @@ export class Connection {
     }
   }
 
-  handle(frame) {
-    switch (frame.type) {
-      case 'ready':
-        this.ready = true;
+  // Act on the session's outcomes that concern the socket, then hand them all on.
+  handle(outcomes) {
+    if (!outcomes.length) return;
+    for (const o of outcomes) {
+      if (o.type === 'ready') {
         this.attempt = 0;
         this.closedBeforeReady = 0;
-        if (this.position == null) this.position = frame.position;
         clearInterval(this.pingTimer);
         this.pingTimer = setInterval(() => this.keepAlive(), 25000);
         this.onStatus && this.onStatus('online');
-        this.onReady && this.onReady(frame);
-        return;
-      case 'ack': {
-        const w = this.waiting.get(String(frame.ref));
+      } else if (o.type === 'ack' || o.type === 'error') {
+        const w = o.ref != null ? this.waiting.get(String(o.ref)) : null;
         if (w) {
-          this.waiting.delete(String(frame.ref));
+          this.waiting.delete(String(o.ref));
           clearTimeout(w.timer);
-          w.resolve(frame);
+          if (o.type === 'ack') {
+            w.resolve(o.frame);
+          } else {
+            const err = new Error((o.error && o.error.message) || o.code);
+            err.code = o.code;
+            err.details = o.error && o.error.details;
+            w.reject(err);
+          }
         }
-        return;
-      }
-      case 'error': {
-        if (frame.ref === 'auth' || !this.ready) {
-          // An error before `ready` answers the auth frame (whether or not it echoes the ref).
-          const code = frame.error && frame.error.code;
-          if (code === 'invalid_position' && this.position != null) this.resumeFailed();
-          return;
-        }
-        const w = frame.ref != null ? this.waiting.get(String(frame.ref)) : null;
-        if (w) {
-          this.waiting.delete(String(frame.ref));
-          clearTimeout(w.timer);
-          const e = frame.error || {};
-          const err = new Error(e.message || e.code);
-          err.code = e.code || 'error';
-          err.details = e.details;
-          w.reject(err);
-        }
-        return;
-      }
-      case 'reconnect':
+      } else if (o.type === 'reconnect' && this.ws) {
         // The server is going away: reconnect after a short jittered delay.
-        if (this.ws) {
-          const ws = this.ws;
-          this.attempt = 0;
-          setTimeout(() => { if (this.ws === ws) { try { ws.close(4000); } catch { /* ignore */ } } },
-            100 + Math.random() * 400);
-        }
-        return;
-      default:
-        this.onFrame && this.onFrame(frame);
+        const ws = this.ws;
+        this.attempt = 0;
+        setTimeout(() => { if (this.ws === ws) { try { ws.close(4000); } catch { /* ignore */ } } },
+          100 + Math.random() * 400);
+      }
     }
+    this.onOutcomes && this.onOutcomes(outcomes);
   }
 
   keepAlive() {
@@ -245,40 +227,35 @@ export class Connection {
     this.request({ type: 'ping' }, 20000).catch(() => {});
   }
 
+  // Write frames the session made (`send` frames from `send`, `flush` or `retry`); a
+  // send not answered within `timeoutMs` is expired in the session (it fails).
+  write(frames, timeoutMs = 15000) {
+    for (const frame of frames) {
+      if (!frame || !this.ws) continue;
+      this.ws.send(JSON.stringify(frame));
+      if (frame.ref) setTimeout(() => this.handle(this.session.expire(frame.ref)), timeoutMs);
+    }
+  }
+
   // Send a frame and wait for its ack. Rejects with code 'disconnected' when the
   // connection is not ready or drops, 'timeout' after `timeoutMs`.
   request(frame, timeoutMs = 15000) {
     return new Promise((resolve, reject) => {
-      if (!this.ready || !this.ws) {
+      const out = this.ready ? this.session.request(frame) : null;
+      if (!out) {
         const err = new Error('disconnected');
         err.code = 'disconnected';
         reject(err);
         return;
       }
-      const ref = `r${this.nextRef++}`;
-      const timer = setTimeout(() => {
-        this.waiting.delete(ref);
-        const err = new Error('timeout');
-        err.code = 'timeout';
-        reject(err);
-      }, timeoutMs);
-      this.waiting.set(ref, { resolve, reject, timer });
-      this.ws.send(JSON.stringify({ ...frame, ref }));
+      const timer = setTimeout(() => this.handle(this.session.expire(out.ref)), timeoutMs);
+      this.waiting.set(out.ref, { resolve, reject, timer });
+      this.ws.send(JSON.stringify(out));
     });
   }
 
   // Fire and forget (typing, presence).
   notify(frame) {
-    if (this.ready && this.ws) this.ws.send(JSON.stringify(frame));
-  }
-
-  failAll(code) {
-    for (const [ref, w] of this.waiting) {
-      clearTimeout(w.timer);
-      const err = new Error(code);
-      err.code = code;
-      w.reject(err);
-      this.waiting.delete(ref);
-    }
+    if (this.ready) this.ws.send(JSON.stringify(frame));
   }
 }

@@ -1,0 +1,186 @@
+// The composer of an open conversation: the text box with its draft (kept in
+// localStorage through ctx), Enter to send (never while an input method composes),
+// ↑ to edit one's last message, the reply bar, and @-mention autocomplete.
+import { h, append, clear, avatar, icon } from './dom.js';
+import { t } from './i18n.js';
+import { plainPreview } from './markdown.js';
+import { msgStore } from './state.js';
+import { convTitle } from './names.js';
+
+const TYPING_SEND_EVERY_MS = 3000;
+const MAX_BODY_BYTES = 16384;
+
+export function createComposer(ctx, cid, { onSent, startEdit }) {
+  let mention = null; // { items, index, start }
+  let lastTypingSent = 0;
+  const state = () => ctx.state;
+  const c = state().convs.get(cid);
+  const ta = h('textarea', { class: 'composer-input', rows: '1', 'data-testid': 'composer', enterkeyhint: 'send',
+    placeholder: t('composer.placeholder', { name: c ? convTitle(ctx, c) : '' }), 'aria-label': t('composer.label') });
+  ta.value = ctx.loadDraft(cid);
+  const replyBar = h('div', { class: 'reply-bar', hidden: true });
+  const popup = h('ul', { class: 'mention-popup', hidden: true, role: 'listbox', 'data-testid': 'mention-popup' });
+
+  const grow = () => {
+    ta.style.height = 'auto';
+    ta.style.height = `${Math.min(ta.scrollHeight, 200)}px`;
+  };
+  const submit = () => {
+    const text = ta.value.replace(/^\s*\n/, '').replace(/\s+$/, '');
+    if (!text.trim()) return;
+    if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
+      ctx.toast(t('error.too_large'), 'error');
+      return;
+    }
+    onSent();
+    ctx.sendMessage(cid, text, state().replyTo.get(cid));
+    ctx.dispatch({ type: 'reply_cleared', cid });
+    renderReplyBar();
+    ta.value = '';
+    ctx.saveDraft(cid, '');
+    grow();
+    closeMentionPopup();
+  };
+  ta.addEventListener('input', () => {
+    ctx.saveDraft(cid, ta.value);
+    grow();
+    updateMentionPopup();
+    if (ta.value.trim() && Date.now() - lastTypingSent > TYPING_SEND_EVERY_MS) {
+      lastTypingSent = Date.now();
+      ctx.notify({ type: 'typing', conversation_id: cid });
+    }
+  });
+  ta.addEventListener('keydown', (e) => {
+    if (mention) {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        mention.index = (mention.index + (e.key === 'ArrowDown' ? 1 : -1) + mention.items.length) % mention.items.length;
+        renderMentionPopup();
+        return;
+      }
+      if ((e.key === 'Enter' || e.key === 'Tab') && !e.isComposing) {
+        e.preventDefault();
+        chooseMention(mention.index);
+        return;
+      }
+      if (e.key === 'Escape') {
+        closeMentionPopup();
+        return;
+      }
+    }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submit();
+    } else if (e.key === 'ArrowUp' && !ta.value) {
+      const st = state();
+      const own = [...msgStore(st, cid).bySeq.values()].filter((m) => m.sender_id === st.me.id && !m.deleted)
+        .sort((a, b) => b.seq - a.seq)[0];
+      if (own) {
+        e.preventDefault();
+        startEdit(own);
+      }
+    } else if (e.key === 'Escape' && state().replyTo.has(cid)) {
+      ctx.dispatch({ type: 'reply_cleared', cid });
+    }
+  });
+  ta.addEventListener('blur', () => setTimeout(closeMentionPopup, 150));
+  setTimeout(grow, 0);
+  const el = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); ta.focus(); } },
+    replyBar,
+    popup,
+    h('div', { class: 'composer-row' }, ta,
+      h('button', { class: 'btn btn-primary send-btn', type: 'submit', 'data-testid': 'send', title: t('composer.send') },
+        h('span', { class: 'send-label' }, t('composer.send')), h('span', { class: 'send-icon', 'aria-hidden': 'true' }, icon('send', 18)))),
+    h('div', { class: 'composer-hint' }, t('composer.hint')));
+  setTimeout(renderReplyBar, 0);
+
+  function renderReplyBar() {
+    const st = state();
+    const seq = st.replyTo.get(cid);
+    clear(replyBar);
+    replyBar.hidden = !seq;
+    if (!seq) return;
+    const m = msgStore(st, cid).bySeq.get(seq);
+    append(replyBar,
+      h('div', { class: 'reply-bar-text' },
+        h('span', { class: 'reply-bar-label' }, t('composer.replying_to', { name: m ? ctx.userName(m.sender_id) : `#${seq}` })),
+        h('span', { class: 'reply-bar-preview' }, m ? (m.deleted ? t('message.recalled') : plainPreview(m.body, 100)) : '')),
+      h('button', { class: 'icon-btn', type: 'button', title: t('common.cancel'), 'aria-label': t('common.cancel'),
+        onclick: () => ctx.dispatch({ type: 'reply_cleared', cid }) }, '✕'));
+  }
+
+  function mentionCandidates(query) {
+    const st = state();
+    const d = st.details.get(cid);
+    if (!d) return [];
+    const q = query.toLowerCase();
+    return (d.members || []).map((m) => st.users.get(m.user_id)).filter(Boolean)
+      .filter((u) => u.id !== st.me.id)
+      .filter((u) => !q || u.username.toLowerCase().startsWith(q) || (u.display_name || '').toLowerCase().includes(q))
+      .sort((a, b) => (a.username.toLowerCase().startsWith(q) ? 0 : 1) - (b.username.toLowerCase().startsWith(q) ? 0 : 1)
+        || a.username.localeCompare(b.username))
+      .slice(0, 8);
+  }
+
+  function updateMentionPopup() {
+    const before = ta.value.slice(0, ta.selectionStart);
+    const m = /(?:^|\s)@([\w.\-]*)$/.exec(before);
+    if (!m) {
+      closeMentionPopup();
+      return;
+    }
+    const items = mentionCandidates(m[1]);
+    if (!items.length) {
+      closeMentionPopup();
+      return;
+    }
+    mention = { items, index: 0, start: ta.selectionStart - m[1].length - 1 };
+    renderMentionPopup();
+  }
+
+  function renderMentionPopup() {
+    clear(popup);
+    popup.hidden = !mention;
+    if (!mention) return;
+    mention.items.forEach((u, i) => popup.append(h('li', {
+      class: `mention-item${i === mention.index ? ' active' : ''}`, role: 'option', 'aria-selected': String(i === mention.index),
+      'data-testid': 'mention-item',
+      onmousedown: (e) => { e.preventDefault(); chooseMention(i); },
+    }, avatar(u.id, u.display_name || u.username, { size: 'xs' }),
+    h('span', { class: 'mention-name' }, u.display_name || u.username),
+    h('span', { class: 'mention-user' }, `@${u.username}`))));
+  }
+
+  function chooseMention(i) {
+    if (!mention) return;
+    const u = mention.items[i];
+    const insert = `@${u.username} `;
+    const end = ta.selectionStart;
+    ta.value = ta.value.slice(0, mention.start) + insert + ta.value.slice(end);
+    const caret = mention.start + insert.length;
+    ta.setSelectionRange(caret, caret);
+    ctx.saveDraft(cid, ta.value);
+    closeMentionPopup();
+    ta.focus();
+  }
+
+  function closeMentionPopup() {
+    mention = null;
+    popup.hidden = true;
+    clear(popup);
+  }
+
+  return {
+    el,
+    renderReplyBar,
+    closeMentionPopup,
+    startReply(m) {
+      ctx.dispatch({ type: 'reply_started', message: m });
+      renderReplyBar();
+      ta.focus();
+    },
+    focus() {
+      ta.focus();
+    },
+  };
+}

@@ -1,0 +1,383 @@
+// The message pane of an open conversation: its header, the messages (day separators,
+// grouping, the "new messages" line, receipts, reactions, edit, recall, reply quotes)
+// and the typing line. The composer (composer.js) and the members panel (members.js)
+// sit beside it. createChatView(ctx, cid) builds one; its state (node cache, scroll
+// position) is its own, gone when another conversation is opened.
+import { h, append, clear, reconcile, avatar, icon } from './dom.js';
+import { t } from './i18n.js';
+import { renderMarkdown, plainPreview } from './markdown.js';
+import { ts, fmtTime, fmtShortTime, fmtDateTime, dayKey, dayLabel } from './format.js';
+import { msgStore, directPeer, canModerate } from './state.js';
+import { convTitle, convAvatar, presenceLabel, typingNames, backButton } from './names.js';
+import { createComposer } from './composer.js';
+import { createMembersPanel } from './members.js';
+
+const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
+const GROUP_WINDOW_MS = 5 * 60 * 1000;
+
+export function createChatView(ctx, cid) {
+  const elCache = new Map(); // key -> { sig, el } of message nodes
+  let stickToBottom = true;
+  let scrollAnchor = null;
+  const state = () => ctx.state;
+
+  const list = h('div', { class: 'messages', 'data-testid': 'messages', role: 'log', 'aria-live': 'polite',
+    onscroll: () => {
+      stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+      jump.hidden = stickToBottom;
+      if (list.scrollTop < 300) loadOlder();
+      ctx.markRead();
+    } }, h('div', { class: 'messages-inner' }));
+  const inner = list.firstChild;
+  new ResizeObserver(() => { if (stickToBottom) list.scrollTop = list.scrollHeight; }).observe(list);
+  const jump = h('button', { class: 'jump-latest', type: 'button', hidden: true, onclick: () => {
+    stickToBottom = true;
+    list.scrollTop = list.scrollHeight;
+  } }, t('conversation.jump_latest'), ' ↓');
+  const header = h('header', { class: 'chat-header' });
+  const typingLine = h('div', { class: 'typing-line', 'aria-live': 'polite', 'data-testid': 'typing' });
+  const composer = createComposer(ctx, cid, {
+    onSent: () => { stickToBottom = true; },
+    startEdit: (m) => ctx.dispatch({ type: 'edit_started', message: m }),
+  });
+  const members = createMembersPanel(ctx, cid);
+  const el = h('section', { class: 'chat', 'data-testid': 'chat', dataset: { cid } },
+    header,
+    h('div', { class: 'chat-body' },
+      h('div', { class: 'chat-column' }, list, jump, typingLine, composer.el),
+      members.el));
+
+  function loadOlder() {
+    const s = msgStore(state(), cid);
+    if (s.loading || !s.hasMore || !s.loaded) return;
+    const anchor = { height: list.scrollHeight, top: list.scrollTop };
+    if (ctx.loadOlder(cid)) scrollAnchor = anchor; // rendered on the next frame
+  }
+
+  // ------------------------------------------------------------ header
+  function renderHeader() {
+    const st = state();
+    const c = st.convs.get(cid) || st.details.get(cid);
+    clear(header);
+    if (!c) {
+      header.append(backButton(), h('div', { class: 'chat-title' }, h('h2', {}, t('common.loading'))));
+      return;
+    }
+    const d = st.details.get(c.id);
+    let sub;
+    if (c.kind === 'direct') {
+      const peer = directPeer(st, c.id);
+      sub = peer ? presenceLabel(ctx, peer) : '';
+    } else {
+      const count = c.member_count || (d && d.members ? d.members.length : 0);
+      sub = [c.topic, count ? t('members.count', { n: count }) : null].filter(Boolean).join(' · ');
+    }
+    append(header,
+      backButton(),
+      convAvatar(ctx, c, 'sm'),
+      h('div', { class: 'chat-title' },
+        h('h2', { 'data-testid': 'chat-title' }, convTitle(ctx, c)),
+        h('div', { class: 'chat-sub' }, sub)),
+      h('button', { class: `icon-btn${st.membersOpen ? ' active' : ''}`, type: 'button', title: t('members.title'),
+        'aria-label': t('members.title'), 'aria-pressed': String(st.membersOpen), 'data-testid': 'toggle-members',
+        onclick: () => ctx.dispatch({ type: 'members_toggled' }) }, icon('users')));
+  }
+
+  // ------------------------------------------------------------ typing
+  function renderTyping() {
+    const names = typingNames(ctx, cid);
+    let text = '';
+    if (names.length === 1) text = t('typing.one', { name: names[0] });
+    else if (names.length === 2) text = t('typing.two', { a: names[0], b: names[1] });
+    else if (names.length > 2) text = t('typing.many', { n: names.length });
+    typingLine.textContent = text;
+    typingLine.classList.toggle('active', !!text);
+  }
+
+  // ------------------------------------------------------------ messages
+  function cached(key, sig, build) {
+    const hit = elCache.get(key);
+    if (hit && hit.sig === sig) return hit.el;
+    const node = build();
+    elCache.set(key, { sig, el: node });
+    return node;
+  }
+
+  function receiptText(c, m, lastSentBy) {
+    const st = state();
+    if (!c || c.kind === 'channel') return '';
+    const d = st.details.get(c.id);
+    if (!d) return '';
+    const others = (d.members || []).filter((x) => x.user_id !== st.me.id);
+    // Sending a message moves the sender's read position too.
+    const readers = others.filter((x) => Math.max(x.read_seq || 0, lastSentBy.get(x.user_id) || 0) >= m.seq).length;
+    if (!readers) return t('receipt.sent');
+    if (c.kind === 'direct' || readers === others.length) return t('receipt.read');
+    return t('receipt.read_by', { n: readers });
+  }
+
+  function renderMessages() {
+    const st = state();
+    const s = msgStore(st, cid);
+    const c = st.convs.get(cid) || st.details.get(cid);
+    const items = [];
+    if (s.loading) {
+      items.push(cached('loading', 'x', () => h('div', { class: 'loading-row' }, h('span', { class: 'spinner' }), t('common.loading'))));
+    } else if (s.loaded && !s.hasMore) {
+      const title = convTitle(ctx, c);
+      items.push(cached('start', title, () => h('div', { class: 'conv-start' },
+        h('div', { class: 'conv-start-title' }, title),
+        h('div', {}, t('conversation.start')))));
+    }
+    const confirmed = [...s.bySeq.values()].sort((a, b) => a.seq - b.seq);
+    const pending = ctx.outbox().filter((p) => p.conversation_id === cid)
+      .map((p) => ({ ...p, sender_id: st.me.id, pending: true, reactions: {} }));
+    const all = [...confirmed, ...pending];
+    const readBefore = st.firstUnread.get(cid);
+    const firstUnreadMsg = readBefore == null ? null
+      : confirmed.find((m) => m.seq > readBefore && m.sender_id !== st.me.id);
+    let lastOwn = null;
+    const lastSentBy = new Map();
+    for (const m of confirmed) {
+      if (m.sender_id === st.me.id && !m.deleted) lastOwn = m;
+      lastSentBy.set(m.sender_id, m.seq);
+    }
+    const d = st.details.get(cid);
+    const memberVersion = d ? (d.members || []).length : 0;
+    let prev = null;
+    for (const m of all) {
+      const dk = dayKey(m.created_at);
+      if (!prev || dayKey(prev.created_at) !== dk) {
+        const label = dayLabel(m.created_at);
+        items.push(cached(`day-${dk}`, label, () => h('div', { class: 'day-sep', role: 'separator', 'data-testid': 'day-separator' },
+          h('span', {}, label))));
+      }
+      if (firstUnreadMsg && m === firstUnreadMsg && s.bySeq.size) {
+        items.push(cached('new-divider', 'x', () => h('div', { class: 'new-divider' }, h('span', {}, t('conversation.new_messages')))));
+      }
+      const cont = !!prev && dayKey(prev.created_at) === dk && prev.sender_id === m.sender_id
+        && ts(m.created_at) - ts(prev.created_at) < GROUP_WINDOW_MS && !m.reply_to_seq && m !== firstUnreadMsg;
+      items.push(messageNode(c, m, cont, m === lastOwn ? receiptText(c, m, lastSentBy) : '', memberVersion));
+      prev = m;
+    }
+    if (s.loaded && !all.length) {
+      items.push(cached('empty', 'x', () => h('div', { class: 'no-messages' }, t('conversation.empty'))));
+    }
+    reconcile(inner, items);
+    if (scrollAnchor) {
+      list.scrollTop = scrollAnchor.top + (list.scrollHeight - scrollAnchor.height);
+      scrollAnchor = null;
+    } else if (stickToBottom) {
+      list.scrollTop = list.scrollHeight;
+    }
+    jump.hidden = stickToBottom;
+    ctx.markRead();
+    if (s.loaded && s.hasMore && !s.loading && list.scrollHeight <= list.clientHeight + 40) loadOlder();
+  }
+
+  function messageNode(c, m, cont, receipt, memberVersion) {
+    const st = state();
+    const own = m.sender_id === st.me.id;
+    const pending = !!m.pending;
+    const key = pending ? `p-${m.client_msg_id}` : `s-${m.seq}`;
+    const editing = !pending && st.editing && st.editing.cid === m.conversation_id && st.editing.seq === m.seq;
+    const replied = m.reply_to_seq ? msgStore(st, m.conversation_id).bySeq.get(m.reply_to_seq) : null;
+    const sig = JSON.stringify([m.body, m.edited_at, m.deleted, m.reactions, m.status, cont, editing, receipt,
+      ctx.userName(m.sender_id), replied && [replied.body, replied.deleted, ctx.userName(replied.sender_id)],
+      st.pickerFor === key, st.actionsFor === key, memberVersion, c && c.role]);
+    return cached(key, sig, () => buildMessage(c, m, { own, pending, key, cont, editing, replied, receipt }));
+  }
+
+  function buildMessage(c, m, { own, pending, key, cont, editing, replied, receipt }) {
+    const st = state();
+    const name = ctx.userName(m.sender_id);
+    const classes = ['msg'];
+    if (own) classes.push('own');
+    if (cont) classes.push('cont');
+    if (pending) classes.push(m.status === 'failed' ? 'failed' : 'pending');
+    if (m.deleted) classes.push('deleted');
+    if (st.actionsFor === key) classes.push('show-actions');
+    const d = st.details.get(m.conversation_id);
+    const memberNames = new Set(d ? (d.members || []).map((x) => (st.users.get(x.user_id) || {}).username)
+      .filter(Boolean).map((u) => u.toLowerCase()) : []);
+    const mdOpts = { me: st.me.username, isMember: (u) => !d || memberNames.has(u.toLowerCase()) };
+
+    let body;
+    if (editing) body = buildEditor(m);
+    else if (m.deleted) body = h('div', { class: 'msg-body msg-recalled' }, t('message.recalled'));
+    else {
+      body = h('div', { class: 'msg-body', 'data-testid': 'message-body' }, renderMarkdown(m.body, mdOpts),
+        m.edited_at ? h('span', { class: 'msg-edited', title: fmtDateTime(m.edited_at) }, ` ${t('message.edited')}`) : null);
+    }
+
+    const quote = m.reply_to_seq ? h('button', { class: 'reply-quote', type: 'button', onclick: (e) => {
+      e.stopPropagation();
+      const target = list.querySelector(`.msg[data-seq="${m.reply_to_seq}"]`);
+      if (target) {
+        target.scrollIntoView({ block: 'center', behavior: 'smooth' });
+        target.classList.add('flash');
+        setTimeout(() => target.classList.remove('flash'), 1200);
+      }
+    } }, replied
+      ? [h('strong', {}, ctx.userName(replied.sender_id)), ' ',
+        replied.deleted ? t('message.recalled') : plainPreview(replied.body, 90)]
+      : t('message.reply_to', { seq: m.reply_to_seq })) : null;
+
+    const reactions = Object.entries(m.reactions || {}).filter(([, users]) => users && users.length);
+    const reactionRow = reactions.length ? h('div', { class: 'reactions' }, reactions.map(([emoji, users]) => h('button', {
+      class: `reaction${users.includes(st.me.id) ? ' mine' : ''}`, type: 'button', 'data-testid': 'reaction',
+      title: users.map((u) => ctx.userName(u)).join(', '),
+      onclick: (e) => { e.stopPropagation(); toggleReaction(m, emoji); },
+    }, h('span', { class: 'reaction-emoji' }, emoji), h('span', { class: 'reaction-count' }, String(users.length))))) : null;
+
+    let status = null;
+    if (pending && m.status === 'failed') {
+      status = h('div', { class: 'msg-status status-failed', 'data-testid': 'message-failed' },
+        h('span', {}, '⚠ ', t('message.failed')),
+        h('button', { class: 'link-btn', type: 'button', 'data-testid': 'retry', onclick: () => ctx.retry(m.client_msg_id) },
+          t('message.retry')),
+        h('button', { class: 'link-btn', type: 'button', onclick: () => ctx.discard(m.client_msg_id) }, t('message.discard')));
+    } else if (pending) {
+      status = h('div', { class: 'msg-status status-pending', 'data-testid': 'message-pending' }, '◷ ', t('message.sending'));
+    } else if (receipt) {
+      status = h('div', { class: 'msg-status status-sent', 'data-testid': 'receipt' }, '✓ ', receipt);
+    }
+
+    let actions = null;
+    if (!pending && !m.deleted) {
+      const mayRecall = own || canModerate(st, c);
+      actions = h('div', { class: 'msg-actions', role: 'toolbar' },
+        h('button', { class: 'act', type: 'button', title: t('message.react'), 'aria-label': t('message.react'),
+          'data-testid': 'act-react', onclick: (e) => {
+            e.stopPropagation();
+            ctx.dispatch({ type: 'picker_toggled', key });
+          } }, '☺'),
+        h('button', { class: 'act', type: 'button', title: t('message.reply'), 'aria-label': t('message.reply'),
+          'data-testid': 'act-reply', onclick: (e) => { e.stopPropagation(); composer.startReply(m); } }, '↩'),
+        own ? h('button', { class: 'act', type: 'button', title: t('message.edit'), 'aria-label': t('message.edit'),
+          'data-testid': 'act-edit', onclick: (e) => {
+            e.stopPropagation();
+            ctx.dispatch({ type: 'edit_started', message: m });
+          } }, '✎') : null,
+        mayRecall ? h('button', { class: 'act act-danger', type: 'button', title: t('message.recall'),
+          'aria-label': t('message.recall'), 'data-testid': 'act-recall',
+          onclick: (e) => { e.stopPropagation(); recall(m); } }, '⌫') : null);
+    }
+    const picker = st.pickerFor === key ? h('div', { class: 'reaction-picker', role: 'menu' },
+      QUICK_REACTIONS.map((emoji) => h('button', { type: 'button', class: 'pick', 'data-testid': 'pick-reaction',
+        onclick: (e) => {
+          e.stopPropagation();
+          ctx.dispatch({ type: 'picker_closed' });
+          toggleReaction(m, emoji);
+        } }, emoji))) : null;
+
+    return h('div', {
+      class: classes.join(' '), 'data-testid': 'message', dataset: { seq: m.seq ?? '', cmid: m.client_msg_id || '', key },
+      onclick: (e) => {
+        if (e.target.closest('a, button, textarea, input')) return;
+        if (window.getSelection && String(window.getSelection())) return;
+        ctx.dispatch({ type: 'actions_toggled', key });
+      },
+    },
+    cont ? h('div', { class: 'gutter' }, h('time', { class: 'gutter-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtShortTime(m.created_at)))
+      : avatar(m.sender_id, name),
+    h('div', { class: 'msg-main' },
+      cont ? null : h('div', { class: 'msg-head' },
+        h('span', { class: 'msg-sender', 'data-testid': 'message-sender' }, name),
+        h('time', { class: 'msg-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at))),
+      quote, body, reactionRow, status),
+    actions, picker);
+  }
+
+  function buildEditor(m) {
+    const ta = h('textarea', { class: 'edit-input', 'data-testid': 'edit-input', 'aria-label': t('message.edit'),
+      oninput: (e) => ctx.dispatch({ type: 'edit_changed', text: e.target.value }),
+      onkeydown: (e) => {
+        if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          saveEdit(m);
+        } else if (e.key === 'Escape') {
+          ctx.dispatch({ type: 'edit_ended' });
+        }
+      } });
+    ta.value = state().editing.text;
+    setTimeout(() => {
+      if (document.activeElement !== ta) {
+        ta.focus();
+        ta.setSelectionRange(ta.value.length, ta.value.length);
+      }
+    }, 0);
+    return h('div', { class: 'msg-editor' }, ta,
+      h('div', { class: 'editor-actions' },
+        h('span', { class: 'hint' }, t('message.edit_hint')),
+        h('button', { class: 'btn btn-small', type: 'button', onclick: () => ctx.dispatch({ type: 'edit_ended' }) },
+          t('common.cancel')),
+        h('button', { class: 'btn btn-small btn-primary', type: 'button', 'data-testid': 'edit-save', onclick: () => saveEdit(m) },
+          t('common.save'))));
+  }
+
+  async function saveEdit(m) {
+    const editing = state().editing;
+    const text = editing ? editing.text.trim() : '';
+    if (!text) {
+      ctx.toast(t('error.invalid_body'), 'error');
+      return;
+    }
+    if (text === m.body) {
+      ctx.dispatch({ type: 'edit_ended' });
+      return;
+    }
+    try {
+      const res = await ctx.api.patch(`/conversations/${m.conversation_id}/messages/${m.seq}`, { body: text });
+      ctx.dispatch({ type: 'edit_ended' });
+      ctx.dispatch({ type: 'message_updated', message: res.message });
+    } catch (err) {
+      ctx.toast(ctx.errorText(err), 'error');
+    }
+  }
+
+  async function recall(m) {
+    if (state().actionsFor) ctx.dispatch({ type: 'actions_toggled', key: state().actionsFor });
+    if (!(await ctx.confirmDialog(t('message.recall_confirm'), { confirmLabel: t('message.recall'), danger: true }))) return;
+    try {
+      const res = await ctx.api.del(`/conversations/${m.conversation_id}/messages/${m.seq}`);
+      if (res && res.message) ctx.dispatch({ type: 'message_updated', message: res.message });
+    } catch (err) {
+      ctx.toast(ctx.errorText(err), 'error');
+    }
+  }
+
+  async function toggleReaction(m, emoji) {
+    const mine = ((m.reactions || {})[emoji] || []).includes(state().me.id);
+    const path = `/conversations/${m.conversation_id}/messages/${m.seq}/reactions/${encodeURIComponent(emoji)}`;
+    try {
+      const res = mine ? await ctx.api.del(path) : await ctx.api.put(path);
+      if (res && res.message) ctx.dispatch({ type: 'message_updated', message: res.message });
+    } catch (err) {
+      ctx.toast(ctx.errorText(err), 'error');
+    }
+  }
+
+  return {
+    el,
+    cid,
+    render(parts) {
+      const all = parts.has('all');
+      if (all || parts.has('header')) renderHeader();
+      if (all || parts.has('messages')) renderMessages();
+      if (all || parts.has('typing')) renderTyping();
+      if (all || parts.has('members')) members.render();
+      if (all || parts.has('reply')) composer.renderReplyBar();
+    },
+    // True when the newest message is on screen (so it counts as read).
+    atBottom() {
+      return list.isConnected && list.scrollHeight - list.scrollTop - list.clientHeight <= 80;
+    },
+    focusComposer() {
+      composer.focus();
+    },
+    closePopups() {
+      composer.closeMentionPopup();
+    },
+  };
+}

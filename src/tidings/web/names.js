@@ -1,0 +1,45 @@
+// How conversations and people are named and drawn, shared by the views. Every
+// function takes the view context (see app.js) and reads the state through it.
+import { h, avatar } from './dom.js';
+import { t } from './i18n.js';
+import { directPeer, typingUsers } from './state.js';
+
+export function convTitle(ctx, c) {
+  const state = ctx.state;
+  if (!c) return '';
+  if (c.kind === 'direct') {
+    const peer = directPeer(state, c.id);
+    if (peer) return ctx.userName(peer);
+    return c.name || (state.details.has(c.id) ? ctx.userName(state.me.id) : '…');
+  }
+  if (c.name) return c.name;
+  const d = state.details.get(c.id);
+  if (d) {
+    return (d.members || []).filter((m) => m.user_id !== state.me.id).slice(0, 4)
+      .map((m) => ctx.userName(m.user_id)).join(', ') || t('conversation.untitled');
+  }
+  return t('conversation.untitled');
+}
+
+export function convAvatar(ctx, c, size = 'md') {
+  const state = ctx.state;
+  if (c.kind === 'direct') {
+    const peer = directPeer(state, c.id);
+    if (peer) return avatar(peer, ctx.userName(peer), { size, presence: state.presence.get(peer) || 'offline' });
+  }
+  if (c.kind === 'channel') return h('span', { class: `avatar avatar-${size} avatar-channel`, 'aria-hidden': 'true' }, '#');
+  return avatar(c.id, convTitle(ctx, c), { size, person: false });
+}
+
+export function presenceLabel(ctx, uid) {
+  return t(`presence.${ctx.state.presence.get(uid) || 'offline'}`);
+}
+
+export function typingNames(ctx, cid) {
+  return typingUsers(ctx.state, cid, Date.now()).map((uid) => ctx.userName(uid));
+}
+
+export function backButton() {
+  return h('a', { class: 'icon-btn back-btn', href: '#/', title: t('common.back'), 'aria-label': t('common.back'),
+    'data-testid': 'back' }, '‹');
+}

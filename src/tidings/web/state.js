@@ -1,0 +1,576 @@
+// The web client's state and the one function that changes it (docs/web.md).
+//
+//   apply(state, action) -> { state, effects }
+//
+// `state` is never mutated: a new state object is returned, sharing what did not
+// change (so a view can compare by identity). `action` is a plain object with a
+// `type`: a server event, a REST answer, or something the user did. `effects` are
+// plain data for the shell (app.js) to carry out: render parts of the screen, show a
+// toast, navigate, load something over REST, post a read position. Nothing here
+// touches the DOM, the network, storage, timers or the clock (times come in actions).
+// Node's test runner checks it (tests/web/state.test.mjs).
+
+export const TYPING_SHOW_MS = 6000;
+
+export function initialState({ me = null } = {}) {
+  return {
+    me, // the signed-in user
+    users: new Map(), // id -> user
+    convs: new Map(), // id -> conversation (list shape, with read_seq, unread, unread_mentions)
+    details: new Map(), // id -> conversation with members
+    msgs: new Map(), // cid -> { bySeq: Map(seq -> message), hasMore, loaded, loading, touched }
+    previews: new Map(), // cid -> last known message
+    presence: new Map(), // uid -> online | away | offline
+    typing: new Map(), // cid -> Map(uid -> shown until, ms)
+    view: 'home', // home | chat | channels | directory | admin
+    cid: null, // the open conversation
+    viewArg: '',
+    adminTab: 'users',
+    replyTo: new Map(), // cid -> seq being replied to
+    editing: null, // { cid, seq, text }
+    actionsFor: null, // key of the message whose action bar is open (touch)
+    pickerFor: null, // key of the message whose reaction picker is open
+    membersOpen: false,
+    firstUnread: new Map(), // cid -> read_seq when the conversation was opened (or null)
+    booted: false, // REST state loaded after the first `ready`
+    status: 'connecting', // connecting | online | reconnecting
+    filter: '', // the conversation list's filter text
+  };
+}
+
+// ---------------------------------------------------------------- small immutable helpers
+function mapSet(map, key, value) {
+  const next = new Map(map);
+  next.set(key, value);
+  return next;
+}
+function mapDelete(map, key) {
+  if (!map.has(key)) return map;
+  const next = new Map(map);
+  next.delete(key);
+  return next;
+}
+const ts = (s) => (s ? Date.parse(s) : 0) || 0;
+
+export function emptyStore() {
+  return { bySeq: new Map(), hasMore: true, loaded: false, loading: false, touched: null };
+}
+export function msgStore(state, cid) {
+  return state.msgs.get(cid) || emptyStore();
+}
+export function newestSeq(store) {
+  let max = 0;
+  for (const seq of store.bySeq.keys()) if (seq > max) max = seq;
+  return max;
+}
+export function oldestSeq(store) {
+  let min = Infinity;
+  for (const seq of store.bySeq.keys()) if (seq < min) min = seq;
+  return min === Infinity ? 0 : min;
+}
+
+// Merge a conversation from the server into what we know: counters never go back,
+// and unread comes from positions (last_seq - read_seq).
+export function normalizeConv(c, existing = null) {
+  const merged = { ...(existing || {}), ...c };
+  for (const k of ['role', 'read_seq', 'unread', 'unread_mentions']) {
+    if (c[k] === undefined && existing) merged[k] = existing[k];
+  }
+  merged.last_seq = Math.max(existing ? existing.last_seq || 0 : 0, c.last_seq || 0);
+  if (existing && ts(existing.last_activity_at) > ts(c.last_activity_at)) merged.last_activity_at = existing.last_activity_at;
+  if (merged.read_seq === undefined) merged.read_seq = merged.last_seq;
+  merged.read_seq = Math.max(existing ? existing.read_seq || 0 : 0, merged.read_seq || 0);
+  merged.unread = Math.max(0, merged.last_seq - merged.read_seq);
+  if (merged.unread === 0) merged.unread_mentions = 0;
+  merged.unread_mentions = merged.unread_mentions || 0;
+  return merged;
+}
+
+function withCounters(c, readSeq) {
+  const next = { ...c, read_seq: Math.max(c.read_seq || 0, readSeq || 0) };
+  next.unread = Math.max(0, (next.last_seq || 0) - next.read_seq);
+  if (next.unread === 0) next.unread_mentions = 0;
+  return next;
+}
+
+// ---------------------------------------------------------------- selectors (pure)
+export function displayName(state, uid) {
+  const u = state.users.get(uid);
+  return u ? u.display_name || u.username : null;
+}
+
+export function directPeer(state, cid) {
+  const d = state.details.get(cid);
+  if (!d || !state.me) return null;
+  const other = (d.members || []).find((m) => m.user_id !== state.me.id);
+  return other ? other.user_id : null;
+}
+
+export function isAdmin(state) {
+  return !!state.me && (state.me.role === 'owner' || state.me.role === 'admin');
+}
+
+export function canModerate(state, c) {
+  return isAdmin(state) || (!!c && c.role === 'owner');
+}
+
+// Conversations for the list: filtered by `title(c)`, latest activity first.
+export function sortedConversations(state, title) {
+  const filter = state.filter.trim().toLowerCase();
+  return [...state.convs.values()]
+    .filter((c) => !filter || title(c).toLowerCase().includes(filter))
+    .sort((a, b) => ts(b.last_activity_at || b.created_at) - ts(a.last_activity_at || a.created_at)
+      || (b.last_seq || 0) - (a.last_seq || 0));
+}
+
+// Unread shown for a conversation (none for the one open on screen).
+export function shownUnread(state, c) {
+  return c.id === state.cid && state.view === 'chat' ? 0 : c.unread || 0;
+}
+
+export function unreadTotal(state) {
+  let total = 0;
+  for (const c of state.convs.values()) total += shownUnread(state, c);
+  return total;
+}
+
+// Who is typing in `cid` at `now` (user ids).
+export function typingUsers(state, cid, now) {
+  const m = state.typing.get(cid);
+  if (!m) return [];
+  return [...m].filter(([, until]) => until > now).map(([uid]) => uid);
+}
+
+// ---------------------------------------------------------------- the reducer
+const render = (...parts) => ({ type: 'render', parts });
+
+export function apply(state, action) {
+  const fn = HANDLERS[action.type];
+  if (!fn) return { state, effects: [] };
+  const effects = [];
+  const next = fn(state, action, effects);
+  return { state: next || state, effects };
+}
+
+// Apply several actions in order; returns the last state and every effect.
+export function applyAll(state, actions) {
+  const effects = [];
+  let s = state;
+  for (const a of actions) {
+    const r = apply(s, a);
+    s = r.state;
+    effects.push(...r.effects);
+  }
+  return { state: s, effects };
+}
+
+function upsertConv(state, c, effects) {
+  const convs = mapSet(state.convs, c.id, normalizeConv(c, state.convs.get(c.id)));
+  if (c.kind !== 'channel' && !state.details.has(c.id)) effects.push({ type: 'load_detail', cid: c.id });
+  effects.push(render('list', 'header'));
+  return { ...state, convs };
+}
+
+function setPreview(previews, m) {
+  const prev = previews.get(m.conversation_id);
+  if (!prev || m.seq >= prev.seq) return mapSet(previews, m.conversation_id, m);
+  return previews;
+}
+
+// A stored message arrived (send ack, live or replayed event, gap fill).
+function acceptMessage(state, m, effects) {
+  if (!m || m.seq == null) return state;
+  const cid = m.conversation_id;
+  const own = !!state.me && m.sender_id === state.me.id;
+  let next = { ...state };
+  const typing = state.typing.get(cid);
+  if (typing && typing.has(m.sender_id)) {
+    const t = new Map(typing);
+    t.delete(m.sender_id);
+    next.typing = mapSet(state.typing, cid, t);
+  }
+  const c = state.convs.get(cid);
+  if (!c) {
+    effects.push({ type: 'refresh_conversations' });
+  } else if (m.seq > (c.last_seq || 0)) {
+    const u = { ...c, last_seq: m.seq };
+    if (ts(m.created_at) > ts(c.last_activity_at)) u.last_activity_at = m.created_at;
+    if (own) {
+      u.read_seq = Math.max(c.read_seq || 0, m.seq); // sending moves the sender's read position
+    } else if (state.me && (m.mentions || []).includes(state.me.id)) u.unread_mentions = (c.unread_mentions || 0) + 1;
+    u.unread = Math.max(0, u.last_seq - (u.read_seq || 0));
+    if (u.unread === 0) u.unread_mentions = 0;
+    next.convs = mapSet(state.convs, cid, u);
+  }
+  next.previews = setPreview(state.previews, m);
+  const s = state.msgs.get(cid);
+  if (s && (s.loaded || s.loading)) {
+    // While the first page is loading, keep live messages too: the page may have been
+    // read before they were committed.
+    if (!s.bySeq.has(m.seq)) {
+      const store = { ...s, bySeq: mapSet(s.bySeq, m.seq, m) };
+      if (s.loading && s.touched) store.touched = new Set(s.touched).add(m.seq);
+      next.msgs = mapSet(state.msgs, cid, store);
+    }
+  }
+  effects.push(render('list', 'messages', 'typing'));
+  if (cid === state.cid) effects.push({ type: 'check_read' });
+  return next;
+}
+
+// A message changed (edit, recall, reaction): replace what we hold.
+function updateMessage(state, m) {
+  const cid = m.conversation_id;
+  const next = { ...state };
+  const s = state.msgs.get(cid);
+  if (s && (s.bySeq.has(m.seq) || (s.loading && !s.loaded))) {
+    const store = { ...s, bySeq: mapSet(s.bySeq, m.seq, m) };
+    if (s.loading && s.touched) store.touched = new Set(s.touched).add(m.seq);
+    next.msgs = mapSet(state.msgs, cid, store);
+  }
+  const prev = state.previews.get(cid);
+  if (prev && prev.seq === m.seq) next.previews = mapSet(state.previews, cid, m);
+  return next;
+}
+
+function applyRead(state, cid, uid, seq, effects) {
+  if (state.me && uid === state.me.id) {
+    const c = state.convs.get(cid);
+    if (!c) return state;
+    effects.push(render('list'));
+    return { ...state, convs: mapSet(state.convs, cid, withCounters(c, seq)) };
+  }
+  const d = state.details.get(cid);
+  const member = d && (d.members || []).find((m) => m.user_id === uid);
+  if (!member) return state;
+  const members = d.members.map((m) => (m.user_id === uid ? { ...m, read_seq: Math.max(m.read_seq || 0, seq || 0) } : m));
+  effects.push(render('messages'));
+  return { ...state, details: mapSet(state.details, cid, { ...d, members }) };
+}
+
+function forgetConversation(state, cid) {
+  return {
+    ...state,
+    convs: mapDelete(state.convs, cid),
+    details: mapDelete(state.details, cid),
+    msgs: mapDelete(state.msgs, cid),
+  };
+}
+
+function applyEvent(state, ev, effects) {
+  const cid = ev.conversation_id;
+  const me = state.me ? state.me.id : null;
+  switch (ev.kind) {
+    case 'message':
+      return acceptMessage(state, ev.message, effects);
+    case 'message_edited':
+    case 'message_deleted':
+    case 'reaction':
+      if (!ev.message) return state;
+      effects.push(render('messages', 'list'));
+      return updateMessage(state, ev.message);
+    case 'conversation_created': {
+      const next = ev.conversation ? upsertConv(state, ev.conversation, effects) : state;
+      effects.push({ type: 'refresh_conversations' });
+      return next;
+    }
+    case 'conversation_updated': {
+      const c = ev.conversation;
+      if (!c) return state;
+      let next = state.convs.has(c.id) ? upsertConv(state, c, effects) : state;
+      const d = next.details.get(c.id);
+      if (d) next = { ...next, details: mapSet(next.details, d.id, { ...d, ...c, members: d.members }) };
+      effects.push(render('list', 'header', 'members'));
+      return next;
+    }
+    case 'member_added': {
+      let next = state;
+      if ((ev.user_ids || []).includes(me)) {
+        if (ev.conversation) next = upsertConv(next, ev.conversation, effects);
+        effects.push({ type: 'refresh_conversations' });
+      } else if (ev.conversation && state.convs.has(cid)) {
+        next = upsertConv(next, ev.conversation, effects);
+      }
+      if (state.details.has(cid) || state.cid === cid) effects.push({ type: 'load_detail', cid });
+      return next;
+    }
+    case 'member_removed': {
+      if (ev.user_id === me) {
+        effects.push({ type: 'forget_history', cid }, render('list'));
+        if (state.cid === cid) effects.push({ type: 'toast', key: 'conversation.removed' }, { type: 'navigate', hash: '#/' });
+        return forgetConversation(state, cid);
+      }
+      const d = state.details.get(cid);
+      if (!d) return state;
+      const next = { ...state, details: mapSet(state.details, cid,
+        { ...d, members: (d.members || []).filter((m) => m.user_id !== ev.user_id) }) };
+      const c = state.convs.get(cid);
+      if (c && c.member_count) next.convs = mapSet(state.convs, cid, { ...c, member_count: Math.max(0, c.member_count - 1) });
+      effects.push(render('members', 'header', 'list'));
+      return next;
+    }
+    case 'read':
+      return applyRead(state, cid, ev.user_id, ev.seq, effects);
+    default:
+      return state;
+  }
+}
+
+const HANDLERS = {
+  // ---------------------------------------------------------- session
+  signed_in(state, { user }) {
+    void state;
+    const s = initialState({ me: user });
+    return { ...s, users: mapSet(s.users, user.id, user) };
+  },
+  ready(state, { user }, effects) {
+    if (!user || !state.me) return state;
+    const me = { ...state.me, ...user };
+    effects.push({ type: 'remember_user', user: me });
+    return { ...state, me, users: mapSet(state.users, me.id, me) };
+  },
+  status(state, { status }, effects) {
+    if (state.status === status) return state;
+    effects.push(render('banner'));
+    return { ...state, status };
+  },
+  // The REST state is (re)loaded from scratch: conversations replace what we had,
+  // messages are forgotten (they are loaded again as conversations are opened).
+  initial_loaded(state, { conversations, users = [] }, effects) {
+    const us = new Map(state.users);
+    for (const u of users) us.set(u.id, u);
+    if (state.me) us.set(state.me.id, us.get(state.me.id) || state.me);
+    const convs = new Map();
+    for (const c of conversations) convs.set(c.id, normalizeConv(c));
+    effects.push(render('all'));
+    return { ...state, users: us, convs, msgs: new Map() };
+  },
+  booted(state, action, effects) {
+    effects.push(render('all'));
+    return { ...state, booted: true };
+  },
+  unbooted(state) {
+    return { ...state, booted: false };
+  },
+  // A fresh GET /conversations: the server's counters, merged; conversations we
+  // are no longer in are dropped.
+  conversations_refreshed(state, { conversations }, effects) {
+    const convs = new Map();
+    for (const c of conversations) {
+      const merged = normalizeConv(c, state.convs.get(c.id));
+      // The server's counters are authoritative for mentions.
+      if (c.unread_mentions !== undefined && merged.unread > 0) merged.unread_mentions = c.unread_mentions;
+      convs.set(c.id, merged);
+      if (c.kind !== 'channel' && !state.details.has(c.id)) effects.push({ type: 'load_detail', cid: c.id });
+    }
+    effects.push(render('list', 'header'));
+    return { ...state, convs };
+  },
+  conversation_upserted(state, { conversation }, effects) {
+    return upsertConv(state, conversation, effects);
+  },
+  conversation_left(state, { cid }, effects) {
+    effects.push({ type: 'forget_history', cid }, render('list'));
+    return { ...state, convs: mapDelete(state.convs, cid) };
+  },
+  detail_loaded(state, { conversation }, effects) {
+    const cid = conversation.id;
+    const next = { ...state, details: mapSet(state.details, cid, conversation) };
+    const listed = state.convs.get(cid);
+    if (listed) {
+      const { members, ...rest } = conversation;
+      void members;
+      next.convs = mapSet(state.convs, cid, normalizeConv(rest, listed));
+    }
+    const ids = (conversation.members || []).map((m) => m.user_id);
+    const unknown = ids.filter((uid) => !state.users.has(uid)).slice(0, 50);
+    if (unknown.length) effects.push({ type: 'load_users', ids: unknown });
+    if (conversation.kind !== 'channel' || ids.length <= 100) {
+      const missing = ids.filter((uid) => !state.presence.has(uid) && uid !== (state.me && state.me.id));
+      if (missing.length) effects.push({ type: 'load_presence', ids: missing });
+    }
+    effects.push(render('list', 'header', 'members', 'messages'));
+    return next;
+  },
+  users_loaded(state, { users }, effects) {
+    if (!users.length) return state;
+    const us = new Map(state.users);
+    for (const u of users) us.set(u.id, u);
+    effects.push(render('all'));
+    return { ...state, users: us };
+  },
+  presence_loaded(state, { presence }, effects) {
+    const p = new Map(state.presence);
+    for (const [uid, st] of Object.entries(presence || {})) p.set(uid, st);
+    effects.push(render('list', 'members', 'header', 'view'));
+    return { ...state, presence: p };
+  },
+
+  // ---------------------------------------------------------- from the connection
+  event(state, { event }, effects) {
+    return applyEvent(state, event || {}, effects);
+  },
+  typing(state, { conversation_id: cid, user_id: uid, now }, effects) {
+    if (state.me && uid === state.me.id) return state;
+    const m = new Map(state.typing.get(cid) || []);
+    m.set(uid, now + TYPING_SHOW_MS);
+    effects.push(render('typing', 'list'), { type: 'render_later', delay: TYPING_SHOW_MS + 50, parts: ['typing', 'list'] });
+    return { ...state, typing: mapSet(state.typing, cid, m) };
+  },
+  presence(state, { user_id: uid, state: st }, effects) {
+    effects.push(render('list', 'members', 'header', 'view'));
+    return { ...state, presence: mapSet(state.presence, uid, st) };
+  },
+  // A stored message from a send's ack.
+  message_stored(state, { message }, effects) {
+    return acceptMessage(state, message, effects);
+  },
+  // The newest message of a conversation, for the list's preview.
+  preview_loaded(state, { message }, effects) {
+    const previews = setPreview(state.previews, message);
+    if (previews === state.previews) return state;
+    effects.push(render('list'));
+    return { ...state, previews };
+  },
+  // A changed message from a REST answer (edit, recall, reaction).
+  message_updated(state, { message }, effects) {
+    if (!message) return state;
+    effects.push(render('messages', 'list'));
+    return updateMessage(state, message);
+  },
+
+  // ---------------------------------------------------------- history pages
+  page_started(state, { cid, mode }, effects) {
+    const s = msgStore(state, cid);
+    if (s.loading) return state;
+    if (mode === 'older' && (!s.hasMore || !s.loaded)) return state;
+    const store = { ...s, loading: true };
+    // Seqs changed by live events while the newest page loads are newer than the page.
+    if (mode === 'latest') store.touched = new Set();
+    effects.push(render('messages'));
+    return { ...state, msgs: mapSet(state.msgs, cid, store) };
+  },
+  page_loaded(state, { cid, mode, messages = [], has_more: hasMore }, effects) {
+    const s = msgStore(state, cid);
+    const bySeq = new Map(s.bySeq);
+    const store = { ...s, loading: false, touched: null, bySeq };
+    let previews = state.previews;
+    if (mode === 'latest') {
+      for (const m of messages) if (!(s.touched && s.touched.has(m.seq))) bySeq.set(m.seq, m);
+      store.hasMore = !!hasMore;
+      store.loaded = true;
+      const last = messages[messages.length - 1];
+      if (last) previews = setPreview(previews, last);
+      effects.push({ type: 'track_history', cid, newest: newestSeq(store) });
+    } else if (mode === 'older') {
+      for (const m of messages) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+      store.hasMore = !!hasMore && messages.length > 0;
+    } else {
+      // A gap fill: never replace what live events brought.
+      for (const m of messages) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+      store.loading = s.loading;
+      store.touched = s.touched;
+    }
+    effects.push(render('messages', 'list'));
+    return { ...state, msgs: mapSet(state.msgs, cid, store), previews };
+  },
+  page_failed(state, { cid, mode, status }, effects) {
+    const s = state.msgs.get(cid);
+    if (!s) return state;
+    if (mode === 'latest' && status === 404) {
+      effects.push({ type: 'toast', key: 'error.not_found', kind: 'error' }, { type: 'navigate', hash: '#/' });
+    }
+    effects.push(render('messages', 'list'));
+    return { ...state, msgs: mapSet(state.msgs, cid, { ...s, loading: false, touched: null }) };
+  },
+  history_complete(state, { cid }) {
+    const s = state.msgs.get(cid);
+    if (!s || !s.hasMore) return state;
+    return { ...state, msgs: mapSet(state.msgs, cid, { ...s, hasMore: false }) };
+  },
+
+  // ---------------------------------------------------------- read positions
+  // The newest message of the open conversation is on screen: mark it read here at
+  // once and tell the server.
+  read_up_to(state, { cid, seq }, effects) {
+    const c = state.convs.get(cid);
+    if (!c || seq <= (c.read_seq || 0)) return state;
+    const u = { ...c, read_seq: seq };
+    u.unread = Math.max(0, (c.last_seq || 0) - seq);
+    if (u.unread === 0) u.unread_mentions = 0;
+    effects.push(render('list'), { type: 'post_read', cid, seq });
+    return { ...state, convs: mapSet(state.convs, cid, u) };
+  },
+
+  // ---------------------------------------------------------- navigation and UI
+  // `section` and `arg`s come from the location hash (#/c/<id>, #/channels, …).
+  routed(state, { section, arg = '', arg2 = '' }, effects) {
+    const next = { ...state, pickerFor: null, actionsFor: null };
+    if (section === 'c' && arg) {
+      const changed = state.cid !== arg || state.view !== 'chat';
+      next.view = 'chat';
+      if (changed) {
+        next.cid = arg;
+        next.editing = null;
+        const c = state.convs.get(arg);
+        next.firstUnread = mapSet(state.firstUnread, arg, c && c.unread ? c.read_seq || 0 : null);
+      }
+      effects.push(render('list'));
+      return next;
+    }
+    next.cid = null;
+    next.editing = null;
+    if (section === 'channels') next.view = 'channels';
+    else if (section === 'directory') next.view = 'directory';
+    else if (section === 'admin' && isAdmin(state)) {
+      next.view = 'admin';
+      next.adminTab = arg === 'departments' ? 'departments' : 'users';
+    } else next.view = 'home';
+    next.viewArg = arg2;
+    effects.push(render('list'));
+    return next;
+  },
+  filter_changed(state, { filter }, effects) {
+    effects.push(render('list'));
+    return { ...state, filter };
+  },
+  members_toggled(state, { open }, effects) {
+    effects.push(render('members', 'header'));
+    return { ...state, membersOpen: open === undefined ? !state.membersOpen : !!open };
+  },
+  picker_toggled(state, { key }, effects) {
+    effects.push(render('messages'));
+    return { ...state, pickerFor: state.pickerFor === key ? null : key };
+  },
+  picker_closed(state, action, effects) {
+    if (!state.pickerFor) return state;
+    effects.push(render('messages'));
+    return { ...state, pickerFor: null };
+  },
+  actions_toggled(state, { key }, effects) {
+    effects.push(render('messages'));
+    return { ...state, actionsFor: state.actionsFor === key ? null : key };
+  },
+  edit_started(state, { message: m }, effects) {
+    effects.push(render('messages'));
+    return { ...state, editing: { cid: m.conversation_id, seq: m.seq, text: m.body }, actionsFor: null };
+  },
+  edit_changed(state, { text }) {
+    return state.editing ? { ...state, editing: { ...state.editing, text } } : state;
+  },
+  edit_ended(state, action, effects) {
+    effects.push(render('messages'));
+    return { ...state, editing: null };
+  },
+  reply_started(state, { message: m }, effects) {
+    effects.push(render('reply'));
+    return { ...state, replyTo: mapSet(state.replyTo, m.conversation_id, m.seq), actionsFor: null };
+  },
+  reply_cleared(state, { cid }, effects) {
+    if (!state.replyTo.has(cid)) return state;
+    effects.push(render('reply'));
+    return { ...state, replyTo: mapDelete(state.replyTo, cid) };
+  },
+};
+
+export const ACTIONS = Object.freeze(Object.keys(HANDLERS));
