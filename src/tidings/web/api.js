@@ -59,16 +59,15 @@ export class Api {
 
 // One WebSocket connection that keeps itself alive: reconnects with jittered backoff,
 // answers `reconnect` frames, pings, and times requests out. The protocol's rules
-// (auth and resume position, acks by `ref`, the outbox, gap detection) are not here:
-// they are the ClientSession's (sync.js), which this loop feeds with every frame.
-// What the session reports comes back through `onOutcomes(outcomes)`.
+// (auth and resume position, answers by `ref`, the outbox, gap detection) are not
+// here: they are the ClientSession's (sync.js), which this loop feeds with every frame
+// and close. What the session makes of them goes on to `onOutcomes(outcomes)`.
 export class Connection {
-  constructor({ session, getToken, onOutcomes, onStatus, onAuthFailed }) {
+  constructor({ session, getToken, onOutcomes, onStatus }) {
     this.session = session;
     this.getToken = getToken;
     this.onOutcomes = onOutcomes;
     this.onStatus = onStatus;
-    this.onAuthFailed = onAuthFailed;
     this.ws = null;
     this.stopped = true;
     this.attempt = 0;
@@ -101,9 +100,9 @@ export class Connection {
     if (this.ws) {
       this.ws.onclose = null;
       try { this.ws.close(1000); } catch { /* already closed */ }
+      this.ws = null;
+      this.handle(this.session.connectionLost(null));
     }
-    this.ws = null;
-    this.lost();
   }
 
   connect() {
@@ -138,30 +137,23 @@ export class Connection {
       this.ws = null;
       const wasReady = this.session.ready;
       clearInterval(this.pingTimer);
-      this.lost();
-      if (this.stopped) return;
+      const outcomes = this.opened ? this.session.connectionLost(ev.code) : [];
       if (this.opened && !wasReady && this.session.position != null) {
         // The server took the connection but closed it before `ready`: after a few
         // such answers, stop insisting on our position and start fresh.
         this.closedBeforeReady += 1;
         if (this.closedBeforeReady >= 3) {
           this.closedBeforeReady = 0;
-          this.handle([this.session.resumeFailed()]);
+          this.session.forgetPosition();
+          outcomes.push({ type: 'ended', next: 'resume_refused', unanswered: [], unanswered_sends: [] });
         }
       }
-      if (ev.code === 4001 || ev.code === 4003) {
-        // Maybe the token is no longer valid; the app checks and signs out if so.
-        this.onAuthFailed && this.onAuthFailed(ev.code);
-      }
+      this.handle(outcomes);
+      if (this.stopped) return;
       this.onStatus && this.onStatus('reconnecting', { wasReady, code: ev.code });
       this.scheduleReconnect();
     };
     ws.onerror = () => { /* onclose follows */ };
-  }
-
-  // The connection is gone: the session fails its requests in flight.
-  lost() {
-    this.handle(this.session.closed());
   }
 
   scheduleReconnect(minDelay = 0) {
@@ -183,7 +175,15 @@ export class Connection {
     }
   }
 
-  // Act on the session's outcomes that concern the socket, then hand them all on.
+  settle(ref, fn) {
+    const w = this.waiting.get(String(ref));
+    if (!w) return;
+    this.waiting.delete(String(ref));
+    clearTimeout(w.timer);
+    fn(w);
+  }
+
+  // Act on the outcomes that concern the socket, then hand them all on.
   handle(outcomes) {
     if (!outcomes.length) return;
     for (const o of outcomes) {
@@ -193,21 +193,28 @@ export class Connection {
         clearInterval(this.pingTimer);
         this.pingTimer = setInterval(() => this.keepAlive(), 25000);
         this.onStatus && this.onStatus('online');
-      } else if (o.type === 'ack' || o.type === 'error') {
-        const w = o.ref != null ? this.waiting.get(String(o.ref)) : null;
-        if (w) {
-          this.waiting.delete(String(o.ref));
-          clearTimeout(w.timer);
-          if (o.type === 'ack') {
+      } else if (o.type === 'answered') {
+        this.settle(o.ref, (w) => {
+          if (o.ok) {
             w.resolve(o.frame);
-          } else {
-            const err = new Error((o.error && o.error.message) || o.code);
-            err.code = o.code;
-            err.details = o.error && o.error.details;
-            w.reject(err);
+            return;
           }
+          const e = o.frame.error || {};
+          const err = new Error(e.message || e.code || 'error');
+          err.code = e.code || 'error';
+          err.details = e.details;
+          w.reject(err);
+        });
+      } else if (o.type === 'ended') {
+        for (const ref of o.unanswered) {
+          this.settle(ref, (w) => {
+            const err = new Error('disconnected');
+            err.code = 'disconnected';
+            w.reject(err);
+          });
         }
-      } else if (o.type === 'reconnect' && this.ws) {
+        if (o.next === 'reconnect_soon') this.attempt = 0;
+      } else if (o.type === 'reconnect_soon' && this.ws) {
         // The server is going away: reconnect after a short jittered delay.
         const ws = this.ws;
         this.attempt = 0;
@@ -227,13 +234,13 @@ export class Connection {
     this.request({ type: 'ping' }, 20000).catch(() => {});
   }
 
-  // Write frames the session made (`send` frames from `send`, `flush` or `retry`); a
-  // send not answered within `timeoutMs` is expired in the session (it fails).
+  // Write `send` frames the session made (from `send`, `flush` or `retry`); one not
+  // answered within `timeoutMs` is given up on (the session marks it failed).
   write(frames, timeoutMs = 15000) {
     for (const frame of frames) {
       if (!frame || !this.ws) continue;
       this.ws.send(JSON.stringify(frame));
-      if (frame.ref) setTimeout(() => this.handle(this.session.expire(frame.ref)), timeoutMs);
+      setTimeout(() => this.handle(this.session.giveUp(frame.ref)), timeoutMs);
     }
   }
 
@@ -248,7 +255,13 @@ export class Connection {
         reject(err);
         return;
       }
-      const timer = setTimeout(() => this.handle(this.session.expire(out.ref)), timeoutMs);
+      const timer = setTimeout(() => {
+        this.waiting.delete(out.ref);
+        this.handle(this.session.giveUp(out.ref));
+        const err = new Error('timeout');
+        err.code = 'timeout';
+        reject(err);
+      }, timeoutMs);
       this.waiting.set(out.ref, { resolve, reject, timer });
       this.ws.send(JSON.stringify(out));
     });

@@ -347,13 +347,6 @@ function startSession(user) {
     getToken: () => token,
     onOutcomes: (outcomes) => { if (conn === mine) onOutcomes(outcomes); },
     onStatus: (status) => { if (conn === mine) dispatch({ type: 'status', status }); },
-    onAuthFailed: async () => {
-      try {
-        await api.get('/users/me');
-      } catch (err) {
-        if (err.status === 401 || err.status === 403) signedOut();
-      }
-    },
   });
   conn = mine;
   conn.start();
@@ -368,9 +361,8 @@ function onOutcomes(outcomes) {
       case 'ready':
         onReady(o);
         break;
-      case 'event':
-      case 'typing':
-      case 'presence':
+      case 'delivered':
+      case 'signal':
         if (!state.booted) buffered.push(o);
         else applyOutcome(o);
         break;
@@ -384,13 +376,18 @@ function onOutcomes(outcomes) {
       case 'fill_gap':
         fillGap(o);
         break;
-      case 'resume_failed':
-        // Start fresh: the next `ready` reloads the state over REST.
-        dispatch({ type: 'unbooted' });
-        buffered = [];
+      case 'refused':
+      case 'ended':
+        if (o.next === 'resume_refused') {
+          // Start fresh: the next `ready` reloads the state over REST.
+          dispatch({ type: 'unbooted' });
+          buffered = [];
+        } else if (o.next === 'auth_failed' && o.type === 'ended') {
+          checkToken(); // maybe the token is no longer valid: then sign out
+        }
         break;
       default:
-        break; // duplicate, ack, error, reconnect, auth_error: nothing more to do here
+        break; // dropped, answered, reconnect_soon, ignored: nothing more to do here
     }
   }
   if (outboxChanged) {
@@ -400,16 +397,24 @@ function onOutcomes(outcomes) {
 }
 
 function applyOutcome(o) {
-  if (o.type === 'event') {
+  if (o.type === 'delivered') {
     try {
       dispatch({ type: 'event', event: o.event });
     } catch (err) {
       console.error('event failed', o, err);
     }
-  } else if (o.type === 'typing') {
+  } else if (o.frame.type === 'typing') {
     dispatch({ type: 'typing', conversation_id: o.frame.conversation_id, user_id: o.frame.user_id, now: Date.now() });
-  } else if (o.type === 'presence') {
+  } else if (o.frame.type === 'presence') {
     dispatch({ type: 'presence', user_id: o.frame.user_id, state: o.frame.state });
+  }
+}
+
+async function checkToken() {
+  try {
+    await api.get('/users/me');
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) signedOut();
   }
 }
 
@@ -429,7 +434,7 @@ async function onReady(o) {
       // Could not load: drop this connection and try again (the banner stays up).
       loadingInitial = false;
       buffered = [];
-      session.resetPosition(null);
+      session.forgetPosition();
       dispatch({ type: 'status', status: 'reconnecting' });
       conn.reconnectNow();
       return;
