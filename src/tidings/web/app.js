@@ -4,12 +4,13 @@
 // ClientSession (sync.js) and the socket loop around it (api.js), carries out the
 // effects the reducer returns, loads over REST, routes, and renders on the next
 // animation frame. The screens are view modules that take a context (`ctx` below):
-// conv_list.js, messages.js, composer.js, members.js, channels.js, directory.js,
-// admin.js, new_conversation.js. docs/web.md describes the layout.
+// login.js, conv_list.js, messages.js, composer.js, members.js, channels.js,
+// directory.js, admin.js, new_conversation.js. docs/web.md describes the layout.
 import { Api, Connection } from './api.js';
 import { h, append, clear, icon } from './dom.js';
 import { t, setLanguage, pickLanguage, language, LANGUAGES } from './i18n.js';
 import { renderAdmin } from './admin.js';
+import { renderLoginScreen } from './login.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
 import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName } from './state.js';
 import { ClientSession } from './sync.js';
@@ -260,56 +261,16 @@ function languageSelect(onChange, { compact = false } = {}) {
 // ---------------------------------------------------------------- sign in / out
 function renderLogin(notice = '', keep = {}) {
   document.title = t('app.name');
-  const root = $('#app');
-  clear(root);
-  const totpRow = h('label', { class: 'field', hidden: !keep.totp },
-    h('span', {}, t('login.totp')),
-    h('input', { name: 'totp', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '10',
-      'data-testid': 'login-totp' }));
-  const errorBox = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'login-error' }, notice);
-  const form = h('form', { class: 'login-card', 'data-testid': 'login-form', onsubmit: async (e) => {
-    e.preventDefault();
-    const data = new FormData(form);
-    const body = { username: String(data.get('username')).trim(), password: String(data.get('password')),
-      device: navigator.userAgent.slice(0, 120) };
-    if (!totpRow.hidden && data.get('totp')) body.totp = String(data.get('totp')).trim();
-    const button = $('button[type=submit]', form);
-    button.disabled = true;
-    errorBox.textContent = '';
-    try {
-      const res = await api.post('/auth/login', body);
+  renderLoginScreen($('#app'), {
+    api, notice, keep, errorText,
+    languageSelect: (onChange) => languageSelect(onChange),
+    onSignedIn: (res) => {
       token = res.token;
       localStorage.setItem(TOKEN_KEY, res.token);
       startSession(res.user);
-    } catch (err) {
-      button.disabled = false;
-      if (err.code === 'totp_required') {
-        totpRow.hidden = false;
-        errorBox.textContent = t('login.totp_needed');
-        $('input[name=totp]', form).focus();
-      } else if (err.code === 'invalid_totp' || (err.code === 'invalid_credentials' && !totpRow.hidden)) {
-        errorBox.textContent = t(err.code === 'invalid_totp' ? 'error.invalid_totp' : 'error.invalid_credentials');
-      } else {
-        errorBox.textContent = errorText(err);
-      }
-    }
-  } },
-  h('div', { class: 'login-brand' }, h('span', { class: 'logo' }, 'T'), h('h1', {}, t('app.name'))),
-  h('p', { class: 'login-tagline' }, t('login.tagline')),
-  h('label', { class: 'field' }, h('span', {}, t('login.username')),
-    h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: true,
-      'data-testid': 'login-username', value: keep.username || '' })),
-  h('label', { class: 'field' }, h('span', {}, t('login.password')),
-    h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true,
-      'data-testid': 'login-password' })),
-  totpRow,
-  errorBox,
-  h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'login-submit' }, t('login.submit')),
-  h('div', { class: 'login-footer' }, languageSelect(() => {
-    const data = new FormData(form);
-    renderLogin('', { username: data.get('username'), totp: !totpRow.hidden });
-  })));
-  append(root, h('div', { class: 'login-screen' }, form));
+    },
+    rerender: (kept) => renderLogin('', kept),
+  });
 }
 
 async function signOut() {
@@ -637,9 +598,8 @@ function route() {
   const hash = location.hash.replace(/^#\/?/, '');
   const [section, arg, arg2] = hash.split('/').map((x) => decodeURIComponent(x || ''));
   if (chat) chat.closePopups();
-  const before = state;
   dispatch({ type: 'routed', section, arg, arg2 });
-  if (state.view === 'chat') openConversation(state.cid, before.cid !== state.cid || before.view !== 'chat');
+  if (state.view === 'chat') openConversation(state.cid);
   else renderMain();
 }
 
@@ -648,8 +608,7 @@ function go(hash) {
   else location.hash = hash;
 }
 
-function openConversation(cid, changed) {
-  void changed;
+function openConversation(cid) {
   renderMain();
   if (!state.booted) return; // loaded once the connection is ready
   if (!state.convs.has(cid)) {
