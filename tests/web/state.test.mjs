@@ -393,3 +393,39 @@ test('preview_loaded keeps the newest message per conversation', () => {
   r = apply(s, { type: 'preview_loaded', message: msg('c1', 2) });
   assert.equal(r.state, s, 'an older message is no preview');
 });
+
+test('stale state + events == a fresh load (list counters)', () => {
+  // A server's view of one conversation, moved on by sends and reads; the client got the
+  // list at the start and then only the events.
+  const server = { last_seq: 3, read_seq: 1, mentions: new Set([2]) };
+  const fresh = () => conv('c1', { last_seq: server.last_seq, read_seq: server.read_seq,
+    unread_mentions: [...server.mentions].filter((seq) => seq > server.read_seq).length });
+  let s = world([fresh()]);
+  const events = [];
+  const send = (sender, mention) => {
+    server.last_seq += 1;
+    if (sender === 'u1') server.read_seq = server.last_seq;
+    if (mention) server.mentions.add(server.last_seq);
+    events.push({ kind: 'message', conversation_id: 'c1',
+      message: msg('c1', server.last_seq, { sender_id: sender, mentions: mention ? ['u1'] : [] }) });
+  };
+  const read = (seq) => {
+    server.read_seq = Math.max(server.read_seq, seq);
+    events.push({ kind: 'read', conversation_id: 'c1', user_id: 'u1', seq });
+  };
+  send('u2', true);
+  send('u2', false);
+  read(4);
+  send('u2', true);
+  send('u1', false);
+  send('u2', true);
+  send('u2', false);
+  for (const event of events) s = apply(s, { type: 'event', event }).state;
+  const loaded = world([fresh()]);
+  const pick = (st) => {
+    const c = st.convs.get('c1');
+    return [c.last_seq, c.read_seq, c.unread, c.unread_mentions];
+  };
+  assert.deepEqual(pick(s), pick(loaded));
+  assert.deepEqual(pick(s), [9, 7, 2, 1]);
+});
