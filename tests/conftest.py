@@ -299,24 +299,50 @@ def live_server(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-async def container(tmp_path: Path, backend: Backend) -> AsyncIterator[object]:
+def container_settings() -> dict[str, object]:
+    """Settings of the `container` fixture beyond the test defaults: a test module
+    overrides this fixture to run its services with other limits."""
+    return {}
+
+
+@pytest.fixture
+def container_clock() -> Clock | None:
+    """The `container` fixture's clock (None: the real one); a test module overrides
+    this fixture with a clock it moves."""
+    return None
+
+
+@pytest.fixture
+async def container(
+    tmp_path: Path,
+    backend: Backend,
+    container_settings: dict[str, object],
+    container_clock: Clock | None,
+) -> AsyncIterator[object]:
     """Every service, in-process, on a real SQLite file or (parametrized) a fresh
     PostgreSQL database, migrated like production. The bus is the in-process one."""
     from tidings.app.container import Container
     from tidings.app.settings import Settings
+    from tidings.services.passwords import Passwords
     from tidings.store import migrations
 
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        edit_window_seconds=60,
-        database_url=backend.database_url,
-        argon2_time_cost=1,  # cheap argon2id: tests hash hundreds of passwords
-        argon2_memory_kib=1024,
+    settings = Settings.model_validate(
+        {
+            "data_dir": tmp_path / "data",
+            "edit_window_seconds": 60,
+            "database_url": backend.database_url,
+            **container_settings,
+        }
     )
     settings.data_dir.mkdir(parents=True)
     if backend.database_url is None:
         await asyncio.to_thread(migrations.upgrade, settings.db_url)
-    c = Container(settings)
+    # argon2id cheaper than the settings allow: tests hash hundreds of passwords
+    c = Container(
+        settings,
+        clock=container_clock,
+        passwords=Passwords(time_cost=1, memory_kib=8, parallelism=1),
+    )
     try:
         yield c
     finally:

@@ -10,23 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from tidings.app.container import Container
 from tidings.core.audit import GENESIS, AuditAction, entry_hash
 from tidings.core.errors import Forbidden
 from tidings.core.models import ConversationKind, OrgRole, SecondFactorPolicy
-from tidings.services import auth as auth_module
 from tidings.services.audit import client_address, record
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters here (production uses the library's defaults)."""
-    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(auth_module, "_hasher", fast)
-    monkeypatch.setattr(auth_module, "_DUMMY_HASH", fast.hash("dummy"))
 
 
 async def _sql(c: Container, statement: str, **params: Any) -> None:

@@ -4,45 +4,50 @@ names are treated alike. (tests/e2e/test_security_limits.py shows it on the serv
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from argon2 import PasswordHasher
 
 from tests.fakes import FakeClock
 from tidings.app.container import Container
+from tidings.app.settings import Settings, limits_from
 from tidings.core.errors import InvalidCredentials, RateLimited, TidingsError
 from tidings.core.models import OrgRole
-from tidings.services import auth as auth_module
 from tidings.services.context import SecurityLimits
 from tidings.services.hub import Services
 from tidings.services.login_guard import delay_after
 
-LIMITS = SecurityLimits(
-    login_failures_before_delay=3,
-    login_failures_before_lockout=6,
-    login_address_failures_before_lockout=10,
-    login_lockout=timedelta(minutes=15),
-    login_failure_window=timedelta(minutes=15),
-    login_max_delay=timedelta(seconds=4),
-    rate_login_per_user=0,
-    rate_login_per_address=0,
-)
+# Settings of this module's `container` (tests/conftest.py): lock sooner, wait less.
+GUARD_SETTINGS: dict[str, object] = {
+    "login_failures_before_delay": 3,
+    "login_failures_before_lockout": 6,
+    "login_address_failures_before_lockout": 10,
+    "login_lockout_seconds": 15 * 60,
+    "login_failure_window_seconds": 15 * 60,
+    "login_max_delay_seconds": 4,
+    "rate_login_per_user": 0,
+    "rate_login_per_address": 0,
+}
+LIMITS = limits_from(Settings.model_validate(GUARD_SETTINGS), SecurityLimits)
+
 
 START = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(auth_module, "_hasher", fast)
-    monkeypatch.setattr(auth_module, "_DUMMY_HASH", fast.hash("dummy"))
+@pytest.fixture
+def container_settings() -> dict[str, object]:
+    return GUARD_SETTINGS
 
 
-def _services(container: Container, clock: FakeClock) -> Services:
-    deps = dataclasses.replace(container.deps, clock=clock, security=LIMITS)
-    return Services.build(deps)
+@pytest.fixture
+def container_clock() -> FakeClock:
+    return FakeClock(START)
+
+
+def _services(container: Container) -> Services:
+    """A fresh set of services on the container's deps (the clock the test moves)."""
+    assert container.deps.security == LIMITS
+    return Services.build(container.deps, container.passwords)
 
 
 async def _try(svc: Services, name: str, password: str, address: str) -> str:
@@ -67,9 +72,11 @@ def test_delay_schedule() -> None:
     ]
 
 
-async def test_slow_down_lock_and_release(container: Container) -> None:
-    clock = FakeClock(START)
-    svc = _services(container, clock)
+async def test_slow_down_lock_and_release(
+    container: Container, container_clock: FakeClock
+) -> None:
+    clock = container_clock
+    svc = _services(container)
     await svc.users.create(None, "nina", "password-123", role=OrgRole.MEMBER)
 
     async def sequence(name: str, address: str) -> list[str]:
@@ -87,7 +94,7 @@ async def test_slow_down_lock_and_release(container: Container) -> None:
     assert real[:4] == ["invalid_credentials"] * 3 + ["wait 1"]  # 0.5 s, said as 1
     # locked after 6 failures: even the right password waits the lockout out
     clock.advance(3600)
-    svc2 = _services(container, clock)
+    svc2 = _services(container)  # new services: what they know is in the database
     for _ in range(6):
         await _try(svc2, "nina", "wrong-password", "192.0.2.3")
         clock.advance(10)
@@ -101,9 +108,11 @@ async def test_slow_down_lock_and_release(container: Container) -> None:
         assert await _try(svc2, "nina", "wrong-password", "192.0.2.5") == "invalid_credentials"
 
 
-async def test_an_address_guessing_names_is_locked(container: Container) -> None:
-    clock = FakeClock(START)
-    svc = _services(container, clock)
+async def test_an_address_guessing_names_is_locked(
+    container: Container, container_clock: FakeClock
+) -> None:
+    clock = container_clock
+    svc = _services(container)
     await svc.users.create(None, "omar", "password-123", role=OrgRole.MEMBER)
     for i in range(10):
         with pytest.raises(InvalidCredentials):
@@ -113,9 +122,11 @@ async def test_an_address_guessing_names_is_locked(container: Container) -> None
     assert await _try(svc, "omar", "password-123", "198.51.100.2") == "ok"
 
 
-async def test_failures_are_forgotten_after_the_window(container: Container) -> None:
-    clock = FakeClock(START)
-    svc = _services(container, clock)
+async def test_failures_are_forgotten_after_the_window(
+    container: Container, container_clock: FakeClock
+) -> None:
+    clock = container_clock
+    svc = _services(container)
     await svc.users.create(None, "pia", "password-123", role=OrgRole.MEMBER)
     for _ in range(3):
         assert await _try(svc, "pia", "wrong-password", "192.0.2.9") == "invalid_credentials"

@@ -5,7 +5,8 @@ Each test gets a fresh database: the migrations run once per module into a templ
 SQLite file copied for every test; PostgreSQL's from tests/conftest.py's `pg_template`),
 the same schema as `tests/conftest.py::container` without paying for Alembic each time.
 The clock is a fake one the tests move (edit windows, token expiry). Password hashing
-uses cheap argon2 parameters here; production uses the library's defaults (auth.py)."""
+uses argon2id at its cheapest here (CHEAP, handed to the container); production's cost
+comes from the settings argon2_time_cost and argon2_memory_kib."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from typing import Any
 
 import orjson
 import pytest
-from argon2 import PasswordHasher
 
 from tidings.app.container import Container
 from tidings.app.settings import Settings
@@ -56,9 +56,9 @@ from tidings.core.models import (
     User,
 )
 from tidings.protocol.wire import conversation_json, message_json
-from tidings.services import auth as auth_module
 from tidings.services.events import envelope_for
 from tidings.services.hub import Services
+from tidings.services.passwords import Passwords
 from tidings.services.sync import parse_position
 from tidings.store import migrations
 
@@ -66,6 +66,7 @@ from ..conftest import _pg, _pg_url
 from ..fakes import FakeClock
 
 PASSWORD = "password-123"
+CHEAP = Passwords(time_cost=1, memory_kib=8, parallelism=1)
 GROUP = ConversationKind.GROUP
 CHANNEL = ConversationKind.CHANNEL
 DIRECT = ConversationKind.DIRECT
@@ -167,13 +168,6 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(auth_module, "_hasher", fast)
-    monkeypatch.setattr(auth_module, "_DUMMY_HASH", fast.hash("dummy"))
-
-
 MakeWorld = Callable[..., Awaitable[World]]
 
 
@@ -218,9 +212,11 @@ async def make_world(
             shutil.copyfile(template_db, data / "tidings.db")
         else:
             settings = {"database_url": database_url, **settings}
-        defaults = {"edit_window_seconds": 60, "argon2_time_cost": 1, "argon2_memory_kib": 1024}
+        defaults = {"edit_window_seconds": 60}
         clock = FakeClock(tick=timedelta(milliseconds=1))  # order by time is defined
-        container = Container(Settings(data_dir=data, **{**defaults, **settings}), clock=clock)
+        container = Container(
+            Settings(data_dir=data, **{**defaults, **settings}), clock=clock, passwords=CHEAP
+        )
         made.append(container)
         return World(container, clock)
 

@@ -163,3 +163,125 @@ def test_sdk_stays_a_client() -> None:
         lambda n: not within(n, "tidings.services", "tidings.store", "tidings.api",
                              "tidings.gateway", "tidings.app"),
     ) == []
+
+
+# --- no import cycles -------------------------------------------------------------------
+# Every import counts: at module level, inside functions, and under TYPE_CHECKING (a
+# cycle hidden there is still two modules that cannot be understood one without the
+# other). `import a.b.c` also runs the packages a and a.b; a module's own packages are
+# already being imported when it runs, so an edge to them is no cycle unless the module
+# takes a name from one (`from tidings.bench import SCENARIOS` inside tidings.bench.x).
+
+
+def module_edges(source: str, module: str, known: set[str], *, is_package: bool = False
+                 ) -> set[str]:
+    """The project modules that importing `module` makes Python import."""
+    package = module if is_package else module.rpartition(".")[0]
+    ancestors = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
+    targets: set[tuple[str, bool]] = set()  # (module, whether names are taken from it)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets.update((alias.name, False) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base)
+                target = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                targets.add((submodule, False) if submodule in known else (target, True))
+    edges: set[str] = set()
+    for target, takes_names in targets:
+        parts = target.split(".")
+        for name in (".".join(parts[:i]) for i in range(1, len(parts) + 1)):
+            if name not in known or name == module:
+                continue
+            if name not in ancestors or (name == target and takes_names):
+                edges.add(name)
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted,
+    plus any module that imports itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in edges.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def project_edges() -> dict[str, set[str]]:
+    paths = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+    known = set(paths)
+    return {
+        name: module_edges(path.read_text(encoding="utf-8"), name, known,
+                           is_package=path.name == "__init__.py")
+        for name, path in paths.items()
+    }
+
+
+def test_no_import_cycles() -> None:
+    edges = project_edges()
+    assert "tidings.services.auth" in edges["tidings.services.users"]
+    assert "tidings.bench.runner" in edges["tidings.bench"]
+    assert cycles(edges) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    known = {"tidings.services", "tidings.services.auth", "tidings.services.second_factor",
+             "tidings.bench", "tidings.bench.runner", "tidings.bench.procstat"}
+    auth = module_edges(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from tidings.services.second_factor import SecondFactorService\n",
+        "tidings.services.auth", known,
+    )
+    second = module_edges(
+        "def later():\n    from .auth import verify_password\n",
+        "tidings.services.second_factor", known,
+    )
+    assert cycles({"tidings.services.auth": auth, "tidings.services.second_factor": second}) == [
+        ["tidings.services.auth", "tidings.services.second_factor"]
+    ]
+    # a package's module taking a submodule of its own package is no cycle ...
+    package = module_edges("from tidings.bench.runner import run\n", "tidings.bench", known,
+                           is_package=True)
+    runner = module_edges("from tidings.bench import procstat\n", "tidings.bench.runner", known)
+    assert runner == {"tidings.bench.procstat"}
+    assert cycles({"tidings.bench": package, "tidings.bench.runner": runner}) == []
+    # ... but taking a name the package defines is one
+    runner = module_edges("from tidings.bench import run\n", "tidings.bench.runner", known)
+    assert cycles({"tidings.bench": package, "tidings.bench.runner": runner}) == [
+        ["tidings.bench", "tidings.bench.runner"]
+    ]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -4,23 +4,23 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
-from tidings.app.security import security_limits
-from tidings.app.settings import Settings
+from tidings.app.settings import Settings, limits_from
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
-from tidings.services.auth import configure_password_hashing
-from tidings.services.context import Deps, Limits
+from tidings.services.context import Deps, Limits, SecurityLimits
 from tidings.services.hub import Services
+from tidings.services.passwords import Passwords
 from tidings.store.ports import Store
 from tidings.store.sql.store import SqlStore
 
 
 class Container:
     """`clock` and `ids` are the time and the id source of every service (tests give a
-    clock they move and ids they can predict; the defaults are the real ones)."""
+    clock they move and ids they can predict; the defaults are the real ones);
+    `passwords` a cheaper password hasher than the settings allow. Everything else
+    comes from `settings`."""
 
     def __init__(
         self,
@@ -30,6 +30,7 @@ class Container:
         bus: Bus | None = None,
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
+        passwords: Passwords | None = None,
     ):
         self.settings = settings
         self.store: Store = store or SqlStore.from_url(
@@ -44,17 +45,13 @@ class Container:
             bus=self.bus,
             clock=clock or SystemClock(),
             ids=ids or TimeOrderedIds(),
-            limits=Limits(
-                max_message_bytes=settings.max_message_bytes,
-                edit_window=timedelta(seconds=settings.edit_window_seconds),
-                token_ttl=timedelta(seconds=settings.token_ttl_seconds),
-                history_page_max=settings.history_page_max,
-                sync_page_max=settings.sync_page_max,
-            ),
-            security=security_limits(settings),
+            limits=limits_from(settings, Limits),
+            security=limits_from(settings, SecurityLimits),
         )
-        configure_password_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
-        self.services = Services.build(self.deps)
+        self.passwords = passwords or Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib
+        )
+        self.services = Services.build(self.deps, self.passwords)
 
     @staticmethod
     def _make_bus(settings: Settings) -> Bus:

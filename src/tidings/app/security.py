@@ -1,35 +1,16 @@
-"""Security settings -> what the services need (SecurityLimits); TLS for the server."""
+"""TLS for the server, and the refusal to serve plain HTTP beyond loopback. (The login
+and rate limits reach the services as SecurityLimits, filled by app/settings.py's
+limits_from.)"""
 
 from __future__ import annotations
 
 import ipaddress
 import ssl
-from datetime import timedelta
 from typing import Any
 
 import uvicorn
 
 from tidings.app.settings import Settings
-from tidings.services.context import SecurityLimits
-
-
-def security_limits(settings: Settings) -> SecurityLimits:
-    return SecurityLimits(
-        login_failures_before_delay=settings.login_failures_before_delay,
-        login_failures_before_lockout=settings.login_failures_before_lockout,
-        login_address_failures_before_lockout=settings.login_address_failures_before_lockout,
-        login_lockout=timedelta(seconds=settings.login_lockout_seconds),
-        login_failure_window=timedelta(seconds=settings.login_failure_window_seconds),
-        login_max_delay=timedelta(seconds=settings.login_max_delay_seconds),
-        rate_window_seconds=float(settings.rate_window_seconds),
-        rate_login_per_user=settings.rate_login_per_user,
-        rate_login_per_address=settings.rate_login_per_address,
-        rate_send_per_user=settings.rate_send_per_user,
-        rate_send_per_address=settings.rate_send_per_address,
-        rate_upload_per_user=settings.rate_upload_per_user,
-        rate_upload_per_address=settings.rate_upload_per_address,
-        totp_issuer=settings.totp_issuer,
-    )
 
 
 class InsecureBind(Exception):

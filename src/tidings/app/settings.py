@@ -3,9 +3,10 @@ a TOML file (--config or TIDINGS_CONFIG), then these defaults."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -14,6 +15,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 Role = Literal["gateway", "api", "worker"]
 ALL_ROLES: tuple[Role, ...] = ("gateway", "api", "worker")
@@ -113,3 +117,12 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             raise FileNotFoundError(f"settings file not found: {config}")
         os.environ["TIDINGS_CONFIG"] = str(config)
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+L = TypeVar("L", bound="DataclassInstance")
+
+
+def limits_from(settings: Settings, limits: type[L]) -> L:
+    """One of the services' limit classes (services/context.py), each field the setting
+    of the same name: the defaults live here in Settings only."""
+    return limits(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(limits)})

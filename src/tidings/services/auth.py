@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Collection
 from datetime import timedelta
-from typing import TYPE_CHECKING
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token
@@ -27,39 +22,12 @@ from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
 from tidings.services.login_guard import LoginGuard
+from tidings.services.passwords import Passwords
 from tidings.services.ratelimit import Action, RateLimiter
-
-if TYPE_CHECKING:
-    from tidings.services.second_factor import SecondFactorService
-
-_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-_DUMMY_HASH = _hasher.hash("not a real password, used to equalize timing")
-
-
-def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
-    """Set argon2id's cost for new hashes (stored hashes keep their own parameters)."""
-    global _hasher, _DUMMY_HASH
-    if (time_cost, memory_kib) != (_hasher.time_cost, _hasher.memory_cost):
-        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
-        _DUMMY_HASH = _hasher.hash("not a real password, used to equalize timing")
-
+from tidings.services.second_factor import SecondFactorService
 
 SEEN_EVERY = timedelta(seconds=60)  # how stale a session's last_seen_at may get
 TOKEN_CHECK_CHUNK = 500  # token ids per query when the gateway checks its sessions
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def verify_password(password_hash: str, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return _hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.to_thread(check)
 
 
 def token_hash(token: str) -> str:
@@ -68,11 +36,14 @@ def token_hash(token: str) -> str:
 
 
 class AuthService:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(
+        self, deps: Deps, passwords: Passwords, second_factor: SecondFactorService
+    ) -> None:
         self.d = deps
+        self.passwords = passwords
+        self.second_factor = second_factor
         self.limiter = RateLimiter(deps)
         self.guard = LoginGuard(deps.security)
-        self.second_factor: SecondFactorService | None = None  # set by Services.build
 
     async def login(
         self,
@@ -93,21 +64,20 @@ class AuthService:
             await self.guard.check(tx, name, address, now)
             found = await tx.get_credentials(name)
         if found is None:
-            await verify_password(_DUMMY_HASH, password)
+            await self.passwords.waste_time(password)
             await self._failed(name, address, None, "password")
             raise InvalidCredentials("wrong username or password")
         user, stored_hash = found
         if user.bot:  # a bot has no password: it authenticates with its bot token only
-            await verify_password(_DUMMY_HASH, password)
+            await self.passwords.waste_time(password)
             await self._failed(name, address, user.id, "password")
             raise InvalidCredentials("a bot account has no password: use its bot token")
-        if not await verify_password(stored_hash, password):
+        if not await self.passwords.verify(stored_hash, password):
             await self._failed(name, address, user.id, "password")
             raise InvalidCredentials("wrong username or password")
         if user.disabled:
             raise UserDisabled("this account is disabled")
         second_factor = self.second_factor
-        assert second_factor is not None, "wired by Services.build"
         token = new_token()
         expires = now + self.d.limits.token_ttl
         token_id = self.d.ids.new_id()

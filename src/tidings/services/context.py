@@ -9,36 +9,60 @@ from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator
 from tidings.store.ports import Store
 
+# The limit classes declare no defaults: each field is the setting of the same name
+# (app/settings.py holds every default, once) and the container fills them all from the
+# settings (app/settings.py:limits_from); tests/unit/test_settings.py keeps it so.
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_message_bytes: int = 16 * 1024
-    edit_window: timedelta = timedelta(hours=1)
-    token_ttl: timedelta = timedelta(days=30)
-    history_page_max: int = 200
-    sync_page_max: int = 1000
-    max_members_per_request: int = 500
-    send_batch_max: int = 256
+    """Sizes, windows and page limits (settings of the same names)."""
+
+    max_message_bytes: int
+    edit_window_seconds: int
+    token_ttl_seconds: int
+    history_page_max: int
+    sync_page_max: int
+
+    @property
+    def edit_window(self) -> timedelta:
+        return timedelta(seconds=self.edit_window_seconds)
+
+    @property
+    def token_ttl(self) -> timedelta:
+        return timedelta(seconds=self.token_ttl_seconds)
 
 
 @dataclass(frozen=True, slots=True)
 class SecurityLimits:
-    """Login protection and rate limits (settings: login_*, rate_*; 0 disables a rate)."""
+    """Login protection and rate limits (settings login_*, rate_*; 0 disables a rate)."""
 
-    login_failures_before_delay: int = 3
-    login_failures_before_lockout: int = 10
-    login_address_failures_before_lockout: int = 50
-    login_lockout: timedelta = timedelta(minutes=15)
-    login_failure_window: timedelta = timedelta(minutes=15)
-    login_max_delay: timedelta = timedelta(seconds=60)
-    rate_window_seconds: float = 60.0
-    rate_login_per_user: int = 20
-    rate_login_per_address: int = 600
-    rate_send_per_user: int = 600
-    rate_send_per_address: int = 30000
-    rate_upload_per_user: int = 60
-    rate_upload_per_address: int = 600
-    totp_issuer: str = "Tidings"
+    login_failures_before_delay: int
+    login_failures_before_lockout: int
+    login_address_failures_before_lockout: int
+    login_lockout_seconds: int
+    login_failure_window_seconds: int
+    login_max_delay_seconds: int
+    rate_window_seconds: int
+    rate_login_per_user: int
+    rate_login_per_address: int
+    rate_send_per_user: int
+    rate_send_per_address: int
+    rate_upload_per_user: int
+    rate_upload_per_address: int
+    totp_issuer: str
+
+    @property
+    def login_lockout(self) -> timedelta:
+        return timedelta(seconds=self.login_lockout_seconds)
+
+    @property
+    def login_failure_window(self) -> timedelta:
+        return timedelta(seconds=self.login_failure_window_seconds)
+
+    @property
+    def login_max_delay(self) -> timedelta:
+        return timedelta(seconds=self.login_max_delay_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,4 +72,4 @@ class Deps:
     clock: Clock
     ids: IdGenerator
     limits: Limits
-    security: SecurityLimits = SecurityLimits()
+    security: SecurityLimits

@@ -37,6 +37,8 @@ from tidings.services.context import Deps
 from tidings.services.events import EventBatch
 from tidings.store.ports import Tx
 
+MAX_MEMBERS_PER_REQUEST = 500  # users named in one create or add-members request
+
 
 class ConversationService:
     def __init__(self, deps: Deps) -> None:
@@ -54,7 +56,7 @@ class ConversationService:
         between the same two people is created once: asking again returns it."""
         check_can_create(kind, actor)
         others = list(dict.fromkeys(u for u in member_ids if u != actor.id))
-        if len(others) > self.d.limits.max_members_per_request:
+        if len(others) > MAX_MEMBERS_PER_REQUEST:
             raise InvalidRequest("too many members in one request", field="member_ids")
         if kind is ConversationKind.DIRECT:
             if len(others) != 1:
@@ -171,7 +173,7 @@ class ConversationService:
         ids = list(dict.fromkeys(user_ids))
         if not ids:
             raise InvalidRequest("user_ids must not be empty", field="user_ids")
-        if len(ids) > self.d.limits.max_members_per_request:
+        if len(ids) > MAX_MEMBERS_PER_REQUEST:
             raise InvalidRequest("too many members in one request", field="user_ids")
         now = self.d.clock.now()
         async with self.d.store.write() as tx:

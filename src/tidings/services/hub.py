@@ -11,6 +11,7 @@ from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
 from tidings.services.messages import MessageService
+from tidings.services.passwords import Passwords
 from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.second_factor import SecondFactorService
@@ -36,10 +37,12 @@ class Services:
     limiter: RateLimiter
 
     @classmethod
-    def build(cls, deps: Deps) -> Services:
-        auth = AuthService(deps)
-        auth.second_factor = second_factor = SecondFactorService(deps)
-        users = UserService(deps, auth)
+    def build(cls, deps: Deps, passwords: Passwords) -> Services:
+        """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
+        goes to the ones that hash or check passwords."""
+        second_factor = SecondFactorService(deps, passwords)
+        auth = AuthService(deps, passwords, second_factor)
+        users = UserService(deps, auth, passwords)
         return cls(
             deps=deps,
             auth=auth,
@@ -51,7 +54,7 @@ class Services:
             presence=PresenceService(deps),
             audit=AuditService(deps),
             second_factor=second_factor,
-            sessions=SessionService(deps, auth),
+            sessions=SessionService(deps, auth, passwords),
             bots=BotService(deps, auth, users),
             limiter=auth.limiter,
         )

@@ -41,6 +41,7 @@ from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
 MAX_EMOJI_CHARS = 64
+SEND_BATCH_MAX = 256  # sends committed together in one group commit, at most
 
 
 @dataclass(slots=True)
@@ -132,7 +133,7 @@ class MessageService:
         assert self._queue is not None
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < self.d.limits.send_batch_max and not self._queue.empty():
+            while len(batch) < SEND_BATCH_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)

@@ -34,9 +34,9 @@ from tidings.core.errors import (
 from tidings.core.models import OrgRole, SecondFactorPolicy, Session, User
 from tidings.core.rules import check_admin, check_can_manage_user
 from tidings.services.audit import record
-from tidings.services.auth import verify_password
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
+from tidings.services.passwords import Passwords
 from tidings.store.ports import Tx
 
 POLICY_KEY = "second_factor_policy"
@@ -84,8 +84,9 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 
 class SecondFactorService:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, passwords: Passwords) -> None:
         self.d = deps
+        self.passwords = passwords
         self._policy: tuple[float, SecondFactorPolicy] | None = None
 
     # --- policy -------------------------------------------------------------------
@@ -242,7 +243,7 @@ class SecondFactorService:
             raise Forbidden("your organization requires a second factor")
         async with self.d.store.read() as tx:
             stored = await tx.get_password_hash(user.id)
-        if stored is None or not await verify_password(stored, password):
+        if stored is None or not await self.passwords.verify(stored, password):
             raise InvalidCredentials("wrong password")
         now = self.d.clock.now()
         async with self.d.store.write() as tx:

@@ -8,15 +8,17 @@ from tidings.core.errors import InvalidCredentials, InvalidOperation, NotFound
 from tidings.core.models import Session, SessionInfo, User
 from tidings.core.rules import check_can_manage_user, check_password
 from tidings.services.audit import record
-from tidings.services.auth import AuthService, hash_password, verify_password
+from tidings.services.auth import AuthService
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
+from tidings.services.passwords import Passwords
 
 
 class SessionService:
-    def __init__(self, deps: Deps, auth: AuthService) -> None:
+    def __init__(self, deps: Deps, auth: AuthService, passwords: Passwords) -> None:
         self.d = deps
         self.auth = auth
+        self.passwords = passwords
 
     async def mine(self, session: Session) -> list[SessionInfo]:
         async with self.d.store.read() as tx:
@@ -59,9 +61,9 @@ class SessionService:
         check_password(new)
         async with self.d.store.read() as tx:
             stored = await tx.get_password_hash(user.id)
-        if stored is None or not await verify_password(stored, current):
+        if stored is None or not await self.passwords.verify(stored, current):
             raise InvalidCredentials("the current password is wrong", field="current_password")
-        hashed = await hash_password(new)
+        hashed = await self.passwords.hash(new)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             others = [

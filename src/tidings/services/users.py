@@ -16,18 +16,20 @@ from tidings.core.rules import (
     search_key,
 )
 from tidings.services.audit import record as audit
-from tidings.services.auth import AuthService, hash_password
+from tidings.services.auth import AuthService
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
+from tidings.services.passwords import Passwords
 from tidings.store.ports import Tx
 
 OWNER_CREATED_KEY = "owner_created"
 
 
 class UserService:
-    def __init__(self, deps: Deps, auth: AuthService) -> None:
+    def __init__(self, deps: Deps, auth: AuthService, passwords: Passwords) -> None:
         self.d = deps
         self.auth = auth
+        self.passwords = passwords
 
     async def create(
         self,
@@ -51,7 +53,7 @@ class UserService:
         )
         if actor is not None:
             check_can_manage_user(actor, user, role)
-        hashed = await hash_password(password)
+        hashed = await self.passwords.hash(password)
         async with self.d.store.write() as tx:
             await tx.insert_user(user, hashed, search_key(name, shown))
             await audit(
@@ -179,7 +181,7 @@ class UserService:
             check_can_manage_user(actor, target, None)
         if target.bot:
             raise InvalidOperation("a bot account has no password: rotate its token instead")
-        hashed = await hash_password(password)
+        hashed = await self.passwords.hash(password)
         async with self.d.store.write() as tx:
             await tx.update_user(user_id, password_hash=hashed)
             await audit(
