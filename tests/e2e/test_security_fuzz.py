@@ -13,6 +13,7 @@ import os
 import re
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,7 @@ from hypothesis.errors import Unsatisfiable
 
 from tests.e2e.security_helpers import server_with
 from tests.helpers import Ws, login, make_user
+from tidings.core.errors import ErrorCode
 
 pytestmark = pytest.mark.e2e
 
@@ -155,16 +157,61 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
+# values of the right JSON type too, so that some frames pass parsing and reach the
+# services (an unknown conversation, a body too long, a seq never given out ...)
+typed_values = {
+    "ref": st.text(max_size=8) | st.integers(),
+    "token": st.text(max_size=40),
+    "since": st.text(max_size=40),
+    "conversation_id": st.text(max_size=70),
+    "client_msg_id": st.text(max_size=70),
+    "body": st.text(max_size=300),
+    "reply_to_seq": st.integers(min_value=-2, max_value=2**40),
+    "seq": st.integers(min_value=-2, max_value=2**40),
+    "state": st.sampled_from(["online", "away", "busy"]),
+}
 shaped_frames = st.fixed_dictionaries(
     {"type": st.sampled_from(FRAME_TYPES)},
-    optional={name: json_values for name in FIELDS[1:]},
+    optional={name: json_values | typed_values[name] for name in FIELDS[1:]},
 ).map(lambda d: json.dumps(d, ensure_ascii=False))  # big ints too
+
+
+def _typed(kind: str, *required: str, optional: tuple[str, ...] = ("ref",)) -> st.SearchStrategy:
+    return st.fixed_dictionaries(
+        {"type": st.just(kind), **{name: typed_values[name] for name in required}},
+        optional={name: typed_values[name] for name in optional},
+    )
+
+
+# every field of its frame present and of its type: these pass parsing, and the
+# services judge them
+typed_frames = st.one_of(
+    _typed("send", "conversation_id", "client_msg_id", "body",
+           optional=("ref", "reply_to_seq")),
+    _typed("read", "conversation_id", "seq"),
+    _typed("typing", "conversation_id"),
+    _typed("presence", "state"),
+).map(lambda d: json.dumps(d, ensure_ascii=False))
 wire_frames = st.one_of(
     shaped_frames,
+    typed_frames,
     json_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
     st.text(max_size=200),
     st.binary(max_size=200),
 )
+
+# The codes a well-formed or malformed frame of a signed-in client may earn: the frame's
+# own faults (invalid_*, too_large) and what it asks of the conversation (not_found, ...);
+# never `internal` (a failure of the server), `unavailable` or `unauthenticated`.
+BAD_FRAME_CODES = {
+    ErrorCode.INVALID_REQUEST,
+    ErrorCode.INVALID_BODY,
+    ErrorCode.INVALID_POSITION,
+    ErrorCode.INVALID_OPERATION,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.TOO_LARGE,
+}
 
 
 def test_websocket_frames(tmp_path: Path) -> None:
@@ -188,12 +235,17 @@ def test_websocket_frames(tmp_path: Path) -> None:
             @given(frame=wire_frames, valid_cid=st.booleans())
             def collect(frame: str | bytes, valid_cid: bool) -> None:
                 if valid_cid and isinstance(frame, str):
-                    frame = frame.replace('"conversation_id":', f'"x":"{cid}","conversation_id":')
+                    # the real conversation's id (json.dumps writes `"key": value`), the
+                    # generated value moved to "x"
+                    frame = frame.replace(
+                        '"conversation_id": ', f'"conversation_id": "{cid}", "x": '
+                    )
                 frames_sent.append(frame)
 
             collect()
             ws = await Ws.connect(server.ws_url, admin.token or "")
             started = time.monotonic()
+            codes: Counter[str] = Counter()
             for frame in frames_sent:
                 await ws.send_raw(frame)
                 # every frame is answered in order; a ping proves the connection is alive
@@ -202,12 +254,17 @@ def test_websocket_frames(tmp_path: Path) -> None:
                 async with asyncio.timeout(10):
                     while True:
                         reply = await ws.recv()
-                        assert reply["type"] != "error" or reply["error"]["code"] != "internal"
+                        if reply["type"] == "error":
+                            codes[reply["error"]["code"]] += 1
                         if reply.get("ref") == ref:
                             assert reply["type"] == "ack"
                             break
             await ws.close()
             assert time.monotonic() - started < 60
+            # bad frames earn the codes of bad input, and nothing else (not `internal`)
+            assert set(codes) <= BAD_FRAME_CODES, codes
+            assert codes[ErrorCode.INVALID_REQUEST] > 0, codes  # the check above did run
+            assert set(codes) - {ErrorCode.INVALID_REQUEST}, codes  # services answered too
 
             # the first frame too: anything but a valid auth is refused (at once, or when
             # the auth timeout, 1 s here, runs out), and the server lives on

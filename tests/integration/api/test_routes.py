@@ -10,6 +10,8 @@ import websockets
 
 from tests.conftest import AppServer, World
 from tests.helpers import Ws, http_client, login, make_user
+from tidings.core.errors import ErrorCode, InvalidOperation
+from tidings.core.models import OrgRole
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -74,8 +76,25 @@ async def test_password_reset_revokes_sessions_and_roles_are_checked(
     await helper.call("PATCH", f"/users/{bob.id}", json={"role": "admin"}, expect=403)
     await helper.call("PATCH", f"/users/{admin.id}", json={"disabled": True}, expect=403)
     await helper.call("PATCH", f"/users/{bob.id}", json={"role": "guest"}, expect=200)
-    # The last owner cannot be demoted.
-    await admin.call("PATCH", f"/users/{admin.id}", json={"role": "member"}, expect=403)
+    # Nobody changes their own role, an owner neither (this rule answers first).
+    r = await admin.http.patch(f"/users/{admin.id}", json={"role": "member"})
+    assert_error(r, 403, "forbidden")
+    assert r.json()["error"]["message"] == "you cannot disable yourself or change your own role"
+    # With a second owner, one owner may demote the other ...
+    olga = await make_user(admin, "olga", role="owner")
+    await olga.call("PATCH", f"/users/{admin.id}", json={"role": "admin"}, expect=200)
+    # ... and then olga is the last owner: over REST only an owner could demote her, and
+    # she may not demote herself; the operator (the command line: no actor), whom
+    # neither rule binds, meets the last-owner rule, for a demotion as for disabling.
+    users = server.container.services.users
+    with pytest.raises(InvalidOperation) as demoted:
+        await users.update(None, olga.id, role=OrgRole.ADMIN)
+    with pytest.raises(InvalidOperation) as disabled:
+        await users.update(None, olga.id, disabled=True)
+    for refused in (demoted.value, disabled.value):
+        assert refused.code is ErrorCode.INVALID_OPERATION
+        assert refused.message == "the organization must keep at least one active owner"
+    assert (await olga.get("/users/me"))["user"]["role"] == "owner"  # nothing changed
 
 
 async def test_directory_and_departments(world: World) -> None:
