@@ -110,13 +110,13 @@ class Context:
         return self.args.split()
 
     async def reply(self, body: str) -> Message:
-        """Answer in the message's thread (``reply_to_seq`` = its seq)."""
+        """Answer the message with a quote-reply (``reply_to_seq`` = its seq)."""
         return await self.client.send(
             self.message.conversation_id, body, reply_to_seq=self.message.seq
         )
 
     async def send(self, body: str) -> Message:
-        """Post in the same conversation, outside the thread."""
+        """Post in the same conversation, without quoting the message."""
         return await self.client.send(self.message.conversation_id, body)
 
     async def react(self, emoji: str) -> None:

@@ -512,7 +512,8 @@ class Client:
         return Message.from_json(data.get("message", data))
 
     async def reply(self, message: Message, body: str) -> Message:
-        """Answer ``message`` in its thread (``reply_to_seq`` = its seq)."""
+        """Answer ``message`` with a quote-reply (``reply_to_seq`` = its seq): a new
+        message in the same conversation that points at it (not a thread)."""
         return await self.send(message.conversation_id, body, reply_to_seq=message.seq)
 
     async def history(
