@@ -23,15 +23,8 @@ class Passwords:
             self._hasher = PasswordHasher(
                 time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
             )
-        self._dummy_hash: str | None = None  # made at the first use: building is cheap
-
-    @property
-    def time_cost(self) -> int:
-        return self._hasher.time_cost
-
-    @property
-    def memory_kib(self) -> int:
-        return self._hasher.memory_cost
+        # made now, so that even the first login of an unknown name takes one check
+        self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
 
     async def hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
@@ -48,6 +41,4 @@ class Passwords:
     async def waste_time(self, password: str) -> None:
         """The work of one check, for a login that has no hash to check against (an
         unknown user, a bot): its answer comes after the same time as a wrong password."""
-        if self._dummy_hash is None:
-            self._dummy_hash = await self.hash(_DUMMY_PASSWORD)
         await self.verify(self._dummy_hash, password)
