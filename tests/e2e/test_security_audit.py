@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.security_helpers import raw_login, server_with
 from tests.helpers import login, make_user
+from tests.security_helpers import raw_login, server_with
 
 pytestmark = pytest.mark.e2e
 

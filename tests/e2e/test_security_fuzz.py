@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from tests.e2e.security_helpers import server_with
 from tests.helpers import Ws, login, make_user
+from tests.security_helpers import server_with
 from tidings.core.errors import ErrorCode
 
 pytestmark = pytest.mark.e2e

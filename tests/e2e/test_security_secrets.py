@@ -12,8 +12,8 @@ import pytest
 import websockets
 
 from tests.e2e.secret_scan import leaks
-from tests.e2e.security_helpers import api_from, code_for, enrol_totp, raw_login, server_with
 from tests.helpers import Ws, login, make_user
+from tests.security_helpers import api_from, code_for, enrol_totp, raw_login, server_with
 
 pytestmark = pytest.mark.e2e
 

@@ -1,18 +1,16 @@
-"""Sessions over the real server: list (device, created, last seen, address), revoke one,
+"""Sessions over the application in-process: list (device, created, last seen, address), revoke one,
 an admin revokes all of a user's, a password change ends the others."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 import websockets
 
-from tests.conftest import LiveServer
-from tests.e2e.security_helpers import api_from, raw_login
+from tests.conftest import AppServer
 from tests.helpers import Ws, login, make_user
+from tests.security_helpers import api_from, raw_login
 
-pytestmark = pytest.mark.e2e
 PASSWORD = "password-123"
 
 
@@ -25,10 +23,10 @@ async def closed_with(ws: Ws, timeout: float = 10) -> int | None:
         return exc.rcvd.code if exc.rcvd else None
 
 
-async def test_list_and_revoke_sessions(live_server: LiveServer) -> None:
-    admin = await login(live_server.url, "admin", live_server.admin_password)
+async def test_list_and_revoke_sessions(server: AppServer) -> None:
+    admin = await login(server.url, "admin", server.admin_password)
     await make_user(admin, "dave")
-    url = live_server.url
+    url = server.url
     laptop = api_from(
         url, await raw_login(url, "dave", PASSWORD, device="laptop", address="203.0.113.7")
     )
@@ -47,7 +45,7 @@ async def test_list_and_revoke_sessions(live_server: LiveServer) -> None:
         assert "token" not in s and len(s["id"]) < 40  # the id is not the token
 
     # revoke the phone from the laptop: its token and its connection end
-    ws = await Ws.connect(live_server.ws_url, phone.token or "")
+    ws = await Ws.connect(server.ws_url, phone.token or "")
     await laptop.call("DELETE", f"/sessions/{by_device['phone']['id']}", expect=204)
     assert await closed_with(ws) == 4003
     r = await phone.call("GET", "/users/me")
@@ -68,7 +66,7 @@ async def test_list_and_revoke_sessions(live_server: LiveServer) -> None:
     assert "laptop" in {s["device"] for s in seen}
     r = await laptop.call("DELETE", f"/users/{admin.id}/sessions")
     assert r["error"]["code"] == "forbidden"
-    ws = await Ws.connect(live_server.ws_url, laptop.token or "")
+    ws = await Ws.connect(server.ws_url, laptop.token or "")
     await admin.call("DELETE", f"/users/{laptop.id}/sessions", expect=204)
     assert await closed_with(ws) == 4003
     r = await laptop.call("GET", "/users/me")
@@ -78,12 +76,12 @@ async def test_list_and_revoke_sessions(live_server: LiveServer) -> None:
         await api.close()
 
 
-async def test_password_change_ends_the_other_sessions(live_server: LiveServer) -> None:
-    admin = await login(live_server.url, "admin", live_server.admin_password)
+async def test_password_change_ends_the_other_sessions(server: AppServer) -> None:
+    admin = await login(server.url, "admin", server.admin_password)
     erin = await make_user(admin, "erin")
-    other = await login(live_server.url, "erin", PASSWORD)
-    ws_other = await Ws.connect(live_server.ws_url, other.token or "")
-    ws_mine = await Ws.connect(live_server.ws_url, erin.token or "")
+    other = await login(server.url, "erin", PASSWORD)
+    ws_other = await Ws.connect(server.ws_url, other.token or "")
+    ws_mine = await Ws.connect(server.ws_url, erin.token or "")
 
     r = await erin.call(
         "POST", "/auth/password", json={"current_password": "wrong-one", "new_password": "x" * 12}
@@ -104,8 +102,8 @@ async def test_password_change_ends_the_other_sessions(live_server: LiveServer) 
     # this session and its connection stay
     await erin.get("/users/me")
     assert (await ws_mine.request({"type": "ping"}))["type"] == "ack"
-    assert (await raw_login(live_server.url, "erin", PASSWORD)).status_code == 401
-    assert (await raw_login(live_server.url, "erin", "a-new-password")).status_code == 200
+    assert (await raw_login(server.url, "erin", PASSWORD)).status_code == 401
+    assert (await raw_login(server.url, "erin", "a-new-password")).status_code == 200
     await ws_mine.close()
     for api in (admin, erin, other):
         await api.close()

@@ -1,19 +1,17 @@
-"""Login protection and rate limits over the real server, with small limits set through
+"""Login protection and rate limits over the application in-process, with small limits set through
 TIDINGS_* settings."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.e2e.security_helpers import api_from, raw_login, server_with
+from tests.conftest import MakeServer, settings_from_env
 from tests.helpers import Ws, login, make_user
+from tests.security_helpers import api_from, raw_login
 
-pytestmark = pytest.mark.e2e
 PASSWORD = "password-123"
 
 
@@ -21,14 +19,16 @@ def outcome(r: httpx.Response) -> tuple[int, str]:
     return r.status_code, r.json()["error"]["code"] if r.status_code != 200 else "ok"
 
 
-async def test_failures_slow_down_then_lock_without_telling_who_exists(tmp_path: Path) -> None:
+async def test_failures_slow_down_then_lock_without_telling_who_exists(
+    make_server: MakeServer,
+) -> None:
     env = {
         "TIDINGS_LOGIN_FAILURES_BEFORE_DELAY": "2",
         "TIDINGS_LOGIN_FAILURES_BEFORE_LOCKOUT": "4",
         "TIDINGS_LOGIN_LOCKOUT_SECONDS": "15",
         "TIDINGS_LOGIN_MAX_DELAY_SECONDS": "2",
     }
-    with server_with(tmp_path, env) as server:
+    async with make_server(**settings_from_env(env)) as server:
         admin = await login(server.url, "admin", server.admin_password)
         await make_user(admin, "frank")
         url = server.url
@@ -77,12 +77,12 @@ async def test_failures_slow_down_then_lock_without_telling_who_exists(tmp_path:
         await admin.close()
 
 
-async def test_one_address_guessing_many_names_is_locked(tmp_path: Path) -> None:
+async def test_one_address_guessing_many_names_is_locked(make_server: MakeServer) -> None:
     env = {
         "TIDINGS_LOGIN_ADDRESS_FAILURES_BEFORE_LOCKOUT": "5",
         "TIDINGS_LOGIN_LOCKOUT_SECONDS": "60",
     }
-    with server_with(tmp_path, env) as server:
+    async with make_server(**settings_from_env(env)) as server:
         admin = await login(server.url, "admin", server.admin_password)
         await make_user(admin, "gina")
         for i in range(5):
@@ -96,9 +96,9 @@ async def test_one_address_guessing_many_names_is_locked(tmp_path: Path) -> None
         await admin.close()
 
 
-async def test_send_rate_limit_refuses_before_accepting(tmp_path: Path) -> None:
+async def test_send_rate_limit_refuses_before_accepting(make_server: MakeServer) -> None:
     env = {"TIDINGS_RATE_WINDOW_SECONDS": "3", "TIDINGS_RATE_SEND_PER_USER": "5"}
-    with server_with(tmp_path, env) as server:
+    async with make_server(**settings_from_env(env)) as server:
         admin = await login(server.url, "admin", server.admin_password)
         hank = await make_user(admin, "hank")
         conv = (await hank.post("/conversations", {"kind": "group", "name": "g"}, expect=201))[
@@ -142,9 +142,9 @@ async def test_send_rate_limit_refuses_before_accepting(tmp_path: Path) -> None:
             await api.close()
 
 
-async def test_login_rate_limits_per_name_and_address(tmp_path: Path) -> None:
+async def test_login_rate_limits_per_name_and_address(make_server: MakeServer) -> None:
     env = {"TIDINGS_RATE_LOGIN_PER_USER": "3", "TIDINGS_RATE_LOGIN_PER_ADDRESS": "8"}
-    with server_with(tmp_path, env) as server:
+    async with make_server(**settings_from_env(env)) as server:
         # address 127.0.0.1: admin's login (1)
         admin = await login(server.url, "admin", server.admin_password)
         await admin.post(

@@ -1,6 +1,6 @@
 """Permissions in one table: every REST operation of the OpenAPI document and every
 WebSocket frame, tried as owner, admin, member, guest, non-member and anonymous against
-the real server. Each cell is the expected outcome: allowed, or denied (unauthenticated,
+the application in-process. Each cell is the expected outcome: allowed, or denied (unauthenticated,
 forbidden or not_found). A new operation fails this test until it has its row.
 
 The world: `creator` (a member) made the group G with `mem` (a member) and `gue` (a
@@ -13,17 +13,13 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import websockets
 
-from tests.e2e.security_helpers import server_with
+from tests.conftest import MakeServer
 from tests.helpers import Api, Ws, login, make_user
-
-pytestmark = pytest.mark.e2e
 
 ROLES = ("owner", "admin", "member", "guest", "nonmember", "anonymous")
 AUTH = frozenset(ROLES) - {"anonymous"}
@@ -267,8 +263,8 @@ def outcome(response: httpx.Response) -> str:
     return "denied" if code in DENIED else "allowed"  # a validation error got past the check
 
 
-async def test_every_rest_operation_as_every_role(tmp_path: Path) -> None:
-    with server_with(tmp_path, {}) as server:
+async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> None:
+    async with make_server() as server:
         async with httpx.AsyncClient() as http:
             spec = (await http.get(server.url + "/openapi.json")).json()
         served = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
@@ -331,8 +327,8 @@ async def _ws_outcome(world: World, ws_url: str, role: str, frame_type: str) -> 
         await ws.close()
 
 
-async def test_every_websocket_frame_as_every_role(tmp_path: Path) -> None:
-    with server_with(tmp_path, {}) as server:
+async def test_every_websocket_frame_as_every_role(make_server: MakeServer) -> None:
+    async with make_server() as server:
         world = await make_world(server.url, server.admin_password)
         wrong = []
         for frame_type, allowed in WS.items():

@@ -1,4 +1,5 @@
-"""Helpers of the security tests: servers with chosen settings, raw logins, TOTP codes."""
+"""Helpers of the security tests: real servers with chosen settings, raw logins (to an
+in-process server too), TOTP codes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import pyotp
 
 from tests.conftest import ARTIFACTS, LiveServer, free_port
-from tests.helpers import Api
+from tests.helpers import Api, http_client
 
 
 @contextlib.contextmanager
@@ -46,8 +47,8 @@ async def raw_login(
     if device is not None:
         body["device"] = device
     headers = {"x-forwarded-for": address} if address else {}
-    async with httpx.AsyncClient(verify=verify) as client:
-        return await client.post(base_url + "/api/v1/auth/login", json=body, headers=headers)
+    async with http_client(base_url, verify=verify) as client:
+        return await client.post("/api/v1/auth/login", json=body, headers=headers)
 
 
 def api_from(base_url: str, response: httpx.Response) -> Api:
