@@ -41,6 +41,7 @@ from tidings.core.clock import Clock, IdGenerator
 ADMIN_PASSWORD = "owner-password-for-tests"
 ARTIFACTS = Path(os.environ.get("TIDINGS_TEST_ARTIFACTS", "test-artifacts"))
 _STARTED = time.time()
+IN_PROCESS_LOG = ARTIFACTS / f"in-process-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,9 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from tidings.app.logging import configure_logging
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    stream = (ARTIFACTS / f"in-process-{worker}-{os.getpid()}.log").open("a", buffering=1)
-    configure_logging("info", "json", stream=stream)
+    configure_logging("info", "json", stream=IN_PROCESS_LOG.open("a", buffering=1))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -406,6 +405,7 @@ class AppServer:
         self.ids = ids
         self.overrides = settings
         self.url = self.ws_url = ""
+        self._log_from = 0
         self._uvicorn: _InProcessUvicorn | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -413,6 +413,7 @@ class AppServer:
         from tidings.store import migrations
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_from = IN_PROCESS_LOG.stat().st_size if IN_PROCESS_LOG.exists() else 0
         backend = self.backend
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -466,6 +467,14 @@ class AppServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def logs(self) -> str:
+        """What this server logged (the test process's log since this server started)."""
+        if not IN_PROCESS_LOG.exists():
+            return ""
+        with IN_PROCESS_LOG.open("rb") as f:
+            f.seek(self._log_from)
+            return f.read().decode(errors="replace")
 
     def client(self, **kw: Any) -> httpx.AsyncClient:
         """An HTTP client of this server, in-process (no socket)."""

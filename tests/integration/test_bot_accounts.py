@@ -1,12 +1,11 @@
 """Bot accounts and bot tokens (services/bots.py): in-process on SQLite and PostgreSQL
-(`container`), and over REST and WebSocket against the real server (`live_server`)."""
+(`container`), and over REST and WebSocket against the application in-process (`server`)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
@@ -26,6 +25,7 @@ from tidings.protocol.wire import user_json
 from tidings.services.auth import token_hash
 from tidings.services.hub import Services
 
+from ..conftest import AppServer
 from ..helpers import Api, Ws, login, make_user
 
 PASSWORD = "password-123"
@@ -207,11 +207,11 @@ async def test_a_second_factor_policy_never_restricts_a_bot(container: Any) -> N
     assert not (await svc.auth.authenticate(fresh)).enrol_only
 
 
-# --- over REST and WebSocket, against the real server ---------------------------------
+# --- over REST and WebSocket, against the application in-process ----------------------
 
 
-async def test_bots_over_rest_and_websocket(live_server: Any) -> None:
-    owner = await login(live_server.url, live_server.admin_username, live_server.admin_password)
+async def test_bots_over_rest_and_websocket(server: AppServer) -> None:
+    owner = await login(server.url, server.admin_username, server.admin_password)
     member = await make_user(owner, "memb")
     try:
         created = await owner.post(
@@ -221,9 +221,9 @@ async def test_bots_over_rest_and_websocket(live_server: Any) -> None:
         assert (bot["username"], bot["display_name"], bot["bot"]) == ("restbot", "REST bot", True)
         assert (await owner.get("/users/me"))["user"]["bot"] is False
 
-        as_bot = Api(live_server.url, token)
+        as_bot = Api(server.url, token)
         assert (await as_bot.get("/users/me"))["user"]["id"] == bot["id"]
-        ws = await Ws.connect(live_server.ws_url, token)
+        ws = await Ws.connect(server.ws_url, token)
         assert ws.ready["user"]["bot"] is True
 
         # the bot talks like anyone
@@ -246,9 +246,9 @@ async def test_bots_over_rest_and_websocket(live_server: Any) -> None:
         assert listed[0]["last_seen_at"] is not None  # it authenticated above
 
         # password login is refused
-        async with httpx.AsyncClient() as http:
+        async with server.client() as http:
             r = await http.post(
-                live_server.url + "/api/v1/auth/login",
+                "/api/v1/auth/login",
                 json={"username": "restbot", "password": "anything-at-all"},
             )
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_credentials"
@@ -270,8 +270,8 @@ async def test_bots_over_rest_and_websocket(live_server: Any) -> None:
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
         await as_bot.get("/users/me", expect=401)
         with pytest.raises((AssertionError, websockets.ConnectionClosed)):
-            await Ws.connect(live_server.ws_url, token)
-        as_new = Api(live_server.url, rotated["token"])
+            await Ws.connect(server.ws_url, token)
+        as_new = Api(server.url, rotated["token"])
         assert (await as_new.get("/users/me"))["user"]["bot"] is True
 
         # disabled through PATCH /users: the token is gone for good
@@ -284,7 +284,7 @@ async def test_bots_over_rest_and_websocket(live_server: Any) -> None:
     finally:
         await owner.close()
         await member.close()
-    logs = live_server.logs()
+    logs = server.logs()
     assert token not in logs and rotated["token"] not in logs  # never logged
 
 

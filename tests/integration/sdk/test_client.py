@@ -1,4 +1,5 @@
-"""The SDK against the real server process (`live_server`).
+"""The SDK against the application in-process (`server`, over its loopback socket), and
+against the real server process (`live_server`) where the server crashes or restarts.
 
 What must hold: a send is stored once however often it is retried (dropped responses,
 5xx, a server crash in the middle), and the event iterator yields every event once,
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import AppServer
 from tidings.sdk import (
     Client,
     Conflict,
@@ -46,9 +48,13 @@ async def call(fn: Callable[[], Any]) -> None:
 
 
 @pytest.fixture
-async def admin(live_server: Any) -> AsyncIterator[Client]:
-    async with Client(live_server.url) as client:
-        await client.login(live_server.admin_username, live_server.admin_password)
+async def admin(request: pytest.FixtureRequest) -> AsyncIterator[Client]:
+    """The owner, signed in to the test's server: the real process where the test asks
+    for `live_server` (to kill or restart it), else the in-process one."""
+    name = "live_server" if "live_server" in request.fixturenames else "server"
+    server = request.getfixturevalue(name)
+    async with Client(server.url) as client:
+        await client.login(server.admin_username, server.admin_password)
         yield client
 
 
@@ -127,11 +133,11 @@ class LoseResponses(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-async def test_rest_surface_and_typed_events(live_server: Any, admin: Client) -> None:
+async def test_rest_surface_and_typed_events(server: AppServer, admin: Client) -> None:
     alice_u = await new_user(admin, "alice")
     bob_u = await new_user(admin, "bob")
-    alice = await signed_in(live_server.url, alice_u)
-    bob = await signed_in(live_server.url, bob_u)
+    alice = await signed_in(server.url, alice_u)
+    bob = await signed_in(server.url, bob_u)
     try:
         assert (await alice.me()).id == alice_u.id
         found = await alice.search_users(bob_u.username)
@@ -213,18 +219,18 @@ async def _typing_arrives(stream: EventStream) -> bool:
 
 
 @pytest.mark.parametrize("mode", ["drop", "503"])
-async def test_send_retry_never_duplicates(live_server: Any, admin: Client, mode: str) -> None:
+async def test_send_retry_never_duplicates(server: AppServer, admin: Client, mode: str) -> None:
     alice_u = await new_user(admin, "alice")
     bob_u = await new_user(admin, "bob")
     faults = LoseResponses(losses=2, mode=mode)
-    alice = await signed_in(live_server.url, alice_u, transport=faults, backoff_base=0.01)
+    alice = await signed_in(server.url, alice_u, transport=faults, backoff_base=0.01)
     try:
         conv = await alice.create_conversation("direct", [bob_u.id])
         message = await alice.send(conv.id, "only once")
         assert faults.attempts == 3 and faults.lost == 2  # two answers lost, one retry won
         later = await alice.send(conv.id, "second")
         assert (message.seq, later.seq) == (1, 2)
-        page = await admin_view(live_server.url, alice_u, conv.id)
+        page = await admin_view(server.url, alice_u, conv.id)
         assert [(m.seq, m.body) for m in page] == [(1, "only once"), (2, "second")]
         assert page[0].client_msg_id == message.client_msg_id
     finally:
@@ -237,6 +243,7 @@ async def admin_view(url: str, user: User, cid: str) -> list[Any]:
         return [m async for m in client.iter_history(cid)]
 
 
+@pytest.mark.e2e  # kills or restarts the real process
 async def test_send_survives_server_crash_without_duplicates(
     live_server: Any, admin: Client
 ) -> None:
@@ -268,12 +275,12 @@ async def test_send_survives_server_crash_without_duplicates(
 
 
 async def test_events_exactly_once_across_dropped_connections(
-    live_server: Any, admin: Client
+    server: AppServer, admin: Client
 ) -> None:
     alice_u = await new_user(admin, "alice")
     bob_u = await new_user(admin, "bob")
-    alice = await signed_in(live_server.url, alice_u)
-    bob = await signed_in(live_server.url, bob_u, backoff_base=0.02, backoff_cap=0.3)
+    alice = await signed_in(server.url, alice_u)
+    bob = await signed_in(server.url, bob_u, backoff_base=0.02, backoff_cap=0.3)
     try:
         stream = await bob.subscribe(ephemeral=False)
         conv = await alice.create_conversation("group", [bob_u.id], name="drops")
@@ -299,6 +306,7 @@ async def test_events_exactly_once_across_dropped_connections(
         await bob.aclose()
 
 
+@pytest.mark.e2e  # kills or restarts the real process
 async def test_events_exactly_once_across_server_restart_and_crash(
     live_server: Any, admin: Client
 ) -> None:
@@ -335,11 +343,11 @@ async def test_events_exactly_once_across_server_restart_and_crash(
         await bob.aclose()
 
 
-async def test_resume_from_a_saved_position(live_server: Any, admin: Client) -> None:
+async def test_resume_from_a_saved_position(server: AppServer, admin: Client) -> None:
     alice_u = await new_user(admin, "alice")
     bob_u = await new_user(admin, "bob")
-    alice = await signed_in(live_server.url, alice_u)
-    bob = await signed_in(live_server.url, bob_u)
+    alice = await signed_in(server.url, alice_u)
+    bob = await signed_in(server.url, bob_u)
     try:
         stream = await bob.subscribe(ephemeral=False)
         conv = await alice.create_conversation("direct", [bob_u.id])
@@ -364,19 +372,19 @@ async def test_resume_from_a_saved_position(live_server: Any, admin: Client) -> 
         await bob.aclose()
 
 
-async def test_bad_token_ends_the_stream(live_server: Any) -> None:
-    async with Client(live_server.url, token="not-a-token") as client:
+async def test_bad_token_ends_the_stream(server: AppServer) -> None:
+    async with Client(server.url, token="not-a-token") as client:
         with pytest.raises(Unauthenticated):
             await client.me()
         with pytest.raises(StreamClosed):
             await client.subscribe(timeout=10)
 
 
-async def test_unknown_resume_position_is_refused(live_server: Any, admin: Client) -> None:
+async def test_unknown_resume_position_is_refused(server: AppServer, admin: Client) -> None:
     """A `since` the server never gave out (say, the data directory was reset) cannot be
     resumed exactly once: the stream ends with close code 4009 for the app to resync."""
     user = await new_user(admin, "carol")
-    client = await signed_in(live_server.url, user)
+    client = await signed_in(server.url, user)
     try:
         with pytest.raises(StreamClosed) as refused:
             await client.subscribe(since="987654321", timeout=10)

@@ -1,4 +1,5 @@
-"""The bot framework and the example bots, against the real server process.
+"""The bot framework and the example bots (the SDK in this process, the examples as
+processes of their own), against the application in-process (`server`).
 
 Bots run as bot accounts with a bot token, as in production: the admin creates them
 (``POST /bots``, what ``tidings bot create NAME`` does at the command line) and hands the
@@ -15,22 +16,22 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.conftest import AppServer
 from tidings.sdk import Client, EventStream, Message, MessageSent, StreamClosed, User
 from tidings.sdk.bot import Bot, Context, parse_duration
 
 PASSWORD = "bot-test-password-1"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SRC = Path(__file__).resolve().parents[2] / "src"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 @pytest.fixture
-async def admin(live_server: Any) -> AsyncIterator[Client]:
-    async with Client(live_server.url) as client:
-        await client.login(live_server.admin_username, live_server.admin_password)
+async def admin(server: AppServer) -> AsyncIterator[Client]:
+    async with Client(server.url) as client:
+        await client.login(server.admin_username, server.admin_password)
         yield client
 
 
@@ -74,11 +75,11 @@ def test_parse_duration() -> None:
 
 
 async def test_bot_dispatches_messages_mentions_and_commands(
-    live_server: Any, admin: Client
+    server: AppServer, admin: Client
 ) -> None:
     bot_user, token = await new_bot(admin, "helperbot")
     alice_u = await new_user(admin, "alice")
-    bot = Bot(live_server.url, token=token)
+    bot = Bot(server.url, token=token)
     seen: dict[str, list[str]] = {"message": [], "mention": [], "command": [], "unknown": []}
     stopped: list[bool] = []
 
@@ -110,7 +111,7 @@ async def test_bot_dispatches_messages_mentions_and_commands(
 
     serving = asyncio.create_task(bot.serve())
     await asyncio.wait_for(bot.wait_ready(), 20)
-    async with Client(live_server.url) as alice:
+    async with Client(server.url) as alice:
         await alice.login(alice_u.username, PASSWORD)
         stream = await alice.subscribe(ephemeral=False)
         conv = await alice.create_conversation("group", [bot_user.id], name="bots")
@@ -174,14 +175,12 @@ async def wait_for_online(client: Client, user_id: str, process: subprocess.Pope
     raise AssertionError("bot never came online")
 
 
-async def test_echo_bot_example(live_server: Any, admin: Client) -> None:
+async def test_echo_bot_example(server: AppServer, admin: Client) -> None:
     bot_user, token = await new_bot(admin, "echobot")
     alice_u = await new_user(admin, "alice")
-    process = run_example(
-        "echo_bot.py", {"TIDINGS_URL": live_server.url, "TIDINGS_BOT_TOKEN": token}
-    )
+    process = run_example("echo_bot.py", {"TIDINGS_URL": server.url, "TIDINGS_BOT_TOKEN": token})
     try:
-        async with Client(live_server.url) as alice:
+        async with Client(server.url) as alice:
             await alice.login(alice_u.username, PASSWORD)
             conv = await alice.create_conversation("direct", [bot_user.id])
             await wait_for_online(alice, bot_user.id, process)
@@ -200,14 +199,14 @@ async def test_echo_bot_example(live_server: Any, admin: Client) -> None:
         await stop_example(process)
 
 
-async def test_reminder_bot_example(live_server: Any, admin: Client) -> None:
+async def test_reminder_bot_example(server: AppServer, admin: Client) -> None:
     bot_user, token = await new_bot(admin, "remindbot")
     alice_u = await new_user(admin, "alice")
     process = run_example(
-        "reminder_bot.py", {"TIDINGS_URL": live_server.url, "TIDINGS_BOT_TOKEN": token}
+        "reminder_bot.py", {"TIDINGS_URL": server.url, "TIDINGS_BOT_TOKEN": token}
     )
     try:
-        async with Client(live_server.url) as alice:
+        async with Client(server.url) as alice:
             await alice.login(alice_u.username, PASSWORD)
             conv = await alice.create_conversation("group", [bot_user.id], name="reminders")
             await wait_for_online(alice, bot_user.id, process)
@@ -234,14 +233,14 @@ async def test_reminder_bot_example(live_server: Any, admin: Client) -> None:
 
 @pytest.mark.parametrize("auth", ["bot_token", "password"])
 async def test_bot_stops_cleanly_when_its_account_is_disabled(
-    live_server: Any, admin: Client, auth: str
+    server: AppServer, admin: Client, auth: str
 ) -> None:
     if auth == "bot_token":
         bot_user, token = await new_bot(admin, "doomedbot")
-        bot = Bot(live_server.url, token=token)
+        bot = Bot(server.url, token=token)
     else:  # an ordinary account may run a bot too
         bot_user = await new_user(admin, "doomedbot")
-        bot = Bot(live_server.url, username=bot_user.username, password=PASSWORD)
+        bot = Bot(server.url, username=bot_user.username, password=PASSWORD)
     stopped: list[bool] = []
 
     @bot.on_shutdown
@@ -257,18 +256,18 @@ async def test_bot_stops_cleanly_when_its_account_is_disabled(
     assert stopped == [True]
 
 
-async def test_bot_stops_when_its_token_is_rotated(live_server: Any, admin: Client) -> None:
+async def test_bot_stops_when_its_token_is_rotated(server: AppServer, admin: Client) -> None:
     """A rotated token stops working at once: the bot's live connection closes (4003)
     and its reconnection is refused; the new token works."""
     bot_user, token = await new_bot(admin, "rotatedbot")
-    bot = Bot(live_server.url, token=token)
+    bot = Bot(server.url, token=token)
     serving = asyncio.create_task(bot.serve())
     await asyncio.wait_for(bot.wait_ready(), 20)
     new_token = await admin.rotate_bot_token(bot_user.id)
     with pytest.raises(StreamClosed) as refused:
         await asyncio.wait_for(serving, 20)
     assert refused.value.code in (4001, 4003)
-    async with Client(live_server.url, token=new_token) as client:
+    async with Client(server.url, token=new_token) as client:
         me = await client.me()
     assert me.id == bot_user.id and me.bot
     assert [b.username for b in await admin.bots()] == [bot_user.username]
