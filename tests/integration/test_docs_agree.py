@@ -1,12 +1,14 @@
-"""docs/protocol.md, shared/PROTOCOL.md and the generated OpenAPI name the same REST
-operations: the contract and the code cannot drift apart unnoticed."""
+"""docs/protocol.md, the fixed names of the client protocol v1 and the generated OpenAPI
+name the same REST operations: the contract and the code cannot drift apart unnoticed.
+
+The fixed names (the REST table of the contract, `PROTOCOL.md`, kept beside the checkout
+in `../shared/` where this project is developed) are copied here, so that the check runs
+in a plain clone; where that file is present, the copy must say what it says."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OP = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) (/[^\s`]+)")
@@ -49,14 +51,45 @@ def test_protocol_doc_and_openapi_name_the_same_operations() -> None:
     assert doc == ops
 
 
+# The REST table of the client protocol v1, as PROTOCOL.md writes it (its shorthand
+# `DELETE …/{seq}` and `PUT` / `DELETE …/reactions/{emoji}` written out).
+FIXED_V1 = """
+POST /auth/login
+POST /auth/logout
+GET /users/me
+POST /users
+GET /users?query=
+POST /conversations
+GET /conversations
+GET /conversations/{cid}
+POST /conversations/{cid}/members
+DELETE /conversations/{cid}/members/{uid}
+POST /conversations/{cid}/messages
+GET /conversations/{cid}/messages?before_seq=&after_seq=&limit=
+PATCH /conversations/{cid}/messages/{seq}
+DELETE /conversations/{cid}/messages/{seq}
+PUT /conversations/{cid}/messages/{seq}/reactions/{emoji}
+DELETE /conversations/{cid}/messages/{seq}/reactions/{emoji}
+POST /conversations/{cid}/read
+GET /sync?since=<position>&limit=
+"""
+SHORTHAND = {
+    ("DELETE", "/conversations/{}/messages/{}"),
+    ("PUT", "/conversations/{}/messages/{}/reactions/{}"),
+}
+SHARED = ROOT.parent / "shared" / "PROTOCOL.md"
+
+
 def test_every_fixed_name_of_the_contract_is_served() -> None:
-    shared = ROOT.parent / "shared" / "PROTOCOL.md"
-    if not shared.exists():
-        pytest.skip("shared/PROTOCOL.md is not beside this checkout")
-    fixed = documented(shared.read_text())
-    # Written in shorthand there: `DELETE …/{seq}` and `PUT` / `DELETE …/reactions/{emoji}`.
-    fixed |= {
-        ("DELETE", "/conversations/{}/messages/{}"),
-        ("PUT", "/conversations/{}/messages/{}/reactions/{}"),
-    }
+    """The copy above is served and documented. Where the contract's own file is beside
+    the checkout, its REST table of v1 (the section up to the next heading) is the copy;
+    its later sections name features still to be built, not served yet."""
+    fixed = documented(FIXED_V1)
+    if SHARED.exists():
+        text = SHARED.read_text()
+        start = text.index("## REST")
+        rest_v1 = text[start : text.index("\n## ", start)]
+        assert documented(rest_v1) | SHORTHAND == fixed
+    assert len(fixed) == 18
     assert fixed <= openapi_operations()
+    assert fixed <= documented((ROOT / "docs" / "protocol.md").read_text())
