@@ -21,6 +21,7 @@ from tidings.bus.ports import Envelope
 log = structlog.get_logger(__name__)
 
 Fetch = Callable[[int, int], Awaitable[list[Envelope]]]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Sequencer:
@@ -32,12 +33,16 @@ class Sequencer:
         *,
         hole_timeout: float = 0.1,
         poll_interval: float | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`sleep` waits out the hole timeout, the retry backoff and the poll interval
+        (tests pass one on a clock they move)."""
         self.deliver = deliver
         self.fetch = fetch  # events with after < position <= until, from the primary
         self.head = head
         self.hole_timeout = hole_timeout
         self.poll_interval = poll_interval
+        self.sleep = sleep
         self.upto: int | None = None
         self.pending: dict[int, Envelope] = {}
         self.filled = 0  # events recovered from the store (a metric)
@@ -80,7 +85,7 @@ class Sequencer:
         self._filler = asyncio.get_running_loop().create_task(self._fill(delay, to_head))
 
     async def _fill(self, delay: float, to_head: bool) -> None:
-        await asyncio.sleep(delay)
+        await self.sleep(delay)
         backoff = 0.1
         while self.upto is not None:
             try:
@@ -109,14 +114,14 @@ class Sequencer:
                 raise
             except Exception as exc:  # noqa: BLE001 - the store is down: try again later
                 log.warning("sequencer_fill_failed", error=str(exc), upto=self.upto)
-                await asyncio.sleep(backoff)
+                await self.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
     async def _poll(self) -> None:
         """A cheap safety net: a publish lost with nothing after it is found by this."""
         assert self.poll_interval is not None
         while True:
-            await asyncio.sleep(self.poll_interval)
+            await self.sleep(self.poll_interval)
             with contextlib.suppress(Exception):
                 if self.upto is not None and await self.head() > self.upto:
                     self.catch_up()
