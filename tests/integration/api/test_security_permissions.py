@@ -19,7 +19,7 @@ import httpx
 import websockets
 
 from tests.conftest import MakeServer
-from tests.helpers import Api, Ws, login, make_user
+from tests.helpers import Api, Ws, http_client, login, make_user
 
 ROLES = ("owner", "admin", "member", "guest", "nonmember", "anonymous")
 AUTH = frozenset(ROLES) - {"anonymous"}
@@ -130,14 +130,15 @@ class World:
 
     async def fresh_token(self, role: str) -> tuple[str, str]:
         """A second session of the role's user: (token, session id)."""
-        async with httpx.AsyncClient() as c:
+        async with http_client(self.url, timeout=30) as c:
             r = await c.post(
-                self.url + "/api/v1/auth/login",
+                "/api/v1/auth/login",
                 json={"username": self.usernames[role], "password": PASSWORD, "device": "x"},
             )
         token = r.json()["token"]
-        async with httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}) as c:
-            sessions = (await c.get(self.url + "/api/v1/sessions")).json()["sessions"]
+        headers = {"authorization": f"Bearer {token}"}
+        async with http_client(self.url, headers=headers, timeout=30) as c:
+            sessions = (await c.get("/api/v1/sessions")).json()["sessions"]
         return token, next(s["id"] for s in sessions if s["current"])
 
     async def mem_message(self) -> int:
@@ -265,8 +266,8 @@ def outcome(response: httpx.Response) -> str:
 
 async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> None:
     async with make_server() as server:
-        async with httpx.AsyncClient() as http:
-            spec = (await http.get(server.url + "/openapi.json")).json()
+        async with server.client(timeout=30) as http:
+            spec = (await http.get("/openapi.json")).json()
         served = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
         assert served == set(REST), (
             f"missing from the table: {sorted(served - set(REST))}; "
@@ -274,7 +275,7 @@ async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> No
         )
         world = await make_world(server.url, server.admin_password)
         wrong: list[str] = []
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        async with server.client(timeout=30) as http:
             for (method, path), allowed in REST.items():
                 for role in ROLES:
                     call = await build(world, method, path, role)
