@@ -415,7 +415,9 @@ class AppServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_from = IN_PROCESS_LOG.stat().st_size if IN_PROCESS_LOG.exists() else 0
         backend = self.backend
-        sock = socket.socket()
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY on accepted sockets only when their
+        # protocol says TCP, and without it every response waits for a delayed ACK (40 ms).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
         settings = Settings(
