@@ -1,5 +1,8 @@
 """gateway/hub.py: Connection and Hub, frames in / frames out, with a fake Outbox and the
-real in-process bus. No sockets."""
+real in-process bus. No sockets. The connection rules themselves (dedupe, replay buffer,
+ack before the sender's own event, membership) are the pure ServerSession's, tested
+frame by frame in test_session.py; here: that the hub routes to them and writes what
+they decide."""
 
 from __future__ import annotations
 
@@ -18,14 +21,13 @@ from tidings.bus.ports import (
     conversation_topic,
     user_topic,
 )
-from tidings.gateway.hub import (
+from tidings.gateway.hub import Connection, Hub, Outbox, Prepared
+from tidings.protocol.session import (
     CLOSE_RESTART,
     CLOSE_REVOKED,
     CLOSE_TOO_SLOW,
-    Connection,
-    Hub,
-    Outbox,
-    Prepared,
+    NORMAL,
+    Close,
 )
 from tidings.protocol.wire import ack_frame, event_frame, typing_frame
 
@@ -48,20 +50,27 @@ class FakeOutbox(Outbox):
 _ids = iter(range(1_000_000))
 
 
-def conn(user_id: str = "alice", token_id: str = "t1", queue_limit: int = 100) -> Connection:
-    return Connection(
+def conn(
+    user_id: str = "alice", token_id: str = "t1", queue_limit: int = 100, *, live: bool = True
+) -> Connection:
+    """A connection as the gateway makes it after authentication; `live`: its (empty)
+    replay is over."""
+    c = Connection(
         conn_id=f"conn{next(_ids)}",
         user_id=user_id,
         token_id=token_id,
         outbox=FakeOutbox(),
         queue_limit=queue_limit,
     )
+    if live:
+        c.session.resume_from(None, 0)
+        c.end_replay()
+    return c
 
 
 def queued(c: Connection) -> list[dict[str, object]]:
-    """What the connection will write, decoded, in order (the close marker left out)."""
-    texts = [item.text if isinstance(item, Prepared) else item for item in c._queue]
-    return [orjson.loads(text) for text in texts if isinstance(text, str)]
+    """What the connection will write, decoded, in order."""
+    return [orjson.loads(item.text if isinstance(item, Prepared) else item) for item in c.queued]
 
 
 def positions(c: Connection) -> list[int]:
@@ -150,12 +159,6 @@ async def test_an_event_of_one_user_reaches_that_users_connections_only(hub: Hub
     assert positions(bob) == []
 
 
-async def test_positions_at_or_below_the_last_one_are_dropped(hub: Hub, bus: LocalBus) -> None:
-    a = online(hub, conn("alice"), CID)
-    for p in (1, 2, 2, 1, 3):
-        hub.route_event(event(p))
-    assert positions(a) == [1, 2, 3]
-    assert a.last_position == 3
 
 
 async def test_the_frame_is_written_as_encoded(hub: Hub, bus: LocalBus) -> None:
@@ -163,10 +166,10 @@ async def test_the_frame_is_written_as_encoded(hub: Hub, bus: LocalBus) -> None:
     b = online(hub, conn("bob"), CID)
     envelope = event(5)
     hub.route_event(envelope)
-    (item,) = a._queue
+    (item,) = a.queued
     assert isinstance(item, Prepared) and item.text is envelope.frame
     # one frame for every connection, its WebSocket bytes built once
-    assert list(b._queue) == [item]
+    assert b.queued == [item]
     assert item.wire() is item.wire()
     payload = envelope.frame.encode()
     assert len(payload) < 126  # FIN + text opcode, unmasked, 7-bit length, the payload
@@ -179,36 +182,25 @@ async def test_the_frame_is_written_as_encoded(hub: Hub, bus: LocalBus) -> None:
 async def test_live_events_are_buffered_during_replay_then_deduplicated(
     hub: Hub, bus: LocalBus
 ) -> None:
-    a = conn("alice")
-    a.replaying = True
-    a.last_position = 10  # the client's `since`
+    a = conn("alice", live=False)  # replaying: it authenticated and is subscribed
     online(hub, a, CID)
+    a.session.resume_from(10, 13)  # the client's `since`, and the head read
     # Live traffic while the replay runs: 12 and 13 will be in the replay too, 14 is new.
     for p in (12, 13, 14):
         hub.route_event(event(p))
     assert queued(a) == []
-    assert [e.position for e in a.replay_buffer] == [12, 13, 14]
+    assert a.session.buffered == [12, 13, 14]
     # The replay (as the gateway does it) up to the head it read: 11..13.
     for p in (11, 12, 13):
         await a.enqueue_wait(event_frame(p, {"kind": "message", "n": p}))
-        a.last_position = p
+        a.session.replayed(p)
     a.end_replay()
     assert positions(a) == [11, 12, 13, 14]
-    assert not a.replaying and a.replay_buffer == []
+    assert not a.session.replaying and a.session.buffered == []
     hub.route_event(event(15))
     assert positions(a) == [11, 12, 13, 14, 15]
 
 
-async def test_end_replay_with_everything_already_replayed_adds_nothing(
-    hub: Hub, bus: LocalBus
-) -> None:
-    a = conn("alice")
-    a.replaying = True
-    online(hub, a, CID)
-    hub.route_event(event(1))
-    a.last_position = 1
-    a.end_replay()
-    assert queued(a) == []
 
 
 # --- the sender's ack comes before the event of its own message ----------------------
@@ -217,73 +209,32 @@ async def test_end_replay_with_everything_already_replayed_adds_nothing(
 async def test_ack_before_own_event(hub: Hub, bus: LocalBus) -> None:
     a = online(hub, conn("alice"), CID)
     b = online(hub, conn("bob"), CID)
-    a.pending_sends.add("m1")
+    a.session.send_started("m1")
     hub.route_event(event(1, sender="alice", cmid="m1"))
     assert queued(a) == []  # held until the ack
     assert positions(b) == [1]  # others are not held
     a.finish_send("m1", ack_frame("r1", message={"seq": 1}))
     assert kinds(a) == ["ack:r1", "ev:1"]
-    assert a.held is None and a.pending_sends == set()
+    assert a.session.holding == 0 and a.session.pending_sends == set()
 
 
-async def test_events_after_a_held_one_keep_their_order(hub: Hub, bus: LocalBus) -> None:
-    a = online(hub, conn("alice"), CID, "c2")
-    a.pending_sends.add("m1")
-    hub.route_event(event(1, sender="alice", cmid="m1"))
-    hub.route_event(event(2, cid="c2", sender="bob", cmid="x"))
-    assert queued(a) == []
-    a.finish_send("m1", ack_frame("r1"))
-    assert kinds(a) == ["ack:r1", "ev:1", "ev:2"]
 
 
-async def test_two_pipelined_sends(hub: Hub, bus: LocalBus) -> None:
-    a = online(hub, conn("alice"), CID)
-    a.pending_sends |= {"m1", "m2"}
-    hub.route_event(event(1, sender="alice", cmid="m1"))
-    hub.route_event(event(2, sender="alice", cmid="m2"))
-    a.finish_send("m1", ack_frame("r1"))
-    assert kinds(a) == ["ack:r1", "ev:1"]  # the event of m2 waits for m2's ack
-    a.finish_send("m2", ack_frame("r2"))
-    assert kinds(a) == ["ack:r1", "ev:1", "ack:r2", "ev:2"]
-    assert a.held is None
 
 
-async def test_two_pipelined_sends_acked_out_of_order(hub: Hub, bus: LocalBus) -> None:
-    a = online(hub, conn("alice"), CID)
-    a.pending_sends |= {"m1", "m2"}
-    hub.route_event(event(1, sender="alice", cmid="m1"))
-    hub.route_event(event(2, sender="alice", cmid="m2"))
-    a.finish_send("m2", ack_frame("r2"))
-    assert kinds(a) == ["ack:r2"]  # event 1 still waits for m1, and event 2 stays behind it
-    a.finish_send("m1", ack_frame("r1"))
-    assert kinds(a) == ["ack:r2", "ack:r1", "ev:1", "ev:2"]
 
 
-async def test_a_failed_send_releases_what_was_held(hub: Hub, bus: LocalBus) -> None:
-    a = online(hub, conn("alice"), CID)
-    a.pending_sends |= {"m1", "m2"}
-    hub.route_event(event(1, sender="alice", cmid="m1"))
-    hub.route_event(event(2, sender="bob", cmid="m2"))
-    a.finish_send("m2", None)  # m2 failed: its error was already written, no ack
-    assert kinds(a) == []
-    a.finish_send("m1", ack_frame("r1"))
-    assert kinds(a) == ["ack:r1", "ev:1", "ev:2"]
 
 
 async def test_own_message_from_another_device_is_not_held(hub: Hub, bus: LocalBus) -> None:
     phone = online(hub, conn("alice", "t-phone"), CID)
     laptop = online(hub, conn("alice", "t-laptop"), CID)
-    laptop.pending_sends.add("m1")
+    laptop.session.send_started("m1")
     hub.route_event(event(1, sender="alice", cmid="m1"))
     assert positions(phone) == [1]
     assert positions(laptop) == []
 
 
-async def test_a_retry_that_stores_nothing_still_gets_its_ack(hub: Hub) -> None:
-    a = online(hub, conn("alice"), CID)
-    a.pending_sends.add("m1")
-    a.finish_send("m1", ack_frame("r1"))  # no event: the original was stored earlier
-    assert kinds(a) == ["ack:r1"] and a.pending_sends == set()
 
 
 # --- membership: subscribe the added, unsubscribe the removed ------------------------
@@ -353,7 +304,7 @@ async def test_unregister_releases_every_subscription(hub: Hub, bus: LocalBus) -
 
 async def test_a_closed_connection_joins_nothing(hub: Hub) -> None:
     a = online(hub, conn("alice"))
-    a.close(1000, "")
+    a.close(NORMAL)
     hub.join(a, CID)
     assert CID not in hub.by_conversation and a.conversations == set()
 
@@ -414,7 +365,7 @@ async def test_typing_skips_the_typists_own_connections(hub: Hub, bus: LocalBus)
     )
     assert [orjson.dumps(f).decode() for f in queued(b)] == [frame]
     assert queued(a1) == queued(a2) == queued(c) == []
-    assert b.last_position == 0  # ephemeral frames have no position
+    assert b.session.last_position == 0  # ephemeral frames have no position
 
 
 async def test_ephemeral_on_a_user_topic(hub: Hub, bus: LocalBus) -> None:
@@ -445,14 +396,14 @@ async def test_a_queue_below_its_limit_stays_open() -> None:
     a = conn(queue_limit=3)
     for i in range(3):
         a.enqueue(f'{{"n":{i}}}')
-    assert not a.closed and len(a._queue) == 3
+    assert not a.closed and len(a.queued) == 3
 
 
 async def test_writer_writes_in_order_then_stops_on_close() -> None:
     a = conn()
     for i in range(3):
         a.enqueue(f'"f{i}"')
-    a.close(1000, "done")
+    a.close(Close(1000, "done"))
     a.enqueue('"late"')
     await a.run_writer()
     outbox = a.outbox
@@ -473,8 +424,7 @@ async def test_drain_tells_every_client_to_reconnect_then_closes(hub: Hub) -> No
 
 
 async def test_ephemeral_frames_skip_a_connection_still_replaying(hub: Hub, bus: LocalBus) -> None:
-    b = conn("bob")
-    b.replaying = True
+    b = conn("bob", live=False)
     online(hub, b, CID)
     env = Envelope(
         kind=EnvelopeKind.EPHEMERAL,
@@ -493,12 +443,13 @@ class DeadOutbox(FakeOutbox):
 
 async def test_the_writer_gives_up_quietly_on_a_dead_peer() -> None:
     a = Connection(conn_id="x", user_id="alice", token_id="t", outbox=DeadOutbox(), queue_limit=10)
+    a.end_replay()
     a.enqueue('"one"')
     a.enqueue('"two"')
     await a.run_writer()  # returns instead of raising
-    assert a.closed and len(a._queue) == 0
+    assert a.closed and a.queued == []
     a.enqueue('"three"')
-    assert len(a._queue) == 0
+    assert a.queued == []
     await a.flushed()  # nothing left to wait for
 
 
@@ -570,5 +521,9 @@ async def test_the_session_watch_closes_connections_of_ended_sessions(hub: Hub) 
     finally:
         await hub.close()
     assert calls >= 2 and asked[0] == {"t-revoked", "t-ok", "t-bob"}
-    assert revoked._close == (CLOSE_REVOKED, "session ended")
+    assert revoked.session.close_decision is not None
+    assert (revoked.session.close_decision.code, revoked.session.close_decision.reason) == (
+        CLOSE_REVOKED,
+        "session ended",
+    )
     assert not same_user_other_device.closed and not other.closed

@@ -20,15 +20,20 @@ from tidings.bus.ports import (
     user_topic,
 )
 from tidings.gateway.sequencer import Fetch, Sequencer
+from tidings.protocol.session import (
+    GONE,
+    NORMAL,
+    RESTARTING,
+    TOO_SLOW,
+    Close,
+    Phase,
+    ServerSession,
+    revoked,
+)
 from tidings.protocol.wire import reconnect_frame
 
 log = structlog.get_logger(__name__)
 
-CLOSE_AUTH = 4001
-CLOSE_REVOKED = 4003
-CLOSE_TOO_SLOW = 4008
-CLOSE_BAD_RESUME = 4009
-CLOSE_RESTART = 1012
 
 
 class Prepared:
@@ -85,37 +90,54 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
 
 @dataclass(eq=False, slots=True)
 class Connection:
-    """One client connection. Frames go through a bounded queue: fan-out never waits on
-    a slow client; one that falls too far behind is closed and will resume. An idle
-    connection holds as little as it can: the waits are futures made when needed."""
+    """One client connection: its protocol state (`session`, pure) and its writing.
+    Frames go through a bounded queue: fan-out never waits on a slow client; one that
+    falls too far behind is closed and will resume. An idle connection holds as little
+    as it can: the waits are futures made when needed."""
 
     conn_id: str
     user_id: str
     token_id: str
     outbox: Outbox
     queue_limit: int
-    last_position: int = 0
-    conversations: set[str] = field(default_factory=set)
-    pending_sends: set[str] = field(default_factory=set)
-    held: list[tuple[Item, str | None]] | None = None
-    replaying: bool = False
-    replay_buffer: list[Envelope] = field(default_factory=list)
-    closed: bool = False
+    session: ServerSession[Item] = field(default_factory=ServerSession)
     _queue: list[object] = field(default_factory=list)
     _wakeup: asyncio.Future[None] | None = None  # the writer waits for frames
     _room: asyncio.Future[None] | None = None  # a replay waits for room in the queue
     _idle: asyncio.Future[None] | None = None  # flushed() waits for the queue to empty
-    _close: tuple[int, str] = (1000, "")
+
+    def __post_init__(self) -> None:
+        # made for an authenticated user: subscribed next, then replaying until
+        # end_replay()
+        self.session.authenticated(self.user_id)
+
+    @property
+    def closed(self) -> bool:
+        return self.session.phase is Phase.CLOSED
+
+    @property
+    def conversations(self) -> set[str]:
+        return self.session.conversations
+
+    @property
+    def queued(self) -> list[Item]:
+        """The frames queued and not written yet, in order."""
+        # everything queued but the close marker is an Item (see enqueue)
+        return cast(list[Item], [item for item in self._queue if item is not _CLOSE])
 
     # --- writing --------------------------------------------------------------------
     def enqueue(self, frame: Item) -> None:
-        if self.closed:
+        if self.session.phase is Phase.CLOSED:
             return
         if len(self._queue) >= self.queue_limit:
             log.warning("connection_too_slow", conn_id=self.conn_id, user_id=self.user_id)
-            self.close(CLOSE_TOO_SLOW, "too slow: resume with since")
+            self.close(TOO_SLOW)
             return
         self._push(frame)
+
+    def enqueue_all(self, frames: list[Item]) -> None:
+        for frame in frames:
+            self.enqueue(frame)
 
     async def enqueue_wait(self, frame: Item) -> None:
         """For replays: wait for room instead of giving up on the client."""
@@ -129,11 +151,9 @@ class Connection:
         self._queue.append(item)
         _wake(self._wakeup)
 
-    def close(self, code: int, reason: str) -> None:
-        if self.closed:
+    def close(self, decision: Close) -> None:
+        if self.session.close(decision) is None:
             return
-        self.closed = True
-        self._close = (code, reason)
         self._push(_CLOSE)
         _wake(self._room)
 
@@ -151,7 +171,7 @@ class Connection:
                 if not await self._write_queued():
                     return
             except Exception:  # noqa: BLE001 - the peer is gone; the reader loop ends too
-                self.closed = True
+                self.session.close(GONE)
                 self._queue.clear()
                 return
             finally:
@@ -168,7 +188,8 @@ class Connection:
         if frames:
             await self.outbox.write_many(frames)
         if closing:
-            await self.outbox.close(*self._close)
+            decision = self.session.close_decision or NORMAL
+            await self.outbox.close(decision.code, decision.reason)
             return False
         return True
 
@@ -181,46 +202,16 @@ class Connection:
     # --- events -----------------------------------------------------------------------
     def push_event(self, envelope: Envelope, frame: Prepared | None = None) -> None:
         """A committed event; `frame` is its frame prepared once for every connection."""
-        assert envelope.position is not None
-        if self.replaying:
-            self.replay_buffer.append(envelope)
-            return
-        if envelope.position <= self.last_position:
-            return  # already replayed or delivered by another topic
-        self.last_position = envelope.position
-        tag = (
-            envelope.client_msg_id
-            if envelope.sender_id == self.user_id and envelope.client_msg_id in self.pending_sends
-            else None
-        )
-        item: Item = envelope.frame if frame is None else frame
-        if self.held is not None or tag is not None:
-            # The sending connection gets its ack before the event of its own message.
-            if self.held is None:
-                self.held = []
-            self.held.append((item, tag))
-            return
-        self.enqueue(item)
+        item = self.session.event(envelope, envelope.frame if frame is None else frame)
+        if item is not None:
+            self.enqueue(item)
 
     def finish_send(self, client_msg_id: str, ack: str | None) -> None:
         """A send of this connection ended: write its ack, then what was held for it."""
-        self.pending_sends.discard(client_msg_id)
-        if ack is not None:
-            self.enqueue(ack)
-        if self.held is None:
-            return
-        held, self.held = self.held, None
-        for i, (frame, tag) in enumerate(held):
-            if tag is not None and tag in self.pending_sends:
-                self.held = held[i:]
-                return
-            self.enqueue(frame)
+        self.enqueue_all(self.session.send_finished(client_msg_id, ack))
 
     def end_replay(self) -> None:
-        self.replaying = False
-        buffered, self.replay_buffer = self.replay_buffer, []
-        for envelope in buffered:
-            self.push_event(envelope)
+        self.enqueue_all(self.session.end_replay())
 
 
 class Hub:
@@ -262,7 +253,7 @@ class Hub:
                     log.warning("session_check_failed", error=str(exc))
                     continue
                 for conn in [c for c in self.connections if c.token_id in gone]:
-                    conn.close(CLOSE_REVOKED, "session ended")
+                    conn.close(revoked("session ended"))
 
         self._watcher = asyncio.get_running_loop().create_task(watch())
 
@@ -287,16 +278,20 @@ class Hub:
         conns.add(conn)
 
     def join(self, conn: Connection, conversation_id: str) -> None:
-        if conn.closed or conversation_id in conn.conversations:
-            return
-        conn.conversations.add(conversation_id)
+        if conn.session.join(conversation_id):
+            self._subscribe(conn, conversation_id)
+
+    def _subscribe(self, conn: Connection, conversation_id: str) -> None:
         conns = self.by_conversation.setdefault(conversation_id, set())
         if not conns:
             self.bus.subscribe(conversation_topic(conversation_id), self.on_envelope)
         conns.add(conn)
 
     def leave(self, conn: Connection, conversation_id: str) -> None:
-        conn.conversations.discard(conversation_id)
+        conn.session.leave(conversation_id)
+        self._unsubscribe(conn, conversation_id)
+
+    def _unsubscribe(self, conn: Connection, conversation_id: str) -> None:
         conns = self.by_conversation.get(conversation_id)
         if conns is None:
             return
@@ -320,7 +315,7 @@ class Hub:
         if kind is EnvelopeKind.CLOSE:
             for conn in list(self.by_user.get(envelope.user_id or "", ())):
                 if envelope.token_id is None or conn.token_id == envelope.token_id:
-                    conn.close(CLOSE_REVOKED, envelope.reason)
+                    conn.close(revoked(envelope.reason))
             return
         scope, _, key = topic.partition(":")
         if kind is EnvelopeKind.EPHEMERAL:
@@ -328,7 +323,7 @@ class Hub:
             prepared = Prepared(envelope.frame)
             for conn in tuple(targets.get(key, ())):
                 # Best effort: a connection still replaying (before `ready`) skips them.
-                if conn.user_id != envelope.sender_id and not conn.replaying:
+                if conn.session.ephemeral(envelope.sender_id):
                     conn.enqueue(prepared)
             return
         self.route_event(envelope)
@@ -344,12 +339,14 @@ class Hub:
             return
         for uid in envelope.added_user_ids:
             for conn in tuple(self.by_user.get(uid, ())):
-                self.join(conn, cid)
+                if conn.session.joins(envelope) is not None:
+                    self._subscribe(conn, cid)
         for conn in tuple(self.by_conversation.get(cid, ())):
             conn.push_event(envelope, frame)
         if envelope.removed_user_id is not None:
             for conn in tuple(self.by_user.get(envelope.removed_user_id, ())):
-                self.leave(conn, cid)
+                if conn.session.leaves(envelope) is not None:
+                    self._unsubscribe(conn, cid)
 
     async def drain(self, timeout: float) -> None:
         """Tell every client to reconnect elsewhere, flush, and close them."""
@@ -358,7 +355,7 @@ class Hub:
         frame = reconnect_frame("server shutting down")
         for conn in conns:
             conn.enqueue(frame)
-            conn.close(CLOSE_RESTART, "server restarting")
+            conn.close(RESTARTING)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await asyncio.gather(*(c.flushed() for c in conns), return_exceptions=True)

@@ -11,24 +11,11 @@ import structlog
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from tidings.core.errors import (
-    Internal,
-    InvalidPosition,
-    InvalidRequest,
-    TidingsError,
-    Unauthenticated,
-)
+from tidings.core.errors import Internal, InvalidRequest, TidingsError, Unauthenticated
 from tidings.core.models import Message, PresenceState, Session
-from tidings.gateway.hub import (
-    CLOSE_AUTH,
-    CLOSE_BAD_RESUME,
-    Connection,
-    Hub,
-    Item,
-    Outbox,
-    wire_of,
-)
+from tidings.gateway.hub import Connection, Hub, Item, Outbox, wire_of
 from tidings.protocol import frames as f
+from tidings.protocol.session import AUTH_REQUIRED, NORMAL, ServerSession, bad_resume
 from tidings.protocol.wire import ack_frame, error_frame, event_frame, message_json, ready_frame
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
@@ -147,14 +134,16 @@ class Gateway:
         if self.hub.draining:
             await ws.close(1012, "server restarting")
             return
+        proto: ServerSession[Item] = ServerSession()
         try:
-            session, since = await self._authenticate(ws)
+            session, since = await self._authenticate(ws, proto)
         except (TimeoutError, TidingsError, WebSocketDisconnect) as exc:
             if isinstance(exc, TidingsError):
                 with contextlib.suppress(Exception):
                     await ws.send_text(error_frame(None, exc))
+            decision = proto.auth_failed() or AUTH_REQUIRED
             with contextlib.suppress(Exception):
-                await ws.close(CLOSE_AUTH, "authentication required")
+                await ws.close(decision.code, decision.reason)
             return
         conn = Connection(
             conn_id=secrets.token_hex(8),
@@ -162,6 +151,7 @@ class Gateway:
             token_id=session.token_id,
             outbox=self._outbox(ws),
             queue_limit=self.queue_limit,
+            session=proto,
         )
         structlog.contextvars.bind_contextvars(conn_id=conn.conn_id, user_id=conn.user_id)
         writer = asyncio.get_running_loop().create_task(conn.run_writer())
@@ -173,7 +163,7 @@ class Gateway:
             pass
         except TidingsError as exc:  # a resume position this server never gave out
             conn.enqueue(error_frame(None, exc))
-            conn.close(CLOSE_BAD_RESUME, exc.code.value)
+            conn.close(bad_resume(exc.code.value))
         except Exception:
             log.exception("connection_failed")
             conn.enqueue(error_frame(None, Internal("internal error: reconnect with since")))
@@ -181,7 +171,7 @@ class Gateway:
             self.hub.unregister(conn)
             for task in tasks:
                 task.cancel()
-            conn.close(1000, "")
+            conn.close(NORMAL)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await writer
@@ -197,7 +187,9 @@ class Gateway:
             return _RawOutbox(ws, sock)
         return _StarletteOutbox(ws)  # compression negotiated, or another ASGI server
 
-    async def _authenticate(self, ws: WebSocket) -> tuple[Session, int | None]:
+    async def _authenticate(
+        self, ws: WebSocket, proto: ServerSession[Item]
+    ) -> tuple[Session, int | None]:
         async with asyncio.timeout(self.auth_timeout):
             while True:
                 text = await self._receive(ws)
@@ -208,7 +200,9 @@ class Gateway:
                 except TidingsError as exc:
                     await ws.send_text(error_frame(exc.details.get("ref"), exc))
                     continue
-                if not isinstance(frame, f.AuthFrame):
+                if proto.first_frame(frame.type) is not None or not isinstance(
+                    frame, f.AuthFrame
+                ):
                     raise Unauthenticated("the first frame must be auth")
                 session = await self.svc.auth.authenticate(
                     frame.token, address=client_address.get()
@@ -217,24 +211,22 @@ class Gateway:
                 return session, since
 
     async def _start(self, conn: Connection, session: Session, since: int | None) -> None:
-        """Subscribe first, then replay, then go live: nothing lost at the boundary."""
-        conn.replaying = True
+        """Subscribe first, then replay, then go live: nothing lost at the boundary
+        (the rules are the connection's ServerSession)."""
+        proto = conn.session  # replaying since it authenticated: live events wait
         self.hub.register(conn)
         head = await self.svc.sync.head()
         for cid in await self.svc.conversations.active_ids(session.user):
             self.hub.join(conn, cid)
-        start = head if since is None else since
-        if start > head:
-            raise InvalidPosition("since is ahead of the stream", position=str(start))
-        conn.last_position = start
+        proto.resume_from(since, head)  # InvalidPosition: closed with 4009
         await conn.enqueue_wait(ready_frame(session.user, head))
         while True:
             events, more = await self.svc.sync.events_since(
-                session.user, conn.last_position, REPLAY_PAGE, at_least=head
+                session.user, proto.last_position, REPLAY_PAGE, at_least=head
             )
             for event in events:
                 await conn.enqueue_wait(event_frame(event.position, event.payload))
-                conn.last_position = event.position
+                proto.replayed(event.position)
             if not more:
                 break
         conn.end_replay()
@@ -278,7 +270,7 @@ class Gateway:
         """A send joins the group commit without a task of its own; the ack (or error)
         is written when its future resolves. False: the request failed its own checks
         (nothing queued; `_send` answers it)."""
-        conn.pending_sends.add(frame.client_msg_id)
+        conn.session.send_started(frame.client_msg_id)
         try:
             # refused before it is queued: an accepted send is never dropped
             await self.svc.limiter.check(Action.SEND, session.user.id, client_address.get())
