@@ -461,6 +461,27 @@ def test_position_key() -> None:
     assert position_key("a1") is None and position_key("-1") is None
 
 
+def test_position_bookkeeping_drops_replays_but_never_loses() -> None:
+    """(Moved from the SDK's tests: the stream's dedupe rule is this session's.)"""
+    s = ClientSession("10")
+
+    def accept(position: str) -> bool:
+        outcome = s.receive({"type": "event", "position": position, "event": {}})
+        return isinstance(outcome, Delivered)
+
+    assert [accept(p) for p in ("11", "11", "10", "9", "13")] == [
+        True,
+        False,  # replayed
+        False,  # at or below since
+        False,
+        True,
+    ]
+    assert accept("12") is True  # never seen: yielded, not lost
+    assert s.out_of_order == 1
+    assert accept("12") is False
+    assert s.since == "13"  # resume from the highest position received
+
+
 def test_old_integer_positions_fall_below_the_floor() -> None:
     s = ClientSession("0")
     s.RECENT = 3

@@ -5,7 +5,8 @@ WebSocket connections (raw ``websockets`` + orjson, no SDK layers, so the genera
 stays cheap), drives traffic, then checks each connection's stream:
 
 - **lost**: a message acknowledged to its sender that a connection of a member never got;
-- **duplicated**: the same message delivered twice to one connection;
+- **duplicated**: the same message (or event position) delivered twice to one
+  connection;
 - **out of order**: a message whose ``seq`` is not above the last one that connection got
   for the conversation.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import itertools
 import os
 import random
 import secrets
@@ -37,6 +37,15 @@ from websockets.exceptions import ConnectionClosed
 
 from tidings.bench import procstat
 from tidings.bench.server import SpawnedServer, spawn_server
+from tidings.protocol.session import (
+    Answered,
+    ClientSession,
+    Delivered,
+    Dropped,
+    Outcome,
+    Ready,
+    Refused,
+)
 
 SCENARIOS = ("latency", "fanout", "connections", "soak")
 
@@ -122,7 +131,8 @@ class Account:
 
 
 class Conn:
-    """One raw WebSocket connection of one account, with delivery bookkeeping."""
+    """One raw WebSocket connection of one account, with delivery bookkeeping. The
+    protocol's rules (resume position, duplicates, refs) are its ClientSession's."""
 
     __slots__ = (
         "account",
@@ -131,11 +141,10 @@ class Conn:
         "last_seq",
         "opts",
         "pending",
-        "position",
         "reader",
         "rec",
-        "refs",
         "seen",
+        "session",
         "waiters",
         "ws",
     )
@@ -147,13 +156,17 @@ class Conn:
         self.ws: ClientConnection | None = None
         self.reader: asyncio.Task[None] | None = None
         self.pending: dict[str, asyncio.Future[JSON]] = {}
-        self.refs = itertools.count(1)
+        self.session = ClientSession()
         self.seen: set[str] = set()
         self.last_seq: dict[str, int] = {}
-        self.position: str | None = None
         self.waiters: dict[str, asyncio.Future[float]] = {}
         self.convs: set[str] = set()
         self.closed = True
+
+    @property
+    def position(self) -> str | None:
+        """The last position received (or the first ready's): where a resume starts."""
+        return self.session.since
 
     async def open(
         self,
@@ -162,7 +175,8 @@ class Conn:
         since: str | None = None,
         timeout: float = 30.0,  # one deadline for connect + auth + ready
     ) -> None:
-        """Connect, authenticate (resuming from ``since``) and wait for ``ready``."""
+        """Connect, authenticate (resuming from the session's position, or ``since``
+        for a new one) and wait for ``ready``."""
         ws = await connect(
             ws_url,
             proxy=None,
@@ -174,20 +188,21 @@ class Conn:
             close_timeout=1,
         )
         self.ws = ws
-        auth: JSON = {"type": "auth", "token": self.account.token}
-        if since is not None:
-            auth["since"] = since
-        await ws.send(orjson.dumps(auth).decode())
+        session = self.session
+        if session.since is None and since is not None:
+            session = self.session = ClientSession(since)
+        session.connect(self.account.token)
+        for text in session.frames_to_send():
+            await ws.send(text)
         async with asyncio.timeout(timeout):
             while True:
                 frame = orjson.loads(await ws.recv())
-                if frame.get("type") == "ready":
-                    if self.position is None:
-                        self.position = str(frame.get("position"))
+                outcome = session.receive(frame)
+                if isinstance(outcome, Ready):
                     break
-                if frame.get("type") == "error":
+                if isinstance(outcome, Refused):
                     raise RuntimeError(f"auth refused: {frame.get('error')}")
-                self._handle(frame, time.perf_counter())
+                self._apply(outcome, frame, time.perf_counter())
         self.closed = False
         self.reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -196,15 +211,17 @@ class Conn:
         assert ws is not None
         loads = orjson.loads
         perf = time.perf_counter
+        code: int | None = None
         try:
             while True:
                 raw = await ws.recv()
                 self._handle(loads(raw), perf())
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
         except Exception as exc:  # noqa: BLE001  # loop boundary: recorded, the run goes on
             self.rec.error(f"reader {self.account.username}: {exc!r}")
         finally:
+            self.session.connection_lost(code)
             self.closed = True
             for future in self.pending.values():
                 if not future.done():
@@ -212,18 +229,21 @@ class Conn:
             self.pending.clear()
 
     def _handle(self, frame: JSON, now: float) -> None:
-        ftype = frame.get("type")
-        if ftype == "event":
-            self.position = str(frame["position"])
+        self._apply(self.session.receive(frame), frame, now)
+
+    def _apply(self, outcome: Outcome, frame: JSON, now: float) -> None:
+        if isinstance(outcome, Delivered):
             event = frame["event"]
             if event.get("kind") == "message":
                 self._on_message(event["message"], now)
             else:
                 self.rec.other_events += 1
-        elif ftype == "ack" or ftype == "error":
-            future = self.pending.pop(str(frame.get("ref")), None)
+        elif isinstance(outcome, Answered):
+            future = self.pending.pop(outcome.ref, None)
             if future is not None and not future.done():
                 future.set_result(frame)
+        elif isinstance(outcome, Dropped):
+            self.rec.duplicates += 1  # a position this connection had already
 
     def _on_message(self, message: JSON, now: float) -> None:
         rec = self.rec
@@ -259,14 +279,19 @@ class Conn:
     async def request(self, frame: JSON, timeout: float = 30.0) -> JSON:
         """Send a frame with a fresh ``ref`` and wait for its ``ack`` or ``error``."""
         ws = self.ws
-        if ws is None or self.closed:
+        ref = None if ws is None or self.closed else self.session.request(frame)
+        if ws is None or ref is None:
             raise ConnectionError("not connected")
-        ref = str(next(self.refs))
-        frame["ref"] = ref
         future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
         self.pending[ref] = future
-        await ws.send(orjson.dumps(frame).decode())
-        return await asyncio.wait_for(future, timeout)
+        for text in self.session.frames_to_send():
+            await ws.send(text)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            self.pending.pop(ref, None)
+            self.session.give_up(ref)
+            raise
 
     async def send_message(
         self, cid: str, client_msg_id: str, body: str, *, final: bool = True
@@ -958,10 +983,10 @@ async def scenario_soak(bench: Bench) -> JSON:
             if conn.reader is not None:
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(conn.reader, 5)
-            since = conn.position  # the last event this connection processed
             await asyncio.sleep(rng.uniform(0.05, 0.5))
             try:
-                await conn.open(bench.ws_url, since=since)
+                # from the last event this connection processed (its session's position)
+                await conn.open(bench.ws_url)
                 counts["resumes"] += 1
             except Exception as exc:  # noqa: BLE001  # one resume: recorded
                 resume_errors += 1

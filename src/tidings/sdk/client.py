@@ -16,9 +16,7 @@ See ``docs/sdk.md`` for the full tour.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import itertools
 import logging
 import random
 import time
@@ -33,6 +31,18 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from tidings.protocol.session import (
+    Answered,
+    ClientSession,
+    Delivered,
+    Dropped,
+    Next,
+    Ready,
+    ReconnectSoon,
+    Refused,
+    Signal,
+    position_key,
+)
 from tidings.sdk.errors import (
     ConnectionFailed,
     StreamClosed,
@@ -58,10 +68,11 @@ __all__ = ["Client", "EventStream", "backoff_delay", "position_key"]
 log = logging.getLogger("tidings.sdk")
 
 API_PREFIX: Final = "/api/v1"
-FATAL_CLOSE_CODES: Final = frozenset({4001, 4003, 4009})
-"""Close codes after which reconnecting the same way cannot help: 4001 bad token,
-4003 revoked/disabled/removed, 4009 a ``since`` the server never gave out (the
-application must sync over REST and open a new stream)."""
+FATAL: Final = frozenset({Next.AUTH_FAILED, Next.RESUME_REFUSED})
+"""What ends a stream (protocol/session.py reads the close codes): reconnecting the
+same way cannot help after 4001 bad token, 4003 revoked/disabled/removed, or 4009 a
+``since`` the server never gave out (the application must sync over REST and open a new
+stream)."""
 
 
 def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 10.0) -> float:
@@ -73,16 +84,6 @@ def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 10.0) -> floa
     ceiling = min(cap, base * (2 ** min(attempt, 30)))
     return random.uniform(ceiling / 2, ceiling)
 
-
-def position_key(position: str) -> int | None:
-    """Order key of a stream position, or None if it is not an integer.
-
-    Positions are opaque strings; today the server makes them increasing integers,
-    which lets the client drop a replayed duplicate without asking the server.
-    """
-    if position.isdigit():
-        return int(position)
-    return None
 
 
 def _ws_url(base_url: str) -> str:
@@ -710,27 +711,33 @@ class EventStream:
         self._ended = False
         self._end_queued = False
         self._got_ready = False
-        self._received: str | None = since
-        self._received_key: int | None = position_key(since) if since else None
-        self._floor: int = self._received_key if self._received_key is not None else -1
-        """Integer positions at or below this were handled before (since, or long ago)."""
-        self._recent: set[int] = set()
-        self._recent_order: collections.deque[int] = collections.deque()
-        self._seen_opaque: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.session = ClientSession(since)
+        """The protocol state (protocol/session.py): resume position, dedupe, refs."""
         self._pending: dict[str, asyncio.Future[JSONObject]] = {}
-        self._refs = itertools.count(1)
         self.position: str | None = since
         """Position of the last stored event yielded (or ``since``/the first ``ready``)."""
-        self.connections = 0
-        """How many times a connection became ready (1 + the number of reconnects)."""
-        self.duplicates_dropped = 0
-        """Replayed events dropped because they were already received."""
-        self.out_of_order = 0
-        """Events that arrived below the last position (a server fault); yielded anyway."""
-        self.ready_position: str | None = None
-        """``position`` of the latest ``ready`` frame."""
         self.close_code: int | None = None
         """Close code of the last connection, if the server closed it."""
+
+    @property
+    def connections(self) -> int:
+        """How many times a connection became ready (1 + the number of reconnects)."""
+        return self.session.connections
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Replayed events dropped because they were already received."""
+        return self.session.duplicates
+
+    @property
+    def out_of_order(self) -> int:
+        """Events that arrived below the last position (a server fault); yielded anyway."""
+        return self.session.out_of_order
+
+    @property
+    def ready_position(self) -> str | None:
+        """``position`` of the latest ``ready`` frame."""
+        return self.session.ready_position
 
     # ------------------------------------------------------------------ public API
 
@@ -778,18 +785,20 @@ class EventStream:
         the connection is not ready or drops before the answer.
         """
         ws = self._ws
-        if ws is None or not self._ready.is_set():
+        ref = self.session.request(frame) if ws is not None and self._ready.is_set() else None
+        if ws is None or ref is None:
             raise ConnectionFailed("event stream is not connected")
-        ref = f"c{next(self._refs)}"
         future: asyncio.Future[JSONObject] = asyncio.get_running_loop().create_future()
         self._pending[ref] = future
         try:
-            await ws.send(orjson.dumps({**frame, "ref": ref}).decode())
+            for text in self.session.frames_to_send():
+                await ws.send(text)
             return await asyncio.wait_for(future, timeout)
         except ConnectionClosed as exc:
             raise ConnectionFailed("connection closed before the answer") from exc
         finally:
             self._pending.pop(ref, None)
+            self.session.give_up(ref)
 
     def drop_connection(self) -> None:
         """Cut the live connection as a network failure would (for tests and tools).
@@ -856,14 +865,6 @@ class EventStream:
 
     # ------------------------------------------------------------------ internals
 
-    def _remember(self, key: int) -> None:
-        self._recent.add(key)
-        self._recent_order.append(key)
-        if len(self._recent_order) > 10_000:
-            oldest = self._recent_order.popleft()
-            self._recent.discard(oldest)
-            self._floor = max(self._floor, oldest)
-
     def _finish(self, error: TidingsError | None) -> None:
         if not self._end_queued:
             self._end_queued = True
@@ -871,35 +872,6 @@ class EventStream:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ConnectionFailed("event stream closed"))
-
-    def _accept(self, position: str) -> bool:
-        """True if the event at ``position`` was not received before (and note it).
-
-        Integer positions: anything at or below the last received one was replayed
-        and is dropped, unless it was never seen (the server delivered it out of
-        order): then it is yielded, counted in :attr:`out_of_order` and logged,
-        rather than lost.
-        """
-        key = position_key(position)
-        if key is not None:
-            last = self._received_key
-            if last is not None and key <= last:
-                if key <= self._floor or key in self._recent:
-                    return False
-                self.out_of_order += 1
-                log.warning("tidings events: position %s arrived after %s", key, last)
-                self._remember(key)
-                return True
-            self._received_key = key
-            self._remember(key)
-        else:
-            if position in self._seen_opaque:
-                return False
-            self._seen_opaque[position] = None
-            if len(self._seen_opaque) > 100_000:
-                self._seen_opaque.popitem(last=False)
-        self._received = position
-        return True
 
     async def _run(self) -> None:
         attempt = 0
@@ -963,76 +935,66 @@ class EventStream:
                 raise _Fatal(StreamClosed(f"handshake refused: HTTP {status}")) from exc
             raise
         self._ws = ws
-        saw_ready = False
+        session = self.session
+        lost = False
         try:
-            auth: dict[str, object] = {"type": "auth", "token": token}
-            if self._received is not None:
-                auth["since"] = self._received
-            await ws.send(orjson.dumps(auth).decode())
+            session.connect(token)
+            for text in session.frames_to_send():
+                await ws.send(text)
             while True:
-                timeout = None if saw_ready else self._ready_timeout
+                timeout = None if session.ready else self._ready_timeout
                 raw = await asyncio.wait_for(ws.recv(), timeout)
                 try:
                     frame = orjson.loads(raw)
                 except orjson.JSONDecodeError:
                     log.warning("tidings events: undecodable frame dropped")
                     continue
-                if not isinstance(frame, dict):
-                    continue
-                ftype = frame.get("type")
-                if ftype == "event":
-                    position = frame.get("position")
-                    payload = frame.get("event")
-                    if position is None or not isinstance(payload, dict):
-                        continue
-                    position = str(position)
-                    if self._accept(position):
-                        self._queue.put_nowait(parse_event(position, payload))
-                    else:
-                        self.duplicates_dropped += 1
-                elif ftype == "ready":
-                    saw_ready = True
-                    self._got_ready = True
-                    self.connections += 1
-                    pos = frame.get("position")
-                    self.ready_position = None if pos is None else str(pos)
-                    if self._received is None and self.ready_position is not None:
-                        # Nothing received yet: from now on, resume from the head we
-                        # subscribed at, so a drop before the first event loses nothing.
-                        self._accept(self.ready_position)
-                        head = position_key(self.ready_position)
-                        if head is not None:
-                            self._floor = head
+                outcome = session.receive(frame)
+                match outcome:
+                    case Delivered():
+                        if outcome.out_of_order:
+                            log.warning(
+                                "tidings events: position %s arrived after %s",
+                                outcome.position,
+                                session.since,
+                            )
+                        self._queue.put_nowait(parse_event(outcome.position, outcome.event))
+                    case Dropped():
+                        pass
+                    case Ready():
+                        self._got_ready = True
                         if self.position is None:
-                            self.position = self.ready_position
-                    self._ready.set()
-                elif ftype in ("ack", "error"):
-                    ref = frame.get("ref")
-                    future = self._pending.get(str(ref)) if ref is not None else None
-                    if future is not None and not future.done():
-                        if ftype == "ack":
-                            future.set_result(frame)
-                        else:
-                            future.set_exception(error_for(0, frame))
-                    elif ftype == "error" and not saw_ready:
-                        err = error_for(0, frame)
-                        if err.code in ("unauthenticated", "user_disabled", "forbidden"):
-                            raise _Fatal(StreamClosed(f"auth refused: {err.code}"))
-                elif ftype == "reconnect":
-                    return True
-                elif self._ephemeral:
-                    ephemeral = parse_ephemeral(frame)
-                    if ephemeral is not None:
-                        self._queue.put_nowait(ephemeral)
+                            self.position = session.since
+                        self._ready.set()
+                    case Answered():
+                        future = self._pending.get(outcome.ref)
+                        if future is not None and not future.done():
+                            if outcome.ok:
+                                future.set_result(dict(outcome.frame))
+                            else:
+                                future.set_exception(error_for(0, outcome.frame))
+                    case Refused(next=Next.AUTH_FAILED):
+                        raise _Fatal(StreamClosed(f"auth refused: {outcome.code}"))
+                    case ReconnectSoon():
+                        return True
+                    case Signal():
+                        if self._ephemeral:
+                            ephemeral = parse_ephemeral(outcome.frame)
+                            if ephemeral is not None:
+                                self._queue.put_nowait(ephemeral)
         except ConnectionClosed as exc:
             code = exc.rcvd.code if exc.rcvd is not None else None
             self.close_code = code
-            if code in FATAL_CLOSE_CODES:
+            lost = True
+            ended = session.connection_lost(code)
+            if ended.next in FATAL:
                 raise _Fatal(
                     StreamClosed(f"server closed the connection ({code})", code=code)
                 ) from exc
-            return code == 1012
+            return ended.next is Next.RECONNECT_SOON
         finally:
+            if not lost:  # ended another way (a timeout, a reconnect frame, cancelled)
+                session.connection_lost(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2)
 

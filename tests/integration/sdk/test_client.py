@@ -396,18 +396,15 @@ async def test_unknown_resume_position_is_refused(server: AppServer, admin: Clie
 
 
 async def test_position_bookkeeping_drops_replays_but_never_loses() -> None:
-    """No server needed: the dedupe rule of the stream, replayed vs. out-of-order."""
+    """No server needed: the stream keeps its positions in the protocol's ClientSession
+    (the dedupe rule itself is tested in tests/unit/test_session.py)."""
     client = Client("http://127.0.0.1:9", token="t")
     stream = EventStream(client, since="10")
-    assert [stream._accept(p) for p in ("11", "11", "10", "9", "13")] == [
-        True,
-        False,  # replayed
-        False,  # at or below since
-        False,
-        True,
-    ]
-    assert stream._accept("12") is True  # never seen: yielded, not lost
-    assert stream.out_of_order == 1
-    assert stream._accept("12") is False
-    assert stream._received == "13"  # resume from the highest position received
+    session = stream.session
+    assert session.since == "10" and stream.position == "10"
+    for p in ("11", "11", "10", "9", "13", "12", "12"):
+        session.receive({"type": "event", "position": p, "event": {"kind": "message"}})
+    assert stream.out_of_order == 1  # 12: never seen, yielded, not lost
+    assert stream.duplicates_dropped == 4
+    assert session.since == "13"  # resume from the highest position received
     await client.aclose()
