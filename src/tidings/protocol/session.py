@@ -577,14 +577,14 @@ class ClientSession:
         if ok or self.ready:
             return _IGNORED
         error = frame.get("error")
-        code = error.get("code") if isinstance(error, Mapping) else None
-        code = code if isinstance(code, str) else ""
-        if code in AUTH_ERROR_CODES:
-            return Refused(code, Next.AUTH_FAILED)
-        if code == "invalid_position":
+        read = error.get("code") if isinstance(error, Mapping) else None
+        received = read if isinstance(read, str) else ""  # a code read, never sent
+        if received in AUTH_ERROR_CODES:
+            return Refused(received, Next.AUTH_FAILED)
+        if received == "invalid_position":
             self._refuse_resume()
-            return Refused(code, Next.RESUME_REFUSED)
-        return Refused(code, None)
+            return Refused(received, Next.RESUME_REFUSED)
+        return Refused(received, None)
 
     def _refuse_resume(self) -> None:
         self.since = None
