@@ -15,7 +15,13 @@ from tidings.core.errors import Internal, InvalidRequest, TidingsError, Unauthen
 from tidings.core.models import Message, PresenceState, Session
 from tidings.gateway.hub import Connection, Hub, Item, Outbox, wire_of
 from tidings.protocol import frames as f
-from tidings.protocol.session import AUTH_REQUIRED, NORMAL, ServerSession, bad_resume
+from tidings.protocol.session import (
+    AUTH_REQUIRED,
+    NORMAL,
+    RESTARTING,
+    ServerSession,
+    bad_resume,
+)
 from tidings.protocol.wire import ack_frame, error_frame, event_frame, message_json, ready_frame
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
@@ -132,7 +138,7 @@ class Gateway:
         # this connection starts)
         client_address.set(ws.client.host if ws.client is not None else "")
         if self.hub.draining:
-            await ws.close(1012, "server restarting")
+            await ws.close(RESTARTING.code, RESTARTING.reason)
             return
         proto: ServerSession[Item] = ServerSession()
         try:

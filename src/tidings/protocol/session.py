@@ -5,9 +5,9 @@ Like `websockets`' ``protocol.py`` (``receive_data`` -> ``events_received``, ``s
 -> ``data_to_send``), nothing here reads a socket, sleeps or awaits: the gateway
 (``gateway/hub.py`` and ``gateway/ws.py``), the SDK (``sdk/client.py:EventStream``) and
 the load generator (``bench/runner.py:Conn``) are loops around these two classes, and
-``tests/unit/test_session.py`` drives them frame by frame. The web client's
-``web/sync.js`` follows the same rules, checked against the same vectors
-(``tests/protocol_vectors/``).
+``tests/unit/test_session.py`` drives them frame by frame. The client vectors
+(``tests/protocol_vectors/client_session.json``) are language-neutral, for the web
+client's ``web/sync.js`` to pass as well.
 
 The rules (docs/protocol.md):
 
