@@ -104,8 +104,17 @@ def bench(
     per_sender: int = typer.Option(100, "--per-sender", help="fanout: messages per sender."),
     in_flight: int = typer.Option(10, "--in-flight", help="Unacknowledged sends per sender."),
     connections: int = typer.Option(2000, help="connections: idle connections to hold."),
+    distinct_users: bool = typer.Option(
+        True,
+        "--distinct-users/--shared-users",
+        help="connections: one account and token per connection (created without password "
+        "hashing), or spread over --connection-users accounts.",
+    ),
     connection_users: int = typer.Option(
-        100, "--connection-users", help="connections: accounts they are spread over."
+        100, "--connection-users", help="connections with --shared-users: accounts."
+    ),
+    connect_concurrency: int = typer.Option(
+        100, "--connect-concurrency", help="Connections being opened at once."
     ),
     hold: float = typer.Option(5.0, help="connections: seconds to hold them open."),
     duration: float = typer.Option(60.0, help="soak: seconds."),
@@ -139,7 +148,9 @@ def bench(
         per_sender=per_sender,
         in_flight=in_flight,
         connections=connections,
+        distinct_users=distinct_users,
         connection_users=connection_users,
+        connect_concurrency=connect_concurrency,
         hold=hold,
         duration=duration,
         soak_users=soak_users,
@@ -170,8 +181,10 @@ _HELP = {
     "wait for its delivery (--pairs, --messages).",
     "fanout": "One group of --members members, all connected; --senders senders each send "
     "--per-sender messages with at most --in-flight unacknowledged.",
-    "connections": "Hold --connections idle authenticated connections open (spread over "
-    "--connection-users accounts); memory per connection.",
+    "connections": "Open --connections authenticated connections, --connect-concurrency at "
+    "a time, each with its own account and token (--shared-users: spread over "
+    "--connection-users accounts), and hold them idle; server CPU-ms and memory per "
+    "connection.",
     "soak": "A mixed load for --duration seconds at --rate messages/s (group and direct "
     "messages, edits, reactions, reads, typing) while connections drop and resume.",
 }

@@ -76,8 +76,12 @@ class Options:
     """Unacknowledged sends allowed per sender (fanout and soak)."""
     # connections
     connections: int = 2000
+    distinct_users: bool = True
+    """Connections: one account (and token) per connection, as after a node restart;
+    off: spread over ``connection_users`` accounts."""
     connection_users: int = 100
-    """Accounts the connections are spread over (each logs in once)."""
+    """Accounts the connections are spread over without ``distinct_users`` (each logs
+    in once)."""
     hold: float = 5.0
     """Seconds to hold the connections open before checking they are all alive."""
     # soak
@@ -89,7 +93,8 @@ class Options:
     """Soak: drop a random connection and resume it with ``since`` this often (0: never)."""
     # common
     body_bytes: int = 64
-    connect_concurrency: int = 50
+    connect_concurrency: int = 100
+    """Connections being opened at once (a reconnect storm is about this wide)."""
     drain_timeout: float = 15.0
     """How long to wait for missing deliveries once no more arrive."""
     compression: bool = False
@@ -117,6 +122,8 @@ class Recorder:
     acked: dict[str, str] = field(default_factory=dict)
     """Message id -> conversation id of every acknowledged send."""
     last_delivery_at: float = 0.0
+    close_codes: dict[int, int] = field(default_factory=dict)
+    """Close code -> connections the server closed while they were being opened."""
 
     def error(self, text: str) -> None:
         if len(self.errors) < 20:
@@ -433,6 +440,28 @@ class Bench:
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
+    async def create_token_accounts(
+        self, count: int, tag: str, progress: Progress | None = None
+    ) -> list[Account]:
+        """Create ``count`` accounts that each have their own token, in one admin call
+        apiece (``POST /bots``: no password to hash, no login), so that thousands are
+        ready in seconds. Their tokens authenticate like any device session's."""
+        sem = asyncio.Semaphore(32)
+        done = 0
+
+        async def one(index: int) -> Account:
+            username = f"b{self.run_id}{tag}{index}"
+            async with sem:
+                created = await self.api("POST", "/bots", self.admin_token, {"username": username})
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress.update(done)
+            user = created["user"]
+            return Account(id=str(user["id"]), username=username, token=str(created["token"]))
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
     async def create_conversation(
         self, creator: Account, kind: str, member_ids: list[str], name: str | None = None
     ) -> str:
@@ -457,6 +486,9 @@ class Bench:
                     await conn.open(self.ws_url)
                 except Exception as exc:  # noqa: BLE001  # one connection: recorded
                     failures += 1
+                    if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+                        codes = self.rec.close_codes
+                        codes[exc.rcvd.code] = codes.get(exc.rcvd.code, 0) + 1
                     self.rec.error(f"connect {account.username}: {exc!r}")
                     return None
             if on_open is not None:
@@ -799,12 +831,16 @@ async def scenario_fanout(bench: Bench) -> JSON:
 
 
 async def scenario_connections(bench: Bench) -> JSON:
-    """N idle authenticated connections held open; memory per connection."""
+    """N idle authenticated connections held open: the server's CPU to establish them
+    (setup not counted) and its memory per connection."""
     opts = bench.opts
     n = opts.connections
-    users = max(1, min(opts.connection_users, n))
+    users = n if opts.distinct_users else max(1, min(opts.connection_users, n))
     with Progress(opts.progress, "creating users", users) as progress:
-        accounts = await bench.create_accounts(users, "c", progress)
+        if opts.distinct_users:
+            accounts = await bench.create_token_accounts(users, "c", progress)
+        else:
+            accounts = await bench.create_accounts(users, "c", progress)
         progress.stage("connecting", n)
         gc.collect()
         await asyncio.sleep(1.0)
@@ -858,8 +894,11 @@ async def scenario_connections(bench: Bench) -> JSON:
     result: JSON = {
         "connections": n,
         "accounts": users,
+        "distinct_users": opts.distinct_users,
+        "connect_concurrency": opts.connect_concurrency,
         "opened": len(conns),
         "failed": failed,
+        "failed_close_codes": {str(k): v for k, v in sorted(bench.rec.close_codes.items())},
         "alive_after_hold": alive,
         "open_seconds": round(open_seconds, 2),
         "connections_per_s": round(len(conns) / max(open_seconds, 1e-9), 1),
