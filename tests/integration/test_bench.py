@@ -64,11 +64,26 @@ async def test_fanout(live_server: Any) -> None:
 
 async def test_connections(live_server: Any) -> None:
     result = await run(
-        "connections", options(live_server, connections=60, connection_users=6, hold=0.5)
+        "connections",
+        options(live_server, connections=60, distinct_users=False, connection_users=6, hold=0.5),
     )
     assert_clean(result)
     assert result["opened"] == result["alive_after_hold"] == 60
+    assert result["accounts"] == 6 and result["distinct_users"] is False
     assert result["failed"] == 0
+    assert result["server_kib_per_connection"] is not None
+
+
+async def test_connections_of_distinct_users(live_server: Any) -> None:
+    """The default: every connection its own account and token, 20 opened at a time."""
+    result = await run(
+        "connections", options(live_server, connections=60, connect_concurrency=20, hold=0.5)
+    )
+    assert_clean(result)
+    assert result["distinct_users"] is True and result["accounts"] == 60
+    assert result["opened"] == result["alive_after_hold"] == 60
+    assert result["failed"] == 0 and result["failed_close_codes"] == {}
+    assert result["server_cpu_ms_per_connection"] is not None
     assert result["server_kib_per_connection"] is not None
 
 

@@ -25,8 +25,10 @@ from tidings.protocol.session import (
     CLOSE_AUTH,
     CLOSE_BAD_RESUME,
     CLOSE_REVOKED,
+    CLOSE_TRY_LATER,
     NORMAL,
     TOO_SLOW,
+    TRY_LATER,
     Answered,
     ClientSession,
     Close,
@@ -103,6 +105,15 @@ def test_a_refused_token_or_no_auth_in_time_closes_with_4001() -> None:
     assert s.auth_failed() is None
     s.authenticated("alice")  # too late: stays closed
     assert s.closed and s.user_id == ""
+
+
+def test_a_token_the_server_could_not_check_closes_with_1013_not_4001() -> None:
+    s: ServerSession[str] = ServerSession()
+    assert s.first_frame("auth") is None
+    assert s.auth_unchecked() == TRY_LATER
+    assert TRY_LATER.code == CLOSE_TRY_LATER == 1013 != CLOSE_AUTH
+    assert s.closed and s.close_decision == TRY_LATER
+    assert s.auth_failed() is None  # decided once: the client is not told 4001 after it
 
 
 def test_authenticated_replays_until_end_replay() -> None:

@@ -84,5 +84,6 @@ class Container:
 
     async def close(self) -> None:
         await self.services.messages.close()
+        await self.services.auth.last_seen.close()
         await self.bus.close()
         await self.store.close()

@@ -16,6 +16,7 @@ _CHATTY_LOGGERS = {
     "alembic": logging.INFO,
     "websockets": logging.INFO,
     "uvicorn.error": logging.INFO,
+    "uvicorn.error.websocket": logging.WARNING,  # a line per connection (app/ws_protocol.py)
     "httpx": logging.INFO,
     "httpcore": logging.INFO,
     "redis": logging.INFO,

@@ -12,6 +12,7 @@ Everything else (handshake, reading, pings, close) stays uvicorn's.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, ClassVar
 
 from uvicorn._types import ASGIApplication, ASGISendEvent
@@ -19,6 +20,12 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 from tidings.gateway.ws import RAW_SOCKET
+
+# uvicorn logs every accepted WebSocket at info level (`... "WebSocket /api/v1/ws"
+# [accepted]`): an access log line, one write to the log per connection, while the HTTP
+# access log is off. Its protocols log here instead (app/logging.py keeps this logger at
+# warning): warnings and errors still show.
+PROTOCOL_LOGGER = "uvicorn.error.websocket"
 
 
 class _Inbox:
@@ -48,6 +55,46 @@ class _Inbox:
         return not self._items
 
 
+class _Writable:
+    """What uvicorn uses of asyncio.Event for its transport's flow control (set, clear,
+    wait), without the Event's deque (about 0.7 KiB per connection): a writer that finds
+    the transport paused waits on a future of its own, made only then."""
+
+    __slots__ = ("_loop", "_set", "_waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = self._loop.create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
 class RawSocketProtocol(WebSocketsSansIOProtocol):
     """Satisfies gateway.ws.RawSocket. `direct` maps a path to the ASGI application that
     serves its upgrades on its own, without the application's HTTP middleware: an idle
@@ -62,6 +109,8 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = _Inbox(self.loop)  # type: ignore[assignment]
+        self.writable = _Writable(self.loop)  # type: ignore[assignment]
+        self.logger = logging.getLogger(PROTOCOL_LOGGER)
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
@@ -74,6 +123,9 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
         if app is not None:
             self.app = app  # read when the ASGI task first runs, after this returns
         super().handle_connect(event)
+        # websockets' parser keeps the request (a local of its generator) for the whole
+        # connection; the scope has its own copy of the headers: free these.
+        event.headers.clear()
         if self.response.status_code == 101:
             # The ASGI task was created but has not run yet: it sees the extension.
             extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]

@@ -267,6 +267,12 @@ class Hub:
             await self.sequencer.close()
 
     @property
+    def routed(self) -> int | None:
+        """Every committed event up to this position has been routed to the connections
+        (None before the hub started)."""
+        return None if self.sequencer is None else self.sequencer.upto
+
+    @property
     def connections(self) -> Iterable[Connection]:
         for conns in self.by_user.values():
             yield from conns

@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Coroutine
 from typing import Protocol
 
 import structlog
+from starlette.types import Message as AsgiMessage
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from tidings.core.errors import Internal, InvalidRequest, TidingsError, Unauthenticated
+from tidings.core.errors import (
+    ErrorCode,
+    Internal,
+    InvalidPosition,
+    InvalidRequest,
+    TidingsError,
+    Unauthenticated,
+)
 from tidings.core.models import Message, PresenceState, Session
 from tidings.gateway.hub import Connection, Hub, Item, Outbox, wire_of
 from tidings.protocol import frames as f
@@ -19,6 +28,7 @@ from tidings.protocol.session import (
     AUTH_REQUIRED,
     NORMAL,
     RESTARTING,
+    Close,
     ServerSession,
     bad_resume,
 )
@@ -30,6 +40,19 @@ from tidings.services.sync import parse_position
 
 log = structlog.get_logger(__name__)
 REPLAY_PAGE = 500
+# The errors that refuse a token (close 4001: the client signs in again); any other
+# failure to check one is the server's, and never answered 4001.
+REFUSALS = frozenset(
+    {
+        ErrorCode.UNAUTHENTICATED,
+        ErrorCode.SECOND_FACTOR_REQUIRED,
+        ErrorCode.USER_DISABLED,
+        ErrorCode.FORBIDDEN,
+    }
+)
+# After the auth timeout, a frame already received (but not yet read by a loop that was
+# busy when the timeout fell due) is still taken.
+AUTH_GRACE_SECONDS = 0.25
 MAX_SENDS_IN_FLIGHT = 256
 
 
@@ -114,8 +137,10 @@ class Gateway:
         self.auth_timeout = auth_timeout
         self.queue_limit = queue_limit
 
-    async def _receive(self, ws: WebSocket) -> str | None:
-        message = await ws.receive()
+    @staticmethod
+    def _text_of(message: AsgiMessage) -> str | None:
+        """A received ASGI message's text; None when the client went away. (Not a
+        coroutine around `receive`: an idle connection waits with one frame less.)"""
         if message["type"] == "websocket.disconnect":
             return None
         text = message.get("text")
@@ -127,30 +152,29 @@ class Gateway:
                 text = "\ufffd"  # not JSON: answered with invalid_request
         return str(text)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[None, None, None]:
         """The endpoint as a bare ASGI application: the server routes WebSocket upgrades
-        of its path here without the HTTP middleware stack (app/ws_protocol.py)."""
-        await self.serve(WebSocket(scope, receive, send))
+        of its path here without the HTTP middleware stack (app/ws_protocol.py). A plain
+        function returning the connection's coroutine: one suspended frame less for
+        every idle connection."""
+        return self.serve(WebSocket(scope, receive, send))
 
     async def serve(self, ws: WebSocket) -> None:
         await ws.accept()
         # the caller's address, for rate limits and the audit log (copied into the tasks
         # this connection starts)
         client_address.set(ws.client.host if ws.client is not None else "")
+        # Read by now (the address above, X-Forwarded-For before it): an idle connection
+        # need not hold the request's headers (1 KiB from the bench, more from a browser).
+        ws.scope["headers"] = []
         if self.hub.draining:
             await ws.close(RESTARTING.code, RESTARTING.reason)
             return
         proto: ServerSession[Item] = ServerSession()
-        try:
-            session, since = await self._authenticate(ws, proto)
-        except (TimeoutError, TidingsError, WebSocketDisconnect) as exc:
-            if isinstance(exc, TidingsError):
-                with contextlib.suppress(Exception):
-                    await ws.send_text(error_frame(None, exc))
-            decision = proto.auth_failed() or AUTH_REQUIRED
-            with contextlib.suppress(Exception):
-                await ws.close(decision.code, decision.reason)
+        opened = await self._authenticate(ws, proto)
+        if opened is None:
             return
+        session, since = opened
         conn = Connection(
             conn_id=secrets.token_hex(8),
             user_id=session.user.id,
@@ -195,46 +219,91 @@ class Gateway:
 
     async def _authenticate(
         self, ws: WebSocket, proto: ServerSession[Item]
-    ) -> tuple[Session, int | None]:
-        async with asyncio.timeout(self.auth_timeout):
-            while True:
-                text = await self._receive(ws)
-                if text is None:
-                    raise WebSocketDisconnect(1000)
-                try:
-                    frame = f.parse_frame(text, self.max_frame_bytes)
-                except TidingsError as exc:
-                    await ws.send_text(error_frame(exc.details.get("ref"), exc))
-                    continue
-                if proto.first_frame(frame.type) is not None or not isinstance(
-                    frame, f.AuthFrame
-                ):
-                    raise Unauthenticated("the first frame must be auth")
-                session = await self.svc.auth.authenticate(
-                    frame.token, address=client_address.get()
-                )
-                since = None if frame.since is None else parse_position(frame.since)
-                return session, since
+    ) -> tuple[Session, int | None] | None:
+        """The session of the first frame's token, and its `since`; None when refused
+        (the connection is then closed, with an `error` frame that says why)."""
+        try:
+            frame = await self._auth_frame(ws, proto)
+        except (TimeoutError, TidingsError, WebSocketDisconnect) as exc:
+            await self._refuse(ws, exc, proto.auth_failed())
+            return None
+        try:
+            # The client has done its part in time; checking its token is the server's,
+            # however long that takes when busy: a valid token is never answered 4001.
+            session = await self.svc.auth.authenticate(frame.token, address=client_address.get())
+            return session, None if frame.since is None else parse_position(frame.since)
+        except TidingsError as exc:
+            if exc.code in REFUSALS:
+                await self._refuse(ws, exc, proto.auth_failed())
+            elif isinstance(exc, InvalidPosition):
+                await self._refuse(ws, exc, proto.close(bad_resume(exc.code.value)))
+            else:  # the store is away: the client retries later, still signed in
+                await self._refuse(ws, exc, proto.auth_unchecked())
+        except Exception:
+            log.exception("auth_failed")
+            await self._refuse(ws, None, proto.auth_unchecked())
+        return None
+
+    async def _auth_frame(self, ws: WebSocket, proto: ServerSession[Item]) -> f.AuthFrame:
+        """The first frame, which must be `auth`, within the auth timeout. The timeout
+        is the client's: it covers receiving the frame, not checking its token; and a
+        loop too busy to read a frame that arrived in time gets one more short turn."""
+        try:
+            async with asyncio.timeout(self.auth_timeout):
+                return await self._first_frame(ws, proto)
+        except TimeoutError:
+            async with asyncio.timeout(AUTH_GRACE_SECONDS):
+                return await self._first_frame(ws, proto)
+
+    async def _first_frame(self, ws: WebSocket, proto: ServerSession[Item]) -> f.AuthFrame:
+        while True:
+            text = self._text_of(await ws.receive())
+            if text is None:
+                raise WebSocketDisconnect(1000)
+            try:
+                frame = f.parse_frame(text, self.max_frame_bytes)
+            except TidingsError as exc:
+                await ws.send_text(error_frame(exc.details.get("ref"), exc))
+                continue
+            if proto.first_frame(frame.type) is not None or not isinstance(frame, f.AuthFrame):
+                raise Unauthenticated("the first frame must be auth")
+            return frame
+
+    @staticmethod
+    async def _refuse(ws: WebSocket, exc: BaseException | None, decision: Close | None) -> None:
+        """Close a connection that did not become ready: with an `error` frame that says
+        why, when there is one."""
+        if isinstance(exc, TidingsError):
+            with contextlib.suppress(Exception):
+                await ws.send_text(error_frame(None, exc))
+        decision = decision or AUTH_REQUIRED
+        with contextlib.suppress(Exception):
+            await ws.close(decision.code, decision.reason)
 
     async def _start(self, conn: Connection, session: Session, since: int | None) -> None:
         """Subscribe first, then replay, then go live: nothing lost at the boundary
         (the rules are the connection's ServerSession)."""
         proto = conn.session  # replaying since it authenticated: live events wait
         self.hub.register(conn)
-        head = await self.svc.sync.head()
-        for cid in await self.svc.conversations.active_ids(session.user):
+        head, conversations = await self.svc.sync.snapshot(session.user)
+        routed = self.hub.routed  # no await between this and the joins
+        for cid in conversations:
             self.hub.join(conn, cid)
-        proto.resume_from(since, head)  # InvalidPosition: closed with 4009
+        start = proto.resume_from(since, head)  # InvalidPosition: closed with 4009
         await conn.enqueue_wait(ready_frame(session.user, head))
-        while True:
-            events, more = await self.svc.sync.events_since(
-                session.user, proto.last_position, REPLAY_PAGE, at_least=head
-            )
-            for event in events:
-                await conn.enqueue_wait(event_frame(event.position, event.payload))
-                proto.replayed(event.position)
-            if not more:
-                break
+        # Every event after `head` reaches the connection live, in the conversations of
+        # the same snapshot; unless the hub routed some before the joins above. Only
+        # then, or for a resume from before the head, is there anything to replay.
+        if start < head or routed is None or routed > head:
+            while True:
+                events, more = await self.svc.sync.events_since(
+                    session.user, proto.last_position, REPLAY_PAGE, at_least=head
+                )
+                for event in events:
+                    await conn.enqueue_wait(event_frame(event.position, event.payload))
+                    proto.replayed(event.position)
+                if not more:
+                    break
         conn.end_replay()
         await self.svc.presence.set_state(session.user, conn.conn_id, PresenceState.ONLINE)
 
@@ -244,7 +313,7 @@ class Gateway:
         in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
         loop = asyncio.get_running_loop()
         while not conn.closed:
-            text = await self._receive(ws)
+            text = self._text_of(await ws.receive())
             if text is None:
                 return
             try:

@@ -13,7 +13,9 @@ The rules (docs/protocol.md):
 
 - A connection authenticates with its first frame, ``auth`` with an optional ``since``
   (the last position the client processed); anything else first, a refused token or
-  no auth in time closes it with 4001.
+  no auth in time closes it with 4001. The time is the client's: once its auth frame
+  has come, a token the server could not check (busy, its store away) closes with
+  1013, try again later, never 4001.
 - The server subscribes first, reads the head of the stream, then replays every event
   after ``since`` (a ``since`` ahead of the head closes with 4009), then goes live: live
   events that arrive during the replay wait in a buffer, and every position at or
@@ -47,6 +49,7 @@ from tidings.core.errors import InvalidPosition
 
 CLOSE_NORMAL = 1000
 CLOSE_RESTART = 1012
+CLOSE_TRY_LATER = 1013
 CLOSE_AUTH = 4001
 CLOSE_REVOKED = 4003
 CLOSE_TOO_SLOW = 4008
@@ -64,6 +67,9 @@ class Close:
 AUTH_REQUIRED = Close(CLOSE_AUTH, "authentication required")
 TOO_SLOW = Close(CLOSE_TOO_SLOW, "too slow: resume with since")
 RESTARTING = Close(CLOSE_RESTART, "server restarting")
+# The server could not check the token (its store away, a failure of its own): the
+# token may well be good, so the client keeps it and retries with backoff.
+TRY_LATER = Close(CLOSE_TRY_LATER, "try again later")
 NORMAL = Close(CLOSE_NORMAL, "")
 GONE = Close(1006, "connection lost")  # the peer went away: nothing is sent
 
@@ -159,6 +165,11 @@ class ServerSession(Generic[F]):
     def auth_failed(self) -> Close | None:
         """The token was refused, or no valid auth frame came in time."""
         return self.close(AUTH_REQUIRED)
+
+    def auth_unchecked(self) -> Close | None:
+        """The auth frame came in time but the server could not check its token now:
+        never 4001 (a client told 4001 signs its user out), try again later."""
+        return self.close(TRY_LATER)
 
     def authenticated(self, user_id: str) -> None:
         """The token is good: subscribe the user now, live events wait for the replay."""

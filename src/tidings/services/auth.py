@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import structlog
 
 from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token
@@ -26,13 +30,69 @@ from tidings.services.passwords import Passwords
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.services.second_factor import SecondFactorService
 
+log = structlog.get_logger(__name__)
+
 SEEN_EVERY = timedelta(seconds=60)  # how stale a session's last_seen_at may get
+# Last-seen notes wait this long to be written together: a reconnect burst writes a
+# handful of transactions, not one per connection (list_sessions writes them first).
+SEEN_WRITE_DELAY = 1.0
 TOKEN_CHECK_CHUNK = 500  # token ids per query when the gateway checks its sessions
 
 
 def token_hash(token: str) -> str:
     """Tokens carry 256 random bits, so a fast hash suffices to store them safely."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LastSeen:
+    """When (and from where) each session was last seen, written in batches: one write
+    transaction for every session seen within `SEEN_WRITE_DELAY`, instead of one per
+    request or connection. A note is a hint (`SEEN_EVERY` granularity): if the write
+    fails, the notes wait for the next one."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+        self._pending: dict[str, tuple[datetime, str | None]] = {}
+        self._timer: asyncio.Task[None] | None = None
+
+    def note(self, token_id: str, now: datetime, address: str | None) -> None:
+        self._pending[token_id] = (now, address)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().create_task(self._write_later())
+
+    async def _write_later(self) -> None:
+        await asyncio.sleep(SEEN_WRITE_DELAY)
+        self._timer = None
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - the store is away: the next note retries
+            log.warning("last_seen_write_failed", error=str(exc))
+
+    async def flush(self) -> None:
+        """Write every pending note now."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            async with self.d.store.write() as tx:
+                await tx.set_tokens_seen(
+                    [(tid, when, address) for tid, (when, address) in pending.items()]
+                )
+        except BaseException:
+            for tid, note in pending.items():  # newer notes taken meanwhile win
+                self._pending.setdefault(tid, note)
+            raise
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - closing: a lost hint is no harm
+            log.warning("last_seen_write_failed", error=str(exc))
 
 
 class AuthService:
@@ -44,6 +104,7 @@ class AuthService:
         self.second_factor = second_factor
         self.limiter = RateLimiter(deps)
         self.guard = LoginGuard(deps.security)
+        self.last_seen = LastSeen(deps)
 
     async def login(
         self,
@@ -151,7 +212,7 @@ class AuthService:
         """The session of a bearer token: unknown, revoked, expired tokens and disabled
         users are all refused. A session that must first enrol a second factor is refused
         too, unless `allow_enrol_only`. Notes when the session was last seen (at most
-        once a minute, so that most requests write nothing)."""
+        once a minute, written in batches: see LastSeen); one read, no write."""
         if not token:
             raise Unauthenticated("missing token")
         now = self.d.clock.now()
@@ -164,8 +225,7 @@ class AuthService:
                 "your organization requires a second factor: enrol one at /auth/totp/setup"
             )
         if session.last_seen_at is None or now - session.last_seen_at > SEEN_EVERY:
-            async with self.d.store.write() as wtx:
-                await wtx.set_token_seen(session.token_id, now, address)
+            self.last_seen.note(session.token_id, now, address)
         if session.user.disabled:
             raise Unauthenticated("this account is disabled")
         return session

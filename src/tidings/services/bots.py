@@ -79,6 +79,7 @@ class BotService:
     async def list(self, actor: User | None) -> list[BotInfo]:
         """Every bot account with its live token (None when it has none), by username."""
         check_admin(actor, "manage bots")
+        await self.auth.last_seen.flush()
         now = self.d.clock.now()
         async with self.d.store.read() as tx:
             ids = await tx.bot_user_ids()

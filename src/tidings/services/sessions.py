@@ -21,6 +21,7 @@ class SessionService:
         self.passwords = passwords
 
     async def mine(self, session: Session) -> list[SessionInfo]:
+        await self.auth.last_seen.flush()
         async with self.d.store.read() as tx:
             return await tx.list_sessions(session.user.id, self.d.clock.now())
 
@@ -44,6 +45,7 @@ class SessionService:
     async def of_user(self, actor: User | None, user_id: str) -> list[SessionInfo]:
         """An admin looks at someone's sessions."""
         target = await self._managed(actor, user_id)
+        await self.auth.last_seen.flush()
         async with self.d.store.read() as tx:
             return await tx.list_sessions(target.id, self.d.clock.now())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tidings.core.errors import InvalidPosition
-from tidings.core.models import StoredEvent, User
+from tidings.core.models import ConversationId, StoredEvent, User
 from tidings.services.context import Deps
 from tidings.store.ports import Tx
 
@@ -25,6 +25,13 @@ class SyncService:
         """The stream head on the primary: every position up to it is committed."""
         async with self.d.store.read() as tx:
             return await tx.head_position()
+
+    async def snapshot(self, actor: User) -> tuple[int, list[ConversationId]]:
+        """The stream head on the primary and the caller's conversations as of that
+        head, from one snapshot: a new connection subscribes to these conversations and
+        every event after the head then reaches it live (or by its replay)."""
+        async with self.d.store.read() as tx:
+            return await tx.stream_snapshot(actor.id)
 
     async def events_since(
         self, actor: User, since: int, limit: int, *, at_least: int = 0

@@ -35,6 +35,10 @@ class SecurityTx(Protocol):
         self, token_id: str, now: datetime, address: str | None = None
     ) -> None: ...
 
+    async def set_tokens_seen(self, seen: Sequence[tuple[str, datetime, str | None]]) -> None:
+        """`set_token_seen` for many (token id, when, address or None) at once."""
+        ...
+
     async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
         """The user's live sessions (not revoked, not expired), newest first."""
         ...
@@ -208,6 +212,11 @@ class Tx(SecurityTx, Protocol):
     async def unread_mentions(self, conversation_id: str, user_id: str, read_seq: int) -> int: ...
 
     async def active_conversation_ids(self, user_id: str) -> list[ConversationId]: ...
+
+    async def stream_snapshot(self, user_id: str) -> tuple[int, list[ConversationId]]:
+        """The stream head and the user's conversations as of that head, from one
+        snapshot."""
+        ...
 
     async def contacts_of(self, user_id: str) -> list[UserId]:
         """People who share a direct or group conversation with the user."""

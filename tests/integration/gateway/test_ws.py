@@ -5,12 +5,15 @@ sends answered whatever their path."""
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from pathlib import Path
 
 import orjson
 import pytest
 import websockets
 
-from tests.conftest import AppServer, MakeServer, World
+from tests.conftest import AppServer, Backend, MakeServer, World, _pg, _pg_url
 from tests.helpers import Ws
 
 
@@ -75,6 +78,51 @@ async def test_websocket_auth_timeout(make_server: MakeServer) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(conn.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+
+async def test_a_busy_server_never_refuses_a_valid_token(make_server: MakeServer) -> None:
+    """The auth timeout is the client's: an auth frame sent in time is taken although the
+    server's event loop was too busy to read it before the deadline (here the loop, this
+    test's, is blocked for three auth timeouts right after the frame is sent), never
+    refused with the 4001 on which a client signs its user out."""
+    async with make_server(auth_timeout_seconds=0.5) as server:
+        token = await server.login()
+        async with websockets.connect(server.ws_url) as conn:
+            await conn.send(orjson.dumps({"type": "auth", "token": token}).decode())
+            time.sleep(1.5)  # noqa: ASYNC251 - the point: the server's loop is busy
+            first = orjson.loads(await asyncio.wait_for(conn.recv(), 10))
+            assert first["type"] == "ready", first
+
+
+async def test_a_valid_token_slow_to_check_is_never_refused(
+    tmp_path: Path, pg_template: str
+) -> None:
+    """Nor is a token the server is slow to check: another transaction holds the tokens
+    table (PostgreSQL) for three auth timeouts; the connection gets `ready` once the
+    check is done."""
+    import asyncpg
+
+    database = f"tidings_t_{uuid.uuid4().hex[:12]}"
+    _pg(f"CREATE DATABASE {database} TEMPLATE {pg_template}")
+    try:
+        backend = Backend("postgres", _pg_url(database))
+        async with AppServer(tmp_path / "data", backend, auth_timeout_seconds=0.5) as server:
+            token = await server.login()
+            locker = await asyncpg.connect(_pg_url(database))
+            try:
+                lock = locker.transaction()
+                await lock.start()
+                await locker.execute("LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE")
+                async with websockets.connect(server.ws_url) as conn:
+                    await conn.send(orjson.dumps({"type": "auth", "token": token}).decode())
+                    await asyncio.sleep(1.5)  # the token's check waits for the lock
+                    await lock.rollback()
+                    first = orjson.loads(await asyncio.wait_for(conn.recv(), 10))
+                    assert first["type"] == "ready", first
+            finally:
+                await locker.close()
+    finally:
+        _pg(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 async def test_resume_from_a_position_never_given_out(server: AppServer, world: World) -> None:

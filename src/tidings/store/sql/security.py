@@ -8,12 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.models import AuditEntry, SessionInfo, TokenId
 from tidings.store.sql import schema as t
+
+_SEEN = (
+    update(t.tokens)
+    .where(t.tokens.c.id == bindparam("b_id"))
+    .values(last_seen_at=bindparam("b_seen"))
+)
+_SEEN_WITH_ADDRESS = _SEEN.values(address=bindparam("b_address"))
 
 
 def _utc(value: datetime) -> datetime:
@@ -45,6 +52,20 @@ class SecurityQueries:
         if address is not None:
             values["address"] = address[:64]
         await self.conn.execute(update(t.tokens).where(t.tokens.c.id == token_id).values(**values))
+
+    async def set_tokens_seen(self, seen: Sequence[tuple[str, datetime, str | None]]) -> None:
+        """`set_token_seen` for many (token id, when, address or None) in one statement
+        per shape (two: with and without an address)."""
+        with_address = [
+            {"b_id": tid, "b_seen": when, "b_address": address[:64]}
+            for tid, when, address in seen
+            if address is not None
+        ]
+        without = [{"b_id": tid, "b_seen": when} for tid, when, address in seen if address is None]
+        if with_address:
+            await self.conn.execute(_SEEN_WITH_ADDRESS, with_address)
+        if without:
+            await self.conn.execute(_SEEN, without)
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
         """The user's live sessions (not revoked, not expired), newest first."""
