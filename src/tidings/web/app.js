@@ -97,7 +97,6 @@ const ctx = {
   api,
   get state() { return state; },
   dispatch,
-  invalidate: (...parts) => invalidate(...parts),
   userName,
   outbox: () => (session ? session.outbox : []),
   sendMessage,
