@@ -42,4 +42,5 @@ def test_web_units_pass_under_node_test() -> None:
     failed = re.search(r"^# fail (\d+)$", proc.stdout, re.MULTILINE)
     assert passed and failed, output[-2000:]
     assert int(failed.group(1)) == 0
-    assert int(passed.group(1)) >= 30, output[-2000:]
+    # The reducer, the session and the shared client vectors all ran (52 tests today).
+    assert int(passed.group(1)) >= 50, output[-2000:]
