@@ -20,8 +20,8 @@ from tidings.services.audit import client_address, record
 
 
 async def _sql(c: Container, statement: str, **params: Any) -> None:
-    engines = c.store.engines  # type: ignore[attr-defined]
-    async with engines.write.connect() as conn:
+    engine = c.store.engine  # type: ignore[attr-defined]
+    async with engine.write.connect() as conn:
         await conn.execute(text(statement), params)
         await conn.commit()
 

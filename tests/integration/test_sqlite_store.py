@@ -19,7 +19,8 @@ from tidings.app.settings import Settings
 from tidings.core.errors import Conflict
 from tidings.core.models import ConversationKind, OrgRole, User
 from tidings.store import migrations
-from tidings.store.sql import sqlite_hot
+from tidings.store.sql import store as sql_store
+from tidings.store.sql.engines.sqlite import SqliteEngine, SqliteRunner
 from tidings.store.sql.store import SqlStore
 
 
@@ -33,18 +34,32 @@ async def container(tmp_path: Path) -> AsyncIterator[Container]:
     await c.close()
 
 
+# The send path's statements, by the names the tests give them.
+_STATEMENTS = {
+    "existing_client_ids": sql_store._CLIENT_IDS.partition("{")[0],
+    "send_targets": sql_store._TARGETS.partition("{")[0],
+    "append_messages": sql_store._INSERT_MESSAGE,
+    "insert_events": sql_store._INSERT_EVENT,
+}
+
+
 @pytest.fixture
 def hot_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the SqliteHot methods called: proof the send path went to the driver."""
+    """Names of the send path's statements that sqlite3 ran directly (SqliteRunner):
+    proof the send path went to the driver."""
     calls: list[str] = []
-    for name in ("existing_client_ids", "send_targets", "append_messages", "insert_events"):
-        original = getattr(sqlite_hot.SqliteHot, name)
 
-        def spy(self: object, *args: object, _name: str = name, _f: object = original) -> object:
-            calls.append(_name)
-            return _f(self, *args)  # type: ignore[operator]
+    def named(sql: str) -> None:
+        calls.extend(name for name, start in _STATEMENTS.items() if sql.startswith(start))
 
-        monkeypatch.setattr(sqlite_hot.SqliteHot, name, spy)
+    for method in ("fetch", "run", "run_many"):
+        original = getattr(SqliteRunner, method)
+
+        async def spy(self: object, sql: str, params: object, _f: Any = original) -> object:
+            named(sql)
+            return await _f(self, sql, params)
+
+        monkeypatch.setattr(SqliteRunner, method, spy)
     return calls
 
 
@@ -130,7 +145,8 @@ async def test_retries_through_the_direct_path(
 async def test_the_log_is_checkpointed_by_its_own_thread(container: Container) -> None:
     store = container.store
     assert isinstance(store, SqlStore)
-    checkpointer = store.engines.checkpointer
+    assert isinstance(store.engine, SqliteEngine)
+    checkpointer = store.engine.checkpointer
     assert checkpointer is not None
     svc = container.services
     alice, bob = await _people(container)
@@ -164,16 +180,16 @@ async def test_a_failed_batch_is_retried_send_by_send_even_for_a_sender_gone(
     svc = container.services
     alice, bob = await _people(container)
     conv, _ = await svc.conversations.create(alice, ConversationKind.DIRECT, [bob.id])
-    original = sqlite_hot.SqliteHot.append_messages
+    original = SqliteRunner.run_many
     failed: list[int] = []
 
-    def flaky(self: sqlite_hot.SqliteHot, messages: Any, last_seqs: Any, now: Any) -> None:
-        if len(messages) > 1 and not failed:
-            failed.append(len(messages))
+    async def flaky(self: SqliteRunner, sql: str, rows: Any) -> None:
+        if sql == sql_store._INSERT_MESSAGE and len(rows) > 1 and not failed:
+            failed.append(len(rows))
             raise sqlite3.OperationalError("disk I/O error")
-        original(self, messages, last_seqs, now)
+        await original(self, sql, rows)
 
-    monkeypatch.setattr(sqlite_hot.SqliteHot, "append_messages", flaky)
+    monkeypatch.setattr(SqliteRunner, "run_many", flaky)
     sends = [
         asyncio.create_task(svc.messages.send(alice, conv.id, f"k{i}", f"m{i}")) for i in range(5)
     ]
@@ -200,7 +216,8 @@ async def test_writes_keep_one_connection_and_a_failed_one_leaves_nothing(
     connection. The readiness check is not held up by the writer's connection."""
     store = container.store
     assert isinstance(store, SqlStore)
-    writer = store.engines.sqlite_writer
+    assert isinstance(store.engine, SqliteEngine)
+    writer = store.engine.writer
     assert writer is not None
     alice, bob = await _people(container)
     conv, _ = await container.services.conversations.create(
@@ -211,9 +228,9 @@ async def test_writes_keep_one_connection_and_a_failed_one_leaves_nothing(
     opened = writer.opened
 
     def driver_insert(tx: Any, key: str) -> None:
-        hot = tx._sqlite_hot()
-        assert hot is not None
-        hot.db.execute("INSERT INTO meta (key, value) VALUES (?, 'written')", (key,))
+        runner = tx._batch()
+        assert isinstance(runner, SqliteRunner)
+        runner.db.execute("INSERT INTO meta (key, value) VALUES (?, 'written')", (key,))
 
     with pytest.raises(RuntimeError):
         async with store.write() as tx:

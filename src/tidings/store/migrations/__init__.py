@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from tidings.store.sql import engines
+
 HERE = Path(__file__).parent
 
 
@@ -19,8 +21,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (creates it on first start)."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engines.engine_class(url).prepare(url)
     command.upgrade(alembic_config(url), revision)
 
 
@@ -32,10 +33,8 @@ def current(url: str) -> str | None:
     from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from tidings.store.sql.dialect import async_url
-
     async def read() -> str | None:
-        engine = create_async_engine(async_url(url))
+        engine = create_async_engine(engines.async_url(url))
         try:
             async with engine.connect() as conn:
                 row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import sqlite3
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -19,7 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import Conflict, Unavailable
@@ -42,9 +40,9 @@ from tidings.core.models import (
     UserId,
 )
 from tidings.store.sql import schema as t
-from tidings.store.sql.dialect import Engines, inline_sqlite_of, make_engines
+from tidings.store.sql.engines import BatchRunner, Engine, create_engine
+from tidings.store.sql.engines.base import marks
 from tidings.store.sql.security import SecurityQueries
-from tidings.store.sql.sqlite_hot import SqliteHot
 
 AfterCommit = Callable[[], Awaitable[None]]
 FreshEnough = Callable[["SqlTx"], Awaitable[bool]]
@@ -128,49 +126,38 @@ def _event(row: Any) -> StoredEvent:
     )
 
 
-def _hot_statements() -> dict[str, Any]:
-    """The statements of the send path, built once: SQLAlchemy then neither rebuilds them
-    nor recomputes their cache keys on every execution (IN lists are expanding
-    parameters)."""
-    c, m, msg = t.conversations, t.members, t.messages
-    return {
-        "by_client_ids": select(msg).where(
-            msg.c.sender_id.in_(bindparam("senders", expanding=True)),
-            msg.c.client_msg_id.in_(bindparam("cmids", expanding=True)),
-        ),
-        "send_targets": select(c.c.id, c.c.last_seq, m.c.user_id)
-        .select_from(
-            c.outerjoin(
-                m,
-                and_(
-                    m.c.conversation_id == c.c.id,
-                    m.c.user_id.in_(bindparam("users", expanding=True)),
-                    m.c.left_pos.is_(None),
-                ),
-            )
-        )
-        .where(c.c.id.in_(bindparam("convs", expanding=True))),
-        "set_last_seq": update(c)
-        .where(c.c.id == bindparam("b_id"))
-        .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")),
-        "insert_message": insert(msg),
-        "insert_mention": insert(t.mentions),
-        "advance_read": update(m)
-        .where(
-            m.c.conversation_id == bindparam("b_cid"),
-            m.c.user_id == bindparam("b_uid"),
-            m.c.read_seq < bindparam("b_seq"),
-        )
-        .values(read_seq=bindparam("b_seq")),
-        "reserve": update(t.counters)
-        .where(t.counters.c.name == "events")
-        .values(value=t.counters.c.value + bindparam("count"))
-        .returning(t.counters.c.value),
-        "insert_event": insert(t.events),
-    }
+# The send path's statements, each written once, for every engine: `?` placeholders,
+# run by the engine's BatchRunner straight on the driver (see engines/base.py). A batch
+# of sends costs this fixed handful of statements, not a few per send.
 
-
-_HOT = _hot_statements()
+# A join with the keys as a table: SQLite searches the unique index once per key (two
+# IN lists would probe every sender with every client_msg_id; a row-value IN over VALUES
+# scans the whole index). PostgreSQL names a VALUES list's columns the same way.
+_CLIENT_IDS = (
+    "SELECT m.sender_id, m.client_msg_id FROM (VALUES {keys}) AS k "
+    "JOIN messages AS m ON m.sender_id = k.column1 AND m.client_msg_id = k.column2"
+)
+_TARGETS = (
+    "SELECT c.id, c.last_seq, m.user_id FROM conversations AS c "
+    "LEFT OUTER JOIN members AS m ON m.conversation_id = c.id "
+    "AND m.user_id IN ({users}) AND m.left_pos IS NULL "
+    "WHERE c.id IN ({convs})"
+)
+_SET_LAST_SEQ = "UPDATE conversations SET last_seq = ?, last_activity_at = ? WHERE id = ?"
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (conversation_id, seq, id, client_msg_id, sender_id, body, "
+    "reply_to_seq, mentions, created_at, edited_at, deleted) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE)"
+)
+_INSERT_MENTION = "INSERT INTO mentions (conversation_id, user_id, seq) VALUES (?, ?, ?)"
+_ADVANCE_READ = (
+    "UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ? AND read_seq < ?"
+)
+_RESERVE = "UPDATE counters SET value = value + ? WHERE name = 'events' RETURNING value"
+_INSERT_EVENT = (
+    "INSERT INTO events (position, conversation_id, user_id, kind, payload, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 def _connect_statements() -> dict[str, Any]:
@@ -226,36 +213,20 @@ def _connect_statements() -> dict[str, Any]:
 _CONNECT = _connect_statements()
 
 
-@functools.lru_cache(maxsize=16)  # one per engine's dialect
-def _timestamp_processor(dialect: Any) -> Callable[[datetime], str]:
-    """SQLAlchemy's own conversion of the schema's timestamps for this dialect."""
-    column_type = t.messages.c.created_at.type
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
-    if process is None:
-        raise RuntimeError("the timestamp type has no bind processor on this dialect")
-    return process
-
-
 class SqlTx(SecurityQueries):
     """Queries and writes on one connection. Obtained from SqlStore.read() or .write()."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, engine: Engine) -> None:
         self.conn = conn
+        self.engine = engine
         self._after_commit: list[AfterCommit] = []
-        self._hot: SqliteHot | None = None
-        self._hot_known = False
+        self._runner: BatchRunner | None = None
 
-    def _sqlite_hot(self) -> SqliteHot | None:
-        """The send path's statements on the driver itself, where the database is the
-        embedded one and runs on the loop's thread; None elsewhere (see sqlite_hot)."""
-        if not self._hot_known:
-            self._hot_known = True
-            sync = self.conn.sync_connection  # begun: its driver connection is at hand
-            if sync is not None and self.conn.dialect.name == "sqlite":
-                db = inline_sqlite_of(sync.connection.driver_connection)
-                if db is not None:
-                    self._hot = SqliteHot(db, _timestamp_processor(self.conn.dialect))
-        return self._hot
+    def _batch(self) -> BatchRunner:
+        """The engine's runner of the send path's statements on this connection."""
+        if self._runner is None:
+            self._runner = self.engine.send_batch(self.conn)
+        return self._runner
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` once the transaction has committed (publish after commit)."""
@@ -587,10 +558,8 @@ class SqlTx(SecurityQueries):
 
     async def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """Move a read position forward only. True when it moved."""
-        done = await self.conn.execute(
-            _HOT["advance_read"], {"b_cid": conversation_id, "b_uid": user_id, "b_seq": seq}
-        )
-        return bool(done.rowcount)
+        changed = await self._batch().run(_ADVANCE_READ, (seq, conversation_id, user_id, seq))
+        return bool(changed)
 
     async def member_views(self, user_id: str) -> list[MemberView]:
         rows = (
@@ -664,21 +633,23 @@ class SqlTx(SecurityQueries):
     ) -> dict[tuple[str, str], Message]:
         if not keys:
             return {}
-        wanted = set(keys)
-        hot = self._sqlite_hot()
-        if hot is not None:
-            wanted = hot.existing_client_ids(keys)  # a retry is rare: usually none
-            if not wanted:
-                return {}
-        rows = await self.conn.execute(
-            _HOT["by_client_ids"],
-            {
-                "senders": list({sender for sender, _ in wanted}),
-                "cmids": list({cmid for _, cmid in wanted}),
-            },
+        unique = list(set(keys))
+        rows = await self._batch().fetch(
+            _CLIENT_IDS.format(keys=", ".join(["(?, ?)"] * len(unique))),
+            [part for key in unique for part in key],
+        )
+        wanted = {(sender, cmid) for sender, cmid in rows}
+        if not wanted:  # a retry is rare: usually none
+            return {}
+        msg = t.messages
+        found_rows = await self.conn.execute(
+            select(msg).where(
+                msg.c.sender_id.in_(list({sender for sender, _ in wanted})),
+                msg.c.client_msg_id.in_(list({cmid for _, cmid in wanted})),
+            )
         )
         found: dict[tuple[str, str], Message] = {}
-        for row in rows:
+        for row in found_rows:
             key = (row.sender_id, row.client_msg_id)
             if key in wanted:  # a retry: rare, so its reactions are read one by one
                 found[key] = (await self._messages_from([row]))[0]
@@ -689,12 +660,10 @@ class SqlTx(SecurityQueries):
     ) -> tuple[dict[str, int], set[tuple[str, str]]]:
         if not keys:
             return {}, set()
-        hot = self._sqlite_hot()
-        if hot is not None:
-            return hot.send_targets(keys)
-        rows = await self.conn.execute(
-            _HOT["send_targets"],
-            {"users": list({uid for _, uid in keys}), "convs": list({cid for cid, _ in keys})},
+        users = list({uid for _, uid in keys})
+        convs = list({cid for cid, _ in keys})
+        rows = await self._batch().fetch(
+            _TARGETS.format(users=marks(len(users)), convs=marks(len(convs))), users + convs
         )
         last_seqs: dict[str, int] = {}
         active: set[tuple[str, str]] = set()
@@ -709,46 +678,35 @@ class SqlTx(SecurityQueries):
     ) -> None:
         if not messages:
             return
-        hot = self._sqlite_hot()
-        if hot is not None:
-            hot.append_messages(messages, last_seqs, now)
-            return
-        await self.conn.execute(
-            _HOT["set_last_seq"],
-            [{"b_id": cid, "b_seq": seq, "b_now": now} for cid, seq in last_seqs.items()],
-        )
-        await self.conn.execute(
-            _HOT["insert_message"],
+        batch = self._batch()
+        ts = batch.timestamp
+        stamp = ts(now)
+        await batch.run_many(_SET_LAST_SEQ, [(seq, stamp, cid) for cid, seq in last_seqs.items()])
+        dumps = orjson.dumps
+        await batch.run_many(
+            _INSERT_MESSAGE,
             [
-                {
-                    "conversation_id": msg.conversation_id,
-                    "seq": msg.seq,
-                    "id": msg.id,
-                    "client_msg_id": msg.client_msg_id,
-                    "sender_id": msg.sender_id,
-                    "body": msg.body,
-                    "reply_to_seq": msg.reply_to_seq,
-                    "mentions": orjson.dumps(list(msg.mentions)).decode(),
-                    "created_at": msg.created_at,
-                    "edited_at": None,
-                    "deleted": False,
-                }
-                for msg in messages
+                (
+                    m.conversation_id,
+                    m.seq,
+                    m.id,
+                    m.client_msg_id,
+                    m.sender_id,
+                    m.body,
+                    m.reply_to_seq,
+                    dumps(list(m.mentions)).decode(),
+                    stamp if m.created_at is now else ts(m.created_at),
+                )
+                for m in messages
             ],
         )
-        mentioned = [
-            {"conversation_id": msg.conversation_id, "user_id": u, "seq": msg.seq}
-            for msg in messages
-            for u in msg.mentions
-        ]
-        if mentioned:
-            await self.conn.execute(_HOT["insert_mention"], mentioned)
+        mentioned = [(m.conversation_id, u, m.seq) for m in messages for u in m.mentions]
+        await batch.run_many(_INSERT_MENTION, mentioned)
         read: dict[tuple[str, str], int] = {}  # a sender has read its own messages
-        for msg in messages:
-            read[(msg.conversation_id, msg.sender_id)] = msg.seq
-        await self.conn.execute(
-            _HOT["advance_read"],
-            [{"b_cid": cid, "b_uid": uid, "b_seq": seq} for (cid, uid), seq in read.items()],
+        for m in messages:
+            read[(m.conversation_id, m.sender_id)] = m.seq
+        await batch.run_many(
+            _ADVANCE_READ, [(seq, cid, uid, seq) for (cid, uid), seq in read.items()]
         )
 
     async def _messages_from(self, rows: Sequence[Any]) -> list[Message]:
@@ -859,32 +817,29 @@ class SqlTx(SecurityQueries):
     async def reserve_positions(self, count: int) -> int:
         """Reserve `count` stream positions; returns the first. Taken in the committing
         transaction, so positions commit in order on every engine."""
-        hot = self._sqlite_hot()
-        if hot is not None:
-            last = hot.reserve_positions(count)
-        else:
-            last = (await self.conn.execute(_HOT["reserve"], {"count": count})).scalar()
-        if last is None:
+        rows = await self._batch().fetch(_RESERVE, (count,))
+        if rows:
+            last = int(rows[0][0])
+        else:  # the counter's first use
             await self.conn.execute(insert(t.counters).values(name="events", value=count))
             last = count
-        return int(last) - count + 1
+        return last - count + 1
 
     async def insert_events(self, events: Sequence[StoredEvent], now: datetime) -> None:
-        hot = self._sqlite_hot()
-        if hot is not None:
-            hot.insert_events(events, now)
-            return
-        await self.conn.execute(
-            _HOT["insert_event"],
+        batch = self._batch()
+        stamp = batch.timestamp(now)
+        dumps = orjson.dumps
+        await batch.run_many(
+            _INSERT_EVENT,
             [
-                {
-                    "position": e.position,
-                    "conversation_id": e.conversation_id,
-                    "user_id": e.user_id,
-                    "kind": str(e.payload["kind"]),
-                    "payload": orjson.dumps(e.payload).decode(),
-                    "created_at": now,
-                }
+                (
+                    e.position,
+                    e.conversation_id,
+                    e.user_id,
+                    str(e.payload["kind"]),
+                    dumps(e.payload).decode(),
+                    stamp,
+                )
                 for e in events
             ],
         )
@@ -930,30 +885,22 @@ class SqlTx(SecurityQueries):
 
 
 @contextlib.contextmanager
-def _unavailable_when_unreachable() -> Iterator[None]:
+def _unavailable_when_unreachable(engine: Engine) -> Iterator[None]:
     """A lost or refused database connection is `Unavailable` (503): the client retries
     later (a send with the same client_msg_id), and nothing was acknowledged."""
     try:
         yield
-    except (
-        OperationalError,
-        InterfaceError,
-        sqlite3.OperationalError,  # from the send path's direct statements (sqlite_hot)
-        OSError,
-        TimeoutError,
-    ) as exc:
-        raise Unavailable("the database is unreachable; retry later") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise Unavailable("the database connection was lost; retry later") from exc
+    except Exception as exc:
+        if engine.is_outage(exc):
+            raise Unavailable("the database is unreachable; retry later") from exc
         raise
 
 
 class SqlStore:
     """The Store: hands out read and write transactions."""
 
-    def __init__(self, engines: Engines) -> None:
-        self.engines = engines
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self._next_replica = -1
         self.replica_reads = 0
         self.primary_fallbacks = 0
@@ -968,7 +915,7 @@ class SqlStore:
         replica_urls: list[str] | None = None,
     ) -> SqlStore:
         return cls(
-            make_engines(
+            create_engine(
                 url,
                 pool_size=pool_size,
                 sqlite_synchronous=synchronous,
@@ -980,14 +927,15 @@ class SqlStore:
     async def read_replica(self, fresh_enough: FreshEnough) -> AsyncIterator[SqlTx]:
         """A read transaction on a replica when one is configured, reachable and
         `fresh_enough` (it has at least what the client already saw); else on the primary."""
-        replicas = self.engines.replicas
+        replicas = self.engine.replicas
         if replicas:
             self._next_replica = (self._next_replica + 1) % len(replicas)
             conn: AsyncConnection | None = None
             try:
-                conn = await replicas[self._next_replica].connect()
+                replica = replicas[self._next_replica]
+                conn = await replica.read.connect()
                 await conn.begin()
-                tx = SqlTx(conn)
+                tx = SqlTx(conn, replica)
                 usable = await fresh_enough(tx)
             except (OSError, DBAPIError):
                 usable = False  # an unreachable replica is skipped, never an error
@@ -1006,27 +954,28 @@ class SqlStore:
 
     async def ping(self) -> None:
         """Raise when the primary cannot answer (for readiness)."""
-        async with self.engines.write.connect() as conn:
+        async with self.engine.write.connect() as conn:
             await conn.execute(select(1))
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SqlTx]:
-        with _unavailable_when_unreachable():
-            async with self.engines.read.connect() as conn, conn.begin():
-                yield SqlTx(conn)
+        with _unavailable_when_unreachable(self.engine):
+            async with self.engine.read.connect() as conn, conn.begin():
+                yield SqlTx(conn, self.engine)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[SqlTx]:
         """One write transaction. After-commit callbacks run in commit order, before the
         next writer starts, so that events are published in position order."""
-        async with self.engines.write_slot():
-            with _unavailable_when_unreachable():
-                async with self.engines.write_transaction() as conn:
-                    await self.engines.lock_writes(conn)
-                    tx = SqlTx(conn)
+        engine = self.engine
+        async with engine.write_slot():
+            with _unavailable_when_unreachable(engine):
+                async with engine.write_transaction() as conn:
+                    await engine.lock_writes(conn)
+                    tx = SqlTx(conn, engine)
                     yield tx
             for callback in tx._after_commit:
                 await callback()
 
     async def close(self) -> None:
-        await self.engines.dispose()
+        await self.engine.dispose()

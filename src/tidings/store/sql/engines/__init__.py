@@ -1,0 +1,52 @@
+"""The SQL engines: every difference between SQLite and PostgreSQL is in one of these
+modules, behind `base.Engine` (cf. Synapse's storage/engines/). `create_engine` picks
+one by URL, once, at start-up."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from tidings.store.sql.engines.base import BatchRunner, Engine
+from tidings.store.sql.engines.postgres import PostgresEngine
+from tidings.store.sql.engines.sqlite import SqliteEngine
+
+__all__ = ["BatchRunner", "Engine", "create_engine", "engine_class", "for_connection"]
+
+_ENGINES: tuple[type[SqliteEngine] | type[PostgresEngine], ...] = (SqliteEngine, PostgresEngine)
+
+
+def engine_class(url: str) -> type[SqliteEngine] | type[PostgresEngine]:
+    for cls in _ENGINES:
+        if cls.handles(url):
+            return cls
+    raise ValueError(f"no SQL engine for the database URL {url.split(':', 1)[0]}:…")
+
+
+def for_connection(connection: Connection) -> type[Engine]:
+    """The engine of an open (synchronous) connection, e.g. Alembic's."""
+    for cls in _ENGINES:
+        if cls.name == connection.dialect.name:
+            return cls
+    raise ValueError(f"no SQL engine for the dialect {connection.dialect.name}")
+
+
+def async_url(url: str) -> str:
+    """A plain URL (sqlite:///path, postgresql://...) with its asyncio driver."""
+    return engine_class(url).async_url(url)
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    sqlite_synchronous: str = "FULL",
+    replica_urls: list[str] | None = None,
+) -> Engine:
+    engine = engine_class(url).create(url, pool_size=pool_size, synchronous=sqlite_synchronous)
+    for replica in replica_urls or []:
+        engine.replicas.append(
+            engine_class(replica).create_replica(
+                replica, pool_size=pool_size, synchronous=sqlite_synchronous
+            )
+        )
+    return engine

@@ -1,0 +1,189 @@
+"""What an SQL engine must provide, and what the engines share (cf. Synapse's
+storage/engines/_base.py). Every difference between SQLite and PostgreSQL lives in
+sqlite.py or postgres.py behind this interface; the store modules never ask which
+engine they run on.
+
+The interface, for the store:
+- `write_slot()`: this process's writers one at a time (commit order is publish order);
+- `write_transaction()`: a write transaction's connection, committed when the block
+  ends, rolled back when it raises;
+- `lock_writes(conn)`: serialize write transactions across every node;
+- `send_batch(conn)`: a `BatchRunner`, the send path's statements straight to the driver;
+- `is_outage(exc)`: whether an error means the database cannot be reached (503, retry).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import functools
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tidings.store.sql import schema as t
+
+Row = tuple[Any, ...]
+
+
+class BatchRunner(Protocol):
+    """Runs the send path's statements on one connection's driver, with no statement
+    compilation or result proxy in between (see sqlite.py for what that saves).
+
+    Statements are written once, with `?` placeholders (the store's own modules hold
+    them); each engine's runner adapts the placeholders to its driver. Values are plain:
+    str, int, None, and timestamps passed through `timestamp` first."""
+
+    def timestamp(self, value: datetime) -> object:
+        """A timestamp as this driver stores it (exactly as SQLAlchemy would)."""
+        ...
+
+    async def fetch(self, sql: str, params: Sequence[object]) -> list[Row]: ...
+
+    async def run(self, sql: str, params: Sequence[object]) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        ...
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+
+
+def marks(count: int) -> str:
+    """`count` placeholders for an IN list or a VALUES row."""
+    return ", ".join("?" * count)
+
+
+_QMARK = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """`?` placeholders as `$1, $2, …` (the statements hold no `?` in literals)."""
+    counter = iter(range(1, 1 << 30))
+    return _QMARK.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class DriverSqlRunner:
+    """A BatchRunner through SQLAlchemy's `exec_driver_sql`: the statement goes to the
+    DBAPI as written (placeholders adapted by `adapt`), values bound by the driver."""
+
+    __slots__ = ("_adapt", "_conn", "_timestamp")
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        adapt: Callable[[str], str],
+        timestamp: Callable[[datetime], object],
+    ) -> None:
+        self._conn = conn
+        self._adapt = adapt
+        self._timestamp = timestamp
+
+    def timestamp(self, value: datetime) -> object:
+        return self._timestamp(value)
+
+    async def fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        result = await self._conn.exec_driver_sql(self._adapt(sql), tuple(params))
+        return [tuple(row) for row in result]
+
+    async def run(self, sql: str, params: Sequence[object]) -> int:
+        result = await self._conn.exec_driver_sql(self._adapt(sql), tuple(params))
+        return int(result.rowcount)
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:
+            await self._conn.exec_driver_sql(self._adapt(sql), [tuple(r) for r in rows])
+
+
+class Engine(abc.ABC):
+    """A database: its write and read SQLAlchemy engines (the same one where a pool
+    serves both), read replicas, and the engine's special cases."""
+
+    name: ClassVar[str]
+    # Alembic: recreate tables to alter them (SQLite cannot ALTER most things).
+    render_as_batch: ClassVar[bool] = False
+
+    def __init__(self, write: AsyncEngine, read: AsyncEngine) -> None:
+        self.write = write
+        self.read = read
+        self.replicas: list[Engine] = []
+        self._write_lock: asyncio.Lock | None = None
+
+    # --- URLs and migrations (class-level: no engine is built for them) -----------
+    @classmethod
+    @abc.abstractmethod
+    def handles(cls, url: str) -> bool:
+        """Whether `url` (plain or with its asyncio driver) names this engine."""
+
+    @classmethod
+    @abc.abstractmethod
+    def async_url(cls, url: str) -> str:
+        """The URL with this engine's asyncio driver."""
+
+    @classmethod
+    def prepare(cls, url: str) -> None:
+        """Whatever must exist before the first connection (nothing, by default)."""
+        return None
+
+    @classmethod
+    def migration_lock(cls, connection: Connection) -> None:
+        """Hold a cluster-wide lock for the rest of the migration transaction."""
+        return None
+
+    # --- writes -----------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def write_slot(self) -> AsyncIterator[None]:
+        """This process's write transactions one at a time, with what runs after each
+        commit: commit order is publish order."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            yield
+
+    @abc.abstractmethod
+    def write_transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction (inside `write_slot`): committed when the block ends,
+        rolled back when it raises."""
+
+    @abc.abstractmethod
+    async def lock_writes(self, conn: AsyncConnection) -> None:
+        """Serialize write transactions across every node, first thing in each."""
+
+    @abc.abstractmethod
+    def send_batch(self, conn: AsyncConnection) -> BatchRunner:
+        """The send path's statement runner on `conn` (a transaction begun on it)."""
+
+    # --- errors -----------------------------------------------------------------
+    def is_outage(self, exc: BaseException) -> bool:
+        """Whether `exc` means the database cannot be reached (lost or refused
+        connection, timeout): the request may be retried later, nothing was written."""
+        if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)):
+            return True
+        return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+    async def dispose(self) -> None:
+        await self.write.dispose()
+        if self.read is not self.write:
+            await self.read.dispose()
+        for replica in self.replicas:
+            await replica.dispose()
+
+
+@functools.lru_cache(maxsize=16)  # one per engine's dialect
+def timestamp_processor(dialect: Any) -> Callable[[datetime], object]:
+    """SQLAlchemy's own conversion of the schema's timestamps for `dialect`, so that
+    rows written by a BatchRunner read back exactly like rows written through it."""
+    column_type = t.messages.c.created_at.type
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return _same
+    return process
+
+
+def _same(value: datetime) -> object:
+    return value

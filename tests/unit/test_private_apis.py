@@ -1,0 +1,163 @@
+"""The private internals of dependencies that Tidings relies on, checked against the
+versions pinned exactly in pyproject.toml. When an upgrade changes one of these shapes,
+this fails here, loudly, before the server misbehaves.
+
+- aiosqlite: store/sql/engines/sqlite.py `_InlineSqlite` subclasses `aiosqlite.Connection`
+  and replaces its worker thread (`_tx`, `_connect`, `_execute`, `_connection`, `stop`).
+- uvicorn: app/ws_protocol.py subclasses `WebSocketsSansIOProtocol`, uses its state
+  (`conn`, `transport`, `scope`, ...) and replaces some of it (`queue`, `writable`,
+  `logger`); app/server.py and ws_protocol.py import
+  the private `uvicorn._types`; app/server.py overrides `Server.shutdown`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import inspect
+import re
+import sqlite3
+import threading
+import tomllib
+from pathlib import Path
+
+import aiosqlite
+import pytest
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+
+from tidings.app.ws_protocol import RawSocketProtocol
+from tidings.store.sql.engines import sqlite as sqlite_engine
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _pins() -> dict[str, str]:
+    """Exact pins (`name==version`, extras dropped) among the project's dependencies."""
+    deps = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    pins = {}
+    for dep in deps:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^,;\s]+)", dep)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+@pytest.mark.parametrize("name", ["aiosqlite", "uvicorn"])
+def test_a_dependency_used_privately_is_pinned_and_installed_as_pinned(name: str) -> None:
+    pins = _pins()
+    assert name in pins, f"{name} is used through private internals: pin it with == in pyproject"
+    assert importlib.metadata.version(name) == pins[name]
+
+
+def _params(function: object) -> list[str]:
+    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def _uses(cls: type, attribute: str) -> set[str]:
+    """The methods the class's own source calls on `self.<attribute>`."""
+    return set(re.findall(rf"self\.{attribute}\.(\w+)", inspect.getsource(cls)))
+
+
+# --- aiosqlite -------------------------------------------------------------------
+def test_aiosqlite_connection_has_the_shape_the_inline_driver_replaces() -> None:
+    cls = aiosqlite.Connection
+    assert _params(cls.__init__) == ["self", "connector", "iter_chunk_size", "loop"]
+    assert _params(cls._execute) == ["self", "fn", "args", "kwargs"]
+    assert _params(cls._connect) == ["self"]
+    assert _params(cls.stop) == ["self"]
+    assert inspect.iscoroutinefunction(cls._execute)
+    assert inspect.iscoroutinefunction(cls._connect)
+    assert isinstance(inspect.getattr_static(cls, "_conn"), property)
+    # The worker queue is only ever fed (future, function) pairs with put_nowait, which
+    # is all `_RunNow` implements.
+    assert _uses(cls, "_tx") == {"put_nowait"}
+    source = inspect.getsource(cls)
+    assert "self._tx.put_nowait((future, function))" in source
+    # Every public statement method goes through `_execute` (run inline, then).
+    for name in ("execute", "executemany", "commit", "rollback", "close"):
+        assert "self._execute(" in inspect.getsource(getattr(cls, name)), name
+    connection = cls(lambda: sqlite3.connect(":memory:"), 64)
+    for attribute in ("_running", "_connection", "_connector", "_tx", "_thread"):
+        assert hasattr(connection, attribute), attribute
+    assert connection._connection is None
+
+
+async def test_the_inline_driver_runs_on_the_loops_thread_without_a_worker() -> None:
+    """aiosqlite's own API on `_InlineSqlite`: every call runs at once on this thread."""
+    threads: list[int] = []
+
+    def connector() -> sqlite3.Connection:
+        threads.append(threading.get_ident())
+        return sqlite3.connect(":memory:", check_same_thread=False)
+
+    before = threading.active_count()
+    db = await sqlite_engine._InlineSqlite(connector)
+    assert threading.active_count() == before  # no worker thread started
+    await db.execute("CREATE TABLE t (x INTEGER)")
+    await db.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+    await db.commit()
+    async with db.execute("SELECT sum(x) FROM t") as cursor:
+        assert await cursor.fetchone() == (3,)
+    assert sqlite_engine.inline_sqlite_of(db) is db._conn
+    assert threads == [threading.get_ident()]
+    await db.close()
+    assert db._connection is None
+    with pytest.raises(ValueError):
+        await db.execute("SELECT 1")
+
+
+# --- uvicorn ---------------------------------------------------------------------
+def test_uvicorn_private_types_exist() -> None:
+    from uvicorn import _types
+
+    for name in ("ASGIApplication", "ASGI3Application", "ASGISendEvent"):
+        assert hasattr(_types, name), name
+    assert _params(uvicorn.Server.shutdown) == ["self", "sockets"]
+    assert inspect.iscoroutinefunction(uvicorn.Server.shutdown)
+
+
+def test_uvicorn_sansio_protocol_has_the_shape_raw_sockets_use() -> None:
+    cls = WebSocketsSansIOProtocol
+    assert _params(cls.__init__) == ["self", "config", "server_state", "app_state", "_loop"]
+    assert _params(cls.handle_connect) == ["self", "event"]
+    assert _params(cls.send) == ["self", "message"]
+    # `_Inbox` stands in for the asyncio.Queue, `_Writable` for the asyncio.Event of the
+    # transport's flow control: they offer these only.
+    assert _uses(cls, "queue") <= {"put_nowait", "get", "empty"}
+    assert _uses(cls, "writable") <= {"set", "clear", "wait", "is_set"}
+    # Its own logger, replaced by one of our own (app/ws_protocol.py PROTOCOL_LOGGER).
+    assert "self.logger = " in inspect.getsource(cls.__init__)
+    # The handshake's request and response are dropped after it: uvicorn reads them only
+    # while handling the connect and the accept.
+    assert "self.request" in inspect.getsource(cls.handle_connect)
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        return None
+
+    config = uvicorn.Config(app, ws=RawSocketProtocol, log_level="warning")
+    config.load()
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = RawSocketProtocol(config, ServerState(), {}, _loop=loop)
+        for attribute in (
+            "app",
+            "loop",
+            "queue",
+            "conn",
+            "handshake_complete",
+            "close_sent",
+            "disconnected",
+            "writable",
+            "logger",
+        ):
+            assert hasattr(protocol, attribute), attribute
+        assert "self.writable = asyncio.Event()" in inspect.getsource(cls.__init__)
+        assert hasattr(protocol.conn, "extensions")
+        assert "self.transport = transport" in inspect.getsource(cls.connection_made)
+        # The ASGI scope (and its "extensions") is made in handle_connect, before the
+        # task that reads it runs.
+        assert "self.scope: WebSocketScope = {" in inspect.getsource(cls.handle_connect)
+    finally:
+        loop.close()
