@@ -19,7 +19,7 @@ from tidings.app.settings import Settings
 from tidings.core.errors import Conflict
 from tidings.core.models import ConversationKind, OrgRole, User
 from tidings.store import migrations
-from tidings.store.sql import store as sql_store
+from tidings.store.sql import statements
 from tidings.store.sql.engines.sqlite import SqliteEngine, SqliteRunner
 from tidings.store.sql.store import SqlStore
 
@@ -36,10 +36,10 @@ async def container(tmp_path: Path) -> AsyncIterator[Container]:
 
 # The send path's statements, by the names the tests give them.
 _STATEMENTS = {
-    "existing_client_ids": sql_store._CLIENT_IDS.partition("{")[0],
-    "send_targets": sql_store._TARGETS.partition("{")[0],
-    "append_messages": sql_store._INSERT_MESSAGE,
-    "insert_events": sql_store._INSERT_EVENT,
+    "existing_client_ids": statements.CLIENT_IDS.partition("{")[0],
+    "send_targets": statements.TARGETS.partition("{")[0],
+    "append_messages": statements.INSERT_MESSAGE,
+    "insert_events": statements.INSERT_EVENT,
 }
 
 
@@ -184,7 +184,7 @@ async def test_a_failed_batch_is_retried_send_by_send_even_for_a_sender_gone(
     failed: list[int] = []
 
     async def flaky(self: SqliteRunner, sql: str, rows: Any) -> None:
-        if sql == sql_store._INSERT_MESSAGE and len(rows) > 1 and not failed:
+        if sql == statements.INSERT_MESSAGE and len(rows) > 1 and not failed:
             failed.append(len(rows))
             raise sqlite3.OperationalError("disk I/O error")
         await original(self, sql, rows)

@@ -29,6 +29,7 @@ from tidings.services.login_guard import LoginGuard
 from tidings.services.passwords import Passwords
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.services.second_factor import SecondFactorService
+from tidings.store.ports import TokenSeen
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +77,7 @@ class LastSeen:
         try:
             async with self.d.store.write() as tx:
                 await tx.set_tokens_seen(
-                    [(tid, when, address) for tid, (when, address) in pending.items()]
+                    [TokenSeen(tid, when, address) for tid, (when, address) in pending.items()]
                 )
         except BaseException:
             for tid, note in pending.items():  # newer notes taken meanwhile win
@@ -128,7 +129,7 @@ class AuthService:
             await self.passwords.waste_time(password)
             await self._failed(name, address, None, "password")
             raise InvalidCredentials("wrong username or password")
-        user, stored_hash = found
+        user, stored_hash = found.user, found.password_hash
         if user.bot:  # a bot has no password: it authenticates with its bot token only
             await self.passwords.waste_time(password)
             await self._failed(name, address, user.id, "password")

@@ -148,16 +148,20 @@ class ConversationService:
             if conv.kind is ConversationKind.DIRECT:
                 raise InvalidOperation("a direct conversation has no name or topic")
             check_can_update_conversation(actor, member)
-            values: dict[str, object] = {}
-            if name is not None:
-                values["name"] = clean_text(name, field="name", max_chars=MAX_NAME_CHARS)
-            if topic is not None:
-                values["topic"] = clean_text(
-                    topic, field="topic", max_chars=MAX_TOPIC_CHARS, allow_empty=True
-                )
-            if not values:
+            new_name = (
+                None if name is None else clean_text(name, field="name", max_chars=MAX_NAME_CHARS)
+            )
+            new_topic = (
+                None
+                if topic is None
+                else clean_text(topic, field="topic", max_chars=MAX_TOPIC_CHARS, allow_empty=True)
+            )
+            if new_name is None and new_topic is None:
                 return conv
-            await tx.update_conversation(conversation_id, **values)
+            if new_name is not None:
+                await tx.set_conversation_name(conversation_id, new_name)
+            if new_topic is not None:
+                await tx.set_conversation_topic(conversation_id, new_topic)
             updated = await tx.get_conversation(conversation_id)
             assert updated is not None
             batch = EventBatch(tx, self.d.bus, now)

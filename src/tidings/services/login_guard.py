@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from tidings.core.errors import RateLimited
 from tidings.services.context import SecurityLimits
-from tidings.store.ports import Tx
+from tidings.store.ports import LoginFailures, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +54,14 @@ class LoginGuard:
         """Raise RateLimited if the name or the address is locked or must still wait."""
         rows = await tx.get_login_failures(self._keys(username, address))
         wait = timedelta(0)
-        for key, (failures, first_at, last_at, locked_until) in rows.items():
-            if locked_until is not None and locked_until > now:
-                wait = max(wait, locked_until - now)
+        for key, row in rows.items():
+            if row.locked_until is not None and row.locked_until > now:
+                wait = max(wait, row.locked_until - now)
                 continue
-            if now - first_at > self.limits.login_failure_window:
+            if now - row.first_at > self.limits.login_failure_window:
                 continue  # stale: forgotten at the next failure
             if key.startswith("user:"):
-                ready_at = last_at + delay_after(failures, self.limits)
+                ready_at = row.last_at + delay_after(row.failures, self.limits)
                 if ready_at > now:
                     wait = max(wait, ready_at - now)
         if wait > timedelta(0):
@@ -78,11 +78,11 @@ class LoginGuard:
         user_failures = 0
         for key in keys:
             failures, first_at, locked_until = 0, now, None
-            if key in rows:
-                old, old_first, _last, old_lock = rows[key]
-                expired_lock = old_lock is not None and old_lock <= now
-                if now - old_first <= self.limits.login_failure_window and not expired_lock:
-                    failures, first_at, locked_until = old, old_first, old_lock
+            old = rows.get(key)
+            if old is not None:
+                expired_lock = old.locked_until is not None and old.locked_until <= now
+                if now - old.first_at <= self.limits.login_failure_window and not expired_lock:
+                    failures, first_at, locked_until = old.failures, old.first_at, old.locked_until
             failures += 1
             limit = (
                 self.limits.login_failures_before_lockout
@@ -94,7 +94,7 @@ class LoginGuard:
                 locked = True
             if key.startswith("user:"):
                 user_failures = failures
-            await tx.put_login_failure(key, failures, first_at, now, locked_until)
+            await tx.put_login_failure(key, LoginFailures(failures, first_at, now, locked_until))
         return FailureOutcome(locked, user_failures)
 
     async def succeeded(self, tx: Tx, username: str) -> None:

@@ -169,7 +169,8 @@ class MessageService:
         A send that fails a check fails alone, before anything of it is written."""
         keys = [(r.sender.id, r.client_msg_id) for r in batch]
         stored = await tx.messages_by_client_ids(keys)
-        heads, active = await tx.send_targets([(r.conversation_id, r.sender.id) for r in batch])
+        targets = await tx.send_targets([(r.conversation_id, r.sender.id) for r in batch])
+        heads, active = targets.last_seqs, targets.active
         last_seqs: dict[str, int] = {}
         new: list[Message] = []
         results: list[tuple[Message, bool] | TidingsError] = []
@@ -246,13 +247,14 @@ class MessageService:
 
         async with self.d.store.read_replica(fresh_enough) as tx:
             _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
-            return await tx.list_messages(
+            page = await tx.list_messages(
                 conversation_id,
                 before_seq=before_seq,
                 after_seq=after_seq,
                 limit=limit,
                 max_seq=visible_seq_limit(member),
             )
+        return page.messages, page.more
 
     # --- change -------------------------------------------------------------------
     async def edit(self, actor: User, conversation_id: str, seq: int, body: str) -> Message:
@@ -263,8 +265,7 @@ class MessageService:
             message = await _message(tx, conv.id, seq)
             check_can_edit(message, actor, now, self.d.limits.edit_window)
             mentions = await _resolve_mentions(tx, conv.id, body)
-            await tx.update_message(conv.id, seq, body=body, edited_at=now, mentions=mentions)
-            await tx.replace_mentions(conv.id, seq, mentions)
+            await tx.edit_message(conv.id, seq, body, mentions, edited_at=now)
             updated = await _message(tx, conv.id, seq)
             await _emit(tx, self.d, now, MessageEdited(updated, now))
         return updated
@@ -277,8 +278,7 @@ class MessageService:
             check_can_recall(message, actor, member)
             if message.deleted:
                 return message
-            await tx.update_message(conv.id, seq, deleted=True, body="", mentions=[])
-            await tx.replace_mentions(conv.id, seq, [])
+            await tx.recall_message(conv.id, seq)
             updated = await _message(tx, conv.id, seq)
             await _emit(tx, self.d, now, MessageDeleted(updated, actor.id, now))
         return updated

@@ -109,9 +109,9 @@ class SecondFactorService:
             raw = await tx.get_meta(POLICY_KEY)
             old = SecondFactorPolicy(raw) if raw else SecondFactorPolicy.NONE
             await tx.set_meta(POLICY_KEY, policy.value)
-            everyone = await tx.active_user_ids_with_roles([r.value for r in OrgRole])
+            everyone = await tx.active_user_ids_with_roles(list(OrgRole))
             enrolled = await tx.second_factor_user_ids(everyone)
-            admins = set(await tx.active_user_ids_with_roles(["owner", "admin"]))
+            admins = set(await tx.active_user_ids_with_roles([OrgRole.OWNER, OrgRole.ADMIN]))
             concerned = {
                 u
                 for u in everyone
@@ -148,9 +148,9 @@ class SecondFactorService:
         accepted once) or an unspent recovery code. Returns "totp" or "recovery_code", or
         None when it is wrong."""
         found = await tx.get_second_factor(user.id)
-        if found is None or not found[1]:
+        if found is None or not found.enabled:
             return None
-        secret = found[0]
+        secret = found.secret
         step = matching_step(secret, code, now)
         if step is not None:
             return "totp" if await tx.use_totp_step(user.id, step) else None
@@ -169,7 +169,7 @@ class SecondFactorService:
 
     async def enabled(self, tx: Tx, user_id: str) -> bool:
         found = await tx.get_second_factor(user_id)
-        return found is not None and found[1]
+        return found is not None and found.enabled
 
     # --- enrolment ------------------------------------------------------------------
     async def status(self, session: Session) -> tuple[bool, int]:
@@ -203,9 +203,9 @@ class SecondFactorService:
             found = await tx.get_second_factor(user.id)
             if found is None:
                 raise InvalidOperation("start with POST /auth/totp/setup")
-            if found[1]:
+            if found.enabled:
                 raise Conflict("the second factor is already enabled")
-            step = matching_step(found[0], code, now)
+            step = matching_step(found.secret, code, now)
             if step is None:
                 raise InvalidTotp("that code is not right: check the authenticator's clock")
             await tx.enable_second_factor(user.id, now, step)
@@ -281,7 +281,7 @@ class SecondFactorService:
         found = await tx.get_second_factor(user.id)
         if found is None:
             return None
-        step = matching_step(found[0], code, now)
+        step = matching_step(found.secret, code, now)
         if step is None or not await tx.use_totp_step(user.id, step):
             return None
         return step

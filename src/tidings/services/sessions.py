@@ -73,7 +73,7 @@ class SessionService:
                 for s in await tx.list_sessions(user.id, now)
                 if s.token_id != session.token_id
             ]
-            await tx.update_user(user.id, password_hash=hashed)
+            await tx.set_password_hash(user.id, hashed)
             await tx.revoke_user_tokens_except(user.id, session.token_id, now)
             await record(
                 tx, self.d.clock, AuditAction.PASSWORD_CHANGED, actor_id=user.id, target_id=user.id

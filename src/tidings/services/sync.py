@@ -31,7 +31,8 @@ class SyncService:
         head, from one snapshot: a new connection subscribes to these conversations and
         every event after the head then reaches it live (or by its replay)."""
         async with self.d.store.read() as tx:
-            return await tx.stream_snapshot(actor.id)
+            snapshot = await tx.stream_snapshot(actor.id)
+        return snapshot.head, snapshot.conversation_ids
 
     async def events_since(
         self, actor: User, since: int, limit: int, *, at_least: int = 0

@@ -135,21 +135,23 @@ class UserService:
                 check_can_manage_user(actor, target, role)
                 if actor.id == target.id and (disabled or (role and role != actor.role)):
                     raise Forbidden("you cannot disable yourself or change your own role")
-            values: dict[str, object] = {}
-            if display_name is not None:
-                shown = clean_text(display_name, field="display_name", max_chars=80)
-                values.update(display_name=shown, search_key=search_key(target.username, shown))
-            if role is not None:
-                values["role"] = role.value
-            if disabled is not None:
-                values["disabled"] = disabled
+            shown = (
+                None
+                if display_name is None
+                else clean_text(display_name, field="display_name", max_chars=80)
+            )
             loses_owner = target.role is OrgRole.OWNER and (
                 disabled or (role is not None and role is not OrgRole.OWNER)
             )
             if loses_owner and await tx.count_active_owners() <= 1:
                 raise InvalidOperation("the organization must keep at least one active owner")
-            if values:
-                await tx.update_user(user_id, **values)
+            if shown is not None:
+                await tx.set_display_name(user_id, shown, search_key(target.username, shown))
+            if role is not None:
+                await tx.set_role(user_id, role)
+            if disabled is not None:
+                await tx.set_disabled(user_id, disabled)
+            if shown is not None or role is not None or disabled is not None:
                 await self._audit_update(tx, actor, target, role, disabled, display_name)
             if disabled and target.bot:
                 # a bot's token never expires: disabling ends it for good (enabled
@@ -183,7 +185,7 @@ class UserService:
             raise InvalidOperation("a bot account has no password: rotate its token instead")
         hashed = await self.passwords.hash(password)
         async with self.d.store.write() as tx:
-            await tx.update_user(user_id, password_hash=hashed)
+            await tx.set_password_hash(user_id, hashed)
             await audit(
                 tx,
                 self.d.clock,

@@ -1,12 +1,19 @@
-"""The Store port: what services may ask of storage. Adapters live beside it (sql/).
+"""The Store port: what services may ask of storage. One small Protocol per aggregate
+(`UsersTx`, `ConversationsTx`, `MessagesTx`, `EventsTx`, `SecurityTx`), each implemented
+by one module of the SQL adapter (store/sql/users.py, ...), composed in `Tx` as
+store/sql/store.py:SqlTx composes those modules. Results are domain values
+(core/models.py) or the small frozen records below, never bare tuples.
 
-Generated from, and kept in step with, store/sql/store.py:SqlTx (a test checks it).
+tests/unit/test_store_ports.py checks that each module implements its Protocol with the
+same parameters and annotations, and nothing public beyond it, and that SqlTx and
+SqlStore implement Tx and Store.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -18,6 +25,7 @@ from tidings.core.models import (
     Member,
     MemberView,
     Message,
+    OrgRole,
     Session,
     SessionInfo,
     StoredEvent,
@@ -28,114 +36,71 @@ from tidings.core.models import (
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-class SecurityTx(Protocol):
-    """Sessions, second factor, login failures and the audit log (store/sql/security.py)."""
+# --- records ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A user and their stored password hash (for signing in)."""
 
-    async def set_token_seen(
-        self, token_id: str, now: datetime, address: str | None = None
-    ) -> None: ...
-
-    async def set_tokens_seen(self, seen: Sequence[tuple[str, datetime, str | None]]) -> None:
-        """`set_token_seen` for many (token id, when, address or None) at once."""
-        ...
-
-    async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
-        """The user's live sessions (not revoked, not expired), newest first."""
-        ...
-
-    async def token_owner(self, token_id: str) -> str | None:
-        """The user of a live (not revoked) token."""
-        ...
-
-    async def live_token_ids(self, token_ids: Sequence[str], now: datetime) -> set[str]:
-        """Those of `token_ids` that still authenticate (not revoked or expired, user
-        not disabled)."""
-        ...
-
-    async def revoke_user_tokens_except(self, user_id: str, keep: str, now: datetime) -> None: ...
-
-    async def set_tokens_enrol_only(self, user_ids: Sequence[str], enrol_only: bool) -> None:
-        """Restrict (or free) the live sessions of these users to enrolling a factor."""
-        ...
-
-    async def set_token_enrol_only(self, token_id: str, enrol_only: bool) -> None: ...
-
-    async def get_second_factor(self, user_id: str) -> tuple[str, bool, int | None] | None:
-        """(secret, enabled, last accepted time step) of a user's TOTP, if any."""
-        ...
-
-    async def put_second_factor(self, user_id: str, secret: str, now: datetime) -> None:
-        """Start (or restart) an enrolment: a new secret, not enabled yet."""
-        ...
-
-    async def enable_second_factor(self, user_id: str, now: datetime, step: int) -> None: ...
-
-    async def use_totp_step(self, user_id: str, step: int) -> bool:
-        """Record a time step as used; False when it (or a later one) was used already,
-        so that one code cannot be replayed."""
-        ...
-
-    async def delete_second_factor(self, user_id: str) -> None: ...
-
-    async def second_factor_user_ids(self, user_ids: Sequence[str]) -> set[str]:
-        """Which of these users have an enabled second factor."""
-        ...
-
-    async def active_user_ids_with_roles(self, roles: Sequence[str]) -> list[str]: ...
-
-    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None: ...
-
-    async def use_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
-        """Spend one recovery code; False when unknown or already spent."""
-        ...
-
-    async def recovery_codes_left(self, user_id: str) -> int: ...
-
-    async def get_login_failures(
-        self, keys: Sequence[str]
-    ) -> dict[str, tuple[int, datetime, datetime, datetime | None]]:
-        """key -> (failures, first_at, last_at, locked_until)."""
-        ...
-
-    async def put_login_failure(
-        self,
-        key: str,
-        failures: int,
-        first_at: datetime,
-        last_at: datetime,
-        locked_until: datetime | None,
-    ) -> None: ...
-
-    async def clear_login_failures(self, key: str) -> None: ...
-
-    async def reserve_audit_seq(self) -> int:
-        """Take the next audit seq. The counter row stays locked until commit, so audit
-        writers are serialized and each sees its predecessor's hash."""
-        ...
-
-    async def audit_hash(self, seq: int) -> str | None: ...
-
-    async def insert_audit(self, entry: AuditEntry) -> None: ...
-
-    async def list_audit(
-        self, after_seq: int, limit: int, since: datetime | None = None
-    ) -> list[AuditEntry]: ...
-
-    async def bot_user_ids(self) -> list[str]:
-        """The ids of every bot account, by username."""
-        ...
+    user: User
+    password_hash: str
 
 
-class Tx(SecurityTx, Protocol):
-    """One transaction (read or write)."""
+@dataclass(frozen=True, slots=True)
+class SendTargets:
+    """For a batch of sends: the `last_seq` of each conversation that exists, and the
+    (conversation_id, user_id) pairs that are active memberships."""
 
-    def after_commit(self, callback: AfterCommit) -> None:
-        """Run `callback` once the transaction has committed (publish after commit)."""
-        ...
+    last_seqs: dict[str, int]
+    active: set[tuple[str, str]]
 
-    async def get_meta(self, key: str) -> str | None: ...
 
-    async def set_meta(self, key: str, value: str) -> None: ...
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """Messages ascending by seq, and whether there are more in the direction asked."""
+
+    messages: list[Message]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """A user's TOTP: its secret, whether enrolment finished, the last time step used."""
+
+    secret: str
+    enabled: bool
+    last_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailures:
+    """Failed sign-ins counted under one key (a username or an address)."""
+
+    failures: int
+    first_at: datetime
+    last_at: datetime
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSnapshot:
+    """The stream head and a user's conversations as of that head (one snapshot)."""
+
+    head: int
+    conversation_ids: list[ConversationId]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSeen:
+    """A session token was used: when, and from which address (None: not known)."""
+
+    token_id: str
+    at: datetime
+    address: str | None
+
+
+# --- one Protocol per aggregate ------------------------------------------------------
+class UsersTx(Protocol):
+    """Accounts, departments, the directory (store/sql/users.py)."""
 
     async def insert_user(self, user: User, password_hash: str, search_key: str) -> None: ...
 
@@ -143,7 +108,7 @@ class Tx(SecurityTx, Protocol):
 
     async def get_users(self, user_ids: Iterable[str]) -> list[User]: ...
 
-    async def get_credentials(self, username: str) -> tuple[User, str] | None: ...
+    async def get_credentials(self, username: str) -> Credentials | None: ...
 
     async def get_password_hash(self, user_id: str) -> str | None: ...
 
@@ -153,25 +118,25 @@ class Tx(SecurityTx, Protocol):
         self, query: str, department_ids: Sequence[str] | None, limit: int
     ) -> list[User]: ...
 
-    async def update_user(self, user_id: str, **values: object) -> None: ...
+    async def set_display_name(self, user_id: str, display_name: str, search_key: str) -> None:
+        """A new display name, and the search key made from it."""
+        ...
+
+    async def set_role(self, user_id: str, role: OrgRole) -> None: ...
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> None: ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
     async def count_active_owners(self) -> int: ...
 
-    async def insert_token(
-        self,
-        token_id: str,
-        token_hash: str,
-        user_id: str,
-        device: str,
-        created_at: datetime,
-        expires_at: datetime,
-    ) -> None: ...
+    async def active_user_ids_with_roles(self, roles: Sequence[OrgRole]) -> list[UserId]:
+        """People (never bots: they have no second factor) with one of these roles."""
+        ...
 
-    async def session_for_token(self, token_hash: str, now: datetime) -> Session | None: ...
-
-    async def revoke_token(self, token_id: str, now: datetime) -> None: ...
-
-    async def revoke_user_tokens(self, user_id: str, now: datetime) -> None: ...
+    async def bot_user_ids(self) -> list[UserId]:
+        """The ids of every bot account, by username."""
+        ...
 
     async def insert_department(self, dep: Department, now: datetime) -> None: ...
 
@@ -181,13 +146,19 @@ class Tx(SecurityTx, Protocol):
 
     async def remove_department_member(self, department_id: str, user_id: str) -> None: ...
 
+
+class ConversationsTx(Protocol):
+    """Conversations, their members and read positions (store/sql/conversations.py)."""
+
     async def insert_conversation(self, conv: Conversation, direct_key: str | None) -> None: ...
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def find_direct(self, direct_key: str) -> Conversation | None: ...
 
-    async def update_conversation(self, conversation_id: str, **values: object) -> None: ...
+    async def set_conversation_name(self, conversation_id: str, name: str) -> None: ...
+
+    async def set_conversation_topic(self, conversation_id: str, topic: str) -> None: ...
 
     async def list_channels(self, query: str, limit: int) -> list[Conversation]: ...
 
@@ -213,7 +184,7 @@ class Tx(SecurityTx, Protocol):
 
     async def active_conversation_ids(self, user_id: str) -> list[ConversationId]: ...
 
-    async def stream_snapshot(self, user_id: str) -> tuple[int, list[ConversationId]]:
+    async def stream_snapshot(self, user_id: str) -> StreamSnapshot:
         """The stream head and the user's conversations as of that head, from one
         snapshot."""
         ...
@@ -222,18 +193,19 @@ class Tx(SecurityTx, Protocol):
         """People who share a direct or group conversation with the user."""
         ...
 
-    # --- the group commit of sends: a few statements per batch, not per message ------
+
+class MessagesTx(Protocol):
+    """Messages, mentions, reactions, and the group commit of sends: a few statements
+    per batch, not per message (store/sql/messages.py)."""
+
     async def messages_by_client_ids(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], Message]:
         """Stored messages by (sender_id, client_msg_id), for idempotent retries."""
         ...
 
-    async def send_targets(
-        self, keys: Sequence[tuple[str, str]]
-    ) -> tuple[dict[str, int], set[tuple[str, str]]]:
-        """For the (conversation_id, user_id) pairs of a batch of sends: the `last_seq` of
-        each conversation that exists, and the pairs that are active memberships."""
+    async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
+        """For the (conversation_id, user_id) pairs of a batch of sends."""
         ...
 
     async def append_messages(
@@ -254,13 +226,22 @@ class Tx(SecurityTx, Protocol):
         after_seq: int | None,
         limit: int,
         max_seq: int | None,
-    ) -> tuple[list[Message], bool]: ...
+    ) -> MessagePage: ...
 
-    async def update_message(self, conversation_id: str, seq: int, **values: object) -> None: ...
+    async def edit_message(
+        self,
+        conversation_id: str,
+        seq: int,
+        body: str,
+        mentions: Sequence[str],
+        edited_at: datetime,
+    ) -> None:
+        """A new body and its mentions (the message's and the unread-mention rows)."""
+        ...
 
-    async def replace_mentions(
-        self, conversation_id: str, seq: int, user_ids: Sequence[str]
-    ) -> None: ...
+    async def recall_message(self, conversation_id: str, seq: int) -> None:
+        """The message stays in place, its body and mentions gone."""
+        ...
 
     async def set_reaction(
         self,
@@ -274,6 +255,10 @@ class Tx(SecurityTx, Protocol):
         """Add or remove one reaction. True when something changed."""
         ...
 
+
+class EventsTx(Protocol):
+    """The event stream clients resume from (store/sql/events.py)."""
+
     async def reserve_positions(self, count: int) -> int:
         """Reserve `count` stream positions; returns the first. Taken in the committing
         transaction, so positions commit in order on every engine."""
@@ -283,10 +268,6 @@ class Tx(SecurityTx, Protocol):
 
     async def head_position(self) -> int: ...
 
-    async def delete_dead_tokens(self, before: datetime) -> int:
-        """Delete tokens expired or revoked before `before`; returns how many."""
-        ...
-
     async def events_between(self, after: int, until: int) -> list[StoredEvent]:
         """Every committed event with after < position <= until, in order."""
         ...
@@ -295,6 +276,122 @@ class Tx(SecurityTx, Protocol):
         """Events after `since` that the user may see: those of each conversation within
         the user's membership range, and the user's own events."""
         ...
+
+
+class SecurityTx(Protocol):
+    """Session tokens, second factor, login failures and the audit log
+    (store/sql/security.py)."""
+
+    async def insert_token(
+        self,
+        token_id: str,
+        token_hash: str,
+        user_id: str,
+        device: str,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+
+    async def session_for_token(self, token_hash: str, now: datetime) -> Session | None: ...
+
+    async def revoke_token(self, token_id: str, now: datetime) -> None: ...
+
+    async def revoke_user_tokens(self, user_id: str, now: datetime) -> None: ...
+
+    async def delete_dead_tokens(self, before: datetime) -> int:
+        """Delete tokens expired or revoked before `before`; returns how many."""
+        ...
+
+    async def set_token_seen(
+        self, token_id: str, now: datetime, address: str | None = None
+    ) -> None: ...
+
+    async def set_tokens_seen(self, seen: Sequence[TokenSeen]) -> None:
+        """`set_token_seen` for many at once."""
+        ...
+
+    async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
+        """The user's live sessions (not revoked, not expired), newest first."""
+        ...
+
+    async def token_owner(self, token_id: str) -> str | None:
+        """The user of a live (not revoked) token."""
+        ...
+
+    async def live_token_ids(self, token_ids: Sequence[str], now: datetime) -> set[str]:
+        """Those of `token_ids` that still authenticate (not revoked or expired, user
+        not disabled)."""
+        ...
+
+    async def revoke_user_tokens_except(self, user_id: str, keep: str, now: datetime) -> None: ...
+
+    async def set_tokens_enrol_only(self, user_ids: Sequence[str], enrol_only: bool) -> None:
+        """Restrict (or free) the live sessions of these users to enrolling a factor."""
+        ...
+
+    async def set_token_enrol_only(self, token_id: str, enrol_only: bool) -> None: ...
+
+    async def get_second_factor(self, user_id: str) -> SecondFactor | None:
+        """A user's TOTP, if any."""
+        ...
+
+    async def put_second_factor(self, user_id: str, secret: str, now: datetime) -> None:
+        """Start (or restart) an enrolment: a new secret, not enabled yet."""
+        ...
+
+    async def enable_second_factor(self, user_id: str, now: datetime, step: int) -> None: ...
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record a time step as used; False when it (or a later one) was used already,
+        so that one code cannot be replayed."""
+        ...
+
+    async def delete_second_factor(self, user_id: str) -> None: ...
+
+    async def second_factor_user_ids(self, user_ids: Sequence[str]) -> set[str]:
+        """Which of these users have an enabled second factor."""
+        ...
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None: ...
+
+    async def use_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        """Spend one recovery code; False when unknown or already spent."""
+        ...
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+    async def get_login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
+        """The failures counted under each of these keys (absent: none)."""
+        ...
+
+    async def put_login_failure(self, key: str, record: LoginFailures) -> None: ...
+
+    async def clear_login_failures(self, key: str) -> None: ...
+
+    async def reserve_audit_seq(self) -> int:
+        """Take the next audit seq. The counter row stays locked until commit, so audit
+        writers are serialized and each sees its predecessor's hash."""
+        ...
+
+    async def audit_hash(self, seq: int) -> str | None: ...
+
+    async def insert_audit(self, entry: AuditEntry) -> None: ...
+
+    async def list_audit(
+        self, after_seq: int, limit: int, since: datetime | None = None
+    ) -> list[AuditEntry]: ...
+
+
+class Tx(UsersTx, ConversationsTx, MessagesTx, EventsTx, SecurityTx, Protocol):
+    """One transaction (read or write), across every aggregate."""
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` once the transaction has committed (publish after commit)."""
+        ...
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
 
 
 class Store(Protocol):

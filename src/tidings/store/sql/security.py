@@ -1,36 +1,60 @@
-"""SqlTx's queries for the security baseline: sessions, second factor, login failures,
-the audit log. A mixin of SqlTx (store.py), kept apart so that the areas stay readable."""
+"""The security aggregate: session tokens, the second factor and its recovery codes,
+login failures, the audit log."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.core.models import AuditEntry, SessionInfo, TokenId
+from tidings.core.models import AuditEntry, DepartmentId, Session, SessionInfo, TokenId
+from tidings.store.ports import LoginFailures, SecondFactor, TokenSeen
 from tidings.store.sql import schema as t
-
-_SEEN = (
-    update(t.tokens)
-    .where(t.tokens.c.id == bindparam("b_id"))
-    .values(last_seen_at=bindparam("b_seen"))
-)
-_SEEN_WITH_ADDRESS = _SEEN.values(address=bindparam("b_address"))
+from tidings.store.sql.tx import TxBase, utc, utc_or_none
+from tidings.store.sql.users import user_of
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+def _statements() -> dict[str, Any]:
+    tok, u, dm = t.tokens, t.users, t.department_members
+    seen = update(tok).where(tok.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_seen"))
+    return {
+        # Every new WebSocket connection runs this (a restart reconnects every client at
+        # once), built once: a statement built per call costs about twice the CPU of one
+        # built once (its cache key is computed again each time). The token, its user and
+        # the user's departments in one statement (one row per department; one without).
+        "session": select(
+            tok.c.id.label("token_id"),
+            tok.c.device,
+            tok.c.expires_at,
+            tok.c.enrol_only,
+            tok.c.last_seen_at,
+            u.c.id,
+            u.c.username,
+            u.c.display_name,
+            u.c.role,
+            u.c.disabled,
+            u.c.created_at,
+            u.c.bot,
+            dm.c.department_id,
+        )
+        .select_from(tok.join(u, u.c.id == tok.c.user_id).outerjoin(dm, dm.c.user_id == u.c.id))
+        .where(tok.c.token_hash == bindparam("token_hash"), tok.c.revoked_at.is_(None)),
+        "seen": seen,
+        "seen_with_address": seen.values(address=bindparam("b_address")),
+    }
+
+
+_STATEMENTS = _statements()
 
 
 def _audit(row: Any) -> AuditEntry:
     return AuditEntry(
         seq=int(row.seq),
-        at=_utc(row.at),
+        at=utc(row.at),
         action=row.action,
         actor_id=row.actor_id,
         target_id=row.target_id,
@@ -41,10 +65,71 @@ def _audit(row: Any) -> AuditEntry:
     )
 
 
-class SecurityQueries:
-    conn: AsyncConnection
+class SecurityQueries(TxBase):
+    # --- session tokens ---------------------------------------------------------
+    async def insert_token(
+        self,
+        token_id: str,
+        token_hash: str,
+        user_id: str,
+        device: str,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        await self.conn.execute(
+            insert(t.tokens).values(
+                id=token_id,
+                token_hash=token_hash,
+                user_id=user_id,
+                device=device,
+                created_at=created_at,
+                expires_at=expires_at,
+            )
+        )
 
-    # --- sessions ---------------------------------------------------------------
+    async def session_for_token(self, token_hash: str, now: datetime) -> Session | None:
+        found = await self.conn.execute(_STATEMENTS["session"], {"token_hash": token_hash})
+        rows = found.all()
+        if not rows:
+            return None
+        row = rows[0]
+        if utc(row.expires_at) <= now:
+            return None
+        departments = sorted(
+            DepartmentId(r.department_id) for r in rows if r.department_id is not None
+        )
+        return Session(
+            token_id=TokenId(row.token_id),
+            user=user_of(row, departments),
+            device=row.device,
+            expires_at=utc(row.expires_at),
+            enrol_only=bool(row.enrol_only),
+            last_seen_at=utc_or_none(row.last_seen_at),
+        )
+
+    async def revoke_token(self, token_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def revoke_user_tokens(self, user_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.user_id == user_id, t.tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def delete_dead_tokens(self, before: datetime) -> int:
+        """Delete tokens expired or revoked before `before`; returns how many."""
+        done = await self.conn.execute(
+            delete(t.tokens).where(
+                or_(t.tokens.c.expires_at < before, t.tokens.c.revoked_at < before)
+            )
+        )
+        return int(done.rowcount)
+
     async def set_token_seen(
         self, token_id: str, now: datetime, address: str | None = None
     ) -> None:
@@ -53,19 +138,19 @@ class SecurityQueries:
             values["address"] = address[:64]
         await self.conn.execute(update(t.tokens).where(t.tokens.c.id == token_id).values(**values))
 
-    async def set_tokens_seen(self, seen: Sequence[tuple[str, datetime, str | None]]) -> None:
-        """`set_token_seen` for many (token id, when, address or None) in one statement
-        per shape (two: with and without an address)."""
+    async def set_tokens_seen(self, seen: Sequence[TokenSeen]) -> None:
+        """`set_token_seen` for many at once: one statement per shape (two: with and
+        without an address)."""
         with_address = [
-            {"b_id": tid, "b_seen": when, "b_address": address[:64]}
-            for tid, when, address in seen
-            if address is not None
+            {"b_id": n.token_id, "b_seen": n.at, "b_address": n.address[:64]}
+            for n in seen
+            if n.address is not None
         ]
-        without = [{"b_id": tid, "b_seen": when} for tid, when, address in seen if address is None]
+        without = [{"b_id": n.token_id, "b_seen": n.at} for n in seen if n.address is None]
         if with_address:
-            await self.conn.execute(_SEEN_WITH_ADDRESS, with_address)
+            await self.conn.execute(_STATEMENTS["seen_with_address"], with_address)
         if without:
-            await self.conn.execute(_SEEN, without)
+            await self.conn.execute(_STATEMENTS["seen"], without)
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
         """The user's live sessions (not revoked, not expired), newest first."""
@@ -79,10 +164,10 @@ class SecurityQueries:
             SessionInfo(
                 token_id=TokenId(r.id),
                 device=r.device,
-                created_at=_utc(r.created_at),
-                last_seen_at=None if r.last_seen_at is None else _utc(r.last_seen_at),
+                created_at=utc(r.created_at),
+                last_seen_at=None if r.last_seen_at is None else utc(r.last_seen_at),
                 address=r.address,
-                expires_at=_utc(r.expires_at),
+                expires_at=utc(r.expires_at),
             )
             for r in rows
         ]
@@ -139,8 +224,8 @@ class SecurityQueries:
         )
 
     # --- second factor ----------------------------------------------------------
-    async def get_second_factor(self, user_id: str) -> tuple[str, bool, int | None] | None:
-        """(secret, enabled, last accepted time step) of a user's TOTP, if any."""
+    async def get_second_factor(self, user_id: str) -> SecondFactor | None:
+        """A user's TOTP, if any."""
         row = (
             await self.conn.execute(
                 select(t.second_factors).where(t.second_factors.c.user_id == user_id)
@@ -149,7 +234,7 @@ class SecurityQueries:
         if row is None:
             return None
         last = None if row.last_step is None else int(row.last_step)
-        return row.secret, row.enabled_at is not None, last
+        return SecondFactor(row.secret, row.enabled_at is not None, last)
 
     async def put_second_factor(self, user_id: str, secret: str, now: datetime) -> None:
         """Start (or restart) an enrolment: a new secret, not enabled yet."""
@@ -198,13 +283,6 @@ class SecurityQueries:
         )
         return {r[0] for r in rows}
 
-    async def active_user_ids_with_roles(self, roles: Sequence[str]) -> list[str]:
-        """People (never bots: they have no second factor) with one of these roles."""
-        rows = await self.conn.execute(
-            select(t.users.c.id).where(t.users.c.role.in_(list(roles)), t.users.c.bot.is_(False))
-        )
-        return [r[0] for r in rows]
-
     async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None:
         await self.conn.execute(
             delete(t.recovery_codes).where(t.recovery_codes.c.user_id == user_id)
@@ -232,36 +310,27 @@ class SecurityQueries:
         return len(rows.all())
 
     # --- login failures ---------------------------------------------------------
-    async def get_login_failures(
-        self, keys: Sequence[str]
-    ) -> dict[str, tuple[int, datetime, datetime, datetime | None]]:
-        """key -> (failures, first_at, last_at, locked_until)."""
+    async def get_login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
+        """The failures counted under each of these keys (absent: none)."""
         rows = await self.conn.execute(
             select(t.login_failures).where(t.login_failures.c.key.in_(list(keys)))
         )
         return {
-            r.key: (
-                int(r.failures),
-                _utc(r.first_at),
-                _utc(r.last_at),
-                None if r.locked_until is None else _utc(r.locked_until),
+            r.key: LoginFailures(
+                failures=int(r.failures),
+                first_at=utc(r.first_at),
+                last_at=utc(r.last_at),
+                locked_until=utc_or_none(r.locked_until),
             )
             for r in rows
         }
 
-    async def put_login_failure(
-        self,
-        key: str,
-        failures: int,
-        first_at: datetime,
-        last_at: datetime,
-        locked_until: datetime | None,
-    ) -> None:
+    async def put_login_failure(self, key: str, record: LoginFailures) -> None:
         values = {
-            "failures": failures,
-            "first_at": first_at,
-            "last_at": last_at,
-            "locked_until": locked_until,
+            "failures": record.failures,
+            "first_at": record.first_at,
+            "last_at": record.last_at,
+            "locked_until": record.locked_until,
         }
         change = update(t.login_failures).where(t.login_failures.c.key == key).values(**values)
         done = await self.conn.execute(change)
@@ -320,11 +389,3 @@ class SecurityQueries:
             stmt = stmt.where(c.at >= since)
         rows = await self.conn.execute(stmt.order_by(c.seq).limit(limit))
         return [_audit(r) for r in rows]
-
-    # --- bots -------------------------------------------------------------------
-    async def bot_user_ids(self) -> list[str]:
-        """The ids of every bot account, by username."""
-        rows = await self.conn.execute(
-            select(t.users.c.id).where(t.users.c.bot.is_(True)).order_by(t.users.c.username)
-        )
-        return [r[0] for r in rows]

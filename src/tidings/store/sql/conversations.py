@@ -1,0 +1,276 @@
+"""The conversations aggregate: conversations, their members, read positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, select, update
+
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    ConversationKind,
+    Member,
+    MemberRole,
+    MemberView,
+    UserId,
+)
+from tidings.store.ports import StreamSnapshot
+from tidings.store.sql import schema as t
+from tidings.store.sql.statements import ADVANCE_READ
+from tidings.store.sql.tx import TxBase, utc
+
+
+def _statements() -> dict[str, Any]:
+    """What every new WebSocket connection runs (a restart reconnects every client at
+    once), built once: a statement built per call costs about twice the CPU of one built
+    once (its cache key is computed again each time)."""
+    m, conv = t.members, t.conversations
+    mine = (
+        select(m.c.conversation_id)
+        .join(conv, conv.c.id == m.c.conversation_id)
+        .where(
+            m.c.user_id == bindparam("user_id"),
+            m.c.left_pos.is_(None),
+            conv.c.kind != ConversationKind.CHANNEL.value,
+        )
+    )
+    return {
+        # the stream head and the user's conversations in one statement: one snapshot,
+        # on PostgreSQL's read committed too (one row without any conversation)
+        "snapshot": select(t.counters.c.value, m.c.conversation_id)
+        .select_from(
+            t.counters.outerjoin(
+                m, and_(m.c.user_id == bindparam("user_id"), m.c.left_pos.is_(None))
+            )
+        )
+        .where(t.counters.c.name == "events"),
+        "contacts": select(m.c.user_id)
+        .distinct()
+        .where(
+            m.c.conversation_id.in_(mine),
+            m.c.left_pos.is_(None),
+            m.c.user_id != bindparam("user_id"),
+        ),
+    }
+
+
+_STATEMENTS = _statements()
+
+
+def _conversation(row: Any) -> Conversation:
+    return Conversation(
+        id=ConversationId(row.id),
+        kind=ConversationKind(row.kind),
+        name=row.name,
+        topic=row.topic,
+        created_by=UserId(row.created_by),
+        created_at=utc(row.created_at),
+        last_seq=int(row.last_seq),
+        last_activity_at=utc(row.last_activity_at),
+        member_count=int(row.member_count),
+    )
+
+
+def _member(row: Any) -> Member:
+    return Member(
+        conversation_id=ConversationId(row.conversation_id),
+        user_id=UserId(row.user_id),
+        role=MemberRole(row.role),
+        read_seq=int(row.read_seq),
+        joined_at=utc(row.joined_at),
+        joined_pos=int(row.joined_pos),
+        left_pos=None if row.left_pos is None else int(row.left_pos),
+        left_seq=None if row.left_seq is None else int(row.left_seq),
+    )
+
+
+class ConversationQueries(TxBase):
+    async def insert_conversation(self, conv: Conversation, direct_key: str | None) -> None:
+        await self.conn.execute(
+            insert(t.conversations).values(
+                id=conv.id,
+                kind=conv.kind.value,
+                name=conv.name,
+                topic=conv.topic,
+                direct_key=direct_key,
+                created_by=conv.created_by,
+                created_at=conv.created_at,
+                last_seq=conv.last_seq,
+                last_activity_at=conv.last_activity_at,
+                member_count=conv.member_count,
+            )
+        )
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        row = (
+            await self.conn.execute(
+                select(t.conversations).where(t.conversations.c.id == conversation_id)
+            )
+        ).first()
+        return None if row is None else _conversation(row)
+
+    async def find_direct(self, direct_key: str) -> Conversation | None:
+        row = (
+            await self.conn.execute(
+                select(t.conversations).where(t.conversations.c.direct_key == direct_key)
+            )
+        ).first()
+        return None if row is None else _conversation(row)
+
+    async def set_conversation_name(self, conversation_id: str, name: str) -> None:
+        await self._update_conversation(conversation_id, name=name)
+
+    async def set_conversation_topic(self, conversation_id: str, topic: str) -> None:
+        await self._update_conversation(conversation_id, topic=topic)
+
+    async def _update_conversation(self, conversation_id: str, **columns: object) -> None:
+        await self.conn.execute(
+            update(t.conversations).where(t.conversations.c.id == conversation_id).values(**columns)
+        )
+
+    async def list_channels(self, query: str, limit: int) -> list[Conversation]:
+        stmt = select(t.conversations).where(t.conversations.c.kind == ConversationKind.CHANNEL)
+        if query:
+            stmt = stmt.where(func.lower(t.conversations.c.name).contains(query.lower()))
+        rows = await self.conn.execute(stmt.order_by(t.conversations.c.name).limit(limit))
+        return [_conversation(r) for r in rows]
+
+    # --- members ----------------------------------------------------------------
+    async def upsert_member(self, member: Member) -> bool:
+        """Add (or re-add) a member. Returns False when already an active member."""
+        existing = await self.get_member(member.conversation_id, member.user_id)
+        values = {
+            "role": member.role.value,
+            "read_seq": member.read_seq,
+            "joined_at": member.joined_at,
+            "joined_pos": member.joined_pos,
+            "left_pos": None,
+            "left_seq": None,
+        }
+        if existing is None:
+            await self.conn.execute(
+                insert(t.members).values(
+                    conversation_id=member.conversation_id, user_id=member.user_id, **values
+                )
+            )
+        elif existing.active:
+            return False
+        else:
+            await self.conn.execute(
+                update(t.members)
+                .where(
+                    t.members.c.conversation_id == member.conversation_id,
+                    t.members.c.user_id == member.user_id,
+                )
+                .values(**values)
+            )
+        await self.conn.execute(
+            update(t.conversations)
+            .where(t.conversations.c.id == member.conversation_id)
+            .values(member_count=t.conversations.c.member_count + 1)
+        )
+        return True
+
+    async def get_member(self, conversation_id: str, user_id: str) -> Member | None:
+        row = (
+            await self.conn.execute(
+                select(t.members).where(
+                    t.members.c.conversation_id == conversation_id,
+                    t.members.c.user_id == user_id,
+                )
+            )
+        ).first()
+        return None if row is None else _member(row)
+
+    async def list_members(self, conversation_id: str) -> list[Member]:
+        rows = await self.conn.execute(
+            select(t.members)
+            .where(t.members.c.conversation_id == conversation_id, t.members.c.left_pos.is_(None))
+            .order_by(t.members.c.joined_pos, t.members.c.user_id)
+        )
+        return [_member(r) for r in rows]
+
+    async def mark_member_left(
+        self, conversation_id: str, user_id: str, position: int, seq: int
+    ) -> None:
+        await self.conn.execute(
+            update(t.members)
+            .where(t.members.c.conversation_id == conversation_id, t.members.c.user_id == user_id)
+            .values(left_pos=position, left_seq=seq)
+        )
+        await self.conn.execute(
+            update(t.conversations)
+            .where(t.conversations.c.id == conversation_id)
+            .values(member_count=t.conversations.c.member_count - 1)
+        )
+
+    async def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move a read position forward only. True when it moved."""
+        changed = await self._batch().run(ADVANCE_READ, (seq, conversation_id, user_id, seq))
+        return bool(changed)
+
+    async def member_views(self, user_id: str) -> list[MemberView]:
+        rows = (
+            await self.conn.execute(
+                select(t.members, t.conversations)
+                .join(t.conversations, t.conversations.c.id == t.members.c.conversation_id)
+                .where(t.members.c.user_id == user_id, t.members.c.left_pos.is_(None))
+                .order_by(t.conversations.c.last_activity_at.desc())
+            )
+        ).all()
+        counts: dict[str, int] = dict(
+            (
+                await self.conn.execute(
+                    select(t.mentions.c.conversation_id, func.count())
+                    .join(
+                        t.members,
+                        and_(
+                            t.members.c.conversation_id == t.mentions.c.conversation_id,
+                            t.members.c.user_id == t.mentions.c.user_id,
+                        ),
+                    )
+                    .where(
+                        t.mentions.c.user_id == user_id,
+                        t.mentions.c.seq > t.members.c.read_seq,
+                        t.members.c.left_pos.is_(None),
+                    )
+                    .group_by(t.mentions.c.conversation_id)
+                )
+            ).all()
+        )
+        views = []
+        for row in rows:
+            conv = _conversation(row)
+            views.append(MemberView(conv, _member(row), int(counts.get(row.conversation_id, 0))))
+        return views
+
+    async def unread_mentions(self, conversation_id: str, user_id: str, read_seq: int) -> int:
+        stmt = select(func.count()).where(
+            t.mentions.c.conversation_id == conversation_id,
+            t.mentions.c.user_id == user_id,
+            t.mentions.c.seq > read_seq,
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def active_conversation_ids(self, user_id: str) -> list[ConversationId]:
+        rows = await self.conn.execute(
+            select(t.members.c.conversation_id).where(
+                t.members.c.user_id == user_id, t.members.c.left_pos.is_(None)
+            )
+        )
+        return [ConversationId(r[0]) for r in rows]
+
+    async def stream_snapshot(self, user_id: str) -> StreamSnapshot:
+        """The stream head and the user's conversations as of that head, read by one
+        statement (so that on PostgreSQL too both come from one snapshot)."""
+        rows = (await self.conn.execute(_STATEMENTS["snapshot"], {"user_id": user_id})).all()
+        if not rows:  # no counter row: an empty stream
+            return StreamSnapshot(0, await self.active_conversation_ids(user_id))
+        head = int(rows[0][0])
+        return StreamSnapshot(head, [ConversationId(r[1]) for r in rows if r[1] is not None])
+
+    async def contacts_of(self, user_id: str) -> list[UserId]:
+        """People who share a direct or group conversation with the user."""
+        rows = await self.conn.execute(_STATEMENTS["contacts"], {"user_id": user_id})
+        return [UserId(r[0]) for r in rows]

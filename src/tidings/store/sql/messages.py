@@ -1,0 +1,240 @@
+"""The messages aggregate: messages, their mentions and reactions, and the group
+commit's reads and writes (a fixed handful of statements per batch of sends)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, insert, select, update
+
+from tidings.core.models import ConversationId, Message, MessageId, UserId
+from tidings.store.ports import MessagePage, SendTargets
+from tidings.store.sql import schema as t
+from tidings.store.sql.engines.base import marks
+from tidings.store.sql.statements import (
+    ADVANCE_READ,
+    CLIENT_IDS,
+    INSERT_MENTION,
+    INSERT_MESSAGE,
+    SET_LAST_SEQ,
+    TARGETS,
+)
+from tidings.store.sql.tx import TxBase, utc, utc_or_none
+
+
+def _message(row: Any, reactions: dict[str, list[UserId]] | None = None) -> Message:
+    return Message(
+        id=MessageId(row.id),
+        conversation_id=ConversationId(row.conversation_id),
+        seq=int(row.seq),
+        client_msg_id=row.client_msg_id,
+        sender_id=UserId(row.sender_id),
+        body=row.body,
+        reply_to_seq=None if row.reply_to_seq is None else int(row.reply_to_seq),
+        mentions=tuple(UserId(u) for u in orjson.loads(row.mentions)),
+        created_at=utc(row.created_at),
+        edited_at=utc_or_none(row.edited_at),
+        deleted=bool(row.deleted),
+        reactions=reactions or {},
+    )
+
+
+class MessageQueries(TxBase):
+    # --- the group commit of sends -----------------------------------------------
+    async def messages_by_client_ids(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Message]:
+        if not keys:
+            return {}
+        unique = list(set(keys))
+        rows = await self._batch().fetch(
+            CLIENT_IDS.format(keys=", ".join(["(?, ?)"] * len(unique))),
+            [part for key in unique for part in key],
+        )
+        wanted = {(sender, cmid) for sender, cmid in rows}
+        if not wanted:  # a retry is rare: usually none
+            return {}
+        msg = t.messages
+        found_rows = await self.conn.execute(
+            select(msg).where(
+                msg.c.sender_id.in_(list({sender for sender, _ in wanted})),
+                msg.c.client_msg_id.in_(list({cmid for _, cmid in wanted})),
+            )
+        )
+        found: dict[tuple[str, str], Message] = {}
+        for row in found_rows:
+            key = (row.sender_id, row.client_msg_id)
+            if key in wanted:  # a retry: rare, so its reactions are read one by one
+                found[key] = (await self._messages_from([row]))[0]
+        return found
+
+    async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
+        if not keys:
+            return SendTargets({}, set())
+        users = list({uid for _, uid in keys})
+        convs = list({cid for cid, _ in keys})
+        rows = await self._batch().fetch(
+            TARGETS.format(users=marks(len(users)), convs=marks(len(convs))), users + convs
+        )
+        last_seqs: dict[str, int] = {}
+        active: set[tuple[str, str]] = set()
+        for cid, last_seq, uid in rows:
+            last_seqs[cid] = int(last_seq)
+            if uid is not None:
+                active.add((cid, uid))
+        return SendTargets(last_seqs, active)
+
+    async def append_messages(
+        self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime
+    ) -> None:
+        if not messages:
+            return
+        batch = self._batch()
+        ts = batch.timestamp
+        stamp = ts(now)
+        await batch.run_many(SET_LAST_SEQ, [(seq, stamp, cid) for cid, seq in last_seqs.items()])
+        dumps = orjson.dumps
+        await batch.run_many(
+            INSERT_MESSAGE,
+            [
+                (
+                    m.conversation_id,
+                    m.seq,
+                    m.id,
+                    m.client_msg_id,
+                    m.sender_id,
+                    m.body,
+                    m.reply_to_seq,
+                    dumps(list(m.mentions)).decode(),
+                    stamp if m.created_at is now else ts(m.created_at),
+                )
+                for m in messages
+            ],
+        )
+        mentioned = [(m.conversation_id, u, m.seq) for m in messages for u in m.mentions]
+        await batch.run_many(INSERT_MENTION, mentioned)
+        read: dict[tuple[str, str], int] = {}  # a sender has read its own messages
+        for m in messages:
+            read[(m.conversation_id, m.sender_id)] = m.seq
+        await batch.run_many(
+            ADVANCE_READ, [(seq, cid, uid, seq) for (cid, uid), seq in read.items()]
+        )
+
+    async def _messages_from(self, rows: Sequence[Any]) -> list[Message]:
+        if not rows:
+            return []
+        cid = rows[0].conversation_id
+        seqs = [r.seq for r in rows]
+        reacts: dict[int, dict[str, list[UserId]]] = {}
+        found = await self.conn.execute(
+            select(t.reactions)
+            .where(t.reactions.c.conversation_id == cid, t.reactions.c.seq.in_(seqs))
+            .order_by(t.reactions.c.created_at)
+        )
+        for r in found:
+            reacts.setdefault(int(r.seq), {}).setdefault(r.emoji, []).append(UserId(r.user_id))
+        return [_message(r, reacts.get(int(r.seq))) for r in rows]
+
+    async def get_message(self, conversation_id: str, seq: int) -> Message | None:
+        row = (
+            await self.conn.execute(
+                select(t.messages).where(
+                    t.messages.c.conversation_id == conversation_id, t.messages.c.seq == seq
+                )
+            )
+        ).first()
+        return None if row is None else (await self._messages_from([row]))[0]
+
+    async def list_messages(
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+        max_seq: int | None,
+    ) -> MessagePage:
+        c = t.messages.c
+        stmt = select(t.messages).where(c.conversation_id == conversation_id)
+        if max_seq is not None:
+            stmt = stmt.where(c.seq <= max_seq)
+        if after_seq is not None:
+            stmt = stmt.where(c.seq > after_seq)
+        if before_seq is not None:
+            stmt = stmt.where(c.seq < before_seq)
+        if after_seq is not None and before_seq is None:
+            rows = list((await self.conn.execute(stmt.order_by(c.seq).limit(limit + 1))).all())
+            more = len(rows) > limit
+            rows = rows[:limit]
+        else:
+            rows = list(
+                (await self.conn.execute(stmt.order_by(c.seq.desc()).limit(limit + 1))).all()
+            )
+            more = len(rows) > limit
+            rows = rows[:limit][::-1]
+        return MessagePage(await self._messages_from(rows), more)
+
+    async def edit_message(
+        self,
+        conversation_id: str,
+        seq: int,
+        body: str,
+        mentions: Sequence[str],
+        edited_at: datetime,
+    ) -> None:
+        """A new body and its mentions (the message's and the unread-mention rows)."""
+        await self._rewrite(conversation_id, seq, mentions, body=body, edited_at=edited_at)
+
+    async def recall_message(self, conversation_id: str, seq: int) -> None:
+        """The message stays in place, its body and mentions gone."""
+        await self._rewrite(conversation_id, seq, (), body="", deleted=True)
+
+    async def _rewrite(
+        self, conversation_id: str, seq: int, mentions: Sequence[str], **columns: object
+    ) -> None:
+        m = t.messages.c
+        await self.conn.execute(
+            update(t.messages)
+            .where(m.conversation_id == conversation_id, m.seq == seq)
+            .values(mentions=orjson.dumps(list(mentions)).decode(), **columns)
+        )
+        await self.conn.execute(
+            delete(t.mentions).where(
+                t.mentions.c.conversation_id == conversation_id, t.mentions.c.seq == seq
+            )
+        )
+        if mentions:
+            await self.conn.execute(
+                insert(t.mentions),
+                [{"conversation_id": conversation_id, "user_id": u, "seq": seq} for u in mentions],
+            )
+
+    async def set_reaction(
+        self, conversation_id: str, seq: int, emoji: str, user_id: str, on: bool, now: datetime
+    ) -> bool:
+        """Add or remove one reaction. True when something changed."""
+        where = and_(
+            t.reactions.c.conversation_id == conversation_id,
+            t.reactions.c.seq == seq,
+            t.reactions.c.emoji == emoji,
+            t.reactions.c.user_id == user_id,
+        )
+        exists = (await self.conn.execute(select(t.reactions.c.seq).where(where))).first()
+        if on and exists is None:
+            await self.conn.execute(
+                insert(t.reactions).values(
+                    conversation_id=conversation_id,
+                    seq=seq,
+                    emoji=emoji,
+                    user_id=user_id,
+                    created_at=now,
+                )
+            )
+            return True
+        if not on and exists is not None:
+            await self.conn.execute(delete(t.reactions).where(where))
+            return True
+        return False

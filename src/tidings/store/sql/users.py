@@ -1,0 +1,195 @@
+"""The users aggregate: accounts, their departments, the directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.core.errors import Conflict
+from tidings.core.models import Department, DepartmentId, OrgRole, User, UserId
+from tidings.store.ports import Credentials
+from tidings.store.sql import schema as t
+from tidings.store.sql.tx import TxBase, utc
+
+
+def user_of(row: Any, departments: Sequence[DepartmentId] = ()) -> User:
+    return User(
+        id=UserId(row.id),
+        username=row.username,
+        display_name=row.display_name,
+        role=OrgRole(row.role),
+        disabled=bool(row.disabled),
+        created_at=utc(row.created_at),
+        department_ids=tuple(departments),
+        bot=bool(row.bot),
+    )
+
+
+async def load_users(conn: AsyncConnection, rows: Sequence[Any]) -> list[User]:
+    """Users from their rows, with their departments (one query for all)."""
+    deps: dict[str, list[DepartmentId]] = {}
+    ids = [r.id for r in rows]
+    if ids:
+        found = await conn.execute(
+            select(t.department_members).where(t.department_members.c.user_id.in_(ids))
+        )
+        for row in found:
+            deps.setdefault(row.user_id, []).append(DepartmentId(row.department_id))
+    return [user_of(r, sorted(deps.get(r.id, []))) for r in rows]
+
+
+class UserQueries(TxBase):
+    async def insert_user(self, user: User, password_hash: str, search_key: str) -> None:
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(t.users).values(
+                        id=user.id,
+                        username=user.username,
+                        display_name=user.display_name,
+                        role=user.role.value,
+                        disabled=user.disabled,
+                        password_hash=password_hash,
+                        search_key=search_key,
+                        created_at=user.created_at,
+                        bot=user.bot,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"username {user.username!r} is taken", field="username") from exc
+
+    async def get_user(self, user_id: str) -> User | None:
+        row = (await self.conn.execute(select(t.users).where(t.users.c.id == user_id))).first()
+        return None if row is None else (await load_users(self.conn, [row]))[0]
+
+    async def get_users(self, user_ids: Iterable[str]) -> list[User]:
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return []
+        rows = (await self.conn.execute(select(t.users).where(t.users.c.id.in_(ids)))).all()
+        return await load_users(self.conn, rows)
+
+    async def get_credentials(self, username: str) -> Credentials | None:
+        row = (
+            await self.conn.execute(select(t.users).where(t.users.c.username == username))
+        ).first()
+        if row is None:
+            return None
+        return Credentials((await load_users(self.conn, [row]))[0], row.password_hash)
+
+    async def get_password_hash(self, user_id: str) -> str | None:
+        return (
+            await self.conn.execute(select(t.users.c.password_hash).where(t.users.c.id == user_id))
+        ).scalar()
+
+    async def users_by_usernames(self, usernames: Iterable[str]) -> list[User]:
+        names = list(usernames)
+        if not names:
+            return []
+        rows = (await self.conn.execute(select(t.users).where(t.users.c.username.in_(names)))).all()
+        return await load_users(self.conn, rows)
+
+    async def search_users(
+        self, query: str, department_ids: Sequence[str] | None, limit: int
+    ) -> list[User]:
+        stmt = select(t.users)
+        if query:
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(t.users.c.search_key.like(f"%{escaped}%", escape="\\"))
+        if department_ids is not None:
+            stmt = stmt.where(
+                t.users.c.id.in_(
+                    select(t.department_members.c.user_id).where(
+                        t.department_members.c.department_id.in_(list(department_ids))
+                    )
+                )
+            )
+        rows = (await self.conn.execute(stmt.order_by(t.users.c.username).limit(limit))).all()
+        return await load_users(self.conn, rows)
+
+    async def set_display_name(self, user_id: str, display_name: str, search_key: str) -> None:
+        """A new display name, and the search key made from it."""
+        await self._update_user(user_id, display_name=display_name, search_key=search_key)
+
+    async def set_role(self, user_id: str, role: OrgRole) -> None:
+        await self._update_user(user_id, role=role.value)
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> None:
+        await self._update_user(user_id, disabled=disabled)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._update_user(user_id, password_hash=password_hash)
+
+    async def _update_user(self, user_id: str, **columns: object) -> None:
+        await self.conn.execute(update(t.users).where(t.users.c.id == user_id).values(**columns))
+
+    async def count_active_owners(self) -> int:
+        stmt = select(func.count()).where(
+            t.users.c.role == OrgRole.OWNER.value, t.users.c.disabled.is_(False)
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    # --- departments ------------------------------------------------------------
+    async def insert_department(self, dep: Department, now: datetime) -> None:
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(t.departments).values(
+                        id=dep.id, name=dep.name, parent_id=dep.parent_id, created_at=now
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"department {dep.name!r} already exists there") from exc
+
+    async def list_departments(self) -> list[Department]:
+        rows = await self.conn.execute(select(t.departments).order_by(t.departments.c.name))
+        return [
+            Department(
+                id=DepartmentId(r.id),
+                name=r.name,
+                parent_id=None if r.parent_id is None else DepartmentId(r.parent_id),
+            )
+            for r in rows
+        ]
+
+    async def add_department_member(self, department_id: str, user_id: str) -> None:
+        exists = await self.conn.execute(
+            select(t.department_members).where(
+                t.department_members.c.department_id == department_id,
+                t.department_members.c.user_id == user_id,
+            )
+        )
+        if exists.first() is None:
+            await self.conn.execute(
+                insert(t.department_members).values(department_id=department_id, user_id=user_id)
+            )
+
+    async def remove_department_member(self, department_id: str, user_id: str) -> None:
+        await self.conn.execute(
+            delete(t.department_members).where(
+                t.department_members.c.department_id == department_id,
+                t.department_members.c.user_id == user_id,
+            )
+        )
+
+    # --- who holds a role -------------------------------------------------------
+    async def active_user_ids_with_roles(self, roles: Sequence[OrgRole]) -> list[UserId]:
+        """People (never bots: they have no second factor) with one of these roles."""
+        rows = await self.conn.execute(
+            select(t.users.c.id).where(
+                t.users.c.role.in_([role.value for role in roles]), t.users.c.bot.is_(False)
+            )
+        )
+        return [UserId(r[0]) for r in rows]
+
+    async def bot_user_ids(self) -> list[UserId]:
+        """The ids of every bot account, by username."""
+        rows = await self.conn.execute(
+            select(t.users.c.id).where(t.users.c.bot.is_(True)).order_by(t.users.c.username)
+        )
+        return [UserId(r[0]) for r in rows]
