@@ -12,10 +12,10 @@ from tidings.store.sql.engines.sqlite import SqliteEngine
 
 __all__ = ["BatchRunner", "Engine", "create_engine", "engine_class", "for_connection"]
 
-_ENGINES: tuple[type[SqliteEngine] | type[PostgresEngine], ...] = (SqliteEngine, PostgresEngine)
+_ENGINES: tuple[type[Engine], ...] = (SqliteEngine, PostgresEngine)
 
 
-def engine_class(url: str) -> type[SqliteEngine] | type[PostgresEngine]:
+def engine_class(url: str) -> type[Engine]:
     for cls in _ENGINES:
         if cls.handles(url):
             return cls

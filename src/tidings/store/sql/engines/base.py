@@ -126,6 +126,16 @@ class Engine(abc.ABC):
         """The URL with this engine's asyncio driver."""
 
     @classmethod
+    @abc.abstractmethod
+    def create(cls, url: str, *, pool_size: int, synchronous: str) -> Engine:
+        """The primary's engine (`synchronous`: SQLite's fsync setting, FULL or NORMAL)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def create_replica(cls, url: str, *, pool_size: int, synchronous: str) -> Engine:
+        """A read replica's engine: only its `read` is used."""
+
+    @classmethod
     def prepare(cls, url: str) -> None:
         """Whatever must exist before the first connection (nothing, by default)."""
         return None

@@ -141,7 +141,7 @@ class SqliteEngine(Engine):
             db = inline_sqlite_of(sync.connection.driver_connection)
             if db is not None:
                 return SqliteRunner(db, timestamp)
-        return DriverSqlRunner(conn, str, timestamp)  # a driver not ours: through SQLAlchemy
+        return DriverSqlRunner(conn, _as_written, timestamp)  # not our driver: via SQLAlchemy
 
     def is_outage(self, exc: BaseException) -> bool:
         # sqlite3's own errors come from the send path's direct statements (SqliteRunner).
@@ -153,6 +153,10 @@ class SqliteEngine(Engine):
         if self.checkpointer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.stop)
         await super().dispose()
+
+
+def _as_written(sql: str) -> str:
+    return sql  # sqlite3 takes `?` placeholders
 
 
 class SqliteRunner:
