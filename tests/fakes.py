@@ -28,6 +28,11 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.moment += timedelta(seconds=seconds)
 
+    def advance_to(self, moment: datetime) -> None:
+        """What sleeping until `moment` does to a clock others share: it moves there
+        unless it is already past."""
+        self.moment = max(self.moment, moment)
+
 
 class CountingIds:
     """`<prefix>00000000000000000000001`, `…2`, …: 26 characters like the real ids, in

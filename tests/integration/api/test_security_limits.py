@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from tests.conftest import MakeServer, settings_from_env
+from tests.fakes import FakeClock
 from tests.helpers import Ws, login, make_user
 from tests.security_helpers import api_from, raw_login
 
@@ -28,7 +30,11 @@ async def test_failures_slow_down_then_lock_without_telling_who_exists(
         "TIDINGS_LOGIN_LOCKOUT_SECONDS": "15",
         "TIDINGS_LOGIN_MAX_DELAY_SECONDS": "2",
     }
-    async with make_server(**settings_from_env(env)) as server:
+    # The delays and the lock pass on a clock the test moves. The two guessers take their
+    # turns together (a barrier per round), as they would at once in real time.
+    clock = FakeClock(datetime.now(UTC))
+    together = asyncio.Barrier(2)
+    async with make_server(clock=clock, **settings_from_env(env)) as server:
         admin = await login(server.url, "admin", server.admin_password)
         await make_user(admin, "frank")
         url = server.url
@@ -37,13 +43,17 @@ async def test_failures_slow_down_then_lock_without_telling_who_exists(
             seen = []
             for _ in range(6):
                 r = await raw_login(url, username, "not-the-password", address=address)
+                answered = clock.now()
                 seen.append(outcome(r))
+                await together.wait()  # both made this round's attempt
                 if r.status_code == 429:
                     assert int(r.headers["retry-after"]) >= 1
                     wait = r.json()["error"]["details"]["retry_after"]
                     assert wait >= 1
                     if seen.count((429, "rate_limited")) < 3:
-                        await asyncio.sleep(wait + 0.3)  # the delay (1 s, then 2 s) passes
+                        # the delay (1 s, then 2 s) passes
+                        clock.advance_to(answered + timedelta(seconds=wait + 0.3))
+                await together.wait()  # this round's wait is over for both
             return seen
 
         # both at once, so that the lock of the first is still on when they end
@@ -60,7 +70,7 @@ async def test_failures_slow_down_then_lock_without_telling_who_exists(
         assert outcome(r) == (429, "rate_limited")
         retry = r.json()["error"]["details"]["retry_after"]
         assert 1 <= retry <= 15
-        await asyncio.sleep(retry + 0.5)
+        clock.advance(retry + 0.5)
         r = await raw_login(url, "frank", PASSWORD, address="192.0.2.99")
         assert r.status_code == 200, r.text
         # a success forgets the account's failures
