@@ -15,6 +15,7 @@ import pyotp
 
 from tests.conftest import ARTIFACTS, LiveServer, free_port
 from tests.helpers import Api, http_client
+from tidings.core.clock import Clock
 
 
 @contextlib.contextmanager
@@ -62,23 +63,26 @@ def code_at(secret: str, offset_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * offset_steps)
 
 
-def step_now() -> int:
-    return int(time.time()) // 30
+def step_now(clock: Clock | None = None) -> int:
+    """The current 30-second TOTP step, of the real time or of the server's `clock`."""
+    now = clock.now().timestamp() if clock is not None else time.time()
+    return int(now) // 30
 
 
 def code_for(secret: str, step: int) -> str:
     return pyotp.TOTP(secret).at(step * 30)
 
 
-async def enrol_totp(api: Api) -> tuple[str, list[str], int]:
+async def enrol_totp(api: Api, clock: Clock | None = None) -> tuple[str, list[str], int]:
     """Enrol a second factor over the API; returns the secret, the recovery codes and
     the current step s. It is enabled with the code of step s - 1, so that the codes of
     s and s + 1 are still unused (each code is accepted once, and only later steps after
-    it) and valid for at least 35 s: it waits for the next step if this one is old."""
-    if time.time() % 30 > 25:
+    it) and valid for at least 35 s: on real time it waits for the next step if this one
+    is old; on the server's `clock` (one the test moves) they stay valid until moved."""
+    if clock is None and time.time() % 30 > 25:
         await asyncio.sleep(30.5 - time.time() % 30)
     setup = await api.post("/auth/totp/setup")
     secret = setup["secret"]
-    step = step_now()
+    step = step_now(clock)
     enabled = await api.post("/auth/totp/enable", {"code": code_for(secret, step - 1)})
     return secret, enabled["recovery_codes"], step

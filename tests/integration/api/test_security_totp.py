@@ -1,23 +1,38 @@
-"""Second factor over the application in-process: enrolment (otpauth URI and PNG), login with a code
-or a recovery code, replay refused, the organization's policy, an admin reset."""
+"""Second factor over the application in-process: enrolment (otpauth URI and PNG), login
+with a code or a recovery code, replay refused, the organization's policy, an admin
+reset. The server's clock is one the test holds, a second into a 30-second step: the
+codes of that step and the next stay valid while it stands still (no real-time waits)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.conftest import AppServer
+from tests.conftest import AppServer, MakeServer
+from tests.fakes import FakeClock
 from tests.helpers import Ws, login, make_user
 from tests.security_helpers import api_from, code_for, enrol_totp, raw_login, step_now
 
 PASSWORD = "password-123"
+EARLY_IN_A_STEP = datetime(2026, 11, 28, 12, 0, 1, tzinfo=UTC)
 
 
-async def test_enrol_then_login_needs_the_code(server: AppServer) -> None:
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(EARLY_IN_A_STEP)
+
+
+@pytest.fixture
+async def server(make_server: MakeServer, clock: FakeClock) -> AsyncIterator[AppServer]:
+    async with make_server(clock=clock) as s:
+        yield s
+
+
+async def test_enrol_then_login_needs_the_code(server: AppServer, clock: FakeClock) -> None:
     admin = await login(server.url, "admin", server.admin_password)
     alice = await make_user(admin, "alice")
     assert (await alice.get("/auth/totp")) == {"enabled": False, "recovery_codes_left": 0}
@@ -31,9 +46,7 @@ async def test_enrol_then_login_needs_the_code(server: AppServer) -> None:
     png = base64.b64decode(setup["qr_png"].split(",", 1)[1])
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 200
 
-    if time.time() % 30 > 25:  # leave 35 s for the codes of this step and the next
-        await asyncio.sleep(30.5 - time.time() % 30)
-    step = step_now()
+    step = step_now(clock)
     # not enabled until confirmed: a wrong first code is refused
     wrong = await alice.call("POST", "/auth/totp/enable", json={"code": "000000"})
     assert wrong["error"]["code"] == "invalid_totp"
@@ -97,7 +110,7 @@ async def test_enrol_then_login_needs_the_code(server: AppServer) -> None:
         await api.close()
 
 
-async def test_policy_makes_members_enrol_first(server: AppServer) -> None:
+async def test_policy_makes_members_enrol_first(server: AppServer, clock: FakeClock) -> None:
     admin = await login(server.url, "admin", server.admin_password)
     bob = await make_user(admin, "bob")
     carol = await make_user(admin, "carol", role="admin")
@@ -127,7 +140,7 @@ async def test_policy_makes_members_enrol_first(server: AppServer) -> None:
     with pytest.raises(AssertionError):
         await Ws.connect(server.ws_url, fresh.token or "")
 
-    secret, _codes, step = await enrol_totp(fresh)
+    secret, _codes, step = await enrol_totp(fresh, clock)
     await fresh.get("/conversations")  # the session is freed at once
     await carol.get("/conversations")  # and so are her other sessions
     # an admin cannot turn it off while the policy requires it
@@ -137,7 +150,7 @@ async def test_policy_makes_members_enrol_first(server: AppServer) -> None:
     assert r["error"]["code"] == "forbidden"
 
     # the owner enrols too, then an admin reset puts carol back to enrolling
-    await enrol_totp(admin)
+    await enrol_totp(admin, clock)
     await admin.call("DELETE", f"/users/{carol.id}/totp", expect=204)
     r = await fresh.call("GET", "/users/me")
     assert r["error"]["code"] == "unauthenticated"  # reset ends every session
