@@ -140,8 +140,12 @@ class UserService:
                 if display_name is None
                 else clean_text(display_name, field="display_name", max_chars=80)
             )
-            loses_owner = target.role is OrgRole.OWNER and (
-                disabled or (role is not None and role is not OrgRole.OWNER)
+            # Only an active owner counts: a disabled one may be demoted or disabled
+            # again whatever the number of owners.
+            loses_owner = (
+                target.role is OrgRole.OWNER
+                and not target.disabled
+                and (disabled or (role is not None and role is not OrgRole.OWNER))
             )
             if loses_owner and await tx.count_active_owners() <= 1:
                 raise InvalidOperation("the organization must keep at least one active owner")

@@ -95,6 +95,12 @@ async def test_password_reset_revokes_sessions_and_roles_are_checked(
         assert refused.code is ErrorCode.INVALID_OPERATION
         assert refused.message == "the organization must keep at least one active owner"
     assert (await olga.get("/users/me"))["user"]["role"] == "owner"  # nothing changed
+    # A disabled owner is no active owner: demoting or disabling one leaves olga, the
+    # active owner, in place, so the last-owner rule does not refuse it.
+    ivan = await make_user(olga, "ivan", role="owner")
+    await olga.call("PATCH", f"/users/{ivan.id}", json={"disabled": True}, expect=200)
+    await users.update(None, ivan.id, disabled=True)
+    await olga.call("PATCH", f"/users/{ivan.id}", json={"role": "member"}, expect=200)
 
 
 async def test_directory_and_departments(world: World) -> None:

@@ -59,6 +59,7 @@ class PostgresEngine(Engine):
             pool_pre_ping=True,  # a connection lost with the server is replaced, not reused
             pool_recycle=1800,
             connect_args={"timeout": 5, "command_timeout": 30},
+            hide_parameters=True,  # bodies, hashes: never in an error text or a log
         )
 
     @contextlib.asynccontextmanager

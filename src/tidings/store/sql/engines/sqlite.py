@@ -88,6 +88,7 @@ class SqliteEngine(Engine):
             max_overflow=0,
             async_creator=_inline_sqlite(path, _COMMITS, checkpointer),
             pool_reset_on_return=None,
+            hide_parameters=True,  # bodies, hashes: never in an error text or a log
         )
         read = cls._read_engine(full, path, pool_size)
         on_connect, on_begin = _sqlite_pragmas(
@@ -114,6 +115,7 @@ class SqliteEngine(Engine):
             max_overflow=0,
             async_creator=_inline_sqlite(path),
             pool_reset_on_return=None,
+            hide_parameters=True,  # bodies, hashes: never in an error text or a log
         )
 
     @staticmethod
