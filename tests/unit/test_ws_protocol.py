@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tidings.app.ws_protocol import _Writable
+from tidings.app.ws_protocol import _Keepalive, _Writable
 
 
 async def test_writers_pass_until_paused_then_all_wake_when_resumed() -> None:
@@ -33,3 +33,44 @@ async def test_a_cancelled_writer_leaves_the_others_waiting() -> None:
     assert not stays.done()
     writable.set()
     assert await stays
+
+
+class _Pinged:
+    """Stands in for a connection's protocol: counts its keepalive pings."""
+
+    def __init__(self) -> None:
+        self.pings = 0
+
+    def send_keepalive_ping(self) -> None:
+        self.pings += 1
+
+
+class _Clock:
+    """What _Keepalive uses of a loop: its time, and call_at (recorded, not run)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.timers: list[tuple[float, int]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: object, tick: int) -> None:
+        self.timers.append((when, tick))
+
+
+def test_keepalive_pings_due_in_one_tick_share_one_timer() -> None:
+    clock = _Clock(100.2)
+    keepalive = _Keepalive(clock)  # type: ignore[arg-type]
+    a, b, c = _Pinged(), _Pinged(), _Pinged()
+    due_a = keepalive.schedule(a, 20)  # type: ignore[arg-type]
+    clock.now = 100.7  # within the same tick
+    keepalive.schedule(b, 20)  # type: ignore[arg-type]
+    keepalive.schedule(c, 40)  # type: ignore[arg-type]
+    assert clock.timers == [(121.0, 121), (141.0, 141)]  # one timer per tick
+    due_a.cancel()  # its connection closed: no ping for it
+    keepalive._fire(121)
+    assert (a.pings, b.pings, c.pings) == (0, 1, 0)
+    keepalive._fire(141)
+    assert c.pings == 1 and keepalive._ticks == {}
+    due_a.cancel()  # its tick is gone: nothing to do

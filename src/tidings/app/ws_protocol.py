@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import weakref
 from typing import Any, ClassVar
 
 from uvicorn._types import ASGIApplication, ASGISendEvent
@@ -95,6 +97,57 @@ class _Writable:
         return True
 
 
+# Keepalive pings falling due within one tick share a timer (the interval is 20 s).
+KEEPALIVE_TICK_SECONDS = 1.0
+
+
+class _Due:
+    """One connection's next keepalive ping, as uvicorn keeps it (`ping_timer`: all it
+    calls is cancel())."""
+
+    __slots__ = ("_protocol", "_tick", "_ticks")
+
+    def __init__(
+        self, ticks: dict[int, set[RawSocketProtocol]], tick: int, protocol: RawSocketProtocol
+    ) -> None:
+        self._ticks = ticks
+        self._tick = tick
+        self._protocol = protocol
+
+    def cancel(self) -> None:
+        due = self._ticks.get(self._tick)
+        if due is not None:
+            due.discard(self._protocol)
+
+
+class _Keepalive:
+    """The keepalive pings of every connection of one loop, on one timer per tick that
+    has any: uvicorn arms a timer per connection (a TimerHandle, a libuv timer and a
+    context: about 0.5 KiB each, held for the life of the connection)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ticks: dict[int, set[RawSocketProtocol]] = {}
+
+    def schedule(self, protocol: RawSocketProtocol, delay: float) -> _Due:
+        tick = math.ceil((self._loop.time() + delay) / KEEPALIVE_TICK_SECONDS)
+        due = self._ticks.get(tick)
+        if due is None:
+            due = self._ticks[tick] = set()
+            self._loop.call_at(tick * KEEPALIVE_TICK_SECONDS, self._fire, tick)
+        due.add(protocol)
+        return _Due(self._ticks, tick, protocol)
+
+    def _fire(self, tick: int) -> None:
+        for protocol in self._ticks.pop(tick, ()):
+            protocol.send_keepalive_ping()
+
+
+_KEEPALIVES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Keepalive] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class RawSocketProtocol(WebSocketsSansIOProtocol):
     """Satisfies gateway.ws.RawSocket. `direct` maps a path to the ASGI application that
     serves its upgrades on its own, without the application's HTTP middleware: an idle
@@ -111,6 +164,15 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox(self.loop)  # type: ignore[assignment]
         self.writable = _Writable(self.loop)  # type: ignore[assignment]
         self.logger = logging.getLogger(PROTOCOL_LOGGER)
+
+    def schedule_ping(self) -> None:
+        """uvicorn's, on the loop's shared keepalive timers."""
+        assert self.ping_interval is not None
+        keepalive = _KEEPALIVES.get(self.loop)
+        if keepalive is None:
+            keepalive = _KEEPALIVES[self.loop] = _Keepalive(self.loop)
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
+        self.ping_timer = keepalive.schedule(self, delay)  # type: ignore[assignment]
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)

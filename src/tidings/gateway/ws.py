@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Protocol
 
 import structlog
@@ -121,6 +121,10 @@ def _answer_send(
     conn.finish_send(frame.client_msg_id, ack)
 
 
+def _releasing(slots: asyncio.Semaphore) -> Callable[[asyncio.Task[None]], None]:
+    return lambda _task: slots.release()
+
+
 class Gateway:
     def __init__(
         self,
@@ -185,10 +189,9 @@ class Gateway:
         )
         structlog.contextvars.bind_contextvars(conn_id=conn.conn_id, user_id=conn.user_id)
         writer = asyncio.get_running_loop().create_task(conn.run_writer())
-        tasks: set[asyncio.Task[None]] = set()
         try:
             await self._start(conn, session, since)
-            await self._read_loop(ws, conn, session, tasks)
+            await self._read_loop(ws, conn, session)
         except WebSocketDisconnect:
             pass
         except TidingsError as exc:  # a resume position this server never gave out
@@ -199,8 +202,6 @@ class Gateway:
             conn.enqueue(error_frame(None, Internal("internal error: reconnect with since")))
         finally:
             self.hub.unregister(conn)
-            for task in tasks:
-                task.cancel()
             conn.close(NORMAL)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
@@ -307,37 +308,45 @@ class Gateway:
         conn.end_replay()
         await self.svc.presence.set_state(session.user, conn.conn_id, PresenceState.ONLINE)
 
-    async def _read_loop(
-        self, ws: WebSocket, conn: Connection, session: Session, tasks: set[asyncio.Task[None]]
-    ) -> None:
-        in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
+    async def _read_loop(self, ws: WebSocket, conn: Connection, session: Session) -> None:
+        # made at the first send: an idle connection holds neither
+        in_flight: asyncio.Semaphore | None = None
+        tasks: set[asyncio.Task[None]] | None = None  # sends on the slower path
         loop = asyncio.get_running_loop()
-        while not conn.closed:
-            text = self._text_of(await ws.receive())
-            if text is None:
-                return
-            try:
-                frame = f.parse_frame(text, self.max_frame_bytes)
-            except TidingsError as exc:
-                conn.enqueue(error_frame(exc.details.pop("ref", None), exc))
-                continue
-            if isinstance(frame, f.SendFrame):
-                await in_flight.acquire()
-                if not await self._submit(conn, session, frame, in_flight):
-                    # invalid on its face: perhaps the retry of a stored message, which
-                    # send() looks up (not the hot path)
-                    task = loop.create_task(self._send(conn, session, frame))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                    task.add_done_callback(lambda _t: in_flight.release())
-                continue
-            try:
-                conn.enqueue(await self._handle(conn, session, frame))
-            except TidingsError as exc:
-                conn.enqueue(error_frame(frame.ref, exc))
-            except Exception:  # one frame's boundary: logged, answered
-                log.exception("frame_failed", frame_type=frame.type)
-                conn.enqueue(error_frame(frame.ref, Internal("internal error: retry later")))
+        try:
+            while not conn.closed:
+                text = self._text_of(await ws.receive())
+                if text is None:
+                    return
+                try:
+                    frame = f.parse_frame(text, self.max_frame_bytes)
+                except TidingsError as exc:
+                    conn.enqueue(error_frame(exc.details.pop("ref", None), exc))
+                    continue
+                if isinstance(frame, f.SendFrame):
+                    if in_flight is None:
+                        in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
+                    await in_flight.acquire()
+                    if not await self._submit(conn, session, frame, in_flight):
+                        # invalid on its face: perhaps the retry of a stored message, which
+                        # send() looks up (not the hot path)
+                        task = loop.create_task(self._send(conn, session, frame))
+                        if tasks is None:
+                            tasks = set()
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        task.add_done_callback(_releasing(in_flight))
+                    continue
+                try:
+                    conn.enqueue(await self._handle(conn, session, frame))
+                except TidingsError as exc:
+                    conn.enqueue(error_frame(frame.ref, exc))
+                except Exception:  # one frame's boundary: logged, answered
+                    log.exception("frame_failed", frame_type=frame.type)
+                    conn.enqueue(error_frame(frame.ref, Internal("internal error: retry later")))
+        finally:
+            for task in tasks or ():
+                task.cancel()
 
     async def _submit(
         self, conn: Connection, session: Session, frame: f.SendFrame, in_flight: asyncio.Semaphore
