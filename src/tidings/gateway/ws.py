@@ -21,7 +21,7 @@ from tidings.core.errors import (
     TidingsError,
     Unauthenticated,
 )
-from tidings.core.models import Message, PresenceState, Session
+from tidings.core.models import Message, PresenceState, Session, User
 from tidings.gateway.hub import Connection, Hub, Item, Outbox, wire_of
 from tidings.protocol import frames as f
 from tidings.protocol.session import (
@@ -161,9 +161,12 @@ class Gateway:
         of its path here without the HTTP middleware stack (app/ws_protocol.py). A plain
         function returning the connection's coroutine: one suspended frame less for
         every idle connection."""
-        return self.serve(WebSocket(scope, receive, send))
+        return self.serve(WebSocket(scope, receive, send), receive)
 
-    async def serve(self, ws: WebSocket) -> None:
+    async def serve(self, ws: WebSocket, receive: Receive | None = None) -> None:
+        """One connection. `receive`: the ASGI receive under `ws`, for the idle wait
+        (a frame less than through the WebSocket wrapper, which adds only checks of
+        its own state, and the connection is accepted by then)."""
         await ws.accept()
         # the caller's address, for rate limits and the audit log (copied into the tasks
         # this connection starts)
@@ -179,19 +182,21 @@ class Gateway:
         if opened is None:
             return
         session, since = opened
+        user = session.user  # what the connection needs of its session (beside the ids)
         conn = Connection(
             conn_id=secrets.token_hex(8),
-            user_id=session.user.id,
+            user_id=user.id,
             token_id=session.token_id,
             outbox=self._outbox(ws),
             queue_limit=self.queue_limit,
             session=proto,
         )
+        del session, opened  # an idle connection holds its user, not its device or expiry
         structlog.contextvars.bind_contextvars(conn_id=conn.conn_id, user_id=conn.user_id)
         writer = asyncio.get_running_loop().create_task(conn.run_writer())
         try:
-            await self._start(conn, session, since)
-            await self._read_loop(ws, conn, session)
+            await self._start(conn, user, since)
+            await self._read_loop(receive or ws.receive, conn, user)
         except WebSocketDisconnect:
             pass
         except TidingsError as exc:  # a resume position this server never gave out
@@ -208,7 +213,7 @@ class Gateway:
                     await writer
             writer.cancel()
             with contextlib.suppress(Exception):
-                await self.svc.presence.set_state(session.user, conn.conn_id, None)
+                await self.svc.presence.set_state(user, conn.conn_id, None)
             structlog.contextvars.unbind_contextvars("conn_id", "user_id")
 
     @staticmethod
@@ -281,24 +286,24 @@ class Gateway:
         with contextlib.suppress(Exception):
             await ws.close(decision.code, decision.reason)
 
-    async def _start(self, conn: Connection, session: Session, since: int | None) -> None:
+    async def _start(self, conn: Connection, user: User, since: int | None) -> None:
         """Subscribe first, then replay, then go live: nothing lost at the boundary
         (the rules are the connection's ServerSession)."""
         proto = conn.session  # replaying since it authenticated: live events wait
         self.hub.register(conn)
-        head, conversations = await self.svc.sync.snapshot(session.user)
+        head, conversations = await self.svc.sync.snapshot(user)
         routed = self.hub.routed  # no await between this and the joins
         for cid in conversations:
             self.hub.join(conn, cid)
         start = proto.resume_from(since, head)  # InvalidPosition: closed with 4009
-        await conn.enqueue_wait(ready_frame(session.user, head))
+        await conn.enqueue_wait(ready_frame(user, head))
         # Every event after `head` reaches the connection live, in the conversations of
         # the same snapshot; unless the hub routed some before the joins above. Only
         # then, or for a resume from before the head, is there anything to replay.
         if start < head or routed is None or routed > head:
             while True:
                 events, more = await self.svc.sync.events_since(
-                    session.user, proto.last_position, REPLAY_PAGE, at_least=head
+                    user, proto.last_position, REPLAY_PAGE, at_least=head
                 )
                 for event in events:
                     await conn.enqueue_wait(event_frame(event.position, event.payload))
@@ -306,16 +311,16 @@ class Gateway:
                 if not more:
                     break
         conn.end_replay()
-        await self.svc.presence.set_state(session.user, conn.conn_id, PresenceState.ONLINE)
+        await self.svc.presence.set_state(user, conn.conn_id, PresenceState.ONLINE)
 
-    async def _read_loop(self, ws: WebSocket, conn: Connection, session: Session) -> None:
+    async def _read_loop(self, receive: Receive, conn: Connection, user: User) -> None:
         # made at the first send: an idle connection holds neither
         in_flight: asyncio.Semaphore | None = None
         tasks: set[asyncio.Task[None]] | None = None  # sends on the slower path
         loop = asyncio.get_running_loop()
         try:
             while not conn.closed:
-                text = self._text_of(await ws.receive())
+                text = self._text_of(await receive())
                 if text is None:
                     return
                 try:
@@ -327,10 +332,10 @@ class Gateway:
                     if in_flight is None:
                         in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
                     await in_flight.acquire()
-                    if not await self._submit(conn, session, frame, in_flight):
+                    if not await self._submit(conn, user, frame, in_flight):
                         # invalid on its face: perhaps the retry of a stored message, which
                         # send() looks up (not the hot path)
-                        task = loop.create_task(self._send(conn, session, frame))
+                        task = loop.create_task(self._send(conn, user, frame))
                         if tasks is None:
                             tasks = set()
                         tasks.add(task)
@@ -338,7 +343,7 @@ class Gateway:
                         task.add_done_callback(_releasing(in_flight))
                     continue
                 try:
-                    conn.enqueue(await self._handle(conn, session, frame))
+                    conn.enqueue(await self._handle(conn, user, frame))
                 except TidingsError as exc:
                     conn.enqueue(error_frame(frame.ref, exc))
                 except Exception:  # one frame's boundary: logged, answered
@@ -349,7 +354,7 @@ class Gateway:
                 task.cancel()
 
     async def _submit(
-        self, conn: Connection, session: Session, frame: f.SendFrame, in_flight: asyncio.Semaphore
+        self, conn: Connection, user: User, frame: f.SendFrame, in_flight: asyncio.Semaphore
     ) -> bool:
         """A send joins the group commit without a task of its own; the ack (or error)
         is written when its future resolves. False: the request failed its own checks
@@ -357,14 +362,14 @@ class Gateway:
         conn.session.send_started(frame.client_msg_id)
         try:
             # refused before it is queued: an accepted send is never dropped
-            await self.svc.limiter.check(Action.SEND, session.user.id, client_address.get())
+            await self.svc.limiter.check(Action.SEND, user.id, client_address.get())
         except TidingsError as exc:
             _answer_send(conn, frame, exc)
             in_flight.release()
             return True
         try:
             future = self.svc.messages.submit(
-                session.user,
+                user,
                 frame.conversation_id,
                 frame.client_msg_id,
                 frame.body,
@@ -382,13 +387,13 @@ class Gateway:
         future.add_done_callback(sent)
         return True
 
-    async def _send(self, conn: Connection, session: Session, frame: f.SendFrame) -> None:
+    async def _send(self, conn: Connection, user: User, frame: f.SendFrame) -> None:
         """A send that failed its own checks: `send` answers a retry of a stored message
         with the original, or raises the error."""
         outcome: Message | BaseException | None = None
         try:
             outcome, _created = await self.svc.messages.send(
-                session.user,
+                user,
                 frame.conversation_id,
                 frame.client_msg_id,
                 frame.body,
@@ -399,8 +404,7 @@ class Gateway:
         finally:
             _answer_send(conn, frame, outcome)
 
-    async def _handle(self, conn: Connection, session: Session, frame: f.ClientFrame) -> str:
-        user = session.user
+    async def _handle(self, conn: Connection, user: User, frame: f.ClientFrame) -> str:
         match frame:
             case f.ReadFrame():
                 read_seq, unread = await self.svc.messages.mark_read(
