@@ -36,9 +36,10 @@ async def test_a_cancelled_writer_leaves_the_others_waiting() -> None:
 
 
 class _Pinged:
-    """Stands in for a connection's protocol: counts its keepalive pings."""
+    """Stands in for a connection's protocol: its loop, and a count of its pings."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: _Clock) -> None:
+        self.loop = loop
         self.pings = 0
 
     def send_keepalive_ping(self) -> None:
@@ -61,8 +62,8 @@ class _Clock:
 
 def test_keepalive_pings_due_in_one_tick_share_one_timer() -> None:
     clock = _Clock(100.2)
-    keepalive = _Keepalive(clock)  # type: ignore[arg-type]
-    a, b, c = _Pinged(), _Pinged(), _Pinged()
+    keepalive = _Keepalive()
+    a, b, c = _Pinged(clock), _Pinged(clock), _Pinged(clock)
     due_a = keepalive.schedule(a, 20)  # type: ignore[arg-type]
     clock.now = 100.7  # within the same tick
     keepalive.schedule(b, 20)  # type: ignore[arg-type]

@@ -97,7 +97,8 @@ class _Writable:
         return True
 
 
-# Keepalive pings falling due within one tick share a timer (the interval is 20 s).
+# Keepalive pings falling due within one tick share a timer, so a ping goes out up to a
+# tick late (the interval is 20 s; the pong's deadline is uvicorn's, from the ping).
 KEEPALIVE_TICK_SECONDS = 1.0
 
 
@@ -125,16 +126,17 @@ class _Keepalive:
     has any: uvicorn arms a timer per connection (a TimerHandle, a libuv timer and a
     context: about 0.5 KiB each, held for the life of the connection)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
+        # (no reference to the loop: it is the key of _KEEPALIVES, a weak one)
         self._ticks: dict[int, set[RawSocketProtocol]] = {}
 
     def schedule(self, protocol: RawSocketProtocol, delay: float) -> _Due:
-        tick = math.ceil((self._loop.time() + delay) / KEEPALIVE_TICK_SECONDS)
+        loop = protocol.loop
+        tick = math.ceil((loop.time() + delay) / KEEPALIVE_TICK_SECONDS)
         due = self._ticks.get(tick)
         if due is None:
             due = self._ticks[tick] = set()
-            self._loop.call_at(tick * KEEPALIVE_TICK_SECONDS, self._fire, tick)
+            loop.call_at(tick * KEEPALIVE_TICK_SECONDS, self._fire, tick)
         due.add(protocol)
         return _Due(self._ticks, tick, protocol)
 
@@ -170,7 +172,7 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
         assert self.ping_interval is not None
         keepalive = _KEEPALIVES.get(self.loop)
         if keepalive is None:
-            keepalive = _KEEPALIVES[self.loop] = _Keepalive(self.loop)
+            keepalive = _KEEPALIVES[self.loop] = _Keepalive()
         delay = max(0.0, self.ping_interval - self.last_ping_rtt)
         self.ping_timer = keepalive.schedule(self, delay)  # type: ignore[assignment]
 
