@@ -239,7 +239,7 @@ async def test_bot_commands_and_tokens_against_a_running_server(
     bot's live connections close, at once where the CLI and the server share Redis, else
     within the gateway's session check);
     `bot disable` ends it. On SQLite and on PostgreSQL + Redis. (The rules behind it, on
-    both engines: tests/integration/test_bot_accounts.py.)"""
+    both engines: tests/integration/api/test_bot_accounts.py.)"""
     env = backend.env
     data = live_server.data_dir
 

@@ -1,6 +1,6 @@
 // The shared client vectors (tests/protocol_vectors/client_session.json, format in the
 // README beside it) run against the web client's ClientSession (src/tidings/web/sync.js),
-// as tests/unit/test_session.py runs them against protocol/session.py.
+// as tests/unit/protocol/test_session.py runs them against protocol/session.py.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';

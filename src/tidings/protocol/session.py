@@ -5,7 +5,7 @@ Like `websockets`' ``protocol.py`` (``receive_data`` -> ``events_received``, ``s
 -> ``data_to_send``), nothing here reads a socket, sleeps or awaits: the gateway
 (``gateway/hub.py`` and ``gateway/ws.py``), the SDK (``sdk/client.py:EventStream``) and
 the load generator (``bench/runner.py:Conn``) are loops around these two classes, and
-``tests/unit/test_session.py`` drives them frame by frame. The client vectors
+``tests/unit/protocol/test_session.py`` drives them frame by frame. The client vectors
 (``tests/protocol_vectors/client_session.json``) are language-neutral; the web
 client's ``web/sync.js`` passes them too (``tests/web/vectors.test.mjs``).
 

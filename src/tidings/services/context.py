@@ -11,7 +11,7 @@ from tidings.store.ports import Store
 
 # The limit classes declare no defaults: each field is the setting of the same name
 # (app/settings.py holds every default, once) and the container fills them all from the
-# settings (app/settings.py:limits_from); tests/unit/test_settings.py keeps it so.
+# settings (app/settings.py:limits_from); tests/unit/app/test_settings.py keeps it so.
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ by one module of the SQL adapter (store/sql/users.py, ...), composed in `Tx` as
 store/sql/store.py:SqlTx composes those modules. Results are domain values
 (core/models.py) or the small frozen records below, never bare tuples.
 
-tests/unit/test_store_ports.py checks that each module implements its Protocol with the
+tests/unit/store/test_ports.py checks that each module implements its Protocol with the
 same parameters and annotations, and nothing public beyond it, and that SqlTx and
 SqlStore implement Tx and Store.
 """

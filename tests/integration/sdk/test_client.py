@@ -397,7 +397,7 @@ async def test_unknown_resume_position_is_refused(server: AppServer, admin: Clie
 
 async def test_position_bookkeeping_drops_replays_but_never_loses() -> None:
     """No server needed: the stream keeps its positions in the protocol's ClientSession
-    (the dedupe rule itself is tested in tests/unit/test_session.py)."""
+    (the dedupe rule itself is tested in tests/unit/protocol/test_session.py)."""
     client = Client("http://127.0.0.1:9", token="t")
     stream = EventStream(client, since="10")
     session = stream.session

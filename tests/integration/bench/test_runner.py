@@ -17,7 +17,7 @@ import orjson
 
 from tidings.bench import Options, run
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 def options(live_server: Any, **sizes: Any) -> Options:

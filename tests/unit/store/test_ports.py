@@ -15,7 +15,7 @@ import pytest
 from tidings.store import ports
 from tidings.store.sql import conversations, events, messages, security, store, tx, users
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "tidings"
+SRC = Path(__file__).resolve().parents[3] / "src" / "tidings"
 
 # Each aggregate's Protocol, and the class that implements it.
 AGGREGATES: list[tuple[type[Any], type[Any]]] = [

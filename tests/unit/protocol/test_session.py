@@ -49,7 +49,7 @@ from tidings.protocol.session import (
     revoked,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VECTORS = ROOT / "tests" / "protocol_vectors" / "client_session.json"
 CID = "c1"
 

@@ -12,7 +12,7 @@ from tidings.api.errors import STATUS, http_code
 from tidings.core import errors
 from tidings.core.errors import ErrorCode, TidingsError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PKG = ROOT / "src" / "tidings"
 CLIENTS = ("sdk", "bench", "web")  # they read codes, they never send one
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import websockets
 
+from tests.conftest import AppServer
+from tests.helpers import Api, Ws, login, make_user
 from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
 from tidings.core.audit import AuditAction
 from tidings.core.errors import (
@@ -24,9 +26,6 @@ from tidings.core.models import OrgRole, SecondFactorPolicy, User
 from tidings.protocol.wire import user_json
 from tidings.services.auth import token_hash
 from tidings.services.hub import Services
-
-from ..conftest import AppServer
-from ..helpers import Api, Ws, login, make_user
 
 PASSWORD = "password-123"
 

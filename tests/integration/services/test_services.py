@@ -22,6 +22,8 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.conftest import _pg, _pg_url
+from tests.fakes import FakeClock
 from tidings.app.container import Container
 from tidings.app.settings import Settings
 from tidings.bus.ports import (
@@ -61,9 +63,6 @@ from tidings.services.hub import Services
 from tidings.services.passwords import Passwords
 from tidings.services.sync import parse_position
 from tidings.store import migrations
-
-from ..conftest import _pg, _pg_url
-from ..fakes import FakeClock
 
 PASSWORD = "password-123"
 CHEAP = Passwords(time_cost=1, memory_kib=8, parallelism=1)

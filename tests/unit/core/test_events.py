@@ -204,7 +204,7 @@ def test_what_no_event_looks_like_is_refused(payload: dict[str, object]) -> None
 def test_only_services_events_publishes_committed_things() -> None:
     """One way of publishing: after commit, through services/events.py; the ephemeral
     signals (typing, presence: never stored) from services/presence.py."""
-    pkg = Path(__file__).resolve().parents[2] / "src" / "tidings"
+    pkg = Path(__file__).resolve().parents[3] / "src" / "tidings"
     callers = set()
     for path in pkg.rglob("*.py"):
         rel = path.relative_to(pkg)
