@@ -24,9 +24,9 @@ from websockets.http11 import Request
 from tidings.gateway.ws import RAW_SOCKET
 
 # uvicorn logs every accepted WebSocket at info level (`... "WebSocket /api/v1/ws"
-# [accepted]`): an access log line, one write to the log per connection, while the HTTP
-# access log is off. Its protocols log here instead (app/logging.py keeps this logger at
-# warning): warnings and errors still show.
+# [accepted]`), and websockets' protocol "connection open": log lines, a write to the
+# log each per connection, while the HTTP access log is off. Both log here instead
+# (app/logging.py keeps this logger at warning): warnings and errors still show.
 PROTOCOL_LOGGER = "uvicorn.error.websocket"
 
 
@@ -166,6 +166,9 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox(self.loop)  # type: ignore[assignment]
         self.writable = _Writable(self.loop)  # type: ignore[assignment]
         self.logger = logging.getLogger(PROTOCOL_LOGGER)
+        # websockets' protocol, given uvicorn's error logger (at info), logs "connection
+        # open" for every handshake: a log record and a line per connection.
+        self.conn.logger = self.logger
 
     def schedule_ping(self) -> None:
         """uvicorn's, on the loop's shared keepalive timers."""

@@ -174,8 +174,8 @@ class AuthService:
         if outcome == "wrong":
             await self._failed(name, address, user.id, "totp")
             raise InvalidTotp("wrong or already used second-factor code")
-        async with self.d.store.read() as tx:
-            session = await tx.session_for_token(token_hash(token), now)
+        async with self.d.store.lookup() as q:
+            session = await q.session_for_token(token_hash(token), now)
         assert session is not None
         return token, session
 
@@ -217,8 +217,8 @@ class AuthService:
         if not token:
             raise Unauthenticated("missing token")
         now = self.d.clock.now()
-        async with self.d.store.read() as tx:
-            session = await tx.session_for_token(token_hash(token), now)
+        async with self.d.store.lookup() as q:
+            session = await q.session_for_token(token_hash(token), now)
         if session is None:
             raise Unauthenticated("invalid or expired token")
         if session.enrol_only and not allow_enrol_only:

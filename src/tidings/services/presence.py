@@ -36,8 +36,8 @@ class PresenceService:
             actor.id, conn_id, None if state is None else state.value
         )
         if after != before:
-            async with self.d.store.read() as tx:
-                contacts = await tx.contacts_of(actor.id)
+            async with self.d.store.lookup() as q:
+                contacts = await q.contacts_of(actor.id)
             envelope = Envelope(
                 kind=EnvelopeKind.EPHEMERAL,
                 frame=presence_frame(actor.id, after),

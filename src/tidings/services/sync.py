@@ -30,8 +30,8 @@ class SyncService:
         """The stream head on the primary and the caller's conversations as of that
         head, from one snapshot: a new connection subscribes to these conversations and
         every event after the head then reaches it live (or by its replay)."""
-        async with self.d.store.read() as tx:
-            snapshot = await tx.stream_snapshot(actor.id)
+        async with self.d.store.lookup() as q:
+            snapshot = await q.stream_snapshot(actor.id)
         return snapshot.head, snapshot.conversation_ids
 
     async def events_since(

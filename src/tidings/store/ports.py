@@ -394,9 +394,24 @@ class Tx(UsersTx, ConversationsTx, MessagesTx, EventsTx, SecurityTx, Protocol):
     async def set_meta(self, key: str, value: str) -> None: ...
 
 
+class Lookups(Protocol):
+    """What every new connection reads, one statement each, outside any transaction
+    (each its own snapshot): cheaper than a read transaction, see Store.lookup."""
+
+    async def session_for_token(self, token_hash: str, now: datetime) -> Session | None: ...
+
+    async def stream_snapshot(self, user_id: str) -> StreamSnapshot: ...
+
+    async def contacts_of(self, user_id: str) -> list[UserId]: ...
+
+
 class Store(Protocol):
     def read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         """A read-only transaction."""
+        ...
+
+    def lookup(self) -> contextlib.AbstractAsyncContextManager[Lookups]:
+        """The reads of a new connection, no transaction around them."""
         ...
 
     def read_replica(

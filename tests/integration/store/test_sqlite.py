@@ -18,6 +18,7 @@ from tidings.app.container import Container
 from tidings.app.settings import Settings
 from tidings.core.errors import Conflict
 from tidings.core.models import ConversationKind, OrgRole, User
+from tidings.services.auth import token_hash
 from tidings.store import migrations
 from tidings.store.sql import statements
 from tidings.store.sql.engines.sqlite import SqliteEngine, SqliteRunner
@@ -40,6 +41,9 @@ _STATEMENTS = {
     "send_targets": statements.TARGETS.partition("{")[0],
     "append_messages": statements.INSERT_MESSAGE,
     "insert_events": statements.INSERT_EVENT,
+    "session": statements.SESSION,
+    "snapshot": statements.SNAPSHOT,
+    "contacts": statements.CONTACTS,
 }
 
 
@@ -116,6 +120,43 @@ async def test_rows_of_the_direct_path_read_back_like_sqlalchemy_rows(
     shape = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
     assert shape.match(by_sqlalchemy)
     assert rows and all(shape.match(value) for row in rows for value in row)
+
+
+async def test_a_new_connections_reads_go_to_the_driver_and_see_every_commit(
+    container: Container, hot_calls: list[str]
+) -> None:
+    """What a new connection reads (`SqlStore.lookup`: one sqlite3 connection kept open,
+    no transaction) reads back like SQLAlchemy's rows and never an old snapshot."""
+    svc, store = container.services, container.store
+    assert isinstance(store, SqlStore)
+    alice, bob = await _people(container)
+    dep = await svc.departments.create(None, "Sales")
+    await svc.departments.set_member(None, dep.id, alice.id, True)
+    token, _ = await svc.auth.login("alice", "password-123", "laptop")
+    alice = await svc.users.get(alice, alice.id)  # with her department, read by SQLAlchemy
+    now = container.deps.clock.now()
+    async with store.lookup() as q:
+        session = await q.session_for_token(token_hash(token), now)
+        before = await q.stream_snapshot(bob.id)
+        assert await q.contacts_of(bob.id) == []
+    assert session is not None
+    assert session.user == alice and session.user.department_ids == (dep.id,)
+    assert (session.device, session.enrol_only) == ("laptop", False)
+    assert session.last_seen_at is not None and session.last_seen_at.tzinfo is not None
+    assert session.last_seen_at <= now < session.expires_at
+    assert before.conversation_ids == []
+    assert {"session", "snapshot", "contacts"} <= set(hot_calls)
+
+    conv, _ = await svc.conversations.create(alice, ConversationKind.GROUP, [bob.id], name="g")
+    await svc.auth.logout(session)
+    async with store.lookup() as q:  # the same connection: every commit since is seen
+        after = await q.stream_snapshot(bob.id)
+        assert await q.contacts_of(bob.id) == [alice.id]
+        assert await q.session_for_token(token_hash(token), now) is None
+    assert after.head > before.head and after.conversation_ids == [conv.id]
+    async with store.read() as tx:  # a transaction's reads: the same statements, rows
+        assert await tx.stream_snapshot(bob.id) == after
+        assert await tx.contacts_of(bob.id) == [alice.id]
 
 
 async def test_retries_through_the_direct_path(

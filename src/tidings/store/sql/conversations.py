@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 
 from tidings.core.models import (
     Conversation,
@@ -17,45 +17,31 @@ from tidings.core.models import (
 )
 from tidings.store.ports import StreamSnapshot
 from tidings.store.sql import schema as t
-from tidings.store.sql.statements import ADVANCE_READ
+from tidings.store.sql.engines import BatchRunner
+from tidings.store.sql.statements import (
+    ACTIVE_CONVERSATIONS,
+    ADVANCE_READ,
+    CONTACTS,
+    SNAPSHOT,
+)
 from tidings.store.sql.tx import TxBase, utc
 
 
-def _statements() -> dict[str, Any]:
-    """What every new WebSocket connection runs (a restart reconnects every client at
-    once), built once: a statement built per call costs about twice the CPU of one built
-    once (its cache key is computed again each time)."""
-    m, conv = t.members, t.conversations
-    mine = (
-        select(m.c.conversation_id)
-        .join(conv, conv.c.id == m.c.conversation_id)
-        .where(
-            m.c.user_id == bindparam("user_id"),
-            m.c.left_pos.is_(None),
-            conv.c.kind != ConversationKind.CHANNEL.value,
-        )
-    )
-    return {
-        # the stream head and the user's conversations in one statement: one snapshot,
-        # on PostgreSQL's read committed too (one row without any conversation)
-        "snapshot": select(t.counters.c.value, m.c.conversation_id)
-        .select_from(
-            t.counters.outerjoin(
-                m, and_(m.c.user_id == bindparam("user_id"), m.c.left_pos.is_(None))
-            )
-        )
-        .where(t.counters.c.name == "events"),
-        "contacts": select(m.c.user_id)
-        .distinct()
-        .where(
-            m.c.conversation_id.in_(mine),
-            m.c.left_pos.is_(None),
-            m.c.user_id != bindparam("user_id"),
-        ),
-    }
+async def read_snapshot(run: BatchRunner, user_id: str) -> StreamSnapshot:
+    """The stream head and the user's conversations as of that head, read by one
+    statement (so that on PostgreSQL too both come from one snapshot)."""
+    rows = await run.fetch(SNAPSHOT, (user_id,))
+    if not rows:  # no counter row: an empty stream
+        found = await run.fetch(ACTIVE_CONVERSATIONS, (user_id,))
+        return StreamSnapshot(0, [ConversationId(r[0]) for r in found])
+    head = int(rows[0][0])
+    return StreamSnapshot(head, [ConversationId(r[1]) for r in rows if r[1] is not None])
 
 
-_STATEMENTS = _statements()
+async def read_contacts(run: BatchRunner, user_id: str) -> list[UserId]:
+    """People who share a direct or group conversation with the user."""
+    rows = await run.fetch(CONTACTS, (user_id, ConversationKind.CHANNEL.value, user_id))
+    return [UserId(r[0]) for r in rows]
 
 
 def _conversation(row: Any) -> Conversation:
@@ -264,13 +250,8 @@ class ConversationQueries(TxBase):
     async def stream_snapshot(self, user_id: str) -> StreamSnapshot:
         """The stream head and the user's conversations as of that head, read by one
         statement (so that on PostgreSQL too both come from one snapshot)."""
-        rows = (await self.conn.execute(_STATEMENTS["snapshot"], {"user_id": user_id})).all()
-        if not rows:  # no counter row: an empty stream
-            return StreamSnapshot(0, await self.active_conversation_ids(user_id))
-        head = int(rows[0][0])
-        return StreamSnapshot(head, [ConversationId(r[1]) for r in rows if r[1] is not None])
+        return await read_snapshot(self._batch(), user_id)
 
     async def contacts_of(self, user_id: str) -> list[UserId]:
         """People who share a direct or group conversation with the user."""
-        rows = await self.conn.execute(_STATEMENTS["contacts"], {"user_id": user_id})
-        return [UserId(r[0]) for r in rows]
+        return await read_contacts(self._batch(), user_id)

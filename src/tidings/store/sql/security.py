@@ -11,44 +11,64 @@ import orjson
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tidings.core.models import AuditEntry, DepartmentId, Session, SessionInfo, TokenId
+from tidings.core.models import (
+    AuditEntry,
+    DepartmentId,
+    OrgRole,
+    Session,
+    SessionInfo,
+    TokenId,
+    User,
+    UserId,
+)
 from tidings.store.ports import LoginFailures, SecondFactor, TokenSeen
 from tidings.store.sql import schema as t
+from tidings.store.sql.engines import BatchRunner
+from tidings.store.sql.statements import SESSION
 from tidings.store.sql.tx import TxBase, utc, utc_or_none
-from tidings.store.sql.users import user_of
 
 
 def _statements() -> dict[str, Any]:
-    tok, u, dm = t.tokens, t.users, t.department_members
+    tok = t.tokens
     seen = update(tok).where(tok.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_seen"))
     return {
-        # Every new WebSocket connection runs this (a restart reconnects every client at
-        # once), built once: a statement built per call costs about twice the CPU of one
-        # built once (its cache key is computed again each time). The token, its user and
-        # the user's departments in one statement (one row per department; one without).
-        "session": select(
-            tok.c.id.label("token_id"),
-            tok.c.device,
-            tok.c.expires_at,
-            tok.c.enrol_only,
-            tok.c.last_seen_at,
-            u.c.id,
-            u.c.username,
-            u.c.display_name,
-            u.c.role,
-            u.c.disabled,
-            u.c.created_at,
-            u.c.bot,
-            dm.c.department_id,
-        )
-        .select_from(tok.join(u, u.c.id == tok.c.user_id).outerjoin(dm, dm.c.user_id == u.c.id))
-        .where(tok.c.token_hash == bindparam("token_hash"), tok.c.revoked_at.is_(None)),
         "seen": seen,
         "seen_with_address": seen.values(address=bindparam("b_address")),
     }
 
 
 _STATEMENTS = _statements()
+
+
+async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Session | None:
+    """The session of a token (not revoked, not expired), with its user."""
+    rows = await run.fetch(SESSION, (token_hash,))
+    if not rows:
+        return None
+    (token_id, device, expires_at, enrol_only, last_seen_at) = rows[0][:5]
+    (user_id, username, display_name, role, disabled, created_at, bot) = rows[0][5:12]
+    expires = utc(run.read_timestamp(expires_at))
+    if expires <= now:
+        return None
+    departments = sorted(DepartmentId(r[12]) for r in rows if r[12] is not None)
+    user = User(
+        id=UserId(user_id),
+        username=username,
+        display_name=display_name,
+        role=OrgRole(role),
+        disabled=bool(disabled),
+        created_at=utc(run.read_timestamp(created_at)),
+        department_ids=tuple(departments),
+        bot=bool(bot),
+    )
+    return Session(
+        token_id=TokenId(token_id),
+        user=user,
+        device=device,
+        expires_at=expires,
+        enrol_only=bool(enrol_only),
+        last_seen_at=None if last_seen_at is None else utc(run.read_timestamp(last_seen_at)),
+    )
 
 
 def _audit(row: Any) -> AuditEntry:
@@ -88,24 +108,7 @@ class SecurityQueries(TxBase):
         )
 
     async def session_for_token(self, token_hash: str, now: datetime) -> Session | None:
-        found = await self.conn.execute(_STATEMENTS["session"], {"token_hash": token_hash})
-        rows = found.all()
-        if not rows:
-            return None
-        row = rows[0]
-        if utc(row.expires_at) <= now:
-            return None
-        departments = sorted(
-            DepartmentId(r.department_id) for r in rows if r.department_id is not None
-        )
-        return Session(
-            token_id=TokenId(row.token_id),
-            user=user_of(row, departments),
-            device=row.device,
-            expires_at=utc(row.expires_at),
-            enrol_only=bool(row.enrol_only),
-            last_seen_at=utc_or_none(row.last_seen_at),
-        )
+        return await read_session(self._batch(), token_hash, now)
 
     async def revoke_token(self, token_id: str, now: datetime) -> None:
         await self.conn.execute(

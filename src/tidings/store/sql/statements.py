@@ -1,7 +1,8 @@
-"""The send path's statements, each written once for every engine.
+"""The statements run straight on the driver (the send path, a new connection's reads),
+each written once for every engine.
 
 `?` placeholders; run by the engine's BatchRunner straight on the driver (see
-engines/base.py), by messages.py, conversations.py and events.py. A batch of sends
+engines/base.py), by messages.py, conversations.py, events.py and security.py. A batch of sends
 costs this fixed handful of statements, not a few per send.
 """
 
@@ -32,4 +33,37 @@ RESERVE = "UPDATE counters SET value = value + ? WHERE name = 'events' RETURNING
 INSERT_EVENT = (
     "INSERT INTO events (position, conversation_id, user_id, kind, payload, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+# What every new WebSocket connection reads (a restart reconnects every client at once),
+# run by a BatchRunner too: the engine's `lookup()` outside a transaction, or a
+# transaction's own runner (security.py, conversations.py).
+
+# The token, its user and the user's departments (one row per department; one without).
+SESSION = (
+    "SELECT tok.id, tok.device, tok.expires_at, tok.enrol_only, tok.last_seen_at, "
+    "u.id, u.username, u.display_name, u.role, u.disabled, u.created_at, u.bot, "
+    "dm.department_id "
+    "FROM tokens AS tok JOIN users AS u ON u.id = tok.user_id "
+    "LEFT OUTER JOIN department_members AS dm ON dm.user_id = u.id "
+    "WHERE tok.token_hash = ? AND tok.revoked_at IS NULL"
+)
+# The stream head and the user's conversations in one statement: one snapshot, on
+# PostgreSQL's read committed too (one row without any conversation; none without the
+# counter row, an empty stream: then ACTIVE_CONVERSATIONS).
+SNAPSHOT = (
+    "SELECT c.value, m.conversation_id FROM counters AS c "
+    "LEFT OUTER JOIN members AS m ON m.user_id = ? AND m.left_pos IS NULL "
+    "WHERE c.name = 'events'"
+)
+ACTIVE_CONVERSATIONS = "SELECT conversation_id FROM members WHERE user_id = ? AND left_pos IS NULL"
+# People who share a conversation other than a channel with the user: (user, kind
+# 'channel', user).
+CONTACTS = (
+    "SELECT DISTINCT m.user_id FROM members AS m "
+    "WHERE m.conversation_id IN ("
+    "SELECT mine.conversation_id FROM members AS mine "
+    "JOIN conversations AS c ON c.id = mine.conversation_id "
+    "WHERE mine.user_id = ? AND mine.left_pos IS NULL AND c.kind != ?) "
+    "AND m.left_pos IS NULL AND m.user_id != ?"
 )

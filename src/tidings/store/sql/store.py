@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import Unavailable
-from tidings.store.sql.conversations import ConversationQueries
-from tidings.store.sql.engines import Engine, create_engine
+from tidings.core.models import Session, UserId
+from tidings.store.ports import StreamSnapshot
+from tidings.store.sql.conversations import ConversationQueries, read_contacts, read_snapshot
+from tidings.store.sql.engines import BatchRunner, Engine, create_engine
 from tidings.store.sql.events import EventQueries
 from tidings.store.sql.messages import MessageQueries
-from tidings.store.sql.security import SecurityQueries
+from tidings.store.sql.security import SecurityQueries, read_session
 from tidings.store.sql.users import UserQueries
 
 FreshEnough = Callable[["SqlTx"], Awaitable[bool]]
@@ -26,6 +29,25 @@ FreshEnough = Callable[["SqlTx"], Awaitable[bool]]
 class SqlTx(UserQueries, ConversationQueries, MessageQueries, EventQueries, SecurityQueries):
     """Queries and writes on one connection, every aggregate's. Obtained from
     SqlStore.read(), .read_replica() or .write()."""
+
+
+class SqlLookups:
+    """A new connection's reads on the engine's `lookup()` runner (one statement each,
+    written once in statements.py with the transactions' versions of them)."""
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: BatchRunner) -> None:
+        self._run = run
+
+    async def session_for_token(self, token_hash: str, now: datetime) -> Session | None:
+        return await read_session(self._run, token_hash, now)
+
+    async def stream_snapshot(self, user_id: str) -> StreamSnapshot:
+        return await read_snapshot(self._run, user_id)
+
+    async def contacts_of(self, user_id: str) -> list[UserId]:
+        return await read_contacts(self._run, user_id)
 
 
 @contextlib.contextmanager
@@ -106,6 +128,13 @@ class SqlStore:
         with _unavailable_when_unreachable(self.engine):
             async with self.engine.read.connect() as conn, conn.begin():
                 yield SqlTx(conn, self.engine)
+
+    @contextlib.asynccontextmanager
+    async def lookup(self) -> AsyncIterator[SqlLookups]:
+        """The reads of a new connection, on the primary, outside any transaction."""
+        with _unavailable_when_unreachable(self.engine):
+            async with self.engine.lookup() as run:
+                yield SqlLookups(run)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[SqlTx]:

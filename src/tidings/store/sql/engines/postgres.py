@@ -16,6 +16,7 @@ from tidings.store.sql.engines.base import (
     Engine,
     numbered,
     timestamp_processor,
+    timestamp_reader,
 )
 from tidings.store.sql.schema import counters
 
@@ -77,4 +78,7 @@ class PostgresEngine(Engine):
 
     def send_batch(self, conn: AsyncConnection) -> BatchRunner:
         """asyncpg numbers its placeholders ($1, $2, …); it binds datetimes itself."""
-        return DriverSqlRunner(conn, numbered, timestamp_processor(conn.dialect))
+        dialect = conn.dialect
+        return DriverSqlRunner(
+            conn, numbered, timestamp_processor(dialect), timestamp_reader(dialect)
+        )

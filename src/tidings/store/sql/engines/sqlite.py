@@ -8,7 +8,8 @@ What is special here, and why:
   open (`SqliteWriter`); a commit waits for its fsync in a thread of its own;
 - the write-ahead log is checkpointed by a thread of its own (`Checkpointer`), never
   inside a send's commit;
-- the send path's statements go to sqlite3 directly (`SqliteRunner`).
+- the send path's statements go to sqlite3 directly (`SqliteRunner`), and so do the
+  reads of every new connection, on a connection kept for them (`lookup`).
 The measurements behind each choice are in the docstrings below and docs/benchmarks.md.
 """
 
@@ -36,6 +37,7 @@ from tidings.store.sql.engines.base import (
     Engine,
     Row,
     timestamp_processor,
+    timestamp_reader,
 )
 
 
@@ -50,10 +52,13 @@ class SqliteEngine(Engine):
         *,
         checkpointer: Checkpointer | None = None,
         writer: SqliteWriter | None = None,
+        lookups: Callable[[], sqlite3.Connection] | None = None,
     ) -> None:
         super().__init__(write, read)
         self.checkpointer = checkpointer
         self.writer = writer
+        self._open_lookups = lookups
+        self._lookups: SqliteRunner | None = None
 
     @classmethod
     def handles(cls, url: str) -> bool:
@@ -97,7 +102,10 @@ class SqliteEngine(Engine):
         event.listen(write.sync_engine, "connect", on_connect)
         event.listen(write.sync_engine, "begin", on_begin)
         cls._listen_read(read, synchronous)
-        return cls(write, read, checkpointer=checkpointer, writer=SqliteWriter(write))
+        lookups = _lookup_connection(path, synchronous) if in_file else None
+        return cls(
+            write, read, checkpointer=checkpointer, writer=SqliteWriter(write), lookups=lookups
+        )
 
     @classmethod
     def create_replica(cls, url: str, *, pool_size: int, synchronous: str) -> SqliteEngine:
@@ -142,14 +150,36 @@ class SqliteEngine(Engine):
         if sync is not None:
             db = inline_sqlite_of(sync.connection.driver_connection)
             if db is not None:
-                return SqliteRunner(db, timestamp)
-        return DriverSqlRunner(conn, _as_written, timestamp)  # not our driver: via SQLAlchemy
+                return SqliteRunner(db, timestamp, timestamp_reader(conn.dialect))
+        # not our driver: via SQLAlchemy
+        return DriverSqlRunner(conn, _as_written, timestamp, timestamp_reader(conn.dialect))
+
+    @contextlib.asynccontextmanager
+    async def lookup(self) -> AsyncIterator[BatchRunner]:
+        """One sqlite3 connection kept for these reads, in autocommit (each statement its
+        own snapshot), run on the loop's thread like every statement here: no pool, no
+        transaction, no greenlet. A database in memory has no second connection to the
+        same data: there, a pooled one."""
+        runner = self._lookups
+        if runner is None:
+            if self._open_lookups is None:
+                async with super().lookup() as pooled:
+                    yield pooled
+                return
+            dialect = self.read.dialect
+            runner = self._lookups = SqliteRunner(
+                self._open_lookups(), timestamp_processor(dialect), timestamp_reader(dialect)
+            )
+        yield runner
 
     def is_outage(self, exc: BaseException) -> bool:
         # sqlite3's own errors come from the send path's direct statements (SqliteRunner).
         return isinstance(exc, sqlite3.OperationalError) or super().is_outage(exc)
 
     async def dispose(self) -> None:
+        runner, self._lookups = self._lookups, None
+        if runner is not None:
+            runner.db.close()
         if self.writer is not None:
             await self.writer.close()
         if self.checkpointer is not None:
@@ -173,11 +203,17 @@ class SqliteRunner:
     nothing here blocks longer than SQLAlchemy's path would have; inside a transaction
     begun on the same connection (by the SqliteWriter, or SQLAlchemy's `on_begin`)."""
 
-    __slots__ = ("db", "timestamp")
+    __slots__ = ("db", "read_timestamp", "timestamp")
 
-    def __init__(self, db: sqlite3.Connection, timestamp: Callable[[datetime], object]) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        timestamp: Callable[[datetime], object],
+        read_timestamp: Callable[[object], datetime],
+    ) -> None:
         self.db = db
         self.timestamp = timestamp
+        self.read_timestamp = read_timestamp
 
     async def fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         return self.db.execute(sql, params).fetchall()
@@ -213,6 +249,18 @@ def _sqlite_pragmas(immediate: bool, synchronous: str, autocheckpoint: bool = Tr
             conn.exec_driver_sql(begin)
 
     return on_connect, on_begin
+
+
+def _lookup_connection(path: str, synchronous: str) -> Callable[[], sqlite3.Connection]:
+    """Opens the connection of `SqliteEngine.lookup`, set up like the read pool's."""
+
+    def connect() -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False)
+        on_connect, _on_begin = _sqlite_pragmas(False, synchronous)
+        on_connect(db, None)
+        return db
+
+    return connect
 
 
 # The one thread that waits for SQLite's commits (one writer, so one thread is enough).
