@@ -127,6 +127,28 @@ def test_uvicorn_sansio_protocol_has_the_shape_raw_sockets_use() -> None:
     # transport's flow control: they offer these only.
     assert _uses(cls, "queue") <= {"put_nowait", "get", "empty"}
     assert _uses(cls, "writable") <= {"set", "clear", "wait", "is_set"}
+    # RawSocketProtocol.receive is uvicorn's, without the queue's own coroutine.
+    receive = inspect.getsource(cls.receive)
+    assert "await self.queue.get()" in receive
+    assert "if self.read_paused and self.queue.empty():" in receive
+    assert "self.transport.resume_reading()" in receive
+    # The listening address it keeps per connection, shared (connection_made).
+    assert "self.server = get_local_addr(transport)" in inspect.getsource(cls.connection_made)
+    # Once the connection is accepted, uvicorn reads only these of the scope (for its log
+    # lines): gateway/ws.py keeps only what is read later.
+    from uvicorn.protocols import utils
+
+    from tidings.gateway.ws import SCOPE_READ_LATER
+
+    send = inspect.getsource(cls.send)
+    read = {"type"}  # Starlette's WebSocket checks it
+    for helper in ("get_client_addr", "get_path_with_query_string"):
+        assert f"{helper}(self.scope)" in send
+        read |= set(
+            re.findall(r"scope(?:\[|\.get\()\"(\w+)\"", inspect.getsource(getattr(utils, helper)))
+        )
+    assert re.findall(r"self\.scope\[", send) == []
+    assert read == set(SCOPE_READ_LATER), read
     # Its own logger, replaced by one of our own (app/ws_protocol.py PROTOCOL_LOGGER).
     assert "self.logger = " in inspect.getsource(cls.__init__)
     # The handshake's request and response are dropped after it: uvicorn reads them only
@@ -154,6 +176,12 @@ def test_uvicorn_sansio_protocol_has_the_shape_raw_sockets_use() -> None:
         ):
             assert hasattr(protocol, attribute), attribute
         assert "self.writable = asyncio.Event()" in inspect.getsource(cls.__init__)
+        # Every attribute uvicorn's protocol sets is one of our slots: the connection's
+        # instance dict stays empty (app/ws_protocol.py RawSocketProtocol.__slots__).
+        assigned = set(re.findall(r"self\.(\w+)\s*(?::[^=\n]+)?=(?!=)", inspect.getsource(cls)))
+        assert {"scope", "request", "response", "transport", "queue"} <= assigned
+        assert assigned <= set(RawSocketProtocol.__slots__), assigned
+        assert vars(protocol) == {}
         assert hasattr(protocol.conn, "extensions")
         assert "self.transport = transport" in inspect.getsource(cls.connection_made)
         # The ASGI scope (and its "extensions") is made in handle_connect, before the

@@ -15,9 +15,9 @@ import asyncio
 import logging
 import math
 import weakref
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from uvicorn._types import ASGIApplication, ASGISendEvent
+from uvicorn._types import ASGIApplication, ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
@@ -48,9 +48,18 @@ class _Inbox:
             waiter.set_result(None)
 
     async def get(self) -> Any:
-        while not self._items:
-            self._waiter = self._loop.create_future()
-            await self._waiter
+        while (waiter := self.waiter()) is not None:
+            await waiter
+        return self._items.pop(0)
+
+    def waiter(self) -> asyncio.Future[None] | None:
+        """A future to wait on while the inbox is empty; None when an item is there."""
+        if self._items:
+            return None
+        waiter = self._waiter = self._loop.create_future()
+        return waiter
+
+    def pop(self) -> Any:
         return self._items.pop(0)
 
     def empty(self) -> bool:
@@ -145,6 +154,9 @@ class _Keepalive:
             protocol.send_keepalive_ping()
 
 
+# The addresses the server listens on (uvicorn makes a tuple per connection).
+_LISTENING: dict[tuple[str, int | None] | None, tuple[str, int | None] | None] = {}
+
 _KEEPALIVES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Keepalive] = (
     weakref.WeakKeyDictionary()
 )
@@ -156,6 +168,51 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
     connection then holds one coroutine, not a suspended stack of twenty."""
 
     direct: ClassVar[dict[str, ASGIApplication]] = {}
+
+    # uvicorn's protocol keeps about forty attributes in each connection's instance dict
+    # (about 1.7 KiB: too many for a dict sharing its keys with the other instances').
+    # Named as slots here they are stored in the object, 8 bytes each; one uvicorn adds
+    # in a later version would simply go to the dict (tests/unit/test_private_apis.py
+    # checks that none does in the pinned one).
+    __slots__ = (
+        "app",
+        "app_state",
+        "asgi_version",
+        "client",
+        "close_sent",
+        "close_timeout",
+        "close_timer",
+        "config",
+        "conn",
+        "connections",
+        "curr_msg_data_type",
+        "default_headers",
+        "disconnected",
+        "frames",
+        "handshake_complete",
+        "handshake_initiated",
+        "initial_response",
+        "last_ping_rtt",
+        "logger",
+        "loop",
+        "pending_ping_payload",
+        "ping_interval",
+        "ping_sent_at",
+        "ping_timeout",
+        "ping_timer",
+        "pong_timer",
+        "queue",
+        "read_paused",
+        "request",
+        "response",
+        "root_path",
+        "scheme",
+        "scope",
+        "server",
+        "tasks",
+        "transport",
+        "writable",
+    )
 
     @classmethod
     def routing(cls, direct: dict[str, ASGIApplication]) -> type[RawSocketProtocol]:
@@ -169,6 +226,23 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
         # websockets' protocol, given uvicorn's error logger (at info), logs "connection
         # open" for every handshake: a log record and a line per connection.
         self.conn.logger = self.logger
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # The listening address: one tuple for every connection it accepts.
+        self.server = _LISTENING.setdefault(self.server, self.server)
+
+    async def receive(self) -> ASGIReceiveEvent:
+        """uvicorn's, waiting on the inbox itself: one suspended coroutine (the inbox's
+        `get`) less for every idle connection."""
+        inbox = cast(_Inbox, self.queue)
+        while (waiter := inbox.waiter()) is not None:
+            await waiter
+        message = inbox.pop()
+        if self.read_paused and inbox.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+        return cast(ASGIReceiveEvent, message)
 
     def schedule_ping(self) -> None:
         """uvicorn's, on the loop's shared keepalive timers."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -119,7 +120,7 @@ class Connection:
         return self.session.phase is _CLOSED
 
     @property
-    def conversations(self) -> set[str]:
+    def conversations(self) -> AbstractSet[str]:
         return self.session.conversations
 
     @property

@@ -59,6 +59,19 @@ MAX_SENDS_IN_FLIGHT = 256
 WS_PATH = "/api/v1/ws"
 RAW_SOCKET = "tidings.raw_socket"  # the ASGI scope extension of app/ws_protocol.py
 
+# What of an accepted connection's ASGI scope is still read: the type (Starlette's
+# WebSocket checks it), the caller's address and the path (uvicorn's log lines of the
+# close). tests/unit/test_private_apis.py checks uvicorn's reads against this.
+SCOPE_READ_LATER = ("type", "client", "path", "query_string")
+
+
+def keep_only_what_is_read_later(scope: Scope) -> None:
+    """Trim the scope in place (uvicorn's protocol and Starlette's WebSocket share it);
+    a cleared dict gives its table back, the few keys kept get a small one."""
+    kept = {key: scope[key] for key in SCOPE_READ_LATER if key in scope}
+    scope.clear()
+    scope.update(kept)
+
 
 class RawSocket(Protocol):
     """A WebSocket connection's transport, offered by the server under `RAW_SOCKET`."""
@@ -171,9 +184,11 @@ class Gateway:
         # the caller's address, for rate limits and the audit log (copied into the tasks
         # this connection starts)
         client_address.set(ws.client.host if ws.client is not None else "")
+        outbox = self._outbox(ws)  # reads the scope's extensions
         # Read by now (the address above, X-Forwarded-For before it): an idle connection
-        # need not hold the request's headers (1 KiB from the bench, more from a browser).
-        ws.scope["headers"] = []
+        # need not hold the handshake's scope (its headers: 1 KiB from the bench, more
+        # from a browser; the ASGI, state and extension dicts), only what is read later.
+        keep_only_what_is_read_later(ws.scope)
         if self.hub.draining:
             await ws.close(RESTARTING.code, RESTARTING.reason)
             return
@@ -187,7 +202,7 @@ class Gateway:
             conn_id=secrets.token_hex(8),
             user_id=user.id,
             token_id=session.token_id,
-            outbox=self._outbox(ws),
+            outbox=outbox,
             queue_limit=self.queue_limit,
             session=proto,
         )

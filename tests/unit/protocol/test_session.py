@@ -541,6 +541,22 @@ def test_an_answer_carries_its_frame() -> None:
     assert Next("resume_refused") is Next.RESUME_REFUSED
 
 
+def test_an_idle_session_holds_no_set_of_its_own() -> None:
+    """Empty-until-used: the sets of an idle connection are one shared empty set."""
+    a, b = ServerSession[str](), ServerSession[str]()
+    assert a.conversations is b.conversations is a.pending_sends is b.pending_sends
+    assert a.join("c1") and a.join("c2")
+    assert a.conversations == {"c1", "c2"} and not b.conversations
+    assert a.leave("c1") and a.leave("c2") and not a.leave("c2")
+    assert a.conversations is b.conversations
+    a.send_started("m1")
+    a.send_started("m2")
+    assert a.pending_sends == {"m1", "m2"} and not b.pending_sends
+    a.send_finished("m1", None)
+    a.send_finished("m2", None)
+    assert a.pending_sends is b.pending_sends
+
+
 # --- coverage: CI fails when a branch of the module goes untested ----------------------
 
 
