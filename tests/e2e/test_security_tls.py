@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -171,3 +172,67 @@ def test_server_context_refuses_old_protocols(certificate: tuple[trustme.CA, Pat
     assert config.ssl.minimum_version == ssl.TLSVersion.TLSv1_2
     with pytest.raises(FileNotFoundError):
         tls_options(Settings(tls_cert=cert_path, tls_key=cert_path.parent / "missing.pem"))
+
+
+def _handshake(port: int, ca: trustme.CA, version: ssl.TLSVersion, ciphers: str | None) -> str:
+    """One TLS handshake with the server, the client offering only `version` (and, under
+    TLS 1.2, only `ciphers`); the suite agreed, or ssl.SSLError."""
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    ctx.minimum_version = ctx.maximum_version = version
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        suite = tls.cipher()
+        assert suite is not None
+        return suite[0]
+
+
+def test_tls12_offers_only_aead_suites(
+    tmp_path: Path, certificate: tuple[trustme.CA, Path, Path]
+) -> None:
+    """A TLS 1.2 client that offers only CBC suites (with or without ECDHE) is refused;
+    ECDHE with AES-GCM or ChaCha20-Poly1305 is agreed; TLS 1.3 still works. (trustme's
+    certificate has an ECDSA key.)"""
+    ca, cert_path, key_path = certificate
+    port = free_port()
+    proc = _serve(
+        tmp_path / "data",
+        "--port",
+        str(port),
+        "--tls-cert",
+        str(cert_path),
+        "--tls-key",
+        str(key_path),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, _stop(proc)
+            try:
+                _handshake(port, ca, ssl.TLSVersion.TLSv1_3, None)
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        v12 = ssl.TLSVersion.TLSv1_2
+        for cbc in (
+            "ECDHE-ECDSA-AES128-SHA256",
+            "ECDHE-ECDSA-AES256-SHA384",
+            "ECDHE-ECDSA-AES128-SHA",
+            "ECDHE-ECDSA-AES256-SHA",
+        ):
+            with pytest.raises(ssl.SSLError):
+                _handshake(port, ca, v12, cbc)
+        for aead in (
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ):
+            assert _handshake(port, ca, v12, aead) == aead
+        assert _handshake(port, ca, ssl.TLSVersion.TLSv1_3, None).startswith("TLS_")
+    finally:
+        _stop(proc)

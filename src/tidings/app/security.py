@@ -53,10 +53,17 @@ def tls_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# The TLS 1.2 suites offered: forward secrecy (ECDHE) and an AEAD cipher only, no CBC, no
+# RSA key exchange. TLS 1.3's suites are all AEAD and are not affected by this list.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+
+
 class TlsConfig(uvicorn.Config):
-    """uvicorn's Config, with TLS 1.2 as the oldest protocol version it accepts."""
+    """uvicorn's Config, with TLS 1.2 as the oldest protocol version it accepts and only
+    AEAD suites under TLS 1.2."""
 
     def load(self) -> None:
         super().load()
         if self.ssl is not None:
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+            self.ssl.set_ciphers(TLS12_CIPHERS)
