@@ -157,9 +157,10 @@ class UserService:
                 await tx.set_disabled(user_id, disabled)
             if shown is not None or role is not None or disabled is not None:
                 await self._audit_update(tx, actor, target, role, disabled, display_name)
-            if disabled and target.bot:
-                # a bot's token never expires: disabling ends it for good (enabled
-                # again, the bot needs a new one: BotService.rotate_token)
+            if disabled:
+                # every session ends with the disable, in the same transaction: enabled
+                # again, the user signs in anew (a bot needs a new token:
+                # BotService.rotate_token); nothing from before comes back
                 await tx.revoke_user_tokens(user_id, self.d.clock.now())
                 if not target.disabled:
                     await audit(
@@ -168,7 +169,7 @@ class UserService:
                         AuditAction.SESSIONS_REVOKED,
                         actor_id=None if actor is None else actor.id,
                         target_id=user_id,
-                        details={"reason": "bot_disabled"},
+                        details={"reason": "user_disabled"},
                     )
             updated = await tx.get_user(user_id)
             if disabled:

@@ -4,7 +4,10 @@ application in-process (tests/conftest.py `server`), and the error shape for bad
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import orjson
 import pytest
 import websockets
 
@@ -60,6 +63,29 @@ async def test_accounts_tokens_and_disable(server: AppServer, world: World) -> N
     assert_error(wrong, 401, "invalid_credentials")
     assert_error(ghost, 401, "invalid_credentials")
     assert wrong.json()["error"]["message"] == ghost.json()["error"]["message"]
+
+
+async def test_disabling_ends_every_session_for_good(server: AppServer, world: World) -> None:
+    """A token from before a disable, a stolen one included, stays dead once the user is
+    enabled again; the user signs in anew with the password."""
+    admin = await world.admin()
+    carol = await make_user(admin, "carol")
+    stolen = await login(server.url, "carol", "password-123")
+    await admin.call("PATCH", f"/users/{carol.id}", json={"disabled": True}, expect=200)
+    await admin.call("PATCH", f"/users/{carol.id}", json={"disabled": False}, expect=200)
+    for old in (carol, stolen):
+        assert_error(await old.http.get("/users/me"), 401, "unauthenticated")
+    async with websockets.connect(server.ws_url) as conn:
+        await conn.send(orjson.dumps({"type": "auth", "token": stolen.token}).decode())
+        answer = orjson.loads(await asyncio.wait_for(conn.recv(), 10))
+    assert answer["type"] == "error" and answer["error"]["code"] == "unauthenticated"
+    again = await login(server.url, "carol", "password-123")
+    assert (await again.get("/users/me"))["user"]["username"] == "carol"
+    entries = (await admin.get("/audit", params={"limit": 500}))["entries"]
+    revoked = [
+        e for e in entries if e["action"] == "sessions_revoked" and e["target_id"] == carol.id
+    ]
+    assert [e["details"] for e in revoked] == [{"reason": "user_disabled"}]
 
 
 async def test_password_reset_revokes_sessions_and_roles_are_checked(
