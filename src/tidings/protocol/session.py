@@ -152,6 +152,7 @@ class ServerSession(Generic[F]):
 
     __slots__ = (
         "_buffer",
+        "_gone",
         "_held",
         "close_decision",
         "conversations",
@@ -175,6 +176,10 @@ class ServerSession(Generic[F]):
         self.close_decision: Close | None = None
         self._held: list[tuple[F, str | None]] | None = None
         self._buffer: list[tuple[Routed, F]] = []
+        self._gone: Ids = _NONE
+        """While replaying: conversations this user was removed from by an event routed
+        before the connection joined them (a snapshot read before that removal must not
+        subscribe it again)."""
 
     # --- authentication -------------------------------------------------------------
     def first_frame(self, frame_type: str) -> Close | None:
@@ -220,6 +225,7 @@ class ServerSession(Generic[F]):
         if self.phase is not _REPLAY:
             return []
         self.phase = _LIVE
+        self._gone = _NONE
         buffered, self._buffer = self._buffer, []
         out: list[F] = []
         for event, item in buffered:
@@ -307,7 +313,11 @@ class ServerSession(Generic[F]):
     def join(self, conversation_id: str) -> bool:
         """True if the connection now sees `conversation_id` and did not before (the
         transport subscribes it); a closed connection joins nothing."""
-        if self.phase is _CLOSED or conversation_id in self.conversations:
+        if (
+            self.phase is _CLOSED
+            or conversation_id in self.conversations
+            or conversation_id in self._gone
+        ):
             return False
         self.conversations = _with(self.conversations, conversation_id)
         return True
@@ -323,16 +333,24 @@ class ServerSession(Generic[F]):
         """The conversation `event` adds this connection's user to, newly for this
         connection: subscribe it before the event is delivered."""
         cid = event.conversation_id
-        if cid is not None and self.user_id in event.added_user_ids and self.join(cid):
-            return cid
-        return None
+        if cid is None or self.user_id not in event.added_user_ids:
+            return None
+        if cid in self._gone:  # removed, then added back: it sees the conversation again
+            self._gone = _without(self._gone, cid)
+        return cid if self.join(cid) else None
 
     def leaves(self, event: Routed) -> str | None:
         """The conversation `event` removes this connection's user from: unsubscribe it
         after the event is delivered (the removed one gets its removal)."""
         cid = event.conversation_id
-        if cid is not None and event.removed_user_id == self.user_id and self.leave(cid):
+        if cid is None or event.removed_user_id != self.user_id:
+            return None
+        if self.leave(cid):
             return cid
+        if self.phase is _REPLAY:
+            # routed before the connection's snapshot joins: the snapshot may be older
+            # than this removal, and must not subscribe it to the conversation again
+            self._gone = _with(self._gone, cid)
         return None
 
     # --- closing ---------------------------------------------------------------------

@@ -279,6 +279,47 @@ async def test_member_removed_is_delivered_then_the_user_is_unsubscribed(
     assert positions(b) == [1, 3]
 
 
+
+async def test_a_removal_routed_before_the_snapshot_joins_is_not_undone_by_them(
+    hub: Hub, bus: LocalBus
+) -> None:
+    """A new connection registers, reads its snapshot (head 10: bob still a member),
+    and the hub routes bob's removal (11) before the joins: the stale snapshot must not
+    subscribe it again, or it would get every later edit and reaction (issue 13, item
+    11). Its replay from the store carries the removal; nothing of the conversation
+    after it reaches the connection."""
+    a = online(hub, conn("alice"), CID)
+    b = conn("bob", live=False)
+    hub.register(b)
+    hub.route_event(event(11, removed="bob", kind="member_removed"))
+    online(hub, b, CID, "c2")  # the snapshot's joins, read at head 10
+    assert CID not in b.conversations and "c2" in b.conversations
+    b.session.resume_from(10, 10)
+    b.session.replayed(11)  # the replay: the removal, from the store
+    hub.route_event(event(12, kind="message_edited"))
+    hub.route_event(event(13, kind="reaction"))
+    hub.route_event(event(14, cid="c2"))
+    b.end_replay()
+    assert positions(a) == [11, 12, 13]
+    assert positions(b) == [14]  # only c2: nothing of the conversation it left
+    # added back later, it sees the conversation again
+    hub.route_event(event(15, added=["bob"], kind="member_added"))
+    hub.route_event(event(16))
+    assert positions(b) == [14, 15, 16]
+
+
+async def test_removed_and_added_back_before_the_snapshot_joins(hub: Hub, bus: LocalBus) -> None:
+    b = conn("bob", live=False)
+    hub.register(b)
+    hub.route_event(event(11, removed="bob", kind="member_removed"))
+    hub.route_event(event(12, added=["bob"], kind="member_added"))
+    online(hub, b, CID)  # a snapshot from before either
+    b.session.resume_from(10, 10)
+    hub.route_event(event(13))
+    b.end_replay()
+    assert CID in b.conversations
+    assert positions(b) == [12, 13]
+
 async def test_the_last_local_member_leaving_unsubscribes_the_bus_topic(
     hub: Hub, bus: LocalBus
 ) -> None:

@@ -311,6 +311,25 @@ def test_member_removed_is_delivered_then_unsubscribed() -> None:
     assert s.leaves(Ev(3, conversation_id=None, removed_user_id="bob")) is None
 
 
+
+def test_a_removal_before_the_snapshot_joins_keeps_the_snapshot_from_joining() -> None:
+    """Replaying, the connection is told of a removal from a conversation it has not
+    joined yet: its snapshot (older than the removal) must not join it; being added
+    back does. Live, such a removal changes nothing."""
+    s: ServerSession[str] = ServerSession()
+    s.authenticated("bob")
+    assert s.leaves(Ev(11, removed_user_id="bob")) is None
+    assert not s.join(CID) and CID not in s.conversations  # the stale snapshot
+    assert s.joins(Ev(12, added_user_ids=("bob",))) == CID  # added back
+    assert s.leaves(Ev(13, removed_user_id="bob")) == CID
+    assert s.leaves(Ev(14, conversation_id="c2", removed_user_id="bob")) is None
+    s.resume_from(None, 14)
+    s.end_replay()
+    assert s.join("c2")  # live, nothing is remembered
+    later = live("bob")
+    assert later.leaves(Ev(15, removed_user_id="bob")) is None
+    assert later.join(CID)
+
 # ephemeral signals and closing
 
 
