@@ -87,6 +87,9 @@ async def test_https_and_wss(tmp_path: Path, certificate: tuple[trustme.CA, Path
             )
             assert r.status_code == 200, r.text
             token = r.json()["token"]
+            # TLS ended here: every answer asks browsers to keep to HTTPS
+            assert r.headers["strict-transport-security"] == "max-age=31536000"
+            assert (await c.get(base + "/")).headers["strict-transport-security"]
             # plain HTTP on the TLS port is not answered as HTTP
             with pytest.raises(httpx.HTTPError):
                 await c.get(f"http://127.0.0.1:{port}/healthz", timeout=3)

@@ -675,3 +675,44 @@ def test_admin_manages_users_and_people_join_channels(live_server: Any, browser:
             _close(kim)
         _close(page)
         admin.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_pages_run_under_their_csp_and_api_docs_work_offline(
+    live_server: Any, browser: Browser
+) -> None:
+    """The web client and the API docs (Swagger UI) run under the server's
+    Content-Security-Policy headers without a violation, and /api/docs loads nothing
+    from another host: every request elsewhere is refused, and it still renders."""
+    context = browser.new_context(viewport=DESKTOP)
+    context.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+        " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    elsewhere: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith(live_server.url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", offline)
+    page = context.new_page()
+    watch_errors(page)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    try:
+        page.goto(live_server.url + "/")
+        expect(page.get_by_test_id("login-username")).to_be_visible()
+        assert page.evaluate("window.__csp") == []
+        page.goto(live_server.url + "/api/docs")
+        expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)
+        assert page.locator(".opblock").count() > 20
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("Tidings")
+        assert page.evaluate("window.__csp") == []
+        assert elsewhere == []
+        assert [m for m in console if "Content Security Policy" in m] == []
+    finally:
+        _close(page)

@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 import tidings
 from tidings.api.errors import error_response, install_error_handlers
+from tidings.api.headers import SecurityHeaders, mount_docs
 from tidings.api.routes import router
 from tidings.api.security_routes import router as security_router
 from tidings.core.errors import ErrorCode
@@ -27,6 +28,7 @@ def create_app(
     gateway: Gateway | None,
     *,
     max_request_bytes: int,
+    hsts_max_age: int,
     api: bool = True,
     readiness: Callable[[], Awaitable[dict[str, str]]] | None = None,
     status: Callable[[], dict[str, object]] | None = None,
@@ -49,7 +51,7 @@ def create_app(
         version=tidings.__version__,
         description="Self-hosted enterprise instant messaging. Protocol: docs/protocol.md.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # mount_docs: Swagger UI from the package, not a CDN
         redoc_url=None,
     )
     app.state.services = services
@@ -94,6 +96,8 @@ def create_app(
         async def websocket(ws: WebSocket) -> None:
             await serve_ws(ws)
 
+    mount_docs(app, openapi_url=app.openapi_url or "/openapi.json")
     if api and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    app.add_middleware(SecurityHeaders, hsts_max_age=hsts_max_age)  # outermost: every answer
     return app

@@ -103,6 +103,7 @@ def build(
         gateway,
         api="api" in roles,
         max_request_bytes=settings.max_request_bytes,
+        hsts_max_age=settings.hsts_max_age,
         readiness=container.readiness,
         status=lambda: {
             "node": settings.node_name or f"{socket.gethostname()}:{settings.port}",

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         "127.0.0.1", description="addresses whose X-Forwarded-For is believed ('*': any)"
     )
+    hsts_max_age: int = Field(
+        31_536_000,
+        ge=0,
+        description="Strict-Transport-Security max-age on HTTPS answers (0: no header)",
+    )
     login_failures_before_delay: int = Field(3, ge=1)
     login_failures_before_lockout: int = Field(10, ge=1)
     login_address_failures_before_lockout: int = Field(50, ge=1)
