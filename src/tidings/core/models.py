@@ -135,6 +135,7 @@ class Member:
     joined_pos: int
     left_pos: int | None = None
     left_seq: int | None = None
+    removed_by: UserId | None = None  # who removed them, when someone else did (not a leave)
 
     @property
     def active(self) -> bool:

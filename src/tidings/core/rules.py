@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from tidings.core.errors import (
@@ -117,8 +117,12 @@ def check_can_add(
     actor: User,
     actor_member: Member | None,
     targets: Iterable[User],
+    removed: Collection[str] = (),
 ) -> None:
-    """Who may add whom. The actor is active in the conversation unless joining a channel."""
+    """Who may add whom. The actor is active in the conversation unless joining a channel.
+    `removed`: those of the targets someone else removed from it (leaving is no removal):
+    only a conversation owner or an org admin adds them back, a channel's included (they
+    cannot re-join it by themselves)."""
     if kind is ConversationKind.DIRECT:
         raise InvalidOperation("a direct conversation has exactly two members")
     is_manager = actor.role.is_admin or (
@@ -127,6 +131,10 @@ def check_can_add(
     for target in targets:
         if target.disabled:
             raise InvalidOperation(f"user {target.username} is disabled", user_id=target.id)
+        if target.id in removed and not is_manager:
+            raise Forbidden(
+                "only a conversation owner or an admin can add back someone who was removed"
+            )
         if kind is ConversationKind.CHANNEL:
             if target.id == actor.id:
                 if actor.role is OrgRole.GUEST:

@@ -185,12 +185,14 @@ class ConversationService:
             member = await tx.get_member(conversation_id, actor.id)
             actor_member = member if member is not None and member.active else None
             targets = await _existing_users(tx, ids)
-            check_can_add(conv.kind, actor, actor_member, targets)
-            new = []
+            new, removed = [], set()
             for user in targets:
                 current = await tx.get_member(conversation_id, user.id)
                 if current is None or not current.active:
                     new.append(user)
+                    if current is not None and current.removed_by is not None:
+                        removed.add(user.id)
+            check_can_add(conv.kind, actor, actor_member, targets, removed)
             if not new:
                 return conv
             batch = EventBatch(tx, self.d.bus, now)
@@ -233,7 +235,10 @@ class ConversationService:
             batch = EventBatch(tx, self.d.bus, now)
             position = await batch.reserve(1)
             batch.add(MemberRemoved(conv.id, UserId(user_id), actor.id, now))
-            await tx.mark_member_left(conversation_id, user_id, position, conv.last_seq)
+            removed_by = None if user_id == actor.id else actor.id  # leaving is no removal
+            await tx.mark_member_left(
+                conversation_id, user_id, position, conv.last_seq, removed_by
+            )
             await audit(
                 tx,
                 self.d.clock,

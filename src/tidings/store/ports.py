@@ -171,8 +171,15 @@ class ConversationsTx(Protocol):
     async def list_members(self, conversation_id: str) -> list[Member]: ...
 
     async def mark_member_left(
-        self, conversation_id: str, user_id: str, position: int, seq: int
-    ) -> None: ...
+        self,
+        conversation_id: str,
+        user_id: str,
+        position: int,
+        seq: int,
+        removed_by: str | None = None,
+    ) -> None:
+        """The member left (`removed_by` None) or was removed by `removed_by`."""
+        ...
 
     async def advance_read(self, conversation_id: str, user_id: str, seq: int) -> bool:
         """Move a read position forward only. True when it moved."""

@@ -68,6 +68,7 @@ def _member(row: Any) -> Member:
         joined_pos=int(row.joined_pos),
         left_pos=None if row.left_pos is None else int(row.left_pos),
         left_seq=None if row.left_seq is None else int(row.left_seq),
+        removed_by=None if row.removed_by is None else UserId(row.removed_by),
     )
 
 
@@ -133,6 +134,7 @@ class ConversationQueries(TxBase):
             "joined_pos": member.joined_pos,
             "left_pos": None,
             "left_seq": None,
+            "removed_by": None,
         }
         if existing is None:
             await self.conn.execute(
@@ -178,12 +180,17 @@ class ConversationQueries(TxBase):
         return [_member(r) for r in rows]
 
     async def mark_member_left(
-        self, conversation_id: str, user_id: str, position: int, seq: int
+        self,
+        conversation_id: str,
+        user_id: str,
+        position: int,
+        seq: int,
+        removed_by: str | None = None,
     ) -> None:
         await self.conn.execute(
             update(t.members)
             .where(t.members.c.conversation_id == conversation_id, t.members.c.user_id == user_id)
-            .values(left_pos=position, left_seq=seq)
+            .values(left_pos=position, left_seq=seq, removed_by=removed_by)
         )
         await self.conn.execute(
             update(t.conversations)

@@ -116,6 +116,7 @@ members = Table(
     Column("joined_pos", BigInteger, nullable=False),
     Column("left_pos", BigInteger, nullable=True),
     Column("left_seq", BigInteger, nullable=True),
+    Column("removed_by", String(32), nullable=True),
     PrimaryKeyConstraint("conversation_id", "user_id"),
     Index("ix_members_user", "user_id"),
 )
