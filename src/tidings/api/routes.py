@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from tidings.api import schemas as s
 from tidings.core.clock import rfc3339
 from tidings.core.errors import Unauthenticated
-from tidings.core.models import ConversationKind, OrgRole, Session
+from tidings.core.models import MAX_STORED_INT, ConversationKind, OrgRole, Session
 from tidings.protocol.wire import (
     conversation_json,
     department_json,
@@ -29,6 +29,9 @@ from tidings.services.sync import parse_position
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 429, 500)
 }
+# a message's seq in a path: bounded like every integer a client sends
+SeqPath = Annotated[int, Path(ge=1, le=MAX_STORED_INT)]
+
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
@@ -304,8 +307,8 @@ async def history(
     cid: str,
     svc: Svc,
     me: Auth,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_STORED_INT)] = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=MAX_STORED_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     messages, more = await svc.messages.history(
@@ -317,7 +320,7 @@ async def history(
 @router.patch(
     "/conversations/{cid}/messages/{seq}", response_model=s.MessageEnvelope, tags=["messages"]
 )
-async def edit_message(cid: str, seq: int, body: s.EditIn, svc: Svc, me: Auth) -> Response:
+async def edit_message(cid: str, seq: SeqPath, body: s.EditIn, svc: Svc, me: Auth) -> Response:
     message = await svc.messages.edit(me.user, cid, seq, body.body)
     return json({"message": message_json(message)})
 
@@ -325,7 +328,7 @@ async def edit_message(cid: str, seq: int, body: s.EditIn, svc: Svc, me: Auth) -
 @router.delete(
     "/conversations/{cid}/messages/{seq}", response_model=s.MessageEnvelope, tags=["messages"]
 )
-async def recall_message(cid: str, seq: int, svc: Svc, me: Auth) -> Response:
+async def recall_message(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
     message = await svc.messages.recall(me.user, cid, seq)
     return json({"message": message_json(message)})
 
@@ -335,7 +338,7 @@ async def recall_message(cid: str, seq: int, svc: Svc, me: Auth) -> Response:
     response_model=s.MessageEnvelope,
     tags=["messages"],
 )
-async def add_reaction(cid: str, seq: int, emoji: str, svc: Svc, me: Auth) -> Response:
+async def add_reaction(cid: str, seq: SeqPath, emoji: str, svc: Svc, me: Auth) -> Response:
     message = await svc.messages.react(me.user, cid, seq, emoji, True)
     return json({"message": message_json(message)})
 
@@ -345,7 +348,7 @@ async def add_reaction(cid: str, seq: int, emoji: str, svc: Svc, me: Auth) -> Re
     response_model=s.MessageEnvelope,
     tags=["messages"],
 )
-async def remove_reaction(cid: str, seq: int, emoji: str, svc: Svc, me: Auth) -> Response:
+async def remove_reaction(cid: str, seq: SeqPath, emoji: str, svc: Svc, me: Auth) -> Response:
     message = await svc.messages.react(me.user, cid, seq, emoji, False)
     return json({"message": message_json(message)})
 

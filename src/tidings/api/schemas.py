@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tidings.core.errors import ErrorCode
+from tidings.core.models import MAX_STORED_INT
 
 
 def _no_nul(value: object) -> None:
@@ -83,7 +84,7 @@ class MembersIn(Body):
 class SendIn(Body):
     client_msg_id: str = Field(min_length=1, max_length=64)
     body: str
-    reply_to_seq: int | None = Field(default=None, ge=1)
+    reply_to_seq: int | None = Field(default=None, ge=1, le=MAX_STORED_INT)
 
 
 class EditIn(Body):
@@ -91,7 +92,7 @@ class EditIn(Body):
 
 
 class ReadIn(Body):
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_STORED_INT)
 
 
 # --- responses (documentation of the shapes; handlers return them as built) -------

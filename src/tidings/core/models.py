@@ -14,6 +14,10 @@ MessageId = NewType("MessageId", str)
 TokenId = NewType("TokenId", str)
 Position = NewType("Position", int)
 
+# The largest integer the store holds (its columns are 64-bit signed): every integer a
+# client sends (a seq, a position) is bounded by it at the edge.
+MAX_STORED_INT = 2**63 - 1
+
 
 class OrgRole(StrEnum):
     OWNER = "owner"

@@ -8,6 +8,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tidings.core.errors import FieldError, InvalidRequest, TooLarge
+from tidings.core.models import MAX_STORED_INT
 
 Ref = str | int | float | None
 
@@ -28,13 +29,13 @@ class SendFrame(_Frame):
     conversation_id: str = Field(min_length=1, max_length=64)
     client_msg_id: str
     body: str
-    reply_to_seq: int | None = Field(default=None, ge=1)
+    reply_to_seq: int | None = Field(default=None, ge=1, le=MAX_STORED_INT)
 
 
 class ReadFrame(_Frame):
     type: Literal["read"]
     conversation_id: str = Field(min_length=1, max_length=64)
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_STORED_INT)
 
 
 class TypingFrame(_Frame):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tidings.core.errors import InvalidPosition
-from tidings.core.models import ConversationId, StoredEvent, User
+from tidings.core.models import MAX_STORED_INT, ConversationId, StoredEvent, User
 from tidings.services.context import Deps
 from tidings.store.ports import Tx
 
@@ -12,7 +12,7 @@ def parse_position(raw: str | None) -> int:
     """Positions are opaque to clients; today they are non-negative integers."""
     if raw is None or raw == "":
         return 0
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_STORED_INT:
         raise InvalidPosition("position is not one this server gave out", position=raw)
     return int(raw)
 
