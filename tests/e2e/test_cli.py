@@ -14,7 +14,7 @@ import orjson
 import pytest
 import websockets
 
-from tests.conftest import Backend, LiveServer, free_port
+from tests.conftest import PG_URL, RUN_ID, Backend, LiveServer, _pg_url, free_port, require
 from tidings.sdk import Client, StreamClosed
 from tidings.sdk.bot import Bot
 
@@ -317,3 +317,60 @@ async def test_bot_commands_and_tokens_against_a_running_server(
     assert actions.count("bot_created") == 1 and actions.count("bot_token_rotated") == 1
     for secret in (token, new_token):  # never in the audit log or the server log
         assert secret not in export and secret not in live_server.logs()
+
+
+ADMIN_COMMANDS = [
+    ["user", "list"],
+    ["user", "create", "alice", "--password", "password-123", "--role", "member"],
+    ["user", "disable", "admin"],
+    ["user", "reset-totp", "admin"],
+    ["dept", "list"],
+    ["dept", "create", "R&D"],
+    ["bot", "list"],
+    ["bot", "create", "deploybot"],
+    ["audit", "verify"],
+]
+
+
+def one_error_line(out: subprocess.CompletedProcess[str]) -> str:
+    """A refusal: a non-zero exit and one line on stderr, no traceback."""
+    assert out.returncode != 0, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    return lines[0]
+
+
+def test_admin_commands_refuse_a_data_dir_without_a_database(tmp_path: Path) -> None:
+    """A mistyped --data-dir creates nothing: only serve and migrate create a database."""
+    typo = tmp_path / "typo"
+    for cmd in ADMIN_COMMANDS:
+        line = one_error_line(tidings(typo, *cmd))
+        assert f"no database at {typo / 'tidings.db'}" in line, (cmd, line)
+        assert "--data-dir" in line and "tidings migrate" in line
+        assert not typo.exists(), cmd
+    # an existing but empty folder (a mistyped path that happens to exist) is refused too
+    typo.mkdir()
+    one_error_line(tidings(typo, "user", "list"))
+    assert list(typo.iterdir()) == []
+    # migrate creates it; then the admin commands work
+    assert tidings(typo, "migrate").returncode == 0
+    out = tidings(typo, "user", "list")
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_missing_postgresql_database_is_one_line(tmp_path: Path) -> None:
+    require("PostgreSQL", PG_URL)
+    name = f"tidings_missing_{RUN_ID}"
+    env = {"TIDINGS_DATABASE_URL": _pg_url(name)}
+    for cmd in (["migrate"], ["user", "list"], ["serve", "--port", str(free_port())]):
+        line = one_error_line(tidings(tmp_path, *cmd, env=env))
+        assert f'database "{name}" does not exist' in line, (cmd, line)
+        assert "CREATE DATABASE" in line and "database_url" in line
+
+
+def test_an_unsupported_database_url_is_one_line(tmp_path: Path) -> None:
+    env = {"TIDINGS_DATABASE_URL": "mysql://tidings@127.0.0.1/tidings"}
+    for cmd in (["migrate"], ["user", "list"], ["serve", "--port", str(free_port())]):
+        line = one_error_line(tidings(tmp_path, *cmd, env=env))
+        assert "unsupported scheme 'mysql'" in line and "postgresql://" in line, (cmd, line)

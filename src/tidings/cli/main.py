@@ -65,7 +65,7 @@ state = _State()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -85,6 +85,7 @@ def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
     """Migrate the database, then run `action(container)`; errors become one line."""
     from tidings.app.container import Container
     from tidings.store import migrations
+    from tidings.store.sql.engines import UnusableDatabase
 
     settings = _settings()
 
@@ -99,10 +100,12 @@ def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
             await container.close()
 
     try:
-        migrations.upgrade(settings.db_url)
+        migrations.upgrade(settings.db_url, create=False)
         return asyncio.run(go())
     except TidingsError as exc:
         fail(exc.message)
+    except UnusableDatabase as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(str(exc))
 
@@ -180,11 +183,14 @@ def serve(
         insecure_http=insecure_http,
     )
     from tidings.app.security import InsecureBind
+    from tidings.store.sql.engines import UnusableDatabase
 
     try:
         run(settings)
     except InsecureBind as exc:
         fail(str(exc), 2)
+    except UnusableDatabase as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(str(exc))
 
@@ -193,11 +199,12 @@ def serve(
 def migrate() -> None:
     """Create the database or bring it to the latest schema."""
     from tidings.store import migrations
+    from tidings.store.sql.engines import UnusableDatabase
 
     settings = _settings()
     try:
         migrations.upgrade(settings.db_url)
-    except OSError as exc:
+    except (OSError, UnusableDatabase) as exc:
         fail(str(exc))
     console.print(f"database at revision {migrations.current(settings.db_url)}")
 

@@ -19,10 +19,25 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` (creates it on first start)."""
-    engines.engine_class(url).prepare(url)
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", *, create: bool = True) -> None:
+    """Bring the database at `url` to `revision`. With `create` it is made on first
+    start; without it (every command but `serve` and `migrate`) a database that is not
+    there is refused. Raises UnusableDatabase (one line for the operator) for an
+    unsupported URL, a missing database, or a known misconfiguration."""
+    engine = engines.engine_class(url)
+    missing = None if create else engine.missing(url)
+    if missing is not None:
+        raise engines.UnusableDatabase(
+            f"{missing}: check --data-dir (or database_url); `tidings migrate` creates one"
+        )
+    engine.prepare(url)
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except Exception as exc:
+        reason = engine.explain(exc)
+        if reason is None:
+            raise
+        raise engines.UnusableDatabase(reason) from exc
 
 
 def current(url: str) -> str | None:

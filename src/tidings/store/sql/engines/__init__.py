@@ -6,11 +6,18 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from tidings.store.sql.engines.base import BatchRunner, Engine
+from tidings.store.sql.engines.base import BatchRunner, Engine, UnusableDatabase
 from tidings.store.sql.engines.postgres import PostgresEngine
 from tidings.store.sql.engines.sqlite import SqliteEngine
 
-__all__ = ["BatchRunner", "Engine", "create_engine", "engine_class", "for_connection"]
+__all__ = [
+    "BatchRunner",
+    "Engine",
+    "UnusableDatabase",
+    "create_engine",
+    "engine_class",
+    "for_connection",
+]
 
 _ENGINES: tuple[type[Engine], ...] = (SqliteEngine, PostgresEngine)
 
@@ -19,7 +26,11 @@ def engine_class(url: str) -> type[Engine]:
     for cls in _ENGINES:
         if cls.handles(url):
             return cls
-    raise ValueError(f"no SQL engine for the database URL {url.split(':', 1)[0]}:…")
+    scheme = url.split(":", 1)[0] if ":" in url else url[:20]
+    raise UnusableDatabase(
+        f"database_url: unsupported scheme {scheme!r}: use postgresql://USER@HOST:PORT/NAME,"
+        " or sqlite:///PATH, or leave it unset for SQLite in the data directory"
+    )
 
 
 def for_connection(connection: Connection) -> type[Engine]:

@@ -112,6 +112,11 @@ class DriverSqlRunner:
             await self._conn.exec_driver_sql(self._adapt(sql), [tuple(r) for r in rows])
 
 
+class UnusableDatabase(ValueError):
+    """The database cannot be used as configured; the message is one line that says what
+    is wrong and what to do."""
+
+
 class Engine(abc.ABC):
     """A database: its write and read SQLAlchemy engines (the same one where a pool
     serves both), read replicas, and the engine's special cases."""
@@ -127,6 +132,18 @@ class Engine(abc.ABC):
         self._write_lock: asyncio.Lock | None = None
 
     # --- URLs and migrations (class-level: no engine is built for them) -----------
+    @classmethod
+    def missing(cls, url: str) -> str | None:
+        """Why there is no database at `url` yet (None: there is one, or it cannot be told
+        without connecting)."""
+        return None
+
+    @classmethod
+    def explain(cls, exc: BaseException) -> str | None:
+        """One line for the operator when `exc`, raised connecting to or migrating the
+        database, is a known misconfiguration (None: it is not)."""
+        return None
+
     @classmethod
     @abc.abstractmethod
     def handles(cls, url: str) -> bool:

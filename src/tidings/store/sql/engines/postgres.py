@@ -38,6 +38,18 @@ class PostgresEngine(Engine):
         return url
 
     @classmethod
+    def explain(cls, exc: BaseException) -> str | None:
+        seen: BaseException | None = exc
+        while seen is not None:  # asyncpg's error, under SQLAlchemy's wrappers
+            if getattr(seen, "sqlstate", None) == "3D000":  # invalid_catalog_name
+                return (
+                    f"PostgreSQL: {seen}: create it first (createdb, or CREATE DATABASE)"
+                    " or fix database_url"
+                )
+            seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+        return None
+
+    @classmethod
     def migration_lock(cls, connection: Connection) -> None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
 

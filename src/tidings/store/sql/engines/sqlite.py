@@ -71,6 +71,13 @@ class SqliteEngine(Engine):
         return url
 
     @classmethod
+    def missing(cls, url: str) -> str | None:
+        path = make_url(cls.async_url(url)).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        return None if Path(path).is_file() else f"no database at {path}"
+
+    @classmethod
     def prepare(cls, url: str) -> None:
         """The database file's folder (SQLite creates the file, not its folder)."""
         path = make_url(cls.async_url(url)).database
