@@ -374,3 +374,19 @@ def test_an_unsupported_database_url_is_one_line(tmp_path: Path) -> None:
     for cmd in (["migrate"], ["user", "list"], ["serve", "--port", str(free_port())]):
         line = one_error_line(tidings(tmp_path, *cmd, env=env))
         assert "unsupported scheme 'mysql'" in line and "postgresql://" in line, (cmd, line)
+
+
+def test_a_read_only_data_dir_is_one_line_at_start(tmp_path: Path) -> None:
+    """Tests run as root, where permissions do not stop writes: the folder is made
+    immutable (chattr +i) instead, which stops root too."""
+    data = tmp_path / "data"
+    assert tidings(data, "migrate").returncode == 0
+    if subprocess.run(["chattr", "+i", str(data)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        for cmd in (["serve", "--port", str(free_port())], ["migrate"], ["user", "list"]):
+            line = one_error_line(tidings(data, *cmd))
+            assert f"{data} is not writable" in line and "--data-dir" in line, (cmd, line)
+    finally:
+        subprocess.run(["chattr", "-i", str(data)], check=True)
+    assert tidings(data, "user", "list").returncode == 0

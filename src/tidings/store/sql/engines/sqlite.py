@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
@@ -36,9 +37,22 @@ from tidings.store.sql.engines.base import (
     DriverSqlRunner,
     Engine,
     Row,
+    UnusableDatabase,
     timestamp_processor,
     timestamp_reader,
 )
+
+
+def _check_writable(path: Path) -> None:
+    """The database's folder and files must be writable (SQLite writes its journal
+    beside the file): refused at start with one line, not a traceback on first write."""
+    for each in (path.parent, path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if each.exists() and not os.access(each, os.W_OK):
+            raise UnusableDatabase(
+                f"{each} is not writable (read-only file system, immutable or permissions):"
+                " the server writes its data directory; make it writable or choose another"
+                " --data-dir"
+            )
 
 
 class SqliteEngine(Engine):
@@ -83,6 +97,7 @@ class SqliteEngine(Engine):
         path = make_url(cls.async_url(url)).database
         if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _check_writable(Path(path))
 
     @classmethod
     def create(cls, url: str, *, pool_size: int, synchronous: str) -> SqliteEngine:
