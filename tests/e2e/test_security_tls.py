@@ -35,6 +35,15 @@ def _serve(data_dir: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+def _serve_tls(
+    tmp_path: Path, cert_path: Path, key_path: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`tidings serve` ending TLS itself on a free port, with the test's certificate."""
+    port = free_port()
+    tls = ("--tls-cert", str(cert_path), "--tls-key", str(key_path))
+    return _serve(tmp_path / "data", "--port", str(port), *tls), port
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> str:
     if proc.poll() is None:
         proc.terminate()
@@ -54,16 +63,7 @@ def certificate(tmp_path: Path) -> tuple[trustme.CA, Path, Path]:
 
 async def test_https_and_wss(tmp_path: Path, certificate: tuple[trustme.CA, Path, Path]) -> None:
     ca, cert_path, key_path = certificate
-    port = free_port()
-    proc = _serve(
-        tmp_path / "data",
-        "--port",
-        str(port),
-        "--tls-cert",
-        str(cert_path),
-        "--tls-key",
-        str(key_path),
-    )
+    proc, port = _serve_tls(tmp_path, cert_path, key_path)
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
     base = f"https://127.0.0.1:{port}"
@@ -201,16 +201,7 @@ def test_tls12_offers_only_aead_suites(
     ECDHE with AES-GCM or ChaCha20-Poly1305 is agreed; TLS 1.3 still works. (trustme's
     certificate has an ECDSA key.)"""
     ca, cert_path, key_path = certificate
-    port = free_port()
-    proc = _serve(
-        tmp_path / "data",
-        "--port",
-        str(port),
-        "--tls-cert",
-        str(cert_path),
-        "--tls-key",
-        str(key_path),
-    )
+    proc, port = _serve_tls(tmp_path, cert_path, key_path)
     try:
         deadline = time.monotonic() + 30
         while True:

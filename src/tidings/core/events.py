@@ -41,29 +41,12 @@ class Routing(NamedTuple):
     client_msg_id: str | None = None  # ... the send that ack answers
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationCreated:
-    kind: ClassVar[EventKind] = EventKind.CONVERSATION_CREATED
+class _OfConversation:
+    """An event that carries its conversation: of it, seen by every member (unless
+    its kind routes it otherwise)."""
+
+    __slots__ = ()
     conversation: Conversation
-    member_ids: tuple[UserId, ...]
-    by: UserId
-    at: datetime
-
-    @property
-    def conversation_id(self) -> ConversationId:
-        return self.conversation.id
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(self.conversation.id, added=self.member_ids)
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationUpdated:
-    kind: ClassVar[EventKind] = EventKind.CONVERSATION_UPDATED
-    conversation: Conversation
-    by: UserId
-    at: datetime
 
     @property
     def conversation_id(self) -> ConversationId:
@@ -74,15 +57,47 @@ class ConversationUpdated:
         return Routing(self.conversation.id)
 
 
-@dataclass(frozen=True, slots=True)
-class MessageSent:
-    kind: ClassVar[EventKind] = EventKind.MESSAGE
+class _OfMessage:
+    """An event about one message: of its conversation, seen by every member."""
+
+    __slots__ = ()
     message: Message
-    at: datetime
 
     @property
     def conversation_id(self) -> ConversationId:
         return self.message.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.message.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationCreated(_OfConversation):
+    kind: ClassVar[EventKind] = EventKind.CONVERSATION_CREATED
+    conversation: Conversation
+    member_ids: tuple[UserId, ...]
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation.id, added=self.member_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationUpdated(_OfConversation):
+    kind: ClassVar[EventKind] = EventKind.CONVERSATION_UPDATED
+    conversation: Conversation
+    by: UserId
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSent(_OfMessage):
+    kind: ClassVar[EventKind] = EventKind.MESSAGE
+    message: Message
+    at: datetime
 
     @property
     def routing(self) -> Routing:
@@ -91,22 +106,14 @@ class MessageSent:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageEdited:
+class MessageEdited(_OfMessage):
     kind: ClassVar[EventKind] = EventKind.MESSAGE_EDITED
     message: Message  # as it is after the edit
     at: datetime
 
-    @property
-    def conversation_id(self) -> ConversationId:
-        return self.message.conversation_id
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(self.message.conversation_id)
-
 
 @dataclass(frozen=True, slots=True)
-class MessageDeleted:
+class MessageDeleted(_OfMessage):
     """A message recalled: `message` is what is left of it (no body, `deleted`)."""
 
     kind: ClassVar[EventKind] = EventKind.MESSAGE_DELETED
@@ -114,17 +121,9 @@ class MessageDeleted:
     by: UserId
     at: datetime
 
-    @property
-    def conversation_id(self) -> ConversationId:
-        return self.message.conversation_id
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(self.message.conversation_id)
-
 
 @dataclass(frozen=True, slots=True)
-class ReactionChanged:
+class ReactionChanged(_OfMessage):
     """`user_id` added (`added`) or took back `emoji` on `message` (as it is after)."""
 
     kind: ClassVar[EventKind] = EventKind.REACTION
@@ -135,29 +134,17 @@ class ReactionChanged:
     at: datetime
 
     @property
-    def conversation_id(self) -> ConversationId:
-        return self.message.conversation_id
-
-    @property
     def seq(self) -> int:
         return self.message.seq
 
-    @property
-    def routing(self) -> Routing:
-        return Routing(self.message.conversation_id)
-
 
 @dataclass(frozen=True, slots=True)
-class MemberAdded:
+class MemberAdded(_OfConversation):
     kind: ClassVar[EventKind] = EventKind.MEMBER_ADDED
     conversation: Conversation  # as it is with them
     user_ids: tuple[UserId, ...]
     by: UserId
     at: datetime
-
-    @property
-    def conversation_id(self) -> ConversationId:
-        return self.conversation.id
 
     @property
     def routing(self) -> Routing:
