@@ -104,9 +104,7 @@ def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
         return asyncio.run(go())
     except TidingsError as exc:
         fail(exc.message)
-    except UnusableDatabase as exc:
-        fail(str(exc))
-    except OSError as exc:
+    except (UnusableDatabase, OSError) as exc:  # a setting or the disk: one line
         fail(str(exc))
 
 
@@ -189,9 +187,7 @@ def serve(
         run(settings)
     except InsecureBind as exc:
         fail(str(exc), 2)
-    except UnusableDatabase as exc:
-        fail(str(exc))
-    except OSError as exc:
+    except (UnusableDatabase, OSError) as exc:  # a setting or the disk: one line
         fail(str(exc))
 
 

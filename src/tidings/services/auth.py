@@ -156,7 +156,7 @@ class AuthService:
                 await wtx.insert_token(
                     token_id, token_hash(token), user.id, device_name, now, expires
                 )
-                await wtx.set_token_seen(token_id, now, address)
+                await wtx.set_tokens_seen([TokenSeen(token_id, now, address)])
                 if enrol_only:
                     await wtx.set_token_enrol_only(token_id, True)
                 await self.guard.succeeded(wtx, name)

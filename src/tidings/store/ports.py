@@ -309,12 +309,8 @@ class SecurityTx(Protocol):
         """Delete tokens expired or revoked before `before`; returns how many."""
         ...
 
-    async def set_token_seen(
-        self, token_id: str, now: datetime, address: str | None = None
-    ) -> None: ...
-
     async def set_tokens_seen(self, seen: Sequence[TokenSeen]) -> None:
-        """`set_token_seen` for many at once."""
+        """When (and from where) each of these sessions was last seen."""
         ...
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:

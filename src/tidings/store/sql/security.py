@@ -133,17 +133,9 @@ class SecurityQueries(TxBase):
         )
         return int(done.rowcount)
 
-    async def set_token_seen(
-        self, token_id: str, now: datetime, address: str | None = None
-    ) -> None:
-        values: dict[str, object] = {"last_seen_at": now}
-        if address is not None:
-            values["address"] = address[:64]
-        await self.conn.execute(update(t.tokens).where(t.tokens.c.id == token_id).values(**values))
-
     async def set_tokens_seen(self, seen: Sequence[TokenSeen]) -> None:
-        """`set_token_seen` for many at once: one statement per shape (two: with and
-        without an address)."""
+        """When (and from where) each of these sessions was last seen: one statement
+        per shape (two: with and without an address)."""
         with_address = [
             {"b_id": n.token_id, "b_seen": n.at, "b_address": n.address[:64]}
             for n in seen
