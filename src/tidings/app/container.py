@@ -38,6 +38,7 @@ class Container:
             pool_size=settings.db_pool_size,
             synchronous=settings.sqlite_synchronous,
             replica_urls=settings.replica_urls,
+            write_lock_timeout=settings.write_lock_timeout_seconds,
         )
         self.bus: Bus = bus or self._make_bus(settings)
         self.deps = Deps(

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     history_page_max: int = Field(200, ge=1)
     sync_page_max: int = Field(1000, ge=1)
     db_pool_size: int = Field(5, ge=1)
+    write_lock_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="how long a write waits for the database's write lock (another process "
+        "or session holding it) before it answers unavailable, nothing written",
+    )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     drain_seconds: float = Field(5.0, ge=0)
     log_level: str = "info"

@@ -54,6 +54,7 @@ class _SendRequest:
     # The sender awaits `future`; if it gives up (cancelled) the send is still committed:
     # `settled` says whether the writer has decided it.
     future: asyncio.Future[tuple[Message, bool]]
+    asked_at: float  # the loop's clock: the write lock is waited for from then (bounded)
     settled: bool = False
 
     def settle(self, outcome: tuple[Message, bool] | BaseException) -> None:
@@ -124,7 +125,13 @@ class MessageService:
                 self._queue = asyncio.Queue()
             self._writer = loop.create_task(self._write_loop())
         request = _SendRequest(
-            sender, conversation_id, client_msg_id, body, reply_to_seq, loop.create_future()
+            sender,
+            conversation_id,
+            client_msg_id,
+            body,
+            reply_to_seq,
+            loop.create_future(),
+            loop.time(),
         )
         self._queue.put_nowait(request)
         return request.future
@@ -141,7 +148,9 @@ class MessageService:
                 raise
             except Exception:
                 log.exception("send_batch_failed", size=len(batch))
-                for request in batch:  # retry alone, so one bad send fails only itself
+                # Retry alone, so one bad send fails only itself (each within its own
+                # bound for the write lock: after a lock timeout, one attempt each).
+                for request in batch:
                     if request.settled:
                         continue
                     try:
@@ -154,7 +163,7 @@ class MessageService:
 
     async def _commit(self, batch: list[_SendRequest]) -> None:
         now = self.d.clock.now()
-        async with self.d.store.write() as tx:
+        async with self.d.store.write(batch[0].asked_at) as tx:  # the batch's oldest
             events = EventBatch(tx, self.d.bus, now)
             results = await self._store_batch(tx, events, batch, now)
             await events.flush()

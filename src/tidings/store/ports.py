@@ -427,8 +427,13 @@ class Store(Protocol):
         """Raise when the primary cannot answer."""
         ...
 
-    def write(self) -> contextlib.AbstractAsyncContextManager[Tx]:
-        """A write transaction; after-commit callbacks run in commit order."""
+    def write(
+        self, waiting_since: float | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A write transaction; after-commit callbacks run in commit order. Raises
+        Unavailable, nothing written, if the database's write lock is not had within
+        the bound (write_lock_timeout_seconds) of `waiting_since` (the event loop's
+        clock, when the write was asked for; default now)."""
         ...
 
     async def close(self) -> None: ...

@@ -17,7 +17,7 @@ from tidings.core.errors import Unavailable
 from tidings.core.models import Session, UserId
 from tidings.store.ports import StreamSnapshot
 from tidings.store.sql.conversations import ConversationQueries, read_contacts, read_snapshot
-from tidings.store.sql.engines import BatchRunner, Engine, create_engine
+from tidings.store.sql.engines import BatchRunner, Engine, WriteLockTimeout, create_engine
 from tidings.store.sql.events import EventQueries
 from tidings.store.sql.messages import MessageQueries
 from tidings.store.sql.security import SecurityQueries, read_session
@@ -50,13 +50,21 @@ class SqlLookups:
         return await read_contacts(self._run, user_id)
 
 
+LOCKED_MESSAGE = (
+    "the database is busy: another process holds its write lock; nothing was written, retry later"
+)
+
+
 @contextlib.contextmanager
 def _unavailable_when_unreachable(engine: Engine) -> Iterator[None]:
-    """A lost or refused database connection is `Unavailable` (503): the client retries
-    later (a send with the same client_msg_id), and nothing was acknowledged."""
+    """A lost or refused database connection, or a write lock not granted in time, is
+    `Unavailable` (503): the client retries later (a send with the same
+    client_msg_id), and nothing was acknowledged."""
     try:
         yield
     except Exception as exc:
+        if engine.is_lock_timeout(exc):
+            raise Unavailable(LOCKED_MESSAGE) from exc
         if engine.is_outage(exc):
             raise Unavailable("the database is unreachable; retry later") from exc
         raise
@@ -79,13 +87,16 @@ class SqlStore:
         pool_size: int = 5,
         synchronous: str = "FULL",
         replica_urls: list[str] | None = None,
+        write_lock_timeout: float | None = None,
     ) -> SqlStore:
+        extra = {} if write_lock_timeout is None else {"write_lock_timeout": write_lock_timeout}
         return cls(
             create_engine(
                 url,
                 pool_size=pool_size,
                 sqlite_synchronous=synchronous,
                 replica_urls=replica_urls,
+                **extra,
             )
         )
 
@@ -119,8 +130,10 @@ class SqlStore:
             yield tx
 
     async def ping(self) -> None:
-        """Raise when the primary cannot answer (for readiness)."""
-        async with self.engine.write.connect() as conn:
+        """Raise when the primary cannot answer (for readiness). On a read connection:
+        while another process holds the write lock the node still serves every read,
+        and waits for no write lock to say so."""
+        async with self.engine.read.connect() as conn:
             await conn.execute(select(1))
 
     @contextlib.asynccontextmanager
@@ -137,18 +150,23 @@ class SqlStore:
                 yield SqlLookups(run)
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[SqlTx]:
+    async def write(self, waiting_since: float | None = None) -> AsyncIterator[SqlTx]:
         """One write transaction. After-commit callbacks run in commit order, before the
-        next writer starts, so that events are published in position order."""
+        next writer starts, so that events are published in position order.
+        `Unavailable`, with nothing written, when the write lock is not had within
+        `write_lock_timeout` of `waiting_since` (the loop's clock; default now)."""
         engine = self.engine
-        async with engine.write_slot():
-            with _unavailable_when_unreachable(engine):
-                async with engine.write_transaction() as conn:
-                    await engine.lock_writes(conn)
-                    tx = SqlTx(conn, engine)
-                    yield tx
-            for callback in tx._after_commit:
-                await callback()
+        try:
+            async with engine.write_slot(waiting_since) as deadline:
+                with _unavailable_when_unreachable(engine):
+                    async with engine.write_transaction(deadline) as conn:
+                        await engine.lock_writes(conn)
+                        tx = SqlTx(conn, engine)
+                        yield tx
+                for callback in tx._after_commit:
+                    await callback()
+        except WriteLockTimeout as exc:  # only the slot's: the transaction's became 503
+            raise Unavailable(LOCKED_MESSAGE) from exc
 
     async def close(self) -> None:
         await self.engine.dispose()

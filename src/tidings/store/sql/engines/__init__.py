@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from tidings.store.sql.engines.base import BatchRunner, Engine, UnusableDatabase
+from tidings.store.sql.engines.base import (
+    WRITE_LOCK_TIMEOUT_S,
+    BatchRunner,
+    Engine,
+    UnusableDatabase,
+    WriteLockTimeout,
+)
 from tidings.store.sql.engines.postgres import PostgresEngine
 from tidings.store.sql.engines.sqlite import SqliteEngine
 
@@ -14,6 +20,7 @@ __all__ = [
     "BatchRunner",
     "Engine",
     "UnusableDatabase",
+    "WriteLockTimeout",
     "create_engine",
     "engine_class",
     "for_connection",
@@ -52,12 +59,21 @@ def create_engine(
     pool_size: int = 5,
     sqlite_synchronous: str = "FULL",
     replica_urls: list[str] | None = None,
+    write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
 ) -> Engine:
-    engine = engine_class(url).create(url, pool_size=pool_size, synchronous=sqlite_synchronous)
+    engine = engine_class(url).create(
+        url,
+        pool_size=pool_size,
+        synchronous=sqlite_synchronous,
+        write_lock_timeout=write_lock_timeout,
+    )
     for replica in replica_urls or []:
         engine.replicas.append(
             engine_class(replica).create_replica(
-                replica, pool_size=pool_size, synchronous=sqlite_synchronous
+                replica,
+                pool_size=pool_size,
+                synchronous=sqlite_synchronous,
+                write_lock_timeout=write_lock_timeout,
             )
         )
     return engine

@@ -5,13 +5,16 @@ engine they run on.
 
 The interface, for the store:
 - `write_slot()`: this process's writers one at a time (commit order is publish order);
-- `write_transaction()`: a write transaction's connection, committed when the block
-  ends, rolled back when it raises;
+  it gives the deadline by which the write must have its lock (`write_lock_timeout`);
+- `write_transaction(deadline)`: a write transaction's connection, committed when the
+  block ends, rolled back when it raises; `WriteLockTimeout` when another process or
+  session holds the database's write lock past the deadline (nothing written);
 - `lock_writes(conn)`: serialize write transactions across every node;
 - `send_batch(conn)`: a `BatchRunner`, the send path's statements straight to the driver;
 - `lookup()`: a `BatchRunner` outside any transaction, for the reads of every new
   connection (one statement each, each its own snapshot);
-- `is_outage(exc)`: whether an error means the database cannot be reached (503, retry).
+- `is_outage(exc)`: whether an error means the database cannot be reached (503, retry);
+  `is_lock_timeout(exc)`: whether it means the write lock was not granted in time.
 """
 
 from __future__ import annotations
@@ -112,6 +115,16 @@ class DriverSqlRunner:
             await self._conn.exec_driver_sql(self._adapt(sql), [tuple(r) for r in rows])
 
 
+# How long a write waits for the database's write lock by default (the setting
+# write_lock_timeout_seconds): in this process's queue of writers and in the database.
+WRITE_LOCK_TIMEOUT_S = 5.0
+
+
+class WriteLockTimeout(TimeoutError):
+    """The write lock was not granted by the deadline: another process (SQLite) or
+    session (PostgreSQL) holds it. Nothing of the write was done; retry later."""
+
+
 class UnusableDatabase(ValueError):
     """The database cannot be used as configured; the message is one line that says what
     is wrong and what to do."""
@@ -125,10 +138,17 @@ class Engine(abc.ABC):
     # Alembic: recreate tables to alter them (SQLite cannot ALTER most things).
     render_as_batch: ClassVar[bool] = False
 
-    def __init__(self, write: AsyncEngine, read: AsyncEngine) -> None:
+    def __init__(
+        self,
+        write: AsyncEngine,
+        read: AsyncEngine,
+        *,
+        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
+    ) -> None:
         self.write = write
         self.read = read
         self.replicas: list[Engine] = []
+        self.write_lock_timeout = write_lock_timeout
         self._write_lock: asyncio.Lock | None = None
 
     # --- URLs and migrations (class-level: no engine is built for them) -----------
@@ -156,12 +176,27 @@ class Engine(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def create(cls, url: str, *, pool_size: int, synchronous: str) -> Engine:
-        """The primary's engine (`synchronous`: SQLite's fsync setting, FULL or NORMAL)."""
+    def create(
+        cls,
+        url: str,
+        *,
+        pool_size: int,
+        synchronous: str,
+        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
+    ) -> Engine:
+        """The primary's engine (`synchronous`: SQLite's fsync setting, FULL or NORMAL;
+        `write_lock_timeout`: seconds a write waits for the write lock)."""
 
     @classmethod
     @abc.abstractmethod
-    def create_replica(cls, url: str, *, pool_size: int, synchronous: str) -> Engine:
+    def create_replica(
+        cls,
+        url: str,
+        *,
+        pool_size: int,
+        synchronous: str,
+        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
+    ) -> Engine:
         """A read replica's engine: only its `read` is used."""
 
     @classmethod
@@ -176,18 +211,41 @@ class Engine(abc.ABC):
 
     # --- writes -----------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def write_slot(self) -> AsyncIterator[None]:
+    async def write_slot(self, waiting_since: float | None = None) -> AsyncIterator[float]:
         """This process's write transactions one at a time, with what runs after each
-        commit: commit order is publish order."""
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock:
-            yield
+        commit: commit order is publish order. Gives the deadline (the loop's clock) by
+        which the write must have the database's write lock: `write_lock_timeout` after
+        `waiting_since` (when the write was asked for; default now), the wait for this
+        slot included. Raises WriteLockTimeout if the slot is not free by then (the
+        writer ahead waits for a lock another process holds)."""
+        loop = asyncio.get_running_loop()
+        deadline = (loop.time() if waiting_since is None else waiting_since) + (
+            self.write_lock_timeout
+        )
+        lock = self._write_lock
+        if lock is None:
+            lock = self._write_lock = asyncio.Lock()
+        if lock.locked():
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await lock.acquire()
+            except TimeoutError:
+                raise WriteLockTimeout("waited for the writer ahead") from None
+        else:
+            await lock.acquire()  # free: no timer on the hot path
+        try:
+            yield deadline
+        finally:
+            lock.release()
 
     @abc.abstractmethod
-    def write_transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+    def write_transaction(
+        self, deadline: float | None = None
+    ) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A write transaction (inside `write_slot`): committed when the block ends,
-        rolled back when it raises."""
+        rolled back when it raises. Raises WriteLockTimeout if the database's write lock
+        is not granted by `deadline` (the loop's clock; default `write_lock_timeout`
+        from now)."""
 
     @abc.abstractmethod
     async def lock_writes(self, conn: AsyncConnection) -> None:
@@ -215,6 +273,11 @@ class Engine(abc.ABC):
         if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)):
             return True
         return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        """Whether `exc` means the write lock (or a row's) was not granted in time:
+        another writer holds it; nothing was written."""
+        return isinstance(exc, WriteLockTimeout)
 
     async def dispose(self) -> None:
         await self.write.dispose()

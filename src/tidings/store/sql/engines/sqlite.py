@@ -4,6 +4,9 @@ event loop's own thread.
 What is special here, and why:
 - one writer: writes are serialized in-process (`Engine.write_slot`), and the write
   transaction begins with BEGIN IMMEDIATE, so no other process can write in between;
+  while another process holds that lock, the writer waits for it on the loop's clock,
+  never in SQLite's busy handler on the loop's thread (`_begin_immediate`), and gives
+  up at the write's deadline; reads go on meanwhile (WAL readers wait for no writer);
 - the driver runs statements inline (`_InlineSqlite`) and the writer's connection stays
   open (`SqliteWriter`); a commit waits for its fsync in a thread of its own;
 - the write-ahead log is checkpointed by a thread of its own (`Checkpointer`), never
@@ -33,11 +36,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tidings.store.sql.engines.base import (
+    WRITE_LOCK_TIMEOUT_S,
     BatchRunner,
     DriverSqlRunner,
     Engine,
     Row,
     UnusableDatabase,
+    WriteLockTimeout,
     timestamp_processor,
     timestamp_reader,
 )
@@ -67,8 +72,9 @@ class SqliteEngine(Engine):
         checkpointer: Checkpointer | None = None,
         writer: SqliteWriter | None = None,
         lookups: Callable[[], sqlite3.Connection] | None = None,
+        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
     ) -> None:
-        super().__init__(write, read)
+        super().__init__(write, read, write_lock_timeout=write_lock_timeout)
         self.checkpointer = checkpointer
         self.writer = writer
         self._open_lookups = lookups
@@ -100,7 +106,14 @@ class SqliteEngine(Engine):
             _check_writable(Path(path))
 
     @classmethod
-    def create(cls, url: str, *, pool_size: int, synchronous: str) -> SqliteEngine:
+    def create(
+        cls,
+        url: str,
+        *,
+        pool_size: int,
+        synchronous: str,
+        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
+    ) -> SqliteEngine:
         full = cls.async_url(url)
         path = make_url(full).database or ":memory:"
         in_file = path != ":memory:" and not path.startswith("file:")
@@ -108,7 +121,7 @@ class SqliteEngine(Engine):
         # Every use ends its transaction itself (commit, or rollback on error): the pool
         # need not roll back again on every return, one statement less per transaction.
         # Two connections: the SqliteWriter's, kept checked out, and one for the rest
-        # (the readiness ping, the admin tools).
+        # (the admin tools). Neither has a busy_timeout (see `_begin_immediate`).
         write = create_async_engine(
             full,
             pool_size=2,
@@ -119,23 +132,35 @@ class SqliteEngine(Engine):
         )
         read = cls._read_engine(full, path, pool_size)
         on_connect, on_begin = _sqlite_pragmas(
-            True, synchronous, autocheckpoint=checkpointer is None
+            True, synchronous, autocheckpoint=checkpointer is None, busy_timeout_ms=0
         )
         event.listen(write.sync_engine, "connect", on_connect)
         event.listen(write.sync_engine, "begin", on_begin)
         cls._listen_read(read, synchronous)
         lookups = _lookup_connection(path, synchronous) if in_file else None
         return cls(
-            write, read, checkpointer=checkpointer, writer=SqliteWriter(write), lookups=lookups
+            write,
+            read,
+            checkpointer=checkpointer,
+            writer=SqliteWriter(write, write_lock_timeout),
+            lookups=lookups,
+            write_lock_timeout=write_lock_timeout,
         )
 
     @classmethod
-    def create_replica(cls, url: str, *, pool_size: int, synchronous: str) -> SqliteEngine:
+    def create_replica(
+        cls,
+        url: str,
+        *,
+        pool_size: int,
+        synchronous: str,
+        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
+    ) -> SqliteEngine:
         """A read-only copy's engine: reads only, no writer."""
         full = cls.async_url(url)
         read = cls._read_engine(full, make_url(full).database or ":memory:", pool_size)
         cls._listen_read(read, synchronous)
-        return cls(read, read)
+        return cls(read, read, write_lock_timeout=write_lock_timeout)
 
     @staticmethod
     def _read_engine(full: str, path: str, pool_size: int) -> AsyncEngine:
@@ -155,10 +180,12 @@ class SqliteEngine(Engine):
         event.listen(read.sync_engine, "begin", on_begin)
 
     @contextlib.asynccontextmanager
-    async def write_transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def write_transaction(
+        self, deadline: float | None = None
+    ) -> AsyncIterator[AsyncConnection]:
         if self.writer is None:
             raise RuntimeError("a replica's engine does not write")
-        async with self.writer.transaction() as conn:
+        async with self.writer.transaction(deadline) as conn:
             yield conn
 
     async def lock_writes(self, conn: AsyncConnection) -> None:
@@ -248,13 +275,60 @@ class SqliteRunner:
             self.db.executemany(sql, rows)
 
 
-def _sqlite_pragmas(immediate: bool, synchronous: str, autocheckpoint: bool = True) -> Any:
+# A WAL reader waits for no writer, another process's included; SQLite makes it wait
+# only in rare moments (another connection recovering the log after a crash, or
+# switching the journal mode), and then briefly.
+READ_BUSY_TIMEOUT_MS = 10_000
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock."""
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+async def _begin_immediate(db: sqlite3.Connection, deadline: float) -> None:
+    """BEGIN IMMEDIATE (SQLite's one writer's lock, across every process using the
+    file), waiting for it until `deadline` (the loop's clock).
+
+    The writer's connection has no busy_timeout: SQLite's busy handler would sleep on
+    the loop's thread while another process (an admin's sqlite3 shell, a backup) holds
+    the lock, and the whole server with it (a 20 s lock made /healthz take 20 s).
+    Here each attempt fails at once and the loop sleeps between attempts, serving
+    everything else; the first attempt costs what it always did."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+    loop = asyncio.get_running_loop()
+    pause = 0.001
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise WriteLockTimeout("another process holds the SQLite database's write lock")
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)  # soon after a short lock; 20 tries a second after
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+
+
+def _sqlite_pragmas(
+    immediate: bool,
+    synchronous: str,
+    autocheckpoint: bool = True,
+    busy_timeout_ms: int = READ_BUSY_TIMEOUT_MS,
+) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         if not autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
@@ -360,8 +434,9 @@ class SqliteWriter:
     top of ours (`on_begin` sees the driver's) and commits or rolls back the one
     transaction. Callers serialize transactions (`Engine.write_slot`)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, lock_timeout: float = WRITE_LOCK_TIMEOUT_S) -> None:
         self.engine = engine
+        self.lock_timeout = lock_timeout
         self.opened = 0  # connections opened: one, unless a failure discarded one
         self._conn: AsyncConnection | None = None
         self._driver: _InlineSqlite | None = None
@@ -380,9 +455,11 @@ class SqliteWriter:
         return conn, driver, driver._conn
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, deadline: float | None = None) -> AsyncIterator[AsyncConnection]:
         conn, driver, db = await self._open()
-        db.execute("BEGIN IMMEDIATE")
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.lock_timeout
+        await _begin_immediate(db, deadline)
         try:
             yield conn
             if conn.in_transaction():  # a statement went through SQLAlchemy: it commits
@@ -436,8 +513,9 @@ class _InlineSqlite(aiosqlite.Connection):
     than a hop to aiosqlite's worker thread and back, which also makes the two threads
     fight over the GIL (the event loop waited milliseconds per statement under load).
     The cost: a statement blocks the loop while it runs, so long scans do not belong on
-    the server's paths; and if another process (the admin CLI) holds the write lock, a
-    write waits for it (busy_timeout) with the loop blocked: CLI writes are short."""
+    the server's paths; and a statement must never wait for a lock in SQLite's busy
+    handler: the writer waits for another process's lock on the loop's clock instead
+    (`_begin_immediate`), and WAL readers wait for no writer."""
 
     def __init__(
         self,

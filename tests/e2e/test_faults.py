@@ -1,0 +1,174 @@
+"""Faults of what the server stands on (docs/security.md, "Faults"): another process
+holding the database's write lock, a data file the server can no longer write."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ARTIFACTS, Backend, LiveServer, free_port
+from tests.helpers import Ws, login, make_user
+
+pytestmark = pytest.mark.e2e
+
+LOCK_BOUND_S = 1.0  # write_lock_timeout_seconds of these servers
+SLACK_S = 2.5  # generous: a loaded machine; the old server took 10 s and more
+
+
+def _holder_script(backend: Backend, data_dir: Path) -> str:
+    """Another process that takes the database's write lock, says `locked`, and holds it
+    until a line arrives on its stdin: SQLite's BEGIN IMMEDIATE on the file, or on
+    PostgreSQL the stream counter's row that every write transaction locks first."""
+    if backend.database_url is None:
+        return f"""
+import sqlite3, sys
+db = sqlite3.connect({str(data_dir / "tidings.db")!r}, isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+db.rollback()
+"""
+    return f"""
+import asyncio, sys
+import asyncpg
+async def main():
+    conn = await asyncpg.connect({backend.database_url!r})
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute("SELECT value FROM counters WHERE name = 'events' FOR UPDATE")
+    print("locked", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await tx.rollback()
+    await conn.close()
+asyncio.run(main())
+"""
+
+
+@contextlib.asynccontextmanager
+async def write_lock_held(backend: Backend, data_dir: Path) -> AsyncIterator[None]:
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _holder_script(backend, data_dir),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        line = await asyncio.wait_for(holder.stdout.readline(), 20)
+        assert line.strip() == b"locked", line
+        yield
+        holder.stdin.write(b"release\n")
+        await holder.stdin.drain()
+        assert await asyncio.wait_for(holder.wait(), 20) == 0
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+
+
+@contextlib.contextmanager
+def server_with_bound(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
+    server = LiveServer(
+        tmp_path / "data",
+        free_port(),
+        env={**backend.env, "TIDINGS_WRITE_LOCK_TIMEOUT_SECONDS": str(LOCK_BOUND_S)},
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"server-{server.port}.log").write_text(server.logs())
+
+
+async def timed_get(client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await client.get(url, timeout=30)
+    return response, time.monotonic() - started
+
+
+async def test_held_write_lock_bounds_writes_and_reads_go_on(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """Another process holds the write lock past the bound: /healthz, /readyz and a
+    history read answer at once; a send over REST and one over the WebSocket answer
+    `unavailable` after the bound, nothing acknowledged; once the lock is released the
+    next send succeeds by itself and history holds none of the refused ones."""
+    with server_with_bound(tmp_path, backend) as server:
+        admin = await login(server.url, server.admin_username, server.admin_password)
+        alice, bob = await make_user(admin, "alice"), await make_user(admin, "bob")
+        conv = await alice.post(
+            "/conversations", {"kind": "direct", "member_ids": [bob.id]}, expect=201
+        )
+        cid = conv["conversation"]["id"]
+        history_url = f"{server.url}/api/v1/conversations/{cid}/messages"
+        await alice.send(cid, "before")
+        ws = await Ws.connect(server.ws_url, alice.token or "")
+        headers = {"authorization": f"Bearer {alice.token}"}
+        async with httpx.AsyncClient(headers=headers) as client:
+            async with write_lock_held(backend, server.data_dir):
+
+                async def rest_send() -> tuple[httpx.Response, float]:
+                    started = time.monotonic()
+                    r = await client.post(
+                        history_url,
+                        json={"client_msg_id": uuid.uuid4().hex, "body": "refused over REST"},
+                        timeout=60,
+                    )
+                    return r, time.monotonic() - started
+
+                async def ws_send() -> tuple[dict[str, object], float]:
+                    started = time.monotonic()
+                    frame = {
+                        "type": "send",
+                        "conversation_id": cid,
+                        "client_msg_id": uuid.uuid4().hex,
+                        "body": "refused over the WebSocket",
+                    }
+                    reply = await ws.request(frame, timeout=60)
+                    return reply, time.monotonic() - started
+
+                sending = asyncio.gather(rest_send(), ws_send())
+                await asyncio.sleep(0.2)  # both sends now wait for the lock
+                health, health_s = await timed_get(client, server.url + "/healthz")
+                ready, ready_s = await timed_get(client, server.url + "/readyz")
+                page, page_s = await timed_get(client, history_url)
+                (rest, rest_s), (reply, ws_s) = await sending
+
+            assert health.status_code == 200 and health_s < 2, (health.status_code, health_s)
+            assert ready.status_code == 200 and ready_s < 2, (ready.text, ready_s)
+            assert page.status_code == 200 and page_s < 2, (page.status_code, page_s)
+            assert [m["body"] for m in page.json()["messages"]] == ["before"]
+
+            assert rest.status_code == 503, rest.text
+            assert rest.json()["error"]["code"] == "unavailable"
+            assert LOCK_BOUND_S * 0.8 <= rest_s < LOCK_BOUND_S + SLACK_S, rest_s
+            assert reply["type"] == "error", reply
+            assert reply["error"]["code"] == "unavailable", reply  # type: ignore[index]
+            assert ws_s < LOCK_BOUND_S + SLACK_S, ws_s
+
+            # Released: writes work again by themselves, over both transports.
+            after = await alice.send(cid, "after, over REST")
+            assert after["seq"] == 2, after
+            acked = await ws.request(
+                {
+                    "type": "send",
+                    "conversation_id": cid,
+                    "client_msg_id": uuid.uuid4().hex,
+                    "body": "after, over the WebSocket",
+                }
+            )
+            assert acked["type"] == "ack", acked
+            bodies = [m["body"] for m in (await client.get(history_url)).json()["messages"]]
+            assert bodies == ["before", "after, over REST", "after, over the WebSocket"]
+        await ws.close()
