@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -16,6 +18,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS, Backend, LiveServer, free_port
 from tests.helpers import Ws, login, make_user
+from tidings.app.fatal import bus_error_line
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +175,103 @@ async def test_held_write_lock_bounds_writes_and_reads_go_on(
             bodies = [m["body"] for m in (await client.get(history_url)).json()["messages"]]
             assert bodies == ["before", "after, over REST", "after, over the WebSocket"]
         await ws.close()
+
+
+async def test_a_data_file_failing_under_the_server_is_one_line_and_a_non_zero_exit(
+    tmp_path: Path,
+) -> None:
+    """The SQLite WAL index (tidings.db-shm, mapped into memory) is truncated while the
+    server runs, as a failing disk or a careless tool would: the next access raises
+    SIGBUS. The server exits non-zero (EX_IOERR) with one line on stderr that names the
+    data directory, no traceback; before, it died silently."""
+    server = LiveServer(tmp_path / "data", free_port())
+    server.start()
+    try:
+        admin = await login(server.url, server.admin_username, server.admin_password)
+        alice = await make_user(admin, "alice")
+        cid = (await alice.post("/conversations", {"kind": "channel", "name": "c"}, expect=201))[
+            "conversation"
+        ]["id"]
+        await alice.send(cid, "before")
+        shm = server.data_dir / "tidings.db-shm"
+        assert shm.stat().st_size > 0
+        os.truncate(shm, 0)
+        with contextlib.suppress(httpx.HTTPError):
+            await alice.send(cid, "after")
+        assert server.proc is not None
+        code = await asyncio.to_thread(server.proc.wait, 30)
+    finally:
+        server.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"server-{server.port}.log").write_text(server.logs())
+    logs = server.logs()
+    assert code == 74, (code, logs[-2000:])
+    line = bus_error_line(server.data_dir.resolve())
+    assert [each for each in logs.splitlines() if "SIGBUS" in each] == [line], logs[-2000:]
+    assert "Traceback" not in logs and "Fatal Python error" not in logs, logs[-2000:]
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` at `path` (root only: skipped where it cannot be mounted)."""
+    path.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+async def test_a_full_disk_answers_unavailable_and_recovers_when_space_returns(
+    tmp_path: Path,
+) -> None:
+    """The data directory's disk fills up: sends answer 503 `unavailable` saying the
+    disk is full (nothing written, nothing acknowledged), reads and /healthz go on;
+    once there is room again the next send succeeds, with the next seq."""
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        server = LiveServer(disk / "data", free_port())
+        server.log_path = tmp_path / "server.log"  # not on the full disk
+        server.start()
+        try:
+            admin = await login(server.url, server.admin_username, server.admin_password)
+            alice = await make_user(admin, "alice")
+            cid = (
+                await alice.post("/conversations", {"kind": "channel", "name": "c"}, expect=201)
+            )["conversation"]["id"]
+            stored = 0
+            refused: httpx.Response | None = None
+            async with httpx.AsyncClient(
+                headers={"authorization": f"Bearer {alice.token}"}, timeout=30
+            ) as client:
+                url = f"{server.url}/api/v1/conversations/{cid}/messages"
+                for i in range(400):  # 16 KiB each: the 2 MiB disk is full long before
+                    r = await client.post(
+                        url, json={"client_msg_id": f"m{i}", "body": f"{i:04} " + "x" * 16000}
+                    )
+                    if r.status_code != 201:
+                        refused = r
+                        break
+                    stored += 1
+                assert refused is not None and refused.status_code == 503, refused
+                assert refused.json()["error"]["code"] == "unavailable"
+                assert "disk is full" in refused.json()["error"]["message"], refused.text
+                assert (await client.get(server.url + "/healthz")).status_code == 200
+                page = (await client.get(url, params={"limit": 1})).json()["messages"]
+                assert page[-1]["seq"] == stored  # nothing of the refused one
+
+                remount = ["mount", "-o", "remount,size=64m", str(disk)]
+                grown = await asyncio.to_thread(subprocess.run, remount, check=False)
+                assert grown.returncode == 0
+                r = await client.post(url, json={"client_msg_id": "again", "body": "room"})
+                assert r.status_code == 201, r.text
+                assert r.json()["message"]["seq"] == stored + 1
+        finally:
+            server.stop()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / f"server-{server.port}.log").write_text(server.logs())

@@ -15,6 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tidings.api.app import create_app
 from tidings.app.container import Container
+from tidings.app.fatal import report_fatal_signals
 from tidings.app.logging import configure_logging
 from tidings.app.security import TlsConfig, check_bind, tls_options
 from tidings.app.settings import Settings
@@ -133,6 +134,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 def serve(settings: Settings) -> None:
     check_bind(settings)  # before anything else: plain HTTP beyond loopback is refused
+    report_fatal_signals(settings.data_dir)  # SIGBUS from a failing data file: one line
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     tls = tls_options(settings)
     configure_logging(settings.log_level, settings.log_format)

@@ -84,10 +84,12 @@ def _settings(**overrides: object) -> Settings:
 def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
     """Migrate the database, then run `action(container)`; errors become one line."""
     from tidings.app.container import Container
+    from tidings.app.fatal import report_fatal_signals
     from tidings.store import migrations
     from tidings.store.sql.engines import UnusableDatabase
 
     settings = _settings()
+    report_fatal_signals(settings.data_dir)  # SIGBUS from a failing data file: one line
 
     async def go() -> T:
         from tidings.services.audit import client_address
@@ -194,10 +196,12 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Create the database or bring it to the latest schema."""
+    from tidings.app.fatal import report_fatal_signals
     from tidings.store import migrations
     from tidings.store.sql.engines import UnusableDatabase
 
     settings = _settings()
+    report_fatal_signals(settings.data_dir)
     try:
         migrations.upgrade(settings.db_url)
     except (OSError, UnusableDatabase) as exc:

@@ -66,7 +66,7 @@ def _unavailable_when_unreachable(engine: Engine) -> Iterator[None]:
         if engine.is_lock_timeout(exc):
             raise Unavailable(LOCKED_MESSAGE) from exc
         if engine.is_outage(exc):
-            raise Unavailable("the database is unreachable; retry later") from exc
+            raise Unavailable(engine.outage_message(exc)) from exc
         raise
 
 

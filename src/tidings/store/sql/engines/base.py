@@ -274,6 +274,10 @@ class Engine(abc.ABC):
             return True
         return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
+    def outage_message(self, exc: BaseException) -> str:
+        """What the client is told of an outage (`is_outage(exc)`)."""
+        return "the database is unreachable; retry later"
+
     def is_lock_timeout(self, exc: BaseException) -> bool:
         """Whether `exc` means the write lock (or a row's) was not granted in time:
         another writer holds it; nothing was written."""

@@ -225,6 +225,15 @@ class SqliteEngine(Engine):
         # sqlite3's own errors come from the send path's direct statements (SqliteRunner).
         return isinstance(exc, sqlite3.OperationalError) or super().is_outage(exc)
 
+    def outage_message(self, exc: BaseException) -> str:
+        """The disk's failures by name: the operator reads them in the client's error."""
+        error = exc if isinstance(exc, sqlite3.Error) else getattr(exc, "orig", None)
+        sqlite_code = getattr(error, "sqlite_errorcode", None)
+        reason = None if sqlite_code is None else _DISK_FAILURES.get(sqlite_code & 0xFF)
+        if reason is None:
+            return super().outage_message(exc)
+        return f"the database {reason}: nothing was written; retry later"
+
     async def dispose(self) -> None:
         runner, self._lookups = self._lookups, None
         if runner is not None:
@@ -234,6 +243,13 @@ class SqliteEngine(Engine):
         if self.checkpointer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.stop)
         await super().dispose()
+
+
+_DISK_FAILURES = {
+    sqlite3.SQLITE_FULL: "disk is full",
+    sqlite3.SQLITE_IOERR: "disk failed (I/O error)",
+    sqlite3.SQLITE_READONLY: "files are not writable",
+}
 
 
 def _as_written(sql: str) -> str:
@@ -329,6 +345,10 @@ def _sqlite_pragmas(
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        # Read and write the database file, never map it: a mapped file that fails or
+        # shrinks kills the process (SIGBUS) where a read() answers an error. (The WAL
+        # index, -shm, is always mapped: see app/fatal.py.)
+        cursor.execute("PRAGMA mmap_size=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         if not autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
@@ -398,6 +418,7 @@ class Checkpointer:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA mmap_size=0")
             while True:
                 self._wake.wait()
                 if self._stop.is_set():
