@@ -215,7 +215,13 @@ BAD_FRAME_CODES = {
 
 
 def test_websocket_frames(tmp_path: Path) -> None:
-    env = {"TIDINGS_RATE_SEND_PER_USER": "0", "TIDINGS_AUTH_TIMEOUT_SECONDS": "1"}
+    env = {
+        "TIDINGS_RATE_SEND_PER_USER": "0",
+        # hundreds of typing and presence frames: bad input is what is tested here
+        "TIDINGS_RATE_TYPING_PER_CONVERSATION": "0",
+        "TIDINGS_RATE_PRESENCE_PER_USER": "0",
+        "TIDINGS_AUTH_TIMEOUT_SECONDS": "1",
+    }
     with server_with(tmp_path, env) as server:
         refs = itertools.count(1)
 

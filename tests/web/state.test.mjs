@@ -47,7 +47,7 @@ test('apply never mutates the state it is given', () => {
   s = apply(s, { type: 'detail_loaded', conversation: { ...conv('c1'), members: [{ user_id: 'u1' }, { user_id: 'u2' }] } }).state;
   const actions = [
     { type: 'event', event: { kind: 'message', conversation_id: 'c1', message: msg('c1', 2, { mentions: ['u1'] }) } },
-    { type: 'event', event: { kind: 'reaction', conversation_id: 'c1', message: msg('c1', 1, { reactions: { '👍': ['u2'] } }) } },
+    { type: 'event', event: { kind: 'reaction', conversation_id: 'c1', seq: 1, emoji: '👍', user_id: 'u2', added: true, count: 1 } },
     { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u2', seq: 2 } },
     { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u1', seq: 2 } },
     { type: 'event', event: { kind: 'member_removed', conversation_id: 'c1', user_id: 'u2' } },
@@ -196,6 +196,49 @@ test('edits, recalls and reactions replace a held message and its preview', () =
   assert.equal(msgStore(s, 'c1').bySeq.has(7), false);
   assert.equal(apply(s, { type: 'message_updated', message: null }).state, s);
   assert.equal(apply(s, { type: 'event', event: { kind: 'reaction', conversation_id: 'c1' } }).state, s);
+});
+
+// A reaction event carries the change only (issue 13, item 3), not the message.
+const reaction = (seq, emoji, uid, added, count) => ({ type: 'event', event: {
+  kind: 'reaction', conversation_id: 'c1', seq, emoji, user_id: uid, added, count } });
+
+test('a reaction event applies its change to the held message and the preview', () => {
+  let s = world();
+  s = apply(s, { type: 'page_started', cid: 'c1', mode: 'latest' }).state;
+  s = apply(s, { type: 'page_loaded', cid: 'c1', mode: 'latest', messages: [msg('c1', 1), msg('c1', 2)], has_more: false }).state;
+  const r = apply(s, reaction(2, '👍', 'u2', true, 1));
+  assert.deepEqual(effectTypes(r.effects), ['render']);
+  s = r.state;
+  s = apply(s, reaction(2, '👍', 'u1', true, 2)).state;
+  s = apply(s, reaction(1, '🎉', 'u1', true, 1)).state;
+  assert.deepEqual(msgStore(s, 'c1').bySeq.get(2).reactions, { '👍': ['u2', 'u1'] });
+  assert.deepEqual(msgStore(s, 'c1').bySeq.get(1).reactions, { '🎉': ['u1'] });
+  assert.deepEqual(s.previews.get('c1').reactions, { '👍': ['u2', 'u1'] });
+  assert.equal(msgStore(s, 'c1').bySeq.get(2).body, 'body 2', 'the rest of the message is kept');
+  // the same change again changes nothing; taking back removes the user, then the emoji
+  assert.equal(apply(s, reaction(2, '👍', 'u1', true, 2)).state.msgs.get('c1').bySeq.get(2), msgStore(s, 'c1').bySeq.get(2));
+  s = apply(s, reaction(2, '👍', 'u2', false, 1)).state;
+  assert.deepEqual(msgStore(s, 'c1').bySeq.get(2).reactions, { '👍': ['u1'] });
+  s = apply(s, reaction(2, '👍', 'u1', false, 0)).state;
+  assert.deepEqual(msgStore(s, 'c1').bySeq.get(2).reactions, {});
+  // a change to a message not held (and no page on its way) waits for nothing
+  assert.equal(apply(s, reaction(9, '👍', 'u2', true, 1)).state.msgs.get('c1').bySeq.has(9), false);
+});
+
+test('reactions that come while the first page loads are applied to the page', () => {
+  let s = world();
+  s = apply(s, { type: 'page_started', cid: 'c1', mode: 'latest' }).state;
+  s = apply(s, reaction(1, '👍', 'u2', true, 1)).state;
+  s = apply(s, reaction(1, '🎉', 'u2', true, 1)).state;
+  s = apply(s, reaction(1, '🎉', 'u2', false, 0)).state;
+  s = apply(s, reaction(2, '👀', 'u1', true, 1)).state;
+  // the page was read after the first change (it has it) and before the others
+  const page = [msg('c1', 1, { reactions: { '👍': ['u2'] } }), msg('c1', 2)];
+  s = apply(s, { type: 'page_loaded', cid: 'c1', mode: 'latest', messages: page, has_more: false }).state;
+  assert.deepEqual(msgStore(s, 'c1').bySeq.get(1).reactions, { '👍': ['u2'] });
+  assert.deepEqual(msgStore(s, 'c1').bySeq.get(2).reactions, { '👀': ['u1'] });
+  assert.deepEqual(s.previews.get('c1').reactions, { '👀': ['u1'] });
+  assert.equal(msgStore(s, 'c1').pendingReactions, null);
 });
 
 test('read events: mine move my counters, others\' move their receipts', () => {

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     max_request_bytes: int = Field(1024 * 1024, ge=1024)
     edit_window_seconds: int = Field(3600, ge=0)
+    max_reaction_emoji_per_message: int = Field(
+        50, ge=1, description="distinct emoji on one message, at most"
+    )
+    max_reactions_per_user_per_message: int = Field(
+        20, ge=1, description="one user's reactions on one message, at most"
+    )
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     auth_timeout_seconds: float = Field(10.0, gt=0)
     ws_send_queue: int = Field(2000, ge=10, description="frames queued per connection")
@@ -98,6 +104,18 @@ class Settings(BaseSettings):
     rate_send_per_address: int = Field(30000, ge=0)
     rate_upload_per_user: int = Field(60, ge=0)
     rate_upload_per_address: int = Field(600, ge=0)
+    rate_typing_per_conversation: int = Field(
+        30, ge=0, description="typing signals of one user in one conversation per window"
+    )
+    rate_presence_per_user: int = Field(30, ge=0, description="presence changes per window")
+    rate_edit_per_user: int = Field(120, ge=0, description="message edits and recalls per window")
+    rate_reaction_per_user: int = Field(300, ge=0, description="reactions added or taken back")
+    rate_membership_per_user: int = Field(
+        120, ge=0, description="members added or removed, conversations renamed, per window"
+    )
+    rate_conversation_create_per_hour: int = Field(
+        100, ge=0, description="conversations one user creates per hour (0: no limit)"
+    )
     totp_issuer: str = Field("Tidings", min_length=1, max_length=64)
 
     @classmethod

@@ -53,6 +53,11 @@ class SizeDetails(TypedDict, total=False):
     size: int  # bytes given
 
 
+class CapDetails(TypedDict):
+    field: str  # the request field at fault
+    limit: int  # how many are allowed
+
+
 class WindowDetails(TypedDict):
     window_seconds: int  # how long after sending a message may be edited
 
@@ -129,6 +134,16 @@ class InvalidOperation(TidingsError):
     code = ErrorCode.INVALID_OPERATION
 
     def __init__(self, message: str, **details: Unpack[SubjectDetails]) -> None:
+        super().__init__(message, **details)
+
+
+class CapReached(TidingsError):
+    """A well-formed request over a count cap (e.g. reactions on one message): it is an
+    `invalid_operation` whose `details` say which field and the cap."""
+
+    code = ErrorCode.INVALID_OPERATION
+
+    def __init__(self, message: str, **details: Unpack[CapDetails]) -> None:
         super().__init__(message, **details)
 
 

@@ -123,19 +123,23 @@ class MessageDeleted(_OfMessage):
 
 
 @dataclass(frozen=True, slots=True)
-class ReactionChanged(_OfMessage):
-    """`user_id` added (`added`) or took back `emoji` on `message` (as it is after)."""
+class ReactionChanged:
+    """`user_id` added (`added`) or took back `emoji` on message `seq`; `count` is how
+    many have that emoji on it now. Only the change, never the message: every member
+    gets one per reaction, and a message can carry thousands of them."""
 
     kind: ClassVar[EventKind] = EventKind.REACTION
-    message: Message
+    conversation_id: ConversationId
+    seq: int
     emoji: str
     user_id: UserId
     added: bool
+    count: int
     at: datetime
 
     @property
-    def seq(self) -> int:
-        return self.message.seq
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from tidings.core.errors import (
+    CapReached,
     EditWindowPassed,
     Forbidden,
     InvalidBody,
@@ -173,6 +174,29 @@ def check_can_edit(message: Message, actor: User, now: datetime, window: timedel
         raise EditWindowPassed(
             "the edit window for this message has passed",
             window_seconds=int(window.total_seconds()),
+        )
+
+
+def check_can_react(
+    message: Message, user_id: str, emoji: str, *, max_emoji: int, max_per_user: int
+) -> None:
+    """A reaction added to `message` (as it is before): at most `max_emoji` distinct
+    emoji on one message, at most `max_per_user` of one user's on it. Taking one back,
+    or adding one that is there already, is always allowed."""
+    if user_id in message.reactions.get(emoji, ()):
+        return
+    if emoji not in message.reactions and len(message.reactions) >= max_emoji:
+        raise CapReached(
+            f"this message has the most distinct reactions allowed ({max_emoji})",
+            field="emoji",
+            limit=max_emoji,
+        )
+    mine = sum(user_id in users for users in message.reactions.values())
+    if mine >= max_per_user:
+        raise CapReached(
+            f"you have the most reactions allowed on one message ({max_per_user})",
+            field="emoji",
+            limit=max_per_user,
         )
 
 

@@ -429,7 +429,7 @@ class Gateway:
             case f.TypingFrame():
                 await self.svc.presence.typing(user, frame.conversation_id)
             case f.PresenceFrame():
-                await self.svc.presence.set_state(user, conn.conn_id, PresenceState(frame.state))
+                await self.svc.presence.update(user, conn.conn_id, PresenceState(frame.state))
             case f.PingFrame():
                 pass
             case f.AuthFrame():

@@ -141,7 +141,7 @@ def event_json(event: Event) -> JsonDict:
             data["emoji"] = event.emoji
             data["user_id"] = event.user_id
             data["added"] = event.added
-            data["message"] = message_json(event.message)
+            data["count"] = event.count
         case MemberAdded():
             data["user_ids"] = list(event.user_ids)
             data["by"] = event.by
@@ -189,11 +189,14 @@ def event_of(stored: StoredEvent) -> Event:
                 message=message_of(_obj(p, "message")), by=UserId(_str(p, "by")), at=at
             )
         case EventKind.REACTION:
+            emoji = _str(p, "emoji")
             return ReactionChanged(
-                message=message_of(_obj(p, "message")),
-                emoji=_str(p, "emoji"),
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                emoji=emoji,
                 user_id=UserId(_str(p, "user_id")),
                 added=_bool(p, "added"),
+                count=_int(p, "count") if "count" in p else _count_in_message(p, emoji),
                 at=at,
             )
         case EventKind.MEMBER_ADDED:
@@ -220,6 +223,12 @@ def event_of(stored: StoredEvent) -> Event:
                 at=at,
             )
     raise NotAnEvent(f"unknown event kind {kind!r}")
+
+
+def _count_in_message(payload: Mapping[str, object], emoji: str) -> int:
+    """The `count` of a reaction event stored before events carried it (migration 0005
+    rewrites those rows): how many had `emoji` on the message it carried."""
+    return len(message_of(_obj(payload, "message")).reactions.get(emoji, ()))
 
 
 def message_of(data: Mapping[str, object]) -> Message:

@@ -9,7 +9,7 @@ version keeps working against a newer server (the protocol only ever adds fields
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -308,13 +308,39 @@ class MessageDeleted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReactionChanged(Event):
-    """``reaction``: ``user_id`` added (``added=True``) or removed ``emoji`` on ``seq``."""
+    """``reaction``: ``user_id`` added (``added=True``) or removed ``emoji`` on ``seq``;
+    ``count`` is how many have that emoji on the message now. The event carries the
+    change only: apply it to the message you hold with :meth:`apply_to`."""
 
     seq: int
     emoji: str
     user_id: str
     added: bool
+    count: int | None = None
+    """None only from a server older than this field (whose events carried ``message``)."""
     message: Message | None = None
+    """The whole message: only from a server older than ``count``; None since."""
+
+    def apply_to(self, message: Message) -> Message:
+        """``message`` (the one at ``seq``, as you hold it) with this change applied:
+        ``user_id`` added to or taken from ``emoji``'s users, an emoji nobody has left
+        out. Applying the same change again changes nothing. (``raw`` stays the JSON the
+        message was built from.)"""
+        if (message.conversation_id, message.seq) != (self.conversation_id, self.seq):
+            raise ValueError("this reaction is about another message")
+        users = message.reactions.get(self.emoji, ())
+        if (self.user_id in users) == self.added:
+            return message
+        if self.added:
+            after = (*users, self.user_id)
+        else:
+            after = tuple(u for u in users if u != self.user_id)
+        reactions = dict(message.reactions)  # an emoji there keeps its place
+        if after:
+            reactions[self.emoji] = after
+        else:
+            del reactions[self.emoji]
+        return replace(message, reactions=reactions)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -398,6 +424,7 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
             emoji=_str(data.get("emoji")),
             user_id=_str(data.get("user_id")),
             added=bool(data.get("added", True)),
+            count=_opt_int(data.get("count")),
             message=Message.from_json(message) if isinstance(message, dict) else None,
             **common,
         )

@@ -20,6 +20,8 @@ class Limits:
 
     max_message_bytes: int
     edit_window_seconds: int
+    max_reaction_emoji_per_message: int
+    max_reactions_per_user_per_message: int
     token_ttl_seconds: int
     history_page_max: int
     sync_page_max: int
@@ -50,6 +52,12 @@ class SecurityLimits:
     rate_send_per_address: int
     rate_upload_per_user: int
     rate_upload_per_address: int
+    rate_typing_per_conversation: int
+    rate_presence_per_user: int
+    rate_edit_per_user: int
+    rate_reaction_per_user: int
+    rate_membership_per_user: int
+    rate_conversation_create_per_hour: int
     totp_issuer: str
 
     @property

@@ -35,6 +35,7 @@ from tidings.core.rules import (
 from tidings.services.audit import record as audit
 from tidings.services.context import Deps
 from tidings.services.events import EventBatch
+from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import Tx
 
 MAX_MEMBERS_PER_REQUEST = 500  # users named in one create or add-members request
@@ -43,6 +44,7 @@ MAX_MEMBERS_PER_REQUEST = 500  # users named in one create or add-members reques
 class ConversationService:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
+        self.limiter = RateLimiter(deps)
 
     async def create(
         self,
@@ -70,6 +72,12 @@ class ConversationService:
             clean_topic = clean_text(
                 topic or "", field="topic", max_chars=MAX_TOPIC_CHARS, allow_empty=True
             )
+        if kind is ConversationKind.DIRECT:  # asking again for one that exists is free
+            async with self.d.store.read() as tx:
+                existing = await tx.find_direct(":".join(sorted((actor.id, others[0]))))
+            if existing is not None:
+                return existing, False
+        await self.limiter.check(Action.CONVERSATION, actor.id, None)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             targets = await _existing_users(tx, others)
@@ -140,6 +148,7 @@ class ConversationService:
     async def update(
         self, actor: User, conversation_id: str, name: str | None, topic: str | None
     ) -> Conversation:
+        await self.limiter.check(Action.MEMBERSHIP, actor.id, None)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv = await _visible(tx, actor, conversation_id)  # org admins manage channels
@@ -179,6 +188,7 @@ class ConversationService:
             raise InvalidRequest("user_ids must not be empty", field="user_ids")
         if len(ids) > MAX_MEMBERS_PER_REQUEST:
             raise InvalidRequest("too many members in one request", field="user_ids")
+        await self.limiter.check(Action.MEMBERSHIP, actor.id, None)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv = await _visible(tx, actor, conversation_id)
@@ -219,6 +229,7 @@ class ConversationService:
     async def remove_member(self, actor: User, conversation_id: str, user_id: str) -> None:
         """Remove a member (or leave). The removed member gets the member_removed event,
         then nothing more of this conversation, and cannot read past it."""
+        await self.limiter.check(Action.MEMBERSHIP, actor.id, None)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv = await _visible(tx, actor, conversation_id)

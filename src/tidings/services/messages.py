@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
@@ -29,6 +29,7 @@ from tidings.core.models import (
 from tidings.core.rules import (
     check_body,
     check_can_edit,
+    check_can_react,
     check_can_recall,
     check_client_msg_id,
     mentioned_usernames,
@@ -37,6 +38,7 @@ from tidings.core.rules import (
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
 from tidings.services.events import EventBatch
+from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
@@ -73,6 +75,7 @@ class MessageService:
 
     def __init__(self, deps: Deps) -> None:
         self.d = deps
+        self.limiter = RateLimiter(deps)  # edits, recalls, reactions (sends: transports)
         self._queue: asyncio.Queue[_SendRequest] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -268,6 +271,7 @@ class MessageService:
     # --- change -------------------------------------------------------------------
     async def edit(self, actor: User, conversation_id: str, seq: int, body: str) -> Message:
         check_body(body, self.d.limits.max_message_bytes)
+        await self.limiter.check(Action.EDIT, actor.id, None)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv, _member = await access_conversation(tx, actor, conversation_id)
@@ -280,6 +284,7 @@ class MessageService:
         return updated
 
     async def recall(self, actor: User, conversation_id: str, seq: int) -> Message:
+        await self.limiter.check(Action.EDIT, actor.id, None)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv, member = await access_conversation(tx, actor, conversation_id)
@@ -295,18 +300,33 @@ class MessageService:
     async def react(
         self, actor: User, conversation_id: str, seq: int, emoji: str, on: bool
     ) -> Message:
+        """Add (`on`) or take back the caller's `emoji` on a message; returns the message
+        as it is after. Members see the change only (`ReactionChanged`, with the emoji's
+        new count), never the whole message again."""
         if not 1 <= len(emoji) <= MAX_EMOJI_CHARS or not emoji.isprintable() or emoji.isspace():
             raise InvalidRequest("emoji must be 1 to 64 printable characters", field="emoji")
+        await self.limiter.check(Action.REACTION, actor.id, None)
+        limits = self.d.limits
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv, _member = await access_conversation(tx, actor, conversation_id)
             message = await _message(tx, conv.id, seq)
             if message.deleted:
                 raise NotFound("message not found", seq=seq)
-            changed = await tx.set_reaction(conv.id, seq, emoji, actor.id, on, now)
-            updated = await _message(tx, conv.id, seq)
-            if changed:
-                await _emit(tx, self.d, now, ReactionChanged(updated, emoji, actor.id, on, now))
+            if on:
+                check_can_react(
+                    message,
+                    actor.id,
+                    emoji,
+                    max_emoji=limits.max_reaction_emoji_per_message,
+                    max_per_user=limits.max_reactions_per_user_per_message,
+                )
+            if not await tx.set_reaction(conv.id, seq, emoji, actor.id, on, now):
+                return message
+            updated = _with_reaction(message, emoji, actor.id, on)
+            count = len(updated.reactions.get(emoji, ()))
+            event = ReactionChanged(conv.id, seq, emoji, actor.id, on, count, now)
+            await _emit(tx, self.d, now, event)
         return updated
 
     async def mark_read(self, actor: User, conversation_id: str, seq: int) -> tuple[int, int]:
@@ -334,6 +354,20 @@ async def _message(tx: Tx, conversation_id: str, seq: int) -> Message:
     if message is None:
         raise NotFound("message not found", seq=seq)
     return message
+
+
+def _with_reaction(message: Message, emoji: str, user_id: UserId, on: bool) -> Message:
+    """`message` after the store changed one reaction on it, as the store would read it
+    back: an emoji's users in the order they reacted, an emoji nobody has left out."""
+    reactions = {e: list(users) for e, users in message.reactions.items()}
+    users = reactions.setdefault(emoji, [])
+    if on:
+        users.append(user_id)
+    else:
+        users.remove(user_id)
+    if not users:
+        del reactions[emoji]
+    return replace(message, reactions=reactions)
 
 
 async def _emit(tx: Tx, deps: Deps, now: datetime, event: Event) -> None:

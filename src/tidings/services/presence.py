@@ -9,13 +9,18 @@ from tidings.core.models import PresenceState, User
 from tidings.protocol.wire import presence_frame, typing_frame
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
+from tidings.services.ratelimit import Action, RateLimiter
 
 
 class PresenceService:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
+        self.limiter = RateLimiter(deps)
 
     async def typing(self, actor: User, conversation_id: str) -> None:
+        """Tell the other members that `actor` is typing; at most
+        `rate_typing_per_conversation` times a window per user and conversation."""
+        await self.limiter.check(Action.TYPING, f"{actor.id}:{conversation_id}", None)
         async with self.d.store.read() as tx:
             await access_conversation(tx, actor, conversation_id)
         await self.d.bus.publish(
@@ -27,6 +32,12 @@ class PresenceService:
                 sender_id=actor.id,
             ),
         )
+
+    async def update(self, actor: User, conn_id: str, state: PresenceState) -> str:
+        """A connection's own change of state (the client's `presence` frame): at most
+        `rate_presence_per_user` a window; then `set_state`."""
+        await self.limiter.check(Action.PRESENCE, actor.id, None)
+        return await self.set_state(actor, conn_id, state)
 
     async def set_state(self, actor: User, conn_id: str, state: PresenceState | None) -> str:
         """Record one connection's state (None when it closes) and tell the user's

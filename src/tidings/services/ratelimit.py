@@ -17,6 +17,13 @@ class Action(StrEnum):
     LOGIN = "login"
     SEND = "send"
     UPLOAD = "upload"
+    # every other write and fan-out signal, per user (typing: per user and conversation)
+    TYPING = "typing"
+    PRESENCE = "presence"
+    EDIT = "edit"  # edits and recalls
+    REACTION = "reaction"
+    MEMBERSHIP = "membership"  # members added or removed, a conversation renamed
+    CONVERSATION = "conversation"  # conversations created
 
 
 class RateLimiter:
@@ -27,7 +34,15 @@ class RateLimiter:
             Action.LOGIN: (sec.rate_login_per_user, sec.rate_login_per_address),
             Action.SEND: (sec.rate_send_per_user, sec.rate_send_per_address),
             Action.UPLOAD: (sec.rate_upload_per_user, sec.rate_upload_per_address),
+            Action.TYPING: (sec.rate_typing_per_conversation, 0),
+            Action.PRESENCE: (sec.rate_presence_per_user, 0),
+            Action.EDIT: (sec.rate_edit_per_user, 0),
+            Action.REACTION: (sec.rate_reaction_per_user, 0),
+            Action.MEMBERSHIP: (sec.rate_membership_per_user, 0),
+            Action.CONVERSATION: (sec.rate_conversation_create_per_hour, 0),
         }
+        # every limit counts over `rate_window_seconds` but these
+        self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}
 
     async def check(self, action: Action, user_key: str | None, address: str | None) -> None:
         """Count one `action` for a user (an id, or for login the username) and for an
@@ -35,7 +50,7 @@ class RateLimiter:
         has written nothing: the client retries after `retry_after` (sends with the same
         client_msg_id)."""
         per_user, per_address = self._limits[action]
-        window = self.d.security.rate_window_seconds
+        window = self._windows.get(action, self.d.security.rate_window_seconds)
         refusal: RateLimited | None = None
         for scope, key, limit in (("user", user_key, per_user), ("address", address, per_address)):
             if not key or limit <= 0:

@@ -354,7 +354,9 @@ export function createChatView(ctx, cid) {
       const res = mine ? await ctx.api.del(path) : await ctx.api.put(path);
       if (res && res.message) ctx.dispatch({ type: 'message_updated', message: res.message });
     } catch (err) {
-      ctx.toast(ctx.errorText(err), 'error');
+      // over a cap (distinct emoji on the message, or one person's reactions on it)
+      const cap = err.code === 'invalid_operation' && err.details && err.details.limit != null;
+      ctx.toast(cap ? t('message.react_limit') : ctx.errorText(err), 'error');
     }
   }
 

@@ -53,7 +53,7 @@ function mapDelete(map, key) {
 const ts = (s) => (s ? Date.parse(s) : 0) || 0;
 
 export function emptyStore() {
-  return { bySeq: new Map(), hasMore: true, loaded: false, loading: false, touched: null };
+  return { bySeq: new Map(), hasMore: true, loaded: false, loading: false, touched: null, pendingReactions: null };
 }
 export function msgStore(state, cid) {
   return state.msgs.get(cid) || emptyStore();
@@ -233,6 +233,42 @@ function updateMessage(state, m) {
   return next;
 }
 
+// One reaction changed: a `reaction` event carries the change (emoji, user_id, added,
+// and the emoji's new count), never the message. Applying the same change again changes
+// nothing, so a page that already has it is not harmed by it.
+export function withReaction(m, { emoji, user_id: uid, added }) {
+  const had = (m.reactions || {})[emoji] || [];
+  if (had.includes(uid) === !!added) return m;
+  const users = added ? [...had, uid] : had.filter((u) => u !== uid);
+  const reactions = { ...m.reactions };
+  if (users.length) reactions[emoji] = users;
+  else delete reactions[emoji];
+  return { ...m, reactions };
+}
+
+// A reaction event: applied to the message we hold and to the list's preview. While a
+// page loads, a change to a message not held yet waits for the page, and is applied to
+// the page's copy when it comes (it may have been read before the change).
+function applyReaction(state, ev) {
+  const cid = ev.conversation_id;
+  const s = state.msgs.get(cid);
+  const held = s && s.bySeq.get(ev.seq);
+  if (held) return updateMessage(state, withReaction(held, ev));
+  let next = state;
+  if (s && s.loading) {
+    const pendingReactions = [...(s.pendingReactions || []), ev];
+    next = { ...next, msgs: mapSet(next.msgs, cid, { ...s, pendingReactions }) };
+  }
+  const prev = next.previews.get(cid);
+  if (prev && prev.seq === ev.seq) next = { ...next, previews: mapSet(next.previews, cid, withReaction(prev, ev)) };
+  return next;
+}
+
+function withPendingReactions(m, pending) {
+  for (const ev of pending || []) if (ev.seq === m.seq) m = withReaction(m, ev);
+  return m;
+}
+
 function applyRead(state, cid, uid, seq, effects) {
   if (state.me && uid === state.me.id) {
     const c = state.convs.get(cid);
@@ -265,10 +301,13 @@ function applyEvent(state, ev, effects) {
       return acceptMessage(state, ev.message, effects);
     case 'message_edited':
     case 'message_deleted':
-    case 'reaction':
       if (!ev.message) return state;
       effects.push(render('messages', 'list'));
       return updateMessage(state, ev.message);
+    case 'reaction':
+      if (ev.seq == null || typeof ev.emoji !== 'string' || ev.user_id == null) return state;
+      effects.push(render('messages', 'list'));
+      return applyReaction(state, ev);
     case 'conversation_created': {
       const next = ev.conversation ? upsertConv(state, ev.conversation, effects) : state;
       effects.push({ type: 'refresh_conversations' });
@@ -450,10 +489,12 @@ const HANDLERS = {
     effects.push(render('messages'));
     return { ...state, msgs: mapSet(state.msgs, cid, store) };
   },
-  page_loaded(state, { cid, mode, messages = [], has_more: hasMore }, effects) {
+  page_loaded(state, { cid, mode, messages: page = [], has_more: hasMore }, effects) {
     const s = msgStore(state, cid);
+    // reactions that came while this page was on its way (see applyReaction)
+    const messages = s.pendingReactions ? page.map((m) => withPendingReactions(m, s.pendingReactions)) : page;
     const bySeq = new Map(s.bySeq);
-    const store = { ...s, loading: false, touched: null, bySeq };
+    const store = { ...s, loading: false, touched: null, pendingReactions: null, bySeq };
     let previews = state.previews;
     if (mode === 'latest') {
       for (const m of messages) if (!(s.touched && s.touched.has(m.seq))) bySeq.set(m.seq, m);
@@ -470,6 +511,7 @@ const HANDLERS = {
       for (const m of messages) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
       store.loading = s.loading;
       store.touched = s.touched;
+      store.pendingReactions = s.pendingReactions;
     }
     effects.push(render('messages', 'list'));
     return { ...state, msgs: mapSet(state.msgs, cid, store), previews };
@@ -481,7 +523,7 @@ const HANDLERS = {
       effects.push({ type: 'toast', key: 'error.not_found', kind: 'error' }, { type: 'navigate', hash: '#/' });
     }
     effects.push(render('messages', 'list'));
-    return { ...state, msgs: mapSet(state.msgs, cid, { ...s, loading: false, touched: null }) };
+    return { ...state, msgs: mapSet(state.msgs, cid, { ...s, loading: false, touched: null, pendingReactions: null }) };
   },
   history_complete(state, { cid }) {
     const s = state.msgs.get(cid);

@@ -95,9 +95,10 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         Routing(CID),
     ),
     (
-        ReactionChanged(MSG, "👍", CAROL, True, AT),
+        # the change only (issue 13, item 3): never the message, whose reactions grow
+        ReactionChanged(CID, 3, "👍", CAROL, True, 2, AT),
         {"kind": "reaction", **HEAD, "seq": 3, "emoji": "👍", "user_id": "carol",
-         "added": True, "message": MSG_JSON},
+         "added": True, "count": 2},
         Routing(CID),
     ),
     (
@@ -193,12 +194,26 @@ def test_the_envelope_at_catch_up_is_the_one_published(
         {"kind": "message", **HEAD, "message": "m1"},
         {"kind": "message", **HEAD, "message": {**MSG_JSON, "mentions": [1]}},
         {"kind": "reaction", **HEAD, "seq": 3, "emoji": "x", "user_id": "bob",
-         "added": "yes", "message": MSG_JSON},
+         "added": "yes", "count": 1},
+        {"kind": "reaction", **HEAD, "seq": 3, "emoji": "x", "user_id": "bob",
+         "added": True, "count": "1"},
+        {"kind": "reaction", **HEAD, "seq": 3, "emoji": "x", "user_id": "bob",
+         "added": True},  # no count, and no message to count in
     ],
 )
 def test_what_no_event_looks_like_is_refused(payload: dict[str, object]) -> None:
     with pytest.raises(NotAnEvent):
         event_of(StoredEvent(1, CID, None, payload))
+
+
+def test_a_reaction_stored_before_events_carried_its_count_reads_back() -> None:
+    """A row of the old shape (the whole message, no `count`) that a node of the
+    previous release wrote: its count is read from the message it carries."""
+    old = {"kind": "reaction", **HEAD, "seq": 3, "emoji": "👍", "user_id": "carol",
+           "added": True, "message": MSG_JSON}
+    assert event_of(StoredEvent(9, CID, None, old)) == ReactionChanged(
+        CID, 3, "👍", CAROL, True, 2, AT
+    )
 
 
 def test_only_services_events_publishes_committed_things() -> None:

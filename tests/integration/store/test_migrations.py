@@ -1,0 +1,84 @@
+"""Data migrations, on SQLite and PostgreSQL: 0005 rewrites the reaction events stored
+with the whole message (issue 13, item 3) to the shape they have now."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+
+from tests.conftest import Backend
+from tidings.store import migrations
+
+AT = "2026-11-28T12:00:00Z"
+MESSAGE = {
+    "id": "m1", "conversation_id": "c1", "seq": 3, "client_msg_id": "x", "sender_id": "ann",
+    "body": "hi", "reply_to_seq": None, "mentions": [],
+    "reactions": {"👍": ["ann", "ben"], "🎉": ["ben"]},
+    "created_at": AT, "edited_at": None, "deleted": False,
+}
+HEAD = {"conversation_id": "c1", "at": AT}
+OLD = {"kind": "reaction", **HEAD, "seq": 3, "emoji": "👍", "user_id": "ben", "added": True,
+       "message": MESSAGE}
+TAKEN_BACK = {"kind": "reaction", **HEAD, "seq": 3, "emoji": "🚀", "user_id": "ann",
+              "added": False, "message": MESSAGE}
+NEW = {"kind": "reaction", **HEAD, "seq": 3, "emoji": "🎉", "user_id": "ben", "added": True,
+       "count": 1}
+SENT = {"kind": "message", **HEAD, "message": MESSAGE}
+
+
+def run(url: str, sql: str, rows: list[tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
+    """One statement (`?` placeholders) on the test's database, outside Tidings."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            if rows is not None:
+                db.executemany(sql, rows)
+                return []
+            return list(db.execute(sql).fetchall())
+    import asyncpg
+
+    async def on_postgres() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            numbered = sql
+            for i in range(sql.count("?")):
+                numbered = numbered.replace("?", f"${i + 1}", 1)
+            if rows is not None:
+                await conn.executemany(numbered, rows)
+                return []
+            return [tuple(r) for r in await conn.fetch(numbered)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(on_postgres())
+
+
+async def test_0005_slims_the_reaction_events_stored_before(
+    tmp_path: Path, backend: Backend
+) -> None:
+    url = backend.database_url or f"sqlite:///{tmp_path / 'tidings.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0004")
+    stamp = "2026-11-28 12:00:00" if url.startswith("sqlite") else None
+    payloads = [SENT, OLD, TAKEN_BACK, NEW]
+    rows = [(i + 1, "c1", p["kind"], orjson.dumps(p).decode()) for i, p in enumerate(payloads)]
+    created = "?" if stamp else "now()"
+    insert = (
+        "INSERT INTO events (position, conversation_id, kind, payload, created_at) "
+        f"VALUES (?, ?, ?, ?, {created})"
+    )
+    await asyncio.to_thread(run, url, insert, [(*r, stamp) if stamp else r for r in rows])
+
+    await asyncio.to_thread(migrations.upgrade, url)
+    stored = await asyncio.to_thread(run, url, "SELECT payload FROM events ORDER BY position")
+    sent, old, taken_back, new = (orjson.loads(r[0]) for r in stored)
+    assert sent == SENT  # other kinds are left alone
+    assert list(old) == ["kind", "conversation_id", "at", "seq", "emoji", "user_id", "added",
+                         "count"]
+    assert old == {**{k: v for k, v in OLD.items() if k != "message"}, "count": 2}
+    assert taken_back["count"] == 0 and "message" not in taken_back
+    assert new == NEW
