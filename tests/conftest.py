@@ -34,6 +34,7 @@ import uvicorn
 
 from tests.helpers import TRANSPORTS, Api, Ws, http_client, make_user
 from tidings.app.container import Container
+from tidings.app.http_protocol import GuardedHttpProtocol
 from tidings.app.server import bootstrap, build, uvicorn_config
 from tidings.app.settings import Settings
 from tidings.core.clock import Clock, IdGenerator
@@ -84,8 +85,15 @@ class LiveServer:
     admin_username = "admin"
     admin_password = ADMIN_PASSWORD
 
-    def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.preexec = preexec  # run in the server's process before it starts (rlimits)
         self.started_once = False
         self.port_retries = 0
         self.set_port(port)
@@ -128,6 +136,7 @@ class LiveServer:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -439,7 +448,11 @@ class AppServer:
         self.settings = settings
         self.container = Container(settings, clock=self.clock, ids=self.ids)
         app, _container, _hub, gateway = build(settings, self.container)
+        self.gateway = gateway
         config = uvicorn_config(app, settings, gateway)
+        http = config.http
+        assert isinstance(http, type) and issubclass(http, GuardedHttpProtocol)
+        self.guard = http.guard  # the server's connection counts
         self._uvicorn = server = _InProcessUvicorn(config)
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
@@ -469,6 +482,18 @@ class AppServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    async def counts_nothing(self, timeout: float = 5) -> None:
+        """Once every socket of a test closed: neither the connection guard nor the
+        gateway counts any (the counts do not leak)."""
+
+        def counted() -> bool:
+            by_address = {} if self.gateway is None else self.gateway.by_address
+            return bool(self.guard.open or self.guard.by_address or by_address)
+
+        async with asyncio.timeout(timeout):
+            while counted():  # noqa: ASYNC110 - polls counts the server's protocols keep
+                await asyncio.sleep(0.01)
 
     def logs(self) -> str:
         """What this server logged (the test process's log since this server started)."""

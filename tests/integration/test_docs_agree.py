@@ -32,9 +32,12 @@ def openapi_operations() -> set[tuple[str, str]]:
         max_frame_bytes=65536,
         auth_timeout=10,
         queue_limit=100,
+        max_per_user=100,
+        max_per_address=1000,
+        trusted_proxies={"127.0.0.1"},
     )
     spec = create_app(
-        container.services, gateway, max_request_bytes=1 << 20, hsts_max_age=0
+        container.services, gateway, max_request_bytes=1 << 20, body_timeout=30, hsts_max_age=0
     ).openapi()
     ops = set()
     for path, methods in spec["paths"].items():

@@ -6,8 +6,10 @@ this fails here, loudly, before the server misbehaves.
   and replaces its worker thread (`_tx`, `_connect`, `_execute`, `_connection`, `stop`).
 - uvicorn: app/ws_protocol.py subclasses `WebSocketsSansIOProtocol`, uses its state
   (`conn`, `transport`, `scope`, ...) and replaces some of it (`queue`, `writable`,
-  `logger`); app/server.py and ws_protocol.py import
-  the private `uvicorn._types`; app/server.py overrides `Server.shutdown`.
+  `logger`); app/http_protocol.py subclasses `HttpToolsProtocol` (its `data_received`
+  is a copy of uvicorn's with one more case) and extends its parser callbacks;
+  app/server.py and ws_protocol.py import the private `uvicorn._types`, app/server.py
+  the private `_TrustedHosts`; app/server.py overrides `Server.shutdown`.
 """
 
 from __future__ import annotations
@@ -189,3 +191,88 @@ def test_uvicorn_sansio_protocol_has_the_shape_raw_sockets_use() -> None:
         assert "self.scope: WebSocketScope = {" in inspect.getsource(cls.handle_connect)
     finally:
         loop.close()
+
+
+def test_uvicorn_httptools_protocol_has_the_shape_the_guarded_protocol_uses() -> None:
+    """app/http_protocol.py subclasses HttpToolsProtocol: its data_received is uvicorn's
+    with one more error case (a head over the limits), so uvicorn's must still read as
+    it did; the parser callbacks it extends, the state it reads, and the 431 it writes
+    like uvicorn's 400 must be there."""
+    import httptools
+    from uvicorn.protocols.http import httptools_impl
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from tidings.app.http_protocol import GuardedHttpProtocol
+
+    cls = HttpToolsProtocol
+    received = inspect.getsource(cls.data_received)
+    for line in (
+        "self._unset_keepalive_if_required()",
+        "self.parser.feed_data(data)",
+        "except httptools.HttpParserError:",
+        'msg = "Invalid HTTP request received."',
+        "self.send_400_response(msg)",
+        "except httptools.HttpParserUpgrade:",
+        "if self._should_upgrade():",
+        "self.handle_websocket_upgrade()",
+        "self._unsupported_upgrade_warning()",
+    ):
+        assert line in received, line
+    # exactly these statements: nothing of uvicorn's is left out by the copy
+    assert len([ln for ln in received.splitlines() if ln.strip()]) == 14, received
+    for name in (
+        "on_message_begin",
+        "on_url",
+        "on_header",
+        "on_headers_complete",
+        "on_message_complete",
+        "on_response_complete",
+        "connection_made",
+        "connection_lost",
+    ):
+        assert getattr(GuardedHttpProtocol, name) is not getattr(cls, name), name
+        assert _params(getattr(cls, name)) == _params(getattr(GuardedHttpProtocol, name)), name
+    # A pipelined request waits in `pipeline`; on_response_complete starts it (so the
+    # guard's "idle" is an empty pipeline before it runs); the cycle calls it after the
+    # response's last byte, on a connection kept alive (closed ones return first).
+    complete = inspect.getsource(cls.on_response_complete)
+    assert "if self.transport.is_closing():" in complete and "self.pipeline.pop()" in complete
+    assert "self.on_response()" in inspect.getsource(httptools_impl.RequestResponseCycle.send)
+    assert "self.client = get_remote_addr(transport)" in inspect.getsource(cls.connection_made)
+    assert "self.server_state.default_headers" in inspect.getsource(cls.send_400_response)
+    assert 431 in httptools_impl.STATUS_LINE
+    # uvicorn takes a protocol class for `http`, not only a name
+    assert "self.http_protocol_class = self.http" in inspect.getsource(uvicorn.Config.load)
+
+    # httptools: an exception raised in a callback stops the parser and comes back as the
+    # context of HttpParserCallbackError
+    class Stop(Exception):
+        pass
+
+    class Callbacks:
+        def on_header(self, name: bytes, value: bytes) -> None:
+            raise Stop
+
+    parser = httptools.HttpRequestParser(Callbacks())
+    with pytest.raises(httptools.HttpParserCallbackError) as raised:
+        parser.feed_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert isinstance(raised.value.__context__, Stop)
+
+
+def test_uvicorn_trusted_hosts_answer_membership() -> None:
+    """app/server.py gives uvicorn's `_TrustedHosts` (the proxy-headers middleware's
+    own) to the connection guard and the gateway, as their set of trusted proxies."""
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    trusted = _TrustedHosts("127.0.0.1, 10.0.0.0/8")
+    assert "127.0.0.1" in trusted and "10.1.2.3" in trusted
+    assert "127.0.0.2" not in trusted and "" not in trusted
+    assert "anything" in _TrustedHosts("*")
+
+
+def test_uvicorn_websocket_protocol_releases_once() -> None:
+    """RawSocketProtocol.connection_lost releases the connection's place in the guard
+    under `self.client`, which uvicorn sets when the upgraded connection is made."""
+    source = inspect.getsource(WebSocketsSansIOProtocol.connection_made)
+    assert "self.client = get_remote_addr(transport)" in source
+    assert _params(WebSocketsSansIOProtocol.connection_lost) == ["self", "exc"]

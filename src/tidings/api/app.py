@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import orjson
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, WebSocket
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 import tidings
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
+from tidings.api.limits import RequestLimits
 from tidings.api.routes import router
 from tidings.api.security_routes import router as security_router
 from tidings.core.errors import ErrorCode
@@ -29,6 +30,7 @@ def create_app(
     *,
     max_request_bytes: int,
     hsts_max_age: int,
+    body_timeout: float,
     api: bool = True,
     readiness: Callable[[], Awaitable[dict[str, str]]] | None = None,
     status: Callable[[], dict[str, object]] | None = None,
@@ -57,22 +59,6 @@ def create_app(
     app.state.services = services
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
-        if b"%00" in raw.lower() or b"\x00" in raw:
-            return error_response(
-                400, ErrorCode.INVALID_REQUEST, "the URL must not contain NUL characters", {}
-            )
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_request_bytes):
-            return error_response(
-                413, ErrorCode.TOO_LARGE, f"request body over {max_request_bytes} bytes", {}
-            )
-        return await call_next(request)
-
     @app.get("/healthz", tags=["health"])
     async def healthz() -> Response:
         """Liveness: the process answers. Also says which node this is and what it holds."""
@@ -99,5 +85,6 @@ def create_app(
     mount_docs(app, openapi_url=app.openapi_url or "/openapi.json")
     if api and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    app.add_middleware(RequestLimits, max_body_bytes=max_request_bytes, body_timeout=body_timeout)
     app.add_middleware(SecurityHeaders, hsts_max_age=hsts_max_age)  # outermost: every answer
     return app

@@ -10,12 +10,19 @@ from typing import Any, cast
 
 import structlog
 import uvicorn
-from uvicorn._types import ASGI3Application
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn._types import ASGI3Application, ASGIApplication
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
 
 from tidings.api.app import create_app
+from tidings.app.connections import (
+    ConnectionGuard,
+    connection_cap,
+    open_files_limit,
+    raise_open_files_limit,
+)
 from tidings.app.container import Container
 from tidings.app.fatal import report_fatal_signals
+from tidings.app.http_protocol import GuardedHttpProtocol, HeadLimits
 from tidings.app.logging import configure_logging
 from tidings.app.security import TlsConfig, check_bind, tls_options
 from tidings.app.settings import Settings
@@ -69,6 +76,9 @@ def build(
             max_frame_bytes=settings.max_frame_bytes,
             auth_timeout=settings.auth_timeout_seconds,
             queue_limit=settings.ws_send_queue,
+            max_per_user=settings.max_connections_per_user,
+            max_per_address=settings.max_connections_per_address,
+            trusted_proxies=_TrustedHosts(settings.trusted_proxies),
         )
         if hub is not None
         else None
@@ -104,6 +114,7 @@ def build(
         gateway,
         api="api" in roles,
         max_request_bytes=settings.max_request_bytes,
+        body_timeout=settings.body_timeout_seconds,
         hsts_max_age=settings.hsts_max_age,
         readiness=container.readiness,
         status=lambda: {
@@ -136,6 +147,7 @@ def serve(settings: Settings) -> None:
     check_bind(settings)  # before anything else: plain HTTP beyond loopback is refused
     report_fatal_signals(settings.data_dir)  # SIGBUS from a failing data file: one line
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    raise_open_files_limit()  # as far as the hard limit allows: more connections
     tls = tls_options(settings)
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -167,20 +179,32 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """How uvicorn serves `app`: the same for `serve` and for the tests' in-process
     server (which runs it in its own event loop, on a socket it bound)."""
-    ws_protocol = RawSocketProtocol
+    guard = ConnectionGuard(
+        max_connections=connection_cap(
+            settings.max_connections, settings.fd_reserve, open_files_limit()
+        ),
+        per_address=settings.max_connections_per_address,
+        header_timeout=settings.header_timeout_seconds,
+        exempt=_TrustedHosts(settings.trusted_proxies),
+    )
+    http = GuardedHttpProtocol.configured(
+        guard, HeadLimits(settings.max_header_bytes, settings.max_header_count)
+    )
+    direct: dict[str, ASGIApplication] = {}
     if gateway is not None:
         # Same trust in X-Forwarded-For as the HTTP routes (uvicorn wraps the app alike).
-        direct = ProxyHeadersMiddleware(
+        direct[WS_PATH] = ProxyHeadersMiddleware(
             cast(ASGI3Application, gateway), trusted_hosts=settings.trusted_proxies
         )
-        ws_protocol = RawSocketProtocol.routing({WS_PATH: direct})
+    ws_protocol = RawSocketProtocol.routing(direct, guard)
+    log.info("connection_limits", max_connections=guard.max_connections)
     return TlsConfig(
         app,
         host=settings.host,
         port=settings.port,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
-        http="httptools",
+        http=http,
         ws=ws_protocol,
         ws_per_message_deflate=settings.ws_compression,
         ws_max_size=max(4 * settings.max_frame_bytes, 1024 * 1024),

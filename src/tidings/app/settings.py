@@ -54,6 +54,29 @@ class Settings(BaseSettings):
     )
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     auth_timeout_seconds: float = Field(10.0, gt=0)
+    # --- request and connection limits (docs/security.md) ---
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest request head (request line and headers)"
+    )
+    max_header_count: int = Field(100, ge=8, description="most header lines in a request")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="time for a new or idle connection to send a whole request head"
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="longest wait for the next piece of a request body"
+    )
+    max_connections: int = Field(
+        0, ge=0, description="open connections at most (0: the open-files limit less fd_reserve)"
+    )
+    fd_reserve: int = Field(
+        128, ge=16, description="file descriptors kept for the listener, database and logs"
+    )
+    max_connections_per_address: int = Field(
+        1000, ge=1, description="open connections of one client address (trusted proxies: none)"
+    )
+    max_connections_per_user: int = Field(
+        100, ge=1, description="WebSocket connections of one user on one node"
+    )
     ws_send_queue: int = Field(2000, ge=10, description="frames queued per connection")
     session_check_seconds: float = Field(
         5.0,

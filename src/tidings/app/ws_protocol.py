@@ -21,6 +21,7 @@ from uvicorn._types import ASGIApplication, ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from tidings.app.connections import ConnectionGuard
 from tidings.gateway.ws import RAW_SOCKET
 
 # uvicorn logs every accepted WebSocket at info level (`... "WebSocket /api/v1/ws"
@@ -168,6 +169,9 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
     connection then holds one coroutine, not a suspended stack of twenty."""
 
     direct: ClassVar[dict[str, ASGIApplication]] = {}
+    # The server's connection guard (app/connections.py): the HTTP connection this one
+    # was upgraded from was counted there, and this one releases it when it closes.
+    guard: ClassVar[ConnectionGuard | None] = None
 
     # uvicorn's protocol keeps about forty attributes in each connection's instance dict
     # (about 1.7 KiB: too many for a dict sharing its keys with the other instances').
@@ -215,8 +219,10 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
     )
 
     @classmethod
-    def routing(cls, direct: dict[str, ASGIApplication]) -> type[RawSocketProtocol]:
-        return type(cls.__name__, (cls,), {"direct": dict(direct)})
+    def routing(
+        cls, direct: dict[str, ASGIApplication], guard: ConnectionGuard | None = None
+    ) -> type[RawSocketProtocol]:
+        return type(cls.__name__, (cls,), {"direct": dict(direct), "guard": guard})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -231,6 +237,13 @@ class RawSocketProtocol(WebSocketsSansIOProtocol):
         super().connection_made(transport)
         # The listening address: one tuple for every connection it accepts.
         self.server = _LISTENING.setdefault(self.server, self.server)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            if self.guard is not None:
+                self.guard.release(self.client[0] if self.client else None)
 
     async def receive(self) -> ASGIReceiveEvent:
         """uvicorn's, waiting on the inbox itself: one suspended coroutine (the inbox's

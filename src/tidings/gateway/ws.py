@@ -18,6 +18,7 @@ from tidings.core.errors import (
     Internal,
     InvalidPosition,
     InvalidRequest,
+    RateLimited,
     TidingsError,
     Unauthenticated,
 )
@@ -28,6 +29,7 @@ from tidings.protocol.session import (
     AUTH_REQUIRED,
     NORMAL,
     RESTARTING,
+    TRY_LATER,
     Close,
     ServerSession,
     bad_resume,
@@ -54,6 +56,9 @@ REFUSALS = frozenset(
 # busy when the timeout fell due) is still taken.
 AUTH_GRACE_SECONDS = 0.25
 MAX_SENDS_IN_FLIGHT = 256
+# What a connection refused for the user's or address's connection cap is told to wait
+# (`rate_limited`, then close 1013): as long as it takes another of them to close.
+TOO_MANY_RETRY_SECONDS = 30.0
 
 
 WS_PATH = "/api/v1/ws"
@@ -71,6 +76,12 @@ def keep_only_what_is_read_later(scope: Scope) -> None:
     kept = {key: scope[key] for key in SCOPE_READ_LATER if key in scope}
     scope.clear()
     scope.update(kept)
+
+
+class Addresses(Protocol):
+    """A set of client addresses (the trusted proxies: uvicorn's `_TrustedHosts`)."""
+
+    def __contains__(self, host: str, /) -> bool: ...
 
 
 class RawSocket(Protocol):
@@ -134,6 +145,12 @@ def _answer_send(
     conn.finish_send(frame.client_msg_id, ack)
 
 
+def too_many(whose: str, limit: int) -> RateLimited:
+    return RateLimited(
+        f"too many connections: at most {limit} per {whose}", retry_after=TOO_MANY_RETRY_SECONDS
+    )
+
+
 def _releasing(slots: asyncio.Semaphore) -> Callable[[asyncio.Task[None]], None]:
     return lambda _task: slots.release()
 
@@ -147,12 +164,20 @@ class Gateway:
         max_frame_bytes: int,
         auth_timeout: float,
         queue_limit: int,
+        max_per_user: int,
+        max_per_address: int,
+        trusted_proxies: Addresses,
     ) -> None:
         self.svc = services
         self.hub = hub
         self.max_frame_bytes = max_frame_bytes
         self.auth_timeout = auth_timeout
         self.queue_limit = queue_limit
+        self.max_per_user = max_per_user
+        self.max_per_address = max_per_address
+        # A trusted proxy's own address is not capped (its connections are its clients').
+        self.trusted_proxies = trusted_proxies
+        self.by_address: dict[str, int] = {}  # connections of each client address
 
     @staticmethod
     def _text_of(message: AsgiMessage) -> str | None:
@@ -183,53 +208,73 @@ class Gateway:
         await ws.accept()
         # the caller's address, for rate limits and the audit log (copied into the tasks
         # this connection starts)
-        client_address.set(ws.client.host if ws.client is not None else "")
-        outbox = self._outbox(ws)  # reads the scope's extensions
-        # Read by now (the address above, X-Forwarded-For before it): an idle connection
-        # need not hold the handshake's scope (its headers: 1 KiB from the bench, more
-        # from a browser; the ASGI, state and extension dicts), only what is read later.
-        keep_only_what_is_read_later(ws.scope)
-        if self.hub.draining:
-            await ws.close(RESTARTING.code, RESTARTING.reason)
+        address = ws.client.host if ws.client is not None else ""
+        client_address.set(address)
+        counted = bool(address) and address not in self.trusted_proxies
+        if counted and self.by_address.get(address, 0) >= self.max_per_address:
+            await self._refuse(ws, too_many("address", self.max_per_address), TRY_LATER)
             return
-        proto: ServerSession[Item] = ServerSession()
-        opened = await self._authenticate(ws, proto)
-        if opened is None:
-            return
-        session, since = opened
-        user = session.user  # what the connection needs of its session (beside the ids)
-        conn = Connection(
-            conn_id=secrets.token_hex(8),
-            user_id=user.id,
-            token_id=session.token_id,
-            outbox=outbox,
-            queue_limit=self.queue_limit,
-            session=proto,
-        )
-        del session, opened  # an idle connection holds its user, not its device or expiry
-        structlog.contextvars.bind_contextvars(conn_id=conn.conn_id, user_id=conn.user_id)
-        writer = asyncio.get_running_loop().create_task(conn.run_writer())
+        if counted:
+            self.by_address[address] = self.by_address.get(address, 0) + 1
         try:
-            await self._start(conn, user, since)
-            await self._read_loop(receive or ws.receive, conn, user)
-        except WebSocketDisconnect:
-            pass
-        except TidingsError as exc:  # a resume position this server never gave out
-            conn.enqueue(error_frame(None, exc))
-            conn.close(bad_resume(exc.code.value))
-        except Exception:
-            log.exception("connection_failed")
-            conn.enqueue(error_frame(None, Internal("internal error: reconnect with since")))
+            outbox = self._outbox(ws)  # reads the scope's extensions
+            # Read by now (the address above, X-Forwarded-For before it): an idle connection
+            # need not hold the handshake's scope (its headers: 1 KiB from the bench, more
+            # from a browser; the ASGI, state and extension dicts), only what is read later.
+            keep_only_what_is_read_later(ws.scope)
+            if self.hub.draining:
+                await ws.close(RESTARTING.code, RESTARTING.reason)
+                return
+            proto: ServerSession[Item] = ServerSession()
+            opened = await self._authenticate(ws, proto)
+            if opened is None:
+                return
+            session, since = opened
+            user = session.user  # what the connection needs of its session (beside the ids)
+            if len(self.hub.by_user.get(user.id, ())) >= self.max_per_user:
+                # (no await from this check to the hub's register in _start)
+                await self._refuse(ws, too_many("user", self.max_per_user), TRY_LATER)
+                return
+            conn = Connection(
+                conn_id=secrets.token_hex(8),
+                user_id=user.id,
+                token_id=session.token_id,
+                outbox=outbox,
+                queue_limit=self.queue_limit,
+                session=proto,
+            )
+            del session, opened  # an idle connection holds its user, not its device or expiry
+            structlog.contextvars.bind_contextvars(conn_id=conn.conn_id, user_id=conn.user_id)
+            writer = asyncio.get_running_loop().create_task(conn.run_writer())
+            try:
+                await self._start(conn, user, since)
+                await self._read_loop(receive or ws.receive, conn, user)
+            except WebSocketDisconnect:
+                pass
+            except TidingsError as exc:  # a resume position this server never gave out
+                conn.enqueue(error_frame(None, exc))
+                conn.close(bad_resume(exc.code.value))
+            except Exception:
+                log.exception("connection_failed")
+                conn.enqueue(error_frame(None, Internal("internal error: reconnect with since")))
+            finally:
+                self.hub.unregister(conn)
+                conn.close(NORMAL)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2):
+                        await writer
+                writer.cancel()
+                with contextlib.suppress(Exception):
+                    await self.svc.presence.set_state(user, conn.conn_id, None)
+                structlog.contextvars.unbind_contextvars("conn_id", "user_id")
         finally:
-            self.hub.unregister(conn)
-            conn.close(NORMAL)
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await writer
-            writer.cancel()
-            with contextlib.suppress(Exception):
-                await self.svc.presence.set_state(user, conn.conn_id, None)
-            structlog.contextvars.unbind_contextvars("conn_id", "user_id")
+            if counted:
+                self._uncount(address)
+
+    def _uncount(self, address: str) -> None:
+        held = self.by_address.pop(address, 1) - 1
+        if held > 0:
+            self.by_address[address] = held
 
     @staticmethod
     def _outbox(ws: WebSocket) -> Outbox:

@@ -1,0 +1,200 @@
+"""uvicorn's httptools protocol, with a bounded request head and the connection guard.
+
+uvicorn's HTTP protocol reads a request head of any size (httptools hands over each
+header only when its line ends, holding the line until then) and any number of header
+lines, and waits for it forever: a connection that never sends one is never closed.
+Here, a head larger than `max_header_bytes` or with more than `max_header_count` lines
+is answered `431` (`too_large`, the error shape of the API) and the connection closed,
+before the application sees it; and every connection is counted and timed by the
+server's `ConnectionGuard` (app/connections.py). Everything else is uvicorn's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import ClassVar
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from tidings.api.errors import error_body
+from tidings.app.connections import ConnectionGuard
+from tidings.core.errors import ErrorCode
+
+# A connection answered before its request was all in (a refused head or body) is
+# closed this long after the answer, or as soon as the client sends this much more.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    max_bytes: int
+    max_lines: int
+
+
+class HeadTooLarge(Exception):
+    """Raised from the parser's callbacks: httptools stops parsing, and feed_data raises
+    HttpParserCallbackError with this as its context."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.limit = limit
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    guard: ClassVar[ConnectionGuard]
+    head: ClassVar[HeadLimits]
+
+    # Per connection (the class values are each one's start): the head's bytes and lines
+    # seen in the parser's callbacks; bytes received while a head was incomplete (what
+    # httptools may hold of a line not yet ended).
+    _head_bytes = 0
+    _head_lines = 0
+    _unparsed = 0
+    _in_head = True
+    _counted = False  # admitted by the guard, not yet released
+    _lingering: int | None = None  # answered and closing: what it may still discard
+
+    @classmethod
+    def configured(cls, guard: ConnectionGuard, head: HeadLimits) -> type[GuardedHttpProtocol]:
+        return type(cls.__name__, (cls,), {"guard": guard, "head": head})
+
+    # --- the guard ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.guard.admit(self, self._host):
+            self._counted = True
+        else:
+            transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
+        super().connection_lost(exc)
+
+    def expire(self) -> None:
+        """Closed by the guard: no head in time, or its place taken by a newcomer."""
+        self._release()
+        self.transport.close()
+
+    def _release(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.guard.release(self._host, self)
+
+    @property
+    def _host(self) -> str | None:
+        return self.client[0] if self.client else None
+
+    # --- the head ----------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        """uvicorn's, answering a head over the limits with 431 (and checking after each
+        read how much of an unfinished head httptools may be holding)."""
+        if self._lingering is not None:
+            self._lingering -= len(data)  # dropped unread
+            if self._lingering < 0:
+                self.transport.close()
+            return
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, HeadTooLarge):
+                self._refuse_head(exc.__context__)
+            else:
+                self._invalid()
+            return
+        except httptools.HttpParserError:
+            self._invalid()
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._in_head:
+            self._unparsed += len(data)
+            limit = self.head.max_bytes
+            if self._unparsed > limit:
+                self._refuse_head(HeadTooLarge(f"request head over {limit} bytes", limit))
+
+    def _invalid(self) -> None:
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def _count(self, size: int, lines: int) -> None:
+        self._head_bytes += size
+        self._head_lines += lines
+        if self._head_bytes > self.head.max_bytes:
+            limit = self.head.max_bytes
+            raise HeadTooLarge(f"request head over {limit} bytes", limit)
+        if self._head_lines > self.head.max_lines:
+            limit = self.head.max_lines
+            raise HeadTooLarge(f"more than {limit} header lines", limit)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = self._head_lines = 0
+        self._in_head = True
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url), 0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4, 1)  # with ": " and the line's end
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._unparsed = 0
+        self.guard.started(self)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # what follows is the next request's head
+        self._unparsed = 0
+
+    def on_response_complete(self) -> None:
+        idle = not self.pipeline
+        unread = idle and not self._in_head  # answered before its body was in
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if unread:
+            self._linger()  # the rest of the body is not read
+        elif idle and self._counted:
+            self.guard.wait(self)  # until its next head: timed, and may make room
+
+    def _linger(self) -> None:
+        """Close, after giving the client time to read the answer: closing at once with
+        its data unread would reset the connection, and the client would lose the answer
+        (it is still sending). Until then, what arrives is dropped unparsed."""
+        self._in_head = False
+        self._lingering = LINGER_BYTES
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the client reads the answer, then the end
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _refuse_head(self, exc: HeadTooLarge) -> None:
+        self._in_head = False
+        body = error_body(ErrorCode.TOO_LARGE, exc.message, {"limit": exc.limit})
+        content = [STATUS_LINE[431]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n",
+                b"\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(content))
+        self._linger()
