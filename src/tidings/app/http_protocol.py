@@ -183,6 +183,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _refuse_head(self, exc: HeadTooLarge) -> None:
         self._in_head = False
+        if self.cycle is not None and not self.cycle.response_complete:
+            # a pipelined request's head, while the one before is being answered: an
+            # answer now would land inside that one's
+            self.transport.abort()
+            return
         body = error_body(ErrorCode.TOO_LARGE, exc.message, {"limit": exc.limit})
         content = [STATUS_LINE[431]]
         for name, value in self.server_state.default_headers:
