@@ -12,6 +12,8 @@ WORK=$(mktemp -d)
 export TIDINGS_DATABASE_URL=$DB TIDINGS_REDIS_URL=$REDIS TIDINGS_REDIS_PREFIX=local-cluster
 export TIDINGS_ADMIN_PASSWORD=${TIDINGS_ADMIN_PASSWORD:-cluster-admin-password}
 export TIDINGS_LOG_LEVEL=warning
+# every node needs the same server key (docs/security.md, Server keys); this one is for trying
+export TIDINGS_SECRET_KEYS=${TIDINGS_SECRET_KEYS:-local-cluster-key-for-trying-only-not-production}
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait; rm -rf "$WORK"' EXIT
 servers=""

@@ -197,6 +197,7 @@ REQUIRE_SERVICES = os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TIDINGS_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:8]
+SHARED_TEST_KEY = f"the server key of test run {RUN_ID} on PostgreSQL"
 
 
 def require(service: str, url: str) -> None:
@@ -255,10 +256,20 @@ class Backend:
     redis_prefix: str = "tidings"
 
     @property
+    def secret_keys(self) -> list[str]:
+        """Nodes on one PostgreSQL database share their server key (each would make its
+        own key file otherwise); on SQLite the data directory's key file serves."""
+        return [] if self.database_url is None else [SHARED_TEST_KEY]
+
+    @property
     def env(self) -> dict[str, str]:
         if self.database_url is None:
             return {}
-        env = {"TIDINGS_DATABASE_URL": self.database_url, "TIDINGS_REDIS_PREFIX": self.redis_prefix}
+        env = {
+            "TIDINGS_DATABASE_URL": self.database_url,
+            "TIDINGS_REDIS_PREFIX": self.redis_prefix,
+            "TIDINGS_SECRET_KEYS": ",".join(self.secret_keys),
+        }
         if self.redis_url:
             env["TIDINGS_REDIS_URL"] = self.redis_url
         return env
@@ -438,8 +449,8 @@ class AppServer:
             database_url=backend.database_url,
             redis_url=backend.redis_url,
             redis_prefix=backend.redis_prefix,
-            **self.overrides,  # type: ignore[arg-type]  # checked by pydantic
-        )
+            **{"secret_keys": backend.secret_keys, **self.overrides},  # type: ignore[arg-type]
+        )  # the overrides are checked by pydantic
         if settings.database_url is None and not (self.data_dir / "tidings.db").exists():
             if self.sqlite_template is not None:
                 shutil.copyfile(self.sqlite_template, self.data_dir / "tidings.db")

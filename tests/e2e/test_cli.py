@@ -67,6 +67,11 @@ def test_version_and_help_everywhere(tmp_path: Path) -> None:
         ["bot", "list"],
         ["bot", "token"],
         ["bot", "disable"],
+        ["audit", "verify"],
+        ["secrets"],
+        ["secrets", "generate"],
+        ["secrets", "rotate"],
+        ["secrets", "status"],
     ):
         out = tidings(tmp_path, *cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
@@ -338,6 +343,9 @@ ADMIN_COMMANDS = [
     ["bot", "list"],
     ["bot", "create", "deploybot"],
     ["audit", "verify"],
+    ["secrets", "rotate"],
+    ["secrets", "status"],
+    ["secrets", "generate", "--key-file"],
 ]
 
 

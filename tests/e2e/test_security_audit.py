@@ -89,3 +89,35 @@ async def test_audit_over_api_and_cli(tmp_path: Path) -> None:
     broken = tidings(data, "audit", "verify")
     assert broken.returncode == 1
     assert "BROKEN at entry 2" in broken.stderr
+
+
+def test_cli_finds_the_newest_entries_removed(tmp_path: Path) -> None:
+    """Delete the newest entries in the file (and wind the counter back): every entry
+    left still chains, but `audit verify` says the log was truncated, exit 1; a head
+    moved back by hand is found too (its signature no longer matches)."""
+    with server_with(tmp_path, {}) as server:
+        for _ in range(3):
+            server.login()  # audited
+    data = server.data_dir
+    ok = tidings(data, "audit", "verify")
+    assert ok.returncode == 0, ok.stderr
+    assert "intact" in ok.stdout and "signed head (key " in ok.stdout
+
+    db = sqlite3.connect(data / "tidings.db")
+    (newest,) = db.execute("SELECT max(seq) FROM audit_log").fetchone()
+    db.execute("DROP TRIGGER audit_log_no_delete")
+    db.execute("DELETE FROM audit_log WHERE seq > ?", (newest - 2,))
+    db.execute("UPDATE counters SET value = ? WHERE name = 'audit'", (newest - 2,))
+    db.commit()
+    truncated = tidings(data, "audit", "verify")
+    assert truncated.returncode == 1, truncated.stdout
+    assert "audit log TRUNCATED" in truncated.stderr
+    assert "the newest 2 entries were removed" in truncated.stderr
+
+    (kept_hash,) = db.execute("SELECT hash FROM audit_log WHERE seq = ?", (newest - 2,)).fetchone()
+    db.execute("UPDATE audit_head SET seq = ?, hash = ?", (newest - 2, kept_hash))
+    db.commit()
+    db.close()
+    forged = tidings(data, "audit", "verify")
+    assert forged.returncode == 1
+    assert "signature does not match" in forged.stderr

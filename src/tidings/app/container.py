@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tidings.app.keys import keyring_for
 from tidings.app.settings import Settings, limits_from
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
@@ -33,12 +34,14 @@ class Container:
         passwords: Passwords | None = None,
     ):
         self.settings = settings
+        self.keyring = keyring_for(settings)
         self.store: Store = store or SqlStore.from_url(
             settings.db_url,
             pool_size=settings.db_pool_size,
             synchronous=settings.sqlite_synchronous,
             replica_urls=settings.replica_urls,
             write_lock_timeout=settings.write_lock_timeout_seconds,
+            audit_signer=self.keyring.sign_head,
         )
         self.bus: Bus = bus or self._make_bus(settings)
         self.deps = Deps(
@@ -48,6 +51,7 @@ class Container:
             ids=ids or TimeOrderedIds(),
             limits=limits_from(settings, Limits),
             security=limits_from(settings, SecurityLimits),
+            keyring=self.keyring,
         )
         self.passwords = passwords or Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib

@@ -22,7 +22,15 @@ _CHATTY_LOGGERS = {
     "redis": logging.INFO,
     "multipart": logging.INFO,
 }
-_SECRET_KEYS = {"password", "token", "authorization", "totp", "secret", "admin_password"}
+_SECRET_KEYS = {
+    "password",
+    "token",
+    "authorization",
+    "totp",
+    "secret",
+    "admin_password",
+    "secret_keys",
+}
 
 
 def _drop_secrets(

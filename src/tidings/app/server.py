@@ -129,6 +129,9 @@ def build(
 
 
 async def bootstrap(container: Container) -> str | None:
+    """Check the server keys against the database (services/secrets.py: KeyProblem when
+    one is missing), then make the owner on first start."""
+    await container.services.secrets.prepare()
     settings = container.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     return await container.services.users.ensure_owner(settings.admin_username, password)

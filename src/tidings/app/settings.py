@@ -4,13 +4,15 @@ a TOML file (--config or TIDINGS_CONFIG), then these defaults."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -140,6 +142,14 @@ class Settings(BaseSettings):
         100, ge=0, description="conversations one user creates per hour (0: no limit)"
     )
     totp_issuer: str = Field("Tidings", min_length=1, max_length=64)
+    secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="server keys, newest first (TOTP secrets at rest, the audit head); "
+        "empty: the key file",
+    )
+    secret_key_file: Path | None = Field(
+        None, description="key file used when secret_keys is empty (default data_dir/secret.key)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -155,6 +165,29 @@ class Settings(BaseSettings):
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @field_validator("secret_keys", mode="before")
+    @classmethod
+    def _key_list(cls, value: object) -> object:
+        """TIDINGS_SECRET_KEYS: a JSON list, or keys separated by commas."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _long_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        if any(len(k.get_secret_value().strip()) < 32 for k in keys):
+            raise ValueError(
+                "each secret key has at least 32 characters (tidings secrets generate)"
+            )
+        return keys
+
+    @property
+    def key_file(self) -> Path:
+        return self.secret_key_file or self.data_dir / "secret.key"
 
     @property
     def db_url(self) -> str:

@@ -45,6 +45,12 @@ bot_app = typer.Typer(
 app.add_typer(bot_app, name="bot")
 audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+secrets_app = typer.Typer(
+    help="The server keys that seal TOTP secrets and sign the audit log's head: "
+    "make one, move everything to the newest (docs/security.md, Server keys).",
+    no_args_is_help=True,
+)
+app.add_typer(secrets_app, name="secrets")
 
 DataDir = Annotated[
     Path | None,
@@ -81,12 +87,15 @@ def _settings(**overrides: object) -> Settings:
         fail(str(exc))
 
 
-def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
-    """Migrate the database, then run `action(container)`; errors become one line."""
+def run_with_container(
+    action: Callable[[Container], Awaitable[T]], *, check_keys: bool = True
+) -> T:
+    """Migrate the database, check that the server keys are the database's (unless
+    `check_keys` is False: the `secrets` commands check what they need), then run
+    `action(container)`; errors become one line."""
     from tidings.app.container import Container
     from tidings.app.fatal import report_fatal_signals
     from tidings.store import migrations
-    from tidings.store.sql.engines import UnusableDatabase
 
     settings = _settings()
     report_fatal_signals(settings.data_dir)  # SIGBUS from a failing data file: one line
@@ -97,6 +106,8 @@ def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
         client_address.set("cli")  # audit entries made here say so
         container = Container(settings)
         try:
+            if check_keys:
+                await container.services.secrets.check()
             return await action(container)
         finally:
             await container.close()
@@ -106,8 +117,18 @@ def run_with_container(action: Callable[[Container], Awaitable[T]]) -> T:
         return asyncio.run(go())
     except TidingsError as exc:
         fail(exc.message)
-    except (UnusableDatabase, OSError) as exc:  # a setting or the disk: one line
+    except _one_line_errors() as exc:  # a setting, a key or the disk: one line
         fail(str(exc))
+
+
+def _one_line_errors() -> tuple[type[Exception], ...]:
+    """What a setting, a server key or the disk raise: printed as one line, exit 1."""
+    from tidings.app.keys import BadKeyFile
+    from tidings.services.keyring import NoKey, UnknownKey
+    from tidings.services.secrets import KeyProblem
+    from tidings.store.sql.engines import UnusableDatabase
+
+    return (UnusableDatabase, OSError, KeyProblem, BadKeyFile, UnknownKey, NoKey)
 
 
 def _version(value: bool) -> None:
@@ -183,13 +204,12 @@ def serve(
         insecure_http=insecure_http,
     )
     from tidings.app.security import InsecureBind
-    from tidings.store.sql.engines import UnusableDatabase
 
     try:
         run(settings)
     except InsecureBind as exc:
         fail(str(exc), 2)
-    except (UnusableDatabase, OSError) as exc:  # a setting or the disk: one line
+    except _one_line_errors() as exc:  # a setting, a key or the disk: one line
         fail(str(exc))
 
 
@@ -491,24 +511,30 @@ def dept_assign(
 # --- audit log ---------------------------------------------------------------------------
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit log's hash chain from its first entry; exit 1 if it is broken."""
+    """Check the audit log's hash chain from its first entry, and that it ends at the
+    entry its signed head names (removing the newest entries shows); exit 1 if not."""
 
     async def action(c: Container) -> ChainCheck:
         return await c.services.audit.verify()
 
-    check = run_with_container(action)
+    check = run_with_container(action, check_keys=False)  # a head of a lost key: reported
     if not check.ok:
+        what = "TRUNCATED" if check.truncated else f"BROKEN at entry {check.broken_seq}"
         err.print(
-            f"audit log BROKEN at entry {check.broken_seq}: {check.reason} "
+            f"audit log {what}: {check.reason} "
             f"({check.entries} entries read; last good entry {check.head_seq})",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1)
+    signed = "" if check.signed_by is None else f", signed head (key {check.signed_by})"
     console.print(
-        f"audit log intact: {check.entries} entries, head {check.head_seq} {check.head_hash}",
+        f"audit log intact: {check.entries} entries, head {check.head_seq} "
+        f"{check.head_hash}{signed}",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -563,9 +589,112 @@ def audit_export(
                 sink.flush()
         return count
 
-    count = run_with_container(action)
+    count = run_with_container(action, check_keys=False)  # reads only
     if output is not None:
         console.print(f"wrote {count} entries to {output}", markup=False, highlight=False)
+
+
+# --- server keys ---------------------------------------------------------------------------
+@secrets_app.command("generate")
+def secrets_generate(
+    key_file: Annotated[
+        bool,
+        typer.Option(
+            "--key-file",
+            help="Add the key to the key file, first (the newest), instead of printing it.",
+        ),
+    ] = False,
+) -> None:
+    """Make a new server key (256 random bits). Printed, for secret_keys (put it first,
+    keep the older ones after it until `tidings secrets rotate` has run); or, with
+    --key-file, written first into the key file (data_dir/secret.key by default)."""
+    from tidings.app.keys import BadKeyFile, read_key_file, write_key_file
+    from tidings.services.keyring import new_key
+
+    key = new_key()
+    if not key_file:
+        sys.stdout.write(key + "\n")
+        return
+    from tidings.store.sql.engines import engine_class
+
+    settings = _settings()
+    if settings.secret_keys:
+        fail("secret_keys is set, so the key file is not used: add the printed key there")
+    missing = engine_class(settings.db_url).missing(settings.db_url)
+    if missing is not None:  # a mistyped --data-dir: no key file for nothing
+        fail(f"{missing}: check --data-dir (or database_url); `tidings migrate` creates one")
+    path = settings.key_file
+    try:
+        write_key_file(path, [key, *read_key_file(path)], replace=True)
+    except (BadKeyFile, OSError) as exc:
+        fail(str(exc))
+    console.print(
+        f"added a new key first in {path}: restart the server, then run `tidings secrets rotate`",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    forget_lost: Annotated[
+        bool,
+        typer.Option(
+            "--forget-lost",
+            help="A key is lost for good: remove the second factors sealed under it (those "
+            "users enrol again) and sign the audit head anew.",
+        ),
+    ] = False,
+) -> None:
+    """Seal every TOTP secret under the newest key and sign the audit log's head with it
+    (after checking the log). Run it once every server holds the new key; then the
+    older keys may be removed. Safe to run again, and while the server runs."""
+    from tidings.services.secrets import Rotation
+
+    async def action(c: Container) -> Rotation:
+        return await c.services.secrets.rotate(forget_lost=forget_lost)
+
+    done = run_with_container(action, check_keys=False)
+    console.print(
+        f"everything is under key {done.key_id}: {done.resealed} TOTP secrets resealed, "
+        "the audit head signed"
+        + (f", {done.forgotten} second factors of a lost key removed" if done.forgotten else ""),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    if done.unused:
+        console.print(
+            f"no longer used, may be removed: key {', '.join(done.unused)}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@secrets_app.command("status")
+def secrets_status() -> None:
+    """Which keys the server holds and which the database uses."""
+    from tidings.services.secrets import KeyUse
+
+    async def action(c: Container) -> tuple[list[str], KeyUse]:
+        return c.keyring.ids, await c.services.secrets.usage()
+
+    held, use = run_with_container(action, check_keys=False)
+    table = Table("key", "held", "TOTP secrets", "audit head")
+    for key in sorted(
+        {*held, *(k for k in use.totp if k is not None), *([use.head] if use.head else [])}
+    ):
+        table.add_row(
+            key + (" (newest)" if held and key == held[0] else ""),
+            "yes" if key in held else "NO",
+            str(use.totp.get(key, 0)),
+            "yes" if key == use.head else "",
+        )
+    if use.totp.get(None):
+        table.add_row("(not sealed yet)", "", str(use.totp[None]), "")
+    console.print(table)
 
 
 def _mount_optional() -> None:

@@ -3,6 +3,7 @@ the entry before it, so changing, inserting or removing an entry breaks every ha
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -42,6 +43,8 @@ class AuditAction:
     DEPARTMENT_CREATED = "department_created"
     DEPARTMENT_MEMBER_CHANGED = "department_member_changed"
     SETTINGS_CHANGED = "settings_changed"
+    AUDIT_HEAD_ADOPTED = "audit_head_adopted"
+    SECRETS_ROTATED = "secrets_rotated"
 
 
 def _iso(at: datetime) -> str:
@@ -90,16 +93,57 @@ class ChainCheck:
     head_hash: str
     broken_seq: int | None = None
     reason: str = ""
+    truncated: bool = False  # the log ends before the entry its signed head names
+    signed_by: str | None = None  # the key id of the signed head checked
+
+
+def check_head(
+    chain: ChainCheck, head: tuple[int, str] | None, hash_at_head: str | None
+) -> ChainCheck:
+    """The chain's check, completed with its signed head (seq, hash), whose signature
+    was checked already; `hash_at_head` is the hash the chain has at the head's seq.
+    Entries after the head are fine (appended since the head was read)."""
+    if not chain.ok:
+        return chain
+    fail = functools.partial(ChainCheck, False, chain.entries, chain.head_seq, chain.head_hash)
+    if head is None:
+        if chain.entries == 0:
+            return chain
+        return fail(
+            chain.head_seq,
+            f"no signed head, but {chain.entries} entries: the head was removed (a database "
+            "from before signed heads gets one when the server starts)",
+        )
+    seq, head_hash = head
+    if chain.head_seq < seq:
+        missing = seq - chain.head_seq
+        return fail(
+            chain.head_seq + 1,
+            f"the log ends at entry {chain.head_seq} but its signed head is entry {seq}: "
+            f"the newest {missing} {'entry was' if missing == 1 else 'entries were'} removed",
+            truncated=True,
+        )
+    if hash_at_head != head_hash:
+        return fail(
+            seq,
+            f"entry {seq} is not the one the signed head names: the log was rewritten from "
+            "there on",
+            truncated=True,
+        )
+    return chain
 
 
 class ChainVerifier:
     """Feed entries in seq order; `result()` tells whether the chain holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: int | None = None) -> None:
+        """`watch`: remember the hash of the entry with this seq (`watched`)."""
         self.count = 0
         self.prev_seq = 0
         self.prev_hash = GENESIS
         self.broken: tuple[int, str] | None = None
+        self.watch = watch
+        self.watched: str | None = None
 
     def feed(self, entries: Iterable[AuditEntry]) -> None:
         for entry in entries:
@@ -114,6 +158,8 @@ class ChainVerifier:
                 self.broken = (entry.seq, "its content does not match its hash")
             else:
                 self.prev_seq, self.prev_hash = entry.seq, entry.hash
+                if entry.seq == self.watch:
+                    self.watched = entry.hash
 
     def result(self) -> ChainCheck:
         if self.broken is not None:

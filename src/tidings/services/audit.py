@@ -1,4 +1,6 @@
-"""The audit log: an append-only, hash-chained record of security-relevant actions.
+"""The audit log: an append-only, hash-chained record of security-relevant actions,
+whose newest entry is kept signed (the store moves the signed head with every entry:
+store/ports.py:AuditHead), so that removing the newest entries shows.
 
 Services call `record(tx, ...)` inside the transaction of the action itself, so that an
 action and its audit entry commit together or not at all. The client's address comes from
@@ -7,18 +9,20 @@ action and its audit entry commit together or not at all. The client's address c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from datetime import datetime
 
 import orjson
 
-from tidings.core.audit import GENESIS, ChainCheck, ChainVerifier, chain_hash
+from tidings.core.audit import GENESIS, ChainCheck, ChainVerifier, chain_hash, check_head
 from tidings.core.clock import Clock
 from tidings.core.models import AuditEntry, User
 from tidings.core.rules import check_admin
 from tidings.services.context import Deps
-from tidings.store.ports import Tx
+from tidings.services.keyring import UnknownKey
+from tidings.store.ports import AuditHead, Tx
 
 client_address: ContextVar[str] = ContextVar("client_address", default="")
 PAGE_MAX = 500
@@ -90,9 +94,34 @@ class AuditService:
                 return
             after = batch[-1].seq
 
-    async def verify(self) -> ChainCheck:
-        """Walk the whole chain from the first entry."""
-        verifier = ChainVerifier()
+    async def verify(self, head: bool = True) -> ChainCheck:
+        """Walk the whole chain from the first entry, and compare its end with the signed
+        head (read first: entries appended meanwhile come after it). `head` False: the
+        chain alone (for adopting the head of a lost key)."""
+        return await self._verify(await self._head() if head else None, head)
+
+    async def _head(self) -> AuditHead | None:
+        async with self.d.store.read() as tx:
+            return await tx.get_audit_head()
+
+    async def _verify(self, head: AuditHead | None, with_head: bool) -> ChainCheck:
+        signed: tuple[int, str] | None = None
+        if head is not None:
+            try:
+                valid = self.d.keyring.head_is_signed(head)
+            except UnknownKey as exc:
+                return ChainCheck(False, 0, 0, GENESIS, head.seq, str(exc))
+            if not valid:
+                return ChainCheck(
+                    False,
+                    0,
+                    0,
+                    GENESIS,
+                    head.seq,
+                    "the signed head was altered: its signature does not match",
+                )
+            signed = (head.seq, head.hash)
+        verifier = ChainVerifier(watch=None if head is None else head.seq)
         after = 0
         while verifier.broken is None:
             async with self.d.store.read() as tx:
@@ -101,4 +130,9 @@ class AuditService:
             if len(batch) < PAGE_MAX:
                 break
             after = batch[-1].seq
-        return verifier.result()
+        if not with_head:
+            return verifier.result()
+        checked = check_head(verifier.result(), signed, verifier.watched)
+        if checked.ok and head is not None:
+            return dataclasses.replace(checked, signed_by=head.key_id)
+        return checked

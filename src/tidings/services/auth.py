@@ -145,12 +145,14 @@ class AuthService:
         token_id = self.d.ids.new_id()
         device_name = clean_text(device or "unknown", field="device", max_chars=120)
         outcome = "none"
+        recovery = await second_factor.recovery_match(user, totp)  # slow: before the writer
         async with self.d.store.write() as wtx:
             if await second_factor.enabled(wtx, user.id):
                 if not totp:
                     outcome = "missing"
                 else:
-                    outcome = await second_factor.verify(wtx, user, totp, now) or "wrong"
+                    checked = await second_factor.verify(wtx, user, totp, now, recovery)
+                    outcome = checked or "wrong"
             if outcome not in ("missing", "wrong"):
                 enrol_only = outcome == "none" and await second_factor.required_for(user)
                 await wtx.insert_token(

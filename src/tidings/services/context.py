@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator
+from tidings.services.keyring import Keyring
 from tidings.store.ports import Store
 
 # The limit classes declare no defaults: each field is the setting of the same name
@@ -81,3 +82,4 @@ class Deps:
     ids: IdGenerator
     limits: Limits
     security: SecurityLimits
+    keyring: Keyring

@@ -15,6 +15,7 @@ from tidings.services.passwords import Passwords
 from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.second_factor import SecondFactorService
+from tidings.services.secrets import SecretsService
 from tidings.services.sessions import SessionService
 from tidings.services.sync import SyncService
 from tidings.services.users import UserService
@@ -35,6 +36,7 @@ class Services:
     sessions: SessionService
     bots: BotService
     limiter: RateLimiter
+    secrets: SecretsService
 
     @classmethod
     def build(cls, deps: Deps, passwords: Passwords) -> Services:
@@ -43,6 +45,7 @@ class Services:
         second_factor = SecondFactorService(deps, passwords)
         auth = AuthService(deps, passwords, second_factor)
         users = UserService(deps, auth, passwords)
+        audit = AuditService(deps)
         return cls(
             deps=deps,
             auth=auth,
@@ -52,9 +55,10 @@ class Services:
             messages=MessageService(deps),
             sync=SyncService(deps),
             presence=PresenceService(deps),
-            audit=AuditService(deps),
+            audit=audit,
             second_factor=second_factor,
             sessions=SessionService(deps, auth, passwords),
             bots=BotService(deps, auth, users),
             limiter=auth.limiter,
+            secrets=SecretsService(deps, audit),
         )

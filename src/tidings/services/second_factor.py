@@ -3,8 +3,10 @@ organization's policy of who must have one.
 
 Enrolment is two steps: `setup` makes a secret (shown once, as an otpauth:// URI and a
 QR code PNG), `enable` checks a first code from the authenticator and hands out ten
-one-time recovery codes, stored only as hashes. A code is accepted once: its time step
-is remembered, so an intercepted code cannot be replayed.
+one-time recovery codes, stored only as argon2id hashes (services/passwords.py:
+hash_codes; older SHA-256 ones still work, each once). A code is accepted once: its time
+step is remembered, so an intercepted code cannot be replayed. The secret is stored
+sealed with the server key (services/keyring.py), opened only to check a code.
 """
 
 from __future__ import annotations
@@ -37,13 +39,15 @@ from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
 from tidings.services.passwords import Passwords
-from tidings.store.ports import Tx
+from tidings.store.ports import SecondFactor, Tx
 
 POLICY_KEY = "second_factor_policy"
 RECOVERY_CODES = 10
 STEP_SECONDS = 30
 VALID_WINDOW = 1  # accept the previous and the next 30 s step too (clock drift)
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+_RECOVERY_SET = frozenset(_RECOVERY_ALPHABET)
+RECOVERY_CODE_CHARS = 10
 POLICY_CACHE_SECONDS = 5.0
 
 
@@ -54,13 +58,23 @@ class Enrolment:
     qr_png: bytes
 
 
-def recovery_hash(user_id: str, code: str) -> str:
+def normalized_recovery_code(code: str) -> str | None:
+    """A recovery code as hashed (`abcde-fghjk` -> `abcdefghjk`), or None when `code`
+    cannot be one (then nothing is hashed: a mistyped TOTP code costs no argon2id)."""
     normalized = code.strip().lower().replace("-", "").replace(" ", "")
+    if len(normalized) != RECOVERY_CODE_CHARS or set(normalized) - _RECOVERY_SET:
+        return None
+    return normalized
+
+
+def legacy_recovery_hash(user_id: str, normalized: str) -> str:
+    """How recovery codes were stored before migration 0006 (SHA-256: too fast for a
+    50-bit code); such codes still work, each once, until they are replaced."""
     return hashlib.sha256(f"{user_id}:{normalized}".encode()).hexdigest()
 
 
 def new_recovery_code() -> str:
-    raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
+    raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(RECOVERY_CODE_CHARS))
     return f"{raw[:5]}-{raw[5:]}"
 
 
@@ -143,18 +157,40 @@ class SecondFactorService:
         return not user.bot and (await self.policy()).applies_to(user.role)
 
     # --- login --------------------------------------------------------------------
-    async def verify(self, tx: Tx, user: User, code: str, now: datetime) -> str | None:
+    async def recovery_match(self, user: User, code: str | None) -> str | None:
+        """The stored hash of the user's unspent recovery code `code`, or None. Found
+        before the transaction that spends it (`verify`): argon2id is slow, and the
+        writer must not wait on it."""
+        normalized = None if code is None else normalized_recovery_code(code)
+        if normalized is None:
+            return None
+        async with self.d.store.read() as tx:
+            stored = await tx.unspent_recovery_hashes(user.id)
+        legacy = legacy_recovery_hash(user.id, normalized)
+        if legacy in stored:
+            return legacy
+        return await self.passwords.matching_code(normalized, stored)
+
+    async def _hash_codes(self, codes: list[str]) -> list[str]:
+        normalized = [normalized_recovery_code(c) or c for c in codes]
+        return await self.passwords.hash_codes(normalized)
+
+    def _secret(self, user_id: str, found: SecondFactor) -> str:
+        return self.d.keyring.open_totp(user_id, found.key_id, found.secret)
+
+    async def verify(
+        self, tx: Tx, user: User, code: str, now: datetime, recovery: str | None = None
+    ) -> str | None:
         """Check a login's second factor in the login's transaction: a TOTP code (each
-        accepted once) or an unspent recovery code. Returns "totp" or "recovery_code", or
-        None when it is wrong."""
+        accepted once) or an unspent recovery code (`recovery`: its stored hash, from
+        `recovery_match`). Returns "totp" or "recovery_code", or None when it is wrong."""
         found = await tx.get_second_factor(user.id)
         if found is None or not found.enabled:
             return None
-        secret = found.secret
-        step = matching_step(secret, code, now)
+        step = matching_step(self._secret(user.id, found), code, now)
         if step is not None:
             return "totp" if await tx.use_totp_step(user.id, step) else None
-        if await tx.use_recovery_code(user.id, recovery_hash(user.id, code), now):
+        if recovery is not None and await tx.use_recovery_code(user.id, recovery, now):
             left = await tx.recovery_codes_left(user.id)
             await record(
                 tx,
@@ -184,10 +220,11 @@ class SecondFactorService:
         if user.bot:
             raise InvalidOperation("a bot account has no second factor")
         secret = pyotp.random_base32()
+        key_id, sealed = self.d.keyring.seal_totp(user.id, secret)
         async with self.d.store.write() as tx:
             if await self.enabled(tx, user.id):
                 raise Conflict("a second factor is already enabled: disable it first")
-            await tx.put_second_factor(user.id, secret, self.d.clock.now())
+            await tx.put_second_factor(user.id, sealed, key_id, self.d.clock.now())
         uri = pyotp.TOTP(secret).provisioning_uri(
             name=user.username, issuer_name=self.d.security.totp_issuer
         )
@@ -199,17 +236,18 @@ class SecondFactorService:
         user = session.user
         now = self.d.clock.now()
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        hashes = await self._hash_codes(codes)
         async with self.d.store.write() as tx:
             found = await tx.get_second_factor(user.id)
             if found is None:
                 raise InvalidOperation("start with POST /auth/totp/setup")
             if found.enabled:
                 raise Conflict("the second factor is already enabled")
-            step = matching_step(found.secret, code, now)
+            step = matching_step(self._secret(user.id, found), code, now)
             if step is None:
                 raise InvalidTotp("that code is not right: check the authenticator's clock")
             await tx.enable_second_factor(user.id, now, step)
-            await tx.replace_recovery_codes(user.id, [recovery_hash(user.id, c) for c in codes])
+            await tx.replace_recovery_codes(user.id, hashes)
             await tx.set_tokens_enrol_only([user.id], False)
             await record(
                 tx, self.d.clock, AuditAction.TOTP_ENABLED, actor_id=user.id, target_id=user.id
@@ -220,12 +258,13 @@ class SecondFactorService:
         user = session.user
         now = self.d.clock.now()
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        hashes = await self._hash_codes(codes)
         async with self.d.store.write() as tx:
             if not await self.enabled(tx, user.id):
                 raise InvalidOperation("no second factor is enabled")
             if await self._check_totp_only(tx, user, code, now) is None:
                 raise InvalidTotp("that code is not right")
-            await tx.replace_recovery_codes(user.id, [recovery_hash(user.id, c) for c in codes])
+            await tx.replace_recovery_codes(user.id, hashes)
             await record(
                 tx,
                 self.d.clock,
@@ -246,10 +285,11 @@ class SecondFactorService:
         if stored is None or not await self.passwords.verify(stored, password):
             raise InvalidCredentials("wrong password")
         now = self.d.clock.now()
+        recovery = await self.recovery_match(user, code)
         async with self.d.store.write() as tx:
             if not await self.enabled(tx, user.id):
                 raise InvalidOperation("no second factor is enabled")
-            if await self.verify(tx, user, code, now) is None:
+            if await self.verify(tx, user, code, now, recovery) is None:
                 raise InvalidTotp("that code is not right")
             await tx.delete_second_factor(user.id)
             await record(
@@ -281,7 +321,7 @@ class SecondFactorService:
         found = await tx.get_second_factor(user.id)
         if found is None:
             return None
-        step = matching_step(found.secret, code, now)
+        step = matching_step(self._secret(user.id, found), code, now)
         if step is None or not await tx.use_totp_step(user.id, step):
             return None
         return step

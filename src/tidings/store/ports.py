@@ -64,11 +64,30 @@ class MessagePage:
 
 @dataclass(frozen=True, slots=True)
 class SecondFactor:
-    """A user's TOTP: its secret, whether enrolment finished, the last time step used."""
+    """A user's TOTP: its secret as stored (sealed under the key `key_id`; None: stored
+    as is, before secrets were sealed), whether enrolment finished, the last time step
+    used."""
 
     secret: str
     enabled: bool
     last_step: int | None
+    key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditHead:
+    """The audit log's newest entry (its seq and hash), signed with a server key: kept
+    beside the log, moved in the transaction of every entry, so that removing the
+    newest entries shows."""
+
+    seq: int
+    hash: str
+    key_id: str
+    mac: str
+
+
+# Signs the head at (seq, hash): given to the store by the container (app/container.py).
+AuditSigner = Callable[[int, str], AuditHead]
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,8 +357,29 @@ class SecurityTx(Protocol):
         """A user's TOTP, if any."""
         ...
 
-    async def put_second_factor(self, user_id: str, secret: str, now: datetime) -> None:
-        """Start (or restart) an enrolment: a new secret, not enabled yet."""
+    async def put_second_factor(
+        self, user_id: str, secret: str, key_id: str | None, now: datetime
+    ) -> None:
+        """Start (or restart) an enrolment: a new secret (sealed under `key_id`), not
+        enabled yet."""
+        ...
+
+    async def second_factor_key_ids(self) -> dict[str | None, int]:
+        """How many stored TOTP secrets each key id sealed (None: stored as is)."""
+        ...
+
+    async def second_factors_under(
+        self, key_id: str | None, after_user_id: str, limit: int
+    ) -> list[tuple[str, SecondFactor]]:
+        """Up to `limit` (user id, second factor) whose secret is sealed under `key_id`
+        (None: stored as is), by user id, after `after_user_id`."""
+        ...
+
+    async def reseal_second_factor(
+        self, user_id: str, old_key_id: str | None, secret: str, key_id: str
+    ) -> bool:
+        """Replace a secret sealed under `old_key_id` by the same secret sealed under
+        `key_id`; False when it changed meanwhile."""
         ...
 
     async def enable_second_factor(self, user_id: str, now: datetime, step: int) -> None: ...
@@ -361,6 +401,8 @@ class SecurityTx(Protocol):
         """Spend one recovery code; False when unknown or already spent."""
         ...
 
+    async def unspent_recovery_hashes(self, user_id: str) -> list[str]: ...
+
     async def recovery_codes_left(self, user_id: str) -> int: ...
 
     async def get_login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
@@ -378,7 +420,14 @@ class SecurityTx(Protocol):
 
     async def audit_hash(self, seq: int) -> str | None: ...
 
-    async def insert_audit(self, entry: AuditEntry) -> None: ...
+    async def insert_audit(self, entry: AuditEntry) -> None:
+        """Append `entry` and move the signed head to it (signed by the store's
+        AuditSigner), in this transaction."""
+        ...
+
+    async def get_audit_head(self) -> AuditHead | None: ...
+
+    async def put_audit_head(self, head: AuditHead) -> None: ...
 
     async def list_audit(
         self, after_seq: int, limit: int, since: datetime | None = None

@@ -180,3 +180,112 @@ async def test_export_since(container: Container) -> None:
     assert [e async for e in svc.audit.entries(middle + timedelta(days=1))] == []
     small = [e async for e in svc.audit.entries(None, page=2)]
     assert [e.seq for e in small] == [e.seq for e in everything]
+
+
+# --- the signed head: truncation (issue 13, item 18) ---------------------------------------
+async def _newest_seq(c: Container) -> int:
+    owner = await c.services.users.by_username("olga")
+    return (await c.services.audit.page(owner, 0, 500))[-1].seq
+
+
+async def test_an_untouched_log_ends_at_its_signed_head(container: Container) -> None:
+    await _some_history(container)
+    check = await container.services.audit.verify()
+    assert check.ok and not check.truncated, check
+    assert check.signed_by == container.keyring.ids[0]
+    async with container.store.read() as tx:
+        head = await tx.get_audit_head()
+    assert head is not None and head.seq == check.head_seq == check.entries
+    assert head.hash == check.head_hash
+
+
+@pytest.mark.parametrize("removed", [1, 3])
+async def test_removing_the_newest_entries_is_found(container: Container, removed: int) -> None:
+    """The intruder drops the guard, deletes the newest entries and winds the counter
+    back: every entry left still chains, but the signed head names one that is gone."""
+    await _some_history(container)
+    newest = await _newest_seq(container)
+    await _drop_guard(container)
+    await _sql(container, "DELETE FROM audit_log WHERE seq > :keep", keep=newest - removed)
+    await _sql(
+        container, "UPDATE counters SET value = :keep WHERE name = 'audit'", keep=newest - removed
+    )
+    check = await container.services.audit.verify()
+    assert not check.ok and check.truncated, check
+    assert check.head_seq == newest - removed and check.entries == newest - removed
+    assert f"newest {removed} " in check.reason and "removed" in check.reason
+
+
+async def _forge_head(c: Container, seq: int, head_hash: str, key_id: str, mac: str) -> None:
+    await _sql(
+        c,
+        "UPDATE audit_head SET seq = :seq, hash = :hash, key_id = :key_id, mac = :mac",
+        seq=seq,
+        hash=head_hash,
+        key_id=key_id,
+        mac=mac,
+    )
+
+
+@pytest.mark.parametrize("tamper", ["move_head_back", "own_key", "delete_head", "other_mac"])
+async def test_tampering_with_the_head_is_found(container: Container, tamper: str) -> None:
+    """Without the server key the head cannot be moved back to a truncated end: not by
+    editing it, not by signing it with a key of one's own, not by deleting it."""
+    from tidings.services.keyring import Keyring
+
+    await _some_history(container)
+    newest = await _newest_seq(container)
+    owner = await container.services.users.by_username("olga")
+    keep = (await container.services.audit.page(owner, newest - 3, 1))[0]
+    await _drop_guard(container)
+    await _sql(container, "DELETE FROM audit_log WHERE seq > :keep", keep=keep.seq)
+    async with container.store.read() as tx:
+        head = await tx.get_audit_head()
+    assert head is not None
+    if tamper == "move_head_back":
+        await _forge_head(container, keep.seq, keep.hash, head.key_id, head.mac)
+        reason = "altered"
+    elif tamper == "own_key":
+        forged = Keyring(["an intruder's own key, long enough to be one"]).sign_head(
+            keep.seq, keep.hash
+        )
+        await _forge_head(container, forged.seq, forged.hash, forged.key_id, forged.mac)
+        reason = "not among the server's keys"
+    elif tamper == "delete_head":
+        await _sql(container, "DELETE FROM audit_head")
+        reason = "no signed head"
+    else:  # a valid-looking mac of the same key over another head
+        other = container.keyring.sign_head(keep.seq - 1, keep.prev_hash)
+        await _forge_head(container, keep.seq, keep.hash, other.key_id, other.mac)
+        reason = "altered"
+    check = await container.services.audit.verify()
+    assert not check.ok, check
+    assert reason in check.reason, check
+
+
+async def test_entries_appended_while_verifying_are_fine(container: Container) -> None:
+    """The head is read first: entries after it (appended meanwhile) chain on from it."""
+    await _some_history(container)
+    async with container.store.read() as tx:
+        head = await tx.get_audit_head()
+    assert head is not None
+    await container.services.audit.record(AuditAction.LOGIN, actor_id="x")
+    check = await container.services.audit._verify(head, True)
+    assert check.ok and check.head_seq == head.seq + 1, check
+
+
+async def test_a_log_without_a_head_gets_one_at_start_and_says_so(container: Container) -> None:
+    """A database from before signed heads (or whose head row was deleted): verify fails
+    until the server starts, which adopts the head in an entry of its own."""
+    await _some_history(container)
+    await _sql(container, "DELETE FROM audit_head")
+    check = await container.services.audit.verify()
+    assert not check.ok and "no signed head" in check.reason
+    await container.services.secrets.prepare()
+    check = await container.services.audit.verify()
+    assert check.ok, check
+    owner = await container.services.users.by_username("olga")
+    newest = (await container.services.audit.page(owner, check.head_seq - 1, 1))[0]
+    assert newest.action == AuditAction.AUDIT_HEAD_ADOPTED and newest.actor_id is None
+    await container.services.secrets.prepare()  # once only
+    assert (await container.services.audit.verify()).head_seq == check.head_seq

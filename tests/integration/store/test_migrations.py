@@ -82,3 +82,40 @@ async def test_0005_slims_the_reaction_events_stored_before(
     assert old == {**{k: v for k, v in OLD.items() if k != "message"}, "count": 2}
     assert taken_back["count"] == 0 and "message" not in taken_back
     assert new == NEW
+
+
+async def test_0006_keeps_second_factors_and_recovery_codes(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """0006 widens the columns that now hold sealed secrets and argon2id hashes: what
+    was stored before stays (secrets as is, key_id NULL, until the server seals them at
+    start: tests/integration/services/test_secrets.py), and the signed head table is
+    there, empty."""
+    url = backend.database_url or f"sqlite:///{tmp_path / 'tidings.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0005")
+    stamp = "2026-11-28 12:00:00" if url.startswith("sqlite") else None
+    at = "?" if stamp else "now()"
+    await asyncio.to_thread(
+        run,
+        url,
+        f"INSERT INTO second_factors (user_id, secret, created_at, enabled_at, last_step) "
+        f"VALUES (?, ?, {at}, {at}, ?)",
+        [("u1", "JBSWY3DPEHPK3PXP", stamp, stamp, 7) if stamp else ("u1", "JBSWY3DPEHPK3PXP", 7)],
+    )
+    old_hash = "a" * 64
+    await asyncio.to_thread(
+        run, url, "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)", [("u1", old_hash)]
+    )
+    await asyncio.to_thread(migrations.upgrade, url)
+    factors = await asyncio.to_thread(
+        run, url, "SELECT user_id, secret, key_id, last_step FROM second_factors"
+    )
+    assert factors == [("u1", "JBSWY3DPEHPK3PXP", None, 7)]
+    codes = await asyncio.to_thread(run, url, "SELECT code_hash FROM recovery_codes")
+    assert codes == [(old_hash,)]
+    assert await asyncio.to_thread(run, url, "SELECT * FROM audit_head") == []
+    long_hash = "$argon2id$v=19$m=65536,t=3,p=4$" + "s" * 22 + "$" + "h" * 43
+    await asyncio.to_thread(
+        run, url, "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)", [("u1", long_hash)]
+    )

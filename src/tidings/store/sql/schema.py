@@ -178,17 +178,20 @@ second_factors = Table(
     "second_factors",
     metadata,
     Column("user_id", String(32), primary_key=True),
-    Column("secret", String(64), nullable=False),  # base32 TOTP secret
+    # 0006: sealed under the server key `key_id` (services/keyring.py); NULL: as is
+    Column("secret", Text, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("enabled_at", TS, nullable=True),  # None while enrolment is unconfirmed
     Column("last_step", BigInteger, nullable=True),  # a code is accepted once
+    Column("key_id", String(16), nullable=True),
 )
 
 recovery_codes = Table(
     "recovery_codes",
     metadata,
     Column("user_id", String(32), nullable=False),
-    Column("code_hash", String(64), nullable=False),
+    # 0006: argon2id, encoded (older rows: SHA-256 hex)
+    Column("code_hash", String(160), nullable=False),
     Column("used_at", TS, nullable=True),
     PrimaryKeyConstraint("user_id", "code_hash"),
 )
@@ -216,4 +219,16 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_log_at", "at"),
+)
+
+# --- 0006: the audit log's signed head, sealed TOTP secrets -------------------------
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # one row: id 1
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("mac", String(64), nullable=False),
 )

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.models import (
     AuditEntry,
@@ -21,7 +22,7 @@ from tidings.core.models import (
     User,
     UserId,
 )
-from tidings.store.ports import LoginFailures, SecondFactor, TokenSeen
+from tidings.store.ports import AuditHead, LoginFailures, SecondFactor, TokenSeen
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines import BatchRunner
 from tidings.store.sql.statements import SESSION
@@ -69,6 +70,16 @@ async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Sess
         enrol_only=bool(enrol_only),
         last_seen_at=None if last_seen_at is None else utc(run.read_timestamp(last_seen_at)),
     )
+
+
+def _second_factor(row: Any) -> SecondFactor:
+    last = None if row.last_step is None else int(row.last_step)
+    return SecondFactor(row.secret, row.enabled_at is not None, last, row.key_id)
+
+
+def _under(key_id: str | None) -> ColumnElement[bool]:
+    c = t.second_factors.c
+    return c.key_id.is_(None) if key_id is None else c.key_id == key_id
 
 
 def _audit(row: Any) -> AuditEntry:
@@ -226,19 +237,57 @@ class SecurityQueries(TxBase):
                 select(t.second_factors).where(t.second_factors.c.user_id == user_id)
             )
         ).first()
-        if row is None:
-            return None
-        last = None if row.last_step is None else int(row.last_step)
-        return SecondFactor(row.secret, row.enabled_at is not None, last)
+        return None if row is None else _second_factor(row)
 
-    async def put_second_factor(self, user_id: str, secret: str, now: datetime) -> None:
-        """Start (or restart) an enrolment: a new secret, not enabled yet."""
+    async def put_second_factor(
+        self, user_id: str, secret: str, key_id: str | None, now: datetime
+    ) -> None:
+        """Start (or restart) an enrolment: a new secret (sealed under `key_id`), not
+        enabled yet."""
         await self.delete_second_factor(user_id)
         await self.conn.execute(
             insert(t.second_factors).values(
-                user_id=user_id, secret=secret, created_at=now, enabled_at=None, last_step=None
+                user_id=user_id,
+                secret=secret,
+                key_id=key_id,
+                created_at=now,
+                enabled_at=None,
+                last_step=None,
             )
         )
+
+    async def second_factor_key_ids(self) -> dict[str | None, int]:
+        """How many stored TOTP secrets each key id sealed (None: stored as is)."""
+        c = t.second_factors.c
+        rows = await self.conn.execute(select(c.key_id, func.count()).group_by(c.key_id))
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def second_factors_under(
+        self, key_id: str | None, after_user_id: str, limit: int
+    ) -> list[tuple[str, SecondFactor]]:
+        """Up to `limit` (user id, second factor) whose secret is sealed under `key_id`
+        (None: stored as is), by user id, after `after_user_id`."""
+        c = t.second_factors.c
+        rows = await self.conn.execute(
+            select(t.second_factors)
+            .where(_under(key_id), c.user_id > after_user_id)
+            .order_by(c.user_id)
+            .limit(limit)
+        )
+        return [(r.user_id, _second_factor(r)) for r in rows]
+
+    async def reseal_second_factor(
+        self, user_id: str, old_key_id: str | None, secret: str, key_id: str
+    ) -> bool:
+        """Replace a secret sealed under `old_key_id` by the same secret sealed under
+        `key_id`; False when it changed meanwhile."""
+        c = t.second_factors.c
+        done = await self.conn.execute(
+            update(t.second_factors)
+            .where(c.user_id == user_id, _under(old_key_id))
+            .values(secret=secret, key_id=key_id)
+        )
+        return bool(done.rowcount)
 
     async def enable_second_factor(self, user_id: str, now: datetime, step: int) -> None:
         await self.conn.execute(
@@ -296,6 +345,13 @@ class SecurityQueries(TxBase):
             .values(used_at=now)
         )
         return bool(done.rowcount)
+
+    async def unspent_recovery_hashes(self, user_id: str) -> list[str]:
+        c = t.recovery_codes.c
+        rows = await self.conn.execute(
+            select(c.code_hash).where(c.user_id == user_id, c.used_at.is_(None))
+        )
+        return [r[0] for r in rows]
 
     async def recovery_codes_left(self, user_id: str) -> int:
         c = t.recovery_codes.c
@@ -374,6 +430,25 @@ class SecurityQueries(TxBase):
                 hash=entry.hash,
             )
         )
+        if self.audit_signer is None:
+            raise RuntimeError("this store signs no audit head: give SqlStore an AuditSigner")
+        await self.put_audit_head(self.audit_signer(entry.seq, entry.hash))
+
+    async def get_audit_head(self) -> AuditHead | None:
+        row = (await self.conn.execute(select(t.audit_head))).first()
+        if row is None:
+            return None
+        return AuditHead(int(row.seq), row.hash, row.key_id, row.mac)
+
+    async def put_audit_head(self, head: AuditHead) -> None:
+        """Audit writers are serialized by the audit counter's row (reserve_audit_seq):
+        the row is made by the first entry and only updated after."""
+        values = {"seq": head.seq, "hash": head.hash, "key_id": head.key_id, "mac": head.mac}
+        done = await self.conn.execute(
+            update(t.audit_head).where(t.audit_head.c.id == 1).values(**values)
+        )
+        if not done.rowcount:
+            await self.conn.execute(insert(t.audit_head).values(id=1, **values))
 
     async def list_audit(
         self, after_seq: int, limit: int, since: datetime | None = None

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import Unavailable
 from tidings.core.models import Session, UserId
-from tidings.store.ports import StreamSnapshot
+from tidings.store.ports import AuditSigner, StreamSnapshot
 from tidings.store.sql.conversations import ConversationQueries, read_contacts, read_snapshot
 from tidings.store.sql.engines import BatchRunner, Engine, WriteLockTimeout, create_engine
 from tidings.store.sql.events import EventQueries
@@ -73,8 +73,11 @@ def _unavailable_when_unreachable(engine: Engine) -> Iterator[None]:
 class SqlStore:
     """The Store: hands out read and write transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit_signer: AuditSigner | None = None) -> None:
+        """`audit_signer` signs the audit log's head in every write transaction that
+        appends to it (the container gives the keyring's: services/keyring.py)."""
         self.engine = engine
+        self.audit_signer = audit_signer
         self._next_replica = -1
         self.replica_reads = 0
         self.primary_fallbacks = 0
@@ -88,6 +91,7 @@ class SqlStore:
         synchronous: str = "FULL",
         replica_urls: list[str] | None = None,
         write_lock_timeout: float | None = None,
+        audit_signer: AuditSigner | None = None,
     ) -> SqlStore:
         extra = {} if write_lock_timeout is None else {"write_lock_timeout": write_lock_timeout}
         return cls(
@@ -97,7 +101,8 @@ class SqlStore:
                 sqlite_synchronous=synchronous,
                 replica_urls=replica_urls,
                 **extra,
-            )
+            ),
+            audit_signer,
         )
 
     @contextlib.asynccontextmanager
@@ -161,7 +166,7 @@ class SqlStore:
                 with _unavailable_when_unreachable(engine):
                     async with engine.write_transaction(deadline) as conn:
                         await engine.lock_writes(conn)
-                        tx = SqlTx(conn, engine)
+                        tx = SqlTx(conn, engine, self.audit_signer)
                         yield tx
                 for callback in tx._after_commit:
                     await callback()

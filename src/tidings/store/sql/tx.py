@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.store.ports import AuditSigner
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines import BatchRunner, Engine
 
@@ -29,9 +30,12 @@ class TxBase:
     conversations.py, messages.py, events.py, security.py) extend it, and
     store.py:SqlTx composes them (cf. Synapse's databases/main/__init__.py)."""
 
-    def __init__(self, conn: AsyncConnection, engine: Engine) -> None:
+    def __init__(
+        self, conn: AsyncConnection, engine: Engine, audit_signer: AuditSigner | None = None
+    ) -> None:
         self.conn = conn
         self.engine = engine
+        self.audit_signer = audit_signer  # write transactions: signs the audit head
         self._after_commit: list[AfterCommit] = []
         self._runner: BatchRunner | None = None
 

@@ -1,0 +1,159 @@
+"""What the server's keys (services/keyring.py) protect in the database, checked at start
+and moved to the newest key on demand:
+
+- `check`: every key id the database refers to (sealed TOTP secrets, the audit log's
+  signed head) is one the server holds; else one clear error (`KeyProblem`) naming them.
+- `prepare` (server start): `check`, then seal TOTP secrets stored as is (rows from
+  before migration 0006) and give a log with entries but no signed head its head (an
+  `audit_head_adopted` entry: from before 0006, or the head row was deleted).
+- `rotate` (`tidings secrets rotate`): seal every TOTP secret under the newest key and
+  sign the audit head with it, after checking the log; then the older keys may go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidings.core.audit import AuditAction
+from tidings.services.audit import AuditService, record
+from tidings.services.context import Deps
+from tidings.services.keyring import UnknownKey
+
+BATCH = 200  # TOTP secrets resealed per transaction
+
+
+class KeyProblem(Exception):
+    """The database needs a key that the server does not hold (one line for the operator)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """Which key ids the database refers to: TOTP secrets sealed per key id (None:
+    stored as is), and the key of the audit log's signed head (None: no head)."""
+
+    totp: dict[str | None, int]
+    head: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    key_id: str  # the newest key: everything is under it now
+    resealed: int
+    forgotten: int  # second factors removed because their key is lost (--forget-lost)
+    unused: list[str]  # keys held that nothing uses any more: they may be removed
+
+
+class SecretsService:
+    def __init__(self, deps: Deps, audit: AuditService) -> None:
+        self.d = deps
+        self.audit = audit
+
+    async def usage(self) -> KeyUse:
+        async with self.d.store.read() as tx:
+            totp = await tx.second_factor_key_ids()
+            head = await tx.get_audit_head()
+        return KeyUse(totp, None if head is None else head.key_id)
+
+    async def check(self) -> KeyUse:
+        """Raise KeyProblem when the database refers to a key not held."""
+        use = await self.usage()
+        held = set(self.d.keyring.ids)
+        lost = sorted({k for k in use.totp if k is not None and k not in held})
+        problems = [f"{use.totp[k]} TOTP secrets are sealed under key {k}" for k in lost]
+        if use.head is not None and use.head not in held:
+            problems.append(f"the audit log's head is signed with key {use.head}")
+        if problems:
+            holding = ", ".join(self.d.keyring.ids) or "no key at all"
+            raise KeyProblem(
+                "; ".join(problems) + f", which this server does not hold (it holds "
+                f"{holding}): give it the key (secret_keys, or the key file), or if the key "
+                "is lost for good, `tidings secrets rotate --forget-lost` (docs/security.md)"
+            )
+        return use
+
+    async def prepare(self) -> None:
+        """At server start: check the keys, seal what is stored as is, adopt a head."""
+        use = await self.check()
+        if use.totp.get(None):
+            await self._reseal(None, forget=False)
+        if use.head is None:
+            async with self.d.store.write() as tx:
+                if await tx.get_audit_head() is None and await tx.list_audit(0, 1):
+                    await record(
+                        tx,
+                        self.d.clock,
+                        AuditAction.AUDIT_HEAD_ADOPTED,
+                        actor_id=None,
+                        details={"reason": "no signed head"},
+                    )
+
+    async def rotate(self, forget_lost: bool = False) -> Rotation:
+        """Seal every TOTP secret under the newest key and sign the audit head with it.
+        The log is verified first (a head is never signed over a broken or truncated
+        log); with `forget_lost`, second factors under a key not held are removed (their
+        users enrol again) and a head signed with such a key is adopted."""
+        keyring = self.d.keyring
+        current = keyring.current().id
+        use = await self.usage()
+        held = set(keyring.ids)
+        lost_head = use.head is not None and use.head not in held
+        if not forget_lost:
+            await self.check()
+        check = await self.audit.verify(head=not lost_head)
+        if not check.ok:
+            raise KeyProblem(
+                f"the audit log does not verify ({check.reason}): run `tidings audit "
+                "verify`; nothing was rotated, so that no new signature covers it"
+            )
+        resealed = forgotten = 0
+        for key_id in sorted(use.totp, key=lambda k: k or ""):
+            if key_id != current:
+                lost = key_id is not None and key_id not in held
+                done, dropped = await self._reseal(key_id, forget=lost)
+                resealed, forgotten = resealed + done, forgotten + dropped
+        async with self.d.store.write() as tx:
+            details: dict[str, object] = {
+                "key_id": current,
+                "resealed": resealed,
+                "forgotten": forgotten,
+            }
+            if lost_head:
+                details["adopted_head_of_lost_key"] = use.head
+            await record(  # moves the head: signed with the newest key
+                tx, self.d.clock, AuditAction.SECRETS_ROTATED, actor_id=None, details=details
+            )
+        unused = [k for k in keyring.ids if k != current]
+        return Rotation(current, resealed, forgotten, unused)
+
+    async def _reseal(self, key_id: str | None, *, forget: bool) -> tuple[int, int]:
+        """Seal under the newest key every TOTP secret under `key_id` (not held and
+        `forget`: remove those second factors). Returns (resealed, removed)."""
+        keyring = self.d.keyring
+        resealed = removed = 0
+        after = ""
+        while True:
+            async with self.d.store.write() as tx:
+                batch = await tx.second_factors_under(key_id, after, BATCH)
+                for user_id, factor in batch:
+                    if forget:
+                        await tx.delete_second_factor(user_id)
+                        await record(
+                            tx,
+                            self.d.clock,
+                            AuditAction.TOTP_RESET,
+                            actor_id=None,
+                            target_id=user_id,
+                            details={"reason": "secret_key_lost", "key_id": key_id},
+                        )
+                        removed += 1
+                        continue
+                    try:
+                        secret = keyring.open_totp(user_id, factor.key_id, factor.secret)
+                    except UnknownKey as exc:
+                        raise KeyProblem(str(exc)) from exc
+                    new_id, sealed = keyring.seal_totp(user_id, secret)
+                    if await tx.reseal_second_factor(user_id, factor.key_id, sealed, new_id):
+                        resealed += 1
+            if len(batch) < BATCH:
+                return resealed, removed
+            after = batch[-1][0]
