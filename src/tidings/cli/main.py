@@ -511,8 +511,11 @@ def dept_assign(
 # --- audit log ---------------------------------------------------------------------------
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit log's hash chain from its first entry, and that it ends at the
-    entry its signed head names (removing the newest entries shows); exit 1 if not."""
+    """Check the audit log's hash chain and its signed head; exit 1 if either fails.
+
+    The chain is walked from its first entry (an entry changed, removed, inserted or
+    moved: BROKEN), and must reach the entry its signed head names (the newest entries
+    removed: TRUNCATED). See docs/security.md, Audit log."""
 
     async def action(c: Container) -> ChainCheck:
         return await c.services.audit.verify()
@@ -605,9 +608,11 @@ def secrets_generate(
         ),
     ] = False,
 ) -> None:
-    """Make a new server key (256 random bits). Printed, for secret_keys (put it first,
-    keep the older ones after it until `tidings secrets rotate` has run); or, with
-    --key-file, written first into the key file (data_dir/secret.key by default)."""
+    """Make a new server key (256 random bits): printed, or put first in the key file.
+
+    Printed, for secret_keys: put it first on every node, keep the older keys after it
+    until `tidings secrets rotate` has run. With --key-file it is written first into the
+    key file (data_dir/secret.key by default); restart the server, then rotate."""
     from tidings.app.keys import BadKeyFile, read_key_file, write_key_file
     from tidings.services.keyring import new_key
 
@@ -647,9 +652,11 @@ def secrets_rotate(
         ),
     ] = False,
 ) -> None:
-    """Seal every TOTP secret under the newest key and sign the audit log's head with it
-    (after checking the log). Run it once every server holds the new key; then the
-    older keys may be removed. Safe to run again, and while the server runs."""
+    """Move everything to the newest key: TOTP secrets resealed, the audit head signed.
+
+    The audit log is checked first (nothing is signed over a broken or truncated log).
+    Run it once every server holds the new key; then the older keys may be removed.
+    Safe to run again, and while the server runs."""
     from tidings.services.secrets import Rotation
 
     async def action(c: Container) -> Rotation:
