@@ -104,9 +104,8 @@ async def test_0006_keeps_second_factors_and_recovery_codes(
         [("u1", "JBSWY3DPEHPK3PXP", stamp, stamp, 7) if stamp else ("u1", "JBSWY3DPEHPK3PXP", 7)],
     )
     old_hash = "a" * 64
-    await asyncio.to_thread(
-        run, url, "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)", [("u1", old_hash)]
-    )
+    add_code = "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)"
+    await asyncio.to_thread(run, url, add_code, [("u1", old_hash)])
     await asyncio.to_thread(migrations.upgrade, url)
     factors = await asyncio.to_thread(
         run, url, "SELECT user_id, secret, key_id, last_step FROM second_factors"
@@ -116,6 +115,4 @@ async def test_0006_keeps_second_factors_and_recovery_codes(
     assert codes == [(old_hash,)]
     assert await asyncio.to_thread(run, url, "SELECT * FROM audit_head") == []
     long_hash = "$argon2id$v=19$m=65536,t=3,p=4$" + "s" * 22 + "$" + "h" * 43
-    await asyncio.to_thread(
-        run, url, "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)", [("u1", long_hash)]
-    )
+    await asyncio.to_thread(run, url, add_code, [("u1", long_hash)])  # fits now
