@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -48,15 +48,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     guard: ClassVar[ConnectionGuard]
     head: ClassVar[HeadLimits]
 
-    # Per connection (the class values are each one's start): the head's bytes and lines
-    # seen in the parser's callbacks; bytes received while a head was incomplete (what
-    # httptools may hold of a line not yet ended).
-    _head_bytes = 0
-    _head_lines = 0
-    _unparsed = 0
-    _in_head = True
-    _counted = False  # admitted by the guard, not yet released
-    _lingering: int | None = None  # answered and closing: what it may still discard
+    # Per connection, in slots: uvicorn's own attributes stay in an instance dict that
+    # shares its keys with the others' (about 0.3 KiB; with these in it too, 1.6 KiB).
+    __slots__ = ("_counted", "_head_bytes", "_head_lines", "_in_head", "_lingering", "_unparsed")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the head's bytes and lines seen in the parser's callbacks; bytes received while
+        # a head was incomplete (what httptools may hold of a line not yet ended)
+        self._head_bytes = self._head_lines = self._unparsed = 0
+        self._in_head = True
+        self._counted = False  # admitted by the guard, not yet released
+        self._lingering: int | None = None  # answered and closing: what it may still drop
 
     @classmethod
     def configured(cls, guard: ConnectionGuard, head: HeadLimits) -> type[GuardedHttpProtocol]:
@@ -112,6 +115,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
+                # Done with: the parser and this protocol refer to each other, and would
+                # wait for the garbage collector (uvicorn breaks the cycle in
+                # connection_lost, which an upgraded connection never calls here).
+                self.parser = None  # type: ignore[assignment]
             else:
                 self._unsupported_upgrade_warning()
             return
