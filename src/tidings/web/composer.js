@@ -26,7 +26,7 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
     ta.style.height = `${Math.min(ta.scrollHeight, 200)}px`;
   };
   const submit = () => {
-    const text = ta.value.replace(/^\s*\n/, '').replace(/\s+$/, '');
+    const text = ta.value.replace(/^\s*\n/, '').trimEnd(); // not /\s+$/: quadratic on long blank runs
     if (!text.trim()) return;
     if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
       ctx.toast(t('error.too_large'), 'error');
