@@ -18,7 +18,6 @@ from tidings.core.errors import (
     SecondFactorRequired,
     TotpRequired,
     Unauthenticated,
-    UserDisabled,
 )
 from tidings.core.models import Session, User
 from tidings.core.rules import clean_text
@@ -33,6 +32,8 @@ from tidings.store.ports import TokenSeen
 
 log = structlog.get_logger(__name__)
 
+# The one answer to a refused password login, whatever the reason (see AuthService.login).
+LOGIN_REFUSED = "wrong username or password"
 SEEN_EVERY = timedelta(seconds=60)  # how stale a session's last_seen_at may get
 # Last-seen notes wait this long to be written together: a reconnect burst writes a
 # handful of transactions, not one per connection (list_sessions writes them first).
@@ -117,28 +118,29 @@ class AuthService:
         address: str = "",
     ) -> tuple[str, Session]:
         """Check the password (and the second factor, if the account has one) and open a
-        session for one device. Unknown users and wrong passwords give the same error,
-        after the same work, and count alike towards the slow-down and the lockout."""
+        session for one device. An unknown name, a bot (no password: it uses its token),
+        a wrong password and a disabled account (even with its right password) give one
+        answer, `LOGIN_REFUSED`, after the same work (one password check each), and count
+        alike towards the slow-down and the lockout; only the audit log tells them apart."""
         name = username.strip().lower()
         await self.limiter.check(Action.LOGIN, name[:120], address or None)
         now = self.d.clock.now()
         async with self.d.store.read() as tx:
             await self.guard.check(tx, name, address, now)
             found = await tx.get_credentials(name)
-        if found is None:
+        if found is None or found.user.bot:  # a bot has no password: it uses its bot token
             await self.passwords.waste_time(password)
-            await self._failed(name, address, None, "password")
-            raise InvalidCredentials("wrong username or password")
-        user, stored_hash = found.user, found.password_hash
-        if user.bot:  # a bot has no password: it authenticates with its bot token only
-            await self.passwords.waste_time(password)
-            await self._failed(name, address, user.id, "password")
-            raise InvalidCredentials("a bot account has no password: use its bot token")
-        if not await self.passwords.verify(stored_hash, password):
-            await self._failed(name, address, user.id, "password")
-            raise InvalidCredentials("wrong username or password")
-        if user.disabled:
-            raise UserDisabled("this account is disabled")
+            refused: str | None = "unknown" if found is None else "bot"
+        elif not await self.passwords.verify(found.password_hash, password):
+            refused = "password"
+        else:
+            refused = "disabled" if found.user.disabled else None
+        if refused is not None:
+            user_id = None if found is None else found.user.id
+            await self._failed(name, address, user_id, "password", refused)
+            raise InvalidCredentials(LOGIN_REFUSED)
+        assert found is not None
+        user = found.user
         second_factor = self.second_factor
         token = new_token()
         expires = now + self.d.limits.token_ttl
@@ -181,7 +183,9 @@ class AuthService:
         assert session is not None
         return token, session
 
-    async def _failed(self, name: str, address: str, user_id: str | None, factor: str) -> None:
+    async def _failed(
+        self, name: str, address: str, user_id: str | None, factor: str, refused: str = ""
+    ) -> None:
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             outcome = await self.guard.failed(tx, name, address, now)
@@ -189,6 +193,8 @@ class AuthService:
             details: dict[str, object] = {"factor": factor, "failures": outcome.failures}
             if user_id is not None:
                 details["username"] = name
+                if refused:  # why (the answer did not say): password, bot, disabled
+                    details["refused"] = refused
             await record(
                 tx,
                 self.d.clock,

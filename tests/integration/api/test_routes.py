@@ -49,7 +49,7 @@ async def test_accounts_tokens_and_disable(server: AppServer, world: World) -> N
         r = await c.post(
             "/api/v1/auth/login", json={"username": "alice", "password": "password-123"}
         )
-    assert_error(r, 403, "user_disabled")
+    assert_error(r, 401, "invalid_credentials")  # as for a wrong password: nothing told
     await admin.call("PATCH", f"/users/{alice.id}", json={"disabled": False}, expect=200)
     await login(server.url, "alice", "password-123")
     # Wrong password and unknown user look the same.
