@@ -319,6 +319,65 @@ def test_failed_send_is_retried_with_the_same_client_msg_id(
         admin.close()
 
 
+def _stored_keys(page: Page) -> dict[str, list[str]]:
+    """The web client's keys in the page's localStorage and sessionStorage."""
+    return page.evaluate(
+        """() => Object.fromEntries([['local', localStorage], ['session', sessionStorage]]
+          .map(([name, store]) => [name, Object.keys(store).filter((k) => k.startsWith('tidings.'))
+            .sort()]))"""
+    )
+
+
+@one_backend
+def test_signing_out_or_a_session_ending_leaves_nothing_of_the_user(
+    live_server: Any, browser: Browser
+) -> None:
+    """Drafts, the outbox, the token and the cached user leave the browser on sign-out, when
+    the server ends the session (a disabled account) and when a stale token is refused at
+    start; only the device's language choice stays."""
+    admin = admin_rest(live_server)
+    ada = create_user(admin, live_server, "ada", "Ada")
+    ben = create_user(admin, live_server, "ben", "Ben")
+    conv = admin.conversation("group", [ada.id, ben.id], name="Plans")
+    a = open_signed_in(browser, live_server, "ada", ada.password)
+    draft = f"tidings.draft.{ada.id}.{conv['id']}"
+    left = {"local": ["tidings.lang"], "session": []}
+
+    def type_draft(text: str) -> None:
+        conv_item(a, conv["id"]).click()
+        a.get_by_test_id("composer").fill(text)
+        a.wait_for_function(f"() => localStorage.getItem('{draft}') === '{text}'")
+        assert "tidings.token" in _stored_keys(a)["local"]
+
+    try:
+        a.evaluate("() => localStorage.setItem('tidings.lang', 'en')")
+        type_draft("the secret plan")
+        a.get_by_test_id("sign-out").click()
+        expect(a.get_by_test_id("login-username")).to_be_visible()
+        assert _stored_keys(a) == left
+
+        # The server ends the session: the account is disabled while signed in.
+        a.get_by_test_id("login-username").fill("ada")
+        a.get_by_test_id("login-password").fill(ada.password)
+        a.get_by_test_id("login-submit").click()
+        type_draft("another secret")
+        admin.call("PATCH", f"/users/{ada.id}", json={"disabled": True})
+        expect(a.get_by_test_id("login-username")).to_be_visible(timeout=20_000)
+        assert _stored_keys(a) == left
+
+        # A token refused at start (revoked elsewhere) takes the rest with it too.
+        a.evaluate(
+            f"""() => {{ localStorage.setItem('tidings.token', 'revoked-token');
+              localStorage.setItem('{draft}', 'left over'); }}"""
+        )
+        a.reload()
+        expect(a.get_by_test_id("login-username")).to_be_visible()
+        assert _stored_keys(a) == left
+    finally:
+        _close(a)
+        admin.close()
+
+
 @one_backend
 def test_html_in_a_message_is_shown_as_text(live_server: Any, browser: Browser) -> None:
     admin = admin_rest(live_server)

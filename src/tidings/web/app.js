@@ -8,7 +8,7 @@
 // directory.js, admin.js, new_conversation.js. docs/web.md describes the layout.
 import { Api, Connection } from './api.js';
 import { h, append, clear, icon } from './dom.js';
-import { t, setLanguage, pickLanguage, language, LANGUAGES } from './i18n.js';
+import { t, setLanguage, pickLanguage, language, LANGUAGES, LANGUAGE_KEY } from './i18n.js';
 import { renderAdmin } from './admin.js';
 import { renderLoginScreen } from './login.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
@@ -142,6 +142,20 @@ async function fetchUser(uid) {
 }
 
 // ---------------------------------------------------------------- storage
+// Everything kept under `tidings.` belongs to a signed-in user (token, user, drafts,
+// outbox) except the language, a choice of the device: when a session ends (sign-out, or
+// the server refuses the token), all of it goes, whoever it belonged to, so that the next
+// person at this browser finds nothing of the last one's.
+const DEVICE_KEYS = new Set([LANGUAGE_KEY]);
+
+function forgetUserData() {
+  for (const store of [localStorage, sessionStorage]) {
+    const keys = [];
+    for (let i = 0; i < store.length; i += 1) keys.push(store.key(i));
+    for (const key of keys) if (key && key.startsWith('tidings.') && !DEVICE_KEYS.has(key)) store.removeItem(key);
+  }
+}
+
 const draftKey = (cid) => `tidings.draft.${state.me ? state.me.id : ''}.${cid}`;
 const outboxKey = () => `tidings.outbox.${state.me ? state.me.id : ''}`;
 
@@ -149,6 +163,7 @@ function loadDraft(cid) {
   return localStorage.getItem(draftKey(cid)) || '';
 }
 function saveDraft(cid, text) {
+  if (!state.me) return; // signed out meanwhile: keep nothing
   if (text) localStorage.setItem(draftKey(cid), text);
   else localStorage.removeItem(draftKey(cid));
 }
@@ -229,7 +244,7 @@ async function boot() {
     startSession(user);
   } catch (err) {
     if (err.status === 401 || err.status === 403) {
-      localStorage.removeItem(TOKEN_KEY);
+      forgetUserData();
       token = null;
       renderLogin();
       return;
@@ -285,8 +300,7 @@ function signedOut() {
   conn = null;
   session = null;
   if (old) old.stop();
-  localStorage.removeItem(TOKEN_KEY);
-  localStorage.removeItem(USER_KEY);
+  forgetUserData();
   token = null;
   state = initialState();
   chat = null;

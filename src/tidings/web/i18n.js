@@ -3,13 +3,13 @@ export const LANGUAGES = [
   { code: 'en', label: 'English', short: 'EN' },
   { code: 'zh-CN', label: '简体中文', short: '中文' },
 ];
-const STORAGE_KEY = 'tidings.lang';
+export const LANGUAGE_KEY = 'tidings.lang'; // a choice of the device, kept across sign-outs
 let dict = {};
 let fallback = {};
 let current = 'en';
 
 export function pickLanguage() {
-  const saved = localStorage.getItem(STORAGE_KEY);
+  const saved = localStorage.getItem(LANGUAGE_KEY);
   if (saved && LANGUAGES.some((l) => l.code === saved)) return saved;
   const prefs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
   for (const pref of prefs) {
@@ -32,7 +32,7 @@ export async function setLanguage(code, { remember = false } = {}) {
   fallback = base || main;
   current = code;
   document.documentElement.lang = code;
-  if (remember) localStorage.setItem(STORAGE_KEY, code);
+  if (remember) localStorage.setItem(LANGUAGE_KEY, code);
 }
 
 export function language() {
