@@ -108,6 +108,13 @@ def search_key(username: str, display_name: str) -> str:
 # --- permissions -----------------------------------------------------------------
 
 
+def sees_everyones_presence(viewer: User) -> bool:
+    """Members, admins and owners see anyone's presence, as they see the directory. A
+    guest sees only its contacts' (the people it shares a direct or group conversation
+    with: those whose presence it is sent live), and its own."""
+    return viewer.role is not OrgRole.GUEST
+
+
 def check_can_create(kind: ConversationKind, actor: User) -> None:
     if kind is not ConversationKind.DIRECT and actor.role is OrgRole.GUEST:
         raise Forbidden("guests cannot create groups or channels")

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 
 from tidings.bus.ports import Envelope, EnvelopeKind, conversation_topic, user_topic
 from tidings.core.models import PresenceState, User
+from tidings.core.rules import sees_everyones_presence
 from tidings.protocol.wire import presence_frame, typing_frame
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
 from tidings.services.ratelimit import Action, RateLimiter
+
+
+OFFLINE = PresenceState.OFFLINE.value
 
 
 class PresenceService:
@@ -49,6 +53,8 @@ class PresenceService:
             actor.id, conn_id, None if state is None else state.value
         )
         if after != before:
+            # Contacts only: sharing a direct or group conversation is mutual, so a guest
+            # is told only of its contacts, as `states` answers it (rules.py).
             async with self.d.store.lookup() as q:
                 contacts = await q.contacts_of(actor.id)
             envelope = Envelope(
@@ -60,4 +66,12 @@ class PresenceService:
         return after
 
     async def states(self, actor: User, user_ids: Sequence[str]) -> dict[str, str]:
-        return await self.d.bus.get_presence(list(dict.fromkeys(user_ids))[:500])
+        """The presence of up to 500 users. Someone the actor may not see (a guest asking
+        about a non-contact) is `offline`, as an id that does not exist: nothing tells
+        the two apart."""
+        states = await self.d.bus.get_presence(list(dict.fromkeys(user_ids))[:500])
+        if sees_everyones_presence(actor):
+            return states
+        async with self.d.store.lookup() as q:
+            visible = {actor.id, *await q.contacts_of(actor.id)}
+        return {uid: state if uid in visible else OFFLINE for uid, state in states.items()}
