@@ -41,6 +41,7 @@ class FieldDetails(TypedDict, total=False):
 
 class RequestDetails(FieldDetails, total=False):
     errors: list[FieldError]  # a malformed request or frame: each problem
+    characters: list[str]  # a name's refused characters, as "U+202E"
     ref: str | int | float | None  # a frame's `ref`, echoed by the error frame
 
 

@@ -35,8 +35,17 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 
 
+def username_key(raw: str) -> str:
+    """What a typed username is compared as: NFKC (full-width ｋａｔｅ is kate), trimmed,
+    lower case. Login looks names up by it."""
+    return unicodedata.normalize("NFKC", raw).strip().lower()
+
+
 def normalize_username(raw: str) -> str:
-    name = raw.strip().lower()
+    """A new username: after `username_key`, 1-32 of a-z 0-9 . _ - (ASCII only, starting
+    with a letter or digit), so no script mixing, invisible or direction-changing
+    character can make one name look like another."""
+    name = username_key(raw)
     if not USERNAME_RE.fullmatch(name):
         raise InvalidRequest(
             "username must be 1-32 characters: letters, digits, '.', '_' or '-', "
@@ -46,10 +55,53 @@ def normalize_username(raw: str) -> str:
     return name
 
 
+# Categories refused in names: controls (Cc), format characters (Cf: bidi embeddings,
+# overrides, isolates and marks, zero-width space, word joiner, BOM, soft hyphen, ...),
+# line and paragraph separators (Zl, Zp) and lone surrogates (Cs).
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# Zero-width joiner and non-joiner, kept between two visible characters: emoji sequences
+# (👩‍💻, 👨‍👩‍👧) and the scripts that need them (Persian, Indic).
+JOINERS = frozenset({"\u200c", "\u200d"})
+# An emoji tag sequence (the flags of England, Scotland, Wales): 🏴, tags, cancel tag.
+EMOJI_TAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+
+def refused_characters(text: str) -> list[str]:
+    """The characters of `text` that a name may not contain (see REFUSED_CATEGORIES and
+    JOINERS), as "U+202E", each once, in order."""
+    text = EMOJI_TAG_SEQUENCE.sub("\U0001f3f4", text)
+    refused: dict[str, None] = {}
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) not in REFUSED_CATEGORIES:
+            continue
+        if (
+            ch in JOINERS
+            and 0 < i < len(text) - 1
+            and _visible(text[i - 1])
+            and _visible(text[i + 1])
+        ):
+            continue
+        refused[f"U+{ord(ch):04X}"] = None
+    return list(refused)
+
+
+def _visible(ch: str) -> bool:
+    return not ch.isspace() and unicodedata.category(ch) not in REFUSED_CATEGORIES
+
+
 def clean_text(raw: str, *, field: str, max_chars: int, allow_empty: bool = False) -> str:
+    """A name, title or topic: NFC, trimmed, within `max_chars`, and without characters
+    that are invisible or change the direction of the text around them (refused, never
+    stripped: an API user learns which, in `details.characters`)."""
     text = unicodedata.normalize("NFC", raw).strip()
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise InvalidRequest(f"{field} must not contain control characters", field=field)
+    refused = refused_characters(text)
+    if refused:
+        raise InvalidRequest(
+            f"{field} must not contain control characters, nor invisible or direction-changing"
+            f" ones ({', '.join(refused[:5])})",
+            field=field,
+            characters=refused,
+        )
     if not text and not allow_empty:
         raise InvalidRequest(f"{field} must not be empty", field=field)
     if len(text) > max_chars:

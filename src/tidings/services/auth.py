@@ -20,7 +20,7 @@ from tidings.core.errors import (
     Unauthenticated,
 )
 from tidings.core.models import Session, User
-from tidings.core.rules import clean_text
+from tidings.core.rules import clean_text, username_key
 from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
@@ -122,7 +122,7 @@ class AuthService:
         a wrong password and a disabled account (even with its right password) give one
         answer, `LOGIN_REFUSED`, after the same work (one password check each), and count
         alike towards the slow-down and the lockout; only the audit log tells them apart."""
-        name = username.strip().lower()
+        name = username_key(username)
         await self.limiter.check(Action.LOGIN, name[:120], address or None)
         now = self.d.clock.now()
         async with self.d.store.read() as tx:

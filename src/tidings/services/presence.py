@@ -12,7 +12,6 @@ from tidings.services.access import access_conversation
 from tidings.services.context import Deps
 from tidings.services.ratelimit import Action, RateLimiter
 
-
 OFFLINE = PresenceState.OFFLINE.value
 
 

@@ -14,6 +14,7 @@ from tidings.core.rules import (
     clean_text,
     normalize_username,
     search_key,
+    username_key,
 )
 from tidings.services.audit import record as audit
 from tidings.services.auth import AuthService
@@ -92,7 +93,7 @@ class UserService:
 
     async def by_username(self, username: str) -> User:
         async with self.d.store.read() as tx:
-            found = await tx.users_by_usernames([username.strip().lower()])
+            found = await tx.users_by_usernames([username_key(username)])
         if not found:
             raise NotFound(f"no user named {username!r}", username=username)
         return found[0]

@@ -1,6 +1,6 @@
 // Admin pages (owners and admins): users and departments.
-import { h, append, clear, avatar } from './dom.js';
-import { t } from './i18n.js';
+import { h, append, clear, avatar, bdi } from './dom.js';
+import { t, isolate } from './i18n.js';
 
 const ROLES = ['owner', 'admin', 'member', 'guest'];
 
@@ -102,7 +102,7 @@ function renderUsers(body, ctx) {
     departments.filter((d) => !(u.department_ids || []).includes(d.id)).map((d) => h('option', { value: d.id }, d.name)));
     return h('tr', { class: u.disabled ? 'disabled' : '', dataset: { uid: u.id }, 'data-testid': 'user-row' },
       h('td', {}, h('div', { class: 'cell-user' }, avatar(u.id, u.display_name || u.username, { size: 'sm' }),
-        h('div', {}, h('div', { class: 'card-title' }, u.display_name || u.username),
+        h('div', {}, h('div', { class: 'card-title' }, bdi(u.display_name || u.username)),
           h('div', { class: 'card-sub' }, `@${u.username}`)))),
       h('td', { 'data-label': t('admin.role') },
         h('select', { 'aria-label': t('admin.role'), disabled: self || (u.role === 'owner' && me.role !== 'owner'),
@@ -217,7 +217,7 @@ function renderDepartments(body, ctx) {
     if (!users.length) ul.append(h('li', { class: 'empty-list' }, t('admin.no_members')));
     for (const u of users) {
       ul.append(h('li', { class: 'card' }, avatar(u.id, u.display_name || u.username, { size: 'sm' }),
-        h('div', { class: 'card-main' }, h('div', { class: 'card-title' }, u.display_name || u.username),
+        h('div', { class: 'card-main' }, h('div', { class: 'card-title' }, bdi(u.display_name || u.username)),
           h('div', { class: 'card-sub' }, `@${u.username}`)),
         h('button', { class: 'btn btn-small', type: 'button', onclick: async () => {
           try {
@@ -234,7 +234,7 @@ function renderDepartments(body, ctx) {
       const all = (await api.get('/users', { limit: 200 })).users || [];
       const inside = new Set(users.map((u) => u.id));
       for (const u of all.filter((x) => !inside.has(x.id)).sort((a, b) => a.username.localeCompare(b.username))) {
-        addSelect.append(h('option', { value: u.id }, `${u.display_name || u.username} (@${u.username})`));
+        addSelect.append(h('option', { value: u.id }, `${isolate(u.display_name || u.username)} (@${u.username})`));
       }
     } catch { /* the list stays empty */ }
     addSelect.addEventListener('change', async () => {

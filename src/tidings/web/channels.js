@@ -1,5 +1,5 @@
 // Browsing channels: search, join, open, create.
-import { h, append, clear } from './dom.js';
+import { h, append, clear, bdi } from './dom.js';
 import { t } from './i18n.js';
 import { backButton } from './names.js';
 
@@ -30,7 +30,7 @@ export function renderChannels(main, ctx) {
       list.append(h('li', { class: 'card', dataset: { cid: ch.id }, 'data-testid': 'channel' },
         h('span', { class: 'avatar avatar-md avatar-channel', 'aria-hidden': 'true' }, '#'),
         h('div', { class: 'card-main' },
-          h('div', { class: 'card-title' }, ch.name || t('conversation.untitled')),
+          h('div', { class: 'card-title' }, bdi(ch.name || t('conversation.untitled'))),
           h('div', { class: 'card-sub' }, [ch.topic, t('members.count', { n: ch.member_count || 0 })].filter(Boolean).join(' · '))),
         joined
           ? h('a', { class: 'btn', href: `#/c/${encodeURIComponent(ch.id)}` }, t('channels.open'))

@@ -1,7 +1,7 @@
 // The composer of an open conversation: the text box with its draft (kept in
 // localStorage through ctx), Enter to send (never while an input method composes),
 // ↑ to edit one's last message, the reply bar, and @-mention autocomplete.
-import { h, append, clear, avatar, icon } from './dom.js';
+import { h, append, clear, avatar, icon, bdi } from './dom.js';
 import { t } from './i18n.js';
 import { plainPreview } from './markdown.js';
 import { msgStore } from './state.js';
@@ -147,7 +147,7 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
       'data-testid': 'mention-item',
       onmousedown: (e) => { e.preventDefault(); chooseMention(i); },
     }, avatar(u.id, u.display_name || u.username, { size: 'xs' }),
-    h('span', { class: 'mention-name' }, u.display_name || u.username),
+    h('span', { class: 'mention-name' }, bdi(u.display_name || u.username)),
     h('span', { class: 'mention-user' }, `@${u.username}`))));
   }
 

@@ -1,7 +1,7 @@
 // The sidebar: who is signed in, the navigation, and the conversation list with
 // unread and mention badges (latest activity first).
-import { h, clear, avatar, icon } from './dom.js';
-import { t } from './i18n.js';
+import { h, clear, avatar, icon, bdi } from './dom.js';
+import { t, isolate } from './i18n.js';
 import { plainPreview } from './markdown.js';
 import { fmtListTime } from './format.js';
 import { isAdmin, sortedConversations, shownUnread, unreadTotal } from './state.js';
@@ -18,7 +18,7 @@ export function buildSidebar(ctx) {
     h('div', { class: 'me-bar' },
       avatar(me.id, me.display_name || me.username, { size: 'md', presence: 'online' }),
       h('div', { class: 'me-names' },
-        h('div', { class: 'me-name', 'data-testid': 'me-name' }, me.display_name || me.username),
+        h('div', { class: 'me-name', 'data-testid': 'me-name' }, bdi(me.display_name || me.username)),
         h('div', { class: 'me-sub' }, `@${me.username}`)),
       ctx.languageSelect(),
       h('button', { class: 'icon-btn', type: 'button', title: t('nav.sign_out'), 'aria-label': t('nav.sign_out'),
@@ -44,7 +44,7 @@ function previewText(ctx, c) {
   if (!m) return c.topic || t(`kind.${c.kind}`);
   const who = (m.sender_id || state.me.id) === state.me.id || !m.sender_id ? t('preview.you') : ctx.userName(m.sender_id);
   const text = m.deleted ? t('message.recalled') : plainPreview(m.body, 60);
-  return c.kind === 'direct' && who !== t('preview.you') ? text : `${who}: ${text}`;
+  return c.kind === 'direct' && who !== t('preview.you') ? isolate(text) : `${isolate(who)}: ${isolate(text)}`;
 }
 
 export function renderConvList(ctx) {
@@ -72,7 +72,7 @@ export function renderConvList(ctx) {
         convAvatar(ctx, c),
         h('div', { class: 'conv-main' },
           h('div', { class: 'conv-top' },
-            h('span', { class: 'conv-name' }, convTitle(ctx, c)),
+            h('span', { class: 'conv-name' }, bdi(convTitle(ctx, c))),
             h('span', { class: 'conv-time' }, fmtListTime(c.last_activity_at))),
           h('div', { class: 'conv-bottom' },
             h('span', { class: 'conv-preview' }, previewText(ctx, c)),

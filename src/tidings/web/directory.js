@@ -1,5 +1,5 @@
 // The directory: people by department or by name, with a button to message them.
-import { h, append, clear, avatar } from './dom.js';
+import { h, append, clear, avatar, bdi } from './dom.js';
 import { t } from './i18n.js';
 import { backButton } from './names.js';
 
@@ -58,7 +58,7 @@ export function renderDirectory(main, ctx) {
       people.append(h('li', { class: `card${u.disabled ? ' disabled' : ''}`, 'data-testid': 'person', dataset: { uid: u.id } },
         avatar(u.id, u.display_name || u.username, { size: 'md', presence: self ? 'online' : st.presence.get(u.id) || 'offline' }),
         h('div', { class: 'card-main' },
-          h('div', { class: 'card-title' }, u.display_name || u.username,
+          h('div', { class: 'card-title' }, bdi(u.display_name || u.username),
             u.role === 'owner' || u.role === 'admin' ? h('span', { class: 'tag' }, t(`role.${u.role}`)) : null,
             u.disabled ? h('span', { class: 'tag tag-muted' }, t('admin.disabled')) : null),
           h('div', { class: 'card-sub' }, [`@${u.username}`,

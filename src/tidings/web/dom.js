@@ -19,6 +19,13 @@ export function h(tag, props, ...children) {
   return el;
 }
 
+// A name (of a person, a conversation, a department) as an element of its own: <bdi>
+// isolates it, so that right-to-left text or a stray direction control in it cannot
+// reorder what is around it. For names inside a string, see i18n.js `isolate`.
+export function bdi(name) {
+  return h('bdi', {}, name);
+}
+
 export function append(el, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child == null || child === false || child === true) continue;

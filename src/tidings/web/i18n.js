@@ -39,11 +39,18 @@ export function language() {
   return current;
 }
 
+// A value inside a string (a name in "Ann is typing…", a title "Ann, Ben"), between
+// FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: its direction controls and
+// right-to-left text cannot reorder the rest of the string (the string form of <bdi>).
+export function isolate(value) {
+  return `\u2068${value}\u2069`;
+}
+
 export function t(key, params) {
   let text = dict[key] ?? fallback[key] ?? key;
   if (params && typeof params.n === 'number' && (dict[`${key}.one`] || fallback[`${key}.one`]) && params.n === 1) {
     text = dict[`${key}.one`] ?? fallback[`${key}.one`];
   }
-  if (params) text = text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+  if (params) text = text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? isolate(params[name]) : m));
   return text;
 }

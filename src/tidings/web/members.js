@@ -1,7 +1,7 @@
 // The members panel of an open conversation: members with presence, adding people
 // (groups: any member; channels: the owner or an admin), removing them, leaving,
 // renaming and setting the topic. The server has the last word on each.
-import { h, append, clear, avatar } from './dom.js';
+import { h, append, clear, avatar, bdi } from './dom.js';
 import { t } from './i18n.js';
 import { canModerate } from './state.js';
 
@@ -106,7 +106,7 @@ export function createMembersPanel(ctx, cid) {
     return h('li', { class: 'member', dataset: { uid: m.user_id } },
       avatar(m.user_id, ctx.userName(m.user_id), { size: 'sm', presence: self ? 'online' : st.presence.get(m.user_id) || 'offline' }),
       h('div', { class: 'member-names' },
-        h('div', { class: 'member-name' }, ctx.userName(m.user_id)),
+        h('div', { class: 'member-name' }, bdi(ctx.userName(m.user_id))),
         h('div', { class: 'member-sub' }, [u ? `@${u.username}` : '', self ? t('members.you') : ''].filter(Boolean).join(' · '))),
       m.role === 'owner' ? h('span', { class: 'tag' }, t('role.owner')) : null,
       action);

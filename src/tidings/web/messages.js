@@ -3,8 +3,8 @@
 // and the typing line. The composer (composer.js) and the members panel (members.js)
 // sit beside it. createChatView(ctx, cid) builds one; its state (node cache, scroll
 // position) is its own, gone when another conversation is opened.
-import { h, append, clear, reconcile, avatar, icon } from './dom.js';
-import { t } from './i18n.js';
+import { h, append, clear, reconcile, avatar, icon, bdi } from './dom.js';
+import { t, isolate } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
 import { ts, fmtTime, fmtShortTime, fmtDateTime, dayKey, dayLabel } from './format.js';
 import { msgStore, directPeer, canModerate } from './state.js';
@@ -76,7 +76,7 @@ export function createChatView(ctx, cid) {
       backButton(),
       convAvatar(ctx, c, 'sm'),
       h('div', { class: 'chat-title' },
-        h('h2', { 'data-testid': 'chat-title' }, convTitle(ctx, c)),
+        h('h2', { 'data-testid': 'chat-title' }, bdi(convTitle(ctx, c))),
         h('div', { class: 'chat-sub' }, sub)),
       h('button', { class: `icon-btn${st.membersOpen ? ' active' : ''}`, type: 'button', title: t('members.title'),
         'aria-label': t('members.title'), 'aria-pressed': String(st.membersOpen), 'data-testid': 'toggle-members',
@@ -126,7 +126,7 @@ export function createChatView(ctx, cid) {
     } else if (s.loaded && !s.hasMore) {
       const title = convTitle(ctx, c);
       items.push(cached('start', title, () => h('div', { class: 'conv-start' },
-        h('div', { class: 'conv-start-title' }, title),
+        h('div', { class: 'conv-start-title' }, bdi(title)),
         h('div', {}, t('conversation.start')))));
     }
     const confirmed = [...s.bySeq.values()].sort((a, b) => a.seq - b.seq);
@@ -219,14 +219,14 @@ export function createChatView(ctx, cid) {
         setTimeout(() => target.classList.remove('flash'), 1200);
       }
     } }, replied
-      ? [h('strong', {}, ctx.userName(replied.sender_id)), ' ',
-        replied.deleted ? t('message.recalled') : plainPreview(replied.body, 90)]
+      ? [h('strong', {}, bdi(ctx.userName(replied.sender_id))), ' ',
+        bdi(replied.deleted ? t('message.recalled') : plainPreview(replied.body, 90))]
       : t('message.reply_to', { seq: m.reply_to_seq })) : null;
 
     const reactions = Object.entries(m.reactions || {}).filter(([, users]) => users && users.length);
     const reactionRow = reactions.length ? h('div', { class: 'reactions' }, reactions.map(([emoji, users]) => h('button', {
       class: `reaction${users.includes(st.me.id) ? ' mine' : ''}`, type: 'button', 'data-testid': 'reaction',
-      title: users.map((u) => ctx.userName(u)).join(', '),
+      title: users.map((u) => isolate(ctx.userName(u))).join(', '),
       onclick: (e) => { e.stopPropagation(); toggleReaction(m, emoji); },
     }, h('span', { class: 'reaction-emoji' }, emoji), h('span', { class: 'reaction-count' }, String(users.length))))) : null;
 
@@ -283,7 +283,7 @@ export function createChatView(ctx, cid) {
       : avatar(m.sender_id, name),
     h('div', { class: 'msg-main' },
       cont ? null : h('div', { class: 'msg-head' },
-        h('span', { class: 'msg-sender', 'data-testid': 'message-sender' }, name),
+        h('span', { class: 'msg-sender', 'data-testid': 'message-sender' }, bdi(name)),
         h('time', { class: 'msg-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at))),
       quote, body, reactionRow, status),
     actions, picker);

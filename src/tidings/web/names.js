@@ -1,7 +1,7 @@
 // How conversations and people are named and drawn, shared by the views. Every
 // function takes the view context (see app.js) and reads the state through it.
 import { h, avatar } from './dom.js';
-import { t } from './i18n.js';
+import { t, isolate } from './i18n.js';
 import { directPeer, typingUsers } from './state.js';
 
 export function convTitle(ctx, c) {
@@ -16,7 +16,7 @@ export function convTitle(ctx, c) {
   const d = state.details.get(c.id);
   if (d) {
     return (d.members || []).filter((m) => m.user_id !== state.me.id).slice(0, 4)
-      .map((m) => ctx.userName(m.user_id)).join(', ') || t('conversation.untitled');
+      .map((m) => isolate(ctx.userName(m.user_id))).join(', ') || t('conversation.untitled');
   }
   return t('conversation.untitled');
 }

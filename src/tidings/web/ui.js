@@ -99,6 +99,8 @@ export function promptDialog(title, label, { type = 'text', value = '', minLengt
 }
 
 export function errorText(err) {
+  const refused = err && err.code === 'invalid_request' && err.details && err.details.characters;
+  if (Array.isArray(refused) && refused.length) return t('error.invisible_characters', { characters: refused.join(', ') });
   const key = `error.${err && err.code}`;
   const text = t(key);
   return text === key ? t('error.generic') : text;

@@ -18,7 +18,9 @@ async def presence_of(api: Api, *users: Api) -> dict[str, str]:
 
 async def wait_online(api: Api, user: Api) -> None:
     async with asyncio.timeout(10):
-        while (await presence_of(api, user))[user.id] != "online":
+        while True:
+            if (await presence_of(api, user))[user.id] == "online":
+                return
             await asyncio.sleep(0.05)
 
 

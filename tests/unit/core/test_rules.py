@@ -112,6 +112,53 @@ def test_clean_text_rejects_control_characters(raw: str) -> None:
         rules.clean_text(raw, field="topic", max_chars=100)
 
 
+@pytest.mark.parametrize(
+    ("raw", "refused"),
+    [
+        ("\u202eevil", ["U+202E"]),  # RIGHT-TO-LEFT OVERRIDE
+        ("a\u202ab\u202c", ["U+202A", "U+202C"]),  # embedding, pop
+        ("a\u2066b\u2069", ["U+2066", "U+2069"]),  # isolate, pop
+        ("a\u200bb\u200b", ["U+200B"]),  # zero width space, reported once
+        ("x\u2060y", ["U+2060"]),  # word joiner
+        ("\u200dx", ["U+200D"]),  # a joiner at the start joins nothing
+        ("x\u200d", ["U+200D"]),
+        ("x \u200c y", ["U+200C"]),  # nor next to a space
+        ("x\u200d\u200dy", ["U+200D"]),
+        ("a\u2029b", ["U+2029"]),  # paragraph separator
+        ("\U000e0061", ["U+E0061"]),  # a tag alone
+        ("\U0001f3f4\U000e0061", ["U+E0061"]),  # a tag sequence without its end
+    ],
+)
+def test_clean_text_refuses_invisible_and_direction_characters(
+    raw: str, refused: list[str]
+) -> None:
+    assert rules.refused_characters(raw) == refused
+    with pytest.raises(InvalidRequest, match="direction-changing") as exc:
+        rules.clean_text(raw, field="display_name", max_chars=100)
+    assert exc.value.details == {"field": "display_name", "characters": refused}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "王小明",
+        "שרה כהן",
+        "👩\u200d💻",  # ZWJ sequences
+        "👨\u200d👩\u200d👧\u200d👦",
+        "می\u200cخواهم",  # ZWNJ in Persian
+        "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",  # England
+        "1\ufe0f\u20e3 👍🏽",  # keycap, skin tone
+    ],
+)
+def test_clean_text_keeps_scripts_and_emoji(raw: str) -> None:
+    assert rules.clean_text(raw, field="display_name", max_chars=100) == raw
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("ｋａｔｅ", "kate"), (" \u212aate ", "kate")])
+def test_usernames_are_nfkc_normalized(raw: str, expected: str) -> None:
+    assert rules.normalize_username(raw) == expected == rules.username_key(raw)
+
+
 def test_clean_text_empty_only_when_allowed() -> None:
     with pytest.raises(InvalidRequest, match="must not be empty"):
         rules.clean_text("   ", field="name", max_chars=10)
