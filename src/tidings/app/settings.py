@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     rate_typing_per_conversation: int = Field(
         30, ge=0, description="typing signals of one user in one conversation per window"
     )
+    rate_typing_per_user: int = Field(
+        90, ge=0, description="typing signals of one user per window, all conversations together"
+    )
     rate_presence_per_user: int = Field(30, ge=0, description="presence changes per window")
     rate_edit_per_user: int = Field(120, ge=0, description="message edits and recalls per window")
     rate_reaction_per_user: int = Field(300, ge=0, description="reactions added or taken back")

@@ -54,6 +54,7 @@ class SecurityLimits:
     rate_upload_per_user: int
     rate_upload_per_address: int
     rate_typing_per_conversation: int
+    rate_typing_per_user: int
     rate_presence_per_user: int
     rate_edit_per_user: int
     rate_reaction_per_user: int

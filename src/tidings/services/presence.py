@@ -22,12 +22,14 @@ class PresenceService:
 
     async def typing(self, actor: User, conversation_id: str) -> None:
         """Tell the other members that `actor` is typing; at most
-        `rate_typing_per_conversation` times a window per user and conversation. Counted
+        `rate_typing_per_conversation` times a window per user and conversation, and
+        `rate_typing_per_user` in all their conversations together. Counted
         after the access check, so that counters exist only for conversations of theirs
         (never one per made-up id)."""
         async with self.d.store.read() as tx:
             await access_conversation(tx, actor, conversation_id)
         await self.limiter.check(Action.TYPING, f"{actor.id}:{conversation_id}", None)
+        await self.limiter.check(Action.TYPING_TOTAL, actor.id, None)
         await self.d.bus.publish(
             conversation_topic(conversation_id),
             Envelope(

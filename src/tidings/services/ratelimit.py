@@ -18,7 +18,8 @@ class Action(StrEnum):
     SEND = "send"
     UPLOAD = "upload"
     # every other write and fan-out signal, per user (typing: per user and conversation)
-    TYPING = "typing"
+    TYPING = "typing"  # per user and conversation
+    TYPING_TOTAL = "typing_total"  # per user, all conversations together
     PRESENCE = "presence"
     EDIT = "edit"  # edits and recalls
     REACTION = "reaction"
@@ -35,6 +36,7 @@ class RateLimiter:
             Action.SEND: (sec.rate_send_per_user, sec.rate_send_per_address),
             Action.UPLOAD: (sec.rate_upload_per_user, sec.rate_upload_per_address),
             Action.TYPING: (sec.rate_typing_per_conversation, 0),
+            Action.TYPING_TOTAL: (sec.rate_typing_per_user, 0),
             Action.PRESENCE: (sec.rate_presence_per_user, 0),
             Action.EDIT: (sec.rate_edit_per_user, 0),
             Action.REACTION: (sec.rate_reaction_per_user, 0),

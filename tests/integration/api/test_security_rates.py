@@ -93,6 +93,37 @@ async def test_typing_is_limited_per_user_and_conversation(make_server: MakeServ
         await ben_ws.close()
 
 
+async def test_typing_in_many_conversations_is_limited_per_user(
+    make_server: MakeServer,
+) -> None:
+    """A member of many conversations cannot multiply the per-conversation limit: the
+    typing signals of one user in all their conversations together are counted too."""
+    async with people(
+        make_server, "ann", "ben", rate_typing_per_conversation=3, rate_typing_per_user=5
+    ) as (server, (ann, ben)):
+        conversations = [await group(ann, ben, name=f"g{i}") for i in range(4)]
+        ann_ws = await Ws.connect(server.ws_url, ann.token or "")
+        ben_ws = await Ws.connect(server.ws_url, ben.token or "")
+        await frames_of(ben_ws, "presence")
+
+        replies = [
+            await ann_ws.request({"type": "typing", "conversation_id": c})
+            for c in conversations
+            for _ in range(2)
+        ]  # 2 per conversation: under 3 each, 8 in all
+        assert [r["type"] for r in replies[:5]] == ["ack"] * 5
+        for reply in replies[5:]:
+            refused_frame(reply)
+        refused(await ann.http.post(f"/conversations/{conversations[0]}/typing"))
+        assert len(await frames_of(ben_ws, "typing")) == 5
+        # ben's own count is his own
+        assert (await ben_ws.request({"type": "typing", "conversation_id": conversations[0]}))[
+            "type"
+        ] == "ack"
+        await ann_ws.close()
+        await ben_ws.close()
+
+
 async def test_presence_changes_are_limited(make_server: MakeServer) -> None:
     async with people(make_server, "ann", "ben", rate_presence_per_user=3) as (
         server,
