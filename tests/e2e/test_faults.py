@@ -177,6 +177,48 @@ async def test_held_write_lock_bounds_writes_and_reads_go_on(
         await ws.close()
 
 
+async def test_under_a_held_write_lock_each_write_is_bounded_from_its_own_start(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """Writes keep coming while the lock stays held for several bounds: sends (group
+    commit, retried alone after a failed batch) and read positions (one transaction
+    each) taking this node's write slot in turn. Each answers `unavailable` within the
+    bound of its own start, none queues up behind the others' waits (before: sends
+    waited for every read position ahead of them, up to the lock's release)."""
+    with server_with_bound(tmp_path, backend) as server:
+        admin = await login(server.url, server.admin_username, server.admin_password)
+        alice, bob = await make_user(admin, "alice"), await make_user(admin, "bob")
+        conv = await alice.post(
+            "/conversations", {"kind": "direct", "member_ids": [bob.id]}, expect=201
+        )
+        cid = conv["conversation"]["id"]
+        await alice.send(cid, "before")
+        headers = {"authorization": f"Bearer {alice.token}"}
+        base = f"{server.url}/api/v1/conversations/{cid}"
+        async with (
+            httpx.AsyncClient(headers=headers, timeout=60) as client,
+            write_lock_held(backend, server.data_dir),
+        ):
+
+            async def write(i: int) -> tuple[str, int, float]:
+                await asyncio.sleep(i * 0.1)  # over five bounds
+                started = time.monotonic()
+                if i % 3 == 0:
+                    kind, r = "read", await client.post(f"{base}/read", json={"seq": 1})
+                else:
+                    body = {"client_msg_id": uuid.uuid4().hex, "body": f"refused {i}"}
+                    kind, r = "send", await client.post(f"{base}/messages", json=body)
+                return kind, r.status_code, time.monotonic() - started
+
+            outcomes = await asyncio.gather(*(write(i) for i in range(50)))
+        assert {status for _, status, _ in outcomes} == {503}, outcomes
+        slowest = max(outcomes, key=lambda o: o[2])
+        assert slowest[2] < LOCK_BOUND_S + SLACK_S, (slowest, outcomes)
+        page = await alice.get(f"/conversations/{cid}/messages")
+        assert [m["body"] for m in page["messages"]] == ["before"]
+        assert (await alice.send(cid, "after"))["seq"] == 2
+
+
 async def test_a_data_file_failing_under_the_server_is_one_line_and_a_non_zero_exit(
     tmp_path: Path,
 ) -> None:

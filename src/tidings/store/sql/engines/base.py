@@ -225,14 +225,14 @@ class Engine(abc.ABC):
         lock = self._write_lock
         if lock is None:
             lock = self._write_lock = asyncio.Lock()
-        if lock.locked():
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await lock.acquire()
-            except TimeoutError:
-                raise WriteLockTimeout("waited for the writer ahead") from None
-        else:
-            await lock.acquire()  # free: no timer on the hot path
+        try:
+            # Free, the lock is taken without waiting and the timer never fires. (Not
+            # `if lock.locked()`: just released, it is not locked yet still owed to the
+            # writer it woke, and a new writer would queue behind with no bound.)
+            async with asyncio.timeout_at(deadline):
+                await lock.acquire()
+        except TimeoutError:
+            raise WriteLockTimeout("waited for the writer ahead") from None
         try:
             yield deadline
         finally:
