@@ -120,18 +120,18 @@ start_node() {  # start_node I
   echo "node$1: pid $! port $port"
 }
 
-wait_ready() {  # wait_ready I: until /readyz answers 200, the node exits, or time is up
-  local pid=${pids[$1 - 1]} port=$((LB_PORT + $1)) deadline=$((SECONDS + START_TIMEOUT))
+wait_ready() {  # wait_ready NAME PID PORT: until /readyz answers 200 there, NAME exits, or time is up
+  local name=$1 pid=$2 port=$3 deadline=$((SECONDS + START_TIMEOUT))
   until curl -sf --max-time 2 "http://127.0.0.1:$port/readyz" >/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then
       local code=0
       wait "$pid" || code=$?
-      node_failed "node$1" "exited with status $code before it was ready"
+      node_failed "$name" "exited with status $code before it was ready"
     fi
     if ((SECONDS >= deadline)); then
       local why
       why=$(curl -s --max-time 2 "http://127.0.0.1:$port/readyz" || true)
-      node_failed "node$1" "was not ready within ${START_TIMEOUT}s (START_TIMEOUT): /readyz said ${why:-nothing}"
+      node_failed "$name" "was not ready within ${START_TIMEOUT}s (START_TIMEOUT): /readyz said ${why:-nothing}"
     fi
     sleep 0.2
   done
@@ -142,11 +142,11 @@ for i in 1 2 3; do
   servers+="    server node$i 127.0.0.1:$((LB_PORT + i)) check\n"
 done
 start_node 1
-wait_ready 1   # the first node migrates and creates the owner; then the others
+wait_ready node1 "${pids[0]}" $((LB_PORT + 1))  # it migrates and creates the owner
 start_node 2
 start_node 3
-wait_ready 2
-wait_ready 3
+wait_ready node2 "${pids[1]}" $((LB_PORT + 2))
+wait_ready node3 "${pids[2]}" $((LB_PORT + 3))
 
 "$PYTHON" - "$WORK/haproxy.cfg" "$LB_PORT" "$servers" <<'PY'
 import sys
@@ -162,6 +162,7 @@ PY
 ulimit -n 65536 2>/dev/null || true
 PATH=$PATH:/usr/sbin haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
 pids[3]=$!
+wait_ready haproxy "${pids[3]}" "$LB_PORT"  # listening, and its checks found a node up
 echo "cluster ready: http://127.0.0.1:$LB_PORT (admin / \$TIDINGS_ADMIN_PASSWORD); node pids: ${pids[*]:0:3}"
 
 # Until Ctrl-C, or until one of them stops: then say which, with its log.

@@ -94,7 +94,12 @@ def run_to_failure(args: list[str], env: dict[str, str], within: float) -> tuple
 
 
 def stop_session(proc: subprocess.Popen[str]) -> None:
-    """Whatever is left of the script's session (nothing, when it cleaned up)."""
+    """Whatever is left of the script's session (nothing, when it cleaned up): asked to
+    stop first (the script then removes its logs), then killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(15)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
