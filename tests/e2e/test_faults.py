@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS, Backend, LiveServer, free_port
+from tests.conftest import ARTIFACTS, REQUIRE_SERVICES, Backend, LiveServer, free_port
 from tests.helpers import Ws, login, make_user
 from tidings.app.fatal import bus_error_line
 
@@ -255,7 +255,8 @@ async def test_a_data_file_failing_under_the_server_is_one_line_and_a_non_zero_e
 
 @contextlib.contextmanager
 def small_disk(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` at `path` (root only: skipped where it cannot be mounted)."""
+    """A tmpfs of `size` at `path` (root only: skipped where it cannot be mounted, except
+    under TIDINGS_REQUIRE_SERVICES=1, where it fails: CI runs as root)."""
     path.mkdir(parents=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
@@ -263,7 +264,10 @@ def small_disk(path: Path, size: str) -> Iterator[Path]:
         check=False,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+        message = f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + " and TIDINGS_REQUIRE_SERVICES=1")
+        pytest.skip(message)
     try:
         yield path
     finally:
