@@ -88,7 +88,7 @@ async def make_user(
     *,
     role: str = "member",
     display_name: str | None = None,
-    password: str = "password-123",
+    password: str = "plum-orbit-123",
 ) -> Api:
     await admin.post(
         "/users",

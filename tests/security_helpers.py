@@ -73,16 +73,21 @@ def code_for(secret: str, step: int) -> str:
     return pyotp.TOTP(secret).at(step * 30)
 
 
-async def enrol_totp(api: Api, clock: Clock | None = None) -> tuple[str, list[str], int]:
-    """Enrol a second factor over the API; returns the secret, the recovery codes and
+async def enrol_totp(
+    api: Api, password: str, clock: Clock | None = None
+) -> tuple[str, list[str], int]:
+    """Enrol a second factor over the API (`password`: the account's, which enrolling
+    needs); returns the secret, the recovery codes and
     the current step s. It is enabled with the code of step s - 1, so that the codes of
     s and s + 1 are still unused (each code is accepted once, and only later steps after
     it) and valid for at least 35 s: on real time it waits for the next step if this one
     is old; on the server's `clock` (one the test moves) they stay valid until moved."""
     if clock is None and time.time() % 30 > 25:
         await asyncio.sleep(30.5 - time.time() % 30)
-    setup = await api.post("/auth/totp/setup")
+    setup = await api.post("/auth/totp/setup", {"password": password})
     secret = setup["secret"]
     step = step_now(clock)
-    enabled = await api.post("/auth/totp/enable", {"code": code_for(secret, step - 1)})
+    enabled = await api.post(
+        "/auth/totp/enable", {"password": password, "code": code_for(secret, step - 1)}
+    )
     return secret, enabled["recovery_codes"], step

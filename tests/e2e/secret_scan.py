@@ -9,8 +9,8 @@ from pathlib import Path
 
 KNOWN_PASSWORDS = (
     "owner-password-for-tests",
-    "password-123",
-    "password-456",
+    "plum-orbit-123",
+    "plum-orbit-456",
     "another-password",
     "a-new-password",
 )

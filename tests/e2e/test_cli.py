@@ -335,7 +335,7 @@ async def test_bot_commands_and_tokens_against_a_running_server(
 
 ADMIN_COMMANDS = [
     ["user", "list"],
-    ["user", "create", "alice", "--password", "password-123", "--role", "member"],
+    ["user", "create", "alice", "--password", "plum-orbit-123", "--role", "member"],
     ["user", "disable", "admin"],
     ["user", "reset-totp", "admin"],
     ["dept", "list"],
@@ -410,3 +410,32 @@ def test_a_read_only_data_dir_is_one_line_at_start(tmp_path: Path) -> None:
     finally:
         subprocess.run(["chattr", "-i", str(data)], check=True)
     assert tidings(data, "user", "list").returncode == 0
+
+
+def test_the_password_policy_applies_at_the_command_line_and_first_start(
+    tmp_path: Path,
+) -> None:
+    """user create, user reset-password and the owner made at first start from
+    TIDINGS_ADMIN_PASSWORD refuse a weak password in one line, and create nothing."""
+    data = tmp_path / "data"
+    assert tidings(data, "migrate").returncode == 0
+    for password, why in (("12345678", "most common"), ("password1", "most common")):
+        line = one_error_line(tidings(data, "user", "create", "alice", "--password", password))
+        assert why in line, line
+    line = one_error_line(tidings(data, "user", "create", "alice", "--password", "alice-2026"))
+    assert "username" in line
+    assert "alice" not in tidings(data, "user", "list").stdout
+    out = tidings(data, "user", "create", "alice", "--password", "correct horse battery staple")
+    assert out.returncode == 0, out.stderr
+    line = one_error_line(tidings(data, "user", "reset-password", "alice", "--password", " " * 8))
+    assert "spaces" in line
+
+    fresh = tmp_path / "fresh"
+    env = {"TIDINGS_ADMIN_PASSWORD": "password1"}
+    out = tidings(fresh, "serve", "--port", str(free_port()), env=env)
+    assert out.returncode == 1 and "Traceback" not in out.stderr  # after the migrations' lines:
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: admin_password (TIDINGS_ADMIN_PASSWORD) is refused"), line
+    assert "most common" in line
+    assert "password1" not in line
+    assert "admin" not in tidings(fresh, "user", "list").stdout

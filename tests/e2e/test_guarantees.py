@@ -40,7 +40,7 @@ async def test_1_acknowledged_messages_survive_kill_9(live_server: LiveServer) -
         assert reply["type"] == "ack", reply
         acked.append(reply["message"]["seq"])
     live_server.kill()  # SIGKILL, no chance to flush anything, then start again
-    again = await login(live_server.url, "user1", "password-123")
+    again = await login(live_server.url, "user1", "plum-orbit-123")
     page = await again.get(f"/conversations/{cid}/messages", params={"limit": 200})
     stored = {m["seq"]: m["body"] for m in page["messages"]}
     assert sorted(stored) == acked == list(range(1, 51))
@@ -65,7 +65,7 @@ async def test_sigterm_drains_and_tells_clients_to_reconnect(live_server: LiveSe
         with contextlib.suppress(httpx.HTTPError, KeyError, TypeError):
             acked.append((await task)["seq"])
     live_server.start()
-    again = await login(live_server.url, "user0", "password-123")
+    again = await login(live_server.url, "user0", "plum-orbit-123")
     stored = {m["seq"] for m in (await again.get(f"/conversations/{cid}/messages"))["messages"]}
     assert set(acked) <= stored
 
@@ -75,6 +75,6 @@ async def test_idempotency_holds_across_a_crash(live_server: LiveServer) -> None
     key = uuid.uuid4().hex
     original = await users[0].send(cid, "once", client_msg_id=key)
     live_server.kill()
-    again = await login(live_server.url, "user0", "password-123")
+    again = await login(live_server.url, "user0", "plum-orbit-123")
     retry = await again.send(cid, "once", client_msg_id=key)
     assert retry["id"] == original["id"] and retry["seq"] == original["seq"]

@@ -24,26 +24,27 @@ async def test_a_security_flow_logs_no_secret(tmp_path: Path) -> None:
     with server_with(tmp_path, env) as server:
         admin = await login(server.url, "admin", server.admin_password)
         secrets.append(admin.token or "")
-        lena = await make_user(admin, "lena", password="lena-secret-pw-1")
-        secrets += [lena.token or "", "lena-secret-pw-1"]
+        lena = await make_user(admin, "lena", password="lumen-secret-pw-1")
+        secrets += [lena.token or "", "lumen-secret-pw-1"]
         # failed logins, with passwords typed in the wrong box too
         for username, password in (("lena", "wrong-secret-pw-2"), ("wrong-secret-pw-3", "x")):
             await raw_login(server.url, username, password)
             secrets.append(password if password != "x" else username)
-        secret, codes, step = await enrol_totp(lena)
+        secret, codes, step = await enrol_totp(lena, "lumen-secret-pw-1")
         secrets += [secret, *codes]
-        r = await raw_login(server.url, "lena", "lena-secret-pw-1", totp=code_for(secret, step))
+        r = await raw_login(server.url, "lena", "lumen-secret-pw-1", totp=code_for(secret, step))
         phone = api_from(server.url, r)
         secrets.append(phone.token or "")
-        await raw_login(server.url, "lena", "lena-secret-pw-1", totp=codes[0])
+        await raw_login(server.url, "lena", "lumen-secret-pw-1", totp=codes[0])
         await phone.post(
             "/auth/password",
-            {"current_password": "lena-secret-pw-1", "new_password": "lena-secret-pw-4"},
+            {"current_password": "lumen-secret-pw-1", "new_password": "lumen-secret-pw-4"},
             expect=204,
         )
-        secrets.append("lena-secret-pw-4")
-        await admin.post(f"/users/{lena.id}/password", {"password": "lena-secret-pw-5"}, expect=204)
-        secrets.append("lena-secret-pw-5")
+        secrets.append("lumen-secret-pw-4")
+        reset = {"password": "lumen-secret-pw-5"}
+        await admin.post(f"/users/{lena.id}/password", reset, expect=204)
+        secrets.append("lumen-secret-pw-5")
         # WebSocket: a good token, then a bad one
         ws = await Ws.connect(server.ws_url, admin.token or "")
         await ws.request({"type": "ping"})

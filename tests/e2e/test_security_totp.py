@@ -15,7 +15,7 @@ from tests.helpers import login
 from tests.security_helpers import enrol_totp, raw_login
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 
 
 def test_cli_can_reset_a_lost_second_factor(live_server: LiveServer, tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_cli_can_reset_a_lost_second_factor(live_server: LiveServer, tmp_path: P
 
     async def enrol() -> None:
         admin = await login(live_server.url, "admin", live_server.admin_password)
-        await enrol_totp(admin)
+        await enrol_totp(admin, live_server.admin_password)
         await admin.close()
 
     asyncio.run(enrol())

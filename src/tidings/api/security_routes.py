@@ -82,8 +82,8 @@ async def totp_status(svc: Svc, me: AnyAuth) -> Response:
 
 
 @router.post("/auth/totp/setup", response_model=ss.TotpSetupOut, tags=["auth"])
-async def totp_setup(svc: Svc, me: AnyAuth) -> Response:
-    enrolment = await svc.second_factor.setup(me)
+async def totp_setup(body: ss.PasswordIn, svc: Svc, me: AnyAuth) -> Response:
+    enrolment = await svc.second_factor.setup(me, body.password)
     return json(
         {
             "secret": enrolment.secret,
@@ -94,20 +94,20 @@ async def totp_setup(svc: Svc, me: AnyAuth) -> Response:
 
 
 @router.post("/auth/totp/enable", response_model=ss.RecoveryCodesOut, tags=["auth"])
-async def totp_enable(body: ss.TotpCodeIn, svc: Svc, me: AnyAuth) -> Response:
-    codes = await svc.second_factor.enable(me, body.code)
+async def totp_enable(body: ss.PasswordAndCodeIn, svc: Svc, me: AnyAuth) -> Response:
+    codes = await svc.second_factor.enable(me, body.password, body.code)
     return json({"recovery_codes": codes})
 
 
 @router.post("/auth/totp/disable", status_code=204, tags=["auth"])
-async def totp_disable(body: ss.TotpDisableIn, svc: Svc, me: Auth) -> Response:
+async def totp_disable(body: ss.PasswordAndCodeIn, svc: Svc, me: Auth) -> Response:
     await svc.second_factor.disable(me, body.password, body.code)
     return no_content()
 
 
 @router.post("/auth/totp/recovery-codes", response_model=ss.RecoveryCodesOut, tags=["auth"])
-async def totp_recovery_codes(body: ss.TotpCodeIn, svc: Svc, me: Auth) -> Response:
-    codes = await svc.second_factor.regenerate_codes(me, body.code)
+async def totp_recovery_codes(body: ss.PasswordAndCodeIn, svc: Svc, me: Auth) -> Response:
+    codes = await svc.second_factor.regenerate_codes(me, body.password, body.code)
     return json({"recovery_codes": codes})
 
 

@@ -15,13 +15,18 @@ class PasswordChangeIn(Body):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
-class TotpCodeIn(Body):
-    code: str = Field(min_length=1, max_length=16)
+class PasswordIn(Body):
+    password: str = Field(
+        min_length=1, max_length=1024, description="the caller's current password"
+    )
 
 
-class TotpDisableIn(Body):
-    password: str = Field(min_length=1, max_length=1024)
-    code: str = Field(min_length=1, max_length=16)
+class PasswordAndCodeIn(PasswordIn):
+    code: str = Field(
+        min_length=1,
+        max_length=16,
+        description="a 6-digit code from the authenticator (disable: or a recovery code)",
+    )
 
 
 class OrgSettingsIn(Body):

@@ -28,6 +28,7 @@ from tidings.app.security import TlsConfig, check_bind, tls_options
 from tidings.app.settings import Settings
 from tidings.app.ws_protocol import RawSocketProtocol
 from tidings.bus.ports import Envelope
+from tidings.core.errors import WeakPassword
 from tidings.gateway.hub import Hub
 from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.events import envelope_for
@@ -134,7 +135,12 @@ async def bootstrap(container: Container) -> str | None:
     await container.services.secrets.prepare()
     settings = container.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
-    return await container.services.users.ensure_owner(settings.admin_username, password)
+    try:
+        return await container.services.users.ensure_owner(settings.admin_username, password)
+    except WeakPassword as exc:  # the policy is the same for the first owner
+        raise WeakPassword(
+            f"admin_password (TIDINGS_ADMIN_PASSWORD) is refused: {exc.message}"
+        ) from None
 
 
 # The event loop's thread holds the GIL almost all the time under load; a thread that

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Strict-Transport-Security max-age on HTTPS answers (0: no header)",
     )
+    password_min_length: int = Field(8, ge=1, le=1024, description="shortest new password")
+    password_min_score: int = Field(
+        3,
+        ge=0,
+        le=4,
+        description="least zxcvbn strength score (0-4) of a new password (0: no estimate)",
+    )
     login_failures_before_delay: int = Field(3, ge=1)
     login_failures_before_lockout: int = Field(10, ge=1)
     login_address_failures_before_lockout: int = Field(50, ge=1)

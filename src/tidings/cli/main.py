@@ -209,6 +209,8 @@ def serve(
         run(settings)
     except InsecureBind as exc:
         fail(str(exc), 2)
+    except TidingsError as exc:  # e.g. an admin_password the password policy refuses
+        fail(exc.message)
     except _one_line_errors() as exc:  # a setting, a key or the disk: one line
         fail(str(exc))
 

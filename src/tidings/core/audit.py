@@ -21,6 +21,7 @@ class AuditAction:
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
     LOGIN_LOCKED = "login_locked"
+    REAUTH_FAILED = "reauth_failed"  # a signed-in user's password or code check failed
     LOGOUT = "logout"
     SESSION_REVOKED = "session_revoked"
     SESSIONS_REVOKED = "sessions_revoked"

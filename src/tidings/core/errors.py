@@ -45,6 +45,25 @@ class RequestDetails(FieldDetails, total=False):
     ref: str | int | float | None  # a frame's `ref`, echoed by the error frame
 
 
+class PasswordFeedback(TypedDict):
+    """The strength estimator's advice (English), when it has some."""
+
+    warning: str
+    suggestions: list[str]
+
+
+class PasswordDetails(FieldDetails, total=False):
+    """Why a new password is refused: `reason` is one of too_short, too_long, blank,
+    contains_username, too_common, too_weak; `min_length` / `min_score` are the policy,
+    `score` the estimate (0-4)."""
+
+    reason: str
+    min_length: int
+    min_score: int
+    score: int
+    feedback: PasswordFeedback
+
+
 class PositionDetails(TypedDict):
     position: str  # the resume position refused
 
@@ -81,7 +100,7 @@ class NotFoundDetails(TypedDict, total=False):
 
 
 class ErrorDetails(
-    RequestDetails, SizeDetails, SubjectDetails, NotFoundDetails, total=False
+    RequestDetails, PasswordDetails, SizeDetails, SubjectDetails, NotFoundDetails, total=False
 ):
     """Every key an error's `details` may carry, with its type (each error takes only
     its own: the `*Details` of its class). The JSON `details` object is exactly the keys
@@ -108,6 +127,13 @@ class InvalidRequest(TidingsError):
 
     def __init__(self, message: str, **details: Unpack[RequestDetails]) -> None:
         super().__init__(message, **details)
+
+
+class WeakPassword(InvalidRequest):
+    """A new password the policy refuses (services/password_policy.py): `reason` says why."""
+
+    def __init__(self, message: str, **details: Unpack[PasswordDetails]) -> None:
+        TidingsError.__init__(self, message, **details)
 
 
 class InvalidBody(TidingsError):

@@ -8,6 +8,7 @@ from datetime import timedelta
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator
 from tidings.services.keyring import Keyring
+from tidings.services.password_policy import PasswordPolicy
 from tidings.store.ports import Store
 
 # The limit classes declare no defaults: each field is the setting of the same name
@@ -38,8 +39,11 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class SecurityLimits:
-    """Login protection and rate limits (settings login_*, rate_*; 0 disables a rate)."""
+    """Passwords, login protection and rate limits (settings password_*, login_*, rate_*;
+    0 disables a rate)."""
 
+    password_min_length: int
+    password_min_score: int
     login_failures_before_delay: int
     login_failures_before_lockout: int
     login_address_failures_before_lockout: int
@@ -61,6 +65,10 @@ class SecurityLimits:
     rate_membership_per_user: int
     rate_conversation_create_per_hour: int
     totp_issuer: str
+
+    @property
+    def password_policy(self) -> PasswordPolicy:
+        return PasswordPolicy(self.password_min_length, self.password_min_score)
 
     @property
     def login_lockout(self) -> timedelta:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +30,6 @@ from tidings.core.audit import AuditAction
 from tidings.core.errors import (
     Conflict,
     Forbidden,
-    InvalidCredentials,
     InvalidOperation,
     InvalidTotp,
     NotFound,
@@ -39,6 +40,7 @@ from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
 from tidings.services.passwords import Passwords
+from tidings.services.reauth import Reauth
 from tidings.store.ports import SecondFactor, Tx
 
 POLICY_KEY = "second_factor_policy"
@@ -101,6 +103,7 @@ class SecondFactorService:
     def __init__(self, deps: Deps, passwords: Passwords) -> None:
         self.d = deps
         self.passwords = passwords
+        self.reauth = Reauth(deps, passwords)  # password and codes: under the login guard
         self._policy: tuple[float, SecondFactorPolicy] | None = None
 
     # --- policy -------------------------------------------------------------------
@@ -215,10 +218,11 @@ class SecondFactorService:
             left = await tx.recovery_codes_left(session.user.id) if on else 0
         return on, left
 
-    async def setup(self, session: Session) -> Enrolment:
+    async def setup(self, session: Session, password: str) -> Enrolment:
         user = session.user
         if user.bot:
             raise InvalidOperation("a bot account has no second factor")
+        await self.reauth.password(user, password, "totp_setup")
         secret = pyotp.random_base32()
         key_id, sealed = self.d.keyring.seal_totp(user.id, secret)
         async with self.d.store.write() as tx:
@@ -231,13 +235,15 @@ class SecondFactorService:
         png = await asyncio.to_thread(_qr_png, uri)
         return Enrolment(secret, uri, png)
 
-    async def enable(self, session: Session, code: str) -> list[str]:
-        """Confirm an enrolment with a first code; returns the ten recovery codes."""
+    async def enable(self, session: Session, password: str, code: str) -> list[str]:
+        """Confirm an enrolment with the password and a first code; returns the ten
+        recovery codes."""
         user = session.user
+        await self.reauth.password(user, password, "totp_enable")
         now = self.d.clock.now()
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
         hashes = await self._hash_codes(codes)
-        async with self.d.store.write() as tx:
+        async with self._counting_wrong_codes(user, "totp_enable"), self.d.store.write() as tx:
             found = await tx.get_second_factor(user.id)
             if found is None:
                 raise InvalidOperation("start with POST /auth/totp/setup")
@@ -254,12 +260,17 @@ class SecondFactorService:
             )
         return codes
 
-    async def regenerate_codes(self, session: Session, code: str) -> list[str]:
+    async def regenerate_codes(self, session: Session, password: str, code: str) -> list[str]:
+        """New recovery codes: the password and a current TOTP code are both needed."""
         user = session.user
+        await self.reauth.password(user, password, "recovery_codes_regenerate")
         now = self.d.clock.now()
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
         hashes = await self._hash_codes(codes)
-        async with self.d.store.write() as tx:
+        async with (
+            self._counting_wrong_codes(user, "recovery_codes_regenerate"),
+            self.d.store.write() as tx,
+        ):
             if not await self.enabled(tx, user.id):
                 raise InvalidOperation("no second factor is enabled")
             if await self._check_totp_only(tx, user, code, now) is None:
@@ -280,13 +291,10 @@ class SecondFactorService:
         user = session.user
         if await self.required_for(user):
             raise Forbidden("your organization requires a second factor")
-        async with self.d.store.read() as tx:
-            stored = await tx.get_password_hash(user.id)
-        if stored is None or not await self.passwords.verify(stored, password):
-            raise InvalidCredentials("wrong password")
+        await self.reauth.password(user, password, "totp_disable")
         now = self.d.clock.now()
         recovery = await self.recovery_match(user, code)
-        async with self.d.store.write() as tx:
+        async with self._counting_wrong_codes(user, "totp_disable"), self.d.store.write() as tx:
             if not await self.enabled(tx, user.id):
                 raise InvalidOperation("no second factor is enabled")
             if await self.verify(tx, user, code, now, recovery) is None:
@@ -316,6 +324,16 @@ class SecondFactorService:
                 target_id=user_id,
             )
             close_connections_on_commit(tx, self.d.bus, user_id, "second_factor_reset")
+
+    @contextlib.asynccontextmanager
+    async def _counting_wrong_codes(self, user: User, operation: str) -> AsyncIterator[None]:
+        """Around a write transaction that checks a code: when it raises InvalidTotp (and
+        so rolls back), the failure is counted by the login guard and audited."""
+        try:
+            yield
+        except InvalidTotp:
+            await self.reauth.failed(user, operation, "totp")
+            raise
 
     async def _check_totp_only(self, tx: Tx, user: User, code: str, now: datetime) -> int | None:
         found = await tx.get_second_factor(user.id)

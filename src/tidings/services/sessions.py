@@ -4,14 +4,16 @@ your password ends every other session."""
 from __future__ import annotations
 
 from tidings.core.audit import AuditAction
-from tidings.core.errors import InvalidCredentials, InvalidOperation, NotFound
+from tidings.core.errors import InvalidOperation, NotFound
 from tidings.core.models import Session, SessionInfo, User
-from tidings.core.rules import check_can_manage_user, check_password
+from tidings.core.rules import check_can_manage_user
 from tidings.services.audit import record
 from tidings.services.auth import AuthService
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
+from tidings.services.password_policy import check_new_password
 from tidings.services.passwords import Passwords
+from tidings.services.reauth import Reauth
 
 
 class SessionService:
@@ -19,6 +21,7 @@ class SessionService:
         self.d = deps
         self.auth = auth
         self.passwords = passwords
+        self.reauth = Reauth(deps, passwords)
 
     async def mine(self, session: Session) -> list[SessionInfo]:
         await self.auth.last_seen.flush()
@@ -55,16 +58,15 @@ class SessionService:
         await self.auth.revoke_all(target, "sessions_revoked", actor)
 
     async def change_password(self, session: Session, current: str, new: str) -> None:
-        """Change your own password: the current one is needed; every other session of
-        yours ends, this one stays."""
+        """Change your own password: the current one is needed (checked under the login
+        guard, services/reauth.py); every other session of yours ends, this one stays."""
         user = session.user
         if user.bot:
             raise InvalidOperation("a bot account has no password")
-        check_password(new)
-        async with self.d.store.read() as tx:
-            stored = await tx.get_password_hash(user.id)
-        if stored is None or not await self.passwords.verify(stored, current):
-            raise InvalidCredentials("the current password is wrong", field="current_password")
+        await self.reauth.password(user, current, "password_change", field="current_password")
+        await check_new_password(
+            self.d.security.password_policy, new, user.username, user.display_name
+        )
         hashed = await self.passwords.hash(new)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:

@@ -10,7 +10,6 @@ from tidings.core.errors import Conflict, Forbidden, InvalidOperation, NotFound
 from tidings.core.models import DepartmentId, OrgRole, User, UserId
 from tidings.core.rules import (
     check_can_manage_user,
-    check_password,
     clean_text,
     normalize_username,
     search_key,
@@ -20,6 +19,7 @@ from tidings.services.audit import record as audit
 from tidings.services.auth import AuthService
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
+from tidings.services.password_policy import check_new_password
 from tidings.services.passwords import Passwords
 from tidings.store.ports import Tx
 
@@ -43,7 +43,6 @@ class UserService:
         """Create an account. `actor` None is the operator at the command line."""
         name = normalize_username(username)
         shown = clean_text(display_name or name, field="display_name", max_chars=80)
-        check_password(password)
         user = User(
             id=UserId(self.d.ids.new_id()),
             username=name,
@@ -54,6 +53,7 @@ class UserService:
         )
         if actor is not None:
             check_can_manage_user(actor, user, role)
+        await check_new_password(self.d.security.password_policy, password, name, shown)
         hashed = await self.passwords.hash(password)
         async with self.d.store.write() as tx:
             await tx.insert_user(user, hashed, search_key(name, shown))
@@ -180,7 +180,6 @@ class UserService:
 
     async def reset_password(self, actor: User | None, user_id: str, password: str) -> None:
         """Set a new password; every session of that user ends."""
-        check_password(password)
         async with self.d.store.read() as tx:
             target = await tx.get_user(user_id)
         if target is None:
@@ -189,6 +188,9 @@ class UserService:
             check_can_manage_user(actor, target, None)
         if target.bot:
             raise InvalidOperation("a bot account has no password: rotate its token instead")
+        await check_new_password(
+            self.d.security.password_policy, password, target.username, target.display_name
+        )
         hashed = await self.passwords.hash(password)
         async with self.d.store.write() as tx:
             await tx.set_password_hash(user_id, hashed)

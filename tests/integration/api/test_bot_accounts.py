@@ -27,7 +27,7 @@ from tidings.protocol.wire import user_json
 from tidings.services.auth import token_hash
 from tidings.services.hub import Services
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 
 
 def services(container: Any) -> Services:
@@ -91,7 +91,7 @@ async def test_password_login_is_refused_for_a_bot(container: Any) -> None:
     with pytest.raises(InvalidOperation):
         await svc.sessions.change_password(session, "", "a-new-password-1")
     with pytest.raises(InvalidOperation):
-        await svc.second_factor.setup(session)
+        await svc.second_factor.setup(session, "")
     assert "login_failed" in [a for a, _, _ in await audit_actions(svc)]
     # the token still works after all this
     assert (await svc.auth.authenticate(token)).user.id == bot.id

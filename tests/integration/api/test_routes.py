@@ -32,7 +32,7 @@ async def test_accounts_tokens_and_disable(server: AppServer, world: World) -> N
     me = await alice.get("/users/me")
     assert me["user"]["username"] == "alice" and me["user"]["role"] == "member"
     # One token per device: a second login is a second session.
-    phone = await login(server.url, "alice", "password-123")
+    phone = await login(server.url, "alice", "plum-orbit-123")
     assert phone.token != alice.token
     ws = await Ws.connect(server.ws_url, phone.token or "")
     await alice.post("/auth/logout", expect=204)
@@ -47,11 +47,11 @@ async def test_accounts_tokens_and_disable(server: AppServer, world: World) -> N
     assert_error(await phone.http.get("/users/me"), 401, "unauthenticated")
     async with server.client() as c:
         r = await c.post(
-            "/api/v1/auth/login", json={"username": "alice", "password": "password-123"}
+            "/api/v1/auth/login", json={"username": "alice", "password": "plum-orbit-123"}
         )
     assert_error(r, 401, "invalid_credentials")  # as for a wrong password: nothing told
     await admin.call("PATCH", f"/users/{alice.id}", json={"disabled": False}, expect=200)
-    await login(server.url, "alice", "password-123")
+    await login(server.url, "alice", "plum-orbit-123")
     # Wrong password and unknown user look the same.
     async with server.client() as c:
         wrong = await c.post(
@@ -70,7 +70,7 @@ async def test_disabling_ends_every_session_for_good(server: AppServer, world: W
     enabled again; the user signs in anew with the password."""
     admin = await world.admin()
     carol = await make_user(admin, "carol")
-    stolen = await login(server.url, "carol", "password-123")
+    stolen = await login(server.url, "carol", "plum-orbit-123")
     await admin.call("PATCH", f"/users/{carol.id}", json={"disabled": True}, expect=200)
     await admin.call("PATCH", f"/users/{carol.id}", json={"disabled": False}, expect=200)
     for old in (carol, stolen):
@@ -79,7 +79,7 @@ async def test_disabling_ends_every_session_for_good(server: AppServer, world: W
         await conn.send(orjson.dumps({"type": "auth", "token": stolen.token}).decode())
         answer = orjson.loads(await asyncio.wait_for(conn.recv(), 10))
     assert answer["type"] == "error" and answer["error"]["code"] == "unauthenticated"
-    again = await login(server.url, "carol", "password-123")
+    again = await login(server.url, "carol", "plum-orbit-123")
     assert (await again.get("/users/me"))["user"]["username"] == "carol"
     entries = (await admin.get("/audit", params={"limit": 500}))["entries"]
     revoked = [
@@ -93,7 +93,7 @@ async def test_password_reset_revokes_sessions_and_roles_are_checked(
 ) -> None:
     admin = await world.admin()
     bob = await make_user(admin, "bob")
-    await bob.post("/users", {"username": "x1", "password": "password-123"}, expect=403)
+    await bob.post("/users", {"username": "x1", "password": "plum-orbit-123"}, expect=403)
     await admin.post(f"/users/{bob.id}/password", {"password": "new-password-1"}, expect=204)
     assert_error(await bob.http.get("/users/me"), 401, "unauthenticated")
     bob = await login(server.url, "bob", "new-password-1")
@@ -316,12 +316,12 @@ async def test_bad_input_gets_the_error_shape_and_writes_nothing(
             "unauthenticated",
         )
     assert_error(
-        await http.post("/users", json={"username": "bad name!", "password": "password-1"}),
+        await http.post("/users", json={"username": "bad name!", "password": "plum-orbit-1"}),
         400,
         "invalid_request",
     )
     assert_error(
-        await http.post("/users", json={"username": "other", "password": "password-1"}),
+        await http.post("/users", json={"username": "other", "password": "plum-orbit-1"}),
         409,
         "conflict",
     )

@@ -14,7 +14,7 @@ from tests.fakes import FakeClock
 from tests.helpers import Ws, login, make_user
 from tests.security_helpers import api_from, raw_login
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 
 
 def outcome(r: httpx.Response) -> tuple[int, str]:

@@ -28,7 +28,7 @@ ADMINS = frozenset({"owner", "admin"})
 IN_G = frozenset({"member", "guest"})
 NOBODY: frozenset[str] = frozenset()
 DENIED = {"unauthenticated", "forbidden", "not_found", "second_factor_required"}
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 _n = itertools.count(1)
 
 # Who may do what. Keys are (method, path template) exactly as in /openapi.json.
@@ -159,8 +159,10 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path, token=token)
         case ("POST", "/auth/password"):
             return Call(method, path, {"current_password": PASSWORD, "new_password": PASSWORD})
+        case ("POST", "/auth/totp/setup"):
+            return Call(method, path, {"password": PASSWORD})
         case ("POST", "/auth/totp/enable") | ("POST", "/auth/totp/recovery-codes"):
-            return Call(method, path, {"code": "000000"})
+            return Call(method, path, {"password": PASSWORD, "code": "000000"})
         case ("POST", "/auth/totp/disable"):
             return Call(method, path, {"password": "not-my-password", "code": "000000"})
         case ("DELETE", "/sessions/{sid}"):
@@ -176,7 +178,7 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/users/{await world.fresh_user()}", {"display_name": "T"})
         case ("POST", "/users/{uid}/password"):
             fresh = await world.fresh_user()
-            return Call(method, f"{v1}/users/{fresh}/password", {"password": "password-456"})
+            return Call(method, f"{v1}/users/{fresh}/password", {"password": "plum-orbit-456"})
         case ("POST", "/bots"):
             return Call(method, path, {"username": f"newbot{next(_n)}"})
         case ("POST", "/bots/{uid}/token"):

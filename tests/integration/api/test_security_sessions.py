@@ -11,7 +11,7 @@ from tests.conftest import AppServer
 from tests.helpers import Ws, login, make_user
 from tests.security_helpers import api_from, raw_login
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 
 
 async def closed_with(ws: Ws, timeout: float = 10) -> int | None:

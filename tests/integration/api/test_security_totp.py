@@ -17,7 +17,7 @@ from tests.fakes import FakeClock
 from tests.helpers import Ws, login, make_user
 from tests.security_helpers import api_from, code_for, enrol_totp, raw_login, step_now
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 EARLY_IN_A_STEP = datetime(2026, 11, 28, 12, 0, 1, tzinfo=UTC)
 
 
@@ -37,7 +37,7 @@ async def test_enrol_then_login_needs_the_code(server: AppServer, clock: FakeClo
     alice = await make_user(admin, "alice")
     assert (await alice.get("/auth/totp")) == {"enabled": False, "recovery_codes_left": 0}
 
-    setup = await alice.post("/auth/totp/setup")
+    setup = await alice.post("/auth/totp/setup", {"password": PASSWORD})
     uri = urlparse(setup["otpauth_uri"])
     assert uri.scheme == "otpauth" and uri.netloc == "totp"
     assert parse_qs(uri.query)["secret"] == [setup["secret"]]
@@ -48,17 +48,21 @@ async def test_enrol_then_login_needs_the_code(server: AppServer, clock: FakeClo
 
     step = step_now(clock)
     # not enabled until confirmed: a wrong first code is refused
-    wrong = await alice.call("POST", "/auth/totp/enable", json={"code": "000000"})
+    wrong = await alice.call(
+        "POST", "/auth/totp/enable", json={"password": PASSWORD, "code": "000000"}
+    )
     assert wrong["error"]["code"] == "invalid_totp"
     r = await raw_login(server.url, "alice", PASSWORD)
     assert r.status_code == 200  # still no second factor
 
     secret = setup["secret"]
-    enabled = await alice.post("/auth/totp/enable", {"code": code_for(secret, step - 1)})
+    enabled = await alice.post(
+        "/auth/totp/enable", {"password": PASSWORD, "code": code_for(secret, step - 1)}
+    )
     codes = enabled["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
     assert (await alice.get("/auth/totp")) == {"enabled": True, "recovery_codes_left": 10}
-    again = await alice.call("POST", "/auth/totp/setup")
+    again = await alice.call("POST", "/auth/totp/setup", json={"password": PASSWORD})
     assert again["error"]["code"] == "conflict"
 
     # no code: totp_required (the web client shows the code field); wrong: invalid_totp
@@ -88,8 +92,10 @@ async def test_enrol_then_login_needs_the_code(server: AppServer, clock: FakeClo
     assert r.status_code == 200, r.text
     assert (await alice.get("/auth/totp"))["recovery_codes_left"] == 8
 
-    # new recovery codes need a current code; the old ones stop working
-    fresh = await alice.post("/auth/totp/recovery-codes", {"code": code_for(secret, step + 1)})
+    # new recovery codes need the password and a current code; the old ones stop working
+    fresh = await alice.post(
+        "/auth/totp/recovery-codes", {"password": PASSWORD, "code": code_for(secret, step + 1)}
+    )
     assert len(fresh["recovery_codes"]) == 10
     r = await raw_login(server.url, "alice", PASSWORD, totp=codes[2])
     assert r.status_code == 401
@@ -140,7 +146,7 @@ async def test_policy_makes_members_enrol_first(server: AppServer, clock: FakeCl
     with pytest.raises(AssertionError):
         await Ws.connect(server.ws_url, fresh.token or "")
 
-    secret, _codes, step = await enrol_totp(fresh, clock)
+    secret, _codes, step = await enrol_totp(fresh, PASSWORD, clock)
     await fresh.get("/conversations")  # the session is freed at once
     await carol.get("/conversations")  # and so are her other sessions
     # an admin cannot turn it off while the policy requires it
@@ -150,7 +156,7 @@ async def test_policy_makes_members_enrol_first(server: AppServer, clock: FakeCl
     assert r["error"]["code"] == "forbidden"
 
     # the owner enrols too, then an admin reset puts carol back to enrolling
-    await enrol_totp(admin, clock)
+    await enrol_totp(admin, server.admin_password, clock)
     await admin.call("DELETE", f"/users/{carol.id}/totp", expect=204)
     r = await fresh.call("GET", "/users/me")
     assert r["error"]["code"] == "unauthenticated"  # reset ends every session

@@ -42,8 +42,8 @@ async def _drop_guard(c: Container) -> None:
 async def _some_history(c: Container) -> None:
     svc = c.services
     client_address.set("192.0.2.10")
-    owner = await svc.users.create(None, "olga", "password-123", role=OrgRole.OWNER)
-    member = await svc.users.create(owner, "max", "password-123")
+    owner = await svc.users.create(None, "olga", "plum-orbit-123", role=OrgRole.OWNER)
+    member = await svc.users.create(owner, "max", "plum-orbit-123")
     await svc.users.update(owner, member.id, role=OrgRole.ADMIN)
     await svc.users.update(owner, member.id, disabled=True)
     await svc.users.update(owner, member.id, disabled=False)
@@ -84,13 +84,13 @@ async def test_actions_are_recorded_and_chained(container: Container) -> None:
     created = [e for e in entries if e.action == AuditAction.USER_CREATED]
     assert created[0].actor_id is None  # the operator at the command line
     # nothing secret in any entry
-    assert "password-123" not in str(entries) and "another-password" not in str(entries)
+    assert "plum-orbit-123" not in str(entries) and "another-password" not in str(entries)
     check = await svc.audit.verify()
     assert check.ok and check.entries == len(entries) and check.head_hash == entries[-1].hash
 
     # admins only
     max_ = await svc.users.by_username("max")
-    member = await svc.users.create(owner, "mia", "password-123")
+    member = await svc.users.create(owner, "mia", "plum-orbit-123")
     with pytest.raises(Forbidden):
         await svc.audit.page(member)
     assert max_.role is OrgRole.ADMIN
@@ -162,7 +162,7 @@ async def test_concurrent_records_keep_one_chain(container: Container) -> None:
 
 async def test_a_failed_action_leaves_no_entry(container: Container) -> None:
     svc = container.services
-    owner = await svc.users.create(None, "olga", "password-123", role=OrgRole.OWNER)
+    owner = await svc.users.create(None, "olga", "plum-orbit-123", role=OrgRole.OWNER)
     before = len(await svc.audit.page(owner, 0, 500))
     with pytest.raises(Exception):  # noqa: B017 - any refusal
         await svc.users.update(owner, owner.id, disabled=True)

@@ -77,7 +77,7 @@ async def test_slow_down_lock_and_release(
 ) -> None:
     clock = container_clock
     svc = _services(container)
-    await svc.users.create(None, "nina", "password-123", role=OrgRole.MEMBER)
+    await svc.users.create(None, "nina", "plum-orbit-123", role=OrgRole.MEMBER)
 
     async def sequence(name: str, address: str) -> list[str]:
         seen = []
@@ -98,11 +98,11 @@ async def test_slow_down_lock_and_release(
     for _ in range(6):
         await _try(svc2, "nina", "wrong-password", "192.0.2.3")
         clock.advance(10)
-    assert await _try(svc2, "nina", "password-123", "192.0.2.4") == "wait 890"
+    assert await _try(svc2, "nina", "plum-orbit-123", "192.0.2.4") == "wait 890"
     clock.advance(889)
-    assert await _try(svc2, "nina", "password-123", "192.0.2.4") == "wait 1"
+    assert await _try(svc2, "nina", "plum-orbit-123", "192.0.2.4") == "wait 1"
     clock.advance(1)
-    assert await _try(svc2, "nina", "password-123", "192.0.2.4") == "ok"
+    assert await _try(svc2, "nina", "plum-orbit-123", "192.0.2.4") == "ok"
     # forgotten after a success: three more failures before any wait
     for _ in range(3):
         assert await _try(svc2, "nina", "wrong-password", "192.0.2.5") == "invalid_credentials"
@@ -113,13 +113,13 @@ async def test_an_address_guessing_names_is_locked(
 ) -> None:
     clock = container_clock
     svc = _services(container)
-    await svc.users.create(None, "omar", "password-123", role=OrgRole.MEMBER)
+    await svc.users.create(None, "omar", "plum-orbit-123", role=OrgRole.MEMBER)
     for i in range(10):
         with pytest.raises(InvalidCredentials):
             await svc.auth.login(f"name{i}", "guess-guess", address="198.51.100.1")
         clock.advance(1)
-    assert await _try(svc, "omar", "password-123", "198.51.100.1") == "wait 899"
-    assert await _try(svc, "omar", "password-123", "198.51.100.2") == "ok"
+    assert await _try(svc, "omar", "plum-orbit-123", "198.51.100.1") == "wait 899"
+    assert await _try(svc, "omar", "plum-orbit-123", "198.51.100.2") == "ok"
 
 
 async def test_failures_are_forgotten_after_the_window(
@@ -127,7 +127,7 @@ async def test_failures_are_forgotten_after_the_window(
 ) -> None:
     clock = container_clock
     svc = _services(container)
-    await svc.users.create(None, "pia", "password-123", role=OrgRole.MEMBER)
+    await svc.users.create(None, "pia", "plum-orbit-123", role=OrgRole.MEMBER)
     for _ in range(3):
         assert await _try(svc, "pia", "wrong-password", "192.0.2.9") == "invalid_credentials"
     assert (await _try(svc, "pia", "wrong-password", "192.0.2.9")).startswith("wait")

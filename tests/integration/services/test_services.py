@@ -63,7 +63,7 @@ from tidings.services.passwords import Passwords
 from tidings.services.sync import parse_position
 from tidings.store import migrations
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 CHEAP = Passwords(time_cost=1, memory_kib=8, parallelism=1)
 GROUP = ConversationKind.GROUP
 CHANNEL = ConversationKind.CHANNEL

@@ -23,8 +23,8 @@ async def test_replica_reads_never_go_backwards(tmp_path: Path) -> None:
     await asyncio.to_thread(migrations.upgrade, primary.db_url)
     c = Container(primary)
     svc = c.services
-    alice = await svc.users.create(None, "alice", "password-123", role=OrgRole.MEMBER)
-    bob = await svc.users.create(None, "bob", "password-123")
+    alice = await svc.users.create(None, "alice", "plum-orbit-123", role=OrgRole.MEMBER)
+    bob = await svc.users.create(None, "bob", "plum-orbit-123")
     conv, _ = await svc.conversations.create(alice, ConversationKind.DIRECT, [bob.id])
     for i in range(3):
         await svc.messages.send(alice, conv.id, f"m{i}", f"message {i}")
@@ -79,7 +79,7 @@ async def test_an_unreachable_replica_is_skipped(tmp_path: Path) -> None:
     await asyncio.to_thread(migrations.upgrade, settings.db_url)
     c = Container(settings)
     try:
-        alice = await c.services.users.create(None, "alice", "password-123")
+        alice = await c.services.users.create(None, "alice", "plum-orbit-123")
         events, more = await c.services.sync.events_since(alice, 0, 10)
         assert (events, more) == ([], False)
         assert isinstance(c.store, SqlStore) and c.store.primary_fallbacks == 1

@@ -73,8 +73,8 @@ def _db_path(c: Container) -> Path:
 
 async def _people(c: Container) -> tuple[User, User]:
     svc = c.services
-    alice = await svc.users.create(None, "alice", "password-123", role=OrgRole.MEMBER)
-    bob = await svc.users.create(None, "bob", "password-123")
+    alice = await svc.users.create(None, "alice", "plum-orbit-123", role=OrgRole.MEMBER)
+    bob = await svc.users.create(None, "bob", "plum-orbit-123")
     return alice, bob
 
 
@@ -132,7 +132,7 @@ async def test_a_new_connections_reads_go_to_the_driver_and_see_every_commit(
     alice, bob = await _people(container)
     dep = await svc.departments.create(None, "Sales")
     await svc.departments.set_member(None, dep.id, alice.id, True)
-    token, _ = await svc.auth.login("alice", "password-123", "laptop")
+    token, _ = await svc.auth.login("alice", "plum-orbit-123", "laptop")
     alice = await svc.users.get(alice, alice.id)  # with her department, read by SQLAlchemy
     now = container.deps.clock.now()
     async with store.lookup() as q:

@@ -165,16 +165,6 @@ def test_clean_text_empty_only_when_allowed() -> None:
     assert rules.clean_text("   ", field="topic", max_chars=10, allow_empty=True) == ""
 
 
-@pytest.mark.parametrize(("length", "ok"), [(7, False), (8, True), (1024, True), (1025, False)])
-def test_check_password_length(length: int, ok: bool) -> None:
-    if ok:
-        rules.check_password("p" * length)
-    else:
-        with pytest.raises(InvalidRequest) as exc:
-            rules.check_password("p" * length)
-        assert exc.value.details == {"field": "password"}
-
-
 # --- message bodies: limits in bytes ------------------------------------------------
 
 
