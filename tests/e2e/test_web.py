@@ -47,6 +47,7 @@ from tests.e2e.web_helpers import (  # noqa: E402
     send_from_ui,
     watch_errors,
 )
+from tests.e2e.web_helpers import login as web_login  # noqa: E402
 
 _missing = None
 if sync_playwright is None:
@@ -777,14 +778,14 @@ def test_admin_manages_users_and_people_join_channels(live_server: Any, browser:
         expect(page.locator(".form-error").first).to_contain_text("U+202E")
         page.get_by_test_id("new-username").fill("kim")
         page.get_by_test_id("new-display-name").fill("Kim Lee")
-        page.get_by_test_id("new-password").fill("kim-password-1")
+        page.get_by_test_id("new-password").fill("amber-quarry-1")
         page.get_by_test_id("create-user").click()
         expect(kim_row()).to_be_visible()
         kim_row().get_by_test_id("role-select").select_option("admin")
         expect(kim_row().get_by_test_id("role-select")).to_have_value("admin")
 
         # Kim signs in, joins a channel, creates one.
-        kim = open_signed_in(browser, live_server, "kim", "kim-password-1")
+        kim = open_signed_in(browser, live_server, "kim", "amber-quarry-1")
         kim.goto(live_server.url + "/#/channels")
         kim.get_by_test_id("channel").filter(has_text="announcements").get_by_test_id(
             "join"
@@ -805,11 +806,11 @@ def test_admin_manages_users_and_people_join_channels(live_server: Any, browser:
         kim_row().get_by_test_id("enable-user").click()
         expect(kim_row().get_by_test_id("disable-user")).to_be_visible()
         kim_row().get_by_test_id("reset-password").click()
-        page.get_by_test_id("prompt-input").fill("kim-password-2")
+        page.get_by_test_id("prompt-input").fill("amber-quarry-2")
         page.get_by_test_id("prompt-ok").click()
         expect(page.locator(".toast").filter(has_text="Password changed")).to_be_visible()
         kim.get_by_test_id("login-username").fill("kim")
-        kim.get_by_test_id("login-password").fill("kim-password-2")
+        kim.get_by_test_id("login-password").fill("amber-quarry-2")
         kim.get_by_test_id("login-submit").click()
         expect(kim.get_by_test_id("me-name")).to_have_text("Kim Lee")
 
@@ -870,3 +871,78 @@ def test_pages_run_under_their_csp_and_api_docs_work_offline(
         assert [m for m in console if "Content Security Policy" in m] == []
     finally:
         _close(page)
+
+
+@one_backend
+def test_account_page_explains_refused_passwords_and_manages_the_second_factor(
+    live_server: Any, browser: Browser, shots: Path
+) -> None:
+    """Changing the password shows why a new one is refused, in both languages; turning
+    the second factor on and off asks for the password each time."""
+    import pyotp
+
+    admin = admin_rest(live_server)
+    noor = create_user(admin, live_server, "noor", "Noor Haddad")
+    page = open_signed_in(browser, live_server, "noor", noor.password)
+    new_password = "amber-quarry-9"
+
+    def change_password(current: str, new: str) -> None:
+        page.get_by_test_id("current-password").fill(current)
+        page.get_by_test_id("new-password").fill(new)
+        page.get_by_test_id("change-password").click()
+
+    try:
+        page.get_by_test_id("nav-account").click()
+        expect(page.get_by_test_id("account-page")).to_be_visible()
+        error = page.get_by_test_id("password-error")
+        change_password("not-my-password", new_password)
+        expect(error).to_have_text("The password is wrong.")
+        change_password(noor.password, "password1")
+        expect(error).to_have_text("This is one of the most common passwords. Choose another.")
+        change_password(noor.password, "noor-2026-x")
+        expect(error).to_have_text("The password must not contain the username.")
+        page.get_by_test_id("lang-select").select_option("zh-CN")
+        expect(page.get_by_test_id("nav-account")).to_contain_text("账号")
+        change_password(noor.password, " " * 8)
+        expect(error).to_have_text("密码不能全是空格。")
+        change_password(noor.password, "12345678")
+        expect(error).to_have_text("这是最常见的密码之一，请换一个。")
+        page.get_by_test_id("lang-select").select_option("en")
+        change_password(noor.password, new_password)
+        expect(page.locator(".toast").filter(has_text="Password changed")).to_be_visible()
+
+        # the second factor: the password first, then the QR code and a first code
+        box = page.get_by_test_id("second-factor")
+        expect(box.get_by_test_id("totp-status")).to_have_text("Off")
+        box.get_by_test_id("totp-password").fill(noor.password)  # the old one
+        box.get_by_test_id("totp-start").click()
+        expect(box.get_by_test_id("totp-error")).to_have_text("The password is wrong.")
+        box.get_by_test_id("totp-password").fill(new_password)
+        box.get_by_test_id("totp-start").click()
+        expect(box.locator("img.qr")).to_be_visible()
+        secret = box.get_by_test_id("totp-secret").inner_text()
+        box.get_by_test_id("totp-code").fill(pyotp.TOTP(secret).now())
+        page.screenshot(path=str(shots / "account-totp-setup.png"))
+        box.get_by_test_id("totp-enable").click()
+        expect(box.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+        codes = box.get_by_test_id("recovery-codes").locator("li").all_inner_texts()
+        page.screenshot(path=str(shots / "account-recovery-codes.png"))
+        box.get_by_test_id("codes-done").click()
+        expect(box.get_by_test_id("totp-status")).to_have_text("On")
+        expect(box).to_contain_text("10 recovery codes left.")
+        # turning it off needs the password and a code (here a recovery code)
+        box.get_by_test_id("totp-password").fill("not-my-password")
+        box.get_by_test_id("totp-code").fill(codes[0])
+        box.get_by_test_id("totp-disable").click()
+        expect(box.get_by_test_id("totp-error")).to_have_text("The password is wrong.")
+        box.get_by_test_id("totp-password").fill(new_password)
+        box.get_by_test_id("totp-disable").click()
+        # that was the third wrong password of this account: the next try waits a second
+        expect(box.get_by_test_id("totp-error")).to_have_text("Slow down a little and try again.")
+        page.wait_for_timeout(1200)
+        box.get_by_test_id("totp-disable").click()
+        expect(box.get_by_test_id("totp-status")).to_have_text("Off")
+        assert web_login(live_server.url, "noor", new_password)  # no code needed any more
+    finally:
+        _close(page)
+        admin.close()

@@ -57,7 +57,9 @@ from tidings.sdk.models import (
     JSONObject,
     Message,
     ReadState,
+    SecondFactor,
     SyncPage,
+    TotpEnrolment,
     User,
     parse_ephemeral,
     parse_event,
@@ -357,6 +359,58 @@ class Client:
         await self.request(
             "POST", f"/users/{quote(user_id, safe='')}/password", json={"password": password}
         )
+
+    # ------------------------------------------------------------------ own account
+
+    async def change_password(self, current_password: str, new_password: str) -> None:
+        """Change this account's password; every other session of it ends. A new
+        password the server's policy refuses raises :class:`InvalidRequest` with
+        ``details["reason"]`` (``too_short``, ``blank``, ``contains_username``,
+        ``too_common``, ``too_weak`` ...); a wrong current one, ``invalid_credentials``;
+        too many wrong ones, :class:`RateLimited`."""
+        await self.request(
+            "POST",
+            "/auth/password",
+            json={"current_password": current_password, "new_password": new_password},
+        )
+
+    async def second_factor(self) -> SecondFactor:
+        """Whether this account has a second factor, and its unspent recovery codes."""
+        data = await self.request("GET", "/auth/totp")
+        return SecondFactor(
+            enabled=bool(data.get("enabled")),
+            recovery_codes_left=int(data.get("recovery_codes_left") or 0),
+        )
+
+    async def setup_totp(self, password: str) -> TotpEnrolment:
+        """Start enrolling a TOTP second factor (the account's password is needed)."""
+        data = await self.request("POST", "/auth/totp/setup", json={"password": password})
+        return TotpEnrolment(
+            secret=str(data["secret"]),
+            otpauth_uri=str(data["otpauth_uri"]),
+            qr_png=str(data["qr_png"]),
+        )
+
+    async def enable_totp(self, password: str, code: str) -> list[str]:
+        """Confirm the enrolment with the password and a first code from the
+        authenticator; returns the ten recovery codes (shown this once)."""
+        data = await self.request(
+            "POST", "/auth/totp/enable", json={"password": password, "code": code}
+        )
+        return [str(c) for c in data["recovery_codes"]]
+
+    async def regenerate_recovery_codes(self, password: str, code: str) -> list[str]:
+        """New recovery codes (the old ones stop working): the password and a current
+        TOTP code are needed."""
+        data = await self.request(
+            "POST", "/auth/totp/recovery-codes", json={"password": password, "code": code}
+        )
+        return [str(c) for c in data["recovery_codes"]]
+
+    async def disable_totp(self, password: str, code: str) -> None:
+        """Turn the second factor off: the password and a current code (or a recovery
+        code) are needed; refused while the organization requires one."""
+        await self.request("POST", "/auth/totp/disable", json={"password": password, "code": code})
 
     async def create_bot(
         self, username: str, *, display_name: str | None = None

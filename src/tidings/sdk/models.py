@@ -101,6 +101,25 @@ class User:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SecondFactor:
+    """The signed-in account's second factor (``GET /auth/totp``)."""
+
+    enabled: bool
+    recovery_codes_left: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TotpEnrolment:
+    """A second factor being enrolled: add ``otpauth_uri`` (or ``secret``) to an
+    authenticator app, or show ``qr_png`` (a ``data:image/png`` URI), then confirm with
+    :meth:`Client.enable_totp`."""
+
+    secret: str
+    otpauth_uri: str
+    qr_png: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Department:
     """A node of the organisation's department tree."""
 

@@ -63,7 +63,7 @@ function renderUsers(body, ctx) {
     h('label', { class: 'field' }, h('span', {}, t('admin.display_name')),
       h('input', { name: 'display_name', autocomplete: 'off', 'data-testid': 'new-display-name' })),
     h('label', { class: 'field' }, h('span', {}, t('login.password')),
-      h('input', { name: 'password', type: 'password', required: true, autocomplete: 'new-password', minlength: '8',
+      h('input', { name: 'password', type: 'password', required: true, autocomplete: 'new-password',
         'data-testid': 'new-password' })),
     h('label', { class: 'field' }, h('span', {}, t('admin.role')),
       h('select', { name: 'role' }, ROLES.filter((r) => r !== 'owner' || me.role === 'owner')
@@ -124,7 +124,7 @@ function renderUsers(body, ctx) {
           } }, u.disabled ? t('admin.enable') : t('admin.disable')),
         h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'reset-password', onclick: async () => {
           const pw = await ctx.promptDialog(t('admin.reset_password'), t('admin.new_password_for', { name: u.username }),
-            { type: 'password', minLength: 8 });
+            { type: 'password' });
           if (!pw) return;
           try {
             await api.post(`/users/${encodeURIComponent(u.id)}/password`, { password: pw });

@@ -10,6 +10,7 @@ import { Api, Connection } from './api.js';
 import { h, append, clear, icon } from './dom.js';
 import { t, setLanguage, pickLanguage, language, LANGUAGES, LANGUAGE_KEY } from './i18n.js';
 import { renderAdmin } from './admin.js';
+import { renderAccount } from './account.js';
 import { renderLoginScreen } from './login.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
 import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName } from './state.js';
@@ -708,6 +709,7 @@ function renderOtherView() {
         h('a', { class: 'btn', href: '#/channels' }, t('channels.browse')))));
   } else if (state.view === 'channels') renderChannels(main, ctx);
   else if (state.view === 'directory') renderDirectory(main, ctx);
+  else if (state.view === 'account') renderAccount(main, ctx);
   else if (state.view === 'admin') {
     renderAdmin(main, {
       ...ctx, state, tab: state.adminTab,

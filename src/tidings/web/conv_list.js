@@ -27,6 +27,7 @@ export function buildSidebar(ctx) {
       navItem('home', '#/', t('nav.chats'), icon('chat')),
       navItem('channels', '#/channels', t('nav.channels'), icon('hash')),
       navItem('directory', '#/directory', t('nav.directory'), icon('users')),
+      navItem('account', '#/account', t('nav.account'), icon('lock')),
       isAdmin(state) ? navItem('admin', '#/admin', t('nav.admin'), icon('settings')) : null),
     h('div', { class: 'list-tools' },
       h('input', { class: 'filter', type: 'search', placeholder: t('list.filter'), 'aria-label': t('list.filter'),

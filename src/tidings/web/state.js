@@ -564,6 +564,7 @@ const HANDLERS = {
     next.editing = null;
     if (section === 'channels') next.view = 'channels';
     else if (section === 'directory') next.view = 'directory';
+    else if (section === 'account') next.view = 'account';
     else if (section === 'admin' && isAdmin(state)) {
       next.view = 'admin';
       next.adminTab = arg === 'departments' ? 'departments' : 'users';

@@ -101,6 +101,11 @@ export function promptDialog(title, label, { type = 'text', value = '', minLengt
 export function errorText(err) {
   const refused = err && err.code === 'invalid_request' && err.details && err.details.characters;
   if (Array.isArray(refused) && refused.length) return t('error.invisible_characters', { characters: refused.join(', ') });
+  // a password the policy refused says why (details.reason: services/password_policy.py)
+  const reason = err && err.code === 'invalid_request' && err.details && err.details.reason;
+  if (reason && t(`password.${reason}`) !== `password.${reason}`) {
+    return t(`password.${reason}`, { min_length: err.details.min_length ?? '' });
+  }
   const key = `error.${err && err.code}`;
   const text = t(key);
   return text === key ? t('error.generic') : text;

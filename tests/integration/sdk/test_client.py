@@ -24,12 +24,14 @@ from tidings.sdk import (
     ConversationCreated,
     Event,
     EventStream,
+    InvalidRequest,
     MessageDeleted,
     MessageEdited,
     MessageSent,
     NotFound,
     ReactionChanged,
     ReadMoved,
+    SecondFactor,
     StreamClosed,
     Typing,
     Unauthenticated,
@@ -408,3 +410,33 @@ async def test_position_bookkeeping_drops_replays_but_never_loses() -> None:
     assert stream.duplicates_dropped == 4
     assert session.since == "13"  # resume from the highest position received
     await client.aclose()
+
+
+async def test_own_account_password_and_second_factor(server: AppServer, admin: Client) -> None:
+    """change_password explains a refused password; the second factor's methods each
+    take the password, and a wrong one is refused."""
+    import time
+
+    import pyotp
+
+    user = await new_user(admin, "ola")
+    async with await signed_in(server.url, user) as ola:
+        with pytest.raises(InvalidRequest) as refused:
+            await ola.change_password(PASSWORD, "password1")
+        assert refused.value.details["reason"] == "too_common"
+        await ola.change_password(PASSWORD, "amber-quarry-55")
+        with pytest.raises(Unauthenticated) as wrong:
+            await ola.setup_totp(PASSWORD)  # the old password
+        assert wrong.value.code == "invalid_credentials"
+        if time.time() % 30 > 25:  # two steps' codes are used below
+            await asyncio.sleep(30.5 - time.time() % 30)
+        enrolment = await ola.setup_totp("amber-quarry-55")
+        assert enrolment.otpauth_uri.startswith("otpauth://totp/")
+        totp = pyotp.TOTP(enrolment.secret)
+        codes = await ola.enable_totp("amber-quarry-55", totp.at(time.time() - 30))
+        assert len(codes) == 10
+        assert await ola.second_factor() == SecondFactor(enabled=True, recovery_codes_left=10)
+        fresh = await ola.regenerate_recovery_codes("amber-quarry-55", totp.now())
+        assert set(fresh).isdisjoint(codes)
+        await ola.disable_totp("amber-quarry-55", fresh[0])
+        assert (await ola.second_factor()).enabled is False
