@@ -135,22 +135,22 @@ def test_cli_changes_reach_a_running_server(tmp_path: Path) -> None:
     try:
         assert (
             tidings(
-                server.data_dir, "user", "create", "ops", "--password", "ops-pass-123"
+                server.data_dir, "user", "create", "ops", "--password", "plum-orbit-12"
             ).returncode
             == 0
         )
         r = httpx.post(
-            server.url + "/api/v1/auth/login", json={"username": "ops", "password": "ops-pass-123"}
+            server.url + "/api/v1/auth/login", json={"username": "ops", "password": "plum-orbit-12"}
         )
         assert r.status_code == 200
         assert (
             tidings(
-                server.data_dir, "user", "reset-password", "ops", "--password", "ops-pass-456"
+                server.data_dir, "user", "reset-password", "ops", "--password", "plum-orbit-45"
             ).returncode
             == 0
         )
         r = httpx.post(
-            server.url + "/api/v1/auth/login", json={"username": "ops", "password": "ops-pass-123"}
+            server.url + "/api/v1/auth/login", json={"username": "ops", "password": "plum-orbit-12"}
         )
         assert r.status_code == 401
     finally:
