@@ -82,13 +82,17 @@ async def login(base_url: str, username: str, password: str) -> Api:
     return Api(base_url, data["token"], data["user"])
 
 
+# make_user's default password: one the password policy accepts (zxcvbn score 4)
+USER_PASSWORD = "plum-orbit-123"
+
+
 async def make_user(
     admin: Api,
     username: str,
     *,
     role: str = "member",
     display_name: str | None = None,
-    password: str = "plum-orbit-123",
+    password: str = USER_PASSWORD,
 ) -> Api:
     await admin.post(
         "/users",

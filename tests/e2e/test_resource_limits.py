@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ARTIFACTS, LiveServer, free_port
-from tests.helpers import Ws, login, make_user
+from tests.helpers import USER_PASSWORD, Ws, login, make_user
 
 pytestmark = pytest.mark.e2e
 
@@ -102,7 +102,7 @@ async def test_idle_sockets_beyond_the_open_files_limit_do_not_keep_clients_out(
         await asyncio.sleep(0.5)  # the server has accepted what it takes
         assert open_files(server.pid) < 256
         # a fresh client: new connections for its login, its REST send and its socket
-        fresh = await login(server.url, "ben", "password-123")
+        fresh = await login(server.url, "ben", USER_PASSWORD)
         ben_ws = await Ws.connect(server.ws_url, fresh.token or "")
         await fresh.send(cid, "over REST")
         ack = await ben_ws.request(
