@@ -20,7 +20,7 @@ from tests.helpers import login, make_user
 from tests.security_helpers import code_for, enrol_totp, raw_login
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 
 
 def _keys(path: Path) -> list[str]:
@@ -30,7 +30,7 @@ def _keys(path: Path) -> list[str]:
 async def _enrol_alice(server: LiveServer) -> tuple[str, int]:
     admin = await login(server.url, "admin", server.admin_password)
     alice = await make_user(admin, "alice", password=PASSWORD)
-    secret, _codes, step = await enrol_totp(alice)
+    secret, _codes, step = await enrol_totp(alice, PASSWORD)
     for api in (admin, alice):
         await api.close()
     return secret, step

@@ -24,7 +24,7 @@ from tidings.services.passwords import Passwords
 from tidings.services.second_factor import legacy_recovery_hash
 from tidings.services.secrets import KeyProblem
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 K1 = "the first server key of this test, 32+ chars"
 K2 = "the second server key of this test, 32+ chars"
 K3 = "a third key that never sealed anything here"
@@ -69,9 +69,11 @@ async def _enrolled(c: Container, name: str = "alice") -> tuple[str, list[str], 
     svc = c.services
     await svc.users.create(None, name, PASSWORD)
     _, session = await svc.auth.login(name, PASSWORD)
-    enrolment = await svc.second_factor.setup(session)
+    enrolment = await svc.second_factor.setup(session, PASSWORD)
     step = step_now(c.deps.clock)
-    codes = await svc.second_factor.enable(session, code_for(enrolment.secret, step - 1))
+    codes = await svc.second_factor.enable(
+        session, PASSWORD, code_for(enrolment.secret, step - 1)
+    )
     return enrolment.secret, codes, step
 
 
