@@ -13,7 +13,7 @@ from tests.conftest import MakeServer, settings_from_env
 from tests.helpers import login, make_user
 from tests.security_helpers import raw_login
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 
 
 def answer(r: httpx.Response) -> tuple[int, Any, str | None]:

@@ -49,12 +49,12 @@ def refused(answer: dict[str, Any], field: str, characters: list[str]) -> bool:
 async def test_display_names_refuse_invisible_and_direction_characters(world: World) -> None:
     admin = await world.admin()
     for i, (name, chars) in enumerate(BAD):
-        body = {"username": f"bad{i}", "password": "password-123", "display_name": name}
+        body = {"username": f"bad{i}", "password": "plum-orbit-123", "display_name": name}
         answer = await admin.post("/users", body, expect=400)
         assert refused(answer, "display_name", chars), (name, answer)
     created = []
     for i, name in enumerate(GOOD):
-        body = {"username": f"good{i}", "password": "password-123", "display_name": name}
+        body = {"username": f"good{i}", "password": "plum-orbit-123", "display_name": name}
         user = (await admin.post("/users", body, expect=201))["user"]
         assert user["display_name"] == name
         created.append(user)
@@ -95,17 +95,17 @@ async def test_conversation_and_department_names_refuse_them_too(world: World) -
 async def test_usernames_are_ascii_after_nfkc(world: World, username: str) -> None:
     """Cyrillic а, any other script, invisible and direction characters: refused."""
     admin = await world.admin()
-    body = {"username": username, "password": "password-123"}
+    body = {"username": username, "password": "plum-orbit-123"}
     answer = await admin.post("/users", body, expect=400)
     assert answer["error"]["details"]["field"] == "username"
 
 
 async def test_full_width_usernames_are_their_ascii_form(world: World) -> None:
     admin = await world.admin()
-    body = {"username": "ｋａｔｅ", "password": "password-123"}
+    body = {"username": "ｋａｔｅ", "password": "plum-orbit-123"}
     user = (await admin.post("/users", body, expect=201))["user"]
     assert user["username"] == "kate"
     # typed full-width at login (an input method left on), it is the same account
-    kate: Api = await login(world.server.url, "ＫＡＴＥ", "password-123")
+    kate: Api = await login(world.server.url, "ＫＡＴＥ", "plum-orbit-123")
     assert kate.id == user["id"]
     await kate.close()

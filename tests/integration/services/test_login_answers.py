@@ -11,7 +11,7 @@ from tidings.core.errors import InvalidCredentials
 from tidings.core.models import OrgRole
 from tidings.services.hub import Services
 
-PASSWORD = "password-123"
+PASSWORD = "plum-orbit-123"
 
 
 async def test_each_refusal_does_one_password_check(
