@@ -188,7 +188,6 @@ class Engine(abc.ABC):
         `write_lock_timeout`: seconds a write waits for the write lock)."""
 
     @classmethod
-    @abc.abstractmethod
     def create_replica(
         cls,
         url: str,
@@ -197,7 +196,11 @@ class Engine(abc.ABC):
         synchronous: str,
         write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
     ) -> Engine:
-        """A read replica's engine: only its `read` is used."""
+        """A read replica's engine: only its `read` is used (by default, built like the
+        primary's)."""
+        return cls.create(
+            url, pool_size=pool_size, synchronous=synchronous, write_lock_timeout=write_lock_timeout
+        )
 
     @classmethod
     def prepare(cls, url: str) -> None:
@@ -240,12 +243,11 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def write_transaction(
-        self, deadline: float | None = None
+        self, deadline: float
     ) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A write transaction (inside `write_slot`): committed when the block ends,
         rolled back when it raises. Raises WriteLockTimeout if the database's write lock
-        is not granted by `deadline` (the loop's clock; default `write_lock_timeout`
-        from now)."""
+        is not granted by `deadline` (the loop's clock: what `write_slot` gave)."""
 
     @abc.abstractmethod
     async def lock_writes(self, conn: AsyncConnection) -> None:

@@ -88,18 +88,6 @@ class PostgresEngine(Engine):
         return cls(engine, engine, write_lock_timeout=write_lock_timeout)
 
     @classmethod
-    def create_replica(
-        cls,
-        url: str,
-        *,
-        pool_size: int,
-        synchronous: str,
-        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
-    ) -> PostgresEngine:
-        engine = cls._pool(url, pool_size, write_lock_timeout)
-        return cls(engine, engine, write_lock_timeout=write_lock_timeout)
-
-    @classmethod
     def _pool(cls, url: str, pool_size: int, write_lock_timeout: float) -> AsyncEngine:
         return create_async_engine(
             cls.async_url(url),
@@ -116,17 +104,14 @@ class PostgresEngine(Engine):
         )
 
     @contextlib.asynccontextmanager
-    async def write_transaction(
-        self, deadline: float | None = None
-    ) -> AsyncIterator[AsyncConnection]:
+    async def write_transaction(self, deadline: float) -> AsyncIterator[AsyncConnection]:
         async with self.write.connect() as conn, conn.begin():
-            if deadline is not None:
-                left = deadline - asyncio.get_running_loop().time()
-                if left < 0.9 * self.write_lock_timeout:
-                    # Waited long for the slot (the writer ahead waited for a lock): what
-                    # is left of this write's bound, for this transaction only (one
-                    # statement more, only then); past it, a lock free now is still taken.
-                    await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_millis(left)}ms'")
+            left = deadline - asyncio.get_running_loop().time()
+            if left < 0.9 * self.write_lock_timeout:
+                # Waited long for the slot (the writer ahead waited for a lock): what is
+                # left of this write's bound, for this transaction only (one statement
+                # more, only then); past it, a lock free now is still taken.
+                await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_millis(left)}ms'")
             yield conn
 
     async def lock_writes(self, conn: AsyncConnection) -> None:

@@ -142,7 +142,7 @@ class SqliteEngine(Engine):
             write,
             read,
             checkpointer=checkpointer,
-            writer=SqliteWriter(write, write_lock_timeout),
+            writer=SqliteWriter(write),
             lookups=lookups,
             write_lock_timeout=write_lock_timeout,
         )
@@ -180,9 +180,7 @@ class SqliteEngine(Engine):
         event.listen(read.sync_engine, "begin", on_begin)
 
     @contextlib.asynccontextmanager
-    async def write_transaction(
-        self, deadline: float | None = None
-    ) -> AsyncIterator[AsyncConnection]:
+    async def write_transaction(self, deadline: float) -> AsyncIterator[AsyncConnection]:
         if self.writer is None:
             raise RuntimeError("a replica's engine does not write")
         async with self.writer.transaction(deadline) as conn:
@@ -455,9 +453,8 @@ class SqliteWriter:
     top of ours (`on_begin` sees the driver's) and commits or rolls back the one
     transaction. Callers serialize transactions (`Engine.write_slot`)."""
 
-    def __init__(self, engine: AsyncEngine, lock_timeout: float = WRITE_LOCK_TIMEOUT_S) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.lock_timeout = lock_timeout
         self.opened = 0  # connections opened: one, unless a failure discarded one
         self._conn: AsyncConnection | None = None
         self._driver: _InlineSqlite | None = None
@@ -476,10 +473,8 @@ class SqliteWriter:
         return conn, driver, driver._conn
 
     @contextlib.asynccontextmanager
-    async def transaction(self, deadline: float | None = None) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, deadline: float) -> AsyncIterator[AsyncConnection]:
         conn, driver, db = await self._open()
-        if deadline is None:
-            deadline = asyncio.get_running_loop().time() + self.lock_timeout
         await _begin_immediate(db, deadline)
         try:
             yield conn
