@@ -18,6 +18,7 @@ from tidings.core.models import Session, UserId
 from tidings.store.ports import AuditSigner, StreamSnapshot
 from tidings.store.sql.conversations import ConversationQueries, read_contacts, read_snapshot
 from tidings.store.sql.engines import BatchRunner, Engine, WriteLockTimeout, create_engine
+from tidings.store.sql.engines.base import WRITE_LOCK_TIMEOUT_S
 from tidings.store.sql.events import EventQueries
 from tidings.store.sql.messages import MessageQueries
 from tidings.store.sql.security import SecurityQueries, read_session
@@ -90,17 +91,16 @@ class SqlStore:
         pool_size: int = 5,
         synchronous: str = "FULL",
         replica_urls: list[str] | None = None,
-        write_lock_timeout: float | None = None,
+        write_lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
         audit_signer: AuditSigner | None = None,
     ) -> SqlStore:
-        extra = {} if write_lock_timeout is None else {"write_lock_timeout": write_lock_timeout}
         return cls(
             create_engine(
                 url,
                 pool_size=pool_size,
                 sqlite_synchronous=synchronous,
                 replica_urls=replica_urls,
-                **extra,
+                write_lock_timeout=write_lock_timeout,
             ),
             audit_signer,
         )
