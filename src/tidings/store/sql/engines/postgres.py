@@ -33,17 +33,21 @@ _MIGRATION_LOCK = 7135024051
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of asyncpg's error under SQLAlchemy's wrappers (None: none)."""
+def _with_sqlstate(exc: BaseException) -> BaseException | None:
+    """asyncpg's error (or the wrapper that copies its SQLSTATE) under SQLAlchemy's
+    wrappers (None: none)."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
             return None
-        state = getattr(seen, "sqlstate", None)
-        if isinstance(state, str):
-            return state
+        if isinstance(getattr(seen, "sqlstate", None), str):
+            return seen
         seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
     return None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(_with_sqlstate(exc), "sqlstate", None)
 
 
 class PostgresEngine(Engine):
@@ -61,15 +65,13 @@ class PostgresEngine(Engine):
 
     @classmethod
     def explain(cls, exc: BaseException) -> str | None:
-        seen: BaseException | None = exc
-        while seen is not None:  # asyncpg's error, under SQLAlchemy's wrappers
-            if getattr(seen, "sqlstate", None) == "3D000":  # invalid_catalog_name
-                return (
-                    f"PostgreSQL: {seen}: create it first (createdb, or CREATE DATABASE)"
-                    " or fix database_url"
-                )
-            seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
-        return None
+        error = _with_sqlstate(exc)
+        if _sqlstate(exc) != "3D000":  # invalid_catalog_name
+            return None
+        return (
+            f"PostgreSQL: {error}: create it first (createdb, or CREATE DATABASE)"
+            " or fix database_url"
+        )
 
     @classmethod
     def migration_lock(cls, connection: Connection) -> None:
