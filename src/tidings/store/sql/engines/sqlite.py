@@ -309,26 +309,19 @@ async def _begin_immediate(db: sqlite3.Connection, deadline: float) -> None:
     the lock, and the whole server with it (a 20 s lock made /healthz take 20 s).
     Here each attempt fails at once and the loop sleeps between attempts, serving
     everything else; the first attempt costs what it always did."""
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        return
-    except sqlite3.OperationalError as exc:
-        if not _busy(exc):
-            raise
-    loop = asyncio.get_running_loop()
     pause = 0.001
     while True:
-        left = deadline - loop.time()
-        if left <= 0:
-            raise WriteLockTimeout("another process holds the SQLite database's write lock")
-        await asyncio.sleep(min(pause, left))
-        pause = min(pause * 2, 0.05)  # soon after a short lock; 20 tries a second after
         try:
             db.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise WriteLockTimeout("another process holds the SQLite database's write lock")
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)  # soon after a short lock; 20 tries a second after
 
 
 def _sqlite_pragmas(
