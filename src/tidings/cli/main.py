@@ -70,8 +70,13 @@ class _State:
 state = _State()
 
 
+def say(text: str, to: Console = console) -> None:
+    """Print `text` as it is: no markup, no highlighting, long lines not wrapped."""
+    to.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    say(f"error: {message}", err)
     raise typer.Exit(code)
 
 
@@ -364,7 +369,7 @@ def _print_token(username: str, token: str, quiet: bool) -> None:
     if quiet:
         sys.stdout.write(token + "\n")  # the token alone, for scripts: T=$(tidings ...)
         return
-    console.print(f"token: {token}", markup=False, highlight=False, soft_wrap=True)
+    say(f"token: {token}")
     console.print(
         "It is shown only this once: give it to the bot now (TIDINGS_BOT_TOKEN). "
         f"A lost token is replaced with: tidings bot token {username}",
@@ -525,21 +530,16 @@ def audit_verify() -> None:
     check = run_with_container(action, check_keys=False)  # a head of a lost key: reported
     if not check.ok:
         what = "TRUNCATED" if check.truncated else f"BROKEN at entry {check.broken_seq}"
-        err.print(
+        say(
             f"audit log {what}: {check.reason} "
             f"({check.entries} entries read; last good entry {check.head_seq})",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            err,
         )
         raise typer.Exit(1)
     signed = "" if check.signed_by is None else f", signed head (key {check.signed_by})"
-    console.print(
+    say(
         f"audit log intact: {check.entries} entries, head {check.head_seq} "
-        f"{check.head_hash}{signed}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        f"{check.head_hash}{signed}"
     )
 
 
@@ -635,11 +635,8 @@ def secrets_generate(
         write_key_file(path, [key, *read_key_file(path)], replace=True)
     except (BadKeyFile, OSError) as exc:
         fail(str(exc))
-    console.print(
+    say(
         f"added a new key first in {path}: restart the server, then run `tidings secrets rotate`",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
     )
 
 
@@ -665,20 +662,14 @@ def secrets_rotate(
         return await c.services.secrets.rotate(forget_lost=forget_lost)
 
     done = run_with_container(action, check_keys=False)
-    console.print(
+    say(
         f"everything is under key {done.key_id}: {done.resealed} TOTP secrets resealed, "
         "the audit head signed"
-        + (f", {done.forgotten} second factors of a lost key removed" if done.forgotten else ""),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        + (f", {done.forgotten} second factors of a lost key removed" if done.forgotten else "")
     )
     if done.unused:
-        console.print(
+        say(
             f"no longer used, may be removed: key {', '.join(done.unused)}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
         )
 
 
