@@ -165,16 +165,11 @@ class MessageQueries(TxBase):
             stmt = stmt.where(c.seq > after_seq)
         if before_seq is not None:
             stmt = stmt.where(c.seq < before_seq)
-        if after_seq is not None and before_seq is None:
-            rows = list((await self.conn.execute(stmt.order_by(c.seq).limit(limit + 1))).all())
-            more = len(rows) > limit
-            rows = rows[:limit]
-        else:
-            rows = list(
-                (await self.conn.execute(stmt.order_by(c.seq.desc()).limit(limit + 1))).all()
-            )
-            more = len(rows) > limit
-            rows = rows[:limit][::-1]
+        forward = after_seq is not None and before_seq is None  # else the newest first
+        stmt = stmt.order_by(c.seq if forward else c.seq.desc()).limit(limit + 1)
+        rows = list((await self.conn.execute(stmt)).all())
+        more = len(rows) > limit
+        rows = rows[:limit] if forward else rows[:limit][::-1]
         return MessagePage(await self._messages_from(rows), more)
 
     async def edit_message(
