@@ -92,6 +92,25 @@ function inline(s, ix, a, b, opts, inLink) {
     boundary = end;
   };
   const openAfter = (pos) => pos === boundary || !isWord(s[pos - 1]);
+  // `**`/`__` (closing run from `double`) or `*`/`_` (from `single`; `closes` checks
+  // what follows the closer) at i: emitted and true, or false for literal text.
+  const emphasis = (ch, double, single, closes) => {
+    if (s[i + 1] === ch && i + 2 < b && !isSpace(s[i + 2])) {
+      const p = double[i + 3];
+      if (p >= 0 && p + 2 <= b) {
+        emit({ type: 'strong', children: inline(s, ix, i + 2, p, opts, inLink) }, p + 2);
+        return true;
+      }
+    }
+    if (i + 1 < b && s[i + 1] !== ch && !isSpace(s[i + 1])) {
+      const q = single[i + 1];
+      if (q >= 0 && q < b && !isSpace(s[q - 1]) && closes(q)) {
+        emit({ type: 'em', children: inline(s, ix, i + 1, q, opts, inLink) }, q + 1);
+        return true;
+      }
+    }
+    return false;
+  };
   while (i < b) {
     const c = s[i];
     if (c === '`') {
@@ -110,37 +129,10 @@ function inline(s, ix, a, b, opts, inLink) {
       }
       continue;
     }
-    if (c === '*') {
-      if (s[i + 1] === '*' && i + 2 < b && !isSpace(s[i + 2])) {
-        const p = ix.boldStar[i + 3];
-        if (p >= 0 && p + 2 <= b) {
-          emit({ type: 'strong', children: inline(s, ix, i + 2, p, opts, inLink) }, p + 2);
-          continue;
-        }
-      }
-      if (i + 1 < b && s[i + 1] !== '*' && !isSpace(s[i + 1])) {
-        const q = ix.star[i + 1];
-        if (q >= 0 && q < b && !isSpace(s[q - 1])) {
-          emit({ type: 'em', children: inline(s, ix, i + 1, q, opts, inLink) }, q + 1);
-          continue;
-        }
-      }
-    } else if (c === '_' && openAfter(i)) {
-      if (s[i + 1] === '_' && i + 2 < b && !isSpace(s[i + 2])) {
-        const p = ix.boldUnder[i + 3];
-        if (p >= 0 && p + 2 <= b) {
-          emit({ type: 'strong', children: inline(s, ix, i + 2, p, opts, inLink) }, p + 2);
-          continue;
-        }
-      }
-      if (i + 1 < b && s[i + 1] !== '_' && !isSpace(s[i + 1])) {
-        const q = ix.underscore[i + 1];
-        if (q >= 0 && q < b && !isSpace(s[q - 1]) && (q + 1 === b || !isWord(s[q + 1]))) {
-          emit({ type: 'em', children: inline(s, ix, i + 1, q, opts, inLink) }, q + 1);
-          continue;
-        }
-      }
-    } else if (c === '[') {
+    if (c === '*' && emphasis('*', ix.boldStar, ix.star, () => true)) continue;
+    if (c === '_' && openAfter(i)
+      && emphasis('_', ix.boldUnder, ix.underscore, (q) => q + 1 === b || !isWord(s[q + 1]))) continue;
+    if (c === '[') {
       const q = ix.bracket[i + 1];
       const nl = ix.newline[i + 1];
       if (q > i + 1 && q + 1 < b && (nl < 0 || nl > q) && s[q + 1] === '(') {
