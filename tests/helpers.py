@@ -107,6 +107,20 @@ async def make_user(
     return await login(admin.base_url, username, password)
 
 
+async def resume_refused(ws_url: str, token: str, since: str) -> tuple[list[dict[str, Any]], int]:
+    """Authenticate with `since` and read until the server closes: the frames it sent
+    and the close code."""
+    async with websockets.connect(ws_url) as conn:
+        await conn.send(orjson.dumps({"type": "auth", "token": token, "since": since}).decode())
+        frames = []
+        try:
+            while True:
+                frames.append(orjson.loads(await asyncio.wait_for(conn.recv(), 5)))
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None, frames
+            return frames, closed.rcvd.code
+
+
 class Ws:
     """A WebSocket client: keeps every frame it gets, in order."""
 
@@ -159,6 +173,16 @@ class Ws:
                 reply = await self.recv(timeout)
                 if reply["type"] in ("ack", "error") and reply.get("ref") == ref:
                     return reply
+
+    async def send_message(self, cid: str, body: str, timeout: float = 10) -> dict[str, Any]:
+        """Send a message (a fresh client_msg_id) and return its ack or error."""
+        frame = {
+            "type": "send",
+            "conversation_id": cid,
+            "client_msg_id": uuid.uuid4().hex,
+            "body": body,
+        }
+        return await self.request(frame, timeout)
 
     async def send_raw(self, text: str | bytes) -> None:
         await self.conn.send(text)

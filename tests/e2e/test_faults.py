@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS, REQUIRE_SERVICES, Backend, LiveServer, free_port
-from tests.helpers import Ws, login, make_user
+from tests.helpers import Api, Ws, login, make_user
+from tests.security_helpers import server_with
 from tidings.app.fatal import bus_error_line
 
 pytestmark = pytest.mark.e2e
@@ -78,20 +79,24 @@ async def write_lock_held(backend: Backend, data_dir: Path) -> AsyncIterator[Non
             await holder.wait()
 
 
-@contextlib.contextmanager
-def server_with_bound(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
-    server = LiveServer(
-        tmp_path / "data",
-        free_port(),
-        env={**backend.env, "TIDINGS_WRITE_LOCK_TIMEOUT_SECONDS": str(LOCK_BOUND_S)},
+def server_with_bound(
+    tmp_path: Path, backend: Backend
+) -> contextlib.AbstractContextManager[LiveServer]:
+    return server_with(
+        tmp_path, {**backend.env, "TIDINGS_WRITE_LOCK_TIMEOUT_SECONDS": str(LOCK_BOUND_S)}
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / f"server-{server.port}.log").write_text(server.logs())
+
+
+async def direct_conversation(server: LiveServer) -> tuple[Api, str]:
+    """alice (who is returned) and bob, and their direct conversation with one message."""
+    admin = await login(server.url, server.admin_username, server.admin_password)
+    alice, bob = await make_user(admin, "alice"), await make_user(admin, "bob")
+    conv = await alice.post(
+        "/conversations", {"kind": "direct", "member_ids": [bob.id]}, expect=201
+    )
+    cid: str = conv["conversation"]["id"]
+    await alice.send(cid, "before")
+    return alice, cid
 
 
 async def timed_get(client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, float]:
@@ -108,14 +113,8 @@ async def test_held_write_lock_bounds_writes_and_reads_go_on(
     `unavailable` after the bound, nothing acknowledged; once the lock is released the
     next send succeeds by itself and history holds none of the refused ones."""
     with server_with_bound(tmp_path, backend) as server:
-        admin = await login(server.url, server.admin_username, server.admin_password)
-        alice, bob = await make_user(admin, "alice"), await make_user(admin, "bob")
-        conv = await alice.post(
-            "/conversations", {"kind": "direct", "member_ids": [bob.id]}, expect=201
-        )
-        cid = conv["conversation"]["id"]
+        alice, cid = await direct_conversation(server)
         history_url = f"{server.url}/api/v1/conversations/{cid}/messages"
-        await alice.send(cid, "before")
         ws = await Ws.connect(server.ws_url, alice.token or "")
         headers = {"authorization": f"Bearer {alice.token}"}
         async with httpx.AsyncClient(headers=headers) as client:
@@ -132,13 +131,7 @@ async def test_held_write_lock_bounds_writes_and_reads_go_on(
 
                 async def ws_send() -> tuple[dict[str, object], float]:
                     started = time.monotonic()
-                    frame = {
-                        "type": "send",
-                        "conversation_id": cid,
-                        "client_msg_id": uuid.uuid4().hex,
-                        "body": "refused over the WebSocket",
-                    }
-                    reply = await ws.request(frame, timeout=60)
+                    reply = await ws.send_message(cid, "refused over the WebSocket", timeout=60)
                     return reply, time.monotonic() - started
 
                 sending = asyncio.gather(rest_send(), ws_send())
@@ -163,14 +156,7 @@ async def test_held_write_lock_bounds_writes_and_reads_go_on(
             # Released: writes work again by themselves, over both transports.
             after = await alice.send(cid, "after, over REST")
             assert after["seq"] == 2, after
-            acked = await ws.request(
-                {
-                    "type": "send",
-                    "conversation_id": cid,
-                    "client_msg_id": uuid.uuid4().hex,
-                    "body": "after, over the WebSocket",
-                }
-            )
+            acked = await ws.send_message(cid, "after, over the WebSocket")
             assert acked["type"] == "ack", acked
             bodies = [m["body"] for m in (await client.get(history_url)).json()["messages"]]
             assert bodies == ["before", "after, over REST", "after, over the WebSocket"]
@@ -186,13 +172,7 @@ async def test_under_a_held_write_lock_each_write_is_bounded_from_its_own_start(
     bound of its own start, none queues up behind the others' waits (before: sends
     waited for every read position ahead of them, up to the lock's release)."""
     with server_with_bound(tmp_path, backend) as server:
-        admin = await login(server.url, server.admin_username, server.admin_password)
-        alice, bob = await make_user(admin, "alice"), await make_user(admin, "bob")
-        conv = await alice.post(
-            "/conversations", {"kind": "direct", "member_ids": [bob.id]}, expect=201
-        )
-        cid = conv["conversation"]["id"]
-        await alice.send(cid, "before")
+        alice, cid = await direct_conversation(server)
         headers = {"authorization": f"Bearer {alice.token}"}
         base = f"{server.url}/api/v1/conversations/{cid}"
         async with (

@@ -9,7 +9,6 @@ import contextlib
 import resource
 import select
 import socket
-import uuid
 from pathlib import Path
 
 import pytest
@@ -105,14 +104,7 @@ async def test_idle_sockets_beyond_the_open_files_limit_do_not_keep_clients_out(
         fresh = await login(server.url, "ben", USER_PASSWORD)
         ben_ws = await Ws.connect(server.ws_url, fresh.token or "")
         await fresh.send(cid, "over REST")
-        ack = await ben_ws.request(
-            {
-                "type": "send",
-                "conversation_id": cid,
-                "client_msg_id": uuid.uuid4().hex,
-                "body": "over the socket",
-            }
-        )
+        ack = await ben_ws.send_message(cid, "over the socket")
         assert ack["type"] == "ack", ack
         bodies = []
         while len(bodies) < 2:

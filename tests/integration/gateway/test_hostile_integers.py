@@ -4,13 +4,10 @@ range closes with 4009 like any position never given out. On both backends."""
 
 from __future__ import annotations
 
-import asyncio
-
-import orjson
 import pytest
-import websockets
 
 from tests.conftest import AppServer, World
+from tests.helpers import resume_refused
 
 HOSTILE = [str(2**63), str(2**64 - 1), str(2**64), str(-(2**63) - 1), "9" * 40]
 
@@ -42,12 +39,7 @@ async def test_a_since_out_of_range_closes_4009(
     server: AppServer, world: World, since: str
 ) -> None:
     admin = await world.admin()
-    async with websockets.connect(server.ws_url) as conn:
-        await conn.send(orjson.dumps({"type": "auth", "token": admin.token, "since": since}))
-        frames = []
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:
-                frames.append(orjson.loads(await asyncio.wait_for(conn.recv(), 5)))
-        errors = [f for f in frames if f["type"] == "error"]
-        assert errors and errors[0]["error"]["code"] == "invalid_position", frames
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4009
+    frames, code = await resume_refused(server.ws_url, admin.token or "", since)
+    errors = [f for f in frames if f["type"] == "error"]
+    assert errors and errors[0]["error"]["code"] == "invalid_position", frames
+    assert code == 4009

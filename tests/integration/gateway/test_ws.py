@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from tests.conftest import AppServer, Backend, MakeServer, World, _pg, _pg_url
-from tests.helpers import Ws
+from tests.helpers import Ws, resume_refused
 
 
 async def test_websocket_bad_frames_keep_the_connection(server: AppServer, world: World) -> None:
@@ -128,17 +128,10 @@ async def test_a_valid_token_slow_to_check_is_never_refused(
 async def test_resume_from_a_position_never_given_out(server: AppServer, world: World) -> None:
     admin = await world.admin()
     for since in ("999999", "-1", "abc"):
-        async with websockets.connect(server.ws_url) as conn:
-            await conn.send(
-                orjson.dumps({"type": "auth", "token": admin.token, "since": since}).decode()
-            )
-            frames = []
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                while True:
-                    frames.append(orjson.loads(await asyncio.wait_for(conn.recv(), 5)))
-            errors = [f for f in frames if f["type"] == "error"]
-            assert errors and errors[0]["error"]["code"] == "invalid_position", frames
-            assert closed.value.rcvd is not None and closed.value.rcvd.code in (4001, 4009)
+        frames, code = await resume_refused(server.ws_url, admin.token or "", since)
+        errors = [f for f in frames if f["type"] == "error"]
+        assert errors and errors[0]["error"]["code"] == "invalid_position", frames
+        assert code in (4001, 4009)
 
 
 async def test_websocket_sends_answer_every_frame_whatever_its_path(
