@@ -114,7 +114,11 @@ def error_for(
                 details = raw_details
         elif "detail" in body:  # a framework-level error that escaped the envelope
             message = str(body["detail"])
+    if retry_after is None and isinstance(details.get("retry_after"), int | float):
+        retry_after = float(details["retry_after"])  # an `error` frame's only wait
     cls = _BY_STATUS.get(status)
+    if cls is None and code == "rate_limited":  # an `error` frame (no status)
+        cls = RateLimited
     if cls is None:
         cls = ServerError if status >= 500 else APIError
     return cls(status, code, message or f"HTTP {status}", details, retry_after=retry_after)
