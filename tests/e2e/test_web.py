@@ -311,6 +311,8 @@ def test_failed_send_is_retried_with_the_same_client_msg_id(
         conv_item(page, conv["id"]).click()
         send_from_ui(page, "this one fails first")
         expect(page.get_by_test_id("message-failed")).to_be_visible()
+        # the refusal says why (the rate limit: wait, then retry)
+        expect(page.get_by_test_id("failed-why")).to_have_text("Slow down a little and try again.")
         page.get_by_test_id("retry").click()
         expect(page.get_by_test_id("message-failed")).to_have_count(0)
         expect(

@@ -232,8 +232,11 @@ export function createChatView(ctx, cid) {
 
     let status = null;
     if (pending && m.status === 'failed') {
+      // why, where the server said (`rate_limited`: wait a little, then retry)
+      const why = m.error ? t(`error.${m.error}`) : '';
       status = h('div', { class: 'msg-status status-failed', 'data-testid': 'message-failed' },
         h('span', {}, '⚠ ', t('message.failed')),
+        why && why !== `error.${m.error}` ? h('span', { 'data-testid': 'failed-why' }, why) : null,
         h('button', { class: 'link-btn', type: 'button', 'data-testid': 'retry', onclick: () => ctx.retry(m.client_msg_id) },
           t('message.retry')),
         h('button', { class: 'link-btn', type: 'button', onclick: () => ctx.discard(m.client_msg_id) }, t('message.discard')));
