@@ -149,7 +149,7 @@ class Engine(abc.ABC):
         self.read = read
         self.replicas: list[Engine] = []
         self.write_lock_timeout = write_lock_timeout
-        self._write_lock: asyncio.Lock | None = None
+        self._write_lock = asyncio.Lock()  # bound to the loop at its first wait
 
     # --- URLs and migrations (class-level: no engine is built for them) -----------
     @classmethod
@@ -226,8 +226,6 @@ class Engine(abc.ABC):
             self.write_lock_timeout
         )
         lock = self._write_lock
-        if lock is None:
-            lock = self._write_lock = asyncio.Lock()
         try:
             # Free, the lock is taken without waiting and the timer never fires. (Not
             # `if lock.locked()`: just released, it is not locked yet still owed to the
