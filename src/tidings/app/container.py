@@ -10,7 +10,9 @@ from tidings.app.settings import Settings, limits_from
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
-from tidings.services.context import Deps, Limits, SecurityLimits
+from tidings.queue.local import LocalQueue
+from tidings.queue.ports import Queue
+from tidings.services.context import Deps, JobLimits, Limits, SecurityLimits
 from tidings.services.hub import Services
 from tidings.services.passwords import Passwords
 from tidings.store.ports import Store
@@ -32,6 +34,7 @@ class Container:
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
         passwords: Passwords | None = None,
+        queue: Queue | None = None,
     ):
         self.settings = settings
         self.keyring = keyring_for(settings)
@@ -52,11 +55,13 @@ class Container:
             limits=limits_from(settings, Limits),
             security=limits_from(settings, SecurityLimits),
             keyring=self.keyring,
+            jobs=limits_from(settings, JobLimits),
         )
         self.passwords = passwords or Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib
         )
-        self.services = Services.build(self.deps, self.passwords)
+        self.queue: Queue = queue or self._make_queue(settings)
+        self.services = Services.build(self.deps, self.passwords, self.queue)
 
     @staticmethod
     def _make_bus(settings: Settings) -> Bus:
@@ -67,6 +72,14 @@ class Container:
                 settings.redis_url, settings.redis_prefix, settings.presence_ttl_seconds
             )
         return LocalBus()
+
+    @staticmethod
+    def _make_queue(settings: Settings) -> Queue:
+        if settings.amqp_url:
+            from tidings.queue.rabbitmq import RabbitQueue
+
+            return RabbitQueue(settings.amqp_url, settings.amqp_prefix)
+        return LocalQueue()
 
     @property
     def is_clustered(self) -> bool:
@@ -79,7 +92,10 @@ class Container:
     async def readiness(self) -> dict[str, str]:
         """What this node cannot reach right now (empty when ready)."""
         problems: dict[str, str] = {}
-        for name, check in (("database", self.store.ping), ("bus", self.bus.ping)):
+        checks = [("database", self.store.ping), ("bus", self.bus.ping)]
+        if not self.queue.in_process and "worker" in self.settings.roles:
+            checks.append(("queue", self.queue.ping))
+        for name, check in checks:
             try:
                 async with asyncio.timeout(2):
                     await check()
@@ -90,5 +106,6 @@ class Container:
     async def close(self) -> None:
         await self.services.messages.close()
         await self.services.auth.last_seen.close()
+        await self.queue.close()
         await self.bus.close()
         await self.store.close()

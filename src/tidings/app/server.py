@@ -33,6 +33,7 @@ from tidings.gateway.hub import Hub
 from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.events import envelope_for
 from tidings.store import migrations
+from tidings.workers.jobs import JobWorker
 from tidings.workers.maintenance import Maintenance
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,7 @@ def build(
         else None
     )
     worker = Maintenance(container) if "worker" in roles else None
+    job_worker = JobWorker(container.services.jobs) if "worker" in roles else None
 
     async def fetch(after: int, until: int) -> list[Envelope]:
         events = await container.services.sync.committed_between(after, until)
@@ -101,9 +103,13 @@ def build(
             hub.watch_sessions(container.services.auth.ended_tokens, settings.session_check_seconds)
         if worker is not None:
             worker.start()
+        if job_worker is not None:
+            job_worker.start()
         log.info("started", roles=sorted(roles))
 
     async def on_shutdown() -> None:
+        if job_worker is not None:
+            await job_worker.close()
         if worker is not None:
             await worker.close()
         if hub is not None:

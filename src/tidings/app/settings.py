@@ -152,6 +152,45 @@ class Settings(BaseSettings):
         100, ge=0, description="conversations one user creates per hour (0: no limit)"
     )
     totp_issuer: str = Field("Tidings", min_length=1, max_length=64)
+    # --- durable jobs (docs/integrations.md) ---
+    amqp_url: str | None = Field(
+        None,
+        description="RabbitMQ (amqp://user:pass@host:5672/vhost): jobs go through it; "
+        "unset: in-process, from the database's outbox",
+    )
+    amqp_prefix: str = Field(
+        "tidings",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="prefix of every RabbitMQ exchange and queue name",
+    )
+    jobs_concurrency: int = Field(4, ge=1, le=256, description="jobs one worker runs at once")
+    jobs_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="how often the relay looks for due jobs and new events"
+    )
+    jobs_backoff_base_seconds: float = Field(
+        2.0, gt=0, description="wait after a job's first failed attempt (doubles each time)"
+    )
+    jobs_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="longest wait between two attempts of a job"
+    )
+    jobs_lease_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="a running job whose worker stopped answering is run again this long "
+        "after its timeout",
+    )
+    jobs_requeue_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="a job published to RabbitMQ but not started after this long is "
+        "published again",
+    )
+    jobs_keep_done_seconds: int = Field(
+        7 * 24 * 3600, ge=0, description="done jobs are kept this long (dead ones: until purged)"
+    )
+    jobs_event_batch: int = Field(
+        500, ge=1, le=10_000, description="events the event consumers read per round"
+    )
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="server keys, newest first (TOTP secrets at rest, the audit head); "

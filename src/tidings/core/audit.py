@@ -46,6 +46,8 @@ class AuditAction:
     SETTINGS_CHANGED = "settings_changed"
     AUDIT_HEAD_ADOPTED = "audit_head_adopted"
     SECRETS_ROTATED = "secrets_rotated"
+    JOB_RETRIED = "job_retried"
+    JOBS_PURGED = "jobs_purged"
 
 
 def _iso(at: datetime) -> str:

@@ -97,6 +97,7 @@ class NotFoundDetails(TypedDict, total=False):
     session_id: str
     seq: int
     reply_to_seq: int
+    job_id: str
 
 
 class ErrorDetails(

@@ -23,6 +23,7 @@ from tidings.core.events import (
     ReactionChanged,
     ReadMoved,
 )
+from tidings.core.jobs import JobRecord, QueueStats
 from tidings.core.models import (
     Conversation,
     ConversationId,
@@ -357,3 +358,31 @@ def presence_frame(user_id: str, state: str) -> str:
 
 def reconnect_frame(reason: str) -> str:
     return encode({"type": "reconnect", "reason": reason})
+
+
+def job_json(job: JobRecord) -> JsonDict:
+    """A job as the admin REST and the CLI show it."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "queue": job.queue,
+        "state": job.state.value,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "payload": job.payload,
+        "run_after": rfc3339(job.run_after),
+        "created_at": rfc3339(job.created_at),
+        "updated_at": rfc3339(job.updated_at),
+        "finished_at": None if job.finished_at is None else rfc3339(job.finished_at),
+        "last_error": job.last_error,
+    }
+
+
+def queue_stats_json(stats: QueueStats) -> JsonDict:
+    return {
+        "queues": stats.by_state,
+        "oldest_waiting_seconds": stats.oldest_waiting_seconds,
+        "dead": stats.dead,
+        "consumer_lag": stats.consumer_lag,
+        "broker": stats.broker,
+    }

@@ -84,6 +84,23 @@ class SecurityLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class JobLimits:
+    """How jobs run (settings jobs_*): runners at once, how often the relay looks, the
+    backoff between attempts, a lease's margin past the job's timeout, when a job the
+    broker never delivered is published again, how long finished jobs are kept, and
+    events read per round of the event consumers."""
+
+    jobs_concurrency: int
+    jobs_poll_seconds: float
+    jobs_backoff_base_seconds: float
+    jobs_backoff_max_seconds: float
+    jobs_lease_grace_seconds: float
+    jobs_requeue_seconds: float
+    jobs_keep_done_seconds: int
+    jobs_event_batch: int
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus
@@ -92,3 +109,4 @@ class Deps:
     limits: Limits
     security: SecurityLimits
     keyring: Keyring
+    jobs: JobLimits

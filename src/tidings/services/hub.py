@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tidings.queue.ports import Queue
 from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
 from tidings.services.bots import BotService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
+from tidings.services.jobs import JobService
 from tidings.services.messages import MessageService
 from tidings.services.passwords import Passwords
 from tidings.services.presence import PresenceService
@@ -37,11 +39,14 @@ class Services:
     bots: BotService
     limiter: RateLimiter
     secrets: SecretsService
+    jobs: JobService
 
     @classmethod
-    def build(cls, deps: Deps, passwords: Passwords) -> Services:
+    def build(cls, deps: Deps, passwords: Passwords, queue: Queue | None = None) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
-        goes to the ones that hash or check passwords."""
+        goes to the ones that hash or check passwords, `queue` (default in-process) to
+        the jobs."""
+        jobs = JobService(deps, queue)
         second_factor = SecondFactorService(deps, passwords)
         auth = AuthService(deps, passwords, second_factor)
         users = UserService(deps, auth, passwords)
@@ -61,4 +66,5 @@ class Services:
             bots=BotService(deps, auth, users),
             limiter=auth.limiter,
             secrets=SecretsService(deps, audit),
+            jobs=jobs,
         )

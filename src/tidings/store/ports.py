@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tidings.core.jobs import JobRecord, JobState
 from tidings.core.models import (
     AuditEntry,
     Conversation,
@@ -434,7 +435,66 @@ class SecurityTx(Protocol):
     ) -> list[AuditEntry]: ...
 
 
-class Tx(UsersTx, ConversationsTx, MessagesTx, EventsTx, SecurityTx, Protocol):
+class JobsTx(Protocol):
+    """The outbox and every job's state (store/sql/jobs.py, core/jobs.py)."""
+
+    async def insert_jobs(self, jobs: Sequence[JobRecord]) -> list[str]:
+        """Write new jobs; an id that exists already is left as it is."""
+        ...
+
+    async def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    async def due_jobs(self, now: datetime, limit: int) -> list[JobRecord]: ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def claim_job(
+        self, job_id: str, now: datetime, lease_until: datetime, *, take_over: bool = False
+    ) -> JobRecord | None:
+        """Start an attempt (None: the job is not there to be had)."""
+        ...
+
+    async def mark_queued(self, job_ids: Sequence[str], now: datetime) -> None: ...
+
+    async def finish_job(
+        self,
+        job_id: str,
+        attempts: int,
+        state: JobState,
+        now: datetime,
+        *,
+        run_after: datetime | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record an attempt's outcome (False: that attempt no longer holds the job)."""
+        ...
+
+    async def requeue_stale(self, now: datetime, queued_before: datetime) -> int: ...
+
+    async def retry_job(self, job_id: str, now: datetime) -> bool: ...
+
+    async def list_jobs(
+        self,
+        states: Sequence[JobState],
+        kind: str | None,
+        before: str | None,
+        limit: int,
+    ) -> list[JobRecord]: ...
+
+    async def delete_jobs(
+        self, states: Sequence[JobState], finished_before: datetime | None, kind: str | None
+    ) -> int: ...
+
+    async def job_counts(self) -> dict[tuple[str, str], int]: ...
+
+    async def oldest_waiting(self, now: datetime) -> datetime | None: ...
+
+    async def job_cursors(self) -> dict[str, int]: ...
+
+    async def move_job_cursor(self, name: str, position: int) -> None: ...
+
+
+class Tx(UsersTx, ConversationsTx, MessagesTx, EventsTx, SecurityTx, JobsTx, Protocol):
     """One transaction (read or write), across every aggregate."""
 
     def after_commit(self, callback: AfterCommit) -> None:

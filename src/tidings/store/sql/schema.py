@@ -232,3 +232,32 @@ audit_head = Table(
     Column("key_id", String(16), nullable=False),
     Column("mac", String(64), nullable=False),
 )
+
+# --- 0007: durable jobs (the outbox) ------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(160), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("queue", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_after", TS, nullable=False),
+    Column("lease_until", TS, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("finished_at", TS, nullable=True),
+    Index("ix_jobs_state_due", "state", "run_after"),
+    Index("ix_jobs_finished", "finished_at"),
+)
+
+job_cursors = Table(
+    "job_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),  # an event consumer
+    Column("position", BigInteger, nullable=False),  # the last event it has seen
+)
