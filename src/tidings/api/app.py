@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 import tidings
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
+from tidings.api.jobs_routes import router as jobs_router
 from tidings.api.limits import RequestLimits
 from tidings.api.routes import router
 from tidings.api.security_routes import router as security_router
@@ -75,6 +76,7 @@ def create_app(
     if api:
         app.include_router(router)
         app.include_router(security_router)
+        app.include_router(jobs_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

@@ -698,6 +698,9 @@ def secrets_status() -> None:
 
 
 def _mount_optional() -> None:
+    from tidings.cli.jobs import jobs_app  # imports this module: mounted once it exists
+
+    app.add_typer(jobs_app, name="jobs")
     try:
         from tidings.bench.cli import bench_app
     except ImportError:
