@@ -79,7 +79,10 @@ class PrivateRabbit:
     def start(self, timeout: float = 60.0) -> None:
         log = (self.base / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            [RABBITMQ_SERVER], env=self._env(), stdout=log, stderr=subprocess.STDOUT,
+            [RABBITMQ_SERVER],
+            env=self._env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -231,9 +231,7 @@ async def test_jobs_committed_while_no_relay_runs_all_run_later(rabbit_site: Sit
     await _assert_each_once(site, "late", 25)
 
 
-async def test_rabbitmq_restarted_under_load_loses_no_job(
-    tmp_path: Path, backend: Backend
-) -> None:
+async def test_rabbitmq_restarted_under_load_loses_no_job(tmp_path: Path, backend: Backend) -> None:
     broker = PrivateRabbit(tmp_path / "rabbit")
     broker.start()
     (tmp_path / "site").mkdir()
