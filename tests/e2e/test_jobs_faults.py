@@ -8,6 +8,7 @@ Real processes, the real broker, the real database; nothing mocked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -153,10 +154,8 @@ class Site:
                 proc.kill()
         await self.container.close()
         if self.amqp_url:
-            try:
+            with contextlib.suppress(Exception):  # a private broker may be gone already
                 await delete_prefix(self.amqp_url, self.prefix, ["default"])
-            except Exception:  # noqa: BLE001 - a private broker may be gone already
-                pass
 
 
 @pytest.fixture
