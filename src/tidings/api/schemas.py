@@ -107,6 +107,12 @@ class UserOut(BaseModel):
     department_ids: list[str]
     created_at: str
     bot: bool = Field(default=False, description="a bot account (authenticates with a bot token)")
+    email: str | None = Field(default=None, description="the email address, when known")
+    origin: str = Field(
+        default="local",
+        description="who keeps the account: local (made here, its own password), or the "
+        "identity provider that provisioned it: ldap, oidc, scim (docs/identity.md)",
+    )
 
 
 class UserEnvelope(BaseModel):

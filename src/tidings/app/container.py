@@ -12,7 +12,7 @@ from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
-from tidings.services.context import Deps, JobLimits, Limits, SecurityLimits
+from tidings.services.context import Deps, IdentityLimits, JobLimits, Limits, SecurityLimits
 from tidings.services.hub import Services
 from tidings.services.passwords import Passwords
 from tidings.store.ports import Store
@@ -56,6 +56,7 @@ class Container:
             security=limits_from(settings, SecurityLimits),
             keyring=self.keyring,
             jobs=limits_from(settings, JobLimits),
+            identity=limits_from(settings, IdentityLimits),
         )
         self.passwords = passwords or Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib

@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from tidings.services.context import LinkExisting
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -198,6 +200,14 @@ class Settings(BaseSettings):
     )
     secret_key_file: Path | None = Field(
         None, description="key file used when secret_keys is empty (default data_dir/secret.key)"
+    )
+    # --- identity providers (docs/identity.md) ---
+    identity_link_existing: LinkExisting = Field(
+        "provisioned",
+        description="when a provider's new identity names an existing account that no "
+        "identity of that provider is linked to: never (refuse), provisioned (link "
+        "accounts another provider made, never a local one), all (local accounts too; "
+        "never the owner or a bot)",
     )
 
     @classmethod

@@ -48,6 +48,11 @@ class AuditAction:
     SECRETS_ROTATED = "secrets_rotated"
     JOB_RETRIED = "job_retried"
     JOBS_PURGED = "jobs_purged"
+    # accounts kept by an identity provider (services/identity.py): details name it
+    IDENTITY_USER_CREATED = "identity_user_created"
+    IDENTITY_USER_UPDATED = "identity_user_updated"
+    IDENTITY_USER_DISABLED = "identity_user_disabled"
+    IDENTITY_USER_LINKED = "identity_user_linked"
 
 
 def _iso(at: datetime) -> str:

@@ -30,6 +30,16 @@ class OrgRole(StrEnum):
         return self in (OrgRole.OWNER, OrgRole.ADMIN)
 
 
+class UserOrigin(StrEnum):
+    """Where an account comes from and who keeps it in step: made here (`local`, a
+    password of its own), or provisioned by an identity provider (services/identity.py)."""
+
+    LOCAL = "local"
+    LDAP = "ldap"
+    OIDC = "oidc"
+    SCIM = "scim"
+
+
 class ConversationKind(StrEnum):
     DIRECT = "direct"
     GROUP = "group"
@@ -58,6 +68,39 @@ class User:
     department_ids: tuple[DepartmentId, ...] = ()
     # a bot account: no password, authenticates with a bot token (services/bots.py)
     bot: bool = False
+    email: str | None = None
+    origin: UserOrigin = UserOrigin.LOCAL
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalProfile:
+    """An account as an identity provider (LDAP, OIDC, SCIM) describes it, already mapped
+    to Tidings' terms: what services/identity.py:provision makes the account look like.
+
+    `departments`: department paths ("Engineering/Platform": each segment a department,
+    nested; created when missing); None leaves the account's departments as they are, a
+    tuple (even empty) makes them exactly these. `role` None: a new account is a member,
+    an existing one keeps its role. `display_name` None: the username; `email` None:
+    none (it is cleared)."""
+
+    username: str
+    display_name: str | None = None
+    email: str | None = None
+    departments: tuple[str, ...] | None = None
+    role: OrgRole | None = None
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLink:
+    """An account is the identity `subject` of `provider` ("ldap", "oidc:<name>",
+    "scim"): a directory entry's UUID, an ID token's `sub`, a SCIM id."""
+
+    provider: str
+    subject: str
+    user_id: UserId
+    created_at: datetime
+    last_seen_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ def user_json(user: User) -> JsonDict:
         "department_ids": list(user.department_ids),
         "created_at": rfc3339(user.created_at),
         "bot": user.bot,
+        "email": user.email,
+        "origin": user.origin.value,
     }
 
 

@@ -82,6 +82,10 @@ class User:
     created_at: datetime | None = None
     bot: bool = False
     """A bot account (it signs in with a bot token)."""
+    email: str | None = None
+    origin: str = "local"
+    """``local``, or the identity provider that keeps the account: ``ldap``, ``oidc``,
+    ``scim``."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -96,6 +100,8 @@ class User:
             department_ids=_str_tuple(data.get("department_ids")),
             created_at=parse_time(data.get("created_at")),
             bot=bool(data.get("bot", False)),
+            email=_opt_str(data.get("email")),
+            origin=_str(data.get("origin"), "local"),
             raw=dict(data),
         )
 

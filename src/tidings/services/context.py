@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator
@@ -83,6 +84,17 @@ class SecurityLimits:
         return timedelta(seconds=self.login_max_delay_seconds)
 
 
+# When a provider's new identity names an existing account (services/identity.py).
+LinkExisting = Literal["never", "provisioned", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLimits:
+    """Accounts kept by identity providers (settings identity_*; docs/identity.md)."""
+
+    identity_link_existing: LinkExisting
+
+
 @dataclass(frozen=True, slots=True)
 class JobLimits:
     """How jobs run (settings jobs_*): runners at once, how often the relay looks, the
@@ -110,3 +122,4 @@ class Deps:
     security: SecurityLimits
     keyring: Keyring
     jobs: JobLimits
+    identity: IdentityLimits

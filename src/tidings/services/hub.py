@@ -11,6 +11,7 @@ from tidings.services.bots import BotService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
+from tidings.services.identity import IdentityService
 from tidings.services.jobs import JobService
 from tidings.services.messages import MessageService
 from tidings.services.passwords import Passwords
@@ -40,6 +41,7 @@ class Services:
     limiter: RateLimiter
     secrets: SecretsService
     jobs: JobService
+    identity: IdentityService
 
     @classmethod
     def build(cls, deps: Deps, passwords: Passwords, queue: Queue | None = None) -> Services:
@@ -67,4 +69,5 @@ class Services:
             limiter=auth.limiter,
             secrets=SecretsService(deps, audit),
             jobs=jobs,
+            identity=IdentityService(deps),
         )

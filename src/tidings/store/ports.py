@@ -1,7 +1,7 @@
 """The Store port: what services may ask of storage. One small Protocol per aggregate
-(`UsersTx`, `ConversationsTx`, `MessagesTx`, `EventsTx`, `SecurityTx`), each implemented
-by one module of the SQL adapter (store/sql/users.py, ...), composed in `Tx` as
-store/sql/store.py:SqlTx composes those modules. Results are domain values
+(`UsersTx`, `ConversationsTx`, `MessagesTx`, `EventsTx`, `SecurityTx`, `JobsTx`,
+`IdentityTx`), each implemented by one module of the SQL adapter (store/sql/users.py, ...),
+composed in `Tx` as store/sql/store.py:SqlTx composes those modules. Results are domain values
 (core/models.py) or the small frozen records below, never bare tuples.
 
 tests/unit/store/test_ports.py checks that each module implements its Protocol with the
@@ -23,6 +23,7 @@ from tidings.core.models import (
     Conversation,
     ConversationId,
     Department,
+    IdentityLink,
     Member,
     MemberView,
     Message,
@@ -32,6 +33,7 @@ from tidings.core.models import (
     StoredEvent,
     User,
     UserId,
+    UserOrigin,
 )
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -494,7 +496,42 @@ class JobsTx(Protocol):
     async def move_job_cursor(self, name: str, position: int) -> None: ...
 
 
-class Tx(UsersTx, ConversationsTx, MessagesTx, EventsTx, SecurityTx, JobsTx, Protocol):
+class IdentityTx(Protocol):
+    """Which account an identity provider's subject is, and the profile fields the
+    providers keep in step (store/sql/identity.py)."""
+
+    async def user_for_link(self, provider: str, subject: str) -> User | None: ...
+
+    async def put_link(self, provider: str, subject: str, user_id: str, now: datetime) -> None:
+        """Link (provider, subject) to an account; Conflict when it is linked already."""
+        ...
+
+    async def delete_link(self, provider: str, subject: str) -> None: ...
+
+    async def links_of(self, user_id: str) -> list[IdentityLink]: ...
+
+    async def provider_links(self, provider: str) -> list[IdentityLink]:
+        """Every identity of `provider` (the sync's view of who it provisioned)."""
+        ...
+
+    async def touch_link(self, provider: str, subject: str, now: datetime) -> None:
+        """The provider vouched for this identity at `now` (a sign-in, a sync)."""
+        ...
+
+    async def set_user_profile(
+        self,
+        user_id: str,
+        *,
+        display_name: str,
+        search_key: str,
+        email: str | None,
+        origin: UserOrigin,
+    ) -> None:
+        """The fields a provider keeps: display name (and its search key), email, origin."""
+        ...
+
+
+class Tx(UsersTx, ConversationsTx, MessagesTx, EventsTx, SecurityTx, JobsTx, IdentityTx, Protocol):
     """One transaction (read or write), across every aggregate."""
 
     def after_commit(self, callback: AfterCommit) -> None:

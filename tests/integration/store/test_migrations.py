@@ -116,3 +116,29 @@ async def test_0006_keeps_second_factors_and_recovery_codes(
     assert await asyncio.to_thread(run, url, "SELECT * FROM audit_head") == []
     long_hash = "$argon2id$v=19$m=65536,t=3,p=4$" + "s" * 22 + "$" + "h" * 43
     await asyncio.to_thread(run, url, add_code, [("u1", long_hash)])  # fits now
+
+
+async def test_0008_existing_accounts_are_local_and_downgrade_drops_the_links(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """0008 (identity base): every account from before is `local`, without an email; the
+    links table is there; a downgrade to 0007 removes both again."""
+    url = backend.database_url or f"sqlite:///{tmp_path / 'tidings.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0007")
+    stamp = "2026-11-28 12:00:00" if url.startswith("sqlite") else None
+    at = "?" if stamp else "now()"
+    await asyncio.to_thread(
+        run,
+        url,
+        "INSERT INTO users (id, username, display_name, role, disabled, password_hash, "
+        f"search_key, created_at) VALUES (?, ?, ?, ?, FALSE, ?, ?, {at})",
+        [("u1", "kate", "Kate", "member", "x", "kate kate", *([stamp] if stamp else []))],
+    )
+    await asyncio.to_thread(migrations.upgrade, url)
+    users = await asyncio.to_thread(run, url, "SELECT username, email, origin FROM users")
+    assert users == [("kate", None, "local")]
+    assert await asyncio.to_thread(run, url, "SELECT * FROM identity_links") == []
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0007")
+    cols = await asyncio.to_thread(run, url, "SELECT * FROM users")
+    assert len(cols[0]) == 9  # email and origin gone, the account kept

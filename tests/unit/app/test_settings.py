@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 
 from tidings.app.settings import Settings, limits_from
-from tidings.services.context import Limits, SecurityLimits
+from tidings.services.context import IdentityLimits, JobLimits, Limits, SecurityLimits
 
-LIMIT_CLASSES = [Limits, SecurityLimits]
+LIMIT_CLASSES = [Limits, SecurityLimits, JobLimits, IdentityLimits]
 
 
 @pytest.mark.parametrize("limits", LIMIT_CLASSES)

@@ -13,7 +13,17 @@ from typing import Any
 import pytest
 
 from tidings.store import ports
-from tidings.store.sql import conversations, events, jobs, messages, security, store, tx, users
+from tidings.store.sql import (
+    conversations,
+    events,
+    identity,
+    jobs,
+    messages,
+    security,
+    store,
+    tx,
+    users,
+)
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "tidings"
 
@@ -25,6 +35,7 @@ AGGREGATES: list[tuple[type[Any], type[Any]]] = [
     (ports.EventsTx, events.EventQueries),
     (ports.SecurityTx, security.SecurityQueries),
     (ports.JobsTx, jobs.JobQueries),
+    (ports.IdentityTx, identity.IdentityQueries),
 ]
 
 

@@ -51,6 +51,9 @@ users = Table(
     Column("created_at", TS, nullable=False),
     # 0003: a bot account (no password; authenticates with a bot token)
     Column("bot", Boolean, nullable=False, server_default=false()),
+    # 0008: identity base (services/identity.py)
+    Column("email", String(254), nullable=True),
+    Column("origin", String(16), nullable=False, server_default="local"),
 )
 
 departments = Table(
@@ -260,4 +263,18 @@ job_cursors = Table(
     metadata,
     Column("name", String(64), primary_key=True),  # an event consumer
     Column("position", BigInteger, nullable=False),  # the last event it has seen
+)
+
+# --- 0008: identity base: accounts kept by an identity provider ---------------------
+
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("provider", String(64), nullable=False),  # "ldap", "oidc:<name>", "scim"
+    Column("subject", String(255), nullable=False),  # the provider's stable id
+    Column("user_id", String(32), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=True),
+    PrimaryKeyConstraint("provider", "subject"),
+    Index("ix_identity_links_user", "user_id"),
 )

@@ -21,6 +21,7 @@ from tidings.core.models import (
     TokenId,
     User,
     UserId,
+    UserOrigin,
 )
 from tidings.store.ports import AuditHead, LoginFailures, SecondFactor, TokenSeen
 from tidings.store.sql import schema as t
@@ -47,11 +48,13 @@ async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Sess
     if not rows:
         return None
     (token_id, device, expires_at, enrol_only, last_seen_at) = rows[0][:5]
-    (user_id, username, display_name, role, disabled, created_at, bot) = rows[0][5:12]
+    (user_id, username, display_name, role, disabled, created_at, bot, email, origin) = rows[0][
+        5:14
+    ]
     expires = utc(run.read_timestamp(expires_at))
     if expires <= now:
         return None
-    departments = sorted(DepartmentId(r[12]) for r in rows if r[12] is not None)
+    departments = sorted(DepartmentId(r[14]) for r in rows if r[14] is not None)
     user = User(
         id=UserId(user_id),
         username=username,
@@ -61,6 +64,8 @@ async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Sess
         created_at=utc(run.read_timestamp(created_at)),
         department_ids=tuple(departments),
         bot=bool(bot),
+        email=email,
+        origin=UserOrigin(origin),
     )
     return Session(
         token_id=TokenId(token_id),

@@ -20,6 +20,7 @@ from tidings.store.sql.conversations import ConversationQueries, read_contacts, 
 from tidings.store.sql.engines import BatchRunner, Engine, WriteLockTimeout, create_engine
 from tidings.store.sql.engines.base import WRITE_LOCK_TIMEOUT_S
 from tidings.store.sql.events import EventQueries
+from tidings.store.sql.identity import IdentityQueries
 from tidings.store.sql.jobs import JobQueries
 from tidings.store.sql.messages import MessageQueries
 from tidings.store.sql.security import SecurityQueries, read_session
@@ -29,7 +30,13 @@ FreshEnough = Callable[["SqlTx"], Awaitable[bool]]
 
 
 class SqlTx(
-    UserQueries, ConversationQueries, MessageQueries, EventQueries, SecurityQueries, JobQueries
+    UserQueries,
+    ConversationQueries,
+    MessageQueries,
+    EventQueries,
+    SecurityQueries,
+    JobQueries,
+    IdentityQueries,
 ):
     """Queries and writes on one connection, every aggregate's. Obtained from
     SqlStore.read(), .read_replica() or .write()."""

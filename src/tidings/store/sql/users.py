@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import Conflict
-from tidings.core.models import Department, DepartmentId, OrgRole, User, UserId
+from tidings.core.models import Department, DepartmentId, OrgRole, User, UserId, UserOrigin
 from tidings.store.ports import Credentials
 from tidings.store.sql import schema as t
 from tidings.store.sql.tx import TxBase, utc
@@ -27,6 +27,8 @@ def user_of(row: Any, departments: Sequence[DepartmentId] = ()) -> User:
         created_at=utc(row.created_at),
         department_ids=tuple(departments),
         bot=bool(row.bot),
+        email=row.email,
+        origin=UserOrigin(row.origin),
     )
 
 
@@ -58,6 +60,8 @@ class UserQueries(TxBase):
                         search_key=search_key,
                         created_at=user.created_at,
                         bot=user.bot,
+                        email=user.email,
+                        origin=user.origin.value,
                     )
                 )
         except IntegrityError as exc:
