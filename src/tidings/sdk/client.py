@@ -54,6 +54,8 @@ from tidings.sdk.models import (
     Department,
     Event,
     HistoryPage,
+    JobInfo,
+    JobStats,
     JSONObject,
     Message,
     ReadState,
@@ -106,12 +108,15 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _drop_none(params: Mapping[str, object]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _drop_none(params: Mapping[str, object]) -> dict[str, str | list[str]]:
+    """Query parameters as text; a list or tuple repeats its key (`state=a&state=b`)."""
+    out: dict[str, str | list[str]] = {}
     for key, value in params.items():
         if value is None:
             continue
-        if isinstance(value, bool):
+        if isinstance(value, list | tuple):
+            out[key] = [str(v) for v in value]
+        elif isinstance(value, bool):
             out[key] = "true" if value else "false"
         else:
             out[key] = str(value)
@@ -431,6 +436,62 @@ class Client:
         """A new token for a bot (admin only): the old one stops working at once."""
         data = await self.request("POST", f"/bots/{quote(user_id, safe='')}/token")
         return str(data["token"])
+
+    async def jobs(
+        self,
+        *,
+        states: Sequence[str] = (),
+        kind: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[JobInfo]:
+        """Durable jobs, newest first (admin only): optionally of some ``states``
+        (``pending``, ``queued``, ``running``, ``done``, ``dead``) and one ``kind``;
+        ``before`` a job id pages on to older ones."""
+        params: dict[str, object] = {"limit": limit}
+        if states:
+            params["state"] = list(states)
+        if kind is not None:
+            params["kind"] = kind
+        if before is not None:
+            params["before"] = before
+        data = await self.request("GET", "/admin/jobs", params=params)
+        return [JobInfo.from_json(j) for j in data.get("jobs", [])]
+
+    async def job(self, job_id: str) -> JobInfo:
+        """One job with its payload and last error (admin only)."""
+        data = await self.request("GET", f"/admin/jobs/{quote(job_id, safe='')}")
+        return JobInfo.from_json(data["job"])
+
+    async def job_stats(self) -> JobStats:
+        """The job queues: counts, lag, dead letters, consumers' lag (admin only)."""
+        return JobStats.from_json(await self.request("GET", "/admin/jobs/stats"))
+
+    async def retry_job(self, job_id: str) -> JobInfo:
+        """Run a dead letter again, attempts from zero (admin only)."""
+        data = await self.request("POST", f"/admin/jobs/{quote(job_id, safe='')}/retry")
+        return JobInfo.from_json(data["job"])
+
+    async def retry_dead_jobs(self, *, kind: str | None = None) -> int:
+        """Run every dead letter (of ``kind``) again; returns how many (admin only)."""
+        data = await self.request("POST", "/admin/jobs/retry-dead", json={"kind": kind})
+        return int(data["retried"])
+
+    async def purge_jobs(
+        self,
+        *,
+        states: Sequence[str] = ("dead",),
+        older_than_seconds: float | None = None,
+        kind: str | None = None,
+    ) -> int:
+        """Delete finished jobs (dead letters by default); returns how many (admin only)."""
+        body: dict[str, object] = {"states": list(states)}
+        if older_than_seconds is not None:
+            body["older_than_seconds"] = older_than_seconds
+        if kind is not None:
+            body["kind"] = kind
+        data = await self.request("POST", "/admin/jobs/purge", json=body)
+        return int(data["purged"])
 
     async def departments(self) -> list[Department]:
         """The department tree, flat."""

@@ -144,6 +144,71 @@ class Department:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobInfo:
+    """A durable job as admins see it (``Client.jobs``): its state is one of
+    ``pending``, ``queued``, ``running``, ``done``, ``dead`` (a dead letter)."""
+
+    id: str
+    kind: str
+    queue: str
+    state: str
+    attempts: int
+    max_attempts: int
+    payload: JSONObject = field(default_factory=dict)
+    run_after: datetime | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_error: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobInfo:
+        payload = data.get("payload")
+        return cls(
+            id=_str(data.get("id")),
+            kind=_str(data.get("kind")),
+            queue=_str(data.get("queue")),
+            state=_str(data.get("state")),
+            attempts=int(data.get("attempts") or 0),
+            max_attempts=int(data.get("max_attempts") or 0),
+            payload=dict(payload) if isinstance(payload, Mapping) else {},
+            run_after=parse_time(data.get("run_after")),
+            created_at=parse_time(data.get("created_at")),
+            finished_at=parse_time(data.get("finished_at")),
+            last_error=_opt_str(data.get("last_error")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStats:
+    """The job queues (``Client.job_stats``): jobs per queue and state, how long the
+    oldest due job has waited, the dead letters, each event consumer's lag behind the
+    event stream, and the broker's queue depths (empty without RabbitMQ)."""
+
+    queues: dict[str, dict[str, int]] = field(default_factory=dict)
+    oldest_waiting_seconds: float | None = None
+    dead: int = 0
+    consumer_lag: dict[str, int] = field(default_factory=dict)
+    broker: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobStats:
+        def counts(value: object) -> dict[str, int]:
+            return {str(k): int(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+        queues = data.get("queues")
+        wait = data.get("oldest_waiting_seconds")
+        return cls(
+            queues={str(q): counts(c) for q, c in queues.items()}
+            if isinstance(queues, Mapping)
+            else {},
+            oldest_waiting_seconds=None if wait is None else float(wait),
+            dead=int(data.get("dead") or 0),
+            consumer_lag=counts(data.get("consumer_lag")),
+            broker=counts(data.get("broker")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Member:
     """One member of a conversation, as listed by ``GET /conversations/{cid}``."""
 
