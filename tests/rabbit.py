@@ -26,7 +26,7 @@ def require_rabbitmq() -> str:
     return AMQP_URL
 
 
-def test_prefix() -> str:
+def unique_prefix() -> str:
     return f"tidings-test-{uuid.uuid4().hex[:10]}"
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import Backend
 from tests.e2e.job_worker import register_test_kinds
-from tests.rabbit import PrivateRabbit, delete_prefix, require_rabbitmq, test_prefix
+from tests.rabbit import PrivateRabbit, delete_prefix, require_rabbitmq, unique_prefix
 from tidings.app.container import Container
 from tidings.app.settings import Settings
 from tidings.core.jobs import JobState
@@ -39,7 +39,7 @@ class Site:
     and its worker processes."""
 
     def __init__(self, tmp_path: Path, backend: Backend, amqp_url: str | None) -> None:
-        self.prefix = test_prefix()
+        self.prefix = unique_prefix()
         self.amqp_url = amqp_url
         self.env = {
             "TIDINGS_DATA_DIR": str(tmp_path / "data"),
