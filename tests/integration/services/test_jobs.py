@@ -61,10 +61,10 @@ async def test_the_same_job_id_is_enqueued_once(container: Container) -> None:
     svc = _svc(container)
     runs: list[str] = []
 
+    @svc.jobs.handler("test.once")
     async def handler(job: Job) -> None:
         runs.append(job.id)
 
-    svc.jobs.register("test.once", handler)
     for _ in range(3):
         async with svc.deps.store.write() as tx:
             await svc.jobs.enqueue(tx, "test.once", {}, job_id="once:1")
