@@ -16,6 +16,7 @@ from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
 from tidings.api.jobs_routes import router as jobs_router
 from tidings.api.limits import RequestLimits
+from tidings.api.oidc_routes import router as oidc_router
 from tidings.api.routes import router
 from tidings.api.security_routes import router as security_router
 from tidings.core.errors import ErrorCode
@@ -77,6 +78,7 @@ def create_app(
         app.include_router(router)
         app.include_router(security_router)
         app.include_router(jobs_router)
+        app.include_router(oidc_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

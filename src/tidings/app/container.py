@@ -10,13 +10,38 @@ from tidings.app.settings import Settings, limits_from
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
+from tidings.identity.oidc import OidcClient, OidcOptions
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
 from tidings.services.context import Deps, IdentityLimits, JobLimits, Limits, SecurityLimits
 from tidings.services.hub import Services
+from tidings.services.oidc import OidcLimits, OidcService
 from tidings.services.passwords import Passwords
 from tidings.store.ports import Store
 from tidings.store.sql.store import SqlStore
+
+
+def oidc_client_for(settings: Settings) -> OidcClient | None:
+    """The OpenID provider's client, when `oidc_issuer` is set."""
+    if settings.oidc_issuer is None:
+        return None
+    secret = settings.oidc_client_secret
+    return OidcClient(
+        OidcOptions(
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            client_secret=None if secret is None else secret.get_secret_value(),
+            token_auth=settings.oidc_token_auth_method,
+            scopes=tuple(settings.oidc_scopes.split()),
+            allowed_hosts=frozenset(
+                h.strip().lower() for h in settings.oidc_allowed_hosts.split(",") if h.strip()
+            ),
+            clock_skew_seconds=settings.oidc_clock_skew_seconds,
+            http_timeout_seconds=settings.oidc_http_timeout_seconds,
+            cache_seconds=settings.oidc_cache_seconds,
+            max_response_bytes=settings.oidc_max_response_bytes,
+        )
+    )
 
 
 class Container:
@@ -62,7 +87,14 @@ class Container:
             settings.argon2_time_cost, settings.argon2_memory_kib
         )
         self.queue: Queue = queue or self._make_queue(settings)
-        self.services = Services.build(self.deps, self.passwords, self.queue)
+        self.oidc_client = oidc_client_for(settings)
+        oidc_limits = limits_from(settings, OidcLimits)
+        self.services = Services.build(
+            self.deps,
+            self.passwords,
+            self.queue,
+            oidc=lambda auth: OidcService(self.deps, auth, self.oidc_client, oidc_limits),
+        )
 
     @staticmethod
     def _make_bus(settings: Settings) -> Bus:
@@ -108,5 +140,7 @@ class Container:
         await self.services.messages.close()
         await self.services.auth.last_seen.close()
         await self.queue.close()
+        if self.oidc_client is not None:
+            await self.oidc_client.close()
         await self.bus.close()
         await self.store.close()

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -209,6 +209,71 @@ class Settings(BaseSettings):
         "accounts another provider made, never a local one), all (local accounts too; "
         "never the owner or a bot)",
     )
+    # --- OpenID Connect single sign-on (docs/identity.md) ---
+    oidc_issuer: str | None = Field(
+        None, description="the provider's issuer URL (https; unset: OpenID Connect off)"
+    )
+    oidc_client_id: str = Field("", max_length=255, description="this server's client id there")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="the client secret (unset with oidc_token_auth_method none)"
+    )
+    oidc_token_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
+        Field("client_secret_basic", description="how the token endpoint is told the secret")
+    )
+    oidc_scopes: str = Field(
+        "openid profile email", description="scopes asked for, space-separated ('openid' first)"
+    )
+    oidc_redirect_url: str = Field(
+        "",
+        description="the callback URL registered at the provider (default: this server's "
+        "address as the browser reached it + /api/v1/auth/oidc/callback)",
+    )
+    oidc_post_logout_redirect_url: str = Field(
+        "", description="where the provider sends the browser after logout (default: the web app)"
+    )
+    oidc_allowed_hosts: str = Field(
+        "",
+        description="hosts besides the issuer's that the provider's endpoints may be on "
+        "(comma-separated)",
+    )
+    oidc_provider_name: str = Field(
+        "SSO", min_length=1, max_length=40, description="shown on the button: 'Sign in with …'"
+    )
+    oidc_username_claim: str = Field("preferred_username", min_length=1, max_length=64)
+    oidc_display_name_claim: str = Field("name", min_length=1, max_length=64)
+    oidc_email_claim: str = Field("email", min_length=1, max_length=64)
+    oidc_groups_claim: str = Field(
+        "groups", max_length=64, description="claim listing the user's groups ('': none)"
+    )
+    oidc_department_claim: str = Field(
+        "", max_length=64, description="claim naming the user's department ('': none)"
+    )
+    oidc_group_roles: str = Field(
+        "",
+        description="group=role pairs, comma-separated (role: admin, member or guest); the "
+        "first listed group the user is in gives the role",
+    )
+    oidc_required_amr: str = Field(
+        "",
+        max_length=64,
+        description="refuse ID tokens whose amr claim lacks this method (e.g. mfa; '': any)",
+    )
+    oidc_clock_skew_seconds: int = Field(
+        60, ge=0, le=600, description="leeway on the ID token's exp, iat and nbf"
+    )
+    oidc_login_timeout_seconds: int = Field(
+        600, ge=30, le=3600, description="time to finish a sign-in at the provider"
+    )
+    oidc_max_pending_logins: int = Field(
+        10_000, ge=10, description="sign-ins started and not finished, at most"
+    )
+    oidc_http_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    oidc_cache_seconds: int = Field(
+        3600, ge=0, description="how long the discovery document and JWKS are kept"
+    )
+    oidc_max_response_bytes: int = Field(
+        1024 * 1024, ge=4096, description="largest answer read from the provider"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -244,6 +309,35 @@ class Settings(BaseSettings):
             )
         return keys
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from tidings.identity.oidc import check_issuer
+
+        return check_issuer(value)
+
+    @field_validator("oidc_group_roles")
+    @classmethod
+    def _group_roles(cls, value: str) -> str:
+        parse_group_roles(value)
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        if not self.oidc_client_id:
+            raise ValueError("oidc_issuer is set: set oidc_client_id too")
+        if "openid" not in self.oidc_scopes.split():
+            raise ValueError("oidc_scopes must include openid")
+        if self.oidc_token_auth_method != "none" and self.oidc_client_secret is None:
+            raise ValueError(
+                "set oidc_client_secret, or oidc_token_auth_method=none for a public client"
+            )
+        return self
+
     @property
     def key_file(self) -> Path:
         return self.secret_key_file or self.data_dir / "secret.key"
@@ -253,6 +347,26 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'tidings.db').resolve()}"
+
+
+GROUP_ROLES = ("admin", "member", "guest")
+
+
+def parse_group_roles(text: str) -> list[tuple[str, str]]:
+    """`oidc_group_roles`: "group=role, group=role" in order of precedence."""
+    pairs: list[tuple[str, str]] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        group, sep, role = item.rpartition("=")
+        group, role = group.strip(), role.strip()
+        if not sep or not group or role not in GROUP_ROLES:
+            raise ValueError(
+                f"oidc_group_roles: {item.strip()!r} is not group=role with role one of "
+                + ", ".join(GROUP_ROLES)
+            )
+        pairs.append((group, role))
+    return pairs
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

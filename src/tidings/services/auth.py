@@ -183,6 +183,36 @@ class AuthService:
         assert session is not None
         return token, session
 
+    async def open_session(
+        self, user: User, device: str, address: str, details: dict[str, object]
+    ) -> tuple[str, Session]:
+        """A session for a user whom another method signed in (OpenID Connect: the
+        provider checked who they are and its own second factor); audited as `login`
+        with `details` (the method among them)."""
+        now = self.d.clock.now()
+        token = new_token()
+        token_id = self.d.ids.new_id()
+        device_name = clean_text(device or "unknown", field="device", max_chars=120)
+        async with self.d.store.write() as wtx:
+            await wtx.insert_token(
+                token_id, token_hash(token), user.id, device_name, now,
+                now + self.d.limits.token_ttl,
+            )  # fmt: skip
+            await wtx.set_tokens_seen([TokenSeen(token_id, now, address)])
+            await record(
+                wtx,
+                self.d.clock,
+                AuditAction.LOGIN,
+                actor_id=user.id,
+                target_id=token_id,
+                address=address,
+                details={"device": device_name, **details},
+            )
+        async with self.d.store.lookup() as q:
+            session = await q.session_for_token(token_hash(token), now)
+        assert session is not None
+        return token, session
+
     async def _failed(
         self, name: str, address: str, user_id: str | None, factor: str, refused: str = ""
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidings.queue.ports import Queue
@@ -14,6 +15,7 @@ from tidings.services.departments import DepartmentService
 from tidings.services.identity import IdentityService
 from tidings.services.jobs import JobService
 from tidings.services.messages import MessageService
+from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
 from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import RateLimiter
@@ -42,12 +44,21 @@ class Services:
     secrets: SecretsService
     jobs: JobService
     identity: IdentityService
+    oidc: OidcService
 
     @classmethod
-    def build(cls, deps: Deps, passwords: Passwords, queue: Queue | None = None) -> Services:
+    def build(
+        cls,
+        deps: Deps,
+        passwords: Passwords,
+        queue: Queue | None = None,
+        *,
+        oidc: Callable[[AuthService], OidcService] | None = None,
+    ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
-        the jobs."""
+        the jobs; `oidc` makes the single sign-on service (the container builds its
+        provider client from the settings; default: off)."""
         jobs = JobService(deps, queue)
         second_factor = SecondFactorService(deps, passwords)
         auth = AuthService(deps, passwords, second_factor)
@@ -70,4 +81,5 @@ class Services:
             secrets=SecretsService(deps, audit),
             jobs=jobs,
             identity=IdentityService(deps),
+            oidc=OidcService(deps, auth, None, None) if oidc is None else oidc(auth),
         )

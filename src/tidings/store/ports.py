@@ -1,8 +1,9 @@
 """The Store port: what services may ask of storage. One small Protocol per aggregate
 (`UsersTx`, `ConversationsTx`, `MessagesTx`, `EventsTx`, `SecurityTx`, `JobsTx`,
-`IdentityTx`), each implemented by one module of the SQL adapter (store/sql/users.py, ...),
-composed in `Tx` as store/sql/store.py:SqlTx composes those modules. Results are domain values
-(core/models.py) or the small frozen records below, never bare tuples.
+`IdentityTx`, `OidcTx`), each implemented by one module of the SQL adapter
+(store/sql/users.py, ...), composed in `Tx` as store/sql/store.py:SqlTx composes those
+modules. Results are domain values (core/models.py) or the small frozen records below,
+never bare tuples.
 
 tests/unit/store/test_ports.py checks that each module implements its Protocol with the
 same parameters and annotations, and nothing public beyond it, and that SqlTx and
@@ -531,7 +532,42 @@ class IdentityTx(Protocol):
         ...
 
 
-class Tx(UsersTx, ConversationsTx, MessagesTx, EventsTx, SecurityTx, JobsTx, IdentityTx, Protocol):
+@dataclass(frozen=True, slots=True)
+class PendingLogin:
+    """An OpenID Connect sign-in in progress (`kind` "pending": at the provider;
+    "handoff": finished, its session not yet taken), bound to one browser."""
+
+    kind: str
+    browser_hash: str
+    payload: Mapping[str, str]
+    expires_at: datetime
+
+
+class OidcTx(Protocol):
+    async def count_pending_logins(self, now: datetime) -> int:
+        """Sign-ins in progress that have not expired."""
+        ...
+
+    async def put_pending_login(self, key_hash: str, login: PendingLogin, now: datetime) -> None:
+        """Keep one (and delete those expired before `now`)."""
+        ...
+
+    async def take_pending_login(self, key_hash: str) -> PendingLogin | None:
+        """Delete and return it: a second take of the same key finds nothing."""
+        ...
+
+
+class Tx(
+    UsersTx,
+    ConversationsTx,
+    MessagesTx,
+    EventsTx,
+    SecurityTx,
+    JobsTx,
+    IdentityTx,
+    OidcTx,
+    Protocol,
+):
     """One transaction (read or write), across every aggregate."""
 
     def after_commit(self, callback: AfterCommit) -> None:

@@ -19,6 +19,7 @@ from tidings.store.sql import (
     identity,
     jobs,
     messages,
+    oidc,
     security,
     store,
     tx,
@@ -36,6 +37,7 @@ AGGREGATES: list[tuple[type[Any], type[Any]]] = [
     (ports.SecurityTx, security.SecurityQueries),
     (ports.JobsTx, jobs.JobQueries),
     (ports.IdentityTx, identity.IdentityQueries),
+    (ports.OidcTx, oidc.OidcQueries),
 ]
 
 

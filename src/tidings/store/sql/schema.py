@@ -278,3 +278,17 @@ identity_links = Table(
     PrimaryKeyConstraint("provider", "subject"),
     Index("ix_identity_links_user", "user_id"),
 )
+
+# --- 0009: OpenID Connect sign-ins in progress ---------------------------------------
+
+oidc_logins = Table(
+    "oidc_logins",
+    metadata,
+    # sha256 of the `state` (kind "pending") or of the one-time hand-off code ("handoff")
+    Column("key_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("browser_hash", String(64), nullable=False),  # sha256 of the browser's cookie
+    Column("payload", Text, nullable=False),  # JSON: nonce, PKCE verifier, ... or user_id
+    Column("expires_at", TS, nullable=False),
+    Index("ix_oidc_logins_expires_at", "expires_at"),
+)

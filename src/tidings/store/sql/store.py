@@ -23,6 +23,7 @@ from tidings.store.sql.events import EventQueries
 from tidings.store.sql.identity import IdentityQueries
 from tidings.store.sql.jobs import JobQueries
 from tidings.store.sql.messages import MessageQueries
+from tidings.store.sql.oidc import OidcQueries
 from tidings.store.sql.security import SecurityQueries, read_session
 from tidings.store.sql.users import UserQueries
 
@@ -37,6 +38,7 @@ class SqlTx(
     SecurityQueries,
     JobQueries,
     IdentityQueries,
+    OidcQueries,
 ):
     """Queries and writes on one connection, every aggregate's. Obtained from
     SqlStore.read(), .read_replica() or .write()."""
