@@ -117,6 +117,9 @@ def test_translation_files_cover_every_string() -> None:
     built |= {f"new.hint_{k}" for k in ("direct", "group", "channel")}
     built |= {f"role.{r}" for r in ("owner", "admin", "member", "guest")}
     built |= {f"presence.{p}" for p in ("online", "away", "offline")}
+    from tidings.services.oidc import REASONS  # app.js: t(`login.oidc_${reason}`)
+
+    built |= {f"login.oidc_{r}" for r in (*REASONS, "failed")}
     assert sorted(built - set(en)) == []
 
 

@@ -370,6 +370,8 @@ test('routing opens a conversation, remembers where unread began, and guards adm
   const admin = apply({ ...s, me: { ...ME, role: 'admin' } }, { type: 'routed', section: 'admin', arg: 'departments' }).state;
   assert.deepEqual([admin.view, admin.adminTab], ['admin', 'departments']);
   assert.equal(apply(admin, { type: 'routed', section: 'admin' }).state.adminTab, 'users');
+  assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'sso' }).state.adminTab, 'sso');
+  assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'nonsense' }).state.adminTab, 'users');
   assert.equal(apply(s, { type: 'routed', section: 'channels' }).state.view, 'channels');
   const dir = apply(s, { type: 'routed', section: 'directory', arg: '', arg2: 'd1' }).state;
   assert.deepEqual([dir.view, dir.viewArg, dir.cid], ['directory', 'd1', null]);

@@ -1,6 +1,7 @@
-// Admin pages (owners and admins): users and departments.
+// Admin pages (owners and admins): users, departments, single sign-on (admin_sso.js).
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
+import { renderSso } from './admin_sso.js';
 
 const ROLES = ['owner', 'admin', 'member', 'guest'];
 
@@ -13,9 +14,12 @@ export function renderAdmin(main, ctx) {
         h('a', { class: `tab${ctx.tab === 'users' ? ' active' : ''}`, href: '#/admin/users', role: 'tab',
           'data-testid': 'admin-tab-users' }, t('admin.users')),
         h('a', { class: `tab${ctx.tab === 'departments' ? ' active' : ''}`, href: '#/admin/departments', role: 'tab',
-          'data-testid': 'admin-tab-departments' }, t('admin.departments')))),
+          'data-testid': 'admin-tab-departments' }, t('admin.departments')),
+        h('a', { class: `tab${ctx.tab === 'sso' ? ' active' : ''}`, href: '#/admin/sso', role: 'tab',
+          'data-testid': 'admin-tab-sso' }, t('admin.sso')))),
     body));
   if (ctx.tab === 'departments') renderDepartments(body, ctx);
+  else if (ctx.tab === 'sso') renderSso(body, ctx);
   else renderUsers(body, ctx);
 }
 

@@ -25,6 +25,7 @@ import { backButton } from './names.js';
 
 const TOKEN_KEY = 'tidings.token';
 const USER_KEY = 'tidings.user';
+const OIDC_LOGOUT_KEY = 'tidings.oidc_logout'; // the provider's end-session URL, if signed in by it
 const PAGE = 50;
 
 let state = initialState();
@@ -236,6 +237,7 @@ async function boot() {
     if (state.pickerFor && !e.target.closest('.reaction-picker, .msg-actions')) dispatch({ type: 'picker_closed' });
   });
   setInterval(() => { if (state.view === 'chat') invalidate('typing'); }, 2000);
+  if (await returnFromSso()) return;
   if (!token) {
     renderLogin();
     return;
@@ -274,25 +276,56 @@ function languageSelect(onChange, { compact = false } = {}) {
 }
 
 // ---------------------------------------------------------------- sign in / out
+// Back from the identity provider (api/v1/auth/oidc/callback sent the browser here):
+// `#oidc=done` means a finished sign-in waits, bound to this browser by an HttpOnly
+// cookie: exchange it for a session token. `#oidc-error=<reason>` says why not. Nothing
+// secret is ever in the address. True when it handled the page.
+const SSO_REASONS = ['cancelled', 'provider', 'state', 'invalid_token', 'unavailable', 'not_allowed',
+  'disabled', 'rate_limited'];
+async function returnFromSso() {
+  const m = /^#oidc(=done|-error=(\w+))$/.exec(location.hash);
+  if (!m) return false;
+  history.replaceState(null, '', location.pathname + location.search);
+  if (m[2]) {
+    renderLogin(t(`login.oidc_${SSO_REASONS.includes(m[2]) ? m[2] : 'failed'}`));
+    return true;
+  }
+  try {
+    const res = await api.post('/auth/oidc/exchange', { device: navigator.userAgent.slice(0, 120) });
+    forgetUserData(); // whoever was signed in at this browser before
+    signedIn(res);
+    if (res.logout_url) localStorage.setItem(OIDC_LOGOUT_KEY, res.logout_url);
+  } catch (err) {
+    renderLogin(err.code === 'invalid_credentials' ? t('login.oidc_state') : errorText(err));
+  }
+  return true;
+}
+
+function signedIn(res) {
+  token = res.token;
+  localStorage.setItem(TOKEN_KEY, res.token);
+  startSession(res.user);
+}
+
 function renderLogin(notice = '', keep = {}) {
   document.title = t('app.name');
   renderLoginScreen($('#app'), {
     api, notice, keep, errorText,
     languageSelect: (onChange) => languageSelect(onChange),
-    onSignedIn: (res) => {
-      token = res.token;
-      localStorage.setItem(TOKEN_KEY, res.token);
-      startSession(res.user);
-    },
+    onSignedIn: signedIn,
     rerender: (kept) => renderLogin('', kept),
   });
 }
 
 async function signOut() {
+  const providerLogout = localStorage.getItem(OIDC_LOGOUT_KEY);
   try {
     await api.post('/auth/logout');
   } catch { /* the token is dropped anyway */ }
   signedOut();
+  // Signed in by the identity provider: end its session too (RP-initiated logout); it
+  // sends the browser back here.
+  if (providerLogout && /^https?:\/\//.test(providerLogout)) location.assign(providerLogout);
 }
 
 function signedOut() {

@@ -1,5 +1,5 @@
-// The sign-in screen: username and password, and the verification-code field when the
-// server answers `totp_required`.
+// The sign-in screen: username and password, the verification-code field when the
+// server answers `totp_required`, and "Sign in with …" when single sign-on is on.
 import { h, append, clear } from './dom.js';
 import { t } from './i18n.js';
 
@@ -13,6 +13,16 @@ export function renderLoginScreen(root, ctx) {
     h('input', { name: 'totp', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '10',
       'data-testid': 'login-totp' }));
   const errorBox = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'login-error' }, notice);
+  // Single sign-on (OpenID Connect), when the server has it on: a link, since the
+  // browser itself goes to the provider and back (api/v1/auth/oidc/start).
+  const sso = h('div', { class: 'login-sso', hidden: true });
+  api.get('/auth/oidc').then(({ oidc }) => {
+    if (!oidc || !oidc.enabled) return;
+    append(sso, h('div', { class: 'login-or' }, h('span', {}, t('login.or'))),
+      h('a', { class: 'btn btn-block', href: new URL('api/v1/auth/oidc/start', document.baseURI).href,
+        'data-testid': 'login-oidc' }, t('login.oidc', { name: oidc.provider_name })));
+    sso.hidden = false;
+  }).catch(() => { /* no button: password sign-in still works */ });
   const form = h('form', { class: 'login-card', 'data-testid': 'login-form', onsubmit: async (e) => {
     e.preventDefault();
     const data = new FormData(form);
@@ -48,6 +58,7 @@ export function renderLoginScreen(root, ctx) {
   totpRow,
   errorBox,
   h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'login-submit' }, t('login.submit')),
+  sso,
   h('div', { class: 'login-footer' }, ctx.languageSelect(() => {
     const data = new FormData(form);
     ctx.rerender({ username: data.get('username'), totp: !totpRow.hidden });

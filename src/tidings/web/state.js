@@ -11,6 +11,7 @@
 // Node's test runner checks it (tests/web/state.test.mjs).
 
 export const TYPING_SHOW_MS = 6000;
+export const ADMIN_TABS = ['users', 'departments', 'sso'];
 
 export function initialState({ me = null } = {}) {
   return {
@@ -567,7 +568,7 @@ const HANDLERS = {
     else if (section === 'account') next.view = 'account';
     else if (section === 'admin' && isAdmin(state)) {
       next.view = 'admin';
-      next.adminTab = arg === 'departments' ? 'departments' : 'users';
+      next.adminTab = ADMIN_TABS.includes(arg) ? arg : 'users';
     } else next.view = 'home';
     next.viewArg = arg2;
     effects.push(render('list'));
