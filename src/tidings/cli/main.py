@@ -51,6 +51,11 @@ secrets_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(secrets_app, name="secrets")
+oidc_app = typer.Typer(
+    help="OpenID Connect single sign-on (settings oidc_*; docs/identity.md).",
+    no_args_is_help=True,
+)
+app.add_typer(oidc_app, name="oidc")
 
 DataDir = Annotated[
     Path | None,
@@ -695,6 +700,27 @@ def secrets_status() -> None:
     if use.totp.get(None):
         table.add_row("(not sealed yet)", "", str(use.totp[None]), "")
     console.print(table)
+
+
+@oidc_app.command("test")
+def oidc_test() -> None:
+    """Fetch the provider's discovery document and keys now and say what they hold
+    (exit 1 when they cannot be used). Secrets are never printed."""
+
+    async def action(c: Container) -> dict[str, object]:
+        if not c.services.oidc.enabled:
+            fail("OpenID Connect is off: set oidc_issuer, oidc_client_id, oidc_client_secret")
+        return await c.services.oidc.test(None)
+
+    report = run_with_container(action)
+    table = Table("", "")
+    for key, value in report.items():
+        if value is not None:
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            table.add_row(key, shown)
+    console.print(table)
+    if not report["ok"]:
+        raise typer.Exit(1)
 
 
 def _mount_optional() -> None:

@@ -36,18 +36,21 @@ import structlog
 from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token
 from tidings.core.errors import (
+    Conflict,
     InvalidCredentials,
+    InvalidRequest,
     NotFound,
     RateLimited,
     TidingsError,
     Unavailable,
 )
-from tidings.core.models import OrgRole, Session, User
+from tidings.core.models import ExternalProfile, OrgRole, Session, User
 from tidings.core.rules import check_admin, clean_text
 from tidings.identity.oidc import OidcClient, OidcFailure
 from tidings.services.audit import record
 from tidings.services.auth import AuthService
 from tidings.services.context import Deps
+from tidings.services.identity import IdentityService, clean_email
 from tidings.services.ratelimit import Action
 from tidings.store.ports import PendingLogin
 
@@ -175,11 +178,13 @@ def profile_from(claims: dict[str, Any], limits: OidcLimits) -> Profile:
         groups = tuple(str(g)[:256] for g in raw_groups[:1000] if isinstance(g, str))
     elif isinstance(raw_groups, str):
         groups = (raw_groups[:256],)
+    # With a mapping and the groups claim in the token, the first mapped group gives the
+    # role and none means member (leaving the admins' group takes admin away); without
+    # the claim the account keeps its role.
+    mapping = parse_group_roles(limits.oidc_group_roles)
     role = None
-    for group, mapped in parse_group_roles(limits.oidc_group_roles):
-        if group in groups:
-            role = mapped
-            break
+    if mapping and raw_groups is not None:
+        role = next((mapped for group, mapped in mapping if group in groups), OrgRole.MEMBER)
     department = None
     if limits.oidc_department_claim:
         value = claims.get(limits.oidc_department_claim)
@@ -196,6 +201,7 @@ class OidcService:
         self,
         deps: Deps,
         auth: AuthService,
+        identity: IdentityService,
         client: OidcClient | None,
         limits: OidcLimits | None,
     ) -> None:
@@ -203,6 +209,7 @@ class OidcService:
             raise ValueError("an OIDC client needs its settings")
         self.d = deps
         self.auth = auth
+        self.identity = identity
         self.client = client
         self._limits = limits
 
@@ -367,9 +374,39 @@ class OidcService:
             )
         return handoff
 
+    @property
+    def provider(self) -> str:
+        """The accounts' identity provider name ("oidc:" and a digest of the issuer): an
+        ID token's `sub` is unique only at its issuer, so another issuer's are others."""
+        client = self._client()
+        return "oidc:" + digest(client.options.issuer)[:16]
+
     async def _account(self, subject: str, profile: Profile, address: str) -> User:
-        """The account of this subject, created or brought up to date from the profile."""
-        raise NotImplementedError  # services/identity.py:provision (issue 18, LDAP part)
+        """The account of this subject, created or brought up to date from the profile
+        (services/identity.py, as LDAP's and SCIM's); refused when it may not sign in."""
+        external = ExternalProfile(
+            username=profile.username,
+            display_name=profile.display_name,
+            email=_email(profile.email),
+            departments=None if profile.department is None else (profile.department,),
+            role=profile.role,
+        )
+        try:
+            user = await self.identity.provision(self.provider, subject, external)
+        except Conflict as exc:
+            await self._refused(
+                address, "not_allowed", {"subject": subject, "why": "conflict", "error": str(exc)}
+            )
+            raise OidcRefused("not_allowed", str(exc)) from exc
+        except InvalidRequest as exc:
+            await self._refused(
+                address, "not_allowed", {"subject": subject, "why": "profile", "error": str(exc)}
+            )
+            raise OidcRefused("not_allowed", str(exc)) from exc
+        if user.disabled or user.bot:
+            await self._refused(address, "disabled", {"subject": subject, "user_id": user.id})
+            raise OidcRefused("disabled", "this account is disabled")
+        return user
 
     # --- 3. exchange --------------------------------------------------------------------
     async def exchange(
@@ -461,8 +498,9 @@ class OidcService:
             "required_amr": lim.oidc_required_amr or None,
         }
 
-    async def test(self, actor: User) -> dict[str, object]:
-        """Fetch the discovery document and the JWKS again and say what they hold."""
+    async def test(self, actor: User | None) -> dict[str, object]:
+        """Fetch the discovery document and the JWKS again and say what they hold
+        (`actor` None: the operator at the command line)."""
         check_admin(actor, "test the single sign-on settings")
         client = self._client()
         report: dict[str, object] = {"ok": False, "issuer": client.options.issuer}
@@ -485,6 +523,14 @@ class OidcService:
         if not report["ok"]:
             report["error"] = "the provider does not announce PKCE S256"
         return report
+
+
+def _email(raw: str | None) -> str | None:
+    """An address the provider gave, when it is one (else none: no refusal for it)."""
+    try:
+        return clean_email(raw)
+    except InvalidRequest:
+        return None
 
 
 def _tokenish(value: str | None, limit: int) -> bool:
