@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +37,21 @@ REQUIRE_SERVICES = os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1"
 OIDC_DIR = Path(__file__).resolve().parent / "oidc"
 CLIENT_ID = "tidings"
 CLIENT_SECRET = "test-client-secret-not-a-real-one"
+
+
+@pytest.fixture
+def quiet_httpx() -> Iterator[None]:
+    """The tests' own HTTP client logs each URL it asks for (httpx, INFO) into the
+    in-process log, and a callback URL carries the sign-in's state and code, which the
+    secret scan of the logs (tests/e2e/secret_scan.py) rightly flags: the tests do not
+    log them. (The server logs no request URLs: uvicorn's access log is off.)"""
+    logger = logging.getLogger("httpx")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def new_key(kid: str) -> RSAKey:

@@ -93,7 +93,9 @@ class Container:
             self.deps,
             self.passwords,
             self.queue,
-            oidc=lambda auth: OidcService(self.deps, auth, self.oidc_client, oidc_limits),
+            oidc=lambda auth, identity: OidcService(
+                self.deps, auth, identity, self.oidc_client, oidc_limits
+            ),
         )
 
     @staticmethod

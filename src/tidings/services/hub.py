@@ -53,7 +53,7 @@ class Services:
         passwords: Passwords,
         queue: Queue | None = None,
         *,
-        oidc: Callable[[AuthService], OidcService] | None = None,
+        oidc: Callable[[AuthService, IdentityService], OidcService] | None = None,
     ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
@@ -64,6 +64,7 @@ class Services:
         auth = AuthService(deps, passwords, second_factor)
         users = UserService(deps, auth, passwords)
         audit = AuditService(deps)
+        identity = IdentityService(deps)
         return cls(
             deps=deps,
             auth=auth,
@@ -80,6 +81,8 @@ class Services:
             limiter=auth.limiter,
             secrets=SecretsService(deps, audit),
             jobs=jobs,
-            identity=IdentityService(deps),
-            oidc=OidcService(deps, auth, None, None) if oidc is None else oidc(auth),
+            oidc=OidcService(deps, auth, identity, None, None)
+            if oidc is None
+            else oidc(auth, identity),
+            identity=identity,
         )

@@ -391,6 +391,13 @@ class OidcService:
             departments=None if profile.department is None else (profile.department,),
             role=profile.role,
         )
+        try:  # an account an admin disabled stays so (the provider's word cannot undo it)
+            linked = await self.identity.user_for(self.provider, subject)
+        except NotFound:
+            linked = None
+        if linked is not None and linked.disabled:
+            await self._refused(address, "disabled", {"subject": subject, "user_id": linked.id})
+            raise OidcRefused("disabled", "this account is disabled")
         try:
             user = await self.identity.provision(self.provider, subject, external)
         except Conflict as exc:

@@ -14,9 +14,19 @@ import pytest
 
 from tests.conftest import AppServer, MakeServer
 from tests.helpers import login
-from tests.oidc_helpers import CLIENT_ID, CLIENT_SECRET, FakeProvider, query_of, tamper
+from tests.oidc_helpers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeProvider,
+    query_of,
+    quiet_httpx,  # noqa: F401 - a fixture
+    tamper,
+)
 
 PATH = "/api/v1/auth/oidc"
+
+
+pytestmark = pytest.mark.usefixtures("quiet_httpx")
 
 
 @pytest.fixture
@@ -125,7 +135,9 @@ async def test_the_callback_refuses_what_it_cannot_use(
         assert await back(b, state="unknown", code="c") == "#oidc-error=state"
         assert await back(b, code="c") == "#oidc-error=state"
         assert await back(b) == "#oidc-error=state"
-        assert await back(b, state="\u202e\u0000", code="\x00") == "#oidc-error=state"
+        assert await back(b, state="\u202e<script>", code="\u200b") == "#oidc-error=state"
+        nul = await b.get(PATH + "/callback", params={"state": "\x00", "code": "c"})
+        assert nul.status_code == 400  # no URL with NUL is served at all
         q = await start(b)
         assert await back(b, state=q["state"], error="x" * 5000) == "#oidc-error=provider"
         q = await start(b)

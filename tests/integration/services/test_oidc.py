@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeClock
-from tests.oidc_helpers import CLIENT_ID, CLIENT_SECRET, FakeProvider, query_of, s256, tamper
+from tests.oidc_helpers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeProvider,
+    query_of,
+    quiet_httpx,  # noqa: F401 - a fixture
+    s256,
+    tamper,
+)
 from tidings.app.container import Container
 from tidings.core.audit import AuditAction
 from tidings.core.errors import InvalidCredentials, RateLimited
@@ -23,6 +31,9 @@ from tidings.services.oidc import OidcRefused, Started
 
 BASE = "http://tidings.test"
 ADDRESS = "203.0.113.7"
+
+
+pytestmark = pytest.mark.usefixtures("quiet_httpx")
 
 
 @pytest.fixture
@@ -73,7 +84,8 @@ class Flow:
     ) -> str:
         """The provider sends the browser back with a code; its token endpoint answers
         `token` (default: good claims for this sign-in's nonce, with `claims`)."""
-        self.provider.answer_with(token or self.provider.sign(self.provider.claims(q["nonce"], **claims)))
+        p = self.provider
+        p.answer_with(token or p.sign(p.claims(q["nonce"], **claims)))
         return await self.svc.callback(
             state=q["state"],
             code="the-code",
@@ -113,7 +125,7 @@ async def test_the_request_carries_state_nonce_and_a_pkce_s256_challenge(flow: F
     assert q["scope"] == "openid profile email"
     assert q["code_challenge_method"] == "S256"
     assert len({q["state"], q["nonce"], started.browser_secret}) == 3
-    other_started, other = await flow.start()
+    _started, other = await flow.start()
     assert (other["state"], other["nonce"]) != (q["state"], q["nonce"])
     await flow.back(started, q)
     ((form, headers),) = flow.provider.token_requests()
@@ -223,7 +235,8 @@ async def test_a_tampered_signature_is_refused(flow: Flow) -> None:
 async def test_a_token_for_another_sign_in_is_refused(flow: Flow) -> None:
     """A token minted for another sign-in (its nonce) cannot finish this one."""
     started, q = await flow.start()
-    await flow.refused("invalid_token", started, q, nonce="the-nonce-of-another-sign-in")
+    other = flow.provider.sign(flow.provider.claims("the-nonce-of-another-sign-in"))
+    await flow.refused("invalid_token", started, q, token=other)
 
 
 async def test_the_providers_refusals_are_told_apart(flow: Flow) -> None:
@@ -340,7 +353,7 @@ async def test_an_unreachable_provider_is_unavailable(flow: Flow) -> None:
 
     flow.provider.stop()
     assert flow.svc.client is not None
-    flow.svc.client._discovery.value = None  # noqa: SLF001 - nothing cached
+    flow.svc.client._discovery.value = None
     with pytest.raises(Unavailable):
         await flow.svc.start(BASE, ADDRESS)
     (refusal,) = await flow.audit(AuditAction.LOGIN_FAILED)
