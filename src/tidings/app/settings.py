@@ -321,6 +321,8 @@ class Settings(BaseSettings):
     @field_validator("oidc_group_roles")
     @classmethod
     def _group_roles(cls, value: str) -> str:
+        from tidings.services.oidc import parse_group_roles
+
         parse_group_roles(value)
         return value
 
@@ -347,26 +349,6 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'tidings.db').resolve()}"
-
-
-GROUP_ROLES = ("admin", "member", "guest")
-
-
-def parse_group_roles(text: str) -> list[tuple[str, str]]:
-    """`oidc_group_roles`: "group=role, group=role" in order of precedence."""
-    pairs: list[tuple[str, str]] = []
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        group, sep, role = item.rpartition("=")
-        group, role = group.strip(), role.strip()
-        if not sep or not group or role not in GROUP_ROLES:
-            raise ValueError(
-                f"oidc_group_roles: {item.strip()!r} is not group=role with role one of "
-                + ", ".join(GROUP_ROLES)
-            )
-        pairs.append((group, role))
-    return pairs
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

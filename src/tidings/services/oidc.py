@@ -146,11 +146,21 @@ def username_from(value: object) -> str | None:
 
 
 def parse_group_roles(text: str) -> list[tuple[str, OrgRole]]:
-    pairs = []
+    """`oidc_group_roles`: "group=role, group=role" in order of precedence (the
+    settings refuse anything else; a provider never makes an owner)."""
+    pairs: list[tuple[str, OrgRole]] = []
     for item in text.split(","):
+        if not item.strip():
+            continue
         group, sep, role = item.rpartition("=")
-        if sep and group.strip():
-            pairs.append((group.strip(), OrgRole(role.strip())))
+        group, role = group.strip(), role.strip()
+        allowed = [r.value for r in OrgRole if r is not OrgRole.OWNER]
+        if not sep or not group or role not in allowed:
+            raise ValueError(
+                f"oidc_group_roles: {item.strip()!r} is not group=role with role one of "
+                + ", ".join(allowed)
+            )
+        pairs.append((group, OrgRole(role)))
     return pairs
 
 
