@@ -296,6 +296,7 @@ async function returnFromSso() {
     signedIn(res);
     if (res.logout_url) localStorage.setItem(OIDC_LOGOUT_KEY, res.logout_url);
   } catch (err) {
+    if (token) return false; // a stale return address: the session here goes on
     renderLogin(err.code === 'invalid_credentials' ? t('login.oidc_state') : errorText(err));
   }
   return true;
