@@ -258,11 +258,10 @@ class OidcService:
         return self.limits.oidc_post_logout_redirect_url or request_base.rstrip("/") + "/"
 
     async def _limit(self, address: str) -> None:
-        try:
-            await self.auth.limiter.check(Action.LOGIN, None, address or None)
-        except RateLimited:
-            await self._refused(address, "rate_limited", {})
-            raise
+        """Sign-ins of one address count towards `rate_login_per_address` like password
+        logins; one refused here writes nothing (no audit entry: a flood must not
+        become a flood of writes)."""
+        await self.auth.limiter.check(Action.LOGIN, None, address or None)
 
     # --- 1. start -----------------------------------------------------------------------
     async def start(self, request_base: str, address: str) -> Started:
