@@ -82,6 +82,14 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/conversations/{cid}/typing"): IN_G,
     ("GET", "/api/v1/sync"): AUTH,
     ("GET", "/api/v1/presence"): AUTH,
+    # single sign-on: public, but off on this server (not_found for everyone); with it
+    # on, tests/integration/api/test_oidc_api.py
+    ("GET", "/api/v1/auth/oidc"): EVERYONE,
+    ("GET", "/api/v1/auth/oidc/start"): NOBODY,
+    ("GET", "/api/v1/auth/oidc/callback"): NOBODY,
+    ("POST", "/api/v1/auth/oidc/exchange"): NOBODY,
+    ("GET", "/api/v1/identity/oidc"): ADMINS,
+    ("POST", "/api/v1/identity/oidc/test"): NOBODY,  # admins: not_found (off)
 }
 
 WS: dict[str, frozenset[str]] = {
@@ -223,6 +231,8 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path, params={"since": "0"})
         case ("GET", "/presence"):
             return Call(method, path, params={"user_ids": uid})
+        case ("POST", "/auth/oidc/exchange"):
+            return Call(method, path, {})
         case _ if "{" not in path:
             return Call(method, path)
     raise AssertionError(f"no request for {method} {path}: add one to build()")
