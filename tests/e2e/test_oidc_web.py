@@ -78,7 +78,7 @@ def stack(tmp_path: Path, backend: Backend) -> Iterator[Stack]:
     }
     server = LiveServer(tmp_path / "data", server_port, env=env)
     try:
-        server.start()
+        server.start(timeout=90)  # a loaded CI machine starts it slowly
         if server.port != server_port:  # the port was taken meanwhile: the provider's
             pytest.skip("the server's port was taken; the provider knows the old one")
         yield Stack(provider, server)
