@@ -9,7 +9,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from tidings.cli.main import console, fail, run_with_container, say
+from tidings.cli.common import console, fail, run_with_container, say
 from tidings.core.jobs import JobRecord, JobState, QueueStats
 
 if TYPE_CHECKING:

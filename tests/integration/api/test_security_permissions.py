@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.conftest import MakeServer
+from tests.conftest import AppServer, MakeServer
 from tests.helpers import Api, Ws, http_client, login, make_user
+from tidings.core.jobs import Job, JobPolicy
 
 ROLES = ("owner", "admin", "member", "guest", "nonmember", "anonymous")
 AUTH = frozenset(ROLES) - {"anonymous"}
@@ -90,6 +91,13 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/auth/oidc/exchange"): NOBODY,
     ("GET", "/api/v1/identity/oidc"): ADMINS,
     ("POST", "/api/v1/identity/oidc/test"): NOBODY,  # admins: not_found (off)
+    # durable jobs: a dead letter made for this test (world.job_id)
+    ("GET", "/api/v1/admin/jobs"): ADMINS,
+    ("GET", "/api/v1/admin/jobs/stats"): ADMINS,
+    ("GET", "/api/v1/admin/jobs/{job_id}"): ADMINS,
+    ("POST", "/api/v1/admin/jobs/{job_id}/retry"): ADMINS,
+    ("POST", "/api/v1/admin/jobs/retry-dead"): ADMINS,
+    ("POST", "/api/v1/admin/jobs/purge"): ADMINS,
 }
 
 WS: dict[str, frozenset[str]] = {
@@ -123,6 +131,7 @@ class World:
     group: str = ""
     department: str = ""
     message_seq: int = 0
+    job_id: str = ""
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -233,6 +242,10 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path, params={"user_ids": uid})
         case ("POST", "/auth/oidc/exchange"):
             return Call(method, path, {})
+        case ("GET", "/admin/jobs/{job_id}") | ("POST", "/admin/jobs/{job_id}/retry"):
+            return Call(method, f"{v1}/admin/jobs/{world.job_id}" + path.split("{job_id}")[1])
+        case ("POST", "/admin/jobs/retry-dead") | ("POST", "/admin/jobs/purge"):
+            return Call(method, path, {"kind": "test.nothing"})
         case _ if "{" not in path:
             return Call(method, path)
     raise AssertionError(f"no request for {method} {path}: add one to build()")
@@ -276,6 +289,20 @@ def outcome(response: httpx.Response) -> str:
     return "denied" if code in DENIED else "allowed"  # a validation error got past the check
 
 
+async def _dead_letter(server: AppServer) -> str:
+    """A job that failed for good, for the jobs endpoints to be tried on."""
+    jobs = server.container.services.jobs
+
+    async def fail(job: Job) -> None:
+        raise RuntimeError("no")
+
+    jobs.register("test.permissions", fail, JobPolicy(max_attempts=1))
+    async with server.container.store.write() as tx:
+        job_id = await jobs.enqueue(tx, "test.permissions", {})
+    await jobs.drain()
+    return job_id
+
+
 async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> None:
     async with make_server() as server:
         async with server.client(timeout=30) as http:
@@ -286,6 +313,7 @@ async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> No
             f"no longer served: {sorted(set(REST) - served)}"
         )
         world = await make_world(server.url, server.admin_password)
+        world.job_id = await _dead_letter(server)
         wrong: list[str] = []
         async with server.client(timeout=30) as http:
             for (method, path), allowed in REST.items():
