@@ -72,6 +72,9 @@ def test_version_and_help_everywhere(tmp_path: Path) -> None:
         ["secrets", "generate"],
         ["secrets", "rotate"],
         ["secrets", "status"],
+        ["ldap"],
+        ["ldap", "test"],
+        ["ldap", "sync"],
     ):
         out = tidings(tmp_path, *cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)

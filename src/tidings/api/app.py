@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 import tidings
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
+from tidings.api.identity_routes import router as identity_router
 from tidings.api.jobs_routes import router as jobs_router
 from tidings.api.limits import RequestLimits
 from tidings.api.oidc_routes import router as oidc_router
@@ -79,6 +80,7 @@ def create_app(
         app.include_router(security_router)
         app.include_router(jobs_router)
         app.include_router(oidc_router)
+        app.include_router(identity_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from tidings.app.keys import keyring_for
 from tidings.app.settings import Settings, limits_from
@@ -19,6 +20,9 @@ from tidings.services.oidc import OidcLimits, OidcService
 from tidings.services.passwords import Passwords
 from tidings.store.ports import Store
 from tidings.store.sql.store import SqlStore
+
+if TYPE_CHECKING:
+    from tidings.identity.ldap import LdapDirectory
 
 
 def oidc_client_for(settings: Settings) -> OidcClient | None:
@@ -89,10 +93,12 @@ class Container:
         self.queue: Queue = queue or self._make_queue(settings)
         self.oidc_client = oidc_client_for(settings)
         oidc_limits = limits_from(settings, OidcLimits)
+        self.directory = self._make_directory(settings)
         self.services = Services.build(
             self.deps,
             self.passwords,
             self.queue,
+            self.directory,
             oidc=lambda auth, identity: OidcService(
                 self.deps, auth, identity, self.oidc_client, oidc_limits
             ),
@@ -115,6 +121,14 @@ class Container:
 
             return RabbitQueue(settings.amqp_url, settings.amqp_prefix)
         return LocalQueue()
+
+    @staticmethod
+    def _make_directory(settings: Settings) -> LdapDirectory | None:
+        if not settings.ldap_url:
+            return None
+        from tidings.identity.ldap import LdapConfig, LdapDirectory
+
+        return LdapDirectory(limits_from(settings, LdapConfig))
 
     @property
     def is_clustered(self) -> bool:
@@ -146,3 +160,5 @@ class Container:
             await self.oidc_client.close()
         await self.bus.close()
         await self.store.close()
+        if self.directory is not None:
+            self.directory.close()

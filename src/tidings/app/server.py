@@ -34,6 +34,7 @@ from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.events import envelope_for
 from tidings.store import migrations
 from tidings.workers.jobs import JobWorker
+from tidings.workers.ldap_sync import LdapSyncScheduler
 from tidings.workers.maintenance import Maintenance
 
 log = structlog.get_logger(__name__)
@@ -87,6 +88,13 @@ def build(
     )
     worker = Maintenance(container) if "worker" in roles else None
     job_worker = JobWorker(container.services.jobs) if "worker" in roles else None
+    ldap_sync = (
+        LdapSyncScheduler(container.services.ldap, settings.ldap_sync_interval_seconds)
+        if "worker" in roles
+        and container.services.ldap.enabled
+        and settings.ldap_sync_interval_seconds > 0
+        else None
+    )
 
     async def fetch(after: int, until: int) -> list[Envelope]:
         events = await container.services.sync.committed_between(after, until)
@@ -105,9 +113,13 @@ def build(
             worker.start()
         if job_worker is not None:
             job_worker.start()
+        if ldap_sync is not None:
+            ldap_sync.start()
         log.info("started", roles=sorted(roles))
 
     async def on_shutdown() -> None:
+        if ldap_sync is not None:
+            await ldap_sync.close()
         if job_worker is not None:
             await job_worker.close()
         if worker is not None:

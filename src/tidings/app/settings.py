@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 Role = Literal["gateway", "api", "worker"]
+OrgRoleName = Literal["admin", "member", "guest"]  # what a directory may give (never owner)
 ALL_ROLES: tuple[Role, ...] = ("gateway", "api", "worker")
 
 
@@ -153,6 +154,9 @@ class Settings(BaseSettings):
     rate_conversation_create_per_hour: int = Field(
         100, ge=0, description="conversations one user creates per hour (0: no limit)"
     )
+    rate_directory_per_user: int = Field(
+        10, ge=0, description="an admin's directory tests and syncs per window"
+    )
     totp_issuer: str = Field("Tidings", min_length=1, max_length=64)
     # --- durable jobs (docs/integrations.md) ---
     amqp_url: str | None = Field(
@@ -274,6 +278,91 @@ class Settings(BaseSettings):
     oidc_max_response_bytes: int = Field(
         1024 * 1024, ge=4096, description="largest answer read from the provider"
     )
+    # --- LDAP / Active Directory (docs/identity.md); ldap_url unset: LDAP is off ---
+    ldap_url: str | None = Field(
+        None, description="ldap://host:389 or ldaps://host:636 (several: space-separated)"
+    )
+    ldap_bind_dn: str = Field(
+        "", description="the service account that searches (empty: anonymous)"
+    )
+    ldap_bind_password: SecretStr | None = Field(None, description="the service account's password")
+    ldap_user_base: str = Field(
+        "", description="where the accounts are, e.g. ou=people,dc=example,dc=org"
+    )
+    ldap_user_filter: str = Field(
+        "(uid={username})",
+        description="finds one account by its username: (uid={username}) or "
+        "(sAMAccountName={username}); the value is escaped",
+    )
+    ldap_sync_filter: str = Field(
+        "",
+        description="which entries the sync provisions (default: the user filter with * "
+        "for the username)",
+    )
+    ldap_bind_mode: Literal["search", "direct"] = Field(
+        "search",
+        description="search: find the entry with the service account, then bind as it; "
+        "direct: bind as ldap_user_dn_template",
+    )
+    ldap_user_dn_template: str = Field(
+        "",
+        description="direct bind: the DN (or AD user principal name) to bind as, e.g. "
+        "uid={username},ou=people,dc=example,dc=org or {username}@corp.example.com",
+    )
+    ldap_start_tls: bool = Field(False, description="StartTLS on an ldap:// URL")
+    ldap_ca_file: Path | None = Field(
+        None, description="PEM CA certificates the server's certificate is checked against"
+    )
+    ldap_username_attribute: str = Field("", description="default: uid, else sAMAccountName")
+    ldap_display_name_attribute: str = Field("", description="default: displayName, else cn")
+    ldap_email_attribute: str = Field("mail", description="the email address (empty: none)")
+    ldap_uuid_attribute: str = Field(
+        "", description="a stable id of the entry (default: entryUUID, else objectGUID)"
+    )
+    ldap_disabled_attribute: str = Field(
+        "",
+        description="marks a disabled account (userAccountControl: the AD bit 2; another: "
+        "true/1/yes/disabled); empty: none",
+    )
+    ldap_department_source: Literal["ou", "attribute", "none"] = Field(
+        "ou",
+        description="departments from the entry's OU path below ldap_user_base, from "
+        "ldap_department_attribute, or not at all",
+    )
+    ldap_department_attribute: str = Field(
+        "department", description="department source 'attribute': which one (a path A/B)"
+    )
+    ldap_group_base: str = Field(
+        "", description="where the groups are (empty: the user base's parent)"
+    )
+    ldap_group_filter: str = Field(
+        "(|(member={dn})(uniqueMember={dn})(memberUid={username}))",
+        description="a user's groups; {dn} and {username} are escaped",
+    )
+    ldap_group_roles: dict[str, OrgRoleName] = Field(
+        default_factory=dict,
+        description="group DN (or cn) -> role (admin, member, guest); the highest wins; "
+        "empty: the directory does not set roles",
+    )
+    ldap_default_role: OrgRoleName = Field(
+        "member", description="the role of an account in none of ldap_group_roles' groups"
+    )
+    ldap_connect_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    ldap_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="longest wait for one directory operation"
+    )
+    ldap_max_concurrent: int = Field(
+        8, ge=1, le=256, description="directory operations at once (each holds a thread)"
+    )
+    ldap_sync_interval_seconds: int = Field(
+        3600, ge=0, description="how often the worker syncs the directory (0: never)"
+    )
+    ldap_sync_timeout_seconds: int = Field(
+        1800, ge=10, description="longest one sync job may run (then it is retried)"
+    )
+    ldap_sync_max_entries: int = Field(
+        100_000, ge=1, description="most entries one sync reads (paged searches)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -289,6 +378,19 @@ class Settings(BaseSettings):
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @field_validator("ldap_url")
+    @classmethod
+    def _ldap_urls(cls, value: str | None) -> str | None:
+        """Space-separated ldap:// or ldaps:// URLs, each with a host (empty: LDAP off)."""
+        if value is None or not value.strip():
+            return None
+        for url in value.split():
+            scheme, sep, rest = url.partition("://")
+            host = rest.split("/", 1)[0].rsplit(":", 1)[0] if sep else ""
+            if scheme.lower() not in ("ldap", "ldaps") or not host:
+                raise ValueError(f"{url!r} is no ldap://host[:port] or ldaps://host[:port] URL")
+        return " ".join(value.split())
 
     @field_validator("secret_keys", mode="before")
     @classmethod

@@ -53,6 +53,8 @@ class AuditAction:
     IDENTITY_USER_UPDATED = "identity_user_updated"
     IDENTITY_USER_DISABLED = "identity_user_disabled"
     IDENTITY_USER_LINKED = "identity_user_linked"
+    IDENTITY_LDAP_TESTED = "identity_ldap_tested"  # an admin's check (with a sign-in, maybe)
+    IDENTITY_SYNCED = "identity_synced"  # one sync run that changed something, or failed
 
 
 def _iso(at: datetime) -> str:

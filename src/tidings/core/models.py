@@ -101,6 +101,8 @@ class IdentityLink:
     user_id: UserId
     created_at: datetime
     last_seen_at: datetime | None
+    # the provider disabled the account: it may enable it again (an admin's disable, never)
+    disabled_by_provider: bool = False
 
 
 @dataclass(frozen=True, slots=True)

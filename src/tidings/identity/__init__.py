@@ -1,2 +1,3 @@
-"""Identity providers' adapters: the IO of signing in with a company's directory or
-identity provider (oidc.py: OpenID Connect). Services use them; app/ builds them."""
+"""Identity providers' adapters and their ports: the IO of signing in with a company's
+directory or identity provider (ldap.py: LDAP / Active Directory, ports.py: its Directory
+port; oidc.py: OpenID Connect). Services use them; app/ builds them."""

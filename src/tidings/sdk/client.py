@@ -89,7 +89,6 @@ def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 10.0) -> floa
     return random.uniform(ceiling / 2, ceiling)
 
 
-
 def _ws_url(base_url: str) -> str:
     if base_url.startswith("https://"):
         return "wss://" + base_url[len("https://") :] + API_PREFIX + "/ws"
@@ -492,6 +491,32 @@ class Client:
             body["kind"] = kind
         data = await self.request("POST", "/admin/jobs/purge", json=body)
         return int(data["purged"])
+
+    async def ldap_config(self) -> JSONObject:
+        """The LDAP settings in force (admin only), without the bind password (only
+        ``bind_password_set``); ``{"enabled": False}`` when LDAP is off."""
+        data = await self.request("GET", "/admin/identity/ldap")
+        return dict(data["ldap"])
+
+    async def test_ldap(
+        self, username: str | None = None, password: str | None = None
+    ) -> JSONObject:
+        """Check the directory (admin only): ``{"ok", "steps": [{"step", "ok",
+        "detail"}]}``; with a username also find that account, with its password sign
+        it in."""
+        body: dict[str, object] = {}
+        if username is not None:
+            body["username"] = username
+        if password is not None:
+            body["password"] = password
+        return dict(await self.request("POST", "/admin/identity/ldap/test", json=body))
+
+    async def sync_ldap(self, *, dry_run: bool = True) -> JSONObject:
+        """Sync the directory now (admin only; by default a dry run that only says what
+        would change): ``{"dry_run", "entries", "counts", "rows", "error"}``."""
+        return dict(
+            await self.request("POST", "/admin/identity/ldap/sync", json={"dry_run": dry_run})
+        )
 
     async def departments(self) -> list[Department]:
         """The department tree, flat."""

@@ -19,7 +19,7 @@ from tidings.core.errors import (
     TotpRequired,
     Unauthenticated,
 )
-from tidings.core.models import Session, User
+from tidings.core.models import Session, User, UserOrigin
 from tidings.core.rules import clean_text, username_key
 from tidings.services.audit import record
 from tidings.services.context import Deps
@@ -27,6 +27,7 @@ from tidings.services.events import close_connections_on_commit
 from tidings.services.login_guard import LoginGuard
 from tidings.services.passwords import Passwords
 from tidings.services.ratelimit import Action, RateLimiter
+from tidings.services.reauth import DirectorySignIn
 from tidings.services.second_factor import SecondFactorService
 from tidings.store.ports import TokenSeen
 
@@ -99,9 +100,14 @@ class LastSeen:
 
 class AuthService:
     def __init__(
-        self, deps: Deps, passwords: Passwords, second_factor: SecondFactorService
+        self,
+        deps: Deps,
+        passwords: Passwords,
+        second_factor: SecondFactorService,
+        directory: DirectorySignIn | None = None,
     ) -> None:
         self.d = deps
+        self.directory = directory  # LDAP sign-in (services/ldap.py), when configured
         self.passwords = passwords
         self.second_factor = second_factor
         self.limiter = RateLimiter(deps)
@@ -121,26 +127,44 @@ class AuthService:
         session for one device. An unknown name, a bot (no password: it uses its token),
         a wrong password and a disabled account (even with its right password) give one
         answer, `LOGIN_REFUSED`, after the same work (one password check each), and count
-        alike towards the slow-down and the lockout; only the audit log tells them apart."""
+        alike towards the slow-down and the lockout; only the audit log tells them apart.
+
+        With LDAP on, a name that is no local account (or an account the directory
+        made) is checked by the directory instead (services/ldap.py): the same answers,
+        the same protection, the same second factor; `Unavailable` when the directory
+        cannot answer. The owner and every local account keep their own password."""
         name = username_key(username)
         await self.limiter.check(Action.LOGIN, name[:120], address or None)
         now = self.d.clock.now()
         async with self.d.store.read() as tx:
             await self.guard.check(tx, name, address, now)
             found = await tx.get_credentials(name)
-        if found is None or found.user.bot:  # a bot has no password: it uses its bot token
+        method = "password"
+        signed_in: User | None = None
+        if self.directory is not None and (found is None or found.user.origin is UserOrigin.LDAP):
+            # not a local account: the directory's password (Unavailable, a 503 that
+            # counts as no failure, when the directory cannot answer)
+            method = "ldap"
+            signed_in = await self.directory.sign_in(name, password)
+            if signed_in is None:
+                refused: str | None = "unknown" if found is None else "password"
+            else:
+                refused = "disabled" if signed_in.disabled else None
+        elif found is None or found.user.bot:  # a bot has no password: it uses its bot token
             await self.passwords.waste_time(password)
-            refused: str | None = "unknown" if found is None else "bot"
+            refused = "unknown" if found is None else "bot"
         elif not await self.passwords.verify(found.password_hash, password):
             refused = "password"
         else:
             refused = "disabled" if found.user.disabled else None
+            signed_in = found.user
         if refused is not None:
-            user_id = None if found is None else found.user.id
-            await self._failed(name, address, user_id, "password", refused)
+            known = signed_in or (None if found is None else found.user)
+            user_id = None if known is None else known.id
+            await self._failed(name, address, user_id, "password", refused, method=method)
             raise InvalidCredentials(LOGIN_REFUSED)
-        assert found is not None
-        user = found.user
+        assert signed_in is not None
+        user = signed_in
         second_factor = self.second_factor
         token = new_token()
         expires = now + self.d.limits.token_ttl
@@ -171,12 +195,12 @@ class AuthService:
                     actor_id=user.id,
                     target_id=token_id,
                     address=address,
-                    details={"device": device_name, "second_factor": outcome},
+                    details={"device": device_name, "second_factor": outcome, "method": method},
                 )
         if outcome == "missing":
             raise TotpRequired("this account has a second factor: send the code as totp")
         if outcome == "wrong":
-            await self._failed(name, address, user.id, "totp")
+            await self._failed(name, address, user.id, "totp", method=method)
             raise InvalidTotp("wrong or already used second-factor code")
         async with self.d.store.lookup() as q:
             session = await q.session_for_token(token_hash(token), now)
@@ -214,13 +238,24 @@ class AuthService:
         return token, session
 
     async def _failed(
-        self, name: str, address: str, user_id: str | None, factor: str, refused: str = ""
+        self,
+        name: str,
+        address: str,
+        user_id: str | None,
+        factor: str,
+        refused: str = "",
+        *,
+        method: str | None = None,
     ) -> None:
+        """`factor`: password or totp; `method`: how the password was checked (password:
+        the account's own, ldap: the directory's)."""
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             outcome = await self.guard.failed(tx, name, address, now)
             # an unknown name is not recorded: it may be a password typed in the wrong box
             details: dict[str, object] = {"factor": factor, "failures": outcome.failures}
+            if method is not None:
+                details["method"] = method
             if user_id is not None:
                 details["username"] = name
                 if refused:  # why (the answer did not say): password, bot, disabled

@@ -65,6 +65,7 @@ class SecurityLimits:
     rate_reaction_per_user: int
     rate_membership_per_user: int
     rate_conversation_create_per_hour: int
+    rate_directory_per_user: int
     totp_issuer: str
 
     @property
@@ -93,6 +94,8 @@ class IdentityLimits:
     """Accounts kept by identity providers (settings identity_*; docs/identity.md)."""
 
     identity_link_existing: LinkExisting
+    ldap_sync_interval_seconds: int
+    ldap_sync_timeout_seconds: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tidings.identity.ports import Directory
 from tidings.queue.ports import Queue
 from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
@@ -14,6 +15,7 @@ from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
 from tidings.services.identity import IdentityService
 from tidings.services.jobs import JobService
+from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
 from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
@@ -45,6 +47,7 @@ class Services:
     jobs: JobService
     identity: IdentityService
     oidc: OidcService
+    ldap: LdapService
 
     @classmethod
     def build(
@@ -52,16 +55,21 @@ class Services:
         deps: Deps,
         passwords: Passwords,
         queue: Queue | None = None,
+        directory: Directory | None = None,
         *,
         oidc: Callable[[AuthService, IdentityService], OidcService] | None = None,
     ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
-        the jobs; `oidc` makes the single sign-on service (the container builds its
+        the jobs; `directory` (LDAP, when the settings name one) to sign-in and the
+        sync; `oidc` makes the single sign-on service (the container builds its
         provider client from the settings; default: off)."""
         jobs = JobService(deps, queue)
-        second_factor = SecondFactorService(deps, passwords)
-        auth = AuthService(deps, passwords, second_factor)
+        identity = IdentityService(deps)
+        ldap = LdapService(deps, identity, directory, jobs)
+        signs_in = ldap if directory is not None else None
+        second_factor = SecondFactorService(deps, passwords, signs_in)
+        auth = AuthService(deps, passwords, second_factor, signs_in)
         users = UserService(deps, auth, passwords)
         audit = AuditService(deps)
         identity = IdentityService(deps)
@@ -85,4 +93,5 @@ class Services:
             if oidc is None
             else oidc(auth, identity),
             identity=identity,
+            ldap=ldap,
         )

@@ -17,6 +17,9 @@ entries.
   links local accounts too. The owner and bots are never linked: the owner always signs
   in locally, so a broken provider never locks the organization out.
 - A provider never makes an owner, and never changes an owner's role or disables one.
+- A provider enables again only an account it disabled itself (the link remembers it):
+  an account an admin disabled here stays disabled whatever the provider says, until an
+  admin enables it.
 """
 
 from __future__ import annotations
@@ -151,9 +154,14 @@ def path_names(deps: list[Department]) -> dict[DepartmentId, tuple[str, ...]]:
 
 
 def diff(
-    user: User, wanted: CleanProfile, paths: dict[DepartmentId, tuple[str, ...]]
+    user: User,
+    wanted: CleanProfile,
+    paths: dict[DepartmentId, tuple[str, ...]],
+    may_enable: bool = True,
 ) -> dict[str, object]:
-    """The fields of `user` that `wanted` changes, with their new values (pure)."""
+    """The fields of `user` that `wanted` changes, with their new values (pure).
+    `may_enable`: the provider disabled this account itself, so it may enable it again
+    (an account an admin disabled here stays disabled)."""
     fields: dict[str, object] = {}
     if wanted.username != user.username:
         fields["username"] = wanted.username  # reported; usernames are not renamed
@@ -164,8 +172,10 @@ def diff(
     owner = user.role is OrgRole.OWNER
     if wanted.role is not None and wanted.role is not user.role and not owner:
         fields["role"] = wanted.role.value
-    if wanted.disabled != user.disabled and not (owner and wanted.disabled):
-        fields["disabled"] = wanted.disabled
+    if wanted.disabled and not user.disabled and not owner:
+        fields["disabled"] = True
+    elif not wanted.disabled and user.disabled and may_enable:
+        fields["disabled"] = False
     if wanted.departments is not None:
         have = sorted("/".join(paths[d]) for d in user.department_ids if d in paths)
         want = sorted("/".join(p) for p in wanted.departments)
@@ -208,7 +218,8 @@ class IdentityService:
                 user, action = existing[0], "linked"
             else:
                 action = "updated"
-            fields = diff(user, wanted, path_names(await tx.list_departments()))
+            may_enable = await self._may_enable(tx, provider, subject, user)
+            fields = diff(user, wanted, path_names(await tx.list_departments()), may_enable)
         fields.pop("username", None)
         if action == "updated" and fields.get("disabled") is True:
             action = "disabled"
@@ -226,7 +237,7 @@ class IdentityService:
                 return None
             if user.disabled or user.role is OrgRole.OWNER:
                 return user
-            await self._disable(tx, provider, user, reason)
+            await self._disable(tx, provider, subject, user, reason)
             return await tx.get_user(user.id)
 
     async def links(self, provider: str) -> list[tuple[str, User]]:
@@ -235,6 +246,11 @@ class IdentityService:
             found = await tx.provider_links(provider)
             users = {u.id: u for u in await tx.get_users(link.user_id for link in found)}
         return [(link.subject, users[link.user_id]) for link in found if link.user_id in users]
+
+    async def linked(self, provider: str, subject: str) -> User | None:
+        """The account linked to (provider, subject), if any."""
+        async with self.d.store.read() as tx:
+            return await tx.user_for_link(provider, subject)
 
     async def user_for(self, provider: str, subject: str) -> User:
         async with self.d.store.read() as tx:
@@ -260,7 +276,7 @@ class IdentityService:
                 user = await tx.get_user(user.id)
                 assert user is not None
             await tx.touch_link(provider, subject, now)
-            await self._update(tx, provider, user, wanted)
+            await self._update(tx, provider, subject, user, wanted)
             updated = await tx.get_user(user.id)
         assert updated is not None
         return updated
@@ -286,12 +302,13 @@ class IdentityService:
         self, tx: Tx, provider: str, subject: str, origin: UserOrigin, user: User
     ) -> None:
         now = self.d.clock.now()
-        replaced = [
-            link.subject for link in await tx.links_of(user.id) if link.provider == provider
-        ]
+        olds = [link for link in await tx.links_of(user.id) if link.provider == provider]
+        replaced = [link.subject for link in olds]
         for old in replaced:  # the entry was made anew (a new UUID): the new one holds
             await tx.delete_link(provider, old)
         await tx.put_link(provider, subject, user.id, now)
+        if any(link.disabled_by_provider for link in olds):  # so it may enable it again
+            await tx.set_link_disabled(provider, subject, True)
         if user.origin is UserOrigin.LOCAL:  # from now on the provider keeps it
             await tx.set_user_profile(
                 user.id,
@@ -331,6 +348,8 @@ class IdentityService:
         )
         await tx.insert_user(user, NO_PASSWORD, search_key(user.username, user.display_name))
         await tx.put_link(provider, subject, user.id, now)
+        if user.disabled:  # created disabled by the provider: it may enable it
+            await tx.set_link_disabled(provider, subject, True)
         if wanted.departments:
             for dep_id in await self._departments(tx, provider, wanted.departments):
                 await tx.add_department_member(dep_id, user.id)
@@ -347,8 +366,20 @@ class IdentityService:
         log.info("identity_user_created", provider=provider, user_id=user.id)
         return created
 
-    async def _update(self, tx: Tx, provider: str, user: User, wanted: CleanProfile) -> None:
-        fields = diff(user, wanted, path_names(await tx.list_departments()))
+    @staticmethod
+    async def _may_enable(tx: Tx, provider: str, subject: str, user: User) -> bool:
+        """A disabled account is enabled by the provider only when the provider disabled
+        it (an admin's disable here stands)."""
+        if not user.disabled:
+            return True
+        link = await tx.get_link(provider, subject)
+        return link is not None and link.disabled_by_provider
+
+    async def _update(
+        self, tx: Tx, provider: str, subject: str, user: User, wanted: CleanProfile
+    ) -> None:
+        may_enable = await self._may_enable(tx, provider, subject, user)
+        fields = diff(user, wanted, path_names(await tx.list_departments()), may_enable)
         fields.pop("username", None)  # the account keeps its name (links hold by subject)
         if not fields:
             return
@@ -371,6 +402,7 @@ class IdentityService:
         disabling = fields.get("disabled") is True
         if "disabled" in fields and not disabling:
             await tx.set_disabled(user.id, False)
+            await tx.set_link_disabled(provider, subject, False)
         changed = {k: v for k, v in fields.items() if k != "disabled" or not disabling}
         if changed:
             await record(
@@ -382,10 +414,11 @@ class IdentityService:
                 details={"provider": provider, "fields": changed},
             )
         if disabling:
-            await self._disable(tx, provider, user, "disabled by the provider")
+            await self._disable(tx, provider, subject, user, "disabled by the provider")
 
-    async def _disable(self, tx: Tx, provider: str, user: User, reason: str) -> None:
+    async def _disable(self, tx: Tx, provider: str, subject: str, user: User, reason: str) -> None:
         await tx.set_disabled(user.id, True)
+        await tx.set_link_disabled(provider, subject, True)
         await tx.revoke_user_tokens(user.id, self.d.clock.now())
         await record(
             tx,

@@ -25,6 +25,7 @@ class Action(StrEnum):
     REACTION = "reaction"
     MEMBERSHIP = "membership"  # members added or removed, a conversation renamed
     CONVERSATION = "conversation"  # conversations created
+    DIRECTORY = "directory"  # an admin's directory checks and syncs (services/ldap.py)
 
 
 class RateLimiter:
@@ -42,6 +43,7 @@ class RateLimiter:
             Action.REACTION: (sec.rate_reaction_per_user, 0),
             Action.MEMBERSHIP: (sec.rate_membership_per_user, 0),
             Action.CONVERSATION: (sec.rate_conversation_create_per_hour, 0),
+            Action.DIRECTORY: (sec.rate_directory_per_user, 0),
         }
         # every limit counts over `rate_window_seconds` but these
         self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}

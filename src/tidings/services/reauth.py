@@ -12,19 +12,36 @@ and `login_locked` when it locks). A success forgets nothing: only a full login 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from tidings.core.audit import AuditAction
 from tidings.core.errors import InvalidCredentials
-from tidings.core.models import User
+from tidings.core.models import User, UserOrigin
 from tidings.services.audit import client_address, record
 from tidings.services.context import Deps
 from tidings.services.login_guard import LoginGuard
 from tidings.services.passwords import Passwords
 
 
+class DirectorySignIn(Protocol):
+    """Passwords a directory keeps (services/ldap.py:LdapService)."""
+
+    async def sign_in(self, username: str, password: str) -> User | None:
+        """The account, provisioned, when the directory accepts the password."""
+        ...
+
+    async def check_password(self, user: User, password: str) -> bool:
+        """Whether `password` is this directory account's password (nothing written)."""
+        ...
+
+
 class Reauth:
-    def __init__(self, deps: Deps, passwords: Passwords) -> None:
+    def __init__(
+        self, deps: Deps, passwords: Passwords, directory: DirectorySignIn | None = None
+    ) -> None:
         self.d = deps
         self.passwords = passwords
+        self.directory = directory  # an account the directory made: its password there
         self.guard = LoginGuard(deps.security)
 
     async def check_allowed(self, user: User) -> None:
@@ -38,9 +55,13 @@ class Reauth:
         """Check the guard, then `password`: a wrong one is counted, audited, and raises
         `invalid_credentials` (details.field names the request field)."""
         await self.check_allowed(user)
-        async with self.d.store.read() as tx:
-            stored = await tx.get_password_hash(user.id)
-        if stored is None or not await self.passwords.verify(stored, password):
+        if user.origin is UserOrigin.LDAP and self.directory is not None:
+            right = await self.directory.check_password(user, password)  # Unavailable: 503
+        else:
+            async with self.d.store.read() as tx:
+                stored = await tx.get_password_hash(user.id)
+            right = stored is not None and await self.passwords.verify(stored, password)
+        if not right:
             await self.failed(user, operation, "password")
             raise InvalidCredentials("the password is wrong", field=field)
 

@@ -40,7 +40,7 @@ from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
 from tidings.services.passwords import Passwords
-from tidings.services.reauth import Reauth
+from tidings.services.reauth import DirectorySignIn, Reauth
 from tidings.store.ports import SecondFactor, Tx
 
 POLICY_KEY = "second_factor_policy"
@@ -100,10 +100,13 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 
 class SecondFactorService:
-    def __init__(self, deps: Deps, passwords: Passwords) -> None:
+    def __init__(
+        self, deps: Deps, passwords: Passwords, directory: DirectorySignIn | None = None
+    ) -> None:
         self.d = deps
         self.passwords = passwords
-        self.reauth = Reauth(deps, passwords)  # password and codes: under the login guard
+        # password and codes: under the login guard (a directory account: its password there)
+        self.reauth = Reauth(deps, passwords, directory)
         self._policy: tuple[float, SecondFactorPolicy] | None = None
 
     # --- policy -------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tidings.core.audit import AuditAction
 from tidings.core.errors import InvalidOperation, NotFound
-from tidings.core.models import Session, SessionInfo, User
+from tidings.core.models import Session, SessionInfo, User, UserOrigin
 from tidings.core.rules import check_can_manage_user
 from tidings.services.audit import record
 from tidings.services.auth import AuthService
@@ -21,7 +21,7 @@ class SessionService:
         self.d = deps
         self.auth = auth
         self.passwords = passwords
-        self.reauth = Reauth(deps, passwords)
+        self.reauth = Reauth(deps, passwords, auth.directory)
 
     async def mine(self, session: Session) -> list[SessionInfo]:
         await self.auth.last_seen.flush()
@@ -63,6 +63,10 @@ class SessionService:
         user = session.user
         if user.bot:
             raise InvalidOperation("a bot account has no password")
+        if user.origin is not UserOrigin.LOCAL:
+            raise InvalidOperation(
+                f"this account's password is kept by its identity provider ({user.origin.value})"
+            )
         await self.reauth.password(user, current, "password_change", field="current_password")
         await check_new_password(
             self.d.security.password_policy, new, user.username, user.display_name

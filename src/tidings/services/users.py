@@ -7,7 +7,7 @@ import unicodedata
 
 from tidings.core.audit import AuditAction
 from tidings.core.errors import Conflict, Forbidden, InvalidOperation, NotFound
-from tidings.core.models import DepartmentId, OrgRole, User, UserId
+from tidings.core.models import DepartmentId, OrgRole, User, UserId, UserOrigin
 from tidings.core.rules import (
     check_can_manage_user,
     clean_text,
@@ -188,6 +188,11 @@ class UserService:
             check_can_manage_user(actor, target, None)
         if target.bot:
             raise InvalidOperation("a bot account has no password: rotate its token instead")
+        if target.origin is not UserOrigin.LOCAL:
+            raise InvalidOperation(
+                "this account's password is kept by its identity provider "
+                f"({target.origin.value}): change it there"
+            )
         await check_new_password(
             self.d.security.password_policy, password, target.username, target.display_name
         )

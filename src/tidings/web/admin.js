@@ -1,4 +1,6 @@
-// Admin pages (owners and admins): users, departments, single sign-on (admin_sso.js).
+// Admin pages (owners and admins): users, departments, single sign-on (admin_sso.js),
+// and LDAP / Active Directory (its configuration is read-only here, it lives in the
+// settings, and secrets are never sent back).
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderSso } from './admin_sso.js';
@@ -16,10 +18,13 @@ export function renderAdmin(main, ctx) {
         h('a', { class: `tab${ctx.tab === 'departments' ? ' active' : ''}`, href: '#/admin/departments', role: 'tab',
           'data-testid': 'admin-tab-departments' }, t('admin.departments')),
         h('a', { class: `tab${ctx.tab === 'sso' ? ' active' : ''}`, href: '#/admin/sso', role: 'tab',
-          'data-testid': 'admin-tab-sso' }, t('admin.sso')))),
+          'data-testid': 'admin-tab-sso' }, t('admin.sso')),
+        h('a', { class: `tab${ctx.tab === 'identity' ? ' active' : ''}`, href: '#/admin/identity', role: 'tab',
+          'data-testid': 'admin-tab-identity' }, t('identity.tab')))),
     body));
   if (ctx.tab === 'departments') renderDepartments(body, ctx);
   else if (ctx.tab === 'sso') renderSso(body, ctx);
+  else if (ctx.tab === 'identity') renderIdentity(body, ctx);
   else renderUsers(body, ctx);
 }
 
@@ -107,7 +112,9 @@ function renderUsers(body, ctx) {
     return h('tr', { class: u.disabled ? 'disabled' : '', dataset: { uid: u.id }, 'data-testid': 'user-row' },
       h('td', {}, h('div', { class: 'cell-user' }, avatar(u.id, u.display_name || u.username, { size: 'sm' }),
         h('div', {}, h('div', { class: 'card-title' }, bdi(u.display_name || u.username)),
-          h('div', { class: 'card-sub' }, `@${u.username}`)))),
+          h('div', { class: 'card-sub' }, `@${u.username}`,
+            u.origin && u.origin !== 'local'
+              ? h('span', { class: 'tag tag-muted origin-tag', 'data-testid': 'user-origin' }, originName(u.origin)) : null)))),
       h('td', { 'data-label': t('admin.role') },
         h('select', { 'aria-label': t('admin.role'), disabled: self || (u.role === 'owner' && me.role !== 'owner'),
           'data-testid': 'role-select',
@@ -292,5 +299,162 @@ function renderDepartments(body, ctx) {
   };
   append(body, form, h('div', { class: 'dept-admin' },
     h('div', { class: 'card-box' }, h('h3', {}, t('admin.departments')), list), members));
+  load();
+}
+
+function originName(origin) {
+  if (origin === 'ldap') return t('identity.origin_ldap');
+  if (origin === 'oidc') return t('identity.origin_oidc');
+  if (origin === 'scim') return t('identity.origin_scim');
+  return origin;
+}
+
+const STEP_NAMES = {
+  configuration: () => t('identity.step_configuration'),
+  directory: () => t('identity.step_directory'),
+  connect: () => t('identity.step_connect'),
+  bind: () => t('identity.step_bind'),
+  search: () => t('identity.step_search'),
+  find: () => t('identity.step_find'),
+  'sign-in': () => t('identity.step_sign_in'),
+};
+
+const ACTION_NAMES = {
+  created: () => t('identity.action_created'),
+  updated: () => t('identity.action_updated'),
+  disabled: () => t('identity.action_disabled'),
+  linked: () => t('identity.action_linked'),
+  unchanged: () => t('identity.action_unchanged'),
+  skipped: () => t('identity.action_skipped'),
+  error: () => t('identity.action_error'),
+};
+
+// One key and value of the configuration, as text (objects as JSON, a missing value: —).
+function shown(value) {
+  if (value === null || value === undefined || value === '') return '—';
+  if (typeof value === 'boolean') return value ? t('identity.yes') : t('identity.no');
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+// The sign-in methods tab: LDAP's configuration in force, a check, and the sync (a
+// preview first; the real run asks to confirm). OIDC and SCIM add their sections here.
+function renderIdentity(body, ctx) {
+  const { api, toast, errorText } = ctx;
+  const config = h('div', { class: 'card-box', 'data-testid': 'ldap-config' }, h('h3', {}, t('identity.ldap')));
+  const steps = h('ul', { class: 'card-list', 'data-testid': 'ldap-steps' });
+  const report = h('div', { 'data-testid': 'ldap-report' });
+  const formError = h('div', { class: 'form-error', role: 'alert' });
+
+  const testForm = h('form', { class: 'inline-form card-box', 'data-testid': 'ldap-test-form', onsubmit: async (e) => {
+    e.preventDefault();
+    formError.textContent = '';
+    const data = new FormData(testForm);
+    const payload = {};
+    const username = String(data.get('username') || '').trim();
+    const password = String(data.get('password') || '');
+    if (username) payload.username = username;
+    if (username && password) payload.password = password;
+    testForm.elements.password.value = '';
+    clear(steps);
+    try {
+      const res = await api.post('/admin/identity/ldap/test', payload);
+      for (const st of res.steps || []) {
+        const name = STEP_NAMES[st.step] ? STEP_NAMES[st.step]() : st.step;
+        steps.append(h('li', { class: 'card', 'data-testid': 'ldap-step', dataset: { ok: String(st.ok) } },
+          h('span', { class: `status-pill ${st.ok ? 'on' : 'off'}` }, st.ok ? t('identity.ok') : t('identity.failed')),
+          h('div', { class: 'card-main' }, h('div', { class: 'card-title' }, name),
+            h('div', { class: 'card-sub' }, bdi(st.detail)))));
+      }
+      toast(res.ok ? t('identity.test_ok') : t('identity.test_failed'), res.ok ? undefined : 'error');
+    } catch (err) {
+      formError.textContent = errorText(err);
+    }
+  } },
+  h('h3', {}, t('identity.test')),
+  h('p', { class: 'hint' }, t('identity.test_hint')),
+  h('div', { class: 'form-grid' },
+    h('label', { class: 'field' }, h('span', {}, t('login.username')),
+      h('input', { name: 'username', autocomplete: 'off', maxlength: '64', 'data-testid': 'ldap-test-username' })),
+    h('label', { class: 'field' }, h('span', {}, t('login.password')),
+      h('input', { name: 'password', type: 'password', autocomplete: 'off', 'data-testid': 'ldap-test-password' })),
+    h('div', { class: 'field field-button' },
+      h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': 'ldap-test' }, t('identity.run_test')))),
+  formError, steps);
+
+  const showReport = (res) => {
+    clear(report);
+    const counts = Object.entries(res.counts || {}).filter(([, n]) => n)
+      .map(([a, n]) => `${ACTION_NAMES[a] ? ACTION_NAMES[a]() : a}: ${n}`).join(' · ');
+    report.append(h('p', { class: 'hint', 'data-testid': 'ldap-counts' },
+      res.dry_run ? t('identity.preview_of', { entries: res.entries }) : t('identity.synced', { entries: res.entries }),
+      ' ', counts || t('identity.nothing_to_do')));
+    if (res.error) report.append(h('div', { class: 'form-error', role: 'alert' }, res.error));
+    const tbody = h('tbody', {});
+    for (const r of res.rows || []) {
+      const changes = Object.entries(r.fields || {}).map(([k, v]) => `${k}: ${shown(v)}`).join(', ') || r.detail;
+      tbody.append(h('tr', { 'data-testid': 'ldap-row' }, h('td', {}, `@${r.username}`),
+        h('td', {}, ACTION_NAMES[r.action] ? ACTION_NAMES[r.action]() : r.action), h('td', {}, bdi(changes))));
+    }
+    if ((res.rows || []).length) {
+      report.append(h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
+        h('thead', {}, h('tr', {}, h('th', {}, t('admin.user')), h('th', {}, t('identity.action')),
+          h('th', {}, t('identity.changes')))), tbody)));
+    }
+  };
+  const sync = async (dryRun) => {
+    if (!dryRun && !(await ctx.confirmDialog(t('identity.sync_confirm'), { confirmLabel: t('identity.sync_now') }))) return;
+    try {
+      showReport(await api.post('/admin/identity/ldap/sync', { dry_run: dryRun }));
+      if (!dryRun) toast(t('identity.sync_done'));
+    } catch (err) {
+      toast(errorText(err), 'error');
+    }
+  };
+  const syncBox = h('div', { class: 'card-box', 'data-testid': 'ldap-sync' }, h('h3', {}, t('identity.sync')),
+    h('p', { class: 'hint' }, t('identity.sync_hint')),
+    h('div', { class: 'toolbar' },
+      h('button', { class: 'btn', type: 'button', 'data-testid': 'ldap-preview', onclick: () => sync(true) }, t('identity.preview')),
+      h('button', { class: 'btn btn-primary', type: 'button', 'data-testid': 'ldap-sync-now', onclick: () => sync(false) },
+        t('identity.sync_now'))),
+    report);
+
+  const load = async () => {
+    let ldap = { enabled: false };
+    try {
+      ldap = (await api.get('/admin/identity/ldap')).ldap || ldap;
+    } catch (err) {
+      toast(errorText(err), 'error');
+    }
+    if (!ldap.enabled) {
+      config.append(h('p', { class: 'hint', 'data-testid': 'ldap-off' }, t('identity.ldap_off')));
+      testForm.hidden = true;
+      syncBox.hidden = true;
+      return;
+    }
+    const rows = [
+      ['identity.url', ldap.url], ['identity.bind_dn', ldap.bind_dn],
+      ['identity.bind_password', ldap.bind_password_set ? t('identity.password_set') : t('identity.password_not_set')],
+      ['identity.user_base', ldap.user_base], ['identity.user_filter', ldap.user_filter],
+      ['identity.sync_filter', ldap.sync_filter], ['identity.bind_mode', ldap.bind_mode],
+      ['identity.start_tls', ldap.start_tls], ['identity.ca_file', ldap.ca_file],
+      ['identity.attributes', ldap.attributes], ['identity.departments', ldap.department_source],
+      ['identity.group_base', ldap.group_base], ['identity.group_roles', ldap.group_roles],
+      ['identity.default_role', ldap.default_role],
+    ];
+    const labels = {
+      'identity.url': () => t('identity.url'), 'identity.bind_dn': () => t('identity.bind_dn'),
+      'identity.bind_password': () => t('identity.bind_password'), 'identity.user_base': () => t('identity.user_base'),
+      'identity.user_filter': () => t('identity.user_filter'), 'identity.sync_filter': () => t('identity.sync_filter'),
+      'identity.bind_mode': () => t('identity.bind_mode'), 'identity.start_tls': () => t('identity.start_tls'),
+      'identity.ca_file': () => t('identity.ca_file'), 'identity.attributes': () => t('identity.attributes'),
+      'identity.departments': () => t('identity.departments'), 'identity.group_base': () => t('identity.group_base'),
+      'identity.group_roles': () => t('identity.group_roles'), 'identity.default_role': () => t('identity.default_role'),
+    };
+    const dl = h('dl', { class: 'config-list' });
+    for (const [key, value] of rows) dl.append(h('dt', {}, labels[key]()), h('dd', {}, bdi(shown(value))));
+    append(config, h('p', { class: 'hint' }, t('identity.ldap_hint')), dl);
+  };
+  append(body, config, testForm, syncBox);
   load();
 }

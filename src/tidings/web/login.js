@@ -42,6 +42,10 @@ export function renderLoginScreen(root, ctx) {
         form.querySelector('input[name=totp]').focus();
       } else if (err.code === 'invalid_totp' || (err.code === 'invalid_credentials' && !totpRow.hidden)) {
         errorBox.textContent = t(err.code === 'invalid_totp' ? 'error.invalid_totp' : 'error.invalid_credentials');
+      } else if (err.code === 'unavailable') {
+        // the database, or the company directory (LDAP) that checks the password, is away:
+        // not a wrong password
+        errorBox.textContent = t('login.unavailable');
       } else {
         errorBox.textContent = errorText(err);
       }

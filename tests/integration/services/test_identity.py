@@ -209,3 +209,24 @@ async def test_what_cannot_be_an_account_is_refused_with_nothing_written(
 async def test_unknown_providers_are_a_programming_error(container: Container) -> None:
     with pytest.raises(ValueError, match="unknown identity provider"):
         await container.services.identity.provision("local", "x", KATE)
+
+
+async def test_an_admins_disable_stands_whatever_the_provider_says(container: Container) -> None:
+    """A provider enables again only an account it disabled itself: one an admin
+    disabled here stays disabled (a security incident is not undone by the next sync)."""
+    c = container
+    user = await c.services.identity.provision("ldap", "uuid-kate", KATE)
+    await c.services.users.update(None, user.id, disabled=True)  # the admin's
+    plan = await c.services.identity.plan("ldap", "uuid-kate", KATE)
+    assert plan.action == "unchanged"
+    again = await c.services.identity.provision("ldap", "uuid-kate", KATE)
+    assert again.disabled
+    # enabled by the admin: then the provider's disable and enable both count
+    await c.services.users.update(None, user.id, disabled=False)
+    off = ExternalProfile(**{**_fields(KATE), "disabled": True})
+    assert (await c.services.identity.provision("ldap", "uuid-kate", off)).disabled
+    assert not (await c.services.identity.provision("ldap", "uuid-kate", KATE)).disabled
+    # gone from the directory (disabled by the sync), then back as a new entry: enabled
+    await c.services.identity.disable("ldap", "uuid-kate", "gone from the directory")
+    back = await c.services.identity.provision("ldap", "uuid-kate-new", KATE)
+    assert back.id == user.id and not back.disabled

@@ -142,3 +142,25 @@ async def test_0008_existing_accounts_are_local_and_downgrade_drops_the_links(
     await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0007")
     cols = await asyncio.to_thread(run, url, "SELECT * FROM users")
     assert len(cols[0]) == 9  # email and origin gone, the account kept
+
+
+async def test_0010_existing_links_were_not_disabled_by_their_provider(
+    tmp_path: Path, backend: Backend
+) -> None:
+    url = backend.database_url or f"sqlite:///{tmp_path / 'tidings.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0009")
+    stamp = "2026-11-28 12:00:00" if url.startswith("sqlite") else None
+    at = "?" if stamp else "now()"
+    await asyncio.to_thread(
+        run,
+        url,
+        f"INSERT INTO identity_links (provider, subject, user_id, created_at) "
+        f"VALUES (?, ?, ?, {at})",
+        [("ldap", "s1", "u1", *([stamp] if stamp else []))],
+    )
+    await asyncio.to_thread(migrations.upgrade, url)
+    rows = await asyncio.to_thread(
+        run, url, "SELECT subject, disabled_by_provider FROM identity_links"
+    )
+    assert [(r[0], bool(r[1])) for r in rows] == [("s1", False)]

@@ -63,3 +63,21 @@ def test_settings_reach_the_limits() -> None:
     )
     assert (security.rate_send_per_user, security.totp_issuer) == (3, "Acme")
     assert security.rate_login_per_user == Settings.model_fields["rate_login_per_user"].default
+
+
+@pytest.mark.parametrize(
+    "url", ["http://ldap.example.org", "ldap://", "ldap.example.org", "ldaps:///x", "ldap:// x"]
+)
+def test_ldap_url_must_be_ldap_or_ldaps_urls(url: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="ldap_url"):
+        Settings(ldap_url=url)
+
+
+def test_ldap_urls_and_off() -> None:
+    assert Settings(ldap_url="  ").ldap_url is None
+    two = Settings(ldap_url="ldap://dc1:389  ldaps://dc2").ldap_url
+    assert two == "ldap://dc1:389 ldaps://dc2"
+    with pytest.raises(ValueError, match="role"):
+        Settings(ldap_group_roles={"cn=x": "owner"})  # a directory never makes owners

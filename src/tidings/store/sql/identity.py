@@ -23,6 +23,7 @@ def _link(row: Any) -> IdentityLink:
         user_id=UserId(row.user_id),
         created_at=utc(row.created_at),
         last_seen_at=utc_or_none(row.last_seen_at),
+        disabled_by_provider=bool(row.disabled_by_provider),
     )
 
 
@@ -52,6 +53,23 @@ class IdentityQueries(TxBase):
                 )
         except IntegrityError as exc:
             raise Conflict(f"{provider} identity {subject!r} is linked already") from exc
+
+    async def get_link(self, provider: str, subject: str) -> IdentityLink | None:
+        c = t.identity_links.c
+        row = (
+            await self.conn.execute(
+                select(t.identity_links).where(c.provider == provider, c.subject == subject)
+            )
+        ).first()
+        return None if row is None else _link(row)
+
+    async def set_link_disabled(self, provider: str, subject: str, disabled: bool) -> None:
+        c = t.identity_links.c
+        await self.conn.execute(
+            update(t.identity_links)
+            .where(c.provider == provider, c.subject == subject)
+            .values(disabled_by_provider=disabled)
+        )
 
     async def delete_link(self, provider: str, subject: str) -> None:
         c = t.identity_links.c

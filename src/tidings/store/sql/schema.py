@@ -275,6 +275,9 @@ identity_links = Table(
     Column("user_id", String(32), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("last_seen_at", TS, nullable=True),
+    # 0010: the provider disabled the account (it may enable it again; an admin's
+    # disable it never undoes)
+    Column("disabled_by_provider", Boolean, nullable=False, server_default=false()),
     PrimaryKeyConstraint("provider", "subject"),
     Index("ix_identity_links_user", "user_id"),
 )
