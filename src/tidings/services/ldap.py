@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from tidings.core.audit import AuditAction
-from tidings.core.errors import Conflict, Forbidden, InvalidRequest, Unavailable
+from tidings.core.errors import Conflict, Forbidden, InvalidOperation, InvalidRequest
 from tidings.core.jobs import Job, JobPolicy
 from tidings.core.models import User
 from tidings.core.rules import check_admin, username_key
@@ -111,7 +111,8 @@ class LdapService:
 
     def _directory(self) -> Directory:
         if self.directory is None:
-            raise Unavailable("LDAP is off (the setting ldap_url is not set)")
+            # configuration, not an outage: nothing to retry
+            raise InvalidOperation("LDAP is off (the setting ldap_url is not set)")
         return self.directory
 
     async def sign_in(self, username: str, password: str) -> User | None:

@@ -93,8 +93,8 @@ async def test_with_ldap_off_the_page_says_so(make_server: MakeServer) -> None:
         assert (await admin.get("/admin/identity/ldap"))["ldap"] == {"enabled": False}
         checked = await admin.post("/admin/identity/ldap/test", {})
         assert checked["ok"] is False and checked["steps"][0]["step"] == "configuration"
-        off = await admin.post("/admin/identity/ldap/sync", {}, expect=503)
-        assert off["error"]["code"] == "unavailable"
+        off = await admin.post("/admin/identity/ldap/sync", {}, expect=400)
+        assert off["error"]["code"] == "invalid_operation"
         await admin.close()
 
 
