@@ -18,6 +18,7 @@ from tidings.api.identity_routes import router as identity_router
 from tidings.api.jobs_routes import router as jobs_router
 from tidings.api.limits import RequestLimits
 from tidings.api.oidc_routes import router as oidc_router
+from tidings.api.plugin_routes import router as plugin_router
 from tidings.api.routes import router
 from tidings.api.security_routes import router as security_router
 from tidings.core.errors import ErrorCode
@@ -81,6 +82,7 @@ def create_app(
         app.include_router(jobs_router)
         app.include_router(oidc_router)
         app.include_router(identity_router)
+        app.include_router(plugin_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

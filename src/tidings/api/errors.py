@@ -28,6 +28,7 @@ STATUS = {
     ErrorCode.INVALID_TOTP: 401,
     ErrorCode.SECOND_FACTOR_REQUIRED: 403,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.REFUSED_BY_POLICY: 403,
     ErrorCode.USER_DISABLED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,

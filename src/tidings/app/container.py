@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from tidings.app.keys import keyring_for
+from tidings.app.plugins import load_plugins
 from tidings.app.settings import Settings, limits_from
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
@@ -18,6 +19,7 @@ from tidings.services.context import Deps, IdentityLimits, JobLimits, Limits, Se
 from tidings.services.hub import Services
 from tidings.services.oidc import OidcLimits, OidcService
 from tidings.services.passwords import Passwords
+from tidings.services.plugins import PluginSetup
 from tidings.store.ports import Store
 from tidings.store.sql.store import SqlStore
 
@@ -94,6 +96,13 @@ class Container:
         self.oidc_client = oidc_client_for(settings)
         oidc_limits = limits_from(settings, OidcLimits)
         self.directory = self._make_directory(settings)
+        setup = PluginSetup(
+            load_plugins(settings),
+            timeout_seconds=settings.plugin_timeout_seconds,
+            threads=settings.plugin_threads,
+            job_timeout_seconds=settings.plugin_job_timeout_seconds,
+            job_max_attempts=settings.plugin_job_max_attempts,
+        )
         self.services = Services.build(
             self.deps,
             self.passwords,
@@ -102,6 +111,7 @@ class Container:
             oidc=lambda auth, identity: OidcService(
                 self.deps, auth, identity, self.oidc_client, oidc_limits
             ),
+            plugins=setup,
         )
 
     @staticmethod
@@ -154,6 +164,7 @@ class Container:
 
     async def close(self) -> None:
         await self.services.messages.close()
+        await self.services.plugins.close()
         await self.services.auth.last_seen.close()
         await self.queue.close()
         if self.oidc_client is not None:

@@ -363,6 +363,34 @@ class Settings(BaseSettings):
     ldap_sync_max_entries: int = Field(
         100_000, ge=1, description="most entries one sync reads (paged searches)"
     )
+    # --- server plugins (docs/integrations.md, "Plugins") ---
+    plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="entry points of the group tidings.plugins to load, in this order "
+        "(TIDINGS_PLUGINS=dlp,other); an unknown name stops the start",
+    )
+    plugin_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="each plugin's own settings: a [plugin_settings.NAME] table in the "
+        "settings file, or TIDINGS_PLUGIN_SETTINGS as JSON {\"NAME\": {...}}",
+    )
+    plugins_fail_closed: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="plugins whose before_message hook, when it raises or overruns, refuses "
+        "the send (unavailable); the others let it through (fail-open)",
+    )
+    plugin_timeout_seconds: float = Field(
+        0.05, gt=0, le=10, description="time limit of one before_message hook call"
+    )
+    plugin_threads: int = Field(
+        4, ge=1, le=64, description="threads running plugins' plain (non-async) hooks"
+    )
+    plugin_job_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="time limit of one after_event hook call (a job)"
+    )
+    plugin_job_max_attempts: int = Field(
+        5, ge=1, le=100, description="after_event attempts before the job is a dead letter"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -401,6 +429,33 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("plugins", "plugins_fail_closed", mode="before")
+    @classmethod
+    def _name_list(cls, value: object) -> object:
+        """TIDINGS_PLUGINS: a JSON list, or names separated by commas."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugin_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name or len(name) > 100 or not all(c.isalnum() or c in "_.-" for c in name):
+                raise ValueError(f"not a plugin entry point name: {name[:100]!r}")
+        if len(set(names)) != len(names):
+            raise ValueError("a plugin is named twice")
+        return names
+
+    @model_validator(mode="after")
+    def _fail_closed_are_loaded(self) -> Settings:
+        unknown = sorted(set(self.plugins_fail_closed) - set(self.plugins))
+        if unknown:
+            raise ValueError(f"plugins_fail_closed names {unknown[0]!r}, which plugins does not")
+        return self
 
     @field_validator("secret_keys")
     @classmethod

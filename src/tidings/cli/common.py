@@ -91,8 +91,11 @@ def run_with_container(
 def _one_line_errors() -> tuple[type[Exception], ...]:
     """What a setting, a server key or the disk raise: printed as one line, exit 1."""
     from tidings.app.keys import BadKeyFile
+    from tidings.app.plugins import PluginLoadError
     from tidings.services.keyring import NoKey, UnknownKey
     from tidings.services.secrets import KeyProblem
     from tidings.store.sql.engines import UnusableDatabase
 
-    return (UnusableDatabase, OSError, KeyProblem, BadKeyFile, UnknownKey, NoKey)
+    return (
+        UnusableDatabase, OSError, KeyProblem, BadKeyFile, UnknownKey, NoKey, PluginLoadError
+    )

@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
+    REFUSED_BY_POLICY = "refused_by_policy"
 
 
 class FieldError(TypedDict):
@@ -100,8 +101,20 @@ class NotFoundDetails(TypedDict, total=False):
     job_id: str
 
 
+class PolicyDetails(TypedDict, total=False):
+    plugin: str  # the plugin that refused (its entry point name)
+    reason: str  # why, as the plugin says it (never the matched text)
+    rule: str  # which of its rules matched, if it names them
+
+
 class ErrorDetails(
-    RequestDetails, PasswordDetails, SizeDetails, SubjectDetails, NotFoundDetails, total=False
+    RequestDetails,
+    PasswordDetails,
+    SizeDetails,
+    SubjectDetails,
+    NotFoundDetails,
+    PolicyDetails,
+    total=False,
 ):
     """Every key an error's `details` may carry, with its type (each error takes only
     its own: the `*Details` of its class). The JSON `details` object is exactly the keys
@@ -282,3 +295,12 @@ class Unavailable(TidingsError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class RefusedByPolicy(TidingsError):
+    """A server plugin's policy (e.g. the sensitive-word filter) refused the message."""
+
+    code = ErrorCode.REFUSED_BY_POLICY
+
+    def __init__(self, message: str, **details: Unpack[PolicyDetails]) -> None:
+        super().__init__(message, **details)

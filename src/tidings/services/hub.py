@@ -19,6 +19,7 @@ from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
 from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
+from tidings.services.plugins import PluginService, PluginSetup
 from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.second_factor import SecondFactorService
@@ -48,6 +49,7 @@ class Services:
     identity: IdentityService
     oidc: OidcService
     ldap: LdapService
+    plugins: PluginService
 
     @classmethod
     def build(
@@ -58,13 +60,16 @@ class Services:
         directory: Directory | None = None,
         *,
         oidc: Callable[[AuthService, IdentityService], OidcService] | None = None,
+        plugins: PluginSetup | None = None,
     ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
         the jobs; `directory` (LDAP, when the settings name one) to sign-in and the
         sync; `oidc` makes the single sign-on service (the container builds its
-        provider client from the settings; default: off)."""
+        provider client from the settings; default: off); `plugins`: the server plugins
+        app/plugins.py loaded (default none)."""
         jobs = JobService(deps, queue)
+        plugin_service = PluginService(deps, jobs, plugins or PluginSetup())
         identity = IdentityService(deps)
         ldap = LdapService(deps, identity, directory, jobs)
         signs_in = ldap if directory is not None else None
@@ -79,7 +84,7 @@ class Services:
             users=users,
             departments=DepartmentService(deps),
             conversations=ConversationService(deps),
-            messages=MessageService(deps),
+            messages=MessageService(deps, plugin_service),
             sync=SyncService(deps),
             presence=PresenceService(deps),
             audit=audit,
@@ -94,4 +99,5 @@ class Services:
             else oidc(auth, identity),
             identity=identity,
             ldap=ldap,
+            plugins=plugin_service,
         )

@@ -9,7 +9,14 @@ from datetime import datetime
 
 import structlog
 
-from tidings.core.errors import Conflict, InvalidRequest, NotFound, TidingsError
+from tidings.core.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RefusedByPolicy,
+    TidingsError,
+    Unavailable,
+)
 from tidings.core.events import (
     Event,
     MessageDeleted,
@@ -38,6 +45,7 @@ from tidings.core.rules import (
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
 from tidings.services.events import EventBatch
+from tidings.services.plugins import PluginService
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import Tx
 
@@ -73,12 +81,17 @@ class MessageService:
     """Sends go through one writer task: whatever arrives while a transaction commits is
     committed together in the next one (group commit), then each is acknowledged."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, plugins: PluginService | None = None) -> None:
         self.d = deps
         self.limiter = RateLimiter(deps)  # edits, recalls, reactions (sends: transports)
         self._queue: asyncio.Queue[_SendRequest] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The plugins' before_message hooks, or None when no plugin has one: then a send
+        # goes straight to the group commit as if plugins did not exist.
+        self._screen = plugins if plugins is not None and plugins.screening else None
+        self._screening: dict[str, asyncio.Task[None]] = {}  # sender id -> its last one
+        self._screen_tasks: set[asyncio.Task[None]] = set()
 
     # --- send ---------------------------------------------------------------------
     async def send(
@@ -136,8 +149,59 @@ class MessageService:
             loop.create_future(),
             loop.time(),
         )
-        self._queue.put_nowait(request)
+        if self._screen is None:
+            self._queue.put_nowait(request)
+        else:
+            self._screen_then_queue(request)
         return request.future
+
+    def _screen_then_queue(self, request: _SendRequest) -> None:
+        """The plugins' hooks run in a task of their own, before the send joins a batch
+        (the batch writer never waits for a plugin). Hooks of one sender's sends run
+        concurrently, but the sends join the queue in the order they came."""
+        assert self._loop is not None
+        sender = request.sender.id
+        task = self._loop.create_task(self._screen_one(request, self._screening.get(sender)))
+        self._screening[sender] = task
+        self._screen_tasks.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._screen_tasks.discard(task)
+            if self._screening.get(sender) is task:
+                del self._screening[sender]
+
+        task.add_done_callback(done)
+
+    async def _screen_one(self, request: _SendRequest, before: asyncio.Task[None] | None) -> None:
+        assert self._screen is not None and self._queue is not None
+        refused: TidingsError | None = None
+        try:
+            request.body = await self._screen.screen(
+                request.sender,
+                request.conversation_id,
+                request.body,
+                client_msg_id=request.client_msg_id,
+            )
+        except TidingsError as exc:
+            refused = exc
+        if before is not None:
+            await asyncio.wait([before])  # the sender's previous send is queued (or refused)
+        if refused is None:
+            self._queue.put_nowait(request)
+            return
+        try:
+            if isinstance(refused, RefusedByPolicy | Unavailable):
+                # a retry of a message stored before the policy changed gets the original
+                key = (request.sender.id, request.client_msg_id)
+                async with self.d.store.read() as tx:
+                    existing = (await tx.messages_by_client_ids([key])).get(key)
+                if existing is not None and existing.conversation_id == request.conversation_id:
+                    request.settle((existing, False))
+                    return
+        except Exception as exc:  # noqa: BLE001 - reported to that sender
+            request.settle(exc)
+            return
+        request.settle(refused)
 
     async def _write_loop(self) -> None:
         assert self._queue is not None
@@ -228,6 +292,8 @@ class MessageService:
 
     async def close(self) -> None:
         """Finish the sends already accepted, then stop the writer."""
+        if self._screen_tasks:  # sends still in the plugins' hooks join the queue first
+            await asyncio.wait(set(self._screen_tasks))
         if self._writer is None:
             return
         assert self._queue is not None
@@ -272,6 +338,8 @@ class MessageService:
     async def edit(self, actor: User, conversation_id: str, seq: int, body: str) -> Message:
         check_body(body, self.d.limits.max_message_bytes)
         await self.limiter.check(Action.EDIT, actor.id, None)
+        if self._screen is not None:  # before the write transaction, never inside it
+            body = await self._screen.screen(actor, conversation_id, body, edit_seq=seq)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv, _member = await access_conversation(tx, actor, conversation_id)
