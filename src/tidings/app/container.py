@@ -19,7 +19,7 @@ from tidings.services.context import Deps, IdentityLimits, JobLimits, Limits, Se
 from tidings.services.hub import Services
 from tidings.services.oidc import OidcLimits, OidcService
 from tidings.services.passwords import Passwords
-from tidings.services.plugins import PluginSetup
+from tidings.services.plugins import LoadedPlugin, PluginSetup
 from tidings.store.ports import Store
 from tidings.store.sql.store import SqlStore
 
@@ -54,7 +54,8 @@ class Container:
     """`clock` and `ids` are the time and the id source of every service (tests give a
     clock they move and ids they can predict; the defaults are the real ones);
     `passwords` a cheaper password hasher than the settings allow. Everything else
-    comes from `settings`."""
+    comes from `settings` (`plugins`: the server plugins, loaded already by
+    `tidings serve` before it migrates; default: loaded here)."""
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class Container:
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
         passwords: Passwords | None = None,
+        plugins: list[LoadedPlugin] | None = None,
         queue: Queue | None = None,
     ):
         self.settings = settings
@@ -97,7 +99,7 @@ class Container:
         oidc_limits = limits_from(settings, OidcLimits)
         self.directory = self._make_directory(settings)
         setup = PluginSetup(
-            load_plugins(settings),
+            load_plugins(settings) if plugins is None else plugins,
             timeout_seconds=settings.plugin_timeout_seconds,
             threads=settings.plugin_threads,
             job_timeout_seconds=settings.plugin_job_timeout_seconds,

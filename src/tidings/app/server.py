@@ -24,6 +24,7 @@ from tidings.app.container import Container
 from tidings.app.fatal import report_fatal_signals
 from tidings.app.http_protocol import GuardedHttpProtocol, HeadLimits
 from tidings.app.logging import configure_logging
+from tidings.app.plugins import load_plugins
 from tidings.app.security import TlsConfig, check_bind, tls_options
 from tidings.app.settings import Settings
 from tidings.app.ws_protocol import RawSocketProtocol
@@ -177,9 +178,10 @@ def serve(settings: Settings) -> None:
     raise_open_files_limit()  # as far as the hard limit allows: more connections
     tls = tls_options(settings)
     configure_logging(settings.log_level, settings.log_format)
+    plugins = load_plugins(settings)  # a wrong plugin stops the start before anything is written
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.db_url)
-    app, _container, hub, gateway = build(settings)
+    app, _container, hub, gateway = build(settings, Container(settings, plugins=plugins))
     generated = asyncio.run(_bootstrap_once(settings))
     if generated is not None:
         # Printed once, to the operator's terminal; never logged.
