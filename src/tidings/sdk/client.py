@@ -58,6 +58,7 @@ from tidings.sdk.models import (
     JobStats,
     JSONObject,
     Message,
+    PluginInfo,
     ReadState,
     SecondFactor,
     SyncPage,
@@ -517,6 +518,11 @@ class Client:
         return dict(
             await self.request("POST", "/admin/identity/ldap/sync", json={"dry_run": dry_run})
         )
+
+    async def plugins(self) -> list[PluginInfo]:
+        """The server plugins the node loaded, in the order their hooks run (admin only)."""
+        data = await self.request("GET", "/admin/plugins")
+        return [PluginInfo.from_json(p) for p in data.get("plugins", [])]
 
     async def departments(self) -> list[Department]:
         """The department tree, flat."""

@@ -70,6 +70,24 @@ class Conflict(APIError):
     """409: e.g. the username is taken, or a ``client_msg_id`` was reused elsewhere."""
 
 
+class RefusedByPolicy(Forbidden):
+    """403 ``refused_by_policy``: a server plugin (e.g. the sensitive-word filter)
+    refused the message; :attr:`reason` says why, :attr:`plugin` which one."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.details.get("reason", ""))
+
+    @property
+    def plugin(self) -> str:
+        return str(self.details.get("plugin", ""))
+
+    @property
+    def rule(self) -> str | None:
+        rule = self.details.get("rule")
+        return None if rule is None else str(rule)
+
+
 class TooLarge(APIError):
     """413: message or request body over the server's limit."""
 
@@ -91,6 +109,12 @@ _BY_STATUS: dict[int, type[APIError]] = {
     413: TooLarge,
     422: InvalidRequest,
     429: RateLimited,
+}
+
+
+_BY_CODE: dict[str, type[APIError]] = {
+    "rate_limited": RateLimited,
+    "refused_by_policy": RefusedByPolicy,
 }
 
 
@@ -116,9 +140,7 @@ def error_for(
             message = str(body["detail"])
     if retry_after is None and isinstance(details.get("retry_after"), int | float):
         retry_after = float(details["retry_after"])  # an `error` frame's only wait
-    cls = _BY_STATUS.get(status)
-    if cls is None and code == "rate_limited":  # an `error` frame (no status)
-        cls = RateLimited
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status)  # an `error` frame has no status
     if cls is None:
         cls = ServerError if status >= 500 else APIError
     return cls(status, code, message or f"HTTP {status}", details, retry_after=retry_after)

@@ -209,6 +209,36 @@ class JobStats:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PluginInfo:
+    """A server plugin the node loaded (``GET /admin/plugins``, admins): its hooks, what
+    happens when one fails, and its counts since the node started."""
+
+    name: str
+    source: str = ""
+    hooks: tuple[str, ...] = ()
+    fail_closed: bool = False
+    before_message: dict[str, int] = field(default_factory=dict)
+    after_event: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PluginInfo:
+        """Build a plugin's view from its JSON object."""
+
+        def counts(value: object) -> dict[str, int]:
+            return {str(k): _int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+        hooks = data.get("hooks")
+        return cls(
+            name=_str(data.get("name")),
+            source=_str(data.get("source")),
+            hooks=tuple(_str(h) for h in hooks) if isinstance(hooks, list) else (),
+            fail_closed=data.get("fail_closed") is True,
+            before_message=counts(data.get("before_message")),
+            after_event=counts(data.get("after_event")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Member:
     """One member of a conversation, as listed by ``GET /conversations/{cid}``."""
 

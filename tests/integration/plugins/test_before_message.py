@@ -168,3 +168,28 @@ def test_samples_are_found_through_importlib_metadata(installed_samples: None) -
     assert found["t-refusing"].load() is plugin_samples.Refusing
 
 
+
+
+async def test_the_sdk_raises_refused_by_policy_and_lists_plugins(make_server: MakeServer) -> None:
+    from tests.helpers import USER_PASSWORD
+    from tidings.sdk import Client, RefusedByPolicy
+
+    async with plugged(make_server, "t-refusing") as (server, world):
+        ann, ben = await world.users("ann", "ben")
+        cid = await world.conversation(ann, ben)
+        async with Client(server.url) as client:
+            await client.login("ann", USER_PASSWORD)
+            with pytest.raises(RefusedByPolicy) as refused:
+                await client.send(cid, "forbidden words")
+            assert refused.value.status == 403
+            assert (refused.value.plugin, refused.value.reason, refused.value.rule) == (
+                "t-refusing", "no forbidden words here", "test-rule"
+            )
+            assert (await client.send(cid, "fine words")).seq == 1
+        async with Client(server.url) as admin:
+            await admin.login(server.admin_username, server.admin_password)
+            (plugin,) = await admin.plugins()
+            assert (plugin.name, plugin.hooks, plugin.fail_closed) == (
+                "t-refusing", ("before_message",), False
+            )
+            assert plugin.before_message["refused"] == 1 and plugin.before_message["calls"] == 2
