@@ -193,3 +193,63 @@ async def test_the_sdk_raises_refused_by_policy_and_lists_plugins(make_server: M
                 "t-refusing", ("before_message",), False
             )
             assert plugin.before_message["refused"] == 1 and plugin.before_message["calls"] == 2
+
+
+async def test_a_retry_of_a_message_stored_before_the_policy_gets_the_original(
+    make_server: MakeServer,
+) -> None:
+    """The policy changed between a send and its retry: the retry is answered with the
+    stored message (a send is never stored twice, nor refused once stored)."""
+    async with plugged(
+        make_server, "t-refusing", plugin_settings={"t-refusing": {"word": "nope"}}
+    ) as (server, world):
+        ann, ben = await world.users("ann", "ben")
+        cid = await world.conversation(ann, ben)
+        first = await ann.send(cid, "a forbidden thing", "m1")
+        (loaded,) = server.container.services.plugins.plugins
+        loaded.plugin.word = "forbidden"  # type: ignore[attr-defined]  # the policy changes
+        assert (await ann.post(f"/conversations/{cid}/messages",
+                               {"client_msg_id": "m2", "body": "forbidden"}, expect=403))
+        r = await ann.http.post(
+            f"/conversations/{cid}/messages",
+            json={"client_msg_id": "m1", "body": "a forbidden thing"},
+        )
+        assert r.status_code == 200 and r.json()["message"]["id"] == first["id"]
+        ws = await world.ws(ann)
+        ack = await ws.request({"type": "send", "conversation_id": cid,
+                                "client_msg_id": "m1", "body": "a forbidden thing"})
+        assert ack["type"] == "ack" and ack["message"]["id"] == first["id"]
+        stored = (await ann.get(f"/conversations/{cid}/messages"))["messages"]
+        assert [m["client_msg_id"] for m in stored] == ["m1"]
+
+
+async def test_screened_sends_of_one_connection_keep_their_order(make_server: MakeServer) -> None:
+    """Hooks run concurrently (here in threads), but one sender's sends are stored in the
+    order they were sent."""
+    import orjson
+
+    # a generous limit: this is about order (a burst on a busy test machine may exceed
+    # 50 ms, and a send whose hook overran goes through unchanged: fail-open)
+    async with plugged(make_server, "t-upper", plugin_timeout_seconds=5) as (server, world):
+        ann, ben = await world.users("ann", "ben")
+        cid = await world.conversation(ann, ben)
+        ws = await world.ws(ann)
+        for i in range(40):
+            frame = {"type": "send", "conversation_id": cid, "client_msg_id": f"o{i}",
+                     "body": f"n{i}", "ref": i}
+            await ws.send_raw(orjson.dumps(frame).decode())
+        acks = {}
+        while len(acks) < 40:
+            reply = await ws.recv_type("ack", "error")
+            assert reply["type"] == "ack", reply
+            acks[reply["ref"]] = reply["message"]["seq"]
+        assert [acks[i] for i in range(40)] == list(range(1, 41))
+        stored = (await ann.get(f"/conversations/{cid}/messages", params={"limit": 50}))
+        assert [m["body"] for m in stored["messages"]] == [f"N{i}" for i in range(40)]
+        assert log_lines(server, "plugin_hook_failed") == []
+
+
+async def test_the_plugins_list_needs_a_token(server: AppServer) -> None:
+    async with server.client() as c:
+        r = await c.get("/api/v1/admin/plugins")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
