@@ -14,6 +14,7 @@ from tidings.app.settings import Settings
 from tidings.plugins.api import PluginContext, PluginError
 from tidings.services.plugins import LoadedPlugin
 
+log = structlog.get_logger(__name__)
 GROUP = "tidings.plugins"
 # The plugins of this package, as pyproject.toml declares them: found also when tidings
 # runs from a source tree whose metadata predates them (tests keep the two equal).
@@ -71,4 +72,9 @@ def load_plugins(settings: Settings) -> list[LoadedPlugin]:
                 source=source,
             )
         )
+    log.info(
+        "plugins_loaded",
+        plugins=[{"name": p.name, "source": p.source, "hooks": p.hooks} for p in loaded],
+        fail_closed=settings.plugins_fail_closed,
+    )
     return loaded

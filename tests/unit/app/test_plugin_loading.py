@@ -3,6 +3,7 @@ importlib.metadata, each given its settings table; anything wrong is one line.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -113,3 +114,33 @@ def test_serve_with_an_unknown_plugin_stops_with_one_line(tmp_path: Path) -> Non
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
     assert lines[0].startswith("error: plugin 'no-such-plugin' is not installed")
     assert not (tmp_path / "tidings.db").exists()  # stopped before anything was written
+
+
+def test_the_plugins_command_lists_installed_and_enabled_ones(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    installing = plugin_samples.install(site)
+    next(installing)
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "200",
+           "PYTHONPATH": os.pathsep.join([str(site), str(ROOT), str(ROOT / "src")]),
+           "TIDINGS_PLUGINS": "t-refusing,dlp", "TIDINGS_PLUGINS_FAIL_CLOSED": "dlp"}
+
+    def run(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tidings", "--data-dir", str(tmp_path / "d"), "plugins",
+             "list"], capture_output=True, text=True, timeout=60, env={**env, **extra},
+        )
+
+    try:
+        out = run()
+        assert out.returncode == 0, out.stderr
+        rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines()
+                if line.startswith("│")}
+        assert "tidings-test-plugins 1.0" in rows["t-refusing"] and "yes (1)" in rows["t-refusing"]
+        assert "yes (2)" in rows["dlp"] and "refuse" in rows["dlp"]
+        assert " no " in rows["t-sleepy"]
+        assert "t-refusing: loaded, hooks: before_message" in out.stdout
+        bad = run(TIDINGS_PLUGIN_SETTINGS='{"dlp": {"action": "drop"}}')
+        assert bad.returncode == 1
+        assert bad.stderr.strip() == "error: plugin 'dlp': action must be 'refuse' or 'mask'"
+    finally:
+        next(installing, None)
