@@ -285,3 +285,20 @@ def test_the_cycle_finder_finds_cycles() -> None:
         ["tidings.bench", "tidings.bench.runner"]
     ]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_plugins_are_apart_from_the_server() -> None:
+    """A plugin sees only the plugin API (tidings/plugins/api.py); the server reaches the
+    plugins only through that API (the shipped ones are loaded by app/ from entry points)."""
+    assert violations(
+        "tidings.plugins", lambda n: not within(n, "tidings") or within(n, "tidings.plugins")
+    ) == []
+    assert violations(
+        "tidings.plugins.api", lambda n: not within(n, "tidings")
+    ) == []
+    for layer in ("tidings.core", "tidings.protocol", "tidings.services", "tidings.api",
+                  "tidings.gateway", "tidings.store"):
+        assert violations(
+            layer,
+            lambda n: not within(n, "tidings.plugins") or within(n, "tidings.plugins.api"),
+        ) == []
