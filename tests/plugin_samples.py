@@ -21,6 +21,7 @@ ENTRY_POINTS = {
     "t-wrong": "WrongAnswer",
     "t-bad-settings": "BadSettings",
     "t-events": "Events",
+    "t-verbose": "Verbose",
 }
 
 
@@ -73,6 +74,16 @@ class Upper:
 
     def before_message(self, ctx: PluginContext, draft: Draft) -> Replace:
         return Replace(draft.body.upper())
+
+
+class Verbose:
+    """Refuses everything, at length."""
+
+    def __init__(self, ctx: PluginContext) -> None:
+        pass
+
+    async def before_message(self, ctx: PluginContext, draft: Draft) -> Refuse:
+        return Refuse("r" * 10_000, rule="q" * 1000)
 
 
 class WrongAnswer:

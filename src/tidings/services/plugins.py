@@ -35,6 +35,8 @@ from tidings.services.context import Deps
 from tidings.services.jobs import JobService
 
 log = structlog.get_logger(__name__)
+MAX_REASON_CHARS = 500  # of a refusal's reason, as the sender gets it
+MAX_RULE_CHARS = 100
 
 
 @dataclass(slots=True)
@@ -126,6 +128,8 @@ class PluginService:
             hook = plugin.hook("after_event")
             if hook is not None:
                 kinds = getattr(plugin.plugin, "after_event_kinds", None)
+                if isinstance(kinds, str):  # one kind, not its letters
+                    kinds = {kinds}
                 after = _AfterEvents(self, plugin, hook, None if kinds is None else set(kinds))
                 jobs.register(job_kind(plugin.name), after.run, policy)
                 jobs.on_events(job_kind(plugin.name), after)
@@ -149,11 +153,13 @@ class PluginService:
             verdict = await self._run(screen, draft)
             if isinstance(verdict, Refuse):
                 screen.plugin.before.refused += 1
+                reason = verdict.reason[:MAX_REASON_CHARS]
+                rule = None if verdict.rule is None else str(verdict.rule)[:MAX_RULE_CHARS]
                 raise RefusedByPolicy(
-                    f"refused by policy: {verdict.reason}",
+                    f"refused by policy: {reason}",
                     plugin=screen.plugin.name,
-                    reason=verdict.reason,
-                    **({} if verdict.rule is None else {"rule": verdict.rule}),
+                    reason=reason,
+                    **({} if rule is None else {"rule": rule}),
                 )
             if isinstance(verdict, Replace):
                 screen.plugin.before.replaced += 1

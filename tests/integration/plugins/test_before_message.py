@@ -253,3 +253,15 @@ async def test_the_plugins_list_needs_a_token(server: AppServer) -> None:
     async with server.client() as c:
         r = await c.get("/api/v1/admin/plugins")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+
+
+async def test_a_refusal_reason_is_bounded(make_server: MakeServer) -> None:
+    async with plugged(make_server, "t-verbose") as (_server, world):
+        ann, ben = await world.users("ann", "ben")
+        cid = await world.conversation(ann, ben)
+        r = await ann.http.post(
+            f"/conversations/{cid}/messages", json={"client_msg_id": "m1", "body": "x"}
+        )
+        details = r.json()["error"]["details"]
+        assert r.status_code == 403
+        assert (len(details["reason"]), len(details["rule"])) == (500, 100)
