@@ -14,6 +14,7 @@ from uvicorn._types import ASGI3Application, ASGIApplication
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
 
 from tidings.api.app import create_app
+from tidings.app.backup import ScheduledBackups
 from tidings.app.connections import (
     ConnectionGuard,
     connection_cap,
@@ -34,6 +35,7 @@ from tidings.gateway.hub import Hub
 from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.events import envelope_for
 from tidings.store import migrations
+from tidings.workers.backups import BackupClock
 from tidings.workers.jobs import JobWorker
 from tidings.workers.ldap_sync import LdapSyncScheduler
 from tidings.workers.maintenance import Maintenance
@@ -96,6 +98,11 @@ def build(
         and settings.ldap_sync_interval_seconds > 0
         else None
     )
+    backup_clock = None
+    if "worker" in roles and settings.backup_interval_seconds:
+        scheduled = ScheduledBackups(settings, container.services)
+        scheduled.register()  # every worker can run the job, whichever enqueued it
+        backup_clock = BackupClock(scheduled.tick, min(60.0, settings.backup_interval_seconds))
 
     async def fetch(after: int, until: int) -> list[Envelope]:
         events = await container.services.sync.committed_between(after, until)
@@ -116,9 +123,13 @@ def build(
             job_worker.start()
         if ldap_sync is not None:
             ldap_sync.start()
+        if backup_clock is not None:
+            backup_clock.start()
         log.info("started", roles=sorted(roles))
 
     async def on_shutdown() -> None:
+        if backup_clock is not None:
+            await backup_clock.close()
         if ldap_sync is not None:
             await ldap_sync.close()
         if job_worker is not None:

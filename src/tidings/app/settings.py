@@ -197,6 +197,27 @@ class Settings(BaseSettings):
     jobs_event_batch: int = Field(
         500, ge=1, le=10_000, description="events the event consumers read per round"
     )
+    # --- backups (docs/operations.md) ---
+    backup_interval_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="the worker role makes a backup this often (0: no scheduled backups; "
+        "at least 60 when set)",
+    )
+    backup_dir: Path | None = Field(
+        None, description="where scheduled backups go (default data_dir/backups)"
+    )
+    backup_keep: int = Field(7, ge=1, description="scheduled backups kept: the newest this many")
+    backup_timeout_seconds: float = Field(
+        3600.0, gt=0, description="a scheduled backup taking longer is stopped and retried"
+    )
+    backup_restore_position_gap: int = Field(
+        1_000_000_000,
+        ge=1000,
+        le=2**53,
+        description="a restore moves the stream positions forward by this much: positions "
+        "the lost server gave out after the backup are refused, never given out again",
+    )
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="server keys, newest first (TOTP secrets at rest, the audit head); "
@@ -420,6 +441,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r} is no ldap://host[:port] or ldaps://host[:port] URL")
         return " ".join(value.split())
 
+    @field_validator("backup_interval_seconds")
+    @classmethod
+    def _backup_interval(cls, value: float) -> float:
+        if 0 < value < 60:
+            raise ValueError("scheduled backups are at least 60 seconds apart (0: none)")
+        return value
+
     @field_validator("secret_keys", mode="before")
     @classmethod
     def _key_list(cls, value: object) -> object:
@@ -500,6 +528,10 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def db_url(self) -> str:

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 import tidings
+from tidings.cli.backup import backup_app
 from tidings.cli.common import (
     _one_line_errors,
     _settings,
@@ -73,6 +74,7 @@ plugins_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(plugins_app, name="plugins")
+app.add_typer(backup_app, name="backup")
 
 DataDir = Annotated[
     Path | None,

@@ -48,6 +48,8 @@ class AuditAction:
     SECRETS_ROTATED = "secrets_rotated"
     JOB_RETRIED = "job_retried"
     JOBS_PURGED = "jobs_purged"
+    BACKUP_CREATED = "backup_created"  # details: file, bytes, stream head (never a path's secret)
+    BACKUP_RESTORED = "backup_restored"  # details: the backup's head, where positions resume
     # accounts kept by an identity provider (services/identity.py): details name it
     IDENTITY_USER_CREATED = "identity_user_created"
     IDENTITY_USER_UPDATED = "identity_user_updated"

@@ -297,7 +297,10 @@ class Gateway:
             # The client has done its part in time; checking its token is the server's,
             # however long that takes when busy: a valid token is never answered 4001.
             session = await self.svc.auth.authenticate(frame.token, address=client_address.get())
-            return session, None if frame.since is None else parse_position(frame.since)
+            since = None if frame.since is None else parse_position(frame.since)
+            if since is not None:
+                await self.svc.sync.check_resumable(since)  # from before a restore: 4009
+            return session, since
         except TidingsError as exc:
             if exc.code in REFUSALS:
                 await self._refuse(ws, exc, proto.auth_failed())

@@ -9,6 +9,7 @@ from tidings.identity.ports import Directory
 from tidings.queue.ports import Queue
 from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
+from tidings.services.backup import BackupService
 from tidings.services.bots import BotService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
@@ -50,6 +51,7 @@ class Services:
     oidc: OidcService
     ldap: LdapService
     plugins: PluginService
+    backups: BackupService
 
     @classmethod
     def build(
@@ -100,4 +102,5 @@ class Services:
             identity=identity,
             ldap=ldap,
             plugins=plugin_service,
+            backups=BackupService(deps),
         )

@@ -208,9 +208,17 @@ class JobService:
         if not behind:
             return 0
         start = min(behind.values())
-        until = min(head, start + self.limits.jobs_event_batch)
+        batch = self.limits.jobs_event_batch
+        until = min(head, start + batch)
         async with self.d.store.read() as tx:
             events = await tx.events_between(start, until)
+            if not events and until < head:
+                # No event in a whole batch of positions: the gap a restore leaves
+                # (services/backup.py). Step over it in one round, not one per batch.
+                found = await tx.first_position_after(start)
+                if found is not None:
+                    until = min(head, found - 1 + batch)
+                    events = await tx.events_between(start, until)
         jobs: list[NewJob] = []
         moved: list[str] = []
         for name, cursor in behind.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from tidings.core.errors import InvalidPosition
 from tidings.core.models import MAX_STORED_INT, ConversationId, StoredEvent, User
 from tidings.services.context import Deps
@@ -17,9 +19,39 @@ def parse_position(raw: str | None) -> int:
     return int(raw)
 
 
+# meta: the position ranges a restore left behind, JSON [[after, until], ...]
+# (services/backup.py): a `since` with after < since <= until was given out by a
+# timeline the restore discarded.
+RESTORES_KEY = "restored_ranges"
+
+
+def restored_ranges(raw: str | None) -> list[tuple[int, int]]:
+    if not raw:
+        return []
+    return [(int(after), int(until)) for after, until in orjson.loads(raw)]
+
+
 class SyncService:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
+        # Read once per process: a restore happens with every server stopped.
+        self._refused: list[tuple[int, int]] | None = None
+
+    async def check_resumable(self, since: int) -> None:
+        """Raise InvalidPosition for a position from before a restore: one the lost
+        timeline gave out after the backup's head (services/backup.py). The client
+        then resyncs, never resumes over a gap."""
+        refused = self._refused
+        if refused is None:
+            async with self.d.store.read() as tx:
+                refused = self._refused = restored_ranges(await tx.get_meta(RESTORES_KEY))
+        for after, until in refused:
+            if after < since <= until:
+                raise InvalidPosition(
+                    "position is from before this server was restored from a backup: "
+                    "resync",
+                    position=str(since),
+                )
 
     async def head(self) -> int:
         """The stream head on the primary: every position up to it is committed."""
@@ -42,6 +74,7 @@ class SyncService:
         (the client never gets less than it saw) and `at_least`."""
         limit = max(1, min(limit, self.d.limits.sync_page_max))
         needed = max(since, at_least)
+        await self.check_resumable(since)
 
         async def fresh_enough(tx: Tx) -> bool:
             return await tx.head_position() >= needed

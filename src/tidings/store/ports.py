@@ -298,6 +298,14 @@ class EventsTx(Protocol):
 
     async def head_position(self) -> int: ...
 
+    async def move_head(self, to: int) -> int:
+        """Move the stream counter forward to `to`, never back (a restore); the head."""
+        ...
+
+    async def first_position_after(self, after: int) -> int | None:
+        """The first event's position after `after` (None: none)."""
+        ...
+
     async def events_between(self, after: int, until: int) -> list[StoredEvent]:
         """Every committed event with after < position <= until, in order."""
         ...

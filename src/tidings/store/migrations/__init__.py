@@ -40,6 +40,22 @@ def upgrade(url: str, revision: str = "head", *, create: bool = True) -> None:
         raise engines.UnusableDatabase(reason) from exc
 
 
+def revisions() -> set[str]:
+    """Every revision this version of Tidings knows (its migrations)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return {s.revision for s in script.walk_revisions()}
+
+
+def head() -> str:
+    """The newest revision this version of Tidings migrates to."""
+    from alembic.script import ScriptDirectory
+
+    (newest,) = ScriptDirectory.from_config(alembic_config("")).get_heads()
+    return str(newest)
+
+
 def current(url: str) -> str | None:
     """The revision the database is at (None before the first migration)."""
     import asyncio

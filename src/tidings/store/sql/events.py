@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, or_, select
+from sqlalchemy import func, insert, or_, select, update
 
 from tidings.core.models import ConversationId, StoredEvent, UserId
 from tidings.store.sql import schema as t
@@ -61,6 +61,27 @@ class EventQueries(TxBase):
     async def head_position(self) -> int:
         stmt = select(t.counters.c.value).where(t.counters.c.name == "events")
         return int((await self.conn.execute(stmt)).scalar() or 0)
+
+    async def move_head(self, to: int) -> int:
+        """Move the stream counter forward to `to` (never back): the next event takes
+        `to + 1`. For a restore (services/backup.py). Returns the head now."""
+        head = await self.head_position()
+        if to <= head:
+            return head
+        c = t.counters.c
+        done = await self.conn.execute(
+            update(t.counters).where(c.name == "events").values(value=to)
+        )
+        if done.rowcount == 0:
+            await self.conn.execute(insert(t.counters).values(name="events", value=to))
+        return to
+
+    async def first_position_after(self, after: int) -> int | None:
+        """The position of the first event after `after` (None: none): a reader of the
+        log steps over the gap a restore leaves in the positions."""
+        stmt = select(func.min(t.events.c.position)).where(t.events.c.position > after)
+        found = (await self.conn.execute(stmt)).scalar()
+        return None if found is None else int(found)
 
     async def events_between(self, after: int, until: int) -> list[StoredEvent]:
         """Every committed event with after < position <= until, in order."""

@@ -26,6 +26,7 @@ import functools
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.engine import Connection
@@ -33,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.store.sql import schema as t
+from tidings.store.sql.engines.dumps import DumpCheck, DumpFacts, Progress
 
 Row = tuple[Any, ...]
 
@@ -211,6 +213,33 @@ class Engine(abc.ABC):
     def migration_lock(cls, connection: Connection) -> None:
         """Hold a cluster-wide lock for the rest of the migration transaction."""
         return None
+
+    # --- backups (engines/dumps.py; app/backup.py) ---------------------------------
+    # The name of the database's file in a backup archive (database/<dump_name>).
+    dump_name: ClassVar[str] = "database"
+
+    @classmethod
+    async def dump(cls, url: str, dest: Path, progress: Progress) -> DumpFacts:
+        """A consistent copy of the database at `url` into the file `dest`, made while
+        the server writes; the facts are read in the copy's own snapshot."""
+        raise NotImplementedError(f"{cls.name}: no backups")
+
+    @classmethod
+    async def check_dump(cls, path: Path) -> DumpCheck:
+        """Whether the dump at `path` opens (DumpFailed: why not), and what it holds."""
+        raise NotImplementedError(f"{cls.name}: no backups")
+
+    @classmethod
+    async def contents(cls, url: str) -> str | None:
+        """What the database at `url` holds, in one line (None: nothing, or no
+        database yet): a restore refuses a database that holds anything."""
+        raise NotImplementedError(f"{cls.name}: no backups")
+
+    @classmethod
+    async def load_dump(cls, url: str, path: Path, *, replace: bool, progress: Progress) -> None:
+        """Load the dump at `path` into the database at `url` (empty; `replace`: what
+        it holds is dropped first), all or nothing."""
+        raise NotImplementedError(f"{cls.name}: no backups")
 
     # --- writes -----------------------------------------------------------------
     @contextlib.asynccontextmanager

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -24,6 +28,14 @@ from tidings.store.sql.engines.base import (
     numbered,
     timestamp_processor,
     timestamp_reader,
+)
+from tidings.store.sql.engines.dumps import (
+    FACT_QUERIES,
+    KEY_ID_QUERY,
+    DumpCheck,
+    DumpFacts,
+    DumpFailed,
+    Progress,
 )
 from tidings.store.sql.schema import counters
 
@@ -136,6 +148,162 @@ class PostgresEngine(Engine):
         return DriverSqlRunner(
             conn, numbered, timestamp_processor(dialect), timestamp_reader(dialect)
         )
+
+
+    # --- backups -------------------------------------------------------------------
+    dump_name = "tidings.pgdump"
+
+    @classmethod
+    async def dump(cls, url: str, dest: Path, progress: Progress) -> DumpFacts:
+        """pg_dump in its custom format (compressed, restored by pg_restore, tables in
+        parallel with --jobs) on a snapshot this connection exports from a repeatable-
+        read transaction: the facts are read in the very snapshot pg_dump copies. The
+        progress is the dump's size against the database's (an estimate: the dump is
+        compressed). Large sites back up with pgBackRest instead (docs/operations.md)."""
+        tool = _tool("pg_dump")
+        conn = await _connect(url)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+                try:
+                    values = {n: await conn.fetchval(q) for n, q in FACT_QUERIES.items()}
+                    keys = [str(r[0]) for r in await conn.fetch(KEY_ID_QUERY)]
+                except Exception as exc:
+                    raise DumpFailed(f"not a Tidings database: {exc}") from exc
+                facts = DumpFacts.of(values, keys)
+                size = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+                await _run(
+                    [tool, "--format=custom", f"--snapshot={snapshot}", "--file", str(dest)],
+                    url,
+                    watch=dest,
+                    total=size,
+                    progress=progress,
+                )
+        finally:
+            await conn.close()
+        return facts
+
+    @classmethod
+    async def check_dump(cls, path: Path) -> DumpCheck:
+        """`pg_restore --list`: the archive's table of contents reads back whole."""
+        out = await _run([_tool("pg_restore"), "--list", str(path)], None)
+        entries = [line for line in out.splitlines() if line and not line.startswith(";")]
+        data = [line for line in entries if " TABLE DATA " in line]
+        missing = [t for t in ("events", "messages", "alembic_version", "audit_log")
+                   if not any(line.split()[-2:-1] == [t] for line in data)]
+        if missing:
+            raise DumpFailed(f"pg_restore --list: no data of {', '.join(missing)}")
+        return DumpCheck(
+            f"pg_dump custom-format archive, pg_restore --list ok: {len(entries)} entries, "
+            f"{len(data)} tables with data"
+        )
+
+    @classmethod
+    async def contents(cls, url: str) -> str | None:
+        conn = await _connect(url)
+        try:
+            tables = await conn.fetch(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+            name = await conn.fetchval("SELECT current_database()")
+        finally:
+            await conn.close()
+        if not tables:
+            return None
+        return f"the database {name} holds {len(tables)} tables"
+
+    @classmethod
+    async def load_dump(cls, url: str, path: Path, *, replace: bool, progress: Progress) -> None:
+        """pg_restore in ONE transaction (all or nothing), without the source's owners
+        and grants (the target's user owns what it restores). `replace` first drops the
+        tables of the current schema."""
+        tool = _tool("pg_restore")
+        if replace:
+            conn = await _connect(url)
+            try:
+                async with conn.transaction():
+                    for row in await conn.fetch(
+                        "SELECT quote_ident(table_name) FROM information_schema.tables "
+                        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+                    ):
+                        await conn.execute(f"DROP TABLE IF EXISTS {row[0]} CASCADE")
+            finally:
+                await conn.close()
+        progress(0, 1)
+        await _run(
+            [
+                tool,
+                "--no-owner",
+                "--no-privileges",
+                "--single-transaction",
+                "--exit-on-error",
+                str(path),
+            ],
+            url,
+        )
+        progress(1, 1)
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise DumpFailed(
+            f"{name} is not installed: install PostgreSQL's client tools (Debian: "
+            "postgresql-client), of the server's major version or newer"
+        )
+    return found
+
+
+def _libpq(url: str) -> tuple[str, dict[str, str]]:
+    """A libpq URI for the tools, and the environment with the password (never on the
+    command line, where `ps` shows it)."""
+    parsed = make_url(url)
+    env = {"PGPASSWORD": parsed.password} if parsed.password else {}
+    plain = parsed.set(drivername="postgresql", password=None)
+    return plain.render_as_string(hide_password=False), env
+
+
+async def _connect(url: str) -> Any:
+    import asyncpg  # type: ignore[import-untyped]
+
+    uri, env = _libpq(url)
+    try:
+        return await asyncpg.connect(uri, password=env.get("PGPASSWORD"), timeout=10)
+    except Exception as exc:
+        raise DumpFailed(f"PostgreSQL: cannot connect: {exc}") from exc
+
+
+async def _run(
+    argv: list[str],
+    url: str | None,
+    *,
+    watch: Path | None = None,
+    total: int = 0,
+    progress: Progress | None = None,
+) -> str:
+    """Run a client tool (on `url`'s database); its stdout, or DumpFailed with the
+    first line of its stderr."""
+    env = dict(os.environ)
+    if url is not None:
+        uri, extra = _libpq(url)
+        argv = [*argv, f"--dbname={uri}"]
+        env.update(extra)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
+    waiting = asyncio.ensure_future(proc.communicate())
+    while watch is not None and progress is not None and not waiting.done():
+        with contextlib.suppress(OSError):
+            progress(os.stat(watch).st_size, total)
+        await asyncio.wait([waiting], timeout=0.2)
+    out, err = await waiting
+    if proc.returncode != 0:
+        lines = [line for line in err.decode(errors="replace").splitlines() if line.strip()]
+        raise DumpFailed(f"{Path(argv[0]).name}: {lines[0] if lines else 'failed'}")
+    if watch is not None and progress is not None:
+        progress(total, total)
+    return out.decode(errors="replace")
 
 
 def _millis(seconds: float) -> int:

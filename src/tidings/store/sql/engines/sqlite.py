@@ -46,6 +46,14 @@ from tidings.store.sql.engines.base import (
     timestamp_processor,
     timestamp_reader,
 )
+from tidings.store.sql.engines.dumps import (
+    FACT_QUERIES,
+    KEY_ID_QUERY,
+    DumpCheck,
+    DumpFacts,
+    DumpFailed,
+    Progress,
+)
 
 
 def _check_writable(path: Path) -> None:
@@ -241,6 +249,141 @@ class SqliteEngine(Engine):
         if self.checkpointer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.checkpointer.stop)
         await super().dispose()
+
+    # --- backups -------------------------------------------------------------------
+    dump_name = "tidings.sqlite3"
+
+    @classmethod
+    def _path(cls, url: str) -> Path:
+        path = make_url(cls.async_url(url)).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise DumpFailed(f"no database file to back up or restore at {url!r}")
+        return Path(path)
+
+    @classmethod
+    async def dump(cls, url: str, dest: Path, progress: Progress) -> DumpFacts:
+        """SQLite's online backup API (`sqlite3.Connection.backup`), from a connection of
+        its own while the server writes (WAL: readers never wait for the writer). The
+        copy runs in steps of `_BACKUP_PAGES` pages inside ONE read transaction held on
+        the source: every step reads the same snapshot, so the copy is consistent and a
+        write meanwhile never restarts it (the WAL grows until the copy is done). The
+        facts are read in that same transaction."""
+        source = cls._path(url)
+        if not source.is_file():
+            raise DumpFailed(f"no database at {source}")
+        return await asyncio.to_thread(_sqlite_dump, source, dest, progress)
+
+    @classmethod
+    async def check_dump(cls, path: Path) -> DumpCheck:
+        return await asyncio.to_thread(_sqlite_check, path)
+
+    @classmethod
+    async def contents(cls, url: str) -> str | None:
+        path = cls._path(url)
+        if not path.exists():
+            return None
+        return await asyncio.to_thread(_sqlite_contents, path)
+
+    @classmethod
+    async def load_dump(cls, url: str, path: Path, *, replace: bool, progress: Progress) -> None:
+        """The copy becomes the database file: written beside it, then renamed over it
+        (a crash leaves the old file or the new one, never half of one)."""
+        target = cls._path(url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _check_writable(target)
+        await asyncio.to_thread(_sqlite_load, path, target, replace, progress)
+
+
+_BACKUP_PAGES = 1024  # pages copied per step of the online backup (4 MiB of 4 KiB pages)
+
+
+def _sqlite_facts(db: sqlite3.Connection) -> DumpFacts:
+    values = {name: db.execute(sql).fetchone()[0] for name, sql in FACT_QUERIES.items()}
+    return DumpFacts.of(values, [str(r[0]) for r in db.execute(KEY_ID_QUERY)])
+
+
+def _sqlite_dump(source: Path, dest: Path, progress: Progress) -> DumpFacts:
+    src = sqlite3.connect(source, isolation_level=None, timeout=30)
+    try:
+        src.execute("BEGIN")  # one read snapshot for the facts and every backup step
+        try:
+            facts = _sqlite_facts(src)
+        except sqlite3.Error as exc:
+            raise DumpFailed(f"{source} is not a Tidings database: {exc}") from exc
+        page = int(src.execute("PRAGMA page_size").fetchone()[0])
+        dst = sqlite3.connect(dest, isolation_level=None)
+        try:
+            src.backup(
+                dst,
+                pages=_BACKUP_PAGES,
+                progress=lambda _status, left, total: progress((total - left) * page, total * page),
+            )
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            dst.close()
+        src.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise DumpFailed(f"the online backup of {source} failed: {exc}") from exc
+    finally:
+        src.close()
+    return facts
+
+
+def _sqlite_check(path: Path) -> DumpCheck:
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DumpFailed(f"the database does not open: {exc}") from exc
+    try:
+        found = [str(r[0]) for r in db.execute("PRAGMA integrity_check")]
+        if found != ["ok"]:
+            raise DumpFailed(f"integrity_check: {'; '.join(found[:3])}")
+        facts = _sqlite_facts(db)
+    except sqlite3.Error as exc:
+        raise DumpFailed(f"the database does not open: {exc}") from exc
+    finally:
+        db.close()
+    return DumpCheck("SQLite database, integrity_check ok", facts)
+
+
+def _sqlite_contents(path: Path) -> str | None:
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            tables = [
+                str(r[0])
+                for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"{path} is there but is not a database SQLite can read ({exc})"
+    if not tables:
+        return None
+    return f"{path} holds a database ({len(tables)} tables)"
+
+
+def _sqlite_load(path: Path, target: Path, replace: bool, progress: Progress) -> None:
+    temp = target.with_name(f".{target.name}.restoring")
+    total = path.stat().st_size
+    with path.open("rb") as src, temp.open("wb") as out:
+        done = 0
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+            done += len(chunk)
+            progress(done, total)
+        out.flush()
+        os.fsync(out.fileno())
+    for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+        if stale.exists():
+            if not replace:
+                temp.unlink()
+                raise DumpFailed(f"{stale} is there: the target is not empty")
+            stale.unlink()
+    os.replace(temp, target)
 
 
 _DISK_FAILURES = {
