@@ -224,7 +224,9 @@ async def test_backup_under_load_restores_every_message_event_membership_and_aud
         restored_server.start()
         url = restored_server.url
         # Clients that saw the lost timeline: refused, on the socket and over REST.
-        frames, code = await resume_refused(restored_server.ws_url, dan.token or "", str(head_after))
+        frames, code = await resume_refused(
+            restored_server.ws_url, dan.token or "", str(head_after)
+        )
         assert code == 4009
         assert frames[0]["error"]["code"] == "invalid_position"
         async with httpx.AsyncClient(base_url=url) as http:
@@ -275,3 +277,36 @@ async def test_backup_under_load_restores_every_message_event_membership_and_aud
         server.stop()
         if restored_server is not None:
             restored_server.stop()
+
+
+def test_the_cli_refuses_a_tampered_archive_and_a_non_empty_target_in_one_line(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    place = Place(data, Backend("sqlite"))
+    assert cli(place, "migrate").returncode == 0
+    archive = tmp_path / "b.tar"
+    made = cli(place, "backup", "create", "-o", str(archive))
+    assert made.returncode == 0, made.stderr
+    assert "not in it: the server keys" in made.stdout
+    status = cli(place, "backup", "status")
+    assert status.returncode == 0 and "ok; b.tar" in status.stdout
+    # Into the data dir it came from: refused, one line, exit 1; --force replaces.
+    refused = cli(place, "backup", "restore", str(archive))
+    assert refused.returncode == 1
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--force replaces what is there" in errors[0]
+    forced = cli(place, "backup", "restore", "--force", str(archive))
+    assert forced.returncode == 0, forced.stderr
+    # One byte changed anywhere in the database part: verify and restore fail.
+    raw = bytearray(archive.read_bytes())
+    at = raw.index(b"SQLite format 3") + 4096 + 17
+    raw[at] ^= 0x01
+    tampered = tmp_path / "t.tar"
+    tampered.write_bytes(bytes(raw))
+    bad = cli(place, "backup", "verify", str(tampered))
+    assert bad.returncode == 1 and "SHA-256" in bad.stderr
+    fresh = Place(tmp_path / "fresh", Backend("sqlite"))
+    bad = cli(fresh, "backup", "restore", str(tampered))
+    assert bad.returncode == 1 and "SHA-256" in bad.stderr
+    assert not (fresh.data_dir / "tidings.db").exists()

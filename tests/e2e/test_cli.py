@@ -75,6 +75,11 @@ def test_version_and_help_everywhere(tmp_path: Path) -> None:
         ["ldap"],
         ["ldap", "test"],
         ["ldap", "sync"],
+        ["backup"],
+        ["backup", "create"],
+        ["backup", "verify"],
+        ["backup", "restore"],
+        ["backup", "status"],
     ):
         out = tidings(tmp_path, *cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)

@@ -238,6 +238,7 @@ class PostgresEngine(Engine):
                 "--no-privileges",
                 "--single-transaction",
                 "--exit-on-error",
+                *(["--clean", "--if-exists"] if replace else []),  # functions, triggers too
                 str(path),
             ],
             url,
@@ -300,7 +301,9 @@ async def _run(
     out, err = await waiting
     if proc.returncode != 0:
         lines = [line for line in err.decode(errors="replace").splitlines() if line.strip()]
-        raise DumpFailed(f"{Path(argv[0]).name}: {lines[0] if lines else 'failed'}")
+        tool = Path(argv[0]).name
+        first = lines[0].removeprefix(f"{tool}: ") if lines else "failed"
+        raise DumpFailed(f"{tool}: {first}")
     if watch is not None and progress is not None:
         progress(total, total)
     return out.decode(errors="replace")
