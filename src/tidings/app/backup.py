@@ -77,6 +77,7 @@ SETTINGS = "settings.json"
 DATABASE_DIR = "database"
 BLOBS_DIR = "blobs"
 HASH_CHUNK = 1 << 20
+GZIP_LEVEL = 6
 MANIFEST_MAX_BYTES = 16 << 20
 JOB_KIND = "backup.scheduled"
 BACKENDS = {"sqlite": "sqlite://", "postgresql": "postgresql://"}  # a URL each engine handles
@@ -279,7 +280,10 @@ def _write_archive(
 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw:
-        with tarfile.open(fileobj=raw, mode=mode) as tar:  # type: ignore[call-overload]
+        # gzip level 6, gzip's own default: tarfile's 9 took 3x as long (24.6 s against
+        # 8.4 s for a 168 MB database, docs/operations.md) for an archive as small
+        options = {"compresslevel": GZIP_LEVEL} if mode == "w:gz" else {}
+        with tarfile.open(fileobj=raw, mode=mode, **options) as tar:  # type: ignore[call-overload]
             tar.addfile(member(MANIFEST, len(manifest)), io.BytesIO(manifest))
             done += len(manifest)
             for directory in (DATABASE_DIR, BLOBS_DIR):

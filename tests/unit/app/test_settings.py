@@ -81,3 +81,12 @@ def test_ldap_urls_and_off() -> None:
     assert two == "ldap://dc1:389 ldaps://dc2"
     with pytest.raises(ValueError, match="role"):
         Settings(ldap_group_roles={"cn=x": "owner"})  # a directory never makes owners
+
+
+def test_scheduled_backups_are_off_by_default_and_at_least_a_minute_apart() -> None:
+    from pydantic import ValidationError
+
+    assert Settings().backup_interval_seconds == 0
+    assert Settings(backup_interval_seconds=60).backups_dir == Settings().data_dir / "backups"
+    with pytest.raises(ValidationError, match="at least 60 seconds"):
+        Settings(backup_interval_seconds=30)
