@@ -15,6 +15,7 @@ import tidings
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
 from tidings.api.identity_routes import router as identity_router
+from tidings.api.integration_routes import router as integration_router
 from tidings.api.jobs_routes import router as jobs_router
 from tidings.api.limits import RequestLimits
 from tidings.api.oidc_routes import router as oidc_router
@@ -83,6 +84,7 @@ def create_app(
         app.include_router(oidc_router)
         app.include_router(identity_router)
         app.include_router(plugin_router)
+        app.include_router(integration_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

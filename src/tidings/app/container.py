@@ -15,7 +15,14 @@ from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
 from tidings.identity.oidc import OidcClient, OidcOptions
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
-from tidings.services.context import Deps, IdentityLimits, JobLimits, Limits, SecurityLimits
+from tidings.services.context import (
+    Deps,
+    IdentityLimits,
+    IntegrationLimits,
+    JobLimits,
+    Limits,
+    SecurityLimits,
+)
 from tidings.services.hub import Services
 from tidings.services.oidc import OidcLimits, OidcService
 from tidings.services.passwords import Passwords
@@ -90,6 +97,7 @@ class Container:
             keyring=self.keyring,
             jobs=limits_from(settings, JobLimits),
             identity=limits_from(settings, IdentityLimits),
+            integrations=limits_from(settings, IntegrationLimits),
         )
         self.passwords = passwords or Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib

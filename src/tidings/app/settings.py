@@ -218,6 +218,52 @@ class Settings(BaseSettings):
         description="a restore moves the stream positions forward by this much: positions "
         "the lost server gave out after the backup are refused, never given out again",
     )
+    # --- integrations: incoming webhooks and slash commands (docs/integrations.md) ---
+    public_url: str = Field(
+        "",
+        max_length=500,
+        description="the server's address as its clients reach it (https://chat.example.com): "
+        "incoming webhook and response URLs start with it (empty: the address each request "
+        "came to)",
+    )
+    webhook_allowed_networks: str = Field(
+        "",
+        description="comma-separated CIDRs that outgoing requests (webhooks, slash commands) "
+        "may reach although private, loopback or link-local",
+    )
+    incoming_webhook_max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest body an incoming webhook accepts"
+    )
+    max_incoming_webhooks_per_conversation: int = Field(
+        20, ge=1, description="incoming webhooks of one conversation, at most"
+    )
+    rate_incoming_webhook_per_hook: int = Field(
+        60, ge=0, description="posts through one incoming webhook per window (0: no limit)"
+    )
+    audit_incoming_posts: bool = Field(
+        False, description="an audit entry for every post through an incoming webhook "
+        "(they are always counted)"
+    )
+    max_commands: int = Field(500, ge=1, description="slash commands registered, at most")
+    rate_command_per_user: int = Field(
+        30, ge=0, description="slash commands one user invokes per window (0: no limit)"
+    )
+    command_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="how long a slash command's URL has to answer"
+    )
+    command_max_attempts: int = Field(
+        3, ge=1, le=20, description="tries of a slash command's target before the caller "
+        "is told it failed"
+    )
+    command_response_ttl_seconds: int = Field(
+        1800, ge=10, description="how long a slash command's response URL works"
+    )
+    command_response_uses: int = Field(
+        5, ge=1, le=100, description="replies through one response URL, at most"
+    )
+    command_response_max_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest answer read from a slash command's URL"
+    )
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="server keys, newest first (TOTP secrets at rest, the audit head); "

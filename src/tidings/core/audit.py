@@ -57,6 +57,15 @@ class AuditAction:
     IDENTITY_USER_LINKED = "identity_user_linked"
     IDENTITY_LDAP_TESTED = "identity_ldap_tested"  # an admin's check (with a sign-in, maybe)
     IDENTITY_SYNCED = "identity_synced"  # one sync run that changed something, or failed
+    INCOMING_WEBHOOK_CREATED = "incoming_webhook_created"
+    INCOMING_WEBHOOK_UPDATED = "incoming_webhook_updated"  # renamed, disabled, enabled
+    INCOMING_WEBHOOK_ROTATED = "incoming_webhook_rotated"  # a new URL secret
+    INCOMING_WEBHOOK_DELETED = "incoming_webhook_deleted"
+    INCOMING_WEBHOOK_POSTED = "incoming_webhook_posted"  # only with audit_incoming_posts
+    COMMAND_CREATED = "command_created"
+    COMMAND_UPDATED = "command_updated"
+    COMMAND_SECRET_ROTATED = "command_secret_rotated"
+    COMMAND_DELETED = "command_deleted"
 
 
 def _iso(at: datetime) -> str:

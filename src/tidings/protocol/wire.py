@@ -388,3 +388,55 @@ def queue_stats_json(stats: QueueStats) -> JsonDict:
         "consumer_lag": stats.consumer_lag,
         "broker": stats.broker,
     }
+
+
+def ephemeral_frame(
+    conversation_id: str,
+    sender: User,
+    body: str,
+    at: datetime,
+    *,
+    command: str | None = None,
+    invocation_id: str | None = None,
+    notice: str | None = None,
+) -> str:
+    """Something only its recipient sees (a slash command's private reply): no
+    position, never stored, best effort like typing. `notice`: a code for a client to
+    translate (`command_failed`, `bot_offline`, `reply_too_long`); `body` is its English."""
+    return encode(
+        {
+            "type": "ephemeral",
+            "conversation_id": conversation_id,
+            "sender": user_json(sender),
+            "body": body,
+            "at": rfc3339(at),
+            "command": command,
+            "invocation_id": invocation_id,
+            "notice": notice,
+        }
+    )
+
+
+def command_frame(
+    invocation_id: str,
+    command: str,
+    text: str,
+    conversation_id: str,
+    user: User,
+    response_url: str,
+    at: datetime,
+) -> str:
+    """A slash command for a bot: to its connections; it answers through
+    `response_url` (docs/integrations.md)."""
+    return encode(
+        {
+            "type": "command",
+            "invocation_id": invocation_id,
+            "command": command,
+            "text": text,
+            "conversation_id": conversation_id,
+            "user": user_json(user),
+            "response_url": response_url,
+            "at": rfc3339(at),
+        }
+    )

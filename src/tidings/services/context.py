@@ -66,6 +66,8 @@ class SecurityLimits:
     rate_membership_per_user: int
     rate_conversation_create_per_hour: int
     rate_directory_per_user: int
+    rate_incoming_webhook_per_hook: int
+    rate_command_per_user: int
     totp_issuer: str
 
     @property
@@ -116,6 +118,24 @@ class JobLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class IntegrationLimits:
+    """Incoming webhooks and slash commands (docs/integrations.md; their rates are in
+    SecurityLimits)."""
+
+    public_url: str
+    webhook_allowed_networks: str
+    incoming_webhook_max_body_bytes: int
+    max_incoming_webhooks_per_conversation: int
+    audit_incoming_posts: bool
+    max_commands: int
+    command_timeout_seconds: float
+    command_max_attempts: int
+    command_response_ttl_seconds: int
+    command_response_uses: int
+    command_response_max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus
@@ -126,3 +146,4 @@ class Deps:
     keyring: Keyring
     jobs: JobLimits
     identity: IdentityLimits
+    integrations: IntegrationLimits

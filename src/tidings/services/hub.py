@@ -15,6 +15,7 @@ from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
 from tidings.services.identity import IdentityService
+from tidings.services.integrations import CommandService, IncomingWebhookService
 from tidings.services.jobs import JobService
 from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
@@ -52,6 +53,8 @@ class Services:
     ldap: LdapService
     plugins: PluginService
     backups: BackupService
+    incoming_webhooks: IncomingWebhookService
+    commands: CommandService
 
     @classmethod
     def build(
@@ -79,14 +82,14 @@ class Services:
         auth = AuthService(deps, passwords, second_factor, signs_in)
         users = UserService(deps, auth, passwords)
         audit = AuditService(deps)
-        identity = IdentityService(deps)
+        messages = MessageService(deps, plugin_service)
         return cls(
             deps=deps,
             auth=auth,
             users=users,
             departments=DepartmentService(deps),
             conversations=ConversationService(deps),
-            messages=MessageService(deps, plugin_service),
+            messages=messages,
             sync=SyncService(deps),
             presence=PresenceService(deps),
             audit=audit,
@@ -103,4 +106,6 @@ class Services:
             ldap=ldap,
             plugins=plugin_service,
             backups=BackupService(deps),
+            incoming_webhooks=IncomingWebhookService(deps, messages, auth.limiter),
+            commands=CommandService(deps, jobs, messages, auth.limiter),
         )

@@ -57,6 +57,8 @@ class _Key:
     id: str
     totp: AESGCM
     audit: bytes
+    integration: AESGCM  # integrations' signing secrets (slash commands)
+    links: bytes  # signed links (a slash command's response URL)
 
     @classmethod
     def of(cls, material: str) -> _Key:
@@ -67,6 +69,8 @@ class _Key:
             id=_derive(raw, "key id", 8).hex(),
             totp=AESGCM(_derive(raw, "totp secret")),
             audit=_derive(raw, "audit head"),
+            integration=AESGCM(_derive(raw, "integration secret")),
+            links=_derive(raw, "signed links"),
         )
 
 
@@ -132,6 +136,42 @@ class Keyring:
             raise UnknownKey(key_id, "a TOTP secret that does not open (altered?)") from exc
         return plain.decode()
 
+    # --- integrations' signing secrets -------------------------------------------------
+    def seal_secret(self, owner: str, secret: str) -> tuple[str, str]:
+        """(key id, sealed): a secret the server must be able to read back (it signs
+        with it), AES-GCM under the current key, bound to `owner` (e.g. a command id)."""
+        key = self.current()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = key.integration.encrypt(nonce, secret.encode(), _integration_context(owner))
+        return key.id, base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open_secret(self, owner: str, key_id: str, stored: str) -> str:
+        key = self._by_id(key_id, "an integration secret")
+        raw = base64.urlsafe_b64decode(stored.encode())
+        try:
+            plain = key.integration.decrypt(
+                raw[:NONCE_BYTES], raw[NONCE_BYTES:], _integration_context(owner)
+            )
+        except InvalidTag as exc:
+            raise UnknownKey(key_id, "an integration secret that does not open") from exc
+        return plain.decode()
+
+    # --- signed links ---------------------------------------------------------------------
+    def sign_link(self, purpose: str, subject: str) -> str:
+        """A URL-safe signature of `subject` for `purpose`, with the current key."""
+        key = self.current()
+        mac = hmac.new(key.links, _link_message(purpose, subject), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def link_is_signed(self, purpose: str, subject: str, signature: str) -> bool:
+        """Whether `signature` is that of `subject` for `purpose` under any key held."""
+        for key in self._all(False):
+            mac = hmac.new(key.links, _link_message(purpose, subject), hashlib.sha256).digest()
+            expected = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+            if hmac.compare_digest(expected, signature):
+                return True
+        return False
+
     # --- the audit log's head -----------------------------------------------------------
     def sign_head(self, seq: int, head_hash: str) -> AuditHead:
         key = self.current()
@@ -143,6 +183,14 @@ class Keyring:
         key = self._by_id(head.key_id, "the audit log's signed head")
         mac = hmac.new(key.audit, _head_message(head.seq, head.hash), hashlib.sha256)
         return hmac.compare_digest(mac.hexdigest(), head.mac)
+
+
+def _integration_context(owner: str) -> bytes:
+    return f"tidings integration secret\n{owner}".encode()
+
+
+def _link_message(purpose: str, subject: str) -> bytes:
+    return f"tidings link\n{purpose}\n{subject}".encode()
 
 
 def _totp_context(user_id: str) -> bytes:

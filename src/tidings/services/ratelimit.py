@@ -26,6 +26,8 @@ class Action(StrEnum):
     MEMBERSHIP = "membership"  # members added or removed, a conversation renamed
     CONVERSATION = "conversation"  # conversations created
     DIRECTORY = "directory"  # an admin's directory checks and syncs (services/ldap.py)
+    INCOMING_WEBHOOK = "incoming_webhook"  # posts, per incoming webhook
+    COMMAND = "command"  # slash commands invoked, per user
 
 
 class RateLimiter:
@@ -44,6 +46,8 @@ class RateLimiter:
             Action.MEMBERSHIP: (sec.rate_membership_per_user, 0),
             Action.CONVERSATION: (sec.rate_conversation_create_per_hour, 0),
             Action.DIRECTORY: (sec.rate_directory_per_user, 0),
+            Action.INCOMING_WEBHOOK: (sec.rate_incoming_webhook_per_hook, 0),
+            Action.COMMAND: (sec.rate_command_per_user, 0),
         }
         # every limit counts over `rate_window_seconds` but these
         self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}

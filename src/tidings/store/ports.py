@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tidings.core.integrations import IncomingWebhook, Invocation, SlashCommand
 from tidings.core.jobs import JobRecord, JobState
 from tidings.core.models import (
     AuditEntry,
@@ -119,6 +120,14 @@ class TokenSeen:
     token_id: str
     at: datetime
     address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedSecret:
+    """A secret the server reads back (to sign with it), sealed under key `key_id`."""
+
+    key_id: str
+    sealed: str
 
 
 # --- one Protocol per aggregate ------------------------------------------------------
@@ -571,6 +580,80 @@ class OidcTx(Protocol):
         ...
 
 
+class IntegrationsTx(Protocol):
+    """Incoming webhooks, slash commands and their invocations
+    (store/sql/integrations.py)."""
+
+    async def insert_incoming_webhook(self, hook: IncomingWebhook, secret_hash: str) -> None: ...
+
+    async def get_incoming_webhook(self, hook_id: str) -> IncomingWebhook | None: ...
+
+    async def incoming_webhook_by_secret(
+        self, hook_id: str, secret_hash: str
+    ) -> IncomingWebhook | None:
+        """The webhook whose URL this is (its id and the hash of its secret)."""
+        ...
+
+    async def list_incoming_webhooks(self, conversation_id: str | None) -> list[IncomingWebhook]:
+        """Those of one conversation, or (None) every one; oldest first."""
+        ...
+
+    async def count_incoming_webhooks(self, conversation_id: str) -> int: ...
+
+    async def update_incoming_webhook(
+        self,
+        hook_id: str,
+        *,
+        name: str | None = None,
+        disabled: bool | None = None,
+        secret_hash: str | None = None,
+    ) -> None: ...
+
+    async def count_incoming_post(self, hook_id: str, at: datetime) -> None:
+        """One more post through the webhook, at `at`."""
+        ...
+
+    async def delete_incoming_webhook(self, hook_id: str) -> None: ...
+
+    async def insert_command(self, command: SlashCommand, secret: SealedSecret) -> None:
+        """Conflict when the name is taken."""
+        ...
+
+    async def get_command(self, command_id: str) -> SlashCommand | None: ...
+
+    async def command_by_name(self, name: str) -> SlashCommand | None: ...
+
+    async def list_commands(self) -> list[SlashCommand]:
+        """Every command, by name."""
+        ...
+
+    async def command_secret(self, command_id: str) -> SealedSecret | None: ...
+
+    async def update_command(
+        self,
+        command_id: str,
+        *,
+        description: str | None = None,
+        usage: str | None = None,
+        url: str | None = None,
+        disabled: bool | None = None,
+        secret: SealedSecret | None = None,
+    ) -> None: ...
+
+    async def delete_command(self, command_id: str) -> None: ...
+
+    async def insert_invocation(self, invocation: Invocation) -> None: ...
+
+    async def get_invocation(self, invocation_id: str) -> Invocation | None: ...
+
+    async def use_invocation_response(self, invocation_id: str, now: datetime) -> bool:
+        """Take one of an invocation's responses: False when it has none left or has
+        expired."""
+        ...
+
+    async def delete_expired_invocations(self, before: datetime) -> int: ...
+
+
 class Tx(
     UsersTx,
     ConversationsTx,
@@ -580,6 +663,7 @@ class Tx(
     JobsTx,
     IdentityTx,
     OidcTx,
+    IntegrationsTx,
     Protocol,
 ):
     """One transaction (read or write), across every aggregate."""

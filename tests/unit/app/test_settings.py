@@ -11,9 +11,15 @@ from datetime import timedelta
 import pytest
 
 from tidings.app.settings import Settings, limits_from
-from tidings.services.context import IdentityLimits, JobLimits, Limits, SecurityLimits
+from tidings.services.context import (
+    IdentityLimits,
+    IntegrationLimits,
+    JobLimits,
+    Limits,
+    SecurityLimits,
+)
 
-LIMIT_CLASSES = [Limits, SecurityLimits, JobLimits, IdentityLimits]
+LIMIT_CLASSES = [Limits, SecurityLimits, JobLimits, IdentityLimits, IntegrationLimits]
 
 
 @pytest.mark.parametrize("limits", LIMIT_CLASSES)

@@ -17,6 +17,7 @@ from tidings.store.sql import (
     conversations,
     events,
     identity,
+    integrations,
     jobs,
     messages,
     oidc,
@@ -38,6 +39,7 @@ AGGREGATES: list[tuple[type[Any], type[Any]]] = [
     (ports.JobsTx, jobs.JobQueries),
     (ports.IdentityTx, identity.IdentityQueries),
     (ports.OidcTx, oidc.OidcQueries),
+    (ports.IntegrationsTx, integrations.IntegrationQueries),
 ]
 
 

@@ -295,3 +295,54 @@ oidc_logins = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_oidc_logins_expires_at", "expires_at"),
 )
+
+# --- 0011: incoming webhooks and slash commands ----------------------------------------
+
+incoming_webhooks = Table(
+    "incoming_webhooks",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("name", String(80), nullable=False),
+    Column("user_id", String(32), nullable=False),  # the integration user it posts as
+    Column("secret_hash", String(64), nullable=False),  # SHA-256 of the URL's secret
+    Column("created_by", String(32), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("posts", BigInteger, nullable=False, server_default="0"),
+    Column("last_post_at", TS, nullable=True),
+    PrimaryKeyConstraint("conversation_id", "id"),
+)
+
+slash_commands = Table(
+    "slash_commands",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(32), nullable=False, unique=True),
+    Column("description", String(200), nullable=False),
+    Column("usage", String(100), nullable=False),
+    Column("target", String(8), nullable=False),  # url | bot
+    Column("url", Text, nullable=True),
+    Column("user_id", String(32), nullable=False),  # who answers: the bot or the integration
+    # the signing secret, sealed under the server key `key_id` (services/keyring.py)
+    Column("secret", Text, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("created_by", String(32), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+)
+
+command_invocations = Table(
+    "command_invocations",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("command_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("responses_left", Integer, nullable=False),
+    PrimaryKeyConstraint("conversation_id", "id"),
+    Index("ix_command_invocations_expires", "expires_at"),
+)

@@ -21,6 +21,7 @@ from tidings.store.sql.engines import BatchRunner, Engine, WriteLockTimeout, cre
 from tidings.store.sql.engines.base import WRITE_LOCK_TIMEOUT_S
 from tidings.store.sql.events import EventQueries
 from tidings.store.sql.identity import IdentityQueries
+from tidings.store.sql.integrations import IntegrationQueries
 from tidings.store.sql.jobs import JobQueries
 from tidings.store.sql.messages import MessageQueries
 from tidings.store.sql.oidc import OidcQueries
@@ -39,6 +40,7 @@ class SqlTx(
     JobQueries,
     IdentityQueries,
     OidcQueries,
+    IntegrationQueries,
 ):
     """Queries and writes on one connection, every aggregate's. Obtained from
     SqlStore.read(), .read_replica() or .write()."""
