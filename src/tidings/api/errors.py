@@ -51,6 +51,16 @@ _HTTP_CODES = {
 
 INTERNAL_MESSAGE = "internal error: the server failed; retry later"
 
+# Paths whose last segment is a secret (an incoming webhook's URL, a command's response
+# URL): logged without it.
+SECRET_PATHS = ("/api/v1/hooks/", "/api/v1/command-responses/")
+
+
+def loggable_path(path: str) -> str:
+    if path.startswith(SECRET_PATHS):
+        return path.rsplit("/", 1)[0] + "/(secret)"
+    return path
+
 
 def http_code(status: int) -> ErrorCode:
     """The code of an HTTP error Starlette raised itself, by its status."""
@@ -103,7 +113,7 @@ class CatchAll:
             log.exception(
                 "request_failed",
                 method=scope.get("method", ""),
-                path=scope.get("path", ""),
+                path=loggable_path(str(scope.get("path", ""))),
                 error_type=type(exc).__name__,
             )
             if started:  # the status is out already: all we can do is end the response

@@ -14,9 +14,9 @@ from tidings.api import integration_schemas as s
 from tidings.api.routes import ERRORS, Auth, Svc, client_ip, json, no_content
 from tidings.core.clock import rfc3339
 from tidings.core.errors import InvalidRequest, TooLarge
-from tidings.core.integrations import IncomingWebhook, Invocation, SlashCommand, slack_text
+from tidings.core.integrations import IncomingWebhook, SlashCommand, slack_text
 from tidings.core.models import User
-from tidings.protocol.wire import message_json
+from tidings.protocol.wire import invocation_json, message_json
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
 from tidings.services.integrations import hook_url
@@ -67,16 +67,6 @@ def command_json(command: SlashCommand, viewer: User | None) -> dict[str, object
             created_by=command.created_by,
         )
     return data
-
-
-def invocation_json(invocation: Invocation, command: SlashCommand) -> dict[str, object]:
-    return {
-        "id": invocation.id,
-        "command": command.name,
-        "conversation_id": invocation.conversation_id,
-        "created_at": rfc3339(invocation.created_at),
-        "expires_at": rfc3339(invocation.expires_at),
-    }
 
 
 async def json_body(request: Request, limit: int, *, form: bool = False) -> Any:

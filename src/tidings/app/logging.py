@@ -17,7 +17,9 @@ _CHATTY_LOGGERS = {
     "websockets": logging.INFO,
     "uvicorn.error": logging.INFO,
     "uvicorn.error.websocket": logging.WARNING,  # a line per connection (app/ws_protocol.py)
-    "httpx": logging.INFO,
+    # a line per request with its whole URL: the outgoing calls of integrations carry
+    # response URLs, and a command's URL may hold a token of its own
+    "httpx": logging.WARNING,
     "httpcore": logging.INFO,
     "redis": logging.INFO,
     "multipart": logging.INFO,

@@ -34,7 +34,14 @@ from tidings.protocol.session import (
     ServerSession,
     bad_resume,
 )
-from tidings.protocol.wire import ack_frame, error_frame, event_frame, message_json, ready_frame
+from tidings.protocol.wire import (
+    ack_frame,
+    error_frame,
+    event_frame,
+    invocation_json,
+    message_json,
+    ready_frame,
+)
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
 from tidings.services.ratelimit import Action
@@ -480,6 +487,11 @@ class Gateway:
                 await self.svc.presence.update(user, conn.conn_id, PresenceState(frame.state))
             case f.PingFrame():
                 pass
+            case f.CommandFrame():
+                invocation, command = await self.svc.commands.invoke(
+                    user, frame.conversation_id, frame.command, frame.text
+                )
+                return ack_frame(frame.ref, invocation=invocation_json(invocation, command))
             case f.AuthFrame():
                 raise InvalidRequest("already authenticated")
             case _:

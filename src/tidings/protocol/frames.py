@@ -52,8 +52,17 @@ class PingFrame(_Frame):
     type: Literal["ping"]
 
 
+class CommandFrame(_Frame):
+    """A slash command: `/command text` in a conversation (docs/integrations.md)."""
+
+    type: Literal["command"]
+    conversation_id: str = Field(min_length=1, max_length=64)
+    command: str = Field(min_length=1, max_length=40)
+    text: str = Field(default="", max_length=4000)
+
+
 ClientFrame = Annotated[
-    AuthFrame | SendFrame | ReadFrame | TypingFrame | PresenceFrame | PingFrame,
+    AuthFrame | SendFrame | ReadFrame | TypingFrame | PresenceFrame | PingFrame | CommandFrame,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)

@@ -23,6 +23,7 @@ from tidings.core.events import (
     ReactionChanged,
     ReadMoved,
 )
+from tidings.core.integrations import Invocation, SlashCommand
 from tidings.core.jobs import JobRecord, QueueStats
 from tidings.core.models import (
     Conversation,
@@ -387,6 +388,16 @@ def queue_stats_json(stats: QueueStats) -> JsonDict:
         "dead": stats.dead,
         "consumer_lag": stats.consumer_lag,
         "broker": stats.broker,
+    }
+
+
+def invocation_json(invocation: Invocation, command: SlashCommand) -> JsonDict:
+    return {
+        "id": invocation.id,
+        "command": command.name,
+        "conversation_id": invocation.conversation_id,
+        "created_at": rfc3339(invocation.created_at),
+        "expires_at": rfc3339(invocation.expires_at),
     }
 
 
