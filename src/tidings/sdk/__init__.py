@@ -9,7 +9,7 @@ The SDK depends only on the standard library, httpx, websockets and orjson; it n
 imports the server's modules, so it can be used from any Python 3.11+ program.
 """
 
-from tidings.sdk.bot import Bot, Context, parse_duration
+from tidings.sdk.bot import Bot, CommandContext, Context, parse_duration
 from tidings.sdk.client import Client, EventStream, backoff_delay, position_key
 from tidings.sdk.errors import (
     APIError,
@@ -27,12 +27,16 @@ from tidings.sdk.errors import (
     Unauthenticated,
 )
 from tidings.sdk.models import (
+    CommandInvoked,
     Conversation,
     ConversationCreated,
     ConversationUpdated,
     Department,
+    EphemeralMessage,
     Event,
     HistoryPage,
+    IncomingWebhook,
+    Invocation,
     JobInfo,
     JobStats,
     Member,
@@ -48,6 +52,7 @@ from tidings.sdk.models import (
     ReadMoved,
     ReadState,
     SecondFactor,
+    SlashCommand,
     SyncPage,
     TotpEnrolment,
     Typing,
@@ -60,6 +65,8 @@ __all__ = [
     "APIError",
     "Bot",
     "Client",
+    "CommandContext",
+    "CommandInvoked",
     "Conflict",
     "ConnectionFailed",
     "Context",
@@ -67,11 +74,14 @@ __all__ = [
     "ConversationCreated",
     "ConversationUpdated",
     "Department",
+    "EphemeralMessage",
     "Event",
     "EventStream",
     "Forbidden",
     "HistoryPage",
+    "IncomingWebhook",
     "InvalidRequest",
+    "Invocation",
     "JobInfo",
     "JobStats",
     "Member",
@@ -91,6 +101,7 @@ __all__ = [
     "RefusedByPolicy",
     "SecondFactor",
     "ServerError",
+    "SlashCommand",
     "StreamClosed",
     "SyncPage",
     "TidingsError",

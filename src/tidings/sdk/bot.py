@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 from tidings.sdk.client import Client, EventStream
 from tidings.sdk.errors import StreamClosed
-from tidings.sdk.models import Event, Message, MessageSent, User
+from tidings.sdk.models import CommandInvoked, Event, Message, MessageSent, User
 
-__all__ = ["Bot", "Context", "Handler", "parse_duration"]
+__all__ = ["Bot", "CommandContext", "CommandHandler", "Context", "Handler", "parse_duration"]
 
 log = logging.getLogger("tidings.sdk.bot")
 
@@ -128,6 +128,49 @@ Handler = Callable[[Context], Awaitable[None]]
 """An async function taking a :class:`Context`."""
 
 
+@dataclass(slots=True)
+class CommandContext:
+    """What a slash command handler gets (:meth:`Bot.slash_command`): a registered
+    ``/command`` whose target is this bot was invoked by ``user`` in
+    ``conversation_id`` with ``text``. Answer with :meth:`respond` (a few times, until
+    the invocation expires)."""
+
+    bot: Bot
+    invoked: CommandInvoked
+
+    @property
+    def command(self) -> str:
+        return self.invoked.command
+
+    @property
+    def text(self) -> str:
+        return self.invoked.text
+
+    @property
+    def argv(self) -> list[str]:
+        return self.invoked.text.split()
+
+    @property
+    def user(self) -> User:
+        """Who invoked it."""
+        return self.invoked.user
+
+    @property
+    def conversation_id(self) -> str:
+        return self.invoked.conversation_id or ""
+
+    async def respond(self, text: str, *, in_channel: bool = False) -> None:
+        """Answer: to the caller only (default), or in the conversation for everyone
+        (``in_channel``, posted as this bot)."""
+        await self.bot.client.respond_to_command(
+            self.invoked.response_url, text, in_channel=in_channel
+        )
+
+
+CommandHandler = Callable[[CommandContext], Awaitable[None]]
+"""An async function taking a :class:`CommandContext`."""
+
+
 class Bot:
     """Dispatches the messages a bot account receives to registered handlers.
 
@@ -170,6 +213,7 @@ class Bot:
         self._mention_handlers: list[Handler] = []
         self._event_handlers: list[Callable[[Event], Awaitable[None]]] = []
         self._commands: dict[str, Handler] = {}
+        self._slash_commands: dict[str, CommandHandler] = {}
         self._unknown_command: Handler | None = None
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
@@ -208,6 +252,21 @@ class Bot:
 
         def register(handler: Handler) -> Handler:
             self._commands[name.lower()] = handler
+            return handler
+
+        return register
+
+    def slash_command(self, name: str) -> Callable[[CommandHandler], CommandHandler]:
+        """Decorator: answer the registered slash command ``/name`` whose target is this
+        bot (an admin registers it: ``tidings commands create NAME --bot BOT``)::
+
+            @bot.slash_command("deploy")
+            async def deploy(ctx: CommandContext) -> None:
+                await ctx.respond(f"deploying {ctx.text}...", in_channel=True)
+        """
+
+        def register(handler: CommandHandler) -> CommandHandler:
+            self._slash_commands[name.lower().removeprefix("/")] = handler
             return handler
 
         return register
@@ -350,6 +409,11 @@ class Bot:
     def _dispatch(self, event: Event) -> None:
         for raw_handler in self._event_handlers:
             self.spawn(self._guard(raw_handler(event), _name(raw_handler)))
+        if isinstance(event, CommandInvoked):
+            slash = self._slash_commands.get(event.command.lower())
+            if slash is not None:
+                self.spawn(self._guard(slash(CommandContext(self, event)), _name(slash)))
+            return
         if not isinstance(event, MessageSent):
             return
         message = event.message

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -50,10 +50,14 @@ from tidings.sdk.errors import (
     error_for,
 )
 from tidings.sdk.models import (
+    CommandInvoked,
     Conversation,
     Department,
+    EphemeralMessage,
     Event,
     HistoryPage,
+    IncomingWebhook,
+    Invocation,
     JobInfo,
     JobStats,
     JSONObject,
@@ -61,6 +65,7 @@ from tidings.sdk.models import (
     PluginInfo,
     ReadState,
     SecondFactor,
+    SlashCommand,
     SyncPage,
     TotpEnrolment,
     User,
@@ -523,6 +528,131 @@ class Client:
         """The server plugins the node loaded, in the order their hooks run (admin only)."""
         data = await self.request("GET", "/admin/plugins")
         return [PluginInfo.from_json(p) for p in data.get("plugins", [])]
+
+    # ------------------------------------------------------------------ integrations
+
+    async def create_incoming_webhook(self, conversation_id: str, name: str) -> IncomingWebhook:
+        """A secret URL that posts into the conversation as ``name`` (admins, and the
+        conversation's owners). Its ``url`` is shown this once."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/incoming-webhooks",
+            json={"name": name},
+        )
+        return IncomingWebhook.from_json(data["incoming_webhook"])
+
+    async def incoming_webhooks(self, conversation_id: str | None = None) -> list[IncomingWebhook]:
+        """One conversation's incoming webhooks, or (admins) every one."""
+        path = (
+            "/incoming-webhooks"
+            if conversation_id is None
+            else f"/conversations/{quote(conversation_id, safe='')}/incoming-webhooks"
+        )
+        data = await self.request("GET", path)
+        return [IncomingWebhook.from_json(h) for h in data.get("incoming_webhooks", [])]
+
+    async def update_incoming_webhook(
+        self, hook_id: str, *, name: str | None = None, disabled: bool | None = None
+    ) -> IncomingWebhook:
+        """Rename, disable (its URL answers 404) or enable an incoming webhook."""
+        body: dict[str, object] = {}
+        if name is not None:
+            body["name"] = name
+        if disabled is not None:
+            body["disabled"] = disabled
+        data = await self.request(
+            "PATCH", f"/incoming-webhooks/{quote(hook_id, safe='')}", json=body, retry=True
+        )
+        return IncomingWebhook.from_json(data["incoming_webhook"])
+
+    async def rotate_incoming_webhook(self, hook_id: str) -> IncomingWebhook:
+        """A new secret URL (in ``url``, shown once): the old one stops working."""
+        data = await self.request("POST", f"/incoming-webhooks/{quote(hook_id, safe='')}/rotate")
+        return IncomingWebhook.from_json(data["incoming_webhook"])
+
+    async def delete_incoming_webhook(self, hook_id: str) -> None:
+        await self.request("DELETE", f"/incoming-webhooks/{quote(hook_id, safe='')}")
+
+    async def commands(self) -> list[SlashCommand]:
+        """The slash commands this account may use (admins: every one)."""
+        data = await self.request("GET", "/commands")
+        return [SlashCommand.from_json(c) for c in data.get("commands", [])]
+
+    async def create_command(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        bot_id: str | None = None,
+        description: str = "",
+        usage: str = "",
+        display_name: str | None = None,
+    ) -> tuple[SlashCommand, str | None]:
+        """Register ``/name`` (admins) with an outgoing ``url`` (returns its signing
+        secret, once) or a bot (``bot_id``; no secret)."""
+        body: dict[str, object] = {"name": name, "description": description, "usage": usage}
+        for key, value in (("url", url), ("bot_id", bot_id), ("display_name", display_name)):
+            if value is not None:
+                body[key] = value
+        data = await self.request("POST", "/commands", json=body)
+        secret = data.get("secret")
+        return SlashCommand.from_json(data["command"]), None if secret is None else str(secret)
+
+    async def update_command(
+        self,
+        command_id: str,
+        *,
+        description: str | None = None,
+        usage: str | None = None,
+        url: str | None = None,
+        disabled: bool | None = None,
+    ) -> SlashCommand:
+        body = {
+            k: v
+            for k, v in (
+                ("description", description),
+                ("usage", usage),
+                ("url", url),
+                ("disabled", disabled),
+            )
+            if v is not None
+        }
+        data = await self.request(
+            "PATCH", f"/commands/{quote(command_id, safe='')}", json=body, retry=True
+        )
+        return SlashCommand.from_json(data["command"])
+
+    async def rotate_command_secret(self, command_id: str) -> str:
+        """A new signing secret for a URL command (shown once)."""
+        data = await self.request("POST", f"/commands/{quote(command_id, safe='')}/secret")
+        return str(data["secret"])
+
+    async def delete_command(self, command_id: str) -> None:
+        await self.request("DELETE", f"/commands/{quote(command_id, safe='')}")
+
+    async def invoke_command(
+        self, conversation_id: str, command: str, text: str = ""
+    ) -> Invocation:
+        """Run ``/command text`` in a conversation; the reply comes as a message or,
+        to this account only, as an :class:`EphemeralMessage` on the event stream."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/commands",
+            json={"command": command, "text": text},
+        )
+        return Invocation.from_json(data["invocation"])
+
+    async def respond_to_command(
+        self, response_url: str, text: str, *, in_channel: bool = False
+    ) -> None:
+        """Answer a slash command through its ``response_url`` (a bot's
+        :class:`CommandInvoked`): shown to the caller only, or posted in the
+        conversation (``in_channel``). The URL works a few times, until it expires."""
+        path = urlsplit(response_url).path
+        if not path.startswith(API_PREFIX + "/"):
+            raise ValueError("not a response URL of this server")
+        body = {"text": text, "response_type": "in_channel" if in_channel else "ephemeral"}
+        await self.request("POST", path[len(API_PREFIX) :], json=body, auth=False, retry=False)
 
     async def departments(self) -> list[Department]:
         """The department tree, flat."""
@@ -1124,10 +1254,12 @@ class EventStream:
                     case ReconnectSoon():
                         return True
                     case Signal():
-                        if self._ephemeral:
-                            ephemeral = parse_ephemeral(outcome.frame)
-                            if ephemeral is not None:
-                                self._queue.put_nowait(ephemeral)
+                        ephemeral = parse_ephemeral(outcome.frame)
+                        # ephemeral=False leaves out typing and presence only: what is
+                        # addressed to this account (replies, commands) always comes
+                        addressed = isinstance(ephemeral, EphemeralMessage | CommandInvoked)
+                        if ephemeral is not None and (self._ephemeral or addressed):
+                            self._queue.put_nowait(ephemeral)
         except ConnectionClosed as exc:
             code = exc.rcvd.code if exc.rcvd is not None else None
             self.close_code = code

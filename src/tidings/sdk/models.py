@@ -510,6 +510,31 @@ class PresenceChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EphemeralMessage(Event):
+    """Ephemeral: something only this account sees, e.g. a slash command's private
+    reply (``command``, ``invocation_id``). ``notice`` is a code for a failure
+    (``command_failed``, ``bot_offline``, ``reply_too_long``); ``body`` its English."""
+
+    sender: User
+    body: str
+    command: str | None = None
+    invocation_id: str | None = None
+    notice: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandInvoked(Event):
+    """Ephemeral, for a bot: someone invoked a slash command whose target is this bot.
+    Answer through ``response_url`` (:meth:`Client.respond_to_command`)."""
+
+    invocation_id: str
+    command: str
+    text: str
+    user: User
+    response_url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SyncPage:
     """One page of ``GET /sync``: events after ``since`` and where to go on from."""
 
@@ -576,7 +601,8 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
 
 
 def parse_ephemeral(frame: Mapping[str, Any]) -> Event | None:
-    """Turn a ``typing`` or ``presence`` frame into an event, or None for other frames."""
+    """Turn a ``typing``, ``presence``, ``ephemeral`` or ``command`` frame into an
+    event, or None for other frames."""
     ftype = frame.get("type")
     if ftype == "typing":
         return Typing(
@@ -592,4 +618,117 @@ def parse_ephemeral(frame: Mapping[str, Any]) -> Event | None:
             state=_str(frame.get("state")),
             raw=dict(frame),
         )
+    if ftype == "ephemeral":
+        return EphemeralMessage(
+            kind="ephemeral",
+            conversation_id=_opt_str(frame.get("conversation_id")),
+            at=parse_time(frame.get("at")),
+            sender=User.from_json(_obj(frame.get("sender"))),
+            body=_str(frame.get("body")),
+            command=_opt_str(frame.get("command")),
+            invocation_id=_opt_str(frame.get("invocation_id")),
+            notice=_opt_str(frame.get("notice")),
+            raw=dict(frame),
+        )
+    if ftype == "command":
+        return CommandInvoked(
+            kind="command",
+            conversation_id=_opt_str(frame.get("conversation_id")),
+            at=parse_time(frame.get("at")),
+            invocation_id=_str(frame.get("invocation_id")),
+            command=_str(frame.get("command")),
+            text=_str(frame.get("text")),
+            user=User.from_json(_obj(frame.get("user"))),
+            response_url=_str(frame.get("response_url")),
+            raw=dict(frame),
+        )
     return None
+
+
+# --------------------------------------------------------------------------- integrations
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingWebhook:
+    """A secret URL that posts into one conversation as ``user_id`` (its integration
+    user). ``url`` is known only when it was just made or rotated."""
+
+    id: str
+    conversation_id: str
+    name: str
+    user_id: str
+    created_by: str | None = None
+    created_at: datetime | None = None
+    disabled: bool = False
+    posts: int = 0
+    last_post_at: datetime | None = None
+    url: str | None = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IncomingWebhook:
+        return cls(
+            id=_str(data.get("id")),
+            conversation_id=_str(data.get("conversation_id")),
+            name=_str(data.get("name")),
+            user_id=_str(data.get("user_id")),
+            created_by=_opt_str(data.get("created_by")),
+            created_at=parse_time(data.get("created_at")),
+            disabled=bool(data.get("disabled", False)),
+            posts=_int(data.get("posts")),
+            last_post_at=parse_time(data.get("last_post_at")),
+            url=_opt_str(data.get("url")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlashCommand:
+    """A registered ``/name``. ``target`` (``url`` or ``bot``) and ``url`` are shown to
+    admins only."""
+
+    id: str
+    name: str
+    description: str = ""
+    usage: str = ""
+    user_id: str = ""
+    disabled: bool = False
+    target: str | None = None
+    url: str | None = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SlashCommand:
+        return cls(
+            id=_str(data.get("id")),
+            name=_str(data.get("name")),
+            description=_str(data.get("description")),
+            usage=_str(data.get("usage")),
+            user_id=_str(data.get("user_id")),
+            disabled=bool(data.get("disabled", False)),
+            target=_opt_str(data.get("target")),
+            url=_opt_str(data.get("url")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invocation:
+    """A slash command accepted: its reply comes later (a message, or an
+    :class:`EphemeralMessage` to the caller)."""
+
+    id: str
+    command: str
+    conversation_id: str
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Invocation:
+        return cls(
+            id=_str(data.get("id")),
+            command=_str(data.get("command")),
+            conversation_id=_str(data.get("conversation_id")),
+            created_at=parse_time(data.get("created_at")),
+            expires_at=parse_time(data.get("expires_at")),
+        )
