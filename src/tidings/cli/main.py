@@ -762,6 +762,16 @@ def plugins_list() -> None:
         say(f"{plugin.name}: loaded, hooks: {', '.join(plugin.hooks) or 'none'}")
 
 
+def _mount_integrations() -> None:
+    from tidings.cli.integrations import commands_app, hooks_app
+
+    app.add_typer(commands_app, name="commands")
+    app.add_typer(hooks_app, name="incoming-webhooks")
+
+
+_mount_integrations()
+
+
 def _mount_optional() -> None:
     try:
         from tidings.bench.cli import bench_app

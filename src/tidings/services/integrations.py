@@ -16,6 +16,7 @@ The reply, in the target's answer or later through the invocation's response URL
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -432,6 +433,15 @@ class CommandService:
         check_admin(actor, "manage slash commands")
         async with self.d.store.read() as tx:
             return await tx.list_commands()
+
+    async def usernames(
+        self, actor: User | None, commands: Sequence[SlashCommand]
+    ) -> dict[str, str]:
+        """Who answers each command, by user id: their usernames (for lists)."""
+        check_admin(actor, "manage slash commands")
+        async with self.d.store.read() as tx:
+            users = await tx.get_users([c.user_id for c in commands])
+        return {str(u.id): u.username for u in users}
 
     async def get(self, actor: User | None, command_id: str) -> SlashCommand:
         check_admin(actor, "manage slash commands")
