@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   ACTIONS, apply, applyAll, initialState, normalizeConv, sortedConversations, unreadTotal, typingUsers,
   directPeer, displayName, canModerate, msgStore, newestSeq, oldestSeq, TYPING_SHOW_MS,
+  parseCommand, commandMatches, EPHEMERAL_KEPT,
 } from '../../src/tidings/web/state.js';
 
 const ME = { id: 'u1', username: 'alice', display_name: 'Alice', role: 'member' };
@@ -61,6 +62,8 @@ test('apply never mutates the state it is given', () => {
     { type: 'reply_started', message: msg('c1', 1) },
     { type: 'page_started', cid: 'c1', mode: 'older' },
     { type: 'conversations_refreshed', conversations: [conv('c1', { last_seq: 9 })] },
+    { type: 'ephemeral', frame: { type: 'ephemeral', conversation_id: 'c1', body: 'hi', sender: { id: 'b1' } } },
+    { type: 'commands_loaded', commands: [{ name: 'deploy' }] },
   ];
   for (const action of actions) {
     const before = snapshot(s);
@@ -476,4 +479,55 @@ test('stale state + events == a fresh load (list counters)', () => {
   };
   assert.deepEqual(pick(s), pick(loaded));
   assert.deepEqual(pick(s), [9, 7, 2, 1]);
+});
+
+const COMMANDS = [
+  { name: 'deploy', description: 'deploy', usage: '[svc]' },
+  { name: 'dice' },
+  { name: 'off', disabled: true },
+];
+
+test('a registered /command is parsed; anything else is a message', () => {
+  assert.deepEqual(parseCommand('/deploy api v2', COMMANDS), { command: 'deploy', text: 'api v2' });
+  assert.deepEqual(parseCommand('  /DEPLOY\n  line two ', COMMANDS), { command: 'deploy', text: 'line two' });
+  assert.deepEqual(parseCommand('/dice', COMMANDS), { command: 'dice', text: '' });
+  for (const text of ['/unknown x', 'deploy now', '/off', '/ deploy', '//deploy', 'a /deploy']) {
+    assert.equal(parseCommand(text, COMMANDS), null, text);
+  }
+  assert.equal(parseCommand('/deploy', []), null);
+});
+
+test('the composer offers the commands that start with what is typed', () => {
+  assert.deepEqual(commandMatches(COMMANDS, '/').map((c) => c.name), ['deploy', 'dice']);
+  assert.deepEqual(commandMatches(COMMANDS, '/de').map((c) => c.name), ['deploy']);
+  assert.deepEqual(commandMatches(COMMANDS, '/o'), []); // disabled
+  assert.deepEqual(commandMatches(COMMANDS, '/deploy x'), []); // arguments started
+  assert.deepEqual(commandMatches(COMMANDS, 'de'), []);
+});
+
+test('ephemeral replies are kept per conversation, bounded, and dismissed', () => {
+  let s = world();
+  const frame = (i) => ({ type: 'ephemeral', conversation_id: 'c1', body: `only you ${i}`, at: `2026-01-01T00:00:0${i % 10}Z`,
+    command: 'deploy', invocation_id: `i${i}`, sender: { id: 'b1', username: 'cmd.x', display_name: '/deploy', bot: true } });
+  const r = apply(s, { type: 'ephemeral', frame: frame(1) });
+  assert.deepEqual(effectTypes(r.effects), ['render']);
+  s = r.state;
+  const [e] = s.ephemeral.get('c1');
+  assert.equal(e.body, 'only you 1');
+  assert.equal(e.sender_id, 'b1');
+  assert.equal(displayName(s, 'b1'), '/deploy'); // the sender is known for its name
+  assert.equal(s.msgs.get('c1'), undefined); // nothing is stored as a message
+  for (let i = 2; i <= EPHEMERAL_KEPT + 5; i += 1) s = apply(s, { type: 'ephemeral', frame: frame(i) }).state;
+  assert.equal(s.ephemeral.get('c1').length, EPHEMERAL_KEPT);
+  assert.equal(s.ephemeral.get('c1')[0].body, 'only you 6');
+  const key = s.ephemeral.get('c1')[0].key;
+  s = apply(s, { type: 'ephemeral_dismissed', cid: 'c1', key }).state;
+  assert.equal(s.ephemeral.get('c1').length, EPHEMERAL_KEPT - 1);
+  assert.equal(apply(s, { type: 'ephemeral', frame: { type: 'ephemeral' } }).state, s); // no conversation
+});
+
+test('the admin page has an integrations tab', () => {
+  const admin = apply(initialState(), { type: 'signed_in', user: { ...ME, role: 'admin' } }).state;
+  assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'integrations' }).state.adminTab, 'integrations');
+  assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'nope' }).state.adminTab, 'users');
 });

@@ -1,11 +1,13 @@
 // Admin pages (owners and admins): users, departments, single sign-on (admin_sso.js),
 // and LDAP / Active Directory (its configuration is read-only here, it lives in the
 // settings, and secrets are never sent back).
-// Also jobs and plugins (admin_jobs.js).
+// Also jobs and plugins (admin_jobs.js); integrations: slash commands and incoming
+// webhooks (integrations_admin.js).
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderSso } from './admin_sso.js';
 import { renderJobs } from './admin_jobs.js';
+import { renderIntegrations } from './integrations_admin.js';
 
 const ROLES = ['owner', 'admin', 'member', 'guest'];
 
@@ -24,12 +26,15 @@ export function renderAdmin(main, ctx) {
         h('a', { class: `tab${ctx.tab === 'identity' ? ' active' : ''}`, href: '#/admin/identity', role: 'tab',
           'data-testid': 'admin-tab-identity' }, t('identity.tab')),
         h('a', { class: `tab${ctx.tab === 'jobs' ? ' active' : ''}`, href: '#/admin/jobs', role: 'tab',
-          'data-testid': 'admin-tab-jobs' }, t('admin.jobs')))),
+          'data-testid': 'admin-tab-jobs' }, t('admin.jobs')),
+        h('a', { class: `tab${ctx.tab === 'integrations' ? ' active' : ''}`, href: '#/admin/integrations', role: 'tab',
+          'data-testid': 'admin-tab-integrations' }, t('admin.integrations')))),
     body));
   if (ctx.tab === 'departments') renderDepartments(body, ctx);
   else if (ctx.tab === 'sso') renderSso(body, ctx);
   else if (ctx.tab === 'identity') renderIdentity(body, ctx);
   else if (ctx.tab === 'jobs') renderJobs(body, ctx);
+  else if (ctx.tab === 'integrations') renderIntegrations(body, ctx);
   else renderUsers(body, ctx);
 }
 

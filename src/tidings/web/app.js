@@ -102,6 +102,8 @@ const ctx = {
   userName,
   outbox: () => (session ? session.outbox : []),
   sendMessage,
+  invokeCommand,
+  loadCommands,
   retry,
   discard,
   notify: (frame) => conn && conn.notify(frame),
@@ -416,6 +418,8 @@ function applyOutcome(o) {
     dispatch({ type: 'typing', conversation_id: o.frame.conversation_id, user_id: o.frame.user_id, now: Date.now() });
   } else if (o.frame.type === 'presence') {
     dispatch({ type: 'presence', user_id: o.frame.user_id, state: o.frame.state });
+  } else if (o.frame.type === 'ephemeral') {
+    dispatch({ type: 'ephemeral', frame: o.frame });
   }
 }
 
@@ -473,6 +477,7 @@ async function loadInitialState() {
   ]);
   session.forgetHistory();
   dispatch({ type: 'initial_loaded', conversations: convRes.conversations || [], users: usersRes.users || [] });
+  loadCommands();
   // Names of direct conversations and presence need the member lists.
   const needDetails = [...state.convs.values()].filter((c) => c.kind !== 'channel').slice(0, 60);
   await Promise.all(needDetails.map((c) => loadDetail(c.id, { quiet: true })));
@@ -591,6 +596,24 @@ async function fillGap({ conversation_id: cid, after_seq: after, until_seq: unti
     if (session === mine) session.gapFailed(cid); // the next message or a reload finds it again
   }
   onOutcomes(next);
+}
+
+// ---------------------------------------------------------------- slash commands
+async function loadCommands() {
+  try {
+    const res = await api.get('/commands');
+    dispatch({ type: 'commands_loaded', commands: res.commands || [] });
+  } catch { /* no autocomplete: /text is sent as a message */ }
+}
+
+// `/command text`: accepted now, answered later (a message, or an ephemeral reply).
+async function invokeCommand(cid, command, text) {
+  try {
+    await api.post(`/conversations/${encodeURIComponent(cid)}/commands`, { command, text });
+  } catch (err) {
+    toast(err.code === 'not_found' ? t('command.unknown', { name: command }) : errorText(err), 'error');
+    if (err.code === 'not_found') loadCommands();
+  }
 }
 
 // ---------------------------------------------------------------- sending

@@ -1,17 +1,19 @@
 // The composer of an open conversation: the text box with its draft (kept in
 // localStorage through ctx), Enter to send (never while an input method composes),
-// ↑ to edit one's last message, the reply bar, and @-mention autocomplete.
+// ↑ to edit one's last message, the reply bar, @-mention autocomplete, and slash
+// commands: `/` offers the registered ones; `/name text` naming one is invoked
+// (its reply comes later: a message, or one only the sender sees), never sent as text.
 import { h, append, clear, avatar, icon, bdi } from './dom.js';
 import { t } from './i18n.js';
 import { plainPreview } from './markdown.js';
-import { msgStore } from './state.js';
+import { msgStore, parseCommand, commandMatches } from './state.js';
 import { convTitle } from './names.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const MAX_BODY_BYTES = 16384;
 
 export function createComposer(ctx, cid, { onSent, startEdit }) {
-  let mention = null; // { items, index, start }
+  let mention = null; // { items, index, start, kind: 'user' | 'command' }
   let lastTypingSent = 0;
   const state = () => ctx.state;
   const c = state().convs.get(cid);
@@ -28,6 +30,16 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
   const submit = () => {
     const text = ta.value.replace(/^\s*\n/, '').trimEnd(); // not /\s+$/: quadratic on long blank runs
     if (!text.trim()) return;
+    const command = parseCommand(text, state().commands);
+    if (command) {
+      onSent();
+      ctx.invokeCommand(cid, command.command, command.text);
+      ta.value = '';
+      ctx.saveDraft(cid, '');
+      grow();
+      closeMentionPopup();
+      return;
+    }
     if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
       ctx.toast(t('error.too_large'), 'error');
       return;
@@ -124,6 +136,12 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
 
   function updateMentionPopup() {
     const before = ta.value.slice(0, ta.selectionStart);
+    const commands = commandMatches(state().commands, before);
+    if (commands.length) {
+      mention = { kind: 'command', items: commands, index: 0, start: 0 };
+      renderMentionPopup();
+      return;
+    }
     const m = /(?:^|\s)@([\w.\-]*)$/.exec(before);
     if (!m) {
       closeMentionPopup();
@@ -134,7 +152,7 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
       closeMentionPopup();
       return;
     }
-    mention = { items, index: 0, start: ta.selectionStart - m[1].length - 1 };
+    mention = { kind: 'user', items, index: 0, start: ta.selectionStart - m[1].length - 1 };
     renderMentionPopup();
   }
 
@@ -142,6 +160,16 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
     clear(popup);
     popup.hidden = !mention;
     if (!mention) return;
+    if (mention.kind === 'command') {
+      mention.items.forEach((c, i) => popup.append(h('li', {
+        class: `mention-item command-item${i === mention.index ? ' active' : ''}`, role: 'option',
+        'aria-selected': String(i === mention.index), 'data-testid': 'command-item',
+        onmousedown: (e) => { e.preventDefault(); chooseMention(i); },
+      }, h('span', { class: 'command-name' }, `/${c.name}`),
+      c.usage ? h('span', { class: 'command-usage' }, bdi(c.usage)) : null,
+      h('span', { class: 'mention-user' }, bdi(c.description || t('command.no_description'))))));
+      return;
+    }
     mention.items.forEach((u, i) => popup.append(h('li', {
       class: `mention-item${i === mention.index ? ' active' : ''}`, role: 'option', 'aria-selected': String(i === mention.index),
       'data-testid': 'mention-item',
@@ -154,7 +182,7 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
   function chooseMention(i) {
     if (!mention) return;
     const u = mention.items[i];
-    const insert = `@${u.username} `;
+    const insert = mention.kind === 'command' ? `/${u.name} ` : `@${u.username} `;
     const end = ta.selectionStart;
     ta.value = ta.value.slice(0, mention.start) + insert + ta.value.slice(end);
     const caret = mention.start + insert.length;

@@ -160,7 +160,13 @@ export function createChatView(ctx, cid) {
       items.push(messageNode(c, m, cont, m === lastOwn ? receiptText(c, m, lastSentBy) : '', memberVersion));
       prev = m;
     }
-    if (s.loaded && !all.length) {
+    // Replies only the caller sees (slash commands): after the messages, never stored.
+    const ephemeral = st.ephemeral.get(cid) || [];
+    for (const e of ephemeral) {
+      items.push(cached(`eph-${e.key}`, JSON.stringify([e.body, e.notice, ctx.userName(e.sender_id)]),
+        () => buildEphemeral(e)));
+    }
+    if (s.loaded && !all.length && !ephemeral.length) {
       items.push(cached('empty', 'x', () => h('div', { class: 'no-messages' }, t('conversation.empty'))));
     }
     reconcile(inner, items);
@@ -290,6 +296,27 @@ export function createChatView(ctx, cid) {
         h('time', { class: 'msg-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at))),
       quote, body, reactionRow, status),
     actions, picker);
+  }
+
+  function buildEphemeral(e) {
+    const st = state();
+    const name = ctx.userName(e.sender_id);
+    const notice = e.notice ? t(`command.notice_${e.notice}`, { name: e.command || '' }) : '';
+    const text = notice && notice !== `command.notice_${e.notice}` ? notice : e.body;
+    const body = e.notice ? h('div', { class: 'msg-body msg-notice' }, text)
+      : h('div', { class: 'msg-body', 'data-testid': 'message-body' },
+        renderMarkdown(e.body, { me: st.me.username, isMember: () => true }));
+    return h('div', { class: 'msg ephemeral', 'data-testid': 'ephemeral', dataset: { key: e.key } },
+      avatar(e.sender_id || 'x', name),
+      h('div', { class: 'msg-main' },
+        h('div', { class: 'msg-head' },
+          h('span', { class: 'msg-sender' }, bdi(name)),
+          h('time', { class: 'msg-time', datetime: e.at, title: fmtDateTime(e.at) }, fmtTime(e.at)),
+          h('span', { class: 'ephemeral-label', 'data-testid': 'ephemeral-label' }, t('command.only_you'))),
+        body),
+      h('button', { class: 'icon-btn ephemeral-dismiss', type: 'button', title: t('command.dismiss'),
+        'aria-label': t('command.dismiss'), 'data-testid': 'ephemeral-dismiss',
+        onclick: () => ctx.dispatch({ type: 'ephemeral_dismissed', cid, key: e.key }) }, '✕'));
   }
 
   function buildEditor(m) {

@@ -11,7 +11,7 @@
 // Node's test runner checks it (tests/web/state.test.mjs).
 
 export const TYPING_SHOW_MS = 6000;
-export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs'];
+export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations'];
 
 export function initialState({ me = null } = {}) {
   return {
@@ -36,7 +36,32 @@ export function initialState({ me = null } = {}) {
     booted: false, // REST state loaded after the first `ready`
     status: 'connecting', // connecting | online | reconnecting
     filter: '', // the conversation list's filter text
+    ephemeral: new Map(), // cid -> [{ key, sender, body, at, command, notice }]: only the caller sees them
+    commands: [], // the slash commands one may use: [{ name, description, usage }]
   };
+}
+
+// ---------------------------------------------------------------- slash commands
+export const EPHEMERAL_KEPT = 20; // per conversation: older ones are dropped
+const COMMAND_RE = /^\/([a-z0-9][a-z0-9_-]{0,31})(?:\s+([\s\S]*))?$/i;
+
+// `/name args` naming a registered command: { command, text }; anything else is null
+// (sent as a message, as before: a bot may read it).
+export function parseCommand(text, commands) {
+  const m = COMMAND_RE.exec(text.trim());
+  if (!m) return null;
+  const name = m[1].toLowerCase();
+  if (!(commands || []).some((c) => c.name === name && !c.disabled)) return null;
+  return { command: name, text: (m[2] || '').trim() };
+}
+
+// The commands offered while `/prefix` is typed (no space yet): by name.
+export function commandMatches(commands, typed, limit = 8) {
+  const m = /^\/([a-z0-9_-]*)$/i.exec(typed);
+  if (!m) return [];
+  const q = m[1].toLowerCase();
+  return (commands || []).filter((c) => !c.disabled && c.name.startsWith(q))
+    .sort((a, b) => a.name.localeCompare(b.name)).slice(0, limit);
 }
 
 // ---------------------------------------------------------------- small immutable helpers
@@ -456,6 +481,35 @@ const HANDLERS = {
     m.set(uid, now + TYPING_SHOW_MS);
     effects.push(render('typing', 'list'), { type: 'render_later', delay: TYPING_SHOW_MS + 50, parts: ['typing', 'list'] });
     return { ...state, typing: mapSet(state.typing, cid, m) };
+  },
+  // Something only this user sees (a slash command's private reply): kept in memory
+  // for its conversation until dismissed or reloaded, never stored.
+  ephemeral(state, { frame }, effects) {
+    const cid = frame && frame.conversation_id;
+    if (!cid) return state;
+    const list = state.ephemeral.get(cid) || [];
+    const sender = frame.sender || {};
+    const entry = {
+      key: `${frame.invocation_id || 'x'}-${list.length}-${frame.at || ''}`,
+      sender_id: sender.id || null,
+      body: String(frame.body || ''),
+      at: frame.at || new Date().toISOString(),
+      command: frame.command || null,
+      notice: frame.notice || null,
+    };
+    const users = sender.id && !state.users.has(sender.id) ? mapSet(state.users, sender.id, sender) : state.users;
+    effects.push(render('messages'));
+    return { ...state, users, ephemeral: mapSet(state.ephemeral, cid, [...list, entry].slice(-EPHEMERAL_KEPT)) };
+  },
+  ephemeral_dismissed(state, { cid, key }, effects) {
+    const list = state.ephemeral.get(cid);
+    if (!list) return state;
+    effects.push(render('messages'));
+    const left = list.filter((e) => e.key !== key);
+    return { ...state, ephemeral: left.length ? mapSet(state.ephemeral, cid, left) : mapDelete(state.ephemeral, cid) };
+  },
+  commands_loaded(state, { commands }) {
+    return { ...state, commands: (commands || []).filter((c) => !c.disabled) };
   },
   presence(state, { user_id: uid, state: st }, effects) {
     effects.push(render('list', 'members', 'header', 'view'));
