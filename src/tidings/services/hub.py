@@ -83,6 +83,7 @@ class Services:
         users = UserService(deps, auth, passwords)
         audit = AuditService(deps)
         messages = MessageService(deps, plugin_service)
+        presence = PresenceService(deps)
         return cls(
             deps=deps,
             auth=auth,
@@ -91,7 +92,7 @@ class Services:
             conversations=ConversationService(deps),
             messages=messages,
             sync=SyncService(deps),
-            presence=PresenceService(deps),
+            presence=presence,
             audit=audit,
             second_factor=second_factor,
             sessions=SessionService(deps, auth, passwords),
@@ -107,5 +108,5 @@ class Services:
             plugins=plugin_service,
             backups=BackupService(deps),
             incoming_webhooks=IncomingWebhookService(deps, messages, auth.limiter),
-            commands=CommandService(deps, jobs, messages, auth.limiter),
+            commands=CommandService(deps, jobs, messages, presence, auth.limiter),
         )

@@ -24,7 +24,6 @@ from typing import Any
 import orjson
 import structlog
 
-from tidings.bus.ports import Envelope, EnvelopeKind, user_topic
 from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token
 from tidings.core.errors import (
@@ -77,6 +76,7 @@ from tidings.services.outbound import (
     OutboundRefused,
     signed_headers,
 )
+from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import SealedSecret, Tx
 
@@ -341,10 +341,16 @@ def reply_of(data: object) -> Reply | None:
 
 class CommandService:
     def __init__(
-        self, deps: Deps, jobs: JobService, messages: MessageService, limiter: RateLimiter
+        self,
+        deps: Deps,
+        jobs: JobService,
+        messages: MessageService,
+        presence: PresenceService,
+        limiter: RateLimiter,
     ) -> None:
         self.d = deps
         self.jobs = jobs
+        self.presence = presence
         self.messages = messages
         self.limiter = limiter
         cfg = deps.integrations
@@ -674,10 +680,7 @@ class CommandService:
             url,
             self.d.clock.now(),
         )
-        await self.d.bus.publish(
-            user_topic(command.user_id),
-            Envelope(kind=EnvelopeKind.EPHEMERAL, frame=frame, sender_id=caller.id),
-        )
+        await self.presence.tell(command.user_id, frame, caller.id)
 
     async def respond(self, invocation_id: str, signature: str, data: object) -> None:
         """A reply through the response URL: while it has not expired, a few times."""
@@ -745,10 +748,7 @@ class CommandService:
             invocation_id=invocation.id,
             notice=notice,
         )
-        await self.d.bus.publish(
-            user_topic(caller.id),
-            Envelope(kind=EnvelopeKind.EPHEMERAL, frame=frame, sender_id=speaker.id),
-        )
+        await self.presence.tell(caller.id, frame, speaker.id)
 
     async def _notice(
         self, invocation: Invocation, command: SlashCommand, caller: User, notice: str

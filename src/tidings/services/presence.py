@@ -1,4 +1,5 @@
-"""Ephemeral signals: typing and presence. Best effort, never stored as events."""
+"""Ephemeral signals: typing, presence, and what one user alone is shown (a slash
+command's private reply, a command for a bot). Best effort, never stored as events."""
 
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ class PresenceService:
                 conversation_id=conversation_id,
                 sender_id=actor.id,
             ),
+        )
+
+    async def tell(self, user_id: str, frame: str, sender_id: str | None) -> None:
+        """Write `frame` to every live connection of `user_id` (not one of `sender_id`'s:
+        a signal skips its sender), on whichever node holds them. Nothing is stored: a
+        user with no live connection gets nothing."""
+        await self.d.bus.publish(
+            user_topic(user_id),
+            Envelope(kind=EnvelopeKind.EPHEMERAL, frame=frame, sender_id=sender_id),
         )
 
     async def update(self, actor: User, conn_id: str, state: PresenceState) -> str:
