@@ -85,7 +85,7 @@ async def test_a_signed_url_command_answers_only_the_caller(make_server: MakeSer
 
         invocation = await s.invoke("/weather", "Paris")
         assert invocation["command"] == "weather" and invocation["conversation_id"] == s.cid
-        assert await s.drain() >= 1
+        await s.drain()  # (or the in-process worker already ran it)
         [got] = await receiver.wait()
         assert got.signed is True and got.path == "/cmd"
         assert got.headers["x-tidings-event"] == "command"
