@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 from starlette.responses import Response
 
@@ -315,3 +316,70 @@ async def test_managing_commands(make_server: MakeServer) -> None:
 def test_receiver_helpers_are_pure() -> None:
     r = Received("/p", {}, b'{"a": 1}', None)
     assert r.json == {"a": 1}
+
+
+async def test_the_sdk_manages_integrations_and_gets_ephemeral_replies(
+    make_server: MakeServer,
+) -> None:
+    """The SDK's integration methods, and an `EphemeralMessage` on its event stream
+    (also with ephemeral=False: only typing and presence are left out then)."""
+    from tidings.sdk import APIError, EphemeralMessage, Forbidden, NotFound
+
+    async with scene(make_server) as s, Receiver() as receiver:  # noqa: SIM117 - s first
+        async with (
+            Client(s.server.url, token=s.admin.token) as admin,
+            Client(s.server.url, token=s.ann.token) as ann,
+        ):
+            hook = await ann.create_incoming_webhook(s.cid, "Builds")  # ann owns the group
+            assert hook.url and hook.conversation_id == s.cid
+            async with http_client(s.server.url) as c:
+                r = await c.post(urlsplit(hook.url).path, json={"text": "one"})
+                assert r.status_code == 200
+            [listed] = await ann.incoming_webhooks(s.cid)
+            assert (listed.id, listed.posts, listed.url) == (hook.id, 1, None)
+            assert [h.id for h in await admin.incoming_webhooks()] == [hook.id]
+            with pytest.raises(Forbidden):
+                await ann.incoming_webhooks()
+            rotated = await ann.rotate_incoming_webhook(hook.id)
+            assert rotated.url and rotated.url != hook.url
+            off = await ann.update_incoming_webhook(hook.id, name="CI", disabled=True)
+            assert (off.name, off.disabled) == ("CI", True)
+            await ann.delete_incoming_webhook(hook.id)
+            assert await ann.incoming_webhooks(s.cid) == []
+
+            command, secret = await admin.create_command(
+                "echo", url=receiver.url + "/echo", description="says it back", usage="[text]"
+            )
+            assert secret and command.target == "url" and command.url
+            receiver.secret = secret
+            receiver.answer = lambda r: Response(
+                orjson.dumps({"text": f"you said {r.json['text']}"}),
+                media_type="application/json",
+            )
+            [seen] = await ann.commands()
+            assert (seen.name, seen.usage, seen.url) == ("echo", "[text]", None)
+            with pytest.raises(APIError):
+                await ann.create_command("mine", url="https://x.example")
+            stream = await ann.subscribe(ephemeral=False)
+            invocation = await ann.invoke_command(s.cid, "/echo", "hi there")
+            assert invocation.command == "echo" and invocation.expires_at is not None
+            await s.drain()
+
+            async def first_ephemeral() -> EphemeralMessage:
+                async for event in stream:
+                    if isinstance(event, EphemeralMessage):
+                        return event
+                raise AssertionError("the stream ended")
+
+            reply = await asyncio.wait_for(first_ephemeral(), 10)
+            assert reply.body == "you said hi there" and reply.command == "echo"
+            assert reply.sender.id == command.user_id and reply.invocation_id == invocation.id
+            with pytest.raises(NotFound):
+                await ann.invoke_command(s.cid, "nope")
+            new_secret = await admin.rotate_command_secret(command.id)
+            assert new_secret != secret
+            updated = await admin.update_command(command.id, disabled=True)
+            assert updated.disabled
+            await admin.delete_command(command.id)
+            assert await admin.commands() == []
+            await stream.aclose()
