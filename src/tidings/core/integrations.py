@@ -136,12 +136,14 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def signature_ok(secret: str, timestamp: str, body: bytes, given: str) -> bool:
-    return hmac.compare_digest(signature(secret, timestamp, body), given)
+    expected = signature(secret, timestamp, body).encode()
+    return hmac.compare_digest(expected, given.encode("utf-8", "surrogatepass"))
 
 
 def secret_hash(secret: str) -> str:
-    """A URL secret carries 256 random bits: a fast hash suffices to keep it."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    """A URL secret carries 256 random bits: a fast hash suffices to keep it. (Any
+    string a URL brings hashes: none raises.)"""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --- Slack's bodies, reduced to text ---------------------------------------------------

@@ -167,8 +167,9 @@ class Keyring:
         """Whether `signature` is that of `subject` for `purpose` under any key held."""
         for key in self._all(False):
             mac = hmac.new(key.links, _link_message(purpose, subject), hashlib.sha256).digest()
-            expected = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-            if hmac.compare_digest(expected, signature):
+            expected = base64.urlsafe_b64encode(mac).rstrip(b"=")
+            # as bytes: compare_digest refuses a str that is not ASCII (any URL may come)
+            if hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass")):
                 return True
         return False
 
