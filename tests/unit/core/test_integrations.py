@@ -56,7 +56,9 @@ def test_command_names_texts_and_urls() -> None:
         with pytest.raises(InvalidRequest):
             check_command_text(bad)
     assert check_target_url(" https://a.example/x?y=1 ") == "https://a.example/x?y=1"
-    bad_urls = ("ftp://a", "https://", "http://u:p@a.io", "http://a.io:0/", "http://[::1", "x" * 2001)
+    bad_urls = (
+        "ftp://a", "https://", "http://u:p@a.io", "http://a.io:0/", "http://[::1", "x" * 2001
+    )
     for bad in bad_urls:
         with pytest.raises(InvalidRequest):
             check_target_url(bad)
