@@ -130,7 +130,7 @@ def test_rest_api_from_its_openapi_document(tmp_path: Path) -> None:
 
 
 # --- WebSocket --------------------------------------------------------------------------
-FRAME_TYPES = ["auth", "send", "read", "typing", "presence", "ping", "nope", ""]
+FRAME_TYPES = ["auth", "send", "read", "typing", "presence", "ping", "command", "nope", ""]
 FIELDS = [
     "type",
     "ref",
@@ -142,6 +142,8 @@ FIELDS = [
     "reply_to_seq",
     "seq",
     "state",
+    "command",
+    "text",
 ]
 json_scalars = (
     st.none()
@@ -169,6 +171,8 @@ typed_values = {
     "reply_to_seq": st.integers(min_value=-2, max_value=2**40),
     "seq": st.integers(min_value=-2, max_value=2**40),
     "state": st.sampled_from(["online", "away", "busy"]),
+    "command": st.text(max_size=40),
+    "text": st.text(max_size=300),
 }
 shaped_frames = st.fixed_dictionaries(
     {"type": st.sampled_from(FRAME_TYPES)},
