@@ -1,5 +1,6 @@
 """`tidings commands ...` and `tidings incoming-webhooks ...`: slash commands and
-incoming webhooks at the command line (docs/integrations.md). Mounted by cli/main.py."""
+incoming webhooks at the command line (docs/integrations.md). Mounted by cli/main.py;
+like every command group, it imports cli/common.py, never cli/main.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from tidings.cli.main import console, fail, run_with_container, say
+from tidings.cli.common import console, fail, run_with_container, say
 from tidings.core.integrations import IncomingWebhook, SlashCommand
 
 if TYPE_CHECKING:

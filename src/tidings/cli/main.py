@@ -22,6 +22,7 @@ from tidings.cli.common import (
     say,
     state,
 )
+from tidings.cli.integrations import commands_app, hooks_app
 from tidings.cli.jobs import jobs_app
 from tidings.core.errors import TidingsError
 from tidings.core.models import BotInfo, Department, OrgRole, User
@@ -57,6 +58,8 @@ secrets_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(commands_app, name="commands")
+app.add_typer(hooks_app, name="incoming-webhooks")
 oidc_app = typer.Typer(
     help="OpenID Connect single sign-on (settings oidc_*; docs/identity.md).",
     no_args_is_help=True,
@@ -762,14 +765,6 @@ def plugins_list() -> None:
         say(f"{plugin.name}: loaded, hooks: {', '.join(plugin.hooks) or 'none'}")
 
 
-def _mount_integrations() -> None:
-    from tidings.cli.integrations import commands_app, hooks_app
-
-    app.add_typer(commands_app, name="commands")
-    app.add_typer(hooks_app, name="incoming-webhooks")
-
-
-_mount_integrations()
 
 
 def _mount_optional() -> None:
