@@ -13,7 +13,9 @@ import pytest
 from tests.conftest import Backend, LiveServer
 from tests.e2e.test_cli import tidings
 
-pytestmark = pytest.mark.e2e
+# a dozen CLI processes (each imports, migrates, opens the database): more than the
+# default per-test timeout on a loaded machine
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def printed(out: subprocess.CompletedProcess[str], what: str) -> str:
