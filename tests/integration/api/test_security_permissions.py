@@ -10,6 +10,7 @@ wrong password): those count as allowed, since the permission check let them thr
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import websockets
 from tests.conftest import AppServer, MakeServer
 from tests.helpers import Api, Ws, http_client, login, make_user
 from tidings.core.jobs import Job, JobPolicy
+from tidings.services.integrations import RESPONSE_LINK
 
 ROLES = ("owner", "admin", "member", "guest", "nonmember", "anonymous")
 AUTH = frozenset(ROLES) - {"anonymous"}
@@ -96,12 +98,24 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/identity/oidc"): ADMINS,
     ("POST", "/api/v1/identity/oidc/test"): NOBODY,  # admins: not_found (off)
     # durable jobs: a dead letter made for this test (world.job_id)
-    ("GET", "/api/v1/admin/jobs"): ADMINS,
-    ("GET", "/api/v1/admin/jobs/stats"): ADMINS,
-    ("GET", "/api/v1/admin/jobs/{job_id}"): ADMINS,
-    ("POST", "/api/v1/admin/jobs/{job_id}/retry"): ADMINS,
-    ("POST", "/api/v1/admin/jobs/retry-dead"): ADMINS,
-    ("POST", "/api/v1/admin/jobs/purge"): ADMINS,
+    # incoming webhooks: G's owner (creator) and org admins manage them; G's other
+    # members are refused, strangers learn nothing; the URL itself is the secret
+    ("POST", "/api/v1/conversations/{cid}/incoming-webhooks"): ADMINS,
+    ("GET", "/api/v1/conversations/{cid}/incoming-webhooks"): ADMINS,
+    ("GET", "/api/v1/incoming-webhooks"): ADMINS,
+    ("PATCH", "/api/v1/incoming-webhooks/{hid}"): ADMINS,
+    ("POST", "/api/v1/incoming-webhooks/{hid}/rotate"): ADMINS,
+    ("DELETE", "/api/v1/incoming-webhooks/{hid}"): ADMINS,
+    ("POST", "/api/v1/hooks/{hid}/{secret}"): EVERYONE,
+    # slash commands: admins manage them, anyone lists them, members invoke them; a
+    # response URL is signed, no token
+    ("GET", "/api/v1/commands"): AUTH,
+    ("POST", "/api/v1/commands"): ADMINS,
+    ("PATCH", "/api/v1/commands/{command_id}"): ADMINS,
+    ("POST", "/api/v1/commands/{command_id}/secret"): ADMINS,
+    ("DELETE", "/api/v1/commands/{command_id}"): ADMINS,
+    ("POST", "/api/v1/conversations/{cid}/commands"): IN_G,
+    ("POST", "/api/v1/command-responses/{iid}/{signature}"): EVERYONE,
 }
 
 WS: dict[str, frozenset[str]] = {
@@ -111,6 +125,7 @@ WS: dict[str, frozenset[str]] = {
     "typing": IN_G,
     "presence": AUTH,
     "ping": AUTH,
+    "command": IN_G,
 }
 
 
@@ -136,6 +151,8 @@ class World:
     department: str = ""
     message_seq: int = 0
     job_id: str = ""
+    # signs a command's response URL as the server does (the test's server's keyring)
+    sign_response: Any = None
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -161,6 +178,38 @@ class World:
         async with http_client(self.url, headers=headers, timeout=30) as c:
             sessions = (await c.get("/api/v1/sessions")).json()["sessions"]
         return token, next(s["id"] for s in sessions if s["current"])
+
+    async def fresh_hook(self) -> tuple[str, str]:
+        """An incoming webhook of G (made by the owner): its id and its URL's path."""
+        data = await self.owner.post(
+            f"/conversations/{self.group}/incoming-webhooks", {"name": "H"}, expect=201
+        )
+        hook = data["incoming_webhook"]
+        return str(hook["id"]), "/" + str(hook["url"]).split("/", 3)[3]
+
+    async def fresh_command(self) -> str:
+        """A slash command answered by a bot (no outgoing request is made): its name."""
+        name = f"cmd{next(_n)}"
+        body = {"name": name, "bot_id": await self.fresh_bot()}
+        await self.owner.post("/commands", body, expect=201)
+        return name
+
+    async def fresh_command_id(self) -> str:
+        name = f"cmd{next(_n)}"
+        made = await self.owner.post(
+            "/commands", {"name": name, "url": "https://commands.example/x"}, expect=201
+        )
+        return str(made["command"]["id"])
+
+    async def fresh_response_path(self) -> str:
+        """The path of a new invocation's response URL (G's creator invoked it)."""
+        assert self.creator is not None and self.sign_response is not None
+        name = await self.fresh_command()
+        made = await self.creator.post(
+            f"/conversations/{self.group}/commands", {"command": name}, expect=202
+        )
+        iid = str(made["invocation"]["id"])
+        return f"/api/v1/command-responses/{iid}/{self.sign_response(iid)}"
 
     async def mem_message(self) -> int:
         assert self.mem is not None
@@ -252,6 +301,26 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/admin/jobs/{world.job_id}" + path.split("{job_id}")[1])
         case ("POST", "/admin/jobs/retry-dead") | ("POST", "/admin/jobs/purge"):
             return Call(method, path, {"kind": "test.nothing"})
+        case (_, "/conversations/{cid}/incoming-webhooks"):
+            body = {"name": "H"} if method == "POST" else None
+            return Call(method, path.replace("{cid}", g), body)
+        case (_, "/incoming-webhooks/{hid}") | ("POST", "/incoming-webhooks/{hid}/rotate"):
+            hid, _url = await world.fresh_hook()
+            body = {"name": "N"} if method == "PATCH" else None
+            return Call(method, path.replace("{hid}", hid), body)
+        case ("POST", "/hooks/{hid}/{secret}"):
+            _hid, hook_path = await world.fresh_hook()
+            return Call(method, hook_path, {"text": "hi"})
+        case ("POST", "/commands"):
+            return Call(method, path, {"name": f"c{next(_n)}", "url": "https://x.example/c"})
+        case (_, "/commands/{command_id}") | ("POST", "/commands/{command_id}/secret"):
+            command_id = await world.fresh_command_id()
+            body = {"description": "d"} if method == "PATCH" else None
+            return Call(method, path.replace("{command_id}", command_id), body)
+        case ("POST", "/conversations/{cid}/commands"):
+            return Call(method, path.replace("{cid}", g), {"command": await world.fresh_command()})
+        case ("POST", "/command-responses/{iid}/{signature}"):
+            return Call(method, await world.fresh_response_path(), {"text": "later"})
         case _ if "{" not in path:
             return Call(method, path)
     raise AssertionError(f"no request for {method} {path}: add one to build()")
@@ -310,7 +379,8 @@ async def _dead_letter(server: AppServer) -> str:
 
 
 async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> None:
-    async with make_server() as server:
+    # the incoming webhook rows make a fresh one of G for each call
+    async with make_server(max_incoming_webhooks_per_conversation=100) as server:
         async with server.client(timeout=30) as http:
             spec = (await http.get("/openapi.json")).json()
         served = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
@@ -320,6 +390,9 @@ async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> No
         )
         world = await make_world(server.url, server.admin_password)
         world.job_id = await _dead_letter(server)
+        world.sign_response = functools.partial(
+            server.container.deps.keyring.sign_link, RESPONSE_LINK
+        )
         wrong: list[str] = []
         async with server.client(timeout=30) as http:
             for (method, path), allowed in REST.items():
@@ -365,6 +438,11 @@ async def _ws_outcome(world: World, ws_url: str, role: str, frame_type: str) -> 
             "typing": {"type": "typing", "conversation_id": world.group},
             "presence": {"type": "presence", "state": "away"},
             "ping": {"type": "ping"},
+            "command": {
+                "type": "command",
+                "conversation_id": world.group,
+                "command": await world.fresh_command(),
+            },
         }
         reply = await ws.request(frames[frame_type])
         if reply["type"] == "ack":
