@@ -98,6 +98,12 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/identity/oidc"): ADMINS,
     ("POST", "/api/v1/identity/oidc/test"): NOBODY,  # admins: not_found (off)
     # durable jobs: a dead letter made for this test (world.job_id)
+    ("GET", "/api/v1/admin/jobs"): ADMINS,
+    ("GET", "/api/v1/admin/jobs/stats"): ADMINS,
+    ("GET", "/api/v1/admin/jobs/{job_id}"): ADMINS,
+    ("POST", "/api/v1/admin/jobs/{job_id}/retry"): ADMINS,
+    ("POST", "/api/v1/admin/jobs/retry-dead"): ADMINS,
+    ("POST", "/api/v1/admin/jobs/purge"): ADMINS,
     # incoming webhooks: G's owner (creator) and org admins manage them; G's other
     # members are refused, strangers learn nothing; the URL itself is the secret
     ("POST", "/api/v1/conversations/{cid}/incoming-webhooks"): ADMINS,
