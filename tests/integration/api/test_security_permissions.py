@@ -104,6 +104,7 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/admin/jobs/{job_id}/retry"): ADMINS,
     ("POST", "/api/v1/admin/jobs/retry-dead"): ADMINS,
     ("POST", "/api/v1/admin/jobs/purge"): ADMINS,
+    ("GET", "/api/v1/admin/plugins"): ADMINS,
     # incoming webhooks: G's owner (creator) and org admins manage them; G's other
     # members are refused, strangers learn nothing; the URL itself is the secret
     ("POST", "/api/v1/conversations/{cid}/incoming-webhooks"): ADMINS,
