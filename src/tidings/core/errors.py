@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     TOO_LARGE = "too_large"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    PRECONDITION_FAILED = "precondition_failed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
@@ -38,6 +40,8 @@ class FieldError(TypedDict):
 
 class FieldDetails(TypedDict, total=False):
     field: str  # the request field at fault
+    # SCIM (RFC 7644 3.12): the scimType of the error (invalidFilter, uniqueness, ...)
+    scim_type: str
 
 
 class RequestDetails(FieldDetails, total=False):
@@ -267,6 +271,24 @@ class TooLarge(TidingsError):
 
 class MethodNotAllowed(TidingsError):
     code = ErrorCode.METHOD_NOT_ALLOWED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class PreconditionFailed(TidingsError):
+    """The resource changed since the version the client names (If-Match: SCIM ETags)."""
+
+    code = ErrorCode.PRECONDITION_FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class UnsupportedMediaType(TidingsError):
+    """A request body of a content type the endpoint does not take."""
+
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -130,6 +130,42 @@ class SealedSecret:
     sealed: str
 
 
+@dataclass(frozen=True, slots=True)
+class ScimToken:
+    """A SCIM bearer token as an admin sees it (never the token itself)."""
+
+    id: str
+    name: str
+    created_by: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScimUserRecord:
+    """The SCIM side of a provisioned account: the provider's userName (as given) and
+    externalId, and the SCIM attributes kept beside the account (JSON values)."""
+
+    user_id: str
+    user_name: str
+    external_id: str | None
+    attributes: dict[str, object]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScimGroupRecord:
+    """A department provisioned (or adopted) as a SCIM Group."""
+
+    department_id: str
+    display_name: str
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 # --- one Protocol per aggregate ------------------------------------------------------
 class UsersTx(Protocol):
     """Accounts, departments, the directory (store/sql/users.py)."""
@@ -177,6 +213,15 @@ class UsersTx(Protocol):
     async def add_department_member(self, department_id: str, user_id: str) -> None: ...
 
     async def remove_department_member(self, department_id: str, user_id: str) -> None: ...
+
+    async def rename_department(self, department_id: str, name: str) -> None: ...
+
+    async def delete_department(self, department_id: str) -> None:
+        """The department, its memberships and its sub-departments' link to it (they
+        become top-level)."""
+        ...
+
+    async def department_member_ids(self, department_id: str) -> list[UserId]: ...
 
 
 class ConversationsTx(Protocol):
@@ -654,6 +699,57 @@ class IntegrationsTx(Protocol):
     async def delete_expired_invocations(self, before: datetime) -> int: ...
 
 
+class ScimTx(Protocol):
+    """SCIM provisioning: its tokens, and the SCIM side of users and groups
+    (store/sql/scim.py). `field` of a search is one of the filterable attributes:
+    "userName", "externalId" (users), "displayName", "externalId" (groups); None lists
+    all. Pages are by id, `offset` counted from 0."""
+
+    async def insert_scim_token(
+        self, token_id: str, token_hash: str, name: str, created_by: str | None, now: datetime
+    ) -> None: ...
+
+    async def scim_token_for_hash(self, token_hash: str) -> ScimToken | None: ...
+
+    async def list_scim_tokens(self) -> list[ScimToken]: ...
+
+    async def revoke_scim_token(self, token_id: str, now: datetime) -> bool:
+        """False when there is no such live token."""
+        ...
+
+    async def set_scim_token_used(self, token_id: str, now: datetime) -> None: ...
+
+    async def put_scim_user(self, record: ScimUserRecord) -> None:
+        """Insert or replace; Conflict when another user has the userName."""
+        ...
+
+    async def get_scim_user(self, user_id: str) -> ScimUserRecord | None: ...
+
+    async def find_scim_users(
+        self, field: str | None, value: str, offset: int, limit: int
+    ) -> tuple[int, list[ScimUserRecord]]:
+        """The total that match, and one page of them."""
+        ...
+
+    async def delete_scim_user(self, user_id: str) -> None: ...
+
+    async def put_scim_group(self, record: ScimGroupRecord) -> None:
+        """Insert or replace; Conflict when another group has the displayName."""
+        ...
+
+    async def get_scim_group(self, department_id: str) -> ScimGroupRecord | None: ...
+
+    async def find_scim_groups(
+        self, field: str | None, value: str, offset: int, limit: int
+    ) -> tuple[int, list[ScimGroupRecord]]: ...
+
+    async def delete_scim_group(self, department_id: str) -> None: ...
+
+    async def scim_member_ids(self, department_id: str) -> list[UserId]:
+        """The department's members that are SCIM users, by id."""
+        ...
+
+
 class Tx(
     UsersTx,
     ConversationsTx,
@@ -664,6 +760,7 @@ class Tx(
     IdentityTx,
     OidcTx,
     IntegrationsTx,
+    ScimTx,
     Protocol,
 ):
     """One transaction (read or write), across every aggregate."""

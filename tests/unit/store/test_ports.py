@@ -21,6 +21,7 @@ from tidings.store.sql import (
     jobs,
     messages,
     oidc,
+    scim,
     security,
     store,
     tx,
@@ -40,6 +41,7 @@ AGGREGATES: list[tuple[type[Any], type[Any]]] = [
     (ports.IdentityTx, identity.IdentityQueries),
     (ports.OidcTx, oidc.OidcQueries),
     (ports.IntegrationsTx, integrations.IntegrationQueries),
+    (ports.ScimTx, scim.ScimQueries),
 ]
 
 

@@ -346,3 +346,41 @@ command_invocations = Table(
     PrimaryKeyConstraint("conversation_id", "id"),
     Index("ix_command_invocations_expires", "expires_at"),
 )
+
+# --- 0012: SCIM 2.0 provisioning (services/scim.py) ---------------------------------
+
+scim_tokens = Table(
+    "scim_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", String(80), nullable=False),
+    Column("created_by", String(32), nullable=True),  # None: the command line
+    Column("created_at", TS, nullable=False),
+    Column("last_used_at", TS, nullable=True),
+    Column("revoked_at", TS, nullable=True),
+)
+
+scim_users = Table(
+    "scim_users",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("user_name", String(256), nullable=False),  # as the provider gave it
+    Column("user_name_key", String(256), nullable=False, unique=True),  # casefolded
+    Column("external_id", String(256), nullable=True),
+    Column("attributes", Text, nullable=False),  # JSON: name, emails, displayName
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_scim_users_external_id", "external_id"),
+)
+
+scim_groups = Table(
+    "scim_groups",
+    metadata,
+    Column("department_id", String(32), primary_key=True),
+    Column("display_name_key", String(256), nullable=False, unique=True),
+    Column("external_id", String(256), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_scim_groups_external_id", "external_id"),
+)

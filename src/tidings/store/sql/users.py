@@ -181,6 +181,40 @@ class UserQueries(TxBase):
             )
         )
 
+    async def rename_department(self, department_id: str, name: str) -> None:
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    update(t.departments)
+                    .where(t.departments.c.id == department_id)
+                    .values(name=name)
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"department {name!r} already exists there", field="name") from exc
+
+    async def delete_department(self, department_id: str) -> None:
+        """The department, its memberships and its sub-departments' link to it (they
+        become top-level)."""
+        await self.conn.execute(
+            delete(t.department_members).where(
+                t.department_members.c.department_id == department_id
+            )
+        )
+        await self.conn.execute(
+            update(t.departments)
+            .where(t.departments.c.parent_id == department_id)
+            .values(parent_id=None)
+        )
+        await self.conn.execute(delete(t.departments).where(t.departments.c.id == department_id))
+
+    async def department_member_ids(self, department_id: str) -> list[UserId]:
+        rows = await self.conn.execute(
+            select(t.department_members.c.user_id)
+            .where(t.department_members.c.department_id == department_id)
+            .order_by(t.department_members.c.user_id)
+        )
+        return [UserId(r[0]) for r in rows]
+
     # --- who holds a role -------------------------------------------------------
     async def active_user_ids_with_roles(self, roles: Sequence[OrgRole]) -> list[UserId]:
         """People (never bots: they have no second factor) with one of these roles."""
