@@ -21,6 +21,8 @@ from tidings.api.limits import RequestLimits
 from tidings.api.oidc_routes import router as oidc_router
 from tidings.api.plugin_routes import router as plugin_router
 from tidings.api.routes import router
+from tidings.api.scim_routes import router as scim_admin_router
+from tidings.api.scim_routes import scim_router
 from tidings.api.security_routes import router as security_router
 from tidings.core.errors import ErrorCode
 from tidings.gateway.ws import WS_PATH, Gateway
@@ -85,6 +87,8 @@ def create_app(
         app.include_router(identity_router)
         app.include_router(plugin_router)
         app.include_router(integration_router)
+        app.include_router(scim_admin_router)
+        app.include_router(scim_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

@@ -21,6 +21,7 @@ from tidings.services.context import (
     IntegrationLimits,
     JobLimits,
     Limits,
+    ScimLimits,
     SecurityLimits,
 )
 from tidings.services.hub import Services
@@ -98,6 +99,7 @@ class Container:
             jobs=limits_from(settings, JobLimits),
             identity=limits_from(settings, IdentityLimits),
             integrations=limits_from(settings, IntegrationLimits),
+            scim=limits_from(settings, ScimLimits),
         )
         self.passwords = passwords or Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib

@@ -459,6 +459,36 @@ class Settings(BaseSettings):
         5, ge=1, le=100, description="after_event attempts before the job is a dead letter"
     )
 
+    # --- SCIM 2.0 provisioning (docs/identity.md) ---
+    scim_page_max: int = Field(
+        100, ge=1, le=1000, description="SCIM list pages: the default and largest count"
+    )
+    scim_max_request_bytes: int = Field(
+        256 * 1024, ge=1024, description="largest SCIM request body"
+    )
+    scim_max_patch_operations: int = Field(
+        200, ge=1, le=10_000, description="operations in one SCIM PATCH request, at most"
+    )
+    scim_max_filter_chars: int = Field(
+        512, ge=16, le=8192, description="longest SCIM filter"
+    )
+    scim_max_members: int = Field(
+        5000, ge=1, description="members one SCIM Group request may name, at most"
+    )
+    scim_adopt_existing: bool = Field(
+        True,
+        description="a SCIM user (group) whose name is that of an existing account "
+        "(top-level department) not yet provisioned takes it over, instead of a conflict",
+    )
+    scim_group_roles: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="SCIM groups whose members get a role: 'Tidings Admins=admin,"
+        "Contractors=guest' (roles admin, member, guest; never owner)",
+    )
+    rate_scim_per_token: int = Field(
+        1200, ge=0, description="SCIM requests per window of one SCIM token (0: no limit)"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -530,6 +560,29 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"plugins_fail_closed names {unknown[0]!r}, which plugins does not")
         return self
+
+    @field_validator("scim_group_roles", mode="before")
+    @classmethod
+    def _group_roles(cls, value: object) -> object:
+        """TIDINGS_SCIM_GROUP_ROLES: a JSON object, or `Group=role` pairs separated by
+        commas."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            pairs = [p.rpartition("=") for p in value.split(",") if p.strip()]
+            return {name.strip(): role.strip() for name, _, role in pairs}
+        return value
+
+    @field_validator("scim_group_roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+        for name, role in roles.items():
+            if not name.strip() or role not in ("admin", "member", "guest"):
+                raise ValueError(
+                    f"scim_group_roles: {name!r}={role!r}: each group maps to admin, member "
+                    "or guest"
+                )
+        return roles
 
     @field_validator("secret_keys")
     @classmethod

@@ -66,6 +66,19 @@ class AuditAction:
     COMMAND_UPDATED = "command_updated"
     COMMAND_SECRET_ROTATED = "command_secret_rotated"
     COMMAND_DELETED = "command_deleted"
+    # SCIM provisioning (services/scim.py): the actor is the SCIM token's id
+    SCIM_TOKEN_CREATED = "scim_token_created"
+    SCIM_TOKEN_REVOKED = "scim_token_revoked"
+    SCIM_USER_CREATED = "scim_user_created"
+    SCIM_USER_ADOPTED = "scim_user_adopted"
+    SCIM_USER_UPDATED = "scim_user_updated"
+    SCIM_USER_DEACTIVATED = "scim_user_deactivated"
+    SCIM_USER_REACTIVATED = "scim_user_reactivated"
+    SCIM_USER_DELETED = "scim_user_deleted"
+    SCIM_GROUP_CREATED = "scim_group_created"
+    SCIM_GROUP_ADOPTED = "scim_group_adopted"
+    SCIM_GROUP_UPDATED = "scim_group_updated"
+    SCIM_GROUP_DELETED = "scim_group_deleted"
 
 
 def _iso(at: datetime) -> str:

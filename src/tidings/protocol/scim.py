@@ -17,11 +17,13 @@ no attribute of any of these answers `invalidPath`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar
 
+import orjson
 from pydantic import Field, ValidationError
 from scim2_models import (
     URN,
@@ -71,7 +73,7 @@ class Member(ComplexAttribute):
     """A member of a Group: a User (Tidings has no nested groups)."""
 
     value: Annotated[str | None, Mutability.immutable, Required.true] = None
-    ref: Annotated[Reference[StandardUser] | None, Mutability.immutable] = Field(
+    ref: Annotated[Reference["User"] | None, Mutability.immutable] = Field(  # type: ignore[type-arg]
         None, serialization_alias="$ref", validation_alias="$ref"
     )
     type: Annotated[str | None, Mutability.immutable] = Field(None, examples=["User"])
@@ -104,13 +106,15 @@ class Group(Resource[Any]):
 
 
 R = TypeVar("R", User, Group)
+UserPatch = PatchOp[User]
+GroupPatch = PatchOp[Group]
 
 # What a client may send beyond what Tidings keeps, ignored: the rest of the standard
 # schemas (lower-cased names), and any extension (a key with a URN).
 _STANDARD: dict[type[Resource[Any]], frozenset[str]] = {
     User: frozenset(
         f.serialization_alias or f.alias or n
-        for n, f in StandardUser[EnterpriseUser].model_fields.items()  # type: ignore[misc]
+        for n, f in StandardUser[EnterpriseUser].model_fields.items()
     ),
     Group: frozenset(
         f.serialization_alias or f.alias or n for n, f in StandardGroup.model_fields.items()
@@ -217,13 +221,13 @@ def parse_resource(model: type[R], body: object, *, replacing: bool = False) -> 
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object", "invalidSyntax")
     schemas = body.get("schemas")
-    if schemas is not None and (
-        not isinstance(schemas, list) or model.__schema__ not in schemas
-    ):
+    if schemas is not None and (not isinstance(schemas, list) or model.__schema__ not in schemas):
         raise invalid(f"schemas must list {model.__schema__}", "invalidValue", "schemas")
     clean = _known_only(model, body)
     clean["schemas"] = [str(model.__schema__)]
-    context = Context.RESOURCE_REPLACEMENT_REQUEST if replacing else Context.RESOURCE_CREATION_REQUEST
+    context = (
+        Context.RESOURCE_REPLACEMENT_REQUEST if replacing else Context.RESOURCE_CREATION_REQUEST
+    )
     try:
         return model.model_validate(clean, scim_ctx=context)
     except ValidationError as exc:
@@ -415,7 +419,10 @@ def _add_filtered(resource: Resource[Any], operation: Any) -> bool:
     sub_names = _aliases(item_type)
     if key.lower() not in sub_names or sub.lower() not in sub_names:
         return False
-    raw = {sub_names[key.lower()]: wanted.replace('\\"', '"'), sub_names[sub.lower()]: operation.value}
+    raw = {
+        sub_names[key.lower()]: wanted.replace('\\"', '"'),
+        sub_names[sub.lower()]: operation.value,
+    }
     try:
         item = item_type.model_validate(raw)
     except ValidationError as exc:
@@ -445,7 +452,9 @@ FILTERABLE: dict[type[Resource[Any]], dict[str, str]] = {
 }
 
 
-def parse_filter(model: type[Resource[Any]], text: str | None, max_chars: int) -> tuple[str | None, str]:
+def parse_filter(
+    model: type[Resource[Any]], text: str | None, max_chars: int
+) -> tuple[str | None, str]:
     """`userName eq "x"` (and the other equality filters of FILTERABLE) -> (attribute,
     value); no filter -> (None, ""). Anything else answers invalidFilter."""
     if text is None or not text.strip():
@@ -599,7 +608,9 @@ def service_provider_config(
         change_password=ChangePassword(supported=True),
         sort=Sort(supported=False),
         etag=ETag(supported=True),
-        pagination=Pagination(cursor=False, index=True, default_page_size=page_max, max_page_size=page_max),
+        pagination=Pagination(
+            cursor=False, index=True, default_page_size=page_max, max_page_size=page_max
+        ),
         authentication_schemes=[
             AuthenticationScheme(
                 type="oauthbearertoken",
@@ -629,7 +640,10 @@ def schemas(base_url: str) -> list[dict[str, Any]]:
         schema = model.to_schema().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         schema["name"] = model.__name__
         schema["description"] = "Tidings account" if model is User else "Tidings department"
-        schema["meta"] = {"resourceType": "Schema", "location": f"{base_url}/Schemas/{schema['id']}"}
+        schema["meta"] = {
+            "resourceType": "Schema",
+            "location": f"{base_url}/Schemas/{schema['id']}",
+        }
         out.append(schema)
     return out
 
@@ -646,3 +660,83 @@ def resource_types(base_url: str) -> list[dict[str, Any]]:
         }
         out.append(body)
     return out
+
+
+# --- resources on the wire -------------------------------------------------------------
+def etag(resource: Mapping[str, Any]) -> str:
+    """A weak ETag of a resource: a digest of its attributes (meta aside), so that any
+    change, by SCIM or by an admin in Tidings, gives a new version."""
+    content = {k: v for k, v in resource.items() if k != "meta"}
+    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f'W/"{digest[:20]}"'
+
+
+def user_resource(
+    *,
+    user_id: str,
+    user_name: str,
+    external_id: str | None,
+    display_name: str | None,
+    active: bool | None,
+    attributes: Mapping[str, Any],
+    created: str,
+    modified: str,
+    base_url: str,
+) -> dict[str, Any]:
+    """A User as served: the attributes kept (name, emails, displayName as given)."""
+    body: dict[str, Any] = {"schemas": [USER_SCHEMA], "id": user_id}
+    if external_id is not None:
+        body["externalId"] = external_id
+    body["userName"] = user_name
+    for key in ("name", "emails"):
+        if attributes.get(key):
+            body[key] = attributes[key]
+    if display_name is not None:
+        body["displayName"] = display_name
+    if active is not None:
+        body["active"] = active
+    return _with_meta(body, "User", f"{base_url}/Users/{user_id}", created, modified)
+
+
+def group_resource(
+    *,
+    group_id: str,
+    display_name: str,
+    external_id: str | None,
+    member_ids: list[str],
+    created: str,
+    modified: str,
+    base_url: str,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "id": group_id}
+    if external_id is not None:
+        body["externalId"] = external_id
+    body["displayName"] = display_name
+    if member_ids:
+        body["members"] = [
+            {"value": uid, "$ref": f"{base_url}/Users/{uid}", "type": "User"} for uid in member_ids
+        ]
+    return _with_meta(body, "Group", f"{base_url}/Groups/{group_id}", created, modified)
+
+
+def _with_meta(
+    body: dict[str, Any], kind: str, location: str, created: str, modified: str
+) -> dict[str, Any]:
+    body["meta"] = {
+        "resourceType": kind,
+        "created": created,
+        "lastModified": modified,
+        "location": location,
+        "version": etag(body),
+    }
+    return body
+
+
+def wire_attributes(resource: User) -> dict[str, Any]:
+    """What Tidings keeps of a User beside the account, as JSON values."""
+    dumped = resource.model_dump(scim_ctx=None, by_alias=True, exclude_none=True, mode="json")
+    kept: dict[str, Any] = {}
+    for key in ("name", "emails", "displayName"):
+        if dumped.get(key) not in (None, {}, []):
+            kept[key] = dumped[key]
+    return kept

@@ -136,6 +136,20 @@ class IntegrationLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class ScimLimits:
+    """SCIM provisioning (settings scim_*, rate_scim_*; docs/identity.md)."""
+
+    scim_page_max: int
+    scim_max_request_bytes: int
+    scim_max_patch_operations: int
+    scim_max_filter_chars: int
+    scim_max_members: int
+    scim_adopt_existing: bool
+    scim_group_roles: dict[str, str]
+    rate_scim_per_token: int
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus
@@ -147,3 +161,4 @@ class Deps:
     jobs: JobLimits
     identity: IdentityLimits
     integrations: IntegrationLimits
+    scim: ScimLimits

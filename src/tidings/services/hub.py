@@ -24,6 +24,7 @@ from tidings.services.passwords import Passwords
 from tidings.services.plugins import PluginService, PluginSetup
 from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import RateLimiter
+from tidings.services.scim import ScimService
 from tidings.services.second_factor import SecondFactorService
 from tidings.services.secrets import SecretsService
 from tidings.services.sessions import SessionService
@@ -55,6 +56,7 @@ class Services:
     backups: BackupService
     incoming_webhooks: IncomingWebhookService
     commands: CommandService
+    scim: ScimService
 
     @classmethod
     def build(
@@ -109,4 +111,5 @@ class Services:
             backups=BackupService(deps),
             incoming_webhooks=IncomingWebhookService(deps, messages, auth.limiter),
             commands=CommandService(deps, jobs, messages, presence, auth.limiter),
+            scim=ScimService(deps, passwords, auth.limiter, identity),
         )

@@ -28,6 +28,7 @@ class Action(StrEnum):
     DIRECTORY = "directory"  # an admin's directory checks and syncs (services/ldap.py)
     INCOMING_WEBHOOK = "incoming_webhook"  # posts, per incoming webhook
     COMMAND = "command"  # slash commands invoked, per user
+    SCIM = "scim"  # SCIM requests, per SCIM token
 
 
 class RateLimiter:
@@ -48,6 +49,7 @@ class RateLimiter:
             Action.DIRECTORY: (sec.rate_directory_per_user, 0),
             Action.INCOMING_WEBHOOK: (sec.rate_incoming_webhook_per_hook, 0),
             Action.COMMAND: (sec.rate_command_per_user, 0),
+            Action.SCIM: (deps.scim.rate_scim_per_token, 0),
         }
         # every limit counts over `rate_window_seconds` but these
         self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}

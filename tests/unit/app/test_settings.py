@@ -16,10 +16,18 @@ from tidings.services.context import (
     IntegrationLimits,
     JobLimits,
     Limits,
+    ScimLimits,
     SecurityLimits,
 )
 
-LIMIT_CLASSES = [Limits, SecurityLimits, JobLimits, IdentityLimits, IntegrationLimits]
+LIMIT_CLASSES = [
+    Limits,
+    SecurityLimits,
+    JobLimits,
+    IdentityLimits,
+    IntegrationLimits,
+    ScimLimits,
+]
 
 
 @pytest.mark.parametrize("limits", LIMIT_CLASSES)

@@ -182,9 +182,7 @@ class ScimQueries(TxBase):
 
     async def get_scim_group(self, department_id: str) -> ScimGroupRecord | None:
         row = (
-            await self.conn.execute(
-                _GROUPS.where(t.scim_groups.c.department_id == department_id)
-            )
+            await self.conn.execute(_GROUPS.where(t.scim_groups.c.department_id == department_id))
         ).first()
         return None if row is None else _group(row)
 

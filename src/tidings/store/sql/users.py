@@ -190,7 +190,9 @@ class UserQueries(TxBase):
                     .values(name=name)
                 )
         except IntegrityError as exc:
-            raise Conflict(f"department {name!r} already exists there", field="name") from exc
+            raise Conflict(
+                f"department {name!r} already exists there", field="name", scim_type="uniqueness"
+            ) from exc
 
     async def delete_department(self, department_id: str) -> None:
         """The department, its memberships and its sub-departments' link to it (they
