@@ -9,6 +9,7 @@ are read here (content type, size, depth checked) and parsed by protocol/scim.py
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -194,14 +195,8 @@ def _one(request: Request, resource: dict[str, Any], status: int = 200) -> Respo
 # --- discovery -------------------------------------------------------------------------
 @scim_router.get("/ServiceProviderConfig")
 async def service_provider_config(request: Request, svc: Svc, caller: Caller) -> Response:
-    scim = svc.deps.scim
     return scim_response(
-        wire.service_provider_config(
-            base_url(request),
-            scim.scim_page_max,
-            scim.scim_max_patch_operations,
-            svc.deps.scim.scim_max_request_bytes,
-        )
+        wire.service_provider_config(base_url(request), svc.deps.scim.scim_page_max)
     )
 
 
@@ -351,14 +346,36 @@ async def delete_group(group_id: str, request: Request, svc: Svc, caller: Caller
     return Response(status_code=204)
 
 
+@scim_router.post("/.search")
+async def search_everything(caller: Caller) -> Response:
+    """A search across resource types at once (RFC 7644 3.4.3 makes it optional):
+    501, search /Users/.search or /Groups/.search."""
+    return scim_error(501, "search /Users/.search or /Groups/.search, one type at a time")
+
+
 @scim_router.api_route(
     "/{rest:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
     include_in_schema=False,
 )
 async def not_found(rest: str) -> Response:
-    """Any other path under /scim/v2 (Bulk, Me, a typo): a SCIM 404."""
+    """Any other path under /scim/v2 (Bulk, Me, a typo): a SCIM 404; a method an
+    endpoint does not take: 405."""
+    for pattern, allowed in _ENDPOINTS:
+        if pattern.fullmatch(rest):
+            response = scim_error(405, f"/{pattern.pattern.split('(')[0]} takes {allowed}")
+            response.headers["Allow"] = allowed
+            return response
     return scim_error(404, f"no SCIM endpoint /{rest[:100]}")
+
+
+_ENDPOINTS = [
+    (re.compile(r"ServiceProviderConfig"), "GET"),
+    (re.compile(r"(Schemas|ResourceTypes)(/[^/]+)?"), "GET"),
+    (re.compile(r"(Users|Groups)/\.search"), "POST"),
+    (re.compile(r"(Users|Groups)"), "GET, POST"),
+    (re.compile(r"(Users|Groups)/[^/]+"), "GET, PUT, PATCH, DELETE"),
+]
 
 
 # --- the admins' SCIM tokens (/api/v1) --------------------------------------------------

@@ -598,9 +598,7 @@ def list_response(resources: list[dict[str, Any]], total: int, start: int) -> di
 
 
 # --- discovery -----------------------------------------------------------------------
-def service_provider_config(
-    base_url: str, page_max: int, max_operations: int, max_body_bytes: int
-) -> dict[str, Any]:
+def service_provider_config(base_url: str, page_max: int) -> dict[str, Any]:
     config = ServiceProviderConfig(
         patch=Patch(supported=True),
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
@@ -626,8 +624,6 @@ def service_provider_config(
         "resourceType": "ServiceProviderConfig",
         "location": f"{base_url}/ServiceProviderConfig",
     }
-    body.setdefault("patch", {})["maxOperations"] = max_operations  # informative
-    body["maxRequestBytes"] = max_body_bytes
     return body
 
 

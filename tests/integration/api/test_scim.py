@@ -177,8 +177,11 @@ async def test_pages_count_from_start_index(scim: Scim) -> None:
     search = await scim.call(
         "POST",
         "/Users/.search",
-        {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-         "filter": 'userName eq "p3@corp.example"', "attributes": ["userName"]},
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName eq "p3@corp.example"',
+            "attributes": ["userName"],
+        },
         expect=200,
     )
     only = search.json()["Resources"]
@@ -186,9 +189,7 @@ async def test_pages_count_from_start_index(scim: Scim) -> None:
     scim_error(await scim.call("GET", "/Users", params={"count": "many"}), 400, "invalidValue")
 
 
-async def test_an_existing_account_is_adopted_but_never_the_owner(
-    scim: Scim, world: World
-) -> None:
+async def test_an_existing_account_is_adopted_but_never_the_owner(scim: Scim, world: World) -> None:
     (ben,) = await world.users("ben")
     adopted = await scim.create_user("ben@corp.example", displayName="Ben B")
     assert adopted["id"] == ben.id
@@ -258,8 +259,11 @@ async def test_groups_are_departments_and_named_groups_give_roles(
                     await scim.call(
                         "POST",
                         "/Groups",
-                        {"schemas": [GROUP], "displayName": "Sales",
-                         "members": [{"value": a["id"], "display": "Dan"}]},
+                        {
+                            "schemas": [GROUP],
+                            "displayName": "Sales",
+                            "members": [{"value": a["id"], "display": "Dan"}],
+                        },
                         expect=201,
                     )
                 ).json()
@@ -270,13 +274,19 @@ async def test_groups_are_departments_and_named_groups_give_roles(
                 assert user["department_ids"] == [sales["id"]]
                 admins = (
                     await scim.call(
-                        "POST", "/Groups", {"schemas": [GROUP], "displayName": "Tidings Admins"},
+                        "POST",
+                        "/Groups",
+                        {"schemas": [GROUP], "displayName": "Tidings Admins"},
                         expect=201,
                     )
                 ).json()
                 await scim.patch(
                     f"/Groups/{admins['id']}",
-                    {"op": "add", "path": "members", "value": [{"value": a["id"]}, {"value": b["id"]}]},
+                    {
+                        "op": "add",
+                        "path": "members",
+                        "value": [{"value": a["id"]}, {"value": b["id"]}],
+                    },
                 )
                 assert (await admin.get(f"/users/{b['id']}"))["user"]["role"] == "admin"
                 # Entra ID's member removal, and the RFC's
@@ -295,7 +305,8 @@ async def test_groups_are_departments_and_named_groups_give_roles(
                 )
                 assert [g["id"] for g in found.json()["Resources"]] == [sales["id"]]
                 renamed = await scim.call(
-                    "PUT", f"/Groups/{sales['id']}",
+                    "PUT",
+                    f"/Groups/{sales['id']}",
                     {"schemas": [GROUP], "displayName": "Sales EMEA", "members": []},
                     expect=200,
                 )
@@ -305,7 +316,8 @@ async def test_groups_are_departments_and_named_groups_give_roles(
                 deps = (await admin.get("/departments"))["departments"]
                 assert [d["name"] for d in deps] == ["Tidings Admins"]
                 bad = await scim.call(
-                    "POST", "/Groups",
+                    "POST",
+                    "/Groups",
                     {"schemas": [GROUP], "displayName": "X", "members": [{"value": admin.id}]},
                 )
                 scim_error(bad, 400, "invalidValue")  # the owner is no SCIM user
@@ -349,9 +361,7 @@ async def test_no_wrong_or_revoked_token_answers_401(server: AppServer, world: W
     assert {"scim_token_created", "scim_token_revoked"} <= {e["action"] for e in entries}
 
 
-async def test_every_change_is_audited_with_the_token_as_actor(
-    scim: Scim, world: World
-) -> None:
+async def test_every_change_is_audited_with_the_token_as_actor(scim: Scim, world: World) -> None:
     admin = await world.admin()
     token_id = (await admin.get("/scim/tokens"))["tokens"][0]["id"]
     u = await scim.create_user("gus@corp.example")
@@ -362,8 +372,12 @@ async def test_every_change_is_audited_with_the_token_as_actor(
     entries = (await admin.get("/audit", params={"limit": 500}))["entries"]
     mine = [e["action"] for e in entries if e["actor_id"] == token_id]
     for action in (
-        "scim_user_created", "scim_user_updated", "scim_group_created", "scim_group_deleted",
-        "scim_user_deactivated", "scim_user_deleted",
+        "scim_user_created",
+        "scim_user_updated",
+        "scim_group_created",
+        "scim_group_deleted",
+        "scim_user_deactivated",
+        "scim_user_deleted",
     ):
         assert action in mine, (action, mine)
 
@@ -375,7 +389,8 @@ async def test_hostile_input_is_refused_in_the_scim_shape_and_writes_nothing(
     r = await scim.http.post("/Users", content=b'{"schemas": [', headers={"content-type": SCIM})
     scim_error(r, 400, "invalidSyntax")
     r = await scim.http.post(
-        "/Users", content=orjson.dumps({"schemas": [USER], "userName": "x"}),
+        "/Users",
+        content=orjson.dumps({"schemas": [USER], "userName": "x"}),
         headers={"content-type": "text/plain"},
     )
     scim_error(r, 415)
@@ -384,7 +399,11 @@ async def test_hostile_input_is_refused_in_the_scim_shape_and_writes_nothing(
     deep: Any = "x"
     for _ in range(50):
         deep = {"a": deep}
-    scim_error(await scim.call("POST", "/Users", {"schemas": [USER], "userName": "d", "name": deep}), 400, "invalidSyntax")
+    scim_error(
+        await scim.call("POST", "/Users", {"schemas": [USER], "userName": "d", "name": deep}),
+        400,
+        "invalidSyntax",
+    )
     scim_error(await scim.call("POST", "/Users", ["not", "an", "object"]), 400, "invalidSyntax")
     scim_error(await scim.call("POST", "/Users", {"schemas": [USER]}), 400)
     invisible = {"schemas": [USER], "userName": "ev\u202eil@corp.example"}
@@ -392,12 +411,16 @@ async def test_hostile_input_is_refused_in_the_scim_shape_and_writes_nothing(
     long_name = {"schemas": [USER], "userName": "n@corp.example", "displayName": "n" * 81}
     scim_error(await scim.call("POST", "/Users", long_name), 400)
     scim_error(
-        await scim.call("POST", "/Users", {"schemas": [USER], "userName": "w@x.example", "password": "weak"}),
+        await scim.call(
+            "POST", "/Users", {"schemas": [USER], "userName": "w@x.example", "password": "weak"}
+        ),
         400,
     )
     # unknown attributes: ignored, never stored or answered
     odd = await scim.create_user(
-        "odd@corp.example", favouriteColour="red", name={"givenName": "O", "nickname": "?"},
+        "odd@corp.example",
+        favouriteColour="red",
+        name={"givenName": "O", "nickname": "?"},
         **{"urn:vendor:custom:2.0:User": {"shoeSize": 44}},
     )
     assert "favouriteColour" not in odd and odd["name"] == {"givenName": "O"}
@@ -424,7 +447,8 @@ async def test_hostile_input_is_refused_in_the_scim_shape_and_writes_nothing(
     scim_error(r, 400)
     # one bad operation among good ones: nothing is written
     r = await _last(
-        scim, uid,
+        scim,
+        uid,
         {"op": "replace", "path": "displayName", "value": "Changed"},
         {"op": "replace", "path": "userName", "value": "bad\u202e@corp.example"},
     )
@@ -453,15 +477,24 @@ async def test_etags_answer_304_and_412(scim: Scim) -> None:
     r = await scim.http.get(f"/Users/{u['id']}", headers={"if-none-match": tag})
     assert r.status_code == 304
     stale = await scim.call(
-        "PATCH", f"/Users/{u['id']}",
-        {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "H"}]},
+        "PATCH",
+        f"/Users/{u['id']}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "H"}],
+        },
         headers={"if-match": 'W/"not-it"'},
     )
     scim_error(stale, 412)
     fresh = await scim.call(
-        "PATCH", f"/Users/{u['id']}",
-        {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "H"}]},
-        headers={"if-match": tag}, expect=200,
+        "PATCH",
+        f"/Users/{u['id']}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "H"}],
+        },
+        headers={"if-match": tag},
+        expect=200,
     )
     assert fresh.headers["etag"] != tag
 
