@@ -11,7 +11,6 @@ import asyncio
 import subprocess
 import sys
 
-
 import pytest
 
 from tests.conftest import Backend, LiveServer
@@ -57,10 +56,9 @@ def scim_token(server: LiveServer, backend: Backend) -> str:
 
 
 def run_checker(url: str, token: str) -> list[object]:
+    import httpx2
     from scim2_client.engines.httpx2 import SyncSCIMClient
     from scim2_tester import check_server
-
-    import httpx2
 
     with httpx2.Client(
         base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30

@@ -73,7 +73,7 @@ class Member(ComplexAttribute):
     """A member of a Group: a User (Tidings has no nested groups)."""
 
     value: Annotated[str | None, Mutability.immutable, Required.true] = None
-    ref: Annotated[Reference["User"] | None, Mutability.immutable] = Field(
+    ref: Annotated[Reference[User] | None, Mutability.immutable] = Field(
         None, serialization_alias="$ref", validation_alias="$ref"
     )
     type: Annotated[str | None, Mutability.immutable] = Field(None, examples=["User"])

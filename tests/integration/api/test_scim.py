@@ -116,7 +116,7 @@ async def test_a_user_through_create_filter_replace_patch_and_delete(
     assert created["userName"] == "Ann.Lee@corp.example"
     assert created["meta"]["location"].endswith(f"/scim/v2/Users/{uid}")
     admin = await world.admin()
-    account = (await admin.get(f"/users?query=ann.lee"))["users"]
+    account = (await admin.get("/users?query=ann.lee"))["users"]
     assert [(u["id"], u["username"], u["display_name"]) for u in account] == [
         (uid, "ann.lee", "Ann Lee")
     ]
