@@ -28,13 +28,16 @@ export function renderAdmin(main, ctx) {
         h('a', { class: `tab${ctx.tab === 'jobs' ? ' active' : ''}`, href: '#/admin/jobs', role: 'tab',
           'data-testid': 'admin-tab-jobs' }, t('admin.jobs')),
         h('a', { class: `tab${ctx.tab === 'integrations' ? ' active' : ''}`, href: '#/admin/integrations', role: 'tab',
-          'data-testid': 'admin-tab-integrations' }, t('admin.integrations')))),
+          'data-testid': 'admin-tab-integrations' }, t('admin.integrations')),
+        h('a', { class: `tab${ctx.tab === 'scim' ? ' active' : ''}`, href: '#/admin/scim', role: 'tab',
+          'data-testid': 'admin-tab-scim' }, t('scim.title')))),
     body));
   if (ctx.tab === 'departments') renderDepartments(body, ctx);
   else if (ctx.tab === 'sso') renderSso(body, ctx);
   else if (ctx.tab === 'identity') renderIdentity(body, ctx);
   else if (ctx.tab === 'jobs') renderJobs(body, ctx);
   else if (ctx.tab === 'integrations') renderIntegrations(body, ctx);
+  else if (ctx.tab === 'scim') renderScim(body, ctx);
   else renderUsers(body, ctx);
 }
 
@@ -466,5 +469,99 @@ function renderIdentity(body, ctx) {
     append(config, h('p', { class: 'hint' }, t('identity.ldap_hint')), dl);
   };
   append(body, config, testForm, syncBox);
+  load();
+}
+
+// SCIM provisioning: the base URL to paste into Okta / Entra ID, tokens issued (each
+// shown once, right after it is made) and revoked. docs/identity.md, "SCIM".
+function renderScim(body, ctx) {
+  const { api, toast, errorText } = ctx;
+  const baseUrl = h('code', { class: 'scim-url', 'data-testid': 'scim-base-url' }, `${location.origin}/scim/v2`);
+  const status = h('p', { class: 'card-sub', 'data-testid': 'scim-status' });
+  const issued = h('div', { class: 'card-box scim-issued', hidden: true, 'data-testid': 'scim-issued' });
+  const tableBody = h('tbody', {});
+  const formError = h('div', { class: 'form-error', role: 'alert' });
+  const when = (iso) => (iso ? new Date(iso).toLocaleString() : t('scim.never'));
+
+  const form = h('form', { class: 'inline-form card-box', 'data-testid': 'scim-token-form', onsubmit: async (e) => {
+    e.preventDefault();
+    formError.textContent = '';
+    const name = form.elements.name.value.trim() || 'SCIM';
+    try {
+      const res = await api.post('/scim/tokens', { name });
+      form.reset();
+      clear(issued);
+      issued.hidden = false;
+      append(issued, h('h3', {}, t('scim.token_issued', { name: res.token.name })),
+        h('p', {}, t('scim.shown_once')),
+        h('code', { class: 'scim-secret', 'data-testid': 'scim-secret' }, res.secret),
+        h('div', { class: 'toolbar' },
+          h('button', { class: 'btn btn-small', type: 'button', onclick: async () => {
+            try {
+              await navigator.clipboard.writeText(res.secret);
+              toast(t('scim.copied'));
+            } catch { /* the token stays on screen to copy by hand */ }
+          } }, t('scim.copy')),
+          h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'scim-secret-done', onclick: () => {
+            clear(issued);
+            issued.hidden = true;
+          } }, t('scim.done'))));
+      load();
+    } catch (err) {
+      formError.textContent = errorText(err);
+    }
+  } },
+  h('h3', {}, t('scim.issue')),
+  h('div', { class: 'form-grid' },
+    h('label', { class: 'field' }, h('span', {}, t('scim.token_name')),
+      h('input', { name: 'name', maxlength: '80', placeholder: 'Okta', autocomplete: 'off', 'data-testid': 'scim-token-name' })),
+    h('div', { class: 'field field-button' },
+      h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': 'scim-issue' }, t('scim.issue_button')))),
+  formError);
+
+  const row = (tok) => h('tr', { class: tok.revoked_at ? 'disabled' : '', 'data-testid': 'scim-token-row' },
+    h('td', {}, bdi(tok.name)),
+    h('td', { 'data-label': t('scim.issued') }, when(tok.created_at)),
+    h('td', { 'data-label': t('scim.last_used') }, when(tok.last_used_at)),
+    h('td', { 'data-label': t('admin.status') },
+      h('span', { class: `status-pill ${tok.revoked_at ? 'off' : 'on'}` }, tok.revoked_at ? t('scim.revoked') : t('admin.active'))),
+    h('td', { class: 'cell-actions' }, tok.revoked_at ? null : h('button', { class: 'btn btn-small', type: 'button',
+      'data-testid': 'scim-revoke', onclick: async () => {
+        if (!(await ctx.confirmDialog(t('scim.revoke_confirm', { name: tok.name }),
+          { confirmLabel: t('scim.revoke'), danger: true }))) return;
+        try {
+          await api.del(`/scim/tokens/${encodeURIComponent(tok.id)}`);
+          toast(t('scim.token_revoked'));
+        } catch (err) {
+          toast(errorText(err), 'error');
+        }
+        load();
+      } }, t('scim.revoke'))));
+
+  const load = async () => {
+    try {
+      const res = await api.get('/scim/tokens');
+      baseUrl.textContent = res.base_url;
+      const tokens = res.tokens || [];
+      const live = tokens.filter((x) => !x.revoked_at).length;
+      status.textContent = live ? t('scim.status_on', { n: live }) : t('scim.status_off');
+      clear(tableBody);
+      for (const tok of [...tokens].reverse()) tableBody.append(row(tok));
+      if (!tokens.length) tableBody.append(h('tr', {}, h('td', { colspan: '5', class: 'empty-list' }, t('scim.no_tokens'))));
+    } catch (err) {
+      toast(errorText(err), 'error');
+    }
+  };
+  append(body,
+    h('div', { class: 'card-box' }, h('h3', {}, t('scim.title')), status,
+      h('p', {}, t('scim.explain')),
+      h('div', { class: 'field' }, h('span', {}, t('scim.base_url')), baseUrl),
+      h('p', { class: 'card-sub' }, t('scim.how'))),
+    form, issued,
+    h('div', { class: 'card-box' }, h('h3', {}, t('scim.tokens')),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'table', 'data-testid': 'scim-tokens-table' },
+        h('thead', {}, h('tr', {}, h('th', {}, t('scim.token_name')), h('th', {}, t('scim.issued')),
+          h('th', {}, t('scim.last_used')), h('th', {}, t('admin.status')), h('th', {}, ''))),
+        tableBody))));
   load();
 }
