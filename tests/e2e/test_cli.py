@@ -80,10 +80,40 @@ def test_version_and_help_everywhere(tmp_path: Path) -> None:
         ["backup", "verify"],
         ["backup", "restore"],
         ["backup", "status"],
+        ["scim"],
+        ["scim", "token"],
+        ["scim", "tokens"],
+        ["scim", "revoke"],
     ):
         out = tidings(tmp_path, *cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
         assert "Usage:" in out.stdout, cmd
+
+
+def test_scim_token_commands(tmp_path: Path) -> None:
+    """`tidings scim token` prints a new token once (only its hash is kept), `tokens`
+    lists them without it, `revoke` ends one."""
+    data = tmp_path / "data"
+    assert tidings(data, "migrate").returncode == 0
+    out = tidings(data, "scim", "token", "--name", "Okta")
+    assert out.returncode == 0, out.stderr
+    secret = next(w for w in out.stdout.split() if w.startswith("scim_"))
+    assert "only this once" in out.stdout and "/scim/v2" in out.stdout
+    quiet = tidings(data, "scim", "token", "-q", "--name", "Entra")
+    assert quiet.returncode == 0 and quiet.stdout.strip().startswith("scim_")
+    assert len(quiet.stdout.strip().splitlines()) == 1
+    listed = tidings(data, "scim", "tokens")
+    assert "Okta" in listed.stdout and "Entra" in listed.stdout
+    assert secret not in listed.stdout and quiet.stdout.strip() not in listed.stdout
+    token_id = next(
+        line.split()[1] for line in listed.stdout.splitlines() if "Okta" in line
+    )
+    out = tidings(data, "scim", "revoke", token_id)
+    assert out.returncode == 0 and f"revoked SCIM token {token_id}" in out.stdout
+    assert "revoked" in [line for line in tidings(data, "scim", "tokens").stdout.splitlines()
+                         if "Okta" in line][0]
+    out = tidings(data, "scim", "revoke", token_id)
+    assert out.returncode == 1 and "no live SCIM token" in out.stderr
 
 
 def test_user_and_department_commands(tmp_path: Path) -> None:
