@@ -105,13 +105,12 @@ def test_scim_token_commands(tmp_path: Path) -> None:
     listed = tidings(data, "scim", "tokens")
     assert "Okta" in listed.stdout and "Entra" in listed.stdout
     assert secret not in listed.stdout and quiet.stdout.strip() not in listed.stdout
-    token_id = next(
-        line.split()[1] for line in listed.stdout.splitlines() if "Okta" in line
-    )
+    token_id = next(line.split()[1] for line in listed.stdout.splitlines() if "Okta" in line)
     out = tidings(data, "scim", "revoke", token_id)
     assert out.returncode == 0 and f"revoked SCIM token {token_id}" in out.stdout
-    assert "revoked" in [line for line in tidings(data, "scim", "tokens").stdout.splitlines()
-                         if "Okta" in line][0]
+    assert "revoked" in next(
+        line for line in tidings(data, "scim", "tokens").stdout.splitlines() if "Okta" in line
+    )
     out = tidings(data, "scim", "revoke", token_id)
     assert out.returncode == 1 and "no live SCIM token" in out.stderr
 

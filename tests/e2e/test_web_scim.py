@@ -16,7 +16,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def test_admin_issues_a_scim_token_shown_once_and_revokes_it(
-    live_server: Any, browser: Any  # noqa: F811 - the imported fixture
+    live_server: Any,
+    browser: Any,  # noqa: F811 - the imported fixture
 ) -> None:
     from playwright.sync_api import expect
 
@@ -45,7 +46,10 @@ def test_admin_issues_a_scim_token_shown_once_and_revokes_it(
         assert secret not in page.content()
         # the same page in Chinese
         zh = open_signed_in(
-            browser, live_server, live_server.admin_username, live_server.admin_password,
+            browser,
+            live_server,
+            live_server.admin_username,
+            live_server.admin_password,
             locale="zh-CN",
         )
         zh.goto(live_server.url + "/#/admin/scim")
