@@ -475,11 +475,6 @@ class Settings(BaseSettings):
     scim_max_members: int = Field(
         5000, ge=1, description="members one SCIM Group request may name, at most"
     )
-    scim_adopt_existing: bool = Field(
-        True,
-        description="a SCIM user (group) whose name is that of an existing account "
-        "(top-level department) not yet provisioned takes it over, instead of a conflict",
-    )
     scim_group_roles: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="SCIM groups whose members get a role: 'Tidings Admins=admin,"

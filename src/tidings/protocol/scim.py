@@ -105,6 +105,9 @@ class Group(Resource[Any]):
     Members: ClassVar[type[ComplexAttribute]] = Member
 
 
+Member.model_rebuild()  # its `$ref` names User, defined after it
+Group.model_rebuild()
+
 R = TypeVar("R", User, Group)
 UserPatch = PatchOp[User]
 GroupPatch = PatchOp[Group]

@@ -144,7 +144,6 @@ class ScimLimits:
     scim_max_patch_operations: int
     scim_max_filter_chars: int
     scim_max_members: int
-    scim_adopt_existing: bool
     scim_group_roles: dict[str, str]
     rate_scim_per_token: int
 

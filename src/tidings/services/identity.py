@@ -24,6 +24,7 @@ entries.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import structlog
@@ -52,6 +53,9 @@ log = structlog.get_logger(__name__)
 NO_PASSWORD = "!identity"
 MAX_EMAIL_CHARS = 254
 MAX_DEPARTMENT_DEPTH = 16
+# The actor of the audit entries provisioning writes: None (the provider itself: a
+# sign-in, a sync), or who asked for it (services/scim.py sets its token's id).
+acting_for: ContextVar[str | None] = ContextVar("acting_for", default=None)
 
 
 def origin_of(provider: str) -> UserOrigin:
@@ -259,25 +263,49 @@ class IdentityService:
             raise NotFound(f"no account is linked to this {provider} identity")
         return user
 
+    async def provision_in(
+        self, tx: Tx, provider: str, subject: str, profile: ExternalProfile
+    ) -> User:
+        """`provision` inside the caller's write transaction `tx` (SCIM writes its own
+        records beside the account's, all or nothing); a Conflict is not retried."""
+        origin = origin_of(provider)
+        wanted = clean(profile)
+        if not subject or len(subject) > 255:
+            raise InvalidRequest("an identity's subject is 1-255 characters", field="subject")
+        return await self._provision_in(tx, provider, subject, origin, wanted)
+
+    async def disable_in(
+        self, tx: Tx, provider: str, subject: str, user: User, reason: str
+    ) -> None:
+        """Disable `user` (its sessions end, its connections close) inside `tx`; an owner
+        or a disabled account is left as it is."""
+        if not user.disabled and user.role is not OrgRole.OWNER:
+            await self._disable(tx, provider, subject, user, reason)
+
     # --- the write ------------------------------------------------------------------
     async def _provision(
         self, provider: str, subject: str, origin: UserOrigin, wanted: CleanProfile
     ) -> User:
-        now = self.d.clock.now()
         async with self.d.store.write() as tx:
-            user = await tx.user_for_link(provider, subject)
-            if user is None:
-                existing = await tx.users_by_usernames([wanted.username])
-                if not existing:
-                    return await self._create(tx, provider, subject, origin, wanted)
-                user = existing[0]
-                self._check_linkable(provider, user)
-                await self._link(tx, provider, subject, origin, user)
-                user = await tx.get_user(user.id)
-                assert user is not None
-            await tx.touch_link(provider, subject, now)
-            await self._update(tx, provider, subject, user, wanted)
-            updated = await tx.get_user(user.id)
+            return await self._provision_in(tx, provider, subject, origin, wanted)
+
+    async def _provision_in(
+        self, tx: Tx, provider: str, subject: str, origin: UserOrigin, wanted: CleanProfile
+    ) -> User:
+        now = self.d.clock.now()
+        user = await tx.user_for_link(provider, subject)
+        if user is None:
+            existing = await tx.users_by_usernames([wanted.username])
+            if not existing:
+                return await self._create(tx, provider, subject, origin, wanted)
+            user = existing[0]
+            self._check_linkable(provider, user)
+            await self._link(tx, provider, subject, origin, user)
+            user = await tx.get_user(user.id)
+            assert user is not None
+        await tx.touch_link(provider, subject, now)
+        await self._update(tx, provider, subject, user, wanted)
+        updated = await tx.get_user(user.id)
         assert updated is not None
         return updated
 
@@ -321,7 +349,7 @@ class IdentityService:
             tx,
             self.d.clock,
             AuditAction.IDENTITY_USER_LINKED,
-            actor_id=None,
+            actor_id=acting_for.get(),
             target_id=user.id,
             details={
                 "provider": provider,
@@ -357,7 +385,7 @@ class IdentityService:
             tx,
             self.d.clock,
             AuditAction.IDENTITY_USER_CREATED,
-            actor_id=None,
+            actor_id=acting_for.get(),
             target_id=user.id,
             details={"provider": provider, "subject": subject, **_created_fields(wanted)},
         )
@@ -409,7 +437,7 @@ class IdentityService:
                 tx,
                 self.d.clock,
                 AuditAction.IDENTITY_USER_UPDATED,
-                actor_id=None,
+                actor_id=acting_for.get(),
                 target_id=user.id,
                 details={"provider": provider, "fields": changed},
             )
@@ -424,7 +452,7 @@ class IdentityService:
             tx,
             self.d.clock,
             AuditAction.IDENTITY_USER_DISABLED,
-            actor_id=None,
+            actor_id=acting_for.get(),
             target_id=user.id,
             details={"provider": provider, "reason": reason},
         )
@@ -448,7 +476,7 @@ class IdentityService:
                         tx,
                         self.d.clock,
                         AuditAction.DEPARTMENT_CREATED,
-                        actor_id=None,
+                        actor_id=acting_for.get(),
                         target_id=dep.id,
                         details={"name": name, "parent_id": parent, "provider": provider},
                     )

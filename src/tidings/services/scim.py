@@ -5,18 +5,21 @@ decides what each request does to Tidings, in one transaction, audited with the 
 as actor.
 
 Decisions (docs/identity.md, "SCIM"):
-- A SCIM User is a Tidings account. Its Tidings username is made once, from the
-  userName's part before any "@" (lower case, other characters as "-", at most 32;
-  a number added when taken); the userName itself is kept as given and is what SCIM
-  filters and answers. With `scim_adopt_existing`, a userName whose username is that
-  of an existing account not yet provisioned (never an owner or a bot) takes that
-  account over instead.
+- A SCIM User is a Tidings account, provisioned by the shared identity service
+  (services/identity.py, provider "scim", the SCIM id as subject): display name,
+  email and disabled go through it, in the same transaction as the SCIM record kept
+  here (userName as given, externalId, name, emails). The account's username is made
+  once, from the userName's part before any "@" (lower case, other characters as "-",
+  at most 32; `-2`, `-3`, ... when that name is another SCIM User's). An existing
+  account of that username that is no SCIM User is linked or refused as
+  `identity_link_existing` says (never the owner or a bot).
 - `active: false` disables the account: every session ends and its live connections
   close, in the same transaction; `active: true` enables it again (the user signs in
   anew). DELETE disables the account the same way and ends its SCIM link (the
   resource is gone: 404), but never deletes the account: Tidings never loses
   messages. A later POST with the same userName takes the account over again.
-- A SCIM Group is a department (top-level when SCIM creates it). Its SCIM members are
+- A SCIM Group is a department (top-level when SCIM creates it; one of that name
+  taken over unless identity_link_existing is "never"). Its SCIM members are
   the department's members that are SCIM users; members added by hand stay. With
   `scim_group_roles`, membership of the named groups sets the role (admin > member >
   guest; in none of them: member); owners are never provisioned, so never changed.
@@ -26,6 +29,7 @@ Decisions (docs/identity.md, "SCIM"):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,23 +42,24 @@ from tidings.core.errors import (
     Conflict,
     NotFound,
     PreconditionFailed,
+    TidingsError,
     TooLarge,
     Unauthenticated,
 )
-from tidings.core.models import Department, DepartmentId, OrgRole, User, UserId
-from tidings.core.rules import check_admin, clean_text, search_key
+from tidings.core.models import Department, DepartmentId, ExternalProfile, OrgRole, User, UserId
+from tidings.core.rules import check_admin, clean_text
 from tidings.protocol import scim as wire
 from tidings.services.audit import record as audit
 from tidings.services.auth import token_hash
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
+from tidings.services.identity import IdentityService, acting_for
 from tidings.services.password_policy import check_new_password
 from tidings.services.passwords import Passwords
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import ScimGroupRecord, ScimToken, ScimUserRecord, Tx
 
-# Not an argon2 hash: no password matches it (the account signs in by single sign-on).
-NO_PASSWORD = "!scim"
+PROVIDER = "scim"  # the identity provider name of SCIM's links (services/identity.py)
 USED_EVERY = timedelta(seconds=60)  # how stale a token's last_used_at may get
 MAX_TOKENS = 20  # live SCIM tokens at once: one or two per identity provider
 ROLE_RANK = {OrgRole.ADMIN: 2, OrgRole.MEMBER: 1, OrgRole.GUEST: 0}
@@ -70,14 +75,14 @@ class ScimUserView:
 @dataclass(frozen=True, slots=True)
 class ScimGroupView:
     record: ScimGroupRecord
-    member_ids: list[UserId]
+    members: list[ScimUserRecord]
 
 
 def user_json(view: ScimUserView, base_url: str) -> dict[str, Any]:
     shown = view.record.attributes.get("displayName")
     active = view.record.attributes.get("active")
     return wire.user_resource(
-        user_id=view.user.id,
+        user_id=view.record.id,
         user_name=view.record.user_name,
         external_id=view.record.external_id,
         display_name=shown if isinstance(shown, str) else None,
@@ -95,7 +100,7 @@ def group_json(view: ScimGroupView, base_url: str) -> dict[str, Any]:
         group_id=view.record.department_id,
         display_name=view.record.display_name,
         external_id=view.record.external_id,
-        member_ids=list(view.member_ids),
+        member_ids=[m.id for m in view.members],
         created=rfc3339(view.record.created_at),
         modified=rfc3339(view.record.updated_at),
         base_url=base_url,
@@ -110,6 +115,15 @@ def username_for(user_name: str) -> str:
     return name or "user"
 
 
+def primary_email(resource: wire.User) -> str | None:
+    """The account's email: the primary one, else the work one, else the first."""
+    emails = [e for e in resource.emails or [] if e.value]
+    ranked = sorted(
+        emails, key=lambda e: (not e.primary, str(e.type or "").lower() != "work")
+    )
+    return str(ranked[0].value) if ranked else None
+
+
 def _check_match(if_match: str | None, current: str) -> None:
     if if_match is None or if_match.strip() == "*":
         return
@@ -120,9 +134,16 @@ def _check_match(if_match: str | None, current: str) -> None:
 
 
 class ScimService:
-    def __init__(self, deps: Deps, passwords: Passwords, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        passwords: Passwords,
+        limiter: RateLimiter,
+        identity: IdentityService,
+    ) -> None:
         self.d = deps
         self.passwords = passwords
+        self.identity = identity
         self.limiter = limiter
 
     # --- tokens (admins) -------------------------------------------------------------
@@ -189,9 +210,9 @@ class ScimService:
         return found
 
     # --- users -----------------------------------------------------------------------
-    async def get_user(self, caller: ScimToken, user_id: str) -> ScimUserView:
+    async def get_user(self, caller: ScimToken, scim_id: str) -> ScimUserView:
         async with self.d.store.read() as tx:
-            return await self._user_view(tx, user_id)
+            return await self._user_view(tx, scim_id)
 
     async def list_users(
         self, caller: ScimToken, attribute: str | None, value: str, start: int, count: int
@@ -199,60 +220,62 @@ class ScimService:
         async with self.d.store.read() as tx:
             total, records = await tx.find_scim_users(attribute, value, start - 1, count)
             users = {u.id: u for u in await tx.get_users([r.user_id for r in records])}
-        return total, [ScimUserView(users[UserId(r.user_id)], r) for r in records]
+        return total, [
+            ScimUserView(users[UserId(r.user_id)], r) for r in records if r.user_id in users
+        ]
 
     async def create_user(self, caller: ScimToken, resource: wire.User) -> ScimUserView:
+        """A new SCIM User: an account made (or linked: identity_link_existing) by the
+        shared provisioning (services/identity.py), its SCIM record beside it."""
         password_hash = await self._password_hash(resource)
-        async with self.d.store.write() as tx:
-            user_name = self._user_name(resource)
-            taken, _ = await tx.find_scim_users("userName", user_name, 0, 1)
-            if taken:
-                raise Conflict(
-                    f"userName {user_name!r} is taken", field="userName", scim_type="uniqueness"
+        acting = acting_for.set(caller.id)
+        try:
+            async with self.d.store.write() as tx:
+                user_name = self._user_name(resource)
+                taken, _ = await tx.find_scim_users("userName", user_name, 0, 1)
+                if taken:
+                    raise Conflict(
+                        f"userName {user_name!r} is taken",
+                        field="userName",
+                        scim_type="uniqueness",
+                    )
+                scim_id = self.d.ids.new_id()
+                username = await self._free_username(tx, username_for(user_name))
+                user = await self.identity.provision_in(
+                    tx, PROVIDER, scim_id, self._profile(resource, username)
                 )
-            wanted = username_for(user_name)
-            adopted = await self._adoptable(tx, wanted)
-            now = self.d.clock.now()
-            if adopted is None:
-                user = await self._new_account(tx, wanted, resource, password_hash, now)
-                action = AuditAction.SCIM_USER_CREATED
-            else:
-                user = adopted
-                action = AuditAction.SCIM_USER_ADOPTED
-            blank = ScimUserRecord(user.id, user_name, None, {}, now, now)
-            view = await self._save_user(
-                tx,
-                caller,
-                ScimUserView(user, blank),
-                resource,
-                None if adopted is None else password_hash,  # a new one has it already
-                created=True,
-            )
-            await audit(
-                tx,
-                self.d.clock,
-                action,
-                actor_id=caller.id,
-                target_id=user.id,
-                details={"username": user.username, "userName": user_name},
-            )
-        return view
+                if password_hash is not None:
+                    await tx.set_password_hash(user.id, password_hash)
+                now = self.d.clock.now()
+                record = self._record(scim_id, user, resource, now, now)
+                await tx.put_scim_user(record)
+                await audit(
+                    tx,
+                    self.d.clock,
+                    AuditAction.SCIM_USER_CREATED,
+                    actor_id=caller.id,
+                    target_id=user.id,
+                    details={"scim_id": scim_id, "userName": user_name, "username": username},
+                )
+                created = await tx.get_user(user.id)
+        except Conflict as exc:
+            raise Conflict(exc.message, field="userName", scim_type="uniqueness") from exc
+        finally:
+            acting_for.reset(acting)
+        assert created is not None
+        return ScimUserView(created, record)
 
     async def replace_user(
-        self, caller: ScimToken, user_id: str, resource: wire.User, if_match: str | None
+        self, caller: ScimToken, scim_id: str, resource: wire.User, if_match: str | None
     ) -> ScimUserView:
         password_hash = await self._password_hash(resource)
         async with self.d.store.write() as tx:
-            current = await self._user_view(tx, user_id)
+            current = await self._user_view(tx, scim_id)
             _check_match(if_match, user_json(current, "")["meta"]["version"])
             return await self._save_user(tx, caller, current, resource, password_hash)
 
     async def patch_user(
-        self,
-        caller: ScimToken,
-        user_id: str,
-        patch: wire.UserPatch,
-        if_match: str | None,
+        self, caller: ScimToken, scim_id: str, patch: wire.UserPatch, if_match: str | None
     ) -> ScimUserView:
         def patched(view: ScimUserView) -> wire.User:
             current = wire.load_resource(wire.User, user_json(view, ""))
@@ -260,38 +283,44 @@ class ScimService:
             return result
 
         async with self.d.store.read() as tx:  # a password is hashed before the write
-            password_hash = await self._password_hash(patched(await self._user_view(tx, user_id)))
+            password_hash = await self._password_hash(patched(await self._user_view(tx, scim_id)))
         async with self.d.store.write() as tx:
-            current = await self._user_view(tx, user_id)
+            current = await self._user_view(tx, scim_id)
             _check_match(if_match, user_json(current, "")["meta"]["version"])
             resource = patched(current)
             if resource.password is not None and password_hash is None:
                 password_hash = await self.passwords.hash(resource.password)  # raced: rare
             return await self._save_user(tx, caller, current, resource, password_hash)
 
-    async def delete_user(self, caller: ScimToken, user_id: str, if_match: str | None) -> None:
+    async def delete_user(self, caller: ScimToken, scim_id: str, if_match: str | None) -> None:
         """Deprovision: the account is disabled (sessions end, connections close) and
-        leaves SCIM; it and its messages stay."""
-        async with self.d.store.write() as tx:
-            current = await self._user_view(tx, user_id)
-            _check_match(if_match, user_json(current, "")["meta"]["version"])
-            if not current.user.disabled:
-                await self._set_active(tx, caller, current.user, False)
-            await tx.delete_scim_user(user_id)
-            await audit(
-                tx,
-                self.d.clock,
-                AuditAction.SCIM_USER_DELETED,
-                actor_id=caller.id,
-                target_id=user_id,
-                details={"userName": current.record.user_name},
-            )
+        leaves SCIM (its identity link and SCIM record go); it and its messages stay."""
+        acting = acting_for.set(caller.id)
+        try:
+            async with self.d.store.write() as tx:
+                current = await self._user_view(tx, scim_id)
+                _check_match(if_match, user_json(current, "")["meta"]["version"])
+                await self.identity.disable_in(
+                    tx, PROVIDER, scim_id, current.user, "deleted by SCIM"
+                )
+                await tx.delete_link(PROVIDER, scim_id)
+                await tx.delete_scim_user(scim_id)
+                await audit(
+                    tx,
+                    self.d.clock,
+                    AuditAction.SCIM_USER_DELETED,
+                    actor_id=caller.id,
+                    target_id=current.user.id,
+                    details={"scim_id": scim_id, "userName": current.record.user_name},
+                )
+        finally:
+            acting_for.reset(acting)
 
-    async def _user_view(self, tx: Tx, user_id: str) -> ScimUserView:
-        record = await tx.get_scim_user(user_id)
-        user = None if record is None else await tx.get_user(user_id)
+    async def _user_view(self, tx: Tx, scim_id: str) -> ScimUserView:
+        record = await tx.get_scim_user(scim_id)
+        user = None if record is None else await tx.get_user(record.user_id)
         if record is None or user is None:
-            raise NotFound("no SCIM user with this id", user_id=user_id)
+            raise NotFound("no SCIM user with this id", user_id=scim_id)
         return ScimUserView(user, record)
 
     def _user_name(self, resource: wire.User) -> str:
@@ -313,42 +342,52 @@ class ScimService:
         )
         return await self.passwords.hash(resource.password)
 
-    async def _adoptable(self, tx: Tx, username: str) -> User | None:
-        if not self.d.scim.scim_adopt_existing:
-            return None
-        found = await tx.users_by_usernames([username])
-        if not found:
-            return None
-        user = found[0]
-        if user.bot or user.role is OrgRole.OWNER or await tx.get_scim_user(user.id):
-            return None
-        return user
-
-    async def _new_account(
-        self,
-        tx: Tx,
-        wanted: str,
-        resource: wire.User,
-        password_hash: str | None,
-        now: datetime,
-    ) -> User:
+    async def _free_username(self, tx: Tx, wanted: str) -> str:
+        """`wanted`, or `wanted-2`, ... : the first that is no account yet or an account
+        that is no SCIM User (whether that one may be linked is the shared policy's to
+        say: services/identity.py); two SCIM Users never share an account, and the
+        owner's and bots' names (never linked) are passed over."""
         stem = wanted[:28].rstrip("._-") or "user"
         candidates = [wanted] + [f"{stem}-{n}" for n in range(2, 100)]
-        taken = {u.username for u in await tx.users_by_usernames(candidates)}
-        free = next((c for c in candidates if c not in taken), None)
-        if free is None:
-            raise Conflict(f"no free username like {wanted!r}", field="userName")
-        shown = self._display_name(resource, free)
-        user = User(
-            id=UserId(self.d.ids.new_id()),
-            username=free,
-            display_name=shown,
-            role=OrgRole.MEMBER,
-            disabled=False,
-            created_at=now,
+        existing = {u.username: u for u in await tx.users_by_usernames(candidates)}
+        for name in candidates:
+            user = existing.get(name)
+            if user is None:
+                return name
+            never = user.bot or user.role is OrgRole.OWNER  # never linked: a name beside
+            if not never and await tx.scim_user_of(user.id) is None:
+                return name
+        raise Conflict(f"no free username like {wanted!r}", field="userName")
+
+    def _profile(self, resource: wire.User, username: str) -> ExternalProfile:
+        """What the shared provisioning makes the account: display name, email,
+        disabled (departments come from Groups; roles from scim_group_roles)."""
+        return ExternalProfile(
+            username=username,
+            display_name=self._display_name(resource, username),
+            email=primary_email(resource),
+            departments=None,
+            role=None,
+            disabled=resource.active is False,
         )
-        await tx.insert_user(user, password_hash or NO_PASSWORD, search_key(free, shown))
-        return user
+
+    def _record(
+        self,
+        scim_id: str,
+        user: User,
+        resource: wire.User,
+        created: datetime,
+        updated: datetime,
+    ) -> ScimUserRecord:
+        external_id = resource.external_id
+        if external_id is not None:
+            external_id = clean_text(external_id, field="externalId", max_chars=256)
+        attributes = wire.wire_attributes(resource)
+        if resource.active is not None:
+            attributes["active"] = resource.active
+        return ScimUserRecord(
+            scim_id, user.id, self._user_name(resource), external_id, attributes, created, updated
+        )
 
     def _display_name(self, resource: wire.User, fallback: str) -> str:
         """The account's display name: displayName, else the name, else the userName."""
@@ -365,7 +404,7 @@ class ScimService:
             if text:
                 try:
                     return clean_text(text, field="displayName", max_chars=80)
-                except Exception:  # noqa: BLE001 - not fit for a name: the next one
+                except TidingsError:  # not fit for a name: the next one
                     continue
         return fallback
 
@@ -376,80 +415,49 @@ class ScimService:
         current: ScimUserView,
         resource: wire.User,
         password_hash: str | None,
-        *,
-        created: bool = False,
     ) -> ScimUserView:
         """Make the account and its SCIM record what `resource` says (a PUT's full
-        replacement; a PATCH's result)."""
+        replacement; a PATCH's result), in `tx`."""
         user, before = current.user, current.record
-        user_name = self._user_name(resource)
-        external_id = resource.external_id
-        if external_id is not None:
-            external_id = clean_text(external_id, field="externalId", max_chars=256)
-        attributes = wire.wire_attributes(resource)
-        if resource.active is not None:
-            attributes["active"] = resource.active
-        changed: list[str] = []
-        shown = self._display_name(resource, user.username)
-        if shown != user.display_name:
-            await tx.set_display_name(user.id, shown, search_key(user.username, shown))
-            changed.append("display_name")
-        if user_name != before.user_name:
-            changed.append("userName")
-        if external_id != before.external_id:
-            changed.append("externalId")
-        if attributes != before.attributes:
-            changed.append("attributes")
+        acting = acting_for.set(caller.id)
+        try:
+            await self.identity.provision_in(
+                tx, PROVIDER, before.id, self._profile(resource, user.username)
+            )
+        finally:
+            acting_for.reset(acting)
         now = self.d.clock.now()
-        record = ScimUserRecord(
-            user.id,
-            user_name,
-            external_id,
-            attributes,
-            before.created_at,
-            now if changed or created else before.updated_at,
-        )
-        await tx.put_scim_user(record)
+        record = self._record(before.id, user, resource, before.created_at, now)
+        changed = [
+            name
+            for name, old, new in (
+                ("userName", before.user_name, record.user_name),
+                ("externalId", before.external_id, record.external_id),
+                ("attributes", before.attributes, record.attributes),
+            )
+            if old != new
+        ]
         if password_hash is not None:
+            # a new password ends every session, as a reset does
             await tx.set_password_hash(user.id, password_hash)
+            await tx.revoke_user_tokens(user.id, now)
+            close_connections_on_commit(tx, self.d.bus, user.id, "password_reset")
             changed.append("password")
-            if not created:  # a new password ends every session, as a reset does
-                await tx.revoke_user_tokens(user.id, now)
-                close_connections_on_commit(tx, self.d.bus, user.id, "password_reset")
-        wanted_disabled = resource.active is False
-        if wanted_disabled != user.disabled:
-            await self._set_active(tx, caller, user, not wanted_disabled)
-        if changed and not created:
+        if not changed:
+            record = dataclasses.replace(record, updated_at=before.updated_at)
+        await tx.put_scim_user(record)
+        if changed:
             await audit(
                 tx,
                 self.d.clock,
                 AuditAction.SCIM_USER_UPDATED,
                 actor_id=caller.id,
                 target_id=user.id,
-                details={"fields": changed},
+                details={"scim_id": before.id, "fields": changed},
             )
         updated = await tx.get_user(user.id)
         assert updated is not None
         return ScimUserView(updated, record)
-
-    async def _set_active(self, tx: Tx, caller: ScimToken, user: User, active: bool) -> None:
-        """Enable or disable; disabling ends every session and closes the connections,
-        in this transaction (as services/users.py does for an admin)."""
-        await tx.set_disabled(user.id, not active)
-        action = AuditAction.SCIM_USER_REACTIVATED if active else AuditAction.SCIM_USER_DEACTIVATED
-        await audit(tx, self.d.clock, action, actor_id=caller.id, target_id=user.id)
-        if active:
-            return
-        await tx.revoke_user_tokens(user.id, self.d.clock.now())
-        await audit(
-            tx,
-            self.d.clock,
-            AuditAction.SESSIONS_REVOKED,
-            actor_id=caller.id,
-            target_id=user.id,
-            details={"reason": "scim_deactivated"},
-        )
-        close_connections_on_commit(tx, self.d.bus, user.id, "user_disabled")
 
     # --- groups ----------------------------------------------------------------------
     async def get_group(self, caller: ScimToken, group_id: str) -> ScimGroupView:
@@ -461,7 +469,7 @@ class ScimService:
     ) -> tuple[int, list[ScimGroupView]]:
         async with self.d.store.read() as tx:
             total, records = await tx.find_scim_groups(attribute, value, start - 1, count)
-            views = [ScimGroupView(r, await tx.scim_member_ids(r.department_id)) for r in records]
+            views = [ScimGroupView(r, await tx.scim_members(r.department_id)) for r in records]
         return total, views
 
     async def create_group(self, caller: ScimToken, resource: wire.Group) -> ScimGroupView:
@@ -475,7 +483,7 @@ class ScimService:
             now = self.d.clock.now()
             departments = await tx.list_departments()
             same = [d for d in departments if d.parent_id is None and d.name == name]
-            if same and not self.d.scim.scim_adopt_existing:
+            if same and self.d.identity.identity_link_existing == "never":
                 raise Conflict(
                     f"a department {name!r} exists", field="displayName", scim_type="uniqueness"
                 )
@@ -494,7 +502,7 @@ class ScimService:
                 action,
                 actor_id=caller.id,
                 target_id=dep.id,
-                details={"name": name, "members": len(view.member_ids)},
+                details={"name": name, "members": len(view.members)},
             )
         return view
 
@@ -542,7 +550,7 @@ class ScimService:
         record = await tx.get_scim_group(group_id)
         if record is None:
             raise NotFound("no SCIM group with this id", department_id=group_id)
-        return ScimGroupView(record, await tx.scim_member_ids(group_id))
+        return ScimGroupView(record, await tx.scim_members(group_id))
 
     def _group_name(self, resource: wire.Group) -> str:
         name = clean_text(resource.display_name or "", field="displayName", max_chars=80)
@@ -569,14 +577,13 @@ class ScimService:
                 f"at most {self.d.scim.scim_max_members} members per request",
                 limit=self.d.scim.scim_max_members,
             )
-        wanted = set(members)
-        known = {u.id for u in await tx.get_users(members)}
-        for uid in members:
-            if uid not in known or await tx.get_scim_user(uid) is None:
-                raise wire.invalid(f"member {uid[:64]!r} is not a SCIM user", "invalidValue")
-        had = set(current.member_ids)
-        added = sorted(wanted - had)
-        removed = sorted(had - wanted)
+        found = {r.id: r for r in await tx.scim_users_by_ids(members)}
+        for scim_id in members:
+            if scim_id not in found:
+                raise wire.invalid(f"member {scim_id[:64]!r} is not a SCIM user", "invalidValue")
+        had = {r.id: r for r in current.members}
+        added = sorted(found[i].user_id for i in members if i not in had)
+        removed = sorted(r.user_id for i, r in had.items() if i not in found)
         changed: list[str] = []
         if name != before.display_name:
             await tx.rename_department(before.department_id, name)
@@ -609,7 +616,7 @@ class ScimService:
                 target_id=before.department_id,
                 details={"fields": changed, "added": added[:100], "removed": removed[:100]},
             )
-        return ScimGroupView(record, sorted(UserId(u) for u in wanted))
+        return ScimGroupView(record, sorted(found.values(), key=lambda r: r.id))
 
     async def _apply_roles(self, tx: Tx, caller: ScimToken, user_ids: Sequence[str]) -> None:
         """With scim_group_roles: each of these users gets the highest role of the
@@ -624,7 +631,7 @@ class ScimService:
             if g.display_name.casefold() in mapping
         }
         for user in await tx.get_users(user_ids):
-            if user.bot or user.role is OrgRole.OWNER or await tx.get_scim_user(user.id) is None:
+            if user.bot or user.role is OrgRole.OWNER or await tx.scim_user_of(user.id) is None:
                 continue
             roles = [role_of[d] for d in user.department_ids if d in role_of]
             role = max(roles, key=ROLE_RANK.__getitem__) if roles else OrgRole.MEMBER

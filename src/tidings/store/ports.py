@@ -144,9 +144,11 @@ class ScimToken:
 
 @dataclass(frozen=True, slots=True)
 class ScimUserRecord:
-    """The SCIM side of a provisioned account: the provider's userName (as given) and
-    externalId, and the SCIM attributes kept beside the account (JSON values)."""
+    """The SCIM side of a provisioned account: its SCIM id (the subject of the account's
+    `scim` identity link), the provider's userName (as given) and externalId, and the
+    SCIM attributes kept beside the account (JSON values)."""
 
+    id: str
     user_id: str
     user_name: str
     external_id: str | None
@@ -723,7 +725,13 @@ class ScimTx(Protocol):
         """Insert or replace; Conflict when another user has the userName."""
         ...
 
-    async def get_scim_user(self, user_id: str) -> ScimUserRecord | None: ...
+    async def get_scim_user(self, scim_id: str) -> ScimUserRecord | None: ...
+
+    async def scim_user_of(self, user_id: str) -> ScimUserRecord | None:
+        """The SCIM User an account is, if any."""
+        ...
+
+    async def scim_users_by_ids(self, scim_ids: Sequence[str]) -> list[ScimUserRecord]: ...
 
     async def find_scim_users(
         self, field: str | None, value: str, offset: int, limit: int
@@ -731,7 +739,7 @@ class ScimTx(Protocol):
         """The total that match, and one page of them."""
         ...
 
-    async def delete_scim_user(self, user_id: str) -> None: ...
+    async def delete_scim_user(self, scim_id: str) -> None: ...
 
     async def put_scim_group(self, record: ScimGroupRecord) -> None:
         """Insert or replace; Conflict when another group has the displayName."""
@@ -745,8 +753,8 @@ class ScimTx(Protocol):
 
     async def delete_scim_group(self, department_id: str) -> None: ...
 
-    async def scim_member_ids(self, department_id: str) -> list[UserId]:
-        """The department's members that are SCIM users, by id."""
+    async def scim_members(self, department_id: str) -> list[ScimUserRecord]:
+        """The department's members that are SCIM users, by SCIM id."""
         ...
 
 

@@ -72,6 +72,17 @@ async def scim(server: AppServer, world: World) -> AsyncIterator[Scim]:
         await client.close()
 
 
+async def account(admin: Api, username: str) -> dict[str, Any]:
+    """The Tidings account of this username, as an admin sees it."""
+    found = [
+        u
+        for u in (await admin.get("/users", params={"query": username}))["users"]
+        if u["username"] == username
+    ]
+    assert len(found) == 1, found
+    return dict(found[0])
+
+
 def scim_error(r: httpx.Response, status: int, scim_type: str | None = None) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith(SCIM)
@@ -116,10 +127,13 @@ async def test_a_user_through_create_filter_replace_patch_and_delete(
     assert created["userName"] == "Ann.Lee@corp.example"
     assert created["meta"]["location"].endswith(f"/scim/v2/Users/{uid}")
     admin = await world.admin()
-    account = (await admin.get("/users?query=ann.lee"))["users"]
-    assert [(u["id"], u["username"], u["display_name"]) for u in account] == [
-        (uid, "ann.lee", "Ann Lee")
-    ]
+    ann = await account(admin, "ann.lee")
+    assert (ann["display_name"], ann["origin"], ann["email"]) == (
+        "Ann Lee",
+        "scim",
+        "ann@corp.example",
+    )
+    assert ann["id"] != uid  # the SCIM id is the scim identity link's subject
     # filters: userName case-insensitively, externalId exactly
     for text in ('userName eq "ann.lee@CORP.example"', 'externalId eq "00u1"'):
         found = (await scim.call("GET", "/Users", params={"filter": text}, expect=200)).json()
@@ -154,15 +168,18 @@ async def test_a_user_through_create_filter_replace_patch_and_delete(
     assert "title" not in patched
     got = (await scim.call("GET", f"/Users/{uid}", expect=200)).json()
     assert got == patched
-    assert (await admin.get(f"/users/{uid}"))["user"]["display_name"] == "Annie Lee"
+    ann = await account(admin, "ann.lee")
+    assert (ann["display_name"], ann["email"]) == ("Annie Lee", "a@corp.example")
     # delete: gone from SCIM, the account stays (disabled): messages are never lost
     await scim.call("DELETE", f"/Users/{uid}", expect=204)
     scim_error(await scim.call("GET", f"/Users/{uid}"), 404)
-    assert (await admin.get(f"/users/{uid}"))["user"]["disabled"] is True
-    # and a new POST with the userName takes the same account over again
+    assert (await account(admin, "ann.lee"))["disabled"] is True
+    # and a new POST with the userName takes the same account over again (it is a
+    # provisioned one: identity_link_existing "provisioned" links it)
     again = await scim.create_user("Ann.Lee@corp.example", active=True)
-    assert again["id"] == uid and again["active"] is True
-    assert (await admin.get(f"/users/{uid}"))["user"]["disabled"] is False
+    assert again["id"] != uid and again["active"] is True
+    back = await account(admin, "ann.lee")
+    assert back["id"] == ann["id"] and back["disabled"] is False
 
 
 async def test_pages_count_from_start_index(scim: Scim) -> None:
@@ -189,20 +206,52 @@ async def test_pages_count_from_start_index(scim: Scim) -> None:
     scim_error(await scim.call("GET", "/Users", params={"count": "many"}), 400, "invalidValue")
 
 
-async def test_an_existing_account_is_adopted_but_never_the_owner(scim: Scim, world: World) -> None:
+async def test_existing_accounts_follow_identity_link_existing_and_never_the_owner(
+    scim: Scim, world: World
+) -> None:
     (ben,) = await world.users("ben")
-    adopted = await scim.create_user("ben@corp.example", displayName="Ben B")
-    assert adopted["id"] == ben.id
-    r = await scim.call("POST", "/Users", {"schemas": [USER], "userName": "ben@other.example"})
-    # the account is provisioned already: a new one is made beside it
-    assert r.status_code == 201 and r.json()["id"] != ben.id
-    owner = await scim.create_user("admin@corp.example")
     admin = await world.admin()
-    assert owner["id"] != admin.id  # the owner is never provisioned: a new admin-2
-    users = (await admin.get("/users?query=admin"))["users"]
-    assert {u["username"] for u in users} >= {"admin", "admin-2"}
-    dup = await scim.call("POST", "/Users", {"schemas": [USER], "userName": "BEN@corp.example"})
+    # a local account is not taken over by default ("provisioned"): 409, nothing written
+    r = await scim.call("POST", "/Users", {"schemas": [USER], "userName": "ben@corp.example"})
+    scim_error(r, 409, "uniqueness")
+    assert "may not take over" in r.json()["detail"]
+    listed = (await scim.call("GET", "/Users", expect=200)).json()
+    assert listed["totalResults"] == 0
+    assert (await account(admin, "ben"))["origin"] == "local"
+    # the owner (and any bot) is never linked: the SCIM user gets a name beside it
+    owner = await scim.create_user("admin@corp.example")
+    assert (await account(admin, "admin"))["role"] == "owner"
+    assert (await account(admin, "admin-2"))["origin"] == "scim"
+    # two SCIM users never share an account
+    await scim.create_user("cy@corp.example")
+    await scim.create_user("cy@other.example")
+    assert (await account(admin, "cy-2"))["origin"] == "scim"
+    dup = await scim.call("POST", "/Users", {"schemas": [USER], "userName": "CY@corp.example"})
     scim_error(dup, 409, "uniqueness")
+    assert owner["userName"] == "admin@corp.example"
+
+
+async def test_with_identity_link_existing_all_a_local_account_is_taken_over(
+    make_server: MakeServer,
+) -> None:
+    async with make_server(identity_link_existing="all") as server:
+        w = World(server)
+        try:
+            (ben,) = await w.users("ben")
+            admin = await w.admin()
+            scim = Scim(server, (await issue(admin))["secret"])
+            try:
+                await scim.create_user("ben@corp.example", displayName="Ben B")
+                taken = await account(admin, "ben")
+                assert (taken["id"], taken["origin"], taken["display_name"]) == (
+                    ben.id,
+                    "scim",
+                    "Ben B",
+                )
+            finally:
+                await scim.close()
+        finally:
+            await w.close()
 
 
 async def test_deactivation_ends_sessions_and_connections_and_reactivation_works(
@@ -236,11 +285,19 @@ async def test_deactivation_ends_sessions_and_connections_and_reactivation_works
         await ws.close()
         await cara.close()
     admin = await world.admin()
+    token_id = (await admin.get("/scim/tokens"))["tokens"][0]["id"]
+    cara_id = (await account(admin, "cara"))["id"]
     entries = (await admin.get("/audit", params={"limit": 500}))["entries"]
-    actions = [(e["action"], e["target_id"]) for e in entries if e["target_id"] == created["id"]]
-    assert ("scim_user_deactivated", created["id"]) in actions
-    assert ("sessions_revoked", created["id"]) in actions
-    assert ("scim_user_reactivated", created["id"]) in actions
+    mine = [
+        (e["action"], e["details"])
+        for e in entries
+        if e["target_id"] == cara_id and e["actor_id"] == token_id
+    ]
+    assert (
+        "identity_user_disabled",
+        {"provider": "scim", "reason": "disabled by the provider"},
+    ) in mine
+    assert ("identity_user_updated", {"provider": "scim", "fields": {"disabled": False}}) in mine
 
 
 # --- groups ------------------------------------------------------------------------------
@@ -270,8 +327,7 @@ async def test_groups_are_departments_and_named_groups_give_roles(
                 assert [m["value"] for m in sales["members"]] == [a["id"]]
                 deps = (await admin.get("/departments"))["departments"]
                 assert [d["name"] for d in deps] == ["Sales"] and deps[0]["id"] == sales["id"]
-                user = (await admin.get(f"/users/{a['id']}"))["user"]
-                assert user["department_ids"] == [sales["id"]]
+                assert (await account(admin, "dan"))["department_ids"] == [sales["id"]]
                 admins = (
                     await scim.call(
                         "POST",
@@ -288,7 +344,7 @@ async def test_groups_are_departments_and_named_groups_give_roles(
                         "value": [{"value": a["id"]}, {"value": b["id"]}],
                     },
                 )
-                assert (await admin.get(f"/users/{b['id']}"))["user"]["role"] == "admin"
+                assert (await account(admin, "eve"))["role"] == "admin"
                 # Entra ID's member removal, and the RFC's
                 await scim.patch(
                     f"/Groups/{admins['id']}",
@@ -298,8 +354,8 @@ async def test_groups_are_departments_and_named_groups_give_roles(
                     f"/Groups/{admins['id']}",
                     {"op": "remove", "path": f'members[value eq "{a["id"]}"]'},
                 )
-                for uid in (a["id"], b["id"]):
-                    assert (await admin.get(f"/users/{uid}"))["user"]["role"] == "member"
+                for name in ("dan", "eve"):
+                    assert (await account(admin, name))["role"] == "member"
                 found = await scim.call(
                     "GET", "/Groups", params={"filter": 'displayName eq "sales"'}, expect=200
                 )
@@ -372,11 +428,12 @@ async def test_every_change_is_audited_with_the_token_as_actor(scim: Scim, world
     entries = (await admin.get("/audit", params={"limit": 500}))["entries"]
     mine = [e["action"] for e in entries if e["actor_id"] == token_id]
     for action in (
+        "identity_user_created",
         "scim_user_created",
-        "scim_user_updated",
+        "identity_user_updated",
         "scim_group_created",
         "scim_group_deleted",
-        "scim_user_deactivated",
+        "identity_user_disabled",
         "scim_user_deleted",
     ):
         assert action in mine, (action, mine)

@@ -364,7 +364,8 @@ scim_tokens = Table(
 scim_users = Table(
     "scim_users",
     metadata,
-    Column("user_id", String(32), primary_key=True),
+    Column("id", String(32), primary_key=True),  # the SCIM id: the scim link's subject
+    Column("user_id", String(32), nullable=False, unique=True),
     Column("user_name", String(256), nullable=False),  # as the provider gave it
     Column("user_name_key", String(256), nullable=False, unique=True),  # casefolded
     Column("external_id", String(256), nullable=True),

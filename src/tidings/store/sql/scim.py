@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,6 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tidings.core.errors import Conflict
-from tidings.core.models import UserId
 from tidings.store.ports import ScimGroupRecord, ScimToken, ScimUserRecord
 from tidings.store.sql import schema as t
 from tidings.store.sql.tx import TxBase, utc, utc_or_none
@@ -36,6 +36,7 @@ def _token(row: Any) -> ScimToken:
 def _user(row: Any) -> ScimUserRecord:
     attributes: dict[str, object] = orjson.loads(row.attributes)
     return ScimUserRecord(
+        id=row.id,
         user_id=row.user_id,
         user_name=row.user_name,
         external_id=row.external_id,
@@ -103,6 +104,7 @@ class ScimQueries(TxBase):
     # --- users ------------------------------------------------------------------
     async def put_scim_user(self, record: ScimUserRecord) -> None:
         values = {
+            "user_id": record.user_id,
             "user_name": record.user_name,
             "user_name_key": _key(record.user_name),
             "external_id": record.external_id,
@@ -113,24 +115,36 @@ class ScimQueries(TxBase):
         try:
             async with self.conn.begin_nested():
                 done = await self.conn.execute(
-                    update(t.scim_users)
-                    .where(t.scim_users.c.user_id == record.user_id)
-                    .values(**values)
+                    update(t.scim_users).where(t.scim_users.c.id == record.id).values(**values)
                 )
                 if done.rowcount == 0:
-                    await self.conn.execute(
-                        insert(t.scim_users).values(user_id=record.user_id, **values)
-                    )
+                    await self.conn.execute(insert(t.scim_users).values(id=record.id, **values))
         except IntegrityError as exc:
             raise Conflict(
                 f"userName {record.user_name!r} is taken", field="userName", scim_type="uniqueness"
             ) from exc
 
-    async def get_scim_user(self, user_id: str) -> ScimUserRecord | None:
+    async def get_scim_user(self, scim_id: str) -> ScimUserRecord | None:
+        row = (
+            await self.conn.execute(select(t.scim_users).where(t.scim_users.c.id == scim_id))
+        ).first()
+        return None if row is None else _user(row)
+
+    async def scim_user_of(self, user_id: str) -> ScimUserRecord | None:
         row = (
             await self.conn.execute(select(t.scim_users).where(t.scim_users.c.user_id == user_id))
         ).first()
         return None if row is None else _user(row)
+
+    async def scim_users_by_ids(self, scim_ids: Sequence[str]) -> list[ScimUserRecord]:
+        ids = list(dict.fromkeys(scim_ids))
+        found: list[ScimUserRecord] = []
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            rows = await self.conn.execute(
+                select(t.scim_users).where(t.scim_users.c.id.in_(ids[start : start + 500]))
+            )
+            found.extend(_user(r) for r in rows)
+        return found
 
     async def find_scim_users(
         self, field: str | None, value: str, offset: int, limit: int
@@ -147,12 +161,12 @@ class ScimQueries(TxBase):
             await self.conn.execute(select(func.count()).select_from(t.scim_users).where(*where))
         ).scalar_one()
         rows = await self.conn.execute(
-            select(t.scim_users).where(*where).order_by(c.user_id).offset(offset).limit(limit)
+            select(t.scim_users).where(*where).order_by(c.id).offset(offset).limit(limit)
         )
         return int(total), [_user(r) for r in rows]
 
-    async def delete_scim_user(self, user_id: str) -> None:
-        await self.conn.execute(delete(t.scim_users).where(t.scim_users.c.user_id == user_id))
+    async def delete_scim_user(self, scim_id: str) -> None:
+        await self.conn.execute(delete(t.scim_users).where(t.scim_users.c.id == scim_id))
 
     # --- groups -----------------------------------------------------------------
     async def put_scim_group(self, record: ScimGroupRecord) -> None:
@@ -210,12 +224,12 @@ class ScimQueries(TxBase):
             delete(t.scim_groups).where(t.scim_groups.c.department_id == department_id)
         )
 
-    async def scim_member_ids(self, department_id: str) -> list[UserId]:
+    async def scim_members(self, department_id: str) -> list[ScimUserRecord]:
         m = t.department_members.c
         rows = await self.conn.execute(
-            select(m.user_id)
-            .join(t.scim_users, t.scim_users.c.user_id == m.user_id)
+            select(t.scim_users)
+            .join(t.department_members, t.scim_users.c.user_id == m.user_id)
             .where(m.department_id == department_id)
-            .order_by(m.user_id)
+            .order_by(t.scim_users.c.id)
         )
-        return [UserId(r[0]) for r in rows]
+        return [_user(r) for r in rows]

@@ -6,11 +6,12 @@ Create Date: 2026-12-01 19:00:00
 
 - `scim_tokens`: the bearer tokens an admin issues for an identity provider (only
   their SHA-256 is kept; revoked ones stay, for the audit log's sake).
-- `scim_users`: a Tidings account provisioned (or adopted) by SCIM: the `userName` the
-  provider gave (kept as given, unique case-insensitively by `user_name_key`), its
-  `externalId`, and the SCIM attributes Tidings keeps beside the account (name, emails,
-  displayName as given) as JSON. The account itself (display name, disabled) stays in
-  `users`. A SCIM DELETE removes this row (and disables the account, keeping its
+- `scim_users`: a SCIM User: its `id` (the subject of the account's `scim` identity
+  link, identity_links), its account, the `userName` the provider gave (kept as given,
+  unique case-insensitively by `user_name_key`), its `externalId`, and the SCIM
+  attributes Tidings keeps beside the account (name, emails, displayName as given) as
+  JSON. The account itself (display name, email, disabled) stays in `users`. A SCIM
+  DELETE removes this row and the link (and disables the account, keeping its
   messages).
 - `scim_groups`: a department provisioned (or adopted) as a SCIM Group.
 
@@ -45,6 +46,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "scim_users",
+        sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("user_name", sa.String(length=256), nullable=False),
         sa.Column("user_name_key", sa.String(length=256), nullable=False),
@@ -52,7 +54,8 @@ def upgrade() -> None:
         sa.Column("attributes", sa.Text(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("user_id"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("user_id", name="uq_scim_users_user_id"),
         sa.UniqueConstraint("user_name_key", name="uq_scim_users_user_name"),
     )
     op.create_index("ix_scim_users_external_id", "scim_users", ["external_id"])
