@@ -209,7 +209,7 @@ async def test_pages_count_from_start_index(scim: Scim) -> None:
 async def test_existing_accounts_follow_identity_link_existing_and_never_the_owner(
     scim: Scim, world: World
 ) -> None:
-    (ben,) = await world.users("ben")
+    await world.users("ben")
     admin = await world.admin()
     # a local account is not taken over by default ("provisioned"): 409, nothing written
     r = await scim.call("POST", "/Users", {"schemas": [USER], "userName": "ben@corp.example"})
