@@ -64,6 +64,7 @@ from tidings.sdk.models import (
     Message,
     PluginInfo,
     ReadState,
+    ScimToken,
     SecondFactor,
     SlashCommand,
     SyncPage,
@@ -467,6 +468,21 @@ class Client:
         """One job with its payload and last error (admin only)."""
         data = await self.request("GET", f"/admin/jobs/{quote(job_id, safe='')}")
         return JobInfo.from_json(data["job"])
+
+    async def scim_tokens(self) -> tuple[list[ScimToken], str]:
+        """The SCIM provisioning tokens and the SCIM base URL to give the identity
+        provider (admin only)."""
+        data = await self.request("GET", "/scim/tokens")
+        return [ScimToken.from_json(t) for t in data.get("tokens", [])], str(data["base_url"])
+
+    async def issue_scim_token(self, name: str = "SCIM") -> tuple[ScimToken, str]:
+        """A new SCIM bearer token (admin only): its record and the token, shown once."""
+        data = await self.request("POST", "/scim/tokens", json={"name": name})
+        return ScimToken.from_json(data["token"]), str(data["secret"])
+
+    async def revoke_scim_token(self, token_id: str) -> None:
+        """Revoke a SCIM token: its next SCIM request answers 401 (admin only)."""
+        await self.request("DELETE", f"/scim/tokens/{quote(token_id, safe='')}")
 
     async def job_stats(self) -> JobStats:
         """The job queues: counts, lag, dead letters, consumers' lag (admin only)."""

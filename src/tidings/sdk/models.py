@@ -144,6 +144,30 @@ class Department:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScimToken:
+    """A SCIM provisioning token as admins see it (``Client.scim_tokens``); the token
+    itself is only ever returned by ``Client.issue_scim_token``, once."""
+
+    id: str
+    name: str
+    created_by: str | None = None
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScimToken:
+        return cls(
+            id=_str(data.get("id")),
+            name=_str(data.get("name")),
+            created_by=_opt_str(data.get("created_by")),
+            created_at=parse_time(data.get("created_at")),
+            last_used_at=parse_time(data.get("last_used_at")),
+            revoked_at=parse_time(data.get("revoked_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobInfo:
     """A durable job as admins see it (``Client.jobs``): its state is one of
     ``pending``, ``queued``, ``running``, ``done``, ``dead`` (a dead letter)."""
