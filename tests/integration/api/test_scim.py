@@ -498,6 +498,11 @@ async def test_hostile_input_is_refused_in_the_scim_shape_and_writes_nothing(
     scim_error(await _last(scim, uid, nope), 400, "invalidPath")
     scim_error(await _last(scim, uid, {"op": "frob", "path": "displayName", "value": "x"}), 400)
     scim_error(await _last(scim, uid, {"op": "remove", "path": "userName"}), 400)
+    deep_value: Any = "x"
+    for _ in range(40):
+        deep_value = [deep_value]
+    deep_patch = {"op": "replace", "path": "emails", "value": deep_value}
+    scim_error(await _last(scim, uid, deep_patch), 400, "invalidSyntax")
     many = [{"op": "replace", "path": "displayName", "value": "x"}] * 201
     scim_error(await _last(scim, uid, *many), 413)
     r = await scim.call("PATCH", f"/Users/{uid}", {"Operations": []})
