@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,35 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/admin/identity/ldap"): ADMINS,
     ("POST", "/api/v1/admin/identity/ldap/test"): ADMINS,
     ("POST", "/api/v1/admin/identity/ldap/sync"): ADMINS,
+    ("GET", "/api/v1/scim/tokens"): ADMINS,
+    ("POST", "/api/v1/scim/tokens"): ADMINS,
+    ("DELETE", "/api/v1/scim/tokens/{token_id}"): ADMINS,
+    # SCIM takes SCIM tokens only: a session of any role is refused (401, SCIM's shape)
+    **{
+        (method, f"/scim/v2{path}"): NOBODY
+        for method, path in (
+            ("GET", "/ServiceProviderConfig"),
+            ("GET", "/Schemas"),
+            ("GET", "/Schemas/{schema_id}"),
+            ("GET", "/ResourceTypes"),
+            ("GET", "/ResourceTypes/{type_id}"),
+            ("GET", "/Users"),
+            ("POST", "/Users"),
+            ("POST", "/Users/.search"),
+            ("GET", "/Users/{user_id}"),
+            ("PUT", "/Users/{user_id}"),
+            ("PATCH", "/Users/{user_id}"),
+            ("DELETE", "/Users/{user_id}"),
+            ("GET", "/Groups"),
+            ("POST", "/Groups"),
+            ("POST", "/Groups/.search"),
+            ("GET", "/Groups/{group_id}"),
+            ("PUT", "/Groups/{group_id}"),
+            ("PATCH", "/Groups/{group_id}"),
+            ("DELETE", "/Groups/{group_id}"),
+            ("POST", "/.search"),
+        )
+    },
     ("POST", "/api/v1/conversations"): AUTH - {"guest"},  # guests: direct ones only
     ("GET", "/api/v1/conversations"): AUTH,
     ("GET", "/api/v1/channels"): AUTH - {"guest"},  # guests do not browse channels
@@ -269,6 +299,13 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/departments/{world.department}/members/{uid}")
         case ("POST", "/admin/identity/ldap/test") | ("POST", "/admin/identity/ldap/sync"):
             return Call(method, path, {})
+        case ("POST", "/scim/tokens"):
+            return Call(method, path, {"name": f"idp {next(_n)}"})
+        case ("DELETE", "/scim/tokens/{token_id}"):
+            issued = await world.owner.post("/scim/tokens", {"name": "t"}, expect=201)
+            return Call(method, f"{v1}/scim/tokens/{issued['token']['id']}")
+        case _ if path.startswith("/scim/v2/"):
+            return Call(method, re.sub(r"\{[a-z_]+\}", "x", path), json={})
         case ("PATCH", "/settings"):
             return Call(method, path, {"second_factor_policy": "none"})
         case ("POST", "/conversations"):
@@ -367,7 +404,10 @@ async def make_world(url: str, owner_password: str) -> World:
 def outcome(response: httpx.Response) -> str:
     if response.status_code < 400:
         return "allowed"
-    code = response.json()["error"]["code"]
+    body = response.json()
+    if "error" not in body:  # SCIM's error shape (its status as a string)
+        return "denied" if body["status"] in ("401", "403", "404") else "allowed"
+    code = body["error"]["code"]
     return "denied" if code in DENIED else "allowed"  # a validation error got past the check
 
 
