@@ -558,7 +558,7 @@ class Settings(BaseSettings):
 
     @field_validator("scim_group_roles", mode="before")
     @classmethod
-    def _group_roles(cls, value: object) -> object:
+    def _scim_group_roles(cls, value: object) -> object:
         """TIDINGS_SCIM_GROUP_ROLES: a JSON object, or `Group=role` pairs separated by
         commas."""
         if isinstance(value, str):
@@ -570,7 +570,7 @@ class Settings(BaseSettings):
 
     @field_validator("scim_group_roles")
     @classmethod
-    def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+    def _scim_known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
         for name, role in roles.items():
             if not name.strip() or role not in ("admin", "member", "guest"):
                 raise ValueError(
