@@ -1,7 +1,7 @@
 """SCIM 2.0 provisioning: its bearer tokens, and the SCIM side of users and groups
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01 19:00:00
 
 - `scim_tokens`: the bearer tokens an admin issues for an identity provider (only
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
