@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 import orjson
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Request, WebSocket
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
@@ -20,15 +21,26 @@ from tidings.api.jobs_routes import router as jobs_router
 from tidings.api.limits import RequestLimits
 from tidings.api.oidc_routes import router as oidc_router
 from tidings.api.plugin_routes import router as plugin_router
+from tidings.api.request_context import RequestContext
 from tidings.api.routes import router
 from tidings.api.scim_routes import router as scim_admin_router
 from tidings.api.scim_routes import scim_router
 from tidings.api.security_routes import router as security_router
-from tidings.core.errors import ErrorCode
+from tidings.core.errors import ErrorCode, NotFound, TidingsError
 from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.hub import Services
 
 WEB_DIR = Path(tidings.__file__).parent / "web"
+
+
+class MetricsSource(Protocol):
+    """What serves /metrics (app/metrics.py): who may read it, and the exposition."""
+
+    content_type: str
+
+    def refusal(self, client: str | None, headers: Mapping[str, str]) -> TidingsError | None: ...
+
+    async def render(self) -> bytes: ...
 
 
 def create_app(
@@ -43,6 +55,7 @@ def create_app(
     status: Callable[[], dict[str, object]] | None = None,
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    metrics: MetricsSource | None = None,
 ) -> FastAPI:
     """The application for the roles of this process: `api` serves REST and the web
     client, a `gateway` serves WebSockets; health and readiness are always served."""
@@ -79,6 +92,28 @@ def create_app(
             return error_response(503, ErrorCode.UNAVAILABLE, "not ready", problems)
         return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
 
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+            401: {"description": "metrics_token is set and was not given, or is wrong"},
+            403: {"description": "not from metrics_networks and no metrics_token set"},
+        },
+    )
+    async def prometheus_metrics(request: Request) -> Response:
+        """This process's metrics in the Prometheus text format, on every role. Only
+        for the clients in `metrics_networks` (default: loopback, not through a proxy),
+        or with `Authorization: Bearer <metrics_token>` (docs/operations.md)."""
+        if metrics is None:
+            raise NotFound("no metrics here")
+        client = request.client.host if request.client is not None else None
+        refusal = metrics.refusal(client, request.headers)
+        if refusal is not None:
+            raise refusal
+        return Response(await metrics.render(), media_type=metrics.content_type)
+
     if api:
         app.include_router(router)
         app.include_router(security_router)
@@ -100,5 +135,6 @@ def create_app(
     if api and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_middleware(RequestLimits, max_body_bytes=max_request_bytes, body_timeout=body_timeout)
-    app.add_middleware(SecurityHeaders, hsts_max_age=hsts_max_age)  # outermost: every answer
+    app.add_middleware(SecurityHeaders, hsts_max_age=hsts_max_age)
+    app.add_middleware(RequestContext)  # outermost: every answer and log line has its id
     return app

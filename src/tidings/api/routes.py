@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
+import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
@@ -69,9 +70,11 @@ async def _session(
     client_address.set(address)  # for the audit log of whatever this request does
     if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("missing or malformed Authorization: Bearer <token> header")
-    return await svc.auth.authenticate(
+    found = await svc.auth.authenticate(
         credentials.credentials.strip(), allow_enrol_only=allow_enrol_only, address=address
     )
+    structlog.contextvars.bind_contextvars(user_id=found.user.id)  # this request's log lines
+    return found
 
 
 async def session(

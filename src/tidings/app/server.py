@@ -25,6 +25,7 @@ from tidings.app.container import Container
 from tidings.app.fatal import report_fatal_signals
 from tidings.app.http_protocol import GuardedHttpProtocol, HeadLimits
 from tidings.app.logging import configure_logging
+from tidings.app.metrics import Metrics
 from tidings.app.plugins import load_plugins
 from tidings.app.security import TlsConfig, check_bind, tls_options
 from tidings.app.settings import Settings
@@ -74,7 +75,8 @@ def build(
     tests' in-process harness brings one with its own clock and ids)."""
     container = container or Container(settings)
     roles = set(settings.roles)
-    hub = Hub(container.bus) if "gateway" in roles else None
+    hub = Hub(container.bus, container.deps.counts) if "gateway" in roles else None
+    metrics = Metrics(container, hub)
     gateway = (
         Gateway(
             container.services,
@@ -155,7 +157,9 @@ def build(
         },
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        metrics=metrics,
     )
+    app.state.metrics = metrics
     return app, container, hub, gateway
 
 
@@ -237,6 +241,9 @@ def uvicorn_config(
             cast(ASGI3Application, gateway), trusted_hosts=settings.trusted_proxies
         )
     ws_protocol = RawSocketProtocol.routing(direct, guard)
+    metrics = getattr(getattr(app, "state", None), "metrics", None)
+    if isinstance(metrics, Metrics):
+        metrics.guard = guard  # its open connections, in /metrics
     log.info("connection_limits", max_connections=guard.max_connections)
     return TlsConfig(
         app,

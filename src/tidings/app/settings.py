@@ -4,6 +4,7 @@ a TOML file (--config or TIDINGS_CONFIG), then these defaults."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -271,6 +272,24 @@ class Settings(BaseSettings):
     )
     secret_key_file: Path | None = Field(
         None, description="key file used when secret_keys is empty (default data_dir/secret.key)"
+    )
+    # --- monitoring (docs/operations.md, Monitoring) ---
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="bearer token that /metrics accepts from any address (unset: only "
+        "clients in metrics_networks may scrape)",
+    )
+    metrics_networks: str = Field(
+        "127.0.0.0/8,::1/128",
+        description="comma-separated CIDRs whose clients may read /metrics without the token, "
+        "unless the request came through a proxy ('': none)",
+    )
+    metrics_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="how long /metrics reuses what it reads from the database (job queue, "
+        "stream head) and the walk over the connections' queues",
     )
     # --- identity providers (docs/identity.md) ---
     identity_link_existing: LinkExisting = Field(
@@ -618,6 +637,17 @@ class Settings(BaseSettings):
                 "set oidc_client_secret, or oidc_token_auth_method=none for a public client"
             )
         return self
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    raise ValueError(f"not a network: {part!r} (e.g. 10.0.0.0/8)") from None
+        return value
 
     @property
     def key_file(self) -> Path:

@@ -25,6 +25,7 @@ class LocalBus:
         self._handlers: dict[str, list[Handler]] = {}
         self._presence: dict[str, dict[str, str]] = {}
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (hits, window end)
+        self.reconnects = 0  # in-process: never disconnected
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         for handler in tuple(self._handlers.get(topic, ())):

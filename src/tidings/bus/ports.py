@@ -44,6 +44,9 @@ Handler = Callable[[str, Envelope], Awaitable[None] | None]
 
 
 class Bus(Protocol):
+    # times the bus lost its connection and made it again (for /metrics)
+    reconnects: int
+
     async def publish(self, topic: str, envelope: Envelope) -> None: ...
 
     async def publish_many(self, topics: Sequence[str], envelope: Envelope) -> None: ...

@@ -41,6 +41,8 @@ class RedisBus:
         self._local_presence: dict[str, dict[str, str]] = {}
         self._on_reconnect: list[Callable[[], None]] = []
         self.connected = False
+        self.reconnects = 0  # subscriptions made again after a lost connection
+        self._lost = False
 
     def _channel(self, topic: str) -> str:
         return f"{self.prefix}:{topic}"
@@ -108,6 +110,9 @@ class RedisBus:
                 if missing:
                     await pubsub.subscribe(*missing)
                 log.info("bus_connected", channels=len(channels))
+                if self._lost:
+                    self._lost = False
+                    self.reconnects += 1
                 for callback in self._on_reconnect:
                     callback()
                 while True:
@@ -123,6 +128,7 @@ class RedisBus:
                 if self.connected:
                     log.warning("bus_disconnected", error=str(exc))
                 self.connected = False
+                self._lost = True
                 self._pubsub = None
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -182,12 +182,15 @@ def serve(
 
 @app.command()
 def migrate() -> None:
-    """Create the database or bring it to the latest schema."""
+    """Create the database or bring it to the latest schema (Alembic's lines go to
+    standard error as log lines: JSON with log_format=json)."""
     from tidings.app.fatal import report_fatal_signals
+    from tidings.app.logging import configure_logging
     from tidings.store import migrations
     from tidings.store.sql.engines import UnusableDatabase
 
     settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
     report_fatal_signals(settings.data_dir)
     try:
         migrations.upgrade(settings.db_url)

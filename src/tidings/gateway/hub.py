@@ -32,9 +32,9 @@ from tidings.protocol.session import (
     revoked,
 )
 from tidings.protocol.wire import reconnect_frame
+from tidings.services.metrics import Counts
 
 log = structlog.get_logger(__name__)
-
 
 
 class Prepared:
@@ -122,6 +122,11 @@ class Connection:
     @property
     def conversations(self) -> AbstractSet[str]:
         return self.session.conversations
+
+    @property
+    def queue_depth(self) -> int:
+        """Frames waiting to be written (read at scrape time: app/metrics.py)."""
+        return len(self._queue)
 
     @property
     def queued(self) -> list[Item]:
@@ -228,8 +233,10 @@ class Hub:
     """Local connections by user and by conversation; subscribes the bus topics of the
     users and conversations it holds (counted), and fans each envelope out locally."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, counts: Counts | None = None) -> None:
         self.bus = bus
+        # frames handed to connections: one addition per event, not per connection
+        self.counts = counts or Counts()
         self.by_user: dict[str, set[Connection]] = {}
         self.by_conversation: dict[str, set[Connection]] = {}
         self.draining = False
@@ -337,7 +344,9 @@ class Hub:
         if kind is EnvelopeKind.EPHEMERAL:
             targets = self.by_conversation if scope == "c" else self.by_user
             prepared = Prepared(envelope.frame)
-            for conn in tuple(targets.get(key, ())):
+            conns = tuple(targets.get(key, ()))
+            self.counts.frames_out.add("ephemeral", len(conns))
+            for conn in conns:
                 # Best effort: a connection still replaying (before `ready`) skips them.
                 if conn.session.ephemeral(envelope.sender_id):
                     conn.enqueue(prepared)
@@ -349,15 +358,20 @@ class Hub:
         of its conversation's members, or of its user."""
         cid = envelope.conversation_id
         frame = Prepared(envelope.frame)
+        out = self.counts.frames_out
         if cid is None:
-            for conn in tuple(self.by_user.get(envelope.user_id or "", ())):
+            conns = tuple(self.by_user.get(envelope.user_id or "", ()))
+            out.add("event", len(conns))
+            for conn in conns:
                 conn.push_event(envelope, frame)
             return
         for uid in envelope.added_user_ids:
             for conn in tuple(self.by_user.get(uid, ())):
                 if conn.session.joins(envelope) is not None:
                     self._subscribe(conn, cid)
-        for conn in tuple(self.by_conversation.get(cid, ())):
+        conns = tuple(self.by_conversation.get(cid, ()))
+        out.add("event", len(conns))
+        for conn in conns:
             conn.push_event(envelope, frame)
         if envelope.removed_user_id is not None:
             for conn in tuple(self.by_user.get(envelope.removed_user_id, ())):

@@ -29,6 +29,7 @@ from tidings.protocol.session import (
     AUTH_REQUIRED,
     NORMAL,
     RESTARTING,
+    TOO_SLOW,
     TRY_LATER,
     Close,
     ServerSession,
@@ -44,6 +45,7 @@ from tidings.protocol.wire import (
 )
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
+from tidings.services.metrics import Tally
 from tidings.services.ratelimit import Action
 from tidings.services.sync import parse_position
 
@@ -137,18 +139,24 @@ class _RawOutbox(_StarletteOutbox):
 
 
 def _answer_send(
-    conn: Connection, frame: f.SendFrame, outcome: Message | BaseException | None
+    conn: Connection,
+    frame: f.SendFrame,
+    outcome: Message | BaseException | None,
+    frames_out: Tally,
 ) -> None:
     """Queue a send's ack (the stored message) or error, then what the connection held
     for it; None: no answer (the connection or the server is going away)."""
     ack = None
     if isinstance(outcome, Message):
         ack = ack_frame(frame.ref, message=message_json(outcome))
+        frames_out.add("ack")
     elif isinstance(outcome, TidingsError):
         conn.enqueue(error_frame(frame.ref, outcome))
+        frames_out.add("error")
     elif outcome is not None:
         log.error("send_failed", exc_info=outcome, conversation_id=frame.conversation_id)
         conn.enqueue(error_frame(frame.ref, Internal("internal error: retry with the same id")))
+        frames_out.add("error")
     conn.finish_send(frame.client_msg_id, ack)
 
 
@@ -185,6 +193,7 @@ class Gateway:
         # A trusted proxy's own address is not capped (its connections are its clients').
         self.trusted_proxies = trusted_proxies
         self.by_address: dict[str, int] = {}  # connections of each client address
+        self.counts = services.deps.counts
 
     @staticmethod
     def _text_of(message: AsgiMessage) -> str | None:
@@ -213,6 +222,14 @@ class Gateway:
         (a frame less than through the WebSocket wrapper, which adds only checks of
         its own state, and the connection is accepted by then)."""
         await ws.accept()
+        counts = self.counts
+        counts.ws_open += 1
+        try:
+            await self._serve(ws, receive)
+        finally:
+            counts.ws_open -= 1
+
+    async def _serve(self, ws: WebSocket, receive: Receive | None) -> None:
         # the caller's address, for rate limits and the audit log (copied into the tasks
         # this connection starts)
         address = ws.client.host if ws.client is not None else ""
@@ -267,6 +284,8 @@ class Gateway:
             finally:
                 self.hub.unregister(conn)
                 conn.close(NORMAL)
+                if conn.session.close_decision is TOO_SLOW:
+                    self.counts.slow_disconnects += 1
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(2):
                         await writer
@@ -341,6 +360,7 @@ class Gateway:
             except TidingsError as exc:
                 await ws.send_text(error_frame(exc.details.get("ref"), exc))
                 continue
+            self.counts.frames_in.add(frame.type)
             if proto.first_frame(frame.type) is not None or not isinstance(frame, f.AuthFrame):
                 raise Unauthenticated("the first frame must be auth")
             return frame
@@ -367,6 +387,7 @@ class Gateway:
             self.hub.join(conn, cid)
         start = proto.resume_from(since, head)  # InvalidPosition: closed with 4009
         await conn.enqueue_wait(ready_frame(user, head))
+        self.counts.frames_out.add("ready")
         # Every event after `head` reaches the connection live, in the conversations of
         # the same snapshot; unless the hub routed some before the joins above. Only
         # then, or for a resume from before the head, is there anything to replay.
@@ -378,6 +399,7 @@ class Gateway:
                 for event in events:
                     await conn.enqueue_wait(event_frame(event.position, event.payload))
                     proto.replayed(event.position)
+                self.counts.frames_out.add("event", len(events))
                 if not more:
                     break
         conn.end_replay()
@@ -388,6 +410,7 @@ class Gateway:
         in_flight: asyncio.Semaphore | None = None
         tasks: set[asyncio.Task[None]] | None = None  # sends on the slower path
         loop = asyncio.get_running_loop()
+        frames_in, frames_out = self.counts.frames_in, self.counts.frames_out
         try:
             while not conn.closed:
                 text = self._text_of(await receive())
@@ -396,8 +419,11 @@ class Gateway:
                 try:
                     frame = f.parse_frame(text, self.max_frame_bytes)
                 except TidingsError as exc:
+                    frames_in.add("invalid")
+                    frames_out.add("error")
                     conn.enqueue(error_frame(exc.details.pop("ref", None), exc))
                     continue
+                frames_in.add(frame.type)
                 if isinstance(frame, f.SendFrame):
                     if in_flight is None:
                         in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
@@ -414,11 +440,14 @@ class Gateway:
                     continue
                 try:
                     conn.enqueue(await self._handle(conn, user, frame))
+                    frames_out.add("ack")
                 except TidingsError as exc:
                     conn.enqueue(error_frame(frame.ref, exc))
+                    frames_out.add("error")
                 except Exception:  # one frame's boundary: logged, answered
                     log.exception("frame_failed", frame_type=frame.type)
                     conn.enqueue(error_frame(frame.ref, Internal("internal error: retry later")))
+                    frames_out.add("error")
         finally:
             for task in tasks or ():
                 task.cancel()
@@ -434,7 +463,7 @@ class Gateway:
             # refused before it is queued: an accepted send is never dropped
             await self.svc.limiter.check(Action.SEND, user.id, client_address.get())
         except TidingsError as exc:
-            _answer_send(conn, frame, exc)
+            _answer_send(conn, frame, exc, self.counts.frames_out)
             in_flight.release()
             return True
         try:
@@ -452,8 +481,9 @@ class Gateway:
             in_flight.release()
             # cancelled: the server is stopping; the client resends with the same id
             outcome = None if done.cancelled() else done.exception() or done.result()[0]
-            _answer_send(conn, frame, outcome)
+            _answer_send(conn, frame, outcome, frames_out)
 
+        frames_out = self.counts.frames_out
         future.add_done_callback(sent)
         return True
 
@@ -472,7 +502,7 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 - answered to the client below
             outcome = exc
         finally:
-            _answer_send(conn, frame, outcome)
+            _answer_send(conn, frame, outcome, self.counts.frames_out)
 
     async def _handle(self, conn: Connection, user: User, frame: f.ClientFrame) -> str:
         match frame:

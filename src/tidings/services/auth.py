@@ -16,6 +16,7 @@ from tidings.core.errors import (
     InvalidCredentials,
     InvalidTotp,
     SecondFactorRequired,
+    TidingsError,
     TotpRequired,
     Unauthenticated,
 )
@@ -132,19 +133,41 @@ class AuthService:
         With LDAP on, a name that is no local account (or an account the directory
         made) is checked by the directory instead (services/ldap.py): the same answers,
         the same protection, the same second factor; `Unavailable` when the directory
-        cannot answer. The owner and every local account keep their own password."""
+        cannot answer. The owner and every local account keep their own password.
+        Counted in /metrics by method (`password`, `ldap`) and outcome."""
+        used = ["password"]  # the method _login used, once it knows
+        try:
+            opened = await self._login(
+                username, password, device, totp=totp, address=address, used=used
+            )
+        except TidingsError as exc:
+            self.d.counts.login(used[0], exc.code.value)
+            raise
+        self.d.counts.login(used[0], "ok")
+        return opened
+
+    async def _login(
+        self,
+        username: str,
+        password: str,
+        device: str,
+        *,
+        totp: str | None,
+        address: str,
+        used: list[str],
+    ) -> tuple[str, Session]:
         name = username_key(username)
         await self.limiter.check(Action.LOGIN, name[:120], address or None)
         now = self.d.clock.now()
         async with self.d.store.read() as tx:
             await self.guard.check(tx, name, address, now)
             found = await tx.get_credentials(name)
-        method = "password"
+        method = used[0]
         signed_in: User | None = None
         if self.directory is not None and (found is None or found.user.origin is UserOrigin.LDAP):
             # not a local account: the directory's password (Unavailable, a 503 that
             # counts as no failure, when the directory cannot answer)
-            method = "ldap"
+            method = used[0] = "ldap"
             signed_in = await self.directory.sign_in(name, password)
             if signed_in is None:
                 refused: str | None = "unknown" if found is None else "password"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator
 from tidings.services.keyring import Keyring
+from tidings.services.metrics import Counts
 from tidings.services.password_policy import PasswordPolicy
 from tidings.store.ports import Store
 
@@ -161,3 +162,5 @@ class Deps:
     identity: IdentityLimits
     integrations: IntegrationLimits
     scim: ScimLimits
+    # what this process counts (services/metrics.py; read by /metrics)
+    counts: Counts = field(default_factory=Counts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -106,15 +107,22 @@ class MessageService:
         client_msg_id returns the original. Returns only after the commit."""
         try:
             future = self.submit(sender, conversation_id, client_msg_id, body, reply_to_seq)
-        except TidingsError:
-            check_client_msg_id(client_msg_id)
-            # A retry answers with the stored original whatever its own body: look it up
-            # (only on this error path, never on the hot path).
-            async with self.d.store.read() as tx:
-                found = await tx.messages_by_client_ids([(sender.id, client_msg_id)])
+        except TidingsError as exc:
+            counts = self.d.counts
+            try:
+                check_client_msg_id(client_msg_id)
+                # A retry answers with the stored original whatever its own body: look it
+                # up (only on this error path, never on the hot path).
+                async with self.d.store.read() as tx:
+                    found = await tx.messages_by_client_ids([(sender.id, client_msg_id)])
+            except TidingsError as lookup_exc:
+                counts.sends_refused.add(lookup_exc.code.value)
+                raise
             existing = found.get((sender.id, client_msg_id))
             if existing is not None and existing.conversation_id == conversation_id:
+                counts.sends_acknowledged += 1
                 return existing, False
+            counts.sends_refused.add(exc.code.value)
             raise
         return await future
 
@@ -215,6 +223,7 @@ class MessageService:
                 raise
             except Exception:
                 log.exception("send_batch_failed", size=len(batch))
+                self.d.counts.commit_failures += 1
                 # Retry alone, so one bad send fails only itself (each within its own
                 # bound for the write lock: after a lock timeout, one attempt each).
                 for request in batch:
@@ -224,18 +233,30 @@ class MessageService:
                         await self._commit([request])
                     except Exception as exc:  # noqa: BLE001 - reported to that sender
                         request.settle(exc)
+                        code = exc.code.value if isinstance(exc, TidingsError) else "internal"
+                        self.d.counts.sends_refused.add(code)
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_SendRequest]) -> None:
         now = self.d.clock.now()
+        started = time.perf_counter()
         async with self.d.store.write(batch[0].asked_at) as tx:  # the batch's oldest
             events = EventBatch(tx, self.d.bus, now)
             results = await self._store_batch(tx, events, batch, now)
             await events.flush()
+        # counted once per batch (services/metrics.py): the hot path's only cost here
+        counts = self.d.counts
+        counts.commit_seconds.observe(time.perf_counter() - started)
+        counts.commit_batch_size.observe(len(batch))
+        acknowledged = len(batch)
         for request, outcome in zip(batch, results, strict=True):
             request.settle(outcome)
+            if isinstance(outcome, TidingsError):
+                acknowledged -= 1
+                counts.sends_refused.add(outcome.code.value)
+        counts.sends_acknowledged += acknowledged
 
     async def _store_batch(
         self, tx: Tx, events: EventBatch, batch: list[_SendRequest], now: datetime

@@ -78,4 +78,8 @@ class RateLimiter:
                     retry_after=max(1.0, retry_after),
                 )
         if refusal is not None:
+            counts = self.d.counts
+            counts.rate_limited.add(action.value)
+            if action is Action.SEND:
+                counts.sends_refused.add(refusal.code.value)
             raise refusal

@@ -81,8 +81,10 @@ def _unavailable_when_unreachable(engine: Engine) -> Iterator[None]:
         yield
     except Exception as exc:
         if engine.is_lock_timeout(exc):
+            engine.errors["lock_timeout"] += 1
             raise Unavailable(LOCKED_MESSAGE) from exc
         if engine.is_outage(exc):
+            engine.errors["unreachable"] += 1
             raise Unavailable(engine.outage_message(exc)) from exc
         raise
 

@@ -152,6 +152,9 @@ class Engine(abc.ABC):
         self.replicas: list[Engine] = []
         self.write_lock_timeout = write_lock_timeout
         self._write_lock = asyncio.Lock()  # bound to the loop at its first wait
+        # transactions that failed for the database (for /metrics): unreachable, or its
+        # write lock not granted in time
+        self.errors = {"unreachable": 0, "lock_timeout": 0}
 
     # --- URLs and migrations (class-level: no engine is built for them) -----------
     @classmethod
