@@ -455,12 +455,11 @@ class _TidingsCollector(Collector):
         for name, behind in sorted(stats.consumer_lag.items()):
             lag.add_metric([name], behind)
         yield lag
-        if stats.broker:
-            broker = GaugeMetricFamily(
-                "tidings_jobs_broker_messages",
-                "Messages waiting in the broker (RabbitMQ), by queue",
-                labels=["queue"],
-            )
-            for queue, count in sorted(stats.broker.items()):
-                broker.add_metric([queue], count)
-            yield broker
+        broker = GaugeMetricFamily(
+            "tidings_jobs_broker_messages",
+            "Messages waiting in the broker (RabbitMQ; none in-process), by queue",
+            labels=["queue"],
+        )
+        for queue, count in sorted(stats.broker.items()):
+            broker.add_metric([queue], count)
+        yield broker
