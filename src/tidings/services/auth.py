@@ -142,8 +142,10 @@ class AuthService:
             )
         except TidingsError as exc:
             self.d.counts.login(used[0], exc.code.value)
+            log.info("login_refused", method=used[0], code=exc.code.value)
             raise
         self.d.counts.login(used[0], "ok")
+        log.info("login", method=used[0], user_id=opened[1].user.id)
         return opened
 
     async def _login(
@@ -340,6 +342,7 @@ class AuthService:
             close_connections_on_commit(
                 tx, self.d.bus, session.user.id, "logged_out", token_ids=[session.token_id]
             )
+        log.info("logout", token_id=session.token_id)  # the request's user_id: its context
 
     async def revoke_all(self, user: User, reason: str, actor: User | None = None) -> None:
         """Revoke every token of a user and cut their live connections."""
