@@ -12,6 +12,7 @@ import structlog
 
 from tidings.core.errors import (
     Conflict,
+    ErrorCode,
     InvalidRequest,
     NotFound,
     RefusedByPolicy,
@@ -233,8 +234,8 @@ class MessageService:
                         await self._commit([request])
                     except Exception as exc:  # noqa: BLE001 - reported to that sender
                         request.settle(exc)
-                        code = exc.code.value if isinstance(exc, TidingsError) else "internal"
-                        self.d.counts.sends_refused.add(code)
+                        why = exc.code if isinstance(exc, TidingsError) else ErrorCode.INTERNAL
+                        self.d.counts.sends_refused.add(why.value)
             finally:
                 for _ in batch:
                     self._queue.task_done()
