@@ -124,6 +124,9 @@ class Prometheus:
         assert data.get("status") == "success", (expr, data)
         return data
 
+    def get(self, path: str) -> Any:
+        return httpx.get(self.url + path, timeout=10).json()
+
     def value(self, expr: str) -> float | None:
         result = self.query(expr)["data"]["result"]
         return None if not result else float(result[0]["value"][1])
@@ -199,7 +202,7 @@ async def test_prometheus_scrapes_a_server_and_reads_its_values(
             lambda v: v > 0,
         )
         # the rules are loaded and evaluate without error
-        rules = httpx.get(prometheus.url + "/api/v1/rules", timeout=10).json()
+        rules = (await asyncio.to_thread(prometheus.get, "/api/v1/rules"))
         loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
         assert {r["name"] for r in loaded} >= {
             "TidingsNodeDown", "TidingsEventLag", "TidingsCommitLatency",
@@ -208,7 +211,7 @@ async def test_prometheus_scrapes_a_server_and_reads_its_values(
         deadline = time.monotonic() + 20
         while any(r.get("health") != "ok" for r in loaded) and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-            rules = httpx.get(prometheus.url + "/api/v1/rules", timeout=10).json()
+            rules = await asyncio.to_thread(prometheus.get, "/api/v1/rules")
             loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
         assert [r["name"] for r in loaded if r.get("health") != "ok"] == []
         # every dashboard query is PromQL Prometheus accepts

@@ -464,6 +464,7 @@ class OidcService:
             address,
             {"method": "oidc", "subject": taken.payload["subject"], "second_factor": "idp"},
         )
+        self.d.counts.login("oidc", "ok")
         logout_url = None
         try:
             found = await client.discovery()
@@ -474,6 +475,7 @@ class OidcService:
 
     async def _refused(self, address: str, reason: str, details: dict[str, object]) -> None:
         log.info("oidc_login_refused", reason=reason)
+        self.d.counts.login("oidc", reason)  # /metrics: a reason of REASONS, bounded
         async with self.d.store.write() as tx:
             await record(
                 tx,
