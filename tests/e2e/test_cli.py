@@ -84,6 +84,12 @@ def test_version_and_help_everywhere(tmp_path: Path) -> None:
         ["scim", "token"],
         ["scim", "tokens"],
         ["scim", "revoke"],
+        ["webhooks"],
+        ["webhooks", "list"],
+        ["webhooks", "disable"],
+        ["webhooks", "enable"],
+        ["webhooks", "delete"],
+        ["webhooks", "deliveries"],
     ):
         out = tidings(tmp_path, *cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
@@ -162,6 +168,43 @@ def test_user_and_department_commands(tmp_path: Path) -> None:
     assert "研发部" in tree and "Backend" in tree
     out = tidings(data, "user", "create", "bad name", "--password", "secret-pass-1")
     assert out.returncode == 1 and out.stderr.count("\n") == 1
+
+
+def test_webhook_commands(tmp_path: Path) -> None:
+    from tidings.app.container import Container
+    from tidings.app.settings import Settings
+
+    data = tmp_path / "data"
+    assert tidings(data, "migrate").returncode == 0
+    out = tidings(data, "user", "create", "boss", "--password", "plum-orbit-123", "--role", "admin")
+    assert out.returncode == 0, out.stderr
+
+    async def register() -> str:
+        container = Container(Settings(data_dir=data, webhook_allowed_networks="127.0.0.0/8"))
+        try:
+            boss = await container.services.users.by_username("boss")
+            made = await container.services.webhooks.create(
+                boss, "http://127.0.0.1:9/in?token=receiver-token", ["message"]
+            )
+            return made.webhook.id
+        finally:
+            await container.close()
+
+    wid = asyncio.run(register())
+    listed = tidings(data, "webhooks", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert wid in listed.stdout and "org-wide" in listed.stdout and " on " in listed.stdout
+    assert "receiver-token" not in listed.stdout  # the query may carry a secret
+    out = tidings(data, "webhooks", "disable", wid)
+    assert out.returncode == 0 and "off" in out.stdout
+    assert "off (manual)" in tidings(data, "webhooks", "list").stdout
+    assert tidings(data, "webhooks", "enable", wid).returncode == 0
+    out = tidings(data, "webhooks", "deliveries", wid)
+    assert out.returncode == 0 and "delivery id" in out.stdout
+    assert tidings(data, "webhooks", "delete", wid).returncode == 0
+    assert wid not in tidings(data, "webhooks", "list").stdout
+    out = tidings(data, "webhooks", "disable", wid)
+    assert out.returncode == 1 and out.stderr.strip() == "error: webhook not found"
 
 
 def test_cli_changes_reach_a_running_server(tmp_path: Path) -> None:

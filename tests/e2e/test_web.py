@@ -62,6 +62,7 @@ if _missing:
     pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "tidings" / "web"
+WEBHOOK_KINDS = re.findall(r"'(\w+)'", (WEB / "webhooks.js").read_text().split("];")[0])
 pytestmark = pytest.mark.timeout(120)
 
 # Like every end-to-end test, the browser tests run on both backends: the embedded
@@ -120,6 +121,9 @@ def test_translation_files_cover_every_string() -> None:
     from tidings.services.oidc import REASONS  # app.js: t(`login.oidc_${reason}`)
 
     built |= {f"login.oidc_{r}" for r in (*REASONS, "failed")}
+    built |= {f"webhooks.kind.{k}" for k in WEBHOOK_KINDS}
+    built |= {f"webhooks.off_{r}" for r in ("manual", "failures", "gone")}
+    built |= {f"webhooks.status.{s}" for s in ("ok", "failed", "rejected", "refused")}
     assert sorted(built - set(en)) == []
 
 

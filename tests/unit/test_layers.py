@@ -128,7 +128,11 @@ def test_transports_never_touch_sql(layer: str) -> None:
     assert violations(layer, lambda n: not within(n, "sqlalchemy", "tidings.store.sql")) == []
 
 
-ADAPTERS = {"tidings.store.sql": "tidings.store", "tidings.bus.local": "tidings.bus"}
+ADAPTERS = {
+    "tidings.store.sql": "tidings.store",
+    "tidings.bus.local": "tidings.bus",
+    "tidings.outbound.http": "tidings.outbound",
+}
 
 
 def may_import_adapter(module: str, adapter: str) -> bool:

@@ -379,6 +379,7 @@ test('routing opens a conversation, remembers where unread began, and guards adm
   assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'nope' }).state.adminTab, 'users');
   assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'jobs' }).state.adminTab, 'jobs');
   assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'scim' }).state.adminTab, 'scim');
+  assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'webhooks' }).state.adminTab, 'webhooks');
   assert.equal(apply(s, { type: 'routed', section: 'channels' }).state.view, 'channels');
   const dir = apply(s, { type: 'routed', section: 'directory', arg: '', arg2: 'd1' }).state;
   assert.deepEqual([dir.view, dir.viewArg, dir.cid], ['directory', 'd1', null]);

@@ -26,6 +26,7 @@ from tidings.api.routes import router
 from tidings.api.scim_routes import router as scim_admin_router
 from tidings.api.scim_routes import scim_router
 from tidings.api.security_routes import router as security_router
+from tidings.api.webhook_routes import router as webhook_router
 from tidings.core.errors import ErrorCode, NotFound, TidingsError
 from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.hub import Services
@@ -124,6 +125,7 @@ def create_app(
         app.include_router(integration_router)
         app.include_router(scim_admin_router)
         app.include_router(scim_router)
+        app.include_router(webhook_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

@@ -12,7 +12,9 @@ from tidings.app.settings import Settings, limits_from
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
+from tidings.core.webhooks import parse_networks
 from tidings.identity.oidc import OidcClient, OidcOptions
+from tidings.outbound.http import HttpOutbound
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
 from tidings.services.context import (
@@ -23,6 +25,7 @@ from tidings.services.context import (
     Limits,
     ScimLimits,
     SecurityLimits,
+    WebhookLimits,
 )
 from tidings.services.hub import Services
 from tidings.services.oidc import OidcLimits, OidcService
@@ -100,6 +103,7 @@ class Container:
             identity=limits_from(settings, IdentityLimits),
             integrations=limits_from(settings, IntegrationLimits),
             scim=limits_from(settings, ScimLimits),
+            webhooks=limits_from(settings, WebhookLimits),
         )
         self.passwords = passwords or Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib
@@ -115,6 +119,11 @@ class Container:
             job_timeout_seconds=settings.plugin_job_timeout_seconds,
             job_max_attempts=settings.plugin_job_max_attempts,
         )
+        self.outbound = HttpOutbound(
+            parse_networks(settings.webhook_allowed_networks),
+            timeout=settings.webhook_timeout_seconds,
+            connect_timeout=settings.webhook_connect_timeout_seconds,
+        )
         self.services = Services.build(
             self.deps,
             self.passwords,
@@ -124,6 +133,7 @@ class Container:
                 self.deps, auth, identity, self.oidc_client, oidc_limits
             ),
             plugins=setup,
+            outbound=self.outbound,
         )
 
     @staticmethod
@@ -181,6 +191,7 @@ class Container:
         await self.queue.close()
         if self.oidc_client is not None:
             await self.oidc_client.close()
+        await self.outbound.close()
         await self.bus.close()
         await self.store.close()
         if self.directory is not None:

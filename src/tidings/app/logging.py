@@ -18,7 +18,8 @@ _CHATTY_LOGGERS = {
     "uvicorn.error": logging.INFO,
     "uvicorn.error.websocket": logging.WARNING,  # a line per connection (app/ws_protocol.py)
     # a line per request with its whole URL: the outgoing calls of integrations carry
-    # response URLs, and a command's URL may hold a token of its own
+    # response URLs, a command's URL may hold a token of its own, and a webhook's URL
+    # its receiver's token in the query (outbound/http.py): not even at info
     "httpx": logging.WARNING,
     "httpcore": logging.INFO,
     "redis": logging.INFO,

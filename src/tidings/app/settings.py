@@ -477,6 +477,38 @@ class Settings(BaseSettings):
     plugin_job_max_attempts: int = Field(
         5, ge=1, le=100, description="after_event attempts before the job is a dead letter"
     )
+    # --- outgoing webhooks (docs/integrations.md; webhook_allowed_networks: above) ---
+    webhook_direct_conversations: bool = Field(
+        False,
+        description="admins' webhooks also get the events of direct conversations "
+        "(compliance archiving); off: groups and channels only",
+    )
+    webhook_max_url_chars: int = Field(2048, ge=16, le=65536, description="longest webhook URL")
+    webhook_max_per_owner: int = Field(20, ge=1, description="webhooks one user registers")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="one delivery attempt, connecting to the answer's status"
+    )
+    webhook_connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, description="connecting to a webhook's receiver"
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=100, description="attempts of one delivery (with backoff) before it is given up"
+    )
+    webhook_max_failures: int = Field(
+        10, ge=1, description="consecutive failed attempts that disable a webhook"
+    )
+    webhook_log_keep: int = Field(
+        100, ge=1, le=100_000, description="delivery log rows kept per webhook (the newest)"
+    )
+    webhook_cache_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="how soon a webhook registered on another node starts getting events",
+    )
+    rate_webhook_per_user: int = Field(
+        60, ge=0, description="webhook changes and test pings of one user per window"
+    )
 
     # --- SCIM 2.0 provisioning (docs/identity.md) ---
     scim_page_max: int = Field(
@@ -647,6 +679,17 @@ class Settings(BaseSettings):
                     ipaddress.ip_network(part, strict=False)
                 except ValueError:
                     raise ValueError(f"not a network: {part!r} (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _webhook_networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"webhook_allowed_networks: {exc}") from None
         return value
 
     @property

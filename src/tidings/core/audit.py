@@ -76,6 +76,11 @@ class AuditAction:
     SCIM_GROUP_ADOPTED = "scim_group_adopted"
     SCIM_GROUP_UPDATED = "scim_group_updated"
     SCIM_GROUP_DELETED = "scim_group_deleted"
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_UPDATED = "webhook_updated"  # url, events, enabled (details.changes)
+    WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated"
+    WEBHOOK_DELETED = "webhook_deleted"
+    WEBHOOK_DISABLED = "webhook_disabled"  # by the server: failures, or 410 Gone
 
 
 def _iso(at: datetime) -> str:

@@ -103,6 +103,7 @@ class NotFoundDetails(TypedDict, total=False):
     seq: int
     reply_to_seq: int
     job_id: str
+    webhook_id: str
 
 
 class PolicyDetails(TypedDict, total=False):

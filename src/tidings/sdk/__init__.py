@@ -59,8 +59,11 @@ from tidings.sdk.models import (
     Typing,
     UnknownEvent,
     User,
+    Webhook,
+    WebhookDelivery,
     parse_event,
 )
+from tidings.sdk.webhooks import sign_webhook, verify_webhook
 
 __all__ = [
     "APIError",
@@ -113,8 +116,12 @@ __all__ = [
     "Unauthenticated",
     "UnknownEvent",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "backoff_delay",
     "parse_duration",
     "parse_event",
     "position_key",
+    "sign_webhook",
+    "verify_webhook",
 ]

@@ -70,6 +70,8 @@ from tidings.sdk.models import (
     SyncPage,
     TotpEnrolment,
     User,
+    Webhook,
+    WebhookDelivery,
     parse_ephemeral,
     parse_event,
 )
@@ -544,6 +546,71 @@ class Client:
         """The server plugins the node loaded, in the order their hooks run (admin only)."""
         data = await self.request("GET", "/admin/plugins")
         return [PluginInfo.from_json(p) for p in data.get("plugins", [])]
+    # --- outgoing webhooks ------------------------------------------------------------
+    async def create_webhook(
+        self, url: str, events: Sequence[str], *, conversation_id: str | None = None
+    ) -> tuple[Webhook, str]:
+        """Register a webhook: org-wide (admins) or of one conversation (its owner, or
+        an admin). Returns it and its signing secret, shown this once."""
+        body: dict[str, object] = {"url": url, "events": list(events)}
+        if conversation_id is not None:
+            body["conversation_id"] = conversation_id
+        data = await self.request("POST", "/webhooks", json=body)
+        return Webhook.from_json(data["webhook"]), str(data["webhook"]["secret"])
+
+    async def webhooks(self) -> list[Webhook]:
+        """Every webhook (admins) or the caller's own."""
+        data = await self.request("GET", "/webhooks")
+        return [Webhook.from_json(w) for w in data.get("webhooks", [])]
+
+    async def webhook(self, webhook_id: str) -> Webhook:
+        data = await self.request("GET", f"/webhooks/{quote(webhook_id, safe='')}")
+        return Webhook.from_json(data["webhook"])
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        enabled: bool | None = None,
+    ) -> Webhook:
+        """Change a webhook's URL or event kinds, or turn it off or on again."""
+        body: dict[str, object] = {}
+        if url is not None:
+            body["url"] = url
+        if events is not None:
+            body["events"] = list(events)
+        if enabled is not None:
+            body["enabled"] = enabled
+        data = await self.request("PATCH", f"/webhooks/{quote(webhook_id, safe='')}", json=body)
+        return Webhook.from_json(data["webhook"])
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self.request("DELETE", f"/webhooks/{quote(webhook_id, safe='')}")
+
+    async def rotate_webhook_secret(self, webhook_id: str) -> tuple[Webhook, str]:
+        """A new signing secret (returned once); the old one stops at once."""
+        data = await self.request("POST", f"/webhooks/{quote(webhook_id, safe='')}/secret")
+        return Webhook.from_json(data["webhook"]), str(data["webhook"]["secret"])
+
+    async def test_webhook(self, webhook_id: str) -> str:
+        """Send a ``ping`` delivery; returns its ``X-Tidings-Delivery`` id."""
+        data = await self.request("POST", f"/webhooks/{quote(webhook_id, safe='')}/test")
+        return str(data["delivery_id"])
+
+    async def webhook_deliveries(
+        self, webhook_id: str, *, before: str | None = None, limit: int | None = None
+    ) -> tuple[list[WebhookDelivery], str | None]:
+        """A page of the delivery log, newest first, and the ``before`` of the next."""
+        data = await self.request(
+            "GET",
+            f"/webhooks/{quote(webhook_id, safe='')}/deliveries",
+            params={"before": before, "limit": limit},
+        )
+        rows = [WebhookDelivery.from_json(d) for d in data.get("deliveries", [])]
+        following = data.get("next")
+        return rows, None if following is None else str(following)
 
     # ------------------------------------------------------------------ integrations
 

@@ -707,6 +707,42 @@ class IncomingWebhook:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Webhook:
+    """An outgoing webhook (``/webhooks``). Its signing secret is never part of it: it
+    is returned once, beside it, by :meth:`Client.create_webhook` and
+    :meth:`Client.rotate_webhook_secret`."""
+
+    id: str
+    url: str
+    events: tuple[str, ...] = ()
+    conversation_id: str | None = None
+    owner_id: str = ""
+    enabled: bool = True
+    disabled_reason: str | None = None  # "manual", "failures" or "gone"
+    failures: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Webhook:
+        """Build a webhook from its JSON object."""
+        return cls(
+            id=_str(data.get("id")),
+            url=_str(data.get("url")),
+            events=_str_tuple(data.get("events")),
+            conversation_id=_opt_str(data.get("conversation_id")),
+            owner_id=_str(data.get("owner_id")),
+            enabled=bool(data.get("enabled", True)),
+            disabled_reason=_opt_str(data.get("disabled_reason")),
+            failures=_int(data.get("failures")),
+            created_at=parse_time(data.get("created_at")),
+            updated_at=parse_time(data.get("updated_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SlashCommand:
     """A registered ``/name``. ``target`` (``url`` or ``bot``) and ``url`` are shown to
     admins only."""
@@ -755,4 +791,36 @@ class Invocation:
             conversation_id=_str(data.get("conversation_id")),
             created_at=parse_time(data.get("created_at")),
             expires_at=parse_time(data.get("expires_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookDelivery:
+    """One attempt of one delivery, from a webhook's delivery log (newest first)."""
+
+    id: str
+    delivery_id: str
+    kind: str
+    position: str | None = None
+    attempt: int = 1
+    at: datetime | None = None
+    status: str = ""  # "ok", "failed", "rejected" or "refused"
+    response_code: int | None = None
+    latency_ms: int | None = None
+    error: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WebhookDelivery:
+        """Build a delivery log row from its JSON object."""
+        return cls(
+            id=_str(data.get("id")),
+            delivery_id=_str(data.get("delivery_id")),
+            kind=_str(data.get("kind")),
+            position=_opt_str(data.get("position")),
+            attempt=_int(data.get("attempt"), 1),
+            at=parse_time(data.get("at")),
+            status=_str(data.get("status")),
+            response_code=_opt_int(data.get("response_code")),
+            latency_ms=_opt_int(data.get("latency_ms")),
+            error=_str(data.get("error")),
         )

@@ -69,6 +69,7 @@ class SecurityLimits:
     rate_directory_per_user: int
     rate_incoming_webhook_per_hook: int
     rate_command_per_user: int
+    rate_webhook_per_user: int
     totp_issuer: str
 
     @property
@@ -150,6 +151,22 @@ class ScimLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookLimits:
+    """Outgoing webhooks (settings webhook_*, docs/integrations.md)."""
+
+    webhook_allowed_networks: str
+    webhook_direct_conversations: bool
+    webhook_max_url_chars: int
+    webhook_max_per_owner: int
+    webhook_timeout_seconds: float
+    webhook_connect_timeout_seconds: float
+    webhook_max_attempts: int
+    webhook_max_failures: int
+    webhook_log_keep: int
+    webhook_cache_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus
@@ -162,5 +179,6 @@ class Deps:
     identity: IdentityLimits
     integrations: IntegrationLimits
     scim: ScimLimits
+    webhooks: WebhookLimits
     # what this process counts (services/metrics.py; read by /metrics)
     counts: Counts = field(default_factory=Counts)

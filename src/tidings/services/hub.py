@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidings.identity.ports import Directory
+from tidings.outbound.ports import NoOutbound, Outbound
 from tidings.queue.ports import Queue
 from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
@@ -30,6 +31,7 @@ from tidings.services.secrets import SecretsService
 from tidings.services.sessions import SessionService
 from tidings.services.sync import SyncService
 from tidings.services.users import UserService
+from tidings.services.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Services:
     incoming_webhooks: IncomingWebhookService
     commands: CommandService
     scim: ScimService
+    webhooks: WebhookService
 
     @classmethod
     def build(
@@ -68,13 +71,15 @@ class Services:
         *,
         oidc: Callable[[AuthService, IdentityService], OidcService] | None = None,
         plugins: PluginSetup | None = None,
+        outbound: Outbound | None = None,
     ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
         the jobs; `directory` (LDAP, when the settings name one) to sign-in and the
         sync; `oidc` makes the single sign-on service (the container builds its
         provider client from the settings; default: off); `plugins`: the server plugins
-        app/plugins.py loaded (default none)."""
+        app/plugins.py loaded (default none); `outbound` makes the requests users aim
+        (webhooks; none: every such request is refused)."""
         jobs = JobService(deps, queue)
         plugin_service = PluginService(deps, jobs, plugins or PluginSetup())
         identity = IdentityService(deps)
@@ -84,6 +89,7 @@ class Services:
         auth = AuthService(deps, passwords, second_factor, signs_in)
         users = UserService(deps, auth, passwords)
         audit = AuditService(deps)
+        conversations = ConversationService(deps)
         messages = MessageService(deps, plugin_service)
         presence = PresenceService(deps)
         return cls(
@@ -91,7 +97,7 @@ class Services:
             auth=auth,
             users=users,
             departments=DepartmentService(deps),
-            conversations=ConversationService(deps),
+            conversations=conversations,
             messages=messages,
             sync=SyncService(deps),
             presence=presence,
@@ -112,4 +118,5 @@ class Services:
             incoming_webhooks=IncomingWebhookService(deps, messages, auth.limiter),
             commands=CommandService(deps, jobs, messages, presence, auth.limiter),
             scim=ScimService(deps, passwords, auth.limiter, identity),
+            webhooks=WebhookService(deps, jobs, outbound or NoOutbound(), conversations, messages),
         )

@@ -1,5 +1,6 @@
-"""The server's keys, and what is made with them: TOTP secrets sealed at rest
-(AES-256-GCM, bound to their user) and the audit log's signed head (HMAC-SHA256).
+"""The server's keys, and what is made with them: TOTP secrets and webhook signing
+secrets sealed at rest (AES-256-GCM, bound to their user or webhook) and the audit
+log's signed head (HMAC-SHA256).
 
 Key material comes from the settings (`secret_keys`, newest first) or, when that is
 empty, from a key file in the data directory (one key a line, newest first; generated
@@ -59,6 +60,7 @@ class _Key:
     audit: bytes
     integration: AESGCM  # integrations' signing secrets (slash commands)
     links: bytes  # signed links (a slash command's response URL)
+    webhook: AESGCM
 
     @classmethod
     def of(cls, material: str) -> _Key:
@@ -71,6 +73,7 @@ class _Key:
             audit=_derive(raw, "audit head"),
             integration=AESGCM(_derive(raw, "integration secret")),
             links=_derive(raw, "signed links"),
+            webhook=AESGCM(_derive(raw, "webhook secret")),
         )
 
 
@@ -173,6 +176,25 @@ class Keyring:
                 return True
         return False
 
+    # --- webhook signing secrets -----------------------------------------------------
+    def seal_webhook(self, webhook_id: str, secret: str) -> tuple[str, str]:
+        """(key id, sealed secret), as `seal_totp`, bound to the webhook's id: a webhook
+        signs its deliveries with it, so it is kept to be opened, never only hashed."""
+        key = self.current()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = key.webhook.encrypt(nonce, secret.encode(), _webhook_context(webhook_id))
+        return key.id, base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open_webhook(self, webhook_id: str, key_id: str, stored: str) -> str:
+        key = self._by_id(key_id, "a webhook secret")
+        raw = base64.urlsafe_b64decode(stored.encode())
+        context = _webhook_context(webhook_id)
+        try:
+            plain = key.webhook.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context)
+        except InvalidTag as exc:
+            raise UnknownKey(key_id, "a webhook secret that does not open (altered?)") from exc
+        return plain.decode()
+
     # --- the audit log's head -----------------------------------------------------------
     def sign_head(self, seq: int, head_hash: str) -> AuditHead:
         key = self.current()
@@ -196,3 +218,7 @@ def _link_message(purpose: str, subject: str) -> bytes:
 
 def _totp_context(user_id: str) -> bytes:
     return f"tidings totp secret\n{user_id}".encode()
+
+
+def _webhook_context(webhook_id: str) -> bytes:
+    return f"tidings webhook secret\n{webhook_id}".encode()

@@ -29,6 +29,7 @@ class Action(StrEnum):
     INCOMING_WEBHOOK = "incoming_webhook"  # posts, per incoming webhook
     COMMAND = "command"  # slash commands invoked, per user
     SCIM = "scim"  # SCIM requests, per SCIM token
+    WEBHOOK = "webhook"  # webhooks registered, changed, rotated, deleted, pinged
 
 
 class RateLimiter:
@@ -50,6 +51,7 @@ class RateLimiter:
             Action.INCOMING_WEBHOOK: (sec.rate_incoming_webhook_per_hook, 0),
             Action.COMMAND: (sec.rate_command_per_user, 0),
             Action.SCIM: (deps.scim.rate_scim_per_token, 0),
+            Action.WEBHOOK: (sec.rate_webhook_per_user, 0),
         }
         # every limit counts over `rate_window_seconds` but these
         self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}

@@ -1,23 +1,27 @@
 """What the server's keys (services/keyring.py) protect in the database, checked at start
 and moved to the newest key on demand:
 
-- `check`: every key id the database refers to (sealed TOTP secrets, the audit log's
-  signed head) is one the server holds; else one clear error (`KeyProblem`) naming them.
+- `check`: every key id the database refers to (sealed TOTP secrets, sealed webhook
+  secrets, the audit log's signed head) is one the server holds; else one clear error
+  (`KeyProblem`) naming them.
 - `prepare` (server start): `check`, then seal TOTP secrets stored as is (rows from
   before migration 0006) and give a log with entries but no signed head its head (an
   `audit_head_adopted` entry: from before 0006, or the head row was deleted).
-- `rotate` (`tidings secrets rotate`): seal every TOTP secret under the newest key and
-  sign the audit head with it, after checking the log; then the older keys may go.
+- `rotate` (`tidings secrets rotate`): seal every TOTP and webhook secret under the
+  newest key and sign the audit head with it, after checking the log; then the older
+  keys may go.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from tidings.core.audit import AuditAction
 from tidings.services.audit import AuditService, record
 from tidings.services.context import Deps
 from tidings.services.keyring import UnknownKey
+from tidings.store.ports import WebhookSecret
 
 BATCH = 200  # TOTP secrets resealed per transaction
 
@@ -33,6 +37,7 @@ class KeyUse:
 
     totp: dict[str | None, int]
     head: str | None
+    webhooks: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,8 @@ class SecretsService:
         async with self.d.store.read() as tx:
             totp = await tx.second_factor_key_ids()
             head = await tx.get_audit_head()
-        return KeyUse(totp, None if head is None else head.key_id)
+            webhooks = await tx.webhook_key_ids()
+        return KeyUse(totp, None if head is None else head.key_id, webhooks)
 
     async def check(self) -> KeyUse:
         """Raise KeyProblem when the database refers to a key not held."""
@@ -60,6 +66,11 @@ class SecretsService:
         held = set(self.d.keyring.ids)
         lost = sorted({k for k in use.totp if k is not None and k not in held})
         problems = [f"{use.totp[k]} TOTP secrets are sealed under key {k}" for k in lost]
+        problems += [
+            f"{n} webhook secrets are sealed under key {k}"
+            for k, n in sorted(use.webhooks.items())
+            if k not in held
+        ]
         if use.head is not None and use.head not in held:
             problems.append(f"the audit log's head is signed with key {use.head}")
         if problems:
@@ -111,11 +122,13 @@ class SecretsService:
                 lost = key_id is not None and key_id not in held
                 done, dropped = await self._reseal(key_id, forget=lost)
                 resealed, forgotten = resealed + done, forgotten + dropped
+        webhooks = await self._reseal_webhooks(use.webhooks, held, current)
         async with self.d.store.write() as tx:
             details: dict[str, object] = {
                 "key_id": current,
                 "resealed": resealed,
                 "forgotten": forgotten,
+                "webhooks_resealed": webhooks,
             }
             if lost_head:
                 details["adopted_head_of_lost_key"] = use.head
@@ -124,6 +137,38 @@ class SecretsService:
             )
         unused = [k for k in keyring.ids if k != current]
         return Rotation(current, resealed, forgotten, unused)
+
+    async def _reseal_webhooks(self, use: dict[str, int], held: set[str], current: str) -> int:
+        """Seal every webhook secret under the newest key. Those under a key not held
+        (only with --forget-lost, `check` refused otherwise) cannot be opened: those
+        webhooks are deleted (their receivers could not check a new secret either) and
+        audited, and their owners register them again."""
+        keyring = self.d.keyring
+        done = 0
+        for key_id in sorted(use):
+            if key_id == current:
+                continue
+            async with self.d.store.write() as tx:
+                for webhook_id, secret in await tx.webhook_secrets_under(key_id):
+                    if key_id not in held:
+                        await tx.delete_webhook(webhook_id)
+                        await record(
+                            tx,
+                            self.d.clock,
+                            AuditAction.WEBHOOK_DELETED,
+                            actor_id=None,
+                            target_id=webhook_id,
+                            details={"reason": "secret_key_lost", "key_id": key_id},
+                        )
+                        continue
+                    try:
+                        plain = keyring.open_webhook(webhook_id, key_id, secret.sealed)
+                    except UnknownKey as exc:
+                        raise KeyProblem(str(exc)) from exc
+                    new_id, sealed = keyring.seal_webhook(webhook_id, plain)
+                    await tx.set_webhook_secret(webhook_id, WebhookSecret(sealed, new_id))
+                    done += 1
+        return done
 
     async def _reseal(self, key_id: str | None, *, forget: bool) -> tuple[int, int]:
         """Seal under the newest key every TOTP secret under `key_id` (not held and

@@ -24,6 +24,7 @@ from tidings.core.models import (
     AuditEntry,
     Conversation,
     ConversationId,
+    ConversationKind,
     Department,
     IdentityLink,
     Member,
@@ -37,6 +38,7 @@ from tidings.core.models import (
     UserId,
     UserOrigin,
 )
+from tidings.core.webhooks import Delivery, Webhook
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -758,6 +760,73 @@ class ScimTx(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    """A webhook's signing secret as stored: sealed under the server key `key_id`
+    (services/keyring.py)."""
+
+    sealed: str
+    key_id: str
+
+
+class WebhooksTx(Protocol):
+    """Outgoing webhooks and their delivery log (store/sql/webhooks.py)."""
+
+    async def insert_webhook(self, webhook: Webhook, secret: WebhookSecret) -> None: ...
+
+    async def get_webhook(self, webhook_id: str) -> Webhook | None: ...
+
+    async def get_webhook_secret(self, webhook_id: str) -> WebhookSecret | None: ...
+
+    async def list_webhooks(self, owner_id: str | None) -> list[Webhook]:
+        """Every webhook (`owner_id` None) or those one user registered, oldest first."""
+        ...
+
+    async def enabled_webhooks(self) -> list[Webhook]: ...
+
+    async def count_webhooks(self, owner_id: str) -> int: ...
+
+    async def update_webhook(self, webhook: Webhook) -> None:
+        """Store its url, events, enabled state (and why not), failures, since_position
+        and updated_at."""
+        ...
+
+    async def set_webhook_secret(self, webhook_id: str, secret: WebhookSecret) -> None: ...
+
+    async def webhook_key_ids(self) -> dict[str, int]:
+        """How many webhook secrets each server key sealed."""
+        ...
+
+    async def webhook_secrets_under(self, key_id: str) -> list[tuple[str, WebhookSecret]]:
+        """(webhook id, secret) of every webhook whose secret `key_id` sealed."""
+        ...
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """The webhook and its delivery log."""
+        ...
+
+    async def count_webhook_attempt(self, webhook_id: str, ok: bool) -> int:
+        """One attempt's outcome: failures back to 0 on success, else one more.
+        Returns the consecutive failures now (-1: no such webhook)."""
+        ...
+
+    async def insert_delivery(self, delivery: Delivery, keep: int) -> None:
+        """Log one attempt and keep only the newest `keep` of the webhook's log."""
+        ...
+
+    async def list_deliveries(
+        self, webhook_id: str, before_id: str | None, limit: int
+    ) -> list[Delivery]:
+        """The webhook's log, newest first (before `before_id`, when given)."""
+        ...
+
+    async def conversation_kinds(
+        self, conversation_ids: Sequence[str]
+    ) -> dict[str, ConversationKind]:
+        """The kind of each of these conversations that exists."""
+        ...
+
+
 class Tx(
     UsersTx,
     ConversationsTx,
@@ -769,6 +838,7 @@ class Tx(
     OidcTx,
     IntegrationsTx,
     ScimTx,
+    WebhooksTx,
     Protocol,
 ):
     """One transaction (read or write), across every aggregate."""

@@ -1,6 +1,6 @@
 // Admin pages (owners and admins): users, departments, single sign-on (admin_sso.js),
 // and LDAP / Active Directory (its configuration is read-only here, it lives in the
-// settings, and secrets are never sent back).
+// settings, and secrets are never sent back), webhooks (webhooks.js).
 // Also jobs and plugins (admin_jobs.js); integrations: slash commands and incoming
 // webhooks (integrations_admin.js).
 import { h, append, clear, avatar, bdi } from './dom.js';
@@ -8,6 +8,7 @@ import { t, isolate } from './i18n.js';
 import { renderSso } from './admin_sso.js';
 import { renderJobs } from './admin_jobs.js';
 import { renderIntegrations } from './integrations_admin.js';
+import { renderWebhooks } from './webhooks.js';
 
 const ROLES = ['owner', 'admin', 'member', 'guest'];
 
@@ -30,7 +31,9 @@ export function renderAdmin(main, ctx) {
         h('a', { class: `tab${ctx.tab === 'integrations' ? ' active' : ''}`, href: '#/admin/integrations', role: 'tab',
           'data-testid': 'admin-tab-integrations' }, t('admin.integrations')),
         h('a', { class: `tab${ctx.tab === 'scim' ? ' active' : ''}`, href: '#/admin/scim', role: 'tab',
-          'data-testid': 'admin-tab-scim' }, t('scim.title')))),
+          'data-testid': 'admin-tab-scim' }, t('scim.title')),
+        h('a', { class: `tab${ctx.tab === 'webhooks' ? ' active' : ''}`, href: '#/admin/webhooks', role: 'tab',
+          'data-testid': 'admin-tab-webhooks' }, t('webhooks.title')))),
     body));
   if (ctx.tab === 'departments') renderDepartments(body, ctx);
   else if (ctx.tab === 'sso') renderSso(body, ctx);
@@ -38,6 +41,7 @@ export function renderAdmin(main, ctx) {
   else if (ctx.tab === 'jobs') renderJobs(body, ctx);
   else if (ctx.tab === 'integrations') renderIntegrations(body, ctx);
   else if (ctx.tab === 'scim') renderScim(body, ctx);
+  else if (ctx.tab === 'webhooks') renderWebhooks(body, ctx);
   else renderUsers(body, ctx);
 }
 

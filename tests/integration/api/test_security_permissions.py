@@ -127,14 +127,24 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/auth/oidc/exchange"): NOBODY,
     ("GET", "/api/v1/identity/oidc"): ADMINS,
     ("POST", "/api/v1/identity/oidc/test"): NOBODY,  # admins: not_found (off)
+    # an org-wide webhook (the owner's): admins register and manage those; everyone
+    # lists their own (docs/integrations.md)
+    ("POST", "/api/v1/webhooks"): ADMINS,
+    ("GET", "/api/v1/webhooks"): AUTH,
+    ("GET", "/api/v1/webhooks/{wid}"): ADMINS,
+    ("PATCH", "/api/v1/webhooks/{wid}"): ADMINS,
+    ("DELETE", "/api/v1/webhooks/{wid}"): ADMINS,
+    ("POST", "/api/v1/webhooks/{wid}/secret"): ADMINS,
+    ("POST", "/api/v1/webhooks/{wid}/test"): ADMINS,
+    ("GET", "/api/v1/webhooks/{wid}/deliveries"): ADMINS,
     # durable jobs: a dead letter made for this test (world.job_id)
+    ("GET", "/api/v1/admin/plugins"): ADMINS,
     ("GET", "/api/v1/admin/jobs"): ADMINS,
     ("GET", "/api/v1/admin/jobs/stats"): ADMINS,
     ("GET", "/api/v1/admin/jobs/{job_id}"): ADMINS,
     ("POST", "/api/v1/admin/jobs/{job_id}/retry"): ADMINS,
     ("POST", "/api/v1/admin/jobs/retry-dead"): ADMINS,
     ("POST", "/api/v1/admin/jobs/purge"): ADMINS,
-    ("GET", "/api/v1/admin/plugins"): ADMINS,
     # incoming webhooks: G's owner (creator) and org admins manage them; G's other
     # members are refused, strangers learn nothing; the URL itself is the secret
     ("POST", "/api/v1/conversations/{cid}/incoming-webhooks"): ADMINS,
@@ -154,6 +164,7 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/conversations/{cid}/commands"): IN_G,
     ("POST", "/api/v1/command-responses/{iid}/{signature}"): EVERYONE,
 }
+HOOK_URL = "http://127.0.0.1:9/hook"  # nothing listens: deliveries fail, logged
 
 WS: dict[str, frozenset[str]] = {
     "auth": AUTH,
@@ -190,6 +201,7 @@ class World:
     job_id: str = ""
     # signs a command's response URL as the server does (the test's server's keyring)
     sign_response: Any = None
+    webhook: str = ""
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -247,6 +259,12 @@ class World:
         )
         iid = str(made["invocation"]["id"])
         return f"/api/v1/command-responses/{iid}/{self.sign_response(iid)}"
+
+    async def fresh_webhook(self) -> str:
+        data = await self.owner.post(
+            "/webhooks", {"url": HOOK_URL, "events": ["reaction"]}, expect=201
+        )
+        return str(data["webhook"]["id"])
 
     async def mem_message(self) -> int:
         assert self.mem is not None
@@ -365,6 +383,14 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path.replace("{cid}", g), {"command": await world.fresh_command()})
         case ("POST", "/command-responses/{iid}/{signature}"):
             return Call(method, await world.fresh_response_path(), {"text": "later"})
+        case ("POST", "/webhooks"):
+            return Call(method, path, {"url": HOOK_URL, "events": ["message"]})
+        case ("DELETE", "/webhooks/{wid}"):
+            return Call(method, f"{v1}/webhooks/{await world.fresh_webhook()}")
+        case ("PATCH", "/webhooks/{wid}"):
+            return Call(method, f"{v1}/webhooks/{world.webhook}", {"enabled": True})
+        case (_, p) if p.startswith("/webhooks/{wid}"):
+            return Call(method, path.replace("{wid}", world.webhook))
         case _ if "{" not in path:
             return Call(method, path)
     raise AssertionError(f"no request for {method} {path}: add one to build()")
@@ -398,6 +424,7 @@ async def make_world(url: str, owner_password: str) -> World:
     world.message_seq = await world.mem_message()
     dep = await owner.post("/departments", {"name": "Security"}, expect=201)
     world.department = dep["department"]["id"]
+    world.webhook = await world.fresh_webhook()
     return world
 
 
@@ -426,8 +453,11 @@ async def _dead_letter(server: AppServer) -> str:
 
 
 async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> None:
-    # the incoming webhook rows make a fresh one of G for each call
-    async with make_server(max_incoming_webhooks_per_conversation=100) as server:
+    # the incoming webhook rows make a fresh one of G for each call; webhooks to
+    # loopback are allowed (only to register them: nothing listens there)
+    async with make_server(
+        max_incoming_webhooks_per_conversation=100, webhook_allowed_networks="127.0.0.0/8"
+    ) as server:
         async with server.client(timeout=30) as http:
             spec = (await http.get("/openapi.json")).json()
         served = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}

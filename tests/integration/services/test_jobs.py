@@ -240,4 +240,4 @@ async def test_event_consumers_get_each_event_after_they_start_once(
     await svc.jobs.drain()
     assert bodies == ["one", "two"]
     stats = await svc.jobs.stats(boss)
-    assert stats.consumer_lag == {"recorder": 0}
+    assert stats.consumer_lag["recorder"] == 0  # (beside it: the webhooks' consumer)

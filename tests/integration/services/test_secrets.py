@@ -19,6 +19,7 @@ from tests.security_helpers import code_for, step_now
 from tidings.app.container import Container
 from tidings.app.settings import Settings
 from tidings.core.errors import InvalidTotp
+from tidings.core.models import OrgRole
 from tidings.services.keyring import Keyring
 from tidings.services.passwords import Passwords
 from tidings.services.second_factor import legacy_recovery_hash
@@ -71,9 +72,7 @@ async def _enrolled(c: Container, name: str = "alice") -> tuple[str, list[str], 
     _, session = await svc.auth.login(name, PASSWORD)
     enrolment = await svc.second_factor.setup(session, PASSWORD)
     step = step_now(c.deps.clock)
-    codes = await svc.second_factor.enable(
-        session, PASSWORD, code_for(enrolment.secret, step - 1)
-    )
+    codes = await svc.second_factor.enable(session, PASSWORD, code_for(enrolment.secret, step - 1))
     return enrolment.secret, codes, step
 
 
@@ -250,3 +249,47 @@ async def test_the_key_file_is_made_once_with_mode_0600(container: Container) ->
             await second.close()
     finally:
         await first.close()
+
+
+async def test_webhook_secrets_are_sealed_and_move_with_the_keys(container: Container) -> None:
+    """A webhook's signing secret is kept sealed (it must sign: no hash would do), opens
+    after a rotation to the new key, and a lost key is named, then forgotten (its
+    webhooks deleted, audited)."""
+    svc = container.services
+    await svc.users.create(None, "boss", PASSWORD, role=OrgRole.ADMIN)
+    boss = await svc.users.by_username("boss")
+    other_c = other(container, webhook_allowed_networks="127.0.0.0/8")
+    try:
+        made = await other_c.services.webhooks.create(boss, "http://127.0.0.1:9/in", ["message"])
+    finally:
+        await other_c.close()
+    assert made.secret.encode() not in _database_bytes(container)
+    [(sealed, kid)] = await _rows(container, "SELECT secret, key_id FROM webhooks")
+    assert kid == key_id(K1) and made.secret not in sealed
+
+    both = other(container, secret_keys=[K2, K1])
+    try:
+        rotation = await both.services.secrets.rotate()
+        assert rotation.unused == [key_id(K1)]
+    finally:
+        await both.close()
+    [(sealed, kid)] = await _rows(container, "SELECT secret, key_id FROM webhooks")
+    assert kid == key_id(K2)
+    assert Keyring([K2]).open_webhook(made.webhook.id, kid, sealed) == made.secret
+
+    stale = other(container, secret_keys=[K1])
+    try:
+        with pytest.raises(KeyProblem, match=f"1 webhook secrets are sealed under key {kid}"):
+            await stale.services.secrets.check()
+    finally:
+        await stale.close()
+    lost = other(container, secret_keys=[K3])
+    try:
+        await lost.services.secrets.rotate(forget_lost=True)
+        assert await _rows(container, "SELECT id FROM webhooks") == []
+        entries = [e async for e in lost.services.audit.entries()]
+        gone = [e for e in entries if e.action == "webhook_deleted"]
+        assert gone[-1].target_id == made.webhook.id
+        assert gone[-1].details["reason"] == "secret_key_lost"
+    finally:
+        await lost.close()

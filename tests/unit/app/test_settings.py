@@ -18,6 +18,7 @@ from tidings.services.context import (
     Limits,
     ScimLimits,
     SecurityLimits,
+    WebhookLimits,
 )
 
 LIMIT_CLASSES = [
@@ -27,6 +28,7 @@ LIMIT_CLASSES = [
     IdentityLimits,
     IntegrationLimits,
     ScimLimits,
+    WebhookLimits,
 ]
 
 

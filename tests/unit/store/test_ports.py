@@ -26,6 +26,7 @@ from tidings.store.sql import (
     store,
     tx,
     users,
+    webhooks,
 )
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "tidings"
@@ -42,6 +43,7 @@ AGGREGATES: list[tuple[type[Any], type[Any]]] = [
     (ports.OidcTx, oidc.OidcQueries),
     (ports.IntegrationsTx, integrations.IntegrationQueries),
     (ports.ScimTx, scim.ScimQueries),
+    (ports.WebhooksTx, webhooks.WebhookQueries),
 ]
 
 
@@ -119,6 +121,7 @@ def test_results_are_frozen_records() -> None:
         ports.TokenSeen,
         ports.SecondFactor,
         ports.LoginFailures,
+        ports.WebhookSecret,
     ):
         params = getattr(record, "__dataclass_params__", None)
         assert params is not None and params.frozen, record

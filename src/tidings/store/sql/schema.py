@@ -385,3 +385,41 @@ scim_groups = Table(
     Column("updated_at", TS, nullable=False),
     Index("ix_scim_groups_external_id", "external_id"),
 )
+
+# --- 0013: outgoing webhooks ----------------------------------------------------------
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event kinds
+    Column("conversation_id", String(32), nullable=True),  # NULL: org-wide
+    Column("owner_id", String(32), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(16), nullable=True),
+    Column("failures", Integer, nullable=False),  # consecutive failed attempts
+    Column("since_position", BigInteger, nullable=False),  # gets events after it
+    Column("secret", Text, nullable=False),  # sealed under the server key `key_id`
+    Column("key_id", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_webhooks_owner", "owner_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("webhook_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),  # time-ordered: the log's order
+    Column("delivery_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("position", BigInteger, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("response_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("error", String(300), nullable=False),
+    PrimaryKeyConstraint("webhook_id", "id"),
+)

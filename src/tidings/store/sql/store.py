@@ -1,5 +1,5 @@
 """The SQL Store: SqlTx composes one query class per aggregate (users.py,
-conversations.py, messages.py, events.py, security.py), as Synapse's DataStore composes
+conversations.py, messages.py, events.py, security.py, webhooks.py), as Synapse's DataStore composes
 its stores; SqlStore hands out its transactions. One SQLAlchemy Core implementation for
 every engine: what differs between engines is in engines/, nowhere else."""
 
@@ -28,6 +28,7 @@ from tidings.store.sql.oidc import OidcQueries
 from tidings.store.sql.scim import ScimQueries
 from tidings.store.sql.security import SecurityQueries, read_session
 from tidings.store.sql.users import UserQueries
+from tidings.store.sql.webhooks import WebhookQueries
 
 FreshEnough = Callable[["SqlTx"], Awaitable[bool]]
 
@@ -43,6 +44,7 @@ class SqlTx(
     OidcQueries,
     IntegrationQueries,
     ScimQueries,
+    WebhookQueries,
 ):
     """Queries and writes on one connection, every aggregate's. Obtained from
     SqlStore.read(), .read_replica() or .write()."""
