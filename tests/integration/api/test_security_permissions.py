@@ -39,6 +39,9 @@ _n = itertools.count(1)
 REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/healthz"): EVERYONE,
     ("GET", "/readyz"): EVERYONE,
+    # from loopback, as every caller here (metrics_networks); elsewhere a token
+    # (tests/integration/app/test_metrics.py)
+    ("GET", "/metrics"): EVERYONE,
     ("POST", "/api/v1/auth/login"): EVERYONE,
     ("POST", "/api/v1/auth/logout"): AUTH,
     ("POST", "/api/v1/auth/password"): AUTH,
