@@ -167,7 +167,7 @@ def test_a_person_signs_in_with_the_provider_and_out_of_both(
     page.wait_for_url(provider.issuer + "/interaction/**")
     page.locator("input[name=login]").wait_for()
     logins = [e for e in _audit(server) if e["action"] == "login"]
-    assert [e["details"].get("method") for e in logins] == ["oidc", None]  # alice, then admin
+    assert [e["details"].get("method") for e in logins] == ["oidc", "password"]  # alice, admin
     assert page_errors(page) == []
     page.context.close()
 
