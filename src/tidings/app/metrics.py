@@ -43,6 +43,7 @@ from prometheus_client.registry import Collector
 import tidings
 from tidings.core.errors import Forbidden, TidingsError, Unauthenticated
 from tidings.core.jobs import QueueStats
+from tidings.core.webhooks import parse_networks
 from tidings.services.metrics import Histogram, Tally
 from tidings.store.sql.store import SqlStore
 
@@ -56,12 +57,6 @@ log = structlog.get_logger(__name__)
 # Headers a proxy adds: a request that carries one came through a proxy, and is not
 # taken for the loopback client it seems to be.
 FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
-
-
-def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
-    )
 
 
 @dataclass(slots=True)

@@ -4,13 +4,12 @@ a TOML file (--config or TIDINGS_CONFIG), then these defaults."""
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -670,26 +669,15 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("metrics_networks")
+    @field_validator("metrics_networks", "webhook_allowed_networks")
     @classmethod
-    def _networks(cls, value: str) -> str:
-        for part in (p.strip() for p in value.split(",")):
-            if part:
-                try:
-                    ipaddress.ip_network(part, strict=False)
-                except ValueError:
-                    raise ValueError(f"not a network: {part!r} (e.g. 10.0.0.0/8)") from None
-        return value
+    def _networks(cls, value: str, info: ValidationInfo) -> str:
+        from tidings.core.webhooks import parse_networks
 
-    @field_validator("webhook_allowed_networks")
-    @classmethod
-    def _webhook_networks(cls, value: str) -> str:
-        for item in value.split(","):
-            if item.strip():
-                try:
-                    ipaddress.ip_network(item.strip(), strict=False)
-                except ValueError as exc:
-                    raise ValueError(f"webhook_allowed_networks: {exc}") from None
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"{info.field_name}: {exc}") from None
         return value
 
     @property

@@ -142,12 +142,17 @@ def check_url(raw: str, max_chars: int) -> Target:
 
 
 def parse_networks(raw: str) -> tuple[IpNetwork, ...]:
-    """The setting webhook_allowed_networks: comma-separated CIDRs (or single addresses)."""
+    """A setting's comma-separated CIDRs (or single addresses): webhook_allowed_networks,
+    metrics_networks. ValueError names the part that is not one."""
     found: list[IpNetwork] = []
     for item in raw.split(","):
         item = item.strip()
-        if item:
+        if not item:
+            continue
+        try:
             found.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not a CIDR (e.g. 10.0.0.0/8)") from exc
     return tuple(found)
 
 

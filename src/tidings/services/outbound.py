@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from tidings.core.integrations import signature
+from tidings.core.webhooks import parse_networks
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -44,20 +45,6 @@ class OutboundResponse:
     status: int
     content_type: str
     body: bytes
-
-
-def parse_networks(text: str) -> tuple[IpNetwork, ...]:
-    """`webhook_allowed_networks`: comma-separated CIDRs (ValueError names a bad one)."""
-    found: list[IpNetwork] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            found.append(ipaddress.ip_network(part, strict=False))
-        except ValueError as exc:
-            raise ValueError(f"webhook_allowed_networks: {part!r} is not a CIDR") from exc
-    return tuple(found)
 
 
 def address_allowed(address: IpAddress, allowed: tuple[IpNetwork, ...]) -> bool:
