@@ -21,7 +21,7 @@ from tidings.core.audit import AuditAction
 from tidings.services.audit import AuditService, record
 from tidings.services.context import Deps
 from tidings.services.keyring import UnknownKey
-from tidings.store.ports import WebhookSecret
+from tidings.store.ports import SealedSecret, WebhookSecret
 
 BATCH = 200  # TOTP secrets resealed per transaction
 
@@ -38,6 +38,7 @@ class KeyUse:
     totp: dict[str | None, int]
     head: str | None
     webhooks: dict[str, int] = dataclasses.field(default_factory=dict)
+    commands: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,8 @@ class SecretsService:
             totp = await tx.second_factor_key_ids()
             head = await tx.get_audit_head()
             webhooks = await tx.webhook_key_ids()
-        return KeyUse(totp, None if head is None else head.key_id, webhooks)
+            commands = await tx.command_key_ids()
+        return KeyUse(totp, None if head is None else head.key_id, webhooks, commands)
 
     async def check(self) -> KeyUse:
         """Raise KeyProblem when the database refers to a key not held."""
@@ -69,6 +71,11 @@ class SecretsService:
         problems += [
             f"{n} webhook secrets are sealed under key {k}"
             for k, n in sorted(use.webhooks.items())
+            if k not in held
+        ]
+        problems += [
+            f"{n} slash-command secrets are sealed under key {k}"
+            for k, n in sorted(use.commands.items())
             if k not in held
         ]
         if use.head is not None and use.head not in held:
@@ -123,12 +130,14 @@ class SecretsService:
                 done, dropped = await self._reseal(key_id, forget=lost)
                 resealed, forgotten = resealed + done, forgotten + dropped
         webhooks = await self._reseal_webhooks(use.webhooks, held, current)
+        commands = await self._reseal_commands(use.commands, held, current)
         async with self.d.store.write() as tx:
             details: dict[str, object] = {
                 "key_id": current,
                 "resealed": resealed,
                 "forgotten": forgotten,
                 "webhooks_resealed": webhooks,
+                "commands_resealed": commands,
             }
             if lost_head:
                 details["adopted_head_of_lost_key"] = use.head
@@ -167,6 +176,38 @@ class SecretsService:
                         raise KeyProblem(str(exc)) from exc
                     new_id, sealed = keyring.seal_webhook(webhook_id, plain)
                     await tx.set_webhook_secret(webhook_id, WebhookSecret(sealed, new_id))
+                    done += 1
+        return done
+
+    async def _reseal_commands(self, use: dict[str, int], held: set[str], current: str) -> int:
+        """Seal every slash command's signing secret under the newest key. Those under a
+        key not held (only with --forget-lost) cannot be opened: as for webhooks, those
+        commands are deleted (their services could not check a new secret either) and
+        audited, and an admin registers them again."""
+        keyring = self.d.keyring
+        done = 0
+        for key_id in sorted(use):
+            if key_id == current:
+                continue
+            async with self.d.store.write() as tx:
+                for command_id, secret in await tx.command_secrets_under(key_id):
+                    if key_id not in held:
+                        await tx.delete_command(command_id)
+                        await record(
+                            tx,
+                            self.d.clock,
+                            AuditAction.COMMAND_DELETED,
+                            actor_id=None,
+                            target_id=command_id,
+                            details={"reason": "secret_key_lost", "key_id": key_id},
+                        )
+                        continue
+                    try:
+                        plain = keyring.open_secret(command_id, key_id, secret.sealed)
+                    except UnknownKey as exc:
+                        raise KeyProblem(str(exc)) from exc
+                    new_id, sealed = keyring.seal_secret(command_id, plain)
+                    await tx.update_command(command_id, secret=SealedSecret(new_id, sealed))
                     done += 1
         return done
 

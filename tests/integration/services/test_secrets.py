@@ -293,3 +293,44 @@ async def test_webhook_secrets_are_sealed_and_move_with_the_keys(container: Cont
         assert gone[-1].details["reason"] == "secret_key_lost"
     finally:
         await lost.close()
+
+
+async def test_slash_command_secrets_move_with_the_keys(container: Container) -> None:
+    """A slash command's signing secret is sealed like a webhook's: a rotation reseals it
+    under the newest key (it still opens to the same secret, so the command's service
+    goes on checking signatures), a server without its key is told which key it lacks,
+    and a key lost for good deletes those commands (audited) with --forget-lost."""
+    svc = container.services
+    await svc.users.create(None, "boss", PASSWORD, role=OrgRole.ADMIN)
+    boss = await svc.users.by_username("boss")
+    command, secret = await svc.commands.create(boss, "deploy", url="https://ci.example/deploy")
+    assert secret is not None and secret.encode() not in _database_bytes(container)
+    [(sealed, kid)] = await _rows(container, "SELECT secret, key_id FROM slash_commands")
+    assert kid == key_id(K1) and secret not in sealed
+
+    both = other(container, secret_keys=[K2, K1])
+    try:
+        rotation = await both.services.secrets.rotate()
+        assert rotation.unused == [key_id(K1)]
+    finally:
+        await both.close()
+    [(sealed, kid)] = await _rows(container, "SELECT secret, key_id FROM slash_commands")
+    assert kid == key_id(K2)
+    assert Keyring([K2]).open_secret(command.id, kid, sealed) == secret
+
+    stale = other(container, secret_keys=[K1])
+    try:
+        with pytest.raises(KeyProblem, match=f"1 slash-command secrets are sealed under key {kid}"):
+            await stale.services.secrets.check()
+    finally:
+        await stale.close()
+    lost = other(container, secret_keys=[K3])
+    try:
+        await lost.services.secrets.rotate(forget_lost=True)
+        assert await _rows(container, "SELECT id FROM slash_commands") == []
+        entries = [e async for e in lost.services.audit.entries()]
+        gone = [e for e in entries if e.action == "command_deleted"]
+        assert gone[-1].target_id == command.id
+        assert gone[-1].details["reason"] == "secret_key_lost"
+    finally:
+        await lost.close()

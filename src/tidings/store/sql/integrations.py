@@ -197,6 +197,17 @@ class IntegrationQueries(TxBase):
         cmds = t.slash_commands
         await self.conn.execute(delete(cmds).where(cmds.c.id == command_id))
 
+    async def command_key_ids(self) -> dict[str, int]:
+        cmds = t.slash_commands
+        query = select(cmds.c.key_id, func.count()).where(cmds.c.key_id != "")
+        return {r[0]: int(r[1]) for r in await self.conn.execute(query.group_by(cmds.c.key_id))}
+
+    async def command_secrets_under(self, key_id: str) -> list[tuple[str, SealedSecret]]:
+        cmds = t.slash_commands
+        query = select(cmds.c.id, cmds.c.key_id, cmds.c.secret).where(cmds.c.key_id == key_id)
+        rows = await self.conn.execute(query.order_by(cmds.c.id))
+        return [(r.id, SealedSecret(r.key_id, r.secret)) for r in rows]
+
     # --- invocations ------------------------------------------------------------------
     async def insert_invocation(self, invocation: Invocation) -> None:
         await self.conn.execute(
