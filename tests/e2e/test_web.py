@@ -955,3 +955,42 @@ def test_account_page_explains_refused_passwords_and_manages_the_second_factor(
     finally:
         _close(page)
         admin.close()
+
+
+def test_a_policy_that_requires_a_second_factor_leads_to_enrolment_first(
+    live_server: Any, browser: Browser
+) -> None:
+    """When the organization requires a second factor and the account has none, signing
+    in (or coming back with the stored session) shows the enrolment, not a chat that the
+    server would refuse; once enrolled, the app opens and connects."""
+    import pyotp
+
+    admin = admin_rest(live_server)
+    ines = create_user(admin, live_server, "ines", "Inès Moreau")
+    admin.call("PATCH", "/settings", json={"second_factor_policy": "everyone"})
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    watch_errors(page)
+    try:
+        page.goto(live_server.url + "/")
+        page.get_by_test_id("login-username").fill("ines")
+        page.get_by_test_id("login-password").fill(ines.password)
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("enrol-page")).to_be_visible()
+        expect(page.get_by_test_id("enrol-notice")).to_contain_text("requires two-step")
+        expect(page.get_by_test_id("conv-list")).to_have_count(0)
+        page.reload()  # the stored session is still one that may only enrol
+        box = page.get_by_test_id("second-factor")
+        expect(box.get_by_test_id("totp-status")).to_have_text("Off")
+        box.get_by_test_id("totp-password").fill(ines.password)
+        box.get_by_test_id("totp-start").click()
+        secret = box.get_by_test_id("totp-secret").inner_text()
+        box.get_by_test_id("totp-code").fill(pyotp.TOTP(secret).now())
+        box.get_by_test_id("totp-enable").click()
+        expect(box.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+        box.get_by_test_id("codes-done").click()
+        page.get_by_test_id("conv-list").wait_for()
+        page.wait_for_function("() => document.documentElement.dataset.connection === 'online'")
+    finally:
+        _close(page)
+        admin.close()

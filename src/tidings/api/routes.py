@@ -123,9 +123,12 @@ async def logout(svc: Svc, me: AnyAuth) -> Response:
 
 
 # --- users --------------------------------------------------------------------------
-@router.get("/users/me", response_model=s.UserEnvelope, tags=["users"])
+@router.get("/users/me", response_model=s.MeOut, tags=["users"])
 async def get_me(me: AnyAuth) -> Response:
-    return json({"user": user_json(me.user)})
+    """Also answers a session that may only enrol a second factor: then
+    `second_factor_required` is true (as at login), and every other call but logout,
+    sessions and /auth/totp answers 403 `second_factor_required` until it is enrolled."""
+    return json({"user": user_json(me.user), "second_factor_required": me.enrol_only})
 
 
 @router.post("/users", status_code=201, response_model=s.UserEnvelope, tags=["users"])

@@ -119,6 +119,10 @@ class UserEnvelope(BaseModel):
     user: UserOut
 
 
+class MeOut(UserEnvelope):
+    second_factor_required: bool = False
+
+
 class LoginOut(BaseModel):
     token: str
     user: UserOut

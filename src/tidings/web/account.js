@@ -51,6 +51,20 @@ function passwordBox(ctx) {
   return form;
 }
 
+// The screen of a session that may only enrol a second factor (the organization's
+// policy requires one and this account has none): the enrolment, then the app
+// (ctx.onEnrolled), or sign out.
+export function renderEnrolment(main, ctx) {
+  clear(main);
+  append(main, h('section', { class: 'page enrol-page', 'data-testid': 'enrol-page' },
+    h('header', { class: 'page-header' }, h('h2', {}, t('enrol.title'))),
+    h('div', { class: 'page-body account' },
+      h('p', { class: 'notice', 'data-testid': 'enrol-notice' }, t('enrol.notice')),
+      secondFactorBox({ ...ctx, afterCodes: ctx.onEnrolled }),
+      h('button', { class: 'btn', type: 'button', 'data-testid': 'enrol-sign-out', onclick: () => ctx.signOut() },
+        t('enrol.sign_out')))));
+}
+
 function secondFactorBox(ctx) {
   const box = h('div', { class: 'card-box', 'data-testid': 'second-factor' });
   const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'totp-error' });
@@ -65,7 +79,8 @@ function secondFactorBox(ctx) {
   const showCodes = (codes) => h('div', { class: 'recovery-codes' },
     h('p', {}, t('account.recovery_hint')),
     h('ol', { class: 'code-list', 'data-testid': 'recovery-codes' }, codes.map((c) => h('li', {}, h('code', {}, c)))),
-    h('button', { class: 'btn', type: 'button', 'data-testid': 'codes-done', onclick: () => load() }, t('account.done')));
+    h('button', { class: 'btn', type: 'button', 'data-testid': 'codes-done',
+      onclick: () => (ctx.afterCodes ? ctx.afterCodes() : load()) }, t('account.done')));
 
   // off: the password starts an enrolment; the QR code and a first code finish it
   const renderOff = () => {

@@ -10,7 +10,7 @@ import { Api, Connection } from './api.js';
 import { h, append, clear, icon } from './dom.js';
 import { t, setLanguage, pickLanguage, language, LANGUAGES, LANGUAGE_KEY } from './i18n.js';
 import { renderAdmin } from './admin.js';
-import { renderAccount } from './account.js';
+import { renderAccount, renderEnrolment } from './account.js';
 import { renderLoginScreen } from './login.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
 import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName } from './state.js';
@@ -245,8 +245,9 @@ async function boot() {
     return;
   }
   try {
-    const { user } = await api.get('/users/me');
-    startSession(user);
+    const me = await api.get('/users/me');
+    if (me.second_factor_required) enrolFirst();
+    else startSession(me.user);
   } catch (err) {
     if (err.status === 401 || err.status === 403) {
       forgetUserData();
@@ -307,7 +308,27 @@ async function returnFromSso() {
 function signedIn(res) {
   token = res.token;
   localStorage.setItem(TOKEN_KEY, res.token);
-  startSession(res.user);
+  if (res.second_factor_required) enrolFirst();
+  else startSession(res.user);
+}
+
+// The organization requires a second factor and this account has none: this session
+// may only enrol one (the server refuses everything else, the WebSocket included), so
+// the app waits until it is done.
+function enrolFirst() {
+  document.title = t('app.name');
+  renderEnrolment($('#app'), {
+    api, toast, errorText,
+    onEnrolled: async () => {
+      try {
+        const me = await api.get('/users/me');
+        if (!me.second_factor_required) startSession(me.user);
+      } catch (err) {
+        if (err.status === 401 || err.status === 403) signedOut();
+      }
+    },
+    signOut: () => signOut(),
+  });
 }
 
 function renderLogin(notice = '', keep = {}) {
