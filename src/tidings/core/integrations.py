@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 from tidings.core.errors import InvalidRequest
 from tidings.core.models import ConversationId, UserId
+from tidings.core.webhooks import check_url, signature
 
 COMMAND_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_DESCRIPTION_CHARS = 200
@@ -110,29 +110,12 @@ def check_command_text(text: str) -> str:
 
 
 def check_target_url(raw: str) -> str:
-    """An outgoing URL's form (http or https, a host, no credentials); where it points
-    is checked when it is called (services/outbound.py)."""
+    """An outgoing URL's form, by the one check of every outgoing URL (core/webhooks.py
+    `check_url`: http or https, a host, no credentials); where it points is checked
+    when it is called (outbound/http.py)."""
     url = raw.strip()
-    if len(url) > MAX_URL_CHARS:
-        raise InvalidRequest(f"url is longer than {MAX_URL_CHARS} characters", field="url")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidRequest("url is not a valid URL", field="url") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest("url must be an http:// or https:// URL with a host", field="url")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidRequest("url must not carry credentials", field="url")
-    if port == 0:
-        raise InvalidRequest("url has no valid port", field="url")
+    check_url(url, MAX_URL_CHARS)
     return url
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` (X-Tidings-Signature)."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return SIGNATURE_PREFIX + mac.hexdigest()
 
 
 def signature_ok(secret: str, timestamp: str, body: bytes, given: str) -> bool:

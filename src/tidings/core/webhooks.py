@@ -124,6 +124,8 @@ def check_url(raw: str, max_chars: int) -> Target:
         raise InvalidRequest("url must be an http:// or https:// URL", field="url")
     if not host:
         raise InvalidRequest("url has no host", field="url")
+    if port == 0:
+        raise InvalidRequest("url has no valid port", field="url")
     if parts.username is not None or parts.password is not None:
         raise InvalidRequest(
             "url must not carry a user name or password: receivers check the signature",

@@ -43,7 +43,7 @@ class HttpOutbound:
         timeout: float,
         connect_timeout: float,
         resolver: Resolver = system_resolver,
-        user_agent: str = "Tidings-Webhooks",
+        user_agent: str = "Tidings/1",
     ) -> None:
         self.allowed = tuple(allowed)
         self.timeout = timeout
@@ -85,31 +85,53 @@ class HttpOutbound:
                 )
         return found
 
-    async def post(self, target: Target, headers: Mapping[str, str], body: bytes) -> Answer:
+    async def post(
+        self,
+        target: Target,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        read_max: int = 0,
+        timeout: float | None = None,
+    ) -> Answer:
+        deadline = self.timeout if timeout is None else timeout
         ip = (await self.resolve(target))[0]
         literal = f"[{ip}]" if ip.version == 6 else str(ip)
         url = f"{target.scheme}://{literal}:{target.port}{target.path}"
         sent = {
-            "Host": target.host_header,
             "User-Agent": self.user_agent,
             "Content-Type": "application/json",
             **headers,
+            "Host": target.host_header,
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         started = time.monotonic()
+        data = bytearray()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(deadline):
                 request = self._client.build_request(
                     "POST", url, headers=sent, content=body, extensions=extensions
                 )
                 response = await self._client.send(request, stream=True)
-                await response.aclose()  # the status is all we want: the body is not read
+                try:
+                    if read_max > 0:
+                        async for chunk in response.aiter_bytes():
+                            data += chunk
+                            if len(data) > read_max:
+                                raise Unreachable(f"the answer is larger than {read_max} bytes")
+                finally:
+                    await response.aclose()  # unless asked, the status is all we want
         except (TimeoutError, httpx.TimeoutException):
-            raise Unreachable(f"no answer within {self.timeout:g} s") from None
+            raise Unreachable(f"no answer within {deadline:g} s") from None
         except httpx.HTTPError as exc:
             raise Unreachable(f"the connection failed ({type(exc).__name__}: {exc})") from None
         latency = round((time.monotonic() - started) * 1000)
-        return Answer(response.status_code, latency)
+        return Answer(
+            response.status_code,
+            latency,
+            response.headers.get("content-type", ""),
+            bytes(data),
+        )
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -79,7 +79,8 @@ class Services:
         sync; `oidc` makes the single sign-on service (the container builds its
         provider client from the settings; default: off); `plugins`: the server plugins
         app/plugins.py loaded (default none); `outbound` makes the requests users aim
-        (webhooks; none: every such request is refused)."""
+        (webhooks, slash commands; none: every such request is refused)."""
+        outbound = outbound or NoOutbound()
         jobs = JobService(deps, queue)
         plugin_service = PluginService(deps, jobs, plugins or PluginSetup())
         identity = IdentityService(deps)
@@ -116,7 +117,7 @@ class Services:
             plugins=plugin_service,
             backups=BackupService(deps),
             incoming_webhooks=IncomingWebhookService(deps, messages, auth.limiter),
-            commands=CommandService(deps, jobs, messages, presence, auth.limiter),
+            commands=CommandService(deps, jobs, messages, presence, auth.limiter, outbound),
             scim=ScimService(deps, passwords, auth.limiter, identity),
-            webhooks=WebhookService(deps, jobs, outbound or NoOutbound(), conversations, messages),
+            webhooks=WebhookService(deps, jobs, outbound, conversations, messages),
         )

@@ -7,8 +7,9 @@ checks, idempotence on `client_msg_id`, group commit and fan-out; then the post 
 counted (and, with `audit_incoming_posts`, audited) in a transaction of its own.
 
 A slash command `/name` has a target: an outgoing URL or a bot. Invoking it writes the
-invocation and its job in one transaction; the job calls the target (services/outbound.py:
-SSRF-guarded, signed, bounded) or hands the bot a `command` frame on its connections.
+invocation and its job in one transaction; the job calls the target (the Outbound port
+the outgoing webhooks use, outbound/http.py: SSRF-guarded; signed, the answer bounded)
+or hands the bot a `command` frame on its connections.
 The reply, in the target's answer or later through the invocation's response URL
 (signed, expiring, a few uses), is posted in the conversation as the command's user
 (`in_channel`) or shown only to the caller in an `ephemeral` frame.
@@ -38,6 +39,7 @@ from tidings.core.errors import (
 from tidings.core.events import MemberAdded
 from tidings.core.integrations import (
     MAX_DESCRIPTION_CHARS,
+    MAX_URL_CHARS,
     MAX_USAGE_CHARS,
     IncomingWebhook,
     Invocation,
@@ -63,6 +65,8 @@ from tidings.core.models import (
     UserId,
 )
 from tidings.core.rules import MAX_NAME_CHARS, check_admin, check_body, clean_text, search_key
+from tidings.core.webhooks import check_url, signature
+from tidings.outbound.ports import Outbound, Refused, Unreachable
 from tidings.protocol.wire import command_frame, ephemeral_frame
 from tidings.services.access import access_conversation
 from tidings.services.audit import record
@@ -70,17 +74,12 @@ from tidings.services.context import Deps
 from tidings.services.events import EventBatch
 from tidings.services.jobs import JobService
 from tidings.services.messages import MessageService
-from tidings.services.outbound import (
-    Outbound,
-    OutboundFailed,
-    OutboundRefused,
-    signed_headers,
-)
 from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import SealedSecret, Tx
 
 log = structlog.get_logger(__name__)
+USER_AGENT = "Tidings-Integrations/1"
 
 NO_PASSWORD = "!integration"  # not an argon2 hash: nothing signs in as an integration user
 HOOK_PATH = "/api/v1/hooks"
@@ -347,18 +346,15 @@ class CommandService:
         messages: MessageService,
         presence: PresenceService,
         limiter: RateLimiter,
+        outbound: Outbound,
     ) -> None:
         self.d = deps
         self.jobs = jobs
         self.presence = presence
         self.messages = messages
         self.limiter = limiter
+        self.outbound = outbound  # SSRF-guarded, shared with the outgoing webhooks
         cfg = deps.integrations
-        self.outbound = Outbound(
-            cfg.webhook_allowed_networks,
-            timeout=cfg.command_timeout_seconds,
-            max_bytes=cfg.command_response_max_bytes,
-        )
         jobs.register(
             COMMAND_JOB,
             self.run,
@@ -425,8 +421,13 @@ class CommandService:
             )
             await tx.insert_command(command, sealed)
             await self._audit(
-                tx, actor, AuditAction.COMMAND_CREATED, command, target=target.value,
-                url=target_url, bot_id=bot_id,
+                tx,
+                actor,
+                AuditAction.COMMAND_CREATED,
+                command,
+                target=target.value,
+                url=target_url,
+                bot_id=bot_id,
             )
         return command, secret
 
@@ -623,17 +624,26 @@ class CommandService:
         secret = self.d.keyring.open_secret(command.id, sealed.key_id, sealed.sealed)
         timestamp = str(int(self.d.clock.now().timestamp()))
         headers = {
-            **signed_headers(secret, timestamp, body),
+            "User-Agent": USER_AGENT,
+            "X-Tidings-Timestamp": timestamp,
+            "X-Tidings-Signature": signature(secret, timestamp, body),
             "X-Tidings-Event": "command",
             "X-Tidings-Delivery": invocation.id,
         }
+        cfg = self.d.integrations
         try:
-            answer = await self.outbound.post(command.url, body, headers)
-        except OutboundRefused as exc:
+            answer = await self.outbound.post(
+                check_url(command.url, MAX_URL_CHARS),
+                headers,
+                body,
+                read_max=cfg.command_response_max_bytes,
+                timeout=cfg.command_timeout_seconds,
+            )
+        except (Refused, InvalidRequest) as exc:
             log.warning("command_refused", command=command.name, error=str(exc))
             await self._notice(invocation, command, caller, "command_failed")
             raise Permanent(str(exc)) from exc
-        except OutboundFailed as exc:
+        except Unreachable as exc:
             log.warning("command_failed", command=command.name, error=str(exc))
             if last_try:
                 await self._notice(invocation, command, caller, "command_failed")
@@ -641,7 +651,7 @@ class CommandService:
         if answer.status >= 500:
             if last_try:
                 await self._notice(invocation, command, caller, "command_failed")
-            raise OutboundFailed(f"the command's URL answered {answer.status}")
+            raise Unreachable(f"the command's URL answered {answer.status}")
         if not 200 <= answer.status < 300:
             await self._notice(invocation, command, caller, "command_failed")
             raise Permanent(f"the command's URL answered {answer.status}")
@@ -670,7 +680,7 @@ class CommandService:
             if last:
                 await self._notice(invocation, command, caller, "bot_offline")
                 return
-            raise OutboundFailed("the command's bot is not connected")
+            raise Unreachable("the command's bot is not connected")
         frame = command_frame(
             invocation.id,
             command.name,

@@ -83,3 +83,38 @@ async def test_timeouts_and_dead_ports_are_unreachable() -> None:
             await out.post(check_url(f"http://127.0.0.1:{port}/", 2048), {}, b"{}")
     finally:
         await out.close()
+
+
+async def test_a_literal_private_address_is_refused_before_any_connection() -> None:
+    """A slash command's or a webhook's URL naming a private address itself, or a name
+    that resolves to loopback, gets nowhere (the guard every outgoing request shares)."""
+    out = HttpOutbound((), timeout=1, connect_timeout=1)
+    try:
+        for url in ("http://127.0.0.1:9/x", "http://[::1]/x", "http://169.254.169.254/latest"):
+            with pytest.raises(Refused):
+                await out.post(check_url(url, 2048), {}, b"{}")
+        with pytest.raises(Refused, match="loopback"):
+            await out.post(check_url("http://localhost:9/x", 2048), {}, b"{}")
+    finally:
+        await out.close()
+
+
+async def test_the_answer_is_read_only_when_asked_and_bounded() -> None:
+    """Webhooks want the status only; slash commands read the answer (their reply), at
+    most `read_max` bytes: a larger one is a failure, not a buffer that grows."""
+    async with Receiver(headers={"Content-Type": "text/plain"}) as receiver:
+        out = HttpOutbound(parse_networks("127.0.0.0/8"), timeout=5, connect_timeout=5)
+        try:
+            target = check_url(receiver.url, 2048)
+            plain = await out.post(target, {}, b"{}")
+            assert plain.status == 200 and plain.body == b""
+            read = await out.post(
+                target, {"User-Agent": "Tidings-Integrations/1"}, b"{}", read_max=10
+            )
+            assert read.body == b"ok" and read.content_type == "text/plain"
+            with pytest.raises(Unreachable, match="larger than 1 bytes"):
+                await out.post(target, {}, b"{}", read_max=1)
+        finally:
+            await out.close()
+        assert receiver.received[1].headers["user-agent"] == "Tidings-Integrations/1"
+        assert receiver.received[1].headers["host"] == f"127.0.0.1:{receiver.port}"
