@@ -79,8 +79,12 @@ def stack(tmp_path: Path, backend: Backend) -> Iterator[Stack]:
     server = LiveServer(tmp_path / "data", server_port, env=env)
     try:
         server.start(timeout=90)  # a loaded CI machine starts it slowly
-        if server.port != server_port:  # the port was taken meanwhile: the provider's
-            pytest.skip("the server's port was taken; the provider knows the old one")
+        if server.port != server_port:  # the port was taken meanwhile: the provider
+            provider.stop()  # knows the old callback; start it again with the new one
+            base = f"http://127.0.0.1:{server.port}"
+            provider = NodeProvider(
+                directory, provider_port, f"{base}/api/v1/auth/oidc/callback", f"{base}/"
+            ).start()
         yield Stack(provider, server)
     finally:
         server.stop()
