@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 import tidings
+from tidings.api.admin_conversation_routes import router as admin_conversation_router
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
 from tidings.api.identity_routes import router as identity_router
@@ -119,6 +120,7 @@ def create_app(
         app.include_router(router)
         app.include_router(security_router)
         app.include_router(jobs_router)
+        app.include_router(admin_conversation_router)
         app.include_router(oidc_router)
         app.include_router(identity_router)
         app.include_router(plugin_router)

@@ -250,8 +250,15 @@ async def create_conversation(body: s.ConversationIn, svc: Svc, me: Auth) -> Res
 
 
 @router.get("/conversations", response_model=s.ConversationsOut, tags=["conversations"])
-async def list_conversations(svc: Svc, me: Auth) -> Response:
-    views = await svc.conversations.list_for(me.user)
+async def list_conversations(
+    svc: Svc,
+    me: Auth,
+    include_archived: Annotated[
+        bool, Query(description="also list archived (read-only) conversations")
+    ] = False,
+) -> Response:
+    """The caller's conversations; archived ones only with `include_archived=true`."""
+    views = await svc.conversations.list_for(me.user, include_archived)
     return json({"conversations": [member_view_json(v) for v in views]})
 
 
@@ -291,6 +298,26 @@ async def add_members(cid: str, body: s.MembersIn, svc: Svc, me: Auth) -> Respon
 async def remove_member(cid: str, uid: str, svc: Svc, me: Auth) -> Response:
     await svc.conversations.remove_member(me.user, cid, uid)
     return no_content()
+
+
+@router.put(
+    "/conversations/{cid}/archive", response_model=s.ConversationEnvelope, tags=["conversations"]
+)
+async def archive_conversation(cid: str, svc: Svc, me: Auth) -> Response:
+    """Archive: read-only (sends, edits, reactions, membership and name changes get
+    `forbidden`) and hidden from members' lists by default. Owners and admins only;
+    members get `conversation_updated` with `archived_at` set."""
+    conv = await svc.conversations.archive(me.user, cid)
+    return json({"conversation": conversation_json(conv)})
+
+
+@router.delete(
+    "/conversations/{cid}/archive", response_model=s.ConversationEnvelope, tags=["conversations"]
+)
+async def unarchive_conversation(cid: str, svc: Svc, me: Auth) -> Response:
+    """Unarchive: writable and listed again (`conversation_updated`, `archived_at` null)."""
+    conv = await svc.conversations.unarchive(me.user, cid)
+    return json({"conversation": conversation_json(conv)})
 
 
 # --- messages -----------------------------------------------------------------------

@@ -180,6 +180,7 @@ class ConversationOut(BaseModel):
     last_seq: int
     last_activity_at: str
     member_count: int
+    archived_at: str | None = None
     role: str | None = None
     read_seq: int | None = None
     unread: int | None = None

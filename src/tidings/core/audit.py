@@ -41,6 +41,8 @@ class AuditAction:
     BOT_TOKEN_ROTATED = "bot_token_rotated"
     MEMBERS_ADDED = "members_added"
     MEMBER_REMOVED = "member_removed"
+    CONVERSATION_ARCHIVED = "conversation_archived"  # details: kind, name
+    CONVERSATION_UNARCHIVED = "conversation_unarchived"
     DEPARTMENT_CREATED = "department_created"
     DEPARTMENT_MEMBER_CHANGED = "department_member_changed"
     SETTINGS_CHANGED = "settings_changed"

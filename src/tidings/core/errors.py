@@ -240,6 +240,18 @@ class Forbidden(TidingsError):
         super().__init__(message)
 
 
+class ArchivedDetails(TypedDict, total=False):
+    conversation_id: str  # the archived conversation
+
+
+class ConversationArchived(Forbidden):
+    """A change to an archived (read-only) conversation: `forbidden` with the
+    conversation's id in details, until an owner or an admin unarchives it."""
+
+    def __init__(self, message: str, **details: Unpack[ArchivedDetails]) -> None:
+        TidingsError.__init__(self, message, **details)
+
+
 class UserDisabled(TidingsError):
     code = ErrorCode.USER_DISABLED
 

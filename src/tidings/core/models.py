@@ -202,6 +202,7 @@ class Conversation:
     last_seq: int
     last_activity_at: datetime
     member_count: int
+    archived_at: datetime | None = None  # archived: read-only, hidden from lists by default
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from tidings.core.errors import (
     CapReached,
+    ConversationArchived,
     EditWindowPassed,
     Forbidden,
     InvalidBody,
@@ -17,6 +18,7 @@ from tidings.core.errors import (
     TooLarge,
 )
 from tidings.core.models import (
+    Conversation,
     ConversationKind,
     Member,
     MemberRole,
@@ -207,6 +209,23 @@ def check_can_remove(actor: User, actor_member: Member | None, target_id: str) -
     if actor.role.is_admin or (actor_member is not None and actor_member.role is MemberRole.OWNER):
         return
     raise Forbidden("only a conversation owner or an admin can remove other members")
+
+
+def check_not_archived(conv: Conversation) -> None:
+    """An archived conversation is read-only: no sends, edits, recalls, reactions,
+    membership or name changes until it is unarchived."""
+    if conv.archived_at is not None:
+        raise ConversationArchived(
+            "this conversation is archived (read-only): unarchive it first",
+            conversation_id=conv.id,
+        )
+
+
+def check_can_archive(actor: User, actor_member: Member | None) -> None:
+    """Owners of the conversation and organization admins archive and unarchive it."""
+    if actor.role.is_admin or (actor_member is not None and actor_member.role is MemberRole.OWNER):
+        return
+    raise Forbidden("only a conversation owner or an admin can archive or unarchive it")
 
 
 def check_can_update_conversation(actor: User, actor_member: Member | None) -> None:

@@ -72,6 +72,7 @@ def conversation_json(conv: Conversation) -> JsonDict:
         "last_seq": conv.last_seq,
         "last_activity_at": rfc3339(conv.last_activity_at),
         "member_count": conv.member_count,
+        "archived_at": None if conv.archived_at is None else rfc3339(conv.archived_at),
     }
 
 
@@ -266,6 +267,7 @@ def conversation_of(data: Mapping[str, object]) -> Conversation:
         last_seq=_int(data, "last_seq"),
         last_activity_at=_time(data, "last_activity_at"),
         member_count=_int(data, "member_count"),
+        archived_at=_optional_time(data, "archived_at"),
     )
 
 
@@ -298,6 +300,10 @@ def _bool(data: Mapping[str, object], key: str) -> bool:
     if not isinstance(value, bool):
         raise NotAnEvent(f"{key} is not a boolean")
     return value
+
+
+def _optional_time(data: Mapping[str, object], key: str) -> datetime | None:
+    return None if data.get(key) is None else _time(data, key)
 
 
 def _time(data: Mapping[str, object], key: str) -> datetime:

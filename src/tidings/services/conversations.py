@@ -26,10 +26,13 @@ from tidings.core.models import (
 from tidings.core.rules import (
     MAX_NAME_CHARS,
     MAX_TOPIC_CHARS,
+    check_admin,
     check_can_add,
+    check_can_archive,
     check_can_create,
     check_can_remove,
     check_can_update_conversation,
+    check_not_archived,
     clean_text,
 )
 from tidings.services.audit import record as audit
@@ -39,6 +42,7 @@ from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import Tx
 
 MAX_MEMBERS_PER_REQUEST = 500  # users named in one create or add-members request
+MAX_ADMIN_PAGE = 200  # conversations in one page of the admin's list
 
 
 class ConversationService:
@@ -121,9 +125,10 @@ class ConversationService:
             await batch.flush()
         return created, True
 
-    async def list_for(self, actor: User) -> list[MemberView]:
+    async def list_for(self, actor: User, include_archived: bool = False) -> list[MemberView]:
+        """The caller's conversations; archived ones only with `include_archived`."""
         async with self.d.store.read() as tx:
-            return await tx.member_views(actor.id)
+            return await tx.member_views(actor.id, include_archived)
 
     async def active_ids(self, actor: User) -> list[ConversationId]:
         async with self.d.store.read() as tx:
@@ -157,6 +162,7 @@ class ConversationService:
             if conv.kind is ConversationKind.DIRECT:
                 raise InvalidOperation("a direct conversation has no name or topic")
             check_can_update_conversation(actor, member)
+            check_not_archived(conv)
             new_name = (
                 None if name is None else clean_text(name, field="name", max_chars=MAX_NAME_CHARS)
             )
@@ -203,6 +209,7 @@ class ConversationService:
                     if current is not None and current.removed_by is not None:
                         removed.add(user.id)
             check_can_add(conv.kind, actor, actor_member, targets, removed)
+            check_not_archived(conv)
             if not new:
                 return conv
             batch = EventBatch(tx, self.d.bus, now)
@@ -243,13 +250,12 @@ class ConversationService:
             if target is None or not target.active:
                 raise NotFound("that user is not a member", user_id=user_id)
             check_can_remove(actor, actor_member, user_id)
+            check_not_archived(conv)
             batch = EventBatch(tx, self.d.bus, now)
             position = await batch.reserve(1)
             batch.add(MemberRemoved(conv.id, UserId(user_id), actor.id, now))
             removed_by = None if user_id == actor.id else actor.id  # leaving is no removal
-            await tx.mark_member_left(
-                conversation_id, user_id, position, conv.last_seq, removed_by
-            )
+            await tx.mark_member_left(conversation_id, user_id, position, conv.last_seq, removed_by)
             await audit(
                 tx,
                 self.d.clock,
@@ -259,6 +265,103 @@ class ConversationService:
                 details={"user_id": user_id, "kind": conv.kind.value},
             )
             await batch.flush()
+
+    # --- archive, and the admin's view of every conversation ----------------------
+    async def archive(self, actor: User | None, conversation_id: str) -> Conversation:
+        """Archive a conversation: it becomes read-only (no sends, edits, recalls,
+        reactions, membership or name changes: `forbidden`, ConversationArchived) and
+        leaves its members' lists unless they ask for archived ones. Owners of the
+        conversation and org admins may (`actor` None: the operator at the command
+        line). Members get a `conversation_updated` event whose conversation carries
+        `archived_at`; audited `conversation_archived`. Archiving an archived
+        conversation changes nothing and returns it."""
+        return await self._set_archived(actor, conversation_id, archive=True)
+
+    async def unarchive(self, actor: User | None, conversation_id: str) -> Conversation:
+        """Undo `archive`: writable and listed again (`conversation_updated` with
+        `archived_at` null; audited `conversation_unarchived`). Same permissions."""
+        return await self._set_archived(actor, conversation_id, archive=False)
+
+    async def _set_archived(
+        self, actor: User | None, conversation_id: str, *, archive: bool
+    ) -> Conversation:
+        if actor is not None:
+            await self.limiter.check(Action.MEMBERSHIP, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            if actor is None or actor.role.is_admin:
+                conv = await tx.get_conversation(conversation_id)
+                if conv is None:
+                    raise NotFound("conversation not found", conversation_id=conversation_id)
+                actor_member = None
+            else:
+                conv = await _visible(tx, actor, conversation_id)
+                found = await tx.get_member(conversation_id, actor.id)
+                actor_member = found if found is not None and found.active else None
+            if actor is not None:
+                check_can_archive(actor, actor_member)
+            if (conv.archived_at is not None) is archive:
+                return conv
+            await tx.set_conversation_archived(conversation_id, now if archive else None)
+            updated = await tx.get_conversation(conversation_id)
+            assert updated is not None
+            by = UserId("") if actor is None else actor.id  # "": the operator (CLI)
+            batch = EventBatch(tx, self.d.bus, now)
+            batch.add(ConversationUpdated(updated, by, now))
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.CONVERSATION_ARCHIVED
+                if archive
+                else AuditAction.CONVERSATION_UNARCHIVED,
+                actor_id=None if actor is None else actor.id,
+                target_id=conv.id,
+                details={"kind": conv.kind.value, "name": conv.name},
+            )
+            await batch.flush()
+        return updated
+
+    async def list_all(
+        self,
+        actor: User | None,
+        *,
+        query: str = "",
+        kind: ConversationKind | None = None,
+        archived: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Conversation], int]:
+        """Admins only: every conversation of the organization (direct, group, channel),
+        newest activity first, filtered by name (`query`, case-insensitive substring),
+        `kind` and `archived` (None: both). Returns one page (`limit` 1..200 from
+        `offset`) and the number that match in all."""
+        check_admin(actor, "list every conversation")
+        if not 1 <= limit <= MAX_ADMIN_PAGE:
+            raise InvalidRequest(f"limit must be 1 to {MAX_ADMIN_PAGE}", field="limit")
+        if offset < 0:
+            raise InvalidRequest("offset must not be negative", field="offset")
+        if len(query) > MAX_NAME_CHARS:
+            raise InvalidRequest("query is too long", field="query")
+        async with self.d.store.read() as tx:
+            return await tx.all_conversations(
+                query=query.strip(),
+                kind=None if kind is None else kind.value,
+                archived=archived,
+                limit=limit,
+                offset=offset,
+            )
+
+    async def members_of(
+        self, actor: User | None, conversation_id: str
+    ) -> tuple[Conversation, list[Member]]:
+        """Admins only: any conversation (direct and group ones they are not in
+        included) with its current members."""
+        check_admin(actor, "see the members of every conversation")
+        async with self.d.store.read() as tx:
+            conv = await tx.get_conversation(conversation_id)
+            if conv is None:
+                raise NotFound("conversation not found", conversation_id=conversation_id)
+            return conv, await tx.list_members(conversation_id)
 
 
 async def _existing_users(tx: Tx, ids: Sequence[str]) -> list[User]:

@@ -12,6 +12,7 @@ import structlog
 
 from tidings.core.errors import (
     Conflict,
+    ConversationArchived,
     ErrorCode,
     InvalidRequest,
     NotFound,
@@ -41,6 +42,7 @@ from tidings.core.rules import (
     check_can_react,
     check_can_recall,
     check_client_msg_id,
+    check_not_archived,
     mentioned_usernames,
     visible_seq_limit,
 )
@@ -286,6 +288,11 @@ class MessageService:
                 cid = r.conversation_id
                 if (cid, r.sender.id) not in active:  # missing, never joined, or left
                     raise NotFound("conversation not found", conversation_id=cid)
+                if cid in targets.archived:
+                    raise ConversationArchived(
+                        "this conversation is archived (read-only): unarchive it first",
+                        conversation_id=cid,
+                    )
                 last_seq = last_seqs.get(cid, heads[cid])
                 if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
                     raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
@@ -365,6 +372,7 @@ class MessageService:
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv, _member = await access_conversation(tx, actor, conversation_id)
+            check_not_archived(conv)
             message = await _message(tx, conv.id, seq)
             check_can_edit(message, actor, now, self.d.limits.edit_window)
             mentions = await _resolve_mentions(tx, conv.id, body)
@@ -378,6 +386,7 @@ class MessageService:
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv, member = await access_conversation(tx, actor, conversation_id)
+            check_not_archived(conv)
             message = await _message(tx, conv.id, seq)
             check_can_recall(message, actor, member)
             if message.deleted:
@@ -400,6 +409,7 @@ class MessageService:
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
             conv, _member = await access_conversation(tx, actor, conversation_id)
+            check_not_archived(conv)
             message = await _message(tx, conv.id, seq)
             if message.deleted:
                 raise NotFound("message not found", seq=seq)

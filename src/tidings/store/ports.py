@@ -55,10 +55,12 @@ class Credentials:
 @dataclass(frozen=True, slots=True)
 class SendTargets:
     """For a batch of sends: the `last_seq` of each conversation that exists, and the
-    (conversation_id, user_id) pairs that are active memberships."""
+    (conversation_id, user_id) pairs that are active memberships, and the conversations
+    that are archived (read-only)."""
 
     last_seqs: dict[str, int]
     active: set[tuple[str, str]]
+    archived: set[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +243,29 @@ class ConversationsTx(Protocol):
 
     async def set_conversation_topic(self, conversation_id: str, topic: str) -> None: ...
 
-    async def list_channels(self, query: str, limit: int) -> list[Conversation]: ...
+    async def list_channels(self, query: str, limit: int) -> list[Conversation]:
+        """Channels whose name contains `query`, archived ones left out."""
+        ...
+
+    async def set_conversation_archived(
+        self, conversation_id: str, archived_at: datetime | None
+    ) -> None:
+        """Archive (a time) or unarchive (None) a conversation."""
+        ...
+
+    async def all_conversations(
+        self,
+        *,
+        query: str,
+        kind: str | None,
+        archived: bool | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Conversation], int]:
+        """Every conversation (an admin's list), newest activity first: those whose name
+        contains `query` (case-insensitive), of `kind`, archived or not (`archived`;
+        None: both); one page of `limit` from `offset`, and how many match in all."""
+        ...
 
     async def upsert_member(self, member: Member) -> bool:
         """Add (or re-add) a member. Returns False when already an active member."""
@@ -266,7 +290,9 @@ class ConversationsTx(Protocol):
         """Move a read position forward only. True when it moved."""
         ...
 
-    async def member_views(self, user_id: str) -> list[MemberView]: ...
+    async def member_views(
+        self, user_id: str, include_archived: bool = False
+    ) -> list[MemberView]: ...
 
     async def unread_mentions(self, conversation_id: str, user_id: str, read_seq: int) -> int: ...
 

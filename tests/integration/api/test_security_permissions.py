@@ -118,6 +118,11 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}"): frozenset({"member"}),
     ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
+    # a fresh group of creator's: its owner (not a role here) and org admins archive it
+    ("PUT", "/api/v1/conversations/{cid}/archive"): ADMINS,
+    ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
+    ("GET", "/api/v1/admin/conversations"): ADMINS,
+    ("GET", "/api/v1/admin/conversations/{cid}/members"): ADMINS,
     ("POST", "/api/v1/conversations/{cid}/read"): IN_G,
     ("POST", "/api/v1/conversations/{cid}/typing"): IN_G,
     ("GET", "/api/v1/sync"): AUTH,
@@ -269,6 +274,20 @@ class World:
         )
         return str(data["webhook"]["id"])
 
+    async def fresh_group(self, archived: bool = False) -> str:
+        """A new group of creator's with mem and gue in it (archived by creator if asked)."""
+        assert self.creator is not None
+        ids = [self.apis["member"].id, self.apis["guest"].id]
+        made = await self.creator.post(
+            "/conversations",
+            {"kind": "group", "name": f"a{next(_n)}", "member_ids": ids},
+            expect=201,
+        )
+        cid = str(made["conversation"]["id"])
+        if archived:
+            await self.creator.call("PUT", f"/conversations/{cid}/archive", expect=200)
+        return cid
+
     async def mem_message(self) -> int:
         assert self.mem is not None
         return int((await self.mem.send(self.group, "by mem"))["seq"])
@@ -352,6 +371,11 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
         case (_, "/conversations/{cid}/messages/{seq}/reactions/{emoji}"):
             seq = world.message_seq
             return Call(method, f"{v1}/conversations/{g}/messages/{seq}/reactions/👍")
+        case (_, "/conversations/{cid}/archive"):
+            cid = await world.fresh_group(archived=method == "DELETE")
+            return Call(method, f"{v1}/conversations/{cid}/archive")
+        case ("GET", "/admin/conversations/{cid}/members"):
+            return Call(method, path.replace("{cid}", g))
         case ("POST", "/conversations/{cid}/read"):
             return Call(method, f"{v1}/conversations/{g}/read", {"seq": 1})
         case ("POST", "/conversations/{cid}/typing"):

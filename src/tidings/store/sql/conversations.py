@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
@@ -24,7 +25,7 @@ from tidings.store.sql.statements import (
     CONTACTS,
     SNAPSHOT,
 )
-from tidings.store.sql.tx import TxBase, utc
+from tidings.store.sql.tx import TxBase, utc, utc_or_none
 
 
 async def read_snapshot(run: BatchRunner, user_id: str) -> StreamSnapshot:
@@ -55,6 +56,7 @@ def _conversation(row: Any) -> Conversation:
         last_seq=int(row.last_seq),
         last_activity_at=utc(row.last_activity_at),
         member_count=int(row.member_count),
+        archived_at=utc_or_none(row.archived_at),
     )
 
 
@@ -117,11 +119,54 @@ class ConversationQueries(TxBase):
         )
 
     async def list_channels(self, query: str, limit: int) -> list[Conversation]:
-        stmt = select(t.conversations).where(t.conversations.c.kind == ConversationKind.CHANNEL)
+        stmt = select(t.conversations).where(
+            t.conversations.c.kind == ConversationKind.CHANNEL,
+            t.conversations.c.archived_at.is_(None),
+        )
         if query:
             stmt = stmt.where(func.lower(t.conversations.c.name).contains(query.lower()))
         rows = await self.conn.execute(stmt.order_by(t.conversations.c.name).limit(limit))
         return [_conversation(r) for r in rows]
+
+    async def set_conversation_archived(
+        self, conversation_id: str, archived_at: datetime | None
+    ) -> None:
+        await self._update_conversation(conversation_id, archived_at=archived_at)
+
+    async def all_conversations(
+        self,
+        *,
+        query: str,
+        kind: str | None,
+        archived: bool | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Conversation], int]:
+        c = t.conversations.c
+        where: list[Any] = []
+        if query:
+            where.append(func.lower(c.name).contains(query.lower(), autoescape=True))
+        if kind is not None:
+            where.append(c.kind == kind)
+        if archived is True:
+            where.append(c.archived_at.is_not(None))
+        elif archived is False:
+            where.append(c.archived_at.is_(None))
+        total = int(
+            (
+                await self.conn.execute(
+                    select(func.count()).select_from(t.conversations).where(*where)
+                )
+            ).scalar_one()
+        )
+        rows = await self.conn.execute(
+            select(t.conversations)
+            .where(*where)
+            .order_by(c.last_activity_at.desc(), c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_conversation(r) for r in rows], total
 
     # --- members ----------------------------------------------------------------
     async def upsert_member(self, member: Member) -> bool:
@@ -203,12 +248,15 @@ class ConversationQueries(TxBase):
         changed = await self._batch().run(ADVANCE_READ, (seq, conversation_id, user_id, seq))
         return bool(changed)
 
-    async def member_views(self, user_id: str) -> list[MemberView]:
+    async def member_views(self, user_id: str, include_archived: bool = False) -> list[MemberView]:
+        where = [t.members.c.user_id == user_id, t.members.c.left_pos.is_(None)]
+        if not include_archived:
+            where.append(t.conversations.c.archived_at.is_(None))
         rows = (
             await self.conn.execute(
                 select(t.members, t.conversations)
                 .join(t.conversations, t.conversations.c.id == t.members.c.conversation_id)
-                .where(t.members.c.user_id == user_id, t.members.c.left_pos.is_(None))
+                .where(*where)
                 .order_by(t.conversations.c.last_activity_at.desc())
             )
         ).all()

@@ -73,7 +73,7 @@ class MessageQueries(TxBase):
 
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
         if not keys:
-            return SendTargets({}, set())
+            return SendTargets({}, set(), set())
         users = list({uid for _, uid in keys})
         convs = list({cid for cid, _ in keys})
         rows = await self._batch().fetch(
@@ -81,11 +81,14 @@ class MessageQueries(TxBase):
         )
         last_seqs: dict[str, int] = {}
         active: set[tuple[str, str]] = set()
-        for cid, last_seq, uid in rows:
+        archived: set[str] = set()
+        for cid, last_seq, uid, archived_at in rows:
             last_seqs[cid] = int(last_seq)
             if uid is not None:
                 active.add((cid, uid))
-        return SendTargets(last_seqs, active)
+            if archived_at is not None:
+                archived.add(cid)
+        return SendTargets(last_seqs, active, archived)
 
     async def append_messages(
         self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime

@@ -105,6 +105,7 @@ conversations = Table(
     Column("last_seq", BigInteger, nullable=False),
     Column("last_activity_at", TS, nullable=False),
     Column("member_count", Integer, nullable=False),
+    Column("archived_at", TS, nullable=True),  # set: read-only, hidden from lists by default
     Index("ix_conversations_kind", "kind"),
 )
 
