@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from tidings.api import schemas as s
 from tidings.core.clock import rfc3339
-from tidings.core.errors import Unauthenticated
+from tidings.core.errors import InvalidRequest, Unauthenticated
 from tidings.core.models import MAX_STORED_INT, ConversationKind, OrgRole, Session
 from tidings.protocol.wire import (
     conversation_json,
@@ -221,6 +221,35 @@ async def list_departments(svc: Svc, me: Auth) -> Response:
 async def create_department(body: s.DepartmentIn, svc: Svc, me: Auth) -> Response:
     dep = await svc.departments.create(me.user, body.name, body.parent_id)
     return json({"department": department_json(dep)}, 201)
+
+
+@router.patch("/departments/{did}", response_model=s.DepartmentEnvelope, tags=["organization"])
+async def patch_department(did: str, body: s.DepartmentPatchIn, svc: Svc, me: Auth) -> Response:
+    """Rename (`name`) or move (`parent_id`; null: to the top level; a department cannot
+    move under itself or its sub-departments), one per request. Admins only."""
+    moving = "parent_id" in body.model_fields_set
+    if moving == (body.name is not None):
+        raise InvalidRequest("give either name or parent_id", field="name")
+    if moving:
+        dep = await svc.departments.move(me.user, did, body.parent_id)
+    else:
+        assert body.name is not None
+        dep = await svc.departments.rename(me.user, did, body.name)
+    return json({"department": department_json(dep)})
+
+
+@router.delete("/departments/{did}", status_code=204, tags=["organization"])
+async def delete_department(did: str, svc: Svc, me: Auth) -> Response:
+    """Delete an empty department (no members, no sub-departments). Admins only."""
+    await svc.departments.delete(me.user, did)
+    return no_content()
+
+
+@router.get("/departments/{did}/members", response_model=s.UsersOut, tags=["organization"])
+async def department_members(did: str, svc: Svc, me: Auth) -> Response:
+    """The department's own members (not its sub-departments'). Admins only."""
+    users = await svc.departments.members(me.user, did)
+    return json({"users": [user_json(u) for u in users]})
 
 
 @router.put("/departments/{did}/members/{uid}", status_code=204, tags=["organization"])

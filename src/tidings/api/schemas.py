@@ -65,6 +65,13 @@ class DepartmentIn(Body):
     parent_id: str | None = Field(default=None, max_length=64)
 
 
+class DepartmentPatchIn(Body):
+    """A new name, a new parent (`parent_id` null: the top level), or both."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    parent_id: str | None = Field(default=None, max_length=64)
+
+
 class ConversationIn(Body):
     kind: Literal["direct", "group", "channel"]
     name: str | None = Field(default=None, max_length=200)

@@ -45,6 +45,9 @@ class AuditAction:
     CONVERSATION_UNARCHIVED = "conversation_unarchived"
     DEPARTMENT_CREATED = "department_created"
     DEPARTMENT_MEMBER_CHANGED = "department_member_changed"
+    DEPARTMENT_RENAMED = "department_renamed"  # details: name (new), old_name
+    DEPARTMENT_MOVED = "department_moved"  # details: parent_id (new), old_parent_id
+    DEPARTMENT_DELETED = "department_deleted"  # details: name, parent_id
     SETTINGS_CHANGED = "settings_changed"
     AUDIT_HEAD_ADOPTED = "audit_head_adopted"
     SECRETS_ROTATED = "secrets_rotated"

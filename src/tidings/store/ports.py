@@ -222,6 +222,11 @@ class UsersTx(Protocol):
 
     async def rename_department(self, department_id: str, name: str) -> None: ...
 
+    async def move_department(self, department_id: str, parent_id: str | None) -> None:
+        """Give the department a new parent (None: top level). Conflict when its parent
+        already has one of that name."""
+        ...
+
     async def delete_department(self, department_id: str) -> None:
         """The department, its memberships and its sub-departments' link to it (they
         become top-level)."""

@@ -66,6 +66,9 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/bots/{uid}/token"): ADMINS,
     ("GET", "/api/v1/departments"): AUTH,
     ("POST", "/api/v1/departments"): ADMINS,
+    ("PATCH", "/api/v1/departments/{did}"): ADMINS,
+    ("DELETE", "/api/v1/departments/{did}"): ADMINS,
+    ("GET", "/api/v1/departments/{did}/members"): ADMINS,
     ("PUT", "/api/v1/departments/{did}/members/{uid}"): ADMINS,
     ("DELETE", "/api/v1/departments/{did}/members/{uid}"): ADMINS,
     ("GET", "/api/v1/settings"): AUTH,
@@ -332,6 +335,12 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/bots/{await world.fresh_bot()}/token")
         case ("POST", "/departments"):
             return Call(method, path, {"name": f"dept {next(_n)}"})
+        case ("PATCH", "/departments/{did}") | ("DELETE", "/departments/{did}"):
+            made = await world.owner.post("/departments", {"name": f"d{next(_n)}"}, expect=201)
+            body = {"name": f"renamed {next(_n)}"} if method == "PATCH" else None
+            return Call(method, f"{v1}/departments/{made['department']['id']}", body)
+        case ("GET", "/departments/{did}/members"):
+            return Call(method, f"{v1}/departments/{world.department}/members")
         case ("PUT", "/departments/{did}/members/{uid}") | (
             "DELETE",
             "/departments/{did}/members/{uid}",

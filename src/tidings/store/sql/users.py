@@ -194,6 +194,19 @@ class UserQueries(TxBase):
                 f"department {name!r} already exists there", field="name", scim_type="uniqueness"
             ) from exc
 
+    async def move_department(self, department_id: str, parent_id: str | None) -> None:
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    update(t.departments)
+                    .where(t.departments.c.id == department_id)
+                    .values(parent_id=parent_id)
+                )
+        except IntegrityError as exc:
+            raise Conflict(
+                "a department of that name already exists there", field="parent_id"
+            ) from exc
+
     async def delete_department(self, department_id: str) -> None:
         """The department, its memberships and its sub-departments' link to it (they
         become top-level)."""
