@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 import tidings
 from tidings.api.admin_conversation_routes import router as admin_conversation_router
+from tidings.api.admin_stats_routes import router as admin_stats_router
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
 from tidings.api.identity_routes import router as identity_router
@@ -121,6 +122,7 @@ def create_app(
         app.include_router(security_router)
         app.include_router(jobs_router)
         app.include_router(admin_conversation_router)
+        app.include_router(admin_stats_router)
         app.include_router(oidc_router)
         app.include_router(identity_router)
         app.include_router(plugin_router)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_reactions_per_user_per_message: int = Field(
         20, ge=1, description="one user's reactions on one message, at most"
     )
+    usage_stats_max_days: int = Field(
+        90, ge=1, le=3660, description="the longest window of the admins' usage statistics"
+    )
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     auth_timeout_seconds: float = Field(10.0, gt=0)
     # --- request and connection limits (docs/security.md) ---

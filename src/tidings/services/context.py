@@ -29,6 +29,7 @@ class Limits:
     token_ttl_seconds: int
     history_page_max: int
     sync_page_max: int
+    usage_stats_max_days: int
 
     @property
     def edit_window(self) -> timedelta:

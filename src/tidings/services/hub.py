@@ -30,6 +30,7 @@ from tidings.services.second_factor import SecondFactorService
 from tidings.services.secrets import SecretsService
 from tidings.services.sessions import SessionService
 from tidings.services.sync import SyncService
+from tidings.services.usage import UsageService
 from tidings.services.users import UserService
 from tidings.services.webhooks import WebhookService
 
@@ -40,6 +41,7 @@ class Services:
     auth: AuthService
     users: UserService
     departments: DepartmentService
+    usage: UsageService
     conversations: ConversationService
     messages: MessageService
     sync: SyncService
@@ -98,6 +100,7 @@ class Services:
             auth=auth,
             users=users,
             departments=DepartmentService(deps),
+            usage=UsageService(deps),
             conversations=conversations,
             messages=messages,
             sync=SyncService(deps),

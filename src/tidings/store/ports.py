@@ -222,6 +222,16 @@ class UsersTx(Protocol):
 
     async def rename_department(self, department_id: str, name: str) -> None: ...
 
+    async def usage_per_day(self, starts: Sequence[datetime]) -> list[tuple[int, int]]:
+        """For each day [starts[i], starts[i+1]) (the last one until starts[-1] + 1 day):
+        (messages sent, distinct senders who are not bots), in one pass over the
+        messages of the window."""
+        ...
+
+    async def database_bytes(self) -> int:
+        """The database's size on disk, in bytes."""
+        ...
+
     async def move_department(self, department_id: str, parent_id: str | None) -> None:
         """Give the department a new parent (None: top level). Conflict when its parent
         already has one of that name."""

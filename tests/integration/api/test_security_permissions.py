@@ -125,6 +125,7 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("GET", "/api/v1/admin/conversations"): ADMINS,
+    ("GET", "/api/v1/admin/stats/usage"): ADMINS,
     ("GET", "/api/v1/admin/conversations/{cid}/members"): ADMINS,
     ("POST", "/api/v1/conversations/{cid}/read"): IN_G,
     ("POST", "/api/v1/conversations/{cid}/typing"): IN_G,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, distinct, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -193,6 +193,28 @@ class UserQueries(TxBase):
             raise Conflict(
                 f"department {name!r} already exists there", field="name", scim_type="uniqueness"
             ) from exc
+
+    async def usage_per_day(self, starts: Sequence[datetime]) -> list[tuple[int, int]]:
+        if not starts:
+            return []
+        m, u = t.messages.c, t.users.c
+        ends = [*starts[1:], starts[-1] + timedelta(days=1)]
+        columns = []
+        for start, end in zip(starts, ends, strict=True):
+            day = and_(m.created_at >= start, m.created_at < end)
+            columns.append(func.count(case((day, 1))))
+            columns.append(func.count(distinct(case((and_(day, u.bot.is_(False)), m.sender_id)))))
+        row = (
+            await self.conn.execute(
+                select(*columns)
+                .select_from(t.messages.join(t.users, u.id == m.sender_id))
+                .where(m.created_at >= starts[0], m.created_at < ends[-1])
+            )
+        ).one()
+        return [(int(row[2 * i]), int(row[2 * i + 1])) for i in range(len(starts))]
+
+    async def database_bytes(self) -> int:
+        return int((await self.conn.exec_driver_sql(self.engine.database_size_sql)).scalar_one())
 
     async def move_department(self, department_id: str, parent_id: str | None) -> None:
         try:

@@ -139,6 +139,8 @@ class Engine(abc.ABC):
     name: ClassVar[str]
     # Alembic: recreate tables to alter them (SQLite cannot ALTER most things).
     render_as_batch: ClassVar[bool] = False
+    # one row, one column: the database's size in bytes (usage statistics)
+    database_size_sql: ClassVar[str]
 
     def __init__(
         self,

@@ -64,6 +64,7 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 class PostgresEngine(Engine):
     name = "postgresql"
+    database_size_sql = "SELECT pg_database_size(current_database())"
 
     @classmethod
     def handles(cls, url: str) -> bool:

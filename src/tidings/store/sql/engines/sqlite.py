@@ -71,6 +71,9 @@ def _check_writable(path: Path) -> None:
 class SqliteEngine(Engine):
     name = "sqlite"
     render_as_batch = True
+    database_size_sql = (
+        "SELECT p.page_count * s.page_size FROM pragma_page_count() AS p, pragma_page_size() AS s"
+    )
 
     def __init__(
         self,
