@@ -61,6 +61,7 @@ from tidings.sdk.models import (
     JobInfo,
     JobStats,
     JSONObject,
+    Member,
     Message,
     PluginInfo,
     ReadState,
@@ -546,6 +547,7 @@ class Client:
         """The server plugins the node loaded, in the order their hooks run (admin only)."""
         data = await self.request("GET", "/admin/plugins")
         return [PluginInfo.from_json(p) for p in data.get("plugins", [])]
+
     # --- outgoing webhooks ------------------------------------------------------------
     async def create_webhook(
         self, url: str, events: Sequence[str], *, conversation_id: str | None = None
@@ -763,7 +765,76 @@ class Client:
             f"/departments/{quote(department_id, safe='')}/members/{quote(user_id, safe='')}",
         )
 
+    async def rename_department(self, department_id: str, name: str) -> Department:
+        """Rename a department (admin only)."""
+        data = await self.request(
+            "PATCH", f"/departments/{quote(department_id, safe='')}", json={"name": name}
+        )
+        return Department.from_json(data.get("department", data))
+
+    async def move_department(self, department_id: str, parent_id: str | None) -> Department:
+        """Move a department under ``parent_id`` (``None``: the top level; admin only)."""
+        data = await self.request(
+            "PATCH", f"/departments/{quote(department_id, safe='')}", json={"parent_id": parent_id}
+        )
+        return Department.from_json(data.get("department", data))
+
+    async def delete_department(self, department_id: str) -> None:
+        """Delete an empty department (no members, no sub-departments; admin only)."""
+        await self.request("DELETE", f"/departments/{quote(department_id, safe='')}")
+
+    async def department_members(self, department_id: str) -> list[User]:
+        """The department's own members (admin only)."""
+        data = await self.request("GET", f"/departments/{quote(department_id, safe='')}/members")
+        return [User.from_json(u) for u in data.get("users", [])]
+
+    async def usage_stats(self, days: int = 30) -> JSONObject:
+        """Admin only: ``{"days": [{"day", "messages", "active_users"}], "storage":
+        {"database_bytes", "blob_bytes"}}`` for the last ``days`` UTC days."""
+        data: JSONObject = await self.request("GET", "/admin/stats/usage", params={"days": days})
+        return data
+
     # ------------------------------------------------------------------ conversations
+
+    async def archive_conversation(self, conversation_id: str) -> Conversation:
+        """Archive a conversation: read-only and hidden from lists (owners and admins)."""
+        data = await self.request(
+            "PUT", f"/conversations/{quote(conversation_id, safe='')}/archive"
+        )
+        return Conversation.from_json(data.get("conversation", data))
+
+    async def unarchive_conversation(self, conversation_id: str) -> Conversation:
+        """Unarchive a conversation (owners and admins)."""
+        data = await self.request(
+            "DELETE", f"/conversations/{quote(conversation_id, safe='')}/archive"
+        )
+        return Conversation.from_json(data.get("conversation", data))
+
+    async def all_conversations(
+        self,
+        *,
+        query: str = "",
+        kind: str | None = None,
+        archived: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Conversation], int, int | None]:
+        """Admin only: every conversation, filtered; (page, total, next offset or None)."""
+        params: dict[str, object] = {"query": query, "limit": limit, "offset": offset}
+        if kind is not None:
+            params["kind"] = kind
+        if archived is not None:
+            params["archived"] = "true" if archived else "false"
+        data = await self.request("GET", "/admin/conversations", params=params)
+        found = [Conversation.from_json(c) for c in data.get("conversations", [])]
+        return found, int(data.get("total", 0)), data.get("next_offset")
+
+    async def conversation_members(self, conversation_id: str) -> list[Member]:
+        """Admin only: any conversation's current members."""
+        data = await self.request(
+            "GET", f"/admin/conversations/{quote(conversation_id, safe='')}/members"
+        )
+        return [Member.from_json(m) for m in data.get("members", [])]
 
     async def create_conversation(
         self,
@@ -789,9 +860,11 @@ class Client:
         """The direct conversation with ``user_id`` (created if needed)."""
         return await self.create_conversation("direct", [user_id])
 
-    async def conversations(self) -> list[Conversation]:
-        """The caller's conversations, latest activity first, with unread counts."""
-        data = await self.request("GET", "/conversations")
+    async def conversations(self, *, include_archived: bool = False) -> list[Conversation]:
+        """The caller's conversations, latest activity first, with unread counts
+        (archived ones only with ``include_archived``)."""
+        params = {"include_archived": "true"} if include_archived else None
+        data = await self.request("GET", "/conversations", params=params)
         return [Conversation.from_json(c) for c in data.get("conversations", [])]
 
     async def channels(self, query: str | None = None) -> list[Conversation]:

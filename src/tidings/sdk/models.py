@@ -301,6 +301,8 @@ class Conversation:
     last_seq: int = 0
     last_activity_at: datetime | None = None
     member_count: int = 0
+    archived_at: datetime | None = None
+    """Set while the conversation is archived (read-only)."""
     role: str | None = None
     read_seq: int | None = None
     unread: int | None = None
@@ -324,6 +326,7 @@ class Conversation:
             last_seq=_int(data.get("last_seq")),
             last_activity_at=parse_time(data.get("last_activity_at")),
             member_count=_int(data.get("member_count")),
+            archived_at=parse_time(data.get("archived_at")),
             role=_opt_str(data.get("role")),
             read_seq=_opt_int(data.get("read_seq")),
             unread=_opt_int(data.get("unread")),
