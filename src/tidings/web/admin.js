@@ -7,6 +7,8 @@ import { h, append, clear, avatar, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderSso } from './admin_sso.js';
 import { renderJobs } from './admin_jobs.js';
+import { renderConversations } from './admin_conversations.js';
+import { renderUsage } from './admin_usage.js';
 import { renderIntegrations } from './integrations_admin.js';
 import { renderWebhooks } from './webhooks.js';
 
@@ -33,7 +35,11 @@ export function renderAdmin(main, ctx) {
         h('a', { class: `tab${ctx.tab === 'scim' ? ' active' : ''}`, href: '#/admin/scim', role: 'tab',
           'data-testid': 'admin-tab-scim' }, t('scim.title')),
         h('a', { class: `tab${ctx.tab === 'webhooks' ? ' active' : ''}`, href: '#/admin/webhooks', role: 'tab',
-          'data-testid': 'admin-tab-webhooks' }, t('webhooks.title')))),
+          'data-testid': 'admin-tab-webhooks' }, t('webhooks.title')),
+        h('a', { class: `tab${ctx.tab === 'conversations' ? ' active' : ''}`, href: '#/admin/conversations', role: 'tab',
+          'data-testid': 'admin-tab-conversations' }, t('aconv.tab')),
+        h('a', { class: `tab${ctx.tab === 'usage' ? ' active' : ''}`, href: '#/admin/usage', role: 'tab',
+          'data-testid': 'admin-tab-usage' }, t('usage.tab')))),
     body));
   if (ctx.tab === 'departments') renderDepartments(body, ctx);
   else if (ctx.tab === 'sso') renderSso(body, ctx);
@@ -42,6 +48,8 @@ export function renderAdmin(main, ctx) {
   else if (ctx.tab === 'integrations') renderIntegrations(body, ctx);
   else if (ctx.tab === 'scim') renderScim(body, ctx);
   else if (ctx.tab === 'webhooks') renderWebhooks(body, ctx);
+  else if (ctx.tab === 'conversations') renderConversations(body, ctx);
+  else if (ctx.tab === 'usage') renderUsage(body, ctx);
   else renderUsers(body, ctx);
 }
 

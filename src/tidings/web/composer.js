@@ -97,7 +97,10 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
   });
   ta.addEventListener('blur', () => setTimeout(closeMentionPopup, 150));
   setTimeout(grow, 0);
-  const el = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); ta.focus(); } },
+  const archivedNote = h('p', { class: 'composer-archived', hidden: true, 'data-testid': 'composer-archived' },
+    t('conversation.archived_note'));
+  const el = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); if (!ta.disabled) submit(); ta.focus(); } },
+    archivedNote,
     replyBar,
     popup,
     h('div', { class: 'composer-row' }, ta,
@@ -209,6 +212,12 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
     },
     focus() {
       ta.focus();
+    },
+    // An archived conversation is read-only: no composing, a note says why.
+    setArchived(on) {
+      archivedNote.hidden = !on;
+      ta.disabled = on;
+      for (const b of el.querySelectorAll('button')) b.disabled = on;
     },
   };
 }

@@ -58,6 +58,7 @@ export function createChatView(ctx, cid) {
   function renderHeader() {
     const st = state();
     const c = st.convs.get(cid) || st.details.get(cid);
+    composer.setArchived(Boolean(c && c.archived_at));
     clear(header);
     if (!c) {
       header.append(backButton(), h('div', { class: 'chat-title' }, h('h2', {}, t('common.loading'))));

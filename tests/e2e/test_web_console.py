@@ -1,0 +1,119 @@
+"""The admin console's Conversations and Usage pages in a real browser (Chromium via
+Playwright): the admin finds a group, sees its members and archives it; its member's
+open chat turns read-only live (composer disabled with a note) and the group leaves
+their list; the admin unarchives it; the Usage page draws its chart, in Chinese too."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Backend, LiveServer, free_port
+from tests.e2e.web_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    admin_rest,
+    conv_item,
+    create_user,
+    open_signed_in,
+    page_errors,
+)
+
+try:
+    from playwright.sync_api import Browser, expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+
+_missing = None
+if sync_playwright is None:
+    _missing = "the playwright Python package is not installed"
+elif not os.path.exists(CHROMIUM):
+    _missing = f"Debian's Chromium is not installed at {CHROMIUM}"
+if _missing:
+    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"browser tests required but {_missing}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def live(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path / "data", free_port(), env=backend.env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser(live: LiveServer) -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_admin_archives_a_group_and_reads_usage(live: LiveServer, browser: Browser) -> None:
+    admin = admin_rest(live)
+    ann = create_user(admin, live, "ann", "Ann")
+    conv = admin.conversation("group", [ann.id], name="Quarterly plans")
+    admin.send(conv["id"], "hello")
+    chat = open_signed_in(browser, live, "ann", ann.password)
+    page = open_signed_in(browser, live, live.admin_username, live.admin_password)
+    zh = None
+    try:
+        chat.goto(live.url + f"/#/c/{conv['id']}")
+        expect(chat.get_by_test_id("composer")).to_be_enabled()
+
+        page.goto(live.url + "/#/admin/conversations")
+        page.get_by_test_id("aconv-search").fill("quarterly")
+        row = page.get_by_test_id("aconv-row").filter(has_text="Quarterly plans")
+        expect(page.get_by_test_id("aconv-row")).to_have_count(1)
+        row.get_by_test_id("aconv-members-btn").click()
+        expect(page.get_by_test_id("aconv-member")).to_have_count(2)
+        row.get_by_test_id("aconv-archive").click()
+        page.get_by_test_id("confirm-ok").click()
+        expect(page.locator(".toast").filter(has_text="Archived")).to_be_visible()
+        # the default filter shows conversations that are not archived
+        expect(page.get_by_test_id("aconv-row")).to_have_count(0)
+        page.get_by_test_id("aconv-archived").select_option("true")
+        expect(page.get_by_test_id("aconv-row")).to_have_count(1)
+
+        # Ann's open chat turns read-only at once
+        expect(chat.get_by_test_id("composer")).to_be_disabled()
+        expect(chat.get_by_test_id("composer-archived")).to_be_visible()
+        chat.reload()
+        chat.get_by_test_id("conv-list").wait_for()
+        expect(conv_item(chat, conv["id"])).to_have_count(0)
+
+        page.get_by_test_id("aconv-unarchive").click()
+        expect(page.locator(".toast").filter(has_text="Unarchived")).to_be_visible()
+        assert (
+            admin.call("GET", f"/conversations/{conv['id']}")["conversation"]["archived_at"] is None
+        )
+
+        page.goto(live.url + "/#/admin/usage")
+        expect(page.get_by_test_id("usage-chart")).to_be_visible()
+        expect(page.get_by_test_id("usage-row")).to_have_count(30)
+        expect(page.get_by_test_id("usage-row").first).to_contain_text("1")
+        expect(page.get_by_test_id("usage-storage")).to_contain_text("database")
+        page.get_by_test_id("usage-days").select_option("7")
+        expect(page.get_by_test_id("usage-row")).to_have_count(7)
+
+        zh = open_signed_in(browser, live, live.admin_username, live.admin_password, locale="zh-CN")
+        zh.goto(live.url + "/#/admin/usage")
+        expect(zh.get_by_test_id("admin-tab-usage")).to_have_text("用量")
+        expect(zh.get_by_test_id("usage-storage")).to_contain_text("数据库")
+    finally:
+        errors = page_errors(page) + page_errors(chat) + (page_errors(zh) if zh else [])
+        for p in (page, chat, zh):
+            if p is not None:
+                p.context.close()
+        admin.close()
+    assert errors == []
