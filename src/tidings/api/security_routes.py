@@ -3,15 +3,21 @@ organization settings, the audit log. Thin, like routes.py."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from tidings.api import security_schemas as ss
 from tidings.api.routes import ERRORS, AnyAuth, Auth, Svc, json, no_content
 from tidings.core.clock import rfc3339
+from tidings.core.errors import InvalidRequest
 from tidings.core.models import AuditEntry, SecondFactorPolicy, SessionInfo
+from tidings.services.audit import AuditFilters
 from tidings.services.second_factor import png_data_uri
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
@@ -134,17 +140,79 @@ async def patch_org_settings(body: ss.OrgSettingsIn, svc: Svc, me: Auth) -> Resp
 
 
 # --- audit log ----------------------------------------------------------------------
+def audit_filters(
+    action: Annotated[str | None, Query(max_length=64, description="one action")] = None,
+    actor_id: Annotated[str | None, Query(max_length=64, description="who did it")] = None,
+    target_id: Annotated[
+        str | None, Query(max_length=64, description="what it was done to")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="at or after (RFC 3339)")] = None,
+    until: Annotated[datetime | None, Query(description="before (RFC 3339)")] = None,
+) -> AuditFilters:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidRequest(f"{name} needs a time zone (RFC 3339)", field=name)
+    return AuditFilters(action, actor_id, target_id, since, until)
+
+
+Filters = Annotated[AuditFilters, Depends(audit_filters)]
+
+
 @router.get("/audit", response_model=ss.AuditOut, tags=["organization"])
 async def audit_log(
     svc: Svc,
     me: Auth,
+    filters: Filters,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
-    entries = await svc.audit.page(me.user, after, limit)
+    """Entries after `after`, oldest first, filtered by action, actor, target and time."""
+    entries = await svc.audit.page(me.user, after, limit, filters=filters)
     return json(
         {
             "entries": [audit_json(e) for e in entries],
             "next": entries[-1].seq if entries else after,
         }
+    )
+
+
+CSV_COLUMNS = ("seq", "at", "action", "actor_id", "target_id", "address", "details", "hash")
+
+
+@router.get(
+    "/audit/export",
+    tags=["organization"],
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}},
+)
+async def audit_export(
+    svc: Svc,
+    me: Auth,
+    filters: Filters,
+    format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
+) -> Response:
+    """A download of the filtered audit log, oldest first: JSON lines (each line one
+    entry, as in `GET /audit`) or CSV (details as JSON). At most the setting
+    audit_export_max_rows entries; `X-Tidings-Truncated: true` says more were left out."""
+    limit = svc.deps.limits.audit_export_max_rows
+    entries, truncated = await svc.audit.export(me.user, filters, limit)
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for e in entries:
+            row = audit_json(e)
+            row["details"] = orjson.dumps(e.details).decode()
+            writer.writerow(["" if row[k] is None else row[k] for k in CSV_COLUMNS])
+        content, media = out.getvalue().encode(), "text/csv; charset=utf-8"
+    else:
+        content = b"".join(orjson.dumps(audit_json(e)) + b"\n" for e in entries)
+        media = "application/x-ndjson"
+    return Response(
+        content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="tidings-audit.{format}"',
+            "X-Tidings-Truncated": "true" if truncated else "false",
+        },
     )

@@ -56,6 +56,17 @@ async def record(
     return entry
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditFilters:
+    """What an audit page or export keeps: every field that is set must match."""
+
+    action: str | None = None
+    actor_id: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None  # at or after
+    until: datetime | None = None  # before
+
+
 class AuditService:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
@@ -74,11 +85,54 @@ class AuditService:
                 tx, self.d.clock, action, actor_id=actor_id, target_id=target_id, details=details
             )
 
-    async def page(self, actor: User, after_seq: int = 0, limit: int = 100) -> list[AuditEntry]:
-        """Entries after `after_seq`, oldest first: admins only."""
+    async def page(
+        self,
+        actor: User,
+        after_seq: int = 0,
+        limit: int = 100,
+        *,
+        filters: AuditFilters | None = None,
+    ) -> list[AuditEntry]:
+        """Entries after `after_seq`, oldest first, that pass `filters`: admins only."""
         check_admin(actor, "read the audit log")
+        f = filters or AuditFilters()
         async with self.d.store.read() as tx:
-            return await tx.list_audit(max(0, after_seq), max(1, min(limit, PAGE_MAX)))
+            return await tx.list_audit(
+                max(0, after_seq),
+                max(1, min(limit, PAGE_MAX)),
+                f.since,
+                until=f.until,
+                action=f.action,
+                actor_id=f.actor_id,
+                target_id=f.target_id,
+            )
+
+    async def export(
+        self, actor: User | None, filters: AuditFilters, max_rows: int
+    ) -> tuple[list[AuditEntry], bool]:
+        """Admins only: the entries that pass `filters`, oldest first, at most `max_rows`
+        (the setting audit_export_max_rows); and whether more were left out (narrow
+        the time range, or export the next part from a later `since`)."""
+        check_admin(actor, "export the audit log")
+        found: list[AuditEntry] = []
+        after = 0
+        while len(found) <= max_rows:
+            want = min(PAGE_MAX, max_rows + 1 - len(found))
+            async with self.d.store.read() as tx:
+                batch = await tx.list_audit(
+                    after,
+                    want,
+                    filters.since,
+                    until=filters.until,
+                    action=filters.action,
+                    actor_id=filters.actor_id,
+                    target_id=filters.target_id,
+                )
+            found.extend(batch)
+            if len(batch) < want:
+                break
+            after = batch[-1].seq
+        return found[:max_rows], len(found) > max_rows
 
     async def entries(
         self, since: datetime | None = None, page: int = PAGE_MAX

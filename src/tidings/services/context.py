@@ -30,6 +30,7 @@ class Limits:
     history_page_max: int
     sync_page_max: int
     usage_stats_max_days: int
+    audit_export_max_rows: int
 
     @property
     def edit_window(self) -> timedelta:

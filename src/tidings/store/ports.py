@@ -541,8 +541,19 @@ class SecurityTx(Protocol):
     async def put_audit_head(self, head: AuditHead) -> None: ...
 
     async def list_audit(
-        self, after_seq: int, limit: int, since: datetime | None = None
-    ) -> list[AuditEntry]: ...
+        self,
+        after_seq: int,
+        limit: int,
+        since: datetime | None = None,
+        *,
+        until: datetime | None = None,
+        action: str | None = None,
+        actor_id: str | None = None,
+        target_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries after `after_seq`, oldest first: at or after `since`, before `until`,
+        of that `action`, `actor_id` and `target_id` where given."""
+        ...
 
 
 class JobsTx(Protocol):

@@ -456,11 +456,27 @@ class SecurityQueries(TxBase):
             await self.conn.execute(insert(t.audit_head).values(id=1, **values))
 
     async def list_audit(
-        self, after_seq: int, limit: int, since: datetime | None = None
+        self,
+        after_seq: int,
+        limit: int,
+        since: datetime | None = None,
+        *,
+        until: datetime | None = None,
+        action: str | None = None,
+        actor_id: str | None = None,
+        target_id: str | None = None,
     ) -> list[AuditEntry]:
         c = t.audit_log.c
         stmt = select(t.audit_log).where(c.seq > after_seq)
         if since is not None:
             stmt = stmt.where(c.at >= since)
+        if until is not None:
+            stmt = stmt.where(c.at < until)
+        if action is not None:
+            stmt = stmt.where(c.action == action)
+        if actor_id is not None:
+            stmt = stmt.where(c.actor_id == actor_id)
+        if target_id is not None:
+            stmt = stmt.where(c.target_id == target_id)
         rows = await self.conn.execute(stmt.order_by(c.seq).limit(limit))
         return [_audit(r) for r in rows]
