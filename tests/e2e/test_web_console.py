@@ -1,10 +1,12 @@
 """The admin console's Conversations and Usage pages in a real browser (Chromium via
 Playwright): the admin finds a group, sees its members and archives it; its member's
 open chat turns read-only live (composer disabled with a note) and the group leaves
-their list; the admin unarchives it; the Usage page draws its chart, in Chinese too."""
+their list; the admin unarchives it; the audit viewer filters and exports; the Usage
+page draws its chart, in Chinese too."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +99,17 @@ def test_admin_archives_a_group_and_reads_usage(live: LiveServer, browser: Brows
         assert (
             admin.call("GET", f"/conversations/{conv['id']}")["conversation"]["archived_at"] is None
         )
+
+        # the audit log viewer: filtered, then exported as JSON lines
+        page.goto(live.url + "/#/admin/audit")
+        expect(page.get_by_test_id("audit-row").first).to_be_visible()
+        page.get_by_test_id("audit-action").fill("conversation_archived")
+        page.get_by_test_id("audit-apply").click()
+        expect(page.get_by_test_id("audit-row")).to_have_count(1)
+        with page.expect_download() as got:
+            page.get_by_test_id("audit-export").click()
+        lines = Path(got.value.path()).read_text().splitlines()
+        assert [json.loads(x)["target_id"] for x in lines] == [conv["id"]]
 
         page.goto(live.url + "/#/admin/usage")
         expect(page.get_by_test_id("usage-chart")).to_be_visible()

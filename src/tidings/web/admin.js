@@ -9,6 +9,7 @@ import { renderSso } from './admin_sso.js';
 import { renderJobs } from './admin_jobs.js';
 import { renderConversations } from './admin_conversations.js';
 import { renderUsage } from './admin_usage.js';
+import { renderAudit } from './admin_audit.js';
 import { renderIntegrations } from './integrations_admin.js';
 import { renderWebhooks } from './webhooks.js';
 
@@ -39,7 +40,9 @@ export function renderAdmin(main, ctx) {
         h('a', { class: `tab${ctx.tab === 'conversations' ? ' active' : ''}`, href: '#/admin/conversations', role: 'tab',
           'data-testid': 'admin-tab-conversations' }, t('aconv.tab')),
         h('a', { class: `tab${ctx.tab === 'usage' ? ' active' : ''}`, href: '#/admin/usage', role: 'tab',
-          'data-testid': 'admin-tab-usage' }, t('usage.tab')))),
+          'data-testid': 'admin-tab-usage' }, t('usage.tab')),
+        h('a', { class: `tab${ctx.tab === 'audit' ? ' active' : ''}`, href: '#/admin/audit', role: 'tab',
+          'data-testid': 'admin-tab-audit' }, t('audit.tab')))),
     body));
   if (ctx.tab === 'departments') renderDepartments(body, ctx);
   else if (ctx.tab === 'sso') renderSso(body, ctx);
@@ -50,6 +53,7 @@ export function renderAdmin(main, ctx) {
   else if (ctx.tab === 'webhooks') renderWebhooks(body, ctx);
   else if (ctx.tab === 'conversations') renderConversations(body, ctx);
   else if (ctx.tab === 'usage') renderUsage(body, ctx);
+  else if (ctx.tab === 'audit') renderAudit(body, ctx);
   else renderUsers(body, ctx);
 }
 

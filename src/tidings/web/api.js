@@ -51,6 +51,20 @@ export class Api {
   }
 
   get(path, query) { return this.request('GET', path, { query }); }
+
+  // A file to download (an export): its bytes as a Blob, and the response's headers.
+  async download(path, query) {
+    const url = new URL(path.replace(/^\//, ''), API_BASE);
+    for (const [k, v] of Object.entries(query || {})) if (v != null && v !== '') url.searchParams.set(k, v);
+    const token = this.getToken();
+    const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    if (!res.ok) {
+      let e = {};
+      try { e = (await res.json()).error || {}; } catch { e = {}; }
+      throw new ApiError(res.status, e.code || `http_${res.status}`, e.message || res.statusText, e.details);
+    }
+    return { blob: await res.blob(), headers: res.headers };
+  }
   post(path, body = {}) { return this.request('POST', path, { body }); }
   patch(path, body = {}) { return this.request('PATCH', path, { body }); }
   put(path) { return this.request('PUT', path); }
