@@ -100,6 +100,25 @@ def test_admin_archives_a_group_and_reads_usage(live: LiveServer, browser: Brows
             admin.call("GET", f"/conversations/{conv['id']}")["conversation"]["archived_at"] is None
         )
 
+        # departments: rename, move to the top level, delete (empty only)
+        top = admin.call("POST", "/departments", json={"name": "Sales"})["department"]
+        sub = admin.call("POST", "/departments", json={"name": "East", "parent_id": top["id"]})
+        page.goto(live.url + "/#/admin/departments")
+        page.get_by_test_id("department").filter(has_text="East").click()
+        page.get_by_test_id("department-rename").click()
+        page.get_by_test_id("prompt-input").fill("Eastern")
+        page.get_by_test_id("prompt-ok").click()
+        expect(page.get_by_test_id("department").filter(has_text="Eastern")).to_be_visible()
+        page.get_by_test_id("department").filter(has_text="Eastern").click()
+        page.get_by_test_id("department-move").select_option("__top")
+        expect(page.locator(".toast").filter(has_text="moved")).to_be_visible()
+        moved = {d["id"]: d for d in admin.call("GET", "/departments")["departments"]}
+        assert moved[sub["department"]["id"]]["parent_id"] is None
+        page.get_by_test_id("department").filter(has_text="Sales").click()
+        page.get_by_test_id("department-delete").click()
+        page.get_by_test_id("confirm-ok").click()
+        expect(page.get_by_test_id("department").filter(has_text="Sales")).to_have_count(0)
+
         # the audit log viewer: filtered, then exported as JSON lines
         page.goto(live.url + "/#/admin/audit")
         expect(page.get_by_test_id("audit-row").first).to_be_visible()

@@ -10,6 +10,7 @@ import { renderJobs } from './admin_jobs.js';
 import { renderConversations } from './admin_conversations.js';
 import { renderUsage } from './admin_usage.js';
 import { renderAudit } from './admin_audit.js';
+import { departmentActions } from './admin_departments.js';
 import { renderIntegrations } from './integrations_admin.js';
 import { renderWebhooks } from './webhooks.js';
 
@@ -245,7 +246,8 @@ function renderDepartments(body, ctx) {
     renderList();
     members.hidden = false;
     clear(members);
-    members.append(h('h3', {}, t('admin.members_of', { name: d.name })));
+    members.append(h('h3', {}, t('admin.members_of', { name: d.name })),
+      departmentActions(ctx, d, departments, () => { selected = null; members.hidden = true; load(); }));
     let users = [];
     try {
       users = (await api.get('/users', { department_id: d.id, limit: 200 })).users || [];
