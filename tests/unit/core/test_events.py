@@ -47,7 +47,7 @@ CONV = Conversation(CID, ConversationKind.GROUP, "team", "", ALICE, CREATED, 3, 
 CONV_JSON = {
     "id": "c1", "kind": "group", "name": "team", "topic": "", "created_by": "alice",
     "created_at": "2026-11-28T11:00:00Z", "last_seq": 3, "last_activity_at": AT_TEXT,
-    "member_count": 2,
+    "member_count": 2, "archived_at": None,
 }
 MSG = Message(
     MessageId("m1"), CID, 3, "cm-1", ALICE, "hi @bob", 1, (BOB,), CREATED, edited_at=AT,

@@ -225,6 +225,7 @@ def test_conversation_json() -> None:
         "id": "c1", "kind": "group", "name": "Team", "topic": "topic", "created_by": "u1",
         "created_at": "2026-11-28T23:59:01.123456Z", "last_seq": 7,
         "last_activity_at": "2026-11-28T23:59:02.123456Z", "member_count": 3,
+        "archived_at": None,
     }
 
 
