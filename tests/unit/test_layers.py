@@ -74,12 +74,13 @@ def violations(layer: str, allowed: Callable[[str], bool]) -> list[str]:
 def test_the_walk_sees_the_whole_package() -> None:
     for expected in ("tidings.core.rules", "tidings.protocol.frames", "tidings.services.messages",
                      "tidings.gateway.hub", "tidings.api.routes", "tidings.app.container",
-                     "tidings.store.sql.store", "tidings.cli.main", "tidings.sdk.client"):
+                     "tidings.store.sql.store", "tidings.cli.main", "tidings.cli.common",
+                     "tidings.sdk.client"):
         assert expected in GRAPH
     assert "tidings.core.errors" in GRAPH["tidings.core.rules"]
     assert "tidings.store.sql.store" in GRAPH["tidings.app.container"]
     # imports inside functions count
-    assert "tidings.app.container" in GRAPH["tidings.cli.main"]
+    assert "tidings.app.container" in GRAPH["tidings.cli.common"]
 
 
 def test_the_checker_catches_violations() -> None:

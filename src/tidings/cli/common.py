@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -96,6 +96,7 @@ def _one_line_errors() -> tuple[type[Exception], ...]:
     from tidings.services.secrets import KeyProblem
     from tidings.store.sql.engines import UnusableDatabase
 
-    return (
-        UnusableDatabase, OSError, KeyProblem, BadKeyFile, UnknownKey, NoKey, PluginLoadError
-    )
+    return (UnusableDatabase, OSError, KeyProblem, BadKeyFile, UnknownKey, NoKey, PluginLoadError)
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print the token alone (for scripts).")]
