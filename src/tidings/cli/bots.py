@@ -9,8 +9,10 @@ import typer
 from rich.table import Table
 
 from tidings.cli.common import (
+    JsonOut,
     Quiet,
     console,
+    print_json,
     run_with_container,
     say,
 )
@@ -60,15 +62,33 @@ def bot_create(
 
 
 @bot_app.command("list")
-def bot_list() -> None:
+def bot_list(as_json: JsonOut = False) -> None:
     """List bot accounts, with when their token was issued and last used."""
 
     async def action(c: Container) -> list[BotInfo]:
         found: list[BotInfo] = await c.services.bots.list(None)
         return found
 
+    bots = run_with_container(action)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": b.user.id,
+                    "username": b.user.username,
+                    "display_name": b.user.display_name,
+                    "disabled": b.user.disabled,
+                    "token_issued_at": None if b.token is None else b.token.created_at.isoformat(),
+                    "last_seen_at": None
+                    if b.token is None or b.token.last_seen_at is None
+                    else b.token.last_seen_at.isoformat(),
+                }
+                for b in bots
+            ]
+        )
+        return
     table = Table("username", "display name", "status", "token issued", "last seen", "id")
-    for b in run_with_container(action):
+    for b in bots:
         issued = "none" if b.token is None else f"{b.token.created_at:%Y-%m-%d %H:%M}"
         seen = b.token.last_seen_at if b.token is not None else None
         table.add_row(

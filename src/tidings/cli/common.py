@@ -5,13 +5,16 @@ command modules import these from here, and cli/main.py mounts the modules)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
+import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
 from tidings.core.errors import TidingsError
 
@@ -20,8 +23,19 @@ if TYPE_CHECKING:
     from tidings.app.settings import Settings
 
 T = TypeVar("T")
-console = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal gets rich's width; a pipe or a file gets lines as long as they are
+    (no wrapping, no truncated table cells)."""
+    made = Console(stderr=stderr)
+    if made.is_terminal:
+        return made
+    return Console(stderr=stderr, width=100_000, soft_wrap=True)
+
+
+console = _console()
+err = _console(stderr=True)
 
 
 class _State:
@@ -30,6 +44,75 @@ class _State:
 
 
 state = _State()
+
+
+def _remember(attr: str) -> Callable[[Path | None], None]:
+    def callback(value: Path | None) -> None:
+        if value is not None:  # after the subcommand: wins over the same option before it
+            setattr(state, attr, value)
+
+    return callback
+
+
+_carrier = typer.Typer()
+
+
+@_carrier.command()
+def _global_options(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            callback=_remember("data_dir"),
+            expose_value=False,
+            help="Data directory (default ./tidings-data).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            callback=_remember("config"),
+            expose_value=False,
+            help="TOML settings file (also TIDINGS_CONFIG).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Carries `--data-dir` and `--config`: typer builds them, `add_global_options` copies them."""
+
+
+def add_global_options(command: Any) -> None:
+    """Give `command` and everything below it `--data-dir` and `--config` where it does
+    not have them yet (the root callback takes them before the subcommand)."""
+    built = typer.main.get_command(_carrier).params
+    have = {opt for p in command.params for opt in getattr(p, "opts", ())}
+    command.params.extend(o for o in built if o.opts[0] not in have)
+    for sub in getattr(command, "commands", {}).values():
+        add_global_options(sub)
+
+
+class RootGroup(TyperGroup):
+    """The `tidings` group: the global options also work after any subcommand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for sub in self.commands.values():
+            add_global_options(sub)
+
+
+JsonOut = Annotated[
+    bool,
+    typer.Option("--json", help="Print JSON (stable keys) instead of a table: for scripts."),
+]
+
+
+def print_json(data: object) -> None:
+    """`data` as indented JSON on standard output, keys sorted."""
+    sys.stdout.write(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    )
 
 
 def say(text: str, to: Console = console) -> None:

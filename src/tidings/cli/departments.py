@@ -8,7 +8,9 @@ import typer
 from rich.tree import Tree
 
 from tidings.cli.common import (
+    JsonOut,
     console,
+    print_json,
     run_with_container,
 )
 from tidings.core.models import Department
@@ -38,7 +40,7 @@ def dept_create(
 
 
 @dept_app.command("list")
-def dept_list() -> None:
+def dept_list(as_json: JsonOut = False) -> None:
     """Show the department tree."""
 
     async def action(c: Container) -> list[Department]:
@@ -46,6 +48,9 @@ def dept_list() -> None:
         return found
 
     deps = run_with_container(action)
+    if as_json:
+        print_json([{"id": d.id, "name": d.name, "parent_id": d.parent_id} for d in deps])
+        return
     tree = Tree("organization")
     nodes: dict[str | None, Tree] = {None: tree}
     pending = list(deps)

@@ -13,6 +13,7 @@ from tidings.cli.audit import audit_app
 from tidings.cli.backup import backup_app
 from tidings.cli.bots import bot_app
 from tidings.cli.common import (
+    RootGroup,
     _one_line_errors,
     _settings,
     console,
@@ -37,6 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=RootGroup,
 )
 app.add_typer(user_app, name="user")
 app.add_typer(dept_app, name="dept")

@@ -9,8 +9,10 @@ import typer
 from rich.table import Table
 
 from tidings.cli.common import (
+    JsonOut,
     Quiet,
     console,
+    print_json,
     run_with_container,
     say,
 )
@@ -57,15 +59,30 @@ def scim_token(
 
 
 @scim_app.command("tokens")
-def scim_tokens() -> None:
+def scim_tokens(as_json: JsonOut = False) -> None:
     """List SCIM tokens: name, when issued and last used, whether revoked."""
 
     async def action(c: Container) -> list[ScimToken]:
         found: list[ScimToken] = await c.services.scim.tokens(None)
         return found
 
+    tokens = run_with_container(action)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "created_at": t.created_at.isoformat(),
+                    "last_used_at": None if t.last_used_at is None else t.last_used_at.isoformat(),
+                    "revoked_at": None if t.revoked_at is None else t.revoked_at.isoformat(),
+                }
+                for t in tokens
+            ]
+        )
+        return
     table = Table("id", "name", "issued", "last used", "status")
-    for t in run_with_container(action):
+    for t in tokens:
         table.add_row(
             t.id,
             t.name,

@@ -8,9 +8,12 @@ import typer
 from rich.table import Table
 
 from tidings.cli.common import (
+    JsonOut,
     console,
     fail,
+    print_json,
     run_with_container,
+    say,
 )
 from tidings.core.models import OrgRole, User
 
@@ -62,11 +65,28 @@ def user_create(
 def user_list(
     query: Annotated[str, typer.Option(help="Filter by username or display name.")] = "",
     limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+    as_json: JsonOut = False,
 ) -> None:
     """List user accounts."""
 
     async def action(c: Container) -> None:
-        console.print(_user_table(await c.services.users.search(None, query, None, limit)))
+        users = await c.services.users.search(None, query, None, limit)
+        if as_json:
+            print_json(
+                [
+                    {
+                        "id": u.id,
+                        "username": u.username,
+                        "display_name": u.display_name,
+                        "role": u.role.value,
+                        "bot": u.bot,
+                        "disabled": u.disabled,
+                    }
+                    for u in users
+                ]
+            )
+            return
+        console.print(_user_table(users))
 
     run_with_container(action)
 
@@ -144,5 +164,20 @@ def user_second_factor_policy(
     async def action(c: Container) -> None:
         await c.services.second_factor.set_policy(None, chosen)
         console.print(f"second factor required for: {chosen.value}")
+
+    run_with_container(action)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    username: str,
+    role: Annotated[OrgRole, typer.Argument(help="The new organization role.")],
+) -> None:
+    """Change a user's organization role (audited; the last owner cannot lose the role)."""
+
+    async def action(c: Container) -> None:
+        user = await c.services.users.by_username(username)
+        await c.services.users.update(None, user.id, role=role)
+        say(f"{user.username} is now {role.value}")
 
     run_with_container(action)

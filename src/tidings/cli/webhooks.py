@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from tidings.cli.common import (
+    JsonOut,
     console,
+    print_json,
     run_with_container,
     say,
 )
@@ -35,15 +37,33 @@ WebhookIdArg = Annotated[str, typer.Argument(help="The webhook's id (tidings web
 
 
 @webhooks_app.command("list")
-def webhooks_list() -> None:
+def webhooks_list(as_json: JsonOut = False) -> None:
     """List every webhook: where it posts, what it gets, whether it is on."""
 
     async def action(c: Container) -> list[Webhook]:
         found: list[Webhook] = await c.services.webhooks.all_for_operator()
         return found
 
+    hooks = run_with_container(action)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": w.id,
+                    "url": _shown_url(w.url),
+                    "events": list(w.events),
+                    "conversation_id": w.conversation_id,
+                    "enabled": w.enabled,
+                    "disabled_reason": w.disabled_reason,
+                    "failures": w.failures,
+                    "owner_id": w.owner_id,
+                }
+                for w in hooks
+            ]
+        )
+        return
     table = Table("id", "url", "events", "conversation", "status", "failures", "owner")
-    for w in run_with_container(action):
+    for w in hooks:
         status = "on" if w.enabled else f"off ({w.disabled_reason or 'manual'})"
         table.add_row(
             w.id,
