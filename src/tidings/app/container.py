@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING
+
+import structlog
 
 from tidings.app.keys import keyring_for
 from tidings.app.plugins import load_plugins
@@ -17,6 +20,7 @@ from tidings.identity.oidc import OidcClient, OidcOptions
 from tidings.outbound.http import HttpOutbound
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
+from tidings.services.config import ConfigSchema, ConfigService
 from tidings.services.context import (
     Deps,
     IdentityLimits,
@@ -33,6 +37,8 @@ from tidings.services.passwords import Passwords
 from tidings.services.plugins import LoadedPlugin, PluginSetup
 from tidings.store.ports import Store
 from tidings.store.sql.store import SqlStore
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from tidings.identity.ldap import LdapDirectory
@@ -58,6 +64,29 @@ def oidc_client_for(settings: Settings) -> OidcClient | None:
             cache_seconds=settings.oidc_cache_seconds,
             max_response_bytes=settings.oidc_max_response_bytes,
         )
+    )
+
+
+# fixed at start-up (the worker's schedule, a file on the server): configuration file only
+NOT_EDITABLE = frozenset(
+    {"ldap_ca_file", "ldap_sync_interval_seconds", "ldap_sync_timeout_seconds"}
+)
+
+
+def config_schema(settings: Settings) -> ConfigSchema:
+    """The LDAP and OIDC settings admins may edit at run time (services/config.py):
+    every ldap_* and oidc_* one but NOT_EDITABLE; the ones `settings` were given
+    explicitly (file, environment, arguments) are locked."""
+    fields = Settings.model_fields
+    editable = tuple(
+        name for name in fields if name.startswith(("ldap_", "oidc_")) and name not in NOT_EDITABLE
+    )
+    return ConfigSchema(
+        explicit={k: getattr(settings, k) for k in settings.model_fields_set},
+        editable=editable,
+        defaults={k: fields[k].get_default(call_default_factory=True) for k in editable},
+        descriptions={k: fields[k].description or "" for k in editable},
+        validate=Settings.model_validate,
     )
 
 
@@ -134,7 +163,32 @@ class Container:
             ),
             plugins=setup,
             outbound=self.outbound,
+            config=lambda _ldap, _oidc: ConfigService(
+                self.deps, config_schema(settings), self._apply
+            ),
         )
+        self._config_task: asyncio.Task[None] | None = None
+
+    async def _apply(self, effective: Settings) -> None:
+        """Put the LDAP directory and the OpenID provider client of `effective` (the
+        settings with the admins' changes) in force on this node."""
+        directory = self._make_directory(effective)
+        self.directory = directory
+        self.services.ldap.set_directory(directory)
+        client = oidc_client_for(effective)
+        self.oidc_client = client
+        await self.services.oidc.set_client(
+            client, None if client is None else limits_from(effective, OidcLimits)
+        )
+
+    async def _watch_config(self) -> None:
+        """Pick up the configuration another node changed (every config_poll_seconds)."""
+        while True:
+            await asyncio.sleep(self.settings.config_poll_seconds)
+            try:
+                await self.services.config.refresh()
+            except Exception as exc:  # noqa: BLE001 - a database hiccup: next round
+                log.warning("config_refresh_failed", error=f"{type(exc).__name__}: {exc}"[:200])
 
     @staticmethod
     def _make_bus(settings: Settings) -> Bus:
@@ -168,7 +222,12 @@ class Container:
         return self.settings.redis_url is not None
 
     async def start(self) -> None:
+        """Before serving: the bus, the configuration admins stored (put in force), and
+        the watch for their changes on other nodes."""
         await self.bus.start()
+        await self.services.config.refresh()
+        if self._config_task is None:
+            self._config_task = asyncio.create_task(self._watch_config())
 
     async def readiness(self) -> dict[str, str]:
         """What this node cannot reach right now (empty when ready)."""
@@ -185,14 +244,17 @@ class Container:
         return problems
 
     async def close(self) -> None:
+        if self._config_task is not None:
+            self._config_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._config_task
+            self._config_task = None
         await self.services.messages.close()
         await self.services.plugins.close()
         await self.services.auth.last_seen.close()
         await self.queue.close()
-        if self.oidc_client is not None:
-            await self.oidc_client.close()
+        await self.services.oidc.set_client(None, None)  # closes the one in force
         await self.outbound.close()
         await self.bus.close()
         await self.store.close()
-        if self.directory is not None:
-            self.directory.close()
+        self.services.ldap.set_directory(None)

@@ -95,8 +95,7 @@ def build(
     job_worker = JobWorker(container.services.jobs) if "worker" in roles else None
     ldap_sync = (
         LdapSyncScheduler(container.services.ldap, settings.ldap_sync_interval_seconds)
-        if "worker" in roles
-        and container.services.ldap.enabled
+        if "worker" in roles  # LDAP may be turned on later, from the web
         and settings.ldap_sync_interval_seconds > 0
         else None
     )

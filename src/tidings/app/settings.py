@@ -247,8 +247,9 @@ class Settings(BaseSettings):
         60, ge=0, description="posts through one incoming webhook per window (0: no limit)"
     )
     audit_incoming_posts: bool = Field(
-        False, description="an audit entry for every post through an incoming webhook "
-        "(they are always counted)"
+        False,
+        description="an audit entry for every post through an incoming webhook "
+        "(they are always counted)",
     )
     max_commands: int = Field(500, ge=1, description="slash commands registered, at most")
     rate_command_per_user: int = Field(
@@ -258,8 +259,10 @@ class Settings(BaseSettings):
         5.0, gt=0, le=60, description="how long a slash command's URL has to answer"
     )
     command_max_attempts: int = Field(
-        3, ge=1, le=20, description="tries of a slash command's target before the caller "
-        "is told it failed"
+        3,
+        ge=1,
+        le=20,
+        description="tries of a slash command's target before the caller is told it failed",
     )
     command_response_ttl_seconds: int = Field(
         1800, ge=10, description="how long a slash command's response URL works"
@@ -312,8 +315,8 @@ class Settings(BaseSettings):
     oidc_client_secret: SecretStr | None = Field(
         None, description="the client secret (unset with oidc_token_auth_method none)"
     )
-    oidc_token_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
-        Field("client_secret_basic", description="how the token endpoint is told the secret")
+    oidc_token_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = Field(
+        "client_secret_basic", description="how the token endpoint is told the secret"
     )
     oidc_scopes: str = Field(
         "openid profile email", description="scopes asked for, space-separated ('openid' first)"
@@ -368,6 +371,13 @@ class Settings(BaseSettings):
     )
     oidc_max_response_bytes: int = Field(
         1024 * 1024, ge=4096, description="largest answer read from the provider"
+    )
+    # --- the LDAP and OIDC settings admins edit at run time (docs/identity.md) ---
+    config_max_value_chars: int = Field(
+        4096, ge=64, le=65536, description="the longest value an admin may give a setting"
+    )
+    config_poll_seconds: float = Field(
+        5.0, gt=0, le=3600, description="how often a node looks for a changed configuration"
     )
     # --- LDAP / Active Directory (docs/identity.md); ldap_url unset: LDAP is off ---
     ldap_url: str | None = Field(
@@ -463,7 +473,7 @@ class Settings(BaseSettings):
     plugin_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="each plugin's own settings: a [plugin_settings.NAME] table in the "
-        "settings file, or TIDINGS_PLUGIN_SETTINGS as JSON {\"NAME\": {...}}",
+        'settings file, or TIDINGS_PLUGIN_SETTINGS as JSON {"NAME": {...}}',
     )
     plugins_fail_closed: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -525,9 +535,7 @@ class Settings(BaseSettings):
     scim_max_patch_operations: int = Field(
         200, ge=1, le=10_000, description="operations in one SCIM PATCH request, at most"
     )
-    scim_max_filter_chars: int = Field(
-        512, ge=16, le=8192, description="longest SCIM filter"
-    )
+    scim_max_filter_chars: int = Field(512, ge=16, le=8192, description="longest SCIM filter")
     scim_max_members: int = Field(
         5000, ge=1, description="members one SCIM Group request may name, at most"
     )

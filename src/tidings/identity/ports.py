@@ -56,3 +56,7 @@ class Directory(Protocol):
     def describe(self) -> dict[str, object]:
         """The configuration, secrets left out (the admin page, `tidings ldap test`)."""
         ...
+
+    def close(self) -> None:
+        """Let go of its connections (another configuration replaces it)."""
+        ...

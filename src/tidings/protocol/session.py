@@ -663,4 +663,3 @@ class ClientSession:
         else:
             nxt = Next.RECONNECT
         return Ended(nxt, unanswered, sends)
-

@@ -166,11 +166,14 @@ class AuthService:
             found = await tx.get_credentials(name)
         method = used[0]
         signed_in: User | None = None
-        if self.directory is not None and (found is None or found.user.origin is UserOrigin.LDAP):
+        directory = (
+            self.directory if self.directory is not None and self.directory.enabled else None
+        )
+        if directory is not None and (found is None or found.user.origin is UserOrigin.LDAP):
             # not a local account: the directory's password (Unavailable, a 503 that
             # counts as no failure, when the directory cannot answer)
             method = used[0] = "ldap"
-            signed_in = await self.directory.sign_in(name, password)
+            signed_in = await directory.sign_in(name, password)
             if signed_in is None:
                 refused: str | None = "unknown" if found is None else "password"
             else:

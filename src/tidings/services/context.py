@@ -31,6 +31,7 @@ class Limits:
     sync_page_max: int
     usage_stats_max_days: int
     audit_export_max_rows: int
+    config_max_value_chars: int
 
     @property
     def edit_window(self) -> timedelta:

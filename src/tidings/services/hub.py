@@ -12,6 +12,7 @@ from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
 from tidings.services.backup import BackupService
 from tidings.services.bots import BotService
+from tidings.services.config import ConfigService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
@@ -62,6 +63,7 @@ class Services:
     commands: CommandService
     scim: ScimService
     webhooks: WebhookService
+    config: ConfigService
 
     @classmethod
     def build(
@@ -74,6 +76,7 @@ class Services:
         oidc: Callable[[AuthService, IdentityService], OidcService] | None = None,
         plugins: PluginSetup | None = None,
         outbound: Outbound | None = None,
+        config: Callable[[LdapService, OidcService], ConfigService] | None = None,
     ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
@@ -81,20 +84,24 @@ class Services:
         sync; `oidc` makes the single sign-on service (the container builds its
         provider client from the settings; default: off); `plugins`: the server plugins
         app/plugins.py loaded (default none); `outbound` makes the requests users aim
-        (webhooks, slash commands; none: every such request is refused)."""
+        (webhooks, slash commands; none: every such request is refused); `config` makes
+        the service of the settings admins edit at run time (default: none editable)."""
         outbound = outbound or NoOutbound()
         jobs = JobService(deps, queue)
         plugin_service = PluginService(deps, jobs, plugins or PluginSetup())
         identity = IdentityService(deps)
         ldap = LdapService(deps, identity, directory, jobs)
-        signs_in = ldap if directory is not None else None
-        second_factor = SecondFactorService(deps, passwords, signs_in)
-        auth = AuthService(deps, passwords, second_factor, signs_in)
+        # asked at each sign-in whether LDAP is on (admins turn it on at run time)
+        second_factor = SecondFactorService(deps, passwords, ldap)
+        auth = AuthService(deps, passwords, second_factor, ldap)
         users = UserService(deps, auth, passwords)
         audit = AuditService(deps)
         conversations = ConversationService(deps)
         messages = MessageService(deps, plugin_service)
         presence = PresenceService(deps)
+        oidc_service = (
+            OidcService(deps, auth, identity, None, None) if oidc is None else oidc(auth, identity)
+        )
         return cls(
             deps=deps,
             auth=auth,
@@ -112,9 +119,8 @@ class Services:
             limiter=auth.limiter,
             secrets=SecretsService(deps, audit),
             jobs=jobs,
-            oidc=OidcService(deps, auth, identity, None, None)
-            if oidc is None
-            else oidc(auth, identity),
+            oidc=oidc_service,
+            config=ConfigService(deps, None) if config is None else config(ldap, oidc_service),
             identity=identity,
             ldap=ldap,
             plugins=plugin_service,

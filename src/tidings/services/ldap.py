@@ -78,7 +78,7 @@ class LdapService:
         self.directory = directory
         self.jobs = jobs
         self.limiter = RateLimiter(deps)
-        if directory is not None and jobs is not None:
+        if jobs is not None:  # the directory may come later (services/config.py)
             jobs.register(
                 SYNC_JOB,
                 self._sync_job,
@@ -108,6 +108,13 @@ class LdapService:
     @property
     def enabled(self) -> bool:
         return self.directory is not None
+
+    def set_directory(self, directory: Directory | None) -> None:
+        """Put another directory in force (the admins changed the settings; None: LDAP
+        off), closing the one before."""
+        old, self.directory = self.directory, directory
+        if old is not None and old is not directory:
+            old.close()
 
     def _directory(self) -> Directory:
         if self.directory is None:

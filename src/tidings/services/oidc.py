@@ -227,6 +227,16 @@ class OidcService:
     def enabled(self) -> bool:
         return self.client is not None
 
+    async def set_client(self, client: OidcClient | None, limits: OidcLimits | None) -> None:
+        """Put another provider client in force (the admins changed the settings; None:
+        OpenID Connect off), closing the one before."""
+        if client is not None and limits is None:
+            raise ValueError("an OIDC client needs its settings")
+        old = self.client
+        self.client, self._limits = client, limits
+        if old is not None and old is not client:
+            await old.close()
+
     @property
     def limits(self) -> OidcLimits:
         if self._limits is None:

@@ -24,7 +24,11 @@ from tidings.services.passwords import Passwords
 
 
 class DirectorySignIn(Protocol):
-    """Passwords a directory keeps (services/ldap.py:LdapService)."""
+    """Passwords a directory keeps (services/ldap.py:LdapService), when `enabled` (asked
+    at each call: admins may turn it on or off at run time)."""
+
+    @property
+    def enabled(self) -> bool: ...
 
     async def sign_in(self, username: str, password: str) -> User | None:
         """The account, provisioned, when the directory accepts the password."""
@@ -55,7 +59,7 @@ class Reauth:
         """Check the guard, then `password`: a wrong one is counted, audited, and raises
         `invalid_credentials` (details.field names the request field)."""
         await self.check_allowed(user)
-        if user.origin is UserOrigin.LDAP and self.directory is not None:
+        if user.origin is UserOrigin.LDAP and self.directory is not None and self.directory.enabled:
             right = await self.directory.check_password(user, password)  # Unavailable: 503
         else:
             async with self.d.store.read() as tx:
