@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 import tidings
 from tidings.api.admin_conversation_routes import router as admin_conversation_router
 from tidings.api.admin_stats_routes import router as admin_stats_router
+from tidings.api.config_routes import router as config_router
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.headers import SecurityHeaders, mount_docs
 from tidings.api.identity_routes import router as identity_router
@@ -125,6 +126,7 @@ def create_app(
         app.include_router(admin_stats_router)
         app.include_router(oidc_router)
         app.include_router(identity_router)
+        app.include_router(config_router)
         app.include_router(plugin_router)
         app.include_router(integration_router)
         app.include_router(scim_admin_router)

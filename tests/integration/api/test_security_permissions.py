@@ -79,6 +79,8 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/admin/identity/ldap"): ADMINS,
     ("POST", "/api/v1/admin/identity/ldap/test"): ADMINS,
     ("POST", "/api/v1/admin/identity/ldap/sync"): ADMINS,
+    ("GET", "/api/v1/admin/config"): ADMINS,
+    ("PATCH", "/api/v1/admin/config"): ADMINS,
     ("GET", "/api/v1/scim/tokens"): ADMINS,
     ("POST", "/api/v1/scim/tokens"): ADMINS,
     ("DELETE", "/api/v1/scim/tokens/{token_id}"): ADMINS,
@@ -350,6 +352,8 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/departments/{world.department}/members/{uid}")
         case ("POST", "/admin/identity/ldap/test") | ("POST", "/admin/identity/ldap/sync"):
             return Call(method, path, {})
+        case ("PATCH", "/admin/config"):
+            return Call(method, path, {"values": {"ldap_user_filter": "(uid={username})"}})
         case ("POST", "/scim/tokens"):
             return Call(method, path, {"name": f"idp {next(_n)}"})
         case ("DELETE", "/scim/tokens/{token_id}"):
