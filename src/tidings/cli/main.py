@@ -20,6 +20,7 @@ from tidings.cli.common import (
     fail,
     state,
 )
+from tidings.cli.config import config_app
 from tidings.cli.departments import dept_app
 from tidings.cli.integrations import commands_app, hooks_app
 from tidings.cli.jobs import jobs_app
@@ -54,6 +55,7 @@ app.add_typer(plugins_app, name="plugins")
 app.add_typer(backup_app, name="backup")
 app.add_typer(scim_app, name="scim")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(config_app, name="config")
 
 DataDir = Annotated[
     Path | None,

@@ -543,6 +543,21 @@ class Client:
             await self.request("POST", "/admin/identity/ldap/sync", json={"dry_run": dry_run})
         )
 
+    async def config(self) -> list[JSONObject]:
+        """The LDAP and OpenID Connect settings admins may edit (admin only): each
+        ``{"name", "group", "value", "secret", "set", "locked", "default",
+        "description"}``; a secret's value is always None (``set`` says whether one is)."""
+        data = await self.request("GET", "/admin/config")
+        return [dict(row) for row in data["settings"]]
+
+    async def update_config(self, values: dict[str, object]) -> list[JSONObject]:
+        """Change settings (admin only; None: back to the default); answers them all
+        again. A locked one: an APIError with code ``invalid_operation``; an unknown
+        one or a bad value: InvalidRequest (``details["field"]`` names it), nothing
+        written."""
+        data = await self.request("PATCH", "/admin/config", json={"values": values})
+        return [dict(row) for row in data["settings"]]
+
     async def plugins(self) -> list[PluginInfo]:
         """The server plugins the node loaded, in the order their hooks run (admin only)."""
         data = await self.request("GET", "/admin/plugins")
