@@ -6,6 +6,7 @@
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderSso } from './admin_sso.js';
+import { renderConfigForm } from './admin_config.js';
 import { renderJobs } from './admin_jobs.js';
 import { renderConversations } from './admin_conversations.js';
 import { renderUsage } from './admin_usage.js';
@@ -486,7 +487,9 @@ function renderIdentity(body, ctx) {
     for (const [key, value] of rows) dl.append(h('dt', {}, labels[key]()), h('dd', {}, bdi(shown(value))));
     append(config, h('p', { class: 'hint' }, t('identity.ldap_hint')), dl);
   };
-  append(body, config, testForm, syncBox);
+  const form = h('div', { 'data-testid': 'ldap-form' });
+  append(body, form, config, testForm, syncBox);
+  renderConfigForm(form, ctx, 'ldap', () => { clear(body); renderIdentity(body, ctx); });
   load();
 }
 

@@ -3,6 +3,7 @@
 // and a test that fetches the provider's discovery document and keys now.
 import { h, append, clear } from './dom.js';
 import { t } from './i18n.js';
+import { renderConfigForm } from './admin_config.js';
 
 function row(label, value, testid) {
   return [h('dt', {}, label), h('dd', { 'data-testid': testid }, value == null || value === '' ? '—' : String(value))];
@@ -11,7 +12,9 @@ function row(label, value, testid) {
 export async function renderSso(body, ctx) {
   const { api, errorText } = ctx;
   const box = h('div', { class: 'card-box', 'data-testid': 'sso-config' }, h('h3', {}, t('admin.sso_title')));
-  append(body, box);
+  const form = h('div', { 'data-testid': 'sso-form' });
+  append(body, form, box);
+  renderConfigForm(form, ctx, 'oidc', () => { clear(body); renderSso(body, ctx); });
   let cfg;
   try {
     cfg = (await api.get('/identity/oidc')).oidc;
