@@ -93,9 +93,10 @@ export async function renderConfigForm(box, ctx, group, onSaved) {
       toast(t('config.saved'));
       if (onSaved) onSaved();
     } catch (err) {
-      formError.textContent = errorText(err);
       const field = err && err.details && err.details.field;
-      const at = field && inputs.get(String(field).replace(/^values\./, ''));
+      const name = field ? String(field).replace(/^values\./, '') : '';
+      formError.textContent = name && name !== 'values' ? t('config.refused', { error: errorText(err), name }) : errorText(err);
+      const at = inputs.get(name);
       if (at) at.input.focus();
     }
   } },
