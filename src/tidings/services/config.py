@@ -130,6 +130,10 @@ class ConfigService:
                 values[name] = value
         return schema.validate(values)
 
+    def _current(self, stored: Stored, name: str) -> object:
+        """An unlocked setting's value before a change (stored, else the default)."""
+        return stored.values.get(name, self._schema().defaults.get(name))
+
     async def effective(self) -> Settings:
         async with self.d.store.read() as tx:
             return self._effective(await self._stored(tx))
@@ -196,7 +200,6 @@ class ConfigService:
         self._check(values)
         async with self.d.store.write() as tx:
             stored = await self._stored(tx)
-            before = self._effective(stored)
             try:
                 after = self._effective(stored, values)
             except ValidationError as exc:
@@ -216,7 +219,7 @@ class ConfigService:
                         key_id, sealed = self.d.keyring.seal_secret(SECRET_OWNER + name, str(value))
                         stored.secrets[name] = {"key": key_id, "sealed": sealed}
                     continue
-                old[name] = _plain(getattr(before, name))
+                old[name] = _plain(self._current(stored, name))
                 new[name] = _plain(getattr(after, name))
                 if value is None:
                     stored.values.pop(name, None)
