@@ -147,7 +147,9 @@ async def list_incoming_webhooks(svc: Svc, me: Auth) -> Response:
 async def patch_incoming_webhook(
     hid: Id, body: s.IncomingWebhookPatchIn, svc: Svc, me: Auth
 ) -> Response:
-    hook = await svc.incoming_webhooks.update(me.user, hid, name=body.name, disabled=body.disabled)
+    hook = await svc.incoming_webhooks.update(
+        me.user, hid, name=body.name, disabled=body.disabled
+    )
     return json({"incoming_webhook": hook_json(hook)})
 
 

@@ -36,4 +36,6 @@ class PluginsOut(BaseModel):
 async def plugins(svc: Svc, me: Auth) -> Response:
     """The server plugins this node loaded (the `plugins` setting), in the order their
     hooks run, with counts since the node started: admins only."""
-    return json({"plugins": svc.plugins.enabled(me.user), "timeout_seconds": svc.plugins.timeout})
+    return json(
+        {"plugins": svc.plugins.enabled(me.user), "timeout_seconds": svc.plugins.timeout}
+    )

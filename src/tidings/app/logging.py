@@ -46,7 +46,9 @@ def _drop_secrets(
     return event
 
 
-def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", fmt: str = "json", stream: TextIO | None = None
+) -> None:
     """Log to `stream` (default: standard error; the tests' in-process servers log to a
     file their secret scan reads). Every line is rendered by structlog, the standard
     library's records too (uvicorn's, Alembic's, the drivers'): with `fmt="json"` each

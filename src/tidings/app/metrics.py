@@ -261,7 +261,9 @@ class _TidingsCollector(Collector):
         yield _tally(
             "tidings_sends_refused", "Sends refused, by error code", "code", c.sends_refused
         )
-        yield _histogram("tidings_commit_batch_size", "Sends per group commit", c.commit_batch_size)
+        yield _histogram(
+            "tidings_commit_batch_size", "Sends per group commit", c.commit_batch_size
+        )
         yield _histogram(
             "tidings_commit_duration_seconds",
             "Time of a group commit's write transaction, the wait for the write lock included",

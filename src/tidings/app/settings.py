@@ -247,9 +247,8 @@ class Settings(BaseSettings):
         60, ge=0, description="posts through one incoming webhook per window (0: no limit)"
     )
     audit_incoming_posts: bool = Field(
-        False,
-        description="an audit entry for every post through an incoming webhook "
-        "(they are always counted)",
+        False, description="an audit entry for every post through an incoming webhook "
+        "(they are always counted)"
     )
     max_commands: int = Field(500, ge=1, description="slash commands registered, at most")
     rate_command_per_user: int = Field(
@@ -259,10 +258,8 @@ class Settings(BaseSettings):
         5.0, gt=0, le=60, description="how long a slash command's URL has to answer"
     )
     command_max_attempts: int = Field(
-        3,
-        ge=1,
-        le=20,
-        description="tries of a slash command's target before the caller is told it failed",
+        3, ge=1, le=20, description="tries of a slash command's target before the caller "
+        "is told it failed"
     )
     command_response_ttl_seconds: int = Field(
         1800, ge=10, description="how long a slash command's response URL works"
@@ -315,8 +312,8 @@ class Settings(BaseSettings):
     oidc_client_secret: SecretStr | None = Field(
         None, description="the client secret (unset with oidc_token_auth_method none)"
     )
-    oidc_token_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = Field(
-        "client_secret_basic", description="how the token endpoint is told the secret"
+    oidc_token_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
+        Field("client_secret_basic", description="how the token endpoint is told the secret")
     )
     oidc_scopes: str = Field(
         "openid profile email", description="scopes asked for, space-separated ('openid' first)"
@@ -473,7 +470,7 @@ class Settings(BaseSettings):
     plugin_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="each plugin's own settings: a [plugin_settings.NAME] table in the "
-        'settings file, or TIDINGS_PLUGIN_SETTINGS as JSON {"NAME": {...}}',
+        "settings file, or TIDINGS_PLUGIN_SETTINGS as JSON {\"NAME\": {...}}",
     )
     plugins_fail_closed: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -535,7 +532,9 @@ class Settings(BaseSettings):
     scim_max_patch_operations: int = Field(
         200, ge=1, le=10_000, description="operations in one SCIM PATCH request, at most"
     )
-    scim_max_filter_chars: int = Field(512, ge=16, le=8192, description="longest SCIM filter")
+    scim_max_filter_chars: int = Field(
+        512, ge=16, le=8192, description="longest SCIM filter"
+    )
     scim_max_members: int = Field(
         5000, ge=1, description="members one SCIM Group request may name, at most"
     )

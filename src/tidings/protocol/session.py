@@ -663,3 +663,4 @@ class ClientSession:
         else:
             nxt = Next.RECONNECT
         return Ended(nxt, unanswered, sends)
+

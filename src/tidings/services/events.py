@@ -34,10 +34,7 @@ def publish_on_commit(tx: Tx, bus: Bus, topic: str, envelopes: Sequence[Envelope
         except Exception as exc:  # noqa: BLE001 - committed: gateways catch up
             first = envelopes[0]
             log.warning(
-                "publish_failed",
-                topic=topic,
-                kind=first.kind.value,
-                first=first.position,
+                "publish_failed", topic=topic, kind=first.kind.value, first=first.position,
                 error=str(exc),
             )
 

@@ -105,11 +105,13 @@ class JobService:
             raise ValueError(f"a handler for job kind {kind!r} is registered already")
         self._handlers[kind] = (handler, policy or JobPolicy())
 
-    def handler(self, kind: str, policy: JobPolicy | None = None) -> Callable[[Handler], Handler]:
+    def handler(
+        self, kind: str, policy: JobPolicy | None = None
+    ) -> Callable[[Handler], Handler]:
         """`register` as a decorator (cf. Zulip's `@assign_queue`):
 
-        @services.jobs.handler("webhooks.deliver", JobPolicy(timeout_seconds=15))
-        async def deliver(job: Job) -> None: ...
+            @services.jobs.handler("webhooks.deliver", JobPolicy(timeout_seconds=15))
+            async def deliver(job: Job) -> None: ...
         """
 
         def decorate(function: Handler) -> Handler:

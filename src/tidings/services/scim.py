@@ -118,7 +118,9 @@ def username_for(user_name: str) -> str:
 def primary_email(resource: wire.User) -> str | None:
     """The account's email: the primary one, else the work one, else the first."""
     emails = [e for e in resource.emails or [] if e.value]
-    ranked = sorted(emails, key=lambda e: (not e.primary, str(e.type or "").lower() != "work"))
+    ranked = sorted(
+        emails, key=lambda e: (not e.primary, str(e.type or "").lower() != "work")
+    )
     return str(ranked[0].value) if ranked else None
 
 

@@ -48,7 +48,8 @@ class SyncService:
         for after, until in refused:
             if after < since <= until:
                 raise InvalidPosition(
-                    "position is from before this server was restored from a backup: resync",
+                    "position is from before this server was restored from a backup: "
+                    "resync",
                     position=str(since),
                 )
 
