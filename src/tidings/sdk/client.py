@@ -562,6 +562,7 @@ class Client:
         """The server plugins the node loaded, in the order their hooks run (admin only)."""
         data = await self.request("GET", "/admin/plugins")
         return [PluginInfo.from_json(p) for p in data.get("plugins", [])]
+
     # --- outgoing webhooks ------------------------------------------------------------
     async def create_webhook(
         self, url: str, events: Sequence[str], *, conversation_id: str | None = None
