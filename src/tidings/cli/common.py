@@ -158,6 +158,8 @@ def run_with_container(
         try:
             if check_keys:
                 await container.services.secrets.check()
+                # what admins configured at runtime (docs/identity.md), as the server has it
+                await container.services.config.refresh(announce=False)
             return await action(container)
         finally:
             await container.close()

@@ -244,14 +244,18 @@ class ConfigService:
             await self._apply(settings)
         self.applied_version = version
 
-    async def refresh(self) -> bool:
+    async def refresh(self, *, announce: bool = True) -> bool:
         """Put the stored configuration in force when its version is not the one this
-        node applied (at start-up, and every `config_poll_seconds`); whether it did."""
+        node applied (at start-up, and every `config_poll_seconds`); whether it did.
+        `announce`: log it (not for a command-line tool, whose output is its answer)."""
         if self.schema is None:
             return False
         async with self.d.store.read() as tx:
             stored = await self._stored(tx)
         if stored.version == self.applied_version:
+            return False
+        if stored.version == 0 and not stored.values and not stored.secrets:
+            self.applied_version = 0  # nothing was ever stored: the settings are in force
             return False
         try:
             settings = self._effective(stored)
@@ -260,5 +264,6 @@ class ConfigService:
             self.applied_version = stored.version
             return False
         await self._put_in_force(settings, stored.version)
-        log.info("config_applied", version=stored.version)
+        if announce:
+            log.info("config_applied", version=stored.version)
         return True
