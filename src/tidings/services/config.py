@@ -86,6 +86,40 @@ class Stored:
         )
 
 
+async def secret_key_ids(tx: Tx) -> dict[str, int]:
+    """How many stored configuration secrets each server key sealed (secrets.py)."""
+    counts: dict[str, int] = {}
+    for sealed in Stored(await tx.get_meta(CONFIG_KEY)).secrets.values():
+        counts[sealed["key"]] = counts.get(sealed["key"], 0) + 1
+    return counts
+
+
+async def reseal_secrets(deps: Deps, tx: Tx, held: set[str]) -> tuple[int, list[str]]:
+    """Seal every stored configuration secret under the newest key (`tidings secrets
+    rotate`); those under a key not held (--forget-lost only) cannot be opened and are
+    forgotten: an admin enters them again. Returns (resealed, names forgotten). A change
+    is a new version, so that every node reads the secrets again."""
+    keyring = deps.keyring
+    current = keyring.current().id
+    stored = Stored(await tx.get_meta(CONFIG_KEY))
+    done, lost = 0, []
+    for name, sealed in sorted(stored.secrets.items()):
+        if sealed["key"] == current:
+            continue
+        if sealed["key"] not in held:
+            del stored.secrets[name]
+            lost.append(name)
+            continue
+        plain = keyring.open_secret(SECRET_OWNER + name, sealed["key"], sealed["sealed"])
+        key_id, again = keyring.seal_secret(SECRET_OWNER + name, plain)
+        stored.secrets[name] = {"key": key_id, "sealed": again}
+        done += 1
+    if done or lost:
+        stored.version += 1
+        await tx.set_meta(CONFIG_KEY, stored.dump())
+    return done, lost
+
+
 class ConfigService:
     """`schema`: the settings the process started with (None: nothing is editable, e.g.
     services built without a container); `apply`: puts effective settings in force."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from tidings.core.audit import AuditAction
 from tidings.services.audit import AuditService, record
+from tidings.services.config import reseal_secrets, secret_key_ids
 from tidings.services.context import Deps
 from tidings.services.keyring import UnknownKey
 from tidings.store.ports import SealedSecret, WebhookSecret
@@ -39,6 +40,7 @@ class KeyUse:
     head: str | None
     webhooks: dict[str, int] = dataclasses.field(default_factory=dict)
     commands: dict[str, int] = dataclasses.field(default_factory=dict)
+    config: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,8 @@ class SecretsService:
             head = await tx.get_audit_head()
             webhooks = await tx.webhook_key_ids()
             commands = await tx.command_key_ids()
-        return KeyUse(totp, None if head is None else head.key_id, webhooks, commands)
+            config = await secret_key_ids(tx)
+        return KeyUse(totp, None if head is None else head.key_id, webhooks, commands, config)
 
     async def check(self) -> KeyUse:
         """Raise KeyProblem when the database refers to a key not held."""
@@ -76,6 +79,11 @@ class SecretsService:
         problems += [
             f"{n} slash-command secrets are sealed under key {k}"
             for k, n in sorted(use.commands.items())
+            if k not in held
+        ]
+        problems += [
+            f"{n} runtime configuration secrets are sealed under key {k}"
+            for k, n in sorted(use.config.items())
             if k not in held
         ]
         if use.head is not None and use.head not in held:
@@ -132,13 +140,18 @@ class SecretsService:
         webhooks = await self._reseal_webhooks(use.webhooks, held, current)
         commands = await self._reseal_commands(use.commands, held, current)
         async with self.d.store.write() as tx:
+            config, config_lost = await reseal_secrets(self.d, tx, held)
+        async with self.d.store.write() as tx:
             details: dict[str, object] = {
                 "key_id": current,
                 "resealed": resealed,
                 "forgotten": forgotten,
                 "webhooks_resealed": webhooks,
                 "commands_resealed": commands,
+                "config_secrets_resealed": config,
             }
+            if config_lost:
+                details["config_secrets_forgotten"] = config_lost
             if lost_head:
                 details["adopted_head_of_lost_key"] = use.head
             await record(  # moves the head: signed with the newest key

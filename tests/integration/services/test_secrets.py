@@ -6,6 +6,7 @@ older one can go, and a key the database needs but the server lacks is one clear
 
 from __future__ import annotations
 
+import json
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -332,5 +333,51 @@ async def test_slash_command_secrets_move_with_the_keys(container: Container) ->
         gone = [e for e in entries if e.action == "command_deleted"]
         assert gone[-1].target_id == command.id
         assert gone[-1].details["reason"] == "secret_key_lost"
+    finally:
+        await lost.close()
+
+
+async def test_runtime_configuration_secrets_move_with_the_keys(container: Container) -> None:
+    """The bind password an admin stored (runtime configuration) is sealed like the
+    other secrets: a rotation reseals it under the newest key and it still opens to the
+    same value; a server without its key names it; --forget-lost forgets it (the admin
+    enters it again), recorded in the rotation's audit entry."""
+    svc = container.services
+    await svc.users.create(None, "boss", PASSWORD, role=OrgRole.ADMIN)
+    boss = await svc.users.by_username("boss")
+    await svc.config.update(boss, {"ldap_bind_password": "directory-bind-secret-42"})
+    assert b"directory-bind-secret-42" not in _database_bytes(container)
+
+    both = other(container, secret_keys=[K2, K1])
+    try:
+        rotation = await both.services.secrets.rotate()
+        assert rotation.unused == [key_id(K1)]
+        assert (await both.services.secrets.usage()).config == {key_id(K2): 1}
+    finally:
+        await both.close()
+    after = other(container, secret_keys=[K2])
+    try:
+        await after.services.secrets.check()  # K1 may go now
+    finally:
+        await after.close()
+    [(raw,)] = await _rows(container, "SELECT value FROM meta WHERE key = 'runtime_config'")
+    sealed = json.loads(raw)["secrets"]["ldap_bind_password"]
+    assert sealed["key"] == key_id(K2)
+    owner = "runtime_config:ldap_bind_password"
+    opened = Keyring([K2]).open_secret(owner, sealed["key"], sealed["sealed"])
+    assert opened == "directory-bind-secret-42"
+
+    lost = other(container, secret_keys=[K3])
+    try:
+        pattern = f"1 runtime configuration secrets are sealed under key {key_id(K2)}"
+        with pytest.raises(KeyProblem, match=pattern):
+            await lost.services.secrets.check()
+        await lost.services.secrets.rotate(forget_lost=True)
+        assert (await lost.services.secrets.usage()).config == {}
+        [(raw,)] = await _rows(container, "SELECT value FROM meta WHERE key = 'runtime_config'")
+        assert "ldap_bind_password" not in json.loads(raw)["secrets"]
+        entries = [e async for e in lost.services.audit.entries()]
+        rotated = [e for e in entries if e.action == "secrets_rotated"][-1]
+        assert rotated.details["config_secrets_forgotten"] == ["ldap_bind_password"]
     finally:
         await lost.close()
