@@ -102,3 +102,70 @@ def test_set_role_goes_through_the_rules_and_the_audit_log(tmp_path: Path) -> No
     assert run("user", "set-role", "nobody", "admin", "--data-dir", d).returncode == 1
     bad = run("user", "set-role", "bob", "emperor", "--data-dir", d)
     assert bad.returncode == 2
+
+
+def test_department_and_conversation_commands(tmp_path: Path) -> None:
+    """The operator renames, moves, empties and removes departments, and lists, inspects,
+    archives and unarchives conversations from the command line; each change is the
+    service's (its rules refuse, its audit records)."""
+    import asyncio
+
+    from tidings.app.container import Container
+    from tidings.app.settings import Settings
+    from tidings.core.models import ConversationKind
+
+    d = str(tmp_path / "data")
+    assert run("migrate", "--data-dir", d).returncode == 0
+    for name in ("alice", "bob"):
+        made = run("user", "create", name, "--password", "correct horse battery", "--data-dir", d)
+        assert made.returncode == 0, made.stderr
+    for args in (("Eng",), ("Ops",), ("Infra", "--parent", "Eng")):
+        assert run("dept", "create", *args, "--data-dir", d).returncode == 0
+    assert run("dept", "assign", "bob", "Eng/Infra", "--data-dir", d).returncode == 0
+    assert run("dept", "rename", "Eng/Infra", "Platform", "--data-dir", d).returncode == 0
+    assert run("dept", "move", "Eng/Platform", "--parent", "Ops", "--data-dir", d).returncode == 0
+    refused = run("dept", "move", "Ops", "--parent", "Ops/Platform", "--data-dir", d)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1  # one line
+    busy = run("dept", "remove", "Ops/Platform", "--data-dir", d)
+    assert busy.returncode == 1  # bob is in it
+    assert run("dept", "unassign", "bob", "Ops/Platform", "--data-dir", d).returncode == 0
+    assert run("dept", "remove", "Ops/Platform", "--data-dir", d).returncode == 0
+    tree = orjson.loads(run("dept", "list", "--json", "--data-dir", d).stdout)
+    assert sorted(t["name"] for t in tree) == ["Eng", "Ops"]
+
+    async def a_channel() -> str:
+        c = Container(Settings(data_dir=Path(d)))
+        try:
+            alice = await c.services.users.by_username("alice")
+            bob = await c.services.users.by_username("bob")
+            conv, _new = await c.services.conversations.create(
+                alice, ConversationKind.CHANNEL, [bob.id], "launch"
+            )
+            return str(conv.id)
+        finally:
+            await c.close()
+
+    cid = asyncio.run(a_channel())
+    listed = orjson.loads(run("conversation", "list", "--json", "--data-dir", d).stdout)
+    assert [(v["id"], v["name"], v["archived_at"]) for v in listed["conversations"]] == [
+        (cid, "launch", None)
+    ]
+    members = orjson.loads(run("conversation", "members", cid, "--json", "--data-dir", d).stdout)
+    assert sorted(m["username"] for m in members) == ["alice", "bob"]
+    assert run("conversation", "archive", cid, "--data-dir", d).returncode == 0
+    archived = run("conversation", "list", "--archived", "--json", "--data-dir", d)
+    assert [v["id"] for v in orjson.loads(archived.stdout)["conversations"]] == [cid]
+    active = run("conversation", "list", "--active", "--json", "--data-dir", d)
+    assert orjson.loads(active.stdout)["conversations"] == []
+    assert run("conversation", "unarchive", cid, "--data-dir", d).returncode == 0
+    missing = run("conversation", "members", "no-such-id", "--data-dir", d)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    log = run("audit", "export", "--data-dir", d)
+    for action in (
+        "department_renamed",
+        "department_moved",
+        "department_deleted",
+        "conversation_archived",
+        "conversation_unarchived",
+    ):
+        assert action in log.stdout, action

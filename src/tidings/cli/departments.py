@@ -80,3 +80,70 @@ def dept_assign(
         console.print(f"{user.username} is in {dep.name}")
 
     run_with_container(action)
+
+
+@dept_app.command("unassign")
+def dept_unassign(
+    username: str,
+    department: Annotated[str, typer.Argument(help="Department name, path A/B, or id.")],
+) -> None:
+    """Take a user out of a department."""
+
+    async def action(c: Container) -> None:
+        user = await c.services.users.by_username(username)
+        dep = await c.services.departments.resolve(department)
+        await c.services.departments.set_member(None, dep.id, user.id, False)
+        console.print(f"{user.username} is no longer in {dep.name}")
+
+    run_with_container(action)
+
+
+@dept_app.command("rename")
+def dept_rename(
+    department: Annotated[str, typer.Argument(help="Department name, path A/B, or id.")],
+    name: Annotated[str, typer.Argument(help="Its new name.")],
+) -> None:
+    """Rename a department (audited)."""
+
+    async def action(c: Container) -> None:
+        dep = await c.services.departments.resolve(department)
+        renamed = await c.services.departments.rename(None, dep.id, name)
+        console.print(f"renamed {dep.name} to {renamed.name}")
+
+    run_with_container(action)
+
+
+@dept_app.command("move")
+def dept_move(
+    department: Annotated[str, typer.Argument(help="Department name, path A/B, or id.")],
+    parent: Annotated[
+        str | None,
+        typer.Option(help="The new parent (name, path A/B, or id); omitted: the top level."),
+    ] = None,
+) -> None:
+    """Move a department under another one (never under itself or its own
+    sub-departments), or to the top level."""
+
+    async def action(c: Container) -> None:
+        dep = await c.services.departments.resolve(department)
+        parent_id = None if parent is None else (await c.services.departments.resolve(parent)).id
+        await c.services.departments.move(None, dep.id, parent_id)
+        console.print(
+            f"moved {dep.name} {'to the top level' if parent is None else f'under {parent}'}"
+        )
+
+    run_with_container(action)
+
+
+@dept_app.command("remove")
+def dept_remove(
+    department: Annotated[str, typer.Argument(help="Department name, path A/B, or id.")],
+) -> None:
+    """Delete an empty department (no members, no sub-departments)."""
+
+    async def action(c: Container) -> None:
+        dep = await c.services.departments.resolve(department)
+        await c.services.departments.delete(None, dep.id)
+        console.print(f"removed department {dep.name}")
+
+    run_with_container(action)

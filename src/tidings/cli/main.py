@@ -21,6 +21,7 @@ from tidings.cli.common import (
     state,
 )
 from tidings.cli.config import config_app
+from tidings.cli.conversations import conversation_app
 from tidings.cli.departments import dept_app
 from tidings.cli.integrations import commands_app, hooks_app
 from tidings.cli.jobs import jobs_app
@@ -56,6 +57,7 @@ app.add_typer(backup_app, name="backup")
 app.add_typer(scim_app, name="scim")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(config_app, name="config")
+app.add_typer(conversation_app, name="conversation")
 
 DataDir = Annotated[
     Path | None,
