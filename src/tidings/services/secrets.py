@@ -15,6 +15,7 @@ and moved to the newest key on demand:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tidings.core.audit import AuditAction
@@ -22,7 +23,7 @@ from tidings.services.audit import AuditService, record
 from tidings.services.config import reseal_secrets, secret_key_ids
 from tidings.services.context import Deps
 from tidings.services.keyring import UnknownKey
-from tidings.store.ports import SealedSecret, WebhookSecret
+from tidings.store.ports import SealedSecret, Tx, WebhookSecret
 
 BATCH = 200  # TOTP secrets resealed per transaction
 
@@ -166,61 +167,74 @@ class SecretsService:
         webhooks are deleted (their receivers could not check a new secret either) and
         audited, and their owners register them again."""
         keyring = self.d.keyring
-        done = 0
-        for key_id in sorted(use):
-            if key_id == current:
-                continue
-            async with self.d.store.write() as tx:
-                for webhook_id, secret in await tx.webhook_secrets_under(key_id):
-                    if key_id not in held:
-                        await tx.delete_webhook(webhook_id)
-                        await record(
-                            tx,
-                            self.d.clock,
-                            AuditAction.WEBHOOK_DELETED,
-                            actor_id=None,
-                            target_id=webhook_id,
-                            details={"reason": "secret_key_lost", "key_id": key_id},
-                        )
-                        continue
-                    try:
-                        plain = keyring.open_webhook(webhook_id, key_id, secret.sealed)
-                    except UnknownKey as exc:
-                        raise KeyProblem(str(exc)) from exc
-                    new_id, sealed = keyring.seal_webhook(webhook_id, plain)
-                    await tx.set_webhook_secret(webhook_id, WebhookSecret(sealed, new_id))
-                    done += 1
-        return done
+
+        async def under(tx: Tx, key_id: str) -> list[tuple[str, str]]:
+            return [(i, s.sealed) for i, s in await tx.webhook_secrets_under(key_id)]
+
+        async def store(tx: Tx, webhook_id: str, key_id: str, sealed: str) -> None:
+            await tx.set_webhook_secret(webhook_id, WebhookSecret(sealed, key_id))
+
+        return await self._reseal_signing(
+            use, held, current, under, keyring.open_webhook, keyring.seal_webhook, store,
+            lambda tx, webhook_id: tx.delete_webhook(webhook_id), AuditAction.WEBHOOK_DELETED,
+        )  # fmt: skip
 
     async def _reseal_commands(self, use: dict[str, int], held: set[str], current: str) -> int:
-        """Seal every slash command's signing secret under the newest key. Those under a
-        key not held (only with --forget-lost) cannot be opened: as for webhooks, those
-        commands are deleted (their services could not check a new secret either) and
-        audited, and an admin registers them again."""
+        """As for webhooks: every slash command's signing secret under the newest key;
+        those whose key is lost deleted (audited), and an admin registers them again."""
         keyring = self.d.keyring
+
+        async def under(tx: Tx, key_id: str) -> list[tuple[str, str]]:
+            return [(i, s.sealed) for i, s in await tx.command_secrets_under(key_id)]
+
+        async def store(tx: Tx, command_id: str, key_id: str, sealed: str) -> None:
+            await tx.update_command(command_id, secret=SealedSecret(key_id, sealed))
+
+        return await self._reseal_signing(
+            use, held, current, under, keyring.open_secret, keyring.seal_secret, store,
+            lambda tx, command_id: tx.delete_command(command_id), AuditAction.COMMAND_DELETED,
+        )  # fmt: skip
+
+    async def _reseal_signing(
+        self,
+        use: dict[str, int],
+        held: set[str],
+        current: str,
+        under: Callable[[Tx, str], Awaitable[list[tuple[str, str]]]],
+        open_: Callable[[str, str, str], str],
+        seal: Callable[[str, str], tuple[str, str]],
+        store: Callable[[Tx, str, str, str], Awaitable[None]],
+        delete: Callable[[Tx, str], Awaitable[None]],
+        deleted: str,
+    ) -> int:
+        """Reseal the signing secrets of one kind of owner (webhooks, slash commands),
+        key by key, one transaction per key: `under` lists (owner id, sealed) under a
+        key, `open_`/`seal` are the keyring's for that kind, `store` keeps the new seal.
+        An owner whose key is not held is deleted (`delete`) and audited (`deleted`,
+        reason secret_key_lost). Returns how many were resealed."""
         done = 0
         for key_id in sorted(use):
             if key_id == current:
                 continue
             async with self.d.store.write() as tx:
-                for command_id, secret in await tx.command_secrets_under(key_id):
+                for owner_id, stored in await under(tx, key_id):
                     if key_id not in held:
-                        await tx.delete_command(command_id)
+                        await delete(tx, owner_id)
                         await record(
                             tx,
                             self.d.clock,
-                            AuditAction.COMMAND_DELETED,
+                            deleted,
                             actor_id=None,
-                            target_id=command_id,
+                            target_id=owner_id,
                             details={"reason": "secret_key_lost", "key_id": key_id},
                         )
                         continue
                     try:
-                        plain = keyring.open_secret(command_id, key_id, secret.sealed)
+                        plain = open_(owner_id, key_id, stored)
                     except UnknownKey as exc:
                         raise KeyProblem(str(exc)) from exc
-                    new_id, sealed = keyring.seal_secret(command_id, plain)
-                    await tx.update_command(command_id, secret=SealedSecret(new_id, sealed))
+                    new_id, sealed = seal(owner_id, plain)
+                    await store(tx, owner_id, new_id, sealed)
                     done += 1
         return done
 
