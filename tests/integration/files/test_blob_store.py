@@ -25,6 +25,15 @@ async def store(
         await made.close()
 
 
+async def all_keys(store: BlobStore, prefix: str = "") -> list[str]:
+    found = store.keys(prefix)
+    return [k async for k in found]
+
+
+def files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
 async def read_all(store: BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes:
     return b"".join([chunk async for chunk in store.read(key, start, end)])
 
@@ -41,7 +50,7 @@ async def test_a_blob_is_readable_only_after_commit(store: BlobStore) -> None:
     assert await read_all(store, writer.key) == b"hello world"
     assert await read_all(store, writer.key, 6) == b"world"
     assert await read_all(store, writer.key, 2, 5) == b"llo"
-    assert writer.key in [k async for k in store.keys("f/")]
+    assert writer.key in await all_keys(store, "f/")
 
 
 async def test_abort_leaves_nothing(store: BlobStore, tmp_path: Path) -> None:
@@ -51,9 +60,9 @@ async def test_abort_leaves_nothing(store: BlobStore, tmp_path: Path) -> None:
     await writer.abort()  # twice is fine
     with pytest.raises(BlobMissing):
         await store.size(writer.key)
-    assert [k async for k in store.keys()] == []
+    assert await all_keys(store) == []
     if isinstance(store, LocalBlobStore):
-        assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+        assert files_under(tmp_path) == []
 
 
 async def test_missing_blobs_and_hostile_keys(store: BlobStore) -> None:
@@ -90,5 +99,5 @@ async def test_crashed_writers_temporary_files_are_swept(tmp_path: Path) -> None
     await writer.write(b"left by a crash")  # never committed nor aborted
     assert await store.sweep_temporary(3600) == 0
     assert await store.sweep_temporary(-1) == 1
-    assert [k async for k in store.keys()] == []
+    assert await all_keys(store) == []
     await writer.abort()
