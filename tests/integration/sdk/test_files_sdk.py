@@ -4,6 +4,7 @@ real socket."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator
@@ -73,3 +74,49 @@ async def test_upload_attach_download_and_link(
                 await ben.download(lonely.id, tmp_path / "nope.bin")
             assert not (tmp_path / "nope.bin").exists()
             assert not (tmp_path / "nope.bin.part").exists()
+
+
+async def test_a_bot_replies_with_files(make_server: MakeServer, tmp_path: Path) -> None:
+    from tidings.sdk import MessageSent
+    from tidings.sdk.bot import Bot, Context
+
+    async with make_server() as server:
+        async with Client(server.url) as admin:
+            await admin.login(server.admin_username, server.admin_password)
+            bot_user, token = await admin.create_bot(f"chartbot{secrets.token_hex(3)}")
+            alice_user = await admin.create_user(f"alice{secrets.token_hex(3)}", PASSWORD)
+        chart = tmp_path / "chart.csv"
+        chart.write_text("a,b\n1,2\n")
+        bot = Bot(server.url, token=token)
+
+        @bot.command("chart")
+        async def on_chart(ctx: Context) -> None:
+            await ctx.reply("here", files=[chart, b"raw bytes"])
+
+        serving = asyncio.create_task(bot.serve())
+        try:
+            await asyncio.wait_for(bot.wait_ready(), 20)
+            async with Client(server.url) as alice:
+                await alice.login(alice_user.username, PASSWORD)
+                stream = await alice.subscribe(ephemeral=False)
+                conv = await alice.create_conversation("group", [bot_user.id], name="charts")
+                asked = await alice.send(conv.id, "/chart")
+
+                async def answer() -> MessageSent:
+                    async for event in stream:
+                        mine = isinstance(event, MessageSent)
+                        if mine and event.message.sender_id == bot_user.id:
+                            return event
+
+                    raise AssertionError("stream ended")
+
+                got = await asyncio.wait_for(answer(), 20)
+                assert got.message.reply_to_seq == asked.seq
+                names = [f.name for f in got.message.attachments]
+                assert names == ["chart.csv", "file"]
+                dest = tmp_path / "got.csv"
+                await alice.download(got.message.attachments[0].id, dest)
+                assert dest.read_text() == "a,b\n1,2\n"
+        finally:
+            bot.stop()
+            await asyncio.wait_for(serving, 15)
