@@ -485,3 +485,19 @@ async def test_the_worker_schedules_one_collection_per_interval(fserver: AppServ
             break
         await asyncio.sleep(0.05)
     assert (await jobs.show(None, first)).state is JobState.DONE
+
+
+async def test_uploads_are_rate_limited(
+    make_server: MakeServer, blob_settings: dict[str, object]
+) -> None:
+    async with make_server(rate_upload_per_user=2, **FILE_SETTINGS, **blob_settings) as s:
+        world = World(s)
+        try:
+            ann = await world.user("ann")
+            await upload(ann, b"one")
+            await upload(ann, b"two")
+            r = await ann.http.post("/files", files={"file": ("3.txt", b"three", "text/plain")})
+            assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+            assert "retry-after" in r.headers
+        finally:
+            await world.close()
