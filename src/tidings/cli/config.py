@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 config_app = typer.Typer(
     help="The LDAP and OpenID Connect settings and the limits stored in the database (the "
-    "web admin's Identity, SSO and Organization forms): show, set, unset. A setting the configuration file or the "
-    "environment gives is locked (docs/identity.md, Configuring from the web).",
+    "web admin's Identity, SSO and Organization forms): show, set, unset. A setting the "
+    "configuration file or the environment gives is locked (docs/identity.md, Configuring from the web).",
     no_args_is_help=True,
 )
 
@@ -84,6 +84,8 @@ def config_set(
 
 
 @config_app.command("unset")
-def config_unset(name: Annotated[str, typer.Argument(help="e.g. ldap_url or max_message_bytes")]) -> None:
+def config_unset(
+    name: Annotated[str, typer.Argument(help="e.g. ldap_url or max_message_bytes")],
+) -> None:
     """Put one setting back to its default (a secret: remove it)."""
     _update(name, None, False)
