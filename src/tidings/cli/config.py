@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 config_app = typer.Typer(
     help="The LDAP and OpenID Connect settings and the limits stored in the database (the "
     "web admin's Identity, SSO and Organization forms): show, set, unset. A setting the "
-    "configuration file or the environment gives is locked (docs/identity.md, Configuring from the web).",
+    "configuration file or the environment gives is locked (docs/identity.md, Configuring "
+    "from the web).",
     no_args_is_help=True,
 )
 
