@@ -652,11 +652,21 @@ def scheduled_name(slot_start: float) -> str:
     return f"tidings-backup-{datetime.fromtimestamp(slot_start, UTC):%Y%m%dT%H%M%SZ}.tar.gz"
 
 
-def prune(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` scheduled archives (by name: their time)."""
-    found = sorted(
+def scheduled_archives(directory: Path) -> list[Path]:
+    """The scheduled archives in `directory`, oldest first (by name: their time)."""
+    return sorted(
         p for p in directory.glob("tidings-backup-*.tar.gz") if SCHEDULED_NAME.match(p.name)
     )
+
+
+def scheduled_time(path: Path) -> datetime:
+    """When a scheduled archive's time slot began (its name says it)."""
+    return datetime.strptime(path.name[15:31], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def prune(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` scheduled archives (by name: their time)."""
+    found = scheduled_archives(directory)
     gone = found[: max(0, len(found) - keep)]
     for p in gone:
         with contextlib.suppress(FileNotFoundError):
