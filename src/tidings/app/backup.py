@@ -674,6 +674,9 @@ def prune(directory: Path, keep: int) -> list[Path]:
     return gone
 
 
+RECORD_GRACE_S = 30.0  # a scheduled backup's job: time past backup_timeout_seconds to record it
+
+
 class ScheduledBackups:
     """Every `backup_interval_seconds`, one job per time slot (`backup.scheduled:<slot>`,
     so that workers on several nodes enqueue the same job once), run by one worker:
@@ -690,10 +693,15 @@ class ScheduledBackups:
         self._enqueued: int | None = None
 
     def register(self) -> None:
+        # the backup itself stops at backup_timeout_seconds (run: recorded and counted as
+        # a failure); the job's limit leaves time to record that
         self.services.jobs.register(
             JOB_KIND,
             self.run,
-            JobPolicy(max_attempts=3, timeout_seconds=self.settings.backup_timeout_seconds),
+            JobPolicy(
+                max_attempts=3,
+                timeout_seconds=self.settings.backup_timeout_seconds + RECORD_GRACE_S,
+            ),
         )
 
     def slot(self) -> int:
@@ -719,8 +727,10 @@ class ScheduledBackups:
             return
         started = time.monotonic()
         try:
-            made = await create_backup(self.settings, path)
+            async with asyncio.timeout(self.settings.backup_timeout_seconds):
+                made = await create_backup(self.settings, path)
         except Exception as exc:
+            self.services.deps.counts.backup_failures += 1  # /metrics
             await self.services.backups.record(
                 BackupStatus(
                     at=datetime.now(UTC),
@@ -728,7 +738,11 @@ class ScheduledBackups:
                     file=path.name,
                     seconds=time.monotonic() - started,
                     scheduled=True,
-                    error=f"{type(exc).__name__}: {exc}"[:300],
+                    error=(
+                        f"timed out after {self.settings.backup_timeout_seconds:g} s"
+                        if isinstance(exc, TimeoutError)
+                        else f"{type(exc).__name__}: {exc}"[:300]
+                    ),
                 )
             )
             raise
