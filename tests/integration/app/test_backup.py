@@ -315,6 +315,22 @@ async def test_scheduled_backups_run_once_per_slot_keep_the_newest_and_report(
     assert after["tidings_backup_failures_total"] == container.deps.counts.backup_failures >= 1
 
 
+async def test_a_scheduled_backup_over_its_time_is_a_failure_reported_and_counted(
+    container: Container,
+) -> None:
+    await _some_data(container)
+    settings = container.settings.model_copy(update={"backup_timeout_seconds": 1e-9})
+    worker = ScheduledBackups(settings, container.services, _Clock())
+    worker.register()
+    await worker.tick()
+    await container.services.jobs.drain()  # the first attempt (the retries wait a backoff)
+    last = await container.services.backups.last()
+    assert last is not None and not last.ok and last.error == "timed out after 1e-09 s"
+    assert container.deps.counts.backup_failures == 1
+    assert await container.services.backups.last_success(scheduled=True) is None
+    assert (await scrape(container))["tidings_backup_failures_total"] == 1
+
+
 async def scrape(container: Container) -> dict[str, float]:
     """The unlabelled samples of a fresh /metrics exposition of this process."""
     text = (await Metrics(container, None).render()).decode()
