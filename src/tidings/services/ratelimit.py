@@ -43,11 +43,9 @@ class RateLimiter:
         # every limit counts over `rate_window_seconds` but these
         self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}
 
-    def _table(self) -> dict[Action, tuple[int, int]]:
-        sec = self.d.security
-        if sec is self._sec:
-            return self._limits
+    def _rebuild(self) -> dict[Action, tuple[int, int]]:
         deps = self.d
+        sec = deps.security
         self._limits = {
             Action.LOGIN: (sec.rate_login_per_user, sec.rate_login_per_address),
             Action.SEND: (sec.rate_send_per_user, sec.rate_send_per_address),
@@ -73,7 +71,9 @@ class RateLimiter:
         address; raise RateLimited when either is over its limit. A request refused here
         has written nothing: the client retries after `retry_after` (sends with the same
         client_msg_id)."""
-        per_user, per_address = self._table()[action]
+        # the limits in force: rebuilt only when an admin changed them (Deps.put_limits)
+        table = self._limits if self.d.security is self._sec else self._rebuild()
+        per_user, per_address = table[action]
         window = self._windows.get(action, self.d.security.rate_window_seconds)
         refusal: RateLimited | None = None
         for scope, key, limit in (("user", user_key, per_user), ("address", address, per_address)):
