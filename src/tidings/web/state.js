@@ -11,7 +11,7 @@
 // Node's test runner checks it (tests/web/state.test.mjs).
 
 export const TYPING_SHOW_MS = 6000;
-export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations', 'scim', 'webhooks', 'conversations', 'usage', 'audit'];
+export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations', 'scim', 'webhooks', 'conversations', 'org', 'usage', 'audit'];
 
 export function initialState({ me = null } = {}) {
   return {
