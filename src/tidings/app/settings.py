@@ -708,7 +708,7 @@ class Settings(BaseSettings):
     def _blob_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        from tidings.blobs.factory import parse_blob_url
+        from tidings.blobs.location import parse_blob_url
 
         value = value.strip()
         if value.startswith("file://"):

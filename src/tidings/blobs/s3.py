@@ -34,7 +34,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tidings.blobs.factory import S3Location
+from tidings.blobs.location import S3Location
 from tidings.blobs.ports import BlobMissing, BlobStore, BlobWriter
 
 if TYPE_CHECKING:
