@@ -9,7 +9,8 @@ refused as in production):
 
 Tests run over both blob stores with `blob_backends()` as the params of a fixture, and
 get an opened store from `blob_store_for(kind, tmp_path, request)` or the settings of
-one from `blob_settings(kind, request)` (each s3 test gets its own key prefix in the
+one from `blob_settings_for(kind, request)` (the `blob_settings` fixture of
+tests/conftest.py) (each s3 test gets its own key prefix in the
 shared bucket BUCKET, so tests never see each other's blobs). The s3 param skips when
 weed is not installed (or, under TIDINGS_REQUIRE_SERVICES=1, fails).
 """
@@ -140,6 +141,7 @@ class SeaweedFS:
                 f"-s3.config={identities}",
                 "-master.telemetry=false",
                 "-master.volumeSizeLimitMB=256",
+                "-volume.preStopSeconds=0",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -176,10 +178,10 @@ class SeaweedFS:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(20)
+                self.proc.wait(3)  # it may take longer to stop: a test store, killed
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(10)
+                self.proc.wait(3)  # it may take longer to stop: a test store, killed
         self.proc = None
 
     def logs(self) -> str:
@@ -206,10 +208,9 @@ async def open_s3(
 
 
 async def _opened(store: BlobStore) -> None:
-    from tidings.blobs.s3 import S3BlobStore
+    from tidings.blobs.factory import start_blob_store
 
-    if isinstance(store, S3BlobStore):
-        await store.open()
+    await start_blob_store(store)
 
 
 def blob_backends() -> list[Any]:
@@ -218,7 +219,7 @@ def blob_backends() -> list[Any]:
     return [pytest.param(kind, id=f"blobs-{kind}") for kind in KINDS]
 
 
-def blob_settings(kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+def blob_settings_for(kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
     """The settings (beyond data_dir) of a server whose blobs go to `kind`: for s3, a
     key prefix of this test's own in the session's SeaweedFS (which this starts)."""
     if kind == "local":
@@ -237,6 +238,6 @@ async def blob_store_for(kind: str, tmp_path: Path, request: pytest.FixtureReque
     from tidings.app.settings import Settings
     from tidings.blobs.factory import open_blob_store
 
-    store = open_blob_store(Settings(data_dir=tmp_path, **blob_settings(kind, request)))
+    store = open_blob_store(Settings(data_dir=tmp_path, **blob_settings_for(kind, request)))
     await _opened(store)
     return store

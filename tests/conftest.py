@@ -32,7 +32,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.blob_servers import SeaweedFS, require_weed
+from tests.blob_servers import SeaweedFS, blob_backends, blob_settings_for, require_weed
 from tests.helpers import TRANSPORTS, Api, Ws, http_client, make_user
 from tidings.app.container import Container
 from tidings.app.http_protocol import GuardedHttpProtocol
@@ -639,3 +639,18 @@ async def world(server: AppServer) -> AsyncIterator[World]:
         yield w
     finally:
         await w.close()
+
+
+# --- blob stores (issue 15): the files tests run on each ------------------------------
+@pytest.fixture(params=blob_backends())
+def blob_store_kind(request: pytest.FixtureRequest) -> str:
+    """Which blob store a files test's server keeps the bytes in: the data directory,
+    or SeaweedFS through its S3 API (tests/blob_servers.py)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def blob_settings(blob_store_kind: str, request: pytest.FixtureRequest) -> dict[str, object]:
+    """The settings of a server on that blob store ("local": the data directory; "s3":
+    a key prefix of the test's own in the session's SeaweedFS)."""
+    return blob_settings_for(blob_store_kind, request)

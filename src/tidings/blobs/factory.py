@@ -16,12 +16,14 @@ own chain: AWS_ACCESS_KEY_ID and friends, an instance role)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tidings.blobs.local import LocalBlobStore
 from tidings.blobs.location import S3Location, parse_blob_url
 from tidings.blobs.ports import BlobStore
 
-__all__ = ["S3Location", "open_blob_store", "parse_blob_url"]
+__all__ = ["S3Location", "open_blob_store", "parse_blob_url", "start_blob_store"]
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -35,9 +37,10 @@ def open_blob_store(settings: Settings) -> BlobStore:
     container's start calls it, so wrong keys stop the start-up with what to check;
     every operation would call it first anyway)."""
     url = settings.blob_url
-    if not url or url.startswith("file://"):
-        # Until the data-directory store (blobs/local.py, files-core) is merged here.
-        raise ValueError("blob_url: the data-directory blob store is not on this branch yet")
+    if not url:
+        return LocalBlobStore(settings.data_dir / "blobs")
+    if url.startswith("file://"):
+        return LocalBlobStore(Path(url.removeprefix("file://")))
     from tidings.blobs.s3 import S3BlobStore
 
     return S3BlobStore(
@@ -47,6 +50,17 @@ def open_blob_store(settings: Settings) -> BlobStore:
         part_bytes=settings.blob_s3_part_bytes,
         create_bucket=settings.blob_s3_create_bucket,
     )
+
+
+async def start_blob_store(store: BlobStore) -> None:
+    """Before serving (Container.start): an S3 store connects and checks its bucket, so
+    wrong keys or an unreachable store stop the start-up, saying what to check
+    (BlobStoreUnavailable); the data directory needs nothing."""
+    if type(store).__module__ == "tidings.blobs.s3":  # no aiobotocore import otherwise
+        from tidings.blobs.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
+        await store.open()
 
 
 def _secret(value: SecretStr | None) -> str | None:
