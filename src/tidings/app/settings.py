@@ -547,7 +547,7 @@ class Settings(BaseSettings):
         1200, ge=0, description="SCIM requests per window of one SCIM token (0: no limit)"
     )
 
-    # --- files (docs/files.md); the blob store: "Object storage" there ---
+    # --- files (docs/files.md); the blob store: docs/object-storage.md ---
     blob_url: str | None = Field(
         None,
         description="unset: the data directory; s3://bucket[/prefix]?endpoint=http://"

@@ -392,6 +392,6 @@ class S3Writer(BlobWriter):
         except (BotoCoreError, BlobStoreUnavailable):
             # The store is out of reach: the upload id is kept, so that the caller's
             # abort tries again; a store's lifecycle rule drops what is never aborted
-            # (docs/files.md: AbortIncompleteMultipartUpload).
+            # (docs/object-storage.md: AbortIncompleteMultipartUpload).
             return
         self._upload_id = None
