@@ -368,11 +368,15 @@ class FileService:
             page = rows[:limit]
         return page, page[-1].seq
 
-    async def usage(self, actor: User | None) -> list[FileUsage]:
-        """Every user's uploads: files and bytes (admins; None: the command line)."""
+    async def usage(self, actor: User | None) -> list[tuple[FileUsage, str | None]]:
+        """Every uploader's files and bytes with their username (None: deleted), the
+        most bytes first (admins; None: the command line)."""
         check_admin(actor, "see storage usage")
         async with self.d.store.read() as tx:
-            return await tx.file_usage()
+            usage = await tx.file_usage()
+            users = await tx.get_users([u.user_id for u in usage])
+        names = {u.id: u.username for u in users}
+        return [(u, names.get(u.user_id)) for u in usage]
 
     # --- collection -----------------------------------------------------------------------
     async def _on_gc(self, job: Job) -> None:

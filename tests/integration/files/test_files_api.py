@@ -428,3 +428,60 @@ async def test_collection_after_the_grace_period(
                 assert len(stored_blobs(s)) == 1
         finally:
             await world.close()
+
+
+async def test_websocket_send_with_attachments_and_events_equal_a_fresh_fetch(
+    fworld: World,
+) -> None:
+    ann, ben, eve = await fworld.users("ann", "ben", "eve")
+    cid = await fworld.conversation(ann, ben)
+    start = (await ben.get("/sync"))["next"]
+    ws_ann, ws_ben = await fworld.ws(ann), await fworld.ws(ben)
+    fid = (await upload(ann, png(), "pic.png", "image/png"))["id"]
+    ack = await ws_ann.request(
+        {
+            "type": "send",
+            "conversation_id": cid,
+            "client_msg_id": uuid.uuid4().hex,
+            "body": "look",
+            "attachments": [fid],
+        }
+    )
+    assert ack["type"] == "ack", ack
+    assert [a["id"] for a in ack["message"]["attachments"]] == [fid]
+    live = (await ws_ben.event("message"))["event"]["message"]
+    assert live["attachments"][0]["content_type"] == "image/png"
+    # eve's upload cannot ride on ann's frame, nor ann's on eve's
+    other = (await upload(eve, b"eve's"))["id"]
+    refused = await ws_ann.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "x1", "body": "x",
+         "attachments": [other]}
+    )
+    assert refused["type"] == "error" and refused["error"]["code"] == "not_found"
+    # stale state + events == fresh fetch, through a recall too
+    await ann.call("DELETE", f"/conversations/{cid}/messages/{live['seq']}", expect=200)
+    events = (await ben.get("/sync", params={"since": start}))["events"]
+    state: dict[int, dict[str, Any]] = {}
+    for item in events:
+        event = item["event"]
+        if event["kind"] in ("message", "message_deleted", "message_edited"):
+            state[event["message"]["seq"]] = event["message"]
+    fresh = {m["seq"]: m for m in (await ben.get(f"/conversations/{cid}/messages"))["messages"]}
+    assert state == fresh
+    assert fresh[live["seq"]]["attachments"] == []
+
+
+async def test_the_worker_schedules_one_collection_per_interval(fserver: AppServer) -> None:
+    from tidings.core.jobs import JobState
+    from tidings.workers.maintenance import Maintenance
+
+    worker = Maintenance(fserver.container)
+    first = await worker.schedule_files_gc()
+    assert await worker.schedule_files_gc() == first  # another worker: the same job
+    jobs = fserver.container.services.jobs
+    for _ in range(200):
+        await jobs.drain()
+        if (await jobs.show(None, first)).state is JobState.DONE:
+            break
+        await asyncio.sleep(0.05)
+    assert (await jobs.show(None, first)).state is JobState.DONE

@@ -57,7 +57,7 @@ MSG_JSON = {
     "id": "m1", "conversation_id": "c1", "seq": 3, "client_msg_id": "cm-1",
     "sender_id": "alice", "body": "hi @bob", "reply_to_seq": 1, "mentions": ["bob"],
     "reactions": {"👍": ["bob", "carol"]}, "created_at": "2026-11-28T11:00:00Z",
-    "edited_at": AT_TEXT, "deleted": False,
+    "edited_at": AT_TEXT, "deleted": False, "attachments": [],
 }
 RECALLED = Message(MessageId("m1"), CID, 3, "cm-1", ALICE, "", None, (), CREATED, deleted=True)
 RECALLED_JSON = {
