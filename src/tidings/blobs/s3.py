@@ -48,6 +48,16 @@ _DENIED = frozenset(
 )
 
 
+def _valid_key(key: str) -> bool:
+    return (
+        0 < len(key) <= 512
+        and not key.startswith("/")
+        and "\\" not in key
+        and all(c >= " " and c != "\x7f" for c in key)
+        and all(part not in ("", ".", "..") for part in key.split("/"))
+    )
+
+
 class BlobStoreUnavailable(Exception):
     """The object store refused (keys, permissions) or could not be reached."""
 
@@ -160,8 +170,11 @@ class S3BlobStore(BlobStore):
         return self._client
 
     def _key(self, key: str) -> str:
-        if not key or len(key) > 512:
-            raise ValueError("a blob key has 1 to 512 characters")
+        """The object's name for a key; ValueError for a key no blob can have (what the
+        data directory refuses too: a path that climbs, an absolute one, control
+        characters), which reads and deletes take as a missing blob."""
+        if not _valid_key(key):
+            raise ValueError(f"not a blob key: {key[:80]!r}")
         return self.location.prefix + key
 
     def _fail(self, exc: Exception, key: str | None = None) -> Exception:
@@ -191,6 +204,8 @@ class S3BlobStore(BlobStore):
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         if start < 0 or (end is not None and end < 0):
             raise ValueError("a byte range starts and ends at 0 or later")
+        if not _valid_key(key):
+            raise BlobMissing(key)
         if end is not None and end <= start:
             await self.size(key)  # BlobMissing if there is none; else nothing to read
             return
@@ -219,6 +234,8 @@ class S3BlobStore(BlobStore):
             body.close()
 
     async def size(self, key: str) -> int:
+        if not _valid_key(key):
+            raise BlobMissing(key)
         client = await self.client()
         try:
             head = await client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -227,6 +244,8 @@ class S3BlobStore(BlobStore):
         return int(head["ContentLength"])
 
     async def delete(self, key: str) -> None:
+        if not _valid_key(key):
+            return  # none can be stored there
         client = await self.client()
         try:
             await client.delete_object(Bucket=self.bucket, Key=self._key(key))
