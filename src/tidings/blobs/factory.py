@@ -16,6 +16,7 @@ own chain: AWS_ACCESS_KEY_ID and friends, an instance role)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,13 @@ from tidings.blobs.local import LocalBlobStore
 from tidings.blobs.location import S3Location, parse_blob_url
 from tidings.blobs.ports import BlobStore
 
-__all__ = ["S3Location", "open_blob_store", "parse_blob_url", "start_blob_store"]
+__all__ = [
+    "S3Location",
+    "blob_store_ping",
+    "open_blob_store",
+    "parse_blob_url",
+    "start_blob_store",
+]
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -61,6 +68,17 @@ async def start_blob_store(store: BlobStore) -> None:
 
         assert isinstance(store, S3BlobStore)
         await store.open()
+
+
+def blob_store_ping(store: BlobStore) -> Callable[[], Awaitable[None]] | None:
+    """What the node's readiness asks of its blob store: an S3 store must answer for
+    its bucket; the data directory is the node's own disk (None: nothing to ask)."""
+    if type(store).__module__ == "tidings.blobs.s3":
+        from tidings.blobs.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
+        return store.ping
+    return None
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -289,6 +289,14 @@ class S3BlobStore(BlobStore):
             raise self._fail(exc) from None
         return found
 
+    async def ping(self) -> None:
+        """The store answers for the bucket (the node's readiness, /readyz)."""
+        client = await self.client()
+        try:
+            await client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._unavailable(exc) from None
+
     async def close(self) -> None:
         self._client = None
         stack, self._stack = self._stack, AsyncExitStack()

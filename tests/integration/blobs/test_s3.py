@@ -5,6 +5,7 @@ SeaweedFS with authentication on (tests/blob_servers.py)."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -125,3 +126,31 @@ async def test_the_server_does_not_start_with_wrong_keys(
         assert "a-wrong-secret-key" not in str(refused.value)
     finally:
         await container.close()
+
+
+async def test_readiness_names_the_store_when_it_is_out_of_reach(
+    seaweed: SeaweedFS, tmp_path: Path, sqlite_template: Path
+) -> None:
+    """/readyz of a node on an S3 store: ready while the store answers, `blobs` named
+    while it does not, ready again when it is back."""
+    proxy = await TcpProxy("127.0.0.1", seaweed.s3_port).start()
+    settings = Settings(
+        data_dir=tmp_path,
+        blob_url=f"s3://{BUCKET}/{_prefix()}?endpoint=http://127.0.0.1:{proxy.port}",
+        blob_access_key=ACCESS_KEY,
+        blob_secret_key=SECRET_KEY,
+    )
+    shutil.copyfile(sqlite_template, tmp_path / "tidings.db")  # migrated
+    container = Container(settings)
+    try:
+        await container.start()
+        assert "blobs" not in await container.readiness()
+        await proxy.cut()
+        problems = await container.readiness()
+        assert "blobs" in problems
+        assert SECRET_KEY not in problems["blobs"]
+        await proxy.restore()
+        assert "blobs" not in await container.readiness()
+    finally:
+        await container.close()
+        await proxy.close()
