@@ -153,13 +153,13 @@ class S3BlobStore(BlobStore):
 
     def _unavailable(self, exc: Exception) -> BlobStoreUnavailable:
         if isinstance(exc, ClientError):
-            code = _code(exc)
-            if code in _DENIED:
+            s3_code = _code(exc)
+            if s3_code in _DENIED:
                 return BlobStoreUnavailable(
-                    f"the object store {self.where} refused the request ({code}): check "
+                    f"the object store {self.where} refused the request ({s3_code}): check "
                     "blob_access_key, blob_secret_key and the key's permissions on the bucket"
                 )
-            return BlobStoreUnavailable(f"the object store {self.where} answered {code}")
+            return BlobStoreUnavailable(f"the object store {self.where} answered {s3_code}")
         return BlobStoreUnavailable(
             f"the object store {self.where} is not reachable: {type(exc).__name__}"
         )
@@ -181,10 +181,10 @@ class S3BlobStore(BlobStore):
         """BlobMissing for a missing key, BlobStoreUnavailable for a refusal or an
         unreachable store, else the error itself."""
         if isinstance(exc, ClientError):
-            code = _code(exc)
-            if code in _MISSING and key is not None:
+            s3_code = _code(exc)
+            if s3_code in _MISSING and key is not None:
                 return BlobMissing(key)
-            if code in _DENIED:
+            if s3_code in _DENIED:
                 return self._unavailable(exc)
             return exc
         if isinstance(exc, BotoCoreError):
