@@ -112,8 +112,19 @@ class FileService:
         await self._processor(file)
 
     async def _mark_ready(self, file: FileInfo) -> None:
-        if file.status is FileStatus.PROCESSING:
-            await self.mark_processed(file.id, FileStatus.READY)
+        """The default processor: a file still processing is ready (what another
+        writer recorded meanwhile is kept)."""
+        async with self.d.store.write() as tx:
+            now = await tx.get_file(file.id)
+            if now is not None and now.status is FileStatus.PROCESSING:
+                await tx.update_file(
+                    now.id,
+                    status=FileStatus.READY,
+                    width=now.width,
+                    height=now.height,
+                    thumb_key=now.thumb_key,
+                    preview_key=now.preview_key,
+                )
 
     async def mark_processed(
         self,
@@ -394,6 +405,12 @@ class FileService:
             async with self.d.store.write() as tx:
                 gone = await tx.collectable_files(before, GC_BATCH)
                 await tx.delete_files([f.id for f in gone])
+                derived = [k for f in gone for k in (f.thumb_key, f.preview_key) if k]
+                # a thumbnail another upload of the same bytes still names stays
+                shared = await tx.derived_keys_in_use(derived) if derived else set()
+            for key in derived:
+                if key not in shared:
+                    await store.delete(key)
             files += len(gone)
             if len(gone) < GC_BATCH:
                 break

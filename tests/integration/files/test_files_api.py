@@ -19,6 +19,8 @@ from tests.conftest import AppServer, MakeServer, World
 from tests.fakes import FakeClock
 from tests.helpers import Api
 from tests.raw_http import RawHttp, request
+from tidings.blobs.ports import BlobMissing
+from tidings.core.models import FileStatus
 
 FILE_SETTINGS: dict[str, object] = {"max_upload_bytes": 256 * 1024, "max_request_bytes": 4096}
 
@@ -69,6 +71,16 @@ async def upload(
     assert r.status_code == expect, r.text
     body: dict[str, Any] = r.json()
     return body["file"] if expect == 201 else body
+
+
+async def ready(server: AppServer, api: Api, file_id: str) -> None:
+    """Until the job after the upload has marked the file ready."""
+    for _ in range(200):
+        await server.container.services.jobs.drain()
+        if (await api.get(f"/files/{file_id}/meta"))["file"]["status"] == "ready":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the file never became ready")
 
 
 def stored_blobs(server: AppServer) -> list[Path]:
@@ -418,12 +430,18 @@ async def test_collection_after_the_grace_period(
             dropped = await upload(ann, b"never attached")
             await ann.send(cid, "x", attachments=[kept["id"]])
             files = s.container.services.files
+            blobs = s.container.blobs
+            await ready(s, ann, dropped["id"])  # the job after the upload is done
+            await blobs.put("t/dropped.webp", b"thumb")  # as the media job would make it
+            await files.mark_processed(dropped["id"], FileStatus.READY, thumb_key="t/dropped.webp")
             assert (await files.collect(None)).files == 0  # within the grace period
             clock.advance(601)
             collected = await files.collect(None)
             assert (collected.files, collected.blobs) == (1, 1)
             assert (await ann.http.get(f"/files/{dropped['id']}/meta")).status_code == 404
             assert (await ben.http.get(f"/files/{kept['id']}")).content == b"attached"
+            with pytest.raises(BlobMissing):  # its thumbnail went with it
+                await blobs.size("t/dropped.webp")
             if s.settings.blob_url is None:
                 assert len(stored_blobs(s)) == 1
         finally:
@@ -485,3 +503,19 @@ async def test_the_worker_schedules_one_collection_per_interval(fserver: AppServ
             break
         await asyncio.sleep(0.05)
     assert (await jobs.show(None, first)).state is JobState.DONE
+
+
+async def test_uploads_are_rate_limited(
+    make_server: MakeServer, blob_settings: dict[str, object]
+) -> None:
+    async with make_server(rate_upload_per_user=2, **FILE_SETTINGS, **blob_settings) as s:
+        world = World(s)
+        try:
+            ann = await world.user("ann")
+            await upload(ann, b"one")
+            await upload(ann, b"two")
+            r = await ann.http.post("/files", files={"file": ("3.txt", b"three", "text/plain")})
+            assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+            assert "retry-after" in r.headers
+        finally:
+            await world.close()
