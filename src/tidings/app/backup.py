@@ -9,8 +9,11 @@ this order:
                                API) or tidings.pgdump (pg_dump, custom format)
     blobs/<sha256>             the files' contents (issue 15, not built yet: the part is
                                listed in the manifest, empty, so that an archive of a
-                               later version only adds members; an S3 store is not
-                               copied: its manifest and the bucket's versioning are)
+                               later version only adds members)
+    blobs/s3-keys.jsonl        with an S3 store (blob_url s3://): not its objects but
+                               the list of them, one {"key", "bytes"} per line, read in
+                               the store at backup time; the bucket's own versioning
+                               (or replication) keeps the bytes (docs/operations.md)
 
 The manifest carries the format and its version, the Tidings version, the backend, the
 schema revision, the stream head at the snapshot (the newest event in the copy: read in
@@ -75,6 +78,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SETTINGS = "settings.json"
 DATABASE_DIR = "database"
+S3_KEYS = "blobs/s3-keys.jsonl"
 BLOBS_DIR = "blobs"
 HASH_CHUNK = 1 << 20
 GZIP_LEVEL = 6
@@ -210,18 +214,23 @@ async def create_backup(settings: Settings, out: Path, steps: Steps | None = Non
         settings_file.write_bytes(
             orjson.dumps(redacted_settings(settings), option=orjson.OPT_INDENT_2)
         )
+        members = [(SETTINGS, settings_file), (db_name, db_file)]
+        blobs: dict[str, Any] = {"store": "none", "files": 0, "bytes": 0}
+        if settings.blob_url and settings.blob_url.startswith("s3://"):
+            blobs = await _s3_keys(settings, work / "s3-keys.jsonl")
+            members.append((S3_KEYS, work / "s3-keys.jsonl"))
         parts = {}
-        for name, path in ((SETTINGS, settings_file), (db_name, db_file)):
+        for name, path in members:
             sha = await asyncio.to_thread(_sha256, path, steps.step(f"SHA-256 of {name}"))
             parts[name] = {"sha256": sha, "bytes": path.stat().st_size}
-        manifest = _manifest(settings, engine.name, facts, parts)
+        manifest = _manifest(settings, engine.name, facts, parts, blobs)
         data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         await asyncio.to_thread(
             _write_archive,
             partial,
             _write_mode(out),
             data,
-            [(SETTINGS, settings_file), (db_name, db_file)],
+            members,
             steps.step(f"writing {out.name}"),
         )
         os.replace(partial, out)
@@ -240,8 +249,40 @@ def _workspace(out: Path) -> tuple[Path, Path]:
     return out, Path(tempfile.mkdtemp(prefix=".tidings-backup-", dir=out.parent))
 
 
+async def _s3_keys(settings: Settings, out: Path) -> dict[str, Any]:
+    """The S3 store's keys and sizes into `out` (JSON lines, sorted as listed), and
+    the manifest's summary of them. Its bytes stay in the bucket (not copied)."""
+    from tidings.blobs.factory import open_blob_store
+    from tidings.blobs.s3 import BlobStoreUnavailable, S3BlobStore
+
+    store = open_blob_store(settings)
+    assert isinstance(store, S3BlobStore)
+    files = total = 0
+    try:
+        with out.open("wb") as f:
+            async for key, size in store.entries():
+                f.write(orjson.dumps({"key": key, "bytes": size}) + b"\n")
+                files, total = files + 1, total + size
+    except BlobStoreUnavailable as exc:
+        raise BackupProblem([f"listing the blob store's keys: {exc}"]) from exc
+    finally:
+        await store.close()
+    return {
+        "store": "s3",
+        "location": store.where,
+        "files": files,
+        "bytes": total,
+        "copied": False,
+        "keys": S3_KEYS,
+    }
+
+
 def _manifest(
-    settings: Settings, backend: str, facts: DumpFacts, parts: dict[str, dict[str, Any]]
+    settings: Settings,
+    backend: str,
+    facts: DumpFacts,
+    parts: dict[str, dict[str, Any]],
+    blobs: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -259,7 +300,7 @@ def _manifest(
             "database": _public_url(settings.db_url),
         },
         "parts": parts,
-        "blobs": {"store": "none", "files": 0, "bytes": 0},
+        "blobs": blobs,
         "not_included": [
             "server keys (secret_keys or the key file): keep them apart from the backups",
             "passwords, tokens and secrets of the settings",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -12,7 +13,7 @@ import structlog
 from tidings.app.keys import keyring_for
 from tidings.app.plugins import load_plugins
 from tidings.app.settings import Settings, limits_from
-from tidings.blobs.factory import open_blob_store
+from tidings.blobs.factory import blob_store_ping, open_blob_store, start_blob_store
 from tidings.blobs.ports import BlobStore
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
@@ -243,8 +244,10 @@ class Container:
         return self.settings.redis_url is not None
 
     async def start(self) -> None:
-        """Before serving: the bus, the configuration admins stored (put in force), and
-        the watch for their changes on other nodes."""
+        """Before serving: the blob store (S3: keys and bucket checked), the bus, the
+        configuration admins stored (put in force), and the watch for their changes on
+        other nodes."""
+        await start_blob_store(self.blobs)
         await self.bus.start()
         await self.services.config.refresh()
         if self._config_task is None:
@@ -253,9 +256,15 @@ class Container:
     async def readiness(self) -> dict[str, str]:
         """What this node cannot reach right now (empty when ready)."""
         problems: dict[str, str] = {}
-        checks = [("database", self.store.ping), ("bus", self.bus.ping)]
+        checks: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("database", self.store.ping),
+            ("bus", self.bus.ping),
+        ]
         if not self.queue.in_process and "worker" in self.settings.roles:
             checks.append(("queue", self.queue.ping))
+        blobs_ping = blob_store_ping(self.blobs)
+        if blobs_ping is not None:  # an S3 store: every node needs it
+            checks.append(("blobs", blobs_ping))
         for name, check in checks:
             try:
                 async with asyncio.timeout(2):

@@ -547,15 +547,26 @@ class Settings(BaseSettings):
         1200, ge=0, description="SCIM requests per window of one SCIM token (0: no limit)"
     )
 
-    # --- files (docs/files.md) ---
+    # --- files (docs/files.md); the blob store: docs/object-storage.md ---
     blob_url: str | None = Field(
         None,
-        description="where uploaded files' bytes live: unset, the data directory "
-        "(data_dir/blobs); s3://bucket?endpoint=http://host:8333&region=us-east-1 for an "
-        "S3-compatible object store",
+        description="unset: the data directory; s3://bucket[/prefix]?endpoint=http://"
+        "host:8333&region=us-east-1 for an S3-compatible object store",
     )
-    blob_access_key: str | None = Field(None, description="the object store's access key")
+    blob_access_key: SecretStr | None = Field(
+        None, description="the object store's access key (unset: the AWS_* variables)"
+    )
     blob_secret_key: SecretStr | None = Field(None, description="the object store's secret key")
+    blob_s3_part_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=512 * 1024 * 1024,
+        description="an upload to S3 goes in parts of this size (S3's least: 5 MiB); one "
+        "upload holds at most three parts in memory",
+    )
+    blob_s3_create_bucket: bool = Field(
+        True, description="create the bucket at start-up when it does not exist"
+    )
     max_upload_bytes: int = Field(
         100 * 1024 * 1024, ge=1024, description="largest file one upload may carry"
     )
@@ -724,6 +735,29 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set oidc_client_secret, or oidc_token_auth_method=none for a public client"
             )
+        return self
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from tidings.blobs.location import parse_blob_url
+
+        value = value.strip()
+        if value.startswith("file://"):
+            if not value.removeprefix("file://").startswith("/"):
+                raise ValueError("blob_url: file:// takes an absolute path (file:///srv/blobs)")
+            return value
+        parse_blob_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _blob_keys(self) -> Settings:
+        """Both keys, or neither (then the S3 client's own chain: AWS_* variables, an
+        instance role)."""
+        if (self.blob_access_key is None) != (self.blob_secret_key is None):
+            raise ValueError("set both blob_access_key and blob_secret_key, or neither")
         return self
 
     @field_validator("metrics_networks", "webhook_allowed_networks")
