@@ -622,3 +622,21 @@ async def world(server: AppServer) -> AsyncIterator[World]:
         yield w
     finally:
         await w.close()
+
+
+# --- blob stores (issue 15): the files tests run on each ------------------------------
+BLOB_STORE_KINDS = ["local"]  # tests/blob_servers.py (the S3 adapter's) adds "s3"
+
+
+@pytest.fixture(params=BLOB_STORE_KINDS)
+def blob_store_kind(request: pytest.FixtureRequest) -> str:
+    """Which blob store a files test's server keeps the bytes in."""
+    return str(request.param)
+
+
+@pytest.fixture
+def blob_settings(blob_store_kind: str) -> dict[str, object]:
+    """The settings of a server on that blob store ("local": the data directory)."""
+    if blob_store_kind == "local":
+        return {}
+    raise AssertionError(f"no blob store fixture for {blob_store_kind!r}")

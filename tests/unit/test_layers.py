@@ -133,6 +133,7 @@ ADAPTERS = {
     "tidings.store.sql": "tidings.store",
     "tidings.bus.local": "tidings.bus",
     "tidings.outbound.http": "tidings.outbound",
+    "tidings.blobs.local": "tidings.blobs",
 }
 
 

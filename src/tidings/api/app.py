@@ -17,6 +17,8 @@ from tidings.api.admin_conversation_routes import router as admin_conversation_r
 from tidings.api.admin_stats_routes import router as admin_stats_router
 from tidings.api.config_routes import router as config_router
 from tidings.api.errors import error_response, install_error_handlers
+from tidings.api.file_routes import MULTIPART_ROOM, UPLOAD_PATHS
+from tidings.api.file_routes import router as file_router
 from tidings.api.headers import SecurityHeaders, mount_docs
 from tidings.api.identity_routes import router as identity_router
 from tidings.api.integration_routes import router as integration_router
@@ -60,6 +62,7 @@ def create_app(
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     metrics: MetricsSource | None = None,
+    max_upload_bytes: int = 0,
 ) -> FastAPI:
     """The application for the roles of this process: `api` serves REST and the web
     client, a `gateway` serves WebSockets; health and readiness are always served."""
@@ -132,6 +135,7 @@ def create_app(
         app.include_router(scim_admin_router)
         app.include_router(scim_router)
         app.include_router(webhook_router)
+        app.include_router(file_router)
     if gateway is not None:
         serve_ws = gateway.serve
 
@@ -142,7 +146,13 @@ def create_app(
     mount_docs(app, openapi_url=app.openapi_url or "/openapi.json")
     if api and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
-    app.add_middleware(RequestLimits, max_body_bytes=max_request_bytes, body_timeout=body_timeout)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=max_request_bytes,
+        body_timeout=body_timeout,
+        upload_paths=UPLOAD_PATHS,
+        upload_body_bytes=max_upload_bytes + MULTIPART_ROOM,
+    )
     app.add_middleware(SecurityHeaders, hsts_max_age=hsts_max_age)
     app.add_middleware(RequestContext)  # outermost: every answer and log line has its id
     return app

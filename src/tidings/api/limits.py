@@ -6,7 +6,11 @@ A pure ASGI middleware around `receive`: the body is never buffered here, and on
 the limit is answered `413 too_large` as soon as its bytes say so. The route, still
 waiting for its body, is told the client went away and its own answer is dropped; the
 server closes a connection answered before its body was in, reading no more of it
-(app/http_protocol.py `_linger`)."""
+(app/http_protocol.py `_linger`).
+
+Uploads (`POST /api/v1/files`, `upload_paths`) stream into the blob store and have their
+own, larger limit (`upload_body_bytes`: max_upload_bytes and room for the multipart
+framing); the files service counts the file itself against max_upload_bytes exactly."""
 
 from __future__ import annotations
 
@@ -21,10 +25,20 @@ _GONE: Message = {"type": "http.disconnect"}
 
 
 class RequestLimits:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        body_timeout: float,
+        upload_paths: frozenset[str] = frozenset(),
+        upload_body_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.upload_paths = upload_paths
+        self.upload_body_bytes = upload_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,6 +50,8 @@ class RequestLimits:
             await _answer(send, 400, ErrorCode.INVALID_REQUEST, why)
             return
         limit = self.max_body_bytes
+        if scope["method"] == "POST" and scope["path"] in self.upload_paths:
+            limit = max(limit, self.upload_body_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 # refused before a byte of the body is read

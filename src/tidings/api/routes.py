@@ -359,7 +359,7 @@ async def unarchive_conversation(cid: str, svc: Svc, me: Auth) -> Response:
 async def send_message(cid: str, body: s.SendIn, svc: Svc, me: Auth, request: Request) -> Response:
     await svc.limiter.check(Action.SEND, me.user.id, client_ip(request))
     message, created = await svc.messages.send(
-        me.user, cid, body.client_msg_id, body.body, body.reply_to_seq
+        me.user, cid, body.client_msg_id, body.body, body.reply_to_seq, body.attachments
     )
     return json({"message": message_json(message)}, 201 if created else 200)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -92,6 +92,12 @@ class SendIn(Body):
     client_msg_id: str = Field(min_length=1, max_length=64)
     body: str
     reply_to_seq: int | None = Field(default=None, ge=1, le=MAX_STORED_INT)
+    attachments: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="ids of the caller's uploads (POST /files), at most "
+        "max_attachments_per_message",
+    )
 
 
 class EditIn(Body):
@@ -204,6 +210,57 @@ class ConversationsOut(BaseModel):
     conversations: list[ConversationOut]
 
 
+class FileOut(BaseModel):
+    """A file object: what an upload is (never where its bytes are)."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str = Field(description="sniffed from the bytes, never the client's alone")
+    sha256: str
+    created_at: str
+    uploader_id: str
+    width: int | None = None
+    height: int | None = None
+    has_thumbnail: bool = False
+    status: Literal["processing", "ready", "quarantined"]
+
+
+class FileEnvelope(BaseModel):
+    file: FileOut
+
+
+class FileLinkIn(Body):
+    variant: Literal["original", "thumbnail", "preview"] = "original"
+
+
+class FileLinkOut(BaseModel):
+    url: str = Field(description="absolute path; works without a token until expires_at")
+    expires_at: str
+
+
+class ConversationFileOut(BaseModel):
+    file: FileOut
+    seq: int
+    sender_id: str
+    sent_at: str
+
+
+class ConversationFilesOut(BaseModel):
+    files: list[ConversationFileOut]
+    next_cursor: str | None = Field(description="give as cursor for the next (older) page")
+
+
+class FileUsageOut(BaseModel):
+    user_id: str
+    files: int
+    bytes: int
+
+
+class FilesUsageOut(BaseModel):
+    usage: list[FileUsageOut]
+
+
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
@@ -217,6 +274,9 @@ class MessageOut(BaseModel):
     created_at: str
     edited_at: str | None
     deleted: bool
+    attachments: list[FileOut] = Field(
+        default_factory=list, description="the message's files (none once it is recalled)"
+    )
 
 
 class MessageEnvelope(BaseModel):

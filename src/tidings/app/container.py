@@ -12,6 +12,8 @@ import structlog
 from tidings.app.keys import keyring_for
 from tidings.app.plugins import load_plugins
 from tidings.app.settings import Settings, limits_from
+from tidings.blobs.factory import open_blob_store
+from tidings.blobs.ports import BlobStore
 from tidings.bus.local import LocalBus
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator, SystemClock, TimeOrderedIds
@@ -23,6 +25,7 @@ from tidings.queue.ports import Queue
 from tidings.services.config import ConfigSchema, ConfigService
 from tidings.services.context import (
     Deps,
+    FileLimits,
     IdentityLimits,
     IntegrationLimits,
     JobLimits,
@@ -95,7 +98,8 @@ class Container:
     clock they move and ids they can predict; the defaults are the real ones);
     `passwords` a cheaper password hasher than the settings allow. Everything else
     comes from `settings` (`plugins`: the server plugins, loaded already by
-    `tidings serve` before it migrates; default: loaded here)."""
+    `tidings serve` before it migrates; default: loaded here); `blobs` the store of
+    uploaded files' bytes (default: the one `blob_url` names, blobs/factory.py)."""
 
     def __init__(
         self,
@@ -108,6 +112,7 @@ class Container:
         passwords: Passwords | None = None,
         plugins: list[LoadedPlugin] | None = None,
         queue: Queue | None = None,
+        blobs: BlobStore | None = None,
     ):
         self.settings = settings
         self.keyring = keyring_for(settings)
@@ -133,7 +138,9 @@ class Container:
             integrations=limits_from(settings, IntegrationLimits),
             scim=limits_from(settings, ScimLimits),
             webhooks=limits_from(settings, WebhookLimits),
+            files=limits_from(settings, FileLimits),
         )
+        self.blobs: BlobStore = blobs or open_blob_store(settings)
         self.passwords = passwords or Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib
         )
@@ -166,6 +173,7 @@ class Container:
             config=lambda _ldap, _oidc: ConfigService(
                 self.deps, config_schema(settings), self._apply
             ),
+            blobs=self.blobs,
         )
         self._config_task: asyncio.Task[None] | None = None
 
@@ -256,5 +264,6 @@ class Container:
         await self.services.oidc.set_client(None, None)  # closes the one in force
         await self.outbound.close()
         await self.bus.close()
+        await self.blobs.close()
         await self.store.close()
         self.services.ldap.set_directory(None)

@@ -146,6 +146,7 @@ def build(
         gateway,
         api="api" in roles,
         max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
         body_timeout=settings.body_timeout_seconds,
         hsts_max_age=settings.hsts_max_age,
         readiness=container.readiness,

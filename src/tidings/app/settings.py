@@ -547,6 +547,50 @@ class Settings(BaseSettings):
         1200, ge=0, description="SCIM requests per window of one SCIM token (0: no limit)"
     )
 
+    # --- files (docs/files.md) ---
+    blob_url: str | None = Field(
+        None,
+        description="where uploaded files' bytes live: unset, the data directory "
+        "(data_dir/blobs); s3://bucket?endpoint=http://host:8333&region=us-east-1 for an "
+        "S3-compatible object store",
+    )
+    blob_access_key: str | None = Field(None, description="the object store's access key")
+    blob_secret_key: SecretStr | None = Field(None, description="the object store's secret key")
+    max_upload_bytes: int = Field(
+        100 * 1024 * 1024, ge=1024, description="largest file one upload may carry"
+    )
+    upload_quota_bytes: int = Field(
+        10 * 1024**3, ge=0, description="bytes of files one user may have uploaded (0: no quota)"
+    )
+    max_attachments_per_message: int = Field(
+        10, ge=0, le=100, description="files attached to one message, at most"
+    )
+    max_file_name_chars: int = Field(
+        200, ge=16, le=1000, description="an uploaded file's name is cut to this length"
+    )
+    file_link_ttl_seconds: int = Field(
+        900, ge=10, le=7 * 24 * 3600, description="how long a signed file link works"
+    )
+    files_gc_grace_seconds: int = Field(
+        24 * 3600,
+        ge=0,
+        description="an upload no message references is collected after this long",
+    )
+    files_gc_interval_seconds: float = Field(
+        3600.0, gt=0, description="how often the worker collects unreferenced files"
+    )
+    upload_allowed_types: str = Field(
+        "",
+        description="comma-separated content types (or type/*) an upload may have "
+        "(empty: every type not blocked)",
+    )
+    upload_blocked_types: str = Field(
+        "application/x-executable,application/x-sharedlib,application/x-msdownload,"
+        "application/x-dosexec,application/x-mach-binary,application/x-msi",
+        description="comma-separated content types (or type/*) an upload may not have, as "
+        "sniffed from its bytes (default: executables: ELF, PE/DOS, Mach-O, MSI)",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

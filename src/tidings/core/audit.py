@@ -86,6 +86,8 @@ class AuditAction:
     WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated"
     WEBHOOK_DELETED = "webhook_deleted"
     WEBHOOK_DISABLED = "webhook_disabled"  # by the server: failures, or 410 Gone
+    FILE_UPLOADED = "file_uploaded"  # details: name, size, content_type, sha256
+    FILES_COLLECTED = "files_collected"  # unreferenced uploads and blobs deleted (gc)
 
 
 def _iso(at: datetime) -> str:

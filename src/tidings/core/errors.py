@@ -76,6 +76,7 @@ class PositionDetails(TypedDict):
 class SizeDetails(TypedDict, total=False):
     limit: int  # bytes allowed
     size: int  # bytes given
+    used: int  # bytes of the quota used already (an upload over the user's quota)
 
 
 class CapDetails(TypedDict):
@@ -104,6 +105,8 @@ class NotFoundDetails(TypedDict, total=False):
     reply_to_seq: int
     job_id: str
     webhook_id: str
+    file_id: str
+    file_ids: list[str]
 
 
 class PolicyDetails(TypedDict, total=False):

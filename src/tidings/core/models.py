@@ -11,6 +11,7 @@ UserId = NewType("UserId", str)
 ConversationId = NewType("ConversationId", str)
 DepartmentId = NewType("DepartmentId", str)
 MessageId = NewType("MessageId", str)
+FileId = NewType("FileId", str)
 TokenId = NewType("TokenId", str)
 Position = NewType("Position", int)
 
@@ -218,6 +219,42 @@ class MemberView:
         return max(0, self.conversation.last_seq - self.member.read_seq)
 
 
+class FileStatus(StrEnum):
+    """What became of an upload: `processing` until the job that follows it (image
+    sizes, thumbnails, a scan) is done, then `ready`; `quarantined`: a scan flagged it
+    (never served)."""
+
+    PROCESSING = "processing"
+    READY = "ready"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One upload: its own name and uploader; its bytes are the blob `blob_key` (shared
+    with every other upload of the same sha256). `inline_safe`: a raster image whose
+    bytes end where its format ends (no appended document): may be shown inline."""
+
+    id: FileId
+    uploader_id: UserId
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    blob_key: str
+    created_at: datetime
+    status: FileStatus = FileStatus.PROCESSING
+    inline_safe: bool = False
+    width: int | None = None
+    height: int | None = None
+    thumb_key: str | None = None
+    preview_key: str | None = None
+
+    @property
+    def has_thumbnail(self) -> bool:
+        return self.thumb_key is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     id: MessageId
@@ -232,6 +269,7 @@ class Message:
     edited_at: datetime | None = None
     deleted: bool = False
     reactions: dict[str, list[UserId]] = field(default_factory=dict)
+    attachments: tuple[FileInfo, ...] = ()  # in their order in the send
 
 
 @dataclass(frozen=True, slots=True)

@@ -473,6 +473,7 @@ class Gateway:
                 frame.client_msg_id,
                 frame.body,
                 frame.reply_to_seq,
+                frame.attachments,
             )
         except TidingsError:
             return False
@@ -498,6 +499,7 @@ class Gateway:
                 frame.client_msg_id,
                 frame.body,
                 frame.reply_to_seq,
+                frame.attachments,
             )
         except Exception as exc:  # noqa: BLE001 - answered to the client below
             outcome = exc

@@ -30,6 +30,11 @@ class SendFrame(_Frame):
     client_msg_id: str
     body: str
     reply_to_seq: int | None = Field(default=None, ge=1, le=MAX_STORED_INT)
+    # ids of the sender's uploads (POST /files); the count is bounded by the setting
+    # max_attachments_per_message in the service, the list's length here
+    attachments: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100
+    )
 
 
 class ReadFrame(_Frame):

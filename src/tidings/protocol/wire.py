@@ -30,6 +30,9 @@ from tidings.core.models import (
     ConversationId,
     ConversationKind,
     Department,
+    FileId,
+    FileInfo,
+    FileStatus,
     Member,
     MemberView,
     Message,
@@ -96,6 +99,42 @@ def member_view_json(view: MemberView) -> JsonDict:
     return data
 
 
+def file_json(file: FileInfo) -> JsonDict:
+    """A file object (REST, message objects, events): what it is, never where its bytes
+    are (no blob key)."""
+    return {
+        "id": file.id,
+        "name": file.name,
+        "size": file.size,
+        "content_type": file.content_type,
+        "sha256": file.sha256,
+        "created_at": rfc3339(file.created_at),
+        "uploader_id": file.uploader_id,
+        "width": file.width,
+        "height": file.height,
+        "has_thumbnail": file.has_thumbnail,
+        "status": file.status.value,
+    }
+
+
+def file_of(data: Mapping[str, object]) -> FileInfo:
+    """A file read back from `file_json` (its blob key is not on the wire: empty)."""
+    return FileInfo(
+        id=FileId(_str(data, "id")),
+        uploader_id=UserId(_str(data, "uploader_id")),
+        name=_str(data, "name"),
+        size=_int(data, "size"),
+        content_type=_str(data, "content_type"),
+        sha256=_str(data, "sha256"),
+        blob_key="",
+        created_at=_time(data, "created_at"),
+        status=FileStatus(_str(data, "status")),
+        width=_opt_int(data, "width"),
+        height=_opt_int(data, "height"),
+        thumb_key="" if data.get("has_thumbnail") else None,
+    )
+
+
 def message_json(message: Message) -> JsonDict:
     return {
         "id": message.id,
@@ -110,6 +149,8 @@ def message_json(message: Message) -> JsonDict:
         "created_at": rfc3339(message.created_at),
         "edited_at": None if message.edited_at is None else rfc3339(message.edited_at),
         "deleted": message.deleted,
+        # a recalled message takes its files with it
+        "attachments": [] if message.deleted else [file_json(f) for f in message.attachments],
     }
 
 
@@ -252,6 +293,7 @@ def message_of(data: Mapping[str, object]) -> Message:
         edited_at=None if data.get("edited_at") is None else _time(data, "edited_at"),
         deleted=_bool(data, "deleted"),
         reactions={emoji: list(_ids(reactions, emoji)) for emoji in reactions},
+        attachments=tuple(file_of(f) for f in _objs(data, "attachments")),
     )
 
 
@@ -321,6 +363,16 @@ def _ids(data: Mapping[str, object], key: str) -> tuple[UserId, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise NotAnEvent(f"{key} is not a list of ids")
     return tuple(UserId(v) for v in value)
+
+
+def _objs(data: Mapping[str, object], key: str) -> list[Mapping[str, object]]:
+    """A list of objects; missing: empty (events stored before the field existed)."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise NotAnEvent(f"{key} is not a list of objects")
+    return [{str(k): v for k, v in item.items()} for item in value]
 
 
 def _obj(data: Mapping[str, object], key: str) -> dict[str, object]:

@@ -170,6 +170,21 @@ class WebhookLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class FileLimits:
+    """Uploads, downloads and their collection (settings of the same names;
+    docs/files.md)."""
+
+    max_upload_bytes: int
+    upload_quota_bytes: int
+    max_attachments_per_message: int
+    max_file_name_chars: int
+    file_link_ttl_seconds: int
+    files_gc_grace_seconds: int
+    upload_allowed_types: str
+    upload_blocked_types: str
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus
@@ -183,5 +198,6 @@ class Deps:
     integrations: IntegrationLimits
     scim: ScimLimits
     webhooks: WebhookLimits
+    files: FileLimits
     # what this process counts (services/metrics.py; read by /metrics)
     counts: Counts = field(default_factory=Counts)

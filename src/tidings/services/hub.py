@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tidings.blobs.ports import BlobStore
 from tidings.identity.ports import Directory
 from tidings.outbound.ports import NoOutbound, Outbound
 from tidings.queue.ports import Queue
@@ -16,6 +17,7 @@ from tidings.services.config import ConfigService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
+from tidings.services.files import FileService
 from tidings.services.identity import IdentityService
 from tidings.services.integrations import CommandService, IncomingWebhookService
 from tidings.services.jobs import JobService
@@ -64,6 +66,7 @@ class Services:
     scim: ScimService
     webhooks: WebhookService
     config: ConfigService
+    files: FileService
 
     @classmethod
     def build(
@@ -77,6 +80,7 @@ class Services:
         plugins: PluginSetup | None = None,
         outbound: Outbound | None = None,
         config: Callable[[LdapService, OidcService], ConfigService] | None = None,
+        blobs: BlobStore | None = None,
     ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
@@ -85,7 +89,8 @@ class Services:
         provider client from the settings; default: off); `plugins`: the server plugins
         app/plugins.py loaded (default none); `outbound` makes the requests users aim
         (webhooks, slash commands; none: every such request is refused); `config` makes
-        the service of the settings admins edit at run time (default: none editable)."""
+        the service of the settings admins edit at run time (default: none editable);
+        `blobs` keeps uploaded files' bytes (none: uploads are unavailable)."""
         outbound = outbound or NoOutbound()
         jobs = JobService(deps, queue)
         plugin_service = PluginService(deps, jobs, plugins or PluginSetup())
@@ -129,4 +134,5 @@ class Services:
             commands=CommandService(deps, jobs, messages, presence, auth.limiter, outbound),
             scim=ScimService(deps, passwords, auth.limiter, identity),
             webhooks=WebhookService(deps, jobs, outbound, conversations, messages),
+            files=FileService(deps, jobs, blobs, auth.limiter),
         )

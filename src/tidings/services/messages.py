@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
 from tidings.core.errors import (
+    CapReached,
     Conflict,
     ConversationArchived,
     ErrorCode,
@@ -31,6 +33,8 @@ from tidings.core.events import (
 from tidings.core.models import (
     ConversationId,
     ConversationKind,
+    FileInfo,
+    FileStatus,
     Message,
     MessageId,
     User,
@@ -65,6 +69,7 @@ class _SendRequest:
     client_msg_id: str
     body: str
     reply_to_seq: int | None
+    attachments: tuple[str, ...]  # file ids, in their order
     # The sender awaits `future`; if it gives up (cancelled) the send is still committed:
     # `settled` says whether the writer has decided it.
     future: asyncio.Future[tuple[Message, bool]]
@@ -105,11 +110,15 @@ class MessageService:
         client_msg_id: str,
         body: str,
         reply_to_seq: int | None = None,
+        attachments: Sequence[str] = (),
     ) -> tuple[Message, bool]:
         """Store a message; returns it and whether it is new. A retry with the same
-        client_msg_id returns the original. Returns only after the commit."""
+        client_msg_id returns the original. Returns only after the commit.
+        `attachments`: ids of files the sender uploaded (services/files.py)."""
         try:
-            future = self.submit(sender, conversation_id, client_msg_id, body, reply_to_seq)
+            future = self.submit(
+                sender, conversation_id, client_msg_id, body, reply_to_seq, attachments
+            )
         except TidingsError as exc:
             counts = self.d.counts
             try:
@@ -136,6 +145,7 @@ class MessageService:
         client_msg_id: str,
         body: str,
         reply_to_seq: int | None = None,
+        attachments: Sequence[str] = (),
     ) -> asyncio.Future[tuple[Message, bool]]:
         """`send` without waiting: the request's own checks, then it joins the next group
         commit; the future resolves as `send` returns. Raises the checks' TidingsError at
@@ -145,6 +155,19 @@ class MessageService:
         check_body(body, self.d.limits.max_message_bytes)
         if reply_to_seq is not None and reply_to_seq < 1:
             raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
+        files = tuple(attachments)
+        if files:
+            most = self.d.files.max_attachments_per_message
+            if len(files) > most:
+                raise CapReached(
+                    f"at most {most} files on one message", field="attachments", limit=most
+                )
+            if len(set(files)) != len(files) or any(
+                not isinstance(f, str) or not 0 < len(f) <= 64 for f in files
+            ):
+                raise InvalidRequest(
+                    "attachments are distinct file ids (from POST /files)", field="attachments"
+                )
         loop = self._loop
         if loop is None or self._queue is None or self._writer is None or self._writer.done():
             loop = self._loop = asyncio.get_running_loop()
@@ -157,6 +180,7 @@ class MessageService:
             client_msg_id,
             body,
             reply_to_seq,
+            files,
             loop.create_future(),
             loop.time(),
         )
@@ -271,6 +295,9 @@ class MessageService:
         stored = await tx.messages_by_client_ids(keys)
         targets = await tx.send_targets([(r.conversation_id, r.sender.id) for r in batch])
         heads, active = targets.last_seqs, targets.active
+        wanted = [fid for r in batch for fid in r.attachments]
+        # the batch's files in one query (none at all without attachments)
+        files = await tx.files_by_ids(wanted) if wanted else {}
         last_seqs: dict[str, int] = {}
         new: list[Message] = []
         results: list[tuple[Message, bool] | TidingsError] = []
@@ -296,6 +323,7 @@ class MessageService:
                 last_seq = last_seqs.get(cid, heads[cid])
                 if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
                     raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
+                attached = _attachments(r, files)
                 mentions = await _resolve_mentions(tx, cid, r.body)
                 message = Message(
                     id=MessageId(self.d.ids.new_id()),
@@ -307,6 +335,7 @@ class MessageService:
                     reply_to_seq=r.reply_to_seq,
                     mentions=mentions,
                     created_at=now,
+                    attachments=attached,
                 )
             except TidingsError as exc:
                 results.append(exc)
@@ -454,6 +483,22 @@ async def _message(tx: Tx, conversation_id: str, seq: int) -> Message:
     if message is None:
         raise NotFound("message not found", seq=seq)
     return message
+
+
+def _attachments(request: _SendRequest, files: dict[str, FileInfo]) -> tuple[FileInfo, ...]:
+    """The files a send names: each uploaded by its sender (anyone else's, a missing or
+    a quarantined one: not_found, as if it did not exist)."""
+    found = []
+    for file_id in request.attachments:
+        file = files.get(file_id)
+        if (
+            file is None
+            or file.uploader_id != request.sender.id
+            or file.status is FileStatus.QUARANTINED
+        ):
+            raise NotFound("attachment not found (attach your own uploads)", file_id=file_id)
+        found.append(file)
+    return tuple(found)
 
 
 def _with_reaction(message: Message, emoji: str, user_id: UserId, on: bool) -> Message:

@@ -26,6 +26,8 @@ from tidings.core.models import (
     ConversationId,
     ConversationKind,
     Department,
+    FileInfo,
+    FileStatus,
     IdentityLink,
     Member,
     MemberView,
@@ -888,6 +890,103 @@ class WebhooksTx(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob as the database knows it: one per sha256 (content addressing)."""
+
+    sha256: str
+    blob_key: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFile:
+    """A file as a conversation's "Files" panel lists it: which message carries it."""
+
+    file: FileInfo
+    seq: int
+    sender_id: UserId
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileUsage:
+    """What one user's uploads take (every upload counted, deduplicated or not)."""
+
+    user_id: UserId
+    files: int
+    bytes: int
+
+
+class FilesTx(Protocol):
+    """Uploads (files), the blobs they share (blobs, one per sha256) and the files
+    messages carry (message_attachments; written by append_messages)."""
+
+    async def blob_by_sha256(self, sha256: str) -> StoredBlob | None: ...
+
+    async def insert_blob(self, blob: StoredBlob, now: datetime) -> None: ...
+
+    async def insert_file(self, file: FileInfo) -> None: ...
+
+    async def get_file(self, file_id: str) -> FileInfo | None: ...
+
+    async def files_by_ids(self, file_ids: Sequence[str]) -> dict[str, FileInfo]:
+        """The files of these ids that exist (one query)."""
+        ...
+
+    async def uploaded_bytes(self, user_id: str) -> int:
+        """The sizes of every upload of this user, summed (their quota's use)."""
+        ...
+
+    async def can_see_file(self, file_id: str, user_id: str) -> bool:
+        """Whether the file is attached to a message (not recalled) of a conversation
+        this user is a member of and may read that message in (a removed member: the
+        messages before the removal)."""
+        ...
+
+    async def conversation_files(
+        self, conversation_id: str, *, before_seq: int | None, max_seq: int | None, limit: int
+    ) -> list[ConversationFile]:
+        """The files of the conversation's messages (recalled ones left out), newest
+        message first, below `before_seq` and at most `max_seq`."""
+        ...
+
+    async def messages_with_file(self, file_id: str) -> list[tuple[ConversationId, int]]:
+        """(conversation_id, seq) of every message (not recalled) that carries the file."""
+        ...
+
+    async def update_file(
+        self,
+        file_id: str,
+        *,
+        status: FileStatus,
+        width: int | None = None,
+        height: int | None = None,
+        thumb_key: str | None = None,
+        preview_key: str | None = None,
+    ) -> bool:
+        """Record what the job that follows an upload found and made."""
+        ...
+
+    async def file_usage(self) -> list[FileUsage]:
+        """Every uploader's files and bytes, the most bytes first."""
+        ...
+
+    async def collectable_files(self, created_before: datetime, limit: int) -> list[FileInfo]:
+        """Uploads older than `created_before` that no message (not recalled) carries."""
+        ...
+
+    async def delete_files(self, file_ids: Sequence[str]) -> None:
+        """Delete these files and their attachment rows (of recalled messages)."""
+        ...
+
+    async def orphan_blobs(self, limit: int) -> list[StoredBlob]:
+        """Blobs no file references any more."""
+        ...
+
+    async def delete_blob_rows(self, sha256s: Sequence[str]) -> None: ...
+
+
 class Tx(
     UsersTx,
     ConversationsTx,
@@ -900,6 +999,7 @@ class Tx(
     IntegrationsTx,
     ScimTx,
     WebhooksTx,
+    FilesTx,
     Protocol,
 ):
     """One transaction (read or write), across every aggregate."""

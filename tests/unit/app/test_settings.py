@@ -12,6 +12,7 @@ import pytest
 
 from tidings.app.settings import Settings, limits_from
 from tidings.services.context import (
+    FileLimits,
     IdentityLimits,
     IntegrationLimits,
     JobLimits,
@@ -29,6 +30,7 @@ LIMIT_CLASSES = [
     IntegrationLimits,
     ScimLimits,
     WebhookLimits,
+    FileLimits,
 ]
 
 

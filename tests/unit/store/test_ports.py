@@ -16,6 +16,7 @@ from tidings.store import ports
 from tidings.store.sql import (
     conversations,
     events,
+    files,
     identity,
     integrations,
     jobs,
@@ -44,6 +45,7 @@ AGGREGATES: list[tuple[type[Any], type[Any]]] = [
     (ports.IntegrationsTx, integrations.IntegrationQueries),
     (ports.ScimTx, scim.ScimQueries),
     (ports.WebhooksTx, webhooks.WebhookQueries),
+    (ports.FilesTx, files.FileQueries),
 ]
 
 

@@ -10,13 +10,15 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, delete, insert, select, update
 
-from tidings.core.models import ConversationId, Message, MessageId, UserId
+from tidings.core.models import ConversationId, FileInfo, Message, MessageId, UserId
 from tidings.store.ports import MessagePage, SendTargets
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines.base import marks
+from tidings.store.sql.files import attachments_of
 from tidings.store.sql.statements import (
     ADVANCE_READ,
     CLIENT_IDS,
+    INSERT_ATTACHMENT,
     INSERT_MENTION,
     INSERT_MESSAGE,
     SET_LAST_SEQ,
@@ -25,7 +27,11 @@ from tidings.store.sql.statements import (
 from tidings.store.sql.tx import TxBase, utc, utc_or_none
 
 
-def _message(row: Any, reactions: dict[str, list[UserId]] | None = None) -> Message:
+def _message(
+    row: Any,
+    reactions: dict[str, list[UserId]] | None = None,
+    attachments: list[FileInfo] | None = None,
+) -> Message:
     return Message(
         id=MessageId(row.id),
         conversation_id=ConversationId(row.conversation_id),
@@ -39,6 +45,7 @@ def _message(row: Any, reactions: dict[str, list[UserId]] | None = None) -> Mess
         edited_at=utc_or_none(row.edited_at),
         deleted=bool(row.deleted),
         reactions=reactions or {},
+        attachments=tuple(attachments or ()),
     )
 
 
@@ -119,6 +126,12 @@ class MessageQueries(TxBase):
         )
         mentioned = [(m.conversation_id, u, m.seq) for m in messages for u in m.mentions]
         await batch.run_many(INSERT_MENTION, mentioned)
+        attached = [
+            (m.conversation_id, m.seq, i, f.id)
+            for m in messages
+            for i, f in enumerate(m.attachments)
+        ]
+        await batch.run_many(INSERT_ATTACHMENT, attached)
         read: dict[tuple[str, str], int] = {}  # a sender has read its own messages
         for m in messages:
             read[(m.conversation_id, m.sender_id)] = m.seq
@@ -139,7 +152,8 @@ class MessageQueries(TxBase):
         )
         for r in found:
             reacts.setdefault(int(r.seq), {}).setdefault(r.emoji, []).append(UserId(r.user_id))
-        return [_message(r, reacts.get(int(r.seq))) for r in rows]
+        files = await attachments_of(self, cid, seqs)
+        return [_message(r, reacts.get(int(r.seq)), files.get(int(r.seq))) for r in rows]
 
     async def get_message(self, conversation_id: str, seq: int) -> Message | None:
         row = (

@@ -424,3 +424,49 @@ webhook_deliveries = Table(
     Column("error", String(300), nullable=False),
     PrimaryKeyConstraint("webhook_id", "id"),
 )
+
+# --- 0015: files ---------------------------------------------------------------------
+
+# One row per stored blob: the same bytes (sha256) are stored once.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("blob_key", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# One row per upload (its own name and uploader), its bytes the blob of its sha256.
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("uploader_id", String(32), nullable=False),
+    Column("name", String(1000), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("blob_key", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("inline_safe", Boolean, nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("thumb_key", String(255), nullable=True),
+    Column("preview_key", String(255), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Index("ix_files_uploader", "uploader_id", "created_at"),
+    Index("ix_files_sha256", "sha256"),
+)
+
+# The files a message carries, in their order (conversation-scoped).
+message_attachments = Table(
+    "message_attachments",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("file_id", String(32), nullable=False),
+    PrimaryKeyConstraint("conversation_id", "seq", "position"),
+    Index("ix_message_attachments_file", "file_id"),
+)

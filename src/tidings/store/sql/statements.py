@@ -26,6 +26,9 @@ INSERT_MESSAGE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE)"
 )
 INSERT_MENTION = "INSERT INTO mentions (conversation_id, user_id, seq) VALUES (?, ?, ?)"
+INSERT_ATTACHMENT = (
+    "INSERT INTO message_attachments (conversation_id, seq, position, file_id) VALUES (?, ?, ?, ?)"
+)
 ADVANCE_READ = (
     "UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ? AND read_seq < ?"
 )

@@ -20,6 +20,7 @@ from tidings.store.sql.conversations import ConversationQueries, read_contacts, 
 from tidings.store.sql.engines import BatchRunner, Engine, WriteLockTimeout, create_engine
 from tidings.store.sql.engines.base import WRITE_LOCK_TIMEOUT_S
 from tidings.store.sql.events import EventQueries
+from tidings.store.sql.files import FileQueries
 from tidings.store.sql.identity import IdentityQueries
 from tidings.store.sql.integrations import IntegrationQueries
 from tidings.store.sql.jobs import JobQueries
@@ -45,6 +46,7 @@ class SqlTx(
     IntegrationQueries,
     ScimQueries,
     WebhookQueries,
+    FileQueries,
 ):
     """Queries and writes on one connection, every aggregate's. Obtained from
     SqlStore.read(), .read_replica() or .write()."""
