@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 
 import {
   formatSize, fileKind, fileIcon, KIND_ICONS, attachmentView, withFileUpdate, trayAdded, trayProgress, trayDone,
-  trayFailed, trayRemoved, trayFraction, traySendable,
+  trayFailed, trayRemoved, trayFraction, traySendable, filesBody,
 } from '../../src/tidings/web/file_kinds.js';
 import { apply, applyAll, initialState, msgStore } from '../../src/tidings/web/state.js';
 import { ClientSession } from '../../src/tidings/web/sync.js';
@@ -78,22 +78,24 @@ test('the upload tray: progress, done, failed, cancel, and what a send may carry
   let tray = [];
   tray = trayAdded(tray, { key: 'a', name: 'a.png', size: 1000, type: 'image/png' });
   tray = trayAdded(tray, { key: 'b', name: 'b.txt', size: 0, type: 'text/plain' });
-  assert.deepEqual(traySendable(tray), { ids: [], busy: true });
+  assert.deepEqual(traySendable(tray), { ids: [], names: [], busy: true });
   tray = trayProgress(tray, 'a', 250);
   assert.equal(trayFraction(tray[0]), 0.25);
   assert.equal(trayFraction(tray[1]), 0, 'an empty file has no fraction to show');
   tray = trayProgress(tray, 'a', 5000);
   assert.equal(tray[0].loaded, 1000, 'never beyond the size');
-  tray = trayDone(tray, 'a', { id: 'F-a' });
+  tray = trayDone(tray, 'a', { id: 'F-a', name: 'a (sanitized).png' });
   assert.equal(trayFraction(tray[0]), 1);
-  assert.deepEqual(traySendable(tray), { ids: ['F-a'], busy: true });
+  assert.deepEqual(traySendable(tray), { ids: ['F-a'], names: ['a (sanitized).png'], busy: true });
   tray = trayFailed(tray, 'b', 'Too large');
-  assert.deepEqual(traySendable(tray), { ids: ['F-a'], busy: false }, 'a failed upload does not hold the send');
+  assert.deepEqual(traySendable(tray), { ids: ['F-a'], names: ['a (sanitized).png'], busy: false },
+    'a failed upload does not hold the send');
+  assert.equal(filesBody(['a.png', 'b.txt']), 'a.png, b.txt');
   tray = trayProgress(tray, 'b', 10);
   assert.equal(tray[1].loaded, 0, 'no progress after a failure');
   tray = trayRemoved(tray, 'a');
   assert.deepEqual(tray.map((u) => u.key), ['b']);
-  assert.deepEqual(traySendable(trayRemoved(tray, 'b')), { ids: [], busy: false });
+  assert.deepEqual(traySendable(trayRemoved(tray, 'b')), { ids: [], names: [], busy: false });
 });
 
 // ---------------------------------------------------------------- the reducer

@@ -25,16 +25,16 @@ import io
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from tidings.bench import procstat
 
-if TYPE_CHECKING:
-    from tidings.bench.runner import Bench, Conn
-
 JSON = dict[str, Any]
+# runner.py's Bench and Conn (runner imports this module: named loosely, no cycle)
+Bench = Any
+Conn = Any
 BLOCK = 1024 * 1024
 MB = 1_000_000  # MB/s in decimal megabytes, as disks and networks are quoted
 

@@ -11,6 +11,7 @@ import { plainPreview } from './markdown.js';
 import { msgStore, parseCommand, commandMatches } from './state.js';
 import { convTitle } from './names.js';
 import { createUploadTray, pastedFiles } from './files.js';
+import { filesBody } from './file_kinds.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const MAX_BODY_BYTES = 16384;
@@ -60,7 +61,7 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
       return;
     }
     onSent();
-    ctx.sendMessage(cid, text, state().replyTo.get(cid), files.ids);
+    ctx.sendMessage(cid, text.trim() ? text : filesBody(files.names), state().replyTo.get(cid), files.ids);
     tray.sent();
     ctx.dispatch({ type: 'reply_cleared', cid });
     renderReplyBar();

@@ -122,11 +122,18 @@ export function trayFraction(u) {
   if (u.status === 'done') return 1;
   return u.size ? Math.min(1, u.loaded / u.size) : 0;
 }
-// What a send may carry: { ids, busy }: the ids of the finished uploads in order, and
-// whether one is still uploading (then the send waits).
+// What a send may carry: { ids, names, busy }: the ids (and names) of the finished
+// uploads in order, and whether one is still uploading (then the send waits).
 export function traySendable(tray) {
+  const done = tray.filter((u) => u.status === 'done' && u.file);
   return {
-    ids: tray.filter((u) => u.status === 'done' && u.file).map((u) => u.file.id),
+    ids: done.map((u) => u.file.id),
+    names: done.map((u) => u.file.name || u.name),
     busy: tray.some((u) => u.status === 'uploading'),
   };
+}
+
+// A message's body when only files are sent (the server wants a body): their names.
+export function filesBody(names) {
+  return names.join(', ');
 }

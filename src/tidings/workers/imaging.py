@@ -48,7 +48,7 @@ class NotAnImage(Exception):
 @dataclass(frozen=True, slots=True)
 class Rendition:
     data: bytes
-    content_type: str  # image/jpeg (opaque) or image/png (with transparency)
+    content_type: str  # image/jpeg (opaque) or image/webp (with transparency)
     width: int
     height: int
 
@@ -126,8 +126,8 @@ def _render(frame: Image.Image, box: int) -> Rendition:
         out.thumbnail((box, box), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     if out.mode == "RGBA":
-        out.save(buffer, "PNG", optimize=False)
-        content_type = "image/png"
+        out.save(buffer, "WEBP", quality=85, method=4)  # keeps the transparency
+        content_type = "image/webp"
     else:
         out.save(buffer, "JPEG", quality=JPEG_QUALITY)
         content_type = "image/jpeg"

@@ -103,16 +103,16 @@ def test_an_animated_gif_gets_a_still_of_its_first_frame() -> None:
     assert r > 200 and g < 60 and b < 60  # the first (red) frame
 
 
-def test_transparency_is_kept_as_png() -> None:
+def test_transparency_is_kept_as_webp() -> None:
     im = Image.new("RGBA", (800, 400), (0, 0, 0, 0))
     im.paste((0, 128, 0, 255), (0, 0, 400, 400))
     out = io.BytesIO()
     im.save(out, "PNG", pnginfo=_text_chunk("Comment", "secret note"))
     derived = derive_image(out.getvalue(), "image/png", max_pixels=MAX)
-    assert derived.thumbnail.content_type == "image/png"
+    assert derived.thumbnail.content_type == "image/webp"
     assert b"secret note" not in derived.thumbnail.data + derived.preview.data
     thumb = Image.open(io.BytesIO(derived.thumbnail.data))
-    assert thumb.mode == "RGBA" and thumb.size == (320, 160)
+    assert thumb.format == "WEBP" and thumb.mode == "RGBA" and thumb.size == (320, 160)
     assert thumb.getpixel((300, 80))[3] == 0
 
 
