@@ -23,6 +23,7 @@ import websockets
 from tests.conftest import AppServer, MakeServer
 from tests.helpers import Api, Ws, http_client, login, make_user
 from tidings.core.jobs import Job, JobPolicy
+from tidings.core.models import FileStatus
 from tidings.services.integrations import RESPONSE_LINK
 
 ROLES = ("owner", "admin", "member", "guest", "nonmember", "anonymous")
@@ -178,6 +179,15 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/commands/{command_id}"): ADMINS,
     ("POST", "/api/v1/conversations/{cid}/commands"): IN_G,
     ("POST", "/api/v1/command-responses/{iid}/{signature}"): EVERYONE,
+    # files (docs/files.md): mem uploaded world.file_id and attached it in G; nobody
+    # else sees it (admins included: not_found); a signed link needs no token
+    ("POST", "/api/v1/files"): AUTH,  # this call has no multipart body: 415 past the check
+    ("GET", "/api/v1/files/{file_id}"): IN_G,
+    ("GET", "/api/v1/files/{file_id}/meta"): IN_G,
+    ("GET", "/api/v1/files/{file_id}/thumbnail"): IN_G,
+    ("POST", "/api/v1/files/{file_id}/link"): IN_G,
+    ("GET", "/api/v1/files/{file_id}/signed"): EVERYONE,
+    ("GET", "/api/v1/conversations/{cid}/files"): IN_G,
 }
 HOOK_URL = "http://127.0.0.1:9/hook"  # nothing listens: deliveries fail, logged
 
@@ -217,6 +227,8 @@ class World:
     # signs a command's response URL as the server does (the test's server's keyring)
     sign_response: Any = None
     webhook: str = ""
+    file_id: str = ""
+    signed_path: str = ""
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -425,6 +437,12 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path.replace("{cid}", g), {"command": await world.fresh_command()})
         case ("POST", "/command-responses/{iid}/{signature}"):
             return Call(method, await world.fresh_response_path(), {"text": "later"})
+        case ("GET", "/files/{file_id}/signed"):
+            return Call(method, world.signed_path)
+        case (_, p) if p.startswith("/files/{file_id}"):
+            return Call(method, path.replace("{file_id}", world.file_id))
+        case ("GET", "/conversations/{cid}/files"):
+            return Call(method, path.replace("{cid}", g))
         case ("POST", "/webhooks"):
             return Call(method, path, {"url": HOOK_URL, "events": ["message"]})
         case ("DELETE", "/webhooks/{wid}"):
@@ -494,6 +512,20 @@ async def _dead_letter(server: AppServer) -> str:
     return job_id
 
 
+async def _attached_file(world: World, server: AppServer) -> None:
+    """mem uploads a file (with a thumbnail, as the media job would make) and sends it
+    in G; its signed link (the path the signed row calls)."""
+    assert world.mem is not None
+    r = await world.mem.http.post("/files", files={"file": ("a.txt", b"hello", "text/plain")})
+    world.file_id = r.json()["file"]["id"]
+    await world.mem.send(world.group, "a file", attachments=[world.file_id])
+    files = server.container.services.files
+    await server.container.blobs.put("t/permissions-thumb", b"thumb")
+    await files.mark_processed(world.file_id, FileStatus.READY, thumb_key="t/permissions-thumb")
+    link = await world.mem.post(f"/files/{world.file_id}/link", {})
+    world.signed_path = link["url"]
+
+
 async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> None:
     # the incoming webhook rows make a fresh one of G for each call; webhooks to
     # loopback are allowed (only to register them: nothing listens there)
@@ -509,6 +541,7 @@ async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> No
         )
         world = await make_world(server.url, server.admin_password)
         world.job_id = await _dead_letter(server)
+        await _attached_file(world, server)
         world.sign_response = functools.partial(
             server.container.deps.keyring.sign_link, RESPONSE_LINK
         )

@@ -15,6 +15,9 @@ from tidings.core.models import (
     ConversationKind,
     Department,
     DepartmentId,
+    FileId,
+    FileInfo,
+    FileStatus,
     Member,
     MemberRole,
     MemberView,
@@ -262,16 +265,37 @@ def test_message_json() -> None:
         "id": "m1", "conversation_id": "c1", "seq": 2, "client_msg_id": "cm", "sender_id": "u1",
         "body": "hi @bob", "reply_to_seq": 1, "mentions": ["u2"],
         "reactions": {"👍": ["u1", "u2"]}, "created_at": "2026-11-28T23:59:01.123456Z",
-        "edited_at": "2026-11-28T23:59:06.123456Z", "deleted": False,
+        "edited_at": "2026-11-28T23:59:06.123456Z", "deleted": False, "attachments": [],
     }
     data["reactions"]["👍"].append("u3")  # a copy: the message itself is not changed
     assert msg.reactions["👍"] == ["u1", "u2"]
 
 
 def test_recalled_message_has_empty_body() -> None:
-    data = wire.message_json(_message(deleted=True, body="secret"))
+    data = wire.message_json(_message(deleted=True, body="secret", attachments=(FILE,)))
     assert data["deleted"] is True and data["body"] == ""
     assert data["edited_at"] is None
+    assert data["attachments"] == []  # a recalled message takes its files with it
+
+
+FILE = FileInfo(
+    FileId("f1"), UserId("u1"), "a.png", 10, "image/png", "ab" * 32, "f/ab/cd/key", T0,
+    FileStatus.READY, inline_safe=True, width=2, height=3, thumb_key="t/f1",
+)
+
+
+def test_file_json_never_tells_where_the_bytes_are() -> None:
+    data = wire.file_json(FILE)
+    assert data == {
+        "id": "f1", "name": "a.png", "size": 10, "content_type": "image/png",
+        "sha256": "ab" * 32, "created_at": "2026-11-28T23:59:01.123456Z", "uploader_id": "u1",
+        "width": 2, "height": 3, "has_thumbnail": True, "status": "ready",
+    }
+    assert "f/ab/cd/key" not in str(data)
+    message = wire.message_json(_message(attachments=(FILE,)))
+    assert message["attachments"] == [data]
+    back = wire.message_of(message).attachments[0]
+    assert (back.id, back.name, back.has_thumbnail, back.width) == ("f1", "a.png", True, 2)
 
 
 def test_error_json() -> None:
