@@ -608,6 +608,13 @@ class Settings(BaseSettings):
     image_preview_px: int = Field(
         1280, ge=256, le=4096, description="the longer side of an image's preview (lightbox)"
     )
+    image_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="images one process decodes and resizes at once (threads beside the "
+        "event loop; more use more cores, and leave less to sends on the same node)",
+    )
 
     @classmethod
     def settings_customise_sources(

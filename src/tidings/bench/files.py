@@ -255,8 +255,15 @@ async def scenario_files(bench: Bench) -> JSON:
     thumbs: dict[str, float] = {}  # file id -> when B learnt its thumbnail is ready
 
     def on_event(event: JSON, now: float) -> None:
+        # A thumbnail made before the message was sent comes with the message itself;
+        # one made after, by a file_updated event.
         if event.get("kind") == "file_updated":
-            f = event.get("file") or {}
+            files = [event.get("file") or {}]
+        elif event.get("kind") == "message":
+            files = (event.get("message") or {}).get("attachments") or []
+        else:
+            return
+        for f in files:
             if f.get("has_thumbnail"):
                 thumbs.setdefault(str(f.get("id")), now)
 
@@ -287,8 +294,13 @@ async def scenario_files(bench: Bench) -> JSON:
                     upload_errors += 1
                     bench.rec.error(str(exc))
                     return
-                ids.append(str(f["id"]))
-                await ca.send_message(cid, bench.make_cmid("fi", i), "", attachments=[str(f["id"])])
+                sent = await ca.send_message(
+                    cid, bench.make_cmid("fi", i), f"img-{i}.jpg", attachments=[str(f["id"])]
+                )
+                if sent is None:
+                    upload_errors += 1
+                else:
+                    ids.append(str(f["id"]))
 
         async def uploads() -> float:
             await asyncio.gather(*(one(i, d) for i, d in enumerate(images)))

@@ -181,7 +181,7 @@ class Conn:
         self.waiters: dict[str, asyncio.Future[float]] = {}
         self.convs: set[str] = set()
         self.closed = True
-        self.on_event: Callable[[JSON, float], None] | None = None  # events but messages
+        self.on_event: Callable[[JSON, float], None] | None = None  # every event, also
 
     @property
     def position(self) -> str | None:
@@ -258,8 +258,8 @@ class Conn:
                 self._on_message(event["message"], now)
             else:
                 self.rec.other_events += 1
-                if self.on_event is not None:
-                    self.on_event(event, now)
+            if self.on_event is not None:
+                self.on_event(event, now)
         elif isinstance(outcome, Answered):
             future = self.pending.pop(outcome.ref, None)
             if future is not None and not future.done():

@@ -193,6 +193,7 @@ class ImageLimits:
     image_max_bytes: int
     image_thumbnail_px: int
     image_preview_px: int
+    image_threads: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ class MediaProcessor:
         self.files = files
         self.blobs = blobs
         self.limits = limits
+        self._threads = asyncio.Semaphore(limits.image_threads)
 
     async def __call__(self, file: FileInfo) -> None:
         if file.status is not FileStatus.PROCESSING:
@@ -57,14 +58,15 @@ class MediaProcessor:
             if file.size > limits.image_max_bytes:
                 raise NotAnImage(f"over image_max_bytes ({limits.image_max_bytes})")
             data = await _read_all(self.blobs.read(file.blob_key), limits.image_max_bytes)
-            derived = await asyncio.to_thread(
-                derive_image,
-                data,
-                file.content_type,
-                max_pixels=limits.image_max_pixels,
-                thumb_px=limits.image_thumbnail_px,
-                preview_px=limits.image_preview_px,
-            )
+            async with self._threads:
+                derived = await asyncio.to_thread(
+                    derive_image,
+                    data,
+                    file.content_type,
+                    max_pixels=limits.image_max_pixels,
+                    thumb_px=limits.image_thumbnail_px,
+                    preview_px=limits.image_preview_px,
+                )
         except BlobMissing:
             log.warning("file_blob_missing", file_id=file.id)
             return  # collected meanwhile: nothing to record
