@@ -27,6 +27,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 
 from tidings.bench import procstat
@@ -121,16 +122,19 @@ async def _upload_stream(
             yield chunk
         yield tail
 
-    response = await bench.http.post(
-        "/files",
-        content=body(),
-        headers={
-            "authorization": f"Bearer {token}",
-            "content-type": f"multipart/form-data; boundary={boundary}",
-            "content-length": str(len(head) + size + len(tail)),
-        },
-        timeout=None,
-    )
+    # A connection of its own: a pooled one the server closed while idle (keep-alive)
+    # cannot be retried with a body that is made as it is sent.
+    async with httpx.AsyncClient(base_url=bench.url + "/api/v1", trust_env=False) as http:
+        response = await http.post(
+            "/files",
+            content=body(),
+            headers={
+                "authorization": f"Bearer {token}",
+                "content-type": f"multipart/form-data; boundary={boundary}",
+                "content-length": str(len(head) + size + len(tail)),
+            },
+            timeout=None,
+        )
     if response.status_code >= 300:
         raise RuntimeError(f"upload {name}: {response.status_code} {response.text[:300]}")
     data: JSON = orjson.loads(response.content)
@@ -246,6 +250,12 @@ async def scenario_files(bench: Bench) -> JSON:
     opts = bench.opts
     a, b = await bench.create_accounts(2, "x")
     cid = await bench.create_conversation(a, "direct", [b.id])
+    result: JSON = {"images": opts.images}
+    if opts.file_size_mib > 0:
+        # Before the connections open: with a WebSocket of the client open, the streamed
+        # upload was dropped by the server without an answer (seen 2026-12-02; not
+        # understood yet, see docs/benchmarks.md).
+        result.update(await _large_file(bench, a.token))
     conns, failed = await bench.open_conns([a, b])
     if failed:
         raise RuntimeError(f"connections failed: {bench.rec.errors[:3]}")
@@ -268,15 +278,12 @@ async def scenario_files(bench: Bench) -> JSON:
                 thumbs.setdefault(str(f.get("id")), now)
 
     cb.on_event = on_event
-    result: JSON = {"images": opts.images}
     idle = await _probe_sends(bench, ca, cb, cid, "idle", count=opts.idle_sends)
     result.update(
         idle_send_samples=len(idle),
         idle_send_p50_ms=_ms(_percentile(idle, 0.5)),
         idle_send_p99_ms=_ms(_percentile(idle, 0.99)),
     )
-    if opts.file_size_mib > 0:
-        result.update(await _large_file(bench, a.token))
     if opts.images > 0:
         images = await asyncio.to_thread(make_images, opts.images, bench.run_id)
         done = asyncio.Event()
