@@ -101,6 +101,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self.transport.close()
             return
         self._unset_keepalive_if_required()
+        was_in_head = self._in_head
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -122,7 +123,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        if self._in_head:
+        if self._in_head and was_in_head:
+            # (A read in which a request ended is not counted: most of it was that
+            # request's body, and httptools holds no more of the next head than one
+            # read. Counted whole, the last read of a large body was a "head" over
+            # the limit.)
             self._unparsed += len(data)
             limit = self.head.max_bytes
             if self._unparsed > limit:

@@ -23,6 +23,7 @@ from tidings.cli.common import (
 from tidings.cli.config import config_app
 from tidings.cli.conversations import conversation_app
 from tidings.cli.departments import dept_app
+from tidings.cli.files import files_app
 from tidings.cli.integrations import commands_app, hooks_app
 from tidings.cli.jobs import jobs_app
 from tidings.cli.ldap import ldap_app
@@ -51,6 +52,7 @@ app.add_typer(commands_app, name="commands")
 app.add_typer(hooks_app, name="incoming-webhooks")
 app.add_typer(oidc_app, name="oidc")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(files_app, name="files")
 app.add_typer(ldap_app, name="ldap")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(backup_app, name="backup")

@@ -29,12 +29,12 @@ import contextlib
 import logging
 import re
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from tidings.sdk.client import Client, EventStream
+from tidings.sdk.client import Client, EventStream, UploadSource
 from tidings.sdk.errors import StreamClosed
-from tidings.sdk.models import CommandInvoked, Event, Message, MessageSent, User
+from tidings.sdk.models import CommandInvoked, Event, File, Message, MessageSent, User
 
 __all__ = ["Bot", "CommandContext", "CommandHandler", "Context", "Handler", "parse_duration"]
 
@@ -109,15 +109,31 @@ class Context:
         """``args`` split on whitespace."""
         return self.args.split()
 
-    async def reply(self, body: str) -> Message:
-        """Answer the message with a quote-reply (``reply_to_seq`` = its seq)."""
+    async def reply(self, body: str, *, files: Sequence[UploadSource] = ()) -> Message:
+        """Answer the message with a quote-reply (``reply_to_seq`` = its seq); each of
+        ``files`` (a path, bytes, or an already uploaded :class:`File`) is attached."""
         return await self.client.send(
-            self.message.conversation_id, body, reply_to_seq=self.message.seq
+            self.message.conversation_id,
+            body,
+            reply_to_seq=self.message.seq,
+            attachments=await self._uploaded(files),
         )
 
-    async def send(self, body: str) -> Message:
-        """Post in the same conversation, without quoting the message."""
-        return await self.client.send(self.message.conversation_id, body)
+    async def send(self, body: str, *, files: Sequence[UploadSource] = ()) -> Message:
+        """Post in the same conversation, without quoting the message (``files`` as
+        for :meth:`reply`)."""
+        return await self.client.send(
+            self.message.conversation_id, body, attachments=await self._uploaded(files)
+        )
+
+    async def _uploaded(self, files: Sequence[UploadSource]) -> list[str]:
+        ids = []
+        for source in files:
+            if isinstance(source, File):
+                ids.append(source.id)
+            else:
+                ids.append((await self.client.upload(source)).id)
+        return ids
 
     async def react(self, emoji: str) -> None:
         """Put a reaction on the message."""

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import quote, urlsplit
@@ -55,6 +57,8 @@ from tidings.sdk.models import (
     Department,
     EphemeralMessage,
     Event,
+    File,
+    FileLink,
     HistoryPage,
     IncomingWebhook,
     Invocation,
@@ -75,6 +79,7 @@ from tidings.sdk.models import (
     WebhookDelivery,
     parse_ephemeral,
     parse_event,
+    parse_time,
 )
 
 __all__ = ["Client", "EventStream", "backoff_delay", "position_key"]
@@ -87,6 +92,41 @@ FATAL: Final = frozenset({Next.AUTH_FAILED, Next.RESUME_REFUSED})
 same way cannot help after 4001 bad token, 4003 revoked/disabled/removed, or 4009 a
 ``since`` the server never gave out (the application must sync over REST and open a new
 stream)."""
+
+
+UploadSource = str | os.PathLike[str] | bytes | bytearray | AsyncIterable[bytes]
+"""What :meth:`Client.upload` takes: a path, the bytes, or an async iterator of chunks."""
+UPLOAD_CHUNK: Final = 256 * 1024
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
+            yield chunk
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), UPLOAD_CHUNK):
+        yield data[start : start + UPLOAD_CHUNK]
+
+
+def _answer(response: httpx.Response) -> Any:
+    """The decoded body of an answer read whole, or its error raised."""
+    if response.status_code >= 400:
+        try:
+            body: object = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = None
+        raise error_for(response.status_code, body, retry_after=_retry_after(response))
+    return orjson.loads(response.content) if response.content else None
 
 
 def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 10.0) -> float:
@@ -938,12 +978,14 @@ class Client:
         *,
         reply_to_seq: int | None = None,
         client_msg_id: str | None = None,
+        attachments: Sequence[str | File] = (),
     ) -> Message:
         """Send a message and return it as stored, with its ``seq``.
 
         The ``client_msg_id`` is made here (a UUID4) unless given; every retry after
         a dropped connection or a 5xx reuses it, so the server stores the message
-        once however often the request had to be repeated.
+        once however often the request had to be repeated. ``attachments``: files
+        this account uploaded (:meth:`upload`), by id or as returned.
         """
         payload: dict[str, object] = {
             "client_msg_id": client_msg_id or str(uuid.uuid4()),
@@ -951,6 +993,8 @@ class Client:
         }
         if reply_to_seq is not None:
             payload["reply_to_seq"] = reply_to_seq
+        if attachments:
+            payload["attachments"] = [a.id if isinstance(a, File) else a for a in attachments]
         data = await self.request(
             "POST",
             f"/conversations/{quote(conversation_id, safe='')}/messages",
@@ -958,6 +1002,117 @@ class Client:
             retry=True,
         )
         return Message.from_json(data.get("message", data))
+
+    # ------------------------------------------------------------------ files
+
+    async def upload(
+        self,
+        source: UploadSource,
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> File:
+        """Upload a file and return it (``POST /files``), streamed: a path is read in
+        chunks, an async iterator of bytes is sent as it yields, and no more than one
+        chunk is held. ``progress`` is called with the bytes sent so far after each
+        chunk. Not retried (the stream is consumed); errors as :meth:`request`
+        (``TooLarge`` over max_upload_bytes or the quota, ``UnsupportedMediaType``
+        for a blocked type)."""
+        if isinstance(source, str | os.PathLike):
+            path = Path(source)
+            name = name or path.name
+            chunks: AsyncIterable[bytes] = _file_chunks(path)
+        elif isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+            chunks = _one_chunk(data)
+        else:
+            chunks = source
+        boundary = uuid.uuid4().hex
+        filename = (name or "file").replace("\\", "_").replace('"', "_").replace("\r", "")
+        filename = filename.replace("\n", "")
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type or 'application/octet-stream'}\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield head
+            sent = 0
+            async for chunk in chunks:
+                if chunk:
+                    yield bytes(chunk)
+                    sent += len(chunk)
+                    if progress is not None:
+                        progress(sent)
+            yield tail
+
+        headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        try:
+            response = await self._http.post(
+                API_PREFIX + "/files", content=body(), headers=headers, timeout=None
+            )
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"POST /files: {exc!r}") from exc
+        data = _answer(response)
+        return File.from_json(data["file"])
+
+    async def file(self, file_id: str) -> File:
+        """A file's metadata (the uploader, or a member of a conversation where it is
+        attached; others get NotFound)."""
+        data = await self.request("GET", f"/files/{quote(file_id, safe='')}/meta")
+        return File.from_json(data["file"])
+
+    async def download(
+        self,
+        file_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        progress: Callable[[int], object] | None = None,
+    ) -> Path:
+        """Write the file's bytes to ``dest`` as they stream in (a temporary file
+        beside it, renamed when complete: an interrupted download leaves no partial
+        file under ``dest``). Returns ``dest``."""
+        target = Path(dest)
+        partial = target.with_name(target.name + ".part")
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        path = f"{API_PREFIX}/files/{quote(file_id, safe='')}"
+        try:
+            async with self._http.stream("GET", path, headers=headers) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _answer(response)
+                handle = await asyncio.to_thread(partial.open, "wb")
+                try:
+                    received = 0
+                    async for chunk in response.aiter_bytes():
+                        await asyncio.to_thread(handle.write, chunk)
+                        received += len(chunk)
+                        if progress is not None:
+                            progress(received)
+                finally:
+                    await asyncio.to_thread(handle.close)
+            await asyncio.to_thread(os.replace, partial, target)
+        except httpx.TransportError as exc:
+            await asyncio.to_thread(_unlink, partial)
+            raise ConnectionFailed(f"GET /files/{file_id}: {exc!r}") from exc
+        except BaseException:
+            await asyncio.to_thread(_unlink, partial)
+            raise
+        return target
+
+    async def file_link(self, file_id: str, variant: str = "original") -> FileLink:
+        """A signed URL that reads the file (``variant``: original, thumbnail, preview)
+        without a token until it expires; absolute: this client's server URL + path."""
+        data = await self.request(
+            "POST", f"/files/{quote(file_id, safe='')}/link", json={"variant": variant}
+        )
+        expires = parse_time(data["expires_at"])
+        return FileLink(url=self.url + str(data["url"]), expires_at=expires)
 
     async def reply(self, message: Message, body: str) -> Message:
         """Answer ``message`` with a quote-reply (``reply_to_seq`` = its seq): a new

@@ -342,6 +342,52 @@ class Conversation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class File:
+    """An uploaded file (``POST /files``), as a message's attachment or on its own.
+    ``content_type`` is what the server sniffed from the bytes."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    uploader_id: str
+    created_at: datetime | None = None
+    width: int | None = None
+    height: int | None = None
+    has_thumbnail: bool = False
+    status: str = "processing"
+    """``processing`` until the job after the upload is done, then ``ready``;
+    ``quarantined``: flagged by a scan (never served)."""
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> File:
+        return cls(
+            id=_str(data.get("id")),
+            name=_str(data.get("name")),
+            size=_int(data.get("size")),
+            content_type=_str(data.get("content_type")),
+            sha256=_str(data.get("sha256")),
+            uploader_id=_str(data.get("uploader_id")),
+            created_at=parse_time(data.get("created_at")),
+            width=_opt_int(data.get("width")),
+            height=_opt_int(data.get("height")),
+            has_thumbnail=bool(data.get("has_thumbnail", False)),
+            status=_str(data.get("status"), "processing"),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileLink:
+    """A signed URL (``POST /files/{id}/link``) that reads a file without a token."""
+
+    url: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     """A stored message. ``seq`` numbers the messages of a conversation 1, 2, 3, …"""
 
@@ -359,6 +405,8 @@ class Message:
     edited_at: datetime | None = None
     deleted: bool = False
     """True once recalled; the body is then empty."""
+    attachments: tuple[File, ...] = ()
+    """The message's files (none once it is recalled)."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -378,6 +426,11 @@ class Message:
             created_at=parse_time(data.get("created_at")),
             edited_at=parse_time(data.get("edited_at")),
             deleted=bool(data.get("deleted", False)),
+            attachments=tuple(
+                File.from_json(f)
+                for f in (data.get("attachments") or ())
+                if isinstance(f, Mapping)
+            ),
             raw=dict(data),
         )
 

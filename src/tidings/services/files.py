@@ -115,8 +115,19 @@ class FileService:
         await self._processor(file)
 
     async def _mark_ready(self, file: FileInfo) -> None:
-        if file.status is FileStatus.PROCESSING:
-            await self.mark_processed(file.id, FileStatus.READY)
+        """The default processor: a file still processing is ready (what another
+        writer recorded meanwhile is kept)."""
+        async with self.d.store.write() as tx:
+            now = await tx.get_file(file.id)
+            if now is not None and now.status is FileStatus.PROCESSING:
+                await tx.update_file(
+                    now.id,
+                    status=FileStatus.READY,
+                    width=now.width,
+                    height=now.height,
+                    thumb_key=now.thumb_key,
+                    preview_key=now.preview_key,
+                )
 
     async def mark_processed(
         self,
@@ -383,11 +394,15 @@ class FileService:
             page = rows[:limit]
         return page, page[-1].seq
 
-    async def usage(self, actor: User | None) -> list[FileUsage]:
-        """Every user's uploads: files and bytes (admins; None: the command line)."""
+    async def usage(self, actor: User | None) -> list[tuple[FileUsage, str | None]]:
+        """Every uploader's files and bytes with their username (None: deleted), the
+        most bytes first (admins; None: the command line)."""
         check_admin(actor, "see storage usage")
         async with self.d.store.read() as tx:
-            return await tx.file_usage()
+            usage = await tx.file_usage()
+            users = await tx.get_users([u.user_id for u in usage])
+        names = {u.id: u.username for u in users}
+        return [(u, names.get(u.user_id)) for u in usage]
 
     # --- collection -----------------------------------------------------------------------
     async def _on_gc(self, job: Job) -> None:
@@ -405,6 +420,12 @@ class FileService:
             async with self.d.store.write() as tx:
                 gone = await tx.collectable_files(before, GC_BATCH)
                 await tx.delete_files([f.id for f in gone])
+                derived = [k for f in gone for k in (f.thumb_key, f.preview_key) if k]
+                # a thumbnail another upload of the same bytes still names stays
+                shared = await tx.derived_keys_in_use(derived) if derived else set()
+            for key in derived:
+                if key not in shared:
+                    await store.delete(key)
             files += len(gone)
             if len(gone) < GC_BATCH:
                 break

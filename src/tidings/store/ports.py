@@ -980,6 +980,10 @@ class FilesTx(Protocol):
         """Delete these files and their attachment rows (of recalled messages)."""
         ...
 
+    async def derived_keys_in_use(self, keys: Sequence[str]) -> set[str]:
+        """Which of these thumbnail or preview keys a file still names."""
+        ...
+
     async def orphan_blobs(self, limit: int) -> list[StoredBlob]:
         """Blobs no file references any more."""
         ...

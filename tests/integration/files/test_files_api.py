@@ -19,6 +19,8 @@ from tests.conftest import AppServer, MakeServer, World
 from tests.fakes import FakeClock
 from tests.helpers import Api
 from tests.raw_http import RawHttp, request
+from tidings.blobs.ports import BlobMissing
+from tidings.core.models import FileStatus
 
 FILE_SETTINGS: dict[str, object] = {"max_upload_bytes": 256 * 1024, "max_request_bytes": 4096}
 
@@ -69,6 +71,16 @@ async def upload(
     assert r.status_code == expect, r.text
     body: dict[str, Any] = r.json()
     return body["file"] if expect == 201 else body
+
+
+async def ready(server: AppServer, api: Api, file_id: str) -> None:
+    """Until the job after the upload has marked the file ready."""
+    for _ in range(200):
+        await server.container.services.jobs.drain()
+        if (await api.get(f"/files/{file_id}/meta"))["file"]["status"] == "ready":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the file never became ready")
 
 
 def stored_blobs(server: AppServer) -> list[Path]:
@@ -418,13 +430,92 @@ async def test_collection_after_the_grace_period(
             dropped = await upload(ann, b"never attached")
             await ann.send(cid, "x", attachments=[kept["id"]])
             files = s.container.services.files
+            blobs = s.container.blobs
+            await ready(s, ann, dropped["id"])  # the job after the upload is done
+            await blobs.put("t/dropped.webp", b"thumb")  # as the media job would make it
+            await files.mark_processed(dropped["id"], FileStatus.READY, thumb_key="t/dropped.webp")
             assert (await files.collect(None)).files == 0  # within the grace period
             clock.advance(601)
             collected = await files.collect(None)
             assert (collected.files, collected.blobs) == (1, 1)
             assert (await ann.http.get(f"/files/{dropped['id']}/meta")).status_code == 404
             assert (await ben.http.get(f"/files/{kept['id']}")).content == b"attached"
+            with pytest.raises(BlobMissing):  # its thumbnail went with it
+                await blobs.size("t/dropped.webp")
             if s.settings.blob_url is None:
                 assert len(stored_blobs(s)) == 1
+        finally:
+            await world.close()
+
+
+async def test_websocket_send_with_attachments_and_events_equal_a_fresh_fetch(
+    fworld: World,
+) -> None:
+    ann, ben, eve = await fworld.users("ann", "ben", "eve")
+    cid = await fworld.conversation(ann, ben)
+    start = (await ben.get("/sync"))["next"]
+    ws_ann, ws_ben = await fworld.ws(ann), await fworld.ws(ben)
+    fid = (await upload(ann, png(), "pic.png", "image/png"))["id"]
+    ack = await ws_ann.request(
+        {
+            "type": "send",
+            "conversation_id": cid,
+            "client_msg_id": uuid.uuid4().hex,
+            "body": "look",
+            "attachments": [fid],
+        }
+    )
+    assert ack["type"] == "ack", ack
+    assert [a["id"] for a in ack["message"]["attachments"]] == [fid]
+    live = (await ws_ben.event("message"))["event"]["message"]
+    assert live["attachments"][0]["content_type"] == "image/png"
+    # eve's upload cannot ride on ann's frame, nor ann's on eve's
+    other = (await upload(eve, b"eve's"))["id"]
+    refused = await ws_ann.request(
+        {"type": "send", "conversation_id": cid, "client_msg_id": "x1", "body": "x",
+         "attachments": [other]}
+    )
+    assert refused["type"] == "error" and refused["error"]["code"] == "not_found"
+    # stale state + events == fresh fetch, through a recall too
+    await ann.call("DELETE", f"/conversations/{cid}/messages/{live['seq']}", expect=200)
+    events = (await ben.get("/sync", params={"since": start}))["events"]
+    state: dict[int, dict[str, Any]] = {}
+    for item in events:
+        event = item["event"]
+        if event["kind"] in ("message", "message_deleted", "message_edited"):
+            state[event["message"]["seq"]] = event["message"]
+    fresh = {m["seq"]: m for m in (await ben.get(f"/conversations/{cid}/messages"))["messages"]}
+    assert state == fresh
+    assert fresh[live["seq"]]["attachments"] == []
+
+
+async def test_the_worker_schedules_one_collection_per_interval(fserver: AppServer) -> None:
+    from tidings.core.jobs import JobState
+    from tidings.workers.maintenance import Maintenance
+
+    worker = Maintenance(fserver.container)
+    first = await worker.schedule_files_gc()
+    assert await worker.schedule_files_gc() == first  # another worker: the same job
+    jobs = fserver.container.services.jobs
+    for _ in range(200):
+        await jobs.drain()
+        if (await jobs.show(None, first)).state is JobState.DONE:
+            break
+        await asyncio.sleep(0.05)
+    assert (await jobs.show(None, first)).state is JobState.DONE
+
+
+async def test_uploads_are_rate_limited(
+    make_server: MakeServer, blob_settings: dict[str, object]
+) -> None:
+    async with make_server(rate_upload_per_user=2, **FILE_SETTINGS, **blob_settings) as s:
+        world = World(s)
+        try:
+            ann = await world.user("ann")
+            await upload(ann, b"one")
+            await upload(ann, b"two")
+            r = await ann.http.post("/files", files={"file": ("3.txt", b"three", "text/plain")})
+            assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+            assert "retry-after" in r.headers
         finally:
             await world.close()

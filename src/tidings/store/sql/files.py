@@ -204,6 +204,20 @@ class FileQueries(TxBase):
             )
             await self.conn.execute(delete(t.files).where(F.id.in_(chunk)))
 
+    async def derived_keys_in_use(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            rows = await self.conn.execute(
+                select(F.thumb_key, F.preview_key).where(
+                    or_(F.thumb_key.in_(chunk), F.preview_key.in_(chunk))
+                )
+            )
+            for thumb, preview in rows:
+                found.update(k for k in (thumb, preview) if k in chunk)
+        return found
+
     async def orphan_blobs(self, limit: int) -> list[StoredBlob]:
         b = t.blobs.c
         used = exists(select(F.id).where(F.sha256 == b.sha256))
