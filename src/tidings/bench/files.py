@@ -252,9 +252,7 @@ async def scenario_files(bench: Bench) -> JSON:
     cid = await bench.create_conversation(a, "direct", [b.id])
     result: JSON = {"images": opts.images}
     if opts.file_size_mib > 0:
-        # Before the connections open: with a WebSocket of the client open, the streamed
-        # upload was dropped by the server without an answer (seen 2026-12-02; not
-        # understood yet, see docs/benchmarks.md).
+        # Before the connections open and the image load: the large file alone.
         result.update(await _large_file(bench, a.token))
     conns, failed = await bench.open_conns([a, b])
     if failed:
