@@ -138,13 +138,20 @@ class FileService:
         height: int | None = None,
         thumb_key: str | None = None,
         preview_key: str | None = None,
+        if_processing: bool = False,
     ) -> FileInfo | None:
         """Record what the job after an upload found and made; the file as it is now.
         Every message (not recalled) that carries it gets a `file_updated` event in the
         same transaction, so a client that holds the message shows its thumbnail (or
-        its quarantine) without fetching it again."""
+        its quarantine) without fetching it again. `if_processing`: only while the file
+        is still `processing` (what another writer recorded meanwhile is kept, and
+        nothing is told)."""
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
+            if if_processing:
+                current = await tx.get_file(file_id)
+                if current is None or current.status is not FileStatus.PROCESSING:
+                    return current
             await tx.update_file(
                 file_id,
                 status=status,

@@ -52,7 +52,7 @@ class MediaProcessor:
             return  # done already (a second delivery of the job), or quarantined
         limits = self.limits
         if file.content_type not in PILLOW_FORMATS:
-            await self.files.mark_processed(file.id, FileStatus.READY)
+            await self.files.mark_processed(file.id, FileStatus.READY, if_processing=True)
             return
         try:
             if file.size > limits.image_max_bytes:
@@ -72,7 +72,7 @@ class MediaProcessor:
             return  # collected meanwhile: nothing to record
         except NotAnImage as exc:
             log.info("file_not_previewed", file_id=file.id, reason=exc.reason[:200])
-            await self.files.mark_processed(file.id, FileStatus.READY)
+            await self.files.mark_processed(file.id, FileStatus.READY, if_processing=True)
             return
         thumb_key = await self._put(file, "thumb", derived.thumbnail)
         preview_key = await self._put(file, "preview", derived.preview)
@@ -83,6 +83,7 @@ class MediaProcessor:
             height=derived.height,
             thumb_key=thumb_key,
             preview_key=preview_key,
+            if_processing=True,
         )
         log.info(
             "file_previewed",
