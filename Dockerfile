@@ -4,6 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --system --create-home --home-dir /var/lib/tidings tidings
 WORKDIR /app
+# requirements.lock: what the server needs, nothing of the test toolchain (scripts/lock)
 COPY requirements.lock ./
 RUN pip install -r requirements.lock
 COPY pyproject.toml README.md ./

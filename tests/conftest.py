@@ -305,9 +305,16 @@ def _redis_clear(prefix: str) -> None:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
-    """The real server process, on SQLite and (parametrized) on PostgreSQL + Redis."""
-    server = LiveServer(tmp_path / "data", free_port(), env=backend.env)
+def live_server(
+    tmp_path: Path, backend: Backend, sqlite_template: Path
+) -> Iterator[LiveServer]:
+    """The real server process, on SQLite and (parametrized) on PostgreSQL + Redis, on a
+    copy of the migrated database (a first start's migrations: tests/e2e/test_cli.py)."""
+    data = tmp_path / "data"
+    if backend.database_url is None:
+        data.mkdir()
+        shutil.copyfile(sqlite_template, data / "tidings.db")
+    server = LiveServer(data, free_port(), env=backend.env)
     server.start()
     try:
         yield server
@@ -337,13 +344,15 @@ async def container(
     backend: Backend,
     container_settings: dict[str, object],
     container_clock: Clock | None,
+    sqlite_template: Path,
 ) -> AsyncIterator[object]:
     """Every service, in-process, on a real SQLite file or (parametrized) a fresh
-    PostgreSQL database, migrated like production. The bus is the in-process one."""
+    PostgreSQL database, migrated like production (a copy of the migrated template: the
+    migrations themselves are tested in tests/integration/store). The bus is the
+    in-process one."""
     from tidings.app.container import Container
     from tidings.app.settings import Settings
     from tidings.services.passwords import Passwords
-    from tidings.store import migrations
 
     settings = Settings.model_validate(
         {
@@ -355,7 +364,7 @@ async def container(
     )
     settings.data_dir.mkdir(parents=True)
     if backend.database_url is None:
-        await asyncio.to_thread(migrations.upgrade, settings.db_url)
+        shutil.copyfile(sqlite_template, settings.data_dir / "tidings.db")
     # argon2id cheaper than the settings allow: tests hash hundreds of passwords
     c = Container(
         settings,

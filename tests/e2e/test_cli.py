@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -279,6 +280,16 @@ def test_first_start_prints_the_generated_owner_password_once(tmp_path: Path) ->
             assert "with password: " in stdout
             password = stdout.split("with password: ", 1)[1].split()[0]
             assert password not in stderr  # printed once to the operator, never logged
+            # its own block, delimited; and a file only the data dir's owner can read
+            block = stdout.split("=" * 72)
+            assert len(block) >= 3 and password in block[1], stdout
+            kept = data / "initial-admin-password"
+            assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+            assert f"password: {password}\n" in kept.read_text()
+            assert str(kept) in block[1]
+            for line in stderr.splitlines():  # the JSON logs
+                if line.startswith("{"):
+                    assert password not in line
         else:
             assert "with password" not in stdout
     assert password

@@ -124,6 +124,8 @@ def test_translation_files_cover_every_string() -> None:
     built |= {f"webhooks.kind.{k}" for k in WEBHOOK_KINDS}
     built |= {f"webhooks.off_{r}" for r in ("manual", "failures", "gone")}
     built |= {f"webhooks.status.{s}" for s in ("ok", "failed", "rejected", "refused")}
+    built |= {f"org.policy_{p}" for p in ("none", "admins", "everyone")}  # admin_org.js
+    built |= {"org.limits_title", "org.limits_hint"}  # admin_config.js, group "limits"
     assert sorted(built - set(en)) == []
 
 

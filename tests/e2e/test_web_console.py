@@ -149,3 +149,35 @@ def test_admin_archives_a_group_and_reads_usage(live: LiveServer, browser: Brows
                 p.context.close()
         admin.close()
     assert errors == []
+
+
+def test_admin_changes_a_limit_on_the_organization_page(
+    live: LiveServer, browser: Browser
+) -> None:
+    admin = admin_rest(live)
+    ann = create_user(admin, live, "ann", "Ann")
+    conv = admin.conversation("group", [ann.id], name="Limits")
+    page = open_signed_in(browser, live, live.admin_username, live.admin_password)
+    try:
+        page.goto(live.url + "/#/admin/org")
+        expect(page.get_by_test_id("org-policy")).to_have_value("none")
+        field = page.get_by_test_id("config-max_message_bytes")
+        expect(field).to_have_value("16384")
+        field.fill("20")
+        page.get_by_test_id("config-limits-save").click()
+        expect(page.locator("#toasts")).to_contain_text("Settings saved.")
+        page.reload()  # what the server now holds
+        expect(page.get_by_test_id("config-max_message_bytes")).to_have_value("20")
+        # the next send obeys it, without a restart
+        res = admin.client.post(
+            f"/conversations/{conv['id']}/messages",
+            json={"client_msg_id": "c1", "body": "x" * 30},
+        )
+        assert res.json()["error"]["code"] == "too_large"
+        assert res.json()["error"]["details"]["limit"] == 20
+        admin.send(conv["id"], "short")
+    finally:
+        errors = page_errors(page)
+        page.context.close()
+        admin.close()
+    assert errors == []

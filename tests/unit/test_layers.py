@@ -308,3 +308,21 @@ def test_plugins_are_apart_from_the_server() -> None:
             layer,
             lambda n: not within(n, "tidings.plugins") or within(n, "tidings.plugins.api"),
         ) == []
+
+
+def test_admin_commands_start_without_the_scim_models() -> None:
+    """The services and the CLI load SCIM's models only when SCIM is used: importing them
+    (scim2_models builds its pydantic models at import) was a third of the start-up of
+    every `tidings` command."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, tidings.app.container, tidings.cli.main; "
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith(('scim2_models', 'tidings.protocol.scim'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

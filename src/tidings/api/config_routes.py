@@ -1,7 +1,8 @@
 """REST routes of the settings admins edit at run time (services/config.py): the LDAP and
-OpenID Connect settings, each with whether the server's configuration file locks it;
-secrets never answered (only whether one is set). Admins only (checked by the service);
-each change counts against `rate_directory_per_user`."""
+OpenID Connect settings and the limits (sizes, windows, login protection, rates), each with
+whether the server's configuration file locks it; secrets never answered (only whether one
+is set). Admins only (checked by the service); each change counts against
+`rate_directory_per_user`."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ Value = str | int | float | bool | dict[str, str] | None
 
 class SettingOut(BaseModel):
     name: str = Field(description="the setting's name, as in the configuration file")
-    group: Literal["ldap", "oidc"]
+    group: Literal["ldap", "oidc", "limits"]
     value: Any = Field(description="the value in force (a secret: always null)")
     set: bool | None = Field(None, description="a secret: whether one is set")
     secret: bool
@@ -47,13 +48,13 @@ class ConfigIn(s.Body):
 
 @router.get("", response_model=ConfigOut)
 async def config_show(svc: Svc, me: Auth) -> Response:
-    """The LDAP and OpenID Connect settings: value in force, default, whether locked."""
+    """The LDAP, OpenID Connect and limit settings: value in force, default, whether locked."""
     return json({"settings": await svc.config.show(me.user)})
 
 
 @router.patch("", response_model=ConfigOut)
 async def config_update(body: ConfigIn, svc: Svc, me: Auth) -> Response:
-    """Change LDAP and OpenID Connect settings; in force on this node at once, on the
+    """Change LDAP, OpenID Connect and limit settings; in force on this node at once, on the
     others within `config_poll_seconds`. Audited (`settings_changed`, secrets only
     named). A locked setting: invalid_operation; an unknown one or a bad value:
     invalid_request naming it."""

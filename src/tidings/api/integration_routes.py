@@ -12,11 +12,9 @@ from starlette.responses import Response
 
 from tidings.api import integration_schemas as s
 from tidings.api.routes import ERRORS, Auth, Svc, client_ip, json, no_content
-from tidings.core.clock import rfc3339
 from tidings.core.errors import InvalidRequest, TooLarge
-from tidings.core.integrations import IncomingWebhook, SlashCommand, slack_text
-from tidings.core.models import User
-from tidings.protocol.wire import invocation_json, message_json
+from tidings.core.integrations import slack_text
+from tidings.protocol.wire import command_json, hook_json, invocation_json, message_json
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
 from tidings.services.integrations import hook_url
@@ -32,41 +30,6 @@ JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
 def base_url(svc: Services, request: Request) -> str:
     """Where URLs given out start: `public_url`, else where this request came to."""
     return svc.deps.integrations.public_url or str(request.base_url)
-
-
-def hook_json(hook: IncomingWebhook, url: str | None = None) -> dict[str, object]:
-    return {
-        "id": hook.id,
-        "conversation_id": hook.conversation_id,
-        "name": hook.name,
-        "user_id": hook.user_id,
-        "created_by": hook.created_by,
-        "created_at": rfc3339(hook.created_at),
-        "disabled": hook.disabled,
-        "posts": hook.posts,
-        "last_post_at": None if hook.last_post_at is None else rfc3339(hook.last_post_at),
-        "url": url,
-    }
-
-
-def command_json(command: SlashCommand, viewer: User | None) -> dict[str, object]:
-    """A command as anyone sees it (to invoke it); admins see its target too."""
-    data: dict[str, object] = {
-        "id": command.id,
-        "name": command.name,
-        "description": command.description,
-        "usage": command.usage,
-        "user_id": command.user_id,
-        "disabled": command.disabled,
-    }
-    if viewer is None or viewer.role.is_admin:
-        data.update(
-            target=command.target.value,
-            url=command.url,
-            created_at=rfc3339(command.created_at),
-            created_by=command.created_by,
-        )
-    return data
 
 
 async def json_body(request: Request, limit: int, *, form: bool = False) -> Any:

@@ -9,45 +9,9 @@ from starlette.responses import Response
 
 from tidings.api import webhook_schemas as ws
 from tidings.api.routes import ERRORS, Auth, Svc, json, no_content
-from tidings.core.clock import rfc3339
-from tidings.core.webhooks import Delivery, Webhook
+from tidings.protocol.wire import delivery_json, webhook_json
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["webhooks"])
-
-
-def webhook_json(webhook: Webhook, secret: str | None = None) -> dict[str, object]:
-    data: dict[str, object] = {
-        "id": webhook.id,
-        "url": webhook.url,
-        "events": list(webhook.events),
-        "conversation_id": webhook.conversation_id,
-        "owner_id": webhook.owner_id,
-        "enabled": webhook.enabled,
-        "disabled_reason": None
-        if webhook.disabled_reason is None
-        else webhook.disabled_reason.value,
-        "failures": webhook.failures,
-        "created_at": rfc3339(webhook.created_at),
-        "updated_at": rfc3339(webhook.updated_at),
-    }
-    if secret is not None:
-        data["secret"] = secret
-    return data
-
-
-def delivery_json(delivery: Delivery) -> dict[str, object]:
-    return {
-        "id": delivery.id,
-        "delivery_id": delivery.delivery_id,
-        "kind": delivery.kind,
-        "position": None if delivery.position is None else str(delivery.position),
-        "attempt": delivery.attempt,
-        "at": rfc3339(delivery.at),
-        "status": delivery.status.value,
-        "response_code": delivery.response_code,
-        "latency_ms": delivery.latency_ms,
-        "error": delivery.error,
-    }
 
 
 @router.post("/webhooks", status_code=201, response_model=ws.WebhookEnvelope)

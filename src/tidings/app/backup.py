@@ -652,16 +652,29 @@ def scheduled_name(slot_start: float) -> str:
     return f"tidings-backup-{datetime.fromtimestamp(slot_start, UTC):%Y%m%dT%H%M%SZ}.tar.gz"
 
 
-def prune(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` scheduled archives (by name: their time)."""
-    found = sorted(
+def scheduled_archives(directory: Path) -> list[Path]:
+    """The scheduled archives in `directory`, oldest first (by name: their time)."""
+    return sorted(
         p for p in directory.glob("tidings-backup-*.tar.gz") if SCHEDULED_NAME.match(p.name)
     )
+
+
+def scheduled_time(path: Path) -> datetime:
+    """When a scheduled archive's time slot began (its name says it)."""
+    return datetime.strptime(path.name[15:31], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def prune(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` scheduled archives (by name: their time)."""
+    found = scheduled_archives(directory)
     gone = found[: max(0, len(found) - keep)]
     for p in gone:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
     return gone
+
+
+RECORD_GRACE_S = 30.0  # a scheduled backup's job: time past backup_timeout_seconds to record it
 
 
 class ScheduledBackups:
@@ -680,10 +693,15 @@ class ScheduledBackups:
         self._enqueued: int | None = None
 
     def register(self) -> None:
+        # the backup itself stops at backup_timeout_seconds (run: recorded and counted as
+        # a failure); the job's limit leaves time to record that
         self.services.jobs.register(
             JOB_KIND,
             self.run,
-            JobPolicy(max_attempts=3, timeout_seconds=self.settings.backup_timeout_seconds),
+            JobPolicy(
+                max_attempts=3,
+                timeout_seconds=self.settings.backup_timeout_seconds + RECORD_GRACE_S,
+            ),
         )
 
     def slot(self) -> int:
@@ -709,8 +727,10 @@ class ScheduledBackups:
             return
         started = time.monotonic()
         try:
-            made = await create_backup(self.settings, path)
+            async with asyncio.timeout(self.settings.backup_timeout_seconds):
+                made = await create_backup(self.settings, path)
         except Exception as exc:
+            self.services.deps.counts.backup_failures += 1  # /metrics
             await self.services.backups.record(
                 BackupStatus(
                     at=datetime.now(UTC),
@@ -718,7 +738,11 @@ class ScheduledBackups:
                     file=path.name,
                     seconds=time.monotonic() - started,
                     scheduled=True,
-                    error=f"{type(exc).__name__}: {exc}"[:300],
+                    error=(
+                        f"timed out after {self.settings.backup_timeout_seconds:g} s"
+                        if isinstance(exc, TimeoutError)
+                        else f"{type(exc).__name__}: {exc}"[:300]
+                    ),
                 )
             )
             raise

@@ -76,15 +76,27 @@ def oidc_client_for(settings: Settings) -> OidcClient | None:
 NOT_EDITABLE = frozenset(
     {"ldap_ca_file", "ldap_sync_interval_seconds", "ldap_sync_timeout_seconds"}
 )
+# limits every check reads from `deps.limits` / `deps.security` (Deps.put_limits), so a
+# change is in force at the next request; config_max_value_chars bounds this very form
+LIVE_LIMITS = tuple(
+    name
+    for name in (*Limits.__dataclass_fields__, *SecurityLimits.__dataclass_fields__)
+    if name != "config_max_value_chars" and name != "totp_issuer"
+)
 
 
 def config_schema(settings: Settings) -> ConfigSchema:
-    """The LDAP and OIDC settings admins may edit at run time (services/config.py):
-    every ldap_* and oidc_* one but NOT_EDITABLE; the ones `settings` were given
+    """The settings admins may edit at run time (services/config.py): every ldap_* and
+    oidc_* one but NOT_EDITABLE, and the LIVE_LIMITS; the ones `settings` were given
     explicitly (file, environment, arguments) are locked."""
     fields = Settings.model_fields
-    editable = tuple(
-        name for name in fields if name.startswith(("ldap_", "oidc_")) and name not in NOT_EDITABLE
+    editable = (
+        *(
+            name
+            for name in fields
+            if name.startswith(("ldap_", "oidc_")) and name not in NOT_EDITABLE
+        ),
+        *LIVE_LIMITS,
     )
     return ConfigSchema(
         explicit={k: getattr(settings, k) for k in settings.model_fields_set},
@@ -184,8 +196,9 @@ class Container:
         self._config_task: asyncio.Task[None] | None = None
 
     async def _apply(self, effective: Settings) -> None:
-        """Put the LDAP directory and the OpenID provider client of `effective` (the
-        settings with the admins' changes) in force on this node."""
+        """Put the limits, the LDAP directory and the OpenID provider client of
+        `effective` (the settings with the admins' changes) in force on this node."""
+        self.deps.put_limits(limits_from(effective, Limits), limits_from(effective, SecurityLimits))
         directory = self._make_directory(effective)
         self.directory = directory
         self.services.ldap.set_directory(directory)

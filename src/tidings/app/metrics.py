@@ -44,6 +44,7 @@ import tidings
 from tidings.core.errors import Forbidden, TidingsError, Unauthenticated
 from tidings.core.jobs import QueueStats
 from tidings.core.webhooks import parse_networks
+from tidings.services.backup import BackupStatus
 from tidings.services.metrics import Histogram, Tally
 from tidings.store.sql.store import SqlStore
 
@@ -69,6 +70,7 @@ class _Slow:
     queued: int = 0
     queue_max: int = 0
     failures: dict[str, int] = field(default_factory=dict)  # what could not be read
+    backup: BackupStatus | None = None  # the newest successful scheduled backup
 
 
 class Metrics:
@@ -160,6 +162,11 @@ class Metrics:
                 slow.jobs = await services.jobs.stats(None)
             except Exception as exc:  # noqa: BLE001 - reported as a failure, not raised
                 self._failed(slow, "jobs", exc)
+            try:
+                slow.backup = await services.backups.last_success(scheduled=True)
+            except Exception as exc:  # noqa: BLE001 - reported as a failure, not raised
+                self._failed(slow, "backup", exc)
+                slow.backup = self._slow.backup  # what it was: no false "stale"
         self._slow = slow
 
     @staticmethod
@@ -203,6 +210,7 @@ class _TidingsCollector(Collector):
         yield from self._bus()
         if "worker" in self.m.roles:
             yield from self._jobs()
+            yield from self._backups()
 
     def _process(self) -> Iterator[Metric]:
         m = self.m
@@ -458,3 +466,38 @@ class _TidingsCollector(Collector):
         for queue, count in sorted(stats.broker.items()):
             broker.add_metric([queue], count)
         yield broker
+
+    def _backups(self) -> Iterator[Metric]:
+        """Scheduled backups (the worker role runs them): the newest successful one is
+        the database's (the same on every worker), the failures this process's. The
+        last-success families have no sample until there is one (absent() says so)."""
+        m = self.m
+        yield _gauge(
+            "tidings_backup_interval_seconds",
+            "How often the worker role makes a backup (backup_interval_seconds; 0: never)",
+            m.container.settings.backup_interval_seconds,
+        )
+        at = GaugeMetricFamily(
+            "tidings_backup_last_success_timestamp_seconds",
+            "When the newest successful scheduled backup finished (Unix time)",
+        )
+        size = GaugeMetricFamily(
+            "tidings_backup_last_success_bytes", "Size of the newest successful scheduled backup"
+        )
+        took = GaugeMetricFamily(
+            "tidings_backup_last_success_duration_seconds",
+            "How long the newest successful scheduled backup took",
+        )
+        last = m._slow.backup
+        if last is not None:
+            at.add_metric([], last.at.timestamp())
+            size.add_metric([], last.bytes)
+            took.add_metric([], last.seconds)
+        yield at
+        yield size
+        yield took
+        yield CounterMetricFamily(
+            "tidings_backup_failures",
+            "Scheduled backup attempts that failed in this process (each retry counts)",
+            value=m.container.deps.counts.backup_failures,
+        )

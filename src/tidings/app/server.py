@@ -23,6 +23,7 @@ from tidings.app.connections import (
 )
 from tidings.app.container import Container
 from tidings.app.fatal import report_fatal_signals
+from tidings.app.first_start import announce_owner
 from tidings.app.http_protocol import GuardedHttpProtocol, HeadLimits
 from tidings.app.logging import configure_logging
 from tidings.app.metrics import Metrics
@@ -199,13 +200,8 @@ def serve(settings: Settings) -> None:
     app, _container, hub, gateway = build(settings, Container(settings, plugins=plugins))
     generated = asyncio.run(_bootstrap_once(settings))
     if generated is not None:
-        # Printed once, to the operator's terminal; never logged.
-        print(
-            f"Created the owner account {settings.admin_username!r} with password: {generated}\n"
-            "Store it now: it is not shown again (tidings user reset-password changes it).",
-            file=sys.stdout,
-            flush=True,
-        )
+        # Printed once, to the operator's terminal, and in a 0600 file; never logged.
+        announce_owner(settings.data_dir, settings.admin_username, generated, sys.stdout)
     config = uvicorn_config(app, settings, gateway, loop="uvloop", **tls)
     server = _DrainingServer(config, hub, settings.drain_seconds)
     log.info(

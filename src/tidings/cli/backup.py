@@ -19,7 +19,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tidings.cli.common import _one_line_errors, _settings, err, fail, run_with_container, say
+from tidings.cli.common import (
+    JsonOut,
+    _one_line_errors,
+    _settings,
+    err,
+    fail,
+    print_json,
+    run_with_container,
+    say,
+)
 
 if TYPE_CHECKING:
     from tidings.app.container import Container
@@ -181,9 +190,16 @@ def backup_restore(
 
 
 @backup_app.command("status")
-def backup_status() -> None:
-    """The last backup's time, size and outcome (what /metrics reports)."""
+def backup_status(as_json: JsonOut = False) -> None:
+    """The last backup's time, size and outcome (what /metrics reports); exit 1 when it
+    failed. --json: {"last": null, or at, ok, file, bytes, seconds, stream_head,
+    scheduled, error}."""
     status = run_with_container(lambda c: c.services.backups.last(), check_keys=False)
+    if as_json:
+        print_json({"last": None if status is None else status.json()})
+        if status is not None and not status.ok:
+            raise typer.Exit(1)
+        return
     if status is None:
         say("no backup made yet")
         return
@@ -195,3 +211,35 @@ def backup_status() -> None:
     )
     if not status.ok:
         raise typer.Exit(1)
+
+
+@backup_app.command("list")
+def backup_list(as_json: JsonOut = False) -> None:
+    """The scheduled backups kept in the backups directory (backup_dir, default
+    data_dir/backups), newest first: time slot, size, file. --json: a list of {file,
+    path, at, bytes}."""
+    from tidings.app.backup import scheduled_archives, scheduled_time
+
+    directory = _settings().backups_dir
+    rows: list[dict[str, object]] = []
+    for path in reversed(scheduled_archives(directory) if directory.is_dir() else []):
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:  # pruned meanwhile
+            continue
+        rows.append(
+            {
+                "file": path.name,
+                "path": str(path),
+                "at": scheduled_time(path).isoformat(),
+                "bytes": size,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        say(f"no scheduled backups in {directory}")
+        return
+    for row in rows:
+        say(f"{row['at']}  {row['bytes']:>12} bytes  {row['path']}")

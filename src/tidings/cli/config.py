@@ -1,5 +1,6 @@
-"""`tidings config`: the LDAP and OpenID Connect settings admins may also change from the
-web (services/config.py): show them, set one, put one back to its default. Running
+"""`tidings config`: the LDAP and OpenID Connect settings and the limits (message size,
+edit window, page sizes, login protection, rates) admins may also change from the web
+(services/config.py): show them, set one, put one back to its default. Running
 servers pick a change up within `config_poll_seconds`."""
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ if TYPE_CHECKING:
     from tidings.app.container import Container
 
 config_app = typer.Typer(
-    help="The LDAP and OpenID Connect settings stored in the database (the web admin's "
-    "Identity and SSO forms): show, set, unset. A setting the configuration file or the "
-    "environment gives is locked (docs/identity.md, Configuring from the web).",
+    help="The LDAP and OpenID Connect settings and the limits stored in the database (the "
+    "web admin's Identity, SSO and Organization forms): show, set, unset. A setting the "
+    "configuration file or the environment gives is locked (docs/identity.md, Configuring "
+    "from the web).",
     no_args_is_help=True,
 )
 
@@ -75,7 +77,7 @@ def _update(name: str, value: object | None, parse: bool) -> None:
 
 @config_app.command("set")
 def config_set(
-    name: Annotated[str, typer.Argument(help="e.g. ldap_url")],
+    name: Annotated[str, typer.Argument(help="e.g. ldap_url or max_message_bytes")],
     value: Annotated[str, typer.Argument(help="text; numbers, true/false, JSON objects")],
 ) -> None:
     """Set one setting (validated with the others; audited; a secret is sealed)."""
@@ -83,6 +85,8 @@ def config_set(
 
 
 @config_app.command("unset")
-def config_unset(name: Annotated[str, typer.Argument(help="e.g. ldap_url")]) -> None:
+def config_unset(
+    name: Annotated[str, typer.Argument(help="e.g. ldap_url or max_message_bytes")],
+) -> None:
     """Put one setting back to its default (a secret: remove it)."""
     _update(name, None, False)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from tidings.cli.common import console, fail, run_with_container, say
+from tidings.cli.common import JsonOut, console, fail, print_json, run_with_container, say
 from tidings.core.integrations import IncomingWebhook, SlashCommand
 
 if TYPE_CHECKING:
@@ -41,14 +41,22 @@ def _print_secret(what: str, value: str) -> None:
 
 # --- slash commands -----------------------------------------------------------------
 @commands_app.command("list")
-def commands_list() -> None:
-    """List the slash commands with their targets."""
+def commands_list(as_json: JsonOut = False) -> None:
+    """List the slash commands with their targets (--json: a list, each as
+    GET /commands answers an admin, with `username`: who answers as)."""
 
     async def action(c: Container) -> tuple[list[SlashCommand], dict[str, str]]:
         found = await c.services.commands.list(None)
         return found, await c.services.commands.usernames(None, found)
 
     found, users = run_with_container(action)
+    if as_json:
+        from tidings.protocol.wire import command_json
+
+        print_json(
+            [{**command_json(cmd, None), "username": users.get(cmd.user_id)} for cmd in found]
+        )
+        return
     table = Table("name", "target", "answers as", "status", "description", "id")
     for cmd in found:
         target = cmd.url if cmd.url is not None else f"bot {users.get(cmd.user_id, '?')}"
@@ -151,15 +159,23 @@ def hooks_list(
     conversation: Annotated[
         str | None, typer.Option(help="Only this conversation's (its id).")
     ] = None,
+    as_json: JsonOut = False,
 ) -> None:
-    """List incoming webhooks (their URLs are never shown again: rotate for a new one)."""
+    """List incoming webhooks (their URLs are never shown again: rotate for a new one).
+    --json: a list, each as GET /incoming-webhooks answers it (`url` always null)."""
 
     async def action(c: Container) -> list[IncomingWebhook]:
         found: list[IncomingWebhook] = await c.services.incoming_webhooks.list(None, conversation)
         return found
 
+    hooks = run_with_container(action)
+    if as_json:
+        from tidings.protocol.wire import hook_json
+
+        print_json([hook_json(hook) for hook in hooks])
+        return
     table = Table("id", "name", "conversation", "status", "posts", "last post")
-    for hook in run_with_container(action):
+    for hook in hooks:
         last = hook.last_post_at
         table.add_row(
             hook.id,

@@ -9,7 +9,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from tidings.cli.common import console, fail, run_with_container, say
+from tidings.cli.common import JsonOut, console, fail, print_json, run_with_container, say
 from tidings.core.jobs import JobRecord, JobState, QueueStats
 
 if TYPE_CHECKING:
@@ -46,22 +46,37 @@ def jobs_list(
     stats: Annotated[
         bool, typer.Option("--stats", help="Show the queues (counts, lag, dead letters) instead.")
     ] = False,
+    as_json: JsonOut = False,
 ) -> None:
-    """List jobs, newest first; or, with --stats, the queues with their lag."""
+    """List jobs, newest first; or, with --stats, the queues with their lag. --json: a
+    list of jobs, or the queues, in the REST API's shapes (GET /admin/jobs,
+    /admin/jobs/stats)."""
     states = []
     for name in state or []:
         if name not in STATES:
             fail(f"no such state {name!r} (one of {', '.join(STATES)})")
         states.append(JobState(name))
+    from tidings.protocol.wire import job_json, queue_stats_json
+
     if stats:
-        _print_stats(run_with_container(lambda c: c.services.jobs.stats(None)))
+        found = run_with_container(lambda c: c.services.jobs.stats(None))
+        if as_json:
+            print_json(queue_stats_json(found))
+        else:
+            _print_stats(found)
         return
 
     async def action(c: Container) -> list[JobRecord]:
         return await c.services.jobs.list(None, states=states, kind=kind, limit=limit)
 
+    jobs = run_with_container(action)
+    if as_json:
+        print_json([job_json(job) for job in jobs])
+        return
+    # a terminal gets the error's start; a pipe all of it
+    width = 60 if console.is_terminal else None
     table = Table("id", "kind", "state", "attempts", "due / finished", "last error")
-    for job in run_with_container(action):
+    for job in jobs:
         when = job.finished_at if job.state.finished else job.run_after
         table.add_row(
             job.id,
@@ -69,7 +84,7 @@ def jobs_list(
             job.state.value,
             f"{job.attempts}/{job.max_attempts}",
             _ago(when),
-            (job.last_error or "")[:60],
+            (job.last_error or "")[:width],
         )
     console.print(table)
 

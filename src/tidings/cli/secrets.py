@@ -9,9 +9,11 @@ import typer
 from rich.table import Table
 
 from tidings.cli.common import (
+    JsonOut,
     _settings,
     console,
     fail,
+    print_json,
     run_with_container,
     say,
 )
@@ -101,14 +103,29 @@ def secrets_rotate(
 
 
 @secrets_app.command("status")
-def secrets_status() -> None:
-    """Which keys the server holds and which the database uses."""
+def secrets_status(as_json: JsonOut = False) -> None:
+    """Which keys the server holds and which the database uses. --json: {"held": key
+    ids, newest first; "totp", "webhooks", "commands", "config": sealed per key id
+    ("none": TOTP secrets not sealed yet); "audit_head": the signed head's key}. Key
+    ids only, never a key."""
     from tidings.services.secrets import KeyUse
 
     async def action(c: Container) -> tuple[list[str], KeyUse]:
         return c.keyring.ids, await c.services.secrets.usage()
 
     held, use = run_with_container(action, check_keys=False)
+    if as_json:
+        print_json(
+            {
+                "held": list(held),
+                "totp": {("none" if k is None else k): n for k, n in use.totp.items()},
+                "webhooks": dict(use.webhooks),
+                "commands": dict(use.commands),
+                "config": dict(use.config),
+                "audit_head": use.head,
+            }
+        )
+        return
     table = Table("key", "held", "TOTP secrets", "audit head")
     for key in sorted(
         {*held, *(k for k in use.totp if k is not None), *([use.head] if use.head else [])}

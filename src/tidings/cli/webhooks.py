@@ -113,15 +113,23 @@ def webhooks_delete(webhook_id: WebhookIdArg) -> None:
 def webhooks_deliveries(
     webhook_id: WebhookIdArg,
     limit: Annotated[int, typer.Option(min=1, max=200, help="Rows to show.")] = 20,
+    as_json: JsonOut = False,
 ) -> None:
-    """The newest rows of a webhook's delivery log: one per attempt."""
+    """The newest rows of a webhook's delivery log: one per attempt (--json: a list,
+    each as GET /webhooks/{id}/deliveries answers it)."""
 
     async def action(c: Container) -> list[Delivery]:
         found: list[Delivery] = await c.services.webhooks.deliveries(None, webhook_id, None, limit)
         return found
 
+    rows = run_with_container(action)
+    if as_json:
+        from tidings.protocol.wire import delivery_json
+
+        print_json([delivery_json(d) for d in rows])
+        return
     table = Table("at", "kind", "attempt", "status", "code", "ms", "delivery id", "error")
-    for d in run_with_container(action):
+    for d in rows:
         table.add_row(
             f"{d.at:%Y-%m-%d %H:%M:%S}",
             d.kind,

@@ -24,7 +24,7 @@ from tidings.core.events import (
     ReactionChanged,
     ReadMoved,
 )
-from tidings.core.integrations import Invocation, SlashCommand
+from tidings.core.integrations import IncomingWebhook, Invocation, SlashCommand
 from tidings.core.jobs import JobRecord, QueueStats
 from tidings.core.models import (
     Conversation,
@@ -42,6 +42,7 @@ from tidings.core.models import (
     User,
     UserId,
 )
+from tidings.core.webhooks import Delivery, Webhook
 
 JsonDict = dict[str, object]
 
@@ -520,3 +521,73 @@ def command_frame(
             "at": rfc3339(at),
         }
     )
+
+
+def hook_json(hook: IncomingWebhook, url: str | None = None) -> dict[str, object]:
+    return {
+        "id": hook.id,
+        "conversation_id": hook.conversation_id,
+        "name": hook.name,
+        "user_id": hook.user_id,
+        "created_by": hook.created_by,
+        "created_at": rfc3339(hook.created_at),
+        "disabled": hook.disabled,
+        "posts": hook.posts,
+        "last_post_at": None if hook.last_post_at is None else rfc3339(hook.last_post_at),
+        "url": url,
+    }
+
+
+def command_json(command: SlashCommand, viewer: User | None) -> dict[str, object]:
+    """A command as anyone sees it (to invoke it); admins see its target too."""
+    data: dict[str, object] = {
+        "id": command.id,
+        "name": command.name,
+        "description": command.description,
+        "usage": command.usage,
+        "user_id": command.user_id,
+        "disabled": command.disabled,
+    }
+    if viewer is None or viewer.role.is_admin:
+        data.update(
+            target=command.target.value,
+            url=command.url,
+            created_at=rfc3339(command.created_at),
+            created_by=command.created_by,
+        )
+    return data
+
+
+def webhook_json(webhook: Webhook, secret: str | None = None) -> dict[str, object]:
+    data: dict[str, object] = {
+        "id": webhook.id,
+        "url": webhook.url,
+        "events": list(webhook.events),
+        "conversation_id": webhook.conversation_id,
+        "owner_id": webhook.owner_id,
+        "enabled": webhook.enabled,
+        "disabled_reason": None
+        if webhook.disabled_reason is None
+        else webhook.disabled_reason.value,
+        "failures": webhook.failures,
+        "created_at": rfc3339(webhook.created_at),
+        "updated_at": rfc3339(webhook.updated_at),
+    }
+    if secret is not None:
+        data["secret"] = secret
+    return data
+
+
+def delivery_json(delivery: Delivery) -> dict[str, object]:
+    return {
+        "id": delivery.id,
+        "delivery_id": delivery.delivery_id,
+        "kind": delivery.kind,
+        "position": None if delivery.position is None else str(delivery.position),
+        "attempt": delivery.attempt,
+        "at": rfc3339(delivery.at),
+        "status": delivery.status.value,
+        "response_code": delivery.response_code,
+        "latency_ms": delivery.latency_ms,
+        "error": delivery.error,
+    }

@@ -112,7 +112,7 @@ class AuthService:
         self.passwords = passwords
         self.second_factor = second_factor
         self.limiter = RateLimiter(deps)
-        self.guard = LoginGuard(deps.security)
+        self.guard = LoginGuard(lambda: deps.security)
         self.last_seen = LastSeen(deps)
 
     async def login(

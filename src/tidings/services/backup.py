@@ -30,6 +30,7 @@ from tidings.services.context import Deps
 from tidings.services.sync import RESTORES_KEY, restored_ranges
 
 LAST_BACKUP_KEY = "backup_last"
+LAST_SUCCESS_KEY = "backup_last_success"  # the newest successful one (gauges of /metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,21 @@ class BackupService:
 
     async def last(self) -> BackupStatus | None:
         """The last backup's outcome (None: never one), for /metrics and the CLI."""
+        return await self._read(LAST_BACKUP_KEY)
+
+    async def last_success(self, *, scheduled: bool = False) -> BackupStatus | None:
+        """The newest successful backup (`scheduled`: the newest scheduled one), for
+        /metrics: a failure after it leaves it as it was. None: none yet."""
+        found = await self._read(LAST_SUCCESS_KEY + (":scheduled" if scheduled else ""))
+        if found is None:  # recorded before these keys existed: the last one, if it fits
+            last = await self.last()
+            if last is not None and last.ok and (last.scheduled or not scheduled):
+                return last
+        return found
+
+    async def _read(self, key: str) -> BackupStatus | None:
         async with self.d.store.read() as tx:
-            raw = await tx.get_meta(LAST_BACKUP_KEY)
+            raw = await tx.get_meta(key)
         if raw is None:
             return None
         try:
@@ -90,8 +104,12 @@ class BackupService:
         """Keep `status` as the last backup's; a backup made is also an audit entry
         (everything the server holds left in a file)."""
         async with self.d.store.write() as tx:
-            await tx.set_meta(LAST_BACKUP_KEY, orjson.dumps(status.json()).decode())
+            doc = orjson.dumps(status.json()).decode()
+            await tx.set_meta(LAST_BACKUP_KEY, doc)
             if status.ok:
+                await tx.set_meta(LAST_SUCCESS_KEY, doc)
+                if status.scheduled:
+                    await tx.set_meta(LAST_SUCCESS_KEY + ":scheduled", doc)
                 await record(
                     tx,
                     self.d.clock,

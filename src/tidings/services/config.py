@@ -1,5 +1,7 @@
-"""The LDAP and OpenID Connect settings, editable by admins at run time (docs/identity.md,
-"Configuring from the web").
+"""The settings admins edit at run time: LDAP and OpenID Connect (docs/identity.md,
+"Configuring from the web") and the limits (sizes, edit window, page sizes, login
+protection, passwords, rates: docs/operations.md, "Organization settings"), which every
+check reads from the context the container refreshes (Deps.put_limits).
 
 - A setting the operator set in the configuration file or the environment
   (`Settings.model_fields_set`) is locked: shown, never changed here.
@@ -56,7 +58,10 @@ class ConfigSchema:
 
 
 def _group(name: str) -> str:
-    return "ldap" if name.startswith("ldap_") else "oidc"
+    """ldap, oidc, or limits (sizes, windows, login protection and rates)."""
+    if name.startswith("ldap_"):
+        return "ldap"
+    return "oidc" if name.startswith("oidc_") else "limits"
 
 
 def _plain(value: object) -> object:

@@ -213,3 +213,11 @@ class Deps:
     files: FileLimits
     # what this process counts (services/metrics.py; read by /metrics)
     counts: Counts = field(default_factory=Counts)
+
+    def put_limits(self, limits: Limits, security: SecurityLimits) -> None:
+        """Put limits an admin changed at run time in force (services/config.py, through
+        the container): every service reads `deps.limits` / `deps.security` when it
+        checks, so the next request obeys them; no lock and no cost on the hot path
+        (one attribute read, as before). The two are replaced whole, never edited."""
+        object.__setattr__(self, "limits", limits)
+        object.__setattr__(self, "security", security)

@@ -6,6 +6,7 @@ survive restarts and are shared by every node."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,8 +42,15 @@ def delay_after(failures: int, limits: SecurityLimits) -> timedelta:
 
 
 class LoginGuard:
-    def __init__(self, limits: SecurityLimits) -> None:
-        self.limits = limits
+    """`limits`: the login limits in force, read at every check (an admin may change
+    them at run time: services/config.py)."""
+
+    def __init__(self, limits: Callable[[], SecurityLimits]) -> None:
+        self._limits = limits
+
+    @property
+    def limits(self) -> SecurityLimits:
+        return self._limits()
 
     def _keys(self, username: str, address: str) -> list[str]:
         keys = [user_key(username)]
@@ -52,16 +60,17 @@ class LoginGuard:
 
     async def check(self, tx: Tx, username: str, address: str, now: datetime) -> None:
         """Raise RateLimited if the name or the address is locked or must still wait."""
+        limits = self.limits
         rows = await tx.get_login_failures(self._keys(username, address))
         wait = timedelta(0)
         for key, row in rows.items():
             if row.locked_until is not None and row.locked_until > now:
                 wait = max(wait, row.locked_until - now)
                 continue
-            if now - row.first_at > self.limits.login_failure_window:
+            if now - row.first_at > limits.login_failure_window:
                 continue  # stale: forgotten at the next failure
             if key.startswith("user:"):
-                ready_at = row.last_at + delay_after(row.failures, self.limits)
+                ready_at = row.last_at + delay_after(row.failures, limits)
                 if ready_at > now:
                     wait = max(wait, ready_at - now)
         if wait > timedelta(0):
@@ -72,6 +81,7 @@ class LoginGuard:
 
     async def failed(self, tx: Tx, username: str, address: str, now: datetime) -> FailureOutcome:
         """Count one failure for the name and the address; lock what crossed its limit."""
+        limits = self.limits
         keys = self._keys(username, address)
         rows = await tx.get_login_failures(keys)
         locked = False
@@ -81,16 +91,16 @@ class LoginGuard:
             old = rows.get(key)
             if old is not None:
                 expired_lock = old.locked_until is not None and old.locked_until <= now
-                if now - old.first_at <= self.limits.login_failure_window and not expired_lock:
+                if now - old.first_at <= limits.login_failure_window and not expired_lock:
                     failures, first_at, locked_until = old.failures, old.first_at, old.locked_until
             failures += 1
             limit = (
-                self.limits.login_failures_before_lockout
+                limits.login_failures_before_lockout
                 if key.startswith("user:")
-                else self.limits.login_address_failures_before_lockout
+                else limits.login_address_failures_before_lockout
             )
             if failures >= limit and locked_until is None:
-                locked_until = now + self.limits.login_lockout
+                locked_until = now + limits.login_lockout
                 locked = True
             if key.startswith("user:"):
                 user_failures = failures

@@ -88,6 +88,8 @@ class Counts:
         self.rate_limited = Tally()
         # webhook deliveries by outcome (services/webhooks.py, where it runs)
         self.webhook_deliveries = Tally()
+        # scheduled backup attempts that failed in this process (app/backup.py)
+        self.backup_failures = 0
 
     def login(self, method: str, outcome: str) -> None:
         key = (method, outcome)

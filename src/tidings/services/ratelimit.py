@@ -8,7 +8,7 @@ from enum import StrEnum
 import structlog
 
 from tidings.core.errors import RateLimited
-from tidings.services.context import Deps
+from tidings.services.context import Deps, SecurityLimits
 
 log = structlog.get_logger(__name__)
 
@@ -33,10 +33,20 @@ class Action(StrEnum):
 
 
 class RateLimiter:
+    """The limits are the settings in force (`deps.security`, which an admin may change at
+    run time): the table is rebuilt when that object is replaced (one identity check)."""
+
     def __init__(self, deps: Deps) -> None:
         self.d = deps
+        self._sec: SecurityLimits | None = None
+        self._limits: dict[Action, tuple[int, int]] = {}
+        # every limit counts over `rate_window_seconds` but these
+        self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}
+
+    def _rebuild(self) -> dict[Action, tuple[int, int]]:
+        deps = self.d
         sec = deps.security
-        self._limits: dict[Action, tuple[int, int]] = {
+        self._limits = {
             Action.LOGIN: (sec.rate_login_per_user, sec.rate_login_per_address),
             Action.SEND: (sec.rate_send_per_user, sec.rate_send_per_address),
             Action.UPLOAD: (sec.rate_upload_per_user, sec.rate_upload_per_address),
@@ -53,15 +63,17 @@ class RateLimiter:
             Action.SCIM: (deps.scim.rate_scim_per_token, 0),
             Action.WEBHOOK: (sec.rate_webhook_per_user, 0),
         }
-        # every limit counts over `rate_window_seconds` but these
-        self._windows: dict[Action, float] = {Action.CONVERSATION: 3600.0}
+        self._sec = sec
+        return self._limits
 
     async def check(self, action: Action, user_key: str | None, address: str | None) -> None:
         """Count one `action` for a user (an id, or for login the username) and for an
         address; raise RateLimited when either is over its limit. A request refused here
         has written nothing: the client retries after `retry_after` (sends with the same
         client_msg_id)."""
-        per_user, per_address = self._limits[action]
+        # the limits in force: rebuilt only when an admin changed them (Deps.put_limits)
+        table = self._limits if self.d.security is self._sec else self._rebuild()
+        per_user, per_address = table[action]
         window = self._windows.get(action, self.d.security.rate_window_seconds)
         refusal: RateLimited | None = None
         for scope, key, limit in (("user", user_key, per_user), ("address", address, per_address)):

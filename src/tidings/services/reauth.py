@@ -46,7 +46,7 @@ class Reauth:
         self.d = deps
         self.passwords = passwords
         self.directory = directory  # an account the directory made: its password there
-        self.guard = LoginGuard(deps.security)
+        self.guard = LoginGuard(lambda: deps.security)
 
     async def check_allowed(self, user: User) -> None:
         """Raise RateLimited while the account name or the caller's address must wait."""

@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidings.core.audit import AuditAction
 from tidings.core.clock import new_token, rfc3339
@@ -48,7 +48,6 @@ from tidings.core.errors import (
 )
 from tidings.core.models import Department, DepartmentId, ExternalProfile, OrgRole, User, UserId
 from tidings.core.rules import check_admin, clean_text
-from tidings.protocol import scim as wire
 from tidings.services.audit import record as audit
 from tidings.services.auth import token_hash
 from tidings.services.context import Deps
@@ -58,6 +57,11 @@ from tidings.services.password_policy import check_new_password
 from tidings.services.passwords import Passwords
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import ScimGroupRecord, ScimToken, ScimUserRecord, Tx
+
+if TYPE_CHECKING:
+    # Imported where used: SCIM's models cost a third of every CLI command's start-up
+    # (scim2_models builds its pydantic models at import), and only SCIM requests use them.
+    from tidings.protocol import scim as wire
 
 PROVIDER = "scim"  # the identity provider name of SCIM's links (services/identity.py)
 USED_EVERY = timedelta(seconds=60)  # how stale a token's last_used_at may get
@@ -79,6 +83,8 @@ class ScimGroupView:
 
 
 def user_json(view: ScimUserView, base_url: str) -> dict[str, Any]:
+    from tidings.protocol import scim as wire
+
     shown = view.record.attributes.get("displayName")
     active = view.record.attributes.get("active")
     return wire.user_resource(
@@ -96,6 +102,8 @@ def user_json(view: ScimUserView, base_url: str) -> dict[str, Any]:
 
 
 def group_json(view: ScimGroupView, base_url: str) -> dict[str, Any]:
+    from tidings.protocol import scim as wire
+
     return wire.group_resource(
         group_id=view.record.department_id,
         display_name=view.record.display_name,
@@ -118,9 +126,7 @@ def username_for(user_name: str) -> str:
 def primary_email(resource: wire.User) -> str | None:
     """The account's email: the primary one, else the work one, else the first."""
     emails = [e for e in resource.emails or [] if e.value]
-    ranked = sorted(
-        emails, key=lambda e: (not e.primary, str(e.type or "").lower() != "work")
-    )
+    ranked = sorted(emails, key=lambda e: (not e.primary, str(e.type or "").lower() != "work"))
     return str(ranked[0].value) if ranked else None
 
 
@@ -278,6 +284,8 @@ class ScimService:
         self, caller: ScimToken, scim_id: str, patch: wire.UserPatch, if_match: str | None
     ) -> ScimUserView:
         def patched(view: ScimUserView) -> wire.User:
+            from tidings.protocol import scim as wire
+
             current = wire.load_resource(wire.User, user_json(view, ""))
             result: wire.User = wire.apply_patch(patch, current)
             return result
@@ -324,6 +332,8 @@ class ScimService:
         return ScimUserView(user, record)
 
     def _user_name(self, resource: wire.User) -> str:
+        from tidings.protocol import scim as wire
+
         raw = resource.user_name or ""
         name = clean_text(raw, field="userName", max_chars=256)
         if not name:
@@ -379,6 +389,8 @@ class ScimService:
         created: datetime,
         updated: datetime,
     ) -> ScimUserRecord:
+        from tidings.protocol import scim as wire
+
         external_id = resource.external_id
         if external_id is not None:
             external_id = clean_text(external_id, field="externalId", max_chars=256)
@@ -521,6 +533,8 @@ class ScimService:
         patch: wire.GroupPatch,
         if_match: str | None,
     ) -> ScimGroupView:
+        from tidings.protocol import scim as wire
+
         async with self.d.store.write() as tx:
             current = await self._group_view(tx, group_id)
             before = group_json(current, "")
@@ -553,6 +567,8 @@ class ScimService:
         return ScimGroupView(record, await tx.scim_members(group_id))
 
     def _group_name(self, resource: wire.Group) -> str:
+        from tidings.protocol import scim as wire
+
         name = clean_text(resource.display_name or "", field="displayName", max_chars=80)
         if not name:
             raise wire.invalid("displayName is required", "invalidValue", "displayName")
@@ -566,6 +582,8 @@ class ScimService:
         resource: wire.Group,
         created: bool = False,
     ) -> ScimGroupView:
+        from tidings.protocol import scim as wire
+
         before = current.record
         name = self._group_name(resource)
         external_id = resource.external_id

@@ -1,7 +1,7 @@
 // Admin pages (owners and admins): users, departments, single sign-on (admin_sso.js),
 // and LDAP / Active Directory (its configuration is read-only here, it lives in the
 // settings, and secrets are never sent back), webhooks (webhooks.js).
-// Also jobs and plugins (admin_jobs.js); integrations: slash commands and incoming
+// Also organization settings (admin_org.js), jobs and plugins (admin_jobs.js); integrations: slash commands and incoming
 // webhooks (integrations_admin.js).
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
@@ -10,6 +10,7 @@ import { renderConfigForm } from './admin_config.js';
 import { renderJobs } from './admin_jobs.js';
 import { renderConversations } from './admin_conversations.js';
 import { renderUsage } from './admin_usage.js';
+import { renderOrg } from './admin_org.js';
 import { renderAudit } from './admin_audit.js';
 import { departmentActions } from './admin_departments.js';
 import { renderIntegrations } from './integrations_admin.js';
@@ -41,6 +42,8 @@ export function renderAdmin(main, ctx) {
           'data-testid': 'admin-tab-webhooks' }, t('webhooks.title')),
         h('a', { class: `tab${ctx.tab === 'conversations' ? ' active' : ''}`, href: '#/admin/conversations', role: 'tab',
           'data-testid': 'admin-tab-conversations' }, t('aconv.tab')),
+        h('a', { class: `tab${ctx.tab === 'org' ? ' active' : ''}`, href: '#/admin/org', role: 'tab',
+          'data-testid': 'admin-tab-org' }, t('org.tab')),
         h('a', { class: `tab${ctx.tab === 'usage' ? ' active' : ''}`, href: '#/admin/usage', role: 'tab',
           'data-testid': 'admin-tab-usage' }, t('usage.tab')),
         h('a', { class: `tab${ctx.tab === 'audit' ? ' active' : ''}`, href: '#/admin/audit', role: 'tab',
@@ -55,6 +58,7 @@ export function renderAdmin(main, ctx) {
   else if (ctx.tab === 'webhooks') renderWebhooks(body, ctx);
   else if (ctx.tab === 'conversations') renderConversations(body, ctx);
   else if (ctx.tab === 'usage') renderUsage(body, ctx);
+  else if (ctx.tab === 'org') renderOrg(body, ctx);
   else if (ctx.tab === 'audit') renderAudit(body, ctx);
   else renderUsers(body, ctx);
 }

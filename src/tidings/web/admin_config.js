@@ -1,5 +1,5 @@
 // Admin forms of the settings admins may edit at run time (GET/PATCH /admin/config,
-// docs/identity.md "Configuring from the web"): one field per LDAP or OIDC setting.
+// docs/identity.md "Configuring from the web"): one field per LDAP, OIDC or limit setting.
 // A setting the server's configuration file sets is locked (shown, disabled); a secret
 // is a password field that says whether one is set and is sent only when typed.
 import { h, append, clear, bdi } from './dom.js';
@@ -36,7 +36,9 @@ function valueOf(row, input) {
   return input.value;
 }
 
-// Render the form of `group` ('ldap' or 'oidc') into `box`; `onSaved()` after a save.
+const TITLES = { ldap: 'config.ldap_title', oidc: 'config.oidc_title', limits: 'org.limits_title' };
+
+// Render the form of `group` ('ldap', 'oidc' or 'limits') into `box`; `onSaved()` after a save.
 export async function renderConfigForm(box, ctx, group, onSaved) {
   const { api, toast, errorText } = ctx;
   let rows;
@@ -100,8 +102,8 @@ export async function renderConfigForm(box, ctx, group, onSaved) {
       if (at) at.input.focus();
     }
   } },
-  h('h3', {}, group === 'ldap' ? t('config.ldap_title') : t('config.oidc_title')),
-  h('p', { class: 'hint' }, t('config.hint')),
+  h('h3', {}, t(TITLES[group])),
+  h('p', { class: 'hint' }, t(group === 'limits' ? 'org.limits_hint' : 'config.hint')),
   grid, formError,
   h('div', { class: 'toolbar' },
     h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': `config-${group}-save` }, t('config.save'))));

@@ -13,7 +13,7 @@
 import { withFileUpdate } from './file_kinds.js';
 
 export const TYPING_SHOW_MS = 6000;
-export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations', 'scim', 'webhooks', 'conversations', 'usage', 'audit'];
+export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations', 'scim', 'webhooks', 'conversations', 'org', 'usage', 'audit'];
 
 export function initialState({ me = null } = {}) {
   return {

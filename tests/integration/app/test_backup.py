@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Backend
 from tidings.app.backup import (
@@ -29,6 +30,7 @@ from tidings.app.backup import (
     verify_backup,
 )
 from tidings.app.container import Container
+from tidings.app.metrics import Metrics
 from tidings.app.settings import Settings
 from tidings.core.errors import InvalidPosition
 from tidings.core.jobs import Job, NewJob
@@ -272,6 +274,10 @@ async def test_scheduled_backups_run_once_per_slot_keep_the_newest_and_report(
     worker = ScheduledBackups(container.settings, svc, clock)
     other_node = ScheduledBackups(container.settings, svc, clock)
     worker.register()
+    before = await scrape(container)
+    assert before["tidings_backup_interval_seconds"] == 60
+    assert before["tidings_backup_failures_total"] == 0
+    assert "tidings_backup_last_success_timestamp_seconds" not in before  # absent(): none yet
     first = await worker.tick()
     assert first == f"backup.scheduled:{int(clock.now // 60)}"
     assert await worker.tick() is None  # once per slot in a process
@@ -300,6 +306,40 @@ async def test_scheduled_backups_run_once_per_slot_keep_the_newest_and_report(
     last = await svc.backups.last()
     assert last is not None and not last.ok and last.error
     assert last.at <= datetime.now(UTC)
+    # /metrics: the newest successful one stays; the failed attempts are counted
+    good = await svc.backups.last_success(scheduled=True)
+    assert good is not None and good.file == "tidings-backup-20270115T080300Z.tar.gz"
+    after = await scrape(container)
+    assert after["tidings_backup_last_success_timestamp_seconds"] == good.at.timestamp()
+    assert after["tidings_backup_last_success_bytes"] == good.bytes > 0
+    assert after["tidings_backup_failures_total"] == container.deps.counts.backup_failures >= 1
+
+
+async def test_a_scheduled_backup_over_its_time_is_a_failure_reported_and_counted(
+    container: Container,
+) -> None:
+    await _some_data(container)
+    settings = container.settings.model_copy(update={"backup_timeout_seconds": 1e-9})
+    worker = ScheduledBackups(settings, container.services, _Clock())
+    worker.register()
+    await worker.tick()
+    await container.services.jobs.drain()  # the first attempt (the retries wait a backoff)
+    last = await container.services.backups.last()
+    assert last is not None and not last.ok and last.error == "timed out after 1e-09 s"
+    assert container.deps.counts.backup_failures == 1
+    assert await container.services.backups.last_success(scheduled=True) is None
+    assert (await scrape(container))["tidings_backup_failures_total"] == 1
+
+
+async def scrape(container: Container) -> dict[str, float]:
+    """The unlabelled samples of a fresh /metrics exposition of this process."""
+    text = (await Metrics(container, None).render()).decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 class _Recorder:

@@ -60,6 +60,24 @@ async def test_a_chunked_body_under_the_limit_is_served(make_server: MakeServer)
         await http.close()
 
 
+async def test_a_large_body_ending_in_one_read_is_no_request_head(server: AppServer) -> None:
+    """The read in which a request's body ends (here: more than the 64 KiB head limit
+    of body in one piece) is the body's, not the next request's head: it is answered,
+    and the connection serves the next request."""
+    http = await RawHttp.connect(server.url)
+    credentials = {"username": server.admin_username, "password": server.admin_password}
+    body = orjson.dumps({**credentials, "device": "x" * 500_000})
+    head = request(
+        "POST", LOGIN, {"Content-Length": str(len(body)), "Content-Type": "application/json"}
+    )
+    await http.send(head + body)
+    answer = await http.answer()
+    assert answer.status != 431 and answer.status < 500, answer.body
+    await http.send(request("GET", "/healthz"))
+    assert (await http.answer()).status == 200
+    await http.close()
+
+
 async def test_a_content_length_over_the_limit_is_refused_before_reading(
     make_server: MakeServer,
 ) -> None:
