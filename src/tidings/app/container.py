@@ -28,6 +28,7 @@ from tidings.services.context import (
     Deps,
     FileLimits,
     IdentityLimits,
+    ImageLimits,
     IntegrationLimits,
     JobLimits,
     Limits,
@@ -41,6 +42,7 @@ from tidings.services.passwords import Passwords
 from tidings.services.plugins import LoadedPlugin, PluginSetup
 from tidings.store.ports import Store
 from tidings.store.sql.store import SqlStore
+from tidings.workers.files import MediaProcessor
 
 log = structlog.get_logger(__name__)
 
@@ -187,6 +189,10 @@ class Container:
                 self.deps, config_schema(settings), self._apply
             ),
             blobs=self.blobs,
+        )
+        # The job after an upload: image sizes, thumbnails and previews (workers/files.py).
+        self.services.files.set_processor(
+            MediaProcessor(self.services.files, self.blobs, limits_from(settings, ImageLimits))
         )
         self._config_task: asyncio.Task[None] | None = None
 

@@ -601,6 +601,31 @@ class Settings(BaseSettings):
         description="comma-separated content types (or type/*) an upload may not have, as "
         "sniffed from its bytes (default: executables: ELF, PE/DOS, Mach-O, MSI)",
     )
+    image_max_pixels: int = Field(
+        50_000_000,
+        ge=1,
+        description="an image that claims more pixels (width x height) gets no thumbnail "
+        "and stays a plain file: decompression bombs (workers/imaging.py)",
+    )
+    image_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="an image upload larger than this gets no thumbnail (the worker reads "
+        "it whole to decode it)",
+    )
+    image_thumbnail_px: int = Field(
+        320, ge=32, le=1024, description="the longer side of an image's thumbnail"
+    )
+    image_preview_px: int = Field(
+        1280, ge=256, le=4096, description="the longer side of an image's preview (lightbox)"
+    )
+    image_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="images one process decodes and resizes at once (threads beside the "
+        "event loop; more use more cores, and leave less to sends on the same node)",
+    )
 
     @classmethod
     def settings_customise_sources(

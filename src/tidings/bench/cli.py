@@ -123,6 +123,19 @@ def bench(
     reconnect_every: float = typer.Option(
         5.0, "--reconnect-every", help="soak: drop and resume a connection every N s (0: never)."
     ),
+    file_size_mib: int = typer.Option(
+        1024, "--file-size-mib", help="files: the large file's size in MiB (0: none)."
+    ),
+    images: int = typer.Option(1000, help="files: small images uploaded (0: none)."),
+    idle_sends: int = typer.Option(
+        200, "--idle-sends", help="files: messages sent one at a time for the idle latency."
+    ),
+    upload_concurrency: int = typer.Option(
+        8, "--upload-concurrency", help="files: image uploads at once."
+    ),
+    thumbnail_timeout: float = typer.Option(
+        300.0, "--thumbnail-timeout", help="files: give up waiting for thumbnails after N s."
+    ),
     body_bytes: int = typer.Option(64, "--body-bytes", help="Message body size."),
     drain_timeout: float = typer.Option(
         15.0, "--drain-timeout", help="Give up waiting for missing deliveries after N idle s."
@@ -156,6 +169,11 @@ def bench(
         soak_users=soak_users,
         rate=rate,
         reconnect_every=reconnect_every,
+        file_size_mib=file_size_mib,
+        images=images,
+        idle_sends=idle_sends,
+        upload_concurrency=upload_concurrency,
+        thumbnail_timeout=thumbnail_timeout,
         body_bytes=body_bytes,
         drain_timeout=drain_timeout,
         compression=compression,
@@ -185,6 +203,10 @@ _HELP = {
     "a time, each with its own account and token (--shared-users: spread over "
     "--connection-users accounts), and hold them idle; server CPU-ms and memory per "
     "connection.",
+    "files": "Upload and download a --file-size-mib MiB file (MB/s, server RSS growth), "
+    "then --images small images each sent in a message, timing until every thumbnail is "
+    "ready, with the send latency p99 in the same conversation meanwhile beside the idle "
+    "one (bench/files.py).",
     "soak": "A mixed load for --duration seconds at --rate messages/s (group and direct "
     "messages, edits, reactions, reads, typing) while connections drop and resume.",
 }

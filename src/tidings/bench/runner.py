@@ -35,6 +35,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tidings.bench import files as bench_files
 from tidings.bench import procstat
 from tidings.bench.server import SpawnedServer, spawn_server
 from tidings.protocol.session import (
@@ -47,7 +48,7 @@ from tidings.protocol.session import (
     Refused,
 )
 
-SCENARIOS = ("latency", "fanout", "connections", "soak")
+SCENARIOS = ("latency", "fanout", "connections", "soak", "files")
 
 JSON = dict[str, Any]
 
@@ -91,6 +92,16 @@ class Options:
     """Messages per second, all senders together."""
     reconnect_every: float = 5.0
     """Soak: drop a random connection and resume it with ``since`` this often (0: never)."""
+    # files (bench/files.py)
+    file_size_mib: int = 1024
+    """The large file's size (0: no large file)."""
+    images: int = 1000
+    """Small images uploaded, each in a message (0: none)."""
+    idle_sends: int = 200
+    """Messages sent one at a time before the uploads: the idle latency."""
+    upload_concurrency: int = 8
+    thumbnail_timeout: float = 300.0
+    """Give up waiting for the images' thumbnails after this long."""
     # common
     body_bytes: int = 64
     connect_concurrency: int = 100
@@ -146,6 +157,7 @@ class Conn:
         "closed",
         "convs",
         "last_seq",
+        "on_event",
         "opts",
         "pending",
         "reader",
@@ -169,6 +181,7 @@ class Conn:
         self.waiters: dict[str, asyncio.Future[float]] = {}
         self.convs: set[str] = set()
         self.closed = True
+        self.on_event: Callable[[JSON, float], None] | None = None  # every event, also
 
     @property
     def position(self) -> str | None:
@@ -245,6 +258,8 @@ class Conn:
                 self._on_message(event["message"], now)
             else:
                 self.rec.other_events += 1
+            if self.on_event is not None:
+                self.on_event(event, now)
         elif isinstance(outcome, Answered):
             future = self.pending.pop(outcome.ref, None)
             if future is not None and not future.done():
@@ -301,7 +316,13 @@ class Conn:
             raise
 
     async def send_message(
-        self, cid: str, client_msg_id: str, body: str, *, final: bool = True
+        self,
+        cid: str,
+        client_msg_id: str,
+        body: str,
+        *,
+        final: bool = True,
+        attachments: list[str] | None = None,
     ) -> JSON | None:
         """Send a message frame; return the stored message, or None.
 
@@ -309,15 +330,16 @@ class Conn:
         Latency counts from the first attempt of a ``client_msg_id``.
         """
         self.rec.sent_at.setdefault(client_msg_id, time.perf_counter())
+        frame: JSON = {
+            "type": "send",
+            "conversation_id": cid,
+            "client_msg_id": client_msg_id,
+            "body": body,
+        }
+        if attachments:
+            frame["attachments"] = attachments
         try:
-            answer = await self.request(
-                {
-                    "type": "send",
-                    "conversation_id": cid,
-                    "client_msg_id": client_msg_id,
-                    "body": body,
-                }
-            )
+            answer = await self.request(frame)
         except (TimeoutError, ConnectionError, ConnectionClosed) as exc:
             if final:
                 self.rec.send_errors += 1
@@ -1105,6 +1127,7 @@ _SCENARIOS: dict[str, Callable[[Bench], Awaitable[JSON]]] = {
     "fanout": scenario_fanout,
     "connections": scenario_connections,
     "soak": scenario_soak,
+    "files": bench_files.scenario_files,
 }
 
 
@@ -1124,7 +1147,8 @@ async def run(scenario: str, options: Options | None = None) -> JSON:
     spawned: SpawnedServer | None = None
     pid: int | None
     if opts.spawn:
-        spawned = await spawn_server(extra_args=opts.serve_args)
+        env = bench_files.spawn_env(opts) if scenario == "files" else None
+        spawned = await spawn_server(extra_args=opts.serve_args, extra_env=env)
         url, pid = spawned.url, spawned.pid
         opts.admin_username = spawned.admin_username
         opts.admin_password = spawned.admin_password

@@ -59,6 +59,7 @@ class SpawnedServer:
 async def spawn_server(
     *,
     extra_args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
     startup_timeout: float = 60.0,
     python: str | None = None,
 ) -> SpawnedServer:
@@ -68,6 +69,7 @@ async def spawn_server(
     password = "bench-" + secrets.token_urlsafe(12)
     env = dict(os.environ)
     env["TIDINGS_ADMIN_PASSWORD"] = password
+    env.update(extra_env or {})
     log_path = data_dir / "server.log"
     log_file = log_path.open("wb")
     cmd = [

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, NamedTuple
 
-from tidings.core.models import Conversation, ConversationId, Message, UserId
+from tidings.core.models import Conversation, ConversationId, FileInfo, Message, UserId
 
 
 class EventKind(StrEnum):
@@ -25,6 +25,7 @@ class EventKind(StrEnum):
     MEMBER_ADDED = "member_added"
     MEMBER_REMOVED = "member_removed"
     READ = "read"
+    FILE_UPDATED = "file_updated"
 
 
 class Routing(NamedTuple):
@@ -190,6 +191,25 @@ class ReadMoved:
         return Routing(self.conversation_id)
 
 
+@dataclass(frozen=True, slots=True)
+class FileUpdated:
+    """A file that message `seq` carries changed after its upload: the worker made its
+    thumbnail and preview (`file.has_thumbnail`, `width`, `height`), or found it is no
+    image it can show (still a plain file), or the scan quarantined it. `file` is the
+    file object as it is now; one event per message that carries it, so that a client
+    holding the message updates it in place (stale state + events == a fresh fetch)."""
+
+    kind: ClassVar[EventKind] = EventKind.FILE_UPDATED
+    conversation_id: ConversationId
+    seq: int
+    file: FileInfo
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -200,6 +220,7 @@ Event = (
     | MemberAdded
     | MemberRemoved
     | ReadMoved
+    | FileUpdated
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -211,4 +232,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MemberAdded,
     MemberRemoved,
     ReadMoved,
+    FileUpdated,
 )

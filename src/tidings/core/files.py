@@ -119,3 +119,24 @@ def riff_size_matches(head: bytes, size: int) -> bool:
         return False
     declared = int.from_bytes(head[4:8], "little")
     return declared + 8 + (declared & 1) == size or declared + 8 == size
+
+
+# Derived blobs (thumbnails, previews: workers/files.py) are content-addressed like the
+# originals: one set per sha256, shared by every upload of those bytes, removed with
+# the original's blob when it is collected.
+DERIVED_PREFIX = "d/"
+DERIVED_EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp"}
+DERIVED_VARIANTS = ("thumb", "preview")
+
+
+def derived_key(sha256: str, variant: str, content_type: str) -> str:
+    return f"{DERIVED_PREFIX}{sha256}/{variant}.{DERIVED_EXTENSIONS[content_type]}"
+
+
+def derived_keys(sha256: str) -> list[str]:
+    """Every key a file of these bytes may have derived blobs under."""
+    return [
+        derived_key(sha256, variant, content_type)
+        for variant in DERIVED_VARIANTS
+        for content_type in DERIVED_EXTENSIONS
+    ]

@@ -15,6 +15,7 @@ from tidings.core.events import (
     ConversationUpdated,
     Event,
     EventKind,
+    FileUpdated,
     MemberAdded,
     MemberRemoved,
     MessageDeleted,
@@ -200,6 +201,9 @@ def event_json(event: Event) -> JsonDict:
             data["user_id"] = event.user_id
             data["seq"] = event.seq
             data["unread"] = event.unread
+        case FileUpdated():
+            data["seq"] = event.seq
+            data["file"] = file_json(event.file)
     return data
 
 
@@ -267,6 +271,13 @@ def event_of(stored: StoredEvent) -> Event:
                 seq=_int(p, "seq"),
                 unread=_int(p, "unread"),
                 private=stored.conversation_id is None,
+                at=at,
+            )
+        case EventKind.FILE_UPDATED:
+            return FileUpdated(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                file=file_of(_obj(p, "file")),
                 at=at,
             )
     raise NotAnEvent(f"unknown event kind {kind!r}")

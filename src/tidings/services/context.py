@@ -185,6 +185,18 @@ class FileLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What the worker makes of image uploads (settings of the same names;
+    workers/files.py)."""
+
+    image_max_pixels: int
+    image_max_bytes: int
+    image_thumbnail_px: int
+    image_preview_px: int
+    image_threads: int
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus

@@ -34,10 +34,12 @@ from tidings.core.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from tidings.core.events import FileUpdated
 from tidings.core.files import (
     INLINE_TYPES,
     SNIFF_BYTES,
     TAIL_BYTES,
+    derived_keys,
     ends_cleanly,
     parse_types,
     riff_size_matches,
@@ -51,6 +53,7 @@ from tidings.core.rules import check_admin, visible_seq_limit
 from tidings.services.access import access_conversation
 from tidings.services.audit import record
 from tidings.services.context import Deps
+from tidings.services.events import EventBatch
 from tidings.services.jobs import JobService
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import ConversationFile, FileUsage, StoredBlob
@@ -135,9 +138,20 @@ class FileService:
         height: int | None = None,
         thumb_key: str | None = None,
         preview_key: str | None = None,
+        if_processing: bool = False,
     ) -> FileInfo | None:
-        """Record what the job after an upload found and made; the file as it is now."""
+        """Record what the job after an upload found and made; the file as it is now.
+        Every message (not recalled) that carries it gets a `file_updated` event in the
+        same transaction, so a client that holds the message shows its thumbnail (or
+        its quarantine) without fetching it again. `if_processing`: only while the file
+        is still `processing` (what another writer recorded meanwhile is kept, and
+        nothing is told)."""
+        now = self.d.clock.now()
         async with self.d.store.write() as tx:
+            if if_processing:
+                current = await tx.get_file(file_id)
+                if current is None or current.status is not FileStatus.PROCESSING:
+                    return current
             await tx.update_file(
                 file_id,
                 status=status,
@@ -146,7 +160,15 @@ class FileService:
                 thumb_key=thumb_key,
                 preview_key=preview_key,
             )
-            return await tx.get_file(file_id)
+            file = await tx.get_file(file_id)
+            if file is not None:
+                carriers = await tx.messages_with_file(file_id)
+                if carriers:
+                    batch = EventBatch(tx, self.d.bus, now)
+                    for conversation_id, seq in carriers:
+                        batch.add(FileUpdated(conversation_id, seq, file, now))
+                    await batch.flush()
+            return file
 
     # --- upload ---------------------------------------------------------------------------
     def _store(self) -> BlobStore:
@@ -420,6 +442,8 @@ class FileService:
                 await tx.delete_blob_rows([b.sha256 for b in orphans])
             for blob in orphans:  # no row names it any more: no upload can share it now
                 await store.delete(blob.blob_key)
+                for key in derived_keys(blob.sha256):  # its thumbnails, if any
+                    await store.delete(key)
                 freed += blob.size
             blobs += len(orphans)
             if len(orphans) < GC_BATCH:

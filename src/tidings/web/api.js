@@ -16,6 +16,7 @@ export class Api {
   constructor({ getToken, onUnauthenticated }) {
     this.getToken = getToken;
     this.onUnauthenticated = onUnauthenticated;
+    this.links = new Map(); // `${file id} ${variant}` -> { url, until }: signed links
   }
 
   async request(method, path, { body, query } = {}) {
@@ -65,6 +66,55 @@ export class Api {
     }
     return { blob: await res.blob(), headers: res.headers };
   }
+  // Upload one file (POST /files, multipart field `file`) with XMLHttpRequest, which
+  // reports upload progress (fetch does not): `onProgress(loaded, total)` as bytes
+  // go out. Returns { promise, abort }: the promise gives the file object, or rejects
+  // with an ApiError (code 'aborted' after abort()).
+  upload(file, { onProgress } = {}) {
+    const xhr = new XMLHttpRequest();
+    const promise = new Promise((resolve, reject) => {
+      xhr.open('POST', new URL('files', API_BASE));
+      const token = this.getToken();
+      if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.responseType = 'json';
+      if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      xhr.onload = () => {
+        const data = xhr.response;
+        if (xhr.status >= 200 && xhr.status < 300 && data && data.file) {
+          resolve(data.file);
+          return;
+        }
+        const e = (data && data.error) || {};
+        const err = new ApiError(xhr.status, e.code || `http_${xhr.status}`, e.message || xhr.statusText, e.details,
+          xhr.getResponseHeader('Retry-After'));
+        if (xhr.status === 401 && err.code === 'unauthenticated' && this.onUnauthenticated) this.onUnauthenticated();
+        reject(err);
+      };
+      xhr.onerror = () => reject(new ApiError(0, 'network', 'network error'));
+      xhr.onabort = () => reject(new ApiError(0, 'aborted', 'aborted'));
+      const form = new FormData();
+      form.append('file', file, file.name || 'pasted');
+      xhr.send(form);
+    });
+    return { promise, abort: () => xhr.abort() };
+  }
+
+  // A signed link to a file (`variant`: original | thumbnail | preview) that works
+  // without the token until it expires: for <img src> and downloads. Kept until a
+  // minute before it expires.
+  async fileLink(fileId, variant = 'original') {
+    const key = `${fileId} ${variant}`;
+    const hit = this.links.get(key);
+    if (hit && hit.until > Date.now()) return hit.url;
+    const res = await this.post(`/files/${encodeURIComponent(fileId)}/link`, { variant });
+    const url = new URL(res.url, document.baseURI).href;
+    const expires = Date.parse(res.expires_at) || Date.now() + 120000;
+    this.links.set(key, { url, until: Math.max(Date.now(), expires - 60000) });
+    if (this.links.size > 2000) this.links.delete(this.links.keys().next().value);
+    return url;
+  }
+
   post(path, body = {}) { return this.request('POST', path, { body }); }
   patch(path, body = {}) { return this.request('PATCH', path, { body }); }
   put(path) { return this.request('PUT', path); }

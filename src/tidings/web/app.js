@@ -638,9 +638,9 @@ async function invokeCommand(cid, command, text) {
 }
 
 // ---------------------------------------------------------------- sending
-function sendMessage(cid, body, replyTo) {
+function sendMessage(cid, body, replyTo, attachments = []) {
   const message = { client_msg_id: uuid(), conversation_id: cid, body, reply_to_seq: replyTo || null,
-    created_at: new Date().toISOString() };
+    created_at: new Date().toISOString(), attachments };
   const frame = session.send(message, { hold: !state.booted });
   saveOutbox();
   invalidate('messages', 'list');

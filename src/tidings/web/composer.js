@@ -3,11 +3,15 @@
 // ↑ to edit one's last message, the reply bar, @-mention autocomplete, and slash
 // commands: `/` offers the registered ones; `/name text` naming one is invoked
 // (its reply comes later: a message, or one only the sender sees), never sent as text.
+// Files: the attach button, a pasted image and files dropped on the conversation go to
+// the upload tray (files.js); a send carries the finished uploads as `attachments`.
 import { h, append, clear, avatar, icon, bdi } from './dom.js';
 import { t } from './i18n.js';
 import { plainPreview } from './markdown.js';
 import { msgStore, parseCommand, commandMatches } from './state.js';
 import { convTitle } from './names.js';
+import { createUploadTray, pastedFiles } from './files.js';
+import { filesBody } from './file_kinds.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const MAX_BODY_BYTES = 16384;
@@ -22,6 +26,13 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
   ta.value = ctx.loadDraft(cid);
   const replyBar = h('div', { class: 'reply-bar', hidden: true });
   const popup = h('ul', { class: 'mention-popup', hidden: true, role: 'listbox', 'data-testid': 'mention-popup' });
+  const tray = createUploadTray(ctx, cid);
+  const picker = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'attach-input',
+    onchange: () => {
+      tray.add([...picker.files]);
+      picker.value = '';
+      ta.focus();
+    } });
 
   const grow = () => {
     ta.style.height = 'auto';
@@ -29,8 +40,13 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
   };
   const submit = () => {
     const text = ta.value.replace(/^\s*\n/, '').trimEnd(); // not /\s+$/: quadratic on long blank runs
-    if (!text.trim()) return;
-    const command = parseCommand(text, state().commands);
+    const files = tray.sendable();
+    if (files.busy) {
+      ctx.toast(t('files.wait_uploads'), 'error');
+      return;
+    }
+    if (!text.trim() && !files.ids.length) return;
+    const command = files.ids.length ? null : parseCommand(text, state().commands);
     if (command) {
       onSent();
       ctx.invokeCommand(cid, command.command, command.text);
@@ -45,7 +61,8 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
       return;
     }
     onSent();
-    ctx.sendMessage(cid, text, state().replyTo.get(cid));
+    ctx.sendMessage(cid, text.trim() ? text : filesBody(files.names), state().replyTo.get(cid), files.ids);
+    tray.sent();
     ctx.dispatch({ type: 'reply_cleared', cid });
     renderReplyBar();
     ta.value = '';
@@ -95,6 +112,12 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
       ctx.dispatch({ type: 'reply_cleared', cid });
     }
   });
+  ta.addEventListener('paste', (e) => {
+    const files = pastedFiles(e);
+    if (!files.length) return;
+    e.preventDefault();
+    tray.add(files);
+  });
   ta.addEventListener('blur', () => setTimeout(closeMentionPopup, 150));
   setTimeout(grow, 0);
   const archivedNote = h('p', { class: 'composer-archived', hidden: true, 'data-testid': 'composer-archived' },
@@ -103,7 +126,11 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
     archivedNote,
     replyBar,
     popup,
-    h('div', { class: 'composer-row' }, ta,
+    tray.el,
+    h('div', { class: 'composer-row' },
+      h('button', { class: 'icon-btn attach-btn', type: 'button', 'data-testid': 'attach', title: t('files.attach'),
+        'aria-label': t('files.attach'), onclick: () => picker.click() }, icon('clip', 20)),
+      picker, ta,
       h('button', { class: 'btn btn-primary send-btn', type: 'submit', 'data-testid': 'send', title: t('composer.send') },
         h('span', { class: 'send-label' }, t('composer.send')), h('span', { class: 'send-icon', 'aria-hidden': 'true' }, icon('send', 18)))),
     h('div', { class: 'composer-hint' }, t('composer.hint')));
@@ -204,6 +231,8 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
   return {
     el,
     renderReplyBar,
+    addFiles: (files) => tray.add(files),
+    detach: () => tray.detach(),
     closeMentionPopup,
     startReply(m) {
       ctx.dispatch({ type: 'reply_started', message: m });

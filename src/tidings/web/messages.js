@@ -11,6 +11,7 @@ import { msgStore, directPeer, canModerate } from './state.js';
 import { convTitle, convAvatar, presenceLabel, typingNames, backButton } from './names.js';
 import { createComposer } from './composer.js';
 import { createMembersPanel } from './members.js';
+import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -41,11 +42,16 @@ export function createChatView(ctx, cid) {
     startEdit: (m) => ctx.dispatch({ type: 'edit_started', message: m }),
   });
   const members = createMembersPanel(ctx, cid);
+  const column = h('div', { class: 'chat-column', 'data-testid': 'chat-column' }, list, jump, typingLine, composer.el);
+  // Files dropped on the timeline or the composer are uploaded for the next send.
+  acceptDrops(column, (files) => {
+    const c = state().convs.get(cid) || state().details.get(cid);
+    if (c && c.archived_at) return;
+    composer.addFiles(files);
+  });
   const el = h('section', { class: 'chat', 'data-testid': 'chat', dataset: { cid } },
     header,
-    h('div', { class: 'chat-body' },
-      h('div', { class: 'chat-column' }, list, jump, typingLine, composer.el),
-      members.el));
+    h('div', { class: 'chat-body' }, column, members.el));
 
   function loadOlder() {
     const s = msgStore(state(), cid);
@@ -79,6 +85,8 @@ export function createChatView(ctx, cid) {
       h('div', { class: 'chat-title' },
         h('h2', { 'data-testid': 'chat-title' }, bdi(convTitle(ctx, c))),
         h('div', { class: 'chat-sub' }, sub)),
+      h('button', { class: 'icon-btn', type: 'button', title: t('files.panel_title'), 'aria-label': t('files.panel_title'),
+        'data-testid': 'open-files', onclick: () => openFilesPanel(ctx, cid) }, icon('files')),
       h('button', { class: `icon-btn${st.membersOpen ? ' active' : ''}`, type: 'button', title: t('members.title'),
         'aria-label': t('members.title'), 'aria-pressed': String(st.membersOpen), 'data-testid': 'toggle-members',
         onclick: () => ctx.dispatch({ type: 'members_toggled' }) }, icon('users')));
@@ -189,7 +197,7 @@ export function createChatView(ctx, cid) {
     const key = pending ? `p-${m.client_msg_id}` : `s-${m.seq}`;
     const editing = !pending && st.editing && st.editing.cid === m.conversation_id && st.editing.seq === m.seq;
     const replied = m.reply_to_seq ? msgStore(st, m.conversation_id).bySeq.get(m.reply_to_seq) : null;
-    const sig = JSON.stringify([m.body, m.edited_at, m.deleted, m.reactions, m.status, cont, editing, receipt,
+    const sig = JSON.stringify([m.body, m.edited_at, m.deleted, m.reactions, m.status, m.attachments, cont, editing, receipt,
       ctx.userName(m.sender_id), replied && [replied.body, replied.deleted, ctx.userName(replied.sender_id)],
       st.pickerFor === key, st.actionsFor === key, memberVersion, c && c.role]);
     return cached(key, sig, () => buildMessage(c, m, { own, pending, key, cont, editing, replied, receipt }));
@@ -213,9 +221,10 @@ export function createChatView(ctx, cid) {
     if (editing) body = buildEditor(m);
     else if (m.deleted) body = h('div', { class: 'msg-body msg-recalled' }, t('message.recalled'));
     else {
-      body = h('div', { class: 'msg-body', 'data-testid': 'message-body' }, renderMarkdown(m.body, mdOpts),
+      body = h('div', { class: 'msg-body', 'data-testid': 'message-body' }, m.body ? renderMarkdown(m.body, mdOpts) : null,
         m.edited_at ? h('span', { class: 'msg-edited', title: fmtDateTime(m.edited_at) }, ` ${t('message.edited')}`) : null);
     }
+    const files = m.deleted || editing ? null : pending ? pendingFiles(m) : attachmentsNode(ctx, m);
 
     const quote = m.reply_to_seq ? h('button', { class: 'reply-quote', type: 'button', onclick: (e) => {
       e.stopPropagation();
@@ -295,8 +304,14 @@ export function createChatView(ctx, cid) {
       cont ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'msg-sender', 'data-testid': 'message-sender' }, bdi(name)),
         h('time', { class: 'msg-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at))),
-      quote, body, reactionRow, status),
+      quote, body, files, reactionRow, status),
     actions, picker);
+  }
+
+  // A message not stored yet carries the ids of its attachments only: say how many.
+  function pendingFiles(m) {
+    const n = (m.attachments || []).length;
+    return n ? h('div', { class: 'attachments-pending hint' }, `📎 ${t('files.count', { n })}`) : null;
   }
 
   function buildEphemeral(e) {

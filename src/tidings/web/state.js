@@ -10,6 +10,8 @@
 // touches the DOM, the network, storage, timers or the clock (times come in actions).
 // Node's test runner checks it (tests/web/state.test.mjs).
 
+import { withFileUpdate } from './file_kinds.js';
+
 export const TYPING_SHOW_MS = 6000;
 export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations', 'scim', 'webhooks', 'conversations', 'org', 'usage', 'audit'];
 
@@ -291,8 +293,32 @@ function applyReaction(state, ev) {
 }
 
 function withPendingReactions(m, pending) {
-  for (const ev of pending || []) if (ev.seq === m.seq) m = withReaction(m, ev);
+  for (const ev of pending || []) {
+    if (ev.seq !== m.seq) continue;
+    m = ev.kind === 'file_updated' ? withFileUpdate(m, ev.file) : withReaction(m, ev);
+  }
   return m;
+}
+
+// A `file_updated` event: a file attached to message `seq` changed (its thumbnail was
+// made, or the scan quarantined it). Like a reaction: applied to the message held and
+// to the list's preview; while a page loads, kept for the page's copy.
+function applyFileUpdate(state, ev) {
+  const cid = ev.conversation_id;
+  const s = state.msgs.get(cid);
+  const held = s && s.bySeq.get(ev.seq);
+  if (held) {
+    const m = withFileUpdate(held, ev.file);
+    return m === held ? state : updateMessage(state, m);
+  }
+  let next = state;
+  if (s && s.loading) {
+    const pendingReactions = [...(s.pendingReactions || []), ev];
+    next = { ...next, msgs: mapSet(next.msgs, cid, { ...s, pendingReactions }) };
+  }
+  const prev = next.previews.get(cid);
+  if (prev && prev.seq === ev.seq) next = { ...next, previews: mapSet(next.previews, cid, withFileUpdate(prev, ev.file)) };
+  return next;
 }
 
 function applyRead(state, cid, uid, seq, effects) {
@@ -334,6 +360,10 @@ function applyEvent(state, ev, effects) {
       if (ev.seq == null || typeof ev.emoji !== 'string' || ev.user_id == null) return state;
       effects.push(render('messages', 'list'));
       return applyReaction(state, ev);
+    case 'file_updated':
+      if (ev.seq == null || !ev.file || typeof ev.file.id !== 'string') return state;
+      effects.push(render('messages', 'list'));
+      return applyFileUpdate(state, ev);
     case 'conversation_created': {
       const next = ev.conversation ? upsertConv(state, ev.conversation, effects) : state;
       effects.push({ type: 'refresh_conversations' });

@@ -47,6 +47,7 @@ function entryOf(p) {
     status: p.status === 'failed' ? 'failed' : 'pending',
     created_at: p.created_at ?? null,
     ...(p.error ? { error: p.error } : {}),
+    ...(Array.isArray(p.attachments) && p.attachments.length ? { attachments: p.attachments.map(String) } : {}),
   };
 }
 
@@ -127,11 +128,13 @@ export class ClientSession {
 
   // Put a message in the outbox. Returns the `send` frame to write now, or null when no
   // connection is ready or when told to `hold` it (`flush` sends it later).
-  send({ conversation_id, body, reply_to_seq = null, client_msg_id, created_at = null }, { hold = false } = {}) {
+  // `attachments`: ids of uploaded files (POST /files) the message carries.
+  send({ conversation_id, body, reply_to_seq = null, client_msg_id, created_at = null, attachments = null },
+    { hold = false } = {}) {
     if (!client_msg_id) throw new Error('client_msg_id is required');
     let entry = this.entry(client_msg_id);
     if (!entry) {
-      entry = entryOf({ client_msg_id, conversation_id, body, reply_to_seq, status: 'pending', created_at });
+      entry = entryOf({ client_msg_id, conversation_id, body, reply_to_seq, status: 'pending', created_at, attachments });
       this.entries.push(entry);
     }
     return this.deliver(entry, hold);
@@ -180,6 +183,7 @@ export class ClientSession {
     const frame = { type: 'send', conversation_id: entry.conversation_id, client_msg_id: entry.client_msg_id,
       body: entry.body };
     if (entry.reply_to_seq) frame.reply_to_seq = entry.reply_to_seq;
+    if (entry.attachments) frame.attachments = [...entry.attachments];
     return this.request(frame);
   }
 

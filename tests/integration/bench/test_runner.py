@@ -127,3 +127,16 @@ def test_cli_spawn_json() -> None:
     result = orjson.loads(lines[0])
     assert result["spawned"] and result["ok"]
     assert result["messages_sent"] == 8 and result["server_cpu_s"] is not None
+
+
+async def test_files(live_server: Any) -> None:
+    result = await run("files", options(live_server, file_size_mib=4, images=10, idle_sends=10))
+    assert result["ok"], result
+    assert result["errors"] == [] and result["send_errors"] == 0
+    assert result["large_sha256_ok"] and result["large_size_ok"]
+    assert result["large_upload_mb_per_s"] > 0 and result["large_download_mb_per_s"] > 0
+    assert result["large_upload_server_rss_growth_mib"] is not None
+    assert result["images_uploaded"] == result["thumbnails_ready"] == 10
+    assert result["thumbnails_all_ready_s"] is not None
+    assert result["idle_send_samples"] == 10 and result["busy_send_samples"] >= 1
+    assert 0 < result["idle_send_p50_ms"] <= result["idle_send_p99_ms"]

@@ -14,6 +14,7 @@ from tidings.app.settings import Settings, limits_from
 from tidings.services.context import (
     FileLimits,
     IdentityLimits,
+    ImageLimits,
     IntegrationLimits,
     JobLimits,
     Limits,
@@ -31,6 +32,7 @@ LIMIT_CLASSES = [
     ScimLimits,
     WebhookLimits,
     FileLimits,
+    ImageLimits,
 ]
 
 

@@ -16,6 +16,7 @@ from tidings.core.events import (
     ConversationUpdated,
     Event,
     EventKind,
+    FileUpdated,
     MemberAdded,
     MemberRemoved,
     MessageDeleted,
@@ -29,6 +30,9 @@ from tidings.core.models import (
     Conversation,
     ConversationId,
     ConversationKind,
+    FileId,
+    FileInfo,
+    FileStatus,
     Message,
     MessageId,
     StoredEvent,
@@ -65,6 +69,16 @@ RECALLED_JSON = {
     "edited_at": None, "deleted": True,
 }
 HEAD = {"conversation_id": "c1", "at": AT_TEXT}
+# a file as the wire carries it (no blob key; a thumbnail: has_thumbnail)
+FILE = FileInfo(
+    FileId("f1"), ALICE, "cat.png", 2048, "image/png", "ab" * 32, "", CREATED,
+    FileStatus.READY, width=640, height=480, thumb_key="",
+)
+FILE_JSON = {
+    "id": "f1", "name": "cat.png", "size": 2048, "content_type": "image/png",
+    "sha256": "ab" * 32, "created_at": "2026-11-28T11:00:00Z", "uploader_id": "alice",
+    "width": 640, "height": 480, "has_thumbnail": True, "status": "ready",
+}
 
 # (event, its wire payload, its routing): every kind, and both scopes of `read`
 CASES: list[tuple[Event, dict[str, object], Routing]] = [
@@ -121,6 +135,12 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         ReadMoved(CID, BOB, 2, 1, True, AT),  # a channel: only the reader's devices
         {"kind": "read", **HEAD, "user_id": "bob", "seq": 2, "unread": 1},
         Routing(None, user=BOB),
+    ),
+    (
+        # the thumbnail was made: the file object as it is now, for message 3
+        FileUpdated(CID, 3, FILE, AT),
+        {"kind": "file_updated", **HEAD, "seq": 3, "file": FILE_JSON},
+        Routing(CID),
     ),
 ]
 IDS = [f"{type(e).__name__}{'-private' if getattr(e, 'private', False) else ''}"

@@ -1,0 +1,99 @@
+"""The job after an upload (`file_uploaded`), as the worker role runs it: for an image,
+its size as shown, a thumbnail and a preview (workers/imaging.py, with Pillow, in a
+thread: never on the event loop that serves sends), stored with `BlobStore.put`; then
+the file is recorded as processed (`FileService.mark_processed`), which tells every
+conversation where a message carries it (`file_updated`). Anything else, and an image
+that cannot be previewed (a decompression bomb, a truncated or mislabelled file), is
+simply ready: a plain file, still downloadable.
+
+Derived blobs are content-addressed like the originals: `d/<sha256>/thumb.jpg` (or
+`.webp` where the image has transparency), so that uploads of the same bytes share
+them, a second run of the job (delivery is at least once) writes the same bytes under
+the same keys, and the collection of an original's blob takes them with it
+(core/files.py: `derived_keys`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable
+
+import structlog
+
+from tidings.blobs.ports import BlobMissing, BlobStore
+from tidings.core.files import derived_key
+from tidings.core.models import FileInfo, FileStatus
+from tidings.services.context import ImageLimits
+from tidings.services.files import FileService
+from tidings.workers.imaging import PILLOW_FORMATS, NotAnImage, Rendition, derive_image
+
+log = structlog.get_logger(__name__)
+
+
+async def _read_all(chunks: AsyncIterable[bytes], limit: int) -> bytes:
+    data = bytearray()
+    async for chunk in chunks:
+        data += chunk
+        if len(data) > limit:
+            raise NotAnImage(f"over image_max_bytes ({limit})")
+    return bytes(data)
+
+
+class MediaProcessor:
+    """`FileService.set_processor(MediaProcessor(...))`: what `file_uploaded` does."""
+
+    def __init__(self, files: FileService, blobs: BlobStore, limits: ImageLimits) -> None:
+        self.files = files
+        self.blobs = blobs
+        self.limits = limits
+        self._threads = asyncio.Semaphore(limits.image_threads)
+
+    async def __call__(self, file: FileInfo) -> None:
+        if file.status is not FileStatus.PROCESSING:
+            return  # done already (a second delivery of the job), or quarantined
+        limits = self.limits
+        if file.content_type not in PILLOW_FORMATS:
+            await self.files.mark_processed(file.id, FileStatus.READY, if_processing=True)
+            return
+        try:
+            if file.size > limits.image_max_bytes:
+                raise NotAnImage(f"over image_max_bytes ({limits.image_max_bytes})")
+            data = await _read_all(self.blobs.read(file.blob_key), limits.image_max_bytes)
+            async with self._threads:
+                derived = await asyncio.to_thread(
+                    derive_image,
+                    data,
+                    file.content_type,
+                    max_pixels=limits.image_max_pixels,
+                    thumb_px=limits.image_thumbnail_px,
+                    preview_px=limits.image_preview_px,
+                )
+        except BlobMissing:
+            log.warning("file_blob_missing", file_id=file.id)
+            return  # collected meanwhile: nothing to record
+        except NotAnImage as exc:
+            log.info("file_not_previewed", file_id=file.id, reason=exc.reason[:200])
+            await self.files.mark_processed(file.id, FileStatus.READY, if_processing=True)
+            return
+        thumb_key = await self._put(file, "thumb", derived.thumbnail)
+        preview_key = await self._put(file, "preview", derived.preview)
+        await self.files.mark_processed(
+            file.id,
+            FileStatus.READY,
+            width=derived.width,
+            height=derived.height,
+            thumb_key=thumb_key,
+            preview_key=preview_key,
+            if_processing=True,
+        )
+        log.info(
+            "file_previewed",
+            file_id=file.id,
+            width=derived.width,
+            height=derived.height,
+            animated=derived.animated,
+        )
+
+    async def _put(self, file: FileInfo, variant: str, rendition: Rendition) -> str:
+        key = derived_key(file.sha256, variant, rendition.content_type)
+        await self.blobs.put(key, rendition.data)
+        return key
