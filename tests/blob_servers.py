@@ -141,6 +141,10 @@ class SeaweedFS:
                 f"-s3.config={identities}",
                 "-master.telemetry=false",
                 "-master.volumeSizeLimitMB=256",
+                # every bucket is a collection that grows several volumes at its first
+                # write: the default of 8 runs out after one bucket ("Not enough data
+                # nodes found!"; the next bucket's writes fail). Volumes are sparse files.
+                "-volume.max=200",
                 "-volume.preStopSeconds=0",
             ],
             stdout=log,
