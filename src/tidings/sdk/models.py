@@ -544,6 +544,26 @@ class ReactionChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FileUpdated(Event):
+    """``file_updated``: a file attached to message ``seq`` changed after its upload (its
+    thumbnail is ready, or it turned out to be no image to show). Replace the attachment
+    in the message you hold with :meth:`apply_to`."""
+
+    seq: int
+    file: File
+
+    def apply_to(self, message: Message) -> Message:
+        """``message`` (the one at ``seq``) with this file's attachment replaced; a
+        message that does not carry it is returned as it is."""
+        if (message.conversation_id, message.seq) != (self.conversation_id, self.seq):
+            raise ValueError("this file update is about another message")
+        attachments = tuple(
+            self.file if f.id == self.file.id else f for f in message.attachments
+        )
+        return replace(message, attachments=attachments)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MemberAdded(Event):
     """``member_added``: ``user_ids`` joined or were added by ``by``."""
 
@@ -657,6 +677,9 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
         return ConversationCreated(conversation=Conversation.from_json(conversation), **common)
     if kind == "conversation_updated" and isinstance(conversation, dict):
         return ConversationUpdated(conversation=Conversation.from_json(conversation), **common)
+    file = data.get("file")
+    if kind == "file_updated" and isinstance(file, dict):
+        return FileUpdated(seq=_int(data.get("seq")), file=File.from_json(file), **common)
     if kind == "member_added":
         return MemberAdded(
             user_ids=_str_tuple(data.get("user_ids")),

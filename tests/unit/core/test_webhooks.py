@@ -132,3 +132,13 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
 def test_the_delivery_id_is_the_jobs() -> None:
     assert delivery_id("webhook:a:1") == delivery_id("webhook:a:1")
     assert delivery_id("webhook:a:1") != delivery_id("webhook:a:2")
+
+
+def test_the_web_admin_offers_every_webhook_kind() -> None:
+    """The web client's list of event kinds (web/webhooks.js) is the server's."""
+    import re
+    from pathlib import Path
+
+    js = (Path(__file__).resolve().parents[3] / "src/tidings/web/webhooks.js").read_text()
+    kinds = re.findall(r"'(\w+)'", js.split("export const KINDS = [", 1)[1].split("];", 1)[0])
+    assert sorted(kinds) == sorted(WEBHOOK_KINDS)

@@ -1,11 +1,19 @@
 """The SDK's event types: a `reaction` event is the change only (issue 13, item 3), and
-`ReactionChanged.apply_to` applies it to the message a client holds."""
+`ReactionChanged.apply_to` applies it to the message a client holds; `file_updated`
+(issue 15) likewise, with `FileUpdated.apply_to`."""
 
 from __future__ import annotations
 
+from dataclasses import replace as dc_replace
+
+import orjson
 import pytest
 
-from tidings.sdk import Message, ReactionChanged
+from tests.unit.core.test_events import AT, CID, FILE
+from tidings.core.events import FileUpdated as CoreFileUpdated
+from tidings.core.models import FileInfo
+from tidings.protocol.wire import event_json, file_json
+from tidings.sdk import File, FileUpdated, Message, ReactionChanged
 from tidings.sdk.models import parse_event
 
 MESSAGE = Message.from_json(
@@ -51,3 +59,30 @@ def test_apply_to_adds_and_takes_back_keeping_the_order() -> None:
 def test_apply_to_refuses_another_message() -> None:
     with pytest.raises(ValueError, match="another message"):
         reaction("👍", "cat", True, 2, seq=4).apply_to(MESSAGE)
+
+
+def test_a_file_updated_event_replaces_that_attachment_only() -> None:
+    """What the server encodes for a file_updated (protocol/wire via event_json) parses
+    into FileUpdated, whose apply_to swaps in the file as it is now."""
+    before = dc_replace(FILE, width=None, height=None, thumb_key=None)
+    other = {**_file_json(before), "id": "f-other", "name": "b.txt"}
+    message = Message.from_json(
+        {
+            "id": "m1", "conversation_id": CID, "seq": 3, "client_msg_id": "x",
+            "sender_id": "ann", "body": "pics",
+            "attachments": [_file_json(before), other],
+        }
+    )
+    wire = orjson.loads(orjson.dumps(event_json(CoreFileUpdated(CID, 3, FILE, AT))))
+    event = parse_event("9", wire)
+    assert isinstance(event, FileUpdated) and event.seq == 3
+    assert isinstance(event.file, File) and event.file.id == FILE.id
+    updated = event.apply_to(message)
+    assert updated.attachments[0] == event.file and updated.attachments[0].has_thumbnail
+    assert updated.attachments[1] == message.attachments[1]
+    with pytest.raises(ValueError, match="another message"):
+        event.apply_to(dc_replace(message, seq=4))
+
+
+def _file_json(file: FileInfo) -> dict[str, object]:
+    return orjson.loads(orjson.dumps(file_json(file)))  # type: ignore[no-any-return]
