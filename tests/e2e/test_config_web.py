@@ -6,31 +6,18 @@ is never shown back; the locked CA file is not in the form."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ARTIFACTS, LiveServer, free_port
+from tests.e2e.web_helpers import chromium, open_signed_in, page_errors, require_browser
 from tests.ldap_server import PASSWORDS, SEARCH_PASSWORD, TREE, Slapd, ldap_settings, require_slapd
 
-try:
-    from playwright.sync_api import Browser, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
+require_browser()
 
-from tests.e2e.web_helpers import CHROMIUM, CHROMIUM_ARGS, open_signed_in, page_errors
-
-_missing = None
-if sync_playwright is None:
-    _missing = "the playwright Python package is not installed"
-elif not os.path.exists(CHROMIUM):
-    _missing = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-if _missing:
-    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"browser tests required but {_missing}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+from playwright.sync_api import Browser, expect  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -64,12 +51,8 @@ def server(tmp_path: Path, directory: Slapd) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser(server: LiveServer) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def test_an_admin_configures_ldap_in_the_form_and_a_directory_user_signs_in(

@@ -5,7 +5,6 @@ through the ordinary login form, and the admin's "Sign-in" tab shows the configu
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARTIFACTS, LiveServer, free_port
+from tests.e2e.web_helpers import chromium, open_signed_in, page_errors, require_browser
 from tests.ldap_server import PASSWORDS, SEARCH_PASSWORD, TREE, Slapd, ldap_settings, require_slapd
 
-try:
-    from playwright.sync_api import Browser, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
+require_browser()
 
-from tests.e2e.web_helpers import CHROMIUM, CHROMIUM_ARGS, open_signed_in, page_errors
-
-_missing = None
-if sync_playwright is None:
-    _missing = "the playwright Python package is not installed"
-elif not os.path.exists(CHROMIUM):
-    _missing = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-if _missing:
-    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"browser tests required but {_missing}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+from playwright.sync_api import Browser, expect  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -67,12 +54,8 @@ def server(tmp_path: Path, directory: Slapd) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser(server: LiveServer) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _close(*pages: Any) -> None:

@@ -12,7 +12,6 @@ and tests/integration/api/test_oidc_api.py.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,13 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS, Backend, LiveServer, free_port
-from tests.e2e.web_helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, page_errors, watch_errors
+from tests.e2e.web_helpers import (
+    DESKTOP,
+    browser_missing,
+    chromium,
+    page_errors,
+    watch_errors,
+)
 from tests.oidc_helpers import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -32,20 +37,14 @@ from tests.oidc_helpers import (
     skip_or_fail,
 )
 
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
+if browser_missing() is None:
+    from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def _missing() -> str | None:
-    if sync_playwright is None:
-        return "the playwright Python package is not installed"
-    if not os.path.exists(CHROMIUM):
-        return f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    return missing_node()
+    return browser_missing() or missing_node()
 
 
 @dataclass
@@ -95,12 +94,8 @@ def stack(tmp_path: Path, backend: Backend) -> Iterator[Stack]:
 
 @pytest.fixture
 def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _page(browser: Browser, locale: str = "en-US") -> Page:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -22,44 +21,29 @@ from typing import Any
 import asyncpg
 import pytest
 
-REQUIRE_SERVICES = os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1"
-
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
-
-import tests.conftest as tests_conftest  # noqa: E402
-from tests.e2e.web_helpers import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
+import tests.conftest as tests_conftest
+from tests.e2e.web_helpers import (
     DESKTOP,
     PHONE,
     Rest,
     admin_rest,
+    chromium,
     conv_item,
     create_user,
     message_texts,
     open_signed_in,
     overflowing,
     page_errors,
+    require_browser,
     screenshot_dir,
     send_from_ui,
     watch_errors,
 )
-from tests.e2e.web_helpers import login as web_login  # noqa: E402
+from tests.e2e.web_helpers import login as web_login
 
-_missing = None
-if sync_playwright is None:
-    _missing = "the playwright Python package is not installed"
-elif not os.path.exists(CHROMIUM):
-    _missing = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-if _missing:
-    if REQUIRE_SERVICES:
-        pytest.fail(
-            f"browser tests required (TIDINGS_REQUIRE_SERVICES=1) but {_missing}", pytrace=False
-        )
-    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+require_browser()
+
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "tidings" / "web"
 WEBHOOK_KINDS = re.findall(r"'(\w+)'", (WEB / "webhooks.js").read_text().split("];")[0])
@@ -81,12 +65,8 @@ def browser(live_server: Any) -> Iterator[Browser]:
 
     While Playwright's sync API is open it keeps an event loop marked as running in this
     thread, so no fixture that calls asyncio.run() (server set-up) may run meanwhile."""
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ page draws its chart, in Chinese too."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,29 +14,19 @@ import pytest
 
 from tests.conftest import Backend, LiveServer, free_port
 from tests.e2e.web_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     admin_rest,
+    chromium,
     conv_item,
     create_user,
     open_signed_in,
     page_errors,
+    require_browser,
 )
 
-try:
-    from playwright.sync_api import Browser, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
+require_browser()
 
-_missing = None
-if sync_playwright is None:
-    _missing = "the playwright Python package is not installed"
-elif not os.path.exists(CHROMIUM):
-    _missing = f"Debian's Chromium is not installed at {CHROMIUM}"
-if _missing:
-    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"browser tests required but {_missing}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+from playwright.sync_api import Browser, expect  # noqa: E402
+
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(120)]
 
 
@@ -53,12 +42,8 @@ def live(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser(live: LiveServer) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def test_admin_archives_a_group_and_reads_usage(live: LiveServer, browser: Browser) -> None:

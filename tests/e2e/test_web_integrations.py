@@ -17,12 +17,21 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS, Backend, LiveServer, free_port
-from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS, DESKTOP, page_errors, sync_playwright
-from tests.e2e.web_helpers import admin_rest, create_user, message_texts, watch_errors
+from tests.e2e.web_helpers import (
+    DESKTOP,
+    admin_rest,
+    chromium,
+    create_user,
+    message_texts,
+    page_errors,
+    require_browser,
+    watch_errors,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-if sync_playwright is not None:
-    from playwright.sync_api import expect
+require_browser()
+
+from playwright.sync_api import expect  # noqa: E402
 
 ANSWERS = {
     "/ping": {"text": "pong: *only you*", "response_type": "ephemeral"},
@@ -75,72 +84,68 @@ def test_slash_commands_and_incoming_webhooks_in_the_browser(
     admin = admin_rest(server)
     ann = create_user(admin, server, "ann", "Ann Lee")
     team = admin.conversation("group", [ann.id], name="Ops")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            # The admin registers two commands and an incoming webhook on the page.
-            context = browser.new_context(viewport=DESKTOP, locale="en-US")
-            page = context.new_page()
-            watch_errors(page)
-            page.goto(server.url + "/")
-            page.get_by_test_id("login-username").fill(server.admin_username)
-            page.get_by_test_id("login-password").fill(server.admin_password)
-            page.get_by_test_id("login-submit").click()
-            page.get_by_test_id("conv-list").wait_for()
-            page.goto(server.url + "/#/admin/integrations")
-            for name in ("ping", "deploy"):
-                page.get_by_test_id("command-name").fill(name)
-                page.get_by_test_id("command-url").fill(f"{receiver}/{name}")
-                page.get_by_test_id("command-description").fill(f"the {name} command")
-                page.get_by_test_id("create-command").click()
-                expect(page.get_by_test_id("command-secret-value")).to_be_visible()
-                expect(page.get_by_test_id("command-row").filter(has_text=f"/{name}")).to_be_visible()
-            page.get_by_test_id("hook-conversation").select_option(team["id"])
-            page.get_by_test_id("hook-name").fill("CI")
-            page.get_by_test_id("create-hook").click()
-            url = page.get_by_test_id("hook-url").inner_text()
-            assert url.startswith(server.url + "/api/v1/hooks/")
-            expect(page.get_by_test_id("hook-row").filter(has_text="CI")).to_be_visible()
-            assert httpx.post(url, json={"text": "build passed"}).status_code == 200
-            assert page_errors(page) == []
-            context.close()
+    with chromium() as browser:
+        # The admin registers two commands and an incoming webhook on the page.
+        context = browser.new_context(viewport=DESKTOP, locale="en-US")
+        page = context.new_page()
+        watch_errors(page)
+        page.goto(server.url + "/")
+        page.get_by_test_id("login-username").fill(server.admin_username)
+        page.get_by_test_id("login-password").fill(server.admin_password)
+        page.get_by_test_id("login-submit").click()
+        page.get_by_test_id("conv-list").wait_for()
+        page.goto(server.url + "/#/admin/integrations")
+        for name in ("ping", "deploy"):
+            page.get_by_test_id("command-name").fill(name)
+            page.get_by_test_id("command-url").fill(f"{receiver}/{name}")
+            page.get_by_test_id("command-description").fill(f"the {name} command")
+            page.get_by_test_id("create-command").click()
+            expect(page.get_by_test_id("command-secret-value")).to_be_visible()
+            expect(page.get_by_test_id("command-row").filter(has_text=f"/{name}")).to_be_visible()
+        page.get_by_test_id("hook-conversation").select_option(team["id"])
+        page.get_by_test_id("hook-name").fill("CI")
+        page.get_by_test_id("create-hook").click()
+        url = page.get_by_test_id("hook-url").inner_text()
+        assert url.startswith(server.url + "/api/v1/hooks/")
+        expect(page.get_by_test_id("hook-row").filter(has_text="CI")).to_be_visible()
+        assert httpx.post(url, json={"text": "build passed"}).status_code == 200
+        assert page_errors(page) == []
+        context.close()
 
-            # Ann (in Chinese) picks /ping from the composer's list.
-            context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
-            page = context.new_page()
-            watch_errors(page)
-            page.goto(server.url + "/")
-            page.get_by_test_id("login-username").fill("ann")
-            page.get_by_test_id("login-password").fill(ann.password)
-            page.get_by_test_id("login-submit").click()
-            page.get_by_test_id("conv-list").wait_for()
-            page.wait_for_function("() => document.documentElement.dataset.connection === 'online'")
-            page.goto(server.url + f"/#/c/{team['id']}")
-            posted = page.get_by_test_id("message-body").filter(has_text="build passed")
-            expect(posted).to_be_visible()
-            box = page.get_by_test_id("composer")
-            box.fill("/pi")
-            expect(page.get_by_test_id("command-item")).to_have_count(1)
-            expect(page.get_by_test_id("command-item")).to_contain_text("/ping")
-            box.press("Enter")  # chooses it
-            assert box.input_value() == "/ping "
-            box.type("hello")
-            box.press("Enter")  # invokes it
-            reply = page.get_by_test_id("ephemeral")
-            expect(reply).to_contain_text("pong")
-            expect(page.get_by_test_id("ephemeral-label")).to_have_text("仅你可见")
-            assert "/ping hello" not in message_texts(page)
-            box.fill("/deploy now")
-            box.press("Enter")
-            expect(
-                page.get_by_test_id("message-body").filter(has_text="deployed for everyone")
-            ).to_be_visible()
-            page.get_by_test_id("ephemeral-dismiss").click()
-            expect(page.get_by_test_id("ephemeral")).to_have_count(0)
-            assert page_errors(page) == []
-            context.close()
-        finally:
-            browser.close()
+        # Ann (in Chinese) picks /ping from the composer's list.
+        context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+        page = context.new_page()
+        watch_errors(page)
+        page.goto(server.url + "/")
+        page.get_by_test_id("login-username").fill("ann")
+        page.get_by_test_id("login-password").fill(ann.password)
+        page.get_by_test_id("login-submit").click()
+        page.get_by_test_id("conv-list").wait_for()
+        page.wait_for_function("() => document.documentElement.dataset.connection === 'online'")
+        page.goto(server.url + f"/#/c/{team['id']}")
+        posted = page.get_by_test_id("message-body").filter(has_text="build passed")
+        expect(posted).to_be_visible()
+        box = page.get_by_test_id("composer")
+        box.fill("/pi")
+        expect(page.get_by_test_id("command-item")).to_have_count(1)
+        expect(page.get_by_test_id("command-item")).to_contain_text("/ping")
+        box.press("Enter")  # chooses it
+        assert box.input_value() == "/ping "
+        box.type("hello")
+        box.press("Enter")  # invokes it
+        reply = page.get_by_test_id("ephemeral")
+        expect(reply).to_contain_text("pong")
+        expect(page.get_by_test_id("ephemeral-label")).to_have_text("仅你可见")
+        assert "/ping hello" not in message_texts(page)
+        box.fill("/deploy now")
+        box.press("Enter")
+        expect(
+            page.get_by_test_id("message-body").filter(has_text="deployed for everyone")
+        ).to_be_visible()
+        page.get_by_test_id("ephemeral-dismiss").click()
+        expect(page.get_by_test_id("ephemeral")).to_have_count(0)
+        assert page_errors(page) == []
+        context.close()
     bodies = [m["body"] for m in admin.history(team["id"])]
     assert bodies == ["build passed", "deployed for everyone"]
     admin.close()

@@ -16,30 +16,20 @@ import pytest
 from tests import plugin_samples
 from tests.conftest import ARTIFACTS, Backend, LiveServer, free_port
 from tests.e2e.web_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     admin_rest,
+    chromium,
     create_user,
     open_signed_in,
     page_errors,
+    require_browser,
     send_from_ui,
 )
 
-try:
-    from playwright.sync_api import Browser, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
-
 ROOT = Path(__file__).resolve().parents[2]
-_missing = None
-if sync_playwright is None:
-    _missing = "the playwright Python package is not installed"
-elif not os.path.exists(CHROMIUM):
-    _missing = f"Debian's Chromium is not installed at {CHROMIUM}"
-if _missing:
-    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"browser tests required but {_missing}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+require_browser()
+
+from playwright.sync_api import Browser, expect  # noqa: E402
+
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(120)]
 
 
@@ -73,12 +63,8 @@ def plugged_server(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser(plugged_server: LiveServer) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _wait_for_dead(admin: Any, count: int) -> list[dict[str, Any]]:

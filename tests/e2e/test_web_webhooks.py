@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -17,22 +16,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARTIFACTS, Backend, LiveServer, free_port
-from tests.e2e.web_helpers import CHROMIUM, CHROMIUM_ARGS, admin_rest, open_signed_in, page_errors
+from tests.e2e.web_helpers import admin_rest, chromium, open_signed_in, page_errors, require_browser
 
-try:
-    from playwright.sync_api import Browser, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
+require_browser()
 
-_missing = None
-if sync_playwright is None:
-    _missing = "the playwright Python package is not installed"
-elif not os.path.exists(CHROMIUM):
-    _missing = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-if _missing:
-    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"browser tests required but {_missing}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
+from playwright.sync_api import Browser, expect  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.e2e]
 
@@ -79,12 +67,8 @@ def hook_server(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser(hook_server: LiveServer) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def test_admin_registers_pings_and_manages_a_webhook(

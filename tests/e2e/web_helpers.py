@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -26,6 +29,44 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct-horse-battery"
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here (None when they can): Playwright's Python
+    package and Debian's Chromium are both needed."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the environment
+        return "the playwright Python package is not installed"
+    if not os.path.exists(CHROMIUM):
+        return f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def require_browser(what: str = "browser tests") -> None:
+    """At the top of a browser test module: skip the module when the browser is missing,
+    or fail it when TIDINGS_REQUIRE_SERVICES=1 (CI, where nothing may skip)."""
+    missing = browser_missing()
+    if missing is None:
+        return
+    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{what} required (TIDINGS_REQUIRE_SERVICES=1) but {missing}", pytrace=False)
+    pytest.skip(f"{what} skipped: {missing}", allow_module_level=True)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium for one test, driven by Playwright's sync API; start it after the
+    server. While the sync API is open it keeps an event loop marked as running in this
+    thread, so no fixture that calls asyncio.run() (server set-up) may run meanwhile."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @dataclass
