@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner, Result
+import typer
+from click.testing import CliRunner, Result
 
 from tests.conftest import Backend
 from tidings.app.container import Container
@@ -23,6 +24,9 @@ from tidings.core.models import ConversationKind, OrgRole
 from tidings.services.backup import BackupStatus
 
 Cli = Callable[..., Result]
+# typer builds the click command from the app at each invocation (half a second, all the
+# commands' signatures); built once here, the same command `python -m tidings` runs
+COMMAND = typer.main.get_command(app)
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ def cli(container: Container, backend: Backend, monkeypatch: pytest.MonkeyPatch)
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
-        return runner.invoke(app, [*args, "--data-dir", data], catch_exceptions=False)
+        return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False)
 
     return invoke
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner, Result
+import typer
+from click.testing import CliRunner, Result
 
 from tests.conftest import Backend
 from tidings.app.container import Container
@@ -22,6 +23,9 @@ from tidings.cli.main import app
 from tidings.core.models import ConversationKind
 
 Cli = Callable[..., Result]
+# typer builds the click command from the app at each invocation (half a second, all the
+# commands' signatures); built once here, the same command `python -m tidings` runs
+COMMAND = typer.main.get_command(app)
 PASSWORD = "correct horse battery"
 
 
@@ -36,7 +40,7 @@ def cli(container: Container, backend: Backend, monkeypatch: pytest.MonkeyPatch)
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
-        return runner.invoke(app, [*args, "--data-dir", data], catch_exceptions=False)
+        return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False)
 
     return invoke
 
