@@ -8,55 +8,9 @@ here the database is the container's, migrated."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any
-
-import orjson
-import pytest
-import typer
-from click.testing import CliRunner, Result
-
-from tests.conftest import Backend
+from tests.integration.cli.conftest import PASSWORD, Cli, json, ok, run
 from tidings.app.container import Container
-from tidings.cli.main import app
 from tidings.core.models import ConversationKind
-
-Cli = Callable[..., Result]
-# typer builds the click command from the app at each invocation (half a second, all the
-# commands' signatures); built once here, the same command `python -m tidings` runs
-COMMAND = typer.main.get_command(app)
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def cli(container: Container, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """The CLI on the container's data directory and database (in-process)."""
-    if backend.database_url is not None:
-        monkeypatch.setenv("TIDINGS_DATABASE_URL", backend.database_url)
-    monkeypatch.delenv("TIDINGS_CONFIG", raising=False)
-    monkeypatch.delenv("COLUMNS", raising=False)
-    data = str(container.settings.data_dir)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False)
-
-    return invoke
-
-
-async def run(cli: Cli, *args: str) -> Result:
-    return await asyncio.to_thread(cli, *args)
-
-
-async def ok(cli: Cli, *args: str) -> Result:
-    result = await run(cli, *args)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-async def json(cli: Cli, *args: str) -> Any:
-    return orjson.loads((await ok(cli, *args, "--json")).stdout)
 
 
 async def test_set_role_goes_through_the_rules_and_the_audit_log(cli: Cli) -> None:

@@ -1,0 +1,53 @@
+"""The in-process CLI: typer's CliRunner on the `container` fixture's data directory and
+database (both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+import typer
+from click.testing import CliRunner, Result
+
+from tests.conftest import Backend
+from tidings.app.container import Container
+from tidings.cli.main import app
+
+Cli = Callable[..., Result]
+# typer builds the click command from the app at each invocation (half a second, all the
+# commands' signatures); built once here, the same command `python -m tidings` runs
+COMMAND = typer.main.get_command(app)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def cli(container: Container, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI on the container's data directory and database (in-process)."""
+    if backend.database_url is not None:
+        monkeypatch.setenv("TIDINGS_DATABASE_URL", backend.database_url)
+    monkeypatch.delenv("TIDINGS_CONFIG", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    data = str(container.settings.data_dir)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False)
+
+    return invoke
+
+
+async def run(cli: Cli, *args: str) -> Result:
+    return await asyncio.to_thread(cli, *args)
+
+
+async def ok(cli: Cli, *args: str) -> Result:
+    result = await run(cli, *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+async def json(cli: Cli, *args: str) -> Any:
+    return orjson.loads((await ok(cli, *args, "--json")).stdout)
