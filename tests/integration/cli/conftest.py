@@ -33,14 +33,14 @@ def cli(container: Container, backend: Backend, monkeypatch: pytest.MonkeyPatch)
     data = str(container.settings.data_dir)
     runner = CliRunner()
 
-    def invoke(*args: str) -> Result:
-        return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False)
+    def invoke(*args: str, **kw: Any) -> Result:  # kw: CliRunner's input= and env=
+        return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False, **kw)
 
     return invoke
 
 
-async def run(cli: Cli, *args: str) -> Result:
-    return await asyncio.to_thread(cli, *args)
+async def run(cli: Cli, *args: str, **kw: Any) -> Result:
+    return await asyncio.to_thread(cli, *args, **kw)
 
 
 async def ok(cli: Cli, *args: str) -> Result:

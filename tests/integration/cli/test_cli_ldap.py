@@ -1,5 +1,6 @@
-"""`tidings ldap test` and `tidings ldap sync [--dry-run]`, run as an operator would,
-with the settings in the environment, against a real slapd (tests/ldap_server.py)."""
+"""`tidings ldap test` and `tidings ldap sync [--dry-run]`, run in-process (typer's
+CliRunner, both backends) with the settings in the environment, against a real slapd
+(tests/ldap_server.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import tidings
+from tests.integration.cli.conftest import Cli, run
 from tests.ldap_server import PASSWORDS, SEARCH_PASSWORD, TREE, Slapd, ldap_settings, require_slapd
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -35,15 +34,13 @@ def _env(server: Slapd, **overrides: object) -> dict[str, str]:
     return {**env, "TIDINGS_ADMIN_PASSWORD": "owner-password-for-cli-tests"}
 
 
-def test_ldap_test_and_sync_from_the_command_line(tmp_path: Path, slapd: Slapd) -> None:
-    data = tmp_path / "data"
+async def test_ldap_test_and_sync_from_the_command_line(cli: Cli, slapd: Slapd) -> None:
     env = _env(slapd)
-    assert tidings(data, "migrate", env=env).returncode == 0
-    checked = tidings(data, "ldap", "test", env=env)
-    assert checked.returncode == 0, checked.stderr
+    checked = await run(cli, "ldap", "test", env=env)
+    assert checked.exit_code == 0, checked.stderr
     assert "connect" in checked.stdout and "FAILED" not in checked.stdout
-    signed = tidings(
-        data,
+    signed = await run(
+        cli,
         "ldap",
         "test",
         "--username",
@@ -52,35 +49,34 @@ def test_ldap_test_and_sync_from_the_command_line(tmp_path: Path, slapd: Slapd) 
         input=PASSWORDS["kate"] + "\n",
         env=env,
     )
-    assert signed.returncode == 0, signed.stdout + signed.stderr
+    assert signed.exit_code == 0, signed.stdout + signed.stderr
     assert "sign-in" in signed.stdout and "password accepted" in signed.stdout
     assert PASSWORDS["kate"] not in signed.stdout + signed.stderr
 
-    dry = tidings(data, "ldap", "sync", "--dry-run", env=env)
-    assert dry.returncode == 0, dry.stderr
+    dry = await run(cli, "ldap", "sync", "--dry-run", env=env)
+    assert dry.exit_code == 0, dry.stderr
     assert "dry run" in dry.stdout and "kate" in dry.stdout and "created" in dry.stdout
     assert "3 created" in dry.stdout and "1 skipped" in dry.stdout
-    users = tidings(data, "user", "list", env=env)
+    users = await run(cli, "user", "list", env=env)
     assert "kate" not in users.stdout  # a dry run writes nothing
-    done = tidings(data, "ldap", "sync", env=env)
-    assert done.returncode == 0 and "3 created" in done.stdout
-    assert "kate" in tidings(data, "user", "list", env=env).stdout
-    again = tidings(data, "ldap", "sync", env=env)
+    done = await run(cli, "ldap", "sync", env=env)
+    assert done.exit_code == 0 and "3 created" in done.stdout
+    assert "kate" in (await run(cli, "user", "list", env=env)).stdout
+    again = await run(cli, "ldap", "sync", env=env)
     assert "3 unchanged" in again.stdout
     for out in (checked, signed, dry, done, again):
         assert SEARCH_PASSWORD not in out.stdout + out.stderr
 
 
-def test_a_broken_directory_fails_with_one_line(tmp_path: Path, slapd: Slapd) -> None:
-    data = tmp_path / "data"
+async def test_a_broken_directory_fails_with_one_line(cli: Cli, slapd: Slapd) -> None:
     env = _env(slapd, ldap_bind_password="wrong-password")
-    assert tidings(data, "migrate", env=env).returncode == 0
-    checked = tidings(data, "ldap", "test", env=env)
-    assert checked.returncode == 1 and "FAILED" in checked.stdout
-    synced = tidings(data, "ldap", "sync", env=env)
-    assert synced.returncode == 1
+    checked = await run(cli, "ldap", "test", env=env)
+    assert checked.exit_code == 1 and "FAILED" in checked.stdout
+    synced = await run(cli, "ldap", "sync", env=env)
+    assert synced.exit_code == 1
     assert "service account cannot bind" in synced.stderr
     assert "Traceback" not in synced.stderr
     assert "wrong-password" not in synced.stdout + synced.stderr
-    off = tidings(data, "ldap", "sync", env={"TIDINGS_ADMIN_PASSWORD": "x" * 20})
-    assert off.returncode == 1 and "ldap_url" in off.stderr
+    unset: dict[str, str | None] = dict.fromkeys(env)  # no LDAP settings at all
+    off = await run(cli, "ldap", "sync", env={**unset, "TIDINGS_ADMIN_PASSWORD": "x" * 20})
+    assert off.exit_code == 1 and "ldap_url" in off.stderr
