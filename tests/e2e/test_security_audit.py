@@ -1,30 +1,25 @@
-"""The audit log through the real server and the real command line: admins page through
-it over the API, `tidings audit verify` checks the chain, `tidings audit export --since`
-writes JSON lines, and tampering with the database file is found."""
+"""The audit log through the real server and the command line: admins page through it
+over the API, `tidings audit verify` checks the chain, `tidings audit export --since`
+writes JSON lines, and tampering with the database file is found. The commands run
+in-process (typer's CliRunner) on the stopped server's data directory."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.helpers import login, make_user
+from tests.integration.cli.conftest import cli_at
 from tests.security_helpers import raw_login, server_with
 
 pytestmark = pytest.mark.e2e
 
 
-def tidings(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tidings", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+tidings = cli_at
 
 
 async def test_audit_over_api_and_cli(tmp_path: Path) -> None:
@@ -63,20 +58,24 @@ async def test_audit_over_api_and_cli(tmp_path: Path) -> None:
             await api.close()
 
     data = server.data_dir
-    ok = tidings(data, "audit", "verify")
-    assert ok.returncode == 0, ok.stderr
+    ok = await asyncio.to_thread(tidings, data, "audit", "verify")
+    assert ok.exit_code == 0, ok.stderr
     assert "intact" in ok.stdout
 
     out = tmp_path / "audit.jsonl"
-    done = tidings(data, "audit", "export", "--since", "2000-01-01", "--output", str(out))
-    assert done.returncode == 0, done.stderr
+    done = await asyncio.to_thread(
+        tidings, data, "audit", "export", "--since", "2000-01-01", "--output", str(out)
+    )
+    assert done.exit_code == 0, done.stderr
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [e["seq"] for e in lines][: len(entries)] == [e["seq"] for e in entries]
     assert lines[0]["hash"] == entries[0]["hash"]
-    stdout = tidings(data, "audit", "export", "--since", "2999-01-01T00:00:00Z")
-    assert stdout.returncode == 0 and stdout.stdout == ""
-    bad = tidings(data, "audit", "export", "--since", "yesterday")
-    assert bad.returncode != 0 and "--since" in bad.stderr
+    stdout = await asyncio.to_thread(
+        tidings, data, "audit", "export", "--since", "2999-01-01T00:00:00Z"
+    )
+    assert stdout.exit_code == 0 and stdout.stdout == ""
+    bad = await asyncio.to_thread(tidings, data, "audit", "export", "--since", "yesterday")
+    assert bad.exit_code != 0 and "--since" in bad.stderr
 
     # tamper with the file: the trigger stops a plain UPDATE; dropping it does not help
     db = sqlite3.connect(data / "tidings.db")
@@ -86,8 +85,8 @@ async def test_audit_over_api_and_cli(tmp_path: Path) -> None:
     db.execute("UPDATE audit_log SET address = '10.0.0.1' WHERE seq = 2")
     db.commit()
     db.close()
-    broken = tidings(data, "audit", "verify")
-    assert broken.returncode == 1
+    broken = await asyncio.to_thread(tidings, data, "audit", "verify")
+    assert broken.exit_code == 1
     assert "BROKEN at entry 2" in broken.stderr
 
 
@@ -100,7 +99,7 @@ def test_cli_finds_the_newest_entries_removed(tmp_path: Path) -> None:
             server.login()  # audited
     data = server.data_dir
     ok = tidings(data, "audit", "verify")
-    assert ok.returncode == 0, ok.stderr
+    assert ok.exit_code == 0, ok.stderr
     assert "intact" in ok.stdout and "signed head (key " in ok.stdout
 
     db = sqlite3.connect(data / "tidings.db")
@@ -110,7 +109,7 @@ def test_cli_finds_the_newest_entries_removed(tmp_path: Path) -> None:
     db.execute("UPDATE counters SET value = ? WHERE name = 'audit'", (newest - 2,))
     db.commit()
     truncated = tidings(data, "audit", "verify")
-    assert truncated.returncode == 1, truncated.stdout
+    assert truncated.exit_code == 1, truncated.stdout
     assert "audit log TRUNCATED" in truncated.stderr
     assert "the newest 2 entries were removed" in truncated.stderr
 
@@ -119,5 +118,5 @@ def test_cli_finds_the_newest_entries_removed(tmp_path: Path) -> None:
     db.commit()
     db.close()
     forged = tidings(data, "audit", "verify")
-    assert forged.returncode == 1
+    assert forged.exit_code == 1
     assert "signature does not match" in forged.stderr

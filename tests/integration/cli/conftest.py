@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -37,6 +38,13 @@ def cli(container: Container, backend: Backend, monkeypatch: pytest.MonkeyPatch)
         return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False, **kw)
 
     return invoke
+
+
+def cli_at(data_dir: Path, *args: str, **kw: Any) -> Result:
+    """The CLI in-process on `data_dir` (the environment's database: SQLite in it unless
+    TIDINGS_DATABASE_URL is set); kw: CliRunner's input= and env=."""
+    args_ = [*args, "--data-dir", str(data_dir)]
+    return CliRunner().invoke(COMMAND, args_, catch_exceptions=False, **kw)
 
 
 async def run(cli: Cli, *args: str, **kw: Any) -> Result:

@@ -64,9 +64,7 @@ async def test_department_and_conversation_commands(cli: Cli, container: Contain
     svc = container.services
     alice = await svc.users.by_username("alice")
     bob = await svc.users.by_username("bob")
-    conv, _new = await svc.conversations.create(
-        alice, ConversationKind.CHANNEL, [bob.id], "launch"
-    )
+    conv, _new = await svc.conversations.create(alice, ConversationKind.CHANNEL, [bob.id], "launch")
     cid = str(conv.id)
     listed = await json(cli, "conversation", "list")
     assert [(v["id"], v["name"], v["archived_at"]) for v in listed["conversations"]] == [
