@@ -1,24 +1,23 @@
 """`tidings incoming-webhooks ...` and `tidings commands ...` as an operator runs them,
-beside a running server (SQLite, and PostgreSQL + Redis)."""
+beside a running server (SQLite, and PostgreSQL + Redis): the server is a real process,
+the commands run in-process (typer's CliRunner) on its data directory and database."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 
 import httpx
 import pytest
+from click.testing import Result
 
 from tests.conftest import Backend, LiveServer
-from tests.e2e.test_cli import tidings
+from tests.integration.cli.conftest import cli_at
 
-# a dozen CLI processes (each imports, migrates, opens the database): more than the
-# default per-test timeout on a loaded machine
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-def printed(out: subprocess.CompletedProcess[str], what: str) -> str:
+def printed(out: Result, what: str) -> str:
     found = re.search(rf"^{what}: (\S+)$", out.stdout, re.MULTILINE)
     assert found, out.stdout + out.stderr
     return found.group(1)
@@ -27,8 +26,8 @@ def printed(out: subprocess.CompletedProcess[str], what: str) -> str:
 async def test_integrations_at_the_command_line(live_server: LiveServer, backend: Backend) -> None:
     env = {**backend.env, "TIDINGS_PUBLIC_URL": live_server.url}
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return tidings(live_server.data_dir, *args, env=env)
+    def cli(*args: str) -> Result:
+        return cli_at(live_server.data_dir, *args, env=env)
 
     token = live_server.login()
     auth = {"authorization": f"Bearer {token}"}
@@ -38,7 +37,7 @@ async def test_integrations_at_the_command_line(live_server: LiveServer, backend
         cid = r.json()["conversation"]["id"]
 
         out = await asyncio.to_thread(cli, "incoming-webhooks", "create", cid, "Alerts")
-        assert out.returncode == 0, out.stderr
+        assert out.exit_code == 0, out.stderr
         url = printed(out, "url")
         assert url.startswith(live_server.url + "/api/v1/hooks/")
         hook_id = url.split("/")[-2]
@@ -51,34 +50,34 @@ async def test_integrations_at_the_command_line(live_server: LiveServer, backend
             assert (await anyone.post(url, json={"text": "old"})).status_code == 404
             assert (await anyone.post(new_url, json={"text": "new"})).status_code == 200
             off = await asyncio.to_thread(cli, "incoming-webhooks", "disable", hook_id)
-            assert off.returncode == 0
+            assert off.exit_code == 0
             assert (await anyone.post(new_url, json={"text": "off"})).status_code == 404
             gone = await asyncio.to_thread(cli, "incoming-webhooks", "delete", hook_id)
-            assert gone.returncode == 0
+            assert gone.exit_code == 0
         page = (await api.get(f"/conversations/{cid}/messages")).json()["messages"]
         assert [m["body"] for m in page] == ["from the CLI's URL", "new"]
 
         missing = await asyncio.to_thread(cli, "incoming-webhooks", "create", "nope", "X")
-        assert missing.returncode == 1 and "conversation not found" in missing.stderr
+        assert missing.exit_code == 1 and "conversation not found" in missing.stderr
 
         made = await asyncio.to_thread(
             cli, "commands", "create", "deploy", "--url", "https://ops.example.com/deploy",
             "--description", "deploy a service",
         )  # fmt: skip
-        assert made.returncode == 0, made.stderr
+        assert made.exit_code == 0, made.stderr
         assert printed(made, "signing secret")
         listed = await asyncio.to_thread(cli, "commands", "list")
         assert "/deploy" in listed.stdout and "https://ops.example.com/deploy" in listed.stdout
         seen = (await api.get("/commands")).json()["commands"]
         assert [c["name"] for c in seen] == ["deploy"]
         again = await asyncio.to_thread(cli, "commands", "create", "deploy", "--url", "https://x.io")
-        assert again.returncode == 1 and "exists" in again.stderr
+        assert again.exit_code == 1 and "exists" in again.stderr
         neither = await asyncio.to_thread(cli, "commands", "create", "other")
-        assert neither.returncode == 1
-        assert (await asyncio.to_thread(cli, "commands", "secret", "deploy")).returncode == 0
-        assert (await asyncio.to_thread(cli, "commands", "disable", "deploy")).returncode == 0
+        assert neither.exit_code == 1
+        assert (await asyncio.to_thread(cli, "commands", "secret", "deploy")).exit_code == 0
+        assert (await asyncio.to_thread(cli, "commands", "disable", "deploy")).exit_code == 0
         assert (await api.get("/commands")).json()["commands"][0]["disabled"] is True
-        assert (await asyncio.to_thread(cli, "commands", "delete", "/deploy")).returncode == 0
+        assert (await asyncio.to_thread(cli, "commands", "delete", "/deploy")).exit_code == 0
         assert (await api.get("/commands")).json()["commands"] == []
 
 
@@ -91,5 +90,5 @@ def test_help_of_the_integration_commands(tmp_path: object) -> None:
         ["incoming-webhooks"], ["incoming-webhooks", "list"], ["incoming-webhooks", "create"],
         ["incoming-webhooks", "rotate"],
     ):  # fmt: skip
-        out = tidings(data, *cmd, "--help")
-        assert out.returncode == 0 and "Usage" in out.stdout, cmd
+        out = cli_at(data, *cmd, "--help")
+        assert out.exit_code == 0 and "Usage" in out.stdout, cmd
