@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 import websockets
+from click.testing import Result
 
 from tests.conftest import (
     PG_URL,
@@ -25,6 +26,7 @@ from tests.conftest import (
     free_port,
     require,
 )
+from tests.integration.cli.conftest import cli_at
 from tidings.sdk import Client, StreamClosed
 from tidings.sdk.bot import Bot
 
@@ -178,8 +180,8 @@ def test_settings_from_toml_and_environment(tmp_path: Path) -> None:
     assert out.returncode == 1 and out.stderr.startswith("error: bad setting max_message_bytes")
 
 
-def printed_token(out: subprocess.CompletedProcess[str]) -> str:
-    assert out.returncode == 0, out.stderr
+def printed_token(out: Result) -> str:
+    assert out.exit_code == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.startswith("token: ")]
     assert len(lines) == 1, out.stdout
     token = lines[0].removeprefix("token: ").strip()
@@ -190,7 +192,8 @@ def printed_token(out: subprocess.CompletedProcess[str]) -> str:
 async def test_bot_commands_and_tokens_against_a_running_server(
     live_server: LiveServer, backend: Backend
 ) -> None:
-    """`tidings bot create` prints a token once; a Bot and a Client authenticate with it
+    """`tidings bot create` (in-process, on the running server's data directory and
+    database) prints a token once; a Bot and a Client authenticate with it
     on the running server; `bot token` rotates it (the old one stops working, and the
     bot's live connections close, at once where the CLI and the server share Redis, else
     within the gateway's session check);
@@ -199,8 +202,8 @@ async def test_bot_commands_and_tokens_against_a_running_server(
     env = backend.env
     data = live_server.data_dir
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return tidings(data, *args, env=env)
+    def cli(*args: str) -> Result:
+        return cli_at(data, *args, env=env)
 
     async def me_status(bearer: str) -> int:
         async with httpx.AsyncClient() as http:
@@ -233,11 +236,11 @@ async def test_bot_commands_and_tokens_against_a_running_server(
     assert ready["type"] == "ready" and ready["user"]["bot"] is True
 
     out = await asyncio.to_thread(cli, "bot", "list")
-    assert out.returncode == 0 and "deploybot" in out.stdout and "active" in out.stdout
+    assert out.exit_code == 0 and "deploybot" in out.stdout and "active" in out.stdout
     assert "(bot)" in (await asyncio.to_thread(cli, "user", "list")).stdout
 
     out = await asyncio.to_thread(cli, "bot", "token", "deploybot", "--quiet")
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.stderr
     new_token = out.stdout.strip()
     assert len(new_token) >= 40 and new_token != token
     assert await me_status(token) == 401
@@ -261,12 +264,12 @@ async def test_bot_commands_and_tokens_against_a_running_server(
     assert refused.value.rcvd is not None and refused.value.rcvd.code == 4001
 
     out = await asyncio.to_thread(cli, "bot", "disable", "deploybot")
-    assert out.returncode == 0 and "disabled bot deploybot" in out.stdout
+    assert out.exit_code == 0 and "disabled bot deploybot" in out.stdout
     assert await me_status(new_token) == 401
     out = await asyncio.to_thread(cli, "bot", "token", "deploybot")
-    assert out.returncode == 1 and "disabled" in out.stderr
+    assert out.exit_code == 1 and "disabled" in out.stderr
     out = await asyncio.to_thread(cli, "bot", "token", "nobody")
-    assert out.returncode == 1 and out.stderr.startswith("error: no bot named 'nobody'")
+    assert out.exit_code == 1 and out.stderr.startswith("error: no bot named 'nobody'")
 
     export = (await asyncio.to_thread(cli, "audit", "export")).stdout
     actions = [orjson.loads(line)["action"] for line in export.splitlines()]
