@@ -7,7 +7,6 @@ downloads the text file: the same bytes."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,30 +14,19 @@ from typing import Any
 import pytest
 
 from tests.e2e.web_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     Rest,
     admin_rest,
+    chromium,
     conv_item,
     create_user,
     open_signed_in,
     page_errors,
+    require_browser,
 )
 
-try:
-    from playwright.sync_api import Browser, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
+require_browser()
+from playwright.sync_api import Browser, expect  # noqa: E402 - after the check above
 
-_missing = None
-if sync_playwright is None:
-    _missing = "the playwright Python package is not installed"
-elif not os.path.exists(CHROMIUM):
-    _missing = f"Debian's Chromium is not installed at {CHROMIUM}"
-if _missing:
-    if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"browser tests required but {_missing}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {_missing}", allow_module_level=True)
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(120)]
 
 THUMB_LOADED = "(img) => img.complete && img.naturalWidth > 0"
@@ -46,12 +34,8 @@ THUMB_LOADED = "(img) => img.complete && img.naturalWidth > 0"
 
 @pytest.fixture
 def browser(live_server: Any) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def photo() -> bytes:
