@@ -50,6 +50,7 @@ from tidings.core.events import EventKind
 from tidings.core.models import (
     Conversation,
     ConversationKind,
+    FileStatus,
     Message,
     OrgRole,
     PresenceState,
@@ -1234,6 +1235,13 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     await w.svc.messages.mark_read(bob, group.id, sent.seq)  # every member is told
     news = await w.send(bob, channel.id)
     await w.svc.messages.mark_read(alice, channel.id, news.seq)  # only alice's devices
+
+    async def notes() -> AsyncIterator[bytes]:
+        yield b"the minutes\n"
+
+    upload = await w.svc.files.upload(alice, "minutes.txt", "text/plain", notes())
+    await w.svc.messages.send(alice, group.id, uuid.uuid4().hex, "minutes", None, [upload.id])
+    await w.svc.files.mark_processed(upload.id, FileStatus.READY)  # file_updated, the group's
     stored = await w.svc.sync.committed_between(head, await w.svc.sync.head())
     published = [envelope for _, envelope in recorder.got]
     assert [envelope_for(e) for e in stored] == published
