@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.ldap_server import TREE, Slapd, ldap_settings, require_slapd
+from tests.ldap_server import Slapd, ldap_settings, running_slapd
 
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[Slapd]:
-    require_slapd()
-    server = Slapd(tmp_path / "slapd")
-    server.start()
-    try:
-        server.ldif(TREE)
+    with running_slapd(tmp_path / "slapd") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

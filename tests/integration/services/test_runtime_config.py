@@ -15,7 +15,13 @@ import pytest
 
 from tests.conftest import ADMIN_PASSWORD, MakeServer
 from tests.helpers import login, make_user
-from tests.ldap_server import PASSWORDS, SEARCH_PASSWORD, TREE, Slapd, ldap_settings, require_slapd
+from tests.ldap_server import (
+    PASSWORDS,
+    SEARCH_PASSWORD,
+    Slapd,
+    ldap_settings,
+    running_slapd,
+)
 from tidings.app.container import Container
 from tidings.app.settings import Settings
 from tidings.core.errors import InvalidRequest
@@ -24,14 +30,8 @@ from tidings.services.passwords import Passwords
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[Slapd]:
-    require_slapd()
-    server = Slapd(tmp_path / "slapd")
-    server.start()
-    try:
-        server.ldif(TREE)
+    with running_slapd(tmp_path / "slapd") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def from_the_web(slapd: Slapd) -> dict[str, Any]:
