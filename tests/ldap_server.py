@@ -28,8 +28,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -125,21 +123,6 @@ def require_slapd() -> None:
         if os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1":
             pytest.fail(message + " and TIDINGS_REQUIRE_SERVICES=1")
         pytest.skip(message)
-
-
-@contextmanager
-def running_slapd(root: Path, tree: str | None = None) -> Iterator[Slapd]:
-    """A started slapd under `root` holding `tree` (default TREE), stopped afterwards;
-    skipped (or failed under TIDINGS_REQUIRE_SERVICES=1) when slapd is not installed.
-    What every test module's slapd fixture is."""
-    require_slapd()
-    server = Slapd(root)
-    server.start()
-    try:
-        server.ldif(TREE if tree is None else tree)
-        yield server
-    finally:
-        server.stop()
 
 
 def _free_port() -> int:

@@ -13,13 +13,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS, LiveServer, free_port
 from tests.e2e.web_helpers import chromium, open_signed_in, page_errors, require_browser
-from tests.ldap_server import (
-    PASSWORDS,
-    SEARCH_PASSWORD,
-    Slapd,
-    ldap_settings,
-    running_slapd,
-)
+from tests.ldap_server import PASSWORDS, SEARCH_PASSWORD, TREE, Slapd, ldap_settings, require_slapd
 
 require_browser()
 
@@ -30,8 +24,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
 
 @pytest.fixture
 def directory(tmp_path: Path) -> Iterator[Slapd]:
-    with running_slapd(tmp_path / "slapd") as server:
+    require_slapd()
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    try:
+        server.ldif(TREE)
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli.conftest import Cli, run
-from tests.ldap_server import (
-    PASSWORDS,
-    SEARCH_PASSWORD,
-    Slapd,
-    ldap_settings,
-    running_slapd,
-)
+from tests.ldap_server import PASSWORDS, SEARCH_PASSWORD, TREE, Slapd, ldap_settings, require_slapd
 
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[Slapd]:
-    with running_slapd(tmp_path / "slapd") as server:
+    require_slapd()
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    try:
+        server.ldif(TREE)
         yield server
+    finally:
+        server.stop()
 
 
 def _env(server: Slapd, **overrides: object) -> dict[str, str]:

@@ -7,13 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.ldap_server import Slapd, ldap_settings, running_slapd
+from tests.ldap_server import TREE, Slapd, ldap_settings, require_slapd
 
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[Slapd]:
-    with running_slapd(tmp_path / "slapd") as server:
+    require_slapd()
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    try:
+        server.ldif(TREE)
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -15,13 +15,7 @@ import pytest
 
 from tests.conftest import ADMIN_PASSWORD, MakeServer
 from tests.helpers import login, make_user
-from tests.ldap_server import (
-    PASSWORDS,
-    SEARCH_PASSWORD,
-    Slapd,
-    ldap_settings,
-    running_slapd,
-)
+from tests.ldap_server import PASSWORDS, SEARCH_PASSWORD, TREE, Slapd, ldap_settings, require_slapd
 from tidings.app.container import Container
 from tidings.app.settings import Settings
 from tidings.core.errors import InvalidRequest
@@ -30,8 +24,14 @@ from tidings.services.passwords import Passwords
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[Slapd]:
-    with running_slapd(tmp_path / "slapd") as server:
+    require_slapd()
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    try:
+        server.ldif(TREE)
         yield server
+    finally:
+        server.stop()
 
 
 def from_the_web(slapd: Slapd) -> dict[str, Any]:
