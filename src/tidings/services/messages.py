@@ -269,7 +269,7 @@ class MessageService:
     async def _commit(self, batch: list[_SendRequest]) -> None:
         now = self.d.clock.now()
         started = time.perf_counter()
-        async with self.d.store.write(batch[0].asked_at) as tx:  # the batch's oldest
+        async with self.d.store.write(batch[0].asked_at, urgent=True) as tx:  # the batch's oldest
             events = EventBatch(tx, self.d.bus, now)
             results = await self._store_batch(tx, events, batch, now)
             await events.flush()

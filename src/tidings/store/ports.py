@@ -1048,9 +1048,10 @@ class Store(Protocol):
         ...
 
     def write(
-        self, waiting_since: float | None = None
+        self, waiting_since: float | None = None, *, urgent: bool = False
     ) -> contextlib.AbstractAsyncContextManager[Tx]:
-        """A write transaction; after-commit callbacks run in commit order. Raises
+        """A write transaction; after-commit callbacks run in commit order; `urgent`
+        (the send path's group commit) goes before the background writes waiting. Raises
         Unavailable, nothing written, if the database's write lock is not had within
         the bound (write_lock_timeout_seconds) of `waiting_since` (the event loop's
         clock, when the write was asked for; default now)."""

@@ -177,14 +177,17 @@ class SqlStore:
                 yield SqlLookups(run)
 
     @contextlib.asynccontextmanager
-    async def write(self, waiting_since: float | None = None) -> AsyncIterator[SqlTx]:
+    async def write(
+        self, waiting_since: float | None = None, *, urgent: bool = False
+    ) -> AsyncIterator[SqlTx]:
         """One write transaction. After-commit callbacks run in commit order, before the
-        next writer starts, so that events are published in position order.
+        next writer starts, so that events are published in position order. `urgent`:
+        the send path's, before the background writes waiting (Engine.write_slot).
         `Unavailable`, with nothing written, when the write lock is not had within
         `write_lock_timeout` of `waiting_since` (the loop's clock; default now)."""
         engine = self.engine
         try:
-            async with engine.write_slot(waiting_since) as deadline:
+            async with engine.write_slot(waiting_since, urgent=urgent) as deadline:
                 with _unavailable_when_unreachable(engine):
                     async with engine.write_transaction(deadline) as conn:
                         await engine.lock_writes(conn)
