@@ -151,6 +151,11 @@ class InvalidRequest(TidingsError):
         super().__init__(message, **details)
 
 
+class InvalidInput(InvalidRequest):
+    """A value a client typed that cannot be read (a search query's malformed filter, a
+    bad cursor): on the wire `invalid_request`, with `field` naming it."""
+
+
 class WeakPassword(InvalidRequest):
     """A new password the policy refuses (services/password_policy.py): `reason` says why."""
 

@@ -45,4 +45,4 @@ def configure(user_words: list[str]) -> None:
     """Add the organization's own words (setting `search_user_words`) to the
     segmenter, before anything is indexed or searched."""
     for word in user_words:
-        rjieba.add_word(normalize(word))
+        rjieba.add_word(normalize(word), None, None)
