@@ -152,7 +152,7 @@ def parse(q: str) -> ParsedQuery:
             continue
         if key not in FILTERS:
             raise _error(
-                f"unknown filter '{raw_key[:40]}:' (filters: {', '.join(f + ':' for f in FILTERS)};"
+                f"unknown filter '{(raw_key or key)[:40]}:' (filters: {', '.join(f + ':' for f in FILTERS)};"
                 " put it in quotes to search the text)"
             )
         value = text.strip()
