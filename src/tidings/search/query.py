@@ -151,8 +151,9 @@ def parse(q: str) -> ParsedQuery:
                 (phrases if quoted else words).append(term.strip() if quoted else term)
             continue
         if key not in FILTERS:
+            known = ", ".join(f + ":" for f in FILTERS)
             raise _error(
-                f"unknown filter '{(raw_key or key)[:40]}:' (filters: {', '.join(f + ':' for f in FILTERS)};"
+                f"unknown filter '{(raw_key or key)[:40]}:' (filters: {known};"
                 " put it in quotes to search the text)"
             )
         value = text.strip()
