@@ -51,13 +51,15 @@ _HAS_CJK = re.compile(f"[{_CJK_CLASS}]")
 # Letters and digits (any script but CJK, which _CJK_RUN has split off first), joined
 # by single connectors: the outer ones separate pieces, the inner ones atoms.
 _OUTER = "/:@#+,?=&~"
-_INNER = "\\-._'\u2019"
+_INNER = "\\-._'"
 _COMPOUND = re.compile(f"[^\\W_]+(?:[{_OUTER}{_INNER}][^\\W_]+)*")
 _OUTER_SPLIT = re.compile(f"[{_OUTER}]")
 _INNER_SPLIT = re.compile(f"[{_INNER}]")
 _LETTERS_OR_DIGITS = re.compile(r"[^\W\d_]+|\d+")
 _CONNECTOR = re.compile(f"[{_OUTER}{_INNER}]")
 _SPACES = re.compile(r"\s+")
+# Typographic apostrophes (phone keyboards type them) are the ASCII one.
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 
 _t2s = opencc.OpenCC("t2s")
 _stemmer = Stemmer.Stemmer("english")
@@ -69,11 +71,12 @@ _user_words: set[str] = set()
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width and half-width forms are one), case folding, Traditional to
-    Simplified Chinese (OpenCC `t2s`, only on text that has CJK characters), and every
-    run of white space as one space, without leading or trailing space. A phrase query
-    matches when the normalised body contains the normalised phrase."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    """NFKC (full-width and half-width forms are one), case folding, typographic
+    apostrophes as `'`, Traditional to Simplified Chinese (OpenCC `t2s`, only on text
+    that has CJK characters), and every run of white space as one space, without
+    leading or trailing space. A phrase query matches when the normalised body contains
+    the normalised phrase."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
     if _HAS_CJK.search(text):
         text = _t2s.convert(text)
     return _SPACES.sub(" ", text).strip()
@@ -143,7 +146,7 @@ def _bigrams(run: str) -> list[str]:
 
 def _fold(text: str) -> tuple[list[str], str]:
     """NFKC and case folding, then (the CJK runs, the rest with a space for each run)."""
-    parts = _CJK_RUN.split(unicodedata.normalize("NFKC", text).casefold())
+    parts = _CJK_RUN.split(unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES))
     return parts[1::2], " ".join(parts[0::2])
 
 
@@ -176,7 +179,7 @@ def _cjk_query_tokens(run: str) -> list[str]:
 def query_tokens(text: str) -> list[str]:
     """The tokens a document must all carry to match the query term `text` (one word
     as typed, e.g. `数据库`, `Redis缓存`, `INC-4521`); [] when it has none (only
-    punctuation). Deduplicated, in order."""
+    punctuation). Deduplicated; letter and number tokens first, then CJK ones."""
     runs, rest = _fold(text)
     out = [_compound_query_token(compound) for compound in _COMPOUND.findall(rest)]
     if runs:
@@ -213,7 +216,7 @@ def _folded_with_offsets(body: str) -> tuple[str, list[int]]:
                 offsets.append(i)
                 space = True
             continue
-        folded = unicodedata.normalize("NFKC", ch).casefold()
+        folded = unicodedata.normalize("NFKC", ch).casefold().translate(_APOSTROPHES)
         for f in folded:
             chars.append(" " if f.isspace() else f)
             offsets.append(i)

@@ -196,3 +196,37 @@ def test_highlights_point_into_the_body() -> None:
     assert marked("ﬁle ﬁle", ["file"]) == ["ﬁle", "ﬁle"]  # a ligature: one code point
     assert marked("nothing here", ["数据库"]) == []
     assert marked("", ["x"], ("y",)) == []
+
+
+def test_typographic_apostrophe() -> None:
+    assert matches("don't", "I don’t know")
+    assert matches("don’t", "I don't know")
+    assert normalize("don’t") == "don't"
+
+
+AMBIGUOUS = [  # sentences whose segmentation is famously ambiguous
+    "大数据库存管理系统",
+    "研究生命起源",
+    "南京市长江大桥",
+    "结婚的和尚未结婚的",
+    "乒乓球拍卖完了",
+    "工信处女干事每月经过下属科室",
+]
+
+
+def test_every_cjk_substring_is_found() -> None:
+    """Whatever jieba made of a sentence, each of its CJK substrings (1 to 10
+    characters) is found by that substring's query tokens: the relevance corpus and
+    the classic ambiguous sentences."""
+    from tests.unit.search.test_relevance import load
+
+    bodies = [str(m["text"]) for m in load()["corpus"]] + AMBIGUOUS
+    checked = 0
+    for body in bodies:
+        tokens = set(index_tokens(body))
+        for run in text._CJK_RUN.findall(normalize(body)):
+            for i in range(len(run)):
+                for j in range(i + 1, min(len(run), i + 10) + 1):
+                    assert set(query_tokens(run[i:j])) <= tokens, (run[i:j], body)
+                    checked += 1
+    assert checked > 10_000
