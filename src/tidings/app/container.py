@@ -77,11 +77,16 @@ def oidc_client_for(settings: Settings) -> OidcClient | None:
 NOT_EDITABLE = frozenset(
     {"ldap_ca_file", "ldap_sync_interval_seconds", "ldap_sync_timeout_seconds"}
 )
-# limits every check reads from `deps.limits` / `deps.security` (Deps.put_limits), so a
-# change is in force at the next request; config_max_value_chars bounds this very form
+# limits every check reads from `deps.limits` / `deps.security` / `deps.files`
+# (Deps.put_limits), so a change is in force at the next request; config_max_value_chars
+# bounds this very form
 LIVE_LIMITS = tuple(
     name
-    for name in (*Limits.__dataclass_fields__, *SecurityLimits.__dataclass_fields__)
+    for name in (
+        *Limits.__dataclass_fields__,
+        *SecurityLimits.__dataclass_fields__,
+        *FileLimits.__dataclass_fields__,
+    )
     if name != "config_max_value_chars" and name != "totp_issuer"
 )
 
@@ -199,7 +204,11 @@ class Container:
     async def _apply(self, effective: Settings) -> None:
         """Put the limits, the LDAP directory and the OpenID provider client of
         `effective` (the settings with the admins' changes) in force on this node."""
-        self.deps.put_limits(limits_from(effective, Limits), limits_from(effective, SecurityLimits))
+        self.deps.put_limits(
+            limits_from(effective, Limits),
+            limits_from(effective, SecurityLimits),
+            limits_from(effective, FileLimits),
+        )
         directory = self._make_directory(effective)
         self.directory = directory
         self.services.ldap.set_directory(directory)

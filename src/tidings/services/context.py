@@ -214,10 +214,14 @@ class Deps:
     # what this process counts (services/metrics.py; read by /metrics)
     counts: Counts = field(default_factory=Counts)
 
-    def put_limits(self, limits: Limits, security: SecurityLimits) -> None:
+    def put_limits(
+        self, limits: Limits, security: SecurityLimits, files: FileLimits | None = None
+    ) -> None:
         """Put limits an admin changed at run time in force (services/config.py, through
         the container): every service reads `deps.limits` / `deps.security` when it
         checks, so the next request obeys them; no lock and no cost on the hot path
-        (one attribute read, as before). The two are replaced whole, never edited."""
+        (one attribute read, as before). They are replaced whole, never edited."""
         object.__setattr__(self, "limits", limits)
         object.__setattr__(self, "security", security)
+        if files is not None:
+            object.__setattr__(self, "files", files)

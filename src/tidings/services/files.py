@@ -52,7 +52,7 @@ from tidings.core.models import FileId, FileInfo, FileStatus, User
 from tidings.core.rules import check_admin, visible_seq_limit
 from tidings.services.access import access_conversation
 from tidings.services.audit import record
-from tidings.services.context import Deps
+from tidings.services.context import Deps, FileLimits
 from tidings.services.events import EventBatch
 from tidings.services.jobs import JobService
 from tidings.services.ratelimit import Action, RateLimiter
@@ -93,12 +93,15 @@ class FileService:
         self.jobs = jobs
         self.blobs = blobs
         self.limiter = limiter
-        self.limits = deps.files
-        self.allowed = parse_types(deps.files.upload_allowed_types)
-        self.blocked = parse_types(deps.files.upload_blocked_types)
         self._processor: Processor = self._mark_ready
         jobs.register(FILE_UPLOADED_JOB, self._on_uploaded, JobPolicy(timeout_seconds=300))
         jobs.register(FILES_GC_JOB, self._on_gc, JobPolicy(max_attempts=3, timeout_seconds=1800))
+
+    @property
+    def limits(self) -> FileLimits:
+        """The file limits in force (an admin may change them at run time:
+        Deps.put_limits), read at each check."""
+        return self.d.files
 
     # --- the job after an upload ----------------------------------------------------------
     def set_processor(self, processor: Processor) -> None:
@@ -299,7 +302,9 @@ class FileService:
 
     def _check_type(self, head: bytes, declared: str | None) -> str:
         content_type = sniff(head, declared)
-        if not type_allowed(content_type, self.allowed, self.blocked):
+        limits = self.limits  # the lists in force (an admin may change them)
+        allowed = parse_types(limits.upload_allowed_types)
+        if not type_allowed(content_type, allowed, parse_types(limits.upload_blocked_types)):
             raise UnsupportedMediaType(
                 f"files of type {content_type} may not be uploaded here "
                 "(upload_allowed_types, upload_blocked_types)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -174,3 +175,44 @@ async def test_another_node_obeys_the_new_limit(container: Container) -> None:
         assert other.deps.limits.edit_window_seconds == 60  # the file's, untouched
     finally:
         await other.close()
+
+
+async def test_changed_file_limits_are_obeyed_at_the_next_upload(make_server: MakeServer) -> None:
+    """The upload limits (issue 15) are run-time limits too: a smaller max_upload_bytes,
+    a newly blocked type and a shorter link expiry hold from the next request on."""
+    async with make_server() as server:
+        admin = await login(server.url, "admin", ADMIN_PASSWORD)
+        rows = {s["name"]: s for s in (await admin.get("/admin/config"))["settings"]}
+        for name in ("max_upload_bytes", "upload_quota_bytes", "upload_blocked_types",
+                     "upload_allowed_types", "file_link_ttl_seconds",
+                     "max_attachments_per_message"):
+            assert rows[name]["group"] == "limits" and rows[name]["locked"] is False, name
+
+        async def upload(data: bytes, name: str, content_type: str) -> Any:
+            r = await admin.http.post("/files", files={"file": (name, data, content_type)})
+            return r.status_code, r.json()
+
+        status, body = await upload(b"a" * 5000, "a.txt", "text/plain")
+        assert status == 201, body
+        file_id = body["file"]["id"]
+        await admin.call(
+            "PATCH",
+            "/admin/config",
+            json={"values": {"max_upload_bytes": 4096, "upload_blocked_types": "text/csv"}},
+            expect=200,
+        )
+        status, body = await upload(b"b" * 5000, "b.txt", "text/plain")
+        assert status == 413 and body["error"]["code"] == "too_large", body
+        assert body["error"]["details"]["limit"] == 4096
+        status, body = await upload(b"name,age\nann,3\n", "c.csv", "text/csv")
+        assert status == 415, body
+        status, body = await upload(b"c" * 4000, "c.txt", "text/plain")
+        assert status == 201, body
+
+        await admin.call(
+            "PATCH", "/admin/config", json={"values": {"file_link_ttl_seconds": 60}}, expect=200
+        )
+        link = await admin.post(f"/files/{file_id}/link", {}, expect=200)
+        expires = datetime.fromisoformat(link["expires_at"].replace("Z", "+00:00"))
+        # rounded up to the minute: at most 60 s + 60 s away, not the default hour
+        assert (expires - server.container.deps.clock.now()).total_seconds() <= 120
