@@ -23,6 +23,7 @@ from tidings.identity.oidc import OidcClient, OidcOptions
 from tidings.outbound.http import HttpOutbound
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
+from tidings.search.ports import SearchIndex
 from tidings.services.config import ConfigSchema, ConfigService
 from tidings.services.context import (
     Deps,
@@ -33,6 +34,7 @@ from tidings.services.context import (
     JobLimits,
     Limits,
     ScimLimits,
+    SearchLimits,
     SecurityLimits,
     WebhookLimits,
 )
@@ -108,6 +110,18 @@ def config_schema(settings: Settings) -> ConfigSchema:
     )
 
 
+def search_index_for(store: Store) -> SearchIndex:
+    """The search index adapter of the store's SQL engine (its `search_index`)."""
+    kind = getattr(getattr(store, "engine", None), "search_index", "fts5")
+    if kind == "postgres":
+        from tidings.search.postgres import PostgresIndex
+
+        return PostgresIndex()
+    from tidings.search.fts5 import Fts5Index
+
+    return Fts5Index()
+
+
 class Container:
     """`clock` and `ids` are the time and the id source of every service (tests give a
     clock they move and ids they can predict; the defaults are the real ones);
@@ -154,6 +168,7 @@ class Container:
             scim=limits_from(settings, ScimLimits),
             webhooks=limits_from(settings, WebhookLimits),
             files=limits_from(settings, FileLimits),
+            search=limits_from(settings, SearchLimits),
         )
         self.blobs: BlobStore = blobs or open_blob_store(settings)
         self.passwords = passwords or Passwords(
@@ -189,6 +204,7 @@ class Container:
                 self.deps, config_schema(settings), self._apply
             ),
             blobs=self.blobs,
+            search_index=search_index_for(self.store),
         )
         # The job after an upload: image sizes, thumbnails and previews (workers/files.py).
         self.services.files.set_processor(

@@ -165,6 +165,29 @@ class MessageQueries(TxBase):
         ).first()
         return None if row is None else (await self._messages_from([row]))[0]
 
+    async def messages_by_keys(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Message]:
+        by_conversation: dict[str, list[int]] = {}
+        for cid, seq in dict.fromkeys(keys):
+            by_conversation.setdefault(cid, []).append(seq)
+        found: dict[tuple[str, int], Message] = {}
+        c = t.messages.c
+        for cid, seqs in by_conversation.items():
+            for start in range(0, len(seqs), 500):
+                rows = list(
+                    (
+                        await self.conn.execute(
+                            select(t.messages).where(
+                                c.conversation_id == cid, c.seq.in_(seqs[start : start + 500])
+                            )
+                        )
+                    ).all()
+                )
+                for message in await self._messages_from(rows):
+                    found[(message.conversation_id, message.seq)] = message
+        return found
+
     async def list_messages(
         self,
         conversation_id: str,
