@@ -18,6 +18,7 @@ messages, online (batch by batch, while searches and jobs go on).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -196,6 +197,7 @@ class SearchService:
         self.jobs = jobs
         self.index = index
         self.limiter = limiter
+        self._reindexing: asyncio.Task[None] | None = None
         jobs.register(
             INDEX_JOB, self._index_job, JobPolicy(max_attempts=10, queue=QUEUE)
         )
@@ -224,6 +226,8 @@ class SearchService:
         if not 1 <= size <= lim.search_page_max:
             raise InvalidInput(f"limit: 1 to {lim.search_page_max}", field="limit")
         position = None if cursor is None else decode_cursor(cursor, order)
+        after = None if position is None or order != "newest" else _after_of(position)
+        offset = 0 if position is None or order == "newest" else _offset_of(position)
         await self.limiter.check(Action.SEARCH, actor.id, None)
         parsed = parse(q)
         async with self.d.store.read() as tx:
@@ -232,10 +236,8 @@ class SearchService:
             if plan is None:
                 return SearchPage([], None, [], False)
             if order == "newest":
-                after = None if position is None else _after_of(position)
                 results, next_cursor = await self._newest(tx, plan, after, size)
             else:
-                offset = 0 if position is None else _offset_of(position)
                 results, next_cursor = await self._ranked(tx, plan, offset, size)
             found, more = await self.index.counts(tx, plan.query, scan=lim.search_count_scan_max)
         cap = lim.search_count_limit
@@ -456,6 +458,22 @@ class SearchService:
             )
         log.info("search_reindexed", indexed=indexed, removed=removed)
         return indexed
+
+    def start_reindex(self, actor: User | None) -> bool:
+        """`reindex` in the background of this process (an admin's, from the web).
+        False when one is running here already."""
+        check_admin(actor, "rebuild the search index")
+        if self._reindexing is not None and not self._reindexing.done():
+            return False
+        task = asyncio.create_task(self._reindex_logged(actor))
+        self._reindexing = task
+        return True
+
+    async def _reindex_logged(self, actor: User | None) -> None:
+        try:
+            await self.reindex(actor)
+        except Exception:
+            log.exception("search_reindex_failed")
 
     async def status(self, actor: User | None) -> IndexStatus:
         check_admin(actor, "see the search index's status")
