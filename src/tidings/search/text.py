@@ -8,41 +8,192 @@ the tokens one query term must all match. Both return normalised tokens (no spac
 punctuation-only tokens), so an index adapter stores them space-separated and matches
 them exactly. CONTRACT (issue 16): the signatures of this module are what the index
 adapters, the service and the bench rely on; the implementation may change.
+
+How a document is read (docs/search.md, "How search reads Chinese", says why):
+
+- a run of CJK characters (Han, kana, hangul) is indexed under its jieba search-mode
+  words, every dictionary word that occurs in it (jieba's full mode), every single
+  character and every pair of adjacent characters (bigram). So whatever jieba made of
+  the sentence, a dictionary word, a character and a pair that occur in the text are
+  tokens of it;
+- a run of letters and digits with inner connectors (`INC-4521`, `10.0.3.7:8080`,
+  `alice@corp.com`, `v2.3`) is indexed whole, in the pieces between `/ : @ # + , ? = & ~`
+  (`10.0.3.7`), in its atoms between `- . _ '` (`inc`, `4521`), and an atom mixing
+  letters and digits also in its letter and digit parts (`python3` -> `python`, `3`);
+- an atom of ASCII letters is indexed under its Snowball English stem (PyStemmer), so
+  deploying, deployed, deploys and deploy are one token.
+
+A query term is read the same way, but gives the fewest tokens that pin it down: a
+compound gives its whole form (`inc-4521`), a CJK run that is one word of jieba's own
+dictionary gives that word, any other CJK run (a word jieba does not know, several
+words typed together, an organization's own word) gives its bigrams, a single
+character itself. Every such token is in the index of a document whose normalised text
+contains the term, whatever the segmentation of that document.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
+import opencc
 import rjieba
+import Stemmer
 
-_PUNCT_CATEGORIES = frozenset(
-    {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Cc"}
+# Han (CJK unified ideographs, extension A and B-F, compatibility ideographs), kana,
+# hangul. A run of these is segmented as Chinese and indexed by characters and pairs.
+_CJK_CLASS = (
+    "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+    "\U00020000-\U0002ebef\U00030000-\U0003134f"
 )
+_CJK_RUN = re.compile(f"([{_CJK_CLASS}]+)")
+_HAS_CJK = re.compile(f"[{_CJK_CLASS}]")
+# Letters and digits (any script but CJK, which _CJK_RUN has split off first), joined
+# by single connectors: the outer ones separate pieces, the inner ones atoms.
+_OUTER = "/:@#+,?=&~"
+_INNER = "\\-._'\u2019"
+_COMPOUND = re.compile(f"[^\\W_]+(?:[{_OUTER}{_INNER}][^\\W_]+)*")
+_OUTER_SPLIT = re.compile(f"[{_OUTER}]")
+_INNER_SPLIT = re.compile(f"[{_INNER}]")
+_LETTERS_OR_DIGITS = re.compile(r"[^\W\d_]+|\d+")
+_CONNECTOR = re.compile(f"[{_OUTER}{_INNER}]")
+_SPACES = re.compile(r"\s+")
+
+_t2s = opencc.OpenCC("t2s")
+_stemmer = Stemmer.Stemmer("english")
+_stem_cache: dict[str, str] = {}
+_STEM_CACHE_MAX = 200_000
+# Normalised words added by configure(): matching never relies on them (a query of one
+# gives its bigrams), so documents indexed before a word was added are found as well.
+_user_words: set[str] = set()
 
 
 def normalize(text: str) -> str:
-    """NFKC and case folding (Traditional to Simplified comes later)."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    """NFKC (full-width and half-width forms are one), case folding, Traditional to
+    Simplified Chinese (OpenCC `t2s`, only on text that has CJK characters), and every
+    run of white space as one space, without leading or trailing space. A phrase query
+    matches when the normalised body contains the normalised phrase."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if _HAS_CJK.search(text):
+        text = _t2s.convert(text)
+    return _SPACES.sub(" ", text).strip()
 
 
-def _is_token(token: str) -> bool:
-    return any(unicodedata.category(ch) not in _PUNCT_CATEGORIES for ch in token)
+def _stem(atom: str) -> str:
+    """An ASCII-letter atom's English stem (cached: chat repeats its words)."""
+    stem = _stem_cache.get(atom)
+    if stem is None:
+        stem = str(_stemmer.stemWord(atom))
+        if len(_stem_cache) >= _STEM_CACHE_MAX:
+            _stem_cache.clear()
+        _stem_cache[atom] = stem
+    return stem
+
+
+def _atom_tokens(atom: str, out: list[str]) -> None:
+    if atom.isalpha():
+        out.append(_stem(atom) if atom.isascii() else atom)
+    elif atom.isdigit():
+        out.append(atom)
+    else:  # letters and digits mixed: whole, then each part
+        out.append(atom)
+        for part in _LETTERS_OR_DIGITS.findall(atom):
+            out.append(_stem(part) if part.isascii() and part.isalpha() else part)
+
+
+def _compound_index_tokens(compound: str, out: list[str]) -> None:
+    if not _CONNECTOR.search(compound):
+        _atom_tokens(compound, out)
+        return
+    out.append(compound)
+    for piece in _OUTER_SPLIT.split(compound) if _OUTER_SPLIT.search(compound) else (compound,):
+        atoms = _INNER_SPLIT.split(piece)
+        if len(atoms) > 1:
+            if piece is not compound:
+                out.append(piece)
+            for atom in atoms:
+                _atom_tokens(atom, out)
+        else:
+            _atom_tokens(piece, out)
+
+
+def _compound_query_token(compound: str) -> str:
+    if _CONNECTOR.search(compound):
+        return compound
+    if compound.isascii() and compound.isalpha():
+        return _stem(compound)
+    return compound  # the atom itself, not its letter and digit parts
+
+
+def _cjk_index_tokens(runs: list[str], out: list[str]) -> None:
+    """The runs' words (search mode and full mode), characters and pairs."""
+    joined = _t2s.convert(" ".join(runs))  # one call each for the text: runs hold no space
+    out += rjieba.cut_for_search(joined)
+    out += rjieba.cut_all(joined)
+    for run in joined.split(" "):
+        out += run
+        out += [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def _bigrams(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def _fold(text: str) -> tuple[list[str], str]:
+    """NFKC and case folding, then (the CJK runs, the rest with a space for each run)."""
+    parts = _CJK_RUN.split(unicodedata.normalize("NFKC", text).casefold())
+    return parts[1::2], " ".join(parts[0::2])
 
 
 def index_tokens(text: str) -> list[str]:
-    """The tokens `text` is indexed under (duplicates kept in order; adapters may
-    dedupe)."""
-    return [t for t in rjieba.cut_for_search(normalize(text)) if _is_token(t)]
+    """The tokens `text` is indexed under: each once, in order of first occurrence
+    (the tokens of CJK runs after the others)."""
+    runs, rest = _fold(text)
+    out: list[str] = []
+    cache = _stem_cache
+    for compound in _COMPOUND.findall(rest):
+        if compound.isalpha() and compound.isascii():
+            out.append(cache.get(compound) or _stem(compound))
+        else:
+            _compound_index_tokens(compound, out)
+    if runs:
+        _cjk_index_tokens(runs, out)
+    tokens = dict.fromkeys(out)
+    tokens.pop(" ", None)  # the separator of the runs in _cjk_index_tokens
+    return list(tokens)
+
+
+def _cjk_query_tokens(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    if run not in _user_words and rjieba.has_word(run):
+        return [run]  # one word of jieba's dictionary: indexed wherever it occurs
+    return _bigrams(run)
 
 
 def query_tokens(text: str) -> list[str]:
-    """The tokens a document must all carry to match the query term `text`."""
-    return [t for t in rjieba.cut(normalize(text)) if _is_token(t)]
+    """The tokens a document must all carry to match the query term `text` (one word
+    as typed, e.g. `数据库`, `Redis缓存`, `INC-4521`); [] when it has none (only
+    punctuation). Deduplicated, in order."""
+    runs, rest = _fold(text)
+    out = [_compound_query_token(compound) for compound in _COMPOUND.findall(rest)]
+    if runs:
+        for run in _t2s.convert(" ".join(runs)).split(" "):
+            out += _cjk_query_tokens(run)
+    return list(dict.fromkeys(out))
 
 
 def configure(user_words: list[str]) -> None:
     """Add the organization's own words (setting `search_user_words`) to the
-    segmenter, before anything is indexed or searched."""
+    segmenter, before anything is indexed or searched. They shape the search-mode words
+    of the index (relevance); matching does not depend on them (a query of such a word
+    gives its bigrams), so adding or removing one needs no reindex."""
     for word in user_words:
-        rjieba.add_word(normalize(word), None, None)
+        normalized = normalize(word)
+        if not normalized:
+            continue
+        rjieba.add_word(normalized, None, None)
+        if _HAS_CJK.search(normalized):
+            _user_words.add(normalized)
