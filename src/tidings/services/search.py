@@ -95,25 +95,61 @@ def _normalized_with_map(body: str) -> tuple[str, list[int]]:
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(body):
-        n = text.normalize(ch)
+        n = text.normalize(ch) or " "  # (normalize strips spaces: keep them, apart)
         out.append(n)
         origin.extend([i] * len(n))
     return "".join(out), origin
 
 
-def highlights(body: str, needles: Sequence[str]) -> tuple[tuple[int, int], ...]:
-    """Code-point ranges [start, end) of `body` where a needle (normalised: a query
-    token or phrase) occurs, merged, sorted."""
-    if not body or not needles:
+_ATOM = re.compile(r"[^\W_]+")
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]")
+
+
+def _bounded(normalized: str, start: int, end: int) -> bool:
+    """No letter or digit right before `start` or right after `end`."""
+    before = normalized[start - 1] if start > 0 else " "
+    after = normalized[end] if end < len(normalized) else " "
+    return not (before.isalnum() and not _CJK.match(before)) and not (
+        after.isalnum() and not _CJK.match(after)
+    )
+
+
+def highlights(
+    body: str, tokens: Sequence[str], phrases: Sequence[str] = ()
+) -> tuple[tuple[int, int], ...]:
+    """Code-point ranges [start, end) of `body` that matched, merged, sorted: every
+    word of the body one of whose index tokens is a query token (so `deploy` lights
+    `deployed`: the same stem), every occurrence of a query token that is CJK text or
+    a compound (`10.0.3.7`, `inc-4521`: whole, not inside a longer word), and every
+    occurrence of a phrase (all normalised)."""
+    if not body or not (tokens or phrases):
         return ()
     normalized, origin = _normalized_with_map(body)
+    wanted = set(tokens)
     spans: list[tuple[int, int]] = []
-    for needle in {n for n in needles if n}:
-        start = normalized.find(needle)
-        while start != -1:
-            end = start + len(needle)
-            spans.append((origin[start], origin[end - 1] + 1))
-            start = normalized.find(needle, end)
+
+    def add(start: int, end: int) -> None:
+        spans.append((origin[start], origin[end - 1] + 1))
+
+    latin = _CJK.sub(" ", normalized)  # the same length: CJK is lit by substring below
+    for match in _ATOM.finditer(latin):
+        atom = match.group()
+        if wanted.intersection(text.index_tokens(atom)):
+            add(match.start(), match.end())
+    for needle in wanted:
+        cjk = _CJK.search(needle) is not None
+        if not cjk and _ATOM.fullmatch(needle):
+            continue  # a plain word: lit above, by its stem
+        at = normalized.find(needle)
+        while at != -1:
+            if cjk or _bounded(normalized, at, at + len(needle)):
+                add(at, at + len(needle))
+            at = normalized.find(needle, at + 1)
+    for phrase in phrases:
+        at = normalized.find(phrase) if phrase else -1
+        while at != -1:
+            add(at, at + len(phrase))
+            at = normalized.find(phrase, at + len(phrase))
     spans.sort()
     merged: list[tuple[int, int]] = []
     for s, e in spans:
@@ -169,7 +205,7 @@ class _Plan:
     def __init__(self, parsed: ParsedQuery, query: IndexQuery, needles: list[str]) -> None:
         self.parsed = parsed
         self.query = query
-        self.needles = needles  # what highlights point at (normalised)
+        self.needles = needles  # the query tokens highlights point at
         self.phrases = [text.normalize(p) for p in parsed.phrases]
 
 
@@ -305,8 +341,7 @@ class SearchService:
             mentions=actor.id if parsed.mentions_me else None,
             is_thread=parsed.is_thread,
         )
-        needles = [*dict.fromkeys(tokens), *(text.normalize(p) for p in parsed.phrases)]
-        return _Plan(parsed, query, needles)
+        return _Plan(parsed, query, list(dict.fromkeys(tokens)))
 
     def _still_matches(self, plan: _Plan, message: Message) -> bool:
         """The message as it is now satisfies the query (the index may lag an edit or
@@ -338,7 +373,8 @@ class SearchService:
             if message is None or not self._still_matches(plan, message):
                 out.append(None)
             else:
-                out.append(SearchResult(message, highlights(message.body, plan.needles)))
+                spans = highlights(message.body, plan.needles, plan.phrases)
+                out.append(SearchResult(message, spans))
         return out
 
     async def _newest(
