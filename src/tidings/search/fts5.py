@@ -34,6 +34,7 @@ from tidings.search.sqlindex import (
     connection,
     cut,
     docs_table,
+    keys_clause,
     newest_first,
     row_values,
 )
@@ -73,20 +74,15 @@ class Fts5Index(SqlIndexBase):
     async def _existing(
         self, tx: Tx, keys: Sequence[tuple[str, int]]
     ) -> dict[tuple[str, int], tuple[int, str]]:
-        by_conversation: dict[str, list[int]] = {}
-        for cid, seq in keys:
-            by_conversation.setdefault(cid, []).append(seq)
         found: dict[tuple[str, int], tuple[int, str]] = {}
         conn = connection(tx)
-        for cid, seqs in by_conversation.items():
-            for start in range(0, len(seqs), IN_CHUNK):
-                rows = await conn.execute(
-                    select(DOC_ID, D.seq, D.tokens).where(
-                        D.conversation_id == cid, D.seq.in_(seqs[start : start + IN_CHUNK])
-                    )
-                )
-                for row in rows:
-                    found[(cid, int(row[1]))] = (int(row[0]), row[2])
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 200):
+            chunk = unique[start : start + 200]
+            where, params = keys_clause(chunk)
+            stmt = select(DOC_ID, D.conversation_id, D.seq, D.tokens).where(where)
+            for row in await conn.execute(stmt, params):
+                found[(row[1], int(row[2]))] = (int(row[0]), row[3])
         return found
 
     async def put(self, tx: Tx, docs: Sequence[SearchDoc]) -> None:

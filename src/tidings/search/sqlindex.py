@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -69,7 +70,11 @@ def cut(token: str) -> str:
 
 
 def tokens_text(tokens: Sequence[str]) -> str:
-    return " ".join(dict.fromkeys(cut(t) for t in tokens if t and " " not in t))
+    """Distinct tokens, space-separated (text.index_tokens makes none with a space;
+    the few longer than MAX_TOKEN_CHARS are cut)."""
+    if any(len(t) > MAX_TOKEN_CHARS or not t or " " in t for t in tokens):
+        tokens = [cut(t) for t in tokens if t and " " not in t]
+    return " ".join(dict.fromkeys(tokens))
 
 
 def mentions_text(user_ids: Sequence[str]) -> str:
@@ -89,6 +94,20 @@ def row_values(doc: SearchDoc) -> dict[str, object]:
         "mentions": mentions_text(doc.mentions),
         "thread_root_seq": doc.thread_root_seq,
     }
+
+
+def keys_clause(keys: Sequence[tuple[str, int]]) -> tuple[Any, dict[str, object]]:
+    """`(conversation_id, seq)` of search_docs is one of `keys`: an OR of equalities, which
+    both engines answer by index probes (SQLite scans for a row-value IN list)."""
+    parts = [
+        f"(search_docs.conversation_id = :k_c{i} AND search_docs.seq = :k_s{i})"
+        for i in range(len(keys))
+    ]
+    params: dict[str, object] = {}
+    for i, (cid, seq) in enumerate(keys):
+        params[f"k_c{i}"] = cid
+        params[f"k_s{i}"] = int(seq)
+    return text(" OR ".join(parts)), params
 
 
 def _escape_like(value: str) -> str:

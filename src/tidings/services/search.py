@@ -10,9 +10,10 @@ index job has not run yet), a phrase must be in the normalised body. Highlights 
 code-point ranges of the body; cursors are opaque.
 
 Indexing is a job, never on the send path: the event consumer "search" turns committed
-message events (sent, edited, recalled) into `search.index` jobs, one per conversation
-and batch; the job reads the messages as they are now and writes or removes their
-documents in one write transaction. `reindex` rebuilds the whole index from the
+message events (sent, edited, recalled) into `search.index` jobs, one per batch of
+search_index_batch messages (grouped by conversation in the payload); the job reads
+the messages as they are now and writes or removes their documents in one write
+transaction. `reindex` rebuilds the whole index from the
 messages, online (batch by batch, while searches and jobs go on).
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import re
 import time
 import unicodedata
@@ -89,13 +91,18 @@ def doc_of(message: Message) -> SearchDoc:
 
 
 # --- highlights -------------------------------------------------------------------
+@functools.lru_cache(maxsize=65536)
+def _normalized_char(ch: str) -> str:
+    return text.normalize(ch) or " "  # (normalize strips spaces: keep them, apart)
+
+
 def _normalized_with_map(body: str) -> tuple[str, list[int]]:
     """The body normalised one code point at a time, and for each code point of the
     result the index of the body's code point it came from."""
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(body):
-        n = text.normalize(ch) or " "  # (normalize strips spaces: keep them, apart)
+        n = _normalized_char(ch)
         out.append(n)
         origin.extend([i] * len(n))
     return "".join(out), origin
@@ -355,7 +362,9 @@ class SearchService:
             return False
         if q.mentions is not None and q.mentions not in message.mentions:
             return False
-        if q.tokens:
+        if q.tokens and message.edited_at is not None:
+            # edited: maybe after its document was written (its job not run yet); a
+            # message never edited is what its document was made from
             current = set(text.index_tokens(searchable_text(message)))
             if not all(t in current for t in q.tokens):
                 return False
@@ -384,7 +393,7 @@ class SearchService:
         budget = self.limits.search_verify_max
         last: Hit | None = None
         while True:
-            batch = min(max(size + 1 - len(results), 8) * 2, 500)
+            batch = min(size + 1 - len(results) + 4, 500)
             hits = await self.index.newest(tx, plan.query, after=after, limit=batch)
             checked = await self._checked(tx, plan, hits)
             for hit, result in zip(hits, checked, strict=True):
@@ -413,7 +422,7 @@ class SearchService:
         position = offset
         budget = self.limits.search_verify_max
         while position < len(window) and len(results) < size and budget > 0:
-            chunk = window[position : position + min(size * 2, 500)]
+            chunk = window[position : position + min(size + 4, 500)]
             checked = await self._checked(tx, plan, chunk)
             for result in checked:
                 position += 1
@@ -427,21 +436,28 @@ class SearchService:
 
     # --- indexing -------------------------------------------------------------------
     async def _index_job(self, job: Job) -> None:
-        payload = job.payload
-        cid, seqs = payload.get("conversation_id"), payload.get("seqs")
-        if not isinstance(cid, str) or not isinstance(seqs, list):
+        messages = job.payload.get("messages")
+        if not isinstance(messages, dict):
             return
-        await self.index_messages(cid, [s for s in seqs if isinstance(s, int)])
+        keys = [
+            (cid, seq)
+            for cid, seqs in messages.items()
+            if isinstance(cid, str) and isinstance(seqs, list)
+            for seq in seqs
+            if isinstance(seq, int)
+        ]
+        await self.index_messages(keys)
 
-    async def index_messages(self, conversation_id: str, seqs: Sequence[int]) -> int:
-        """Bring the documents of these messages of one conversation up to date with
-        the messages as they are now (one write transaction). Returns how many were
-        written (the rest removed)."""
-        if not seqs:
+    async def index_messages(self, keys: Sequence[tuple[str, int]]) -> int:
+        """Bring the documents of these messages, (conversation_id, seq), up to date
+        with the messages as they are now, in one write transaction: written when the
+        message is there and not recalled, else removed. Returns how many were
+        written."""
+        if not keys:
             return 0
         async with self.d.store.write() as tx:
-            found = await tx.messages_by_keys([(conversation_id, s) for s in seqs])
-            docs, gone = _split(found, conversation_id, seqs)
+            found = await tx.messages_by_keys(keys)
+            docs, gone = _split(found, keys)
             await self.index.put(tx, docs)
             await self.index.remove(tx, gone)
             await tx.set_meta(LAST_INDEXED, self.d.clock.now().isoformat())
@@ -468,9 +484,8 @@ class SearchService:
                     page = await tx.list_messages(
                         cid, before_seq=None, after_seq=after, limit=upto - after, max_seq=upto
                     )
-                    found = {(m.conversation_id, m.seq): m for m in page.messages}
-                    seqs = list(range(after + 1, upto + 1))
-                    docs, gone = _split(found, cid, seqs)
+                    found = {(str(m.conversation_id), m.seq): m for m in page.messages}
+                    docs, gone = _split(found, [(cid, s) for s in range(after + 1, upto + 1)])
                     await self.index.put(tx, docs)
                     await self.index.remove(tx, gone)
                     await tx.set_meta(LAST_INDEXED, self.d.clock.now().isoformat())
@@ -528,33 +543,35 @@ class SearchService:
         )
 
     def jobs_for(self, events: Sequence[StoredEvent]) -> list[NewJob]:
-        """The index jobs of committed events: one per conversation and batch of at
-        most search_index_batch messages; the id names the events' positions, so that
-        reading them again makes the same jobs."""
-        by_conversation: dict[str, dict[int, int]] = {}
+        """The index jobs of committed events: one per search_index_batch messages, in
+        the events' order, the messages grouped by conversation in its payload; the id
+        names the first and last event positions, so that reading the same events
+        again makes the same jobs."""
+        keys: dict[tuple[str, int], int] = {}
         for event in events:
-            cid: str | None = event.conversation_id
+            cid = event.conversation_id
             if cid is None or event.payload.get("kind") not in _INDEXED_KINDS:
                 continue
             message = event.payload.get("message")
             seq = message.get("seq") if isinstance(message, dict) else None
             if isinstance(seq, int):
-                by_conversation.setdefault(cid, {}).setdefault(seq, event.position)
-        jobs: list[NewJob] = []
+                keys.setdefault((str(cid), seq), event.position)
+        ordered = list(keys.items())
         batch = self.limits.search_index_batch
-        for cid, seqs in by_conversation.items():
-            ordered = sorted(seqs)
-            for start in range(0, len(ordered), batch):
-                chunk = ordered[start : start + batch]
-                first = min(seqs[s] for s in chunk)
-                last = max(seqs[s] for s in chunk)
-                jobs.append(
-                    NewJob(
-                        INDEX_JOB,
-                        {"conversation_id": cid, "seqs": chunk},
-                        job_id=f"{INDEX_JOB}:{cid}:{first}:{last}:{chunk[0]}",
-                    )
+        jobs: list[NewJob] = []
+        for start in range(0, len(ordered), batch):
+            chunk = ordered[start : start + batch]
+            by_conversation: dict[str, list[int]] = {}
+            for (conversation, seq), _position in chunk:
+                by_conversation.setdefault(conversation, []).append(seq)
+            first, last = chunk[0][1], chunk[-1][1]
+            jobs.append(
+                NewJob(
+                    INDEX_JOB,
+                    {"messages": {c: sorted(s) for c, s in by_conversation.items()}},
+                    job_id=f"{INDEX_JOB}:{first}:{last}:{len(chunk)}",
                 )
+            )
         return jobs
 
 
@@ -563,16 +580,14 @@ def _newest_cursor(hit: Hit) -> str:
 
 
 def _split(
-    found: Mapping[tuple[ConversationId, int], Message] | Mapping[tuple[str, int], Message],
-    conversation_id: str,
-    seqs: Sequence[int],
+    found: Mapping[tuple[str, int], Message], keys: Sequence[tuple[str, int]]
 ) -> tuple[list[SearchDoc], list[tuple[str, int]]]:
     docs: list[SearchDoc] = []
     gone: list[tuple[str, int]] = []
-    for seq in dict.fromkeys(seqs):
-        message = found.get((ConversationId(conversation_id), seq))
+    for key in dict.fromkeys(keys):
+        message = found.get(key)
         if message is None or message.deleted:
-            gone.append((conversation_id, seq))
+            gone.append(key)
         else:
             docs.append(doc_of(message))
     return docs, gone

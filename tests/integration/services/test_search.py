@@ -313,7 +313,7 @@ async def test_index_jobs_come_from_the_event_log_batched(w: W) -> None:
     made = await w.svc.jobs.tap_events()
     assert made >= 1
     status = await w.svc.search.status(None)
-    assert status.pending_jobs == 1  # one job for the conversation's three messages
+    assert status.pending_jobs == 1  # one job for the three messages
     await w.index()
     status = await w.svc.search.status(None)
     assert status.pending_jobs == 0 and status.documents == 3
