@@ -643,13 +643,13 @@ class Settings(BaseSettings):
         1000, ge=1, description="a conversation's count of matches is capped at this"
     )
     search_count_scan_max: int = Field(
-        10_000,
+        2_000,
         ge=1,
         description="the per-conversation counts look at this many matches at most (beyond: "
         "counts_capped)",
     )
     search_relevance_window: int = Field(
-        1000,
+        500,
         ge=10,
         le=100_000,
         description="order=relevance ranks the newest this many matches (the rest are not "

@@ -132,7 +132,12 @@ def scope_condition(D: Any, query: IndexQuery) -> ColumnElement[bool]:
 
 
 def filter_conditions(D: Any, query: IndexQuery) -> list[ColumnElement[bool]]:
-    found: list[ColumnElement[bool]] = [scope_condition(D, query)]
+    return [scope_condition(D, query), *other_conditions(D, query)]
+
+
+def other_conditions(D: Any, query: IndexQuery) -> list[ColumnElement[bool]]:
+    """The filters but the scope."""
+    found: list[ColumnElement[bool]] = []
     if query.sender_ids:
         found.append(D.sender_id.in_(list(query.sender_ids)))
     if query.after_us is not None:
