@@ -51,13 +51,15 @@ _HAS_CJK = re.compile(f"[{_CJK_CLASS}]")
 # Letters and digits (any script but CJK, which _CJK_RUN has split off first), joined
 # by single connectors: the outer ones separate pieces, the inner ones atoms.
 _OUTER = "/:@#+,?=&~"
-_INNER = "\\-._'\u2019"
+_INNER = "\\-._'"
 _COMPOUND = re.compile(f"[^\\W_]+(?:[{_OUTER}{_INNER}][^\\W_]+)*")
 _OUTER_SPLIT = re.compile(f"[{_OUTER}]")
 _INNER_SPLIT = re.compile(f"[{_INNER}]")
 _LETTERS_OR_DIGITS = re.compile(r"[^\W\d_]+|\d+")
 _CONNECTOR = re.compile(f"[{_OUTER}{_INNER}]")
 _SPACES = re.compile(r"\s+")
+# Typographic apostrophes (phone keyboards type them) are the ASCII one.
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 
 _t2s = opencc.OpenCC("t2s")
 _stemmer = Stemmer.Stemmer("english")
@@ -69,11 +71,12 @@ _user_words: set[str] = set()
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width and half-width forms are one), case folding, Traditional to
-    Simplified Chinese (OpenCC `t2s`, only on text that has CJK characters), and every
-    run of white space as one space, without leading or trailing space. A phrase query
-    matches when the normalised body contains the normalised phrase."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    """NFKC (full-width and half-width forms are one), case folding, typographic
+    apostrophes as `'`, Traditional to Simplified Chinese (OpenCC `t2s`, only on text
+    that has CJK characters), and every run of white space as one space, without
+    leading or trailing space. A phrase query matches when the normalised body contains
+    the normalised phrase."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
     if _HAS_CJK.search(text):
         text = _t2s.convert(text)
     return _SPACES.sub(" ", text).strip()
@@ -143,7 +146,7 @@ def _bigrams(run: str) -> list[str]:
 
 def _fold(text: str) -> tuple[list[str], str]:
     """NFKC and case folding, then (the CJK runs, the rest with a space for each run)."""
-    parts = _CJK_RUN.split(unicodedata.normalize("NFKC", text).casefold())
+    parts = _CJK_RUN.split(unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES))
     return parts[1::2], " ".join(parts[0::2])
 
 
@@ -176,7 +179,7 @@ def _cjk_query_tokens(run: str) -> list[str]:
 def query_tokens(text: str) -> list[str]:
     """The tokens a document must all carry to match the query term `text` (one word
     as typed, e.g. `数据库`, `Redis缓存`, `INC-4521`); [] when it has none (only
-    punctuation). Deduplicated, in order."""
+    punctuation). Deduplicated; letter and number tokens first, then CJK ones."""
     runs, rest = _fold(text)
     out = [_compound_query_token(compound) for compound in _COMPOUND.findall(rest)]
     if runs:
@@ -197,3 +200,95 @@ def configure(user_words: list[str]) -> None:
         rjieba.add_word(normalized, None, None)
         if _HAS_CJK.search(normalized):
             _user_words.add(normalized)
+
+
+def _folded_with_offsets(body: str) -> tuple[str, list[int]]:
+    """`body` folded character by character as `normalize` folds it (NFKC, case,
+    Traditional to Simplified, white space runs as one space), with the index in `body`
+    of each folded character."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    space = True  # drop leading space, as normalize() does
+    for i, ch in enumerate(body):
+        if ch.isspace():
+            if not space:
+                chars.append(" ")
+                offsets.append(i)
+                space = True
+            continue
+        folded = unicodedata.normalize("NFKC", ch).casefold().translate(_APOSTROPHES)
+        for f in folded:
+            chars.append(" " if f.isspace() else f)
+            offsets.append(i)
+        space = False
+    folded_text = "".join(chars)
+    if _HAS_CJK.search(folded_text):
+        converted = _t2s.convert(folded_text)
+        if len(converted) == len(folded_text):
+            folded_text = converted
+        else:  # a phrase conversion changed the length: convert character by character
+            folded_text = "".join(_t2s.convert(c) if _HAS_CJK.match(c) else c for c in chars)
+            if len(folded_text) != len(offsets):
+                folded_text = "".join(chars)
+    return folded_text, offsets
+
+
+def highlight_spans(body: str, words: list[str], phrases: list[str]) -> list[tuple[int, int]]:
+    """Where the query's words and phrases occur in `body`: sorted, non-overlapping
+    [start, end) code-point offsets into `body` (the wire's `highlights`). A CJK token
+    is marked where it occurs; a Latin or number token on the atoms, pieces or whole
+    compounds that carry it (`deploy` marks "Deploying", `inc` the INC of INC-4521); a
+    phrase where the folded body contains the folded phrase."""
+    folded, offsets = _folded_with_offsets(body)
+    if not folded:
+        return []
+    spans: list[tuple[int, int]] = []
+    cjk_tokens: set[str] = set()
+    latin_tokens: set[str] = set()
+    for word in words:
+        for token in query_tokens(word):
+            (cjk_tokens if _HAS_CJK.search(token) else latin_tokens).add(token)
+    for token in cjk_tokens:
+        start = folded.find(token)
+        while start >= 0:
+            spans.append((start, start + len(token)))
+            start = folded.find(token, start + 1)
+    if latin_tokens:
+        latin = _CJK_RUN.sub(lambda m: " " * len(m.group()), folded)
+        for match in _COMPOUND.finditer(latin):
+            _mark_compound(match.group(), match.start(), latin_tokens, spans)
+    for phrase in phrases:
+        target = normalize(phrase)
+        if not target:
+            continue
+        start = folded.find(target)
+        while start >= 0:
+            spans.append((start, start + len(target)))
+            start = folded.find(target, start + 1)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        begin, stop = offsets[start], offsets[end - 1] + 1
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((begin, stop))
+    return merged
+
+
+def _mark_compound(compound: str, at: int, tokens: set[str], spans: list[tuple[int, int]]) -> None:
+    if compound in tokens:
+        spans.append((at, at + len(compound)))
+        return
+    piece_at = at
+    for piece in _OUTER_SPLIT.split(compound):
+        if piece in tokens:
+            spans.append((piece_at, piece_at + len(piece)))
+        else:
+            atom_at = piece_at
+            for atom in _INNER_SPLIT.split(piece):
+                found: list[str] = []
+                _atom_tokens(atom, found)
+                if tokens.intersection(found):
+                    spans.append((atom_at, atom_at + len(atom)))
+                atom_at += len(atom) + 1
+        piece_at += len(piece) + 1

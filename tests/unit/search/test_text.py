@@ -5,10 +5,12 @@ index rule of the contract), so each case checks that rule, not only the token l
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from tidings.search import text
-from tidings.search.text import index_tokens, normalize, query_tokens
+from tidings.search.text import highlight_spans, index_tokens, normalize, query_tokens
 
 
 def matches(term: str, body: str) -> bool:
@@ -172,3 +174,59 @@ def test_configure_user_words_do_not_change_matching() -> None:
     # a query of it is still its bigrams, so documents indexed before are found too
     assert set(query_tokens("星图平台")) <= set(before)
     assert set(query_tokens("星图平台")) <= after
+
+
+def marked(body: str, words: list[str], phrases: tuple[str, ...] = ()) -> list[str]:
+    spans = highlight_spans(body, words, list(phrases))
+    assert all(a < b for a, b in spans)
+    assert all(b < c for (_, b), (c, _) in pairwise(spans))  # sorted, apart
+    return [body[a:b] for a, b in spans]
+
+
+def test_highlights_point_into_the_body() -> None:
+    assert marked("分布式数据库迁移方案", ["数据库"]) == ["数据库"]
+    assert marked("使用负载均衡器之后", ["负载均衡"]) == ["负载均衡"]
+    assert marked("We are Deploying; deployed", ["deploy"]) == ["Deploying", "deployed"]
+    assert marked("ＲＥＤＩＳ 缓存", ["redis"]) == ["ＲＥＤＩＳ"]  # full-width, 1:1
+    assert marked("INC-4521 出问题了 inc-4521", ["inc"]) == ["INC", "inc"]
+    assert marked("INC-4521 出问题了", ["INC-4521"]) == ["INC-4521"]
+    assert marked("ssh root@10.0.3.7:22", ["10.0.3.7"]) == ["10.0.3.7"]
+    assert marked("數據庫的權限", ["数据库"]) == ["數據庫"]  # Traditional body
+    assert marked("Straße  ist   lang", [], ("strasse ist",)) == ["Straße  ist"]  # ß is ss
+    assert marked("ﬁle ﬁle", ["file"]) == ["ﬁle", "ﬁle"]  # a ligature: one code point
+    assert marked("nothing here", ["数据库"]) == []
+    assert marked("", ["x"], ("y",)) == []
+
+
+def test_typographic_apostrophe() -> None:
+    assert matches("don't", "I don’t know")
+    assert matches("don’t", "I don't know")
+    assert normalize("don’t") == "don't"
+
+
+AMBIGUOUS = [  # sentences whose segmentation is famously ambiguous
+    "大数据库存管理系统",
+    "研究生命起源",
+    "南京市长江大桥",
+    "结婚的和尚未结婚的",
+    "乒乓球拍卖完了",
+    "工信处女干事每月经过下属科室",
+]
+
+
+def test_every_cjk_substring_is_found() -> None:
+    """Whatever jieba made of a sentence, each of its CJK substrings (1 to 10
+    characters) is found by that substring's query tokens: the relevance corpus and
+    the classic ambiguous sentences."""
+    from tests.unit.search.test_relevance import load
+
+    bodies = [str(m["text"]) for m in load()["corpus"]] + AMBIGUOUS
+    checked = 0
+    for body in bodies:
+        tokens = set(index_tokens(body))
+        for run in text._CJK_RUN.findall(normalize(body)):
+            for i in range(len(run)):
+                for j in range(i + 1, min(len(run), i + 10) + 1):
+                    assert set(query_tokens(run[i:j])) <= tokens, (run[i:j], body)
+                    checked += 1
+    assert checked > 10_000
