@@ -7,7 +7,7 @@ the matches, newest first or by relevance over a bounded window. Every candidate
 then read back from the messages and checked again before it is a result: a recalled
 message is never one, an edited one matches by its current text only (even while its
 index job has not run yet), a phrase must be in the normalised body. Highlights are
-code-point ranges of the body; cursors are opaque.
+code-point ranges of the body (text.highlight_spans); cursors are opaque.
 
 Indexing is a job, never on the send path: the event consumer "search" turns committed
 message events (sent, edited, recalled) into `search.index` jobs, one per batch of
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import functools
 import re
 import time
 import unicodedata
@@ -88,83 +87,6 @@ def doc_of(message: Message) -> SearchDoc:
         has_link=has_link(message.body),
         mentions=tuple(message.mentions),
     )
-
-
-# --- highlights -------------------------------------------------------------------
-@functools.lru_cache(maxsize=65536)
-def _normalized_char(ch: str) -> str:
-    return text.normalize(ch) or " "  # (normalize strips spaces: keep them, apart)
-
-
-def _normalized_with_map(body: str) -> tuple[str, list[int]]:
-    """The body normalised one code point at a time, and for each code point of the
-    result the index of the body's code point it came from."""
-    out: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(body):
-        n = _normalized_char(ch)
-        out.append(n)
-        origin.extend([i] * len(n))
-    return "".join(out), origin
-
-
-_ATOM = re.compile(r"[^\W_]+")
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]")
-
-
-def _bounded(normalized: str, start: int, end: int) -> bool:
-    """No letter or digit right before `start` or right after `end`."""
-    before = normalized[start - 1] if start > 0 else " "
-    after = normalized[end] if end < len(normalized) else " "
-    return not (before.isalnum() and not _CJK.match(before)) and not (
-        after.isalnum() and not _CJK.match(after)
-    )
-
-
-def highlights(
-    body: str, tokens: Sequence[str], phrases: Sequence[str] = ()
-) -> tuple[tuple[int, int], ...]:
-    """Code-point ranges [start, end) of `body` that matched, merged, sorted: every
-    word of the body one of whose index tokens is a query token (so `deploy` lights
-    `deployed`: the same stem), every occurrence of a query token that is CJK text or
-    a compound (`10.0.3.7`, `inc-4521`: whole, not inside a longer word), and every
-    occurrence of a phrase (all normalised)."""
-    if not body or not (tokens or phrases):
-        return ()
-    normalized, origin = _normalized_with_map(body)
-    wanted = set(tokens)
-    spans: list[tuple[int, int]] = []
-
-    def add(start: int, end: int) -> None:
-        spans.append((origin[start], origin[end - 1] + 1))
-
-    latin = _CJK.sub(" ", normalized)  # the same length: CJK is lit by substring below
-    for match in _ATOM.finditer(latin):
-        atom = match.group()
-        if wanted.intersection(text.index_tokens(atom)):
-            add(match.start(), match.end())
-    for needle in wanted:
-        cjk = _CJK.search(needle) is not None
-        if not cjk and _ATOM.fullmatch(needle):
-            continue  # a plain word: lit above, by its stem
-        at = normalized.find(needle)
-        while at != -1:
-            if cjk or _bounded(normalized, at, at + len(needle)):
-                add(at, at + len(needle))
-            at = normalized.find(needle, at + 1)
-    for phrase in phrases:
-        at = normalized.find(phrase) if phrase else -1
-        while at != -1:
-            add(at, at + len(phrase))
-            at = normalized.find(phrase, at + len(phrase))
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    return tuple(merged)
 
 
 # --- cursors ----------------------------------------------------------------------
@@ -382,8 +304,10 @@ class SearchService:
             if message is None or not self._still_matches(plan, message):
                 out.append(None)
             else:
-                spans = highlights(message.body, plan.needles, plan.phrases)
-                out.append(SearchResult(message, spans))
+                spans = text.highlight_spans(
+                    message.body, list(plan.parsed.words), list(plan.parsed.phrases)
+                )
+                out.append(SearchResult(message, tuple(spans)))
         return out
 
     async def _newest(
