@@ -10,26 +10,13 @@ through the GIN index; relevance is ts_rank over the bounded window of newest ma
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import (
-    Column,
-    and_,
-    cast,
-    column,
-    delete,
-    func,
-    literal,
-    or_,
-    select,
-    tuple_,
-    union_all,
-)
+from sqlalchemy import Column, cast, column, delete, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import TSVECTOR, insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 
-from tidings.search.ports import After, Hit, IndexQuery, SearchDoc
+from tidings.search.ports import Hit, IndexQuery, SearchDoc
 from tidings.search.sqlindex import (
     IN_CHUNK,
     SqlIndexBase,
@@ -37,7 +24,6 @@ from tidings.search.sqlindex import (
     cut,
     docs_table,
     newest_first,
-    other_conditions,
     row_values,
 )
 from tidings.store.ports import Tx
@@ -64,66 +50,8 @@ def tsquery_text(tokens: Sequence[str]) -> str:
     return " & ".join(lexeme(t) for t in dict.fromkeys(tokens) if t)
 
 
-# up to this many conversations, newest-first queries are one per conversation (UNION ALL)
-PER_SCOPE_MAX = 100
-
-
-def _after_in(cid: str, after: After) -> ColumnElement[bool]:
-    """In conversation `cid`: after (at, c, s) in newest-first order."""
-    at, c, s = after
-    if cid < c:
-        return D.created_at_us <= at
-    if cid > c:
-        return D.created_at_us < at
-    return or_(D.created_at_us < at, and_(D.created_at_us == at, D.seq < s))
-
-
 class PostgresIndex(SqlIndexBase):
-    """Newest first, for a caller in up to PER_SCOPE_MAX conversations: one query per
-    conversation, merged (UNION ALL under ORDER BY ... LIMIT). The planner picks, for
-    each, the GIN index (a rare word: its few matches, sorted) or a backward scan of
-    (conversation_id, created_at_us) that stops after the page (a common word, or
-    filters only), from the tsvector's statistics; one query over all conversations
-    would fetch and sort every match of a common word (tens of thousands at 1M)."""
-
     docs = docs
-
-    def _merged(
-        self, query: IndexQuery, after: After | None, limit: int, *extra: Any
-    ) -> Any:
-        base = other_conditions(D, query)
-        if query.tokens:
-            base.append(self._match([cut(t) for t in query.tokens]))
-        parts = []
-        for scope in query.scopes:
-            where = [D.conversation_id == scope.conversation_id, *base]
-            if scope.max_seq is not None:
-                where.append(D.seq <= scope.max_seq)
-            if after is not None:
-                where.append(_after_in(scope.conversation_id, after))
-            one = (
-                select(D.conversation_id, D.seq, D.created_at_us, *extra)
-                .where(*where)
-                .order_by(D.created_at_us.desc(), D.seq.desc())
-                .limit(limit)
-                .subquery()
-            )
-            parts.append(select(one))
-        merged = union_all(*parts).subquery()
-        m = merged.c
-        return (
-            select(merged)
-            .order_by(m.created_at_us.desc(), m.conversation_id.desc(), m.seq.desc())
-            .limit(limit)
-        )
-
-    async def newest(
-        self, tx: Tx, query: IndexQuery, *, after: After | None, limit: int
-    ) -> list[Hit]:
-        if len(query.scopes) > PER_SCOPE_MAX:
-            return await super().newest(tx, query, after=after, limit=limit)
-        rows = await connection(tx).execute(self._merged(query, after, limit))
-        return [Hit(r.conversation_id, int(r.seq), int(r.created_at_us)) for r in rows]
 
     def _tsquery(self, tokens: Sequence[str]) -> ColumnElement[str]:
         return cast(literal(tsquery_text(tokens)), TsQuery())
@@ -156,16 +84,13 @@ class PostgresIndex(SqlIndexBase):
             )
 
     async def ranked(self, tx: Tx, query: IndexQuery, *, window: int) -> list[Hit]:
-        if len(query.scopes) > PER_SCOPE_MAX:
-            newest = (
-                select(D.conversation_id, D.seq, D.created_at_us, D.tsv)
-                .where(*self._where(query))
-                .order_by(*newest_first(D))
-                .limit(window)
-                .subquery()
-            )
-        else:
-            newest = self._merged(query, None, window, D.tsv).subquery()
+        newest = (
+            select(D.conversation_id, D.seq, D.created_at_us, D.tsv)
+            .where(*self._where(query))
+            .order_by(*newest_first(D))
+            .limit(window)
+            .subquery()
+        )
         n = newest.c
         if query.tokens:
             score: ColumnElement[float] = func.ts_rank(n.tsv, self._tsquery(query.tokens))
