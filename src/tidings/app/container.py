@@ -23,6 +23,7 @@ from tidings.identity.oidc import OidcClient, OidcOptions
 from tidings.outbound.http import HttpOutbound
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
+from tidings.search import text as search_text
 from tidings.search.ports import SearchIndex
 from tidings.services.config import ConfigSchema, ConfigService
 from tidings.services.context import (
@@ -110,6 +111,19 @@ def config_schema(settings: Settings) -> ConfigSchema:
     )
 
 
+_configured_words: set[str] = set()
+
+
+def configure_search_words(setting: str) -> None:
+    """The organization's words (search_user_words) into the segmenter, once each per
+    process (it is process-wide), before anything is indexed or searched."""
+    words = [w.strip() for w in setting.split(",") if w.strip()]
+    new = [w for w in words if w not in _configured_words]
+    if new:
+        search_text.configure(new)
+        _configured_words.update(new)
+
+
 def search_index_for(store: Store) -> SearchIndex:
     """The search index adapter of the store's SQL engine (its `search_index`)."""
     kind = getattr(getattr(store, "engine", None), "search_index", "fts5")
@@ -144,6 +158,7 @@ class Container:
         blobs: BlobStore | None = None,
     ):
         self.settings = settings
+        configure_search_words(settings.search_user_words)
         self.keyring = keyring_for(settings)
         self.store: Store = store or SqlStore.from_url(
             settings.db_url,

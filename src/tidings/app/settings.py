@@ -630,6 +630,11 @@ class Settings(BaseSettings):
         "event loop; more use more cores, and leave less to sends on the same node)",
     )
     # --- search (issue 16; docs/search.md) ---
+    search_user_words: str = Field(
+        "",
+        description="comma-separated words of the organization (products, teams, jargon) "
+        "the Chinese segmenter keeps whole (read at start-up)",
+    )
     search_max_query_chars: int = Field(
         500, ge=16, le=10_000, description="a search query (q) has at most this many characters"
     )
