@@ -5,6 +5,7 @@ are scored."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -96,18 +97,25 @@ def row_values(doc: SearchDoc) -> dict[str, object]:
     }
 
 
+@functools.lru_cache(maxsize=512)
+def _keys_text(count: int) -> Any:
+    return text(
+        " OR ".join(
+            f"(search_docs.conversation_id = :k_c{i} AND search_docs.seq = :k_s{i})"
+            for i in range(count)
+        )
+    )
+
+
 def keys_clause(keys: Sequence[tuple[str, int]]) -> tuple[Any, dict[str, object]]:
     """`(conversation_id, seq)` of search_docs is one of `keys`: an OR of equalities, which
-    both engines answer by index probes (SQLite scans for a row-value IN list)."""
-    parts = [
-        f"(search_docs.conversation_id = :k_c{i} AND search_docs.seq = :k_s{i})"
-        for i in range(len(keys))
-    ]
+    both engines answer by index probes (SQLite scans for a row-value IN list); the
+    clause is made once per size."""
     params: dict[str, object] = {}
     for i, (cid, seq) in enumerate(keys):
         params[f"k_c{i}"] = cid
         params[f"k_s{i}"] = int(seq)
-    return text(" OR ".join(parts)), params
+    return _keys_text(len(keys)), params
 
 
 def _escape_like(value: str) -> str:

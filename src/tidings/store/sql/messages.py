@@ -3,6 +3,7 @@ commit's reads and writes (a fixed handful of statements per batch of sends)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -49,18 +50,24 @@ def _message(
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _keys_text(table: str, count: int) -> Any:
+    return text(
+        " OR ".join(
+            f"({table}.conversation_id = :k_c{i} AND {table}.seq = :k_s{i})" for i in range(count)
+        )
+    )
+
+
 def keys_clause(table: str, keys: Sequence[tuple[str, int]]) -> tuple[Any, dict[str, object]]:
     """`(conversation_id, seq)` is one of `keys`, as an OR of equalities: both engines
     answer it from the primary key index, one probe per key (SQLite scans the table for
-    a row-value IN list)."""
-    parts = [
-        f"({table}.conversation_id = :k_c{i} AND {table}.seq = :k_s{i})" for i in range(len(keys))
-    ]
+    a row-value IN list). The clause is made once per size (parsing its binds is slow)."""
     params: dict[str, object] = {}
     for i, (cid, seq) in enumerate(keys):
         params[f"k_c{i}"] = cid
         params[f"k_s{i}"] = seq
-    return text(" OR ".join(parts)), params
+    return _keys_text(table, len(keys)), params
 
 
 class MessageQueries(TxBase):
