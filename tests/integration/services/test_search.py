@@ -317,3 +317,29 @@ async def test_index_jobs_come_from_the_event_log_batched(w: W) -> None:
     await w.index()
     status = await w.svc.search.status(None)
     assert status.pending_jobs == 0 and status.documents == 3
+
+
+async def test_many_conversations_are_filtered_in_the_join(
+    w: W, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller in more conversations than the FTS5 query names (MATCH_SCOPES_MAX): the
+    same results, the scope then checked on the documents (PostgreSQL: no such limit)."""
+    from tidings.search import fts5
+
+    monkeypatch.setattr(fts5, "MATCH_SCOPES_MAX", 0)
+    alice, bob, carol = await w.user("alice"), await w.user("bob"), await w.user("carol")
+    shared = await w.channel(alice, "shared", bob)
+    private = await w.channel(alice, "private", carol)
+    left = await w.channel(alice, "left", bob)
+    await w.send(alice, shared, "walnut one")
+    await w.send(alice, private, "walnut two")
+    await w.send(alice, left, "walnut three")
+    await w.svc.conversations.remove_member(bob, left.id, bob.id)
+    await w.send(alice, left, "walnut four")
+    await w.index()
+    assert await w.bodies(bob, "walnut") == ["walnut three", "walnut one"]
+    assert await w.bodies(bob, "has:link") == []
+    page = await w.search(bob, "walnut")
+    assert sorted((c.conversation_id, c.count) for c in page.counts) == sorted(
+        [(shared.id, 1), (left.id, 1)]
+    )
