@@ -134,6 +134,8 @@ ADAPTERS = {
     "tidings.bus.local": "tidings.bus",
     "tidings.outbound.http": "tidings.outbound",
     "tidings.blobs.local": "tidings.blobs",
+    "tidings.search.fts5": "tidings.search",
+    "tidings.search.postgres": "tidings.search",
 }
 
 

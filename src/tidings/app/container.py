@@ -23,6 +23,8 @@ from tidings.identity.oidc import OidcClient, OidcOptions
 from tidings.outbound.http import HttpOutbound
 from tidings.queue.local import LocalQueue
 from tidings.queue.ports import Queue
+from tidings.search import text as search_text
+from tidings.search.ports import SearchIndex
 from tidings.services.config import ConfigSchema, ConfigService
 from tidings.services.context import (
     Deps,
@@ -33,6 +35,7 @@ from tidings.services.context import (
     JobLimits,
     Limits,
     ScimLimits,
+    SearchLimits,
     SecurityLimits,
     WebhookLimits,
 )
@@ -113,6 +116,31 @@ def config_schema(settings: Settings) -> ConfigSchema:
     )
 
 
+_configured_words: set[str] = set()
+
+
+def configure_search_words(setting: str) -> None:
+    """The organization's words (search_user_words) into the segmenter, once each per
+    process (it is process-wide), before anything is indexed or searched."""
+    words = [w.strip() for w in setting.split(",") if w.strip()]
+    new = [w for w in words if w not in _configured_words]
+    if new:
+        search_text.configure(new)
+        _configured_words.update(new)
+
+
+def search_index_for(store: Store) -> SearchIndex:
+    """The search index adapter of the store's SQL engine (its `search_index`)."""
+    kind = getattr(getattr(store, "engine", None), "search_index", "fts5")
+    if kind == "postgres":
+        from tidings.search.postgres import PostgresIndex
+
+        return PostgresIndex()
+    from tidings.search.fts5 import Fts5Index
+
+    return Fts5Index()
+
+
 class Container:
     """`clock` and `ids` are the time and the id source of every service (tests give a
     clock they move and ids they can predict; the defaults are the real ones);
@@ -135,6 +163,7 @@ class Container:
         blobs: BlobStore | None = None,
     ):
         self.settings = settings
+        configure_search_words(settings.search_user_words)
         self.keyring = keyring_for(settings)
         self.store: Store = store or SqlStore.from_url(
             settings.db_url,
@@ -159,6 +188,7 @@ class Container:
             scim=limits_from(settings, ScimLimits),
             webhooks=limits_from(settings, WebhookLimits),
             files=limits_from(settings, FileLimits),
+            search=limits_from(settings, SearchLimits),
         )
         self.blobs: BlobStore = blobs or open_blob_store(settings)
         self.passwords = passwords or Passwords(
@@ -194,6 +224,7 @@ class Container:
                 self.deps, config_schema(settings), self._apply
             ),
             blobs=self.blobs,
+            search_index=search_index_for(self.store),
         )
         # The job after an upload: image sizes, thumbnails and previews (workers/files.py).
         self.services.files.set_processor(

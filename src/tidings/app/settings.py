@@ -521,6 +521,9 @@ class Settings(BaseSettings):
     rate_webhook_per_user: int = Field(
         60, ge=0, description="webhook changes and test pings of one user per window"
     )
+    rate_search_per_user: int = Field(
+        120, ge=0, description="searches of one user per window (GET /api/v1/search)"
+    )
 
     # --- SCIM 2.0 provisioning (docs/identity.md) ---
     scim_page_max: int = Field(
@@ -625,6 +628,49 @@ class Settings(BaseSettings):
         le=64,
         description="images one process decodes and resizes at once (threads beside the "
         "event loop; more use more cores, and leave less to sends on the same node)",
+    )
+    # --- search (issue 16; docs/search.md) ---
+    search_user_words: str = Field(
+        "",
+        description="comma-separated words of the organization (products, teams, jargon) "
+        "the Chinese segmenter keeps whole (read at start-up)",
+    )
+    search_max_query_chars: int = Field(
+        500, ge=16, le=10_000, description="a search query (q) has at most this many characters"
+    )
+    search_page_default: int = Field(
+        20, ge=1, le=1000, description="results on one search page when the client asks none"
+    )
+    search_page_max: int = Field(
+        100, ge=1, le=1000, description="results on one search page, at most"
+    )
+    search_count_limit: int = Field(
+        1000, ge=1, description="a conversation's count of matches is capped at this"
+    )
+    search_count_scan_max: int = Field(
+        2_000,
+        ge=1,
+        description="the per-conversation counts look at this many matches at most (beyond: "
+        "counts_capped)",
+    )
+    search_relevance_window: int = Field(
+        500,
+        ge=10,
+        le=100_000,
+        description="order=relevance ranks the newest this many matches (the rest are not "
+        "ranked)",
+    )
+    search_verify_max: int = Field(
+        2000,
+        ge=10,
+        description="candidates one search checks against the messages (phrases, index "
+        "lag) before it returns a short page",
+    )
+    search_index_batch: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="messages one search.index job or reindex step writes in one transaction",
     )
 
     @classmethod

@@ -30,6 +30,7 @@ from tidings.cli.ldap import ldap_app
 from tidings.cli.oidc import oidc_app
 from tidings.cli.plugins import plugins_app
 from tidings.cli.scim import scim_app
+from tidings.cli.search import search_app
 from tidings.cli.secrets import secrets_app
 from tidings.cli.users import user_app
 from tidings.cli.webhooks import webhooks_app
@@ -59,6 +60,7 @@ app.add_typer(backup_app, name="backup")
 app.add_typer(scim_app, name="scim")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(config_app, name="config")
+app.add_typer(search_app, name="search")
 app.add_typer(conversation_app, name="conversation")
 
 DataDir = Annotated[

@@ -55,6 +55,7 @@ class AuditAction:
     JOBS_PURGED = "jobs_purged"
     BACKUP_CREATED = "backup_created"  # details: file, bytes, stream head (never a path's secret)
     BACKUP_RESTORED = "backup_restored"  # details: the backup's head, where positions resume
+    SEARCH_REINDEXED = "search_reindexed"  # details: messages indexed, removed, seconds
     # accounts kept by an identity provider (services/identity.py): details name it
     IDENTITY_USER_CREATED = "identity_user_created"
     IDENTITY_USER_UPDATED = "identity_user_updated"

@@ -73,6 +73,7 @@ class SecurityLimits:
     rate_incoming_webhook_per_hook: int
     rate_command_per_user: int
     rate_webhook_per_user: int
+    rate_search_per_user: int
     totp_issuer: str
 
     @property
@@ -197,6 +198,20 @@ class ImageLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchLimits:
+    """Search (settings search_*; docs/search.md)."""
+
+    search_max_query_chars: int
+    search_page_default: int
+    search_page_max: int
+    search_count_limit: int
+    search_count_scan_max: int
+    search_relevance_window: int
+    search_verify_max: int
+    search_index_batch: int
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus
@@ -211,6 +226,7 @@ class Deps:
     scim: ScimLimits
     webhooks: WebhookLimits
     files: FileLimits
+    search: SearchLimits
     # what this process counts (services/metrics.py; read by /metrics)
     counts: Counts = field(default_factory=Counts)
 

@@ -9,6 +9,7 @@ from tidings.blobs.ports import BlobStore
 from tidings.identity.ports import Directory
 from tidings.outbound.ports import NoOutbound, Outbound
 from tidings.queue.ports import Queue
+from tidings.search.ports import NoIndex, SearchIndex
 from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
 from tidings.services.backup import BackupService
@@ -29,6 +30,7 @@ from tidings.services.plugins import PluginService, PluginSetup
 from tidings.services.presence import PresenceService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.scim import ScimService
+from tidings.services.search import SearchService
 from tidings.services.second_factor import SecondFactorService
 from tidings.services.secrets import SecretsService
 from tidings.services.sessions import SessionService
@@ -67,6 +69,7 @@ class Services:
     webhooks: WebhookService
     config: ConfigService
     files: FileService
+    search: SearchService
 
     @classmethod
     def build(
@@ -81,6 +84,7 @@ class Services:
         outbound: Outbound | None = None,
         config: Callable[[LdapService, OidcService], ConfigService] | None = None,
         blobs: BlobStore | None = None,
+        search_index: SearchIndex | None = None,
     ) -> Services:
         """Every service on `deps`; `passwords` (the argon2id cost the settings chose)
         goes to the ones that hash or check passwords, `queue` (default in-process) to
@@ -90,7 +94,9 @@ class Services:
         app/plugins.py loaded (default none); `outbound` makes the requests users aim
         (webhooks, slash commands; none: every such request is refused); `config` makes
         the service of the settings admins edit at run time (default: none editable);
-        `blobs` keeps uploaded files' bytes (none: uploads are unavailable)."""
+        `blobs` keeps uploaded files' bytes (none: uploads are unavailable);
+        `search_index` the message search index of the store's engine (none: search
+        finds nothing)."""
         outbound = outbound or NoOutbound()
         jobs = JobService(deps, queue)
         plugin_service = PluginService(deps, jobs, plugins or PluginSetup())
@@ -135,4 +141,5 @@ class Services:
             scim=ScimService(deps, passwords, auth.limiter, identity),
             webhooks=WebhookService(deps, jobs, outbound, conversations, messages),
             files=FileService(deps, jobs, blobs, auth.limiter),
+            search=SearchService(deps, jobs, search_index or NoIndex(), auth.limiter),
         )

@@ -30,6 +30,7 @@ class Action(StrEnum):
     COMMAND = "command"  # slash commands invoked, per user
     SCIM = "scim"  # SCIM requests, per SCIM token
     WEBHOOK = "webhook"  # webhooks registered, changed, rotated, deleted, pinged
+    SEARCH = "search"  # searches, per user
 
 
 class RateLimiter:
@@ -62,6 +63,7 @@ class RateLimiter:
             Action.COMMAND: (sec.rate_command_per_user, 0),
             Action.SCIM: (deps.scim.rate_scim_per_token, 0),
             Action.WEBHOOK: (sec.rate_webhook_per_user, 0),
+            Action.SEARCH: (sec.rate_search_per_user, 0),
         }
         self._sec = sec
         return self._limits

@@ -66,6 +66,14 @@ class SendTargets:
 
 
 @dataclass(frozen=True, slots=True)
+class Membership:
+    """One of a user's member rows (active or left) and its conversation."""
+
+    conversation: Conversation
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
 class MessagePage:
     """Messages ascending by seq, and whether there are more in the direction asked."""
 
@@ -315,6 +323,11 @@ class ConversationsTx(Protocol):
 
     async def active_conversation_ids(self, user_id: str) -> list[ConversationId]: ...
 
+    async def memberships(self, user_id: str) -> list[Membership]:
+        """Every member row of the user, active or left, with its conversation (archived
+        ones included): what the user may read (search)."""
+        ...
+
     async def stream_snapshot(self, user_id: str) -> StreamSnapshot:
         """The stream head and the user's conversations as of that head, from one
         snapshot."""
@@ -348,6 +361,13 @@ class MessagesTx(Protocol):
         ...
 
     async def get_message(self, conversation_id: str, seq: int) -> Message | None: ...
+
+    async def messages_by_keys(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Message]:
+        """The messages of these (conversation_id, seq) that exist, recalled ones
+        included (a few queries per conversation)."""
+        ...
 
     async def list_messages(
         self,

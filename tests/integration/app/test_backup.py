@@ -270,6 +270,7 @@ async def test_scheduled_backups_run_once_per_slot_keep_the_newest_and_report(
 ) -> None:
     await _some_data(container)
     svc = container.services
+    await svc.jobs.drain()  # the data's own jobs (search indexing) first
     clock = _Clock()
     worker = ScheduledBackups(container.settings, svc, clock)
     other_node = ScheduledBackups(container.settings, svc, clock)

@@ -19,6 +19,7 @@ from tidings.services.context import (
     JobLimits,
     Limits,
     ScimLimits,
+    SearchLimits,
     SecurityLimits,
     WebhookLimits,
 )
@@ -33,6 +34,7 @@ LIMIT_CLASSES = [
     WebhookLimits,
     FileLimits,
     ImageLimits,
+    SearchLimits,
 ]
 
 

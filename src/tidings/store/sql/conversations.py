@@ -16,7 +16,7 @@ from tidings.core.models import (
     MemberView,
     UserId,
 )
-from tidings.store.ports import StreamSnapshot
+from tidings.store.ports import Membership, StreamSnapshot
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines import BatchRunner
 from tidings.store.sql.statements import (
@@ -293,6 +293,14 @@ class ConversationQueries(TxBase):
             t.mentions.c.seq > read_seq,
         )
         return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def memberships(self, user_id: str) -> list[Membership]:
+        rows = await self.conn.execute(
+            select(t.members, t.conversations)
+            .join(t.conversations, t.conversations.c.id == t.members.c.conversation_id)
+            .where(t.members.c.user_id == user_id)
+        )
+        return [Membership(_conversation(row), _member(row)) for row in rows]
 
     async def active_conversation_ids(self, user_id: str) -> list[ConversationId]:
         rows = await self.conn.execute(

@@ -3,18 +3,19 @@ commit's reads and writes (a fixed handful of statements per batch of sends)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, text, update
 
 from tidings.core.models import ConversationId, FileInfo, Message, MessageId, UserId
 from tidings.store.ports import MessagePage, SendTargets
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines.base import marks
-from tidings.store.sql.files import attachments_of
+from tidings.store.sql.files import attachments_of, file_of
 from tidings.store.sql.statements import (
     ADVANCE_READ,
     CLIENT_IDS,
@@ -47,6 +48,26 @@ def _message(
         reactions=reactions or {},
         attachments=tuple(attachments or ()),
     )
+
+
+@functools.lru_cache(maxsize=512)
+def _keys_text(table: str, count: int) -> Any:
+    return text(
+        " OR ".join(
+            f"({table}.conversation_id = :k_c{i} AND {table}.seq = :k_s{i})" for i in range(count)
+        )
+    )
+
+
+def keys_clause(table: str, keys: Sequence[tuple[str, int]]) -> tuple[Any, dict[str, object]]:
+    """`(conversation_id, seq)` is one of `keys`, as an OR of equalities: both engines
+    answer it from the primary key index, one probe per key (SQLite scans the table for
+    a row-value IN list). The clause is made once per size (parsing its binds is slow)."""
+    params: dict[str, object] = {}
+    for i, (cid, seq) in enumerate(keys):
+        params[f"k_c{i}"] = cid
+        params[f"k_s{i}"] = seq
+    return _keys_text(table, len(keys)), params
 
 
 class MessageQueries(TxBase):
@@ -164,6 +185,40 @@ class MessageQueries(TxBase):
             )
         ).first()
         return None if row is None else (await self._messages_from([row]))[0]
+
+    async def messages_by_keys(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], Message]:
+        # three statements per chunk of keys, whatever the conversations (search pages)
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[str, int], Message] = {}
+        a = t.message_attachments.c
+        for start in range(0, len(unique), 200):
+            chunk = [(cid, int(seq)) for cid, seq in unique[start : start + 200]]
+            where, params = keys_clause("messages", chunk)
+            rows = (await self.conn.execute(select(t.messages).where(where), params)).all()
+            if not rows:
+                continue
+            reacts: dict[tuple[str, int], dict[str, list[UserId]]] = {}
+            where, params = keys_clause("reactions", chunk)
+            stmt = select(t.reactions).where(where).order_by(t.reactions.c.created_at)
+            for row in await self.conn.execute(stmt, params):
+                key = (row.conversation_id, int(row.seq))
+                reacts.setdefault(key, {}).setdefault(row.emoji, []).append(UserId(row.user_id))
+            files: dict[tuple[str, int], list[FileInfo]] = {}
+            where, params = keys_clause("message_attachments", chunk)
+            stmt = (
+                select(t.files, a.conversation_id.label("at_cid"), a.seq.label("at_seq"))
+                .select_from(t.message_attachments.join(t.files, t.files.c.id == a.file_id))
+                .where(where)
+                .order_by(a.conversation_id, a.seq, a.position)
+            )
+            for row in await self.conn.execute(stmt, params):
+                files.setdefault((row.at_cid, int(row.at_seq)), []).append(file_of(row))
+            for row in rows:
+                key = (row.conversation_id, int(row.seq))
+                found[key] = _message(row, reacts.get(key), files.get(key))
+        return found
 
     async def list_messages(
         self,

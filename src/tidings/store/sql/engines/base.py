@@ -193,6 +193,7 @@ class Engine(abc.ABC):
     serves both), read replicas, and the engine's special cases."""
 
     name: ClassVar[str]
+    search_index: ClassVar[str]  # which search/ adapter indexes messages on this engine
     # Alembic: recreate tables to alter them (SQLite cannot ALTER most things).
     render_as_batch: ClassVar[bool] = False
     # one row, one column: the database's size in bytes (usage statistics)

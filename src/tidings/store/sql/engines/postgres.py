@@ -64,6 +64,7 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 class PostgresEngine(Engine):
     name = "postgresql"
+    search_index = "postgres"  # the search index adapter (search/postgres.py)
     database_size_sql = "SELECT pg_database_size(current_database())"
 
     @classmethod

@@ -70,6 +70,7 @@ def _check_writable(path: Path) -> None:
 
 class SqliteEngine(Engine):
     name = "sqlite"
+    search_index = "fts5"  # the search index adapter (search/fts5.py)
     render_as_batch = True
     database_size_sql = (
         "SELECT p.page_count * s.page_size FROM pragma_page_count() AS p, pragma_page_size() AS s"
