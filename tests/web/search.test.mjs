@@ -9,7 +9,7 @@ import {
   conversationToken, dateSuggestions, validDay, applySuggestion, splitHighlights, excerpt, mergeResults,
   searchParams, resultKey,
 } from '../../src/tidings/web/search_query.js';
-import { apply, applyAll, initialState, msgStore, jumpPlan, ACTIONS } from '../../src/tidings/web/state.js';
+import { apply, applyAll, initialState, msgStore, jumpPlan, emptySearch, ACTIONS } from '../../src/tidings/web/state.js';
 
 // ---------------------------------------------------------------- suggestions
 test('the word at the caret, and none inside an open phrase', () => {
@@ -318,4 +318,49 @@ test('the focus stays while its conversation is open, and a failed window falls 
   s = apply(s, { type: 'page_started', cid: 'c1', mode: 'around', seq: 30 }).state;
   assert.equal(apply(s, { type: 'page_loaded', cid: 'c1', mode: 'around', gen: first, messages: range('c1', 1, 20), has_more: false, has_newer: true }).state, s);
   assert.deepEqual(s.focus, { cid: 'c1', seq: 30 });
+});
+
+// ---------------------------------------------------------------- the search view's state
+test('searches: pages, counts kept as filters, stale answers dropped', () => {
+  const r = (cid, seq) => ({ message: { conversation_id: cid, seq, body: `b${seq}` }, highlights: [[0, 1]] });
+  let s = initialState();
+  assert.deepEqual(s.search, emptySearch());
+  let out = apply(s, { type: 'search_started', q: '数据库', order: 'newest' });
+  s = out.state;
+  assert.deepEqual(out.effects, [{ type: 'render', parts: ['search'] }]);
+  assert.equal(s.search.loading, true);
+  const first = s.search.req;
+  s = apply(s, { type: 'search_loaded', req: first, page: { results: [r('c1', 9), r('c2', 4)], next_cursor: 'n1',
+    counts: [{ conversation_id: 'c1', count: 7 }, { conversation_id: 'c2', count: 1 }], counts_capped: false } }).state;
+  assert.equal(s.search.results.length, 2);
+  assert.equal(s.search.nextCursor, 'n1');
+  assert.deepEqual(s.search.allCounts.map((c) => c.count), [7, 1]);
+  // the next page adds to the results
+  s = apply(s, { type: 'search_started', more: true }).state;
+  assert.equal(s.search.results.length, 2, 'kept while the next page loads');
+  assert.equal(apply(s, { type: 'search_started', more: true }).state, s, 'one page at a time');
+  s = apply(s, { type: 'search_loaded', req: s.search.req, more: true,
+    page: { results: [r('c2', 4), r('c1', 3)], next_cursor: null, counts: [], counts_capped: false } }).state;
+  assert.deepEqual(s.search.results.map((x) => x.message.seq), [9, 4, 3]);
+  assert.equal(apply(s, { type: 'search_started', more: true }).state, s, 'no cursor: no next page');
+  // one conversation: the counts of the whole query stay as filters
+  s = apply(s, { type: 'search_started', q: '数据库', order: 'newest', conversationId: 'c2' }).state;
+  assert.deepEqual(s.search.results, []);
+  assert.deepEqual(s.search.allCounts.map((c) => c.conversation_id), ['c1', 'c2']);
+  s = apply(s, { type: 'search_loaded', req: s.search.req,
+    page: { results: [r('c2', 4)], next_cursor: null, counts: [{ conversation_id: 'c2', count: 1 }] } }).state;
+  assert.deepEqual(s.search.allCounts.map((c) => c.conversation_id), ['c1', 'c2']);
+  assert.equal(s.search.conversationId, 'c2');
+  // another query: everything starts over; an answer to the one before is dropped
+  const stale = s.search.req;
+  s = apply(s, { type: 'search_started', q: 'redis', order: 'relevance' }).state;
+  assert.deepEqual(s.search.allCounts, []);
+  assert.equal(s.search.conversationId, null);
+  assert.equal(apply(s, { type: 'search_loaded', req: stale, page: { results: [r('c9', 1)] } }).state, s);
+  assert.equal(apply(s, { type: 'search_failed', req: stale, error: { code: 'x' } }).state, s);
+  s = apply(s, { type: 'search_failed', req: s.search.req, error: { code: 'invalid_request', field: 'q', message: "unknown filter 'colour'" } }).state;
+  assert.equal(s.search.loading, false);
+  assert.equal(s.search.error.field, 'q');
+  assert.equal(s.search.order, 'relevance');
+  assert.ok(ACTIONS.includes('search_started') && ACTIONS.includes('search_loaded') && ACTIONS.includes('search_failed'));
 });

@@ -22,7 +22,7 @@ import { renderDirectory } from './directory.js';
 import { openNewConversation, openDirect } from './new_conversation.js';
 import { userPicker } from './picker.js';
 import { backButton } from './names.js';
-import { renderSearch, refreshSearchView } from './search.js';
+import { renderSearch, searchForRoute } from './search.js';
 
 const TOKEN_KEY = 'tidings.token';
 const USER_KEY = 'tidings.user';
@@ -215,8 +215,8 @@ function flush() {
     if (chat) chat.render(parts);
   } else if (parts.has('view') && state.view === 'home') {
     renderOtherView();
-  } else if (state.view === 'search' && (all || parts.has('list') || parts.has('view'))) {
-    refreshSearchView(); // names that arrived since
+  } else if (state.view === 'search' && (all || parts.has('search') || parts.has('view'))) {
+    renderOtherView(); // the results, or names that arrived since
   }
   if (all || parts.has('view') || parts.has('members') || parts.has('list')) updatePresenceDots();
 }
@@ -757,6 +757,7 @@ function route() {
   dispatch({ type: 'routed', section, arg, arg2 });
   if (state.view === 'chat') openConversation(state.cid);
   else renderMain();
+  if (state.view === 'search') searchForRoute(ctx);
 }
 
 function go(hash) {

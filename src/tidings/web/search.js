@@ -9,20 +9,10 @@ import { fmtDateTime } from './format.js';
 import { convTitle } from './names.js';
 import {
   suggestionContext, filterSuggestions, userSuggestions, conversationSuggestions, dateSuggestions,
-  applySuggestion, splitHighlights, excerpt, mergeResults, searchParams, resultKey,
+  applySuggestion, splitHighlights, excerpt, searchParams, resultKey,
 } from './search_query.js';
 
 const USER_LOOKUP_MS = 150;
-
-// What the results view shows; kept while other views are open, so that coming back
-// from a result finds the list as it was.
-let shown = {
-  q: '', order: 'newest', conversationId: null,
-  results: [], nextCursor: null, counts: [], countsCapped: false, allCounts: [],
-  loading: false, error: '', ran: false,
-};
-let request = 0;
-let renderView = null; // re-renders the results view while it is on screen
 
 export const searchRoute = (q) => `#/search/${encodeURIComponent(q)}`;
 
@@ -32,7 +22,7 @@ export function buildSearchBox(ctx) {
     class: 'search-input', type: 'search', placeholder: t('search.placeholder'), 'aria-label': t('search.placeholder'),
     autocomplete: 'off', spellcheck: 'false', 'data-testid': 'search-input', role: 'combobox',
     'aria-autocomplete': 'list', 'aria-expanded': 'false', 'aria-controls': 'search-suggestions',
-    value: shown.q,
+    value: ctx.state.search.q,
   });
   const popup = h('ul', { class: 'search-suggestions', id: 'search-suggestions', role: 'listbox', hidden: true,
     'data-testid': 'search-suggestions' });
@@ -129,7 +119,10 @@ export function buildSearchBox(ctx) {
       e.preventDefault();
       close();
       const q = input.value.trim();
-      if (q) ctx.go(searchRoute(q));
+      if (!q) return;
+      // The same query again searches again (new messages may match since).
+      if (location.hash === searchRoute(q)) runSearch(ctx, { q, order: ctx.state.search.order });
+      else ctx.go(searchRoute(q));
     } else if (e.key === 'Escape') {
       if (!popup.hidden) close();
       else input.blur();
@@ -139,53 +132,60 @@ export function buildSearchBox(ctx) {
 }
 
 // ---------------------------------------------------------------- running a search
-async function run(ctx, { q = shown.q, order = shown.order, conversationId = shown.conversationId, more = false } = {}) {
-  const mine = ++request;
-  const fresh = !more;
-  const sameQuery = q === shown.q && order === shown.order;
-  shown = {
-    ...shown, q, order, conversationId, loading: true, error: '', ran: true,
-    ...(fresh ? { results: [], nextCursor: null } : {}),
-    // The counts of the whole query stay as filters while one conversation is shown.
-    ...(fresh && !sameQuery ? { allCounts: [], counts: [], countsCapped: false } : {}),
-  };
-  if (renderView) renderView();
+// Start a search (or, with `more`, load its next page); the state keeps the results
+// (state.js: search_started, search_loaded, search_failed).
+export async function runSearch(ctx, { q, order, conversationId = null, more = false } = {}) {
+  const before = ctx.state.search;
+  const cursor = more ? before.nextCursor : null;
+  ctx.dispatch({ type: 'search_started', q, order, conversationId, more });
+  const now = ctx.state.search;
+  if (now.req === before.req) return; // nothing started (no next page, or one loading)
+  const { req } = now;
   try {
-    const page = await ctx.api.get('/search', searchParams({ q, order, conversationId, cursor: more ? shown.nextCursor : null }));
-    if (mine !== request) return;
-    shown = {
-      ...shown, loading: false,
-      results: mergeResults(fresh ? [] : shown.results, page),
-      nextCursor: page.next_cursor || null,
-      counts: page.counts || [],
-      countsCapped: !!page.counts_capped,
-      allCounts: conversationId ? (shown.allCounts.length ? shown.allCounts : page.counts || []) : page.counts || [],
-    };
+    const page = await ctx.api.get('/search',
+      searchParams({ q: now.q, order: now.order, conversationId: now.conversationId, cursor }));
+    ctx.dispatch({ type: 'search_loaded', req, page, more });
   } catch (err) {
-    if (mine !== request) return;
-    const field = err.details && err.details.field;
-    const why = err.code === 'invalid_request' && (field === 'q' || field === 'cursor') && err.message
-      ? t('search.invalid_query', { reason: err.message })
-      : ctx.errorText(err);
-    shown = { ...shown, loading: false, error: why };
+    ctx.dispatch({ type: 'search_failed', req,
+      error: { code: err.code, field: err.details && err.details.field, message: err.message, details: err.details } });
   }
-  if (renderView) renderView();
+}
+
+// The route's query (#/search/<q>) is searched unless it is the one shown already.
+export function searchForRoute(ctx) {
+  const q = ctx.state.viewArg || '';
+  const s = ctx.state.search;
+  if (q && (q !== s.q || !s.ran)) runSearch(ctx, { q, order: s.order });
+}
+
+function errorMessage(ctx, error) {
+  const readable = error.code === 'invalid_request' && (error.field === 'q' || error.field === 'cursor') && error.message;
+  return readable ? t('search.invalid_query', { reason: error.message }) : ctx.errorText(error);
 }
 
 // ---------------------------------------------------------------- the results view
+// Draws ctx.state.search into `main`; the view's elements are kept across renders (so
+// its scroll position and focus stay when a page is added).
 export function renderSearch(main, ctx) {
-  clear(main);
-  const q = ctx.state.viewArg || '';
+  let view = main.querySelector('.search-view');
+  if (!view) {
+    clear(main);
+    view = h('section', { class: 'page search-view', 'data-testid': 'search-view' },
+      h('header', { class: 'page-header search-header' }),
+      h('div', { class: 'page-body' },
+        h('div', { class: 'search-counts', 'data-testid': 'search-counts', role: 'toolbar',
+          'aria-label': t('search.by_conversation') }),
+        h('ol', { class: 'search-results', 'data-testid': 'search-results' }),
+        h('div', { class: 'search-footer' })));
+    main.append(view);
+  }
+  const header = view.querySelector('.search-header');
+  const chips = view.querySelector('.search-counts');
+  const list = view.querySelector('.search-results');
+  const footer = view.querySelector('.search-footer');
+  const shown = ctx.state.search;
   const box = document.querySelector('.search-input');
-  if (box && box.value !== q && document.activeElement !== box) box.value = q;
-  const header = h('header', { class: 'page-header search-header' });
-  const chips = h('div', { class: 'search-counts', 'data-testid': 'search-counts', role: 'toolbar',
-    'aria-label': t('search.by_conversation') });
-  const list = h('ol', { class: 'search-results', 'data-testid': 'search-results' });
-  const footer = h('div', { class: 'search-footer' });
-  const view = h('section', { class: 'page search-view', 'data-testid': 'search-view' }, header,
-    h('div', { class: 'page-body' }, chips, list, footer));
-  main.append(view);
+  if (box && box.value !== shown.q && document.activeElement !== box) box.value = shown.q;
 
   const conv = (cid) => ctx.state.convs.get(cid) || ctx.state.details.get(cid) || null;
   const convName = (cid) => {
@@ -193,84 +193,72 @@ export function renderSearch(main, ctx) {
     return c ? convTitle(ctx, c) : t('search.unknown_conversation');
   };
 
-  const draw = () => {
-    if (!view.isConnected) {
-      if (renderView === draw) renderView = null;
-      return;
-    }
-    clear(header);
-    append(header, ctx.backButton(),
-      h('h2', {}, t('search.title')),
-      h('span', { class: 'search-query', 'data-testid': 'search-query' }, bdi(shown.q)),
-      h('div', { class: 'segmented search-order', role: 'group', 'aria-label': t('search.order') },
-        ['newest', 'relevance'].map((order) => h('button', {
-          type: 'button', class: `seg${shown.order === order ? ' active' : ''}`, 'aria-pressed': String(shown.order === order),
-          'data-testid': `search-order-${order}`,
-          onclick: () => { if (shown.order !== order) run(ctx, { order, conversationId: shown.conversationId }); },
-        }, t(`search.order_${order}`)))));
+  clear(header);
+  append(header, ctx.backButton(),
+    h('h2', {}, t('search.title')),
+    h('span', { class: 'search-query', 'data-testid': 'search-query' }, bdi(shown.q)),
+    h('div', { class: 'segmented search-order', role: 'group', 'aria-label': t('search.order') },
+      ['newest', 'relevance'].map((order) => h('button', {
+        type: 'button', class: `seg${shown.order === order ? ' active' : ''}`, 'aria-pressed': String(shown.order === order),
+        'data-testid': `search-order-${order}`,
+        onclick: () => {
+          const s = ctx.state.search;
+          if (s.order !== order && s.q) runSearch(ctx, { q: s.q, order, conversationId: s.conversationId });
+        },
+      }, t(`search.order_${order}`)))));
 
-    clear(chips);
-    const counts = shown.allCounts;
-    if (counts.length) {
-      const total = counts.reduce((n, c) => n + c.count, 0);
-      const chip = (cid, label, n) => h('button', {
-        type: 'button', class: `chip${shown.conversationId === cid ? ' active' : ''}`, 'data-testid': 'search-count',
-        'aria-pressed': String(shown.conversationId === cid), dataset: { cid: cid || '' },
-        onclick: () => run(ctx, { conversationId: cid }),
-      }, bdi(label), h('span', { class: 'chip-count' }, shown.countsCapped ? `${n}+` : String(n)));
-      chips.append(chip(null, t('search.all_conversations'), total));
-      for (const c of counts) chips.append(chip(c.conversation_id, convName(c.conversation_id), c.count));
-    }
+  clear(chips);
+  if (shown.allCounts.length) {
+    const total = shown.allCounts.reduce((n, c) => n + c.count, 0);
+    const chip = (cid, label, n) => h('button', {
+      type: 'button', class: `chip${shown.conversationId === cid ? ' active' : ''}`, 'data-testid': 'search-count',
+      'aria-pressed': String(shown.conversationId === cid), dataset: { cid: cid || '' },
+      onclick: () => {
+        const s = ctx.state.search;
+        runSearch(ctx, { q: s.q, order: s.order, conversationId: cid });
+      },
+    }, bdi(label), h('span', { class: 'chip-count' }, shown.countsCapped ? `${n}+` : String(n)));
+    chips.append(chip(null, t('search.all_conversations'), total));
+    for (const c of shown.allCounts) chips.append(chip(c.conversation_id, convName(c.conversation_id), c.count));
+  }
 
-    clear(list);
-    for (const r of shown.results) list.append(resultItem(r));
+  clear(list);
+  if (!shown.q) list.append(h('li', { class: 'hint' }, t('search.hint')));
+  for (const r of shown.results) list.append(resultItem(ctx, r, convName));
 
-    clear(footer);
-    if (shown.loading) {
-      footer.append(h('div', { class: 'loading-row' }, h('span', { class: 'spinner' }), t('common.loading')));
-    } else if (shown.error) {
-      footer.append(h('div', { class: 'search-error', role: 'alert', 'data-testid': 'search-error' }, shown.error));
-    } else if (shown.nextCursor) {
-      footer.append(h('button', { type: 'button', class: 'btn', 'data-testid': 'search-more',
-        onclick: () => run(ctx, { more: true }) }, t('search.load_more')));
-    } else if (shown.ran && !shown.results.length) {
-      footer.append(h('div', { class: 'no-messages', 'data-testid': 'search-empty' }, t('search.no_results')));
-    } else if (shown.results.length) {
-      footer.append(h('div', { class: 'hint search-end' }, t('search.end')));
-    }
-  };
-
-  const resultItem = (r) => {
-    const m = r.message;
-    const segments = excerpt(splitHighlights(m.body, r.highlights));
-    const name = ctx.userName(m.sender_id);
-    const files = (m.attachments || []).map((f) => f && f.name).filter(Boolean);
-    return h('li', { class: 'search-result' }, h('button', {
-      type: 'button', class: 'search-hit', 'data-testid': 'search-result',
-      dataset: { cid: m.conversation_id, seq: m.seq, key: resultKey(r) },
-      onclick: () => ctx.openMessage(m.conversation_id, m.seq),
-    },
-    avatar(m.sender_id, name),
-    h('div', { class: 'search-hit-main' },
-      h('div', { class: 'search-hit-head' },
-        h('span', { class: 'search-hit-conv', 'data-testid': 'search-result-conversation' }, bdi(convName(m.conversation_id))),
-        h('span', { class: 'search-hit-sender', 'data-testid': 'search-result-sender' }, bdi(name)),
-        h('time', { class: 'search-hit-time', datetime: m.created_at }, m.created_at ? fmtDateTime(m.created_at) : '')),
-      h('div', { class: 'search-hit-body', 'data-testid': 'search-result-body' },
-        segments.map((s) => (s.hit ? h('mark', { class: 'search-mark' }, s.text) : s.text))),
-      files.length ? h('div', { class: 'search-hit-files hint' }, `📎 ${files.join(', ')}`) : null)));
-  };
-
-  renderView = draw;
-  if (q && (q !== shown.q || !shown.ran)) run(ctx, { q, order: shown.order, conversationId: null });
-  else draw();
-  if (!q) {
-    shown = { ...shown, ran: false };
-    list.append(h('li', { class: 'hint' }, t('search.hint')));
+  clear(footer);
+  if (shown.loading) {
+    footer.append(h('div', { class: 'loading-row' }, h('span', { class: 'spinner' }), t('common.loading')));
+  } else if (shown.error) {
+    footer.append(h('div', { class: 'search-error', role: 'alert', 'data-testid': 'search-error' },
+      errorMessage(ctx, shown.error)));
+  } else if (shown.nextCursor) {
+    footer.append(h('button', { type: 'button', class: 'btn', 'data-testid': 'search-more',
+      onclick: () => runSearch(ctx, { more: true }) }, t('search.load_more')));
+  } else if (shown.ran && !shown.results.length) {
+    footer.append(h('div', { class: 'no-messages', 'data-testid': 'search-empty' }, t('search.no_results')));
+  } else if (shown.results.length) {
+    footer.append(h('div', { class: 'hint search-end' }, t('search.end')));
   }
 }
 
-// Sidebar and view re-render on a language change or new names: redraw the results.
-export function refreshSearchView() {
-  if (renderView) renderView();
+function resultItem(ctx, r, convName) {
+  const m = r.message;
+  const segments = excerpt(splitHighlights(m.body, r.highlights));
+  const name = ctx.userName(m.sender_id);
+  const files = (m.attachments || []).map((f) => f && f.name).filter(Boolean);
+  return h('li', { class: 'search-result' }, h('button', {
+    type: 'button', class: 'search-hit', 'data-testid': 'search-result',
+    dataset: { cid: m.conversation_id, seq: m.seq, key: resultKey(r) },
+    onclick: () => ctx.openMessage(m.conversation_id, m.seq),
+  },
+  avatar(m.sender_id, name),
+  h('div', { class: 'search-hit-main' },
+    h('div', { class: 'search-hit-head' },
+      h('span', { class: 'search-hit-conv', 'data-testid': 'search-result-conversation' }, bdi(convName(m.conversation_id))),
+      h('span', { class: 'search-hit-sender', 'data-testid': 'search-result-sender' }, bdi(name)),
+      h('time', { class: 'search-hit-time', datetime: m.created_at }, m.created_at ? fmtDateTime(m.created_at) : '')),
+    h('div', { class: 'search-hit-body', 'data-testid': 'search-result-body' },
+      segments.map((s) => (s.hit ? h('mark', { class: 'search-mark' }, s.text) : s.text))),
+    files.length ? h('div', { class: 'search-hit-files hint' }, `📎 ${files.join(', ')}`) : null)));
 }

@@ -11,6 +11,7 @@
 // Node's test runner checks it (tests/web/state.test.mjs).
 
 import { withFileUpdate } from './file_kinds.js';
+import { mergeResults } from './search_query.js';
 
 export const TYPING_SHOW_MS = 6000;
 export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations', 'scim', 'webhooks', 'conversations', 'org', 'usage', 'audit'];
@@ -41,7 +42,16 @@ export function initialState({ me = null } = {}) {
     ephemeral: new Map(), // cid -> [{ key, sender, body, at, command, notice }]: only the caller sees them
     commands: [], // the slash commands one may use: [{ name, description, usage }]
     focus: null, // { cid, seq }: the message to scroll to and mark (a search result), once
+    search: emptySearch(), // the last search and its results (search.js shows them)
   };
+}
+
+// The search view's state: the query, its order and conversation filter, the results
+// of the pages loaded, the counts per conversation (`allCounts`: of the whole query,
+// kept as filters while one conversation is shown), and the request under way (`req`).
+export function emptySearch() {
+  return { q: '', order: 'newest', conversationId: null, results: [], nextCursor: null, counts: [],
+    countsCapped: false, allCounts: [], loading: false, error: null, ran: false, req: 0 };
 }
 
 // ---------------------------------------------------------------- slash commands
@@ -689,6 +699,46 @@ const HANDLERS = {
     const s = state.msgs.get(cid);
     if (!s || !s.hasMore) return state;
     return { ...state, msgs: mapSet(state.msgs, cid, { ...s, hasMore: false }) };
+  },
+
+  // ---------------------------------------------------------- search
+  // A search starts (`more`: the next page of the same one). `req` numbers them: an
+  // answer to an older one is dropped.
+  search_started(state, { q, order, conversationId = null, more = false }, effects) {
+    const prev = state.search;
+    const query = q ?? prev.q;
+    const sort = order || prev.order;
+    if (more && (!prev.nextCursor || prev.loading)) return state;
+    const same = query === prev.q && sort === prev.order;
+    const next = { ...prev, q: query, order: sort, conversationId: more ? prev.conversationId : conversationId,
+      loading: true, error: null, ran: true, req: prev.req + 1 };
+    if (!more) {
+      next.results = [];
+      next.nextCursor = null;
+      if (!same) Object.assign(next, { counts: [], allCounts: [], countsCapped: false });
+    }
+    effects.push(render('search'));
+    return { ...state, search: next };
+  },
+  search_loaded(state, { req, page, more = false }, effects) {
+    const prev = state.search;
+    if (req !== prev.req) return state;
+    const counts = (page && page.counts) || [];
+    effects.push(render('search'));
+    return { ...state, search: { ...prev, loading: false,
+      results: mergeResults(more ? prev.results : [], page),
+      nextCursor: (page && page.next_cursor) || null,
+      counts,
+      countsCapped: !!(page && page.counts_capped),
+      // the counts are of the whole query: the first page's stay for the next pages, and
+      // those of all conversations stay while one is shown
+      allCounts: (more || prev.conversationId) && prev.allCounts.length ? prev.allCounts : counts } };
+  },
+  // `error`: { code, field, message } of the server's answer.
+  search_failed(state, { req, error }, effects) {
+    if (req !== state.search.req) return state;
+    effects.push(render('search'));
+    return { ...state, search: { ...state.search, loading: false, error: error || { code: 'network' } } };
   },
 
   // ---------------------------------------------------------- read positions
