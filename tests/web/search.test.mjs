@@ -364,3 +364,18 @@ test('searches: pages, counts kept as filters, stale answers dropped', () => {
   assert.equal(s.search.order, 'relevance');
   assert.ok(ACTIONS.includes('search_started') && ACTIONS.includes('search_loaded') && ACTIONS.includes('search_failed'));
 });
+
+test('a gap fill does not reach into a window that stops short of the newest', () => {
+  let s = withLatest();
+  s = apply(s, { type: 'page_started', cid: 'c1', mode: 'around', seq: 20 }).state;
+  const gap = { type: 'page_loaded', cid: 'c1', mode: 'gap', messages: range('c1', 101, 103) };
+  assert.equal(apply(s, gap).state, s, 'while the window loads');
+  s = apply(s, { type: 'page_loaded', cid: 'c1', mode: 'around', gen: msgStore(s, 'c1').gen,
+    messages: range('c1', 10, 40), has_more: true, has_newer: true }).state;
+  assert.equal(apply(s, gap).state, s, 'while it does not reach the newest');
+  // once it does, gap fills come in again, but nothing older than the window
+  s = apply(s, { type: 'page_started', cid: 'c1', mode: 'newer' }).state;
+  s = apply(s, { type: 'page_loaded', cid: 'c1', mode: 'newer', gen: msgStore(s, 'c1').gen, messages: range('c1', 41, 100), has_more: false }).state;
+  s = apply(s, { type: 'page_loaded', cid: 'c1', mode: 'gap', messages: [...range('c1', 3, 4), ...range('c1', 101, 102)] }).state;
+  assert.deepEqual(seqs(s), range('c1', 10, 102).map((m) => m.seq));
+});

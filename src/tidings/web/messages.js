@@ -45,7 +45,11 @@ export function createChatView(ctx, cid) {
   const header = h('header', { class: 'chat-header' });
   const typingLine = h('div', { class: 'typing-line', 'aria-live': 'polite', 'data-testid': 'typing' });
   const composer = createComposer(ctx, cid, {
-    onSent: () => { stickToBottom = true; },
+    onSent: () => {
+      stickToBottom = true;
+      // Sent from a window after a jump: go to the newest, where the message will be.
+      if (msgStore(state(), cid).hasNewer) ctx.loadLatestAgain(cid);
+    },
     startEdit: (m) => ctx.dispatch({ type: 'edit_started', message: m }),
   });
   const members = createMembersPanel(ctx, cid);

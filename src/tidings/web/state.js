@@ -664,8 +664,12 @@ const HANDLERS = {
         effects.push({ type: 'track_history', cid, newest: pageNewest });
       }
     } else {
-      // A gap fill: never replace what live events brought.
-      for (const m of messages) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+      // A gap fill: never replace what live events brought. A window after a jump takes
+      // none while it does not reach the newest (the session was told to stop filling
+      // there; this one started before), nor anything older than what it holds.
+      if (s.hasNewer || s.loadingMode === 'around') return state;
+      const floor = s.hasMore && s.bySeq.size ? oldestSeq(s) : 0;
+      for (const m of messages) if (!bySeq.has(m.seq) && m.seq >= floor) bySeq.set(m.seq, m);
       store.loading = s.loading;
       store.loadingMode = s.loadingMode;
       store.touched = s.touched;
