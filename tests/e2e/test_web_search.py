@@ -107,6 +107,17 @@ def test_search_from_the_box_and_jump_to_the_message(
         box.press_sequentially("in:#o")
         expect(b.locator('[data-testid=search-suggestion][data-insert="in:#ops"]')).to_be_visible()
         b.screenshot(path=str(shots / "desktop-search-suggestions.png"))
+        # The keyboard picks one: ↓ then Enter.
+        box.press("ArrowDown")
+        box.press("Enter")
+        expect(box).to_have_value("from:alice in:#ops ")
+        # before: offers days; a whole date typed is offered as it is.
+        box.press_sequentially("before:2019-05-1")
+        expect(b.locator('[data-testid=search-suggestion][data-insert="before:2019-05-17"]')).to_have_count(0)
+        box.press_sequentially("7")
+        expect(b.locator('[data-testid=search-suggestion][data-insert="before:2019-05-17"]')).to_have_count(1)
+        box.press("Escape")
+        expect(b.get_by_test_id("search-suggestions")).to_be_hidden()
         box.fill("数据库")
         box.press("Enter")
 

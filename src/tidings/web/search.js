@@ -123,9 +123,9 @@ export function buildSearchBox(ctx) {
       // The same query again searches again (new messages may match since).
       if (location.hash === searchRoute(q)) runSearch(ctx, { q, order: ctx.state.search.order });
       else ctx.go(searchRoute(q));
-    } else if (e.key === 'Escape') {
-      if (!popup.hidden) close();
-      else input.blur();
+    } else if (e.key === 'Escape' && !popup.hidden) {
+      e.preventDefault(); // a search field would clear itself (and open the suggestions again)
+      close();
     }
   });
   return h('div', { class: 'search-box', role: 'search' }, input, popup);
