@@ -106,6 +106,11 @@ def test_translation_files_cover_every_string() -> None:
     built |= {f"webhooks.status.{s}" for s in ("ok", "failed", "rejected", "refused")}
     built |= {f"org.policy_{p}" for p in ("none", "admins", "everyone")}  # admin_org.js
     built |= {"org.limits_title", "org.limits_hint"}  # admin_config.js, group "limits"
+    built |= {f"search.order_{o}" for o in ("newest", "relevance")}  # search.js
+    # search_query.js: the suggestions' hints (FILTERS, dateSuggestions)
+    search_query = (WEB / "search_query.js").read_text(encoding="utf-8")
+    built |= set(re.findall(r"key: '(search\.[\w.]+)'", search_query))
+    assert len([k for k in built if k.startswith("search.")]) >= 12
     assert sorted(built - set(en)) == []
 
 

@@ -70,6 +70,8 @@ from tidings.sdk.models import (
     PluginInfo,
     ReadState,
     ScimToken,
+    SearchPage,
+    SearchResult,
     SecondFactor,
     SlashCommand,
     SyncPage,
@@ -1150,6 +1152,61 @@ class Client:
             if not page.messages or not page.has_more:
                 return
             cursor = page.messages[-1].seq
+
+    async def search(
+        self,
+        q: str,
+        *,
+        conversation_id: str | None = None,
+        order: str = "newest",
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> SearchPage:
+        """One page of the messages you may see that match ``q`` (``GET /search``).
+
+        ``q`` takes words, ``"exact phrases"`` and filters (``from:alice``,
+        ``in:#general``, ``before:2026-12-01``, ``after:…``, ``has:file``,
+        ``has:link``, ``is:thread``, ``mentions:me``); ``conversation_id`` limits the
+        search to one conversation; ``order`` is ``newest`` (default) or
+        ``relevance``; pass the page's ``next_cursor`` as ``cursor`` for the next page.
+        A malformed query or cursor raises :class:`InvalidRequest` (``details["field"]``
+        says which: ``q`` or ``cursor``); a conversation you may not read,
+        :class:`NotFound`.
+        """
+        data = await self.request(
+            "GET",
+            "/search",
+            params={
+                "q": q,
+                "conversation_id": conversation_id,
+                "order": order,
+                "limit": limit,
+                "cursor": cursor,
+            },
+        )
+        return SearchPage.from_json(data or {})
+
+    async def iter_search(
+        self,
+        q: str,
+        *,
+        conversation_id: str | None = None,
+        order: str = "newest",
+        limit: int | None = None,
+    ) -> AsyncIterator[SearchResult]:
+        """Every result of ``q`` (as :meth:`search`), page by page (``limit`` per page)."""
+        cursor: str | None = None
+        while True:
+            page = await self.search(
+                q, conversation_id=conversation_id, order=order, limit=limit, cursor=cursor
+            )
+            for result in page.results:
+                yield result
+            # The cursor is followed even past an empty page; the same cursor twice
+            # would never end, so iteration stops there.
+            if not page.next_cursor or page.next_cursor == cursor:
+                return
+            cursor = page.next_cursor
 
     async def edit(self, conversation_id: str, seq: int, body: str) -> Message:
         """Replace the body of your own message."""

@@ -444,6 +444,66 @@ class HistoryPage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SearchResult:
+    """One message found by :meth:`Client.search`, with where the query matched."""
+
+    message: Message
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+    """``(start, end)`` offsets into ``message.body`` in code points (Python string
+    indices: ``body[start:end]`` is the matched text), sorted and non-overlapping."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SearchResult:
+        """Build a result from ``{"message": …, "highlights": [[start, end], …]}``."""
+        spans: list[tuple[int, int]] = []
+        for pair in data.get("highlights") or ():
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                spans.append((_int(pair[0]), _int(pair[1])))
+        return cls(message=Message.from_json(_obj(data.get("message"))), highlights=spans)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchCount:
+    """How many messages of one conversation match the whole query (capped by the
+    server's ``search_count_limit``)."""
+
+    conversation_id: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchPage:
+    """One page of ``GET /search``: the results, the cursor of the next page (None on
+    the last one) and the matches per conversation over the whole query, biggest
+    first. ``counts_capped`` is True when some count stopped at the server's cap."""
+
+    results: list[SearchResult]
+    next_cursor: str | None = None
+    counts: list[SearchCount] = field(default_factory=list)
+    counts_capped: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SearchPage:
+        """Build a page from the JSON answer of ``GET /search``."""
+        return cls(
+            results=[
+                SearchResult.from_json(r)
+                for r in data.get("results") or ()
+                if isinstance(r, Mapping)
+            ],
+            next_cursor=_opt_str(data.get("next_cursor")) or None,
+            counts=[
+                SearchCount(
+                    conversation_id=_str(c.get("conversation_id")), count=_int(c.get("count"))
+                )
+                for c in data.get("counts") or ()
+                if isinstance(c, Mapping)
+            ],
+            counts_capped=bool(data.get("counts_capped", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReadState:
     """The caller's read position in a conversation after ``read``."""
 

@@ -13,7 +13,7 @@ import { renderAdmin } from './admin.js';
 import { renderAccount, renderEnrolment } from './account.js';
 import { renderLoginScreen } from './login.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
-import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName } from './state.js';
+import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName, jumpPlan } from './state.js';
 import { ClientSession } from './sync.js';
 import { buildSidebar, renderConvList } from './conv_list.js';
 import { createChatView } from './messages.js';
@@ -22,11 +22,13 @@ import { renderDirectory } from './directory.js';
 import { openNewConversation, openDirect } from './new_conversation.js';
 import { userPicker } from './picker.js';
 import { backButton } from './names.js';
+import { renderSearch, searchForRoute } from './search.js';
 
 const TOKEN_KEY = 'tidings.token';
 const USER_KEY = 'tidings.user';
 const OIDC_LOGOUT_KEY = 'tidings.oidc_logout'; // the provider's end-session URL, if signed in by it
 const PAGE = 50;
+const AROUND = 25; // messages loaded on each side of a message jumped to
 
 let state = initialState();
 let token = localStorage.getItem(TOKEN_KEY);
@@ -88,6 +90,9 @@ function run(e) {
     case 'post_read':
       postRead(e.cid, e.seq);
       break;
+    case 'load_latest':
+      loadLatest(e.cid);
+      break;
     default:
       console.error('unknown effect', e);
   }
@@ -111,6 +116,9 @@ const ctx = {
   saveDraft,
   loadDetail,
   loadOlder,
+  loadNewer,
+  loadLatestAgain,
+  openMessage: (cid, seq) => jumpToMessage(cid, seq),
   loadPresence,
   refreshConversations,
   markRead: () => maybeMarkRead(),
@@ -207,6 +215,8 @@ function flush() {
     if (chat) chat.render(parts);
   } else if (parts.has('view') && state.view === 'home') {
     renderOtherView();
+  } else if (state.view === 'search' && (all || parts.has('search') || parts.has('view'))) {
+    renderOtherView(); // the results, or names that arrived since
   }
   if (all || parts.has('view') || parts.has('members') || parts.has('list')) updatePresenceDots();
 }
@@ -574,12 +584,64 @@ function loadPresenceForKnownPeople() {
 async function loadLatest(cid) {
   if (msgStore(state, cid).loading) return;
   dispatch({ type: 'page_started', cid, mode: 'latest' });
+  const gen = msgStore(state, cid).gen;
   try {
     const res = await api.get(`/conversations/${cid}/messages`, { limit: PAGE });
-    dispatch({ type: 'page_loaded', cid, mode: 'latest', messages: res.messages || [], has_more: res.has_more });
+    dispatch({ type: 'page_loaded', cid, mode: 'latest', messages: res.messages || [], has_more: res.has_more, gen });
   } catch (err) {
-    dispatch({ type: 'page_failed', cid, mode: 'latest', status: err.status });
+    dispatch({ type: 'page_failed', cid, mode: 'latest', status: err.status, gen });
   }
+}
+
+// "Latest messages" after a jump: the window is dropped for the newest page.
+function loadLatestAgain(cid) {
+  const s = msgStore(state, cid);
+  if (!s.hasNewer || s.loading) return false;
+  loadLatest(cid);
+  return true;
+}
+
+// Open message `seq` of `cid` (a search result): scroll to it when it is held, else
+// load a window around it (the messages up to it and after it), then scroll there.
+async function jumpToMessage(cid, seq) {
+  const hash = `#/c/${encodeURIComponent(cid)}`;
+  if (jumpPlan(state, cid, seq) === 'focus') {
+    dispatch({ type: 'focus_requested', cid, seq });
+    go(hash);
+    return;
+  }
+  dispatch({ type: 'page_started', cid, mode: 'around', seq });
+  const gen = msgStore(state, cid).gen;
+  go(hash);
+  const path = `/conversations/${encodeURIComponent(cid)}/messages`;
+  try {
+    const [upTo, after] = await Promise.all([
+      api.get(path, { before_seq: seq + 1, limit: AROUND }),
+      api.get(path, { after_seq: seq, limit: AROUND }),
+    ]);
+    dispatch({ type: 'page_loaded', cid, mode: 'around', gen,
+      messages: [...(upTo.messages || []), ...(after.messages || [])],
+      has_more: upTo.has_more, has_newer: after.has_more });
+  } catch (err) {
+    dispatch({ type: 'page_failed', cid, mode: 'around', status: err.status, gen });
+  }
+}
+
+// After a jump: the page after the newest message held. Returns whether a load started.
+function loadNewer(cid) {
+  const s = msgStore(state, cid);
+  if (s.loading || !s.hasNewer || !s.loaded) return false;
+  dispatch({ type: 'page_started', cid, mode: 'newer' });
+  const gen = msgStore(state, cid).gen;
+  (async () => {
+    try {
+      const res = await api.get(`/conversations/${cid}/messages`, { after_seq: newestSeq(s), limit: PAGE });
+      dispatch({ type: 'page_loaded', cid, mode: 'newer', messages: res.messages || [], has_more: res.has_more, gen });
+    } catch {
+      dispatch({ type: 'page_failed', cid, mode: 'newer', gen }); // retried on the next scroll
+    }
+  })();
+  return true;
 }
 
 // Load the page before the oldest message held. Returns whether a load started.
@@ -592,12 +654,13 @@ function loadOlder(cid) {
     return false;
   }
   dispatch({ type: 'page_started', cid, mode: 'older' });
+  const gen = msgStore(state, cid).gen;
   (async () => {
     try {
       const res = await api.get(`/conversations/${cid}/messages`, { before_seq: before, limit: PAGE });
-      dispatch({ type: 'page_loaded', cid, mode: 'older', messages: res.messages || [], has_more: res.has_more });
+      dispatch({ type: 'page_loaded', cid, mode: 'older', messages: res.messages || [], has_more: res.has_more, gen });
     } catch {
-      dispatch({ type: 'page_failed', cid, mode: 'older' }); // retried on the next scroll
+      dispatch({ type: 'page_failed', cid, mode: 'older', gen }); // retried on the next scroll
     }
   })();
   return true;
@@ -666,7 +729,8 @@ const readRetry = new Map();
 function maybeMarkRead() {
   if (state.view !== 'chat' || !state.cid || !state.booted || document.visibilityState !== 'visible') return;
   const s = state.msgs.get(state.cid);
-  if (!state.convs.get(state.cid) || !s || !s.loaded) return;
+  // A window after a jump is not the newest: nothing is marked read until it is.
+  if (!state.convs.get(state.cid) || !s || !s.loaded || s.hasNewer) return;
   if (!chat || chat.cid !== state.cid || !chat.atBottom()) return;
   dispatch({ type: 'read_up_to', cid: state.cid, seq: newestSeq(s) });
 }
@@ -693,6 +757,7 @@ function route() {
   dispatch({ type: 'routed', section, arg, arg2 });
   if (state.view === 'chat') openConversation(state.cid);
   else renderMain();
+  if (state.view === 'search') searchForRoute(ctx);
 }
 
 function go(hash) {
@@ -712,6 +777,9 @@ function openConversation(cid) {
         refreshConversations();
       }
     }).catch(() => {
+      // A conversation one has left can still be read up to then (a search result in it).
+      const s = msgStore(state, cid);
+      if (state.focus && state.focus.cid === cid && (s.loading || s.bySeq.size)) return;
       toast(t('error.not_found'), 'error');
       go('#/');
     });
@@ -788,6 +856,7 @@ function renderOtherView() {
   } else if (state.view === 'channels') renderChannels(main, ctx);
   else if (state.view === 'directory') renderDirectory(main, ctx);
   else if (state.view === 'account') renderAccount(main, ctx);
+  else if (state.view === 'search') renderSearch(main, ctx);
   else if (state.view === 'admin') {
     renderAdmin(main, {
       ...ctx, state, tab: state.adminTab,

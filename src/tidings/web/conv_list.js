@@ -6,6 +6,7 @@ import { plainPreview } from './markdown.js';
 import { fmtListTime } from './format.js';
 import { isAdmin, sortedConversations, shownUnread, unreadTotal } from './state.js';
 import { convTitle, convAvatar, typingNames } from './names.js';
+import { buildSearchBox } from './search.js';
 
 // ctx: the view context (app.js) plus `languageSelect(onChange)` and `signOut()`.
 export function buildSidebar(ctx) {
@@ -23,6 +24,7 @@ export function buildSidebar(ctx) {
       ctx.languageSelect(),
       h('button', { class: 'icon-btn', type: 'button', title: t('nav.sign_out'), 'aria-label': t('nav.sign_out'),
         'data-testid': 'sign-out', onclick: () => ctx.signOut() }, icon('logout'))),
+    buildSearchBox(ctx),
     h('nav', { class: 'nav' },
       navItem('home', '#/', t('nav.chats'), icon('chat')),
       navItem('channels', '#/channels', t('nav.channels'), icon('hash')),

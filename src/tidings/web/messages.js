@@ -20,25 +20,36 @@ export function createChatView(ctx, cid) {
   const elCache = new Map(); // key -> { sig, el } of message nodes
   let stickToBottom = true;
   let scrollAnchor = null;
+  let focused = null; // the state's `focus` this view has scrolled to already
   const state = () => ctx.state;
+  const NEAR_EDGE = 300; // px from the top or the bottom: load the next page
 
   const list = h('div', { class: 'messages', 'data-testid': 'messages', role: 'log', 'aria-live': 'polite',
     onscroll: () => {
-      stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-      jump.hidden = stickToBottom;
-      if (list.scrollTop < 300) loadOlder();
+      const below = list.scrollHeight - list.scrollTop - list.clientHeight;
+      const s = msgStore(state(), cid);
+      stickToBottom = below < 60 && !s.hasNewer;
+      jump.hidden = stickToBottom && !s.hasNewer;
+      if (list.scrollTop < NEAR_EDGE) loadOlder();
+      if (below < NEAR_EDGE && s.hasNewer) ctx.loadNewer(cid);
       ctx.markRead();
     } }, h('div', { class: 'messages-inner' }));
   const inner = list.firstChild;
   new ResizeObserver(() => { if (stickToBottom) list.scrollTop = list.scrollHeight; }).observe(list);
-  const jump = h('button', { class: 'jump-latest', type: 'button', hidden: true, onclick: () => {
+  const jump = h('button', { class: 'jump-latest', type: 'button', hidden: true, 'data-testid': 'jump-latest', onclick: () => {
     stickToBottom = true;
+    // After a jump the newest messages are not held: load them (the window goes).
+    if (msgStore(state(), cid).hasNewer) ctx.loadLatestAgain(cid);
     list.scrollTop = list.scrollHeight;
   } }, t('conversation.jump_latest'), ' ↓');
   const header = h('header', { class: 'chat-header' });
   const typingLine = h('div', { class: 'typing-line', 'aria-live': 'polite', 'data-testid': 'typing' });
   const composer = createComposer(ctx, cid, {
-    onSent: () => { stickToBottom = true; },
+    onSent: () => {
+      stickToBottom = true;
+      // Sent from a window after a jump: go to the newest, where the message will be.
+      if (msgStore(state(), cid).hasNewer) ctx.loadLatestAgain(cid);
+    },
     startEdit: (m) => ctx.dispatch({ type: 'edit_started', message: m }),
   });
   const members = createMembersPanel(ctx, cid);
@@ -67,7 +78,10 @@ export function createChatView(ctx, cid) {
     composer.setArchived(Boolean(c && c.archived_at));
     clear(header);
     if (!c) {
-      header.append(backButton(), h('div', { class: 'chat-title' }, h('h2', {}, t('common.loading'))));
+      // A conversation one has left, opened at a search result: readable up to then.
+      const held = msgStore(st, cid).bySeq.size > 0;
+      header.append(backButton(), h('div', { class: 'chat-title' },
+        h('h2', { 'data-testid': 'chat-title' }, held ? t('search.unknown_conversation') : t('common.loading'))));
       return;
     }
     const d = st.details.get(c.id);
@@ -130,7 +144,7 @@ export function createChatView(ctx, cid) {
     const s = msgStore(st, cid);
     const c = st.convs.get(cid) || st.details.get(cid);
     const items = [];
-    if (s.loading) {
+    if (s.loading && s.loadingMode !== 'newer') {
       items.push(cached('loading', 'x', () => h('div', { class: 'loading-row' }, h('span', { class: 'spinner' }), t('common.loading'))));
     } else if (s.loaded && !s.hasMore) {
       const title = convTitle(ctx, c);
@@ -169,6 +183,14 @@ export function createChatView(ctx, cid) {
       items.push(messageNode(c, m, cont, m === lastOwn ? receiptText(c, m, lastSentBy) : '', memberVersion));
       prev = m;
     }
+    // After a jump: newer messages exist that are not held yet.
+    if (s.hasNewer) {
+      items.push(s.loading && s.loadingMode === 'newer'
+        ? cached('newer-loading', 'x', () => h('div', { class: 'loading-row' }, h('span', { class: 'spinner' }), t('common.loading')))
+        : cached('newer', 'x', () => h('div', { class: 'newer-row' },
+          h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'load-newer', onclick: () => ctx.loadNewer(cid) },
+            t('conversation.load_newer')))));
+    }
     // Replies only the caller sees (slash commands): after the messages, never stored.
     const ephemeral = st.ephemeral.get(cid) || [];
     for (const e of ephemeral) {
@@ -179,15 +201,33 @@ export function createChatView(ctx, cid) {
       items.push(cached('empty', 'x', () => h('div', { class: 'no-messages' }, t('conversation.empty'))));
     }
     reconcile(inner, items);
+    if (s.hasNewer) stickToBottom = false;
     if (scrollAnchor) {
       list.scrollTop = scrollAnchor.top + (list.scrollHeight - scrollAnchor.height);
       scrollAnchor = null;
     } else if (stickToBottom) {
       list.scrollTop = list.scrollHeight;
     }
-    jump.hidden = stickToBottom;
+    focusTarget(st);
+    jump.hidden = stickToBottom && !s.hasNewer;
     ctx.markRead();
     if (s.loaded && s.hasMore && !s.loading && list.scrollHeight <= list.clientHeight + 40) loadOlder();
+  }
+
+  // The message a search result opened: scrolled to the middle once it is rendered,
+  // and marked for a moment.
+  function focusTarget(st) {
+    const f = st.focus;
+    if (!f || f === focused || f.cid !== cid) return;
+    const target = inner.querySelector(`.msg[data-seq="${f.seq}"]`);
+    if (!target) return;
+    focused = f;
+    stickToBottom = false;
+    target.scrollIntoView({ block: 'center' });
+    target.classList.remove('jump-target');
+    void target.offsetWidth; // restart the animation when the same message is opened again
+    target.classList.add('jump-target');
+    setTimeout(() => target.classList.remove('jump-target'), 2400);
   }
 
   function messageNode(c, m, cont, receipt, memberVersion) {

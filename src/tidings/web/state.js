@@ -11,6 +11,7 @@
 // Node's test runner checks it (tests/web/state.test.mjs).
 
 import { withFileUpdate } from './file_kinds.js';
+import { mergeResults } from './search_query.js';
 
 export const TYPING_SHOW_MS = 6000;
 export const ADMIN_TABS = ['users', 'departments', 'sso', 'identity', 'jobs', 'integrations', 'scim', 'webhooks', 'conversations', 'org', 'usage', 'audit'];
@@ -21,7 +22,7 @@ export function initialState({ me = null } = {}) {
     users: new Map(), // id -> user
     convs: new Map(), // id -> conversation (list shape, with read_seq, unread, unread_mentions)
     details: new Map(), // id -> conversation with members
-    msgs: new Map(), // cid -> { bySeq: Map(seq -> message), hasMore, loaded, loading, touched }
+    msgs: new Map(), // cid -> { bySeq: Map(seq -> message), hasMore, hasNewer, loaded, loading, touched, gen }
     previews: new Map(), // cid -> last known message
     presence: new Map(), // uid -> online | away | offline
     typing: new Map(), // cid -> Map(uid -> shown until, ms)
@@ -40,7 +41,17 @@ export function initialState({ me = null } = {}) {
     filter: '', // the conversation list's filter text
     ephemeral: new Map(), // cid -> [{ key, sender, body, at, command, notice }]: only the caller sees them
     commands: [], // the slash commands one may use: [{ name, description, usage }]
+    focus: null, // { cid, seq }: the message to scroll to and mark (a search result), once
+    search: emptySearch(), // the last search and its results (search.js shows them)
   };
+}
+
+// The search view's state: the query, its order and conversation filter, the results
+// of the pages loaded, the counts per conversation (`allCounts`: of the whole query,
+// kept as filters while one conversation is shown), and the request under way (`req`).
+export function emptySearch() {
+  return { q: '', order: 'newest', conversationId: null, results: [], nextCursor: null, counts: [],
+    countsCapped: false, allCounts: [], loading: false, error: null, ran: false, req: 0 };
 }
 
 // ---------------------------------------------------------------- slash commands
@@ -80,8 +91,14 @@ function mapDelete(map, key) {
 }
 const ts = (s) => (s ? Date.parse(s) : 0) || 0;
 
+// A conversation's messages held. Without a jump they run from some page back to the
+// newest message. A jump (a search result) holds a window around its message instead:
+// `hasNewer` says newer messages exist that are not held, so live messages are not
+// added (they would sit after a gap) until the "newer" pages reach the newest again.
+// `gen` counts the loads started: a page answering an older load is dropped.
 export function emptyStore() {
-  return { bySeq: new Map(), hasMore: true, loaded: false, loading: false, touched: null, pendingReactions: null };
+  return { bySeq: new Map(), hasMore: true, hasNewer: false, loaded: false, loading: false, loadingMode: null,
+    touched: null, pendingReactions: null, gen: 0 };
 }
 export function msgStore(state, cid) {
   return state.msgs.get(cid) || emptyStore();
@@ -91,6 +108,19 @@ export function newestSeq(store) {
   for (const seq of store.bySeq.keys()) if (seq > max) max = seq;
   return max;
 }
+// Whether a live message goes into the store (see emptyStore).
+function takesLive(s) {
+  if (s.hasNewer) return s.loading && s.loadingMode === 'newer';
+  return s.loaded || s.loading;
+}
+
+// What opening message `seq` of `cid` needs: 'focus' when it is held in a store that
+// reaches it without a load under way (scroll to it), else 'load' (a window around it).
+export function jumpPlan(state, cid, seq) {
+  const s = state.msgs.get(cid);
+  return s && s.loaded && !s.loading && s.bySeq.has(seq) ? 'focus' : 'load';
+}
+
 export function oldestSeq(store) {
   let min = Infinity;
   for (const seq of store.bySeq.keys()) if (seq < min) min = seq;
@@ -232,7 +262,7 @@ function acceptMessage(state, m, effects) {
   }
   next.previews = setPreview(state.previews, m);
   const s = state.msgs.get(cid);
-  if (s && (s.loaded || s.loading)) {
+  if (s && takesLive(s)) {
     // While the first page is loading, keep live messages too: the page may have been
     // read before they were committed.
     if (!s.bySeq.has(m.seq)) {
@@ -251,7 +281,10 @@ function updateMessage(state, m) {
   const cid = m.conversation_id;
   const next = { ...state };
   const s = state.msgs.get(cid);
-  if (s && (s.bySeq.has(m.seq) || (s.loading && !s.loaded))) {
+  // While a page loads, a change to a message it may hold is kept (and wins over the
+  // page's copy, read before it): the first page, or a "newer" page after a jump.
+  const pending = s && s.loading && (!s.loaded || (s.loadingMode === 'newer' && m.seq > s.newerFrom));
+  if (s && (s.bySeq.has(m.seq) || pending)) {
     const store = { ...s, bySeq: mapSet(s.bySeq, m.seq, m) };
     if (s.loading && s.touched) store.touched = new Set(s.touched).add(m.seq);
     next.msgs = mapSet(state.msgs, cid, store);
@@ -564,26 +597,42 @@ const HANDLERS = {
   },
 
   // ---------------------------------------------------------- history pages
-  page_started(state, { cid, mode }, effects) {
+  page_started(state, { cid, mode, seq }, effects) {
     const s = msgStore(state, cid);
+    const gen = (s.gen || 0) + 1;
+    if (mode === 'around') {
+      // A jump to message `seq`: a window around it replaces what was held (whatever
+      // load was under way), and the session stops filling gaps here until the window
+      // reaches the newest message again.
+      const store = { ...emptyStore(), loading: true, loadingMode: 'around', touched: new Set(), gen, around: seq };
+      effects.push({ type: 'forget_history', cid }, render('messages'));
+      return { ...state, msgs: mapSet(state.msgs, cid, store), focus: { cid, seq } };
+    }
     if (s.loading) return state;
     if (mode === 'older' && (!s.hasMore || !s.loaded)) return state;
-    const store = { ...s, loading: true };
+    if (mode === 'newer' && (!s.hasNewer || !s.loaded)) return state;
+    // The newest page after a jump starts over: the window is dropped.
+    const base = mode === 'latest' && s.hasNewer ? { ...emptyStore(), hasMore: true } : s;
+    const store = { ...base, loading: true, loadingMode: mode, gen };
     // Seqs changed by live events while the newest page loads are newer than the page.
-    if (mode === 'latest') store.touched = new Set();
+    if (mode === 'latest' || mode === 'newer') store.touched = new Set();
+    if (mode === 'newer') store.newerFrom = newestSeq(s); // the page starts after it
     effects.push(render('messages'));
     return { ...state, msgs: mapSet(state.msgs, cid, store) };
   },
-  page_loaded(state, { cid, mode, messages: page = [], has_more: hasMore }, effects) {
+  page_loaded(state, { cid, mode, messages: page = [], has_more: hasMore, has_newer: hasNewer, gen }, effects) {
     const s = msgStore(state, cid);
+    if (gen != null && gen !== s.gen) return state; // an answer to a load since replaced
+    if (mode === 'around' && s.loadingMode !== 'around') return state;
     // reactions that came while this page was on its way (see applyReaction)
     const messages = s.pendingReactions ? page.map((m) => withPendingReactions(m, s.pendingReactions)) : page;
     const bySeq = new Map(s.bySeq);
-    const store = { ...s, loading: false, touched: null, pendingReactions: null, bySeq };
+    const store = { ...s, loading: false, loadingMode: null, touched: null, pendingReactions: null, bySeq };
     let previews = state.previews;
     if (mode === 'latest') {
       for (const m of messages) if (!(s.touched && s.touched.has(m.seq))) bySeq.set(m.seq, m);
       store.hasMore = !!hasMore;
+      store.hasNewer = false;
       store.loaded = true;
       const last = messages[messages.length - 1];
       if (last) previews = setPreview(previews, last);
@@ -591,29 +640,109 @@ const HANDLERS = {
     } else if (mode === 'older') {
       for (const m of messages) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
       store.hasMore = !!hasMore && messages.length > 0;
+    } else if (mode === 'around' || mode === 'newer') {
+      // `messages`: ascending, the window (around: up to and after the target; newer:
+      // after the newest held). `has_more`: older ones exist (around); `has_newer`
+      // (around) or `has_more` (newer): newer ones exist that are not held yet.
+      for (const m of messages) if (!(s.touched && s.touched.has(m.seq))) bySeq.set(m.seq, m);
+      const pageNewest = messages.length ? messages[messages.length - 1].seq : newestSeq(s);
+      const pageOldest = messages.length ? messages[0].seq : 0;
+      const newer = mode === 'around' ? !!hasNewer : !!hasMore && messages.length > 0;
+      if (mode === 'around') {
+        store.hasMore = !!hasMore && messages.length > 0;
+        store.loaded = true;
+        // Changes to messages outside the window that came while it loaded: not held.
+        if (store.hasMore) for (const seq of [...bySeq.keys()]) if (seq < pageOldest) bySeq.delete(seq);
+      }
+      store.hasNewer = newer;
+      if (newer) {
+        for (const seq of [...bySeq.keys()]) if (seq > pageNewest) bySeq.delete(seq);
+      } else {
+        // The newest is held again: the session fills any gap after the page from here.
+        const last = messages[messages.length - 1];
+        if (last) previews = setPreview(previews, last);
+        effects.push({ type: 'track_history', cid, newest: pageNewest });
+      }
     } else {
-      // A gap fill: never replace what live events brought.
-      for (const m of messages) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+      // A gap fill: never replace what live events brought. A window after a jump takes
+      // none while it does not reach the newest (the session was told to stop filling
+      // there; this one started before), nor anything older than what it holds.
+      if (s.hasNewer || s.loadingMode === 'around') return state;
+      const floor = s.hasMore && s.bySeq.size ? oldestSeq(s) : 0;
+      for (const m of messages) if (!bySeq.has(m.seq) && m.seq >= floor) bySeq.set(m.seq, m);
       store.loading = s.loading;
+      store.loadingMode = s.loadingMode;
       store.touched = s.touched;
       store.pendingReactions = s.pendingReactions;
     }
     effects.push(render('messages', 'list'));
     return { ...state, msgs: mapSet(state.msgs, cid, store), previews };
   },
-  page_failed(state, { cid, mode, status }, effects) {
+  page_failed(state, { cid, mode, status, gen }, effects) {
     const s = state.msgs.get(cid);
     if (!s) return state;
-    if (mode === 'latest' && status === 404) {
+    if (gen != null && gen !== s.gen) return state;
+    if ((mode === 'latest' || mode === 'around') && status === 404) {
       effects.push({ type: 'toast', key: 'error.not_found', kind: 'error' }, { type: 'navigate', hash: '#/' });
+    } else if (mode === 'around') {
+      // The window could not be loaded: show the newest messages instead.
+      effects.push({ type: 'toast', key: 'search.jump_failed', kind: 'error' }, { type: 'load_latest', cid });
+      effects.push(render('messages', 'list'));
+      return { ...state, msgs: mapSet(state.msgs, cid, { ...emptyStore(), gen: s.gen }), focus: null };
     }
     effects.push(render('messages', 'list'));
-    return { ...state, msgs: mapSet(state.msgs, cid, { ...s, loading: false, touched: null, pendingReactions: null }) };
+    return { ...state, msgs: mapSet(state.msgs, cid,
+      { ...s, loading: false, loadingMode: null, touched: null, pendingReactions: null }) };
+  },
+  // Open message `seq` of `cid` held already (jumpPlan said 'focus'): scroll to it.
+  focus_requested(state, { cid, seq }, effects) {
+    effects.push(render('messages'));
+    return { ...state, focus: { cid, seq } };
   },
   history_complete(state, { cid }) {
     const s = state.msgs.get(cid);
     if (!s || !s.hasMore) return state;
     return { ...state, msgs: mapSet(state.msgs, cid, { ...s, hasMore: false }) };
+  },
+
+  // ---------------------------------------------------------- search
+  // A search starts (`more`: the next page of the same one). `req` numbers them: an
+  // answer to an older one is dropped.
+  search_started(state, { q, order, conversationId = null, more = false }, effects) {
+    const prev = state.search;
+    const query = q ?? prev.q;
+    const sort = order || prev.order;
+    if (more && (!prev.nextCursor || prev.loading)) return state;
+    const same = query === prev.q && sort === prev.order;
+    const next = { ...prev, q: query, order: sort, conversationId: more ? prev.conversationId : conversationId,
+      loading: true, error: null, ran: true, req: prev.req + 1 };
+    if (!more) {
+      next.results = [];
+      next.nextCursor = null;
+      if (!same) Object.assign(next, { counts: [], allCounts: [], countsCapped: false });
+    }
+    effects.push(render('search'));
+    return { ...state, search: next };
+  },
+  search_loaded(state, { req, page, more = false }, effects) {
+    const prev = state.search;
+    if (req !== prev.req) return state;
+    const counts = (page && page.counts) || [];
+    effects.push(render('search'));
+    return { ...state, search: { ...prev, loading: false,
+      results: mergeResults(more ? prev.results : [], page),
+      nextCursor: (page && page.next_cursor) || null,
+      counts,
+      countsCapped: !!(page && page.counts_capped),
+      // the counts are of the whole query: the first page's stay for the next pages, and
+      // those of all conversations stay while one is shown
+      allCounts: (more || prev.conversationId) && prev.allCounts.length ? prev.allCounts : counts } };
+  },
+  // `error`: { code, field, message } of the server's answer.
+  search_failed(state, { req, error }, effects) {
+    if (req !== state.search.req) return state;
+    effects.push(render('search'));
+    return { ...state, search: { ...state.search, loading: false, error: error || { code: 'network' } } };
   },
 
   // ---------------------------------------------------------- read positions
@@ -633,6 +762,7 @@ const HANDLERS = {
   // `section` and `arg`s come from the location hash (#/c/<id>, #/channels, …).
   routed(state, { section, arg = '', arg2 = '' }, effects) {
     const next = { ...state, pickerFor: null, actionsFor: null };
+    if (state.focus && !(section === 'c' && arg === state.focus.cid)) next.focus = null;
     if (section === 'c' && arg) {
       const changed = state.cid !== arg || state.view !== 'chat';
       next.view = 'chat';
@@ -650,11 +780,12 @@ const HANDLERS = {
     if (section === 'channels') next.view = 'channels';
     else if (section === 'directory') next.view = 'directory';
     else if (section === 'account') next.view = 'account';
+    else if (section === 'search') next.view = 'search';
     else if (section === 'admin' && isAdmin(state)) {
       next.view = 'admin';
       next.adminTab = ADMIN_TABS.includes(arg) ? arg : 'users';
     } else next.view = 'home';
-    next.viewArg = arg2;
+    next.viewArg = section === 'search' ? arg : arg2;
     effects.push(render('list'));
     return next;
   },
