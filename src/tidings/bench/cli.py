@@ -301,8 +301,10 @@ def search_command(
 
     Exits 1 if a hit was not the caller's to see, a search failed, or the index is
     incomplete."""
+    from tidings.app.logging import configure_logging
     from tidings.bench.search import SearchOptions, run_search
 
+    configure_logging("warning", "console")  # the in-process loader's services log too
     if backend not in ("sqlite", "postgres"):
         raise typer.BadParameter("sqlite or postgres", param_hint="--backend")
     if index not in ("worker", "reindex"):

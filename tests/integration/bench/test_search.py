@@ -1,0 +1,62 @@
+"""`tidings bench search` at a tiny scale, on both backends: the load is what the send
+path writes (the members' ranges are checked), the spawned server indexes it, and every
+hit of every query is the caller's to see.
+
+The tests that query need the search side of issue 16 (GET /api/v1/search, the
+search.index jobs); the load-only ones need nothing more than main."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import PG_URL, REDIS_URL, require
+from tidings.bench.search import SearchOptions, run_search
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def options(backend: str, **sizes: Any) -> SearchOptions:
+    if backend == "postgres":
+        require("PostgreSQL", PG_URL)
+        require("Redis", REDIS_URL)
+    defaults: dict[str, Any] = {
+        "messages": 2_000,
+        "conversations": 20,
+        "users": 40,
+        "queries": 50,
+        "batch": 500,
+        "index_timeout": 120.0,
+    }
+    defaults.update(sizes)
+    return SearchOptions(
+        backend=backend, postgres_url=PG_URL, redis_url=REDIS_URL, progress=False, **defaults
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_load_only(backend: str) -> None:
+    result = await run_search(options(backend, load_only=True))
+    assert result["ok"], result
+    assert result["messages_loaded"] == 2_000
+    assert result["members_left"] > 0  # visibility is not only "member or not"
+    assert result["membership_mismatches"] == 0
+    assert result["load_messages_per_s"] > 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("index", ["worker", "reindex"])
+async def test_search_bench(backend: str, index: str) -> None:
+    result = await run_search(options(backend, index=index))
+    assert result["errors"] == [] and result["query_errors"] == 0, result["errors"]
+    assert result["violations"] == 0
+    assert result["wrong_conversation"] == 0 and result["duplicate_hits"] == 0
+    assert result["index_complete"], result
+    assert result["index_messages_per_s"] > 0
+    assert result["queries"] == 50
+    assert result["hits"] > 0 and result["queries_with_hits"] > 0
+    assert result["recall_queries"] > 0
+    assert result["recall"] >= 0.95, result
+    assert 0 < result["query_p50_ms"] <= result["query_p99_ms"]
+    assert result["ok"], result
