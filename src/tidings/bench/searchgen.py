@@ -107,12 +107,14 @@ class ConvSpec:
     members: list[Membership]
     messages: int
 
+    limits: dict[int, int | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.limits = {m.user: m.left_seq for m in self.members}
+
     def limit_of(self, user: int) -> int | None:
         """The highest seq ``user`` may read (0: not a member, None: no limit)."""
-        for m in self.members:
-            if m.user == user:
-                return m.left_seq
-        return 0
+        return self.limits.get(user, 0)
 
     def leaves(self) -> list[tuple[int, int]]:
         """(left_seq, user) of every member who leaves, in the order they leave."""
@@ -154,6 +156,7 @@ class Corpus:
         rng = random.Random(self.seed)
         counts = _spread(self.total_messages, self.conversations, rng)
         self._pairs: set[frozenset[int]] = set()  # a direct conversation per pair, once
+        self._of_user: dict[int, list[ConvSpec]] = {}
         self.convs = [self._conversation(i, counts[i], rng) for i in range(self.conversations)]
         pool = max(20, min(8999, self.total_messages // 200))
         self.markers = {
@@ -195,7 +198,12 @@ class Corpus:
 
     # --- who may read what ---------------------------------------------------------
     def conversations_of(self, user: int) -> list[ConvSpec]:
-        return [c for c in self.convs if any(m.user == user for m in c.members)]
+        """The conversations ``user`` is or was a member of."""
+        if not self._of_user:
+            for c in self.convs:
+                for m in c.members:
+                    self._of_user.setdefault(m.user, []).append(c)
+        return self._of_user.get(user, [])
 
     def visible(self, user: int, conv: int, seq: int) -> bool:
         limit = self.convs[conv].limit_of(user)
