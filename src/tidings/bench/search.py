@@ -241,17 +241,21 @@ async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: _Bar) -
 
     t0 = time.perf_counter()
     bar.stage("conversations", len(corpus.convs))
-    conv_ids: list[str] = []
-    for spec in corpus.convs:
+    conv_ids: list[str] = [""] * len(corpus.convs)
+
+    async def one_conversation(spec: ConvSpec) -> None:
         creator = users[spec.creator]
         others = [users[m.user].id for m in spec.members if m.user != spec.creator]
         kind = ConversationKind.DIRECT if spec.kind == "direct" else ConversationKind.GROUP
         name = None if kind is ConversationKind.DIRECT else f"bench {spec.index}"
-        conv, new = await services.conversations.create(creator, kind, others, name)
+        async with sem:
+            conv, new = await services.conversations.create(creator, kind, others, name)
         if not new:
             raise RuntimeError(f"conversation {spec.index} was not new")
-        conv_ids.append(str(conv.id))
-        bar.update(len(conv_ids))
+        conv_ids[spec.index] = str(conv.id)
+        bar.update(sum(1 for c in conv_ids if c))
+
+    await asyncio.gather(*(one_conversation(spec) for spec in corpus.convs))
     figures["conversations_s"] = round(time.perf_counter() - t0, 2)
 
     async with store.read() as tx:
@@ -327,8 +331,12 @@ async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: _Bar) -
             if not finished:
                 stopped.append(spec)
         await flush()
-        for ci, u in round_leaves:
-            await services.conversations.remove_member(users[u], conv_ids[ci], users[u].id)
+
+        async def leave(ci: int, u: int) -> None:
+            async with sem:
+                await services.conversations.remove_member(users[u], conv_ids[ci], users[u].id)
+
+        await asyncio.gather(*(leave(ci, u) for ci, u in round_leaves))
         queue.extendleft(reversed(stopped))
     await flush()
     load_s = time.perf_counter() - t0
