@@ -645,6 +645,9 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
     server: SpawnedServer | None = None
     try:
         settings = Settings.model_validate(_loader_settings(opts, data_dir, db_url))
+        # the server's database named, not defaulted (a TIDINGS_DATABASE_URL of the
+        # caller's environment would otherwise win in the spawned server)
+        env["TIDINGS_DATABASE_URL"] = settings.db_url
         await asyncio.to_thread(migrations.upgrade, settings.db_url)
         container = Container(
             settings, passwords=Passwords(time_cost=1, memory_kib=8, parallelism=1), plugins=[]
