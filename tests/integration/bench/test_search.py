@@ -7,14 +7,20 @@ search.index jobs); the load-only ones need nothing more than main."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.conftest import PG_URL, REDIS_URL, require
 from tidings.bench.search import SearchOptions, run_search
 
 BACKENDS = ["sqlite", "postgres"]
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 def options(backend: str, **sizes: Any) -> SearchOptions:
@@ -60,3 +66,34 @@ async def test_search_bench(backend: str, index: str) -> None:
     assert result["recall"] >= 0.95, result
     assert 0 < result["query_p50_ms"] <= result["query_p99_ms"]
     assert result["ok"], result
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        [sys.executable, "-m", "tidings", "bench", "search", *args],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_load_only_prints_one_json_line() -> None:
+    """The loader's services log at info; with --json stdout is the one result line."""
+    done = _cli(
+        "--spawn", "--load-only", "--json", "--messages", "300", "--conversations", "5",
+        "--users", "12", "--batch", "100",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode().strip().splitlines()
+    assert len(lines) == 1
+    result = orjson.loads(lines[0])
+    assert result["ok"] and result["messages_loaded"] == 300
+    assert result["membership_mismatches"] == 0
+
+
+def test_cli_needs_spawn() -> None:
+    done = _cli("--load-only", "--messages", "10")
+    assert done.returncode == 2
+    assert b"--spawn" in done.stderr
