@@ -63,6 +63,15 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+_SEARCH_CHECKS = (
+    "violations",
+    "recalled_hits",
+    "stale_hits",
+    "query_errors",
+    "membership_mismatches",
+)
+
+
 def render_table(result: dict[str, Any], console: Console) -> None:
     """Print the figures of a run as a Rich table."""
     table = Table(title=f"tidings bench {result.get('scenario')}", show_header=True)
@@ -74,7 +83,7 @@ def render_table(result: dict[str, Any], console: Console) -> None:
         style = None
         if key in ("lost", "duplicated", "out_of_order", "send_errors", "failed") and value:
             style = "bold red"
-        if key in ("violations", "query_errors", "membership_mismatches") and value:
+        if key in _SEARCH_CHECKS and value:
             style = "bold red"
         if key == "ok":
             style = "bold green" if value else "bold red"
@@ -269,6 +278,12 @@ def search_command(
         "events (search.index jobs); reindex: time SearchService.reindex in-process.",
     ),
     seed: int = typer.Option(16, help="The generator's seed: the same corpus and queries."),
+    changes: int | None = typer.Option(
+        None,
+        help="Messages edited or recalled by their senders after the load, half each "
+        "(default: one in 1,000, at least 4).",
+        show_default=False,
+    ),
     batch: int = typer.Option(5_000, help="Messages per write transaction of the load."),
     page_size: int = typer.Option(50, "--page-size", help="limit of each search request."),
     index_timeout: float = typer.Option(
@@ -299,8 +314,8 @@ def search_command(
     recall of the queries with a known answer, and every hit checked against the
     caller's membership ranges (bench/search.py, docs/benchmarks.md).
 
-    Exits 1 if a hit was not the caller's to see, a search failed, or the index is
-    incomplete."""
+    Exits 1 if a hit was not the caller's to see, was a recalled message or an edited
+    one found by its old text, a search failed, or the index is incomplete."""
     from tidings.app.logging import configure_logging
     from tidings.bench.search import SearchOptions, run_search
 
@@ -321,6 +336,7 @@ def search_command(
         backend=backend,
         spawn=spawn,
         seed=seed,
+        changes=changes,
         batch=batch,
         index=index,
         index_timeout=index_timeout,

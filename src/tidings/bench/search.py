@@ -11,8 +11,9 @@
    store calls (``append_messages`` and the ``message`` events of an ``EventBatch``: the
    rows a send writes, without its checks and group commit); members leave by
    ``ConversationService.remove_member`` when their conversation reaches their
-   ``left_seq``. The members' ranges in the database are then checked against the
-   generator's.
+   ``left_seq``. After every message, their senders edit or recall some of them
+   (``--changes``, half each) through ``MessageService``. The members' ranges in the
+   database are then checked against the generator's.
 3. **Indexing**: with ``--index worker`` (the default) the search consumer's cursor is
    put before the first loaded message, so that the spawned server's worker turns the
    million ``message`` events into ``search.index`` jobs and runs them, as it would have
@@ -29,7 +30,8 @@
    every page is read, and its recall is the share of the messages containing the term
    that it found. **Every hit** of every page is checked against the caller's
    membership ranges from the generator (``violations``: must be 0), and against the
-   query's conversation when it names one.
+   query's conversation when it names one; no hit may be a recalled message, nor an
+   edited one found by a term only its old text had.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ import httpx
 import orjson
 
 from tidings.bench import procstat
-from tidings.bench.searchgen import PROBE_WORDS, ConvSpec, Corpus
+from tidings.bench.searchgen import PROBE_WORDS, ConvSpec, Corpus, Generated
 from tidings.bench.server import SpawnedServer, spawn_server
 
 JSON = dict[str, Any]
@@ -81,6 +83,9 @@ class SearchOptions:
     """sqlite, or postgres (a new database on ``postgres_url``, Redis for the bus)."""
     spawn: bool = True
     seed: int = 16
+    changes: int | None = None
+    """Messages edited or recalled after the load (half each; default: one in 1,000,
+    at least 4)."""
     batch: int = 5_000
     """Messages per write transaction of the load."""
     index: str = "worker"
@@ -118,6 +123,9 @@ def _loader_settings(opts: SearchOptions, data_dir: Path, db_url: str | None) ->
         "rate_membership_per_user": 0,
         "rate_login_per_user": 0,
         "rate_login_per_address": 0,
+        "rate_edit_per_user": 0,
+        # the loaded messages are up to 300 days old; their senders edit some of them
+        "edit_window_seconds": int(SPAN.total_seconds()) + 86_400,
         # the load's commits need not wait for the disk (the server has its own default)
         "sqlite_synchronous": "NORMAL",
     }
@@ -205,6 +213,11 @@ class Loaded:
     head_after_messages: int
     password: str
     figures: JSON
+
+    @property
+    def documents(self) -> int:
+        """The documents a complete index holds: every message not recalled."""
+        return int(self.figures["messages_loaded"]) - int(self.figures.get("recalled", 0))
 
 
 async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: _Bar) -> Loaded:
@@ -298,6 +311,8 @@ async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: _Bar) -
     # Conversations are read side by side: one stops where a member leaves, until the
     # batch holding that seq is committed and the member has left; the others fill the
     # batch meanwhile (so a leave costs no small batch).
+    wanted = opts.changes if opts.changes is not None else max(4, corpus.total_messages // 1000)
+    changes: list[tuple[Generated, str]] = []
     queue = deque(corpus.convs)
     streams = {spec.index: corpus.messages_of(spec) for spec in corpus.convs}
     corpus.occurrences = {}
@@ -323,6 +338,9 @@ async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: _Bar) -
                         created_at=start + SPAN * g.at,
                     )
                 )
+                change = corpus.change_of(g, wanted)
+                if change is not None:
+                    changes.append((g, change))
                 leavers = leaves.get((g.conv, g.seq))
                 if leavers or len(pending) >= opts.batch:
                     round_leaves += [(spec.index, u) for u in leavers or ()]
@@ -346,6 +364,21 @@ async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: _Bar) -
         load_messages_per_s=round(loaded / max(load_s, 1e-9)),
         members_left=sum(len(v) for v in leaves.values()),
     )
+    # After every message: their senders edit or recall some (the real service calls,
+    # so the index follows message_edited and message_deleted events too).
+    bar.stage("edits and recalls", len(changes))
+
+    async def apply(g: Generated, kind: str) -> None:
+        sender, cid = users[g.sender], conv_ids[g.conv]
+        async with sem:
+            if kind == "recall":
+                await services.messages.recall(sender, cid, g.seq)
+                corpus.recall(g)
+            else:
+                await services.messages.edit(sender, cid, g.seq, corpus.edit(g))
+
+    await asyncio.gather(*(apply(g, kind) for g, kind in changes))
+    figures.update(recalled=len(corpus.recalled), edited=len(corpus.edited))
     figures["membership_mismatches"] = await _check_members(store, corpus, conv_ids, users)
     async with store.read() as tx:
         head_after = await tx.head_position()
@@ -420,20 +453,27 @@ def make_queries(corpus: Corpus, count: int, seed: int) -> list[Query]:
     """``count`` queries, made the same way from the same seed (see the module
     docstring for the mix)."""
     rng = random.Random(seed * 7919 + 1)
-    markers = [
-        (term, per_conv)
+    markers = [  # (term, the conversations where some message still says it)
+        (term, cis)
         for kind in ("incident", "address", "code")
         for term in corpus.markers[kind]
-        if (per_conv := corpus.occurrences.get(term.casefold()))
+        if (
+            cis := sorted(
+                ci for ci, seqs in corpus.occurrences.get(term.casefold(), {}).items() if seqs
+            )
+        )
     ]
     members = [u for u in range(corpus.users) if corpus.conversations_of(u)]
     out: list[Query] = []
+    changed = sorted([*corpus.recalled, *corpus.edited])
     for _ in range(count):
         roll = rng.random()
-        if roll < 0.4 and markers:
-            term, per_conv = rng.choice(markers)
-            ci = rng.choice(sorted(per_conv))
-            seq = rng.choice(list(per_conv[ci]))
+        if roll < 0.05 and changed:
+            out.append(_changed_query(corpus, rng, *rng.choice(changed)))
+        elif roll < 0.4 and markers:
+            term, cis = rng.choice(markers)
+            ci = rng.choice(cis)
+            seq = rng.choice(list(corpus.occurrences[term.casefold()][ci]))
             spec = corpus.convs[ci]
             seers = [
                 m.user for m in spec.members if m.left_seq is None or m.left_seq >= seq
@@ -464,6 +504,21 @@ def make_queries(corpus: Corpus, count: int, seed: int) -> list[Query]:
     return out
 
 
+def _changed_query(corpus: Corpus, rng: random.Random, ci: int, seq: int) -> Query:
+    """A query for an edited message's new revision marker, or for a marker the
+    message no longer says (edited or recalled: it must not be found by it), asked by
+    someone who may read it."""
+    spec = corpus.convs[ci]
+    user = rng.choice([m.user for m in spec.members if m.left_seq is None or m.left_seq >= seq])
+    new_body = corpus.edited.get((ci, seq))
+    if new_body is not None and rng.random() < 0.5:
+        term = new_body.rsplit(" ", 1)[-1]  # its REV- marker
+        return Query(user, term, "changed", term, None, corpus.expected(term, user))
+    old = corpus.old_markers.get((ci, seq), [])
+    term = old[0] if old else "INC-1000"
+    return Query(user, term, "changed", term, None, corpus.expected(term, user))
+
+
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
@@ -490,6 +545,8 @@ class QueryStats:
     recall_queries: int = 0
     incomplete_recall_queries: int = 0
     hits_without_term: int = 0
+    recalled_hits: int = 0
+    stale_hits: int = 0
     by_kind: dict[str, list[float]] = field(default_factory=dict)
     error_texts: list[str] = field(default_factory=list)
 
@@ -575,6 +632,11 @@ async def _one_query(
                 stats.violations += 1
             if query.conv is not None and spec.index != query.conv:
                 stats.wrong_conversation += 1
+            if (spec.index, seq) in corpus.recalled:
+                stats.recalled_hits += 1
+            new_body = corpus.edited.get((spec.index, seq))
+            if term is not None and new_body is not None and term not in _norm(new_body):
+                stats.stale_hits += 1  # found by the text it had before its edit
             if term is not None:
                 if term in _norm(str(message.get("body") or "")):
                     found += 1
@@ -679,7 +741,7 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
             )
             docs, _jobs, _cursor = await index_state(container.store)
             result.update(index_mode="worker", indexed=indexed, index_documents=docs)
-        total = loaded.figures["messages_loaded"]
+        total = loaded.documents
         rate = indexed / max(index_s, 1e-9)
         result.update(
             index_s=round(index_s, 2),
@@ -727,6 +789,8 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
             recall=round(stats.found / stats.expected, 4) if stats.expected else None,
             incomplete_recall_queries=stats.incomplete_recall_queries,
             hits_without_term=stats.hits_without_term,
+            recalled_hits=stats.recalled_hits,
+            stale_hits=stats.stale_hits,
             errors=stats.error_texts,
         )
         if after is not None:
@@ -758,6 +822,8 @@ def _finish(result: JSON, opts: SearchOptions, started: float) -> JSON:
             result.get("violations") == 0,
             result.get("wrong_conversation") == 0,
             result.get("duplicate_hits") == 0,
+            result.get("recalled_hits") == 0,
+            result.get("stale_hits") == 0,
             result.get("query_errors") == 0,
             bool(result.get("index_complete")),
         ]
@@ -776,7 +842,7 @@ async def _wait_indexed(
     do, or ``index_timeout`` passed). Returns the seconds from the server being up to
     then and the documents indexed meanwhile (those indexed while it was starting are
     left out of both: the rate is the worker's steady one)."""
-    total = loaded.figures["messages_loaded"]
+    total = loaded.documents
     bar.stage("indexing (worker)", total)
     t0 = time.perf_counter()
     first, _jobs, _cursor = await index_state(store)

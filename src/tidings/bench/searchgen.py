@@ -131,6 +131,11 @@ class Generated:
     sender: int
     body: str
     at: float
+    terms: list[str] = field(default_factory=list)
+    """The markers planted in ``body``."""
+    roll: float = 1.0
+    """A draw of the message's own (0..1): the loader picks the messages it edits or
+    recalls by it, the same whatever order the conversations are read in."""
 
 
 @dataclass
@@ -146,7 +151,13 @@ class Corpus:
     convs: list[ConvSpec] = field(init=False)
     occurrences: dict[str, dict[int, array[int]]] = field(init=False)
     markers: dict[str, list[str]] = field(init=False)
-    """kind ('incident', 'address', 'code') -> the marker terms used."""
+    """kind ('incident', 'address', 'code', 'revision') -> the marker terms used."""
+    recalled: set[tuple[int, int]] = field(init=False)
+    """(conversation, seq) of the messages recalled after the load."""
+    edited: dict[tuple[int, int], str] = field(init=False)
+    """(conversation, seq) -> the new body of the messages edited after the load."""
+    old_markers: dict[tuple[int, int], list[str]] = field(init=False)
+    """(conversation, seq) -> the markers an edited or recalled message said before."""
 
     def __post_init__(self) -> None:
         if self.users < 2:
@@ -163,7 +174,11 @@ class Corpus:
             "incident": [incident_id(i) for i in range(pool)],
             "address": [address(i) for i in range(pool)],
             "code": [code_name(i) for i in range(len(CN_CODE_A) * len(CN_CODE_B))],
+            "revision": [],
         }
+        self.recalled = set()
+        self.edited = {}
+        self.old_markers = {}
         self.occurrences = {}
         self._probes = [p.casefold() for p in PROBE_WORDS]
 
@@ -244,18 +259,55 @@ class Corpus:
                 li += 1
             body, terms = self._body(rng)
             self._record(conv.index, seq, body, terms)
-            yield Generated(conv.index, seq, rng.choice(active), body, seq / (conv.messages + 1))
+            sender = rng.choice(active)
+            at = seq / (conv.messages + 1)
+            yield Generated(conv.index, seq, sender, body, at, terms, rng.random())
+
+    def _terms_of(self, body: str, planted: list[str]) -> set[str]:
+        folded = body.casefold()
+        found = {t.casefold() for t in planted}
+        found.update(p for p in self._probes if p in folded)
+        return found
 
     def _record(self, conv: int, seq: int, body: str, terms: list[str]) -> None:
-        folded = body.casefold()
-        found = {t.casefold() for t in terms}
-        found.update(p for p in self._probes if p in folded)
-        for term in found:
+        for term in self._terms_of(body, terms):
             per_conv = self.occurrences.setdefault(term, {})
             seqs = per_conv.get(conv)
             if seqs is None:
                 seqs = per_conv[conv] = array("i")
             seqs.append(seq)
+
+    def _forget(self, g: Generated) -> None:
+        self.old_markers[(g.conv, g.seq)] = list(g.terms)
+        for term in self._terms_of(g.body, g.terms):
+            self.occurrences[term][g.conv].remove(g.seq)
+
+    # --- edits and recalls after the load ----------------------------------------------
+    def change_of(self, g: Generated, wanted: int) -> str | None:
+        """'edit', 'recall' or None: about ``wanted`` of the messages carrying a marker
+        are changed, each by its sender, who must still be a member then."""
+        if not g.terms or wanted <= 0:
+            return None
+        share = min(1.0, wanted / max(1.0, 0.13 * self.total_messages))
+        if g.roll >= share or self.convs[g.conv].limit_of(g.sender) is not None:
+            return None
+        return "recall" if g.roll < share / 2 else "edit"
+
+    def recall(self, g: Generated) -> None:
+        """``g`` was recalled: it contains nothing any more."""
+        self._forget(g)
+        self.recalled.add((g.conv, g.seq))
+
+    def edit(self, g: Generated) -> str:
+        """``g`` is edited: its new body (a revision marker of its own instead of its
+        old text), recorded; returns it."""
+        revision = f"REV-{10000 + len(self.markers['revision'])}"
+        body = f"已更正 corrected, see {revision}"
+        self._forget(g)
+        self._record(g.conv, g.seq, body, [revision])
+        self.markers["revision"].append(revision)
+        self.edited[(g.conv, g.seq)] = body
+        return body
 
     def _body(self, rng: random.Random) -> tuple[str, list[str]]:
         """A body and the markers planted in it."""

@@ -1,6 +1,7 @@
 """`tidings bench search` at a tiny scale, on both backends: the load is what the send
-path writes (the members' ranges are checked), the spawned server indexes it, and every
-hit of every query is the caller's to see.
+path writes (the members' ranges are checked), some messages are edited and recalled,
+the spawned server indexes it all, and every hit of every query is the caller's to see,
+never a recalled message, never an edited one by its old text.
 
 The tests that query need the search side of issue 16 (GET /api/v1/search, the
 search.index jobs); the load-only ones need nothing more than main."""
@@ -49,6 +50,7 @@ async def test_load_only(backend: str) -> None:
     assert result["members_left"] > 0  # visibility is not only "member or not"
     assert result["membership_mismatches"] == 0
     assert result["load_messages_per_s"] > 0
+    assert result["recalled"] > 0 and result["edited"] > 0  # by their senders, after
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -58,6 +60,9 @@ async def test_search_bench(backend: str, index: str) -> None:
     assert result["errors"] == [] and result["query_errors"] == 0, result["errors"]
     assert result["violations"] == 0
     assert result["wrong_conversation"] == 0 and result["duplicate_hits"] == 0
+    assert result["recalled"] > 0 and result["edited"] > 0
+    assert result["recalled_hits"] == 0  # a recalled message is never a result
+    assert result["stale_hits"] == 0  # an edited one is not found by its old text
     assert result["index_complete"], result
     assert result["index_messages_per_s"] > 0
     assert result["queries"] == 50

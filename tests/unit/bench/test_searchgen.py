@@ -68,3 +68,32 @@ def test_expected_counts_what_a_user_may_read() -> None:
     assert not corpus.visible(leaver, conv.index, left_seq + 1)
     outsider = next(u for u in range(50) if conv.limit_of(u) == 0)
     assert not corpus.visible(outsider, conv.index, 1)
+
+
+def test_edits_and_recalls_change_the_expected_answers() -> None:
+    corpus = Corpus(8, 40, 20, 4_000)
+    made = list(corpus.messages())
+    picked = [(g, kind) for g in made if (kind := corpus.change_of(g, 40)) is not None]
+    assert 10 <= len(picked) <= 120
+    assert {kind for _, kind in picked} == {"edit", "recall"}
+    for g, _ in picked:
+        assert g.terms  # each carried a marker
+        assert corpus.convs[g.conv].limit_of(g.sender) is None  # its sender stays
+    (recalled, _), (edited, _) = (
+        next(p for p in picked if p[1] == "recall"),
+        next(p for p in picked if p[1] == "edit"),
+    )
+    member = next(iter(corpus.convs[recalled.conv].limits))
+    term = recalled.terms[0]
+    before = corpus.expected(term, member)
+    corpus.recall(recalled)
+    assert corpus.expected(term, member) == before - 1
+    member = next(iter(corpus.convs[edited.conv].limits))
+    old = edited.terms[0]
+    before = corpus.expected(old, member)
+    body = corpus.edit(edited)
+    assert old not in body
+    assert corpus.expected(old, member) == before - 1 + (old.casefold() in body.casefold())
+    revision = corpus.markers["revision"][-1]
+    assert revision in body and corpus.expected(revision, member) == 1
+    assert corpus.old_markers[(edited.conv, edited.seq)] == edited.terms
