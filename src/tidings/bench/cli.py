@@ -23,7 +23,8 @@ T = TypeVar("T")
 
 bench_app = typer.Typer(
     name="bench",
-    help=f"Load the server with a scenario and check every delivery ({', '.join(SCENARIOS)}).",
+    help=f"Load the server with a scenario and check every delivery ({', '.join(SCENARIOS)}); "
+    "search: search at scale, every hit checked.",
     add_completion=False,
     no_args_is_help=True,
 )
@@ -62,6 +63,15 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+_SEARCH_CHECKS = (
+    "violations",
+    "recalled_hits",
+    "stale_hits",
+    "query_errors",
+    "membership_mismatches",
+)
+
+
 def render_table(result: dict[str, Any], console: Console) -> None:
     """Print the figures of a run as a Rich table."""
     table = Table(title=f"tidings bench {result.get('scenario')}", show_header=True)
@@ -72,6 +82,8 @@ def render_table(result: dict[str, Any], console: Console) -> None:
             continue
         style = None
         if key in ("lost", "duplicated", "out_of_order", "send_errors", "failed") and value:
+            style = "bold red"
+        if key in _SEARCH_CHECKS and value:
             style = "bold red"
         if key == "ok":
             style = "bold green" if value else "bold red"
@@ -241,6 +253,113 @@ def _make_command(name: str) -> None:
 
 for _name in SCENARIOS:
     _make_command(_name)
+
+
+@bench_app.command("search")
+def search_command(
+    messages: int = typer.Option(1_000_000, help="Messages loaded."),
+    conversations: int = typer.Option(1_000, help="Conversations they are spread over."),
+    queries: int = typer.Option(1_000, help="Queries asked, each as some member."),
+    users: int = typer.Option(500, help="Accounts the conversations' members are drawn from."),
+    backend: str = typer.Option(
+        "sqlite",
+        help="sqlite (a temporary data directory) or postgres (a new database on "
+        "--postgres-url, dropped afterwards; Redis for the bus).",
+    ),
+    spawn: bool = typer.Option(
+        False,
+        "--spawn",
+        help="Start a throw-away server on the loaded database (required: the corpus is "
+        "loaded straight into a new database before the server starts).",
+    ),
+    index: str = typer.Option(
+        "worker",
+        help="worker: time the spawned server's worker indexing the loaded messages' "
+        "events (search.index jobs); reindex: time SearchService.reindex in-process.",
+    ),
+    seed: int = typer.Option(16, help="The generator's seed: the same corpus and queries."),
+    changes: int | None = typer.Option(
+        None,
+        help="Messages edited or recalled by their senders after the load, half each "
+        "(default: one in 1,000, at least 4).",
+        show_default=False,
+    ),
+    batch: int = typer.Option(5_000, help="Messages per write transaction of the load."),
+    page_size: int = typer.Option(50, "--page-size", help="limit of each search request."),
+    index_timeout: float = typer.Option(
+        3600.0, "--index-timeout", help="Give up waiting for the index after N s."
+    ),
+    postgres_url: str = typer.Option(
+        os.environ.get("TIDINGS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        "--postgres-url",
+        help="With --backend postgres: the server the bench's database is made on.",
+    ),
+    redis_url: str = typer.Option(
+        os.environ.get("TIDINGS_BENCH_REDIS", "redis://127.0.0.1:6379/0"),
+        "--redis-url",
+        help="With --backend postgres: the spawned server's Redis.",
+    ),
+    load_only: bool = typer.Option(
+        False, "--load-only", help="Load and check the memberships, then stop (time the load)."
+    ),
+    keep: bool = typer.Option(
+        False, "--keep", help="Keep the data directory (and database) afterwards."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line instead of a table."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Load --messages generated Chinese, English and mixed messages into --conversations
+    conversations (some members leave part way), time the indexing, then ask --queries
+    searches as different users through GET /api/v1/search: p50/p99 of the first page,
+    recall of the queries with a known answer, and every hit checked against the
+    caller's membership ranges (bench/search.py, docs/benchmarks.md).
+
+    Exits 1 if a hit was not the caller's to see, was a recalled message or an edited
+    one found by its old text, a search failed, or the index is incomplete."""
+    from tidings.app.logging import configure_logging
+    from tidings.bench.search import SearchOptions, run_search
+
+    configure_logging("warning", "console")  # the in-process loader's services log too
+    if backend not in ("sqlite", "postgres"):
+        raise typer.BadParameter("sqlite or postgres", param_hint="--backend")
+    if index not in ("worker", "reindex"):
+        raise typer.BadParameter("worker or reindex", param_hint="--index")
+    if not spawn:
+        raise typer.BadParameter(
+            "the corpus is loaded straight into a new database: give --spawn", param_hint="--spawn"
+        )
+    options = SearchOptions(
+        messages=messages,
+        conversations=conversations,
+        queries=queries,
+        users=users,
+        backend=backend,
+        spawn=spawn,
+        seed=seed,
+        changes=changes,
+        batch=batch,
+        index=index,
+        index_timeout=index_timeout,
+        page_size=page_size,
+        postgres_url=postgres_url,
+        redis_url=redis_url,
+        load_only=load_only,
+        keep=keep,
+        progress=progress and sys.stderr.isatty(),
+    )
+    console = Console(stderr=json_out)
+    try:
+        result = _run_loop(run_search(options))
+    except (RuntimeError, ValueError, OSError, httpx.HTTPError) as exc:
+        Console(stderr=True).print(f"[bold red]bench failed:[/bold red] {exc}")
+        raise typer.Exit(2) from exc
+    if json_out:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        sys.stdout.flush()
+    else:
+        render_table(result, console)
+    if not result.get("ok"):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -62,9 +62,13 @@ async def spawn_server(
     extra_env: dict[str, str] | None = None,
     startup_timeout: float = 60.0,
     python: str | None = None,
+    root: Path | None = None,
 ) -> SpawnedServer:
-    """Start ``python -m tidings serve --data-dir TMP --port FREE`` and wait for /healthz."""
-    data_dir = Path(tempfile.mkdtemp(prefix="tidings-bench-"))
+    """Start ``python -m tidings serve --data-dir TMP --port FREE`` and wait for /healthz.
+
+    ``root``: a directory prepared beforehand (its ``data`` directory holds a database
+    made for the run, bench/search.py), used instead of a new one and removed likewise."""
+    data_dir = root or Path(tempfile.mkdtemp(prefix="tidings-bench-"))
     port = free_port()
     password = "bench-" + secrets.token_urlsafe(12)
     env = dict(os.environ)
