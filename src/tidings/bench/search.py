@@ -660,22 +660,13 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
 
-async def _pg(url: str, statement: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 async def run_search(opts: SearchOptions | None = None) -> JSON:
     """Load, index, query, check (the module docstring); the figures as one dict."""
     from tidings.app.container import Container
     from tidings.app.settings import Settings
     from tidings.services.passwords import Passwords
     from tidings.store import migrations
+    from tidings.store.sql.engines.postgres import execute_outside_transaction
 
     opts = opts or SearchOptions()
     if not opts.spawn:
@@ -694,7 +685,7 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
     db_url: str | None = None
     db_name = f"tidings_bench_{secrets.token_hex(6)}"
     if opts.backend == "postgres":
-        await _pg(opts.postgres_url, f"CREATE DATABASE {db_name}")
+        await execute_outside_transaction(opts.postgres_url, f"CREATE DATABASE {db_name}")
         db_url = opts.postgres_url.rsplit("/", 1)[0] + "/" + db_name
         env.update(
             TIDINGS_DATABASE_URL=db_url,
@@ -806,7 +797,9 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
         if container is not None:
             await container.close()
         if opts.backend == "postgres" and not opts.keep:
-            await _pg(opts.postgres_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+            await execute_outside_transaction(
+                opts.postgres_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
+            )
         if opts.keep:
             result["kept"] = str(data_dir) if db_url is None else f"{data_dir} {db_url}"
         else:

@@ -130,6 +130,9 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("GET", "/api/v1/admin/conversations"): ADMINS,
     ("GET", "/api/v1/admin/stats/usage"): ADMINS,
+    ("GET", "/api/v1/search"): AUTH,
+    ("GET", "/api/v1/admin/search/status"): ADMINS,
+    ("POST", "/api/v1/admin/search/reindex"): ADMINS,
     ("GET", "/api/v1/admin/conversations/{cid}/members"): ADMINS,
     ("POST", "/api/v1/conversations/{cid}/read"): IN_G,
     ("POST", "/api/v1/conversations/{cid}/typing"): IN_G,
@@ -409,6 +412,8 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/conversations/{g}/typing")
         case ("GET", "/sync"):
             return Call(method, path, params={"since": "0"})
+        case ("GET", "/search"):
+            return Call(method, path, params={"q": "hello"})
         case ("GET", "/presence"):
             return Call(method, path, params={"user_ids": uid})
         case ("POST", "/auth/oidc/exchange"):

@@ -313,3 +313,16 @@ async def _run(
 
 def _millis(seconds: float) -> int:
     return max(1, round(seconds * 1000))  # 0 would mean no timeout at all
+
+
+async def execute_outside_transaction(url: str, statement: str) -> None:
+    """Run one statement that PostgreSQL refuses inside a transaction (CREATE DATABASE,
+    DROP DATABASE) on the server of `url` (a plain postgresql:// URL, as libpq takes
+    it): for tools that make throw-away databases (`tidings bench search`)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
