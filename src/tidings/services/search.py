@@ -375,13 +375,18 @@ class SearchService:
     async def index_messages(self, keys: Sequence[tuple[str, int]]) -> int:
         """Bring the documents of these messages, (conversation_id, seq), up to date
         with the messages as they are now, in one write transaction: written when the
-        message is there and not recalled, else removed. Returns how many were
-        written."""
+        message is there and not recalled, else removed. The segmentation runs before
+        that transaction, on the messages as one read found them (the writer is held
+        only for the statements: sends wait for it); the write transaction reads them
+        again and segments anew only those that changed meanwhile (an edit, a recall).
+        Returns how many were written."""
         if not keys:
             return 0
+        async with self.d.store.read() as tx:
+            prepared = _prepare(await tx.messages_by_keys(keys))
         async with self.d.store.write() as tx:
             found = await tx.messages_by_keys(keys)
-            docs, gone = _split(found, keys)
+            docs, gone = _split(found, keys, prepared)
             await self.index.put(tx, docs)
             await self.index.remove(tx, gone)
             await tx.set_meta(LAST_INDEXED, self.d.clock.now().isoformat())
@@ -404,12 +409,12 @@ class SearchService:
             after = 0
             while after < last_seq:
                 upto = min(after + batch, last_seq)
+                wanted = [(cid, s) for s in range(after + 1, upto + 1)]
+                async with self.d.store.read() as tx:  # segmented outside the writer
+                    prepared = _prepare(await _page_of(tx, cid, after, upto))
                 async with self.d.store.write() as tx:
-                    page = await tx.list_messages(
-                        cid, before_seq=None, after_seq=after, limit=upto - after, max_seq=upto
-                    )
-                    found = {(str(m.conversation_id), m.seq): m for m in page.messages}
-                    docs, gone = _split(found, [(cid, s) for s in range(after + 1, upto + 1)])
+                    found = await _page_of(tx, cid, after, upto)
+                    docs, gone = _split(found, wanted, prepared)
                     await self.index.put(tx, docs)
                     await self.index.remove(tx, gone)
                     await tx.set_meta(LAST_INDEXED, self.d.clock.now().isoformat())
@@ -503,18 +508,57 @@ def _newest_cursor(hit: Hit) -> str:
     return encode_cursor({"o": "n", "t": hit.created_at_us, "c": hit.conversation_id, "s": hit.seq})
 
 
+def _fingerprint(message: Message) -> tuple[object, ...]:
+    """What a message's document is made of (doc_of): equal fingerprints, equal docs."""
+    return (
+        message.id,
+        message.sender_id,
+        message.created_at,
+        message.body,
+        message.deleted,
+        message.mentions,
+        tuple(f.name for f in message.attachments),
+    )
+
+
+Prepared = dict[tuple[str, int], tuple[tuple[object, ...], SearchDoc]]
+
+
+def _prepare(found: Mapping[tuple[str, int], Message]) -> Prepared:
+    """The documents of these messages, made ahead of the write transaction."""
+    return {
+        key: (_fingerprint(m), doc_of(m)) for key, m in found.items() if not m.deleted
+    }
+
+
 def _split(
-    found: Mapping[tuple[str, int], Message], keys: Sequence[tuple[str, int]]
+    found: Mapping[tuple[str, int], Message],
+    keys: Sequence[tuple[str, int]],
+    prepared: Prepared | None = None,
 ) -> tuple[list[SearchDoc], list[tuple[str, int]]]:
+    """The documents to write and the keys to remove, for the messages as `found`
+    now; a document `prepared` from the same message as it is now is used as made."""
     docs: list[SearchDoc] = []
     gone: list[tuple[str, int]] = []
     for key in dict.fromkeys(keys):
         message = found.get(key)
         if message is None or message.deleted:
             gone.append(key)
-        else:
+            continue
+        ready = None if prepared is None else prepared.get(key)
+        if ready is not None and ready[0] == _fingerprint(message):
+            docs.append(ready[1])
+        else:  # changed since it was prepared (or never was)
             docs.append(doc_of(message))
     return docs, gone
+
+
+async def _page_of(tx: Tx, cid: str, after: int, upto: int) -> dict[tuple[str, int], Message]:
+    """The messages after..upto of one conversation, by key (reindex)."""
+    page = await tx.list_messages(
+        cid, before_seq=None, after_seq=after, limit=upto - after, max_seq=upto
+    )
+    return {(str(m.conversation_id), m.seq): m for m in page.messages}
 
 
 async def _all_conversations(tx: Tx) -> list[tuple[str, int]]:
