@@ -383,9 +383,9 @@ class SearchService:
         if not keys:
             return 0
         async with self.d.store.read() as tx:
-            prepared = _prepare(await tx.messages_by_keys(keys))
+            prepared = _prepare(await _messages_of(tx, keys))
         async with self.d.store.write() as tx:
-            found = await tx.messages_by_keys(keys)
+            found = await _messages_of(tx, keys)
             docs, gone = _split(found, keys, prepared)
             await self.index.put(tx, docs)
             await self.index.remove(tx, gone)
@@ -551,6 +551,31 @@ def _split(
         else:  # changed since it was prepared (or never was)
             docs.append(doc_of(message))
     return docs, gone
+
+
+async def _messages_of(
+    tx: Tx, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], Message]:
+    """The messages of these keys. An index job's keys are mostly runs of consecutive
+    seqs of a few conversations (what was sent since the last job): those are read as
+    seq ranges (one index range per conversation, no per-key clause to build); scattered
+    ones by key."""
+    by_conversation: dict[str, list[int]] = {}
+    for cid, seq in keys:
+        by_conversation.setdefault(cid, []).append(seq)
+    found: dict[tuple[str, int], Message] = {}
+    scattered: list[tuple[str, int]] = []
+    for cid, seqs in by_conversation.items():
+        low, high = min(seqs), max(seqs)
+        if high - low + 1 <= 2 * len(seqs) + 8:
+            page = await _page_of(tx, cid, low - 1, high)
+            wanted = set(seqs)
+            found.update((k, m) for k, m in page.items() if k[1] in wanted)
+        else:
+            scattered += [(cid, seq) for seq in seqs]
+    if scattered:
+        found.update(await tx.messages_by_keys(scattered))
+    return found
 
 
 async def _page_of(tx: Tx, cid: str, after: int, upto: int) -> dict[tuple[str, int], Message]:
