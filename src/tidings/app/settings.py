@@ -648,7 +648,7 @@ class Settings(BaseSettings):
         1000, ge=1, description="a conversation's count of matches is capped at this"
     )
     search_count_scan_max: int = Field(
-        2_000,
+        500,
         ge=1,
         description="the per-conversation counts look at this many matches at most (beyond: "
         "counts_capped)",

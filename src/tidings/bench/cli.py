@@ -9,6 +9,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -305,6 +306,12 @@ def search_command(
     keep: bool = typer.Option(
         False, "--keep", help="Keep the data directory (and database) afterwards."
     ),
+    reuse: Path | None = typer.Option(
+        None,
+        "--reuse",
+        help="Query again the directory (and database) a run with --keep left (its 'kept'"
+        " path): no load; the index is already there, so no indexing rate. Implies --keep.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON line instead of a table."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
@@ -345,6 +352,7 @@ def search_command(
         redis_url=redis_url,
         load_only=load_only,
         keep=keep,
+        reuse=reuse,
         progress=progress and sys.stderr.isatty(),
     )
     console = Console(stderr=json_out)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import random
 import secrets
 import shutil
@@ -65,6 +66,8 @@ SEARCH_JOB = "search.index"
 SPAN = timedelta(days=300)
 """The messages' times: spread over the 300 days before the load."""
 RECALL_MAX = 200
+STATE_FILE = "bench-state.pickle"
+"""What --keep leaves beside the data directory for --reuse: the corpus and the load's ids."""
 """A known-answer query is read to its last page when at most this many are expected."""
 PAGES_MAX = 20
 
@@ -105,6 +108,9 @@ class SearchOptions:
     """Stop after the load and its membership check (no server, no index, no queries)."""
     keep: bool = False
     """Keep the data directory (and PostgreSQL database) afterwards."""
+    reuse: Path | None = None
+    """A directory a run with ``keep`` left (its ``kept``): no load, the corpus and the
+    load's ids read back from it, its database queried again (implies ``keep``)."""
     progress: bool = True
     serve_args: list[str] = field(default_factory=list)
 
@@ -678,14 +684,29 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
     if opts.index not in ("worker", "reindex"):
         raise ValueError("index: worker or reindex")
     started = time.time()
-    root = Path(tempfile.mkdtemp(prefix="tidings-bench-search-"))
-    data_dir = root / "data"
-    data_dir.mkdir()
+    kept: dict[str, Any] | None = None
+    if opts.reuse is not None:
+        opts.keep = True
+        root = Path(opts.reuse)
+        if root.name == "data":
+            root = root.parent
+        state_path = root / STATE_FILE
+        if not state_path.is_file():
+            raise ValueError(f"--reuse: {state_path} not found (made by a run with --keep)")
+        kept = pickle.loads(state_path.read_bytes())
+        if kept["backend"] != opts.backend:
+            raise ValueError(f"--reuse: that directory was loaded with {kept['backend']}")
+        data_dir = root / "data"
+    else:
+        root = Path(tempfile.mkdtemp(prefix="tidings-bench-search-"))
+        data_dir = root / "data"
+        data_dir.mkdir()
     env = spawn_env()
     db_url: str | None = None
-    db_name = f"tidings_bench_{secrets.token_hex(6)}"
+    db_name = f"tidings_bench_{secrets.token_hex(6)}" if kept is None else kept["db_name"]
     if opts.backend == "postgres":
-        await execute_outside_transaction(opts.postgres_url, f"CREATE DATABASE {db_name}")
+        if kept is None:
+            await execute_outside_transaction(opts.postgres_url, f"CREATE DATABASE {db_name}")
         db_url = opts.postgres_url.rsplit("/", 1)[0] + "/" + db_name
         env.update(
             TIDINGS_DATABASE_URL=db_url,
@@ -706,9 +727,17 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
             settings, passwords=Passwords(time_cost=1, memory_kib=8, parallelism=1), plugins=[]
         )
         t0 = time.perf_counter()
-        corpus = Corpus(opts.seed, opts.users, opts.conversations, opts.messages)
-        loaded = await load(container, corpus, opts, bar)
-        result.update(loaded.figures)
+        if kept is not None:
+            corpus, loaded = kept["corpus"], kept["loaded"]
+            result.update(loaded.figures, reused=str(root))
+        else:
+            corpus = Corpus(opts.seed, opts.users, opts.conversations, opts.messages)
+            loaded = await load(container, corpus, opts, bar)
+            result.update(loaded.figures)
+            if opts.keep:
+                state = {"backend": opts.backend, "db_name": db_name, "corpus": corpus,
+                         "loaded": loaded}
+                (root / STATE_FILE).write_bytes(pickle.dumps(state))
         result["setup_s"] = round(time.perf_counter() - t0, 2)
         if opts.load_only:
             return _finish(result, opts, started)
@@ -823,7 +852,9 @@ def _finish(result: JSON, opts: SearchOptions, started: float) -> JSON:
     result["ok"] = all(checks)
     result["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
     result["options"] = {
-        k: v for k, v in asdict(opts).items() if k not in ("progress", "serve_args")
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in asdict(opts).items()
+        if k not in ("progress", "serve_args")
     }
     return result
 

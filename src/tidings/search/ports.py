@@ -47,6 +47,7 @@ class Scope:
 
     conversation_id: str
     max_seq: int | None
+    messages: int | None = None  # about how many messages it has up to max_seq (None: unknown)
 
 
 @dataclass(frozen=True, slots=True)

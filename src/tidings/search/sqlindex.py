@@ -118,7 +118,7 @@ def keys_clause(keys: Sequence[tuple[str, int]]) -> tuple[Any, dict[str, object]
     return _keys_text(len(keys)), params
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -157,7 +157,7 @@ def other_conditions(D: Any, query: IndexQuery) -> list[ColumnElement[bool]]:
     if query.has_link:
         found.append(D.has_link == true())
     if query.mentions is not None:
-        found.append(D.mentions.like(f"% {_escape_like(query.mentions)} %", escape="\\"))
+        found.append(D.mentions.like(f"% {escape_like(query.mentions)} %", escape="\\"))
     if query.is_thread:
         found.append(D.thread_root_seq.is_not(None))
     return found

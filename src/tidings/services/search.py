@@ -25,6 +25,7 @@ import binascii
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from datetime import time as day_time
@@ -147,6 +148,12 @@ def _check_q(q: str, max_chars: int) -> None:
         raise InvalidInput("q: control characters are not allowed", field="q")
 
 
+def _scope(m: Membership) -> Scope:
+    limit = visible_seq_limit(m.member)
+    last = m.conversation.last_seq
+    return Scope(m.conversation.id, limit, last if limit is None else min(last, limit))
+
+
 def _day_start_us(day: object) -> int:
     from datetime import date
 
@@ -200,11 +207,19 @@ class SearchService:
             plan = await self._plan(tx, actor, parsed, memberships, conversation_id)
             if plan is None:
                 return SearchPage([], None, [], False)
+            whole = False
             if order == "newest":
-                results, next_cursor = await self._newest(tx, plan, after, size)
+                results, next_cursor, whole = await self._newest(tx, plan, after, size)
             else:
                 results, next_cursor = await self._ranked(tx, plan, offset, size)
-            found, more = await self.index.counts(tx, plan.query, scan=lim.search_count_scan_max)
+            if whole and after is None:
+                # the first page holds every match: its counts are the page's
+                found = dict(Counter(str(r.message.conversation_id) for r in results))
+                more = False
+            else:
+                found, more = await self.index.counts(
+                    tx, plan.query, scan=lim.search_count_scan_max
+                )
         cap = lim.search_count_limit
         counts = sorted(
             (SearchCount(ConversationId(cid), min(n, cap)) for cid, n in found.items()),
@@ -249,9 +264,7 @@ class SearchService:
                 senders.append(user.id)
         if parsed.is_thread:
             return None  # threads come with issue 17: nothing is a reply in one yet
-        scopes = tuple(
-            Scope(cid, visible_seq_limit(readable[cid].member)) for cid in sorted(chosen)
-        )
+        scopes = tuple(_scope(readable[cid]) for cid in sorted(chosen))
         if not scopes:
             return None
         tokens: list[str] = []
@@ -312,7 +325,9 @@ class SearchService:
 
     async def _newest(
         self, tx: Tx, plan: _Plan, after: After | None, size: int
-    ) -> tuple[list[SearchResult], str | None]:
+    ) -> tuple[list[SearchResult], str | None, bool]:
+        """A page, its cursor, and whether the index had no more matches (then the page
+        holds every match after `after`)."""
         results: list[SearchResult] = []
         budget = self.limits.search_verify_max
         last: Hit | None = None
@@ -327,15 +342,15 @@ class SearchService:
                 if len(results) == size:
                     # one more result exists: the page ends at the last one returned
                     assert last is not None
-                    return results, _newest_cursor(last)
+                    return results, _newest_cursor(last), False
                 results.append(result)
                 last = hit
             budget -= len(hits)
             if len(hits) < batch:
-                return results, None
+                return results, None, True
             if budget <= 0:
                 # a short page: the client carries on from where this one stopped
-                return results, None if last is None else _newest_cursor(last)
+                return results, None if last is None else _newest_cursor(last), False
             after = (hits[-1].created_at_us, hits[-1].conversation_id, hits[-1].seq)
 
     async def _ranked(

@@ -73,6 +73,37 @@ async def test_search_bench(backend: str, index: str) -> None:
     assert result["ok"], result
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_keep_then_reuse_queries_the_same_database_again(backend: str) -> None:
+    """--keep leaves the directory (and database) with the corpus' state; --reuse runs
+    the queries and checks on it again without loading or indexing anything."""
+    import shutil
+
+    from tidings.bench.search import STATE_FILE
+    from tidings.store.sql.engines.postgres import execute_outside_transaction
+
+    first = await run_search(options(backend, keep=True))
+    data = Path(str(first["kept"]).split(" ")[0])
+    try:
+        assert first["ok"], first
+        assert (data.parent / STATE_FILE).is_file()
+        again = await run_search(options(backend, reuse=data.parent))
+        assert again["ok"], again
+        assert again["reused"] == str(data.parent)
+        assert again["indexed"] == 0  # nothing loaded or indexed again
+        assert again["index_complete"] and again["violations"] == 0
+        assert again["hits"] == first["hits"] and again["recall"] == first["recall"]
+        with pytest.raises(ValueError):
+            await run_search(
+                options("postgres" if backend == "sqlite" else "sqlite", reuse=data.parent)
+            )
+    finally:
+        if backend == "postgres":
+            db = str(first["kept"]).split(" ")[1].rsplit("/", 1)[1]
+            await execute_outside_transaction(PG_URL, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        shutil.rmtree(data.parent, ignore_errors=True)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     return subprocess.run(

@@ -343,3 +343,60 @@ async def test_many_conversations_are_filtered_in_the_join(
     assert sorted((c.conversation_id, c.count) for c in page.counts) == sorted(
         [(shared.id, 1), (left.id, 1)]
     )
+
+
+@pytest.mark.parametrize("plan", ["lateral"])
+async def test_postgres_walks_of_common_tokens_find_what_the_gin_scan_finds(
+    w: W, monkeypatch: pytest.MonkeyPatch, plan: str
+) -> None:
+    """PostgreSQL answers a very common token by walking each conversation's documents
+    newest first (search/postgres.py) instead of its GIN posting list:
+    the same results, pages, counts and visibility as the GIN plan."""
+    if w.c.settings.db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's plans")
+    from tidings.search.postgres import PostgresIndex
+
+    alice, bob, carol = await w.user("alice"), await w.user("bob"), await w.user("carol")
+    shared = await w.channel(alice, "shared", bob)
+    private = await w.channel(alice, "private", carol)
+    left = await w.channel(alice, "left", bob)
+    for i in range(4):
+        await w.send(alice, shared, f"plum alpha {i}")
+        await w.send(bob, shared, f"plum beta {i}")
+        await w.send(alice, private, f"plum secret {i}")
+        await w.send(alice, left, f"plum before {i}")
+    await w.svc.conversations.remove_member(bob, left.id, bob.id)
+    for i in range(3):
+        await w.send(alice, left, f"plum after {i}")
+    await w.index()
+
+    async def everything(q: str) -> tuple[list[list[str]], list[tuple[str, int]], bool]:
+        pages: list[list[str]] = []
+        cursor = None
+        first = None
+        while True:
+            page = await w.search(bob, q, limit=3, cursor=cursor)
+            first = first or page
+            pages.append([r.message.body for r in page.results])
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        counts = sorted((c.conversation_id, c.count) for c in first.counts)
+        return pages, counts, first.counts_capped
+
+    queries = ["plum", "plum from:bob", "plum in:#shared", "plum alpha"]
+    expected = {q: await everything(q) for q in queries}
+    ranked = [r.message.body for r in (await w.search(bob, "plum", order="relevance")).results]
+
+    async def forced(self: PostgresIndex, tx: object, query: object, limit: int) -> str:
+        return plan
+
+    monkeypatch.setattr(PostgresIndex, "_plan", forced)
+    for q in queries:
+        assert await everything(q) == expected[q], q
+    pages, counts, _capped = expected["plum"]
+    found = [b for page in pages for b in page]
+    assert len(found) == 12 and not any("secret" in b or "after" in b for b in found)
+    assert counts == sorted([(shared.id, 8), (left.id, 4)])
+    again = [r.message.body for r in (await w.search(bob, "plum", order="relevance")).results]
+    assert sorted(again) == sorted(ranked)

@@ -81,8 +81,10 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE search_fts USING fts5("
             "tokens, content='', columnsize=1, tokenize='ascii')"
         )
+    # seq too: a conversation's documents newest first in the cursor's order (the
+    # PostgreSQL plan of very common tokens merges one such scan per conversation)
     op.create_index(
-        "ix_search_docs_time", "search_docs", ["conversation_id", "created_at_us"]
+        "ix_search_docs_time", "search_docs", ["conversation_id", "created_at_us", "seq"]
     )
     # The event consumer "search" starts at the stream's head as of this upgrade (a
     # consumer first seen by the worker would start at the head of then, and miss what
