@@ -345,6 +345,7 @@ async def test_many_conversations_are_filtered_in_the_join(
     )
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # PostgreSQL's plans
 @pytest.mark.parametrize("plan", ["lateral"])
 async def test_postgres_walks_of_common_tokens_find_what_the_gin_scan_finds(
     w: W, monkeypatch: pytest.MonkeyPatch, plan: str
@@ -352,8 +353,7 @@ async def test_postgres_walks_of_common_tokens_find_what_the_gin_scan_finds(
     """PostgreSQL answers a very common token by walking each conversation's documents
     newest first (search/postgres.py) instead of its GIN posting list:
     the same results, pages, counts and visibility as the GIN plan."""
-    if w.c.settings.db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL's plans")
+    assert not w.c.settings.db_url.startswith("sqlite")
     from tidings.search.postgres import PostgresIndex
 
     alice, bob, carol = await w.user("alice"), await w.user("bob"), await w.user("carol")
