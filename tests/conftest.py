@@ -49,10 +49,21 @@ IN_PROCESS_LOG = ARTIFACTS / f"in-process-{os.environ.get('PYTEST_XDIST_WORKER',
 def pytest_configure(config: pytest.Config) -> None:
     """In-process servers log like a real one (JSON lines, secrets dropped), to a file of
     this test process beside the real servers' logs: the secret scan reads them all."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_in_process()
+
+
+_IN_PROCESS_STREAM: list[Any] = []
+
+
+def log_in_process() -> None:
+    """Logging of this test process to IN_PROCESS_LOG (again: a command run in-process,
+    such as the CLI's, configures logging for itself)."""
     from tidings.app.logging import configure_logging
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    configure_logging("info", "json", stream=IN_PROCESS_LOG.open("a", buffering=1))
+    if not _IN_PROCESS_STREAM:
+        _IN_PROCESS_STREAM.append(IN_PROCESS_LOG.open("a", buffering=1))
+    configure_logging("info", "json", stream=_IN_PROCESS_STREAM[0])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -13,7 +13,7 @@ import pytest
 import typer
 from click.testing import CliRunner, Result
 
-from tests.conftest import Backend
+from tests.conftest import Backend, log_in_process
 from tidings.app.container import Container
 from tidings.cli.main import app
 
@@ -35,7 +35,12 @@ def cli(container: Container, backend: Backend, monkeypatch: pytest.MonkeyPatch)
     runner = CliRunner()
 
     def invoke(*args: str, **kw: Any) -> Result:  # kw: CliRunner's input= and env=
-        return runner.invoke(COMMAND, [*args, "--data-dir", data], catch_exceptions=False, **kw)
+        try:
+            return runner.invoke(
+                COMMAND, [*args, "--data-dir", data], catch_exceptions=False, **kw
+            )
+        finally:  # a command that set up its own logging: the tests' again
+            log_in_process()
 
     return invoke
 
