@@ -56,6 +56,7 @@ import httpx
 import orjson
 
 from tidings.bench import procstat
+from tidings.bench.runner import Progress
 from tidings.bench.searchgen import PROBE_WORDS, ConvSpec, Corpus, Generated
 from tidings.bench.server import SpawnedServer, spawn_server
 
@@ -169,44 +170,6 @@ async def index_state(store: Any) -> tuple[int, int, int]:
 # --- progress ----------------------------------------------------------------------
 
 
-class _Bar:
-    def __init__(self, enabled: bool) -> None:
-        self._bar: Any = None
-        self._task: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self._task = self._bar.add_task("", total=None)
-            self._bar.start()
-
-    def stage(self, description: str, total: int | None) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, description=description, total=total, completed=0)
-
-    def update(self, done: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done)
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
 # --- the load ----------------------------------------------------------------------
 
 
@@ -226,7 +189,7 @@ class Loaded:
         return int(self.figures["messages_loaded"]) - int(self.figures.get("recalled", 0))
 
 
-async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: _Bar) -> Loaded:
+async def load(container: Any, corpus: Corpus, opts: SearchOptions, bar: Progress) -> Loaded:
     """The owner, the accounts, the conversations and the messages (see the module
     docstring); returns their ids and the load's figures."""
     from tidings.app.server import bootstrap
@@ -569,7 +532,7 @@ async def run_queries(
     tokens: dict[int, str],
     queries: list[Query],
     opts: SearchOptions,
-    bar: _Bar,
+    bar: Progress,
 ) -> QueryStats:
     """Every query, one at a time (see the module docstring)."""
     stats = QueryStats()
@@ -714,7 +677,8 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
             TIDINGS_REDIS_PREFIX=f"tidings-{db_name}",
         )
     result: JSON = {"scenario": "search", "backend": opts.backend, "cpus": os.cpu_count()}
-    bar = _Bar(opts.progress)
+    bar = Progress(opts.progress, "", None)  # the stages name themselves
+    bar.__enter__()
     container: Any = None
     server: SpawnedServer | None = None
     try:
@@ -816,7 +780,7 @@ async def run_search(opts: SearchOptions | None = None) -> JSON:
         if after is not None:
             result["server_rss_mib"] = round(after.rss_bytes / (1024 * 1024), 1)
     finally:
-        bar.stop()
+        bar.__exit__(None, None, None)
         if server is not None:
             if opts.keep:
                 server.process.terminate()
@@ -860,7 +824,7 @@ def _finish(result: JSON, opts: SearchOptions, started: float) -> JSON:
 
 
 async def _wait_indexed(
-    store: Any, server: SpawnedServer, loaded: Loaded, opts: SearchOptions, bar: _Bar
+    store: Any, server: SpawnedServer, loaded: Loaded, opts: SearchOptions, bar: Progress
 ) -> tuple[float, int]:
     """Wait until the worker has indexed every loaded message (or has nothing left to
     do, or ``index_timeout`` passed). Returns the seconds from the server being up to
