@@ -290,10 +290,12 @@ class Container:
         return self.settings.redis_url is not None
 
     async def start(self) -> None:
-        """Before serving: the blob store (S3: keys and bucket checked), the bus, the
+        """Before serving: the blob store (S3: keys and bucket checked), the search
+        segmenter's dictionary (loaded in a thread, not on the first message), the bus, the
         configuration admins stored (put in force), and the watch for their changes on
         other nodes."""
         await start_blob_store(self.blobs)
+        await asyncio.to_thread(search_text.warm_up)  # the segmenter's dictionary
         await self.bus.start()
         await self.services.config.refresh()
         if self._config_task is None:

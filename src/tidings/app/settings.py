@@ -638,6 +638,13 @@ class Settings(BaseSettings):
     search_max_query_chars: int = Field(
         500, ge=16, le=10_000, description="a search query (q) has at most this many characters"
     )
+    search_max_query_tokens: int = Field(
+        24,
+        ge=1,
+        le=1000,
+        description="index tokens one search looks up at most (the longest of its tokens); "
+        "the matches are then checked against every token of the query",
+    )
     search_page_default: int = Field(
         20, ge=1, le=1000, description="results on one search page when the client asks none"
     )

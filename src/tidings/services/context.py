@@ -202,6 +202,7 @@ class SearchLimits:
     """Search (settings search_*; docs/search.md)."""
 
     search_max_query_chars: int
+    search_max_query_tokens: int
     search_page_default: int
     search_page_max: int
     search_count_limit: int

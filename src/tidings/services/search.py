@@ -132,10 +132,13 @@ def _offset_of(value: dict[str, object]) -> int:
 class _Plan:
     """A parsed query resolved for one caller."""
 
-    def __init__(self, parsed: ParsedQuery, query: IndexQuery, needles: list[str]) -> None:
+    def __init__(
+        self, parsed: ParsedQuery, query: IndexQuery, needles: list[str], unlooked: bool
+    ) -> None:
         self.parsed = parsed
         self.query = query
-        self.needles = needles  # the query tokens highlights point at
+        self.needles = needles  # every token of the query (highlights point at these)
+        self.unlooked = unlooked  # some of them were not looked up in the index
         self.phrases = [text.normalize(p) for p in parsed.phrases]
 
 
@@ -146,6 +149,16 @@ def _check_q(q: str, max_chars: int) -> None:
         raise InvalidInput(f"q: at most {max_chars} characters", field="q")
     if any(unicodedata.category(ch) in _CONTROL and ch not in "\t" for ch in q):
         raise InvalidInput("q: control characters are not allowed", field="q")
+
+
+def _looked_up(tokens: list[str], cap: int) -> tuple[str, ...]:
+    """The tokens the index looks up: all of them, or for a long query (a pasted
+    sentence of Chinese is hundreds of bigrams, each a posting list to intersect) the
+    `cap` longest, the rarest as a rule, in the query's order."""
+    if len(tokens) <= cap:
+        return tuple(tokens)
+    longest = sorted(range(len(tokens)), key=lambda i: (-len(tokens[i]), i))[:cap]
+    return tuple(tokens[i] for i in sorted(longest))
 
 
 def _scope(m: Membership) -> Scope:
@@ -272,9 +285,11 @@ class SearchService:
             tokens += text.query_tokens(term)
         if parsed.has_text and not tokens:
             return None  # only punctuation: nothing can match it
+        needles = list(dict.fromkeys(tokens))
+        looked = _looked_up(needles, self.limits.search_max_query_tokens)
         query = IndexQuery(
             scopes=scopes,
-            tokens=tuple(dict.fromkeys(tokens)),
+            tokens=looked,
             sender_ids=tuple(senders),
             after_us=None if parsed.after is None else _day_start_us(parsed.after) + 86_400_000_000,
             before_us=None if parsed.before is None else _day_start_us(parsed.before),
@@ -283,7 +298,7 @@ class SearchService:
             mentions=actor.id if parsed.mentions_me else None,
             is_thread=parsed.is_thread,
         )
-        return _Plan(parsed, query, list(dict.fromkeys(tokens)))
+        return _Plan(parsed, query, needles, len(looked) < len(needles))
 
     def _still_matches(self, plan: _Plan, message: Message) -> bool:
         """The message as it is now satisfies the query (the index may lag an edit or
@@ -297,11 +312,12 @@ class SearchService:
             return False
         if q.mentions is not None and q.mentions not in message.mentions:
             return False
-        if q.tokens and message.edited_at is not None:
+        if plan.unlooked or (q.tokens and message.edited_at is not None):
             # edited: maybe after its document was written (its job not run yet); a
-            # message never edited is what its document was made from
+            # message never edited is what its document was made from. A long query:
+            # the index found the messages with its longest tokens, here are all
             current = set(text.index_tokens(searchable_text(message)))
-            if not all(t in current for t in q.tokens):
+            if not all(t in current for t in plan.needles):
                 return False
         if plan.phrases:
             body = text.normalize(message.body)

@@ -191,6 +191,28 @@ async def test_phrases_must_be_in_the_body_as_written(w: W) -> None:
     assert len(await w.bodies(alice, "load balancer")) == 2
 
 
+async def test_a_long_query_is_checked_against_all_its_words(w: W) -> None:
+    """A pasted paragraph is hundreds of bigrams: the index looks up the longest
+    search_max_query_tokens of them; a message with those but not the rest is no match."""
+    alice = await w.user("alice")
+    room = await w.channel(alice, "room")
+    start = 0x4E00 + 300  # common CJK block: 240 distinct characters, no repeat
+    long_text = "".join(chr(start + i) for i in range(240))
+    await w.send(alice, room, long_text)
+    half = long_text[:120]
+    await w.send(alice, room, half + " and nothing more")
+    await w.send(alice, room, "unrelated")
+    await w.index()
+    assert await w.bodies(alice, long_text) == [long_text]
+    assert len(await w.bodies(alice, half)) == 2
+    # 丁: one character, shorter than the bigrams the index looks up, in no message
+    tail = long_text[200:] + " 丁"
+    await w.send(alice, room, long_text[200:])
+    await w.index()
+    assert await w.bodies(alice, tail) == []
+    assert await w.bodies(alice, long_text[200:]) == [long_text[200:], long_text]
+
+
 async def test_newest_first_pages_with_cursors_and_counts(w: W) -> None:
     alice, bob = await w.user("alice"), await w.user("bob")
     one = await w.channel(alice, "one", bob)
