@@ -43,6 +43,7 @@ class RedisBus:
         self.connected = False
         self.reconnects = 0  # subscriptions made again after a lost connection
         self._lost = False
+        self._closing = False
 
     def _channel(self, topic: str) -> str:
         return f"{self.prefix}:{topic}"
@@ -98,7 +99,7 @@ class RedisBus:
 
     async def _read_loop(self) -> None:
         delay = 0.1
-        while True:
+        while not self._closing:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 channels = [self._channel(t) for t in self._handlers] or [self._channel("_")]
@@ -183,7 +184,7 @@ class RedisBus:
 
     async def _beat_loop(self) -> None:
         """Refresh this node's presence entries; a dead node's expire after the TTL."""
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.presence_ttl / 3)
             try:
                 expiry = time.time() + self.presence_ttl
@@ -214,10 +215,16 @@ class RedisBus:
         await self.redis.ping()
 
     async def close(self) -> None:
+        # The loops also stop on the flag: on Python 3.11 a cancel that lands as
+        # redis-py's read timeout expires can come out as TimeoutError (an OSError), which
+        # the read loop takes for a lost connection and goes on; awaiting it hung close().
+        self._closing = True
         for task in (self._reader, self._heartbeat):
-            if task is not None:
+            while task is not None and not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await asyncio.wait({task}, timeout=1.0)
+            if task is not None and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.exception()  # retrieved: no "never retrieved" warning
         with contextlib.suppress(Exception):
             await self.redis.aclose()
