@@ -9,9 +9,11 @@ are read here (content type, size, depth checked) and parsed by protocol/scim.py
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import structlog
@@ -34,11 +36,34 @@ from tidings.core.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
-from tidings.protocol import scim as wire
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
 from tidings.services.scim import ScimGroupView, ScimUserView, group_json, user_json
 from tidings.store.ports import ScimToken
+
+
+def _lazy_module(name: str) -> Any:
+    """`name` as a module whose code runs at its first attribute access (the standard
+    library's LazyLoader); it is in sys.modules, so later imports of it get this one."""
+    found = sys.modules.get(name)
+    if found is not None:
+        return found
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from tidings.protocol import scim as wire
+else:
+    # Loaded at its first use, not at start: scim2_models' models (attribute docstrings
+    # read from their source) were 15% of a server's start-up CPU, which a site without
+    # SCIM clients never needs. The first SCIM request pays it once.
+    wire = _lazy_module("tidings.protocol.scim")
 
 log = structlog.get_logger(__name__)
 PREFIX = "/scim/v2"
@@ -49,7 +74,7 @@ _SCIM_TYPES = {
 }
 _ACCEPTED = ("application/scim+json", "application/json")
 
-M = TypeVar("M", wire.User, wire.Group)
+M = TypeVar("M", "wire.User", "wire.Group")
 
 
 def scim_response(
