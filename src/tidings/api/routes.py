@@ -359,7 +359,14 @@ async def unarchive_conversation(cid: str, svc: Svc, me: Auth) -> Response:
 async def send_message(cid: str, body: s.SendIn, svc: Svc, me: Auth, request: Request) -> Response:
     await svc.limiter.check(Action.SEND, me.user.id, client_ip(request))
     message, created = await svc.messages.send(
-        me.user, cid, body.client_msg_id, body.body, body.reply_to_seq, body.attachments
+        me.user,
+        cid,
+        body.client_msg_id,
+        body.body,
+        body.reply_to_seq,
+        body.attachments,
+        thread_root_seq=body.thread_root_seq,
+        also_to_conversation=body.also_to_conversation,
     )
     return json({"message": message_json(message)}, 201 if created else 200)
 
@@ -372,9 +379,26 @@ async def history(
     before_seq: Annotated[int | None, Query(ge=1, le=MAX_STORED_INT)] = None,
     after_seq: Annotated[int | None, Query(ge=0, le=MAX_STORED_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    thread_root_seq: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_STORED_INT,
+            description="only the replies of the thread of this root",
+        ),
+    ] = None,
 ) -> Response:
+    """A page of history, ascending by seq: every message, thread replies included
+    (each carries `thread_root_seq`; a client shows in its main timeline the roots, the
+    plain messages and the replies with `also_to_conversation`); with `thread_root_seq`,
+    one thread's replies only."""
     messages, more = await svc.messages.history(
-        me.user, cid, before_seq=before_seq, after_seq=after_seq, limit=limit
+        me.user,
+        cid,
+        before_seq=before_seq,
+        after_seq=after_seq,
+        limit=limit,
+        thread_root_seq=thread_root_seq,
     )
     return json({"messages": [message_json(m) for m in messages], "has_more": more})
 

@@ -98,6 +98,17 @@ class SendIn(Body):
         description="ids of the caller's uploads (POST /files), at most "
         "max_attachments_per_message",
     )
+    thread_root_seq: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_STORED_INT,
+        description="a reply in the thread of this root (a message of this conversation "
+        "that is no reply itself and not recalled)",
+    )
+    also_to_conversation: bool = Field(
+        default=False,
+        description="a thread reply shown in the main timeline too (with thread_root_seq)",
+    )
 
 
 class EditIn(Body):
@@ -277,6 +288,12 @@ class MessageOut(BaseModel):
     attachments: list[FileOut] = Field(
         default_factory=list, description="the message's files (none once it is recalled)"
     )
+    thread_root_seq: int | None = Field(
+        default=None, description="set: a reply in the thread of that root"
+    )
+    also_to_conversation: bool = Field(
+        default=False, description="a thread reply shown in the main timeline too"
+    )
 
 
 class MessageEnvelope(BaseModel):
@@ -286,6 +303,40 @@ class MessageEnvelope(BaseModel):
 class MessagesOut(BaseModel):
     messages: list[MessageOut]
     has_more: bool
+
+
+class ThreadStateOut(BaseModel):
+    following: bool = Field(
+        description="explicitly chosen, else true for the root's author and every replier"
+    )
+    read_seq: int = Field(description="the caller's read position in the thread")
+    unread: int = Field(description="others' replies after read_seq (0 when not following)")
+
+
+class ThreadOut(ThreadStateOut):
+    conversation_id: str
+    root_seq: int
+    reply_count: int = Field(description="replies, recalled ones not counted")
+    last_reply_seq: int | None
+    last_reply_at: str | None
+    participants: list[str] = Field(
+        description="user ids of the repliers, the most recent first, at most "
+        "thread_participants_max"
+    )
+    root: MessageOut
+
+
+class ThreadEnvelope(BaseModel):
+    thread: ThreadOut
+
+
+class ThreadsOut(BaseModel):
+    threads: list[ThreadOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: none")
+
+
+class ThreadStateEnvelope(BaseModel):
+    thread: ThreadStateOut
 
 
 class ReadOut(BaseModel):

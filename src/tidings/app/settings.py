@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         "per connection (CPU, and about 30 KiB of memory per connection)",
     )
     history_page_max: int = Field(200, ge=1)
+    thread_participants_max: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="a thread summary names this many participants at most (the most "
+        "recent repliers)",
+    )
     sync_page_max: int = Field(1000, ge=1)
     db_pool_size: int = Field(5, ge=1)
     write_lock_timeout_seconds: float = Field(

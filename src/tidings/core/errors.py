@@ -103,6 +103,7 @@ class NotFoundDetails(TypedDict, total=False):
     session_id: str
     seq: int
     reply_to_seq: int
+    thread_root_seq: int
     job_id: str
     webhook_id: str
     file_id: str
@@ -115,7 +116,12 @@ class PolicyDetails(TypedDict, total=False):
     rule: str  # which of its rules matched, if it names them
 
 
+class ThreadRootDetails(FieldDetails, total=False):
+    thread_root_seq: int  # the root a reply named
+
+
 class ErrorDetails(
+    ThreadRootDetails,
     RequestDetails,
     PasswordDetails,
     SizeDetails,
@@ -188,6 +194,15 @@ class InvalidOperation(TidingsError):
     code = ErrorCode.INVALID_OPERATION
 
     def __init__(self, message: str, **details: Unpack[SubjectDetails]) -> None:
+        super().__init__(message, **details)
+
+
+class InvalidThreadRoot(TidingsError):
+    """A reply names a root that cannot have a thread: a reply itself, or recalled."""
+
+    code = ErrorCode.INVALID_OPERATION
+
+    def __init__(self, message: str, **details: Unpack[ThreadRootDetails]) -> None:
         super().__init__(message, **details)
 
 

@@ -12,7 +12,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, NamedTuple
 
-from tidings.core.models import Conversation, ConversationId, FileInfo, Message, UserId
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    FileInfo,
+    Message,
+    ThreadSummary,
+    UserId,
+)
 
 
 class EventKind(StrEnum):
@@ -26,6 +33,8 @@ class EventKind(StrEnum):
     MEMBER_REMOVED = "member_removed"
     READ = "read"
     FILE_UPDATED = "file_updated"
+    THREAD_UPDATED = "thread_updated"
+    THREAD_READ = "thread_read"
 
 
 class Routing(NamedTuple):
@@ -210,6 +219,42 @@ class FileUpdated:
         return Routing(self.conversation_id)
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadUpdated:
+    """The thread of a root changed (a reply sent, a reply recalled): `summary` is the
+    root's thread summary as it is now, whole (a client replaces what it holds)."""
+
+    kind: ClassVar[EventKind] = EventKind.THREAD_UPDATED
+    summary: ThreadSummary
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.summary.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.summary.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRead:
+    """`user_id` followed or unfollowed the thread of `root_seq`, or moved their read
+    position in it: only that user's connections are told (their own state)."""
+
+    kind: ClassVar[EventKind] = EventKind.THREAD_READ
+    conversation_id: ConversationId
+    root_seq: int
+    user_id: UserId
+    following: bool
+    read_seq: int
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.user_id)
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -221,6 +266,8 @@ Event = (
     | MemberRemoved
     | ReadMoved
     | FileUpdated
+    | ThreadUpdated
+    | ThreadRead
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -233,4 +280,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MemberRemoved,
     ReadMoved,
     FileUpdated,
+    ThreadUpdated,
+    ThreadRead,
 )

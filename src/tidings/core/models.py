@@ -270,6 +270,45 @@ class Message:
     deleted: bool = False
     reactions: dict[str, list[UserId]] = field(default_factory=dict)
     attachments: tuple[FileInfo, ...] = ()  # in their order in the send
+    # a reply in the thread of the root message `thread_root_seq` (same conversation);
+    # `also_to_conversation`: shown in the main timeline too (issue 17)
+    thread_root_seq: int | None = None
+    also_to_conversation: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """A root's thread as every member sees it: how many replies it has (recalled ones
+    not counted), when the last of them was sent, and who wrote them (`participants`:
+    distinct senders, the most recent first, capped by the setting
+    thread_participants_max). `reply_count` 0: no visible reply left."""
+
+    conversation_id: ConversationId
+    root_seq: int
+    reply_count: int
+    last_reply_seq: int | None
+    last_reply_at: datetime | None
+    participants: tuple[UserId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    """One user's relation to a thread: whether they follow it (explicitly, else by
+    default: its root's author and everyone who replied), how far they have read it,
+    and how many replies of others after that they have not (0 when not following)."""
+
+    following: bool
+    read_seq: int
+    unread: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """A thread in a list: its root message, its summary, the caller's state."""
+
+    root: Message
+    summary: ThreadSummary
+    state: ThreadState
 
 
 @dataclass(frozen=True, slots=True)

@@ -474,6 +474,8 @@ class Gateway:
                 frame.body,
                 frame.reply_to_seq,
                 frame.attachments,
+                thread_root_seq=frame.thread_root_seq,
+                also_to_conversation=frame.also_to_conversation,
             )
         except TidingsError:
             return False
@@ -500,6 +502,8 @@ class Gateway:
                 frame.body,
                 frame.reply_to_seq,
                 frame.attachments,
+                thread_root_seq=frame.thread_root_seq,
+                also_to_conversation=frame.also_to_conversation,
             )
         except Exception as exc:  # noqa: BLE001 - answered to the client below
             outcome = exc

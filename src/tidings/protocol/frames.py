@@ -35,6 +35,9 @@ class SendFrame(_Frame):
     attachments: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=100
     )
+    # a reply in the thread of this root; also shown in the main timeline (issue 17)
+    thread_root_seq: int | None = Field(default=None, ge=1, le=MAX_STORED_INT)
+    also_to_conversation: bool = False
 
 
 class ReadFrame(_Frame):

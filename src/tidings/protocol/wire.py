@@ -23,6 +23,8 @@ from tidings.core.events import (
     MessageSent,
     ReactionChanged,
     ReadMoved,
+    ThreadRead,
+    ThreadUpdated,
 )
 from tidings.core.integrations import IncomingWebhook, Invocation, SlashCommand
 from tidings.core.jobs import JobRecord, QueueStats
@@ -39,6 +41,9 @@ from tidings.core.models import (
     Message,
     MessageId,
     StoredEvent,
+    ThreadState,
+    ThreadSummary,
+    ThreadView,
     User,
     UserId,
 )
@@ -153,7 +158,46 @@ def message_json(message: Message) -> JsonDict:
         "deleted": message.deleted,
         # a recalled message takes its files with it
         "attachments": [] if message.deleted else [file_json(f) for f in message.attachments],
+        "thread_root_seq": message.thread_root_seq,
+        "also_to_conversation": message.also_to_conversation,
     }
+
+
+def thread_summary_json(summary: ThreadSummary) -> JsonDict:
+    """A root's thread summary (thread objects, `thread_updated` events)."""
+    at = summary.last_reply_at
+    return {
+        "root_seq": summary.root_seq,
+        "reply_count": summary.reply_count,
+        "last_reply_seq": summary.last_reply_seq,
+        "last_reply_at": None if at is None else rfc3339(at),
+        "participants": list(summary.participants),
+    }
+
+
+def thread_state_json(state: ThreadState) -> JsonDict:
+    return {"following": state.following, "read_seq": state.read_seq, "unread": state.unread}
+
+
+def thread_json(view: ThreadView) -> JsonDict:
+    """A thread in a list: its root message, its summary and the caller's state."""
+    data: JsonDict = {"conversation_id": view.summary.conversation_id}
+    data.update(thread_summary_json(view.summary))
+    data["root"] = message_json(view.root)
+    data.update(thread_state_json(view.state))
+    return data
+
+
+def thread_summary_of(conversation_id: str, data: Mapping[str, object]) -> ThreadSummary:
+    """A summary read back from `thread_summary_json`."""
+    return ThreadSummary(
+        conversation_id=ConversationId(conversation_id),
+        root_seq=_int(data, "root_seq"),
+        reply_count=_int(data, "reply_count"),
+        last_reply_seq=_opt_int(data, "last_reply_seq"),
+        last_reply_at=_optional_time(data, "last_reply_at"),
+        participants=_ids(data, "participants"),
+    )
 
 
 def error_json(error: TidingsError) -> JsonDict:
@@ -204,6 +248,13 @@ def event_json(event: Event) -> JsonDict:
         case FileUpdated():
             data["seq"] = event.seq
             data["file"] = file_json(event.file)
+        case ThreadUpdated():
+            data["thread"] = thread_summary_json(event.summary)
+        case ThreadRead():
+            data["root_seq"] = event.root_seq
+            data["user_id"] = event.user_id
+            data["following"] = event.following
+            data["read_seq"] = event.read_seq
     return data
 
 
@@ -280,6 +331,18 @@ def event_of(stored: StoredEvent) -> Event:
                 file=file_of(_obj(p, "file")),
                 at=at,
             )
+        case EventKind.THREAD_UPDATED:
+            cid = _str(p, "conversation_id")
+            return ThreadUpdated(summary=thread_summary_of(cid, _obj(p, "thread")), at=at)
+        case EventKind.THREAD_READ:
+            return ThreadRead(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                root_seq=_int(p, "root_seq"),
+                user_id=UserId(_str(p, "user_id")),
+                following=_bool(p, "following"),
+                read_seq=_int(p, "read_seq"),
+                at=at,
+            )
     raise NotAnEvent(f"unknown event kind {kind!r}")
 
 
@@ -306,6 +369,9 @@ def message_of(data: Mapping[str, object]) -> Message:
         deleted=_bool(data, "deleted"),
         reactions={emoji: list(_ids(reactions, emoji)) for emoji in reactions},
         attachments=tuple(file_of(f) for f in _objs(data, "attachments")),
+        # missing: a message stored before threads (issue 17)
+        thread_root_seq=_opt_int(data, "thread_root_seq"),
+        also_to_conversation=data.get("also_to_conversation") is True,
     )
 
 

@@ -75,6 +75,9 @@ from tidings.sdk.models import (
     SecondFactor,
     SlashCommand,
     SyncPage,
+    Thread,
+    ThreadPage,
+    ThreadState,
     TotpEnrolment,
     User,
     Webhook,
@@ -981,6 +984,8 @@ class Client:
         reply_to_seq: int | None = None,
         client_msg_id: str | None = None,
         attachments: Sequence[str | File] = (),
+        thread_root_seq: int | None = None,
+        also_to_conversation: bool = False,
     ) -> Message:
         """Send a message and return it as stored, with its ``seq``.
 
@@ -988,6 +993,8 @@ class Client:
         a dropped connection or a 5xx reuses it, so the server stores the message
         once however often the request had to be repeated. ``attachments``: files
         this account uploaded (:meth:`upload`), by id or as returned.
+        ``thread_root_seq``: a reply in the thread of that root (``also_to_conversation``:
+        shown in the main timeline too); ``reply_to_seq`` is a quote-reply instead.
         """
         payload: dict[str, object] = {
             "client_msg_id": client_msg_id or str(uuid.uuid4()),
@@ -995,6 +1002,10 @@ class Client:
         }
         if reply_to_seq is not None:
             payload["reply_to_seq"] = reply_to_seq
+        if thread_root_seq is not None:
+            payload["thread_root_seq"] = thread_root_seq
+        if also_to_conversation:
+            payload["also_to_conversation"] = True
         if attachments:
             payload["attachments"] = [a.id if isinstance(a, File) else a for a in attachments]
         data = await self.request(
@@ -1121,6 +1132,87 @@ class Client:
         message in the same conversation that points at it (not a thread)."""
         return await self.send(message.conversation_id, body, reply_to_seq=message.seq)
 
+    async def reply_in_thread(
+        self, message: Message, body: str, *, also_to_conversation: bool = False
+    ) -> Message:
+        """Answer ``message`` in its thread (``thread_root_seq``): in the thread of
+        ``message``, or of its root when it is a thread reply itself."""
+        root = message.thread_root_seq or message.seq
+        return await self.send(
+            message.conversation_id,
+            body,
+            thread_root_seq=root,
+            also_to_conversation=also_to_conversation,
+        )
+
+    async def threads(
+        self, conversation_id: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> ThreadPage:
+        """One page of the conversation's threads, newest activity first; pass the
+        page's ``next_cursor`` as ``cursor`` for the next one."""
+        data = await self.request(
+            "GET",
+            f"/conversations/{quote(conversation_id, safe='')}/threads",
+            params={"cursor": cursor, "limit": limit},
+        )
+        return ThreadPage(
+            threads=tuple(Thread.from_json(t) for t in data.get("threads", [])),
+            next_cursor=data.get("next_cursor"),
+        )
+
+    async def thread(self, conversation_id: str, root_seq: int) -> Thread:
+        """One root's thread: its summary and your state."""
+        data = await self.request(
+            "GET", f"/conversations/{quote(conversation_id, safe='')}/threads/{root_seq}"
+        )
+        return Thread.from_json(data.get("thread", data))
+
+    async def thread_replies(
+        self,
+        conversation_id: str,
+        root_seq: int,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> HistoryPage:
+        """One page of a thread's replies, ascending by ``seq``."""
+        return await self.history(
+            conversation_id,
+            before_seq=before_seq,
+            after_seq=after_seq,
+            limit=limit,
+            thread_root_seq=root_seq,
+        )
+
+    async def follow_thread(self, conversation_id: str, root_seq: int) -> ThreadState:
+        """Follow a thread (its replies count as your unread)."""
+        return await self._thread_state("PUT", conversation_id, root_seq, "follow")
+
+    async def unfollow_thread(self, conversation_id: str, root_seq: int) -> ThreadState:
+        """Stop following a thread."""
+        return await self._thread_state("DELETE", conversation_id, root_seq, "follow")
+
+    async def read_thread(self, conversation_id: str, root_seq: int, seq: int) -> ThreadState:
+        """Move your read position in a thread forward to the reply ``seq``."""
+        return await self._thread_state("POST", conversation_id, root_seq, "read", {"seq": seq})
+
+    async def _thread_state(
+        self,
+        method: str,
+        conversation_id: str,
+        root_seq: int,
+        what: str,
+        body: JSONObject | None = None,
+    ) -> ThreadState:
+        data = await self.request(
+            method,
+            f"/conversations/{quote(conversation_id, safe='')}/threads/{root_seq}/{what}",
+            json=body,
+            retry=True,  # each sets a state (or moves forward only): repeating is harmless
+        )
+        return ThreadState.from_json(data.get("thread", data))
+
     async def history(
         self,
         conversation_id: str,
@@ -1128,12 +1220,19 @@ class Client:
         before_seq: int | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
+        thread_root_seq: int | None = None,
     ) -> HistoryPage:
-        """One page of messages, ascending by ``seq``."""
+        """One page of messages, ascending by ``seq`` (thread replies included: each has
+        ``thread_root_seq``); with ``thread_root_seq``, one thread's replies only."""
         data = await self.request(
             "GET",
             f"/conversations/{quote(conversation_id, safe='')}/messages",
-            params={"before_seq": before_seq, "after_seq": after_seq, "limit": limit},
+            params={
+                "before_seq": before_seq,
+                "after_seq": after_seq,
+                "limit": limit,
+                "thread_root_seq": thread_root_seq,
+            },
         )
         return HistoryPage(
             messages=tuple(Message.from_json(m) for m in data.get("messages", [])),

@@ -407,6 +407,10 @@ class Message:
     """True once recalled; the body is then empty."""
     attachments: tuple[File, ...] = ()
     """The message's files (none once it is recalled)."""
+    thread_root_seq: int | None = None
+    """Set: a reply in the thread of that root (not a quote-reply: ``reply_to_seq``)."""
+    also_to_conversation: bool = False
+    """A thread reply shown in the main timeline too."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -431,8 +435,80 @@ class Message:
                 for f in (data.get("attachments") or ())
                 if isinstance(f, Mapping)
             ),
+            thread_root_seq=_opt_int(data.get("thread_root_seq")),
+            also_to_conversation=data.get("also_to_conversation") is True,
             raw=dict(data),
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadSummary:
+    """A root's thread as every member sees it (also what ``thread_updated`` carries)."""
+
+    root_seq: int
+    reply_count: int = 0
+    """Replies, recalled ones not counted."""
+    last_reply_seq: int | None = None
+    last_reply_at: datetime | None = None
+    participants: tuple[str, ...] = ()
+    """Ids of the repliers, the most recent first (capped by the server)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ThreadSummary:
+        return cls(
+            root_seq=_int(data.get("root_seq")),
+            reply_count=_int(data.get("reply_count")),
+            last_reply_seq=_opt_int(data.get("last_reply_seq")),
+            last_reply_at=parse_time(data.get("last_reply_at")),
+            participants=_str_tuple(data.get("participants")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadState:
+    """The caller's own state in a thread."""
+
+    following: bool = False
+    read_seq: int = 0
+    unread: int = 0
+    """Others' replies after ``read_seq`` (0 when not following)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ThreadState:
+        return cls(
+            following=bool(data.get("following", False)),
+            read_seq=_int(data.get("read_seq")),
+            unread=_int(data.get("unread")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thread:
+    """A thread of ``GET /conversations/{cid}/threads``: its root, summary, your state."""
+
+    conversation_id: str
+    root: Message
+    summary: ThreadSummary
+    state: ThreadState
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Thread:
+        return cls(
+            conversation_id=_str(data.get("conversation_id")),
+            root=Message.from_json(_obj(data.get("root"))),
+            summary=ThreadSummary.from_json(data),
+            state=ThreadState.from_json(data),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadPage:
+    """One page of threads, newest activity first; ``next_cursor`` None: the last."""
+
+    threads: tuple[Thread, ...]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -650,6 +726,24 @@ class ReadMoved(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadUpdated(Event):
+    """``thread_updated``: the summary of the thread of ``thread.root_seq`` changed (a
+    reply sent or recalled); replace the one you hold."""
+
+    thread: ThreadSummary
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadRead(Event):
+    """``thread_read``: you (on some device) followed, unfollowed or read a thread."""
+
+    root_seq: int
+    user_id: str
+    following: bool
+    read_seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(Event):
     """An event kind this SDK does not model; everything is in ``raw``."""
 
@@ -752,6 +846,17 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
     if kind == "member_removed":
         return MemberRemoved(
             user_id=_str(data.get("user_id")), by=_opt_str(data.get("by")), **common
+        )
+    thread = data.get("thread")
+    if kind == "thread_updated" and isinstance(thread, dict):
+        return ThreadUpdated(thread=ThreadSummary.from_json(thread), **common)
+    if kind == "thread_read":
+        return ThreadRead(
+            root_seq=_int(data.get("root_seq")),
+            user_id=_str(data.get("user_id")),
+            following=bool(data.get("following", False)),
+            read_seq=_int(data.get("read_seq")),
+            **common,
         )
     if kind == "read":
         return ReadMoved(

@@ -49,7 +49,7 @@ class ParsedQuery:
     after: date | None = None  # after:YYYY-MM-DD (messages sent after that day, UTC)
     has_file: bool = False
     has_link: bool = False
-    is_thread: bool = False  # a reply in a thread (issue 17; matches nothing until then)
+    is_thread: bool = False  # a reply in a thread (thread_root_seq set)
     mentions_me: bool = False
     unknown: tuple[str, ...] = field(default=())  # reserved
 

@@ -28,6 +28,7 @@ class Limits:
     max_reactions_per_user_per_message: int
     token_ttl_seconds: int
     history_page_max: int
+    thread_participants_max: int
     sync_page_max: int
     usage_stats_max_days: int
     audit_export_max_rows: int

@@ -35,6 +35,7 @@ from tidings.services.second_factor import SecondFactorService
 from tidings.services.secrets import SecretsService
 from tidings.services.sessions import SessionService
 from tidings.services.sync import SyncService
+from tidings.services.threads import ThreadService
 from tidings.services.usage import UsageService
 from tidings.services.users import UserService
 from tidings.services.webhooks import WebhookService
@@ -49,6 +50,7 @@ class Services:
     usage: UsageService
     conversations: ConversationService
     messages: MessageService
+    threads: ThreadService
     sync: SyncService
     presence: PresenceService
     audit: AuditService
@@ -121,6 +123,7 @@ class Services:
             usage=UsageService(deps),
             conversations=conversations,
             messages=messages,
+            threads=ThreadService(deps),
             sync=SyncService(deps),
             presence=presence,
             audit=audit,

@@ -17,6 +17,7 @@ from tidings.core.errors import (
     ConversationArchived,
     ErrorCode,
     InvalidRequest,
+    InvalidThreadRoot,
     NotFound,
     RefusedByPolicy,
     TidingsError,
@@ -29,6 +30,7 @@ from tidings.core.events import (
     MessageSent,
     ReactionChanged,
     ReadMoved,
+    ThreadUpdated,
 )
 from tidings.core.models import (
     ConversationId,
@@ -37,6 +39,7 @@ from tidings.core.models import (
     FileStatus,
     Message,
     MessageId,
+    ThreadSummary,
     User,
     UserId,
 )
@@ -55,7 +58,7 @@ from tidings.services.context import Deps
 from tidings.services.events import EventBatch
 from tidings.services.plugins import PluginService
 from tidings.services.ratelimit import Action, RateLimiter
-from tidings.store.ports import Tx
+from tidings.store.ports import ThreadRoot, Tx
 
 log = structlog.get_logger(__name__)
 MAX_EMOJI_CHARS = 64
@@ -70,6 +73,8 @@ class _SendRequest:
     body: str
     reply_to_seq: int | None
     attachments: tuple[str, ...]  # file ids, in their order
+    thread_root_seq: int | None
+    also_to_conversation: bool
     # The sender awaits `future`; if it gives up (cancelled) the send is still committed:
     # `settled` says whether the writer has decided it.
     future: asyncio.Future[tuple[Message, bool]]
@@ -111,13 +116,25 @@ class MessageService:
         body: str,
         reply_to_seq: int | None = None,
         attachments: Sequence[str] = (),
+        *,
+        thread_root_seq: int | None = None,
+        also_to_conversation: bool = False,
     ) -> tuple[Message, bool]:
         """Store a message; returns it and whether it is new. A retry with the same
         client_msg_id returns the original. Returns only after the commit.
-        `attachments`: ids of files the sender uploaded (services/files.py)."""
+        `attachments`: ids of files the sender uploaded (services/files.py).
+        `thread_root_seq`: a reply in the thread of that root (`also_to_conversation`:
+        shown in the main timeline too)."""
         try:
             future = self.submit(
-                sender, conversation_id, client_msg_id, body, reply_to_seq, attachments
+                sender,
+                conversation_id,
+                client_msg_id,
+                body,
+                reply_to_seq,
+                attachments,
+                thread_root_seq=thread_root_seq,
+                also_to_conversation=also_to_conversation,
             )
         except TidingsError as exc:
             counts = self.d.counts
@@ -146,6 +163,9 @@ class MessageService:
         body: str,
         reply_to_seq: int | None = None,
         attachments: Sequence[str] = (),
+        *,
+        thread_root_seq: int | None = None,
+        also_to_conversation: bool = False,
     ) -> asyncio.Future[tuple[Message, bool]]:
         """`send` without waiting: the request's own checks, then it joins the next group
         commit; the future resolves as `send` returns. Raises the checks' TidingsError at
@@ -155,6 +175,15 @@ class MessageService:
         check_body(body, self.d.limits.max_message_bytes)
         if reply_to_seq is not None and reply_to_seq < 1:
             raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
+        if thread_root_seq is not None and thread_root_seq < 1:
+            raise InvalidRequest(
+                "thread_root_seq must be a positive seq", field="thread_root_seq"
+            )
+        if also_to_conversation and thread_root_seq is None:
+            raise InvalidRequest(
+                "also_to_conversation is for a reply in a thread (with thread_root_seq)",
+                field="also_to_conversation",
+            )
         files = tuple(attachments)
         if files:
             most = self.d.files.max_attachments_per_message
@@ -181,6 +210,8 @@ class MessageService:
             body,
             reply_to_seq,
             files,
+            thread_root_seq,
+            also_to_conversation,
             loop.create_future(),
             loop.time(),
         )
@@ -298,6 +329,11 @@ class MessageService:
         wanted = [fid for r in batch for fid in r.attachments]
         # the batch's files in one query (none at all without attachments)
         files = await tx.files_by_ids(wanted) if wanted else {}
+        # the roots the batch's replies name, in one query (none without replies)
+        root_keys = [
+            (r.conversation_id, r.thread_root_seq) for r in batch if r.thread_root_seq is not None
+        ]
+        roots = await tx.thread_roots(root_keys) if root_keys else {}
         last_seqs: dict[str, int] = {}
         new: list[Message] = []
         results: list[tuple[Message, bool] | TidingsError] = []
@@ -323,6 +359,8 @@ class MessageService:
                 last_seq = last_seqs.get(cid, heads[cid])
                 if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
                     raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
+                if r.thread_root_seq is not None:
+                    _check_root(roots, cid, r.thread_root_seq, last_seq)
                 attached = _attachments(r, files)
                 mentions = await _resolve_mentions(tx, cid, r.body)
                 message = Message(
@@ -336,6 +374,8 @@ class MessageService:
                     mentions=mentions,
                     created_at=now,
                     attachments=attached,
+                    thread_root_seq=r.thread_root_seq,
+                    also_to_conversation=r.also_to_conversation,
                 )
             except TidingsError as exc:
                 results.append(exc)
@@ -343,9 +383,15 @@ class MessageService:
             last_seqs[cid] = message.seq
             stored[key] = message
             new.append(message)
+            if message.thread_root_seq is None:  # a root of a later send in this batch
+                roots[(cid, message.seq)] = ThreadRoot(message.sender_id, None, False)
             results.append((message, True))
             events.add(MessageSent(message, now))
         await tx.append_messages(new, last_seqs, now)
+        replies = [m for m in new if m.thread_root_seq is not None]
+        if replies:
+            for summary in await _add_replies(tx, replies, self.d.limits.thread_participants_max):
+                events.add(ThreadUpdated(summary, now))
         return results
 
     async def close(self) -> None:
@@ -370,9 +416,11 @@ class MessageService:
         before_seq: int | None = None,
         after_seq: int | None = None,
         limit: int = 50,
+        thread_root_seq: int | None = None,
     ) -> tuple[list[Message], bool]:
         """A page of messages, ascending by seq. A removed member sees only what was
-        sent before their removal."""
+        sent before their removal. `thread_root_seq`: only the replies of that thread
+        (a root the caller may see, else not_found)."""
         limit = max(1, min(limit, self.d.limits.history_page_max))
         # What the client has seen, from its own cursor: a replica must have reached it.
         seen = after_seq if after_seq is not None else (before_seq or 1) - 1
@@ -383,12 +431,21 @@ class MessageService:
 
         async with self.d.store.read_replica(fresh_enough) as tx:
             _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
+            max_seq = visible_seq_limit(member)
+            if thread_root_seq is not None:
+                if max_seq is not None and thread_root_seq > max_seq:
+                    raise NotFound("thread root not found", thread_root_seq=thread_root_seq)
+                found = await tx.thread_roots([(conversation_id, thread_root_seq)])
+                root = found.get((conversation_id, thread_root_seq))
+                if root is None or root.thread_root_seq is not None:
+                    raise NotFound("thread root not found", thread_root_seq=thread_root_seq)
             page = await tx.list_messages(
                 conversation_id,
                 before_seq=before_seq,
                 after_seq=after_seq,
                 limit=limit,
-                max_seq=visible_seq_limit(member),
+                max_seq=max_seq,
+                thread_root_seq=thread_root_seq,
             )
         return page.messages, page.more
 
@@ -422,7 +479,15 @@ class MessageService:
                 return message
             await tx.recall_message(conv.id, seq)
             updated = await _message(tx, conv.id, seq)
-            await _emit(tx, self.d, now, MessageDeleted(updated, actor.id, now))
+            batch = EventBatch(tx, self.d.bus, now)
+            batch.add(MessageDeleted(updated, actor.id, now))
+            root = message.thread_root_seq
+            if root is not None:  # a reply: its root's summary counted again, exactly
+                cap = self.d.limits.thread_participants_max
+                summary = await tx.count_thread(conv.id, root, cap, None)
+                await tx.put_thread_summaries([summary], {(conv.id, root)})
+                batch.add(ThreadUpdated(summary, now))
+            await batch.flush()
         return updated
 
     async def react(
@@ -476,6 +541,50 @@ class MessageService:
                 event = ReadMoved(conv.id, actor.id, read_seq, unread, private, now)
                 await _emit(tx, self.d, now, event)
         return read_seq, unread
+
+
+def _check_root(
+    roots: dict[tuple[str, int], ThreadRoot], cid: str, root_seq: int, last_seq: int
+) -> None:
+    """A reply's root: a message of the same conversation (one already sent: at most
+    its `last_seq`), no reply itself, not recalled."""
+    root = roots.get((cid, root_seq)) if root_seq <= last_seq else None
+    if root is None:
+        raise NotFound("thread root not found", thread_root_seq=root_seq)
+    if root.thread_root_seq is not None:
+        raise InvalidThreadRoot(
+            "a reply cannot have a thread: reply in the thread of its root",
+            field="thread_root_seq",
+            thread_root_seq=root_seq,
+        )
+    if root.deleted:
+        raise InvalidThreadRoot(
+            "the thread's root was recalled", field="thread_root_seq", thread_root_seq=root_seq
+        )
+
+
+async def _add_replies(tx: Tx, replies: list[Message], cap: int) -> list[ThreadSummary]:
+    """The roots' summaries after a batch's replies (ascending by seq): read once, one
+    row written per root (all writes serialize on the stream counter's row, so the
+    read-modify-write is exact)."""
+    keys = list(dict.fromkeys((m.conversation_id, m.thread_root_seq or 0) for m in replies))
+    stored = await tx.thread_summaries(keys)
+    summaries = dict(stored)
+    for m in replies:
+        key = (m.conversation_id, m.thread_root_seq or 0)
+        old = summaries.get(key)
+        before = old.participants if old is not None else ()
+        summaries[key] = ThreadSummary(
+            conversation_id=m.conversation_id,
+            root_seq=key[1],
+            reply_count=(old.reply_count if old is not None else 0) + 1,
+            last_reply_seq=m.seq,
+            last_reply_at=m.created_at,
+            participants=(m.sender_id, *(u for u in before if u != m.sender_id))[:cap],
+        )
+    changed = [summaries[key] for key in keys]
+    await tx.put_thread_summaries(changed, set(stored))
+    return changed
 
 
 async def _message(tx: Tx, conversation_id: str, seq: int) -> Message:

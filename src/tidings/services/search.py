@@ -87,6 +87,7 @@ def doc_of(message: Message) -> SearchDoc:
         has_file=bool(message.attachments),
         has_link=has_link(message.body),
         mentions=tuple(message.mentions),
+        thread_root_seq=message.thread_root_seq,
     )
 
 
@@ -275,8 +276,6 @@ class SearchService:
                 if user is None:
                     raise InvalidInput(f"unknown user {name[:60]!r}", field="q")
                 senders.append(user.id)
-        if parsed.is_thread:
-            return None  # threads come with issue 17: nothing is a reply in one yet
         scopes = tuple(_scope(readable[cid]) for cid in sorted(chosen))
         if not scopes:
             return None

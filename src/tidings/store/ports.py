@@ -36,6 +36,8 @@ from tidings.core.models import (
     Session,
     SessionInfo,
     StoredEvent,
+    ThreadState,
+    ThreadSummary,
     User,
     UserId,
     UserOrigin,
@@ -71,6 +73,15 @@ class Membership:
 
     conversation: Conversation
     member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRoot:
+    """What a reply's checks need of the message it names as its root."""
+
+    sender_id: UserId
+    thread_root_seq: int | None  # set: a reply itself (no thread of its own)
+    deleted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +388,11 @@ class MessagesTx(Protocol):
         after_seq: int | None,
         limit: int,
         max_seq: int | None,
-    ) -> MessagePage: ...
+        thread_root_seq: int | None = None,
+    ) -> MessagePage:
+        """A page of the conversation's messages (`thread_root_seq`: of that thread's
+        replies only), ascending by seq."""
+        ...
 
     async def edit_message(
         self,
@@ -404,6 +419,76 @@ class MessagesTx(Protocol):
         now: datetime,
     ) -> bool:
         """Add or remove one reaction. True when something changed."""
+        ...
+
+
+class ThreadsTx(Protocol):
+    """Threads: roots' summaries, who follows and has read what (store/sql/threads.py).
+    A reply is an ordinary message (MessagesTx) with `thread_root_seq` set."""
+
+    async def thread_roots(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], ThreadRoot]:
+        """The messages of these (conversation_id, seq) that exist, as roots (one query
+        for a batch of sends)."""
+        ...
+
+    async def thread_summaries(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], ThreadSummary]:
+        """The stored summaries of these (conversation_id, root_seq), those that exist."""
+        ...
+
+    async def put_thread_summaries(
+        self, summaries: Sequence[ThreadSummary], existing: set[tuple[str, int]]
+    ) -> None:
+        """Write these summaries: an update of the rows in `existing`, an insert of the
+        others (the send path: one statement of each kind per batch)."""
+        ...
+
+    async def count_thread(
+        self, conversation_id: str, root_seq: int, cap: int, max_seq: int | None
+    ) -> ThreadSummary:
+        """A root's summary counted from its replies (recalled ones not counted; only
+        up to `max_seq` when given), `cap` participants at most."""
+        ...
+
+    async def list_threads(
+        self,
+        conversation_id: str,
+        *,
+        before: int | None,
+        limit: int,
+        max_seq: int | None,
+        cap: int,
+    ) -> list[ThreadSummary]:
+        """Threads with at least one visible reply, newest activity first (by their
+        last reply's seq, below `before` when given). `max_seq`: counted from the
+        replies up to it (a member who left; `cap` participants), else the stored
+        summaries."""
+        ...
+
+    async def thread_states(
+        self,
+        conversation_id: str,
+        user_id: str,
+        roots: Sequence[tuple[int, str]],
+        max_seq: int | None,
+    ) -> dict[int, ThreadState]:
+        """The user's state in each thread of `roots` ((root_seq, root sender))."""
+        ...
+
+    async def set_thread_member(
+        self,
+        conversation_id: str,
+        root_seq: int,
+        user_id: str,
+        *,
+        following: bool | None,
+        read_seq: int | None,
+    ) -> bool:
+        """Set the user's explicit `following` (None: as it is) and move their read
+        position forward to `read_seq` (None: as it is). True when something changed."""
         ...
 
 
@@ -1015,6 +1100,7 @@ class Tx(
     UsersTx,
     ConversationsTx,
     MessagesTx,
+    ThreadsTx,
     EventsTx,
     SecurityTx,
     JobsTx,

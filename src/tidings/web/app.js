@@ -93,6 +93,15 @@ function run(e) {
     case 'load_latest':
       loadLatest(e.cid);
       break;
+    case 'load_thread':
+      loadThread(e.cid, e.root);
+      break;
+    case 'load_thread_replies':
+      loadThreadReplies(e.cid, e.root);
+      break;
+    case 'thread_check_read':
+      requestAnimationFrame(() => checkThreadRead());
+      break;
     default:
       console.error('unknown effect', e);
   }
@@ -588,9 +597,61 @@ async function loadLatest(cid) {
   try {
     const res = await api.get(`/conversations/${cid}/messages`, { limit: PAGE });
     dispatch({ type: 'page_loaded', cid, mode: 'latest', messages: res.messages || [], has_more: res.has_more, gen });
+    loadThreads(cid);
   } catch (err) {
     dispatch({ type: 'page_failed', cid, mode: 'latest', status: err.status, gen });
   }
+}
+
+// ---------------------------------------------------------------- threads
+// The conversation's threads (summaries and my state: the reply-count lines and the
+// thread unread), the newest activity first; one page is enough for the lines shown.
+async function loadThreads(cid) {
+  try {
+    const res = await api.get(`/conversations/${cid}/threads`, { limit: 200 });
+    dispatch({ type: 'threads_loaded', cid, threads: res.threads || [] });
+  } catch (err) {
+    void err; // the timeline works without them; the next open tries again
+  }
+}
+
+async function loadThread(cid, root) {
+  try {
+    const res = await api.get(`/conversations/${cid}/threads/${root}`);
+    dispatch({ type: 'thread_loaded', cid, thread: res.thread });
+  } catch (err) {
+    if (err.status === 404 && state.thread && state.thread.root === root) dispatch({ type: 'thread_closed' });
+  }
+}
+
+async function loadThreadReplies(cid, root) {
+  try {
+    let after = 0;
+    for (;;) {
+      const res = await api.get(`/conversations/${cid}/messages`, { thread_root_seq: root, after_seq: after, limit: 200 });
+      const messages = res.messages || [];
+      dispatch({ type: 'thread_replies_loaded', cid, root, messages });
+      if (!res.has_more || !messages.length) return;
+      after = messages[messages.length - 1].seq;
+    }
+  } catch (err) {
+    toast(errorText(err), 'error');
+  }
+}
+
+// The open thread's replies on screen count as read (its own read position).
+let threadReading = null;
+function checkThreadRead() {
+  const open = state.thread;
+  if (!open || document.visibilityState !== 'visible') return;
+  const th = state.threads.get(`${open.cid}:${open.root}`);
+  if (!th || !th.last_reply_seq || (th.read_seq || 0) >= th.last_reply_seq) return;
+  const key = `${open.cid}:${open.root}:${th.last_reply_seq}`;
+  if (threadReading === key) return;
+  threadReading = key;
+  api.post(`/conversations/${open.cid}/threads/${open.root}/read`, { seq: th.last_reply_seq })
+    .then((res) => dispatch({ type: 'thread_state', cid: open.cid, root: open.root, thread: res.thread }))
+    .catch(() => { threadReading = null; });
 }
 
 // "Latest messages" after a jump: the window is dropped for the newest page.
@@ -701,9 +762,9 @@ async function invokeCommand(cid, command, text) {
 }
 
 // ---------------------------------------------------------------- sending
-function sendMessage(cid, body, replyTo, attachments = []) {
+function sendMessage(cid, body, replyTo, attachments = [], thread = null) {
   const message = { client_msg_id: uuid(), conversation_id: cid, body, reply_to_seq: replyTo || null,
-    created_at: new Date().toISOString(), attachments };
+    created_at: new Date().toISOString(), attachments, ...(thread || {}) };
   const frame = session.send(message, { hold: !state.booted });
   saveOutbox();
   invalidate('messages', 'list');

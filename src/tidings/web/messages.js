@@ -7,11 +7,12 @@ import { h, append, clear, reconcile, avatar, icon, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
 import { ts, fmtTime, fmtShortTime, fmtDateTime, dayKey, dayLabel } from './format.js';
-import { msgStore, directPeer, canModerate } from './state.js';
+import { msgStore, directPeer, canModerate, inTimeline, threadKey, threadUnread } from './state.js';
 import { convTitle, convAvatar, presenceLabel, typingNames, backButton } from './names.js';
 import { createComposer } from './composer.js';
 import { createMembersPanel } from './members.js';
 import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
+import { createThreadPanel, threadLine } from './thread.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -53,6 +54,7 @@ export function createChatView(ctx, cid) {
     startEdit: (m) => ctx.dispatch({ type: 'edit_started', message: m }),
   });
   const members = createMembersPanel(ctx, cid);
+  const threadPanel = createThreadPanel(ctx, cid);
   const column = h('div', { class: 'chat-column', 'data-testid': 'chat-column' }, list, jump, typingLine, composer.el);
   // Files dropped on the timeline or the composer are uploaded for the next send.
   acceptDrops(column, (files) => {
@@ -62,7 +64,7 @@ export function createChatView(ctx, cid) {
   });
   const el = h('section', { class: 'chat', 'data-testid': 'chat', dataset: { cid } },
     header,
-    h('div', { class: 'chat-body' }, column, members.el));
+    h('div', { class: 'chat-body' }, column, members.el, threadPanel.el));
 
   function loadOlder() {
     const s = msgStore(state(), cid);
@@ -99,6 +101,8 @@ export function createChatView(ctx, cid) {
       h('div', { class: 'chat-title' },
         h('h2', { 'data-testid': 'chat-title' }, bdi(convTitle(ctx, c))),
         h('div', { class: 'chat-sub' }, sub)),
+      threadUnread(st, cid) ? h('span', { class: 'badge thread-unread', 'data-testid': 'thread-unread-total',
+        title: t('thread.unread_total') }, t('thread.unread_badge', { n: threadUnread(st, cid) })) : null,
       h('button', { class: 'icon-btn', type: 'button', title: t('files.panel_title'), 'aria-label': t('files.panel_title'),
         'data-testid': 'open-files', onclick: () => openFilesPanel(ctx, cid) }, icon('files')),
       h('button', { class: `icon-btn${st.membersOpen ? ' active' : ''}`, type: 'button', title: t('members.title'),
@@ -152,8 +156,9 @@ export function createChatView(ctx, cid) {
         h('div', { class: 'conv-start-title' }, bdi(title)),
         h('div', {}, t('conversation.start')))));
     }
-    const confirmed = [...s.bySeq.values()].sort((a, b) => a.seq - b.seq);
-    const pending = ctx.outbox().filter((p) => p.conversation_id === cid)
+    // thread replies not also sent to the conversation are in their thread's panel
+    const confirmed = [...s.bySeq.values()].filter(inTimeline).sort((a, b) => a.seq - b.seq);
+    const pending = ctx.outbox().filter((p) => p.conversation_id === cid && inTimeline(p))
       .map((p) => ({ ...p, sender_id: st.me.id, pending: true, reactions: {} }));
     const all = [...confirmed, ...pending];
     const readBefore = st.firstUnread.get(cid);
@@ -237,7 +242,9 @@ export function createChatView(ctx, cid) {
     const key = pending ? `p-${m.client_msg_id}` : `s-${m.seq}`;
     const editing = !pending && st.editing && st.editing.cid === m.conversation_id && st.editing.seq === m.seq;
     const replied = m.reply_to_seq ? msgStore(st, m.conversation_id).bySeq.get(m.reply_to_seq) : null;
+    const th = m.seq != null ? st.threads.get(threadKey(m.conversation_id, m.seq)) : null;
     const sig = JSON.stringify([m.body, m.edited_at, m.deleted, m.reactions, m.status, m.attachments, cont, editing, receipt,
+      th && [th.reply_count, th.unread, th.following, th.participants, th.last_reply_at],
       ctx.userName(m.sender_id), replied && [replied.body, replied.deleted, ctx.userName(replied.sender_id)],
       st.pickerFor === key, st.actionsFor === key, memberVersion, c && c.role]);
     return cached(key, sig, () => buildMessage(c, m, { own, pending, key, cont, editing, replied, receipt }));
@@ -313,6 +320,11 @@ export function createChatView(ctx, cid) {
           } }, '☺'),
         h('button', { class: 'act', type: 'button', title: t('message.reply'), 'aria-label': t('message.reply'),
           'data-testid': 'act-reply', onclick: (e) => { e.stopPropagation(); composer.startReply(m); } }, '↩'),
+        h('button', { class: 'act', type: 'button', title: t('thread.reply_in_thread'), 'aria-label': t('thread.reply_in_thread'),
+          'data-testid': 'act-thread', onclick: (e) => {
+            e.stopPropagation();
+            ctx.dispatch({ type: 'thread_opened', cid: m.conversation_id, root: m.thread_root_seq || m.seq });
+          } }, '🧵'),
         own ? h('button', { class: 'act', type: 'button', title: t('message.edit'), 'aria-label': t('message.edit'),
           'data-testid': 'act-edit', onclick: (e) => {
             e.stopPropagation();
@@ -344,7 +356,9 @@ export function createChatView(ctx, cid) {
       cont ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'msg-sender', 'data-testid': 'message-sender' }, bdi(name)),
         h('time', { class: 'msg-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at))),
-      quote, body, files, reactionRow, status),
+      quote, body, files, reactionRow,
+      m.thread_root_seq ? h('div', { class: 'thread-also-tag' }, t('thread.in_thread')) : threadLine(ctx, m),
+      status),
     actions, picker);
   }
 
@@ -455,6 +469,7 @@ export function createChatView(ctx, cid) {
       if (all || parts.has('messages')) renderMessages();
       if (all || parts.has('typing')) renderTyping();
       if (all || parts.has('members')) members.render();
+      if (all || parts.has('thread')) threadPanel.render();
       if (all || parts.has('reply')) composer.renderReplyBar();
     },
     // True when the newest message is on screen (so it counts as read).

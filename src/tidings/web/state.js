@@ -43,7 +43,79 @@ export function initialState({ me = null } = {}) {
     commands: [], // the slash commands one may use: [{ name, description, usage }]
     focus: null, // { cid, seq }: the message to scroll to and mark (a search result), once
     search: emptySearch(), // the last search and its results (search.js shows them)
+    threads: new Map(), // `${cid}:${root_seq}` -> thread (summary + my following, read_seq, unread)
+    thread: null, // { cid, root }: the thread open in the side panel
+    threadReplies: new Map(), // `${cid}:${root_seq}` -> Map(seq -> reply) of the open thread
   };
+}
+
+// ---------------------------------------------------------------- threads
+export const threadKey = (cid, root) => `${cid}:${root}`;
+
+// A message the main timeline shows: every one but the thread replies not also sent to
+// the conversation (those are in their thread's panel).
+export function inTimeline(m) {
+  return !m.thread_root_seq || !!m.also_to_conversation;
+}
+
+// The thread unread of a conversation: the followed threads' unread replies.
+export function threadUnread(state, cid) {
+  let n = 0;
+  for (const [key, th] of state.threads) if (key.startsWith(`${cid}:`) && th.following) n += th.unread || 0;
+  return n;
+}
+
+function acceptThreadReply(state, m, effects) {
+  const key = threadKey(m.conversation_id, m.thread_root_seq);
+  const next = { ...state };
+  const open = state.thread && threadKey(state.thread.cid, state.thread.root) === key;
+  if (open) {
+    const held = state.threadReplies.get(key) || new Map();
+    if (!held.has(m.seq)) next.threadReplies = mapSet(state.threadReplies, key, mapSet(held, m.seq, m));
+    effects.push({ type: 'thread_check_read' });
+  }
+  const th = state.threads.get(key);
+  const own = !!state.me && m.sender_id === state.me.id;
+  if (own) {
+    // replying makes one a follower unless one unfollowed: the server knows which
+    if (th) next.threads = mapSet(state.threads, key, { ...th, read_seq: Math.max(th.read_seq || 0, m.seq) });
+    effects.push({ type: 'load_thread', cid: m.conversation_id, root: m.thread_root_seq });
+  } else if (th && th.following && m.seq > (th.read_seq || 0) && !(th.counted || new Set()).has(m.seq)) {
+    const counted = new Set(th.counted || []).add(m.seq); // a replayed event is counted once
+    next.threads = mapSet(state.threads, key, { ...th, unread: (th.unread || 0) + 1, counted });
+  }
+  effects.push(render('thread', 'messages', 'header'));
+  return next;
+}
+
+function updateThreadReply(state, m) {
+  if (!m.thread_root_seq) return state;
+  const key = threadKey(m.conversation_id, m.thread_root_seq);
+  const held = state.threadReplies.get(key);
+  if (!held || !held.has(m.seq)) return state;
+  return { ...state, threadReplies: mapSet(state.threadReplies, key, mapSet(held, m.seq, m)) };
+}
+
+function applyThreadEvent(state, ev, effects) {
+  const cid = ev.conversation_id;
+  if (ev.kind === 'thread_updated') {
+    const summary = ev.thread;
+    if (!summary || summary.root_seq == null) return state;
+    const key = threadKey(cid, summary.root_seq);
+    const held = state.threads.get(key);
+    if (!held) effects.push({ type: 'load_thread', cid, root: summary.root_seq });
+    effects.push(render('messages', 'thread', 'header'));
+    return { ...state, threads: mapSet(state.threads, key, { ...(held || { following: false, read_seq: 0, unread: 0 }),
+      ...summary, conversation_id: cid }) };
+  }
+  // thread_read: my own state, from another device or this one: the exact unread again
+  if (!state.me || ev.user_id !== state.me.id || ev.root_seq == null) return state;
+  const key = threadKey(cid, ev.root_seq);
+  const held = state.threads.get(key);
+  effects.push({ type: 'load_thread', cid, root: ev.root_seq }, render('messages', 'thread', 'header'));
+  if (!held) return state;
+  return { ...state, threads: mapSet(state.threads, key, { ...held, following: !!ev.following,
+    read_seq: ev.read_seq, ...(ev.following ? {} : { unread: 0 }) }) };
 }
 
 // The search view's state: the query, its order and conversation filter, the results
@@ -383,12 +455,18 @@ function applyEvent(state, ev, effects) {
   const me = state.me ? state.me.id : null;
   switch (ev.kind) {
     case 'message':
+      if (ev.message && ev.message.thread_root_seq) {
+        return acceptThreadReply(acceptMessage(state, ev.message, effects), ev.message, effects);
+      }
       return acceptMessage(state, ev.message, effects);
+    case 'thread_updated':
+    case 'thread_read':
+      return applyThreadEvent(state, ev, effects);
     case 'message_edited':
     case 'message_deleted':
       if (!ev.message) return state;
-      effects.push(render('messages', 'list'));
-      return updateMessage(state, ev.message);
+      effects.push(render('messages', 'list', 'thread'));
+      return updateThreadReply(updateMessage(state, ev.message), ev.message);
     case 'reaction':
       if (ev.seq == null || typeof ev.emoji !== 'string' || ev.user_id == null) return state;
       effects.push(render('messages', 'list'));
@@ -445,6 +523,40 @@ function applyEvent(state, ev, effects) {
 }
 
 const HANDLERS = {
+  // ---------------------------------------------------------- threads
+  threads_loaded(state, { cid, threads = [] }, effects) {
+    let map = state.threads;
+    for (const th of threads) map = mapSet(map, threadKey(cid, th.root_seq), { ...th });
+    effects.push(render('messages', 'thread', 'header'));
+    return { ...state, threads: map };
+  },
+  thread_loaded(state, { cid, thread }, effects) {
+    if (!thread) return state;
+    effects.push(render('messages', 'thread', 'header'), { type: 'thread_check_read' });
+    return { ...state, threads: mapSet(state.threads, threadKey(cid, thread.root_seq), { ...thread }) };
+  },
+  thread_state(state, { cid, root, thread }, effects) {
+    const key = threadKey(cid, root);
+    const held = state.threads.get(key);
+    if (!held || !thread) return state;
+    effects.push(render('messages', 'thread', 'header'));
+    return { ...state, threads: mapSet(state.threads, key, { ...held, ...thread, counted: null }) };
+  },
+  thread_opened(state, { cid, root }, effects) {
+    effects.push({ type: 'load_thread', cid, root }, { type: 'load_thread_replies', cid, root }, render('thread'));
+    return { ...state, thread: { cid, root }, membersOpen: false };
+  },
+  thread_closed(state, action, effects) {
+    effects.push(render('thread'));
+    return { ...state, thread: null, threadReplies: new Map() };
+  },
+  thread_replies_loaded(state, { cid, root, messages = [] }, effects) {
+    const key = threadKey(cid, root);
+    const held = new Map(state.threadReplies.get(key) || []);
+    for (const m of messages) held.set(m.seq, m);
+    effects.push(render('thread'), { type: 'thread_check_read' });
+    return { ...state, threadReplies: mapSet(state.threadReplies, key, held) };
+  },
   // ---------------------------------------------------------- session
   signed_in(state, { user }) {
     void state;
@@ -580,6 +692,9 @@ const HANDLERS = {
   },
   // A stored message from a send's ack.
   message_stored(state, { message }, effects) {
+    if (message && message.thread_root_seq) {
+      return acceptThreadReply(acceptMessage(state, message, effects), message, effects);
+    }
     return acceptMessage(state, message, effects);
   },
   // The newest message of a conversation, for the list's preview.

@@ -44,6 +44,7 @@ function entryOf(p) {
     conversation_id: p.conversation_id,
     body: p.body,
     reply_to_seq: p.reply_to_seq ?? null,
+    ...(p.thread_root_seq ? { thread_root_seq: p.thread_root_seq, also_to_conversation: !!p.also_to_conversation } : {}),
     status: p.status === 'failed' ? 'failed' : 'pending',
     created_at: p.created_at ?? null,
     ...(p.error ? { error: p.error } : {}),
@@ -129,12 +130,15 @@ export class ClientSession {
   // Put a message in the outbox. Returns the `send` frame to write now, or null when no
   // connection is ready or when told to `hold` it (`flush` sends it later).
   // `attachments`: ids of uploaded files (POST /files) the message carries.
-  send({ conversation_id, body, reply_to_seq = null, client_msg_id, created_at = null, attachments = null },
-    { hold = false } = {}) {
+  // `thread_root_seq`: a reply in that root's thread (`also_to_conversation`: shown in
+  // the main timeline too).
+  send({ conversation_id, body, reply_to_seq = null, client_msg_id, created_at = null, attachments = null,
+    thread_root_seq = null, also_to_conversation = false }, { hold = false } = {}) {
     if (!client_msg_id) throw new Error('client_msg_id is required');
     let entry = this.entry(client_msg_id);
     if (!entry) {
-      entry = entryOf({ client_msg_id, conversation_id, body, reply_to_seq, status: 'pending', created_at, attachments });
+      entry = entryOf({ client_msg_id, conversation_id, body, reply_to_seq, status: 'pending', created_at, attachments,
+        thread_root_seq, also_to_conversation });
       this.entries.push(entry);
     }
     return this.deliver(entry, hold);
@@ -184,6 +188,10 @@ export class ClientSession {
       body: entry.body };
     if (entry.reply_to_seq) frame.reply_to_seq = entry.reply_to_seq;
     if (entry.attachments) frame.attachments = [...entry.attachments];
+    if (entry.thread_root_seq) {
+      frame.thread_root_seq = entry.thread_root_seq;
+      if (entry.also_to_conversation) frame.also_to_conversation = true;
+    }
     return this.request(frame);
   }
 

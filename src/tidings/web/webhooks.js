@@ -7,7 +7,7 @@ import { convTitle } from './names.js';
 
 export const KINDS = ['message', 'message_edited', 'message_deleted', 'reaction',
   'member_added', 'member_removed', 'conversation_created', 'conversation_updated',
-  'file_updated'];
+  'file_updated', 'thread_updated'];
 
 function refusedText(ctx, err) {
   const field = err && err.details && err.details.field;

@@ -29,6 +29,13 @@ async def test_integers_out_of_range_in_paths_and_queries_are_invalid_requests(
             ("DELETE", f"/conversations/{cid}/messages/{value}", {}),
             ("PUT", f"/conversations/{cid}/messages/{value}/reactions/%F0%9F%91%8D", {}),
             ("DELETE", f"/conversations/{cid}/messages/{value}/reactions/%F0%9F%91%8D", {}),
+            ("GET", f"/conversations/{cid}/messages", {"params": {"thread_root_seq": value}}),
+            ("GET", f"/conversations/{cid}/threads", {"params": {"limit": value}}),
+            ("GET", f"/conversations/{cid}/threads", {"params": {"cursor": value}}),
+            ("GET", f"/conversations/{cid}/threads/{value}", {}),
+            ("PUT", f"/conversations/{cid}/threads/{value}/follow", {}),
+            ("DELETE", f"/conversations/{cid}/threads/{value}/follow", {}),
+            ("POST", f"/conversations/{cid}/threads/{value}/read", {"json": {"seq": 1}}),
         ]
         for method, path, kw in calls:
             r = await admin.http.request(method, path, **kw)
@@ -49,6 +56,11 @@ async def test_integers_out_of_range_in_bodies_are_invalid_requests(
             f"/conversations/{cid}/messages",
             f'{{"client_msg_id": "m1", "body": "x", "reply_to_seq": {value}}}',
         ),
+        (
+            f"/conversations/{cid}/messages",
+            f'{{"client_msg_id": "m2", "body": "x", "thread_root_seq": {value}}}',
+        ),
+        (f"/conversations/{cid}/threads/1/read", f'{{"seq": {value}}}'),
     ]:
         r = await admin.http.post(path, content=body, headers={"content-type": "application/json"})
         assert r.status_code == 400, (path, r.status_code, r.text)

@@ -135,6 +135,11 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/admin/search/reindex"): ADMINS,
     ("GET", "/api/v1/admin/conversations/{cid}/members"): ADMINS,
     ("POST", "/api/v1/conversations/{cid}/read"): IN_G,
+    ("GET", "/api/v1/conversations/{cid}/threads"): IN_G,
+    ("GET", "/api/v1/conversations/{cid}/threads/{root_seq}"): IN_G,
+    ("PUT", "/api/v1/conversations/{cid}/threads/{root_seq}/follow"): IN_G,
+    ("DELETE", "/api/v1/conversations/{cid}/threads/{root_seq}/follow"): IN_G,
+    ("POST", "/api/v1/conversations/{cid}/threads/{root_seq}/read"): IN_G,
     ("POST", "/api/v1/conversations/{cid}/typing"): IN_G,
     ("GET", "/api/v1/sync"): AUTH,
     ("GET", "/api/v1/presence"): AUTH,
@@ -408,6 +413,12 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path.replace("{cid}", g))
         case ("POST", "/conversations/{cid}/read"):
             return Call(method, f"{v1}/conversations/{g}/read", {"seq": 1})
+        case ("GET", "/conversations/{cid}/threads"):
+            return Call(method, path.replace("{cid}", g))
+        case (_, p) if p.startswith("/conversations/{cid}/threads/{root_seq}"):
+            seq = str(world.message_seq)
+            body = {"seq": 1} if p.endswith("/read") else None
+            return Call(method, path.replace("{cid}", g).replace("{root_seq}", seq), body)
         case ("POST", "/conversations/{cid}/typing"):
             return Call(method, f"{v1}/conversations/{g}/typing")
         case ("GET", "/sync"):

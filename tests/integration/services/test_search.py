@@ -126,6 +126,28 @@ async def test_a_recalled_message_disappears_even_before_its_job_ran(w: W) -> No
     assert (await w.svc.search.status(None)).documents == 0
 
 
+async def test_is_thread_finds_the_replies_in_threads(w: W) -> None:
+    alice, bob = await w.user("alice"), await w.user("bob")
+    general = await w.channel(alice, "general", bob)
+    root = await w.send(alice, general, "report root")
+    w.clock.advance(1)
+    await w.svc.messages.send(
+        bob, general.id, uuid.uuid4().hex, "report reply", thread_root_seq=root.seq
+    )
+    w.clock.advance(1)
+    await w.svc.messages.send(
+        alice, general.id, uuid.uuid4().hex, "report shown too", thread_root_seq=root.seq,
+        also_to_conversation=True,
+    )
+    await w.send(bob, general, "report plain")
+    await w.index()
+    assert await w.bodies(bob, "report is:thread") == ["report shown too", "report reply"]
+    assert await w.bodies(bob, "is:thread from:bob") == ["report reply"]
+    assert len(await w.bodies(bob, "report")) == 4
+    found = (await w.search(bob, "reply is:thread")).results[0].message
+    assert found.thread_root_seq == root.seq
+
+
 async def test_an_edited_message_is_found_by_its_new_text_only(w: W) -> None:
     alice, bob = await w.user("alice"), await w.user("bob")
     room = await w.channel(alice, "room", bob)
@@ -166,7 +188,7 @@ async def test_filters(w: W) -> None:
     page = await w.search(bob, "quarterly")
     assert [r.message.body for r in page.results] == ["the file"]
     assert page.results[0].highlights == ()
-    assert await w.bodies(bob, "report is:thread") == []  # issue 17
+    assert await w.bodies(bob, "report is:thread") == []  # no replies yet
     today = w.clock.now().date()
     assert await w.bodies(bob, f"report before:{today.isoformat()}") == []
     assert len(await w.bodies(bob, f"report before:{(today + timedelta(days=1)).isoformat()}")) == 3

@@ -1242,6 +1242,11 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     upload = await w.svc.files.upload(alice, "minutes.txt", "text/plain", notes())
     await w.svc.messages.send(alice, group.id, uuid.uuid4().hex, "minutes", None, [upload.id])
     await w.svc.files.mark_processed(upload.id, FileStatus.READY)  # file_updated, the group's
+    root = await w.send(alice, channel.id, "a root")
+    await w.svc.messages.send(  # thread_updated, the channel's
+        bob, channel.id, uuid.uuid4().hex, "in its thread", thread_root_seq=root.seq
+    )
+    await w.svc.threads.mark_read(alice, channel.id, root.seq, root.seq + 1)  # alice's only
     stored = await w.svc.sync.committed_between(head, await w.svc.sync.head())
     published = [envelope for _, envelope in recorder.got]
     assert [envelope_for(e) for e in stored] == published
@@ -1250,6 +1255,13 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     assert [(e.conversation_id, e.user_id) for e in reads] == [
         (group.id, None), (None, alice.id)
     ]
+    kinds = {orjson.loads(e.frame)["event"]["kind"]: e for e in published}
+    assert (kinds["thread_updated"].conversation_id, kinds["thread_updated"].user_id) == (
+        channel.id, None
+    )
+    assert (kinds["thread_read"].conversation_id, kinds["thread_read"].user_id) == (
+        None, alice.id
+    )
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, 0), ("", 0), ("0", 0), ("42", 42)])

@@ -164,3 +164,40 @@ async def test_0010_existing_links_were_not_disabled_by_their_provider(
         run, url, "SELECT subject, disabled_by_provider FROM identity_links"
     )
     assert [(r[0], bool(r[1])) for r in rows] == [("s1", False)]
+
+
+async def test_0017_messages_from_before_are_no_replies_and_downgrade_drops_threads(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """0017 (threads): a message stored before is no thread reply (thread_root_seq
+    NULL, not also to the conversation); the thread tables are there and empty; a
+    downgrade to 0016 removes the columns and the tables again, the message kept."""
+    url = backend.database_url or f"sqlite:///{tmp_path / 'tidings.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0016")
+    stamp = "2026-11-28 12:00:00" if url.startswith("sqlite") else None
+    at = "?" if stamp else "now()"
+    await asyncio.to_thread(
+        run,
+        url,
+        "INSERT INTO messages (conversation_id, seq, id, client_msg_id, sender_id, body, "
+        "reply_to_seq, mentions, created_at, edited_at, deleted) VALUES "
+        f"(?, ?, ?, ?, ?, ?, NULL, ?, {at}, NULL, FALSE)",
+        [("c1", 1, "m1", "x", "ann", "before threads", "[]", *([stamp] if stamp else []))],
+    )
+    await asyncio.to_thread(migrations.upgrade, url)
+    rows = await asyncio.to_thread(
+        run, url, "SELECT body, thread_root_seq, also_to_conversation FROM messages"
+    )
+    assert [(r[0], r[1], bool(r[2])) for r in rows] == [("before threads", None, False)]
+    assert await asyncio.to_thread(run, url, "SELECT * FROM threads") == []
+    assert await asyncio.to_thread(run, url, "SELECT * FROM thread_members") == []
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0016")
+    cols = await asyncio.to_thread(run, url, "SELECT * FROM messages")
+    assert len(cols[0]) == 11 and cols[0][5] == "before threads"
+    tables = (
+        "SELECT name FROM sqlite_master WHERE name IN ('threads', 'thread_members')"
+        if url.startswith("sqlite")
+        else "SELECT tablename FROM pg_tables WHERE tablename IN ('threads', 'thread_members')"
+    )
+    assert await asyncio.to_thread(run, url, tables) == []

@@ -25,6 +25,8 @@ from tidings.core.events import (
     ReactionChanged,
     ReadMoved,
     Routing,
+    ThreadRead,
+    ThreadUpdated,
 )
 from tidings.core.models import (
     Conversation,
@@ -36,6 +38,7 @@ from tidings.core.models import (
     Message,
     MessageId,
     StoredEvent,
+    ThreadSummary,
     UserId,
 )
 from tidings.protocol.wire import NotAnEvent, event_json, event_of
@@ -62,6 +65,7 @@ MSG_JSON = {
     "sender_id": "alice", "body": "hi @bob", "reply_to_seq": 1, "mentions": ["bob"],
     "reactions": {"👍": ["bob", "carol"]}, "created_at": "2026-11-28T11:00:00Z",
     "edited_at": AT_TEXT, "deleted": False, "attachments": [],
+    "thread_root_seq": None, "also_to_conversation": False,
 }
 RECALLED = Message(MessageId("m1"), CID, 3, "cm-1", ALICE, "", None, (), CREATED, deleted=True)
 RECALLED_JSON = {
@@ -141,6 +145,42 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         FileUpdated(CID, 3, FILE, AT),
         {"kind": "file_updated", **HEAD, "seq": 3, "file": FILE_JSON},
         Routing(CID),
+    ),
+    (
+        # a thread reply: the message carries its root and whether it is shown too
+        MessageSent(
+            Message(MessageId("m4"), CID, 4, "cm-4", BOB, "in thread", None, (), CREATED,
+                    thread_root_seq=3, also_to_conversation=True),
+            AT,
+        ),
+        {"kind": "message", **HEAD, "message": {
+            **MSG_JSON, "id": "m4", "seq": 4, "client_msg_id": "cm-4", "sender_id": "bob",
+            "body": "in thread", "reply_to_seq": None, "mentions": [], "reactions": {},
+            "edited_at": None, "thread_root_seq": 3, "also_to_conversation": True}},
+        Routing(CID, sender=BOB, client_msg_id="cm-4"),
+    ),
+    (
+        # the root's whole summary as it is now
+        ThreadUpdated(ThreadSummary(CID, 3, 2, 5, AT, (CAROL, BOB)), AT),
+        {"kind": "thread_updated", **HEAD, "thread": {
+            "root_seq": 3, "reply_count": 2, "last_reply_seq": 5, "last_reply_at": AT_TEXT,
+            "participants": ["carol", "bob"]}},
+        Routing(CID),
+    ),
+    (
+        # every reply recalled: an empty summary
+        ThreadUpdated(ThreadSummary(CID, 3, 0, None, None, ()), AT),
+        {"kind": "thread_updated", **HEAD, "thread": {
+            "root_seq": 3, "reply_count": 0, "last_reply_seq": None, "last_reply_at": None,
+            "participants": []}},
+        Routing(CID),
+    ),
+    (
+        # a user's own state in a thread: only their devices
+        ThreadRead(CID, 3, BOB, False, 5, AT),
+        {"kind": "thread_read", **HEAD, "root_seq": 3, "user_id": "bob", "following": False,
+         "read_seq": 5},
+        Routing(None, user=BOB),
     ),
 ]
 IDS = [f"{type(e).__name__}{'-private' if getattr(e, 'private', False) else ''}"

@@ -266,6 +266,7 @@ def test_message_json() -> None:
         "body": "hi @bob", "reply_to_seq": 1, "mentions": ["u2"],
         "reactions": {"👍": ["u1", "u2"]}, "created_at": "2026-11-28T23:59:01.123456Z",
         "edited_at": "2026-11-28T23:59:06.123456Z", "deleted": False, "attachments": [],
+        "thread_root_seq": None, "also_to_conversation": False,
     }
     data["reactions"]["👍"].append("u3")  # a copy: the message itself is not changed
     assert msg.reactions["👍"] == ["u1", "u2"]

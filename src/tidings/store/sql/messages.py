@@ -47,6 +47,8 @@ def _message(
         deleted=bool(row.deleted),
         reactions=reactions or {},
         attachments=tuple(attachments or ()),
+        thread_root_seq=None if row.thread_root_seq is None else int(row.thread_root_seq),
+        also_to_conversation=bool(row.also_to_conversation),
     )
 
 
@@ -141,6 +143,8 @@ class MessageQueries(TxBase):
                     m.reply_to_seq,
                     dumps(list(m.mentions)).decode(),
                     stamp if m.created_at is now else ts(m.created_at),
+                    m.thread_root_seq,
+                    m.also_to_conversation,
                 )
                 for m in messages
             ],
@@ -228,9 +232,12 @@ class MessageQueries(TxBase):
         after_seq: int | None,
         limit: int,
         max_seq: int | None,
+        thread_root_seq: int | None = None,
     ) -> MessagePage:
         c = t.messages.c
         stmt = select(t.messages).where(c.conversation_id == conversation_id)
+        if thread_root_seq is not None:  # one thread's replies (ix_messages_thread)
+            stmt = stmt.where(c.thread_root_seq == thread_root_seq)
         if max_seq is not None:
             stmt = stmt.where(c.seq <= max_seq)
         if after_seq is not None:

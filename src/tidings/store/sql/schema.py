@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData()
@@ -139,8 +140,20 @@ messages = Table(
     Column("created_at", TS, nullable=False),
     Column("edited_at", TS, nullable=True),
     Column("deleted", Boolean, nullable=False),
+    # 0017: threads (a reply names its root; also shown in the main timeline or not)
+    Column("thread_root_seq", BigInteger, nullable=True),
+    Column("also_to_conversation", Boolean, nullable=False, server_default=false()),
     PrimaryKeyConstraint("conversation_id", "seq"),
     UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_msg_id"),
+    # only the replies are in it
+    Index(
+        "ix_messages_thread",
+        "conversation_id",
+        "thread_root_seq",
+        "seq",
+        postgresql_where=text("thread_root_seq IS NOT NULL"),
+        sqlite_where=text("thread_root_seq IS NOT NULL"),
+    ),
 )
 
 mentions = Table(
@@ -469,4 +482,32 @@ message_attachments = Table(
     Column("file_id", String(32), nullable=False),
     PrimaryKeyConstraint("conversation_id", "seq", "position"),
     Index("ix_message_attachments_file", "file_id"),
+)
+
+# --- 0017: threads -------------------------------------------------------------------
+
+# A root's thread summary (one row per root that has had replies).
+threads = Table(
+    "threads",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("root_seq", BigInteger, nullable=False),
+    Column("reply_count", BigInteger, nullable=False),
+    Column("last_reply_seq", BigInteger, nullable=True),
+    Column("last_reply_at", TS, nullable=True),
+    Column("participants", Text, nullable=False),  # JSON list of user ids, newest first
+    PrimaryKeyConstraint("conversation_id", "root_seq"),
+    Index("ix_threads_activity", "conversation_id", "last_reply_at", "root_seq"),
+)
+
+# One user's explicit state in a thread (following NULL: the default).
+thread_members = Table(
+    "thread_members",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("root_seq", BigInteger, nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("following", Boolean, nullable=True),
+    Column("read_seq", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("conversation_id", "root_seq", "user_id"),
 )

@@ -22,8 +22,9 @@ TARGETS = (
 SET_LAST_SEQ = "UPDATE conversations SET last_seq = ?, last_activity_at = ? WHERE id = ?"
 INSERT_MESSAGE = (
     "INSERT INTO messages (conversation_id, seq, id, client_msg_id, sender_id, body, "
-    "reply_to_seq, mentions, created_at, edited_at, deleted) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE)"
+    "reply_to_seq, mentions, created_at, edited_at, deleted, thread_root_seq, "
+    "also_to_conversation) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE, ?, ?)"
 )
 INSERT_MENTION = "INSERT INTO mentions (conversation_id, user_id, seq) VALUES (?, ?, ?)"
 INSERT_ATTACHMENT = (

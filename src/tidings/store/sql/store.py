@@ -28,6 +28,7 @@ from tidings.store.sql.messages import MessageQueries
 from tidings.store.sql.oidc import OidcQueries
 from tidings.store.sql.scim import ScimQueries
 from tidings.store.sql.security import SecurityQueries, read_session
+from tidings.store.sql.threads import ThreadQueries
 from tidings.store.sql.users import UserQueries
 from tidings.store.sql.webhooks import WebhookQueries
 
@@ -38,6 +39,7 @@ class SqlTx(
     UserQueries,
     ConversationQueries,
     MessageQueries,
+    ThreadQueries,
     EventQueries,
     SecurityQueries,
     JobQueries,
