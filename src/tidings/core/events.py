@@ -12,7 +12,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, NamedTuple
 
-from tidings.core.models import Conversation, ConversationId, FileInfo, Message, UserId
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    FileInfo,
+    Message,
+    User,
+    UserId,
+)
 
 
 class EventKind(StrEnum):
@@ -26,6 +33,7 @@ class EventKind(StrEnum):
     MEMBER_REMOVED = "member_removed"
     READ = "read"
     FILE_UPDATED = "file_updated"
+    USER_UPDATED = "user_updated"
 
 
 class Routing(NamedTuple):
@@ -210,6 +218,29 @@ class FileUpdated:
         return Routing(self.conversation_id)
 
 
+@dataclass(frozen=True, slots=True)
+class UserUpdated:
+    """Someone changed what others see of them (display name, custom status). One event
+    per conversation they are a member of (every member holds their name), and one for
+    their own connections (`conversation_id` None) that also carries their preferences
+    (language, time zone, theme: `own`); the copies for conversations never do."""
+
+    kind: ClassVar[EventKind] = EventKind.USER_UPDATED
+    conversation_id: ConversationId | None
+    user: User
+    at: datetime
+
+    @property
+    def own(self) -> bool:
+        return self.conversation_id is None
+
+    @property
+    def routing(self) -> Routing:
+        if self.conversation_id is None:
+            return Routing(None, user=self.user.id)
+        return Routing(self.conversation_id)
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -221,6 +252,7 @@ Event = (
     | MemberRemoved
     | ReadMoved
     | FileUpdated
+    | UserUpdated
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -233,4 +265,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MemberRemoved,
     ReadMoved,
     FileUpdated,
+    UserUpdated,
 )

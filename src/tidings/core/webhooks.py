@@ -26,8 +26,11 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # The event kinds a webhook may ask for: every kind of a conversation's stream but read
-# positions (who read what when is a person's activity, not the conversation's).
-WEBHOOK_KINDS: tuple[str, ...] = tuple(k.value for k in EventKind if k is not EventKind.READ)
+# positions (who read what when is a person's activity, not the conversation's) and
+# profile changes (a person's, copied into each of their conversations).
+WEBHOOK_KINDS: tuple[str, ...] = tuple(
+    k.value for k in EventKind if k not in (EventKind.READ, EventKind.USER_UPDATED)
+)
 PING = "ping"  # the kind of a test delivery (X-Tidings-Event: ping)
 SCHEMES = ("http", "https")
 # X-Tidings-Delivery is derived from the job id in this namespace (uuid5): the same on
