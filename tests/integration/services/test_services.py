@@ -1242,6 +1242,8 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     upload = await w.svc.files.upload(alice, "minutes.txt", "text/plain", notes())
     await w.svc.messages.send(alice, group.id, uuid.uuid4().hex, "minutes", None, [upload.id])
     await w.svc.files.mark_processed(upload.id, FileStatus.READY)  # file_updated, the group's
+    # user_updated: one per conversation of alice's, and her own devices' copy
+    await w.svc.users.update(None, alice.id, display_name="Alice Chen")
     stored = await w.svc.sync.committed_between(head, await w.svc.sync.head())
     published = [envelope for _, envelope in recorder.got]
     assert [envelope_for(e) for e in stored] == published
