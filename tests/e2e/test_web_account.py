@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.web_helpers import (
+    Rest,
     admin_rest,
     chromium,
     create_user,
@@ -53,6 +54,7 @@ def test_sessions_profile_status_and_theme(live_server: Any, browser: Browser) -
     mei = create_user(admin, live_server, "mei", "Mei Lin")
     page = open_signed_in(browser, live_server, "mei", mei.password)
     other = open_signed_in(browser, live_server, "mei", mei.password)  # another device
+    pages = [page, other]
     try:
         page.get_by_test_id("nav-account").click()
         expect(page.get_by_test_id("account-page")).to_be_visible()
@@ -85,6 +87,21 @@ def test_sessions_profile_status_and_theme(live_server: Any, browser: Browser) -
         expect(page.locator(".me-bar").get_by_test_id("custom-status")).to_have_text("🌴")
         seen = admin.call("GET", f"/users/{mei.id}")["user"]["status"]
         assert (seen["text"], seen["emoji"]) == ("On leave", "🌴") and seen["until"]
+        # ... and to someone she talks to: beside her presence, gone live when cleared
+        bob = create_user(admin, live_server, "bob", "Bob Wu")
+        bob_rest = Rest(live_server.url, bob.token)
+        cid = bob_rest.conversation("direct", [mei.id])["id"]
+        bob_rest.close()
+        bob_page = open_signed_in(browser, live_server, "bob", bob.password)
+        pages.append(bob_page)
+        bob_page.goto(f"{live_server.url}/#/c/{cid}")
+        header_chip = bob_page.locator(".chat-sub").get_by_test_id("custom-status")
+        expect(header_chip).to_contain_text("On leave")
+        expect(bob_page.get_by_test_id("conv-item").get_by_test_id("custom-status")).to_have_text(
+            "🌴"
+        )
+        status.get_by_test_id("status-clear").click()
+        expect(header_chip).to_have_count(0)
 
         # the theme: the system's (emulated dark) unless the profile says otherwise
         assert body_background(page) == LIGHT_BG
@@ -134,5 +151,5 @@ def test_sessions_profile_status_and_theme(live_server: Any, browser: Browser) -
         assert worker.headers["content-type"].startswith("text/javascript")
         assert "fetch" not in worker.text.split("addEventListener", 1)[1]  # no cache
     finally:
-        _close(page, other)
+        _close(*pages)
         admin.close()
