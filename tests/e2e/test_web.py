@@ -107,6 +107,8 @@ def test_translation_files_cover_every_string() -> None:
     built |= {f"org.policy_{p}" for p in ("none", "admins", "everyone")}  # admin_org.js
     built |= {"org.limits_title", "org.limits_hint"}  # admin_config.js, group "limits"
     built |= {f"search.order_{o}" for o in ("newest", "relevance")}  # search.js
+    built |= {f"profile.theme_{v}" for v in ("system", "light", "dark")}  # account.js
+    built |= {f"status.until_{k}" for k in ("never", "30m", "1h", "4h", "today", "week")}
     # search_query.js: the suggestions' hints (FILTERS, dateSuggestions)
     search_query = (WEB / "search_query.js").read_text(encoding="utf-8")
     built |= set(re.findall(r"key: '(search\.[\w.]+)'", search_query))
@@ -971,6 +973,8 @@ def test_a_policy_that_requires_a_second_factor_leads_to_enrolment_first(
         expect(box.get_by_test_id("totp-status")).to_have_text("Off")
         box.get_by_test_id("totp-password").fill(ines.password)
         box.get_by_test_id("totp-start").click()
+        expect(box.locator("img.qr")).to_be_visible()  # the QR code, and the key to type
+        expect(box.locator("img.qr")).to_have_attribute("src", re.compile(r"^data:image/png;"))
         secret = box.get_by_test_id("totp-secret").inner_text()
         box.get_by_test_id("totp-code").fill(pyotp.TOTP(secret).now())
         box.get_by_test_id("totp-enable").click()
@@ -978,6 +982,12 @@ def test_a_policy_that_requires_a_second_factor_leads_to_enrolment_first(
         box.get_by_test_id("codes-done").click()
         page.get_by_test_id("conv-list").wait_for()
         page.wait_for_function("() => document.documentElement.dataset.connection === 'online'")
+        expect(page.get_by_test_id("banner")).to_be_hidden()  # not "Reconnecting…"
+        # the codes were shown once: the account page says how many are left, not which
+        page.get_by_test_id("nav-account").click()
+        box = page.get_by_test_id("second-factor")
+        expect(box.get_by_test_id("totp-status")).to_have_text("On")
+        expect(box.get_by_test_id("recovery-codes")).to_have_count(0)
     finally:
         _close(page)
         admin.close()

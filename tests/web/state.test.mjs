@@ -533,3 +533,23 @@ test('the admin page has an integrations tab', () => {
   assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'integrations' }).state.adminTab, 'integrations');
   assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'nope' }).state.adminTab, 'users');
 });
+
+test('user_updated replaces the user held; on the own copy the preferences come into force', () => {
+  let s = world();
+  const bob = { id: 'u2', username: 'bob', display_name: 'Bob Chen', status: { text: 'Away', emoji: '🌴', until: null } };
+  let r = apply(s, { type: 'event', event: { kind: 'user_updated', conversation_id: 'c1', user: bob } });
+  assert.equal(r.state.users.get('u2').display_name, 'Bob Chen');
+  assert.deepEqual(r.state.users.get('u2').status, bob.status);
+  assert.equal(displayName(r.state, 'u2'), 'Bob Chen');
+  assert.ok(!effectTypes(r.effects).includes('apply_preferences'));
+  // the same event twice: the same state (one copy per shared conversation)
+  const again = apply(r.state, { type: 'event', event: { kind: 'user_updated', conversation_id: 'c2', user: bob } });
+  assert.deepEqual(snapshot(again.state.users), snapshot(r.state.users));
+  s = r.state;
+  const prefs = { language: 'zh-CN', time_zone: 'Asia/Shanghai', theme: 'dark' };
+  r = apply(s, { type: 'event', event: { kind: 'user_updated', conversation_id: null,
+    user: { ...ME, display_name: 'Alice Lee', status: null }, preferences: prefs } });
+  assert.equal(r.state.me.display_name, 'Alice Lee');
+  assert.deepEqual(r.effects.find((e) => e.type === 'apply_preferences'), { type: 'apply_preferences', preferences: prefs });
+  assert.equal(apply(s, { type: 'event', event: { kind: 'user_updated', user: null } }).state, s);
+});

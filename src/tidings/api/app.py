@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +40,9 @@ from tidings.gateway.ws import WS_PATH, Gateway
 from tidings.services.hub import Services
 
 WEB_DIR = Path(tidings.__file__).parent / "web"
+# the web app manifest's type (W3C Web App Manifest), whatever the host's mime.types
+# says; the service worker (sw.js) is text/javascript like every module
+mimetypes.add_type("application/manifest+json", ".webmanifest")
 
 
 class MetricsSource(Protocol):

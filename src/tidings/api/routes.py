@@ -20,10 +20,12 @@ from tidings.protocol.wire import (
     member_json,
     member_view_json,
     message_json,
+    preferences_json,
     user_json,
 )
 from tidings.services.audit import client_address
 from tidings.services.hub import Services
+from tidings.services.profile import UNSET, ProfileChange, StatusChange
 from tidings.services.ratelimit import Action
 from tidings.services.sync import parse_position
 
@@ -124,11 +126,52 @@ async def logout(svc: Svc, me: AnyAuth) -> Response:
 
 # --- users --------------------------------------------------------------------------
 @router.get("/users/me", response_model=s.MeOut, tags=["users"])
-async def get_me(me: AnyAuth) -> Response:
+async def get_me(svc: Svc, me: AnyAuth) -> Response:
     """Also answers a session that may only enrol a second factor: then
     `second_factor_required` is true (as at login), and every other call but logout,
-    sessions and /auth/totp answers 403 `second_factor_required` until it is enrolled."""
-    return json({"user": user_json(me.user), "second_factor_required": me.enrol_only})
+    sessions and /auth/totp answers 403 `second_factor_required` until it is enrolled.
+    `preferences`: the caller's own settings (PATCH /users/me)."""
+    user = await svc.profile.mine(me)
+    return json(
+        {
+            "user": user_json(user, svc.deps.clock.now()),
+            "second_factor_required": me.enrol_only,
+            "preferences": preferences_json(user.preferences),
+        }
+    )
+
+
+@router.patch("/users/me", response_model=s.ProfileOut, tags=["users"])
+async def patch_me(body: s.ProfilePatchIn, svc: Svc, me: Auth) -> Response:
+    """Change your own profile: display name, language, time zone, theme, custom
+    status. Others see the name and status change as `user_updated` events; your own
+    connections also get the preferences. Validated whole: nothing is written when one
+    field is wrong (`400 invalid_request`, `details.field`)."""
+    given = body.model_fields_set
+    for name in ("display_name", "theme"):
+        if name in given and getattr(body, name) is None:
+            raise InvalidRequest(f"{name} must not be null", field=name)
+    status = body.status
+    change = ProfileChange(
+        display_name=body.display_name if body.display_name is not None else UNSET,
+        language=body.language if "language" in given else UNSET,
+        time_zone=body.time_zone if "time_zone" in given else UNSET,
+        theme=body.theme if body.theme is not None else UNSET,
+        status=(
+            UNSET
+            if "status" not in given
+            else None
+            if status is None
+            else StatusChange(status.text, status.emoji, status.until)
+        ),
+    )
+    user = await svc.profile.update(me, change)
+    return json(
+        {
+            "user": user_json(user, svc.deps.clock.now()),
+            "preferences": preferences_json(user.preferences),
+        }
+    )
 
 
 @router.post("/users", status_code=201, response_model=s.UserEnvelope, tags=["users"])
@@ -148,12 +191,13 @@ async def search_users(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     users = await svc.users.search(me.user, query, department_id, limit)
-    return json({"users": [user_json(u) for u in users]})
+    now = svc.deps.clock.now()
+    return json({"users": [user_json(u, now) for u in users]})
 
 
 @router.get("/users/{uid}", response_model=s.UserEnvelope, tags=["users"])
 async def get_user(uid: str, svc: Svc, me: Auth) -> Response:
-    return json({"user": user_json(await svc.users.get(me.user, uid))})
+    return json({"user": user_json(await svc.users.get(me.user, uid), svc.deps.clock.now())})
 
 
 @router.patch("/users/{uid}", response_model=s.UserEnvelope, tags=["users"])

@@ -51,6 +51,31 @@ class UserPatchIn(Body):
     disabled: bool | None = None
 
 
+class StatusIn(Body):
+    text: str = Field(
+        default="", max_length=4096, description="at most custom_status_max_chars (100)"
+    )
+    emoji: str = Field(default="", max_length=64, description="one emoji, or empty")
+    until: str | None = Field(
+        default=None,
+        max_length=64,
+        description="RFC 3339, in the future: from then on the status reads as none",
+    )
+
+
+class ProfilePatchIn(Body):
+    """Fields left out stay as they are. `language` / `time_zone` null: the device's
+    again; `status` null (or empty text and emoji): no custom status."""
+
+    display_name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=16, description="en or zh-CN")
+    time_zone: str | None = Field(
+        default=None, max_length=64, description="an IANA name: Asia/Shanghai, UTC"
+    )
+    theme: str | None = Field(default=None, max_length=16, description="system, light, dark")
+    status: StatusIn | None = None
+
+
 class BotCreateIn(Body):
     username: str = Field(min_length=1, max_length=64)
     display_name: str | None = Field(default=None, max_length=200)
@@ -122,6 +147,18 @@ class ReadIn(Body):
 # --- responses (documentation of the shapes; handlers return them as built) -------
 
 
+class StatusOut(BaseModel):
+    text: str
+    emoji: str
+    until: str | None
+
+
+class PreferencesOut(BaseModel):
+    language: str | None = Field(description="en or zh-CN; null: the device's")
+    time_zone: str | None = Field(description="an IANA name; null: the device's")
+    theme: str = Field(description="system, light or dark")
+
+
 class UserOut(BaseModel):
     id: str
     username: str
@@ -137,6 +174,9 @@ class UserOut(BaseModel):
         description="who keeps the account: local (made here, its own password), or the "
         "identity provider that provisioned it: ldap, oidc, scim (docs/identity.md)",
     )
+    status: StatusOut | None = Field(
+        default=None, description="the custom status (none once its `until` has passed)"
+    )
 
 
 class UserEnvelope(BaseModel):
@@ -145,6 +185,13 @@ class UserEnvelope(BaseModel):
 
 class MeOut(UserEnvelope):
     second_factor_required: bool = False
+    preferences: PreferencesOut | None = Field(
+        default=None, description="the caller's own settings (never shown to others)"
+    )
+
+
+class ProfileOut(UserEnvelope):
+    preferences: PreferencesOut
 
 
 class LoginOut(BaseModel):

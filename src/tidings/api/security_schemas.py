@@ -47,6 +47,10 @@ class SessionsOut(BaseModel):
     sessions: list[SessionOut]
 
 
+class SessionsRevokedOut(BaseModel):
+    revoked: int
+
+
 class TotpSetupOut(BaseModel):
     secret: str
     otpauth_uri: str

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         90, ge=1, le=3660, description="the longest window of the admins' usage statistics"
     )
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+    custom_status_max_chars: int = Field(
+        100, ge=1, le=1000, description="the longest custom status text (services/profile.py)"
+    )
     auth_timeout_seconds: float = Field(10.0, gt=0)
     # --- request and connection limits (docs/security.md) ---
     max_header_bytes: int = Field(

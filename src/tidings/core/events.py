@@ -18,6 +18,7 @@ from tidings.core.models import (
     FileInfo,
     Message,
     ThreadSummary,
+    User,
     UserId,
 )
 
@@ -35,6 +36,7 @@ class EventKind(StrEnum):
     FILE_UPDATED = "file_updated"
     THREAD_UPDATED = "thread_updated"
     THREAD_READ = "thread_read"
+    USER_UPDATED = "user_updated"
 
 
 class Routing(NamedTuple):
@@ -255,6 +257,29 @@ class ThreadRead:
         return Routing(None, user=self.user_id)
 
 
+@dataclass(frozen=True, slots=True)
+class UserUpdated:
+    """Someone changed what others see of them (display name, custom status). One event
+    per conversation they are a member of (every member holds their name), and one for
+    their own connections (`conversation_id` None) that also carries their preferences
+    (language, time zone, theme: `own`); the copies for conversations never do."""
+
+    kind: ClassVar[EventKind] = EventKind.USER_UPDATED
+    conversation_id: ConversationId | None
+    user: User
+    at: datetime
+
+    @property
+    def own(self) -> bool:
+        return self.conversation_id is None
+
+    @property
+    def routing(self) -> Routing:
+        if self.conversation_id is None:
+            return Routing(None, user=self.user.id)
+        return Routing(self.conversation_id)
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -268,6 +293,7 @@ Event = (
     | FileUpdated
     | ThreadUpdated
     | ThreadRead
+    | UserUpdated
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -282,4 +308,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     FileUpdated,
     ThreadUpdated,
     ThreadRead,
+    UserUpdated,
 )

@@ -58,6 +58,37 @@ class PresenceState(StrEnum):
     OFFLINE = "offline"
 
 
+class Theme(StrEnum):
+    SYSTEM = "system"
+    LIGHT = "light"
+    DARK = "dark"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomStatus:
+    """A custom status: text and/or an emoji, until a time (None: until cleared)."""
+
+    text: str
+    emoji: str
+    until: datetime | None = None
+
+    def at(self, now: datetime) -> CustomStatus | None:
+        """This status as it reads at `now`: None once it has expired."""
+        if self.until is not None and self.until <= now:
+            return None
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """A user's own settings: the web client's language (None: the device's), time zone
+    (an IANA name; None: the device's) and theme."""
+
+    language: str | None = None
+    time_zone: str | None = None
+    theme: Theme = Theme.SYSTEM
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: UserId
@@ -71,6 +102,11 @@ class User:
     bot: bool = False
     email: str | None = None
     origin: UserOrigin = UserOrigin.LOCAL
+    # what others see beside the name (services/profile.py); past `status.until` it
+    # reads as no status (CustomStatus.at)
+    status: CustomStatus | None = None
+    # the owner's own choices, never shown to others (services/profile.py)
+    preferences: Preferences = Preferences()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from tidings.core.events import (
     ReadMoved,
     ThreadRead,
     ThreadUpdated,
+    UserUpdated,
 )
 from tidings.core.integrations import IncomingWebhook, Invocation, SlashCommand
 from tidings.core.jobs import JobRecord, QueueStats
@@ -32,7 +33,9 @@ from tidings.core.models import (
     Conversation,
     ConversationId,
     ConversationKind,
+    CustomStatus,
     Department,
+    DepartmentId,
     FileId,
     FileInfo,
     FileStatus,
@@ -40,19 +43,27 @@ from tidings.core.models import (
     MemberView,
     Message,
     MessageId,
+    OrgRole,
+    Preferences,
     StoredEvent,
+    Theme,
     ThreadState,
     ThreadSummary,
     ThreadView,
     User,
     UserId,
+    UserOrigin,
 )
 from tidings.core.webhooks import Delivery, Webhook
 
 JsonDict = dict[str, object]
 
 
-def user_json(user: User) -> JsonDict:
+def user_json(user: User, now: datetime | None = None) -> JsonDict:
+    """A user as everyone sees them. With `now`, a custom status that has expired by
+    then reads as none (REST answers); without, it is as stored (events: clients
+    compare `until` with their clock)."""
+    status = user.status if user.status is None or now is None else user.status.at(now)
     return {
         "id": user.id,
         "username": user.username,
@@ -64,7 +75,54 @@ def user_json(user: User) -> JsonDict:
         "bot": user.bot,
         "email": user.email,
         "origin": user.origin.value,
+        "status": status_json(status),
     }
+
+
+def status_json(status: CustomStatus | None) -> JsonDict | None:
+    if status is None:
+        return None
+    return {
+        "text": status.text,
+        "emoji": status.emoji,
+        "until": None if status.until is None else rfc3339(status.until),
+    }
+
+
+def preferences_json(prefs: Preferences) -> JsonDict:
+    """A user's own settings: only ever sent to that user."""
+    return {"language": prefs.language, "time_zone": prefs.time_zone, "theme": prefs.theme.value}
+
+
+def user_of(data: Mapping[str, object], prefs: Mapping[str, object] | None = None) -> User:
+    """A user read back from `user_json` (and `preferences_json`, when given)."""
+    raw_status = data.get("status")
+    status = None
+    if isinstance(raw_status, dict):
+        st = {str(k): v for k, v in raw_status.items()}
+        status = CustomStatus(_str(st, "text"), _str(st, "emoji"), _optional_time(st, "until"))
+    preferences = Preferences()
+    if prefs is not None:
+        preferences = Preferences(
+            language=_opt_str(prefs, "language"),
+            time_zone=_opt_str(prefs, "time_zone"),
+            theme=Theme(_str(prefs, "theme")),
+        )
+    email = data.get("email")
+    return User(
+        id=UserId(_str(data, "id")),
+        username=_str(data, "username"),
+        display_name=_str(data, "display_name"),
+        role=OrgRole(_str(data, "role")),
+        disabled=_bool(data, "disabled"),
+        created_at=_time(data, "created_at"),
+        department_ids=tuple(DepartmentId(d) for d in _ids(data, "department_ids")),
+        bot=_bool(data, "bot"),
+        email=email if isinstance(email, str) else None,
+        origin=UserOrigin(_str(data, "origin")),
+        status=status,
+        preferences=preferences,
+    )
 
 
 def department_json(dep: Department) -> JsonDict:
@@ -255,6 +313,10 @@ def event_json(event: Event) -> JsonDict:
             data["user_id"] = event.user_id
             data["following"] = event.following
             data["read_seq"] = event.read_seq
+        case UserUpdated():
+            data["user"] = user_json(event.user)
+            if event.own:
+                data["preferences"] = preferences_json(event.user.preferences)
     return data
 
 
@@ -343,6 +405,13 @@ def event_of(stored: StoredEvent) -> Event:
                 read_seq=_int(p, "read_seq"),
                 at=at,
             )
+        case EventKind.USER_UPDATED:
+            own = p.get("conversation_id") is None
+            return UserUpdated(
+                conversation_id=None if own else ConversationId(_str(p, "conversation_id")),
+                user=user_of(_obj(p, "user"), _obj(p, "preferences") if own else None),
+                at=at,
+            )
     raise NotAnEvent(f"unknown event kind {kind!r}")
 
 
@@ -409,6 +478,10 @@ def _int(data: Mapping[str, object], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise NotAnEvent(f"{key} is not an integer")
     return value
+
+
+def _opt_str(data: Mapping[str, object], key: str) -> str | None:
+    return None if data.get(key) is None else _str(data, key)
 
 
 def _opt_int(data: Mapping[str, object], key: str) -> int | None:

@@ -54,7 +54,9 @@ from tidings.sdk.errors import (
 from tidings.sdk.models import (
     CommandInvoked,
     Conversation,
+    CustomStatus,
     Department,
+    DeviceSession,
     EphemeralMessage,
     Event,
     File,
@@ -68,6 +70,7 @@ from tidings.sdk.models import (
     Member,
     Message,
     PluginInfo,
+    Preferences,
     ReadState,
     ScimToken,
     SearchPage,
@@ -97,6 +100,15 @@ FATAL: Final = frozenset({Next.AUTH_FAILED, Next.RESUME_REFUSED})
 same way cannot help after 4001 bad token, 4003 revoked/disabled/removed, or 4009 a
 ``since`` the server never gave out (the application must sync over REST and open a new
 stream)."""
+
+
+class _Unset:
+    """An argument left out (None is a value: it clears)."""
+
+    __slots__ = ()
+
+
+_UNSET: Final = _Unset()
 
 
 UploadSource = str | os.PathLike[str] | bytes | bytearray | AsyncIterable[bytes]
@@ -432,6 +444,63 @@ class Client:
             "/auth/password",
             json={"current_password": current_password, "new_password": new_password},
         )
+
+    async def preferences(self) -> Preferences:
+        """This account's own settings: language, time zone, theme."""
+        data = await self.request("GET", "/users/me")
+        return Preferences.from_json(data.get("preferences") or {})
+
+    async def update_profile(
+        self,
+        *,
+        display_name: str | None = None,
+        language: str | _Unset | None = _UNSET,
+        time_zone: str | _Unset | None = _UNSET,
+        theme: str | None = None,
+        status: CustomStatus | _Unset | None = _UNSET,
+    ) -> tuple[User, Preferences]:
+        """Change this account's profile; arguments left out stay as they are.
+        ``language`` / ``time_zone`` None: the device's again; ``status`` None: no custom
+        status (a :class:`CustomStatus` with ``until`` expires by itself). Others see the
+        name and status change as :class:`UserUpdated` events."""
+        body: dict[str, object] = {}
+        if display_name is not None:
+            body["display_name"] = display_name
+        if theme is not None:
+            body["theme"] = theme
+        if not isinstance(language, _Unset):
+            body["language"] = language
+        if not isinstance(time_zone, _Unset):
+            body["time_zone"] = time_zone
+        if not isinstance(status, _Unset):
+            body["status"] = (
+                None
+                if status is None
+                else {
+                    "text": status.text,
+                    "emoji": status.emoji,
+                    "until": None if status.until is None else status.until.isoformat(),
+                }
+            )
+        data = await self.request("PATCH", "/users/me", json=body, retry=True)
+        user = User.from_json(data["user"])
+        if self.user is not None and self.user.id == user.id:
+            self.user = user
+        return user, Preferences.from_json(data.get("preferences") or {})
+
+    async def sessions(self) -> list[DeviceSession]:
+        """This account's signed-in devices; ``current`` marks this client's."""
+        data = await self.request("GET", "/sessions")
+        return [DeviceSession.from_json(s) for s in data.get("sessions", [])]
+
+    async def revoke_session(self, session_id: str) -> None:
+        """Sign out one device of this account (its live connections close)."""
+        await self.request("DELETE", f"/sessions/{quote(session_id, safe='')}")
+
+    async def revoke_other_sessions(self) -> int:
+        """Sign out every other device of this account; returns how many."""
+        data = await self.request("DELETE", "/sessions")
+        return int(data.get("revoked") or 0)
 
     async def second_factor(self) -> SecondFactor:
         """Whether this account has a second factor, and its unspent recovery codes."""

@@ -86,11 +86,14 @@ class User:
     origin: str = "local"
     """``local``, or the identity provider that keeps the account: ``ldap``, ``oidc``,
     ``scim``."""
+    status: CustomStatus | None = None
+    """The custom status shown beside presence (see :meth:`CustomStatus.at`)."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> User:
         """Build a user from its JSON object."""
+        status = data.get("status")
         return cls(
             id=_str(data.get("id")),
             username=_str(data.get("username")),
@@ -102,7 +105,76 @@ class User:
             bot=bool(data.get("bot", False)),
             email=_opt_str(data.get("email")),
             origin=_str(data.get("origin"), "local"),
+            status=CustomStatus.from_json(status) if isinstance(status, dict) else None,
             raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomStatus:
+    """A custom status: ``text`` and/or ``emoji``, until ``until`` (None: until
+    cleared). Past ``until`` it reads as none: see :meth:`at`."""
+
+    text: str = ""
+    emoji: str = ""
+    until: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CustomStatus:
+        return cls(
+            text=_str(data.get("text")),
+            emoji=_str(data.get("emoji")),
+            until=parse_time(data.get("until")),
+        )
+
+    def at(self, now: datetime) -> CustomStatus | None:
+        """This status as it reads at ``now`` (timezone-aware): None once expired."""
+        return None if self.until is not None and self.until <= now else self
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preferences:
+    """The signed-in account's own settings (never shown to others)."""
+
+    language: str | None = None
+    """``en`` or ``zh-CN``; None: the device's."""
+    time_zone: str | None = None
+    """An IANA name; None: the device's."""
+    theme: str = "system"
+    """``system``, ``light`` or ``dark``."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Preferences:
+        return cls(
+            language=_opt_str(data.get("language")),
+            time_zone=_opt_str(data.get("time_zone")),
+            theme=_str(data.get("theme"), "system"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceSession:
+    """One signed-in device of the account (``GET /sessions``)."""
+
+    id: str
+    device: str = ""
+    address: str = ""
+    created_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    expires_at: datetime | None = None
+    current: bool = False
+    """The session this client is signed in with."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeviceSession:
+        return cls(
+            id=_str(data.get("id")),
+            device=_str(data.get("device")),
+            address=_str(data.get("address")),
+            created_at=parse_time(data.get("created_at")),
+            last_seen_at=parse_time(data.get("last_seen_at")),
+            expires_at=parse_time(data.get("expires_at")),
+            current=bool(data.get("current", False)),
         )
 
 
@@ -744,6 +816,16 @@ class ThreadRead(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UserUpdated(Event):
+    """``user_updated``: ``user`` changed their display name, custom status or (only
+    on their own connections, ``conversation_id`` None) ``preferences``. One per
+    conversation they are a member of: replace the user you hold."""
+
+    user: User
+    preferences: Preferences | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(Event):
     """An event kind this SDK does not model; everything is in ``raw``."""
 
@@ -834,6 +916,14 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
     file = data.get("file")
     if kind == "file_updated" and isinstance(file, dict):
         return FileUpdated(seq=_int(data.get("seq")), file=File.from_json(file), **common)
+    user = data.get("user")
+    if kind == "user_updated" and isinstance(user, dict):
+        prefs = data.get("preferences")
+        return UserUpdated(
+            user=User.from_json(user),
+            preferences=Preferences.from_json(prefs) if isinstance(prefs, dict) else None,
+            **common,
+        )
     if kind == "member_added":
         return MemberAdded(
             user_ids=_str_tuple(data.get("user_ids")),

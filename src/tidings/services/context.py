@@ -33,6 +33,7 @@ class Limits:
     usage_stats_max_days: int
     audit_export_max_rows: int
     config_max_value_chars: int
+    custom_status_max_chars: int
 
     @property
     def edit_window(self) -> timedelta:

@@ -28,6 +28,7 @@ from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
 from tidings.services.plugins import PluginService, PluginSetup
 from tidings.services.presence import PresenceService
+from tidings.services.profile import ProfileService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.scim import ScimService
 from tidings.services.search import SearchService
@@ -56,6 +57,7 @@ class Services:
     audit: AuditService
     second_factor: SecondFactorService
     sessions: SessionService
+    profile: ProfileService
     bots: BotService
     limiter: RateLimiter
     secrets: SecretsService
@@ -129,6 +131,7 @@ class Services:
             audit=audit,
             second_factor=second_factor,
             sessions=SessionService(deps, auth, passwords),
+            profile=ProfileService(deps, auth.limiter),
             bots=BotService(deps, auth, users),
             limiter=auth.limiter,
             secrets=SecretsService(deps, audit),

@@ -44,6 +44,7 @@ from tidings.core.rules import clean_text, normalize_username, refused_character
 from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
+from tidings.services.profile import announce
 from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
@@ -441,6 +442,10 @@ class IdentityService:
                 target_id=user.id,
                 details={"provider": provider, "fields": changed},
             )
+        if "display_name" in fields and not disabling:
+            renamed = await tx.get_user(user.id)
+            if renamed is not None:  # everyone who holds the name gets the new one
+                await announce(tx, self.d.bus, renamed, self.d.clock.now())
         if disabling:
             await self._disable(tx, provider, subject, user, "disabled by the provider")
 

@@ -45,6 +45,31 @@ class SessionService:
             )
             close_connections_on_commit(tx, self.d.bus, user.id, "revoked", token_ids=[token_id])
 
+    async def revoke_others(self, session: Session) -> int:
+        """Sign out every other session of yours ("sign out all others"): this one stays,
+        the others' live connections close. Returns how many ended."""
+        user = session.user
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            others = [
+                s.token_id
+                for s in await tx.list_sessions(user.id, now)
+                if s.token_id != session.token_id
+            ]
+            if not others:
+                return 0
+            await tx.revoke_user_tokens_except(user.id, session.token_id, now)
+            await record(
+                tx,
+                self.d.clock,
+                AuditAction.SESSIONS_REVOKED,
+                actor_id=user.id,
+                target_id=user.id,
+                details={"reason": "others_signed_out", "count": len(others)},
+            )
+            close_connections_on_commit(tx, self.d.bus, user.id, "revoked", token_ids=others)
+        return len(others)
+
     async def of_user(self, actor: User | None, user_id: str) -> list[SessionInfo]:
         """An admin looks at someone's sessions."""
         target = await self._managed(actor, user_id)

@@ -21,6 +21,7 @@ from tidings.services.context import Deps
 from tidings.services.events import close_connections_on_commit
 from tidings.services.password_policy import check_new_password
 from tidings.services.passwords import Passwords
+from tidings.services.profile import announce
 from tidings.store.ports import Tx
 
 OWNER_CREATED_KEY = "owner_created"
@@ -173,6 +174,9 @@ class UserService:
                         details={"reason": "user_disabled"},
                     )
             updated = await tx.get_user(user_id)
+            if updated is not None and shown is not None and shown != target.display_name:
+                # everyone who holds the name gets the new one (services/profile.py)
+                await announce(tx, self.d.bus, updated, self.d.clock.now())
             if disabled:
                 close_connections_on_commit(tx, self.d.bus, user_id, "user_disabled")
         assert updated is not None

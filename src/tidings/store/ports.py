@@ -25,6 +25,7 @@ from tidings.core.models import (
     Conversation,
     ConversationId,
     ConversationKind,
+    CustomStatus,
     Department,
     FileInfo,
     FileStatus,
@@ -33,6 +34,7 @@ from tidings.core.models import (
     MemberView,
     Message,
     OrgRole,
+    Preferences,
     Session,
     SessionInfo,
     StoredEvent,
@@ -215,6 +217,19 @@ class UsersTx(Protocol):
 
     async def set_display_name(self, user_id: str, display_name: str, search_key: str) -> None:
         """A new display name, and the search key made from it."""
+        ...
+
+    async def set_profile(
+        self,
+        user_id: str,
+        *,
+        display_name: str,
+        search_key: str,
+        status: CustomStatus | None,
+        preferences: Preferences,
+    ) -> None:
+        """What services/profile.py changes: name (and its search key), status,
+        preferences, written whole."""
         ...
 
     async def set_role(self, user_id: str, role: OrgRole) -> None: ...

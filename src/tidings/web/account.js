@@ -1,8 +1,12 @@
-// The account page (#/account): change your password, and the second factor (turn it
-// on with the QR code, new recovery codes, turn it off). Every change asks for the
-// password in the same request, as the server requires (docs/security.md).
-import { h, append, clear } from './dom.js';
-import { t } from './i18n.js';
+// The account page (#/account): your profile (display name, language, time zone,
+// theme) and custom status, your signed-in devices, change your password, and the
+// second factor (turn it on with the QR code, new recovery codes, turn it off). Every
+// security change asks for the password in the same request, as the server requires
+// (docs/security.md).
+import { h, append, clear, bdi } from './dom.js';
+import { t, LANGUAGES } from './i18n.js';
+import { fmtDateTime } from './format.js';
+import { THEMES } from './pwa.js';
 
 export function renderAccount(main, ctx) {
   clear(main);
@@ -10,7 +14,171 @@ export function renderAccount(main, ctx) {
   append(main, h('section', { class: 'page', 'data-testid': 'account-page' },
     h('header', { class: 'page-header' }, ctx.backButton(), h('h2', {}, t('account.title'))),
     body));
-  append(body, passwordBox(ctx), secondFactorBox(ctx));
+  append(body, profileBox(ctx), statusBox(ctx), sessionsBox(ctx), passwordBox(ctx), secondFactorBox(ctx));
+}
+
+function field(label, input) {
+  return h('label', { class: 'field' }, h('span', {}, label), input);
+}
+
+// Display name, language, time zone and theme: one PATCH /users/me. The language and
+// theme come into force through the `user_updated` event of one's own connections
+// (app.js applyPreferences), on every device signed in.
+function profileBox(ctx) {
+  const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'profile-error' });
+  const form = h('form', { class: 'card-box', 'data-testid': 'profile-form' }, h('h3', {}, t('profile.title')),
+    h('p', { class: 'hint' }, t('common.loading')));
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  const build = (me) => {
+    const user = me.user;
+    const prefs = me.preferences || {};
+    const local = user.origin === 'local';
+    const name = h('input', { name: 'display_name', value: user.display_name, maxlength: '80', required: true,
+      disabled: !local, 'data-testid': 'profile-name' });
+    const lang = h('select', { name: 'language', 'data-testid': 'profile-language' },
+      h('option', { value: '', selected: !prefs.language }, t('profile.device_default')),
+      LANGUAGES.map((l) => h('option', { value: l.code, selected: prefs.language === l.code }, l.label)));
+    const zone = h('input', { name: 'time_zone', value: prefs.time_zone || '', list: 'tz-list', maxlength: '64',
+      placeholder: Intl.DateTimeFormat().resolvedOptions().timeZone, 'data-testid': 'profile-time-zone' });
+    const theme = h('select', { name: 'theme', 'data-testid': 'profile-theme' },
+      THEMES.map((v) => h('option', { value: v, selected: (prefs.theme || 'system') === v }, t(`profile.theme_${v}`))));
+    clear(form);
+    append(form, h('h3', {}, t('profile.title')),
+      h('div', { class: 'form-grid' },
+        field(t('profile.display_name'), name),
+        field(t('settings.language'), lang),
+        field(t('profile.time_zone'), zone),
+        h('datalist', { id: 'tz-list' }, zones.map((z) => h('option', { value: z }))),
+        field(t('profile.theme'), theme),
+        h('div', { class: 'field field-button' },
+          h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': 'profile-save' }, t('profile.save')))),
+      local ? null : h('p', { class: 'hint' }, t('profile.name_managed')),
+      error);
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    const data = new FormData(form);
+    const body = {
+      language: String(data.get('language') || '') || null,
+      time_zone: String(data.get('time_zone') || '').trim() || null,
+      theme: String(data.get('theme')),
+    };
+    if (data.has('display_name')) body.display_name = String(data.get('display_name'));
+    try {
+      const res = await ctx.api.patch('/users/me', body);
+      ctx.dispatch({ type: 'users_loaded', users: [res.user] });
+      ctx.applyPreferences(res.preferences);
+      ctx.toast(t('profile.saved'));
+    } catch (err) {
+      error.textContent = ctx.errorText(err);
+    }
+  });
+  ctx.api.get('/users/me').then(build).catch((err) => { error.textContent = ctx.errorText(err); });
+  return form;
+}
+
+// The custom status: an emoji and a short text beside one's name, until a time.
+const UNTIL = [
+  ['never', null], ['30m', 30 * 60e3], ['1h', 60 * 60e3], ['4h', 4 * 60 * 60e3], ['today', 'today'], ['week', 7 * 24 * 60 * 60e3],
+];
+
+function untilTime(choice) {
+  const found = UNTIL.find(([k]) => k === choice);
+  if (!found || found[1] == null) return null;
+  if (found[1] === 'today') {
+    const end = new Date();
+    end.setHours(23, 59, 59, 0);
+    return end.toISOString();
+  }
+  return new Date(Date.now() + found[1]).toISOString();
+}
+
+function statusBox(ctx) {
+  const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'status-error' });
+  const me = ctx.state.users.get(ctx.state.me.id) || ctx.state.me;
+  const st = me.status && !(me.status.until && Date.parse(me.status.until) <= Date.now()) ? me.status : null;
+  const save = async (status) => {
+    error.textContent = '';
+    try {
+      const res = await ctx.api.patch('/users/me', { status });
+      ctx.dispatch({ type: 'users_loaded', users: [res.user] });
+      ctx.toast(t(status ? 'status.saved' : 'status.cleared'));
+      if (!status) form.reset();
+    } catch (err) {
+      error.textContent = ctx.errorText(err);
+    }
+  };
+  const form = h('form', { class: 'card-box', 'data-testid': 'status-form', onsubmit: (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    save({ emoji: String(data.get('emoji') || '').trim(), text: String(data.get('text') || '').trim(),
+      until: untilTime(String(data.get('until'))) });
+  } },
+  h('h3', {}, t('status.title')),
+  h('div', { class: 'form-grid' },
+    field(t('status.emoji'), h('input', { name: 'emoji', value: st ? st.emoji : '', maxlength: '16', placeholder: '🌴',
+      class: 'emoji-input', 'data-testid': 'status-emoji' })),
+    field(t('status.text'), h('input', { name: 'text', value: st ? st.text : '', maxlength: '100',
+      placeholder: t('status.placeholder'), 'data-testid': 'status-text' })),
+    field(t('status.until'), h('select', { name: 'until', 'data-testid': 'status-until' },
+      UNTIL.map(([k]) => h('option', { value: k }, t(`status.until_${k}`))))),
+    h('div', { class: 'field field-button' },
+      h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': 'status-save' }, t('status.set')),
+      h('button', { class: 'btn', type: 'button', 'data-testid': 'status-clear', onclick: () => save(null) }, t('status.clear')))),
+  st && st.until ? h('p', { class: 'hint' }, t('status.until_at', { at: fmtDateTime(st.until) })) : null,
+  error);
+  return form;
+}
+
+// My sessions: every signed-in device, the current one marked; sign out one, or all
+// the others (their live connections close at once).
+function sessionsBox(ctx) {
+  const box = h('div', { class: 'card-box', 'data-testid': 'sessions' });
+  const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'sessions-error' });
+  const act = async (run) => {
+    error.textContent = '';
+    try {
+      await run();
+      load();
+    } catch (err) {
+      error.textContent = ctx.errorText(err);
+    }
+  };
+  const row = (s) => h('li', { class: 'session-row', 'data-testid': 'session-row', dataset: { sid: s.id, current: String(s.current) } },
+    h('div', { class: 'session-info' },
+      h('div', { class: 'session-device' }, bdi(s.device || t('sessions.unknown_device')),
+        s.current ? h('span', { class: 'current-pill', 'data-testid': 'session-current' }, t('sessions.current')) : null),
+      h('div', { class: 'session-meta' },
+        [s.last_seen_at ? t('sessions.last_seen', { at: fmtDateTime(s.last_seen_at) }) : t('sessions.signed_in', { at: fmtDateTime(s.created_at) }),
+          s.address ? t('sessions.address', { address: s.address }) : null].filter(Boolean).join(' · '))),
+    s.current ? null : h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'session-sign-out',
+      onclick: () => act(() => ctx.api.del(`/sessions/${encodeURIComponent(s.id)}`)) }, t('sessions.sign_out')));
+  const load = async () => {
+    try {
+      const { sessions } = await ctx.api.get('/sessions');
+      const others = sessions.filter((s) => !s.current).length;
+      clear(box);
+      append(box, h('h3', {}, t('sessions.title')),
+        h('ul', { class: 'session-list', 'data-testid': 'session-list' }, sessions.map(row)),
+        others ? h('button', { class: 'btn btn-danger', type: 'button', 'data-testid': 'sessions-sign-out-others',
+          onclick: async () => {
+            if (!(await ctx.confirmDialog(t('sessions.others_confirm', { n: others }),
+              { confirmLabel: t('sessions.sign_out_others'), danger: true }))) return;
+            act(async () => {
+              const res = await ctx.api.del('/sessions');
+              ctx.toast(t('sessions.others_done', { n: res.revoked }));
+            });
+          } }, t('sessions.sign_out_others')) : h('p', { class: 'hint' }, t('sessions.only_this')),
+        error);
+    } catch (err) {
+      error.textContent = ctx.errorText(err);
+      append(box, error);
+    }
+  };
+  append(box, h('h3', {}, t('sessions.title')));
+  load();
+  return box;
 }
 
 // "wrong username or password" would mislead here: the username is not asked

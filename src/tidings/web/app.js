@@ -15,13 +15,15 @@ import { renderLoginScreen } from './login.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
 import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName, jumpPlan } from './state.js';
 import { ClientSession } from './sync.js';
-import { buildSidebar, renderConvList } from './conv_list.js';
+import { buildSidebar, buildMeBar, renderConvList } from './conv_list.js';
 import { createChatView } from './messages.js';
 import { renderChannels } from './channels.js';
 import { renderDirectory } from './directory.js';
 import { openNewConversation, openDirect } from './new_conversation.js';
 import { userPicker } from './picker.js';
 import { backButton } from './names.js';
+import { applyTheme, savedTheme, registerServiceWorker } from './pwa.js';
+import { setTimeZone } from './format.js';
 import { renderSearch, searchForRoute } from './search.js';
 
 const TOKEN_KEY = 'tidings.token';
@@ -102,6 +104,9 @@ function run(e) {
     case 'thread_check_read':
       requestAnimationFrame(() => checkThreadRead());
       break;
+    case 'apply_preferences':
+      applyPreferences(e.preferences);
+      break;
     default:
       console.error('unknown effect', e);
   }
@@ -141,7 +146,12 @@ const ctx = {
   userPicker: (opts) => userPicker(ctx, opts),
   openNewConversation: (kind) => openNewConversation(ctx, kind),
   openDirect: (uid) => openDirect(ctx, uid),
-  languageSelect: () => languageSelect(() => rerenderAll(), { compact: true }),
+  languageSelect: () => languageSelect((code) => {
+    rerenderAll();
+    // signed in, the choice is the profile's too (every device follows it)
+    if (state.me) api.patch('/users/me', { language: code }).catch(() => { /* this device keeps it */ });
+  }, { compact: true }),
+  applyPreferences: (prefs) => applyPreferences(prefs),
   signOut: () => signOut(),
 };
 
@@ -219,6 +229,10 @@ function flush() {
   const all = parts.has('all');
   if (!state.me || !$('.shell')) return;
   if (all || parts.has('list')) renderConvList(ctx);
+  if (parts.has('sidebar')) {
+    const bar = $('.me-bar');
+    if (bar) bar.replaceWith(buildMeBar(ctx));
+  }
   if (all || parts.has('banner')) renderBanner();
   if (state.view === 'chat') {
     if (chat) chat.render(parts);
@@ -242,6 +256,8 @@ function updatePresenceDots() {
 
 // ---------------------------------------------------------------- boot
 async function boot() {
+  applyTheme(savedTheme(), { remember: false });
+  registerServiceWorker();
   await setLanguage(pickLanguage());
   document.title = t('app.name');
   window.addEventListener('hashchange', () => route());
@@ -266,7 +282,7 @@ async function boot() {
   try {
     const me = await api.get('/users/me');
     if (me.second_factor_required) enrolFirst();
-    else startSession(me.user);
+    else startSession(me.user, me.preferences);
   } catch (err) {
     if (err.status === 401 || err.status === 403) {
       forgetUserData();
@@ -291,7 +307,7 @@ function languageSelect(onChange, { compact = false } = {}) {
     onchange: async (e) => {
       await setLanguage(e.target.value, { remember: true });
       document.title = t('app.name');
-      onChange();
+      onChange(e.target.value);
     },
   }, LANGUAGES.map((l) => h('option', { value: l.code, selected: l.code === language(), title: l.label },
     compact ? l.short : l.label)));
@@ -387,7 +403,31 @@ function signedOut() {
   renderLogin();
 }
 
-function startSession(user) {
+// The user's own settings (GET /users/me, and `user_updated` events of their own
+// connections): the theme, the time zone of the times shown, and the language, which
+// re-renders the app when it changes.
+async function applyPreferences(prefs) {
+  if (!prefs) return;
+  applyTheme(prefs.theme);
+  setTimeZone(prefs.time_zone);
+  if (prefs.language && prefs.language !== language() && LANGUAGES.some((l) => l.code === prefs.language)) {
+    await setLanguage(prefs.language, { remember: true });
+    if (state.me && $('.shell')) rerenderAll();
+  } else if (state.me && $('.shell')) {
+    invalidate('all');
+  }
+}
+
+function startSession(user, preferences = null) {
+  if (preferences) applyPreferences(preferences);
+  else {
+    api.get('/users/me').then((me) => {
+      if (state.me && state.me.id === me.user.id) {
+        dispatch({ type: 'users_loaded', users: [me.user] });
+        applyPreferences(me.preferences);
+      }
+    }).catch(() => { /* the connection reports trouble */ });
+  }
   dispatch({ type: 'signed_in', user });
   localStorage.setItem(USER_KEY, JSON.stringify(user));
   sessionStarted = Date.now();

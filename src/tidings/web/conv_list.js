@@ -4,26 +4,18 @@ import { h, clear, avatar, icon, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { plainPreview } from './markdown.js';
 import { fmtListTime } from './format.js';
-import { isAdmin, sortedConversations, shownUnread, unreadTotal } from './state.js';
-import { convTitle, convAvatar, typingNames } from './names.js';
+import { isAdmin, directPeer, sortedConversations, shownUnread, unreadTotal } from './state.js';
+import { convTitle, convAvatar, statusChip, typingNames } from './names.js';
 import { buildSearchBox } from './search.js';
 
 // ctx: the view context (app.js) plus `languageSelect(onChange)` and `signOut()`.
 export function buildSidebar(ctx) {
   const state = ctx.state;
-  const me = state.me;
   const navItem = (view, hash, label, glyph) => h('a', {
     class: 'nav-item', href: hash, dataset: { view }, 'data-testid': `nav-${view}`,
   }, h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, glyph), h('span', { class: 'nav-label' }, label));
   return h('aside', { class: 'sidebar', 'aria-label': t('nav.conversations') },
-    h('div', { class: 'me-bar' },
-      avatar(me.id, me.display_name || me.username, { size: 'md', presence: 'online' }),
-      h('div', { class: 'me-names' },
-        h('div', { class: 'me-name', 'data-testid': 'me-name' }, bdi(me.display_name || me.username)),
-        h('div', { class: 'me-sub' }, `@${me.username}`)),
-      ctx.languageSelect(),
-      h('button', { class: 'icon-btn', type: 'button', title: t('nav.sign_out'), 'aria-label': t('nav.sign_out'),
-        'data-testid': 'sign-out', onclick: () => ctx.signOut() }, icon('logout'))),
+    buildMeBar(ctx),
     buildSearchBox(ctx),
     h('nav', { class: 'nav' },
       navItem('home', '#/', t('nav.chats'), icon('chat')),
@@ -37,6 +29,21 @@ export function buildSidebar(ctx) {
       h('button', { class: 'btn btn-primary btn-new', type: 'button', title: t('list.new'), 'data-testid': 'new-conversation',
         onclick: () => ctx.openNewConversation() }, icon('plus'))),
     h('ul', { class: 'conv-list', 'data-testid': 'conv-list', role: 'list' }));
+}
+
+// Who is signed in: name, custom status, language, sign out (rebuilt when the own
+// profile changes: app.js, part "sidebar").
+export function buildMeBar(ctx) {
+  const me = ctx.state.me;
+  return h('div', { class: 'me-bar' },
+      avatar(me.id, me.display_name || me.username, { size: 'md', presence: 'online' }),
+      h('div', { class: 'me-names' },
+        h('div', { class: 'me-name', 'data-testid': 'me-name' }, bdi(me.display_name || me.username),
+          statusChip(ctx, me.id, { compact: true })),
+        h('div', { class: 'me-sub' }, `@${me.username}`)),
+      ctx.languageSelect(),
+      h('button', { class: 'icon-btn', type: 'button', title: t('nav.sign_out'), 'aria-label': t('nav.sign_out'),
+        'data-testid': 'sign-out', onclick: () => ctx.signOut() }, icon('logout')));
 }
 
 function previewText(ctx, c) {
@@ -76,6 +83,7 @@ export function renderConvList(ctx) {
         h('div', { class: 'conv-main' },
           h('div', { class: 'conv-top' },
             h('span', { class: 'conv-name' }, bdi(convTitle(ctx, c))),
+            c.kind === 'direct' && directPeer(state, c.id) ? statusChip(ctx, directPeer(state, c.id), { compact: true }) : null,
             h('span', { class: 'conv-time' }, fmtListTime(c.last_activity_at))),
           h('div', { class: 'conv-bottom' },
             h('span', { class: 'conv-preview' }, previewText(ctx, c)),

@@ -1,7 +1,7 @@
 // The directory: people by department or by name, with a button to message them.
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t } from './i18n.js';
-import { backButton } from './names.js';
+import { backButton, statusChip } from './names.js';
 
 export function renderDirectory(main, ctx) {
   clear(main);
@@ -61,6 +61,7 @@ export function renderDirectory(main, ctx) {
           h('div', { class: 'card-title' }, bdi(u.display_name || u.username),
             u.role === 'owner' || u.role === 'admin' ? h('span', { class: 'tag' }, t(`role.${u.role}`)) : null,
             u.disabled ? h('span', { class: 'tag tag-muted' }, t('admin.disabled')) : null),
+          statusChip(ctx, u.id, { status: u.status || null }),
           h('div', { class: 'card-sub' }, [`@${u.username}`,
             ...(u.department_ids || []).map((id) => deptName.get(id)).filter(Boolean)].join(' · '))),
         self || u.disabled ? null : h('button', { class: 'btn', type: 'button', 'data-testid': 'message-person',

@@ -3,14 +3,24 @@ import { t, language } from './i18n.js';
 
 export const ts = (s) => (s ? Date.parse(s) : 0) || 0;
 
+// The user's time zone (profile preference, an IANA name); undefined: the device's.
+let zone;
+export function setTimeZone(name) {
+  try {
+    zone = name ? new Intl.DateTimeFormat('en', { timeZone: name }).resolvedOptions().timeZone : undefined;
+  } catch {
+    zone = undefined; // a zone this browser does not know: the device's
+  }
+}
+
 export function fmtTime(iso) {
-  return new Intl.DateTimeFormat(language(), { hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+  return new Intl.DateTimeFormat(language(), { hour: '2-digit', minute: '2-digit', timeZone: zone }).format(new Date(iso));
 }
 export function fmtShortTime(iso) {
-  return new Intl.DateTimeFormat(language(), { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
+  return new Intl.DateTimeFormat(language(), { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: zone }).format(new Date(iso));
 }
 export function fmtDateTime(iso) {
-  return new Intl.DateTimeFormat(language(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
+  return new Intl.DateTimeFormat(language(), { dateStyle: 'medium', timeStyle: 'short', timeZone: zone }).format(new Date(iso));
 }
 export function dayKey(iso) {
   const d = new Date(iso);
@@ -31,5 +41,5 @@ export function fmtListTime(iso) {
   if (!iso) return '';
   const d = new Date(iso);
   if (dayKey(d) === dayKey(new Date())) return fmtTime(iso);
-  return new Intl.DateTimeFormat(language(), { month: 'short', day: 'numeric' }).format(d);
+  return new Intl.DateTimeFormat(language(), { month: 'short', day: 'numeric', timeZone: zone }).format(d);
 }

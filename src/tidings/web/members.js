@@ -4,6 +4,7 @@
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t } from './i18n.js';
 import { canModerate } from './state.js';
+import { statusChip } from './names.js';
 
 export function createMembersPanel(ctx, cid) {
   const state = () => ctx.state;
@@ -107,6 +108,7 @@ export function createMembersPanel(ctx, cid) {
       avatar(m.user_id, ctx.userName(m.user_id), { size: 'sm', presence: self ? 'online' : st.presence.get(m.user_id) || 'offline' }),
       h('div', { class: 'member-names' },
         h('div', { class: 'member-name' }, bdi(ctx.userName(m.user_id))),
+        statusChip(ctx, m.user_id),
         h('div', { class: 'member-sub' }, [u ? `@${u.username}` : '', self ? t('members.you') : ''].filter(Boolean).join(' · '))),
       m.role === 'owner' ? h('span', { class: 'tag' }, t('role.owner')) : null,
       action);

@@ -8,7 +8,7 @@ import { t, isolate } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
 import { ts, fmtTime, fmtShortTime, fmtDateTime, dayKey, dayLabel } from './format.js';
 import { msgStore, directPeer, canModerate, inTimeline, threadKey, threadUnread } from './state.js';
-import { convTitle, convAvatar, presenceLabel, typingNames, backButton } from './names.js';
+import { convTitle, convAvatar, presenceLabel, statusChip, typingNames, backButton } from './names.js';
 import { createComposer } from './composer.js';
 import { createMembersPanel } from './members.js';
 import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
@@ -90,7 +90,8 @@ export function createChatView(ctx, cid) {
     let sub;
     if (c.kind === 'direct') {
       const peer = directPeer(st, c.id);
-      sub = peer ? presenceLabel(ctx, peer) : '';
+      const chip = peer ? statusChip(ctx, peer) : null;
+      sub = peer ? [presenceLabel(ctx, peer), chip ? ' · ' : null, chip] : '';
     } else {
       const count = c.member_count || (d && d.members ? d.members.length : 0);
       sub = [c.topic, count ? t('members.count', { n: count }) : null].filter(Boolean).join(' · ');

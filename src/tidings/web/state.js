@@ -517,6 +517,22 @@ function applyEvent(state, ev, effects) {
     }
     case 'read':
       return applyRead(state, cid, ev.user_id, ev.seq, effects);
+    case 'user_updated': {
+      // a profile change: one copy per shared conversation (the same user each time),
+      // and on one's own connections the preferences too
+      const u = ev.user;
+      if (!u || typeof u.id !== 'string') return state;
+      const merged = { ...(state.users.get(u.id) || {}), ...u };
+      const next = { ...state, users: mapSet(state.users, u.id, merged) };
+      if (u.id === me) {
+        next.me = { ...state.me, ...u };
+        effects.push({ type: 'remember_user', user: next.me });
+        if (ev.preferences) effects.push({ type: 'apply_preferences', preferences: ev.preferences });
+        effects.push(render('sidebar'));
+      }
+      effects.push(render('list', 'header', 'members', 'messages'));
+      return next;
+    }
     default:
       return state;
   }
@@ -637,6 +653,11 @@ const HANDLERS = {
     const us = new Map(state.users);
     for (const u of users) us.set(u.id, u);
     effects.push(render('all'));
+    const mine = state.me && users.find((u) => u.id === state.me.id);
+    if (mine) {
+      effects.push(render('sidebar'));
+      return { ...state, users: us, me: { ...state.me, ...mine } };
+    }
     return { ...state, users: us };
   },
   presence_loaded(state, { presence }, effects) {

@@ -196,6 +196,9 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/files/{file_id}/link"): IN_G,
     ("GET", "/api/v1/files/{file_id}/signed"): EVERYONE,
     ("GET", "/api/v1/conversations/{cid}/files"): IN_G,
+    ("PATCH", "/api/v1/users/me"): AUTH,  # one's own profile
+    # last: it signs out each role's other sessions (the fresh ones of earlier rows)
+    ("DELETE", "/api/v1/sessions"): AUTH,
 }
 HOOK_URL = "http://127.0.0.1:9/hook"  # nothing listens: deliveries fail, logged
 
@@ -344,6 +347,8 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/sessions/{sid}")
         case ("POST", "/users"):
             return Call(method, path, {"username": f"new{next(_n)}", "password": PASSWORD})
+        case ("PATCH", "/users/me"):
+            return Call(method, path, {"theme": "system"})
         case ("GET", "/users/{uid}") | ("GET", "/users/{uid}/sessions"):
             return Call(method, f"{v1}/users/{uid}" + path.split("{uid}")[1])
         case ("DELETE", "/users/{uid}/sessions") | ("DELETE", "/users/{uid}/totp"):

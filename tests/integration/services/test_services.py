@@ -1247,6 +1247,8 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
         bob, channel.id, uuid.uuid4().hex, "in its thread", thread_root_seq=root.seq
     )
     await w.svc.threads.mark_read(alice, channel.id, root.seq, root.seq + 1)  # alice's only
+    # user_updated: one per conversation of alice's, and her own devices' copy
+    await w.svc.users.update(None, alice.id, display_name="Alice Chen")
     stored = await w.svc.sync.committed_between(head, await w.svc.sync.head())
     published = [envelope for _, envelope in recorder.got]
     assert [envelope_for(e) for e in stored] == published
@@ -1487,3 +1489,24 @@ async def test_typing_is_ephemeral_and_for_members_only(w: World) -> None:
     assert await w.svc.sync.head() == head  # nothing stored
     with pytest.raises(NotFound):
         await w.svc.presence.typing(eve, conv.id)
+
+
+async def test_a_rename_by_the_identity_provider_reaches_everyone_holding_the_name(
+    w: World,
+) -> None:
+    """An account a directory keeps, renamed there: the next provisioning writes the new
+    name and sends `user_updated` to each of its conversations and its own devices, as a
+    rename by an admin or by the user does (services/profile.py)."""
+    from tidings.core.models import ExternalProfile
+
+    (alice,) = await w.users("alice")
+    kim = await w.svc.identity.provision("ldap", "s-kim", ExternalProfile("kim", "Kim"))
+    group = await w.conv(alice, GROUP, kim)
+    recorder = w.committed()
+    await w.svc.identity.provision("ldap", "s-kim", ExternalProfile("kim", "Kim Park"))
+    assert recorder.kinds() == [("user_updated", group.id), ("user_updated", f"user:{kim.id}")]
+    event = orjson.loads(recorder.got[0][1].frame)["event"]
+    assert event["user"]["display_name"] == "Kim Park" and "preferences" not in event
+    recorder.got.clear()
+    await w.svc.identity.provision("ldap", "s-kim", ExternalProfile("kim", "Kim Park"))
+    assert recorder.kinds() == []  # nothing changed, nothing sent

@@ -201,3 +201,34 @@ async def test_0017_messages_from_before_are_no_replies_and_downgrade_drops_thre
         else "SELECT tablename FROM pg_tables WHERE tablename IN ('threads', 'thread_members')"
     )
     assert await asyncio.to_thread(run, url, tables) == []
+
+
+async def test_0018_existing_accounts_get_no_status_and_the_default_preferences(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """0018 (profile): an account from before has no custom status, the device's
+    language and zone, the system's theme; a downgrade drops the columns, keeping it."""
+    url = backend.database_url or f"sqlite:///{tmp_path / 'tidings.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0017")
+    stamp = "2026-11-28 12:00:00" if url.startswith("sqlite") else None
+    at = "?" if stamp else "now()"
+    await asyncio.to_thread(
+        run,
+        url,
+        "INSERT INTO users (id, username, display_name, role, disabled, password_hash, "
+        f"search_key, created_at) VALUES (?, ?, ?, ?, FALSE, ?, ?, {at})",
+        [("u1", "kate", "Kate", "member", "x", "kate kate", *([stamp] if stamp else []))],
+    )
+    before = len((await asyncio.to_thread(run, url, "SELECT * FROM users"))[0])
+    await asyncio.to_thread(migrations.upgrade, url)
+    users = await asyncio.to_thread(
+        run,
+        url,
+        "SELECT username, status_text, status_emoji, status_until, language, time_zone, theme "
+        "FROM users",
+    )
+    assert users == [("kate", None, None, None, None, None, "system")]
+    await asyncio.to_thread(command.downgrade, migrations.alembic_config(url), "0017")
+    cols = await asyncio.to_thread(run, url, "SELECT * FROM users")
+    assert len(cols[0]) == before  # the profile columns gone, the account kept

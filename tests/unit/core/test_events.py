@@ -4,6 +4,7 @@ read back from the store to the same value, and its routing."""
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,18 +28,24 @@ from tidings.core.events import (
     Routing,
     ThreadRead,
     ThreadUpdated,
+    UserUpdated,
 )
 from tidings.core.models import (
     Conversation,
     ConversationId,
     ConversationKind,
+    CustomStatus,
     FileId,
     FileInfo,
     FileStatus,
     Message,
     MessageId,
+    OrgRole,
+    Preferences,
     StoredEvent,
+    Theme,
     ThreadSummary,
+    User,
     UserId,
 )
 from tidings.protocol.wire import NotAnEvent, event_json, event_of
@@ -183,7 +190,34 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         Routing(None, user=BOB),
     ),
 ]
+ANN = User(
+    ALICE, "alice", "Alice Chen", OrgRole.MEMBER, False, CREATED,
+    status=CustomStatus("On leave", "🌴", AT),
+    preferences=Preferences("zh-CN", "Asia/Shanghai", Theme.DARK),
+)
+ANN_JSON = {
+    "id": "alice", "username": "alice", "display_name": "Alice Chen", "role": "member",
+    "disabled": False, "department_ids": [], "created_at": "2026-11-28T11:00:00Z",
+    "bot": False, "email": None, "origin": "local",
+    "status": {"text": "On leave", "emoji": "🌴", "until": AT_TEXT},
+}
+CASES += [
+    (
+        # what others see, in one of her conversations: never the preferences
+        UserUpdated(CID, replace(ANN, preferences=Preferences()), AT),
+        {"kind": "user_updated", **HEAD, "user": ANN_JSON},
+        Routing(CID),
+    ),
+    (
+        # her own devices' copy: the preferences too
+        UserUpdated(None, ANN, AT),
+        {"kind": "user_updated", "conversation_id": None, "at": AT_TEXT, "user": ANN_JSON,
+         "preferences": {"language": "zh-CN", "time_zone": "Asia/Shanghai", "theme": "dark"}},
+        Routing(None, user=ALICE),
+    ),
+]
 IDS = [f"{type(e).__name__}{'-private' if getattr(e, 'private', False) else ''}"
+       f"{'-own' if getattr(e, 'own', False) else ''}"
        for e, _, _ in CASES]
 
 

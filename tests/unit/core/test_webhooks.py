@@ -117,6 +117,7 @@ def test_a_checked_url_keeps_what_the_request_needs() -> None:
 
 def test_event_kinds() -> None:
     assert "read" not in WEBHOOK_KINDS and "message" in WEBHOOK_KINDS
+    assert "user_updated" not in WEBHOOK_KINDS  # a person's change, copied per conversation
     assert check_events(["reaction", "message"]) == ("message", "reaction")
     for bad in ([], ["message", "message"], ["read"], ["x"], [*WEBHOOK_KINDS, "message"]):
         with pytest.raises(InvalidRequest):

@@ -86,3 +86,25 @@ def test_a_file_updated_event_replaces_that_attachment_only() -> None:
 
 def _file_json(file: FileInfo) -> dict[str, object]:
     return orjson.loads(orjson.dumps(file_json(file)))  # type: ignore[no-any-return]
+
+
+def test_a_user_updated_event_carries_the_user_and_on_own_devices_the_preferences() -> None:
+    """Made by the server's one encoder (the core event), read by the SDK."""
+    from datetime import timedelta
+
+    from tests.unit.core.test_events import ANN
+    from tidings.core.events import UserUpdated as CoreUserUpdated
+    from tidings.sdk import CustomStatus, UserUpdated
+
+    own = parse_event("9", orjson.loads(orjson.dumps(event_json(CoreUserUpdated(None, ANN, AT)))))
+    assert isinstance(own, UserUpdated) and own.conversation_id is None
+    assert own.user.display_name == "Alice Chen"
+    assert own.user.status == CustomStatus(text="On leave", emoji="🌴", until=AT)
+    assert own.preferences is not None and own.preferences.theme == "dark"
+    assert own.preferences.language == "zh-CN" and own.preferences.time_zone == "Asia/Shanghai"
+    theirs = parse_event("10", event_json(CoreUserUpdated(CID, ANN, AT)))
+    assert isinstance(theirs, UserUpdated) and theirs.preferences is None
+    status = own.user.status
+    assert status is not None
+    assert status.at(AT - timedelta(seconds=1)) == status
+    assert status.at(AT) is None  # from `until` on, it reads as none

@@ -55,6 +55,13 @@ users = Table(
     # 0008: identity base (services/identity.py)
     Column("email", String(254), nullable=True),
     Column("origin", String(16), nullable=False, server_default="local"),
+    # 0018: the profile (services/profile.py): custom status, preferences
+    Column("status_text", Text, nullable=True),
+    Column("status_emoji", String(64), nullable=True),
+    Column("status_until", TS, nullable=True),
+    Column("language", String(16), nullable=True),
+    Column("time_zone", String(64), nullable=True),
+    Column("theme", String(8), nullable=False, server_default="system"),
 )
 
 departments = Table(

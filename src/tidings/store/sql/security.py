@@ -14,10 +14,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.models import (
     AuditEntry,
+    CustomStatus,
     DepartmentId,
     OrgRole,
+    Preferences,
     Session,
     SessionInfo,
+    Theme,
     TokenId,
     User,
     UserId,
@@ -55,6 +58,11 @@ async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Sess
     if expires <= now:
         return None
     departments = sorted(DepartmentId(r[14]) for r in rows if r[14] is not None)
+    (status_text, status_emoji, status_until, language, time_zone, theme) = rows[0][15:21]
+    status = None
+    if status_text is not None:
+        until = None if status_until is None else utc(run.read_timestamp(status_until))
+        status = CustomStatus(status_text, status_emoji or "", until)
     user = User(
         id=UserId(user_id),
         username=username,
@@ -66,6 +74,8 @@ async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Sess
         bot=bool(bot),
         email=email,
         origin=UserOrigin(origin),
+        status=status,
+        preferences=Preferences(language=language, time_zone=time_zone, theme=Theme(theme)),
     )
     return Session(
         token_id=TokenId(token_id),

@@ -47,7 +47,8 @@ INSERT_EVENT = (
 SESSION = (
     "SELECT tok.id, tok.device, tok.expires_at, tok.enrol_only, tok.last_seen_at, "
     "u.id, u.username, u.display_name, u.role, u.disabled, u.created_at, u.bot, "
-    "u.email, u.origin, dm.department_id "
+    "u.email, u.origin, dm.department_id, "
+    "u.status_text, u.status_emoji, u.status_until, u.language, u.time_zone, u.theme "
     "FROM tokens AS tok JOIN users AS u ON u.id = tok.user_id "
     "LEFT OUTER JOIN department_members AS dm ON dm.user_id = u.id "
     "WHERE tok.token_hash = ? AND tok.revoked_at IS NULL"

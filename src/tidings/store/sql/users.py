@@ -11,7 +11,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import Conflict
-from tidings.core.models import Department, DepartmentId, OrgRole, User, UserId, UserOrigin
+from tidings.core.models import (
+    CustomStatus,
+    Department,
+    DepartmentId,
+    OrgRole,
+    Preferences,
+    Theme,
+    User,
+    UserId,
+    UserOrigin,
+)
 from tidings.store.ports import Credentials
 from tidings.store.sql import schema as t
 from tidings.store.sql.tx import TxBase, utc
@@ -29,7 +39,18 @@ def user_of(row: Any, departments: Sequence[DepartmentId] = ()) -> User:
         bot=bool(row.bot),
         email=row.email,
         origin=UserOrigin(row.origin),
+        status=_status_of(row),
+        preferences=Preferences(
+            language=row.language, time_zone=row.time_zone, theme=Theme(row.theme)
+        ),
     )
+
+
+def _status_of(row: Any) -> CustomStatus | None:
+    if row.status_text is None:
+        return None
+    until = None if row.status_until is None else utc(row.status_until)
+    return CustomStatus(row.status_text, row.status_emoji or "", until)
 
 
 async def load_users(conn: AsyncConnection, rows: Sequence[Any]) -> list[User]:
@@ -128,6 +149,27 @@ class UserQueries(TxBase):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self._update_user(user_id, password_hash=password_hash)
+
+    async def set_profile(
+        self,
+        user_id: str,
+        *,
+        display_name: str,
+        search_key: str,
+        status: CustomStatus | None,
+        preferences: Preferences,
+    ) -> None:
+        await self._update_user(
+            user_id,
+            display_name=display_name,
+            search_key=search_key,
+            status_text=None if status is None else status.text,
+            status_emoji=None if status is None else status.emoji,
+            status_until=None if status is None else status.until,
+            language=preferences.language,
+            time_zone=preferences.time_zone,
+            theme=preferences.theme.value,
+        )
 
     async def _update_user(self, user_id: str, **columns: object) -> None:
         await self.conn.execute(update(t.users).where(t.users.c.id == user_id).values(**columns))

@@ -1,0 +1,155 @@
+"""The account screens in a real browser (Debian's Chromium, headless): my sessions
+(sign out all others: the other tab is disconnected and back at the sign-in), my
+profile (theme, language), the custom status beside presence, and the installable app
+(manifest, icons, service worker)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.web_helpers import (
+    Rest,
+    admin_rest,
+    chromium,
+    create_user,
+    open_signed_in,
+    page_errors,
+    require_browser,
+)
+
+require_browser()
+
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+pytestmark = pytest.mark.timeout(120)
+DARK_BG = "rgb(20, 23, 29)"  # --bg of the dark palette (style.css)
+LIGHT_BG = "rgb(255, 255, 255)"
+
+
+@pytest.fixture
+def browser(live_server: Any) -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+def _close(*pages: Page) -> None:
+    errors = []
+    for p in pages:
+        errors += page_errors(p)
+        p.context.close()
+    assert errors == []
+
+
+def body_background(page: Page) -> str:
+    return str(page.evaluate("() => getComputedStyle(document.body).backgroundColor"))
+
+
+def test_sessions_profile_status_and_theme(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    mei = create_user(admin, live_server, "mei", "Mei Lin")
+    page = open_signed_in(browser, live_server, "mei", mei.password)
+    other = open_signed_in(browser, live_server, "mei", mei.password)  # another device
+    pages = [page, other]
+    try:
+        page.get_by_test_id("nav-account").click()
+        expect(page.get_by_test_id("account-page")).to_be_visible()
+
+        # my sessions: three (create_user's login, and the two browsers), this one marked
+        sessions = page.get_by_test_id("sessions")
+        expect(sessions.get_by_test_id("session-row")).to_have_count(3)
+        expect(sessions.get_by_test_id("session-current")).to_have_count(1)
+        expect(sessions.locator("[data-current=true]")).to_contain_text("HeadlessChrome")
+        sessions.get_by_test_id("sessions-sign-out-others").click()
+        page.get_by_test_id("confirm-ok").click()
+        toast = page.locator(".toast").filter(has_text=re.compile(r"2\W? sessions signed out"))
+        expect(toast).to_be_visible()
+        expect(sessions.get_by_test_id("session-row")).to_have_count(1)
+        # the other tab's live connection was closed: it is back at the sign-in
+        expect(other.get_by_test_id("login-username")).to_be_visible(timeout=15_000)
+        gone = httpx.get(
+            f"{live_server.url}/api/v1/users/me",
+            headers={"Authorization": f"Bearer {mei.token}"},
+            timeout=10,
+        )
+        assert gone.status_code == 401
+
+        # a custom status, shown beside one's name and to others over REST
+        status = page.get_by_test_id("status-form")
+        status.get_by_test_id("status-emoji").fill("🌴")
+        status.get_by_test_id("status-text").fill("On leave")
+        status.get_by_test_id("status-until").select_option("4h")
+        status.get_by_test_id("status-save").click()
+        expect(page.locator(".me-bar").get_by_test_id("custom-status")).to_have_text("🌴")
+        seen = admin.call("GET", f"/users/{mei.id}")["user"]["status"]
+        assert (seen["text"], seen["emoji"]) == ("On leave", "🌴") and seen["until"]
+        # ... and to someone she talks to: beside her presence, gone live when cleared
+        bob = create_user(admin, live_server, "bob", "Bob Wu")
+        bob_rest = Rest(live_server.url, bob.token)
+        cid = bob_rest.conversation("direct", [mei.id])["id"]
+        bob_rest.close()
+        bob_page = open_signed_in(browser, live_server, "bob", bob.password)
+        pages.append(bob_page)
+        bob_page.goto(f"{live_server.url}/#/c/{cid}")
+        header_chip = bob_page.locator(".chat-sub").get_by_test_id("custom-status")
+        expect(header_chip).to_contain_text("On leave")
+        expect(bob_page.get_by_test_id("conv-item").get_by_test_id("custom-status")).to_have_text(
+            "🌴"
+        )
+        status.get_by_test_id("status-clear").click()
+        expect(header_chip).to_have_count(0)
+
+        # the theme: the system's (emulated dark) unless the profile says otherwise
+        assert body_background(page) == LIGHT_BG
+        page.emulate_media(color_scheme="dark")
+        expect(page.locator("body")).to_have_css("background-color", DARK_BG)
+        profile = page.get_by_test_id("profile-form")
+        profile.get_by_test_id("profile-theme").select_option("light")
+        profile.get_by_test_id("profile-save").click()
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        expect(page.locator("body")).to_have_css("background-color", LIGHT_BG)
+        page.emulate_media(color_scheme="light")
+        profile.get_by_test_id("profile-theme").select_option("dark")
+        profile.get_by_test_id("profile-time-zone").fill("Asia/Shanghai")
+        profile.get_by_test_id("profile-language").select_option("zh-CN")
+        profile.get_by_test_id("profile-save").click()
+        expect(page.get_by_test_id("nav-account")).to_contain_text("账号")  # re-rendered
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(page.locator("body")).to_have_css("background-color", DARK_BG)
+        token = page.evaluate("() => localStorage.getItem('tidings.token')")
+        prefs = httpx.get(
+            f"{live_server.url}/api/v1/users/me",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()["preferences"]
+        assert prefs == {"language": "zh-CN", "time_zone": "Asia/Shanghai", "theme": "dark"}
+        # a wrong time zone is explained, nothing changes
+        profile = page.get_by_test_id("profile-form")
+        profile.get_by_test_id("profile-time-zone").fill("Mars/Olympus")
+        profile.get_by_test_id("profile-save").click()
+        expect(profile.get_by_test_id("profile-error")).not_to_be_empty()
+
+        # installable: the manifest (its type), its icons, a registered service worker
+        manifest = page.evaluate(
+            "async () => { const l = document.querySelector('link[rel=manifest]');"
+            " const r = await fetch(l.href);"
+            " return [r.headers.get('content-type'), await r.json()]; }"
+        )
+        assert manifest[0] == "application/manifest+json"
+        assert manifest[1]["name"] == "Tidings" and manifest[1]["theme_color"]
+        for icon in manifest[1]["icons"]:
+            r = httpx.get(f"{live_server.url}/{icon['src']}", timeout=10)
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+            assert r.content.startswith(b"\x89PNG")
+        scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
+        assert scope == live_server.url + "/"
+        worker = httpx.get(f"{live_server.url}/sw.js", timeout=10)
+        assert worker.headers["content-type"].startswith("text/javascript")
+        assert "fetch" not in worker.text.split("addEventListener", 1)[1]  # no cache
+    finally:
+        _close(*pages)
+        admin.close()
