@@ -213,7 +213,7 @@ def test_user_json() -> None:
     assert wire.user_json(ALICE) == {
         "id": "u1", "username": "alice", "display_name": "爱丽丝", "role": "admin",
         "disabled": False, "department_ids": ["d1", "d2"], "created_at": T0_WIRE,
-        "bot": False, "email": None, "origin": "local",
+        "bot": False, "email": None, "origin": "local", "status": None,
     }
     assert wire.user_json(dataclasses.replace(ALICE, bot=True))["bot"] is True
 
