@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 
 import {
   ACTIONS, apply, applyAll, initialState, normalizeConv, sortedConversations, unreadTotal, typingUsers,
-  directPeer, displayName, canModerate, msgStore, newestSeq, oldestSeq, TYPING_SHOW_MS,
+  directPeer, displayName, canManage, canModerate, mayPost, msgStore, newestSeq, oldestSeq, TYPING_SHOW_MS,
   parseCommand, commandMatches, EPHEMERAL_KEPT,
 } from '../../src/tidings/web/state.js';
 
@@ -532,4 +532,22 @@ test('the admin page has an integrations tab', () => {
   const admin = apply(initialState(), { type: 'signed_in', user: { ...ME, role: 'admin' } }).state;
   assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'integrations' }).state.adminTab, 'integrations');
   assert.equal(apply(admin, { type: 'routed', section: 'admin', arg: 'nope' }).state.adminTab, 'users');
+});
+
+test('member_role_changed updates the member list and the caller\'s own role; who may post', () => {
+  let s = world([conv('c1', { role: 'member', announcement: true })]);
+  s = apply(s, { type: 'detail_loaded', conversation: { ...conv('c1'), members: [{ user_id: 'u1', role: 'member' }, { user_id: 'u2', role: 'owner' }] } }).state;
+  assert.equal(mayPost(s, s.convs.get('c1')), false, 'a plain member of an announcement channel');
+  let r = apply(s, { type: 'event', event: { kind: 'member_role_changed', conversation_id: 'c1', user_id: 'u1', role: 'moderator', by: 'u2' } });
+  assert.equal(r.state.convs.get('c1').role, 'moderator');
+  assert.deepEqual(r.state.details.get('c1').members.map((m) => m.role), ['moderator', 'owner']);
+  assert.equal(mayPost(r.state, r.state.convs.get('c1')), true, 'a moderator posts');
+  assert.equal(canModerate(r.state, r.state.convs.get('c1')), true);
+  assert.equal(canManage(r.state, r.state.convs.get('c1')), false, 'a moderator does not manage');
+  assert.ok(r.effects.some((e) => e.type === 'render' && e.parts.includes('members')));
+  r = apply(s, { type: 'event', event: { kind: 'member_role_changed', conversation_id: 'c1', user_id: 'u2', role: 'member' } });
+  assert.equal(r.state.convs.get('c1').role, 'member', 'someone else\'s role leaves mine');
+  assert.equal(r.state.details.get('c1').members[1].role, 'member');
+  assert.equal(apply(s, { type: 'event', event: { kind: 'member_role_changed', conversation_id: 'c1' } }).state, s);
+  assert.equal(mayPost(s, conv('c2')), true, 'no announcement: anyone posts');
 });

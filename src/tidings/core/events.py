@@ -12,7 +12,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, NamedTuple
 
-from tidings.core.models import Conversation, ConversationId, FileInfo, Message, UserId
+from tidings.core.models import (
+    Conversation,
+    ConversationId,
+    FileInfo,
+    MemberRole,
+    Message,
+    UserId,
+)
 
 
 class EventKind(StrEnum):
@@ -24,6 +31,7 @@ class EventKind(StrEnum):
     REACTION = "reaction"
     MEMBER_ADDED = "member_added"
     MEMBER_REMOVED = "member_removed"
+    MEMBER_ROLE_CHANGED = "member_role_changed"
     READ = "read"
     FILE_UPDATED = "file_updated"
 
@@ -172,6 +180,23 @@ class MemberRemoved:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRoleChanged:
+    """Member `user_id` now has `role` (owner, moderator, member) in the conversation:
+    every member is told, so that each client's member list stays exact."""
+
+    kind: ClassVar[EventKind] = EventKind.MEMBER_ROLE_CHANGED
+    conversation_id: ConversationId
+    user_id: UserId
+    role: MemberRole
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
 class ReadMoved:
     """A member's read position moved to `seq`. In a channel (`private`) only the
     reader's own connections are told; elsewhere every member (read receipts)."""
@@ -219,6 +244,7 @@ Event = (
     | ReactionChanged
     | MemberAdded
     | MemberRemoved
+    | MemberRoleChanged
     | ReadMoved
     | FileUpdated
 )
@@ -231,6 +257,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReactionChanged,
     MemberAdded,
     MemberRemoved,
+    MemberRoleChanged,
     ReadMoved,
     FileUpdated,
 )

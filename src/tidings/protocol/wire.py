@@ -18,6 +18,7 @@ from tidings.core.events import (
     FileUpdated,
     MemberAdded,
     MemberRemoved,
+    MemberRoleChanged,
     MessageDeleted,
     MessageEdited,
     MessageSent,
@@ -35,6 +36,7 @@ from tidings.core.models import (
     FileInfo,
     FileStatus,
     Member,
+    MemberRole,
     MemberView,
     Message,
     MessageId,
@@ -78,6 +80,9 @@ def conversation_json(conv: Conversation) -> JsonDict:
         "last_activity_at": rfc3339(conv.last_activity_at),
         "member_count": conv.member_count,
         "archived_at": None if conv.archived_at is None else rfc3339(conv.archived_at),
+        "private": conv.private,
+        "announcement": conv.announcement,
+        "shared_history": conv.shared_history,
     }
 
 
@@ -197,6 +202,10 @@ def event_json(event: Event) -> JsonDict:
         case MemberRemoved():
             data["user_id"] = event.user_id
             data["by"] = event.by
+        case MemberRoleChanged():
+            data["user_id"] = event.user_id
+            data["role"] = event.role.value
+            data["by"] = event.by
         case ReadMoved():
             data["user_id"] = event.user_id
             data["seq"] = event.seq
@@ -264,6 +273,14 @@ def event_of(stored: StoredEvent) -> Event:
                 by=UserId(_str(p, "by")),
                 at=at,
             )
+        case EventKind.MEMBER_ROLE_CHANGED:
+            return MemberRoleChanged(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                user_id=UserId(_str(p, "user_id")),
+                role=_role(_str(p, "role")),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
         case EventKind.READ:
             return ReadMoved(
                 conversation_id=ConversationId(_str(p, "conversation_id")),
@@ -322,6 +339,10 @@ def conversation_of(data: Mapping[str, object]) -> Conversation:
         last_activity_at=_time(data, "last_activity_at"),
         member_count=_int(data, "member_count"),
         archived_at=_optional_time(data, "archived_at"),
+        # stored before migration 0019: a public channel, anyone posts, history shared
+        private=_bool(data, "private") if "private" in data else False,
+        announcement=_bool(data, "announcement") if "announcement" in data else False,
+        shared_history=_bool(data, "shared_history") if "shared_history" in data else True,
     )
 
 
@@ -354,6 +375,13 @@ def _bool(data: Mapping[str, object], key: str) -> bool:
     if not isinstance(value, bool):
         raise NotAnEvent(f"{key} is not a boolean")
     return value
+
+
+def _role(value: str) -> MemberRole:
+    try:
+        return MemberRole(value)
+    except ValueError:
+        raise NotAnEvent(f"no such role {value!r}") from None
 
 
 def _optional_time(data: Mapping[str, object], key: str) -> datetime | None:

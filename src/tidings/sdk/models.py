@@ -303,6 +303,13 @@ class Conversation:
     member_count: int = 0
     archived_at: datetime | None = None
     """Set while the conversation is archived (read-only)."""
+    private: bool = False
+    """A private channel (invite-only, not in channel browsing); groups and direct
+    conversations are always private."""
+    announcement: bool = False
+    """Only owners and moderators post (everyone reacts and replies in threads)."""
+    shared_history: bool = True
+    """Members added later read earlier messages (False: only from when they joined)."""
     role: str | None = None
     read_seq: int | None = None
     unread: int | None = None
@@ -327,6 +334,9 @@ class Conversation:
             last_activity_at=parse_time(data.get("last_activity_at")),
             member_count=_int(data.get("member_count")),
             archived_at=parse_time(data.get("archived_at")),
+            private=bool(data.get("private", False)),
+            announcement=bool(data.get("announcement", False)),
+            shared_history=bool(data.get("shared_history", True)),
             role=_opt_str(data.get("role")),
             read_seq=_opt_int(data.get("read_seq")),
             unread=_opt_int(data.get("unread")),
@@ -641,6 +651,16 @@ class MemberRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MemberRoleChanged(Event):
+    """``member_role_changed``: ``user_id`` now has ``role`` (``owner``, ``moderator``
+    or ``member``) in the conversation, given by ``by``."""
+
+    user_id: str
+    role: str
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReadMoved(Event):
     """``read``: ``user_id`` read up to ``seq``; ``unread`` is what is left for them."""
 
@@ -752,6 +772,13 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
     if kind == "member_removed":
         return MemberRemoved(
             user_id=_str(data.get("user_id")), by=_opt_str(data.get("by")), **common
+        )
+    if kind == "member_role_changed":
+        return MemberRoleChanged(
+            user_id=_str(data.get("user_id")),
+            role=_str(data.get("role"), "member"),
+            by=_opt_str(data.get("by")),
+            **common,
         )
     if kind == "read":
         return ReadMoved(

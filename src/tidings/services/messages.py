@@ -35,6 +35,7 @@ from tidings.core.models import (
     ConversationKind,
     FileInfo,
     FileStatus,
+    Member,
     Message,
     MessageId,
     User,
@@ -43,11 +44,13 @@ from tidings.core.models import (
 from tidings.core.rules import (
     check_body,
     check_can_edit,
+    check_can_post,
     check_can_react,
     check_can_recall,
     check_client_msg_id,
     check_not_archived,
     mentioned_usernames,
+    seq_visible,
     visible_seq_limit,
 )
 from tidings.services.access import access_conversation
@@ -320,6 +323,9 @@ class MessageService:
                         "this conversation is archived (read-only): unarchive it first",
                         conversation_id=cid,
                     )
+                check_can_post(
+                    cid in targets.announcement, r.sender, targets.roles[(cid, r.sender.id)]
+                )
                 last_seq = last_seqs.get(cid, heads[cid])
                 if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
                     raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
@@ -389,6 +395,7 @@ class MessageService:
                 after_seq=after_seq,
                 limit=limit,
                 max_seq=visible_seq_limit(member),
+                min_seq=member.first_seq,
             )
         return page.messages, page.more
 
@@ -400,9 +407,9 @@ class MessageService:
             body = await self._screen.screen(actor, conversation_id, body, edit_seq=seq)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
-            conv, _member = await access_conversation(tx, actor, conversation_id)
+            conv, member = await access_conversation(tx, actor, conversation_id)
             check_not_archived(conv)
-            message = await _message(tx, conv.id, seq)
+            message = await _message(tx, conv.id, seq, member)
             check_can_edit(message, actor, now, self.d.limits.edit_window)
             mentions = await _resolve_mentions(tx, conv.id, body)
             await tx.edit_message(conv.id, seq, body, mentions, edited_at=now)
@@ -416,7 +423,7 @@ class MessageService:
         async with self.d.store.write() as tx:
             conv, member = await access_conversation(tx, actor, conversation_id)
             check_not_archived(conv)
-            message = await _message(tx, conv.id, seq)
+            message = await _message(tx, conv.id, seq, member)
             check_can_recall(message, actor, member)
             if message.deleted:
                 return message
@@ -437,9 +444,9 @@ class MessageService:
         limits = self.d.limits
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
-            conv, _member = await access_conversation(tx, actor, conversation_id)
+            conv, member = await access_conversation(tx, actor, conversation_id)
             check_not_archived(conv)
-            message = await _message(tx, conv.id, seq)
+            message = await _message(tx, conv.id, seq, member)
             if message.deleted:
                 raise NotFound("message not found", seq=seq)
             if on:
@@ -478,9 +485,13 @@ class MessageService:
         return read_seq, unread
 
 
-async def _message(tx: Tx, conversation_id: str, seq: int) -> Message:
+async def _message(
+    tx: Tx, conversation_id: str, seq: int, member: Member | None = None
+) -> Message:
+    """Message `seq`; with `member`, only one within their range (first_seq: history
+    not shared with new members), else not_found as if it did not exist."""
     message = await tx.get_message(conversation_id, seq)
-    if message is None:
+    if message is None or (member is not None and not seq_visible(member, seq)):
         raise NotFound("message not found", seq=seq)
     return message
 

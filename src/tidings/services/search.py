@@ -151,7 +151,9 @@ def _check_q(q: str, max_chars: int) -> None:
 def _scope(m: Membership) -> Scope:
     limit = visible_seq_limit(m.member)
     last = m.conversation.last_seq
-    return Scope(m.conversation.id, limit, last if limit is None else min(last, limit))
+    upto = last if limit is None else min(last, limit)
+    first = m.member.first_seq
+    return Scope(m.conversation.id, limit, max(0, upto - first + 1), min_seq=first)
 
 
 def _day_start_us(day: object) -> int:

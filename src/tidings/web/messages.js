@@ -7,7 +7,7 @@ import { h, append, clear, reconcile, avatar, icon, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
 import { ts, fmtTime, fmtShortTime, fmtDateTime, dayKey, dayLabel } from './format.js';
-import { msgStore, directPeer, canModerate } from './state.js';
+import { msgStore, directPeer, canModerate, mayPost } from './state.js';
 import { convTitle, convAvatar, presenceLabel, typingNames, backButton } from './names.js';
 import { createComposer } from './composer.js';
 import { createMembersPanel } from './members.js';
@@ -57,7 +57,7 @@ export function createChatView(ctx, cid) {
   // Files dropped on the timeline or the composer are uploaded for the next send.
   acceptDrops(column, (files) => {
     const c = state().convs.get(cid) || state().details.get(cid);
-    if (c && c.archived_at) return;
+    if (c && (c.archived_at || !mayPost(state(), c))) return;
     composer.addFiles(files);
   });
   const el = h('section', { class: 'chat', 'data-testid': 'chat', dataset: { cid } },
@@ -76,6 +76,7 @@ export function createChatView(ctx, cid) {
     const st = state();
     const c = st.convs.get(cid) || st.details.get(cid);
     composer.setArchived(Boolean(c && c.archived_at));
+    composer.setAnnouncementOnly(Boolean(c && c.announcement && !mayPost(st, c)));
     clear(header);
     if (!c) {
       // A conversation one has left, opened at a search result: readable up to then.

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, delete, insert, select, text, update
 
-from tidings.core.models import ConversationId, FileInfo, Message, MessageId, UserId
+from tidings.core.models import ConversationId, FileInfo, MemberRole, Message, MessageId, UserId
 from tidings.store.ports import MessagePage, SendTargets
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines.base import marks
@@ -110,13 +110,18 @@ class MessageQueries(TxBase):
         last_seqs: dict[str, int] = {}
         active: set[tuple[str, str]] = set()
         archived: set[str] = set()
-        for cid, last_seq, uid, archived_at in rows:
+        announcement: set[str] = set()
+        roles: dict[tuple[str, str], MemberRole] = {}
+        for cid, last_seq, uid, archived_at, announces, role in rows:
             last_seqs[cid] = int(last_seq)
             if uid is not None:
                 active.add((cid, uid))
+                roles[(cid, uid)] = MemberRole(role)
             if archived_at is not None:
                 archived.add(cid)
-        return SendTargets(last_seqs, active, archived)
+            if announces:
+                announcement.add(cid)
+        return SendTargets(last_seqs, active, archived, announcement, roles)
 
     async def append_messages(
         self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime
@@ -228,9 +233,12 @@ class MessageQueries(TxBase):
         after_seq: int | None,
         limit: int,
         max_seq: int | None,
+        min_seq: int = 1,
     ) -> MessagePage:
         c = t.messages.c
         stmt = select(t.messages).where(c.conversation_id == conversation_id)
+        if min_seq > 1:
+            stmt = stmt.where(c.seq >= min_seq)
         if max_seq is not None:
             stmt = stmt.where(c.seq <= max_seq)
         if after_seq is not None:

@@ -1,0 +1,106 @@
+"""An announcement channel in a real browser (Chromium via Playwright): a plain member
+sees the composer disabled with a note that says why, and can still react; made a
+moderator by the owner, their composer turns on live and they post. In Chinese, the
+note is translated. A private channel is listed in browsing only for its members."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.web_helpers import (
+    admin_rest,
+    chromium,
+    create_user,
+    open_signed_in,
+    page_errors,
+    require_browser,
+    send_from_ui,
+)
+
+require_browser()
+
+from playwright.sync_api import Browser, expect  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def browser(live_server: Any) -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+def test_a_member_of_an_announcement_channel_reads_reacts_and_cannot_post(
+    live_server: Any, browser: Browser
+) -> None:
+    admin = admin_rest(live_server)
+    ann = create_user(admin, live_server, "ann", "Ann")
+    body = {
+        "kind": "channel",
+        "name": "company-news",
+        "member_ids": [ann.id],
+        "announcement": True,
+    }
+    news = admin.call("POST", "/conversations", json=body)["conversation"]
+    secret = admin.call(
+        "POST",
+        "/conversations",
+        json={"kind": "channel", "name": "company-secret", "private": True},
+    )["conversation"]
+    admin.send(news["id"], "The office opens at nine")
+    chat = open_signed_in(browser, live_server, "ann", ann.password)
+    zh = None
+    try:
+        chat.goto(live_server.url + f"/#/c/{news['id']}")
+        expect(chat.locator("[data-testid=message-body]").last).to_have_text(
+            "The office opens at nine"
+        )
+        expect(chat.get_by_test_id("composer")).to_be_disabled()
+        note = chat.get_by_test_id("composer-announcement")
+        expect(note).to_be_visible()
+        expect(note).to_contain_text("only its owners and moderators post")
+        # everyone may react
+        chat.locator(".msg").last.hover()
+        chat.locator(".msg").last.get_by_test_id("act-react").click()
+        chat.get_by_test_id("pick-reaction").first.click()
+        expect(chat.get_by_test_id("reaction")).to_have_count(1)
+
+        # made a moderator by the owner: the composer turns on at once
+        admin.call(
+            "PUT",
+            f"/conversations/{news['id']}/members/{ann.id}/role",
+            json={"role": "moderator"},
+        )
+        expect(chat.get_by_test_id("composer")).to_be_enabled()
+        expect(note).to_be_hidden()
+        send_from_ui(chat, "Thanks, noted")
+        expect(chat.locator(".msg:not(.pending) [data-testid=message-body]").last).to_have_text(
+            "Thanks, noted"
+        )
+        assert [m["body"] for m in admin.history(news["id"])][-1] == "Thanks, noted"
+
+        # a private channel is not in Ann's channel browsing; the public one is
+        chat.goto(live_server.url + "/#/channels")
+        chat.get_by_test_id("channel-search").fill("company")
+        expect(chat.get_by_test_id("channel")).to_have_count(1)
+        expect(chat.get_by_test_id("channel")).to_contain_text("company-news")
+        assert secret["private"] is True
+
+        # back to a plain member: disabled again; the note in Chinese
+        admin.call(
+            "PUT", f"/conversations/{news['id']}/members/{ann.id}/role", json={"role": "member"}
+        )
+        zh = open_signed_in(browser, live_server, "ann", ann.password, locale="zh-CN")
+        zh.goto(live_server.url + f"/#/c/{news['id']}")
+        expect(zh.get_by_test_id("composer")).to_be_disabled()
+        expect(zh.get_by_test_id("composer-announcement")).to_contain_text("公告频道")
+    finally:
+        errors = page_errors(chat) + (page_errors(zh) if zh else [])
+        for p in (chat, zh):
+            if p is not None:
+                p.context.close()
+        admin.close()
+    assert errors == []
