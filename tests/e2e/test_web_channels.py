@@ -1,7 +1,8 @@
 """An announcement channel in a real browser (Chromium via Playwright): a plain member
 sees the composer disabled with a note that says why, and can still react; made a
 moderator by the owner, their composer turns on live and they post. In Chinese, the
-note is translated. A private channel is listed in browsing only for its members."""
+note is translated. A moderator pins a message and sees it in the pinned panel. A
+private channel is listed in browsing only for its members."""
 
 from __future__ import annotations
 
@@ -81,6 +82,19 @@ def test_a_member_of_an_announcement_channel_reads_reacts_and_cannot_post(
             "Thanks, noted"
         )
         assert [m["body"] for m in admin.history(news["id"])][-1] == "Thanks, noted"
+        # a moderator pins the first message; the pinned panel lists it
+        first = chat.locator(".msg").first
+        first.hover()
+        first.get_by_test_id("act-pin").click()
+        expect(chat.locator(".toast").filter(has_text="Pinned")).to_be_visible()
+        chat.get_by_test_id("open-pins").click()
+        expect(chat.get_by_test_id("pin-row")).to_have_count(1)
+        expect(chat.get_by_test_id("pin-body")).to_have_text("The office opens at nine")
+        pins = admin.call("GET", f"/conversations/{news['id']}/pins")["pins"]
+        assert [(p["seq"], p["pinned_by"]) for p in pins] == [(1, ann.id)]
+        chat.get_by_test_id("unpin").click()
+        expect(chat.get_by_test_id("pin-row")).to_have_count(0)
+        chat.keyboard.press("Escape")
 
         # a private channel is not in Ann's channel browsing; the public one is
         chat.goto(live_server.url + "/#/channels")

@@ -551,3 +551,13 @@ test('member_role_changed updates the member list and the caller\'s own role; wh
   assert.equal(apply(s, { type: 'event', event: { kind: 'member_role_changed', conversation_id: 'c1' } }).state, s);
   assert.equal(mayPost(s, conv('c2')), true, 'no announcement: anyone posts');
 });
+
+test('pin events count per conversation, so that an open pins panel reloads', () => {
+  const s = world([conv('c1')]);
+  let r = apply(s, { type: 'event', event: { kind: 'message_pinned', conversation_id: 'c1', seq: 1, by: 'u2' } });
+  assert.equal(r.state.pinsVersion.get('c1'), 1);
+  r = apply(r.state, { type: 'event', event: { kind: 'message_unpinned', conversation_id: 'c1', seq: 1, by: 'u2' } });
+  assert.equal(r.state.pinsVersion.get('c1'), 2);
+  assert.equal(s.pinsVersion.get('c1'), undefined, 'the state given is not changed');
+  assert.equal(apply(s, { type: 'event', event: { kind: 'message_pinned' } }).state, s);
+});

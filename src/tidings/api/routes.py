@@ -20,6 +20,7 @@ from tidings.protocol.wire import (
     member_json,
     member_view_json,
     message_json,
+    pin_json,
     user_json,
 )
 from tidings.services.audit import client_address
@@ -444,6 +445,27 @@ async def add_reaction(cid: str, seq: SeqPath, emoji: str, svc: Svc, me: Auth) -
 async def remove_reaction(cid: str, seq: SeqPath, emoji: str, svc: Svc, me: Auth) -> Response:
     message = await svc.messages.react(me.user, cid, seq, emoji, False)
     return json({"message": message_json(message)})
+
+
+@router.get("/conversations/{cid}/pins", response_model=s.PinsOut, tags=["messages"])
+async def list_pins(cid: str, svc: Svc, me: Auth) -> Response:
+    """The pinned messages (those the caller may read), the newest pin first."""
+    found = await svc.messages.pins(me.user, cid)
+    return json({"pins": [pin_json(p, m) for p, m in found]})
+
+
+@router.put("/conversations/{cid}/pins/{seq}", response_model=s.PinEnvelope, tags=["messages"])
+async def pin_message(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
+    """Pin a message (owners, moderators, admins): `message_pinned` to every member."""
+    pin, message = await svc.messages.pin(me.user, cid, seq)
+    return json({"pin": pin_json(pin, message)})
+
+
+@router.delete("/conversations/{cid}/pins/{seq}", status_code=204, tags=["messages"])
+async def unpin_message(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
+    """Unpin a message (owners, moderators, admins): `message_unpinned` to every member."""
+    await svc.messages.unpin(me.user, cid, seq)
+    return no_content()
 
 
 @router.post("/conversations/{cid}/read", response_model=s.ReadOut, tags=["messages"])

@@ -310,6 +310,21 @@ class MessageEnvelope(BaseModel):
     message: MessageOut
 
 
+class PinOut(BaseModel):
+    seq: int
+    pinned_by: str
+    pinned_at: str
+    message: MessageOut
+
+
+class PinEnvelope(BaseModel):
+    pin: PinOut
+
+
+class PinsOut(BaseModel):
+    pins: list[PinOut] = Field(description="the newest pin first")
+
+
 class MessagesOut(BaseModel):
     messages: list[MessageOut]
     has_more: bool

@@ -34,6 +34,8 @@ class EventKind(StrEnum):
     MEMBER_ROLE_CHANGED = "member_role_changed"
     READ = "read"
     FILE_UPDATED = "file_updated"
+    MESSAGE_PINNED = "message_pinned"
+    MESSAGE_UNPINNED = "message_unpinned"
 
 
 class Routing(NamedTuple):
@@ -235,6 +237,37 @@ class FileUpdated:
         return Routing(self.conversation_id)
 
 
+@dataclass(frozen=True, slots=True)
+class MessagePinned:
+    """Message `seq` was pinned by `by` (at `at`: the pin's time): every member is told;
+    a client adds it to the conversation's pinned list."""
+
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_PINNED
+    conversation_id: ConversationId
+    seq: int
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUnpinned:
+    """Message `seq` is no longer pinned (unpinned by `by`, or recalled)."""
+
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_UNPINNED
+    conversation_id: ConversationId
+    seq: int
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -247,6 +280,8 @@ Event = (
     | MemberRoleChanged
     | ReadMoved
     | FileUpdated
+    | MessagePinned
+    | MessageUnpinned
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -260,4 +295,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MemberRoleChanged,
     ReadMoved,
     FileUpdated,
+    MessagePinned,
+    MessageUnpinned,
 )

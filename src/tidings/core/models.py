@@ -295,6 +295,16 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Pin:
+    """Message `seq` of a conversation is pinned, by `pinned_by` at `pinned_at`."""
+
+    conversation_id: ConversationId
+    seq: int
+    pinned_by: UserId
+    pinned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event with its stream position. `payload` is the wire dict (JSON-ready)."""
 

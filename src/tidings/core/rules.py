@@ -261,6 +261,13 @@ def check_can_set_role(
         raise InvalidOperation("a conversation keeps at least one owner: name another first")
 
 
+def check_can_pin(actor: User, actor_member: Member | None) -> None:
+    """Pinning and unpinning: owners, moderators and org admins."""
+    if _moderates(actor, actor_member):
+        return
+    raise Forbidden("only a conversation owner, a moderator or an admin can pin messages")
+
+
 def check_can_change_settings(actor: User, actor_member: Member | None) -> None:
     """Private, announcement and history settings: owners and org admins."""
     if _manages(actor, actor_member):

@@ -21,7 +21,9 @@ from tidings.core.events import (
     MemberRoleChanged,
     MessageDeleted,
     MessageEdited,
+    MessagePinned,
     MessageSent,
+    MessageUnpinned,
     ReactionChanged,
     ReadMoved,
 )
@@ -40,6 +42,7 @@ from tidings.core.models import (
     MemberView,
     Message,
     MessageId,
+    Pin,
     StoredEvent,
     User,
     UserId,
@@ -161,6 +164,16 @@ def message_json(message: Message) -> JsonDict:
     }
 
 
+def pin_json(pin: Pin, message: Message) -> JsonDict:
+    """A pinned message: the pin, and the message as it is now."""
+    return {
+        "seq": pin.seq,
+        "pinned_by": pin.pinned_by,
+        "pinned_at": rfc3339(pin.pinned_at),
+        "message": message_json(message),
+    }
+
+
 def error_json(error: TidingsError) -> JsonDict:
     return {"code": error.code.value, "message": error.message, "details": dict(error.details)}
 
@@ -213,6 +226,9 @@ def event_json(event: Event) -> JsonDict:
         case FileUpdated():
             data["seq"] = event.seq
             data["file"] = file_json(event.file)
+        case MessagePinned() | MessageUnpinned():
+            data["seq"] = event.seq
+            data["by"] = event.by
     return data
 
 
@@ -288,6 +304,20 @@ def event_of(stored: StoredEvent) -> Event:
                 seq=_int(p, "seq"),
                 unread=_int(p, "unread"),
                 private=stored.conversation_id is None,
+                at=at,
+            )
+        case EventKind.MESSAGE_PINNED:
+            return MessagePinned(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
+        case EventKind.MESSAGE_UNPINNED:
+            return MessageUnpinned(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                by=UserId(_str(p, "by")),
                 at=at,
             )
         case EventKind.FILE_UPDATED:

@@ -67,6 +67,7 @@ from tidings.sdk.models import (
     JSONObject,
     Member,
     Message,
+    Pin,
     PluginInfo,
     ReadState,
     ScimToken,
@@ -1262,6 +1263,24 @@ class Client:
             "DELETE", f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}"
         )
         return Message.from_json(data.get("message", data))
+
+    async def pins(self, conversation_id: str) -> list[Pin]:
+        """The conversation's pinned messages, the newest pin first."""
+        data = await self.request("GET", f"/conversations/{quote(conversation_id, safe='')}/pins")
+        return [Pin.from_json(p) for p in data.get("pins", [])]
+
+    async def pin(self, conversation_id: str, seq: int) -> Pin:
+        """Pin a message (owners, moderators, admins); pinning it again changes nothing."""
+        data = await self.request(
+            "PUT", f"/conversations/{quote(conversation_id, safe='')}/pins/{seq}", retry=True
+        )
+        return Pin.from_json(data.get("pin", data))
+
+    async def unpin(self, conversation_id: str, seq: int) -> None:
+        """Unpin a message (owners, moderators, admins)."""
+        await self.request(
+            "DELETE", f"/conversations/{quote(conversation_id, safe='')}/pins/{seq}", retry=True
+        )
 
     async def react(self, conversation_id: str, seq: int, emoji: str) -> Message:
         """Add your ``emoji`` reaction to a message."""

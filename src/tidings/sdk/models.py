@@ -446,6 +446,27 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Pin:
+    """A pinned message of a conversation: ``message`` as it is now, who pinned it and
+    when (``GET /conversations/{cid}/pins``)."""
+
+    seq: int
+    pinned_by: str
+    pinned_at: datetime | None
+    message: Message
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Pin:
+        """Build a pin from its JSON object."""
+        return cls(
+            seq=_int(data.get("seq")),
+            pinned_by=_str(data.get("pinned_by")),
+            pinned_at=parse_time(data.get("pinned_at")),
+            message=Message.from_json(_obj(data.get("message"))),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryPage:
     """One page of ``GET /conversations/{cid}/messages``, ascending by ``seq``."""
 
@@ -651,6 +672,23 @@ class MemberRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessagePinned(Event):
+    """``message_pinned``: message ``seq`` was pinned by ``by`` (``at``: when)."""
+
+    seq: int
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageUnpinned(Event):
+    """``message_unpinned``: message ``seq`` is no longer pinned (unpinned by ``by``, or
+    recalled)."""
+
+    seq: int
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MemberRoleChanged(Event):
     """``member_role_changed``: ``user_id`` now has ``role`` (``owner``, ``moderator``
     or ``member``) in the conversation, given by ``by``."""
@@ -773,6 +811,9 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
         return MemberRemoved(
             user_id=_str(data.get("user_id")), by=_opt_str(data.get("by")), **common
         )
+    if kind in ("message_pinned", "message_unpinned"):
+        pinned = MessagePinned if kind == "message_pinned" else MessageUnpinned
+        return pinned(seq=_int(data.get("seq")), by=_opt_str(data.get("by")), **common)
     if kind == "member_role_changed":
         return MemberRoleChanged(
             user_id=_str(data.get("user_id")),

@@ -26,7 +26,9 @@ from tidings.core.events import (
     Event,
     MessageDeleted,
     MessageEdited,
+    MessagePinned,
     MessageSent,
+    MessageUnpinned,
     ReactionChanged,
     ReadMoved,
 )
@@ -38,12 +40,14 @@ from tidings.core.models import (
     Member,
     Message,
     MessageId,
+    Pin,
     User,
     UserId,
 )
 from tidings.core.rules import (
     check_body,
     check_can_edit,
+    check_can_pin,
     check_can_post,
     check_can_react,
     check_can_recall,
@@ -429,8 +433,68 @@ class MessageService:
                 return message
             await tx.recall_message(conv.id, seq)
             updated = await _message(tx, conv.id, seq)
-            await _emit(tx, self.d, now, MessageDeleted(updated, actor.id, now))
+            batch = EventBatch(tx, self.d.bus, now)
+            batch.add(MessageDeleted(updated, actor.id, now))
+            if await tx.remove_pin(conv.id, seq):  # a recalled message is pinned no more
+                batch.add(MessageUnpinned(conv.id, seq, actor.id, now))
+            await batch.flush()
         return updated
+
+    # --- pins ---------------------------------------------------------------------
+    async def pin(self, actor: User, conversation_id: str, seq: int) -> tuple[Pin, Message]:
+        """Pin message `seq` (owners, moderators, org admins who are members): every
+        member gets `message_pinned`. Pinning a pinned one changes nothing and returns
+        its pin. A recalled message, or one the caller may not read: not_found; more
+        than max_pins_per_conversation: invalid_operation with the limit."""
+        await self.limiter.check(Action.EDIT, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            check_can_pin(actor, member)
+            check_not_archived(conv)
+            message = await _message(tx, conv.id, seq, member)
+            if message.deleted:
+                raise NotFound("message not found", seq=seq)
+            existing = await tx.get_pin(conv.id, seq)
+            if existing is not None:
+                return existing, message
+            limit = self.d.limits.max_pins_per_conversation
+            if await tx.count_pins(conv.id) >= limit:
+                raise CapReached(
+                    f"this conversation has the most pinned messages allowed ({limit})",
+                    field="seq",
+                    limit=limit,
+                )
+            pin = Pin(conv.id, seq, actor.id, now)
+            await tx.add_pin(pin)
+            await _emit(tx, self.d, now, MessagePinned(conv.id, seq, actor.id, now))
+        return pin, message
+
+    async def unpin(self, actor: User, conversation_id: str, seq: int) -> None:
+        """Unpin message `seq` (owners, moderators, org admins who are members):
+        `message_unpinned` to every member; unpinning one that is not pinned changes
+        nothing."""
+        await self.limiter.check(Action.EDIT, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            check_can_pin(actor, member)
+            check_not_archived(conv)
+            if await tx.remove_pin(conv.id, seq):
+                await _emit(tx, self.d, now, MessageUnpinned(conv.id, seq, actor.id, now))
+
+    async def pins(self, actor: User, conversation_id: str) -> list[tuple[Pin, Message]]:
+        """The conversation's pinned messages the caller may read, the newest pin first,
+        each with the message as it is now."""
+        async with self.d.store.read() as tx:
+            _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
+            found = await tx.list_pins(conversation_id, member.first_seq, member.left_seq)
+            messages = await tx.messages_by_keys([(conversation_id, p.seq) for p in found])
+        return [
+            (p, messages[(conversation_id, p.seq)])
+            for p in found
+            if (conversation_id, p.seq) in messages
+        ]
 
     async def react(
         self, actor: User, conversation_id: str, seq: int, emoji: str, on: bool

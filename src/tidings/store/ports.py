@@ -34,6 +34,7 @@ from tidings.core.models import (
     MemberView,
     Message,
     OrgRole,
+    Pin,
     Session,
     SessionInfo,
     StoredEvent,
@@ -370,6 +371,20 @@ class MessagesTx(Protocol):
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], Message]:
         """Stored messages by (sender_id, client_msg_id), for idempotent retries."""
+        ...
+
+    async def get_pin(self, conversation_id: str, seq: int) -> Pin | None: ...
+
+    async def add_pin(self, pin: Pin) -> None: ...
+
+    async def remove_pin(self, conversation_id: str, seq: int) -> bool:
+        """Unpin; True when it was pinned."""
+        ...
+
+    async def count_pins(self, conversation_id: str) -> int: ...
+
+    async def list_pins(self, conversation_id: str, min_seq: int, max_seq: int | None) -> list[Pin]:
+        """The pins of messages within min_seq..max_seq, the newest pin first."""
         ...
 
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:

@@ -12,6 +12,7 @@ import { convTitle, convAvatar, presenceLabel, typingNames, backButton } from '.
 import { createComposer } from './composer.js';
 import { createMembersPanel } from './members.js';
 import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
+import { openPinsPanel, setPinned } from './pins.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -100,6 +101,8 @@ export function createChatView(ctx, cid) {
       h('div', { class: 'chat-title' },
         h('h2', { 'data-testid': 'chat-title' }, bdi(convTitle(ctx, c))),
         h('div', { class: 'chat-sub' }, sub)),
+      h('button', { class: 'icon-btn', type: 'button', title: t('pins.title'), 'aria-label': t('pins.title'),
+        'data-testid': 'open-pins', onclick: () => openPinsPanel(ctx, cid) }, icon('pin')),
       h('button', { class: 'icon-btn', type: 'button', title: t('files.panel_title'), 'aria-label': t('files.panel_title'),
         'data-testid': 'open-files', onclick: () => openFilesPanel(ctx, cid) }, icon('files')),
       h('button', { class: `icon-btn${st.membersOpen ? ' active' : ''}`, type: 'button', title: t('members.title'),
@@ -319,6 +322,9 @@ export function createChatView(ctx, cid) {
             e.stopPropagation();
             ctx.dispatch({ type: 'edit_started', message: m });
           } }, '✎') : null,
+        canModerate(st, c) && c && !c.archived_at ? h('button', { class: 'act', type: 'button', title: t('message.pin'),
+          'aria-label': t('message.pin'), 'data-testid': 'act-pin',
+          onclick: (e) => { e.stopPropagation(); setPinned(ctx, cid, m.seq, true); } }, '📌') : null,
         mayRecall ? h('button', { class: 'act act-danger', type: 'button', title: t('message.recall'),
           'aria-label': t('message.recall'), 'data-testid': 'act-recall',
           onclick: (e) => { e.stopPropagation(); recall(m); } }, '⌫') : null);

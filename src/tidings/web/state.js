@@ -43,6 +43,7 @@ export function initialState({ me = null } = {}) {
     commands: [], // the slash commands one may use: [{ name, description, usage }]
     focus: null, // { cid, seq }: the message to scroll to and mark (a search result), once
     search: emptySearch(), // the last search and its results (search.js shows them)
+    pinsVersion: new Map(), // cid -> count of pin events seen (pins.js reloads its panel on a change)
   };
 }
 
@@ -450,6 +451,12 @@ function applyEvent(state, ev, effects) {
       effects.push(render('members', 'header', 'list'));
       return next;
     }
+    case 'message_pinned':
+    case 'message_unpinned':
+      // The pinned list lives in its panel (pins.js), fetched when opened: count the
+      // change so that an open panel reloads.
+      if (cid == null) return state;
+      return { ...state, pinsVersion: mapSet(state.pinsVersion, cid, (state.pinsVersion.get(cid) || 0) + 1) };
     case 'member_role_changed': {
       // A member's role (owner, moderator, member) changed: their row in the member
       // list, and the caller's own role in the conversation list when it is theirs.

@@ -127,6 +127,11 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}"): frozenset({"member"}),
     ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
+    # pins: G's members read them; only its owner (creator) and moderators pin, and org
+    # admins are not in G
+    ("GET", "/api/v1/conversations/{cid}/pins"): IN_G,
+    ("PUT", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
+    ("DELETE", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
     # a fresh group of creator's: its owner (not a role here) and org admins archive it
     ("PUT", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
@@ -403,6 +408,10 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
         case (_, "/conversations/{cid}/messages/{seq}/reactions/{emoji}"):
             seq = world.message_seq
             return Call(method, f"{v1}/conversations/{g}/messages/{seq}/reactions/👍")
+        case ("GET", "/conversations/{cid}/pins"):
+            return Call(method, f"{v1}/conversations/{g}/pins")
+        case (_, "/conversations/{cid}/pins/{seq}"):
+            return Call(method, f"{v1}/conversations/{g}/pins/{world.message_seq}")
         case ("PUT", "/conversations/{cid}/members/{uid}/role"):
             cid, mem = await world.fresh_group(), world.apis["member"].id
             return Call(

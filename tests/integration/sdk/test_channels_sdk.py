@@ -17,6 +17,8 @@ from tidings.sdk import (
     EventStream,
     Forbidden,
     MemberRoleChanged,
+    MessagePinned,
+    MessageUnpinned,
 )
 
 PASSWORD = "sdk-test-password-1"
@@ -65,6 +67,16 @@ async def test_roles_and_settings_through_the_sdk(server: AppServer) -> None:
             own_u.id: "owner",
             mem_u.id: "moderator",
         }
+        # pins: a moderator pins, every member sees the typed events and the list
+        pin = await mem.pin(room.id, 1)
+        assert (pin.seq, pin.pinned_by, pin.message.body) == (1, mem_u.id, "now I may")
+        pinned = await next_of(stream, MessagePinned)
+        assert isinstance(pinned, MessagePinned) and (pinned.seq, pinned.by) == (1, mem_u.id)
+        assert [p.seq for p in await own.pins(room.id)] == [1]
+        await own.unpin(room.id, 1)
+        unpinned = await next_of(stream, MessageUnpinned)
+        assert isinstance(unpinned, MessageUnpinned) and unpinned.by == own_u.id
+        assert await mem.pins(room.id) == []
         await stream.aclose()
 
 

@@ -1237,7 +1237,8 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     await w.svc.conversations.add_members(alice, group.id, [carol.id])
     await w.svc.conversations.remove_member(alice, group.id, carol.id)
     await w.svc.conversations.set_role(alice, group.id, bob.id, MemberRole.MODERATOR)
-    await w.svc.messages.recall(alice, group.id, sent.seq)
+    await w.svc.messages.pin(bob, group.id, sent.seq)
+    await w.svc.messages.recall(alice, group.id, sent.seq)  # and unpinned
     await w.svc.messages.mark_read(bob, group.id, sent.seq)  # every member is told
     news = await w.send(bob, channel.id)
     await w.svc.messages.mark_read(alice, channel.id, news.seq)  # only alice's devices
@@ -1448,6 +1449,42 @@ async def test_sync_roles_and_settings_stale_plus_events_equals_fresh(w: World) 
     assert conversations[chan.id]["private"] and conversations[chan.id]["announcement"]
     assert roles[chan.id] == {alice.id: "member", bob.id: "moderator", carol.id: "owner"}
     assert conversations[team.id]["role"] == "owner"
+
+
+@on_both_engines
+async def test_sync_pins_stale_list_plus_events_equals_fresh(w: World) -> None:
+    alice, bob = await w.users("alice", "bob")
+    team = await w.conv(alice, GROUP, bob, name="team")
+    for i in range(5):
+        await w.send(alice, team.id, f"m{i + 1}")
+    m = w.svc.messages
+    await m.pin(alice, team.id, 1)
+
+    async def fetch() -> list[dict[str, Any]]:  # a client keeps the pins, newest first
+        return [
+            {"seq": p.seq, "pinned_by": p.pinned_by} for p, _msg in await m.pins(bob, team.id)
+        ]
+
+    since = await w.svc.sync.head()
+    pins = await fetch()
+    # while bob is away
+    await m.pin(alice, team.id, 3)
+    await m.pin(alice, team.id, 4)
+    await m.pin(alice, team.id, 3)  # again: nothing
+    await m.unpin(alice, team.id, 1)
+    await m.unpin(alice, team.id, 2)  # not pinned: nothing
+    await m.recall(alice, team.id, 4)  # recalled: unpinned
+    await m.pin(alice, team.id, 5)
+    events, more = await w.svc.sync.events_since(bob, since, 1000)
+    assert not more
+    for event in events:
+        p = event.payload
+        if p["kind"] == "message_pinned":
+            pins.insert(0, {"seq": p["seq"], "pinned_by": p["by"]})
+        elif p["kind"] == "message_unpinned":
+            pins = [x for x in pins if x["seq"] != p["seq"]]
+    assert pins == await fetch()
+    assert [x["seq"] for x in pins] == [5, 3]
 
 
 def apply_read_event(me: str, state: dict[str, dict[str, int]], event: dict[str, Any]) -> None:

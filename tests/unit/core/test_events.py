@@ -22,7 +22,9 @@ from tidings.core.events import (
     MemberRoleChanged,
     MessageDeleted,
     MessageEdited,
+    MessagePinned,
     MessageSent,
+    MessageUnpinned,
     ReactionChanged,
     ReadMoved,
     Routing,
@@ -144,6 +146,16 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         ReadMoved(CID, BOB, 2, 1, True, AT),  # a channel: only the reader's devices
         {"kind": "read", **HEAD, "user_id": "bob", "seq": 2, "unread": 1},
         Routing(None, user=BOB),
+    ),
+    (
+        MessagePinned(CID, 3, BOB, AT),
+        {"kind": "message_pinned", **HEAD, "seq": 3, "by": "bob"},
+        Routing(CID),
+    ),
+    (
+        MessageUnpinned(CID, 3, ALICE, AT),
+        {"kind": "message_unpinned", **HEAD, "seq": 3, "by": "alice"},
+        Routing(CID),
     ),
     (
         # the thumbnail was made: the file object as it is now, for message 3

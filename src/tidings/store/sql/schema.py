@@ -150,6 +150,17 @@ messages = Table(
     UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_msg_id"),
 )
 
+# migration 0019: the pinned messages of a conversation
+pins = Table(
+    "pins",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("pinned_by", String(32), nullable=False),
+    Column("pinned_at", TS, nullable=False),
+    PrimaryKeyConstraint("conversation_id", "seq"),
+)
+
 mentions = Table(
     "mentions",
     metadata,

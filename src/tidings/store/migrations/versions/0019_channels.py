@@ -17,6 +17,8 @@ re-chained after them when merged. It touches no table they touch but `members` 
 - `members.first_seq`: the lowest seq the member may read (1, or the first after the
   conversation's last seq when they joined, if history is not shared). Existing: 1.
 - `members.role` may now also be `moderator` (the column is a string already).
+- `pins`: the pinned messages of each conversation (conversation_id, seq: the message),
+  who pinned it and when; keyed on the conversation first (Citus-compatible).
 
 Runs on SQLite (batch_alter_table rebuilds the tables) and PostgreSQL.
 """
@@ -47,6 +49,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("first_seq", sa.BigInteger(), nullable=False, server_default="1")
         )
+    op.create_table(
+        "pins",
+        sa.Column("conversation_id", sa.String(32), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("pinned_by", sa.String(32), nullable=False),
+        sa.Column("pinned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("conversation_id", "seq"),
+    )
     conversations = sa.table("conversations", sa.column("kind"), sa.column("private"))
     op.execute(
         conversations.update().where(conversations.c.kind != "channel").values(private=sa.true())
@@ -54,6 +64,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("pins")
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.drop_column("first_seq")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
