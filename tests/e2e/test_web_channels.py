@@ -54,6 +54,7 @@ def test_a_member_of_an_announcement_channel_reads_reacts_and_cannot_post(
     admin.send(news["id"], "The office opens at nine")
     chat = open_signed_in(browser, live_server, "ann", ann.password)
     zh = None
+    pages: list[Any] = []
     try:
         chat.goto(live_server.url + f"/#/c/{news['id']}")
         expect(chat.locator("[data-testid=message-body]").last).to_have_text(
@@ -111,9 +112,34 @@ def test_a_member_of_an_announcement_channel_reads_reacts_and_cannot_post(
         zh.goto(live_server.url + f"/#/c/{news['id']}")
         expect(zh.get_by_test_id("composer")).to_be_disabled()
         expect(zh.get_by_test_id("composer-announcement")).to_contain_text("公告频道")
+
+        # the owner turns the announcement setting off in the members panel: live, the
+        # member's composer turns on
+        owner = open_signed_in(
+            browser, live_server, live_server.admin_username, live_server.admin_password
+        )
+        pages.append(owner)
+        owner.goto(live_server.url + f"/#/c/{news['id']}")
+        owner.get_by_test_id("toggle-members").click()
+        box = owner.get_by_test_id("setting-announcement")
+        expect(box).to_be_checked()
+        box.uncheck()
+        expect(zh.get_by_test_id("composer")).to_be_enabled()
+        conv = admin.call("GET", f"/conversations/{news['id']}")["conversation"]
+        assert conv["announcement"] is False
+        # and gives Ann a role from the member list
+        row = owner.locator(f"[data-testid=members-list] li[data-uid='{ann.id}']")
+        row.get_by_test_id("member-role").select_option("moderator")
+        expect(owner.locator(".toast").filter(has_text="is now")).to_be_visible()
+        roles = {
+            m["user_id"]: m["role"]
+            for m in admin.call("GET", f"/conversations/{news['id']}")["conversation"]["members"]
+        }
+        assert roles[ann.id] == "moderator"
     finally:
         errors = page_errors(chat) + (page_errors(zh) if zh else [])
-        for p in (chat, zh):
+        errors += [e for p in pages for e in page_errors(p)]
+        for p in (chat, zh, *pages):
             if p is not None:
                 p.context.close()
         admin.close()
