@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 
 import {
   ACTIONS, apply, applyAll, initialState, normalizeConv, sortedConversations, unreadTotal, typingUsers,
-  directPeer, displayName, canModerate, msgStore, newestSeq, oldestSeq, TYPING_SHOW_MS,
+  directPeer, displayName, canManage, canModerate, mayPost, msgStore, newestSeq, oldestSeq, TYPING_SHOW_MS,
   parseCommand, commandMatches, EPHEMERAL_KEPT,
 } from '../../src/tidings/web/state.js';
 
@@ -552,4 +552,32 @@ test('user_updated replaces the user held; on the own copy the preferences come 
   assert.equal(r.state.me.display_name, 'Alice Lee');
   assert.deepEqual(r.effects.find((e) => e.type === 'apply_preferences'), { type: 'apply_preferences', preferences: prefs });
   assert.equal(apply(s, { type: 'event', event: { kind: 'user_updated', user: null } }).state, s);
+});
+
+test('member_role_changed updates the member list and the caller\'s own role; who may post', () => {
+  let s = world([conv('c1', { role: 'member', announcement: true })]);
+  s = apply(s, { type: 'detail_loaded', conversation: { ...conv('c1'), members: [{ user_id: 'u1', role: 'member' }, { user_id: 'u2', role: 'owner' }] } }).state;
+  assert.equal(mayPost(s, s.convs.get('c1')), false, 'a plain member of an announcement channel');
+  let r = apply(s, { type: 'event', event: { kind: 'member_role_changed', conversation_id: 'c1', user_id: 'u1', role: 'moderator', by: 'u2' } });
+  assert.equal(r.state.convs.get('c1').role, 'moderator');
+  assert.deepEqual(r.state.details.get('c1').members.map((m) => m.role), ['moderator', 'owner']);
+  assert.equal(mayPost(r.state, r.state.convs.get('c1')), true, 'a moderator posts');
+  assert.equal(canModerate(r.state, r.state.convs.get('c1')), true);
+  assert.equal(canManage(r.state, r.state.convs.get('c1')), false, 'a moderator does not manage');
+  assert.ok(r.effects.some((e) => e.type === 'render' && e.parts.includes('members')));
+  r = apply(s, { type: 'event', event: { kind: 'member_role_changed', conversation_id: 'c1', user_id: 'u2', role: 'member' } });
+  assert.equal(r.state.convs.get('c1').role, 'member', 'someone else\'s role leaves mine');
+  assert.equal(r.state.details.get('c1').members[1].role, 'member');
+  assert.equal(apply(s, { type: 'event', event: { kind: 'member_role_changed', conversation_id: 'c1' } }).state, s);
+  assert.equal(mayPost(s, conv('c2')), true, 'no announcement: anyone posts');
+});
+
+test('pin events count per conversation, so that an open pins panel reloads', () => {
+  const s = world([conv('c1')]);
+  let r = apply(s, { type: 'event', event: { kind: 'message_pinned', conversation_id: 'c1', seq: 1, by: 'u2' } });
+  assert.equal(r.state.pinsVersion.get('c1'), 1);
+  r = apply(r.state, { type: 'event', event: { kind: 'message_unpinned', conversation_id: 'c1', seq: 1, by: 'u2' } });
+  assert.equal(r.state.pinsVersion.get('c1'), 2);
+  assert.equal(s.pinsVersion.get('c1'), undefined, 'the state given is not changed');
+  assert.equal(apply(s, { type: 'event', event: { kind: 'message_pinned' } }).state, s);
 });

@@ -13,13 +13,14 @@ from starlette.responses import Response
 from tidings.api import schemas as s
 from tidings.core.clock import rfc3339
 from tidings.core.errors import InvalidRequest, Unauthenticated
-from tidings.core.models import MAX_STORED_INT, ConversationKind, OrgRole, Session
+from tidings.core.models import MAX_STORED_INT, ConversationKind, MemberRole, OrgRole, Session
 from tidings.protocol.wire import (
     conversation_json,
     department_json,
     member_json,
     member_view_json,
     message_json,
+    pin_json,
     preferences_json,
     user_json,
 )
@@ -317,7 +318,14 @@ async def unassign_department(did: str, uid: str, svc: Svc, me: Auth) -> Respons
 )
 async def create_conversation(body: s.ConversationIn, svc: Svc, me: Auth) -> Response:
     conv, created = await svc.conversations.create(
-        me.user, ConversationKind(body.kind), body.member_ids, body.name, body.topic
+        me.user,
+        ConversationKind(body.kind),
+        body.member_ids,
+        body.name,
+        body.topic,
+        private=body.private,
+        announcement=body.announcement,
+        shared_history=body.shared_history,
     )
     return json({"conversation": conversation_json(conv)}, 201 if created else 200)
 
@@ -339,6 +347,7 @@ async def list_conversations(
 async def browse_channels(
     svc: Svc, me: Auth, query: Annotated[str, Query(max_length=100)] = ""
 ) -> Response:
+    """Channels to join: every public one, and the private ones the caller is in."""
     found = await svc.conversations.channels(me.user, query)
     return json({"conversations": [{**conversation_json(c), "joined": j} for c, j in found]})
 
@@ -353,7 +362,18 @@ async def get_conversation(cid: str, svc: Svc, me: Auth) -> Response:
 
 @router.patch("/conversations/{cid}", response_model=s.ConversationEnvelope, tags=["conversations"])
 async def patch_conversation(cid: str, body: s.ConversationPatchIn, svc: Svc, me: Auth) -> Response:
-    conv = await svc.conversations.update(me.user, cid, body.name, body.topic)
+    """Rename or set the topic (owners, moderators, admins); change the settings
+    `private` (channels), `announcement`, `shared_history` (owners, admins). Members
+    get one `conversation_updated`."""
+    conv = await svc.conversations.update(
+        me.user,
+        cid,
+        body.name,
+        body.topic,
+        private=body.private,
+        announcement=body.announcement,
+        shared_history=body.shared_history,
+    )
     return json({"conversation": conversation_json(conv)})
 
 
@@ -365,6 +385,18 @@ async def patch_conversation(cid: str, body: s.ConversationPatchIn, svc: Svc, me
 async def add_members(cid: str, body: s.MembersIn, svc: Svc, me: Auth) -> Response:
     conv = await svc.conversations.add_members(me.user, cid, body.user_ids)
     return json({"conversation": conversation_json(conv)})
+
+
+@router.put(
+    "/conversations/{cid}/members/{uid}/role",
+    response_model=s.MemberEnvelope,
+    tags=["conversations"],
+)
+async def set_member_role(cid: str, uid: str, body: s.RoleIn, svc: Svc, me: Auth) -> Response:
+    """Give a member the role owner, moderator or member. Owners and admins only; the
+    last owner stays until another is named. Members get `member_role_changed`."""
+    member = await svc.conversations.set_role(me.user, cid, uid, MemberRole(body.role))
+    return json({"member": member_json(member)})
 
 
 @router.delete("/conversations/{cid}/members/{uid}", status_code=204, tags=["conversations"])
@@ -481,6 +513,27 @@ async def add_reaction(cid: str, seq: SeqPath, emoji: str, svc: Svc, me: Auth) -
 async def remove_reaction(cid: str, seq: SeqPath, emoji: str, svc: Svc, me: Auth) -> Response:
     message = await svc.messages.react(me.user, cid, seq, emoji, False)
     return json({"message": message_json(message)})
+
+
+@router.get("/conversations/{cid}/pins", response_model=s.PinsOut, tags=["messages"])
+async def list_pins(cid: str, svc: Svc, me: Auth) -> Response:
+    """The pinned messages (those the caller may read), the newest pin first."""
+    found = await svc.messages.pins(me.user, cid)
+    return json({"pins": [pin_json(p, m) for p, m in found]})
+
+
+@router.put("/conversations/{cid}/pins/{seq}", response_model=s.PinEnvelope, tags=["messages"])
+async def pin_message(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
+    """Pin a message (owners, moderators, admins): `message_pinned` to every member."""
+    pin, message = await svc.messages.pin(me.user, cid, seq)
+    return json({"pin": pin_json(pin, message)})
+
+
+@router.delete("/conversations/{cid}/pins/{seq}", status_code=204, tags=["messages"])
+async def unpin_message(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
+    """Unpin a message (owners, moderators, admins): `message_unpinned` to every member."""
+    await svc.messages.unpin(me.user, cid, seq)
+    return no_content()
 
 
 @router.post("/conversations/{cid}/read", response_model=s.ReadOut, tags=["messages"])

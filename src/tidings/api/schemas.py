@@ -102,11 +102,31 @@ class ConversationIn(Body):
     name: str | None = Field(default=None, max_length=200)
     topic: str | None = Field(default=None, max_length=1000)
     member_ids: list[str] = Field(default_factory=list, max_length=500)
+    private: bool | None = Field(
+        default=None,
+        description="a private channel: invite-only, not listed in channel browsing "
+        "(channels only; groups and direct conversations are always private)",
+    )
+    announcement: bool | None = Field(
+        default=None, description="only owners and moderators post (channels and groups)"
+    )
+    shared_history: bool | None = Field(
+        default=None,
+        description="members added later read earlier messages (default: public "
+        "channels yes; groups and private channels no)",
+    )
 
 
 class ConversationPatchIn(Body):
     name: str | None = Field(default=None, max_length=200)
     topic: str | None = Field(default=None, max_length=1000)
+    private: bool | None = Field(default=None, description="channels only; owners and admins")
+    announcement: bool | None = Field(default=None, description="owners and admins")
+    shared_history: bool | None = Field(default=None, description="owners and admins")
+
+
+class RoleIn(Body):
+    role: Literal["owner", "moderator", "member"]
 
 
 class MembersIn(Body):
@@ -236,9 +256,13 @@ class DepartmentsOut(BaseModel):
 
 class MemberOut(BaseModel):
     user_id: str
-    role: str
+    role: Literal["owner", "moderator", "member"]
     read_seq: int
     joined_at: str
+
+
+class MemberEnvelope(BaseModel):
+    member: MemberOut
 
 
 class ConversationOut(BaseModel):
@@ -252,6 +276,9 @@ class ConversationOut(BaseModel):
     last_activity_at: str
     member_count: int
     archived_at: str | None = None
+    private: bool = False
+    announcement: bool = False
+    shared_history: bool = True
     role: str | None = None
     read_seq: int | None = None
     unread: int | None = None
@@ -345,6 +372,21 @@ class MessageOut(BaseModel):
 
 class MessageEnvelope(BaseModel):
     message: MessageOut
+
+
+class PinOut(BaseModel):
+    seq: int
+    pinned_by: str
+    pinned_at: str
+    message: MessageOut
+
+
+class PinEnvelope(BaseModel):
+    pin: PinOut
+
+
+class PinsOut(BaseModel):
+    pins: list[PinOut] = Field(description="the newest pin first")
 
 
 class MessagesOut(BaseModel):

@@ -20,7 +20,8 @@ class WebhookIn(Body):
         min_length=1,
         max_length=EVENTS_MAX,
         description="event kinds: conversation_created, conversation_updated, message, "
-        "message_edited, message_deleted, reaction, member_added, member_removed",
+        "message_edited, message_deleted, reaction, member_added, member_removed, "
+        "member_role_changed, file_updated, message_pinned, message_unpinned",
     )
     conversation_id: str | None = Field(
         default=None, max_length=64, description="one conversation; absent: org-wide (admins)"

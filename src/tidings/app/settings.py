@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_reactions_per_user_per_message: int = Field(
         20, ge=1, description="one user's reactions on one message, at most"
     )
+    max_pins_per_conversation: int = Field(
+        100, ge=1, le=10_000, description="pinned messages in one conversation, at most"
+    )
     audit_export_max_rows: int = Field(
         50_000, ge=1, le=10_000_000, description="entries in one audit log export, at most"
     )

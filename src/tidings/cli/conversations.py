@@ -1,5 +1,6 @@
-"""`tidings conversation`: every conversation of the organization, its members, archiving
-(the operator's view: no membership needed; changes are audited with no actor)."""
+"""`tidings conversation`: every conversation of the organization, its members, archiving,
+members' roles (the operator's view: no membership needed; changes are audited with no
+actor)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import typer
 from rich.table import Table
 
 from tidings.cli.common import JsonOut, console, print_json, run_with_container
-from tidings.core.models import Conversation, ConversationKind, Member, User
+from tidings.core.models import Conversation, ConversationKind, Member, MemberRole, User
 
 if TYPE_CHECKING:
     from tidings.app.container import Container
 
 conversation_app = typer.Typer(
-    help="List conversations and channels, see their members, archive them.",
+    help="List conversations and channels, see their members, archive them, give roles.",
     no_args_is_help=True,
 )
 
@@ -33,6 +34,9 @@ def _conversation_json(conv: Conversation) -> dict[str, object]:
         "last_seq": conv.last_seq,
         "last_activity_at": conv.last_activity_at.isoformat(),
         "archived_at": _stamp(conv),
+        "private": conv.private,
+        "announcement": conv.announcement,
+        "shared_history": conv.shared_history,
     }
 
 
@@ -140,3 +144,19 @@ def conversation_unarchive(
 ) -> None:
     """Make an archived conversation writable and listed again (audited)."""
     _set_archived(conversation_id, False)
+
+
+@conversation_app.command("role")
+def conversation_role(
+    conversation_id: Annotated[str, typer.Argument(help="The conversation's id.")],
+    user_id: Annotated[str, typer.Argument(help="The member's user id.")],
+    role: Annotated[MemberRole, typer.Argument(help="owner, moderator or member.")],
+) -> None:
+    """Give a member a role in a conversation, e.g. name an owner of a channel whose
+    owners left (members are told; audited with no actor)."""
+
+    async def action(c: Container) -> Member:
+        return await c.services.conversations.set_role(None, conversation_id, user_id, role)
+
+    member = run_with_container(action)
+    console.print(f"{member.user_id} is now {member.role.value} of {conversation_id}")

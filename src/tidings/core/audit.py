@@ -43,6 +43,8 @@ class AuditAction:
     MEMBER_REMOVED = "member_removed"
     CONVERSATION_ARCHIVED = "conversation_archived"  # details: kind, name
     CONVERSATION_UNARCHIVED = "conversation_unarchived"
+    CONVERSATION_SETTINGS_CHANGED = "conversation_settings_changed"  # details: kind, new values
+    MEMBER_ROLE_CHANGED = "member_role_changed"  # details: user_id, role, was
     DEPARTMENT_CREATED = "department_created"
     DEPARTMENT_MEMBER_CHANGED = "department_member_changed"
     DEPARTMENT_RENAMED = "department_renamed"  # details: name (new), old_name

@@ -16,6 +16,7 @@ from tidings.core.models import (
     Conversation,
     ConversationId,
     FileInfo,
+    MemberRole,
     Message,
     ThreadSummary,
     User,
@@ -32,11 +33,14 @@ class EventKind(StrEnum):
     REACTION = "reaction"
     MEMBER_ADDED = "member_added"
     MEMBER_REMOVED = "member_removed"
+    MEMBER_ROLE_CHANGED = "member_role_changed"
     READ = "read"
     FILE_UPDATED = "file_updated"
     THREAD_UPDATED = "thread_updated"
     THREAD_READ = "thread_read"
     USER_UPDATED = "user_updated"
+    MESSAGE_PINNED = "message_pinned"
+    MESSAGE_UNPINNED = "message_unpinned"
 
 
 class Routing(NamedTuple):
@@ -183,6 +187,23 @@ class MemberRemoved:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRoleChanged:
+    """Member `user_id` now has `role` (owner, moderator, member) in the conversation:
+    every member is told, so that each client's member list stays exact."""
+
+    kind: ClassVar[EventKind] = EventKind.MEMBER_ROLE_CHANGED
+    conversation_id: ConversationId
+    user_id: UserId
+    role: MemberRole
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
 class ReadMoved:
     """A member's read position moved to `seq`. In a channel (`private`) only the
     reader's own connections are told; elsewhere every member (read receipts)."""
@@ -258,6 +279,37 @@ class ThreadRead:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagePinned:
+    """Message `seq` was pinned by `by` (at `at`: the pin's time): every member is told;
+    a client adds it to the conversation's pinned list."""
+
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_PINNED
+    conversation_id: ConversationId
+    seq: int
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUnpinned:
+    """Message `seq` is no longer pinned (unpinned by `by`, or recalled)."""
+
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_UNPINNED
+    conversation_id: ConversationId
+    seq: int
+    by: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(self.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
 class UserUpdated:
     """Someone changed what others see of them (display name, custom status). One event
     per conversation they are a member of (every member holds their name), and one for
@@ -289,11 +341,14 @@ Event = (
     | ReactionChanged
     | MemberAdded
     | MemberRemoved
+    | MemberRoleChanged
     | ReadMoved
     | FileUpdated
     | ThreadUpdated
     | ThreadRead
     | UserUpdated
+    | MessagePinned
+    | MessageUnpinned
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -304,9 +359,12 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReactionChanged,
     MemberAdded,
     MemberRemoved,
+    MemberRoleChanged,
     ReadMoved,
     FileUpdated,
     ThreadUpdated,
     ThreadRead,
     UserUpdated,
+    MessagePinned,
+    MessageUnpinned,
 )

@@ -48,8 +48,18 @@ class ConversationKind(StrEnum):
 
 
 class MemberRole(StrEnum):
+    """A member's role in one conversation (docs/protocol.md, "Conversation roles", has
+    the table of what each may do; core/rules.py checks it)."""
+
     OWNER = "owner"
+    MODERATOR = "moderator"
     MEMBER = "member"
+
+    @property
+    def moderates(self) -> bool:
+        """An owner or a moderator: posts in announcement channels, pins, renames,
+        removes members, recalls others' messages."""
+        return self in (MemberRole.OWNER, MemberRole.MODERATOR)
 
 
 class PresenceState(StrEnum):
@@ -222,6 +232,9 @@ class Member:
     left_pos: int | None = None
     left_seq: int | None = None
     removed_by: UserId | None = None  # who removed them, when someone else did (not a leave)
+    # the lowest seq they may read: 1, or (history not shared with new members) the first
+    # seq after the one they joined at
+    first_seq: int = 1
 
     @property
     def active(self) -> bool:
@@ -240,6 +253,15 @@ class Conversation:
     last_activity_at: datetime
     member_count: int
     archived_at: datetime | None = None  # archived: read-only, hidden from lists by default
+    # a private channel: invite-only, not in channel browsing nor visible to non-members
+    # (groups and direct conversations are always private: this is for channels)
+    private: bool = False
+    # an announcement conversation: only owners and moderators post (core/rules.py:
+    # check_can_post); everyone may react and reply in threads
+    announcement: bool = False
+    # members added later read the history from seq 1 (True) or only from when they
+    # joined (False: the default of groups and private channels)
+    shared_history: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +367,16 @@ class ThreadView:
     root: Message
     summary: ThreadSummary
     state: ThreadState
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """Message `seq` of a conversation is pinned, by `pinned_by` at `pinned_at`."""
+
+    conversation_id: ConversationId
+    seq: int
+    pinned_by: UserId
+    pinned_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,30 +165,49 @@ def check_can_create(kind: ConversationKind, actor: User) -> None:
         raise Forbidden("guests cannot create groups or channels")
 
 
+def _manages(actor: User, actor_member: Member | None) -> bool:
+    """An org admin, or an owner of the conversation."""
+    return actor.role.is_admin or (
+        actor_member is not None and actor_member.role is MemberRole.OWNER
+    )
+
+
+def _moderates(actor: User, actor_member: Member | None) -> bool:
+    """An org admin, or an owner or a moderator of the conversation."""
+    return actor.role.is_admin or (actor_member is not None and actor_member.role.moderates)
+
+
 def check_can_add(
     kind: ConversationKind,
     actor: User,
     actor_member: Member | None,
     targets: Iterable[User],
     removed: Collection[str] = (),
+    *,
+    private: bool = False,
 ) -> None:
     """Who may add whom. The actor is active in the conversation unless joining a channel.
     `removed`: those of the targets someone else removed from it (leaving is no removal):
-    only a conversation owner or an org admin adds them back, a channel's included (they
-    cannot re-join it by themselves)."""
+    only a conversation owner or moderator or an org admin adds them back, a channel's
+    included (they cannot re-join it by themselves). A `private` channel is invite-only:
+    nobody joins it by themselves, and only its owners and moderators (and org admins)
+    add people."""
     if kind is ConversationKind.DIRECT:
         raise InvalidOperation("a direct conversation has exactly two members")
-    is_manager = actor.role.is_admin or (
-        actor_member is not None and actor_member.role is MemberRole.OWNER
-    )
+    is_manager = _moderates(actor, actor_member)
     for target in targets:
         if target.disabled:
             raise InvalidOperation(f"user {target.username} is disabled", user_id=target.id)
         if target.id in removed and not is_manager:
             raise Forbidden(
-                "only a conversation owner or an admin can add back someone who was removed"
+                "only a conversation owner, a moderator or an admin can add back someone "
+                "who was removed"
             )
         if kind is ConversationKind.CHANNEL:
+            if private and not is_manager:
+                raise Forbidden(
+                    "this channel is private: only its owners, moderators and admins add people"
+                )
             if target.id == actor.id:
                 if actor.role is OrgRole.GUEST:
                     raise Forbidden("guests cannot join channels by themselves")
@@ -196,19 +215,77 @@ def check_can_add(
             if actor_member is None and not actor.role.is_admin:
                 raise Forbidden("only members of a channel can add people to it")
             if target.role is OrgRole.GUEST and not is_manager:
-                raise Forbidden("only the channel owner or an admin can add a guest")
+                raise Forbidden("only the channel owner, a moderator or an admin can add a guest")
             if actor.role is OrgRole.GUEST:
                 raise Forbidden("guests cannot add people to a channel")
         elif actor_member is None:
             raise Forbidden("only members of a group can invite people to it")
 
 
-def check_can_remove(actor: User, actor_member: Member | None, target_id: str) -> None:
+def check_can_remove(
+    actor: User,
+    actor_member: Member | None,
+    target_id: str,
+    target_role: MemberRole = MemberRole.MEMBER,
+) -> None:
+    """Leaving is always allowed. Owners and org admins remove anyone; moderators
+    remove members (not owners nor other moderators)."""
     if target_id == actor.id:
         return  # leaving is always allowed
-    if actor.role.is_admin or (actor_member is not None and actor_member.role is MemberRole.OWNER):
+    if _manages(actor, actor_member):
         return
-    raise Forbidden("only a conversation owner or an admin can remove other members")
+    if actor_member is not None and actor_member.role is MemberRole.MODERATOR:
+        if target_role is MemberRole.MEMBER:
+            return
+        raise Forbidden("a moderator can remove members, not owners nor other moderators")
+    raise Forbidden("only a conversation owner, a moderator or an admin can remove other members")
+
+
+def check_can_set_role(
+    kind: ConversationKind,
+    actor: User | None,
+    actor_member: Member | None,
+    target: Member,
+    new_role: MemberRole,
+    owners: int,
+) -> None:
+    """Owners of the conversation and org admins give and take roles (owner, moderator,
+    member); nobody else (`actor` None: the operator at the command line). A direct
+    conversation has no roles. The last owner cannot step down or be demoted (`owners`:
+    how many owners it has now): another owner is named first."""
+    if kind is ConversationKind.DIRECT:
+        raise InvalidOperation("a direct conversation has no roles")
+    if actor is not None and not _manages(actor, actor_member):
+        raise Forbidden("only a conversation owner or an admin can change roles")
+    if target.role is MemberRole.OWNER and new_role is not MemberRole.OWNER and owners <= 1:
+        raise InvalidOperation("a conversation keeps at least one owner: name another first")
+
+
+def check_can_pin(actor: User, actor_member: Member | None) -> None:
+    """Pinning and unpinning: owners, moderators and org admins."""
+    if _moderates(actor, actor_member):
+        return
+    raise Forbidden("only a conversation owner, a moderator or an admin can pin messages")
+
+
+def check_can_change_settings(actor: User, actor_member: Member | None) -> None:
+    """Private, announcement and history settings: owners and org admins."""
+    if _manages(actor, actor_member):
+        return
+    raise Forbidden("only a conversation owner or an admin can change its settings")
+
+
+def check_can_post(
+    announcement: bool, actor: User, role: MemberRole, *, thread_reply: bool = False
+) -> None:
+    """The one rule of who may post a message in a conversation they are an active
+    member of with `role`: every path that adds a message (a send by REST or frame, a
+    bot's, a slash command's reply, an incoming webhook's post) goes through it. In an
+    `announcement` conversation only owners, moderators and org admins post; a reply in
+    a thread (`thread_reply`: a message with `thread_root_seq`) is open to every member.
+    Reactions are not posts: everyone may react (check_can_react)."""
+    if announcement and not thread_reply and not role.moderates and not actor.role.is_admin:
+        raise Forbidden("this is an announcement channel: only its owners and moderators post")
 
 
 def check_not_archived(conv: Conversation) -> None:
@@ -223,15 +300,16 @@ def check_not_archived(conv: Conversation) -> None:
 
 def check_can_archive(actor: User, actor_member: Member | None) -> None:
     """Owners of the conversation and organization admins archive and unarchive it."""
-    if actor.role.is_admin or (actor_member is not None and actor_member.role is MemberRole.OWNER):
+    if _manages(actor, actor_member):
         return
     raise Forbidden("only a conversation owner or an admin can archive or unarchive it")
 
 
 def check_can_update_conversation(actor: User, actor_member: Member | None) -> None:
-    if actor.role.is_admin or (actor_member is not None and actor_member.role is MemberRole.OWNER):
+    """Name and topic: owners, moderators and org admins."""
+    if _moderates(actor, actor_member):
         return
-    raise Forbidden("only a conversation owner or an admin can change it")
+    raise Forbidden("only a conversation owner, a moderator or an admin can rename it")
 
 
 def check_can_edit(message: Message, actor: User, now: datetime, window: timedelta) -> None:
@@ -270,11 +348,11 @@ def check_can_react(
 
 
 def check_can_recall(message: Message, actor: User, actor_member: Member) -> None:
-    if message.sender_id == actor.id or actor.role.is_admin:
+    if message.sender_id == actor.id or _moderates(actor, actor_member):
         return
-    if actor_member.role is MemberRole.OWNER:
-        return
-    raise Forbidden("only the sender, a conversation owner or an admin can recall a message")
+    raise Forbidden(
+        "only the sender, a conversation owner, a moderator or an admin can recall a message"
+    )
 
 
 def check_admin(actor: User | None, what: str) -> None:
@@ -297,3 +375,15 @@ def check_can_manage_user(actor: User, target: User, new_role: OrgRole | None) -
 def visible_seq_limit(member: Member) -> int | None:
     """The highest seq a (possibly removed) member may read; None when unlimited."""
     return member.left_seq
+
+
+def seq_visible(member: Member, seq: int) -> bool:
+    """Whether `member` may see message `seq`: within their range (first_seq ..
+    left_seq)."""
+    return seq >= member.first_seq and (member.left_seq is None or seq <= member.left_seq)
+
+
+def first_visible_seq(conv: Conversation, last_seq: int) -> int:
+    """The first seq a member added now may read: 1 if the conversation shares its
+    history with new members, else the next message's."""
+    return 1 if conv.shared_history else last_seq + 1

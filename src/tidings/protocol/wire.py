@@ -18,9 +18,12 @@ from tidings.core.events import (
     FileUpdated,
     MemberAdded,
     MemberRemoved,
+    MemberRoleChanged,
     MessageDeleted,
     MessageEdited,
+    MessagePinned,
     MessageSent,
+    MessageUnpinned,
     ReactionChanged,
     ReadMoved,
     ThreadRead,
@@ -40,10 +43,12 @@ from tidings.core.models import (
     FileInfo,
     FileStatus,
     Member,
+    MemberRole,
     MemberView,
     Message,
     MessageId,
     OrgRole,
+    Pin,
     Preferences,
     StoredEvent,
     Theme,
@@ -141,6 +146,9 @@ def conversation_json(conv: Conversation) -> JsonDict:
         "last_activity_at": rfc3339(conv.last_activity_at),
         "member_count": conv.member_count,
         "archived_at": None if conv.archived_at is None else rfc3339(conv.archived_at),
+        "private": conv.private,
+        "announcement": conv.announcement,
+        "shared_history": conv.shared_history,
     }
 
 
@@ -258,6 +266,16 @@ def thread_summary_of(conversation_id: str, data: Mapping[str, object]) -> Threa
     )
 
 
+def pin_json(pin: Pin, message: Message) -> JsonDict:
+    """A pinned message: the pin, and the message as it is now."""
+    return {
+        "seq": pin.seq,
+        "pinned_by": pin.pinned_by,
+        "pinned_at": rfc3339(pin.pinned_at),
+        "message": message_json(message),
+    }
+
+
 def error_json(error: TidingsError) -> JsonDict:
     return {"code": error.code.value, "message": error.message, "details": dict(error.details)}
 
@@ -299,6 +317,10 @@ def event_json(event: Event) -> JsonDict:
         case MemberRemoved():
             data["user_id"] = event.user_id
             data["by"] = event.by
+        case MemberRoleChanged():
+            data["user_id"] = event.user_id
+            data["role"] = event.role.value
+            data["by"] = event.by
         case ReadMoved():
             data["user_id"] = event.user_id
             data["seq"] = event.seq
@@ -317,6 +339,9 @@ def event_json(event: Event) -> JsonDict:
             data["user"] = user_json(event.user)
             if event.own:
                 data["preferences"] = preferences_json(event.user.preferences)
+        case MessagePinned() | MessageUnpinned():
+            data["seq"] = event.seq
+            data["by"] = event.by
     return data
 
 
@@ -377,6 +402,14 @@ def event_of(stored: StoredEvent) -> Event:
                 by=UserId(_str(p, "by")),
                 at=at,
             )
+        case EventKind.MEMBER_ROLE_CHANGED:
+            return MemberRoleChanged(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                user_id=UserId(_str(p, "user_id")),
+                role=_role(_str(p, "role")),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
         case EventKind.READ:
             return ReadMoved(
                 conversation_id=ConversationId(_str(p, "conversation_id")),
@@ -384,6 +417,20 @@ def event_of(stored: StoredEvent) -> Event:
                 seq=_int(p, "seq"),
                 unread=_int(p, "unread"),
                 private=stored.conversation_id is None,
+                at=at,
+            )
+        case EventKind.MESSAGE_PINNED:
+            return MessagePinned(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                by=UserId(_str(p, "by")),
+                at=at,
+            )
+        case EventKind.MESSAGE_UNPINNED:
+            return MessageUnpinned(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                by=UserId(_str(p, "by")),
                 at=at,
             )
         case EventKind.FILE_UPDATED:
@@ -457,6 +504,10 @@ def conversation_of(data: Mapping[str, object]) -> Conversation:
         last_activity_at=_time(data, "last_activity_at"),
         member_count=_int(data, "member_count"),
         archived_at=_optional_time(data, "archived_at"),
+        # stored before migration 0019: a public channel, anyone posts, history shared
+        private=_bool(data, "private") if "private" in data else False,
+        announcement=_bool(data, "announcement") if "announcement" in data else False,
+        shared_history=_bool(data, "shared_history") if "shared_history" in data else True,
     )
 
 
@@ -493,6 +544,13 @@ def _bool(data: Mapping[str, object], key: str) -> bool:
     if not isinstance(value, bool):
         raise NotAnEvent(f"{key} is not a boolean")
     return value
+
+
+def _role(value: str) -> MemberRole:
+    try:
+        return MemberRole(value)
+    except ValueError:
+        raise NotAnEvent(f"no such role {value!r}") from None
 
 
 def _optional_time(data: Mapping[str, object], key: str) -> datetime | None:

@@ -69,6 +69,7 @@ from tidings.sdk.models import (
     JSONObject,
     Member,
     Message,
+    Pin,
     PluginInfo,
     Preferences,
     ReadState,
@@ -972,16 +973,26 @@ class Client:
         *,
         name: str | None = None,
         topic: str | None = None,
+        private: bool | None = None,
+        announcement: bool | None = None,
+        shared_history: bool | None = None,
     ) -> Conversation:
         """Create a ``direct``, ``group`` or ``channel`` conversation.
 
         A ``direct`` with someone you already have one with returns the existing one.
+        ``private`` (channels: invite-only, not in browsing), ``announcement`` (only
+        owners and moderators post) and ``shared_history`` (members added later read
+        earlier messages): None takes the kind's default.
         """
         body: dict[str, object] = {"kind": kind, "member_ids": list(member_ids)}
-        if name is not None:
-            body["name"] = name
-        if topic is not None:
-            body["topic"] = topic
+        given = {
+            "name": name,
+            "topic": topic,
+            "private": private,
+            "announcement": announcement,
+            "shared_history": shared_history,
+        }
+        body.update({k: v for k, v in given.items() if v is not None})
         data = await self.request("POST", "/conversations", json=body, retry=kind == "direct")
         return Conversation.from_json(data.get("conversation", data))
 
@@ -1007,10 +1018,26 @@ class Client:
         return Conversation.from_json(data.get("conversation", data))
 
     async def update_conversation(
-        self, conversation_id: str, *, name: str | None = None, topic: str | None = None
+        self,
+        conversation_id: str,
+        *,
+        name: str | None = None,
+        topic: str | None = None,
+        private: bool | None = None,
+        announcement: bool | None = None,
+        shared_history: bool | None = None,
     ) -> Conversation:
-        """Rename a conversation or change its topic."""
-        body = {k: v for k, v in {"name": name, "topic": topic}.items() if v is not None}
+        """Rename a conversation or change its topic (owners, moderators, admins), or
+        its settings ``private`` (channels), ``announcement``, ``shared_history``
+        (owners, admins). None leaves a field as it is."""
+        given = {
+            "name": name,
+            "topic": topic,
+            "private": private,
+            "announcement": announcement,
+            "shared_history": shared_history,
+        }
+        body = {k: v for k, v in given.items() if v is not None}
         data = await self.request(
             "PATCH", f"/conversations/{quote(conversation_id, safe='')}", json=body, retry=True
         )
@@ -1032,6 +1059,18 @@ class Client:
             "DELETE",
             f"/conversations/{quote(conversation_id, safe='')}/members/{quote(user_id, safe='')}",
         )
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> Member:
+        """Give a member the role ``owner``, ``moderator`` or ``member`` (owners and
+        admins; the last owner stays one until another is named)."""
+        cid, uid = quote(conversation_id, safe=""), quote(user_id, safe="")
+        data = await self.request(
+            "PUT",
+            f"/conversations/{cid}/members/{uid}/role",
+            json={"role": role},
+            retry=True,  # giving the same role again changes nothing
+        )
+        return Member.from_json(data.get("member", data))
 
     async def join(self, conversation_id: str) -> Conversation:
         """Join a channel."""
@@ -1392,6 +1431,24 @@ class Client:
             "DELETE", f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}"
         )
         return Message.from_json(data.get("message", data))
+
+    async def pins(self, conversation_id: str) -> list[Pin]:
+        """The conversation's pinned messages, the newest pin first."""
+        data = await self.request("GET", f"/conversations/{quote(conversation_id, safe='')}/pins")
+        return [Pin.from_json(p) for p in data.get("pins", [])]
+
+    async def pin(self, conversation_id: str, seq: int) -> Pin:
+        """Pin a message (owners, moderators, admins); pinning it again changes nothing."""
+        data = await self.request(
+            "PUT", f"/conversations/{quote(conversation_id, safe='')}/pins/{seq}", retry=True
+        )
+        return Pin.from_json(data.get("pin", data))
+
+    async def unpin(self, conversation_id: str, seq: int) -> None:
+        """Unpin a message (owners, moderators, admins)."""
+        await self.request(
+            "DELETE", f"/conversations/{quote(conversation_id, safe='')}/pins/{seq}", retry=True
+        )
 
     async def react(self, conversation_id: str, seq: int, emoji: str) -> Message:
         """Add your ``emoji`` reaction to a message."""

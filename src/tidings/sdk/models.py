@@ -375,6 +375,13 @@ class Conversation:
     member_count: int = 0
     archived_at: datetime | None = None
     """Set while the conversation is archived (read-only)."""
+    private: bool = False
+    """A private channel (invite-only, not in channel browsing); groups and direct
+    conversations are always private."""
+    announcement: bool = False
+    """Only owners and moderators post (everyone reacts and replies in threads)."""
+    shared_history: bool = True
+    """Members added later read earlier messages (False: only from when they joined)."""
     role: str | None = None
     read_seq: int | None = None
     unread: int | None = None
@@ -399,6 +406,9 @@ class Conversation:
             last_activity_at=parse_time(data.get("last_activity_at")),
             member_count=_int(data.get("member_count")),
             archived_at=parse_time(data.get("archived_at")),
+            private=bool(data.get("private", False)),
+            announcement=bool(data.get("announcement", False)),
+            shared_history=bool(data.get("shared_history", True)),
             role=_opt_str(data.get("role")),
             read_seq=_opt_int(data.get("read_seq")),
             unread=_opt_int(data.get("unread")),
@@ -533,6 +543,27 @@ class ThreadSummary:
             last_reply_seq=_opt_int(data.get("last_reply_seq")),
             last_reply_at=parse_time(data.get("last_reply_at")),
             participants=_str_tuple(data.get("participants")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pin:
+    """A pinned message of a conversation: ``message`` as it is now, who pinned it and
+    when (``GET /conversations/{cid}/pins``)."""
+
+    seq: int
+    pinned_by: str
+    pinned_at: datetime | None
+    message: Message
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Pin:
+        """Build a pin from its JSON object."""
+        return cls(
+            seq=_int(data.get("seq")),
+            pinned_by=_str(data.get("pinned_by")),
+            pinned_at=parse_time(data.get("pinned_at")),
+            message=Message.from_json(_obj(data.get("message"))),
         )
 
 
@@ -789,6 +820,33 @@ class MemberRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessagePinned(Event):
+    """``message_pinned``: message ``seq`` was pinned by ``by`` (``at``: when)."""
+
+    seq: int
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageUnpinned(Event):
+    """``message_unpinned``: message ``seq`` is no longer pinned (unpinned by ``by``, or
+    recalled)."""
+
+    seq: int
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberRoleChanged(Event):
+    """``member_role_changed``: ``user_id`` now has ``role`` (``owner``, ``moderator``
+    or ``member``) in the conversation, given by ``by``."""
+
+    user_id: str
+    role: str
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReadMoved(Event):
     """``read``: ``user_id`` read up to ``seq``; ``unread`` is what is left for them."""
 
@@ -946,6 +1004,16 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
             user_id=_str(data.get("user_id")),
             following=bool(data.get("following", False)),
             read_seq=_int(data.get("read_seq")),
+            **common,
+        )
+    if kind in ("message_pinned", "message_unpinned"):
+        pinned = MessagePinned if kind == "message_pinned" else MessageUnpinned
+        return pinned(seq=_int(data.get("seq")), by=_opt_str(data.get("by")), **common)
+    if kind == "member_role_changed":
+        return MemberRoleChanged(
+            user_id=_str(data.get("user_id")),
+            role=_str(data.get("role"), "member"),
+            by=_opt_str(data.get("by")),
             **common,
         )
     if kind == "read":

@@ -139,6 +139,10 @@ class Fts5Index(SqlIndexBase):
             params[f"lc{i}"] = scope.conversation_id
             params[f"ls{i}"] = scope.max_seq
             where.append(f"NOT (d.conversation_id = :lc{i} AND d.seq > :ls{i})")
+        for i, scope in enumerate(s for s in scopes if s.min_seq > 1):
+            params[f"fc{i}"] = scope.conversation_id
+            params[f"fs{i}"] = scope.min_seq
+            where.append(f"NOT (d.conversation_id = :fc{i} AND d.seq < :fs{i})")
         if query.after_us is not None:
             where.append("search_fts.rowid >= :lo")
             params["lo"] = query.after_us << ID_BITS

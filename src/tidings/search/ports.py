@@ -43,11 +43,18 @@ class SearchDoc:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """One conversation the caller may read, up to `max_seq` (None: all of it)."""
+    """One conversation the caller may read, from `min_seq` (1: from the start; more
+    when history is not shared with members added later) up to `max_seq` (None: all of
+    it)."""
 
     conversation_id: str
     max_seq: int | None
     messages: int | None = None  # about how many messages it has up to max_seq (None: unknown)
+    min_seq: int = 1
+
+    @property
+    def bounded(self) -> bool:
+        return self.max_seq is not None or self.min_seq > 1
 
 
 @dataclass(frozen=True, slots=True)

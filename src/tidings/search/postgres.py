@@ -182,6 +182,9 @@ class PostgresIndex(SqlIndexBase):
             if scope.max_seq is not None:
                 params[f"m{i}"] = scope.max_seq
                 where += f" AND seq <= :m{i}"
+            if scope.min_seq > 1:
+                params[f"n{i}"] = scope.min_seq
+                where += f" AND seq >= :n{i}"
             if after is not None:
                 cid = after[1]
                 if scope.conversation_id < cid:

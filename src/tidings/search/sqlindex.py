@@ -125,15 +125,19 @@ def escape_like(value: str) -> str:
 def scope_condition(D: Any, query: IndexQuery) -> ColumnElement[bool]:
     """In one of the caller's conversations, within its seq limit: the unlimited ones in
     one IN list, each limited one with its own bound."""
-    unlimited = [s.conversation_id for s in query.scopes if s.max_seq is None]
+    unlimited = [s.conversation_id for s in query.scopes if not s.bounded]
     parts: list[ColumnElement[bool]] = []
     if unlimited:
         parts.append(D.conversation_id.in_(unlimited))
-    parts += [
-        and_(D.conversation_id == s.conversation_id, D.seq <= s.max_seq)
-        for s in query.scopes
-        if s.max_seq is not None
-    ]
+    for s in query.scopes:
+        if not s.bounded:
+            continue
+        bounds = [D.conversation_id == s.conversation_id]
+        if s.max_seq is not None:
+            bounds.append(D.seq <= s.max_seq)
+        if s.min_seq > 1:
+            bounds.append(D.seq >= s.min_seq)
+        parts.append(and_(*bounds))
     if not parts:
         return false()
     return parts[0] if len(parts) == 1 else or_(*parts)

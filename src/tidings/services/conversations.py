@@ -11,6 +11,7 @@ from tidings.core.events import (
     ConversationUpdated,
     MemberAdded,
     MemberRemoved,
+    MemberRoleChanged,
 )
 from tidings.core.models import (
     Conversation,
@@ -29,11 +30,14 @@ from tidings.core.rules import (
     check_admin,
     check_can_add,
     check_can_archive,
+    check_can_change_settings,
     check_can_create,
     check_can_remove,
+    check_can_set_role,
     check_can_update_conversation,
     check_not_archived,
     clean_text,
+    first_visible_seq,
 )
 from tidings.services.audit import record as audit
 from tidings.services.context import Deps
@@ -57,10 +61,21 @@ class ConversationService:
         member_ids: Sequence[str],
         name: str | None = None,
         topic: str | None = None,
+        *,
+        private: bool | None = None,
+        announcement: bool | None = None,
+        shared_history: bool | None = None,
     ) -> tuple[Conversation, bool]:
         """Create a conversation; returns it and whether it is new. A direct conversation
-        between the same two people is created once: asking again returns it."""
+        between the same two people is created once: asking again returns it.
+
+        Settings (None: the kind's default): `private` (channels only; groups and direct
+        conversations are always private), `announcement` (channels and groups: only
+        owners and moderators post), `shared_history` (whether members added later read
+        earlier messages; default: yes in public channels, no in groups and private
+        channels)."""
         check_can_create(kind, actor)
+        flags = _settings_for_new(kind, private, announcement, shared_history)
         others = list(dict.fromkeys(u for u in member_ids if u != actor.id))
         if len(others) > MAX_MEMBERS_PER_REQUEST:
             raise InvalidRequest("too many members in one request", field="member_ids")
@@ -106,6 +121,9 @@ class ConversationService:
                 last_seq=0,
                 last_activity_at=now,
                 member_count=0,
+                private=flags[0],
+                announcement=flags[1],
+                shared_history=flags[2],
             )
             await tx.insert_conversation(conv, direct_key)
             batch = EventBatch(tx, self.d.bus, now)
@@ -146,22 +164,48 @@ class ConversationService:
         if actor.role is OrgRole.GUEST:
             raise Forbidden("guests cannot browse channels")
         async with self.d.store.read() as tx:
-            found = await tx.list_channels(query.strip(), max(1, min(limit, 500)))
+            found = await tx.list_channels(query.strip(), max(1, min(limit, 500)), actor.id)
             mine = set(await tx.active_conversation_ids(actor.id))
         return [(c, c.id in mine) for c in found]
 
     async def update(
-        self, actor: User, conversation_id: str, name: str | None, topic: str | None
+        self,
+        actor: User,
+        conversation_id: str,
+        name: str | None,
+        topic: str | None,
+        *,
+        private: bool | None = None,
+        announcement: bool | None = None,
+        shared_history: bool | None = None,
     ) -> Conversation:
+        """Change a conversation: its name and topic (owners, moderators, org admins),
+        its settings `private` (channels only), `announcement` and `shared_history`
+        (owners and org admins). None leaves a field as it is. Members get one
+        `conversation_updated` event with the conversation as it is after; a settings
+        change is audited (`conversation_settings_changed`, with the new values)."""
         await self.limiter.check(Action.MEMBERSHIP, actor.id, None)
         now = self.d.clock.now()
+        settings = {
+            "private": private,
+            "announcement": announcement,
+            "shared_history": shared_history,
+        }
+        asked = {k: v for k, v in settings.items() if v is not None}
         async with self.d.store.write() as tx:
             conv = await _visible(tx, actor, conversation_id)  # org admins manage channels
             found = await tx.get_member(conversation_id, actor.id)
             member = found if found is not None and found.active else None
             if conv.kind is ConversationKind.DIRECT:
-                raise InvalidOperation("a direct conversation has no name or topic")
-            check_can_update_conversation(actor, member)
+                raise InvalidOperation("a direct conversation has no name, topic or settings")
+            if name is not None or topic is not None:
+                check_can_update_conversation(actor, member)
+            if asked:
+                check_can_change_settings(actor, member)
+                if "private" in asked and conv.kind is not ConversationKind.CHANNEL:
+                    raise InvalidRequest(
+                        "only a channel can be made public or private", field="private"
+                    )
             check_not_archived(conv)
             new_name = (
                 None if name is None else clean_text(name, field="name", max_chars=MAX_NAME_CHARS)
@@ -171,18 +215,85 @@ class ConversationService:
                 if topic is None
                 else clean_text(topic, field="topic", max_chars=MAX_TOPIC_CHARS, allow_empty=True)
             )
-            if new_name is None and new_topic is None:
+            changed = {k: v for k, v in asked.items() if getattr(conv, k) != v}
+            if new_name is None and new_topic is None and not changed:
                 return conv
             if new_name is not None:
                 await tx.set_conversation_name(conversation_id, new_name)
             if new_topic is not None:
                 await tx.set_conversation_topic(conversation_id, new_topic)
+            if changed:
+                await tx.set_conversation_settings(
+                    conversation_id,
+                    private=changed.get("private"),
+                    announcement=changed.get("announcement"),
+                    shared_history=changed.get("shared_history"),
+                )
+                await audit(
+                    tx,
+                    self.d.clock,
+                    AuditAction.CONVERSATION_SETTINGS_CHANGED,
+                    actor_id=actor.id,
+                    target_id=conv.id,
+                    details={"kind": conv.kind.value, **changed},
+                )
             updated = await tx.get_conversation(conversation_id)
             assert updated is not None
             batch = EventBatch(tx, self.d.bus, now)
             batch.add(ConversationUpdated(updated, actor.id, now))
             await batch.flush()
         return updated
+
+    async def set_role(
+        self, actor: User | None, conversation_id: str, user_id: str, role: MemberRole
+    ) -> Member:
+        """Give member `user_id` the conversation role `role` (owner, moderator,
+        member). Owners of the conversation and org admins only (`actor` None: the
+        operator at the command line, e.g. to name an owner of a channel whose owners
+        all left); the last owner stays one until another is named. Members get
+        `member_role_changed`; audited `member_role_changed` (details: user_id, role,
+        was). Giving the role someone has already changes nothing and returns their
+        membership."""
+        if actor is not None:
+            await self.limiter.check(Action.MEMBERSHIP, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            actor_member = None
+            if actor is None:
+                found_conv = await tx.get_conversation(conversation_id)
+                if found_conv is None:
+                    raise NotFound("conversation not found", conversation_id=conversation_id)
+                conv = found_conv
+            else:
+                conv = await _visible(tx, actor, conversation_id)
+                found = await tx.get_member(conversation_id, actor.id)
+                actor_member = found if found is not None and found.active else None
+                if actor_member is None and not actor.role.is_admin:
+                    raise NotFound("conversation not found", conversation_id=conversation_id)
+            target = await tx.get_member(conversation_id, user_id)
+            if target is None or not target.active:
+                raise NotFound("that user is not a member", user_id=user_id)
+            owners = await tx.count_owners(conversation_id)
+            check_can_set_role(conv.kind, actor, actor_member, target, role, owners)
+            check_not_archived(conv)
+            if target.role is role:
+                return target
+            await tx.set_member_role(conversation_id, user_id, role.value)
+            batch = EventBatch(tx, self.d.bus, now)
+            by = UserId("") if actor is None else actor.id  # "": the operator (CLI)
+            batch.add(MemberRoleChanged(conv.id, target.user_id, role, by, now))
+            await audit(
+                tx,
+                self.d.clock,
+                AuditAction.MEMBER_ROLE_CHANGED,
+                actor_id=None if actor is None else actor.id,
+                target_id=conv.id,
+                details={"user_id": user_id, "role": role.value, "was": target.role.value},
+            )
+            await batch.flush()
+            changed = await tx.get_member(conversation_id, user_id)
+            assert changed is not None
+        return changed
 
     async def add_members(
         self, actor: User, conversation_id: str, user_ids: Sequence[str]
@@ -208,15 +319,24 @@ class ConversationService:
                     new.append(user)
                     if current is not None and current.removed_by is not None:
                         removed.add(user.id)
-            check_can_add(conv.kind, actor, actor_member, targets, removed)
+            check_can_add(conv.kind, actor, actor_member, targets, removed, private=conv.private)
             check_not_archived(conv)
             if not new:
                 return conv
             batch = EventBatch(tx, self.d.bus, now)
             position = await batch.reserve(1)
+            first_seq = first_visible_seq(conv, conv.last_seq)
             for user in new:
                 await tx.upsert_member(
-                    Member(conv.id, user.id, MemberRole.MEMBER, conv.last_seq, now, position)
+                    Member(
+                        conv.id,
+                        user.id,
+                        MemberRole.MEMBER,
+                        conv.last_seq,
+                        now,
+                        position,
+                        first_seq=first_seq,
+                    )
                 )
             updated = await tx.get_conversation(conversation_id)
             assert updated is not None
@@ -249,7 +369,7 @@ class ConversationService:
             target = await tx.get_member(conversation_id, user_id)
             if target is None or not target.active:
                 raise NotFound("that user is not a member", user_id=user_id)
-            check_can_remove(actor, actor_member, user_id)
+            check_can_remove(actor, actor_member, user_id, target.role)
             check_not_archived(conv)
             batch = EventBatch(tx, self.d.bus, now)
             position = await batch.reserve(1)
@@ -372,12 +492,40 @@ async def _existing_users(tx: Tx, ids: Sequence[str]) -> list[User]:
     return [found[i] for i in ids]
 
 
+def _settings_for_new(
+    kind: ConversationKind,
+    private: bool | None,
+    announcement: bool | None,
+    shared_history: bool | None,
+) -> tuple[bool, bool, bool]:
+    """(private, announcement, shared_history) of a new conversation of `kind`."""
+    if kind is ConversationKind.DIRECT:
+        if private is False or announcement or shared_history is False:
+            raise InvalidRequest("a direct conversation has no settings", field="private")
+        return True, False, True
+    if kind is ConversationKind.GROUP:
+        if private is False:
+            raise InvalidRequest("a group is always private: make a channel", field="private")
+        return True, bool(announcement), bool(shared_history)
+    is_private = bool(private)
+    return (
+        is_private,
+        bool(announcement),
+        (not is_private) if shared_history is None else shared_history,
+    )
+
+
 async def _visible(tx: Tx, actor: User, conversation_id: str) -> Conversation:
-    """A conversation the actor may look at: any they are in, and every channel for
-    non-guests (channels are public inside the organization)."""
+    """A conversation the actor may look at: any they are in, every public channel for
+    non-guests (public channels are open inside the organization), and private channels
+    for org admins (who manage channels) as well as their members."""
     conv = await tx.get_conversation(conversation_id)
     if conv is not None:
-        if conv.kind is ConversationKind.CHANNEL and actor.role is not OrgRole.GUEST:
+        if (
+            conv.kind is ConversationKind.CHANNEL
+            and actor.role is not OrgRole.GUEST
+            and (not conv.private or actor.role.is_admin)
+        ):
             return conv
         member = await tx.get_member(conversation_id, actor.id)
         if member is not None and member.active:

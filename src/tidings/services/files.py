@@ -397,6 +397,7 @@ class FileService:
                 before_seq=before_seq,
                 max_seq=visible_seq_limit(member),
                 limit=limit + 1,
+                min_seq=member.first_seq,
             )
         if len(rows) <= limit:
             return rows, None

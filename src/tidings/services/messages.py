@@ -27,7 +27,9 @@ from tidings.core.events import (
     Event,
     MessageDeleted,
     MessageEdited,
+    MessagePinned,
     MessageSent,
+    MessageUnpinned,
     ReactionChanged,
     ReadMoved,
     ThreadUpdated,
@@ -37,8 +39,10 @@ from tidings.core.models import (
     ConversationKind,
     FileInfo,
     FileStatus,
+    Member,
     Message,
     MessageId,
+    Pin,
     ThreadSummary,
     User,
     UserId,
@@ -46,11 +50,14 @@ from tidings.core.models import (
 from tidings.core.rules import (
     check_body,
     check_can_edit,
+    check_can_pin,
+    check_can_post,
     check_can_react,
     check_can_recall,
     check_client_msg_id,
     check_not_archived,
     mentioned_usernames,
+    seq_visible,
     visible_seq_limit,
 )
 from tidings.services.access import access_conversation
@@ -356,6 +363,12 @@ class MessageService:
                         "this conversation is archived (read-only): unarchive it first",
                         conversation_id=cid,
                     )
+                check_can_post(  # a reply only in its thread is open to every member
+                    cid in targets.announcement,
+                    r.sender,
+                    targets.roles[(cid, r.sender.id)],
+                    thread_reply=r.thread_root_seq is not None and not r.also_to_conversation,
+                )
                 last_seq = last_seqs.get(cid, heads[cid])
                 if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
                     raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
@@ -433,7 +446,9 @@ class MessageService:
             _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
             max_seq = visible_seq_limit(member)
             if thread_root_seq is not None:
-                if max_seq is not None and thread_root_seq > max_seq:
+                if (max_seq is not None and thread_root_seq > max_seq) or (
+                    thread_root_seq < member.first_seq  # history not shared with them
+                ):
                     raise NotFound("thread root not found", thread_root_seq=thread_root_seq)
                 found = await tx.thread_roots([(conversation_id, thread_root_seq)])
                 root = found.get((conversation_id, thread_root_seq))
@@ -445,6 +460,7 @@ class MessageService:
                 after_seq=after_seq,
                 limit=limit,
                 max_seq=max_seq,
+                min_seq=member.first_seq,
                 thread_root_seq=thread_root_seq,
             )
         return page.messages, page.more
@@ -457,9 +473,9 @@ class MessageService:
             body = await self._screen.screen(actor, conversation_id, body, edit_seq=seq)
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
-            conv, _member = await access_conversation(tx, actor, conversation_id)
+            conv, member = await access_conversation(tx, actor, conversation_id)
             check_not_archived(conv)
-            message = await _message(tx, conv.id, seq)
+            message = await _message(tx, conv.id, seq, member)
             check_can_edit(message, actor, now, self.d.limits.edit_window)
             mentions = await _resolve_mentions(tx, conv.id, body)
             await tx.edit_message(conv.id, seq, body, mentions, edited_at=now)
@@ -473,7 +489,7 @@ class MessageService:
         async with self.d.store.write() as tx:
             conv, member = await access_conversation(tx, actor, conversation_id)
             check_not_archived(conv)
-            message = await _message(tx, conv.id, seq)
+            message = await _message(tx, conv.id, seq, member)
             check_can_recall(message, actor, member)
             if message.deleted:
                 return message
@@ -487,8 +503,66 @@ class MessageService:
                 summary = await tx.count_thread(conv.id, root, cap, None)
                 await tx.put_thread_summaries([summary], {(conv.id, root)})
                 batch.add(ThreadUpdated(summary, now))
+            if await tx.remove_pin(conv.id, seq):  # a recalled message is pinned no more
+                batch.add(MessageUnpinned(conv.id, seq, actor.id, now))
             await batch.flush()
         return updated
+
+    # --- pins ---------------------------------------------------------------------
+    async def pin(self, actor: User, conversation_id: str, seq: int) -> tuple[Pin, Message]:
+        """Pin message `seq` (owners, moderators, org admins who are members): every
+        member gets `message_pinned`. Pinning a pinned one changes nothing and returns
+        its pin. A recalled message, or one the caller may not read: not_found; more
+        than max_pins_per_conversation: invalid_operation with the limit."""
+        await self.limiter.check(Action.EDIT, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            check_can_pin(actor, member)
+            check_not_archived(conv)
+            message = await _message(tx, conv.id, seq, member)
+            if message.deleted:
+                raise NotFound("message not found", seq=seq)
+            existing = await tx.get_pin(conv.id, seq)
+            if existing is not None:
+                return existing, message
+            limit = self.d.limits.max_pins_per_conversation
+            if await tx.count_pins(conv.id) >= limit:
+                raise CapReached(
+                    f"this conversation has the most pinned messages allowed ({limit})",
+                    field="seq",
+                    limit=limit,
+                )
+            pin = Pin(conv.id, seq, actor.id, now)
+            await tx.add_pin(pin)
+            await _emit(tx, self.d, now, MessagePinned(conv.id, seq, actor.id, now))
+        return pin, message
+
+    async def unpin(self, actor: User, conversation_id: str, seq: int) -> None:
+        """Unpin message `seq` (owners, moderators, org admins who are members):
+        `message_unpinned` to every member; unpinning one that is not pinned changes
+        nothing."""
+        await self.limiter.check(Action.EDIT, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            check_can_pin(actor, member)
+            check_not_archived(conv)
+            if await tx.remove_pin(conv.id, seq):
+                await _emit(tx, self.d, now, MessageUnpinned(conv.id, seq, actor.id, now))
+
+    async def pins(self, actor: User, conversation_id: str) -> list[tuple[Pin, Message]]:
+        """The conversation's pinned messages the caller may read, the newest pin first,
+        each with the message as it is now."""
+        async with self.d.store.read() as tx:
+            _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
+            found = await tx.list_pins(conversation_id, member.first_seq, member.left_seq)
+            messages = await tx.messages_by_keys([(conversation_id, p.seq) for p in found])
+        return [
+            (p, messages[(conversation_id, p.seq)])
+            for p in found
+            if (conversation_id, p.seq) in messages
+        ]
 
     async def react(
         self, actor: User, conversation_id: str, seq: int, emoji: str, on: bool
@@ -502,9 +576,9 @@ class MessageService:
         limits = self.d.limits
         now = self.d.clock.now()
         async with self.d.store.write() as tx:
-            conv, _member = await access_conversation(tx, actor, conversation_id)
+            conv, member = await access_conversation(tx, actor, conversation_id)
             check_not_archived(conv)
-            message = await _message(tx, conv.id, seq)
+            message = await _message(tx, conv.id, seq, member)
             if message.deleted:
                 raise NotFound("message not found", seq=seq)
             if on:
@@ -587,9 +661,13 @@ async def _add_replies(tx: Tx, replies: list[Message], cap: int) -> list[ThreadS
     return changed
 
 
-async def _message(tx: Tx, conversation_id: str, seq: int) -> Message:
+async def _message(
+    tx: Tx, conversation_id: str, seq: int, member: Member | None = None
+) -> Message:
+    """Message `seq`; with `member`, only one within their range (first_seq: history
+    not shared with new members), else not_found as if it did not exist."""
     message = await tx.get_message(conversation_id, seq)
-    if message is None:
+    if message is None or (member is not None and not seq_visible(member, seq)):
         raise NotFound("message not found", seq=seq)
     return message
 

@@ -165,7 +165,9 @@ def _looked_up(tokens: list[str], cap: int) -> tuple[str, ...]:
 def _scope(m: Membership) -> Scope:
     limit = visible_seq_limit(m.member)
     last = m.conversation.last_seq
-    return Scope(m.conversation.id, limit, last if limit is None else min(last, limit))
+    upto = last if limit is None else min(last, limit)
+    first = m.member.first_seq
+    return Scope(m.conversation.id, limit, max(0, upto - first + 1), min_seq=first)
 
 
 def _day_start_us(day: object) -> int:

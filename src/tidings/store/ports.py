@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -31,9 +31,11 @@ from tidings.core.models import (
     FileStatus,
     IdentityLink,
     Member,
+    MemberRole,
     MemberView,
     Message,
     OrgRole,
+    Pin,
     Preferences,
     Session,
     SessionInfo,
@@ -62,11 +64,14 @@ class Credentials:
 class SendTargets:
     """For a batch of sends: the `last_seq` of each conversation that exists, and the
     (conversation_id, user_id) pairs that are active memberships, and the conversations
-    that are archived (read-only)."""
+    that are archived (read-only), those that are announcement conversations, and each
+    active member's role."""
 
     last_seqs: dict[str, int]
     active: set[tuple[str, str]]
     archived: set[str]
+    announcement: set[str] = field(default_factory=set)
+    roles: dict[tuple[str, str], MemberRole] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +299,22 @@ class ConversationsTx(Protocol):
 
     async def set_conversation_topic(self, conversation_id: str, topic: str) -> None: ...
 
-    async def list_channels(self, query: str, limit: int) -> list[Conversation]:
-        """Channels whose name contains `query`, archived ones left out."""
+    async def list_channels(
+        self, query: str, limit: int, member_id: str | None = None
+    ) -> list[Conversation]:
+        """Channels whose name contains `query`, archived ones left out, and private
+        ones left out unless `member_id` is an active member."""
+        ...
+
+    async def set_conversation_settings(
+        self,
+        conversation_id: str,
+        *,
+        private: bool | None = None,
+        announcement: bool | None = None,
+        shared_history: bool | None = None,
+    ) -> None:
+        """Change the settings given (None: as it is)."""
         ...
 
     async def set_conversation_archived(
@@ -323,6 +342,12 @@ class ConversationsTx(Protocol):
         ...
 
     async def get_member(self, conversation_id: str, user_id: str) -> Member | None: ...
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> None: ...
+
+    async def count_owners(self, conversation_id: str) -> int:
+        """How many active members are owners."""
+        ...
 
     async def list_members(self, conversation_id: str) -> list[Member]: ...
 
@@ -374,6 +399,20 @@ class MessagesTx(Protocol):
         """Stored messages by (sender_id, client_msg_id), for idempotent retries."""
         ...
 
+    async def get_pin(self, conversation_id: str, seq: int) -> Pin | None: ...
+
+    async def add_pin(self, pin: Pin) -> None: ...
+
+    async def remove_pin(self, conversation_id: str, seq: int) -> bool:
+        """Unpin; True when it was pinned."""
+        ...
+
+    async def count_pins(self, conversation_id: str) -> int: ...
+
+    async def list_pins(self, conversation_id: str, min_seq: int, max_seq: int | None) -> list[Pin]:
+        """The pins of messages within min_seq..max_seq, the newest pin first."""
+        ...
+
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
         """For the (conversation_id, user_id) pairs of a batch of sends."""
         ...
@@ -404,9 +443,10 @@ class MessagesTx(Protocol):
         limit: int,
         max_seq: int | None,
         thread_root_seq: int | None = None,
+        min_seq: int = 1,
     ) -> MessagePage:
-        """A page of the conversation's messages (`thread_root_seq`: of that thread's
-        replies only), ascending by seq."""
+        """A page of the conversation's messages within min_seq..max_seq (a member's
+        range; `thread_root_seq`: of that thread's replies only), ascending by seq."""
         ...
 
     async def edit_message(
@@ -1065,10 +1105,16 @@ class FilesTx(Protocol):
         ...
 
     async def conversation_files(
-        self, conversation_id: str, *, before_seq: int | None, max_seq: int | None, limit: int
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        max_seq: int | None,
+        limit: int,
+        min_seq: int = 1,
     ) -> list[ConversationFile]:
         """The files of the conversation's messages (recalled ones left out), newest
-        message first, below `before_seq` and at most `max_seq`."""
+        message first, below `before_seq`, within min_seq..max_seq."""
         ...
 
     async def messages_with_file(self, file_id: str) -> list[tuple[ConversationId, int]]:

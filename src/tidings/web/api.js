@@ -117,7 +117,7 @@ export class Api {
 
   post(path, body = {}) { return this.request('POST', path, { body }); }
   patch(path, body = {}) { return this.request('PATCH', path, { body }); }
-  put(path) { return this.request('PUT', path); }
+  put(path, body) { return this.request('PUT', path, { body }); }
   del(path) { return this.request('DELETE', path); }
 }
 

@@ -31,7 +31,9 @@ export function renderChannels(main, ctx) {
         h('span', { class: 'avatar avatar-md avatar-channel', 'aria-hidden': 'true' }, '#'),
         h('div', { class: 'card-main' },
           h('div', { class: 'card-title' }, bdi(ch.name || t('conversation.untitled'))),
-          h('div', { class: 'card-sub' }, [ch.topic, t('members.count', { n: ch.member_count || 0 })].filter(Boolean).join(' · '))),
+          h('div', { class: 'card-sub' }, [ch.private ? t('conversation.private') : null,
+            ch.announcement ? t('conversation.announcement') : null, ch.topic,
+            t('members.count', { n: ch.member_count || 0 })].filter(Boolean).join(' · '))),
         joined
           ? h('a', { class: 'btn', href: `#/c/${encodeURIComponent(ch.id)}` }, t('channels.open'))
           : h('button', { class: 'btn btn-primary', type: 'button', 'data-testid': 'join', onclick: async (e) => {

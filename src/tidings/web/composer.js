@@ -122,8 +122,21 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
   setTimeout(grow, 0);
   const archivedNote = h('p', { class: 'composer-archived', hidden: true, 'data-testid': 'composer-archived' },
     t('conversation.archived_note'));
+  // An announcement channel: only owners and moderators post; others read, react and
+  // reply in threads. The server refuses their sends (403 forbidden) in any case.
+  const announcementNote = h('p', { class: 'composer-archived', hidden: true, 'data-testid': 'composer-announcement' },
+    t('conversation.announcement_note'));
+  let locks = { archived: false, announcement: false };
+  function applyLocks() {
+    archivedNote.hidden = !locks.archived;
+    announcementNote.hidden = locks.archived || !locks.announcement;
+    const on = locks.archived || locks.announcement;
+    ta.disabled = on;
+    for (const b of el.querySelectorAll('button')) b.disabled = on;
+  }
   const el = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); if (!ta.disabled) submit(); ta.focus(); } },
     archivedNote,
+    announcementNote,
     replyBar,
     popup,
     tray.el,
@@ -244,9 +257,13 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
     },
     // An archived conversation is read-only: no composing, a note says why.
     setArchived(on) {
-      archivedNote.hidden = !on;
-      ta.disabled = on;
-      for (const b of el.querySelectorAll('button')) b.disabled = on;
+      locks = { ...locks, archived: Boolean(on) };
+      applyLocks();
+    },
+    // An announcement channel where the caller may not post: disabled, a note says why.
+    setAnnouncementOnly(on) {
+      locks = { ...locks, announcement: Boolean(on) };
+      applyLocks();
     },
   };
 }

@@ -105,6 +105,7 @@ const ICONS = {
   plus: ['M12 5v14', 'M5 12h14'],
   clip: ['M20 11.5l-8.2 8.2a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8'],
   files: ['M6 3h8l4 4v14H6z', 'M14 3v4h4', 'M9 12h6', 'M9 16h6'],
+  pin: ['M9 4h6l-1 6 3 3H7l3-3z', 'M12 13v7'],
 };
 
 export function icon(name, size = 20) {

@@ -1,9 +1,10 @@
-// The members panel of an open conversation: members with presence, adding people
-// (groups: any member; channels: the owner or an admin), removing them, leaving,
-// renaming and setting the topic. The server has the last word on each.
+// The members panel of an open conversation: members with presence and roles, adding
+// people (groups: any member; channels: owners, moderators, admins), removing them,
+// leaving, renaming and setting the topic; owners and admins give roles and change the
+// settings (private, announcement, shared history). The server has the last word.
 import { h, append, clear, avatar, bdi } from './dom.js';
 import { t } from './i18n.js';
-import { canModerate } from './state.js';
+import { canManage, canModerate } from './state.js';
 import { statusChip } from './names.js';
 
 export function createMembersPanel(ctx, cid) {
@@ -20,6 +21,7 @@ export function createMembersPanel(ctx, cid) {
         h('button', { class: 'icon-btn', type: 'button', title: t('common.close'), 'aria-label': t('common.close'),
           onclick: () => ctx.dispatch({ type: 'members_toggled', open: false }) }, '✕')),
       h('div', { class: 'members-settings' }),
+      h('div', { class: 'members-flags', 'data-testid': 'members-flags' }),
       h('div', { class: 'members-add' }),
       h('ul', { class: 'members-list', 'data-testid': 'members-list' }));
   }
@@ -48,6 +50,26 @@ export function createMembersPanel(ctx, cid) {
         }
       } }, name, topic, h('button', { class: 'btn btn-small', type: 'submit' }, t('common.save'))));
     }
+    // Owners and admins: the settings private (channels), announcement, shared history.
+    const flags = el.querySelector('.members-flags');
+    clear(flags);
+    if (c && d && c.kind !== 'direct' && canManage(st, c)) {
+      const keys = c.kind === 'channel' ? ['private', 'announcement', 'shared_history'] : ['announcement', 'shared_history'];
+      for (const key of keys) {
+        const box = h('input', { type: 'checkbox', 'data-testid': `setting-${key}`, onchange: async () => {
+          try {
+            const res = await ctx.api.patch(`/conversations/${cid}`, { [key]: box.checked });
+            ctx.dispatch({ type: 'conversation_upserted', conversation: res.conversation });
+            ctx.toast(t('common.saved'));
+          } catch (err) {
+            box.checked = !box.checked;
+            ctx.toast(ctx.errorText(err), 'error');
+          }
+        } });
+        box.checked = Boolean(d[key]);
+        flags.append(h('label', { class: 'check' }, box, ' ', t(`conversation.settings.${key}`)));
+      }
+    }
     const addBox = el.querySelector('.members-add');
     const mayAdd = c && c.kind !== 'direct' && (c.kind === 'group' || canModerate(st, c));
     if (mayAdd && !addBox.firstChild) {
@@ -71,7 +93,8 @@ export function createMembersPanel(ctx, cid) {
       ul.append(h('li', { class: 'loading-row' }, t('common.loading')));
       return;
     }
-    const members = [...(d.members || [])].sort((a, b) => (a.role === 'owner' ? 0 : 1) - (b.role === 'owner' ? 0 : 1)
+    const rank = (m) => ({ owner: 0, moderator: 1 })[m.role] ?? 2;
+    const members = [...(d.members || [])].sort((a, b) => rank(a) - rank(b)
       || ctx.userName(a.user_id).localeCompare(ctx.userName(b.user_id)));
     for (const m of members) ul.append(memberRow(st, c, m));
   }
@@ -91,7 +114,7 @@ export function createMembersPanel(ctx, cid) {
           ctx.toast(ctx.errorText(err), 'error');
         }
       } }, t('members.leave'));
-    } else if (c.kind !== 'direct' && canModerate(st, c)) {
+    } else if (c.kind !== 'direct' && (canManage(st, c) || (canModerate(st, c) && m.role === 'member'))) {
       action = h('button', { class: 'icon-btn icon-danger', type: 'button', title: t('members.remove'),
         'aria-label': t('members.remove'), 'data-testid': 'remove-member', onclick: async () => {
           if (!(await ctx.confirmDialog(t('members.remove_confirm', { name: ctx.userName(m.user_id) }),
@@ -110,8 +133,28 @@ export function createMembersPanel(ctx, cid) {
         h('div', { class: 'member-name' }, bdi(ctx.userName(m.user_id))),
         statusChip(ctx, m.user_id),
         h('div', { class: 'member-sub' }, [u ? `@${u.username}` : '', self ? t('members.you') : ''].filter(Boolean).join(' · '))),
-      m.role === 'owner' ? h('span', { class: 'tag' }, t('role.owner')) : null,
+      roleControl(st, c, m, self),
       action);
+  }
+
+  // Owners and admins give roles with a select; everyone else sees a tag.
+  function roleControl(st, c, m, self) {
+    if (c.kind === 'direct') return null;
+    if (canManage(st, c) && !self) {
+      const sel = h('select', { class: 'input input-small', 'data-testid': 'member-role',
+        'aria-label': t('members.role_label', { name: ctx.userName(m.user_id) }), onchange: async () => {
+          try {
+            await ctx.api.put(`/conversations/${cid}/members/${encodeURIComponent(m.user_id)}/role`, { role: sel.value });
+            ctx.toast(t('members.role_changed', { name: ctx.userName(m.user_id), role: t(`role.${sel.value}`) }));
+          } catch (err) {
+            sel.value = m.role;
+            ctx.toast(ctx.errorText(err), 'error');
+          }
+        } },
+      ...['owner', 'moderator', 'member'].map((r) => h('option', { value: r, selected: r === m.role }, t(`role.${r}`))));
+      return sel;
+    }
+    return m.role === 'member' ? null : h('span', { class: 'tag', 'data-testid': 'member-role-tag' }, t(`role.${m.role}`));
   }
 
   return { el, render };

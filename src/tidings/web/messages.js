@@ -7,12 +7,13 @@ import { h, append, clear, reconcile, avatar, icon, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
 import { ts, fmtTime, fmtShortTime, fmtDateTime, dayKey, dayLabel } from './format.js';
-import { msgStore, directPeer, canModerate, inTimeline, threadKey, threadUnread } from './state.js';
+import { msgStore, directPeer, canModerate, inTimeline, threadKey, threadUnread, mayPost } from './state.js';
 import { convTitle, convAvatar, presenceLabel, statusChip, typingNames, backButton } from './names.js';
 import { createComposer } from './composer.js';
 import { createMembersPanel } from './members.js';
 import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
 import { createThreadPanel, threadLine } from './thread.js';
+import { openPinsPanel, setPinned } from './pins.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -59,7 +60,7 @@ export function createChatView(ctx, cid) {
   // Files dropped on the timeline or the composer are uploaded for the next send.
   acceptDrops(column, (files) => {
     const c = state().convs.get(cid) || state().details.get(cid);
-    if (c && c.archived_at) return;
+    if (c && (c.archived_at || !mayPost(state(), c))) return;
     composer.addFiles(files);
   });
   const el = h('section', { class: 'chat', 'data-testid': 'chat', dataset: { cid } },
@@ -78,6 +79,7 @@ export function createChatView(ctx, cid) {
     const st = state();
     const c = st.convs.get(cid) || st.details.get(cid);
     composer.setArchived(Boolean(c && c.archived_at));
+    composer.setAnnouncementOnly(Boolean(c && c.announcement && !mayPost(st, c)));
     clear(header);
     if (!c) {
       // A conversation one has left, opened at a search result: readable up to then.
@@ -104,6 +106,8 @@ export function createChatView(ctx, cid) {
         h('div', { class: 'chat-sub' }, sub)),
       threadUnread(st, cid) ? h('span', { class: 'badge thread-unread', 'data-testid': 'thread-unread-total',
         title: t('thread.unread_total') }, t('thread.unread_badge', { n: threadUnread(st, cid) })) : null,
+      h('button', { class: 'icon-btn', type: 'button', title: t('pins.title'), 'aria-label': t('pins.title'),
+        'data-testid': 'open-pins', onclick: () => openPinsPanel(ctx, cid) }, icon('pin')),
       h('button', { class: 'icon-btn', type: 'button', title: t('files.panel_title'), 'aria-label': t('files.panel_title'),
         'data-testid': 'open-files', onclick: () => openFilesPanel(ctx, cid) }, icon('files')),
       h('button', { class: `icon-btn${st.membersOpen ? ' active' : ''}`, type: 'button', title: t('members.title'),
@@ -331,6 +335,9 @@ export function createChatView(ctx, cid) {
             e.stopPropagation();
             ctx.dispatch({ type: 'edit_started', message: m });
           } }, '✎') : null,
+        canModerate(st, c) && c && !c.archived_at ? h('button', { class: 'act', type: 'button', title: t('message.pin'),
+          'aria-label': t('message.pin'), 'data-testid': 'act-pin',
+          onclick: (e) => { e.stopPropagation(); setPinned(ctx, cid, m.seq, true); } }, '📌') : null,
         mayRecall ? h('button', { class: 'act act-danger', type: 'button', title: t('message.recall'),
           'aria-label': t('message.recall'), 'data-testid': 'act-recall',
           onclick: (e) => { e.stopPropagation(); recall(m); } }, '⌫') : null);

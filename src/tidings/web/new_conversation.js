@@ -12,6 +12,13 @@ export function openNewConversation(ctx, kind = 'direct') {
       h('input', { name: 'name', maxlength: '80', 'data-testid': 'new-name' }));
     const topicField = h('label', { class: 'field' }, h('span', {}, t('conversation.topic')),
       h('input', { name: 'topic', maxlength: '200', 'data-testid': 'new-topic' }));
+    // Channel options: private (invite only, not listed) and announcement (only owners
+    // and moderators post).
+    const privateBox = h('input', { type: 'checkbox', name: 'private', 'data-testid': 'new-private' });
+    const announcementBox = h('input', { type: 'checkbox', name: 'announcement', 'data-testid': 'new-announcement' });
+    const channelOptions = h('div', { class: 'field' },
+      h('label', { class: 'check' }, privateBox, ' ', t('new.private')),
+      h('label', { class: 'check' }, announcementBox, ' ', t('new.announcement')));
     const errorBox = h('div', { class: 'form-error', role: 'alert' });
     const renderChips = () => {
       clear(chips);
@@ -51,6 +58,7 @@ export function openNewConversation(ctx, kind = 'direct') {
       }
       nameField.hidden = current === 'direct';
       topicField.hidden = current !== 'channel';
+      channelOptions.hidden = current !== 'channel';
       hint.textContent = t(`new.hint_${current}`);
     };
     const form = h('form', { class: 'modal-body', onsubmit: async (e) => {
@@ -62,6 +70,8 @@ export function openNewConversation(ctx, kind = 'direct') {
       if (current !== 'direct') {
         if (name) body.name = name;
         if (current === 'channel' && topic) body.topic = topic;
+        if (current === 'channel' && privateBox.checked) body.private = true;
+        if (current === 'channel' && announcementBox.checked) body.announcement = true;
         if (current === 'channel' && !name) {
           errorBox.textContent = t('new.need_name');
           return;
@@ -84,7 +94,7 @@ export function openNewConversation(ctx, kind = 'direct') {
       } catch (err) {
         errorBox.textContent = ctx.errorText(err);
       }
-    } }, tabs, hint, nameField, topicField,
+    } }, tabs, hint, nameField, topicField, channelOptions,
     h('div', { class: 'field' }, h('span', {}, t('new.members')), chips, picker),
     errorBox,
     h('div', { class: 'modal-actions' },

@@ -46,6 +46,7 @@ export function initialState({ me = null } = {}) {
     threads: new Map(), // `${cid}:${root_seq}` -> thread (summary + my following, read_seq, unread)
     thread: null, // { cid, root }: the thread open in the side panel
     threadReplies: new Map(), // `${cid}:${root_seq}` -> Map(seq -> reply) of the open thread
+    pinsVersion: new Map(), // cid -> count of pin events seen (pins.js reloads its panel on a change)
   };
 }
 
@@ -240,8 +241,21 @@ export function isAdmin(state) {
   return !!state.me && (state.me.role === 'owner' || state.me.role === 'admin');
 }
 
-export function canModerate(state, c) {
+// Conversation roles (docs/protocol.md, "Conversation roles"): owners and org admins
+// manage (settings, roles); owners, moderators and org admins moderate (rename,
+// remove members, recall others' messages, post in announcement channels).
+export function canManage(state, c) {
   return isAdmin(state) || (!!c && c.role === 'owner');
+}
+
+export function canModerate(state, c) {
+  return isAdmin(state) || (!!c && (c.role === 'owner' || c.role === 'moderator'));
+}
+
+// Whether the caller may post in `c`: anywhere but in an announcement conversation
+// where they are a plain member.
+export function mayPost(state, c) {
+  return !c || !c.announcement || canModerate(state, c);
 }
 
 // Conversations for the list: filtered by `title(c)`, latest activity first.
@@ -513,6 +527,27 @@ function applyEvent(state, ev, effects) {
       const c = state.convs.get(cid);
       if (c && c.member_count) next.convs = mapSet(state.convs, cid, { ...c, member_count: Math.max(0, c.member_count - 1) });
       effects.push(render('members', 'header', 'list'));
+      return next;
+    }
+    case 'message_pinned':
+    case 'message_unpinned':
+      // The pinned list lives in its panel (pins.js), fetched when opened: count the
+      // change so that an open panel reloads.
+      if (cid == null) return state;
+      return { ...state, pinsVersion: mapSet(state.pinsVersion, cid, (state.pinsVersion.get(cid) || 0) + 1) };
+    case 'member_role_changed': {
+      // A member's role (owner, moderator, member) changed: their row in the member
+      // list, and the caller's own role in the conversation list when it is theirs.
+      if (ev.user_id == null || typeof ev.role !== 'string') return state;
+      let next = state;
+      const d = state.details.get(cid);
+      if (d && d.members) {
+        next = { ...next, details: mapSet(next.details, cid,
+          { ...d, members: d.members.map((m) => (m.user_id === ev.user_id ? { ...m, role: ev.role } : m)) }) };
+      }
+      const c = state.convs.get(cid);
+      if (c && ev.user_id === me) next = { ...next, convs: mapSet(next.convs, cid, { ...c, role: ev.role }) };
+      effects.push(render('members', 'header'));
       return next;
     }
     case 'read':

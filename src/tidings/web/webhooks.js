@@ -6,8 +6,8 @@ import { t } from './i18n.js';
 import { convTitle } from './names.js';
 
 export const KINDS = ['message', 'message_edited', 'message_deleted', 'reaction',
-  'member_added', 'member_removed', 'conversation_created', 'conversation_updated',
-  'file_updated', 'thread_updated'];
+  'member_added', 'member_removed', 'member_role_changed', 'conversation_created',
+  'conversation_updated', 'file_updated', 'thread_updated', 'message_pinned', 'message_unpinned'];
 
 function refusedText(ctx, err) {
   const field = err && err.details && err.details.field;

@@ -119,12 +119,19 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/conversations/{cid}"): NOBODY,
     ("POST", "/api/v1/conversations/{cid}/members"): IN_G,  # groups: members invite
     ("DELETE", "/api/v1/conversations/{cid}/members/{uid}"): NOBODY,  # someone else
+    # a fresh group of creator's: only its owner gives roles; org admins do not see into it
+    ("PUT", "/api/v1/conversations/{cid}/members/{uid}/role"): NOBODY,
     ("POST", "/api/v1/conversations/{cid}/messages"): IN_G,
     ("GET", "/api/v1/conversations/{cid}/messages"): IN_G,
     ("PATCH", "/api/v1/conversations/{cid}/messages/{seq}"): frozenset({"member"}),  # sender
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}"): frozenset({"member"}),
     ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/reactions/{emoji}"): IN_G,
+    # pins: G's members read them; only its owner (creator) and moderators pin, and org
+    # admins are not in G
+    ("GET", "/api/v1/conversations/{cid}/pins"): IN_G,
+    ("PUT", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
+    ("DELETE", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
     # a fresh group of creator's: its owner (not a role here) and org admins archive it
     ("PUT", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
@@ -411,6 +418,15 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
         case (_, "/conversations/{cid}/messages/{seq}/reactions/{emoji}"):
             seq = world.message_seq
             return Call(method, f"{v1}/conversations/{g}/messages/{seq}/reactions/👍")
+        case ("GET", "/conversations/{cid}/pins"):
+            return Call(method, f"{v1}/conversations/{g}/pins")
+        case (_, "/conversations/{cid}/pins/{seq}"):
+            return Call(method, f"{v1}/conversations/{g}/pins/{world.message_seq}")
+        case ("PUT", "/conversations/{cid}/members/{uid}/role"):
+            cid, mem = await world.fresh_group(), world.apis["member"].id
+            return Call(
+                method, f"{v1}/conversations/{cid}/members/{mem}/role", {"role": "moderator"}
+            )
         case (_, "/conversations/{cid}/archive"):
             cid = await world.fresh_group(archived=method == "DELETE")
             return Call(method, f"{v1}/conversations/{cid}/archive")

@@ -89,3 +89,31 @@ async def test_department_and_conversation_commands(cli: Cli, container: Contain
         "conversation_unarchived",
     ):
         assert action in log, action
+
+
+async def test_conversation_role_names_an_owner(cli: Cli, container: Container) -> None:
+    """The operator gives roles in any conversation (e.g. a new owner for a channel
+    whose owner left): through the service's rules (the last owner stays one), told to
+    the members, audited with no actor."""
+    for name in ("carol", "dan"):
+        await ok(cli, "user", "create", name, "--password", PASSWORD)
+    svc = container.services
+    carol = await svc.users.by_username("carol")
+    dan = await svc.users.by_username("dan")
+    conv, _new = await svc.conversations.create(
+        carol, ConversationKind.CHANNEL, [dan.id], "news", private=True, announcement=True
+    )
+    cid = str(conv.id)
+    listed = await json(cli, "conversation", "list")
+    assert [(v["private"], v["announcement"]) for v in listed["conversations"]] == [(True, True)]
+    out = await ok(cli, "conversation", "role", cid, dan.id, "owner")
+    assert f"{dan.id} is now owner" in out.stdout
+    members = {m["username"]: m["role"] for m in await json(cli, "conversation", "members", cid)}
+    assert members == {"carol": "owner", "dan": "owner"}
+    await ok(cli, "conversation", "role", cid, carol.id, "member")
+    last = await run(cli, "conversation", "role", cid, dan.id, "moderator")  # the last owner
+    assert last.exit_code == 1 and last.stderr.count("\n") == 1
+    assert (await run(cli, "conversation", "role", cid, dan.id, "emperor")).exit_code == 2
+    assert (await run(cli, "conversation", "role", "no-such-id", dan.id, "owner")).exit_code == 1
+    entries = [e async for e in svc.audit.entries() if e.action == "member_role_changed"]
+    assert [(e.actor_id, e.details["role"]) for e in entries] == [(None, "owner"), (None, "member")]

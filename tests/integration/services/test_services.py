@@ -51,6 +51,7 @@ from tidings.core.models import (
     Conversation,
     ConversationKind,
     FileStatus,
+    MemberRole,
     Message,
     OrgRole,
     PresenceState,
@@ -1160,7 +1161,11 @@ async def test_events_since_returns_exactly_what_the_user_may_see(w: World) -> N
 @on_both_engines
 async def test_events_respect_membership_ranges(w: World) -> None:
     alice, bob, carol = await w.users("alice", "bob", "carol")
-    conv = await w.conv(alice, GROUP, bob)
+    # a group that shares its history with members added later (groups do not by
+    # default: test_channels.py), so that carol's range is up to her removal only
+    conv, _ = await w.svc.conversations.create(
+        alice, GROUP, [bob.id], name="team", shared_history=True
+    )
     await w.send(alice, conv.id, "before carol")
     await w.svc.conversations.add_members(alice, conv.id, [carol.id])
     await w.send(alice, conv.id, "with carol")
@@ -1231,7 +1236,9 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     await w.svc.conversations.update(alice, group.id, "renamed", "a topic")
     await w.svc.conversations.add_members(alice, group.id, [carol.id])
     await w.svc.conversations.remove_member(alice, group.id, carol.id)
-    await w.svc.messages.recall(alice, group.id, sent.seq)
+    await w.svc.conversations.set_role(alice, group.id, bob.id, MemberRole.MODERATOR)
+    await w.svc.messages.pin(bob, group.id, sent.seq)
+    await w.svc.messages.recall(alice, group.id, sent.seq)  # and unpinned
     await w.svc.messages.mark_read(bob, group.id, sent.seq)  # every member is told
     news = await w.send(bob, channel.id)
     await w.svc.messages.mark_read(alice, channel.id, news.seq)  # only alice's devices
@@ -1397,6 +1404,101 @@ async def test_sync_membership_stale_list_plus_events_equals_fresh(w: World) -> 
     # conversation_created carries no member list: a client fetches a new one's members
     assert set(members) == {team.id}
     assert members[team.id] == fresh_members[team.id] == {alice.id, bob.id}
+
+
+def apply_role_event(
+    me: str,
+    conversations: dict[str, dict[str, Any]],
+    roles: dict[str, dict[str, str]],
+    event: dict[str, Any],
+) -> None:
+    """What a client does with role and settings events to its conversation list (each
+    with the caller's own role) and the member lists (user -> role) it holds."""
+    kind, cid = event["kind"], event["conversation_id"]
+    if kind == "conversation_updated":
+        conversations[cid] = {**event["conversation"], "role": conversations[cid]["role"]}
+    elif kind == "member_role_changed":
+        roles[cid][event["user_id"]] = event["role"]
+        if event["user_id"] == me:
+            conversations[cid]["role"] = event["role"]
+
+
+@on_both_engines
+async def test_sync_roles_and_settings_stale_plus_events_equals_fresh(w: World) -> None:
+    alice, bob, carol = await w.users("alice", "bob", "carol")
+    chan = await w.conv(alice, CHANNEL, bob, carol, name="general")
+    team = await w.conv(alice, GROUP, bob, name="team")
+    c = w.svc.conversations
+
+    async def fetch() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+        views = await c.list_for(bob)
+        conversations = {
+            v.conversation.id: {**conversation_json(v.conversation), "role": v.member.role.value}
+            for v in views
+        }
+        roles = {}
+        for cid in conversations:
+            _, found = await c.view(bob, cid)
+            roles[cid] = {m.user_id: m.role.value for m in found}
+        return conversations, roles
+
+    since = await w.svc.sync.head()
+    conversations, roles = await fetch()
+    # while bob is away
+    await c.set_role(alice, chan.id, bob.id, MemberRole.MODERATOR)
+    await c.set_role(alice, chan.id, carol.id, MemberRole.OWNER)
+    await c.update(alice, chan.id, None, None, private=True, announcement=True)
+    await c.update(carol, chan.id, None, None, shared_history=False)
+    await c.set_role(carol, chan.id, alice.id, MemberRole.MEMBER)
+    await c.update(bob, chan.id, "general news", None)  # a moderator renames
+    await c.set_role(alice, team.id, bob.id, MemberRole.OWNER)
+    await c.update(bob, team.id, None, None, announcement=True)
+    events, more = await w.svc.sync.events_since(bob, since, 1000)
+    assert not more
+    kinds = [e.payload["kind"] for e in events]
+    assert kinds.count("member_role_changed") == 4 and kinds.count("conversation_updated") == 4
+    for event in events:
+        apply_role_event(bob.id, conversations, roles, event.payload)
+    assert (conversations, roles) == await fetch()
+    assert conversations[chan.id]["private"] and conversations[chan.id]["announcement"]
+    assert roles[chan.id] == {alice.id: "member", bob.id: "moderator", carol.id: "owner"}
+    assert conversations[team.id]["role"] == "owner"
+
+
+@on_both_engines
+async def test_sync_pins_stale_list_plus_events_equals_fresh(w: World) -> None:
+    alice, bob = await w.users("alice", "bob")
+    team = await w.conv(alice, GROUP, bob, name="team")
+    for i in range(5):
+        await w.send(alice, team.id, f"m{i + 1}")
+    m = w.svc.messages
+    await m.pin(alice, team.id, 1)
+
+    async def fetch() -> list[dict[str, Any]]:  # a client keeps the pins, newest first
+        return [
+            {"seq": p.seq, "pinned_by": p.pinned_by} for p, _msg in await m.pins(bob, team.id)
+        ]
+
+    since = await w.svc.sync.head()
+    pins = await fetch()
+    # while bob is away
+    await m.pin(alice, team.id, 3)
+    await m.pin(alice, team.id, 4)
+    await m.pin(alice, team.id, 3)  # again: nothing
+    await m.unpin(alice, team.id, 1)
+    await m.unpin(alice, team.id, 2)  # not pinned: nothing
+    await m.recall(alice, team.id, 4)  # recalled: unpinned
+    await m.pin(alice, team.id, 5)
+    events, more = await w.svc.sync.events_since(bob, since, 1000)
+    assert not more
+    for event in events:
+        p = event.payload
+        if p["kind"] == "message_pinned":
+            pins.insert(0, {"seq": p["seq"], "pinned_by": p["by"]})
+        elif p["kind"] == "message_unpinned":
+            pins = [x for x in pins if x["seq"] != p["seq"]]
+    assert pins == await fetch()
+    assert [x["seq"] for x in pins] == [5, 3]
 
 
 def apply_read_event(me: str, state: dict[str, dict[str, int]], event: dict[str, Any]) -> None:

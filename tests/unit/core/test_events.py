@@ -20,9 +20,12 @@ from tidings.core.events import (
     FileUpdated,
     MemberAdded,
     MemberRemoved,
+    MemberRoleChanged,
     MessageDeleted,
     MessageEdited,
+    MessagePinned,
     MessageSent,
+    MessageUnpinned,
     ReactionChanged,
     ReadMoved,
     Routing,
@@ -38,6 +41,7 @@ from tidings.core.models import (
     FileId,
     FileInfo,
     FileStatus,
+    MemberRole,
     Message,
     MessageId,
     OrgRole,
@@ -61,7 +65,8 @@ CONV = Conversation(CID, ConversationKind.GROUP, "team", "", ALICE, CREATED, 3, 
 CONV_JSON = {
     "id": "c1", "kind": "group", "name": "team", "topic": "", "created_by": "alice",
     "created_at": "2026-11-28T11:00:00Z", "last_seq": 3, "last_activity_at": AT_TEXT,
-    "member_count": 2, "archived_at": None,
+    "member_count": 2, "archived_at": None, "private": False, "announcement": False,
+    "shared_history": True,
 }
 MSG = Message(
     MessageId("m1"), CID, 3, "cm-1", ALICE, "hi @bob", 1, (BOB,), CREATED, edited_at=AT,
@@ -138,6 +143,12 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         Routing(CID, removed=CAROL),
     ),
     (
+        MemberRoleChanged(CID, CAROL, MemberRole.MODERATOR, BOB, AT),
+        {"kind": "member_role_changed", **HEAD, "user_id": "carol", "role": "moderator",
+         "by": "bob"},
+        Routing(CID),
+    ),
+    (
         ReadMoved(CID, BOB, 3, 0, False, AT),
         {"kind": "read", **HEAD, "user_id": "bob", "seq": 3, "unread": 0},
         Routing(CID),
@@ -146,6 +157,16 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         ReadMoved(CID, BOB, 2, 1, True, AT),  # a channel: only the reader's devices
         {"kind": "read", **HEAD, "user_id": "bob", "seq": 2, "unread": 1},
         Routing(None, user=BOB),
+    ),
+    (
+        MessagePinned(CID, 3, BOB, AT),
+        {"kind": "message_pinned", **HEAD, "seq": 3, "by": "bob"},
+        Routing(CID),
+    ),
+    (
+        MessageUnpinned(CID, 3, ALICE, AT),
+        {"kind": "message_unpinned", **HEAD, "seq": 3, "by": "alice"},
+        Routing(CID),
     ),
     (
         # the thumbnail was made: the file object as it is now, for message 3
@@ -280,6 +301,10 @@ def test_the_envelope_at_catch_up_is_the_one_published(
         {"kind": "no_such_kind", **HEAD},
         {"kind": "member_removed", **HEAD, "by": "bob"},  # user_id missing
         {"kind": "member_removed", **HEAD, "user_id": 5, "by": "bob"},
+        {"kind": "member_role_changed", **HEAD, "user_id": "bob", "role": "emperor", "by": "a"},
+        {"kind": "member_role_changed", **HEAD, "user_id": "bob", "by": "a"},  # no role
+        {"kind": "conversation_updated", **HEAD, "by": "a",
+         "conversation": {**CONV_JSON, "private": "yes"}},
         {"kind": "read", **HEAD, "user_id": "bob", "seq": True, "unread": 0},
         {"kind": "read", "conversation_id": "c1", "at": "yesterday", "user_id": "bob",
          "seq": 1, "unread": 0},
@@ -308,6 +333,18 @@ def test_a_reaction_stored_before_events_carried_its_count_reads_back() -> None:
     assert event_of(StoredEvent(9, CID, None, old)) == ReactionChanged(
         CID, 3, "👍", CAROL, True, 2, AT
     )
+
+
+def test_a_conversation_stored_before_its_settings_reads_back_with_the_old_behaviour() -> None:
+    """A conversation in a row written before migration 0019 (no private, announcement,
+    shared_history): public, anyone posts, history shared, as it was then."""
+    old_conv = {k: v for k, v in CONV_JSON.items()
+                if k not in ("private", "announcement", "shared_history")}
+    old = {"kind": "conversation_updated", **HEAD, "conversation": old_conv, "by": "bob"}
+    decoded = event_of(StoredEvent(9, CID, None, old))
+    assert isinstance(decoded, ConversationUpdated)
+    conv = decoded.conversation
+    assert (conv.private, conv.announcement, conv.shared_history) == (False, False, True)
 
 
 def test_only_services_events_publishes_committed_things() -> None:

@@ -37,7 +37,13 @@ from tidings.core.models import (
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ORG_ROLES = list(OrgRole)
-MEMBER_ROLES: list[MemberRole | None] = [None, MemberRole.MEMBER, MemberRole.OWNER]
+MEMBER_ROLES: list[MemberRole | None] = [
+    None,
+    MemberRole.MEMBER,
+    MemberRole.MODERATOR,
+    MemberRole.OWNER,
+]
+MODERATES = (MemberRole.OWNER, MemberRole.MODERATOR)
 
 
 def user(uid: str = "u1", role: OrgRole = OrgRole.MEMBER, *, disabled: bool = False) -> User:
@@ -58,9 +64,9 @@ def message(sender: str = "u1", *, deleted: bool = False, at: datetime = T0) -> 
     )
 
 
-def allowed(fn: Callable[..., None], *args: object) -> bool:
+def allowed(fn: Callable[..., None], *args: object, **kwargs: object) -> bool:
     try:
-        fn(*args)
+        fn(*args, **kwargs)
     except Forbidden:
         return False
     return True
@@ -277,30 +283,41 @@ def test_check_can_create(kind: ConversationKind, role: OrgRole) -> None:
 
 
 def _expected_add(
-    kind: ConversationKind, actor_role: OrgRole, mrole: MemberRole | None, target: str
+    kind: ConversationKind,
+    actor_role: OrgRole,
+    mrole: MemberRole | None,
+    target: str,
+    private: bool = False,
 ) -> bool:
     """The rule as the protocol states it, written independently of the code."""
     is_admin = actor_role in (OrgRole.OWNER, OrgRole.ADMIN)
     if kind is ConversationKind.GROUP:  # invite-only: members invite
         return mrole is not None
     # channel
+    if private and not (is_admin or mrole in MODERATES):
+        return False  # invite-only: owners, moderators and admins add; nobody joins alone
     if target == "self":  # joining: anyone but a guest
         return actor_role is not OrgRole.GUEST
     if actor_role is OrgRole.GUEST:
         return False
     if mrole is None and not is_admin:
         return False
-    if target == "guest":  # only the channel owner or an admin adds a guest
-        return is_admin or mrole is MemberRole.OWNER
+    if target == "guest":  # only the channel owner, a moderator or an admin adds a guest
+        return is_admin or mrole in MODERATES
     return True
 
 
+@pytest.mark.parametrize("private", [False, True])
 @pytest.mark.parametrize("target", ["self", "member", "guest"])
 @pytest.mark.parametrize("mrole", MEMBER_ROLES)
 @pytest.mark.parametrize("actor_role", ORG_ROLES)
 @pytest.mark.parametrize("kind", [ConversationKind.GROUP, ConversationKind.CHANNEL])
 def test_check_can_add_every_combination(
-    kind: ConversationKind, actor_role: OrgRole, mrole: MemberRole | None, target: str
+    kind: ConversationKind,
+    actor_role: OrgRole,
+    mrole: MemberRole | None,
+    target: str,
+    private: bool,
 ) -> None:
     actor = user("a", actor_role)
     targets = {
@@ -308,8 +325,10 @@ def test_check_can_add_every_combination(
         "member": user("t", OrgRole.MEMBER),
         "guest": user("g", OrgRole.GUEST),
     }
-    got = allowed(rules.check_can_add, kind, actor, member("a", mrole), [targets[target]])
-    assert got is _expected_add(kind, actor_role, mrole, target)
+    got = allowed(
+        rules.check_can_add, kind, actor, member("a", mrole), [targets[target]], private=private
+    )
+    assert got is _expected_add(kind, actor_role, mrole, target, private)
 
 
 @pytest.mark.parametrize("mrole", MEMBER_ROLES)
@@ -345,22 +364,95 @@ def test_check_can_add_checks_every_target() -> None:
 # --- permissions: remove, update, edit, recall ----------------------------------------
 
 
+@pytest.mark.parametrize("target_role", list(MemberRole))
 @pytest.mark.parametrize("mrole", MEMBER_ROLES)
 @pytest.mark.parametrize("actor_role", ORG_ROLES)
-def test_check_can_remove(actor_role: OrgRole, mrole: MemberRole | None) -> None:
+def test_check_can_remove(
+    actor_role: OrgRole, mrole: MemberRole | None, target_role: MemberRole
+) -> None:
     actor = user("a", actor_role)
     # Leaving is always allowed.
-    assert allowed(rules.check_can_remove, actor, member("a", mrole), "a")
-    expected = actor_role.is_admin or mrole is MemberRole.OWNER
-    assert allowed(rules.check_can_remove, actor, member("a", mrole), "other") is expected
+    assert allowed(rules.check_can_remove, actor, member("a", mrole), "a", target_role)
+    # owners and admins remove anyone; moderators plain members only
+    expected = (
+        actor_role.is_admin
+        or mrole is MemberRole.OWNER
+        or (mrole is MemberRole.MODERATOR and target_role is MemberRole.MEMBER)
+    )
+    got = allowed(rules.check_can_remove, actor, member("a", mrole), "other", target_role)
+    assert got is expected
 
 
 @pytest.mark.parametrize("mrole", MEMBER_ROLES)
 @pytest.mark.parametrize("actor_role", ORG_ROLES)
 def test_check_can_update_conversation(actor_role: OrgRole, mrole: MemberRole | None) -> None:
-    expected = actor_role in (OrgRole.OWNER, OrgRole.ADMIN) or mrole is MemberRole.OWNER
+    expected = actor_role in (OrgRole.OWNER, OrgRole.ADMIN) or mrole in MODERATES
     got = allowed(rules.check_can_update_conversation, user("a", actor_role), member("a", mrole))
     assert got is expected
+
+
+@pytest.mark.parametrize("mrole", MEMBER_ROLES)
+@pytest.mark.parametrize("actor_role", ORG_ROLES)
+def test_check_can_change_settings(actor_role: OrgRole, mrole: MemberRole | None) -> None:
+    expected = actor_role.is_admin or mrole is MemberRole.OWNER  # moderators do not
+    got = allowed(rules.check_can_change_settings, user("a", actor_role), member("a", mrole))
+    assert got is expected
+
+
+@pytest.mark.parametrize("owners", [1, 2])
+@pytest.mark.parametrize("new_role", list(MemberRole))
+@pytest.mark.parametrize("target_role", list(MemberRole))
+@pytest.mark.parametrize("mrole", MEMBER_ROLES)
+@pytest.mark.parametrize("actor_role", [OrgRole.ADMIN, OrgRole.MEMBER, None])
+def test_check_can_set_role(
+    actor_role: OrgRole | None,
+    mrole: MemberRole | None,
+    target_role: MemberRole,
+    new_role: MemberRole,
+    owners: int,
+) -> None:
+    actor = None if actor_role is None else user("a", actor_role)  # None: the operator
+    target = member("t", target_role)
+    assert target is not None
+    may = actor_role is None or actor_role.is_admin or mrole is MemberRole.OWNER
+    last_owner = target_role is MemberRole.OWNER and new_role is not MemberRole.OWNER
+    last_owner = last_owner and owners == 1
+    args = (ConversationKind.CHANNEL, actor, member("a", mrole), target, new_role, owners)
+    if not may:
+        with pytest.raises(Forbidden):
+            rules.check_can_set_role(*args)
+    elif last_owner:
+        with pytest.raises(InvalidOperation):
+            rules.check_can_set_role(*args)
+    else:
+        rules.check_can_set_role(*args)
+    with pytest.raises(InvalidOperation):  # a direct conversation has no roles
+        rules.check_can_set_role(ConversationKind.DIRECT, *args[1:])
+
+
+@pytest.mark.parametrize("thread_reply", [False, True])
+@pytest.mark.parametrize("announcement", [False, True])
+@pytest.mark.parametrize("mrole", list(MemberRole))
+@pytest.mark.parametrize("actor_role", ORG_ROLES)
+def test_check_can_post(
+    actor_role: OrgRole, mrole: MemberRole, announcement: bool, thread_reply: bool
+) -> None:
+    """The one post rule: in an announcement conversation only owners, moderators and
+    org admins post; a thread reply is open to every member."""
+    expected = not announcement or thread_reply or mrole in MODERATES or actor_role.is_admin
+    got = allowed(
+        rules.check_can_post, announcement, user("a", actor_role), mrole, thread_reply=thread_reply
+    )
+    assert got is expected
+
+
+def test_seq_ranges_for_members_added_later() -> None:
+    joined = Member(ConversationId("c"), UserId("a"), MemberRole.MEMBER, 5, T0, 9, first_seq=6)
+    assert [s for s in range(1, 10) if rules.seq_visible(joined, s)] == [6, 7, 8, 9]
+    left = Member(ConversationId("c"), UserId("a"), MemberRole.MEMBER, 5, T0, 9, 12, 8, first_seq=6)
+    assert [s for s in range(1, 10) if rules.seq_visible(left, s)] == [6, 7, 8]
+    everything = Member(ConversationId("c"), UserId("a"), MemberRole.MEMBER, 0, T0, 1)
+    assert rules.seq_visible(everything, 1)
 
 
 WINDOW = timedelta(seconds=60)
@@ -388,13 +480,13 @@ def test_check_can_edit_refuses_recalled() -> None:
 
 
 @pytest.mark.parametrize("is_sender", [True, False])
-@pytest.mark.parametrize("mrole", [MemberRole.MEMBER, MemberRole.OWNER])
+@pytest.mark.parametrize("mrole", list(MemberRole))
 @pytest.mark.parametrize("actor_role", ORG_ROLES)
 def test_check_can_recall(actor_role: OrgRole, mrole: MemberRole, is_sender: bool) -> None:
     msg = message("a" if is_sender else "b")
     actor_member = member("a", mrole)
     assert actor_member is not None
-    expected = is_sender or actor_role.is_admin or mrole is MemberRole.OWNER
+    expected = is_sender or actor_role.is_admin or mrole in MODERATES
     assert allowed(rules.check_can_recall, msg, user("a", actor_role), actor_member) is expected
 
 

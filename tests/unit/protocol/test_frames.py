@@ -228,8 +228,13 @@ def test_conversation_json() -> None:
         "id": "c1", "kind": "group", "name": "Team", "topic": "topic", "created_by": "u1",
         "created_at": "2026-11-28T23:59:01.123456Z", "last_seq": 7,
         "last_activity_at": "2026-11-28T23:59:02.123456Z", "member_count": 3,
-        "archived_at": None,
+        "archived_at": None, "private": False, "announcement": False, "shared_history": True,
     }
+    channel = dataclasses.replace(CONV, private=True, announcement=True, shared_history=False)
+    settings = {k: wire.conversation_json(channel)[k]
+                for k in ("private", "announcement", "shared_history")}
+    assert settings == {"private": True, "announcement": True, "shared_history": False}
+    assert wire.conversation_of(wire.conversation_json(channel)) == channel
 
 
 def test_member_json_and_member_view_json() -> None:

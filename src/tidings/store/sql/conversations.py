@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, false, func, insert, or_, select, update
 
 from tidings.core.models import (
     Conversation,
@@ -57,6 +57,9 @@ def _conversation(row: Any) -> Conversation:
         last_activity_at=utc(row.last_activity_at),
         member_count=int(row.member_count),
         archived_at=utc_or_none(row.archived_at),
+        private=bool(row.private),
+        announcement=bool(row.announcement),
+        shared_history=bool(row.shared_history),
     )
 
 
@@ -71,6 +74,7 @@ def _member(row: Any) -> Member:
         left_pos=None if row.left_pos is None else int(row.left_pos),
         left_seq=None if row.left_seq is None else int(row.left_seq),
         removed_by=None if row.removed_by is None else UserId(row.removed_by),
+        first_seq=int(row.first_seq),
     )
 
 
@@ -88,6 +92,9 @@ class ConversationQueries(TxBase):
                 last_seq=conv.last_seq,
                 last_activity_at=conv.last_activity_at,
                 member_count=conv.member_count,
+                private=conv.private,
+                announcement=conv.announcement,
+                shared_history=conv.shared_history,
             )
         )
 
@@ -118,10 +125,32 @@ class ConversationQueries(TxBase):
             update(t.conversations).where(t.conversations.c.id == conversation_id).values(**columns)
         )
 
-    async def list_channels(self, query: str, limit: int) -> list[Conversation]:
+    async def set_conversation_settings(
+        self,
+        conversation_id: str,
+        *,
+        private: bool | None = None,
+        announcement: bool | None = None,
+        shared_history: bool | None = None,
+    ) -> None:
+        given = {"private": private, "announcement": announcement, "shared_history": shared_history}
+        columns = {k: v for k, v in given.items() if v is not None}
+        if columns:
+            await self._update_conversation(conversation_id, **columns)
+
+    async def list_channels(
+        self, query: str, limit: int, member_id: str | None = None
+    ) -> list[Conversation]:
+        c, m = t.conversations.c, t.members.c
+        mine = (
+            select(m.conversation_id)
+            .where(m.user_id == (member_id or ""), m.left_pos.is_(None))
+            .scalar_subquery()
+        )
         stmt = select(t.conversations).where(
-            t.conversations.c.kind == ConversationKind.CHANNEL,
-            t.conversations.c.archived_at.is_(None),
+            c.kind == ConversationKind.CHANNEL,
+            c.archived_at.is_(None),
+            or_(c.private == false(), c.id.in_(mine)),
         )
         if query:
             stmt = stmt.where(func.lower(t.conversations.c.name).contains(query.lower()))
@@ -180,6 +209,7 @@ class ConversationQueries(TxBase):
             "left_pos": None,
             "left_seq": None,
             "removed_by": None,
+            "first_seq": member.first_seq,
         }
         if existing is None:
             await self.conn.execute(
@@ -204,6 +234,22 @@ class ConversationQueries(TxBase):
             .values(member_count=t.conversations.c.member_count + 1)
         )
         return True
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> None:
+        await self.conn.execute(
+            update(t.members)
+            .where(t.members.c.conversation_id == conversation_id, t.members.c.user_id == user_id)
+            .values(role=role)
+        )
+
+    async def count_owners(self, conversation_id: str) -> int:
+        m = t.members.c
+        stmt = select(func.count()).where(
+            m.conversation_id == conversation_id,
+            m.left_pos.is_(None),
+            m.role == MemberRole.OWNER.value,
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
 
     async def get_member(self, conversation_id: str, user_id: str) -> Member | None:
         row = (

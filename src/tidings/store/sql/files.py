@@ -110,13 +110,23 @@ class FileQueries(TxBase):
                     and_(mb.conversation_id == A.conversation_id, mb.user_id == user_id),
                 )
             )
-            .where(A.file_id == file_id, or_(mb.left_seq.is_(None), A.seq <= mb.left_seq))
+            .where(
+                A.file_id == file_id,
+                or_(mb.left_seq.is_(None), A.seq <= mb.left_seq),
+                A.seq >= mb.first_seq,
+            )
             .limit(1)
         )
         return (await self.conn.execute(stmt)).first() is not None
 
     async def conversation_files(
-        self, conversation_id: str, *, before_seq: int | None, max_seq: int | None, limit: int
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        max_seq: int | None,
+        limit: int,
+        min_seq: int = 1,
     ) -> list[ConversationFile]:
         stmt = (
             select(t.files, A.seq.label("at_seq"), M.sender_id, M.created_at.label("sent_at"))
@@ -131,6 +141,8 @@ class FileQueries(TxBase):
             stmt = stmt.where(A.seq < before_seq)
         if max_seq is not None:
             stmt = stmt.where(A.seq <= max_seq)
+        if min_seq > 1:
+            stmt = stmt.where(A.seq >= min_seq)
         stmt = stmt.order_by(A.seq.desc(), A.position).limit(limit)
         return [
             ConversationFile(file_of(r), int(r.at_seq), UserId(r.sender_id), utc(r.sent_at))

@@ -9,9 +9,17 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, insert, select, text, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 
-from tidings.core.models import ConversationId, FileInfo, Message, MessageId, UserId
+from tidings.core.models import (
+    ConversationId,
+    FileInfo,
+    MemberRole,
+    Message,
+    MessageId,
+    Pin,
+    UserId,
+)
 from tidings.store.ports import MessagePage, SendTargets
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines.base import marks
@@ -53,6 +61,15 @@ def _message(
 
 
 @functools.lru_cache(maxsize=512)
+def _pin(row: Any) -> Pin:
+    return Pin(
+        ConversationId(row.conversation_id),
+        int(row.seq),
+        UserId(row.pinned_by),
+        utc(row.pinned_at),
+    )
+
+
 def _keys_text(table: str, count: int) -> Any:
     return text(
         " OR ".join(
@@ -101,6 +118,45 @@ class MessageQueries(TxBase):
                 found[key] = (await self._messages_from([row]))[0]
         return found
 
+    # --- pins -------------------------------------------------------------------
+    async def get_pin(self, conversation_id: str, seq: int) -> Pin | None:
+        c = t.pins.c
+        row = (
+            await self.conn.execute(
+                select(t.pins).where(c.conversation_id == conversation_id, c.seq == seq)
+            )
+        ).first()
+        return None if row is None else _pin(row)
+
+    async def add_pin(self, pin: Pin) -> None:
+        await self.conn.execute(
+            insert(t.pins).values(
+                conversation_id=pin.conversation_id,
+                seq=pin.seq,
+                pinned_by=pin.pinned_by,
+                pinned_at=pin.pinned_at,
+            )
+        )
+
+    async def remove_pin(self, conversation_id: str, seq: int) -> bool:
+        c = t.pins.c
+        done = await self.conn.execute(
+            delete(t.pins).where(c.conversation_id == conversation_id, c.seq == seq)
+        )
+        return bool(done.rowcount)
+
+    async def count_pins(self, conversation_id: str) -> int:
+        stmt = select(func.count()).where(t.pins.c.conversation_id == conversation_id)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def list_pins(self, conversation_id: str, min_seq: int, max_seq: int | None) -> list[Pin]:
+        c = t.pins.c
+        stmt = select(t.pins).where(c.conversation_id == conversation_id, c.seq >= min_seq)
+        if max_seq is not None:
+            stmt = stmt.where(c.seq <= max_seq)
+        rows = await self.conn.execute(stmt.order_by(c.pinned_at.desc(), c.seq.desc()))
+        return [_pin(r) for r in rows]
+
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
         if not keys:
             return SendTargets({}, set(), set())
@@ -112,13 +168,18 @@ class MessageQueries(TxBase):
         last_seqs: dict[str, int] = {}
         active: set[tuple[str, str]] = set()
         archived: set[str] = set()
-        for cid, last_seq, uid, archived_at in rows:
+        announcement: set[str] = set()
+        roles: dict[tuple[str, str], MemberRole] = {}
+        for cid, last_seq, uid, archived_at, announces, role in rows:
             last_seqs[cid] = int(last_seq)
             if uid is not None:
                 active.add((cid, uid))
+                roles[(cid, uid)] = MemberRole(role)
             if archived_at is not None:
                 archived.add(cid)
-        return SendTargets(last_seqs, active, archived)
+            if announces:
+                announcement.add(cid)
+        return SendTargets(last_seqs, active, archived, announcement, roles)
 
     async def append_messages(
         self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime
@@ -233,11 +294,14 @@ class MessageQueries(TxBase):
         limit: int,
         max_seq: int | None,
         thread_root_seq: int | None = None,
+        min_seq: int = 1,
     ) -> MessagePage:
         c = t.messages.c
         stmt = select(t.messages).where(c.conversation_id == conversation_id)
         if thread_root_seq is not None:  # one thread's replies (ix_messages_thread)
             stmt = stmt.where(c.thread_root_seq == thread_root_seq)
+        if min_seq > 1:
+            stmt = stmt.where(c.seq >= min_seq)
         if max_seq is not None:
             stmt = stmt.where(c.seq <= max_seq)
         if after_seq is not None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 
 metadata = MetaData()
@@ -114,6 +115,11 @@ conversations = Table(
     Column("last_activity_at", TS, nullable=False),
     Column("member_count", Integer, nullable=False),
     Column("archived_at", TS, nullable=True),  # set: read-only, hidden from lists by default
+    # migration 0019: a private channel; only owners and moderators post; new members
+    # read the history from seq 1 (true) or from when they joined
+    Column("private", Boolean, nullable=False, server_default=false()),
+    Column("announcement", Boolean, nullable=False, server_default=false()),
+    Column("shared_history", Boolean, nullable=False, server_default=true()),
     Index("ix_conversations_kind", "kind"),
 )
 
@@ -129,6 +135,7 @@ members = Table(
     Column("left_pos", BigInteger, nullable=True),
     Column("left_seq", BigInteger, nullable=True),
     Column("removed_by", String(32), nullable=True),
+    Column("first_seq", BigInteger, nullable=False, server_default="1"),  # 0019: lowest seq read
     PrimaryKeyConstraint("conversation_id", "user_id"),
     Index("ix_members_user", "user_id"),
 )
@@ -161,6 +168,17 @@ messages = Table(
         postgresql_where=text("thread_root_seq IS NOT NULL"),
         sqlite_where=text("thread_root_seq IS NOT NULL"),
     ),
+)
+
+# migration 0019: the pinned messages of a conversation
+pins = Table(
+    "pins",
+    metadata,
+    Column("conversation_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("pinned_by", String(32), nullable=False),
+    Column("pinned_at", TS, nullable=False),
+    PrimaryKeyConstraint("conversation_id", "seq"),
 )
 
 mentions = Table(
