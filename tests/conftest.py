@@ -531,6 +531,27 @@ class AppServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def search_indexed(self, timeout: float = 15) -> None:
+        """The search consumer is at the stream's head and no search.index job is pending
+        or running: what was sent is searchable. `jobs.drain()` alone can return while
+        the server's own worker still runs an index job it claimed first."""
+        jobs = self.container.services.jobs
+        async with asyncio.timeout(timeout):
+            while True:
+                await jobs.drain()
+                async with self.container.store.read() as tx:
+                    head = await tx.head_position()
+                    cursors = await tx.job_cursors()
+                    counts = await tx.job_counts()
+                busy = any(
+                    n
+                    for (queue, state), n in counts.items()
+                    if queue == "search" and state in ("pending", "running")
+                )
+                if not busy and cursors.get("search", head) >= head:
+                    return
+                await asyncio.sleep(0.05)
+
     async def counts_nothing(self, timeout: float = 5) -> None:
         """Once every socket of a test closed: neither the connection guard nor the
         gateway counts any (the counts do not leak)."""

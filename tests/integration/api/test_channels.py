@@ -165,7 +165,7 @@ async def test_private_channels_are_invite_only_and_unlisted(
     await mod.post(f"/conversations/{cid}/members", {"user_ids": [mem.id]})
     # not searchable by non-members
     await own.send(cid, "quarterly zanzibar figures")
-    await server.container.services.jobs.drain()
+    await server.search_indexed()
     hits = (await mem.get("/search", params={"q": "zanzibar"}))["results"]
     assert [h["message"]["conversation_id"] for h in hits] == [cid]
     assert (await outsider.get("/search", params={"q": "zanzibar"}))["results"] == []
@@ -291,7 +291,7 @@ async def test_history_for_members_added_later(world: World, server: AppServer) 
     react = await late.call("PUT", f"/conversations/{private}/messages/1/reactions/👍", expect=404)
     assert code(react) == "not_found"
     # nor found by search
-    await server.container.services.jobs.drain()
+    await server.search_indexed()
     hits = (await late.get("/search", params={"q": "marmalade"}))["results"]
     assert sorted((h["message"]["conversation_id"], h["message"]["seq"]) for h in hits) == sorted(
         [(private, 2), (group, 2)]

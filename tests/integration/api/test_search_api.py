@@ -15,7 +15,7 @@ from tests.helpers import Api, login, make_user
 
 
 async def indexed(server: AppServer) -> None:
-    await server.container.services.jobs.drain()
+    await server.search_indexed()
 
 
 async def test_search_answers_results_highlights_cursor_and_counts(
