@@ -373,7 +373,8 @@ class MessageService:
                 if r.reply_to_seq is not None and r.reply_to_seq > last_seq:
                     raise NotFound("reply_to_seq names no message", reply_to_seq=r.reply_to_seq)
                 if r.thread_root_seq is not None:
-                    _check_root(roots, cid, r.thread_root_seq, last_seq)
+                    first = targets.first_seqs.get((cid, r.sender.id), 1)
+                    _check_root(roots, cid, r.thread_root_seq, first, last_seq)
                 attached = _attachments(r, files)
                 mentions = await _resolve_mentions(tx, cid, r.body)
                 message = Message(
@@ -618,11 +619,12 @@ class MessageService:
 
 
 def _check_root(
-    roots: dict[tuple[str, int], ThreadRoot], cid: str, root_seq: int, last_seq: int
+    roots: dict[tuple[str, int], ThreadRoot], cid: str, root_seq: int, first: int, last_seq: int
 ) -> None:
-    """A reply's root: a message of the same conversation (one already sent: at most
-    its `last_seq`), no reply itself, not recalled."""
-    root = roots.get((cid, root_seq)) if root_seq <= last_seq else None
+    """A reply's root: a message of the same conversation the sender may read (from
+    their `first` seq, one already sent: at most its `last_seq`), no reply itself, not
+    recalled."""
+    root = roots.get((cid, root_seq)) if first <= root_seq <= last_seq else None
     if root is None:
         raise NotFound("thread root not found", thread_root_seq=root_seq)
     if root.thread_root_seq is not None:

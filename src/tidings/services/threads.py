@@ -48,6 +48,7 @@ class ThreadService:
                 before=before,
                 limit=limit + 1,
                 max_seq=max_seq,
+                min_seq=member.first_seq,
                 cap=self.d.limits.thread_participants_max,
             )
             more = len(summaries) > limit
@@ -113,10 +114,10 @@ def _read_event(
 
 async def _summary(tx: Tx, member: Member, root_seq: int, cap: int) -> ThreadSummary:
     """The summary of a root the member may see (else not_found: a missing message, a
-    reply, one sent after they left)."""
+    reply, one sent after they left or before their first_seq)."""
     cid = member.conversation_id
     max_seq = visible_seq_limit(member)
-    if max_seq is not None and root_seq > max_seq:
+    if (max_seq is not None and root_seq > max_seq) or root_seq < member.first_seq:
         raise NotFound("thread root not found", thread_root_seq=root_seq)
     root = (await tx.thread_roots([(cid, root_seq)])).get((cid, root_seq))
     if root is None or root.thread_root_seq is not None:

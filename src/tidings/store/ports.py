@@ -65,13 +65,14 @@ class SendTargets:
     """For a batch of sends: the `last_seq` of each conversation that exists, and the
     (conversation_id, user_id) pairs that are active memberships, and the conversations
     that are archived (read-only), those that are announcement conversations, and each
-    active member's role."""
+    active member's role and first readable seq (history not shared: members.first_seq)."""
 
     last_seqs: dict[str, int]
     active: set[tuple[str, str]]
     archived: set[str]
     announcement: set[str] = field(default_factory=set)
     roles: dict[tuple[str, str], MemberRole] = field(default_factory=dict)
+    first_seqs: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +517,7 @@ class ThreadsTx(Protocol):
         limit: int,
         max_seq: int | None,
         cap: int,
+        min_seq: int = 1,
     ) -> list[ThreadSummary]:
         """Threads with at least one visible reply, newest activity first (by their
         last reply's seq, below `before` when given). `max_seq`: counted from the

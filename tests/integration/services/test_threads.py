@@ -348,3 +348,30 @@ async def test_stale_threads_plus_events_equal_a_fresh_fetch(w: W) -> None:
     for other in (alice, carol):
         theirs, _ = await w.svc.sync.events_since(other, since, 1000)
         assert "thread_read" not in [e.payload["kind"] for e in theirs]
+
+
+async def test_a_member_added_later_sees_no_thread_from_before(w: W) -> None:
+    """A group shares no history with members added later (members.first_seq): its
+    threads from before are not theirs either, to list, read, follow or reply in."""
+    alice, bob, kim = await w.user("alice"), await w.user("bob"), await w.user("kim")
+    team = await w.group(alice, bob)
+    old = await w.send(alice, team, "old root")
+    await w.send(bob, team, "old reply", old.seq)
+    await w.svc.conversations.add_members(alice, team.id, [kim.id])
+    new = await w.send(alice, team, "new root")
+    await w.send(bob, team, "new reply", new.seq)
+    listed, _ = await w.svc.threads.list(kim, team.id)
+    assert [v.root.seq for v in listed] == [new.seq]
+    for call in (
+        w.svc.threads.get(kim, team.id, old.seq),
+        w.svc.threads.follow(kim, team.id, old.seq, True),
+        w.svc.threads.mark_read(kim, team.id, old.seq, 2),
+        w.svc.messages.history(kim, team.id, thread_root_seq=old.seq),
+    ):
+        with pytest.raises(NotFound):
+            await call
+    with pytest.raises(NotFound):
+        await w.send(kim, team, "into an old thread", old.seq)
+    assert (await w.thread(kim, team, new.seq))["reply_count"] == 1
+    everyone, _ = await w.svc.threads.list(alice, team.id)
+    assert [v.root.seq for v in everyone] == [new.seq, old.seq]

@@ -170,16 +170,18 @@ class MessageQueries(TxBase):
         archived: set[str] = set()
         announcement: set[str] = set()
         roles: dict[tuple[str, str], MemberRole] = {}
-        for cid, last_seq, uid, archived_at, announces, role in rows:
+        first_seqs: dict[tuple[str, str], int] = {}
+        for cid, last_seq, uid, archived_at, announces, role, first_seq in rows:
             last_seqs[cid] = int(last_seq)
             if uid is not None:
                 active.add((cid, uid))
                 roles[(cid, uid)] = MemberRole(role)
+                first_seqs[(cid, uid)] = int(first_seq)
             if archived_at is not None:
                 archived.add(cid)
             if announces:
                 announcement.add(cid)
-        return SendTargets(last_seqs, active, archived, announcement, roles)
+        return SendTargets(last_seqs, active, archived, announcement, roles, first_seqs)
 
     async def append_messages(
         self, messages: Sequence[Message], last_seqs: Mapping[str, int], now: datetime

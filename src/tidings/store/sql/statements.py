@@ -14,7 +14,7 @@ CLIENT_IDS = (
     "JOIN messages AS m ON m.sender_id = k.column1 AND m.client_msg_id = k.column2"
 )
 TARGETS = (
-    "SELECT c.id, c.last_seq, m.user_id, c.archived_at, c.announcement, m.role "
+    "SELECT c.id, c.last_seq, m.user_id, c.archived_at, c.announcement, m.role, m.first_seq "
     "FROM conversations AS c "
     "LEFT OUTER JOIN members AS m ON m.conversation_id = c.id "
     "AND m.user_id IN ({users}) AND m.left_pos IS NULL "

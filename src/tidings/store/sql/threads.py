@@ -162,10 +162,13 @@ class ThreadQueries(TxBase):
         limit: int,
         max_seq: int | None,
         cap: int,
+        min_seq: int = 1,
     ) -> list[ThreadSummary]:
         if max_seq is None:
             c = t.threads.c
-            stmt = select(t.threads).where(c.conversation_id == conversation_id, c.reply_count > 0)
+            stmt = select(t.threads).where(
+                c.conversation_id == conversation_id, c.reply_count > 0, c.root_seq >= min_seq
+            )
             if before is not None:
                 stmt = stmt.where(c.last_reply_seq < before)
             stmt = stmt.order_by(c.last_reply_seq.desc()).limit(limit)
@@ -179,6 +182,7 @@ class ThreadQueries(TxBase):
                 m.conversation_id == conversation_id,
                 m.thread_root_seq.is_not(None),
                 m.thread_root_seq <= max_seq,
+                m.thread_root_seq >= min_seq,
                 m.seq <= max_seq,
                 m.deleted.is_(False),
             )
