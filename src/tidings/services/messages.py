@@ -188,7 +188,9 @@ class MessageService:
         if reply_to_seq is not None and reply_to_seq < 1:
             raise InvalidRequest("reply_to_seq must be a positive seq", field="reply_to_seq")
         if thread_root_seq is not None and thread_root_seq < 1:
-            raise InvalidRequest("thread_root_seq must be a positive seq", field="thread_root_seq")
+            raise InvalidRequest(
+                "thread_root_seq must be a positive seq", field="thread_root_seq"
+            )
         if also_to_conversation and thread_root_seq is None:
             raise InvalidRequest(
                 "also_to_conversation is for a reply in a thread (with thread_root_seq)",
@@ -683,7 +685,9 @@ async def _add_replies(tx: Tx, replies: list[Message], cap: int) -> list[ThreadS
     return changed
 
 
-async def _message(tx: Tx, conversation_id: str, seq: int, member: Member | None = None) -> Message:
+async def _message(
+    tx: Tx, conversation_id: str, seq: int, member: Member | None = None
+) -> Message:
     """Message `seq`; with `member`, only one within their range (first_seq: history
     not shared with new members), else not_found as if it did not exist."""
     message = await tx.get_message(conversation_id, seq)
