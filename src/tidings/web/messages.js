@@ -14,6 +14,7 @@ import { createMembersPanel } from './members.js';
 import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
 import { createThreadPanel, threadLine } from './thread.js';
 import { openPinsPanel, setPinned } from './pins.js';
+import { openNotifyMenu, isMuted } from './notifications.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -106,6 +107,9 @@ export function createChatView(ctx, cid) {
         h('div', { class: 'chat-sub' }, sub)),
       threadUnread(st, cid) ? h('span', { class: 'badge thread-unread', 'data-testid': 'thread-unread-total',
         title: t('thread.unread_total') }, t('thread.unread_badge', { n: threadUnread(st, cid) })) : null,
+      st.convs.has(c.id) ? h('button', { class: `icon-btn${isMuted(c) ? ' active' : ''}`, type: 'button',
+        title: t('notify.menu_title'), 'aria-label': t('notify.menu_title'), 'data-testid': 'open-notify',
+        onclick: () => openNotifyMenu(ctx, cid) }, isMuted(c) ? '🔕' : '🔔') : null,
       h('button', { class: 'icon-btn', type: 'button', title: t('pins.title'), 'aria-label': t('pins.title'),
         'data-testid': 'open-pins', onclick: () => openPinsPanel(ctx, cid) }, icon('pin')),
       h('button', { class: 'icon-btn', type: 'button', title: t('files.panel_title'), 'aria-label': t('files.panel_title'),
