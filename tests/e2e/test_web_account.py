@@ -200,6 +200,8 @@ def test_notifications_mute_dnd_and_everyone(live_server: Any, browser: Browser)
         return [str(x["body"]) for x in page.evaluate("window.__notes")]
 
     try:
+        # the list is loaded (a message that comes while it loads is in it: nothing new)
+        expect(page.locator(f'[data-testid=conv-item][data-cid="{cid}"]')).to_be_visible()
         page.evaluate("window.__hidden = true")
         bob_says("first")  # a group: every message notifies by default
         page.wait_for_function("() => window.__notes.length === 1")
@@ -244,5 +246,12 @@ def test_notifications_mute_dnd_and_everyone(live_server: Any, browser: Browser)
         expect(page.get_by_test_id("confirm")).to_contain_text("@all")
         page.get_by_test_id("confirm-ok").click()
         expect(page.locator("[data-testid=message-body]").last).to_have_text("@all tea time")
+        # the level, from the menu (mentions only)
+        page.get_by_test_id("open-notify").click()
+        page.get_by_test_id("notify-level-mentions").check()
+        expect(page.get_by_test_id("notify-dialog")).to_have_count(0)
+        ann_rest = Rest(live_server.url, ann.token)
+        got = ann_rest.call("GET", f"/conversations/{cid}/notifications")["notifications"]
+        assert got == {"level": "mentions", "muted": False, "muted_until": None}
     finally:
         _close(page)

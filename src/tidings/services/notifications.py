@@ -208,35 +208,27 @@ class NotificationService:
 
 
 def _apply_member(before: MemberNotify, change: MemberNotifyChange, now: datetime) -> MemberNotify:
+    """The settings after `change`: `muted_until` (a time) mutes until then; `muted`
+    true alone mutes until unmuted, false unmutes; `muted_until` null alone keeps the
+    mute but drops its time. A mute whose time has passed reads as none."""
     level = before.level
     if not isinstance(change.level, Unset):
         level = None if change.level is None else check_level(change.level)
-    muted, muted_until = before.muted, before.muted_until
-    if not isinstance(change.muted_until, Unset):
-        muted_until = (
-            None
-            if change.muted_until is None
-            else check_future_time(change.muted_until, "muted_until", now)
-        )
-        if muted_until is not None:
-            muted = True
-    if not isinstance(change.muted, Unset):
-        if (
-            change.muted is False
-            and muted_until is not None
-            and not isinstance(change.muted_until, Unset)
-        ):
+    until = None
+    if isinstance(change.muted_until, str):
+        until = check_future_time(change.muted_until, "muted_until", now)
+        if change.muted is False:
             raise InvalidRequest(
                 "muted_until is for muting: leave it out (or null) to unmute",
                 field="muted_until",
             )
-        muted = change.muted
-        if not muted:
-            muted_until = None
-        elif isinstance(change.muted_until, Unset):
-            muted_until = None  # muted again without a time: until unmuted
-    if muted and muted_until is not None and muted_until <= now:
-        muted, muted_until = False, None  # an expired mute reads as none
-    if not muted:
-        muted_until = None
-    return MemberNotify(level, muted, muted_until)
+    if until is not None:
+        return MemberNotify(level, True, until)
+    if change.muted is True:
+        return MemberNotify(level, True, None)
+    if change.muted is False:
+        return MemberNotify(level, False, None)
+    if not before.muted_at(now):
+        return MemberNotify(level, False, None)
+    keep = None if change.muted_until is None else before.muted_until
+    return MemberNotify(level, True, keep)

@@ -75,6 +75,13 @@ async def test_member_level_and_mute_are_listed_and_told_to_own_connections(
             # muted: true without a time mutes until unmuted; false unmutes
             got = await put_conv(ann, group, {"muted": True, "level": "none"})
             assert got["notifications"] == {"level": "none", "muted": True, "muted_until": None}
+            # a time given later bounds the mute; null drops the time (until unmuted again)
+            soon = clock.now() + timedelta(minutes=5)
+            got = await put_conv(ann, group, {"muted_until": soon.isoformat()})
+            assert got["notifications"]["muted"] is True
+            assert got["notifications"]["muted_until"] == soon.isoformat().replace("+00:00", "Z")
+            got = await put_conv(ann, group, {"muted_until": None})
+            assert got["notifications"] == {"level": "none", "muted": True, "muted_until": None}
             got = await put_conv(ann, group, {"muted": False})
             assert got["notifications"] == {"level": "none", "muted": False, "muted_until": None}
             got = await put_conv(ann, group, {"level": None})  # back to the default
@@ -87,7 +94,7 @@ async def test_member_level_and_mute_are_listed_and_told_to_own_connections(
                 "body"
             ) != "after":
                 kinds.append(got["kind"])
-            assert kinds == ["message", *["notifications_updated"] * 3]  # bob's ping first
+            assert kinds == ["message", *["notifications_updated"] * 5]  # bob's ping first
 
             # only members: an outsider, a missing conversation
             refused(await put_conv(out, group, {"level": "all"}, expect=404), code="not_found")
@@ -98,6 +105,16 @@ async def test_member_level_and_mute_are_listed_and_told_to_own_connections(
             refused(await put_conv(bob, chan, {"level": "all"}, expect=404), code="not_found")
             await bob.post(f"/conversations/{chan}/members", {"user_ids": [bob.id]})
             assert listed(await bob.get("/conversations"), chan) == default
+            # a mute whose time passed: as stored (clients compare with their clock); the
+            # next change reads it as none
+            clock.advance(3 * 3600)
+            assert listed(await ann.get("/conversations"), chan)["muted"] is True
+            got = await put_conv(ann, chan, {"level": "mentions"})
+            assert got["notifications"] == {
+                "level": "mentions",
+                "muted": False,
+                "muted_until": None,
+            }
         finally:
             await world.close()
 
