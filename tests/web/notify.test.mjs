@@ -156,3 +156,12 @@ test('the reducer keeps my settings from their events, and asks about new messag
   const back = apply(state, { type: 'conversation_notifications', cid: 'c1', notifications: chan.notifications }).state;
   assert.deepEqual(back.convs.get('c1').notifications, chan.notifications);
 });
+
+test('a message that mentions everyone shows @all like a mention of me', async () => {
+  const { parseMarkdown } = await import('../../src/tidings/web/markdown.js');
+  const alsoMe = new Set(['all', 'channel', 'here']);
+  const nodes = parseMarkdown('@all standup, @bob', { me: 'alice', alsoMe, isMember: () => true });
+  assert.deepEqual(nodes.filter((n) => n.type === 'mention').map((n) => [n.name, n.me]), [['all', true], ['bob', false]]);
+  const plain = parseMarkdown('@all standup', { me: 'alice', isMember: () => true });
+  assert.deepEqual(plain.filter((n) => n.type === 'mention').map((n) => n.me), [false]);
+});

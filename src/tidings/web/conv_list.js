@@ -87,7 +87,7 @@ export function renderConvList(ctx) {
             h('span', { class: 'conv-name' }, bdi(convTitle(ctx, c))),
             c.kind === 'direct' && directPeer(state, c.id) ? statusChip(ctx, directPeer(state, c.id), { compact: true }) : null,
             isMuted(c) ? h('span', { class: 'conv-muted', 'data-testid': 'conv-muted', title: t('notify.muted'),
-              'aria-label': t('notify.muted') }, '🔕') : null,
+              'aria-label': t('notify.muted') }, icon('bell_off', 14)) : null,
             h('span', { class: 'conv-time' }, fmtListTime(c.last_activity_at))),
           h('div', { class: 'conv-bottom' },
             h('span', { class: 'conv-preview' }, previewText(ctx, c)),

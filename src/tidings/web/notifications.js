@@ -220,8 +220,8 @@ export function dndBox(ctx) {
               onclick: () => save({ dnd_until: null }) }, t('dnd.turn_off'))]
           : DND_FOR.map(([k]) => h('button', { class: 'btn btn-small', type: 'button', 'data-testid': `dnd-for-${k}`,
             onclick: () => save({ dnd_until: dndUntil(k) }) }, t(`dnd.for_${k}`)))),
+      h('label', { class: 'check' }, scheduled, h('span', {}, t('dnd.schedule'))),
       h('div', { class: 'form-grid' },
-        h('label', { class: 'field field-check' }, scheduled, h('span', {}, t('dnd.schedule'))),
         h('label', { class: 'field' }, h('span', {}, t('dnd.from')), start),
         h('label', { class: 'field' }, h('span', {}, t('dnd.to')), end),
         h('div', { class: 'field field-button' },
