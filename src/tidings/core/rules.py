@@ -189,12 +189,13 @@ def check_can_mention_everyone(
     actor: User,
     role: MemberRole,
     member_count: int,
+    kind: ConversationKind = ConversationKind.GROUP,
 ) -> None:
     """`actor` (of conversation role `role`) may send `@all`/`@channel`/`@here` in a
-    conversation of `member_count` members (MentionAllPolicy), else forbidden with the
-    role it takes."""
+    conversation of `kind` with `member_count` members (MentionAllPolicy), else
+    forbidden with the role it takes. A direct conversation has no roles: always."""
     need = policy.required_role(member_count)
-    if actor.role.is_admin or _RANK[role] >= _RANK[need]:
+    if kind is ConversationKind.DIRECT or actor.role.is_admin or _RANK[role] >= _RANK[need]:
         return
     who = "owners" if need is MemberRole.OWNER else "owners and moderators"
     raise MentionNotAllowed(

@@ -424,8 +424,10 @@ class MessageService:
         """@all / @channel / @here: only from a role the conversation's size allows
         (settings mention_all_*; core/rules.py:check_can_mention_everyone)."""
         conv = await tx.get_conversation(cid)
-        count = 0 if conv is None else conv.member_count
-        check_can_mention_everyone(mention_all_policy(self.d), mention, sender, role, count)
+        if conv is None:  # the send's own checks refuse it
+            return
+        policy = mention_all_policy(self.d)
+        check_can_mention_everyone(policy, mention, sender, role, conv.member_count, conv.kind)
 
     async def close(self) -> None:
         """Finish the sends already accepted, then stop the writer."""

@@ -199,3 +199,6 @@ def test_who_may_mention_everyone() -> None:
         check_can_mention_everyone(strict, EveryoneMention.CHANNEL, _user(), mod, 6)
     assert "only owners" in refused.value.message
     check_can_mention_everyone(strict, EveryoneMention.ALL, _user(OrgRole.OWNER), member, 6)
+    # a direct conversation has no roles: both may
+    direct = ConversationKind.DIRECT
+    check_can_mention_everyone(strict, EveryoneMention.HERE, _user(), member, 2, direct)
