@@ -24,6 +24,7 @@ from tidings.services.integrations import CommandService, IncomingWebhookService
 from tidings.services.jobs import JobService
 from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
+from tidings.services.notifications import NotificationService
 from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
 from tidings.services.plugins import PluginService, PluginSetup
@@ -58,6 +59,7 @@ class Services:
     second_factor: SecondFactorService
     sessions: SessionService
     profile: ProfileService
+    notifications: NotificationService
     bots: BotService
     limiter: RateLimiter
     secrets: SecretsService
@@ -132,6 +134,7 @@ class Services:
             second_factor=second_factor,
             sessions=SessionService(deps, auth, passwords),
             profile=ProfileService(deps, auth.limiter),
+            notifications=NotificationService(deps, auth.limiter),
             bots=BotService(deps, auth, users),
             limiter=auth.limiter,
             secrets=SecretsService(deps, audit),
