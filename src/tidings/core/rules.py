@@ -302,6 +302,17 @@ def check_can_remove(
     raise Forbidden("only a conversation owner, a moderator or an admin can remove other members")
 
 
+def check_keeps_an_owner(target_role: MemberRole, owners: int, members: int) -> None:
+    """Leaving or being removed: the last owner of a conversation that has other
+    members stays until another owner is named (`owners`, `members`: how many active
+    owners and members it has now, the leaving one included). The last member may
+    always leave."""
+    if target_role is MemberRole.OWNER and owners <= 1 and members > 1:
+        raise InvalidOperation(
+            "the last owner cannot leave while others remain: name another owner first"
+        )
+
+
 def check_can_set_role(
     kind: ConversationKind,
     actor: User | None,

@@ -35,6 +35,7 @@ from tidings.core.rules import (
     check_can_remove,
     check_can_set_role,
     check_can_update_conversation,
+    check_keeps_an_owner,
     check_not_archived,
     clean_text,
     first_visible_seq,
@@ -371,6 +372,9 @@ class ConversationService:
                 raise NotFound("that user is not a member", user_id=user_id)
             check_can_remove(actor, actor_member, user_id, target.role)
             check_not_archived(conv)
+            if target.role is MemberRole.OWNER and await tx.count_owners(conversation_id) <= 1:
+                members = len(await tx.list_members(conversation_id))
+                check_keeps_an_owner(target.role, 1, members)
             batch = EventBatch(tx, self.d.bus, now)
             position = await batch.reserve(1)
             batch.add(MemberRemoved(conv.id, UserId(user_id), actor.id, now))

@@ -307,3 +307,22 @@ async def test_history_for_members_added_later(world: World, server: AppServer) 
     # a channel created with the setting given
     shared = await channel(own, name="hist-given", private=True, shared_history=True)
     assert (await own.get(f"/conversations/{shared}"))["conversation"]["shared_history"] is True
+
+
+async def test_the_last_owner_stays_until_another_is_named(world: World) -> None:
+    """A conversation with members never ends up without an owner: its last owner may
+    not leave nor be removed (by an org admin either) until another owner is named;
+    the last member of all may leave."""
+    admin = await world.admin()
+    ann, ben = await world.users("ann", "ben")
+    cid = await channel(ann, ben, name="ops")
+    leave = f"/conversations/{cid}/members/{ann.id}"
+    refused = await ann.call("DELETE", leave, expect=400)
+    assert code(refused) == "invalid_operation" and "name another owner" in str(refused)
+    assert code(await admin.call("DELETE", leave, expect=400)) == "invalid_operation"
+    assert (await roles(ben, cid))[ann.id] == "owner"  # nothing changed
+    await set_role(ann, cid, ben.id, "owner")
+    await ann.call("DELETE", leave, expect=204)
+    assert ann.id not in await roles(ben, cid)
+    # ben is the last member and owner: leaving is allowed
+    await ben.call("DELETE", f"/conversations/{cid}/members/{ben.id}", expect=204)
