@@ -127,7 +127,7 @@ class Services:
             usage=UsageService(deps),
             conversations=conversations,
             messages=messages,
-            threads=ThreadService(deps),
+            threads=ThreadService(deps, auth.limiter),
             sync=SyncService(deps),
             presence=presence,
             audit=audit,

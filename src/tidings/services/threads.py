@@ -26,12 +26,14 @@ from tidings.core.rules import visible_seq_limit
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
 from tidings.services.events import EventBatch
+from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import Tx
 
 
 class ThreadService:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, limiter: RateLimiter) -> None:
         self.d = deps
+        self.limiter = limiter
 
     async def list(
         self, actor: User, conversation_id: str, *, before: int | None = None, limit: int = 50
@@ -67,7 +69,11 @@ class ThreadService:
     async def follow(
         self, actor: User, conversation_id: str, root_seq: int, on: bool
     ) -> ThreadState:
-        """Follow (`on`) or unfollow a thread: an explicit choice, kept until changed."""
+        """Follow (`on`) or unfollow a thread: an explicit choice, kept until changed.
+        Counted as a membership change (`rate_membership_per_user`). Reading is not
+        limited: it only moves forward, at most to the last reply, like a
+        conversation's."""
+        await self.limiter.check(Action.MEMBERSHIP, actor.id, None)
         return await self._change(actor, conversation_id, root_seq, following=on, read_seq=None)
 
     async def mark_read(

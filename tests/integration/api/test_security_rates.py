@@ -216,6 +216,30 @@ async def test_membership_changes_are_limited(make_server: MakeServer) -> None:
         assert {m["user_id"] for m in conv["members"]} == {ann.id, ben.id}
 
 
+async def test_following_threads_is_limited_as_a_membership_change(
+    make_server: MakeServer,
+) -> None:
+    """Following and unfollowing a thread (an event to the caller's devices each time)
+    counts against rate_membership_per_user; reading a thread is not limited (it only
+    moves forward)."""
+    async with people(make_server, "ann", "ben", rate_membership_per_user=2) as (
+        _server,
+        (ann, ben),
+    ):
+        cid = await group(ann, ben)
+        root = (await ann.send(cid, "root"))["seq"]
+        reply = await ben.send(cid, "r", thread_root_seq=root)
+        path = f"/conversations/{cid}/threads/{root}/follow"
+        await ann.call("DELETE", path, expect=200)
+        await ann.call("PUT", path, expect=200)
+        refused(await ann.http.delete(path))
+        state = (await ann.get(f"/conversations/{cid}/threads/{root}"))["thread"]
+        assert state["following"] is True  # the refused unfollow changed nothing
+        read = f"/conversations/{cid}/threads/{root}/read"
+        for _ in range(3):
+            await ann.call("POST", read, json={"seq": reply["seq"]}, expect=200)
+
+
 async def test_conversations_created_are_limited_per_hour(make_server: MakeServer) -> None:
     async with people(make_server, "ann", "ben", "cat", rate_conversation_create_per_hour=2) as (
         _server,
