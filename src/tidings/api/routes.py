@@ -112,7 +112,7 @@ async def login(body: s.LoginIn, svc: Svc, request: Request) -> Response:
     return json(
         {
             "token": token,
-            "user": user_json(sess.user),
+            "user": user_json(sess.user, svc.deps.clock.now()),
             "expires_at": rfc3339(sess.expires_at),
             "second_factor_required": sess.enrol_only,
         }

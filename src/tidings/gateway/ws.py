@@ -386,7 +386,7 @@ class Gateway:
         for cid in conversations:
             self.hub.join(conn, cid)
         start = proto.resume_from(since, head)  # InvalidPosition: closed with 4009
-        await conn.enqueue_wait(ready_frame(user, head))
+        await conn.enqueue_wait(ready_frame(user, head, self.svc.deps.clock.now()))
         self.counts.frames_out.add("ready")
         # Every event after `head` reaches the connection live, in the conversations of
         # the same snapshot; unless the hub routed some before the joins above. Only

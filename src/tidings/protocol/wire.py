@@ -680,8 +680,10 @@ def event_frame(position: int, event: JsonDict) -> str:
     return encode({"type": "event", "position": str(position), "event": event})
 
 
-def ready_frame(user: User, position: int) -> str:
-    return encode({"type": "ready", "user": user_json(user), "position": str(position)})
+def ready_frame(user: User, position: int, now: datetime | None = None) -> str:
+    """The first frame after auth: the caller as of `now` (an expired status reads
+    as none), and the position the stream resumes from."""
+    return encode({"type": "ready", "user": user_json(user, now), "position": str(position)})
 
 
 def ack_frame(ref: object, **fields: object) -> str:

@@ -111,6 +111,15 @@ async def test_profile_changes_reach_others_and_expire_on_read(make_server: Make
         found = (await bob.get("/users", params={"query": "ann"}))["users"]
         assert [u["status"] for u in found if u["id"] == ann.id] == [None]
         assert (await ann.get("/users/me"))["user"]["status"] is None
+        # and so it does where a client first learns who it is: sign-in and `ready`
+        again_ann = await login(server.url, "ann", PASSWORD)
+        try:
+            assert again_ann.user["status"] is None
+            ready_ws = await Ws.connect(server.ws_url, again_ann.token or "")
+            assert ready_ws.ready["user"]["status"] is None
+            await ready_ws.close()
+        finally:
+            await again_ann.close()
 
         # changing nothing writes nothing and sends nothing; clearing the zone works
         await ann.call("PATCH", "/users/me", json={"theme": "dark"}, expect=200)
