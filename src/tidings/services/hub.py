@@ -18,17 +18,20 @@ from tidings.services.config import ConfigService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
+from tidings.services.digests import DigestService
 from tidings.services.files import FileService
 from tidings.services.identity import IdentityService
 from tidings.services.integrations import CommandService, IncomingWebhookService
 from tidings.services.jobs import JobService
 from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
+from tidings.services.notifications import NotificationService
 from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
 from tidings.services.plugins import PluginService, PluginSetup
 from tidings.services.presence import PresenceService
 from tidings.services.profile import ProfileService
+from tidings.services.push import PushService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.scim import ScimService
 from tidings.services.search import SearchService
@@ -74,6 +77,9 @@ class Services:
     config: ConfigService
     files: FileService
     search: SearchService
+    notifications: NotificationService
+    push: PushService
+    digests: DigestService
 
     @classmethod
     def build(
@@ -117,6 +123,7 @@ class Services:
         oidc_service = (
             OidcService(deps, auth, identity, None, None) if oidc is None else oidc(auth, identity)
         )
+        notifications = NotificationService(deps, jobs)
         return cls(
             deps=deps,
             auth=auth,
@@ -148,4 +155,7 @@ class Services:
             webhooks=WebhookService(deps, jobs, outbound, conversations, messages),
             files=FileService(deps, jobs, blobs, auth.limiter),
             search=SearchService(deps, jobs, search_index or NoIndex(), auth.limiter),
+            notifications=notifications,
+            push=PushService(deps, jobs, outbound, notifications),
+            digests=DigestService(deps, jobs, notifications),
         )
