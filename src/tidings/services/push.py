@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from tidings.core.errors import CapReached, InvalidRequest, NotFound
+from tidings.core.errors import CapReached, InvalidRequest
 from tidings.core.jobs import Job, JobPolicy, Permanent
 from tidings.core.models import Session
 from tidings.core.notifications import (
@@ -174,8 +174,8 @@ class PushService:
         user = session.user
         await self.limiter.check(Action.NOTIFY, user.id, None)
         async with self.d.store.write() as tx:
-            if not await tx.delete_push_subscription_by_endpoint(user.id, endpoint):
-                raise NotFound("no such push subscription")
+            # none there (gone already: a 410, a sign-out) is no error: the same outcome
+            await tx.delete_push_subscription_by_endpoint(user.id, endpoint)
 
     async def list_for(self, session: Session) -> list[PushSubscription]:
         async with self.d.store.read() as tx:

@@ -148,10 +148,10 @@ async def test_signing_out_removes_the_sessions_subscriptions(
                 "DELETE", "/push/subscriptions", json={"endpoint": two.url}, expect=204
             )
             assert (await other.get("/push/subscriptions"))["subscriptions"] == []
-            gone = await other.call(
-                "DELETE", "/push/subscriptions", json={"endpoint": two.url}, expect=404
+            # again: no error (the browser's state and ours may differ)
+            await other.call(
+                "DELETE", "/push/subscriptions", json={"endpoint": two.url}, expect=204
             )
-            assert gone["error"]["code"] == "not_found"
     finally:
         await other.close()
 
