@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -117,7 +118,8 @@ class NotificationService:
         email = bool(self.limits.smtp_host)
         delay = self.limits.digest_delay_seconds
         bucket_s = max(1.0, delay)
-        found: list[NewJob] = []
+        # user, conversation, seq, the message's time
+        targets: list[tuple[UserId, str, int, float]] = []
         directs: dict[str, list[UserId]] = {}
         for event in sent:
             raw = event.payload.get("message")
@@ -135,25 +137,35 @@ class NotificationService:
                 members: list[UserId] = directs[cid]
             else:
                 members = mentions  # checked against the membership when the job runs
-            bucket = int(event_time(raw) // bucket_s)
+            at = event_time(raw)
             for uid in sorted(notified_for(kind, sender, members, mentions)):
-                if push:
-                    found.append(
-                        NewJob(
-                            PUSH_NOTIFY,
-                            {"user_id": uid, "conversation_id": cid, "seq": seq},
-                            job_id=f"push:{cid}:{seq}:{uid}",
-                        )
+                targets.append((uid, cid, seq, at))
+        if not targets:
+            return []
+        # only people a push or a mail can reach get a job (most have neither)
+        async with self.d.store.read() as tx:
+            pushed, mailed = await tx.notify_reach(sorted({u for u, *_ in targets}))
+        found: list[NewJob] = []
+        now = self.d.clock.now().timestamp()
+        for uid, conv, seq, at in targets:
+            if push and uid in pushed:
+                found.append(
+                    NewJob(
+                        PUSH_NOTIFY,
+                        {"user_id": uid, "conversation_id": conv, "seq": seq},
+                        job_id=f"push:{conv}:{seq}:{uid}",
                     )
-                if email:
-                    found.append(
-                        NewJob(
-                            DIGEST_SEND,
-                            {"user_id": uid},
-                            job_id=f"digest:{uid}:{bucket}",
-                            delay_seconds=delay,
-                        )
+                )
+            if email and uid in mailed:
+                found.append(
+                    NewJob(
+                        DIGEST_SEND,
+                        {"user_id": uid},
+                        job_id=f"digest:{uid}:{int(at // bucket_s)}",
+                        # due `delay` after the message, however late this reads it
+                        delay_seconds=max(0.0, at + delay - now),
                     )
+                )
         return found
 
     async def _conversation_kinds(self, ids: set[ConversationId]) -> dict[str, ConversationKind]:
@@ -246,8 +258,6 @@ def check_email(value: str) -> str:
 
 def event_time(raw: dict[str, object]) -> float:
     """The message's time (seconds since the epoch) from its wire form."""
-    from datetime import datetime
-
     value = raw.get("created_at")
     if isinstance(value, str):
         try:

@@ -102,6 +102,26 @@ class NotificationQueries(TxBase):
         done = await self.conn.execute(delete(_P).where(*where))
         return int(done.rowcount)
 
+    async def notify_reach(self, user_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Of these users, who has a push subscription, and who gets digests (an email
+        address, digests on, not disabled, no bot): two indexed reads for a batch."""
+        if not user_ids:
+            return set(), set()
+        pushed = await self.conn.execute(
+            select(_P.c.user_id).where(_P.c.user_id.in_(user_ids)).distinct()
+        )
+        u = t.users
+        mailed = await self.conn.execute(
+            select(u.c.id).where(
+                u.c.id.in_(user_ids),
+                u.c.email.is_not(None),
+                u.c.email_digests.is_(True),
+                u.c.disabled.is_(False),
+                u.c.bot.is_(False),
+            )
+        )
+        return {r[0] for r in pushed}, {r[0] for r in mailed}
+
     async def get_notify_settings(self, user_id: str) -> NotifySettings:
         u = t.users
         row = (
