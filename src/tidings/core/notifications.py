@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tidings.core.errors import InvalidRequest
 from tidings.core.models import ConversationKind, UserId
 
 SubscriptionId = NewType("SubscriptionId", str)
+MAX_EMAIL_CHARS = 254
 PREVIEW_CHARS = 140  # of a message body in a push payload or a digest line
 P256DH_BYTES = 65  # an uncompressed P-256 point (RFC 8291, section 3.1)
 AUTH_BYTES = 16  # the authentication secret (RFC 8291, section 3.2)
@@ -133,6 +135,22 @@ def check_subscription(endpoint: str, p256dh: str, auth: str, max_endpoint_chars
     except ValueError:
         raise ValueError("keys.p256dh: an uncompressed P-256 point") from None
     _b64url(auth, "auth", AUTH_BYTES)
+
+
+def check_email(value: str) -> str:
+    """An email address as digests need it: one addr-spec, no display name, no
+    spaces or characters that would change a mail header."""
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(text) > MAX_EMAIL_CHARS
+        or any(c.isspace() or c in '<>",;\\()[]' or ord(c) < 32 for c in text)
+    ):
+        raise InvalidRequest("not an email address", field="email")
+    return text
 
 
 def origin_of(endpoint: str) -> str:

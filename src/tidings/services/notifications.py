@@ -37,7 +37,7 @@ from tidings.core.models import (
     UserId,
     UserOrigin,
 )
-from tidings.core.notifications import NotifySettings, notified_for
+from tidings.core.notifications import NotifySettings, check_email, notified_for
 from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.jobs import JobService
@@ -50,7 +50,6 @@ CONSUMER = "notifications"
 PUSH_NOTIFY = "push.notify"
 DIGEST_SEND = "digest.send"
 KIND_CACHE = 10_000
-MAX_EMAIL_CHARS = 254
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,20 +239,6 @@ class NotificationService:
                         details={"had": user.email is not None, "has": address is not None},
                     )
         return self._mine(settings, address)
-
-
-def check_email(value: str) -> str:
-    text = value.strip()
-    local, at, domain = text.rpartition("@")
-    if (
-        not at
-        or not local
-        or "." not in domain
-        or len(text) > MAX_EMAIL_CHARS
-        or any(c.isspace() or c in '<>",;\\()[]' or ord(c) < 32 for c in text)
-    ):
-        raise InvalidRequest("not an email address", field="email")
-    return text
 
 
 def event_time(raw: dict[str, object]) -> float:

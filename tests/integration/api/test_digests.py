@@ -193,3 +193,29 @@ async def test_english_digest_without_previews_and_settings_checks(
         # removing the address
         got = await ben.call("PUT", "/users/me/notifications", json={"email": ""}, expect=200)
         assert got["notifications"]["email"] is None
+
+
+async def test_an_admin_sets_a_local_accounts_address(make_server: MakeServer) -> None:
+    async with make_server() as server:
+        admin, _ann, ben, _dm, _group = await setup(server)
+        got = await admin.call(
+            "PATCH", f"/users/{ben.id}", json={"email": "ben@corp.example"}, expect=200
+        )
+        assert got["user"]["email"] == "ben@corp.example"
+        mine = await ben.get("/users/me/notifications")
+        assert mine["notifications"]["email"] == "ben@corp.example"
+        assert mine["notifications"]["email_available"] is False  # no SMTP here
+        bad = await admin.call(
+            "PATCH", f"/users/{ben.id}", json={"email": "x\r\nBcc: y@z.org"}, expect=400
+        )
+        assert bad["error"]["details"]["field"] == "email"
+        await ben.call(
+            "PATCH", f"/users/{admin.id}", json={"email": "evil@example.org"}, expect=403
+        )
+        gone = await admin.call("PATCH", f"/users/{ben.id}", json={"email": ""}, expect=200)
+        assert gone["user"]["email"] is None
+        changed = await admin.get("/audit?action=user_email_changed")
+        assert [(e["actor_id"], e["target_id"]) for e in changed["entries"]] == [
+            (admin.id, ben.id),
+            (admin.id, ben.id),
+        ]
