@@ -1,6 +1,6 @@
 """Notifications for people whose tab is closed (Web Push, email digests): who is told
 of a message, what a push payload holds, what a subscription may look like, and the
-digest mail's text. No IO: services/notifications.py, push.py and digests.py do that.
+digest mail's text. No IO: services/notify_jobs.py, push.py and digests.py do that.
 
 `notified_for` is the one seam that decides who is notified of a message; everything
 else (the push jobs, the digests) asks it. Today: the other members of a direct

@@ -69,7 +69,7 @@ from tidings.sdk.models import (
     JSONObject,
     Member,
     Message,
-    NotificationSettings,
+    OfflineNotifications,
     Pin,
     PluginInfo,
     Preferences,
@@ -491,18 +491,18 @@ class Client:
             self.user = user
         return user, Preferences.from_json(data.get("preferences") or {})
 
-    async def notification_settings(self) -> NotificationSettings:
+    async def offline_notifications(self) -> OfflineNotifications:
         """This account's email digest and preview settings, and its digest address."""
-        data = await self.request("GET", "/users/me/notifications")
-        return NotificationSettings.from_json(data.get("notifications") or {})
+        data = await self.request("GET", "/users/me/notifications/offline")
+        return OfflineNotifications.from_json(data.get("notifications") or {})
 
-    async def update_notification_settings(
+    async def update_offline_notifications(
         self,
         *,
         email_digests: bool | None = None,
         previews: bool | None = None,
         email: str | None = None,
-    ) -> NotificationSettings:
+    ) -> OfflineNotifications:
         """Change them; left out: as they are. ``email`` ``""`` removes the address (a
         local account's only: a directory's accounts get theirs from it)."""
         body: dict[str, object] = {}
@@ -512,8 +512,8 @@ class Client:
             body["previews"] = previews
         if email is not None:
             body["email"] = email
-        data = await self.request("PUT", "/users/me/notifications", json=body, retry=True)
-        return NotificationSettings.from_json(data.get("notifications") or {})
+        data = await self.request("PUT", "/users/me/notifications/offline", json=body, retry=True)
+        return OfflineNotifications.from_json(data.get("notifications") or {})
 
     async def vapid_public_key(self) -> str:
         """The server's VAPID public key (base64url): the push subscription's

@@ -565,8 +565,8 @@ class PushSubscription:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NotificationSettings:
-    """This account's notifications for closed tabs (``GET /users/me/notifications``):
+class OfflineNotifications:
+    """This account's notifications for closed tabs (``GET /users/me/notifications/offline``):
     email digests on or off, message text in pushes and digests, the address digests go
     to, and whether the server sends email and push at all."""
 
@@ -577,7 +577,7 @@ class NotificationSettings:
     push_available: bool
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> NotificationSettings:
+    def from_json(cls, data: Mapping[str, Any]) -> OfflineNotifications:
         return cls(
             email_digests=data.get("email_digests") is not False,
             previews=data.get("previews") is not False,

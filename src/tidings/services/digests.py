@@ -1,8 +1,8 @@
 """Email digests of missed direct messages and mentions, over SMTP.
 
-The job `digest.send` (derived by services/notifications.py, due digest_delay_seconds
+The job `digest.send` (derived by services/notify_jobs.py, due digest_delay_seconds
 after a message) mails a user everything still unread since their last digest: direct
-messages and mentions (the same seam, `NotificationService.still_due`, decides each),
+messages and mentions (the same seam, `NotifyJobService.still_due`, decides each),
 in one mail, in the user's language (their profile's; Chinese or English), plain text
 and HTML. Nothing is sent when all of it was read meanwhile, to a user without an email
 address, or one who turned digests off (their setting, or the mail's unsubscribe link).
@@ -40,7 +40,7 @@ from tidings.core.notifications import NotifySettings, render_digest
 from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.jobs import JobService
-from tidings.services.notifications import DIGEST_SEND, NotificationService
+from tidings.services.notify_jobs import DIGEST_SEND, NotifyJobService
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,7 @@ class SmtpFailed(Exception):
 
 
 class DigestService:
-    def __init__(self, deps: Deps, jobs: JobService, notify: NotificationService) -> None:
+    def __init__(self, deps: Deps, jobs: JobService, notify: NotifyJobService) -> None:
         self.d = deps
         self.jobs = jobs
         self.notify = notify

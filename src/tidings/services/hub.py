@@ -25,7 +25,7 @@ from tidings.services.integrations import CommandService, IncomingWebhookService
 from tidings.services.jobs import JobService
 from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
-from tidings.services.notifications import NotificationService
+from tidings.services.notify_jobs import NotifyJobService
 from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
 from tidings.services.plugins import PluginService, PluginSetup
@@ -77,7 +77,7 @@ class Services:
     config: ConfigService
     files: FileService
     search: SearchService
-    notifications: NotificationService
+    notify_jobs: NotifyJobService
     push: PushService
     digests: DigestService
 
@@ -123,7 +123,7 @@ class Services:
         oidc_service = (
             OidcService(deps, auth, identity, None, None) if oidc is None else oidc(auth, identity)
         )
-        notifications = NotificationService(deps, jobs)
+        notify_jobs = NotifyJobService(deps, jobs)
         return cls(
             deps=deps,
             auth=auth,
@@ -155,7 +155,7 @@ class Services:
             webhooks=WebhookService(deps, jobs, outbound, conversations, messages),
             files=FileService(deps, jobs, blobs, auth.limiter),
             search=SearchService(deps, jobs, search_index or NoIndex(), auth.limiter),
-            notifications=notifications,
-            push=PushService(deps, jobs, outbound, notifications),
-            digests=DigestService(deps, jobs, notifications),
+            notify_jobs=notify_jobs,
+            push=PushService(deps, jobs, outbound, notify_jobs),
+            digests=DigestService(deps, jobs, notify_jobs),
         )

@@ -45,7 +45,7 @@ from tidings.core.webhooks import check_url
 from tidings.outbound.ports import Outbound, Refused, Unreachable
 from tidings.services.context import Deps
 from tidings.services.jobs import JobService
-from tidings.services.notifications import PUSH_NOTIFY, NotificationService
+from tidings.services.notify_jobs import PUSH_NOTIFY, NotifyJobService
 from tidings.services.ratelimit import Action, RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -66,7 +66,7 @@ def _unb64(text: str) -> bytes:
 
 class PushService:
     def __init__(
-        self, deps: Deps, jobs: JobService, outbound: Outbound, notify: NotificationService
+        self, deps: Deps, jobs: JobService, outbound: Outbound, notify: NotifyJobService
     ) -> None:
         self.d = deps
         self.jobs = jobs

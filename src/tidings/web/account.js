@@ -82,7 +82,7 @@ function profileBox(ctx) {
 // Notifications while Tidings is closed (docs/notifications.md): Web Push on this device
 // (a toggle: the browser asks for permission, the subscription goes to the server), and
 // the email digests of missed direct messages and mentions (GET/PUT
-// /users/me/notifications; the address is the account's own, a directory's otherwise).
+// /users/me/notifications/offline; the address is the account's own, a directory's otherwise).
 function notificationsBox(ctx) {
   const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'notify-error' });
   const form = h('form', { class: 'card-box', 'data-testid': 'notify-form' }, h('h3', {}, t('notify.title')),
@@ -140,13 +140,13 @@ function notificationsBox(ctx) {
     const body = { email_digests: data.get('email_digests') === 'on', previews: data.get('previews') === 'on' };
     if (data.has('email')) body.email = String(data.get('email') || '').trim();
     try {
-      await ctx.api.put('/users/me/notifications', body);
+      await ctx.api.put('/users/me/notifications/offline', body);
       ctx.toast(t('notify.saved'));
     } catch (err) {
       error.textContent = ctx.errorText(err);
     }
   });
-  Promise.all([ctx.api.get('/users/me/notifications'), ctx.api.get('/users/me')])
+  Promise.all([ctx.api.get('/users/me/notifications/offline'), ctx.api.get('/users/me')])
     .then(([mine, me]) => build(mine.notifications, me))
     .catch((err) => { error.textContent = ctx.errorText(err); });
   return form;

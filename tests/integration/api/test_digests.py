@@ -75,7 +75,7 @@ async def test_one_digest_batches_what_is_still_unread_after_the_delay(
         admin, ann, ben, dm, group = await setup(server)
         mine = await ben.call(
             "PUT",
-            "/users/me/notifications",
+            "/users/me/notifications/offline",
             json={"email": "ben@example.org"},
             expect=200,
         )
@@ -139,7 +139,7 @@ async def test_one_digest_batches_what_is_still_unread_after_the_delay(
             assert done.status_code == 200 and "不再收到" in done.text
             again = await anyone.post(path)
             assert again.status_code == 200
-        got = await ben.get("/users/me/notifications")
+        got = await ben.get("/users/me/notifications/offline")
         assert got["notifications"]["email_digests"] is False
         await ann.send(dm, "fourth, after unsubscribing")
         clock.advance(DELAY + 5)
@@ -164,12 +164,12 @@ async def test_english_digest_without_previews_and_settings_checks(
         assert smtp.mails == []
         for bad in ["not-an-address", "a@b", "x <y@z.org>", "a b@c.org", "a@b.org\r\nBcc: e@f.org"]:
             answer = await ben.call(
-                "PUT", "/users/me/notifications", json={"email": bad}, expect=400
+                "PUT", "/users/me/notifications/offline", json={"email": bad}, expect=400
             )
             assert answer["error"]["details"]["field"] == "email", answer
         await ben.call(
             "PUT",
-            "/users/me/notifications",
+            "/users/me/notifications/offline",
             json={"email": "ben@example.org", "previews": False},
             expect=200,
         )
@@ -185,13 +185,17 @@ async def test_english_digest_without_previews_and_settings_checks(
         assert "secret plan" not in text and "(message preview hidden)" in text
         assert "secret plan" not in mail.part("html")
         # turned off in the settings: no more mail
-        await ben.call("PUT", "/users/me/notifications", json={"email_digests": False}, expect=200)
+        await ben.call(
+            "PUT", "/users/me/notifications/offline", json={"email_digests": False}, expect=200
+        )
         await ann.send(dm, "off now")
         clock.advance(DELAY + 5)
         await run_due(server)
         assert len(smtp.mails) == 1
         # removing the address
-        got = await ben.call("PUT", "/users/me/notifications", json={"email": ""}, expect=200)
+        got = await ben.call(
+            "PUT", "/users/me/notifications/offline", json={"email": ""}, expect=200
+        )
         assert got["notifications"]["email"] is None
 
 
@@ -202,7 +206,7 @@ async def test_an_admin_sets_a_local_accounts_address(make_server: MakeServer) -
             "PATCH", f"/users/{ben.id}", json={"email": "ben@corp.example"}, expect=200
         )
         assert got["user"]["email"] == "ben@corp.example"
-        mine = await ben.get("/users/me/notifications")
+        mine = await ben.get("/users/me/notifications/offline")
         assert mine["notifications"]["email"] == "ben@corp.example"
         assert mine["notifications"]["email_available"] is False  # no SMTP here
         bad = await admin.call(

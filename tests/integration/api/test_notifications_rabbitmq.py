@@ -39,7 +39,7 @@ async def test_push_and_digest_through_rabbitmq(make_server: MakeServer) -> None
                     await ben.post("/push/subscriptions", endpoint.subscription(), expect=201)
                     await ben.call(
                         "PUT",
-                        "/users/me/notifications",
+                        "/users/me/notifications/offline",
                         json={"email": "ben@example.org"},
                         expect=200,
                     )

@@ -89,7 +89,9 @@ async def test_not_pushed_when_read_first_nor_without_previews(
         await ben.post(f"/conversations/{cid}/read", {"seq": sent["seq"]}, expect=None)
         await drain(server)
         assert bens.pushes == []
-        got = await ben.call("PUT", "/users/me/notifications", json={"previews": False}, expect=200)
+        got = await ben.call(
+            "PUT", "/users/me/notifications/offline", json={"previews": False}, expect=200
+        )
         assert got["notifications"]["previews"] is False
         await ann.send(cid, "secret text")
         await drain(server)

@@ -210,8 +210,8 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/push/subscriptions"): AUTH,
     ("POST", "/api/v1/push/subscriptions"): AUTH,  # a refused address: 400 past the check
     ("DELETE", "/api/v1/push/subscriptions"): AUTH,
-    ("GET", "/api/v1/users/me/notifications"): AUTH,
-    ("PUT", "/api/v1/users/me/notifications"): AUTH,
+    ("GET", "/api/v1/users/me/notifications/offline"): AUTH,
+    ("PUT", "/api/v1/users/me/notifications/offline"): AUTH,
     ("GET", "/api/v1/notifications/unsubscribe"): EVERYONE,
     ("POST", "/api/v1/notifications/unsubscribe"): EVERYONE,
     # last: it signs out each role's other sessions (the fresh ones of earlier rows)
@@ -492,7 +492,7 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path, {"endpoint": "https://203.0.113.9/push", "keys": keys})
         case ("DELETE", "/push/subscriptions"):
             return Call(method, path, {"endpoint": "https://push.example/none"})
-        case ("PUT", "/users/me/notifications"):
+        case ("PUT", "/users/me/notifications/offline"):
             return Call(method, path, {"previews": True})
         case (_, "/notifications/unsubscribe"):
             return Call(method, world.unsubscribe_path)

@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from tidings.api import notification_schemas as ns
+from tidings.api import push_schemas as ns
 from tidings.api.routes import ERRORS, Auth, Svc, json, no_content
 from tidings.core.errors import Forbidden
 from tidings.core.notifications import PushSubscription, mail_language
-from tidings.services.notifications import MySettings
+from tidings.services.notify_jobs import MySettings
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["notifications"])
 
@@ -71,20 +71,24 @@ async def unsubscribe(body: ns.PushEndpointIn, svc: Svc, me: Auth) -> Response:
 
 
 @router.get(
-    "/users/me/notifications", response_model=ns.NotificationSettingsEnvelope, tags=["users"]
+    "/users/me/notifications/offline",
+    response_model=ns.OfflineNotificationsEnvelope,
+    tags=["users"],
 )
 async def my_notifications(svc: Svc, me: Auth) -> Response:
-    return json(settings_json(await svc.notifications.my_settings(me.user)))
+    return json(settings_json(await svc.notify_jobs.my_settings(me.user)))
 
 
 @router.put(
-    "/users/me/notifications", response_model=ns.NotificationSettingsEnvelope, tags=["users"]
+    "/users/me/notifications/offline",
+    response_model=ns.OfflineNotificationsEnvelope,
+    tags=["users"],
 )
-async def set_my_notifications(body: ns.NotificationSettingsIn, svc: Svc, me: Auth) -> Response:
+async def set_my_notifications(body: ns.OfflineNotificationsIn, svc: Svc, me: Auth) -> Response:
     """Change the caller's digest and preview settings, and (local accounts) the email
     address digests go to (`""` removes it)."""
     email = body.email if body.email else None
-    mine = await svc.notifications.update_settings(
+    mine = await svc.notify_jobs.update_settings(
         me,
         email_digests=body.email_digests,
         previews=body.previews,

@@ -50,7 +50,7 @@ class VapidKeyOut(BaseModel):
     public_key: str = Field(description="the applicationServerKey: P-256 point, base64url")
 
 
-class NotificationSettingsOut(BaseModel):
+class OfflineNotificationsOut(BaseModel):
     email_digests: bool = Field(description="missed direct messages and mentions by email")
     previews: bool = Field(description="message text in push notifications and digests")
     email: str | None = Field(description="where digests go (none: no digests)")
@@ -58,11 +58,11 @@ class NotificationSettingsOut(BaseModel):
     push_available: bool = Field(description="this server sends Web Push")
 
 
-class NotificationSettingsEnvelope(BaseModel):
-    notifications: NotificationSettingsOut
+class OfflineNotificationsEnvelope(BaseModel):
+    notifications: OfflineNotificationsOut
 
 
-class NotificationSettingsIn(Body):
+class OfflineNotificationsIn(Body):
     email_digests: bool | None = None
     previews: bool | None = None
     email: str | None = Field(

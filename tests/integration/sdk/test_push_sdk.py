@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import AppServer, MakeServer
 from tests.push_receiver import PushEndpoint
 from tests.webhook_receiver import settle
-from tidings.sdk import Client, InvalidRequest, NotificationSettings
+from tidings.sdk import Client, InvalidRequest, OfflineNotifications
 
 PASSWORD = "sdk-test-password-1"
 
@@ -23,7 +23,7 @@ async def server(make_server: MakeServer) -> AsyncIterator[AppServer]:
         yield s
 
 
-async def test_notification_settings_and_push_through_the_sdk(server: AppServer) -> None:
+async def test_offline_notifications_and_push_through_the_sdk(server: AppServer) -> None:
     async with Client(server.url) as admin:
         await admin.login(server.admin_username, server.admin_password)
         names = [f"sdk{n}{secrets.token_hex(3)}" for n in ("a", "b")]
@@ -32,22 +32,22 @@ async def test_notification_settings_and_push_through_the_sdk(server: AppServer)
     async with Client(server.url) as a, Client(server.url) as b, PushEndpoint() as endpoint:
         await a.login(a_u.username, PASSWORD)
         await b.login(b_u.username, PASSWORD)
-        mine = await b.notification_settings()
-        assert mine == NotificationSettings(
+        mine = await b.offline_notifications()
+        assert mine == OfflineNotifications(
             email_digests=True,
             previews=True,
             email=None,
             email_available=False,
             push_available=True,
         )
-        changed = await b.update_notification_settings(previews=False, email="b@example.org")
+        changed = await b.update_offline_notifications(previews=False, email="b@example.org")
         assert (changed.previews, changed.email, changed.email_digests) == (
             False,
             "b@example.org",
             True,
         )
         with pytest.raises(InvalidRequest):
-            await b.update_notification_settings(email="nope")
+            await b.update_offline_notifications(email="nope")
         key = await b.vapid_public_key()
         sub = endpoint.subscription()
         made = await b.subscribe_push(sub["endpoint"], **sub["keys"])

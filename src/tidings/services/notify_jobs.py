@@ -54,7 +54,7 @@ KIND_CACHE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class MySettings:
-    """What GET/PUT /users/me/notifications show: the settings, the email address the
+    """What GET/PUT /users/me/notifications/offline show: the settings, the email address the
     digests go to, and whether this server sends email and push at all."""
 
     settings: NotifySettings
@@ -63,7 +63,7 @@ class MySettings:
     push_available: bool
 
 
-class NotificationService:
+class NotifyJobService:
     def __init__(self, deps: Deps, jobs: JobService) -> None:
         self.d = deps
         self.jobs = jobs
