@@ -32,6 +32,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests import processes
 from tests.blob_servers import SeaweedFS, blob_backends, blob_settings_for, require_weed
 from tests.helpers import TRANSPORTS, Api, Ws, http_client, make_user
 from tidings.app.container import Container
@@ -111,7 +112,7 @@ class LiveServer:
         self.set_port(port)
         self.extra_env = env or {}
         self.log_path = data_dir.parent / f"server-{port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | processes.Process | None = None
 
     def set_port(self, port: int) -> None:
         self.port = port
@@ -133,23 +134,18 @@ class LiveServer:
             "TIDINGS_ARGON2_MEMORY_KIB": "1024",
             **self.extra_env,
         }
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tidings",
-                "serve",
-                "--data-dir",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=self.preexec,
-        )
+        args = ["serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        with self.log_path.open("ab") as log:
+            if self.preexec is None:  # forked by the zygote, which imported Tidings once
+                self.proc = processes.spawn(args, env, stdout=log)
+            else:  # limits set before the interpreter starts
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "tidings", *args],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=self.preexec,
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

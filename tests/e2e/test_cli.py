@@ -16,6 +16,7 @@ import pytest
 import websockets
 from click.testing import Result
 
+from tests import processes
 from tests.conftest import (
     PG_URL,
     REQUIRE_SERVICES,
@@ -37,13 +38,23 @@ pytestmark = pytest.mark.e2e
 def tidings(
     data_dir: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`python -m tidings --data-dir DATA ARGS`, forked by the test zygote."""
+    return processes.run(
+        ["--data-dir", str(data_dir), *args],
+        {**os.environ, "COLUMNS": "200", **(env or {})},
+        input=input,
+        timeout=60,
+    )
+
+
+def real_tidings(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The same from a bare interpreter: the entry point as an operator starts it."""
     return subprocess.run(
         [sys.executable, "-m", "tidings", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
-        input=input,
         timeout=60,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -52,11 +63,11 @@ def test_version_help_and_migrate_at_the_real_entry_point(tmp_path: Path) -> Non
     (every command's --help and the admin commands: tests/integration/cli/)."""
     from tidings import __version__
 
-    out = tidings(tmp_path, "--version")
+    out = real_tidings(tmp_path, "--version")
     assert out.returncode == 0 and out.stdout.strip() == f"tidings {__version__}"
-    out = tidings(tmp_path, "user", "create", "--help")
+    out = real_tidings(tmp_path, "user", "create", "--help")
     assert out.returncode == 0 and "Usage:" in out.stdout
-    out = tidings(tmp_path / "data", "migrate")
+    out = real_tidings(tmp_path / "data", "migrate")
     head = sorted(p.name[:4] for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
     assert out.returncode == 0 and f"revision {head}" in out.stdout
 

@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
+
+from tests import processes
 
 pytestmark = pytest.mark.e2e
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # a pipe, no width hint
-    return subprocess.run(
-        [sys.executable, "-m", "tidings", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return processes.run(args, env, timeout=60)
 
 
 def test_global_options_after_the_subcommand_and_json(tmp_path: Path) -> None:

@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 
 import orjson
 
+from tests import processes
 from tests.conftest import AppServer, MakeServer, World
 
 
 def tidings(server: AppServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tidings", *args, "--data-dir", str(server.data_dir)],
-        capture_output=True,
-        text=True,
+    return processes.run(
+        [*args, "--data-dir", str(server.data_dir)],
         timeout=60,
         env={
             **os.environ,

@@ -5,8 +5,6 @@ and a request's lines carry its request id and, once its token is checked, its u
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from tests import processes
 from tests.conftest import ADMIN_PASSWORD, LiveServer, free_port
 
 pytestmark = pytest.mark.e2e
@@ -34,10 +33,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_migrate_logs_alembic_as_json(tmp_path: Path) -> None:
     env = {**os.environ, "TIDINGS_LOG_FORMAT": "json", "TIDINGS_LOG_LEVEL": "info"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tidings", "--data-dir", str(tmp_path / "data"), "migrate"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )
+    done = processes.run(["--data-dir", str(tmp_path / "data"), "migrate"], env, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = json_lines(done.stderr)
     upgrades = [line for line in lines if line.get("logger") == "alembic.runtime.migration"]

@@ -8,11 +8,10 @@ any other skip, and any error, fails the test with the checker's own reason."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import pytest
 
+from tests import processes
 from tests.conftest import Backend, LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +30,8 @@ PASSING = {"SUCCESS", "COMPLIANT", "ACCEPTABLE"}
 def scim_token(server: LiveServer, backend: Backend) -> str:
     import os
 
-    out = subprocess.run(
+    out = processes.run(
         [
-            sys.executable,
-            "-m",
-            "tidings",
             "--data-dir",
             str(server.data_dir),
             "scim",
@@ -44,8 +40,6 @@ def scim_token(server: LiveServer, backend: Backend) -> str:
             "scim2-tester",
             "-q",
         ],
-        capture_output=True,
-        text=True,
         timeout=60,
         env={**os.environ, **backend.env},
     )

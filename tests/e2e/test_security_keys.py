@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.conftest import ARTIFACTS, LiveServer, free_port
 from tests.e2e.test_cli import one_error_line, tidings
 from tests.helpers import login, make_user
@@ -84,10 +83,8 @@ def test_key_file_rotation_and_a_wrong_key(tmp_path: Path) -> None:
         (ARTIFACTS / f"server-{server.port}.log").write_text(server.logs())
 
     # a server with another key refuses to start, in one line, and names the key
-    wrong = subprocess.run(
-        [sys.executable, "-m", "tidings", "serve", "--data-dir", str(data), "--port", "0"],
-        capture_output=True,
-        text=True,
+    wrong = processes.run(
+        ["serve", "--data-dir", str(data), "--port", "0"],
         timeout=60,
         env={
             **os.environ,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.conftest import LiveServer
 from tests.helpers import login
 from tests.security_helpers import enrol_totp, raw_login
@@ -20,8 +21,6 @@ PASSWORD = "plum-orbit-123"
 
 def test_cli_can_reset_a_lost_second_factor(live_server: LiveServer, tmp_path: Path) -> None:
     """The operator's way back in when the owner lost the phone."""
-    import subprocess
-    import sys
 
     async def enrol() -> None:
         admin = await login(live_server.url, "admin", live_server.admin_password)
@@ -31,19 +30,14 @@ def test_cli_can_reset_a_lost_second_factor(live_server: LiveServer, tmp_path: P
     asyncio.run(enrol())
     r = asyncio.run(raw_login(live_server.url, "admin", live_server.admin_password))
     assert r.json()["error"]["code"] == "totp_required"
-    done = subprocess.run(
+    done = processes.run(
         [
-            sys.executable,
-            "-m",
-            "tidings",
             "--data-dir",
             str(live_server.data_dir),
             "user",
             "reset-totp",
             "admin",
         ],
-        capture_output=True,
-        text=True,
         timeout=60,
         env={**os.environ, **live_server.extra_env},  # the same database (PostgreSQL too)
     )

@@ -108,6 +108,11 @@ def test_translation_files_cover_every_string() -> None:
     built |= {"org.limits_title", "org.limits_hint"}  # admin_config.js, group "limits"
     built |= {f"search.order_{o}" for o in ("newest", "relevance")}  # search.js
     built |= {f"profile.theme_{v}" for v in ("system", "light", "dark")}  # account.js
+    # notifications.js: levels, mute durations, do not disturb durations, permission
+    built |= {f"notify.level_{v}" for v in ("all", "mentions", "none")}
+    built |= {f"notify.mute_{k}" for k in ("1h", "8h", "24h", "week", "forever")}
+    built |= {f"dnd.for_{k}" for k in ("30m", "1h", "4h", "tomorrow")}
+    built |= {f"notify.permission_{p}" for p in ("granted", "denied", "default")}
     built |= {f"status.until_{k}" for k in ("never", "30m", "1h", "4h", "today", "week")}
     # search_query.js: the suggestions' hints (FILTERS, dateSuggestions)
     search_query = (WEB / "search_query.js").read_text(encoding="utf-8")

@@ -153,3 +153,105 @@ def test_sessions_profile_status_and_theme(live_server: Any, browser: Browser) -
     finally:
         _close(*pages)
         admin.close()
+
+
+# A stand-in for the browser's Notification API that records what would be shown
+# (headless Chromium shows nothing), and a tab the test hides at will.
+FAKE_NOTIFICATIONS = """
+window.__notes = [];
+window.__hidden = false;
+Object.defineProperty(document, 'visibilityState',
+  { get: () => (window.__hidden ? 'hidden' : 'visible') });
+class FakeNotification {
+  constructor(title, options) { window.__notes.push({ title, body: options && options.body }); }
+  close() {}
+  static requestPermission() { return Promise.resolve('granted'); }
+}
+FakeNotification.permission = 'granted';
+window.Notification = FakeNotification;
+"""
+
+
+def test_notifications_mute_dnd_and_everyone(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    ann = create_user(admin, live_server, "nann", "Ann")
+    bob = create_user(admin, live_server, "nbob", "Bob")
+    bob_rest = Rest(live_server.url, bob.token)
+    cid = bob_rest.call(
+        "POST", "/conversations", json={"kind": "group", "name": "Tea", "member_ids": [ann.id]}
+    )["conversation"]["id"]
+    page = open_signed_in(
+        browser,
+        live_server,
+        "nann",
+        ann.password,
+        prepare=lambda context: context.add_init_script(FAKE_NOTIFICATIONS),
+    )
+    n = iter(range(100))
+
+    def bob_says(body: str) -> None:
+        bob_rest.call(
+            "POST",
+            f"/conversations/{cid}/messages",
+            json={"client_msg_id": f"n{next(n)}", "body": body},
+        )
+
+    def notes() -> list[str]:
+        return [str(x["body"]) for x in page.evaluate("window.__notes")]
+
+    try:
+        # the list is loaded (a message that comes while it loads is in it: nothing new)
+        expect(page.locator(f'[data-testid=conv-item][data-cid="{cid}"]')).to_be_visible()
+        page.evaluate("window.__hidden = true")
+        bob_says("first")  # a group: every message notifies by default
+        page.wait_for_function("() => window.__notes.length === 1")
+        expect(page).to_have_title("(1) Tidings")
+        assert page.locator('link[rel="icon"]').get_attribute("data-badge") == "1"
+        page.evaluate("window.__hidden = false")
+
+        # mute it for an hour from the conversation's menu: the list shows it, nothing notifies
+        page.locator(f'[data-testid=conv-item][data-cid="{cid}"]').click()
+        page.get_by_test_id("open-notify").click()
+        page.get_by_test_id("notify-mute-1h").click()
+        expect(page.get_by_test_id("conv-muted")).to_be_visible()
+        page.goto(live_server.url + "/#/")
+        page.evaluate("window.__hidden = true")
+        bob_says("while muted")
+        expect(page).to_have_title("(1) Tidings")
+        page.evaluate("window.__hidden = false")
+        page.locator(f'[data-testid=conv-item][data-cid="{cid}"]').click()
+        page.get_by_test_id("open-notify").click()
+        page.get_by_test_id("notify-unmute").click()
+        expect(page.get_by_test_id("conv-muted")).to_have_count(0)
+
+        # do not disturb for 30 minutes from the account page silences it too
+        page.get_by_test_id("nav-account").click()
+        page.get_by_test_id("dnd-for-30m").click()
+        expect(page.get_by_test_id("dnd-state")).to_contain_text("is on")
+        page.evaluate("window.__hidden = true")
+        bob_says("during dnd")
+        page.get_by_test_id("dnd-until-off").click()
+        expect(page.get_by_test_id("dnd-state")).to_contain_text("is off")
+        bob_says("after dnd")
+        page.wait_for_function("() => window.__notes.length === 2")
+        assert notes() == ["first", "after dnd"]
+        page.evaluate("window.__hidden = false")
+
+        # @all to more members than mention_all_confirm_members is asked first
+        admin.call("PATCH", "/admin/config", json={"values": {"mention_all_confirm_members": 1}})
+        page.reload()
+        page.locator(f'[data-testid=conv-item][data-cid="{cid}"]').click()
+        page.get_by_test_id("composer").fill("@all tea time")
+        page.get_by_test_id("composer").press("Enter")
+        expect(page.get_by_test_id("confirm")).to_contain_text("@all")
+        page.get_by_test_id("confirm-ok").click()
+        expect(page.locator("[data-testid=message-body]").last).to_have_text("@all tea time")
+        # the level, from the menu (mentions only)
+        page.get_by_test_id("open-notify").click()
+        page.get_by_test_id("notify-level-mentions").check()
+        expect(page.get_by_test_id("notify-dialog")).to_have_count(0)
+        ann_rest = Rest(live_server.url, ann.token)
+        got = ann_rest.call("GET", f"/conversations/{cid}/notifications")["notifications"]
+        assert got == {"level": "mentions", "muted": False, "muted_until": None}
+    finally:
+        _close(page)

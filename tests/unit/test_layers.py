@@ -328,3 +328,26 @@ def test_admin_commands_start_without_the_scim_models() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_server_starts_without_the_scim_models_and_nothing_half_loads_them() -> None:
+    """The SCIM routes import their wire module at its first use. What stands for it is
+    not in sys.modules: a module there whose code runs on first touch (LazyLoader) was
+    run by whatever walked sys.modules, such as inspect.getmodule during a pydantic
+    class's creation in another import, and that import failed half-way."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, inspect, tidings.api.scim_routes as r; "
+        "[inspect.getmodule(inspect) for _ in range(2)]; "
+        "[hasattr(m, '__file__') for m in list(sys.modules.values())]; "
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith(('scim2_models', 'tidings.protocol.scim')))); "
+        "print(r.wire.USER_SCHEMA)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "[]"
+    assert out[1] == "urn:ietf:params:scim:schemas:core:2.0:User"  # imported at first use

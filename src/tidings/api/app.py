@@ -25,6 +25,7 @@ from tidings.api.identity_routes import router as identity_router
 from tidings.api.integration_routes import router as integration_router
 from tidings.api.jobs_routes import router as jobs_router
 from tidings.api.limits import RequestLimits
+from tidings.api.notification_routes import router as notification_router
 from tidings.api.oidc_routes import router as oidc_router
 from tidings.api.plugin_routes import router as plugin_router
 from tidings.api.push_routes import router as push_router
@@ -145,6 +146,7 @@ def create_app(
         app.include_router(file_router)
         app.include_router(search_router)
         app.include_router(thread_router)
+        app.include_router(notification_router)
         app.include_router(push_router)
     if gateway is not None:
         serve_ws = gateway.serve

@@ -288,8 +288,80 @@ class ConversationOut(BaseModel):
     read_seq: int | None = None
     unread: int | None = None
     unread_mentions: int | None = None
+    notifications: ConversationNotificationsOut | None = Field(
+        default=None, description="the caller's settings here (their own list only)"
+    )
     joined: bool | None = None
     members: list[MemberOut] | None = None
+
+
+class ConversationNotificationsOut(BaseModel):
+    """A member's notification settings in a conversation (only ever their own)."""
+
+    level: Literal["all", "mentions", "none"] | None = Field(
+        description="null: the kind's default (all in direct and group conversations, "
+        "mentions in channels)"
+    )
+    muted: bool
+    muted_until: str | None = Field(description="RFC 3339; null with muted: until unmuted")
+
+
+class ConversationNotificationsIn(Body):
+    """Fields left out stay as they are."""
+
+    level: Literal["all", "mentions", "none"] | None = Field(
+        default=None, description="null: back to the kind's default"
+    )
+    muted: bool | None = Field(default=None, description="false unmutes (and clears the time)")
+    muted_until: str | None = Field(
+        default=None,
+        max_length=64,
+        description="RFC 3339, in the future: muted until then (implies muted)",
+    )
+
+
+class ConversationNotificationsEnvelope(BaseModel):
+    conversation_id: str
+    notifications: ConversationNotificationsOut
+
+
+class DndScheduleIO(Body):
+    start: str = Field(min_length=5, max_length=5, description='local "HH:MM" (24-hour)')
+    end: str = Field(
+        min_length=5, max_length=5, description='local "HH:MM"; before start: across midnight'
+    )
+
+
+class DndOut(BaseModel):
+    until: str | None = Field(description="RFC 3339: on until then; null: off by time")
+    schedule: DndScheduleIO | None = Field(
+        description="every day, in the profile's time_zone (UTC when none)"
+    )
+
+
+class MentionAllOut(BaseModel):
+    """Who may mention everyone (@all, @channel, @here): settings mention_all_*."""
+
+    min_role: Literal["member", "moderator", "owner"]
+    large_min_role: Literal["member", "moderator", "owner"]
+    large_members: int = Field(description="a conversation of more members is large")
+    confirm_members: int = Field(description="clients ask before mentioning more (0: always)")
+
+
+class UserNotificationsOut(BaseModel):
+    dnd: DndOut
+    dnd_active: bool = Field(description="whether do not disturb is on now")
+    time_zone: str | None = Field(description="the profile's, which the schedule follows")
+    mention_all: MentionAllOut
+
+
+class UserNotificationsIn(Body):
+    """Fields left out stay as they are; null turns that part off."""
+
+    dnd_until: str | None = Field(
+        default=None, max_length=64, description="RFC 3339, in the future"
+    )
+    dnd_schedule: DndScheduleIO | None = None
 
 
 class ConversationEnvelope(BaseModel):
@@ -372,6 +444,9 @@ class MessageOut(BaseModel):
     )
     also_to_conversation: bool = Field(
         default=False, description="a thread reply shown in the main timeline too"
+    )
+    mentions_everyone: Literal["all", "channel", "here"] | None = Field(
+        default=None, description="@all / @channel (every member) or @here (those online)"
     )
 
 

@@ -9,9 +9,8 @@ are read here (content type, size, depth checked) and parsed by protocol/scim.py
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
-import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -42,28 +41,27 @@ from tidings.services.scim import ScimGroupView, ScimUserView, group_json, user_
 from tidings.store.ports import ScimToken
 
 
-def _lazy_module(name: str) -> Any:
-    """`name` as a module whose code runs at its first attribute access (the standard
-    library's LazyLoader); it is in sys.modules, so later imports of it get this one."""
-    found = sys.modules.get(name)
-    if found is not None:
-        return found
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+class _LazyModule:
+    """Stands for a module imported at its first attribute access. Not a module and
+    not in sys.modules (the standard library's LazyLoader puts one there, and anything
+    that walks sys.modules, such as inspect.getmodule inside pydantic's class creation,
+    then ran its code in the middle of an unrelated import)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self._name)
+        return getattr(module, attr)
 
 
 if TYPE_CHECKING:
     from tidings.protocol import scim as wire
 else:
-    # Loaded at its first use, not at start: scim2_models' models (attribute docstrings
-    # read from their source) were 15% of a server's start-up CPU, which a site without
-    # SCIM clients never needs. The first SCIM request pays it once.
-    wire = _lazy_module("tidings.protocol.scim")
+    # Imported at its first use, not at start: scim2_models' models (attribute
+    # docstrings read from their source) were 15% of a server's start-up CPU, which a
+    # site without SCIM clients never needs. The first SCIM request pays it once.
+    wire = _LazyModule("tidings.protocol.scim")
 
 log = structlog.get_logger(__name__)
 PREFIX = "/scim/v2"

@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     custom_status_max_chars: int = Field(
         100, ge=1, le=1000, description="the longest custom status text (services/profile.py)"
     )
+    mention_all_min_role: Literal["member", "moderator", "owner"] = Field(
+        "member",
+        description="who may use @all/@channel/@here in conversations of up to "
+        "mention_all_large_members members (org admins always may)",
+    )
+    mention_all_large_min_role: Literal["member", "moderator", "owner"] = Field(
+        "moderator", description="who may use @all/@channel/@here in larger conversations"
+    )
+    mention_all_large_members: int = Field(
+        50, ge=1, le=10_000_000, description="a conversation of more members is large"
+    )
+    mention_all_confirm_members: int = Field(
+        10,
+        ge=0,
+        le=10_000_000,
+        description="the web client asks before @all/@channel/@here to more members (0: always)",
+    )
     auth_timeout_seconds: float = Field(10.0, gt=0)
     # --- request and connection limits (docs/security.md) ---
     max_header_bytes: int = Field(

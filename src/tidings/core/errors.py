@@ -120,7 +120,14 @@ class ThreadRootDetails(FieldDetails, total=False):
     thread_root_seq: int  # the root a reply named
 
 
+class MentionDetails(TypedDict, total=False):
+    mention: str  # all, channel or here
+    min_role: str  # the conversation role it takes there (member, moderator, owner)
+    member_count: int  # the conversation's members
+
+
 class ErrorDetails(
+    MentionDetails,
     ThreadRootDetails,
     RequestDetails,
     PasswordDetails,
@@ -272,6 +279,14 @@ class ConversationArchived(Forbidden):
     conversation's id in details, until an owner or an admin unarchives it."""
 
     def __init__(self, message: str, **details: Unpack[ArchivedDetails]) -> None:
+        TidingsError.__init__(self, message, **details)
+
+
+class MentionNotAllowed(Forbidden):
+    """`@all`, `@channel` or `@here` from someone whose role in the conversation is
+    below what it takes there (core/rules.py:check_can_mention_everyone)."""
+
+    def __init__(self, message: str, **details: Unpack[MentionDetails]) -> None:
         TidingsError.__init__(self, message, **details)
 
 

@@ -15,7 +15,9 @@ from typing import ClassVar, NamedTuple
 from tidings.core.models import (
     Conversation,
     ConversationId,
+    Dnd,
     FileInfo,
+    MemberNotify,
     MemberRole,
     Message,
     ThreadSummary,
@@ -41,6 +43,8 @@ class EventKind(StrEnum):
     USER_UPDATED = "user_updated"
     MESSAGE_PINNED = "message_pinned"
     MESSAGE_UNPINNED = "message_unpinned"
+    NOTIFICATIONS_UPDATED = "notifications_updated"
+    DND_UPDATED = "dnd_updated"
 
 
 class Routing(NamedTuple):
@@ -332,6 +336,41 @@ class UserUpdated:
         return Routing(self.conversation_id)
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationsUpdated:
+    """`user_id` changed their notification settings in a conversation (level, mute):
+    only their own connections are told (their own state, like ThreadRead); `notify`
+    is the settings as they are now, whole."""
+
+    kind: ClassVar[EventKind] = EventKind.NOTIFICATIONS_UPDATED
+    conversation_id: ConversationId
+    user_id: UserId
+    notify: MemberNotify
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DndUpdated:
+    """`user_id` changed their do not disturb: to their own connections, `dnd` whole."""
+
+    kind: ClassVar[EventKind] = EventKind.DND_UPDATED
+    user_id: UserId
+    dnd: Dnd
+    at: datetime
+
+    @property
+    def conversation_id(self) -> None:
+        return None
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.user_id)
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -349,6 +388,8 @@ Event = (
     | UserUpdated
     | MessagePinned
     | MessageUnpinned
+    | NotificationsUpdated
+    | DndUpdated
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -367,4 +408,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     UserUpdated,
     MessagePinned,
     MessageUnpinned,
+    NotificationsUpdated,
+    DndUpdated,
 )

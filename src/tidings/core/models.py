@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import NewType
 
@@ -221,6 +221,60 @@ class Department:
     parent_id: DepartmentId | None
 
 
+class NotifyLevel(StrEnum):
+    ALL = "all"
+    MENTIONS = "mentions"
+    NONE = "none"
+
+
+def default_level(kind: ConversationKind) -> NotifyLevel:
+    """The level of a member who never chose one."""
+    return NotifyLevel.MENTIONS if kind is ConversationKind.CHANNEL else NotifyLevel.ALL
+
+
+@dataclass(frozen=True, slots=True)
+class DndSchedule:
+    """Do not disturb every day from `start` to `end` (local times, minutes; `start`
+    != `end`). `end` before `start`: the schedule crosses midnight."""
+
+    start: time
+    end: time
+
+    def covers(self, local: time) -> bool:
+        """Whether the local wall-clock time `local` is within the schedule (from
+        `start`, inclusive, to `end`, exclusive)."""
+        at = local.replace(second=0, microsecond=0, tzinfo=None)
+        if self.start < self.end:
+            return self.start <= at < self.end
+        return at >= self.start or at < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Dnd:
+    """A user's do not disturb: until a time (None: not on by time) and/or a daily
+    schedule (None: none). Stored on the user (users.dnd_until, dnd_start, dnd_end)."""
+
+    until: datetime | None = None
+    schedule: DndSchedule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberNotify:
+    """One member's settings in one conversation (members.notify_level, muted,
+    muted_until): `level` None is the kind's default (default_level); `muted` with
+    `muted_until` None: until unmuted."""
+
+    level: NotifyLevel | None = None
+    muted: bool = False
+    muted_until: datetime | None = None
+
+    def level_for(self, kind: ConversationKind) -> NotifyLevel:
+        return default_level(kind) if self.level is None else self.level
+
+    def muted_at(self, now: datetime) -> bool:
+        return self.muted and (self.muted_until is None or now < self.muted_until)
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     conversation_id: ConversationId
@@ -235,6 +289,8 @@ class Member:
     # the lowest seq they may read: 1, or (history not shared with new members) the first
     # seq after the one they joined at
     first_seq: int = 1
+    # their notification settings here (services/notifications.py; core/notify.py)
+    notify: MemberNotify = MemberNotify()
 
     @property
     def active(self) -> bool:

@@ -3,10 +3,10 @@ of a message, what a push payload holds, what a subscription may look like, and 
 digest mail's text. No IO: services/notify_jobs.py, push.py and digests.py do that.
 
 `notified_for` is the one seam that decides who is notified of a message; everything
-else (the push jobs, the digests) asks it. Today: the other members of a direct
-conversation and the users @mentioned, never the sender. Whether someone has read the
-message by the time a job runs is checked by the job (it needs the store); the
-preferences (mute, do not disturb, levels) come in through this function.
+else (the push jobs, the digests) asks it, and it asks the one policy of every notifier,
+core/notify.py:should_notify (mute, do not disturb, levels all/mentions/none,
+@all/@channel). Whether someone has read the message by the time a job runs is checked
+by the job (it needs the store).
 """
 
 from __future__ import annotations
@@ -14,22 +14,24 @@ from __future__ import annotations
 import base64
 import binascii
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import NewType
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.core.errors import InvalidRequest
-from tidings.core.models import ConversationKind, UserId
+from tidings.core.models import ConversationKind, Dnd, MemberNotify, UserId
+from tidings.core.notify import EveryoneMention, is_mentioned, should_notify
 
 SubscriptionId = NewType("SubscriptionId", str)
 MAX_EMAIL_CHARS = 254
 PREVIEW_CHARS = 140  # of a message body in a push payload or a digest line
 P256DH_BYTES = 65  # an uncompressed P-256 point (RFC 8291, section 3.1)
 AUTH_BYTES = 16  # the authentication secret (RFC 8291, section 3.2)
+NO_DND = Dnd()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +72,36 @@ class MissedItem:
 def notified_for(
     kind: ConversationKind,
     sender_id: UserId,
-    member_ids: Iterable[UserId],
-    mentions: Iterable[UserId],
+    members: Mapping[UserId, MemberNotify],
+    mentions: Collection[str],
+    everyone: EveryoneMention | None,
+    *,
+    now: datetime,
+    dnd: Mapping[UserId, tuple[Dnd, tzinfo]] | None = None,
+    digest: bool = False,
 ) -> frozenset[UserId]:
-    """Who is notified of a message (push and email), before read state: the other
-    members of a direct conversation, and the members @mentioned; never the sender."""
-    members = set(member_ids)
-    found = {m for m in mentions if m in members}
-    if kind is ConversationKind.DIRECT:
-        found |= members
-    found.discard(sender_id)
+    """Who of the conversation's active `members` (with their settings there) is
+    notified of a message, by the one policy (core/notify.py:should_notify): never the
+    sender; not in do not disturb (`dnd`: each user's, with their time zone; absent:
+    off), nor in a muted conversation; by their level (all, mentions, none).
+    `@here` counts for nobody here: a closed tab is not "here". `digest`: email digests
+    are of direct messages and mentions only, whatever the level."""
+    found: set[UserId] = set()
+    for uid, notify in members.items():
+        mentioned = is_mentioned(uid, mentions, everyone, online=False)
+        if digest and kind is not ConversationKind.DIRECT and not mentioned:
+            continue
+        user_dnd, zone = (dnd or {}).get(uid, (NO_DND, UTC))
+        if should_notify(
+            dnd=user_dnd,
+            zone=zone,
+            member=notify,
+            kind=kind,
+            mentioned=mentioned,
+            own=uid == sender_id,
+            now=now,
+        ):
+            found.add(uid)
     return frozenset(found)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tidings.core.errors import (
@@ -15,6 +16,7 @@ from tidings.core.errors import (
     InvalidBody,
     InvalidOperation,
     InvalidRequest,
+    MentionNotAllowed,
     TooLarge,
 )
 from tidings.core.models import (
@@ -26,6 +28,7 @@ from tidings.core.models import (
     OrgRole,
     User,
 )
+from tidings.core.notify import EveryoneMention
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 # ASCII \w: "a@b.com" is no mention, but "请@bob看" is (CJK text has no spaces)
@@ -140,9 +143,67 @@ def check_client_msg_id(client_msg_id: str) -> str:
 
 
 def mentioned_usernames(body: str) -> set[str]:
+    """The `@username`s of a message (never `@all`, `@channel`, `@here`: everyone)."""
     if "@" not in body:
         return set()
-    return {m.group(1).lower().rstrip(".") for m in MENTION_RE.finditer(body)}
+    found = {m.group(1).lower().rstrip(".") for m in MENTION_RE.finditer(body)}
+    return found - EVERYONE_WORDS
+
+
+EVERYONE_WORDS = frozenset(e.value for e in EveryoneMention)
+
+
+def everyone_mention(body: str) -> EveryoneMention | None:
+    """Whether a message mentions everyone: `@all` or `@channel` (every member; `all`
+    when it has both), else `@here` (members online), else None. Parsed like
+    `@username` (case-insensitive, not inside an address like a@all.com)."""
+    if "@" not in body:
+        return None
+    words = {m.group(1).lower().rstrip(".") for m in MENTION_RE.finditer(body)} & EVERYONE_WORDS
+    for mention in (EveryoneMention.ALL, EveryoneMention.CHANNEL, EveryoneMention.HERE):
+        if mention.value in words:
+            return mention
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MentionAllPolicy:
+    """Who may mention everyone (settings mention_all_*): members of at least
+    `min_role` in conversations of up to `large_members` members, of at least
+    `large_min_role` in larger ones. Org admins always may."""
+
+    min_role: MemberRole
+    large_min_role: MemberRole
+    large_members: int
+
+    def required_role(self, member_count: int) -> MemberRole:
+        return self.min_role if member_count <= self.large_members else self.large_min_role
+
+
+_RANK = {MemberRole.MEMBER: 0, MemberRole.MODERATOR: 1, MemberRole.OWNER: 2}
+
+
+def check_can_mention_everyone(
+    policy: MentionAllPolicy,
+    mention: EveryoneMention,
+    actor: User,
+    role: MemberRole,
+    member_count: int,
+    kind: ConversationKind = ConversationKind.GROUP,
+) -> None:
+    """`actor` (of conversation role `role`) may send `@all`/`@channel`/`@here` in a
+    conversation of `kind` with `member_count` members (MentionAllPolicy), else
+    forbidden with the role it takes. A direct conversation has no roles: always."""
+    need = policy.required_role(member_count)
+    if kind is ConversationKind.DIRECT or actor.role.is_admin or _RANK[role] >= _RANK[need]:
+        return
+    who = "owners" if need is MemberRole.OWNER else "owners and moderators"
+    raise MentionNotAllowed(
+        f"only {who} may use @{mention.value} in this conversation ({member_count} members)",
+        mention=mention.value,
+        min_role=need.value,
+        member_count=member_count,
+    )
 
 
 def search_key(username: str, display_name: str) -> str:

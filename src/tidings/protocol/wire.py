@@ -4,7 +4,7 @@ here; so does decoding a stored event back into its typed value."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, time
 
 import orjson
 
@@ -13,6 +13,7 @@ from tidings.core.errors import TidingsError
 from tidings.core.events import (
     ConversationCreated,
     ConversationUpdated,
+    DndUpdated,
     Event,
     EventKind,
     FileUpdated,
@@ -24,6 +25,7 @@ from tidings.core.events import (
     MessagePinned,
     MessageSent,
     MessageUnpinned,
+    NotificationsUpdated,
     ReactionChanged,
     ReadMoved,
     ThreadRead,
@@ -39,14 +41,18 @@ from tidings.core.models import (
     CustomStatus,
     Department,
     DepartmentId,
+    Dnd,
+    DndSchedule,
     FileId,
     FileInfo,
     FileStatus,
     Member,
+    MemberNotify,
     MemberRole,
     MemberView,
     Message,
     MessageId,
+    NotifyLevel,
     OrgRole,
     Pin,
     Preferences,
@@ -59,6 +65,7 @@ from tidings.core.models import (
     UserId,
     UserOrigin,
 )
+from tidings.core.rules import everyone_mention
 from tidings.core.webhooks import Delivery, Webhook
 
 JsonDict = dict[str, object]
@@ -168,8 +175,54 @@ def member_view_json(view: MemberView) -> JsonDict:
         read_seq=view.member.read_seq,
         unread=view.unread,
         unread_mentions=view.unread_mentions,
+        notifications=notify_json(view.member.notify),
     )
     return data
+
+
+def notify_json(notify: MemberNotify) -> JsonDict:
+    """A member's notification settings in a conversation (only ever sent to them):
+    `level` null is the kind's default (all; mentions in channels)."""
+    return {
+        "level": None if notify.level is None else notify.level.value,
+        "muted": notify.muted,
+        "muted_until": None if notify.muted_until is None else rfc3339(notify.muted_until),
+    }
+
+
+def notify_of(data: Mapping[str, object]) -> MemberNotify:
+    level = _opt_str(data, "level")
+    try:
+        parsed = None if level is None else NotifyLevel(level)
+    except ValueError:
+        raise NotAnEvent(f"no such level {level!r}") from None
+    return MemberNotify(parsed, _bool(data, "muted"), _optional_time(data, "muted_until"))
+
+
+def dnd_json(dnd: Dnd) -> JsonDict:
+    """A user's do not disturb (only ever sent to them): `until` (null: off by time) and
+    the daily `schedule` {start, end} as local "HH:MM" (null: none)."""
+    s = dnd.schedule
+    return {
+        "until": None if dnd.until is None else rfc3339(dnd.until),
+        "schedule": None
+        if s is None
+        else {"start": s.start.strftime("%H:%M"), "end": s.end.strftime("%H:%M")},
+    }
+
+
+def dnd_of(data: Mapping[str, object]) -> Dnd:
+    raw = data.get("schedule")
+    schedule = None
+    if isinstance(raw, dict):
+        sch = {str(k): v for k, v in raw.items()}
+        try:
+            schedule = DndSchedule(
+                time.fromisoformat(_str(sch, "start")), time.fromisoformat(_str(sch, "end"))
+            )
+        except ValueError:
+            raise NotAnEvent("schedule is not HH:MM") from None
+    return Dnd(until=_optional_time(data, "until"), schedule=schedule)
 
 
 def file_json(file: FileInfo) -> JsonDict:
@@ -226,7 +279,16 @@ def message_json(message: Message) -> JsonDict:
         "attachments": [] if message.deleted else [file_json(f) for f in message.attachments],
         "thread_root_seq": message.thread_root_seq,
         "also_to_conversation": message.also_to_conversation,
+        # @all, @channel, @here: the message mentions everyone (clients highlight it)
+        "mentions_everyone": _everyone(message),
     }
+
+
+def _everyone(message: Message) -> str | None:
+    if message.deleted:
+        return None
+    found = everyone_mention(message.body)
+    return None if found is None else found.value
 
 
 def thread_summary_json(summary: ThreadSummary) -> JsonDict:
@@ -342,6 +404,12 @@ def event_json(event: Event) -> JsonDict:
         case MessagePinned() | MessageUnpinned():
             data["seq"] = event.seq
             data["by"] = event.by
+        case NotificationsUpdated():
+            data["user_id"] = event.user_id
+            data["notifications"] = notify_json(event.notify)
+        case DndUpdated():
+            data["user_id"] = event.user_id
+            data["dnd"] = dnd_json(event.dnd)
     return data
 
 
@@ -452,6 +520,15 @@ def event_of(stored: StoredEvent) -> Event:
                 read_seq=_int(p, "read_seq"),
                 at=at,
             )
+        case EventKind.NOTIFICATIONS_UPDATED:
+            return NotificationsUpdated(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                user_id=UserId(_str(p, "user_id")),
+                notify=notify_of(_obj(p, "notifications")),
+                at=at,
+            )
+        case EventKind.DND_UPDATED:
+            return DndUpdated(user_id=UserId(_str(p, "user_id")), dnd=dnd_of(_obj(p, "dnd")), at=at)
         case EventKind.USER_UPDATED:
             own = p.get("conversation_id") is None
             return UserUpdated(

@@ -23,6 +23,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -54,9 +55,11 @@ from tidings.sdk.errors import (
 from tidings.sdk.models import (
     CommandInvoked,
     Conversation,
+    ConversationNotifications,
     CustomStatus,
     Department,
     DeviceSession,
+    DoNotDisturb,
     EphemeralMessage,
     Event,
     File,
@@ -1501,6 +1504,66 @@ class Client:
         await self.request(
             "DELETE", f"/conversations/{quote(conversation_id, safe='')}/pins/{seq}", retry=True
         )
+
+    # --- notification settings (docs/protocol.md, "Notifications") ------------------
+    async def conversation_notifications(self, conversation_id: str) -> ConversationNotifications:
+        """Your level and mute in a conversation you are a member of."""
+        data = await self.request(
+            "GET", f"/conversations/{quote(conversation_id, safe='')}/notifications"
+        )
+        return ConversationNotifications.from_json(data.get("notifications") or {})
+
+    async def set_conversation_notifications(
+        self,
+        conversation_id: str,
+        *,
+        level: str | _Unset | None = _UNSET,
+        muted: bool | None = None,
+        muted_until: datetime | _Unset | None = _UNSET,
+    ) -> ConversationNotifications:
+        """Change your settings in a conversation; arguments left out stay. ``level``:
+        ``all``, ``mentions``, ``none`` (None: the kind's default); ``muted_until`` (an
+        aware time in the future) mutes until then; ``muted=False`` unmutes. Your
+        other connections get :class:`NotificationsUpdated`."""
+        body: dict[str, object] = {}
+        if not isinstance(level, _Unset):
+            body["level"] = level
+        if muted is not None:
+            body["muted"] = muted
+        if not isinstance(muted_until, _Unset):
+            body["muted_until"] = None if muted_until is None else muted_until.isoformat()
+        data = await self.request(
+            "PUT",
+            f"/conversations/{quote(conversation_id, safe='')}/notifications",
+            json=body,
+            retry=True,
+        )
+        return ConversationNotifications.from_json(data.get("notifications") or {})
+
+    async def do_not_disturb(self) -> DoNotDisturb:
+        """Your do not disturb, and whether it is on now (``active``)."""
+        data = await self.request("GET", "/users/me/notifications")
+        return DoNotDisturb.from_json(data.get("dnd") or {}, data.get("dnd_active"))
+
+    async def set_do_not_disturb(
+        self,
+        *,
+        until: datetime | _Unset | None = _UNSET,
+        schedule: tuple[str, str] | _Unset | None = _UNSET,
+    ) -> DoNotDisturb:
+        """Change your do not disturb; arguments left out stay, None turns that part
+        off. ``until``: an aware time in the future; ``schedule``: ``(start, end)`` as
+        local ``"HH:MM"`` in your profile's time zone (``("22:00", "07:00")`` crosses
+        midnight). Your connections get :class:`DndUpdated`."""
+        body: dict[str, object] = {}
+        if not isinstance(until, _Unset):
+            body["dnd_until"] = None if until is None else until.isoformat()
+        if not isinstance(schedule, _Unset):
+            body["dnd_schedule"] = (
+                None if schedule is None else {"start": schedule[0], "end": schedule[1]}
+            )
+        data = await self.request("PUT", "/users/me/notifications", json=body, retry=True)
+        return DoNotDisturb.from_json(data.get("dnd") or {}, data.get("dnd_active"))
 
     async def react(self, conversation_id: str, seq: int, emoji: str) -> Message:
         """Add your ``emoji`` reaction to a message."""

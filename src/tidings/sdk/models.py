@@ -153,6 +153,50 @@ class Preferences:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationNotifications:
+    """Your notification settings in one conversation (docs/protocol.md,
+    "Notifications")."""
+
+    level: str | None = None
+    """``all``, ``mentions`` or ``none``; None: the kind's default (``all`` in direct and
+    group conversations, ``mentions`` in channels)."""
+    muted: bool = False
+    muted_until: datetime | None = None
+    """With ``muted``: until then (None: until unmuted)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConversationNotifications:
+        return cls(
+            level=_opt_str(data.get("level")),
+            muted=bool(data.get("muted", False)),
+            muted_until=parse_time(data.get("muted_until")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoNotDisturb:
+    """Your do not disturb: ``until`` a time and/or a daily ``schedule`` (``(start,
+    end)`` as local ``"HH:MM"`` in your profile's time zone; end before start crosses
+    midnight). ``active``: on now (from ``GET``/``PUT /users/me/notifications`` only)."""
+
+    until: datetime | None = None
+    schedule: tuple[str, str] | None = None
+    active: bool | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], active: object = None) -> DoNotDisturb:
+        raw = data.get("schedule")
+        schedule = None
+        if isinstance(raw, Mapping):
+            schedule = (_str(raw.get("start")), _str(raw.get("end")))
+        return cls(
+            until=parse_time(data.get("until")),
+            schedule=schedule,
+            active=None if active is None else bool(active),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceSession:
     """One signed-in device of the account (``GET /sessions``)."""
 
@@ -386,6 +430,8 @@ class Conversation:
     read_seq: int | None = None
     unread: int | None = None
     unread_mentions: int | None = None
+    notifications: ConversationNotifications | None = None
+    """Your settings here (in your own conversation list)."""
     joined: bool | None = None
     members: tuple[Member, ...] | None = None
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
@@ -413,6 +459,11 @@ class Conversation:
             read_seq=_opt_int(data.get("read_seq")),
             unread=_opt_int(data.get("unread")),
             unread_mentions=_opt_int(data.get("unread_mentions")),
+            notifications=(
+                ConversationNotifications.from_json(notes)
+                if isinstance(notes := data.get("notifications"), Mapping)
+                else None
+            ),
             joined=None if joined is None else bool(joined),
             members=(
                 tuple(Member.from_json(_obj(m)) for m in members)
@@ -493,6 +544,9 @@ class Message:
     """Set: a reply in the thread of that root (not a quote-reply: ``reply_to_seq``)."""
     also_to_conversation: bool = False
     """A thread reply shown in the main timeline too."""
+    mentions_everyone: str | None = None
+    """``all`` or ``channel`` (every member), ``here`` (those online): the body mentions
+    everyone; None: it does not."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -517,6 +571,7 @@ class Message:
             ),
             thread_root_seq=_opt_int(data.get("thread_root_seq")),
             also_to_conversation=data.get("also_to_conversation") is True,
+            mentions_everyone=_opt_str(data.get("mentions_everyone")),
             raw=dict(data),
         )
 
@@ -923,6 +978,23 @@ class UserUpdated(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationsUpdated(Event):
+    """``notifications_updated``: you (on some device) changed your settings in the
+    conversation; ``notifications`` is them, whole."""
+
+    user_id: str
+    notifications: ConversationNotifications
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DndUpdated(Event):
+    """``dnd_updated``: you (on some device) changed your do not disturb."""
+
+    user_id: str
+    dnd: DoNotDisturb
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(Event):
     """An event kind this SDK does not model; everything is in ``raw``."""
 
@@ -1048,6 +1120,18 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
     if kind in ("message_pinned", "message_unpinned"):
         pinned = MessagePinned if kind == "message_pinned" else MessageUnpinned
         return pinned(seq=_int(data.get("seq")), by=_opt_str(data.get("by")), **common)
+    if kind == "notifications_updated":
+        return NotificationsUpdated(
+            user_id=_str(data.get("user_id")),
+            notifications=ConversationNotifications.from_json(_obj(data.get("notifications"))),
+            **common,
+        )
+    if kind == "dnd_updated":
+        return DndUpdated(
+            user_id=_str(data.get("user_id")),
+            dnd=DoNotDisturb.from_json(_obj(data.get("dnd"))),
+            **common,
+        )
     if kind == "member_role_changed":
         return MemberRoleChanged(
             user_id=_str(data.get("user_id")),

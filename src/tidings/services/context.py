@@ -38,6 +38,10 @@ class Limits:
     audit_export_max_rows: int
     config_max_value_chars: int
     custom_status_max_chars: int
+    mention_all_min_role: Literal["member", "moderator", "owner"]
+    mention_all_large_min_role: Literal["member", "moderator", "owner"]
+    mention_all_large_members: int
+    mention_all_confirm_members: int
 
     @property
     def edit_window(self) -> timedelta:

@@ -124,7 +124,9 @@ class DigestService:
             since = oldest if since is None or since < oldest else since
             found, more = await tx.missed_items(uid, since, now, self.limits.digest_max_items)
             items = [
-                i for i in found if await self.notify.still_due(tx, uid, i.conversation_id, i.seq)
+                i
+                for i in found
+                if await self.notify.still_due(tx, uid, i.conversation_id, i.seq, digest=True)
             ]
         if not items:
             return

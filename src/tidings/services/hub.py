@@ -25,6 +25,7 @@ from tidings.services.integrations import CommandService, IncomingWebhookService
 from tidings.services.jobs import JobService
 from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
+from tidings.services.notifications import NotificationService
 from tidings.services.notify_jobs import NotifyJobService
 from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
@@ -61,6 +62,7 @@ class Services:
     second_factor: SecondFactorService
     sessions: SessionService
     profile: ProfileService
+    notifications: NotificationService
     bots: BotService
     limiter: RateLimiter
     secrets: SecretsService
@@ -139,6 +141,7 @@ class Services:
             second_factor=second_factor,
             sessions=SessionService(deps, auth, passwords),
             profile=ProfileService(deps, auth.limiter),
+            notifications=NotificationService(deps, auth.limiter),
             bots=BotService(deps, auth, users),
             limiter=auth.limiter,
             secrets=SecretsService(deps, audit),

@@ -40,6 +40,7 @@ from tidings.core.models import (
     FileInfo,
     FileStatus,
     Member,
+    MemberRole,
     Message,
     MessageId,
     Pin,
@@ -47,15 +48,18 @@ from tidings.core.models import (
     User,
     UserId,
 )
+from tidings.core.notify import EveryoneMention
 from tidings.core.rules import (
     check_body,
     check_can_edit,
+    check_can_mention_everyone,
     check_can_pin,
     check_can_post,
     check_can_react,
     check_can_recall,
     check_client_msg_id,
     check_not_archived,
+    everyone_mention,
     mentioned_usernames,
     seq_visible,
     visible_seq_limit,
@@ -63,6 +67,7 @@ from tidings.core.rules import (
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
 from tidings.services.events import EventBatch
+from tidings.services.notifications import mention_all_policy
 from tidings.services.plugins import PluginService
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import ThreadRoot, Tx
@@ -376,6 +381,11 @@ class MessageService:
                     first = targets.first_seqs.get((cid, r.sender.id), 1)
                     _check_root(roots, cid, r.thread_root_seq, first, last_seq)
                 attached = _attachments(r, files)
+                everyone = everyone_mention(r.body)
+                if everyone is not None:  # rare: its one extra read only then
+                    await self._check_everyone(
+                        tx, cid, r.sender, targets.roles[(cid, r.sender.id)], everyone
+                    )
                 mentions = await _resolve_mentions(tx, cid, r.body)
                 message = Message(
                     id=MessageId(self.d.ids.new_id()),
@@ -407,6 +417,17 @@ class MessageService:
             for summary in await _add_replies(tx, replies, self.d.limits.thread_participants_max):
                 events.add(ThreadUpdated(summary, now))
         return results
+
+    async def _check_everyone(
+        self, tx: Tx, cid: str, sender: User, role: MemberRole, mention: EveryoneMention
+    ) -> None:
+        """@all / @channel / @here: only from a role the conversation's size allows
+        (settings mention_all_*; core/rules.py:check_can_mention_everyone)."""
+        conv = await tx.get_conversation(cid)
+        if conv is None:  # the send's own checks refuse it
+            return
+        policy = mention_all_policy(self.d)
+        check_can_mention_everyone(policy, mention, sender, role, conv.member_count, conv.kind)
 
     async def close(self) -> None:
         """Finish the sends already accepted, then stop the writer."""
@@ -478,6 +499,9 @@ class MessageService:
             check_not_archived(conv)
             message = await _message(tx, conv.id, seq, member)
             check_can_edit(message, actor, now, self.d.limits.edit_window)
+            everyone = everyone_mention(body)
+            if everyone is not None and everyone is not everyone_mention(message.body):
+                await self._check_everyone(tx, conv.id, actor, member.role, everyone)
             mentions = await _resolve_mentions(tx, conv.id, body)
             await tx.edit_message(conv.id, seq, body, mentions, edited_at=now)
             updated = await _message(tx, conv.id, seq)

@@ -30,7 +30,7 @@ from tidings.core.jobs import NewJob
 from tidings.core.models import (
     ConversationId,
     ConversationKind,
-    Message,
+    MemberNotify,
     Session,
     StoredEvent,
     User,
@@ -38,9 +38,12 @@ from tidings.core.models import (
     UserOrigin,
 )
 from tidings.core.notifications import NotifySettings, check_email, notified_for
+from tidings.core.notify import EveryoneMention
+from tidings.core.rules import everyone_mention
 from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.jobs import JobService
+from tidings.services.notifications import zone_of
 from tidings.services.ratelimit import Action, RateLimiter
 from tidings.store.ports import Tx
 
@@ -73,25 +76,12 @@ class NotifyJobService:
         jobs.on_events(CONSUMER, self)
 
     # --- the seam: who is notified ---------------------------------------------------
-    async def recipients(self, tx: Tx, message: Message) -> frozenset[UserId]:
-        """Who is notified of `message` (read state aside): core/notifications.py:
-        notified_for over the conversation's active members."""
-        conv = await tx.get_conversation(message.conversation_id)
-        if conv is None:
-            return frozenset()
-        if conv.kind is ConversationKind.DIRECT:
-            members = [m.user_id for m in await tx.list_members(conv.id) if m.active]
-        else:
-            members = []
-            for uid in message.mentions:
-                member = await tx.get_member(conv.id, uid)
-                if member is not None and member.active:
-                    members.append(uid)
-        return notified_for(conv.kind, message.sender_id, members, message.mentions)
-
-    async def still_due(self, tx: Tx, user_id: str, conversation_id: str, seq: int) -> bool:
-        """Whether `user_id` is still to be told of message `seq` now: notified for it,
-        a member who may read it and has not, and the message not recalled."""
+    async def still_due(
+        self, tx: Tx, user_id: str, conversation_id: str, seq: int, *, digest: bool = False
+    ) -> bool:
+        """Whether `user_id` is still to be told of message `seq` now: a member who may
+        read it and has not, the message not recalled, and the policy says so with
+        their settings as they are now (do not disturb, mute, level: core/notify.py)."""
         message = await tx.get_message(conversation_id, seq)
         if message is None or message.deleted:
             return False
@@ -100,7 +90,22 @@ class NotifyJobService:
             return False
         if seq < member.first_seq:
             return False
-        return UserId(user_id) in await self.recipients(tx, message)
+        conv = await tx.get_conversation(conversation_id)
+        user = await tx.get_user(user_id)
+        if conv is None or user is None:
+            return False
+        dnd = {member.user_id: (await tx.get_dnd(user_id), zone_of(user))}
+        found = notified_for(
+            conv.kind,
+            message.sender_id,
+            {member.user_id: member.notify},
+            message.mentions,
+            everyone_mention(message.body),
+            now=self.d.clock.now(),
+            dnd=dnd,
+            digest=digest,
+        )
+        return member.user_id in found
 
     # --- the event consumer ------------------------------------------------------------
     def active(self) -> bool:
@@ -117,37 +122,47 @@ class NotifyJobService:
         email = bool(self.limits.smtp_host)
         delay = self.limits.digest_delay_seconds
         bucket_s = max(1.0, delay)
-        # user, conversation, seq, the message's time
-        targets: list[tuple[UserId, str, int, float]] = []
-        directs: dict[str, list[UserId]] = {}
+        # user, conversation, seq, the message's time, pushed, mailed
+        targets: list[tuple[UserId, str, int, float, bool, bool]] = []
+        members_of: dict[str, dict[UserId, MemberNotify]] = {}
+        now = self.d.clock.now()
         for event in sent:
             raw = event.payload.get("message")
             cid = event.conversation_id
             if not isinstance(raw, dict) or cid is None or cid not in kinds:
                 continue
             kind = kinds[cid]
+            if cid not in members_of:
+                # the members' levels and mutes as they are now (do not disturb is
+                # asked when each job runs: it may end before a digest is due)
+                async with self.d.store.read() as tx:
+                    members_of[cid] = {
+                        m.user_id: m.notify for m in await tx.list_members(cid) if m.active
+                    }
             sender = UserId(str(raw.get("sender_id", "")))
             seq = int(raw.get("seq", 0))
-            mentions = [UserId(str(u)) for u in raw.get("mentions") or []]
-            if kind is ConversationKind.DIRECT:
-                if cid not in directs:
-                    async with self.d.store.read() as tx:
-                        directs[cid] = [m.user_id for m in await tx.list_members(cid) if m.active]
-                members: list[UserId] = directs[cid]
-            else:
-                members = mentions  # checked against the membership when the job runs
+            mentions = [str(u) for u in raw.get("mentions") or []]
+            everyone_raw = raw.get("mentions_everyone")
+            everyone = (
+                EveryoneMention(everyone_raw)
+                if everyone_raw in {e.value for e in EveryoneMention}
+                else None
+            )
+            members = members_of[cid]
+            pushed = notified_for(kind, sender, members, mentions, everyone, now=now)
+            mailed = notified_for(kind, sender, members, mentions, everyone, now=now, digest=True)
             at = event_time(raw)
-            for uid in sorted(notified_for(kind, sender, members, mentions)):
-                targets.append((uid, cid, seq, at))
+            for uid in sorted(pushed | mailed):
+                targets.append((uid, cid, seq, at, uid in pushed, uid in mailed))
         if not targets:
             return []
         # only people a push or a mail can reach get a job (most have neither)
         async with self.d.store.read() as tx:
-            pushed, mailed = await tx.notify_reach(sorted({u for u, *_ in targets}))
+            has_push, has_mail = await tx.notify_reach(sorted({u for u, *_ in targets}))
         found: list[NewJob] = []
-        now = self.d.clock.now().timestamp()
-        for uid, conv, seq, at in targets:
-            if push and uid in pushed:
+        stamp = now.timestamp()
+        for uid, conv, seq, at, to_push, to_mail in targets:
+            if push and to_push and uid in has_push:
                 found.append(
                     NewJob(
                         PUSH_NOTIFY,
@@ -155,14 +170,14 @@ class NotifyJobService:
                         job_id=f"push:{conv}:{seq}:{uid}",
                     )
                 )
-            if email and uid in mailed:
+            if email and to_mail and uid in has_mail:
                 found.append(
                     NewJob(
                         DIGEST_SEND,
                         {"user_id": uid},
                         job_id=f"digest:{uid}:{int(at // bucket_s)}",
                         # due `delay` after the message, however late this reads it
-                        delay_seconds=max(0.0, at + delay - now),
+                        delay_seconds=max(0.0, at + delay - stamp),
                     )
                 )
         return found

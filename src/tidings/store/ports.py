@@ -27,10 +27,12 @@ from tidings.core.models import (
     ConversationKind,
     CustomStatus,
     Department,
+    Dnd,
     FileInfo,
     FileStatus,
     IdentityLink,
     Member,
+    MemberNotify,
     MemberRole,
     MemberView,
     Message,
@@ -239,6 +241,13 @@ class UsersTx(Protocol):
         preferences, written whole."""
         ...
 
+    async def get_dnd(self, user_id: str) -> Dnd:
+        """A user's do not disturb (users.dnd_until, dnd_start, dnd_end); a user who is
+        not there: off."""
+        ...
+
+    async def set_dnd(self, user_id: str, dnd: Dnd) -> None: ...
+
     async def set_role(self, user_id: str, role: OrgRole) -> None: ...
 
     async def set_disabled(self, user_id: str, disabled: bool) -> None: ...
@@ -346,6 +355,12 @@ class ConversationsTx(Protocol):
     async def get_member(self, conversation_id: str, user_id: str) -> Member | None: ...
 
     async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> None: ...
+
+    async def set_member_notify(
+        self, conversation_id: str, user_id: str, notify: MemberNotify
+    ) -> None:
+        """A member's notification settings, written whole."""
+        ...
 
     async def count_owners(self, conversation_id: str) -> int:
         """How many active members are owners."""

@@ -1,5 +1,5 @@
 // The account page (#/account): your profile (display name, language, time zone,
-// theme) and custom status, your signed-in devices, change your password, and the
+// theme) and custom status, do not disturb (notifications.js), your signed-in devices, change your password, and the
 // second factor (turn it on with the QR code, new recovery codes, turn it off). Every
 // security change asks for the password in the same request, as the server requires
 // (docs/security.md).
@@ -7,6 +7,7 @@ import { h, append, clear, bdi } from './dom.js';
 import { t, LANGUAGES } from './i18n.js';
 import { fmtDateTime } from './format.js';
 import { THEMES } from './pwa.js';
+import { dndBox } from './notifications.js';
 import { pushSupported, currentSubscription, enablePush, disablePush } from './push.js';
 
 export function renderAccount(main, ctx) {
@@ -15,7 +16,8 @@ export function renderAccount(main, ctx) {
   append(main, h('section', { class: 'page', 'data-testid': 'account-page' },
     h('header', { class: 'page-header' }, ctx.backButton(), h('h2', {}, t('account.title'))),
     body));
-  append(body, profileBox(ctx), statusBox(ctx), notificationsBox(ctx), sessionsBox(ctx), passwordBox(ctx), secondFactorBox(ctx));
+  append(body, profileBox(ctx), statusBox(ctx), dndBox(ctx), notificationsBox(ctx), sessionsBox(ctx), passwordBox(ctx),
+    secondFactorBox(ctx));
 }
 
 function field(label, input) {

@@ -13,7 +13,7 @@ import { renderAdmin } from './admin.js';
 import { renderAccount, renderEnrolment } from './account.js';
 import { renderLoginScreen } from './login.js';
 import { toast, openModal, confirmDialog, promptDialog, errorText, uuid } from './ui.js';
-import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName, jumpPlan } from './state.js';
+import { apply, initialState, msgStore, newestSeq, oldestSeq, displayName, jumpPlan, unreadTotal } from './state.js';
 import { ClientSession } from './sync.js';
 import { buildSidebar, buildMeBar, renderConvList } from './conv_list.js';
 import { createChatView } from './messages.js';
@@ -25,6 +25,7 @@ import { backButton } from './names.js';
 import { applyTheme, savedTheme, registerServiceWorker } from './pwa.js';
 import { setTimeZone } from './format.js';
 import { renderSearch, searchForRoute } from './search.js';
+import { maybeNotify, setFaviconBadge } from './notifications.js';
 
 const TOKEN_KEY = 'tidings.token';
 const USER_KEY = 'tidings.user';
@@ -106,6 +107,9 @@ function run(e) {
       break;
     case 'apply_preferences':
       applyPreferences(e.preferences);
+      break;
+    case 'notify_message':
+      maybeNotify(ctx, e.message);
       break;
     default:
       console.error('unknown effect', e);
@@ -228,7 +232,10 @@ function flush() {
   dirty.clear();
   const all = parts.has('all');
   if (!state.me || !$('.shell')) return;
-  if (all || parts.has('list')) renderConvList(ctx);
+  if (all || parts.has('list')) {
+    renderConvList(ctx);
+    setFaviconBadge(unreadTotal(state));
+  }
   if (parts.has('sidebar')) {
     const bar = $('.me-bar');
     if (bar) bar.replaceWith(buildMeBar(ctx));
@@ -558,6 +565,7 @@ async function loadInitialState() {
   session.forgetHistory();
   dispatch({ type: 'initial_loaded', conversations: convRes.conversations || [], users: usersRes.users || [] });
   loadCommands();
+  loadNotifyPrefs();
   // Names of direct conversations and presence need the member lists.
   const needDetails = [...state.convs.values()].filter((c) => c.kind !== 'channel').slice(0, 60);
   await Promise.all(needDetails.map((c) => loadDetail(c.id, { quiet: true })));
@@ -581,6 +589,13 @@ async function loadInitialState() {
     }
   }
   if (state.view !== 'chat') invalidate('view');
+}
+
+// Do not disturb, the time zone it follows and who may mention everyone (notify.js).
+function loadNotifyPrefs() {
+  api.get('/users/me/notifications')
+    .then((prefs) => dispatch({ type: 'notify_prefs_loaded', prefs }))
+    .catch(() => { /* without them: no do not disturb known, the default confirmation */ });
 }
 
 let refreshing = null;

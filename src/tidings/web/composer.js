@@ -12,6 +12,7 @@ import { msgStore, parseCommand, commandMatches } from './state.js';
 import { convTitle } from './names.js';
 import { createUploadTray, pastedFiles } from './files.js';
 import { filesBody } from './file_kinds.js';
+import { confirmEveryone, everyoneToConfirm } from './notifications.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const MAX_BODY_BYTES = 16384;
@@ -38,7 +39,7 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
     ta.style.height = 'auto';
     ta.style.height = `${Math.min(ta.scrollHeight, 200)}px`;
   };
-  const submit = () => {
+  const submit = (confirmed = false) => {
     const text = ta.value.replace(/^\s*\n/, '').trimEnd(); // not /\s+$/: quadratic on long blank runs
     const files = tray.sendable();
     if (files.busy) {
@@ -58,6 +59,15 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
     }
     if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
       ctx.toast(t('error.too_large'), 'error');
+      return;
+    }
+    const conv = state().convs.get(cid) || state().details.get(cid);
+    const everyone = confirmed === true ? null : everyoneToConfirm(ctx, conv, text);
+    if (everyone) {
+      // @all / @channel / @here to many people: asked first (notifications.js)
+      confirmEveryone(ctx, conv, everyone).then((ok) => {
+        if (ok === true && ta.value.replace(/^\s*\n/, '').trimEnd() === text) submit(true);
+      });
       return;
     }
     onSent();

@@ -7,6 +7,8 @@ import { fmtListTime } from './format.js';
 import { isAdmin, directPeer, sortedConversations, shownUnread, unreadTotal } from './state.js';
 import { convTitle, convAvatar, statusChip, typingNames } from './names.js';
 import { buildSearchBox } from './search.js';
+import { badgeTitle } from './notify.js';
+import { isMuted } from './notifications.js';
 
 // ctx: the view context (app.js) plus `languageSelect(onChange)` and `signOut()`.
 export function buildSidebar(ctx) {
@@ -67,7 +69,7 @@ export function renderConvList(ctx) {
   document.querySelector('.shell').classList.toggle('main-open', state.view !== 'home');
   const convs = sortedConversations(state, (c) => convTitle(ctx, c));
   const total = unreadTotal(state);
-  document.title = total ? `(${total > 99 ? '99+' : total}) ${t('app.name')}` : t('app.name');
+  document.title = badgeTitle(total, t('app.name'));
   clear(ul);
   if (!convs.length) {
     ul.append(h('li', { class: 'empty-list' }, state.booted ? t('list.empty') : t('common.loading')));
@@ -84,6 +86,8 @@ export function renderConvList(ctx) {
           h('div', { class: 'conv-top' },
             h('span', { class: 'conv-name' }, bdi(convTitle(ctx, c))),
             c.kind === 'direct' && directPeer(state, c.id) ? statusChip(ctx, directPeer(state, c.id), { compact: true }) : null,
+            isMuted(c) ? h('span', { class: 'conv-muted', 'data-testid': 'conv-muted', title: t('notify.muted'),
+              'aria-label': t('notify.muted') }, icon('bell_off', 14)) : null,
             h('span', { class: 'conv-time' }, fmtListTime(c.last_activity_at))),
           h('div', { class: 'conv-bottom' },
             h('span', { class: 'conv-preview' }, previewText(ctx, c)),

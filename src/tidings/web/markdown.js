@@ -164,7 +164,8 @@ function inline(s, ix, a, b, opts, inLink) {
       if (j > i + 1) {
         const name = s.slice(i + 1, j);
         const known = opts.isMember ? opts.isMember(name) : true;
-        const me = Boolean(opts.me) && name.toLowerCase() === opts.me.toLowerCase();
+        const me = (Boolean(opts.me) && name.toLowerCase() === opts.me.toLowerCase())
+          || (Boolean(opts.alsoMe) && opts.alsoMe.has(name.toLowerCase())); // @all, @channel, @here
         emit(known ? { type: 'mention', name, me } : { type: 'text', text: '@' + name }, j);
         continue;
       }
@@ -202,7 +203,7 @@ function nextOpening(text, from) {
 // Parse `source` into a list of nodes: {type: 'text', text} | {type: 'br'} |
 // {type: 'code' | 'pre', text} | {type: 'strong' | 'em', children} |
 // {type: 'link', href, children} | {type: 'mention', name, me}.
-// opts: { me: own username, isMember: (username) => bool }
+// opts: { me: own username, alsoMe: a Set of lowercase names shown as mine too (@all), isMember: (username) => bool }
 export function parseMarkdown(source, opts = {}) {
   const text = String(source ?? '').replace(/\r\n?/g, '\n');
   const out = [];

@@ -14,6 +14,10 @@ import { createMembersPanel } from './members.js';
 import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
 import { createThreadPanel, threadLine } from './thread.js';
 import { openPinsPanel, setPinned } from './pins.js';
+import { openNotifyMenu, isMuted } from './notifications.js';
+import { EVERYONE } from './notify.js';
+
+const EVERYONE_WORDS = new Set(EVERYONE);
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -106,6 +110,9 @@ export function createChatView(ctx, cid) {
         h('div', { class: 'chat-sub' }, sub)),
       threadUnread(st, cid) ? h('span', { class: 'badge thread-unread', 'data-testid': 'thread-unread-total',
         title: t('thread.unread_total') }, t('thread.unread_badge', { n: threadUnread(st, cid) })) : null,
+      st.convs.has(c.id) ? h('button', { class: `icon-btn${isMuted(c) ? ' active' : ''}`, type: 'button',
+        title: t('notify.menu_title'), 'aria-label': t('notify.menu_title'), 'data-testid': 'open-notify',
+        onclick: () => openNotifyMenu(ctx, cid) }, icon(isMuted(c) ? 'bell_off' : 'bell')) : null,
       h('button', { class: 'icon-btn', type: 'button', title: t('pins.title'), 'aria-label': t('pins.title'),
         'data-testid': 'open-pins', onclick: () => openPinsPanel(ctx, cid) }, icon('pin')),
       h('button', { class: 'icon-btn', type: 'button', title: t('files.panel_title'), 'aria-label': t('files.panel_title'),
@@ -267,7 +274,11 @@ export function createChatView(ctx, cid) {
     const d = st.details.get(m.conversation_id);
     const memberNames = new Set(d ? (d.members || []).map((x) => (st.users.get(x.user_id) || {}).username)
       .filter(Boolean).map((u) => u.toLowerCase()) : []);
-    const mdOpts = { me: st.me.username, isMember: (u) => !d || memberNames.has(u.toLowerCase()) };
+    // @all / @channel / @here (a message that mentions everyone): shown like a mention of me
+    const everyone = m.mentions_everyone ? EVERYONE_WORDS : null;
+    if (everyone) classes.push('mentions-everyone');
+    const mdOpts = { me: st.me.username, alsoMe: everyone,
+      isMember: (u) => !d || memberNames.has(u.toLowerCase()) || (!!everyone && everyone.has(u.toLowerCase())) };
 
     let body;
     if (editing) body = buildEditor(m);

@@ -47,6 +47,8 @@ export function initialState({ me = null } = {}) {
     thread: null, // { cid, root }: the thread open in the side panel
     threadReplies: new Map(), // `${cid}:${root_seq}` -> Map(seq -> reply) of the open thread
     pinsVersion: new Map(), // cid -> count of pin events seen (pins.js reloads its panel on a change)
+    // GET /users/me/notifications: { dnd: {until, schedule}, time_zone, mention_all } (notify.js)
+    notifyPrefs: null,
   };
 }
 
@@ -204,7 +206,7 @@ export function oldestSeq(store) {
 // and unread comes from positions (last_seq - read_seq).
 export function normalizeConv(c, existing = null) {
   const merged = { ...(existing || {}), ...c };
-  for (const k of ['role', 'read_seq', 'unread', 'unread_mentions']) {
+  for (const k of ['role', 'read_seq', 'unread', 'unread_mentions', 'notifications']) {
     if (c[k] === undefined && existing) merged[k] = existing[k];
   }
   merged.last_seq = Math.max(existing ? existing.last_seq || 0 : 0, c.last_seq || 0);
@@ -345,6 +347,8 @@ function acceptMessage(state, m, effects) {
     u.unread = Math.max(0, u.last_seq - (u.read_seq || 0));
     if (u.unread === 0) u.unread_mentions = 0;
     next.convs = mapSet(state.convs, cid, u);
+    // a message new to this client: the shell asks notify.js whether it notifies
+    if (!own) effects.push({ type: 'notify_message', message: m });
   }
   next.previews = setPreview(state.previews, m);
   const s = state.msgs.get(cid);
@@ -552,6 +556,17 @@ function applyEvent(state, ev, effects) {
     }
     case 'read':
       return applyRead(state, cid, ev.user_id, ev.seq, effects);
+    case 'notifications_updated': {
+      // my own settings in a conversation (another tab, or this one): replace them
+      const c = state.convs.get(cid);
+      if (!c || ev.user_id !== me || !ev.notifications) return state;
+      effects.push(render('list', 'header'));
+      return { ...state, convs: mapSet(state.convs, cid, { ...c, notifications: { ...ev.notifications } }) };
+    }
+    case 'dnd_updated':
+      if (ev.user_id !== me || !ev.dnd) return state;
+      effects.push(render('list', 'view'));
+      return { ...state, notifyPrefs: { ...(state.notifyPrefs || {}), dnd: { ...ev.dnd } } };
     case 'user_updated': {
       // a profile change: one copy per shared conversation (the same user each time),
       // and on one's own connections the preferences too
@@ -563,6 +578,9 @@ function applyEvent(state, ev, effects) {
         next.me = { ...state.me, ...u };
         effects.push({ type: 'remember_user', user: next.me });
         if (ev.preferences) effects.push({ type: 'apply_preferences', preferences: ev.preferences });
+        if (ev.preferences && state.notifyPrefs) {
+          next.notifyPrefs = { ...state.notifyPrefs, time_zone: ev.preferences.time_zone || null };
+        }
         effects.push(render('sidebar'));
       }
       effects.push(render('list', 'header', 'members', 'messages'));
@@ -574,6 +592,19 @@ function applyEvent(state, ev, effects) {
 }
 
 const HANDLERS = {
+  // ---------------------------------------------------------- notification settings
+  notify_prefs_loaded(state, { prefs }, effects) {
+    if (!prefs) return state;
+    effects.push(render('list'));
+    return { ...state, notifyPrefs: { dnd: prefs.dnd || null, time_zone: prefs.time_zone || null,
+      mention_all: prefs.mention_all || null } };
+  },
+  conversation_notifications(state, { cid, notifications }, effects) {
+    const c = state.convs.get(cid);
+    if (!c || !notifications) return state;
+    effects.push(render('list', 'header'));
+    return { ...state, convs: mapSet(state.convs, cid, { ...c, notifications: { ...notifications } }) };
+  },
   // ---------------------------------------------------------- threads
   threads_loaded(state, { cid, threads = [] }, effects) {
     let map = state.threads;

@@ -7,6 +7,7 @@ import { t } from './i18n.js';
 import { renderMarkdown } from './markdown.js';
 import { fmtTime, fmtDateTime } from './format.js';
 import { msgStore, threadKey } from './state.js';
+import { confirmEveryone, everyoneToConfirm } from './notifications.js';
 
 const MAX_BODY_BYTES = 16384;
 
@@ -55,12 +56,18 @@ export function createThreadPanel(ctx, cid) {
     return th && th.cid === cid ? th : null;
   }
 
-  function submit() {
+  function submit(confirmed = false) {
     const th = open();
     const text = ta.value.trim();
     if (!th || !text) return;
     if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
       ctx.toast(t('error.too_large'), 'error');
+      return;
+    }
+    const conv = state().convs.get(cid) || state().details.get(cid);
+    const everyone = confirmed === true ? null : everyoneToConfirm(ctx, conv, text);
+    if (everyone) { // @all / @channel / @here to many people: asked first
+      confirmEveryone(ctx, conv, everyone).then((ok) => { if (ok === true && ta.value.trim() === text) submit(true); });
       return;
     }
     ctx.sendMessage(cid, text, null, [], { thread_root_seq: th.root, also_to_conversation: also.checked });

@@ -223,3 +223,41 @@ async def test_an_admin_sets_a_local_accounts_address(make_server: MakeServer) -
             (admin.id, ben.id),
             (admin.id, ben.id),
         ]
+
+
+async def test_mute_dnd_and_level_none_suppress_digests(make_server: MakeServer) -> None:
+    clock = FakeClock(START, tick=timedelta(milliseconds=1))
+    async with SmtpServer() as smtp, make_server(clock=clock, **settings(smtp)) as server:
+        _admin, ann, ben, dm, group = await setup(server)
+        await ben.call(
+            "PUT", "/users/me/notifications/offline", json={"email": "b@example.org"}, expect=200
+        )
+        await ben.call(
+            "PUT", f"/conversations/{group}/notifications", json={"muted": True}, expect=200
+        )
+        await ben.call(
+            "PUT", f"/conversations/{dm}/notifications", json={"level": "none"}, expect=200
+        )
+        await ann.send(group, "muted @ben")
+        await ann.send(dm, "at level none")
+        clock.advance(DELAY + 5)
+        await run_due(server)
+        assert smtp.mails == []
+        # do not disturb when the digest is due: not mailed then
+        await ben.call(
+            "PUT", f"/conversations/{dm}/notifications", json={"level": None}, expect=200
+        )
+        until = (clock.now() + timedelta(seconds=DELAY * 3)).isoformat()
+        await ben.call("PUT", "/users/me/notifications", json={"dnd_until": until}, expect=200)
+        await ann.send(dm, "during do not disturb")
+        clock.advance(DELAY + 5)
+        await run_due(server)
+        assert smtp.mails == []
+        # a group message without a mention is no digest's, whatever the level
+        await ben.call(
+            "PUT", f"/conversations/{group}/notifications", json={"muted": False}, expect=200
+        )
+        await ann.send(group, "no mention in the group")
+        clock.advance(DELAY * 3)
+        await run_due(server)
+        assert smtp.mails == []

@@ -63,19 +63,60 @@ async def test_a_direct_message_is_pushed_encrypted_and_signed(
         assert (await ann.get("/push/vapid-key"))["public_key"] == key
 
 
-async def test_mentions_are_pushed_not_other_group_messages(
-    server: AppServer, world: World
-) -> None:
+async def test_levels_decide_what_groups_and_channels_push(server: AppServer, world: World) -> None:
     ann, ben, cat = await world.users("ann", "ben", "cat")
-    cid = await world.conversation(ann, ben, cat)
+    group = await world.conversation(ann, ben, cat)
+    channel = await world.conversation(ann, ben, cat, kind="channel", name="news")
     async with PushEndpoint(path="/b") as bens, PushEndpoint(path="/c") as cats:
         await ben.post("/push/subscriptions", bens.subscription(), expect=201)
         await cat.post("/push/subscriptions", cats.subscription(), expect=201)
-        await ann.send(cid, "no mention here")
-        await ann.send(cid, "hey @ben look")
+        # a group's default level is all, a channel's mentions (core/notify.py)
+        await ann.send(group, "to the group")
+        await ann.send(channel, "no mention here")
+        await ann.send(channel, "hey @ben look")
         await drain(server)
-        assert [p.json()["preview"] for p in bens.pushes] == ["hey @ben look"]
-        assert cats.pushes == []
+        assert sorted(p.json()["preview"] for p in bens.pushes) == ["hey @ben look", "to the group"]
+        assert [p.json()["preview"] for p in cats.pushes] == ["to the group"]
+        await ann.send(channel, "@channel everyone")
+        await drain(server)
+        assert [p.json()["preview"] for p in cats.pushes] == ["to the group", "@channel everyone"]
+
+
+async def test_mute_dnd_and_level_none_suppress_pushes(server: AppServer, world: World) -> None:
+    ann, ben = await world.users("ann", "ben")
+    dm = await world.conversation(ann, ben, kind="direct")
+    group = await world.conversation(ann, ben)
+    async with PushEndpoint() as bens:
+        await ben.post("/push/subscriptions", bens.subscription(), expect=201)
+        await ben.call(
+            "PUT", f"/conversations/{group}/notifications", json={"muted": True}, expect=200
+        )
+        await ben.call(
+            "PUT", f"/conversations/{dm}/notifications", json={"level": "none"}, expect=200
+        )
+        await ann.send(group, "muted group @ben")
+        await ann.send(dm, "level none")
+        await drain(server)
+        assert bens.pushes == []
+        await ben.call(
+            "PUT", f"/conversations/{dm}/notifications", json={"level": "mentions"}, expect=200
+        )
+        await ann.send(dm, "not a mention: a direct message at level mentions")
+        await ann.send(dm, "@ben now")
+        await drain(server)
+        assert [p.json()["preview"] for p in bens.pushes] == ["@ben now"]
+        await ben.call(
+            "PUT", f"/conversations/{dm}/notifications", json={"level": None}, expect=200
+        )
+        until = "2999-01-01T00:00:00Z"
+        await ben.call("PUT", "/users/me/notifications", json={"dnd_until": until}, expect=200)
+        await ann.send(dm, "during do not disturb")
+        await drain(server)
+        assert len(bens.pushes) == 1
+        await ben.call("PUT", "/users/me/notifications", json={"dnd_until": None}, expect=200)
+        await ann.send(dm, "after do not disturb")
+        await drain(server)
+        assert [p.json()["preview"] for p in bens.pushes][-1] == "after do not disturb"
 
 
 async def test_not_pushed_when_read_first_nor_without_previews(

@@ -204,6 +204,11 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/files/{file_id}/signed"): EVERYONE,
     ("GET", "/api/v1/conversations/{cid}/files"): IN_G,
     ("PATCH", "/api/v1/users/me"): AUTH,  # one's own profile
+    # one's own notification settings: in G's conversations for its members, DND for all
+    ("GET", "/api/v1/conversations/{cid}/notifications"): IN_G,
+    ("PUT", "/api/v1/conversations/{cid}/notifications"): IN_G,
+    ("GET", "/api/v1/users/me/notifications"): AUTH,
+    ("PUT", "/api/v1/users/me/notifications"): AUTH,
     # notifications for closed tabs (docs/notifications.md): one's own subscriptions and
     # settings; the digest's unsubscribe link is signed, no token
     ("GET", "/api/v1/push/vapid-key"): AUTH,
@@ -429,6 +434,12 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
         case (_, "/conversations/{cid}/messages/{seq}/reactions/{emoji}"):
             seq = world.message_seq
             return Call(method, f"{v1}/conversations/{g}/messages/{seq}/reactions/👍")
+        case ("GET", "/conversations/{cid}/notifications"):
+            return Call(method, f"{v1}/conversations/{g}/notifications")
+        case ("PUT", "/conversations/{cid}/notifications"):
+            return Call(method, f"{v1}/conversations/{g}/notifications", {"level": "mentions"})
+        case ("PUT", "/users/me/notifications"):
+            return Call(method, path, {"dnd_schedule": {"start": "22:00", "end": "07:00"}})
         case ("GET", "/conversations/{cid}/pins"):
             return Call(method, f"{v1}/conversations/{g}/pins")
         case (_, "/conversations/{cid}/pins/{seq}"):

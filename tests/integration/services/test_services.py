@@ -1256,6 +1256,11 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     await w.svc.threads.mark_read(alice, channel.id, root.seq, root.seq + 1)  # alice's only
     # user_updated: one per conversation of alice's, and her own devices' copy
     await w.svc.users.update(None, alice.id, display_name="Alice Chen")
+    # one's own notification settings: only their devices
+    from tidings.services.notifications import DndChange, MemberNotifyChange
+
+    await w.svc.notifications.set_member(bob, channel.id, MemberNotifyChange(level="all"))
+    await w.svc.notifications.set_dnd(bob, DndChange(schedule=("22:00", "07:00")))
     stored = await w.svc.sync.committed_between(head, await w.svc.sync.head())
     published = [envelope for _, envelope in recorder.got]
     assert [envelope_for(e) for e in stored] == published
@@ -1612,3 +1617,56 @@ async def test_a_rename_by_the_identity_provider_reaches_everyone_holding_the_na
     recorder.got.clear()
     await w.svc.identity.provision("ldap", "s-kim", ExternalProfile("kim", "Kim Park"))
     assert recorder.kinds() == []  # nothing changed, nothing sent
+
+
+@on_both_engines
+async def test_sync_notification_settings_stale_plus_events_equals_fresh(w: World) -> None:
+    from tidings.core.models import MemberNotify
+    from tidings.protocol.wire import dnd_json, notify_json
+    from tidings.services.notifications import UNSET, DndChange, MemberNotifyChange
+
+    alice, bob = await w.users("alice", "bob")
+    team = await w.conv(alice, GROUP, bob, name="team")
+    chan = await w.conv(alice, CHANNEL, bob, name="news")
+    n, c = w.svc.notifications, w.svc.conversations
+    later = (w.clock.now() + timedelta(hours=3)).isoformat()
+
+    async def fetch() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        views = await c.list_for(bob)
+        return (
+            {v.conversation.id: notify_json(v.member.notify) for v in views},
+            dnd_json(await n.dnd(bob)),
+        )
+
+    default = notify_json(MemberNotify())
+    await n.set_member(bob, team.id, MemberNotifyChange(level="none"))
+    since = await w.svc.sync.head()
+    settings, dnd = await fetch()
+    # while bob's other tab is away
+    await n.set_member(bob, team.id, MemberNotifyChange(level="all", muted_until=later))
+    await n.set_member(bob, chan.id, MemberNotifyChange(muted=True))
+    await n.set_member(bob, chan.id, MemberNotifyChange(level="none"))
+    await n.set_member(bob, chan.id, MemberNotifyChange(level="none"))  # nothing changes
+    await n.set_member(alice, chan.id, MemberNotifyChange(level="all"))  # alice's: not bob's
+    await n.set_dnd(bob, DndChange(schedule=("23:00", "06:30")))
+    await n.set_dnd(bob, DndChange(until=later, schedule=UNSET))
+    await c.remove_member(bob, team.id, bob.id)  # he leaves: and comes back with defaults
+    await c.add_members(alice, team.id, [bob.id])
+    events, more = await w.svc.sync.events_since(bob, since, 1000)
+    assert not more
+    kinds = [e.payload["kind"] for e in events]
+    assert kinds.count("notifications_updated") == 3 and kinds.count("dnd_updated") == 2
+    for event in events:
+        p = event.payload
+        if p["kind"] == "notifications_updated":
+            settings[p["conversation_id"]] = p["notifications"]
+        elif p["kind"] == "dnd_updated":
+            dnd = p["dnd"]
+        elif p["kind"] == "member_removed" and p["user_id"] == bob.id:
+            settings.pop(p["conversation_id"])
+        elif p["kind"] == "member_added" and bob.id in p["user_ids"]:
+            settings[p["conversation_id"]] = default
+    assert (settings, dnd) == await fetch()
+    assert settings[chan.id] == {"level": "none", "muted": True, "muted_until": None}
+    assert settings[team.id] == default
+    assert dnd["schedule"] == {"start": "23:00", "end": "06:30"} and dnd["until"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import orjson
@@ -15,6 +15,7 @@ from tidings.core.events import (
     EVENT_TYPES,
     ConversationCreated,
     ConversationUpdated,
+    DndUpdated,
     Event,
     EventKind,
     FileUpdated,
@@ -26,6 +27,7 @@ from tidings.core.events import (
     MessagePinned,
     MessageSent,
     MessageUnpinned,
+    NotificationsUpdated,
     ReactionChanged,
     ReadMoved,
     Routing,
@@ -38,12 +40,16 @@ from tidings.core.models import (
     ConversationId,
     ConversationKind,
     CustomStatus,
+    Dnd,
+    DndSchedule,
     FileId,
     FileInfo,
     FileStatus,
+    MemberNotify,
     MemberRole,
     Message,
     MessageId,
+    NotifyLevel,
     OrgRole,
     Preferences,
     StoredEvent,
@@ -77,7 +83,7 @@ MSG_JSON = {
     "sender_id": "alice", "body": "hi @bob", "reply_to_seq": 1, "mentions": ["bob"],
     "reactions": {"👍": ["bob", "carol"]}, "created_at": "2026-11-28T11:00:00Z",
     "edited_at": AT_TEXT, "deleted": False, "attachments": [],
-    "thread_root_seq": None, "also_to_conversation": False,
+    "thread_root_seq": None, "also_to_conversation": False, "mentions_everyone": None,
 }
 RECALLED = Message(MessageId("m1"), CID, 3, "cm-1", ALICE, "", None, (), CREATED, deleted=True)
 RECALLED_JSON = {
@@ -235,6 +241,37 @@ CASES += [
         {"kind": "user_updated", "conversation_id": None, "at": AT_TEXT, "user": ANN_JSON,
          "preferences": {"language": "zh-CN", "time_zone": "Asia/Shanghai", "theme": "dark"}},
         Routing(None, user=ALICE),
+    ),
+]
+CASES += [
+    (
+        # a member's own settings in a conversation: only their devices
+        NotificationsUpdated(
+            CID, BOB, MemberNotify(NotifyLevel.MENTIONS, True, AT + timedelta(hours=1)), AT
+        ),
+        {"kind": "notifications_updated", **HEAD, "user_id": "bob", "notifications": {
+            "level": "mentions", "muted": True, "muted_until": AT_TEXT.replace("T12:", "T13:")}},
+        Routing(None, user=BOB),
+    ),
+    (
+        NotificationsUpdated(CID, BOB, MemberNotify(), AT),  # back to the defaults
+        {"kind": "notifications_updated", **HEAD, "user_id": "bob", "notifications": {
+            "level": None, "muted": False, "muted_until": None}},
+        Routing(None, user=BOB),
+    ),
+    (
+        # @here: the message says it mentions everyone (online), for clients to highlight
+        MessageSent(replace(MSG, body="@here standup?", mentions=()), AT),
+        {"kind": "message", **HEAD, "message": {
+            **MSG_JSON, "body": "@here standup?", "mentions": [], "mentions_everyone": "here"}},
+        Routing(CID, sender=ALICE, client_msg_id="cm-1"),
+    ),
+    (
+        # a user's do not disturb: only their devices
+        DndUpdated(BOB, Dnd(AT, DndSchedule(time(22, 0), time(7, 30))), AT),
+        {"kind": "dnd_updated", "conversation_id": None, "at": AT_TEXT, "user_id": "bob",
+         "dnd": {"until": AT_TEXT, "schedule": {"start": "22:00", "end": "07:30"}}},
+        Routing(None, user=BOB),
     ),
 ]
 IDS = [f"{type(e).__name__}{'-private' if getattr(e, 'private', False) else ''}"

@@ -243,7 +243,8 @@ def test_member_json_and_member_view_json() -> None:
     }
     view = wire.member_view_json(MemberView(CONV, MEMBER, unread_mentions=2))
     assert view == {**wire.conversation_json(CONV), "role": "member", "read_seq": 4,
-                    "unread": 3, "unread_mentions": 2}
+                    "unread": 3, "unread_mentions": 2,
+                    "notifications": {"level": None, "muted": False, "muted_until": None}}
 
 
 def test_unread_is_last_seq_minus_read_seq_never_negative() -> None:
@@ -271,7 +272,7 @@ def test_message_json() -> None:
         "body": "hi @bob", "reply_to_seq": 1, "mentions": ["u2"],
         "reactions": {"👍": ["u1", "u2"]}, "created_at": "2026-11-28T23:59:01.123456Z",
         "edited_at": "2026-11-28T23:59:06.123456Z", "deleted": False, "attachments": [],
-        "thread_root_seq": None, "also_to_conversation": False,
+        "thread_root_seq": None, "also_to_conversation": False, "mentions_everyone": None,
     }
     data["reactions"]["👍"].append("u3")  # a copy: the message itself is not changed
     assert msg.reactions["👍"] == ["u1", "u2"]

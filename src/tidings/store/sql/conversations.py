@@ -12,8 +12,10 @@ from tidings.core.models import (
     ConversationId,
     ConversationKind,
     Member,
+    MemberNotify,
     MemberRole,
     MemberView,
+    NotifyLevel,
     UserId,
 )
 from tidings.store.ports import Membership, StreamSnapshot
@@ -75,6 +77,11 @@ def _member(row: Any) -> Member:
         left_seq=None if row.left_seq is None else int(row.left_seq),
         removed_by=None if row.removed_by is None else UserId(row.removed_by),
         first_seq=int(row.first_seq),
+        notify=MemberNotify(
+            level=None if row.notify_level is None else NotifyLevel(row.notify_level),
+            muted=bool(row.muted),
+            muted_until=utc_or_none(row.muted_until),
+        ),
     )
 
 
@@ -210,6 +217,10 @@ class ConversationQueries(TxBase):
             "left_seq": None,
             "removed_by": None,
             "first_seq": member.first_seq,
+            # one who joins again starts from the defaults (as a client's list does)
+            "notify_level": None,
+            "muted": False,
+            "muted_until": None,
         }
         if existing is None:
             await self.conn.execute(
@@ -240,6 +251,19 @@ class ConversationQueries(TxBase):
             update(t.members)
             .where(t.members.c.conversation_id == conversation_id, t.members.c.user_id == user_id)
             .values(role=role)
+        )
+
+    async def set_member_notify(
+        self, conversation_id: str, user_id: str, notify: MemberNotify
+    ) -> None:
+        await self.conn.execute(
+            update(t.members)
+            .where(t.members.c.conversation_id == conversation_id, t.members.c.user_id == user_id)
+            .values(
+                notify_level=None if notify.level is None else notify.level.value,
+                muted=notify.muted,
+                muted_until=notify.muted_until,
+            )
         )
 
     async def count_owners(self, conversation_id: str) -> int:

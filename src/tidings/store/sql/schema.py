@@ -63,6 +63,10 @@ users = Table(
     Column("language", String(16), nullable=True),
     Column("time_zone", String(64), nullable=True),
     Column("theme", String(8), nullable=False, server_default="system"),
+    # 0020: do not disturb (services/notifications.py): until, and a daily schedule
+    Column("dnd_until", TS, nullable=True),
+    Column("dnd_start", String(5), nullable=True),
+    Column("dnd_end", String(5), nullable=True),
     # 0022: notifications for closed tabs (services/digests.py, services/push.py)
     Column("email_digests", Boolean, nullable=False, server_default=true()),
     Column("notify_previews", Boolean, nullable=False, server_default=true()),
@@ -140,6 +144,10 @@ members = Table(
     Column("left_seq", BigInteger, nullable=True),
     Column("removed_by", String(32), nullable=True),
     Column("first_seq", BigInteger, nullable=False, server_default="1"),  # 0019: lowest seq read
+    # 0020: notification settings (services/notifications.py); NULL level: the default
+    Column("notify_level", String(8), nullable=True),
+    Column("muted", Boolean, nullable=False, server_default=false()),
+    Column("muted_until", TS, nullable=True),
     PrimaryKeyConstraint("conversation_id", "user_id"),
     Index("ix_members_user", "user_id"),
 )

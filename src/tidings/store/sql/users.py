@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, distinct, func, insert, select, update
@@ -15,6 +15,8 @@ from tidings.core.models import (
     CustomStatus,
     Department,
     DepartmentId,
+    Dnd,
+    DndSchedule,
     OrgRole,
     Preferences,
     Theme,
@@ -24,7 +26,7 @@ from tidings.core.models import (
 )
 from tidings.store.ports import Credentials
 from tidings.store.sql import schema as t
-from tidings.store.sql.tx import TxBase, utc
+from tidings.store.sql.tx import TxBase, utc, utc_or_none
 
 
 def user_of(row: Any, departments: Sequence[DepartmentId] = ()) -> User:
@@ -169,6 +171,31 @@ class UserQueries(TxBase):
             language=preferences.language,
             time_zone=preferences.time_zone,
             theme=preferences.theme.value,
+        )
+
+    async def get_dnd(self, user_id: str) -> Dnd:
+        u = t.users.c
+        row = (
+            await self.conn.execute(
+                select(u.dnd_until, u.dnd_start, u.dnd_end).where(u.id == user_id)
+            )
+        ).first()
+        if row is None:
+            return Dnd()
+        schedule = None
+        if row.dnd_start is not None and row.dnd_end is not None:
+            schedule = DndSchedule(
+                time.fromisoformat(row.dnd_start), time.fromisoformat(row.dnd_end)
+            )
+        return Dnd(until=utc_or_none(row.dnd_until), schedule=schedule)
+
+    async def set_dnd(self, user_id: str, dnd: Dnd) -> None:
+        s = dnd.schedule
+        await self._update_user(
+            user_id,
+            dnd_until=dnd.until,
+            dnd_start=None if s is None else s.start.strftime("%H:%M"),
+            dnd_end=None if s is None else s.end.strftime("%H:%M"),
         )
 
     async def _update_user(self, user_id: str, **columns: object) -> None:
