@@ -232,7 +232,6 @@ class PushService:
             "Content-Encoding": "aes128gcm",
             "TTL": str(self.limits.push_ttl_seconds),
             "Urgency": "high" if data.get("preview") is not None else "normal",
-            "Topic": f"m{seq % 10**8}"[:32],
         }
         try:
             target = check_url(sub.endpoint, max(len(sub.endpoint), 8))
