@@ -234,3 +234,20 @@ async def test_hostile_subscriptions_are_refused(server: AppServer, world: World
         assert over["error"]["code"] == "invalid_operation", over
         assert over["error"]["details"]["limit"] == 3
         assert len((await ben.get("/push/subscriptions"))["subscriptions"]) == 3
+
+
+async def test_subscription_changes_are_rate_limited(make_server: MakeServer) -> None:
+    async with make_server(**FAST, rate_notify_per_user=2) as server:
+        world = World(server)
+        try:
+            (ben,) = await world.users("ben")
+            async with PushEndpoint() as p:
+                await ben.post("/push/subscriptions", p.subscription(), expect=201)
+                await ben.call(
+                    "DELETE", "/push/subscriptions", json={"endpoint": p.url}, expect=204
+                )
+                r = await ben.http.post("/push/subscriptions", json=p.subscription())
+                assert r.status_code == 429 and r.headers.get("retry-after")
+                assert r.json()["error"]["code"] == "rate_limited"
+        finally:
+            await world.close()
