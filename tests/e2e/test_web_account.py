@@ -255,3 +255,37 @@ def test_notifications_mute_dnd_and_everyone(live_server: Any, browser: Browser)
         assert got == {"level": "mentions", "muted": False, "muted_until": None}
     finally:
         _close(page)
+
+
+def test_offline_notification_settings_on_the_account_page(
+    live_server: Any, browser: Browser
+) -> None:
+    """The account page's notifications box: the email address, digests and previews
+    are saved through PUT /users/me/notifications/offline; the service worker carries
+    the push and notificationclick handlers (a real push needs the browser's push
+    service: tests/integration/api/test_push.py sends them to one on loopback)."""
+    admin = admin_rest(live_server)
+    oli = create_user(admin, live_server, "oli", "Oli")
+    page = open_signed_in(browser, live_server, "oli", oli.password)
+    try:
+        page.get_by_test_id("nav-account").click()
+        form = page.get_by_test_id("notify-form")
+        expect(form.get_by_test_id("notify-email")).to_be_visible()
+        expect(form.get_by_test_id("notify-device")).to_be_attached()
+        form.get_by_test_id("notify-email").fill("oli@example.org")
+        form.get_by_test_id("notify-previews").uncheck()
+        form.get_by_test_id("notify-save").click()
+        expect(
+            page.locator(".toast").filter(has_text="Notification settings saved")
+        ).to_be_visible()
+        got = Rest(live_server.url, oli.token).call("GET", "/users/me/notifications/offline")
+        assert got["notifications"]["email"] == "oli@example.org"
+        assert got["notifications"]["previews"] is False
+        form.get_by_test_id("notify-email").fill("a@b")  # the browser's check passes it
+        form.get_by_test_id("notify-save").click()
+        expect(page.get_by_test_id("notify-error")).not_to_be_empty()
+        sw = httpx.get(f"{live_server.url}/sw.js", timeout=10).text
+        assert "addEventListener('push'" in sw and "notificationclick" in sw
+        assert page_errors(page) == []
+    finally:
+        _close(page)

@@ -28,6 +28,7 @@ from tidings.api.limits import RequestLimits
 from tidings.api.notification_routes import router as notification_router
 from tidings.api.oidc_routes import router as oidc_router
 from tidings.api.plugin_routes import router as plugin_router
+from tidings.api.push_routes import router as push_router
 from tidings.api.request_context import RequestContext
 from tidings.api.routes import router
 from tidings.api.scim_routes import router as scim_admin_router
@@ -146,6 +147,7 @@ def create_app(
         app.include_router(search_router)
         app.include_router(thread_router)
         app.include_router(notification_router)
+        app.include_router(push_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

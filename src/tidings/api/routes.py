@@ -209,6 +209,7 @@ async def patch_user(uid: str, body: s.UserPatchIn, svc: Svc, me: Auth) -> Respo
         display_name=body.display_name,
         role=None if body.role is None else OrgRole(body.role),
         disabled=body.disabled,
+        email=body.email,
     )
     return json({"user": user_json(user)})
 

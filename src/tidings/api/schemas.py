@@ -49,6 +49,11 @@ class UserPatchIn(Body):
     display_name: str | None = Field(default=None, max_length=200)
     role: Literal["owner", "admin", "member", "guest"] | None = None
     disabled: bool | None = None
+    email: str | None = Field(
+        default=None,
+        max_length=320,
+        description='where digests go (local accounts; a directory sets its own); "" removes it',
+    )
 
 
 class StatusIn(Body):

@@ -34,6 +34,7 @@ from tidings.services.context import (
     IntegrationLimits,
     JobLimits,
     Limits,
+    NotifyLimits,
     ScimLimits,
     SearchLimits,
     SecurityLimits,
@@ -189,6 +190,7 @@ class Container:
             webhooks=limits_from(settings, WebhookLimits),
             files=limits_from(settings, FileLimits),
             search=limits_from(settings, SearchLimits),
+            notify=limits_from(settings, NotifyLimits),
         )
         self.blobs: BlobStore = blobs or open_blob_store(settings)
         self.passwords = passwords or Passwords(

@@ -554,6 +554,55 @@ class Settings(BaseSettings):
     rate_search_per_user: int = Field(
         120, ge=0, description="searches of one user per window (GET /api/v1/search)"
     )
+    rate_notify_per_user: int = Field(
+        30,
+        ge=0,
+        description="push subscription and notification setting changes of one user per window",
+    )
+    # --- notifications for closed tabs: Web Push and email digests (docs/notifications.md) ---
+    push_enabled: bool = Field(True, description="send Web Push notifications (VAPID)")
+    push_vapid_subject: str = Field(
+        "",
+        max_length=200,
+        description="the VAPID contact (mailto: or https:); empty: public_url, else "
+        "mailto:postmaster@localhost",
+    )
+    push_max_subscriptions_per_user: int = Field(
+        10, ge=1, le=1000, description="devices one user may subscribe"
+    )
+    push_max_endpoint_chars: int = Field(
+        1024, ge=64, le=8192, description="the longest push endpoint URL accepted"
+    )
+    push_ttl_seconds: int = Field(
+        86400, ge=0, le=2419200, description="how long the push service keeps an undelivered push"
+    )
+    push_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    push_max_attempts: int = Field(6, ge=1, le=50)
+    notify_previews: bool = Field(
+        True,
+        description="text previews in push notifications and digests (false: never, "
+        "whatever users choose)",
+    )
+    digest_delay_seconds: float = Field(
+        900.0, ge=0, le=7 * 86400, description="how long a message stays unread before it is mailed"
+    )
+    digest_max_items: int = Field(50, ge=1, le=500, description="messages listed in one digest")
+    smtp_host: str | None = Field(None, description="the SMTP server (unset: no email)")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        "starttls",
+        description="starttls (port 587), tls (implicit TLS, port 465) or none (a relay on "
+        "localhost only)",
+    )
+    smtp_user: str = Field("", description="the SMTP login (empty: no AUTH)")
+    smtp_password: SecretStr | None = Field(None, description="the SMTP password (a secret)")
+    smtp_from: str = Field(
+        "", max_length=254, description="the From address of digests (empty: tidings@<smtp_host>)"
+    )
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    smtp_ca_file: Path | None = Field(
+        None, description="PEM CA certificates the SMTP server's certificate is checked against"
+    )
 
     # --- SCIM 2.0 provisioning (docs/identity.md) ---
     scim_page_max: int = Field(

@@ -91,6 +91,8 @@ class AuditAction:
     WEBHOOK_DISABLED = "webhook_disabled"  # by the server: failures, or 410 Gone
     FILE_UPLOADED = "file_uploaded"  # details: name, size, content_type, sha256
     FILES_COLLECTED = "files_collected"  # unreferenced uploads and blobs deleted (gc)
+    USER_EMAIL_CHANGED = "user_email_changed"  # by the user (details: had, has: booleans)
+    DIGESTS_UNSUBSCRIBED = "digests_unsubscribed"  # through a mail's unsubscribe link
 
 
 def _iso(at: datetime) -> str:

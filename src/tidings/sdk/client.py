@@ -72,9 +72,11 @@ from tidings.sdk.models import (
     JSONObject,
     Member,
     Message,
+    OfflineNotifications,
     Pin,
     PluginInfo,
     Preferences,
+    PushSubscription,
     ReadState,
     ScimToken,
     SearchPage,
@@ -491,6 +493,56 @@ class Client:
         if self.user is not None and self.user.id == user.id:
             self.user = user
         return user, Preferences.from_json(data.get("preferences") or {})
+
+    async def offline_notifications(self) -> OfflineNotifications:
+        """This account's email digest and preview settings, and its digest address."""
+        data = await self.request("GET", "/users/me/notifications/offline")
+        return OfflineNotifications.from_json(data.get("notifications") or {})
+
+    async def update_offline_notifications(
+        self,
+        *,
+        email_digests: bool | None = None,
+        previews: bool | None = None,
+        email: str | None = None,
+    ) -> OfflineNotifications:
+        """Change them; left out: as they are. ``email`` ``""`` removes the address (a
+        local account's only: a directory's accounts get theirs from it)."""
+        body: dict[str, object] = {}
+        if email_digests is not None:
+            body["email_digests"] = email_digests
+        if previews is not None:
+            body["previews"] = previews
+        if email is not None:
+            body["email"] = email
+        data = await self.request("PUT", "/users/me/notifications/offline", json=body, retry=True)
+        return OfflineNotifications.from_json(data.get("notifications") or {})
+
+    async def vapid_public_key(self) -> str:
+        """The server's VAPID public key (base64url): the push subscription's
+        ``applicationServerKey``."""
+        data = await self.request("GET", "/push/vapid-key")
+        return str(data["public_key"])
+
+    async def push_subscriptions(self) -> list[PushSubscription]:
+        """This account's devices subscribed to Web Push."""
+        data = await self.request("GET", "/push/subscriptions")
+        return [PushSubscription.from_json(s) for s in data.get("subscriptions", [])]
+
+    async def subscribe_push(self, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
+        """Subscribe this session to Web Push (a push service's endpoint and the
+        subscription's keys, base64url); signing this session out ends it."""
+        data = await self.request(
+            "POST",
+            "/push/subscriptions",
+            json={"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
+            retry=True,
+        )
+        return PushSubscription.from_json(data.get("subscription") or {})
+
+    async def unsubscribe_push(self, endpoint: str) -> None:
+        """Take a push subscription of this account back (none there: no error)."""
+        await self.request("DELETE", "/push/subscriptions", json={"endpoint": endpoint}, retry=True)
 
     async def sessions(self) -> list[DeviceSession]:
         """This account's signed-in devices; ``current`` marks this client's."""

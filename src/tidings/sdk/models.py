@@ -567,9 +567,7 @@ class Message:
             edited_at=parse_time(data.get("edited_at")),
             deleted=bool(data.get("deleted", False)),
             attachments=tuple(
-                File.from_json(f)
-                for f in (data.get("attachments") or ())
-                if isinstance(f, Mapping)
+                File.from_json(f) for f in (data.get("attachments") or ()) if isinstance(f, Mapping)
             ),
             thread_root_seq=_opt_int(data.get("thread_root_seq")),
             also_to_conversation=data.get("also_to_conversation") is True,
@@ -598,6 +596,49 @@ class ThreadSummary:
             last_reply_seq=_opt_int(data.get("last_reply_seq")),
             last_reply_at=parse_time(data.get("last_reply_at")),
             participants=_str_tuple(data.get("participants")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushSubscription:
+    """One device subscribed to Web Push (``GET /push/subscriptions``); ``this_device``:
+    made in this client's session."""
+
+    id: str
+    endpoint: str
+    created_at: datetime | None
+    this_device: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PushSubscription:
+        return cls(
+            id=_str(data.get("id")),
+            endpoint=_str(data.get("endpoint")),
+            created_at=parse_time(data.get("created_at")),
+            this_device=data.get("this_device") is True,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfflineNotifications:
+    """This account's notifications for closed tabs (``GET /users/me/notifications/offline``):
+    email digests on or off, message text in pushes and digests, the address digests go
+    to, and whether the server sends email and push at all."""
+
+    email_digests: bool
+    previews: bool
+    email: str | None
+    email_available: bool
+    push_available: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OfflineNotifications:
+        return cls(
+            email_digests=data.get("email_digests") is not False,
+            previews=data.get("previews") is not False,
+            email=_opt_str(data.get("email")),
+            email_available=data.get("email_available") is True,
+            push_available=data.get("push_available") is True,
         )
 
 
@@ -851,9 +892,7 @@ class FileUpdated(Event):
         message that does not carry it is returned as it is."""
         if (message.conversation_id, message.seq) != (self.conversation_id, self.seq):
             raise ValueError("this file update is about another message")
-        attachments = tuple(
-            self.file if f.id == self.file.id else f for f in message.attachments
-        )
+        attachments = tuple(self.file if f.id == self.file.id else f for f in message.attachments)
         return replace(message, attachments=attachments)
 
 

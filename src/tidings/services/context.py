@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
+
+from pydantic import SecretStr
 
 from tidings.bus.ports import Bus
 from tidings.core.clock import Clock, IdGenerator
@@ -81,6 +84,7 @@ class SecurityLimits:
     rate_command_per_user: int
     rate_webhook_per_user: int
     rate_search_per_user: int
+    rate_notify_per_user: int
     totp_issuer: str
 
     @property
@@ -220,6 +224,33 @@ class SearchLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyLimits:
+    """Web Push and email digests (settings push_*, digest_*, smtp_*;
+    docs/notifications.md)."""
+
+    public_url: str
+    webhook_allowed_networks: str
+    push_enabled: bool
+    push_vapid_subject: str
+    push_max_subscriptions_per_user: int
+    push_max_endpoint_chars: int
+    push_ttl_seconds: int
+    push_timeout_seconds: float
+    push_max_attempts: int
+    notify_previews: bool
+    digest_delay_seconds: float
+    digest_max_items: int
+    smtp_host: str | None
+    smtp_port: int
+    smtp_tls: str
+    smtp_user: str
+    smtp_password: SecretStr | None
+    smtp_from: str
+    smtp_timeout_seconds: float
+    smtp_ca_file: Path | None
+
+
+@dataclass(frozen=True, slots=True)
 class Deps:
     store: Store
     bus: Bus
@@ -235,6 +266,7 @@ class Deps:
     webhooks: WebhookLimits
     files: FileLimits
     search: SearchLimits
+    notify: NotifyLimits
     # what this process counts (services/metrics.py; read by /metrics)
     counts: Counts = field(default_factory=Counts)
 

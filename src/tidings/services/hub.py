@@ -18,6 +18,7 @@ from tidings.services.config import ConfigService
 from tidings.services.context import Deps
 from tidings.services.conversations import ConversationService
 from tidings.services.departments import DepartmentService
+from tidings.services.digests import DigestService
 from tidings.services.files import FileService
 from tidings.services.identity import IdentityService
 from tidings.services.integrations import CommandService, IncomingWebhookService
@@ -25,11 +26,13 @@ from tidings.services.jobs import JobService
 from tidings.services.ldap import LdapService
 from tidings.services.messages import MessageService
 from tidings.services.notifications import NotificationService
+from tidings.services.notify_jobs import NotifyJobService
 from tidings.services.oidc import OidcService
 from tidings.services.passwords import Passwords
 from tidings.services.plugins import PluginService, PluginSetup
 from tidings.services.presence import PresenceService
 from tidings.services.profile import ProfileService
+from tidings.services.push import PushService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.scim import ScimService
 from tidings.services.search import SearchService
@@ -76,6 +79,9 @@ class Services:
     config: ConfigService
     files: FileService
     search: SearchService
+    notify_jobs: NotifyJobService
+    push: PushService
+    digests: DigestService
 
     @classmethod
     def build(
@@ -119,6 +125,7 @@ class Services:
         oidc_service = (
             OidcService(deps, auth, identity, None, None) if oidc is None else oidc(auth, identity)
         )
+        notify_jobs = NotifyJobService(deps, jobs)
         return cls(
             deps=deps,
             auth=auth,
@@ -151,4 +158,7 @@ class Services:
             webhooks=WebhookService(deps, jobs, outbound, conversations, messages),
             files=FileService(deps, jobs, blobs, auth.limiter),
             search=SearchService(deps, jobs, search_index or NoIndex(), auth.limiter),
+            notify_jobs=notify_jobs,
+            push=PushService(deps, jobs, outbound, notify_jobs),
+            digests=DigestService(deps, jobs, notify_jobs),
         )

@@ -31,6 +31,7 @@ class Action(StrEnum):
     SCIM = "scim"  # SCIM requests, per SCIM token
     WEBHOOK = "webhook"  # webhooks registered, changed, rotated, deleted, pinged
     SEARCH = "search"  # searches, per user
+    NOTIFY = "notify"  # push subscriptions and notification settings, per user
 
 
 class RateLimiter:
@@ -64,6 +65,7 @@ class RateLimiter:
             Action.SCIM: (deps.scim.rate_scim_per_token, 0),
             Action.WEBHOOK: (sec.rate_webhook_per_user, 0),
             Action.SEARCH: (sec.rate_search_per_user, 0),
+            Action.NOTIFY: (sec.rate_notify_per_user, 0),
         }
         self._sec = sec
         return self._limits

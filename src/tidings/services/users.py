@@ -8,6 +8,7 @@ import unicodedata
 from tidings.core.audit import AuditAction
 from tidings.core.errors import Conflict, Forbidden, InvalidOperation, NotFound
 from tidings.core.models import DepartmentId, OrgRole, User, UserId, UserOrigin
+from tidings.core.notifications import check_email
 from tidings.core.rules import (
     check_can_manage_user,
     clean_text,
@@ -128,7 +129,11 @@ class UserService:
         display_name: str | None = None,
         role: OrgRole | None = None,
         disabled: bool | None = None,
+        email: str | None = None,
     ) -> User:
+        """`email`: where digests go (docs/notifications.md), "" removes it; a local
+        account's only (a directory's accounts get theirs from it)."""
+        address = None if not email else check_email(email)
         async with self.d.store.write() as tx:
             target = await tx.get_user(user_id)
             if target is None:
@@ -151,6 +156,21 @@ class UserService:
             )
             if loses_owner and await tx.count_active_owners() <= 1:
                 raise InvalidOperation("the organization must keep at least one active owner")
+            if email is not None and address != target.email:
+                if target.origin is not UserOrigin.LOCAL:
+                    raise InvalidOperation(
+                        "this account's email address comes from the directory "
+                        f"({target.origin.value})"
+                    )
+                await tx.set_user_email(user_id, address)
+                await audit(
+                    tx,
+                    self.d.clock,
+                    AuditAction.USER_EMAIL_CHANGED,
+                    actor_id=None if actor is None else actor.id,
+                    target_id=user_id,
+                    details={"had": target.email is not None, "has": address is not None},
+                )
             if shown is not None:
                 await tx.set_display_name(user_id, shown, search_key(target.username, shown))
             if role is not None:

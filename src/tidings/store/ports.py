@@ -48,6 +48,7 @@ from tidings.core.models import (
     UserId,
     UserOrigin,
 )
+from tidings.core.notifications import MissedItem, NotifySettings, PushSubscription
 from tidings.core.webhooks import Delivery, Webhook
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -1174,6 +1175,51 @@ class FilesTx(Protocol):
     async def delete_blob_rows(self, sha256s: Sequence[str]) -> None: ...
 
 
+class NotificationsTx(Protocol):
+    """Web Push subscriptions and notification settings (store/sql/notifications.py)."""
+
+    async def put_push_subscription(self, sub: PushSubscription) -> None: ...
+
+    async def count_push_subscriptions(self, user_id: str) -> int: ...
+
+    async def get_push_subscription(self, subscription_id: str) -> PushSubscription | None: ...
+
+    async def push_subscriptions_of(self, user_id: str, now: datetime) -> list[PushSubscription]:
+        """The user's subscriptions whose session is live."""
+        ...
+
+    async def delete_push_subscription(self, subscription_id: str) -> bool: ...
+
+    async def delete_push_subscription_by_endpoint(self, user_id: str, endpoint: str) -> bool: ...
+
+    async def delete_push_subscriptions_of_tokens(self, token_ids: list[str]) -> int: ...
+
+    async def delete_push_subscriptions_of_user(
+        self, user_id: str, except_token: str | None = None
+    ) -> int: ...
+
+    async def notify_reach(self, user_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Of these users: who has a push subscription, who gets email digests."""
+        ...
+
+    async def get_notify_settings(self, user_id: str) -> NotifySettings: ...
+
+    async def set_notify_settings(self, user_id: str, settings: NotifySettings) -> None: ...
+
+    async def set_user_email(self, user_id: str, email: str | None) -> None: ...
+
+    async def digest_sent_at(self, user_id: str) -> datetime | None: ...
+
+    async def set_digest_sent_at(self, user_id: str, at: datetime) -> None: ...
+
+    async def missed_items(
+        self, user_id: str, since: datetime | None, until: datetime, limit: int
+    ) -> tuple[list[MissedItem], int]:
+        """Unread direct messages and mentions of the user in (since, until]: the
+        oldest `limit` and how many more."""
+        ...
+
+
 class Tx(
     UsersTx,
     ConversationsTx,
@@ -1188,6 +1234,7 @@ class Tx(
     ScimTx,
     WebhooksTx,
     FilesTx,
+    NotificationsTx,
     Protocol,
 ):
     """One transaction (read or write), across every aggregate."""

@@ -118,7 +118,7 @@ export class Api {
   post(path, body = {}) { return this.request('POST', path, { body }); }
   patch(path, body = {}) { return this.request('PATCH', path, { body }); }
   put(path, body) { return this.request('PUT', path, { body }); }
-  del(path) { return this.request('DELETE', path); }
+  del(path, body) { return this.request('DELETE', path, { body }); }
 }
 
 // One WebSocket connection that keeps itself alive: reconnects with jittered backoff,

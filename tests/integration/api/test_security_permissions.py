@@ -209,6 +209,16 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/v1/conversations/{cid}/notifications"): IN_G,
     ("GET", "/api/v1/users/me/notifications"): AUTH,
     ("PUT", "/api/v1/users/me/notifications"): AUTH,
+    # notifications for closed tabs (docs/notifications.md): one's own subscriptions and
+    # settings; the digest's unsubscribe link is signed, no token
+    ("GET", "/api/v1/push/vapid-key"): AUTH,
+    ("GET", "/api/v1/push/subscriptions"): AUTH,
+    ("POST", "/api/v1/push/subscriptions"): AUTH,  # a refused address: 400 past the check
+    ("DELETE", "/api/v1/push/subscriptions"): AUTH,
+    ("GET", "/api/v1/users/me/notifications/offline"): AUTH,
+    ("PUT", "/api/v1/users/me/notifications/offline"): AUTH,
+    ("GET", "/api/v1/notifications/unsubscribe"): EVERYONE,
+    ("POST", "/api/v1/notifications/unsubscribe"): EVERYONE,
     # last: it signs out each role's other sessions (the fresh ones of earlier rows)
     ("DELETE", "/api/v1/sessions"): AUTH,
 }
@@ -252,6 +262,7 @@ class World:
     webhook: str = ""
     file_id: str = ""
     signed_path: str = ""
+    unsubscribe_path: str = ""
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -487,6 +498,15 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, await world.fresh_response_path(), {"text": "later"})
         case ("GET", "/files/{file_id}/signed"):
             return Call(method, world.signed_path)
+        case ("POST", "/push/subscriptions"):
+            keys = {"p256dh": "B" + "A" * 86, "auth": "A" * 22}
+            return Call(method, path, {"endpoint": "https://203.0.113.9/push", "keys": keys})
+        case ("DELETE", "/push/subscriptions"):
+            return Call(method, path, {"endpoint": "https://push.example/none"})
+        case ("PUT", "/users/me/notifications/offline"):
+            return Call(method, path, {"previews": True})
+        case (_, "/notifications/unsubscribe"):
+            return Call(method, world.unsubscribe_path)
         case (_, p) if p.startswith("/files/{file_id}"):
             return Call(method, path.replace("{file_id}", world.file_id))
         case ("GET", "/conversations/{cid}/files"):
@@ -593,6 +613,8 @@ async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> No
         world.sign_response = functools.partial(
             server.container.deps.keyring.sign_link, RESPONSE_LINK
         )
+        link = server.container.services.digests.unsubscribe_url(world.apis["member"].id)
+        world.unsubscribe_path = "/api/v1" + link.split("/api/v1", 1)[1]
         wrong: list[str] = []
         async with server.client(timeout=30) as http:
             for (method, path), allowed in REST.items():

@@ -21,6 +21,7 @@ from tidings.store.sql import (
     integrations,
     jobs,
     messages,
+    notifications,
     oidc,
     scim,
     security,
@@ -48,6 +49,7 @@ AGGREGATES: list[tuple[type[Any], type[Any]]] = [
     (ports.ScimTx, scim.ScimQueries),
     (ports.WebhooksTx, webhooks.WebhookQueries),
     (ports.FilesTx, files.FileQueries),
+    (ports.NotificationsTx, notifications.NotificationQueries),
 ]
 
 

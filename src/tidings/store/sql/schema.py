@@ -67,6 +67,10 @@ users = Table(
     Column("dnd_until", TS, nullable=True),
     Column("dnd_start", String(5), nullable=True),
     Column("dnd_end", String(5), nullable=True),
+    # 0022: notifications for closed tabs (services/digests.py, services/push.py)
+    Column("email_digests", Boolean, nullable=False, server_default=true()),
+    Column("notify_previews", Boolean, nullable=False, server_default=true()),
+    Column("digest_sent_at", TS, nullable=True),
 )
 
 departments = Table(
@@ -543,4 +547,19 @@ thread_members = Table(
     Column("following", Boolean, nullable=True),
     Column("read_seq", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("conversation_id", "root_seq", "user_id"),
+)
+
+# migration 0022: Web Push subscriptions, one per device and session (services/push.py)
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("token_id", String(32), nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("user_id", "endpoint", name="uq_push_subscriptions_user_endpoint"),
+    Index("ix_push_subscriptions_token", "token_id"),
 )

@@ -142,12 +142,19 @@ class SecurityQueries(TxBase):
             .where(t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        # a session's push subscriptions end with it (services/push.py)
+        await self.conn.execute(
+            delete(t.push_subscriptions).where(t.push_subscriptions.c.token_id == token_id)
+        )
 
     async def revoke_user_tokens(self, user_id: str, now: datetime) -> None:
         await self.conn.execute(
             update(t.tokens)
             .where(t.tokens.c.user_id == user_id, t.tokens.c.revoked_at.is_(None))
             .values(revoked_at=now)
+        )
+        await self.conn.execute(
+            delete(t.push_subscriptions).where(t.push_subscriptions.c.user_id == user_id)
         )
 
     async def delete_dead_tokens(self, before: datetime) -> int:
@@ -227,6 +234,12 @@ class SecurityQueries(TxBase):
                 t.tokens.c.revoked_at.is_(None),
             )
             .values(revoked_at=now)
+        )
+        await self.conn.execute(
+            delete(t.push_subscriptions).where(
+                t.push_subscriptions.c.user_id == user_id,
+                t.push_subscriptions.c.token_id != keep,
+            )
         )
 
     async def set_tokens_enrol_only(self, user_ids: Sequence[str], enrol_only: bool) -> None:

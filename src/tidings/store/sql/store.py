@@ -25,6 +25,7 @@ from tidings.store.sql.identity import IdentityQueries
 from tidings.store.sql.integrations import IntegrationQueries
 from tidings.store.sql.jobs import JobQueries
 from tidings.store.sql.messages import MessageQueries
+from tidings.store.sql.notifications import NotificationQueries
 from tidings.store.sql.oidc import OidcQueries
 from tidings.store.sql.scim import ScimQueries
 from tidings.store.sql.security import SecurityQueries, read_session
@@ -49,6 +50,7 @@ class SqlTx(
     ScimQueries,
     WebhookQueries,
     FileQueries,
+    NotificationQueries,
 ):
     """Queries and writes on one connection, every aggregate's. Obtained from
     SqlStore.read(), .read_replica() or .write()."""

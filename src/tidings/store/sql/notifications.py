@@ -1,0 +1,221 @@
+"""The notifications aggregate: Web Push subscriptions, each user's notification
+settings, and what a digest reads (services/push.py, services/digests.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+
+from tidings.core.models import ConversationKind, UserId
+from tidings.core.notifications import (
+    MissedItem,
+    NotifySettings,
+    PushSubscription,
+    SubscriptionId,
+)
+from tidings.store.sql import schema as t
+from tidings.store.sql.tx import TxBase, utc, utc_or_none
+
+_P = t.push_subscriptions
+
+
+def _subscription(row: Any) -> PushSubscription:
+    return PushSubscription(
+        id=SubscriptionId(row.id),
+        user_id=UserId(row.user_id),
+        token_id=row.token_id,
+        endpoint=row.endpoint,
+        p256dh=row.p256dh,
+        auth=row.auth,
+        created_at=utc(row.created_at),
+    )
+
+
+class NotificationQueries(TxBase):
+    async def put_push_subscription(self, sub: PushSubscription) -> None:
+        """Insert, replacing the user's subscription of the same endpoint (a browser
+        that subscribes again, maybe in another session, with new keys)."""
+        await self.conn.execute(
+            delete(_P).where(_P.c.user_id == sub.user_id, _P.c.endpoint == sub.endpoint)
+        )
+        await self.conn.execute(
+            insert(_P).values(
+                id=sub.id,
+                user_id=sub.user_id,
+                token_id=sub.token_id,
+                endpoint=sub.endpoint,
+                p256dh=sub.p256dh,
+                auth=sub.auth,
+                created_at=sub.created_at,
+            )
+        )
+
+    async def count_push_subscriptions(self, user_id: str) -> int:
+        found = await self.conn.execute(
+            select(func.count()).select_from(_P).where(_P.c.user_id == user_id)
+        )
+        return int(found.scalar() or 0)
+
+    async def get_push_subscription(self, subscription_id: str) -> PushSubscription | None:
+        row = (await self.conn.execute(select(_P).where(_P.c.id == subscription_id))).first()
+        return None if row is None else _subscription(row)
+
+    async def push_subscriptions_of(self, user_id: str, now: datetime) -> list[PushSubscription]:
+        """The user's subscriptions whose session is live (not revoked nor expired)."""
+        tk = t.tokens
+        rows = await self.conn.execute(
+            select(_P)
+            .join(tk, tk.c.id == _P.c.token_id)
+            .where(
+                _P.c.user_id == user_id,
+                tk.c.revoked_at.is_(None),
+                tk.c.expires_at > now,
+            )
+            .order_by(_P.c.created_at, _P.c.id)
+        )
+        return [_subscription(r) for r in rows]
+
+    async def delete_push_subscription(self, subscription_id: str) -> bool:
+        done = await self.conn.execute(delete(_P).where(_P.c.id == subscription_id))
+        return bool(done.rowcount)
+
+    async def delete_push_subscription_by_endpoint(self, user_id: str, endpoint: str) -> bool:
+        done = await self.conn.execute(
+            delete(_P).where(_P.c.user_id == user_id, _P.c.endpoint == endpoint)
+        )
+        return bool(done.rowcount)
+
+    async def delete_push_subscriptions_of_tokens(self, token_ids: list[str]) -> int:
+        if not token_ids:
+            return 0
+        done = await self.conn.execute(delete(_P).where(_P.c.token_id.in_(token_ids)))
+        return int(done.rowcount)
+
+    async def delete_push_subscriptions_of_user(
+        self, user_id: str, except_token: str | None = None
+    ) -> int:
+        where = [_P.c.user_id == user_id]
+        if except_token is not None:
+            where.append(_P.c.token_id != except_token)
+        done = await self.conn.execute(delete(_P).where(*where))
+        return int(done.rowcount)
+
+    async def notify_reach(self, user_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Of these users, who has a push subscription, and who gets digests (an email
+        address, digests on, not disabled, no bot): two indexed reads for a batch."""
+        if not user_ids:
+            return set(), set()
+        pushed = await self.conn.execute(
+            select(_P.c.user_id).where(_P.c.user_id.in_(user_ids)).distinct()
+        )
+        u = t.users
+        mailed = await self.conn.execute(
+            select(u.c.id).where(
+                u.c.id.in_(user_ids),
+                u.c.email.is_not(None),
+                u.c.email_digests.is_(True),
+                u.c.disabled.is_(False),
+                u.c.bot.is_(False),
+            )
+        )
+        return {r[0] for r in pushed}, {r[0] for r in mailed}
+
+    async def get_notify_settings(self, user_id: str) -> NotifySettings:
+        u = t.users
+        row = (
+            await self.conn.execute(
+                select(u.c.email_digests, u.c.notify_previews).where(u.c.id == user_id)
+            )
+        ).first()
+        if row is None:
+            return NotifySettings()
+        return NotifySettings(bool(row.email_digests), bool(row.notify_previews))
+
+    async def set_notify_settings(self, user_id: str, settings: NotifySettings) -> None:
+        await self.conn.execute(
+            update(t.users)
+            .where(t.users.c.id == user_id)
+            .values(email_digests=settings.email_digests, notify_previews=settings.previews)
+        )
+
+    async def set_user_email(self, user_id: str, email: str | None) -> None:
+        await self.conn.execute(update(t.users).where(t.users.c.id == user_id).values(email=email))
+
+    async def digest_sent_at(self, user_id: str) -> datetime | None:
+        u = t.users
+        found = await self.conn.execute(select(u.c.digest_sent_at).where(u.c.id == user_id))
+        return utc_or_none(found.scalar())
+
+    async def set_digest_sent_at(self, user_id: str, at: datetime) -> None:
+        await self.conn.execute(
+            update(t.users).where(t.users.c.id == user_id).values(digest_sent_at=at)
+        )
+
+    async def missed_items(
+        self, user_id: str, since: datetime | None, until: datetime, limit: int
+    ) -> tuple[list[MissedItem], int]:
+        """Direct messages to the user and messages mentioning them, created after
+        `since` up to `until`, not recalled, not sent by them, in conversations they are
+        still in, after their read position: the oldest `limit`, and how many more."""
+        m, mem, c, u, mn = t.messages, t.members, t.conversations, t.users, t.mentions
+        mentioned = exists().where(
+            mn.c.conversation_id == m.c.conversation_id,
+            mn.c.user_id == user_id,
+            mn.c.seq == m.c.seq,
+        )
+        where = [
+            m.c.sender_id != user_id,
+            m.c.deleted.is_(False),
+            m.c.seq > mem.c.read_seq,
+            m.c.seq >= mem.c.first_seq,
+            m.c.created_at <= until,
+            or_(c.c.kind == ConversationKind.DIRECT.value, mentioned),
+        ]
+        if since is not None:
+            where.append(m.c.created_at > since)
+        joined = (
+            m.join(
+                mem,
+                and_(
+                    mem.c.conversation_id == m.c.conversation_id,
+                    mem.c.user_id == user_id,
+                    mem.c.left_pos.is_(None),
+                ),
+            )
+            .join(c, c.c.id == m.c.conversation_id)
+            .join(u, u.c.id == m.c.sender_id)
+        )
+        rows = await self.conn.execute(
+            select(
+                m.c.conversation_id,
+                m.c.seq,
+                m.c.body,
+                m.c.created_at,
+                c.c.kind,
+                c.c.name,
+                u.c.display_name,
+            )
+            .select_from(joined)
+            .where(*where)
+            .order_by(m.c.created_at, m.c.conversation_id, m.c.seq)
+            .limit(limit)
+        )
+        items = [
+            MissedItem(
+                conversation_id=r.conversation_id,
+                conversation_name=r.name or "",
+                direct=r.kind == ConversationKind.DIRECT.value,
+                seq=int(r.seq),
+                sender_name=r.display_name,
+                body=r.body,
+                created_at=utc(r.created_at),
+            )
+            for r in rows
+        ]
+        more = 0
+        if len(items) == limit:
+            total = await self.conn.execute(select(func.count()).select_from(joined).where(*where))
+            more = max(0, int(total.scalar() or 0) - limit)
+        return items, more
