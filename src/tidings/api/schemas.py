@@ -456,3 +456,20 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# --- timeline: saved messages, mark unread (issue 17) --------------------------------
+class SavedOut(BaseModel):
+    conversation_id: str
+    seq: int
+    saved_at: str
+    message: MessageOut
+
+
+class SavedEnvelope(BaseModel):
+    saved: SavedOut
+
+
+class SavedListOut(BaseModel):
+    saved: list[SavedOut] = Field(description="the newest save first")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: none")

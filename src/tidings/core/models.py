@@ -380,6 +380,18 @@ class Pin:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedMessage:
+    """`user_id` saved message `seq` of a conversation at `saved_at` (private to them).
+    `position` is that of its `message_saved` event: the list's order and cursor."""
+
+    user_id: UserId
+    conversation_id: ConversationId
+    seq: int
+    saved_at: datetime
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event with its stream position. `payload` is the wire dict (JSON-ready)."""
 

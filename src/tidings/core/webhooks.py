@@ -28,11 +28,18 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # The event kinds a webhook may ask for: every kind of a conversation's stream but read
 # positions, a conversation's or a thread's (who read what when is a person's activity,
 # not the conversation's), and profile changes (a person's, copied into each of their
-# conversations).
+# conversations), nor a person's saved messages (private to them).
 WEBHOOK_KINDS: tuple[str, ...] = tuple(
     k.value
     for k in EventKind
-    if k not in (EventKind.READ, EventKind.THREAD_READ, EventKind.USER_UPDATED)
+    if k
+    not in (
+        EventKind.READ,
+        EventKind.THREAD_READ,
+        EventKind.USER_UPDATED,
+        EventKind.MESSAGE_SAVED,
+        EventKind.MESSAGE_UNSAVED,
+    )
 )
 PING = "ping"  # the kind of a test delivery (X-Tidings-Event: ping)
 SCHEMES = ("http", "https")

@@ -22,8 +22,10 @@ from tidings.core.events import (
     MessageDeleted,
     MessageEdited,
     MessagePinned,
+    MessageSaved,
     MessageSent,
     MessageUnpinned,
+    MessageUnsaved,
     ReactionChanged,
     ReadMoved,
     ThreadRead,
@@ -50,6 +52,7 @@ from tidings.core.models import (
     OrgRole,
     Pin,
     Preferences,
+    SavedMessage,
     StoredEvent,
     Theme,
     ThreadState,
@@ -276,6 +279,16 @@ def pin_json(pin: Pin, message: Message) -> JsonDict:
     }
 
 
+def saved_json(saved: SavedMessage, message: Message) -> JsonDict:
+    """A saved message: when it was saved, and the message as it is now."""
+    return {
+        "conversation_id": saved.conversation_id,
+        "seq": saved.seq,
+        "saved_at": rfc3339(saved.saved_at),
+        "message": message_json(message),
+    }
+
+
 def error_json(error: TidingsError) -> JsonDict:
     return {"code": error.code.value, "message": error.message, "details": dict(error.details)}
 
@@ -342,6 +355,9 @@ def event_json(event: Event) -> JsonDict:
         case MessagePinned() | MessageUnpinned():
             data["seq"] = event.seq
             data["by"] = event.by
+        case MessageSaved() | MessageUnsaved():
+            data["seq"] = event.seq
+            data["user_id"] = event.user_id
     return data
 
 
@@ -431,6 +447,14 @@ def event_of(stored: StoredEvent) -> Event:
                 conversation_id=ConversationId(_str(p, "conversation_id")),
                 seq=_int(p, "seq"),
                 by=UserId(_str(p, "by")),
+                at=at,
+            )
+        case EventKind.MESSAGE_SAVED | EventKind.MESSAGE_UNSAVED:
+            saved = MessageSaved if kind == EventKind.MESSAGE_SAVED else MessageUnsaved
+            return saved(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                user_id=UserId(_str(p, "user_id")),
                 at=at,
             )
         case EventKind.FILE_UPDATED:

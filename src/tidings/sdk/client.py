@@ -73,6 +73,8 @@ from tidings.sdk.models import (
     PluginInfo,
     Preferences,
     ReadState,
+    SavedMessage,
+    SavedPage,
     ScimToken,
     SearchPage,
     SearchResult,
@@ -1448,6 +1450,32 @@ class Client:
         """Unpin a message (owners, moderators, admins)."""
         await self.request(
             "DELETE", f"/conversations/{quote(conversation_id, safe='')}/pins/{seq}", retry=True
+        )
+
+    async def saved(self, *, cursor: str | None = None, limit: int | None = None) -> SavedPage:
+        """One page of your saved messages (those you may still read), the newest save
+        first; pass the page's ``next_cursor`` as ``cursor`` for the next one."""
+        data = await self.request("GET", "/saved", params={"cursor": cursor, "limit": limit})
+        return SavedPage(
+            saved=tuple(SavedMessage.from_json(x) for x in data.get("saved", [])),
+            next_cursor=data.get("next_cursor"),
+        )
+
+    async def save(self, conversation_id: str, seq: int) -> SavedMessage:
+        """Save a message you may read (private to you); saving it again changes nothing."""
+        data = await self.request(
+            "PUT",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/saved",
+            retry=True,
+        )
+        return SavedMessage.from_json(data.get("saved", data))
+
+    async def unsave(self, conversation_id: str, seq: int) -> None:
+        """Take a message out of your saved list."""
+        await self.request(
+            "DELETE",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/saved",
+            retry=True,
         )
 
     async def react(self, conversation_id: str, seq: int, emoji: str) -> Message:

@@ -615,6 +615,36 @@ class ThreadPage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SavedMessage:
+    """One of your saved messages (private to you): ``message`` as it is now, and when
+    you saved it (``GET /saved``)."""
+
+    conversation_id: str
+    seq: int
+    saved_at: datetime | None
+    message: Message
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SavedMessage:
+        """Build a saved message from its JSON object."""
+        return cls(
+            conversation_id=_str(data.get("conversation_id")),
+            seq=_int(data.get("seq")),
+            saved_at=parse_time(data.get("saved_at")),
+            message=Message.from_json(_obj(data.get("message"))),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SavedPage:
+    """One page of your saved messages, the newest save first; ``next_cursor`` None:
+    the last."""
+
+    saved: tuple[SavedMessage, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryPage:
     """One page of ``GET /conversations/{cid}/messages``, ascending by ``seq``."""
 
@@ -874,6 +904,24 @@ class ThreadRead(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSaved(Event):
+    """``message_saved``: you (on some device) saved message ``seq`` of
+    ``conversation_id`` (``at``: when); put it first in your saved list."""
+
+    seq: int
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageUnsaved(Event):
+    """``message_unsaved``: message ``seq`` left your saved list (you unsaved it, or it
+    was recalled)."""
+
+    seq: int
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserUpdated(Event):
     """``user_updated``: ``user`` changed their display name, custom status or (only
     on their own connections, ``conversation_id`` None) ``preferences``. One per
@@ -998,6 +1046,9 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
     thread = data.get("thread")
     if kind == "thread_updated" and isinstance(thread, dict):
         return ThreadUpdated(thread=ThreadSummary.from_json(thread), **common)
+    if kind in ("message_saved", "message_unsaved"):
+        saved = MessageSaved if kind == "message_saved" else MessageUnsaved
+        return saved(seq=_int(data.get("seq")), user_id=_str(data.get("user_id")), **common)
     if kind == "thread_read":
         return ThreadRead(
             root_seq=_int(data.get("root_seq")),

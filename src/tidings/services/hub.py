@@ -30,6 +30,7 @@ from tidings.services.plugins import PluginService, PluginSetup
 from tidings.services.presence import PresenceService
 from tidings.services.profile import ProfileService
 from tidings.services.ratelimit import RateLimiter
+from tidings.services.saved import SavedService
 from tidings.services.scim import ScimService
 from tidings.services.search import SearchService
 from tidings.services.second_factor import SecondFactorService
@@ -52,6 +53,7 @@ class Services:
     conversations: ConversationService
     messages: MessageService
     threads: ThreadService
+    saved: SavedService
     sync: SyncService
     presence: PresenceService
     audit: AuditService
@@ -126,6 +128,7 @@ class Services:
             conversations=conversations,
             messages=messages,
             threads=ThreadService(deps),
+            saved=SavedService(deps, messages.limiter),
             sync=SyncService(deps),
             presence=presence,
             audit=audit,

@@ -30,6 +30,7 @@ from tidings.core.events import (
     MessagePinned,
     MessageSent,
     MessageUnpinned,
+    MessageUnsaved,
     ReactionChanged,
     ReadMoved,
     ThreadUpdated,
@@ -506,6 +507,8 @@ class MessageService:
                 batch.add(ThreadUpdated(summary, now))
             if await tx.remove_pin(conv.id, seq):  # a recalled message is pinned no more
                 batch.add(MessageUnpinned(conv.id, seq, actor.id, now))
+            for saver in await tx.remove_saved_of_message(conv.id, seq):  # nor saved
+                batch.add(MessageUnsaved(conv.id, seq, saver, now))
             await batch.flush()
         return updated
 

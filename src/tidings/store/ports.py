@@ -37,6 +37,7 @@ from tidings.core.models import (
     OrgRole,
     Pin,
     Preferences,
+    SavedMessage,
     Session,
     SessionInfo,
     StoredEvent,
@@ -412,6 +413,29 @@ class MessagesTx(Protocol):
 
     async def list_pins(self, conversation_id: str, min_seq: int, max_seq: int | None) -> list[Pin]:
         """The pins of messages within min_seq..max_seq, the newest pin first."""
+        ...
+
+    async def get_saved(
+        self, user_id: str, conversation_id: str, seq: int
+    ) -> SavedMessage | None: ...
+
+    async def add_saved(self, saved: SavedMessage) -> None: ...
+
+    async def remove_saved(self, user_id: str, conversation_id: str, seq: int) -> bool:
+        """Unsave; True when it was saved."""
+        ...
+
+    async def count_saved(self, user_id: str) -> int: ...
+
+    async def remove_saved_of_message(self, conversation_id: str, seq: int) -> list[UserId]:
+        """Drop every user's save of one message (it was recalled); returns the savers."""
+        ...
+
+    async def list_saved(
+        self, user_id: str, *, before_position: int | None, limit: int
+    ) -> list[SavedMessage]:
+        """The user's saved messages they may still read (not recalled, within their
+        membership range), newest save first, before `before_position`."""
         ...
 
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:

@@ -132,6 +132,11 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/conversations/{cid}/pins"): IN_G,
     ("PUT", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
     ("DELETE", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
+    # saved messages: one's own list; G's members save its messages; unsaving touches
+    # only one's own list, so it answers 204 to anyone (nothing to learn)
+    ("GET", "/api/v1/saved"): AUTH,
+    ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/saved"): IN_G,
+    ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/saved"): AUTH,
     # a fresh group of creator's: its owner (not a role here) and org admins archive it
     ("PUT", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
@@ -418,6 +423,8 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
         case (_, "/conversations/{cid}/messages/{seq}/reactions/{emoji}"):
             seq = world.message_seq
             return Call(method, f"{v1}/conversations/{g}/messages/{seq}/reactions/👍")
+        case (_, "/conversations/{cid}/messages/{seq}/saved"):
+            return Call(method, f"{v1}/conversations/{g}/messages/{world.message_seq}/saved")
         case ("GET", "/conversations/{cid}/pins"):
             return Call(method, f"{v1}/conversations/{g}/pins")
         case (_, "/conversations/{cid}/pins/{seq}"):

@@ -24,8 +24,10 @@ from tidings.core.events import (
     MessageDeleted,
     MessageEdited,
     MessagePinned,
+    MessageSaved,
     MessageSent,
     MessageUnpinned,
+    MessageUnsaved,
     ReactionChanged,
     ReadMoved,
     Routing,
@@ -167,6 +169,17 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         MessageUnpinned(CID, 3, ALICE, AT),
         {"kind": "message_unpinned", **HEAD, "seq": 3, "by": "alice"},
         Routing(CID),
+    ),
+    (
+        # saved messages are private: only the saver's devices
+        MessageSaved(CID, 3, BOB, AT),
+        {"kind": "message_saved", **HEAD, "seq": 3, "user_id": "bob"},
+        Routing(None, user=BOB),
+    ),
+    (
+        MessageUnsaved(CID, 3, BOB, AT),
+        {"kind": "message_unsaved", **HEAD, "seq": 3, "user_id": "bob"},
+        Routing(None, user=BOB),
     ),
     (
         # the thumbnail was made: the file object as it is now, for message 3

@@ -181,6 +181,21 @@ pins = Table(
     PrimaryKeyConstraint("conversation_id", "seq"),
 )
 
+# migration 0021: each user's saved messages (private), keyed on the user (a per-user
+# table, like tokens); `position` is that of the message_saved event (order, cursor)
+saved_messages = Table(
+    "saved_messages",
+    metadata,
+    Column("user_id", String(32), nullable=False),
+    Column("conversation_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("saved_at", TS, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("user_id", "conversation_id", "seq"),
+    Index("ix_saved_messages_user_position", "user_id", "position"),
+    Index("ix_saved_messages_message", "conversation_id", "seq"),
+)
+
 mentions = Table(
     "mentions",
     metadata,
