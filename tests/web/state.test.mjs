@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import {
   ACTIONS, apply, applyAll, initialState, normalizeConv, sortedConversations, unreadTotal, typingUsers,
   directPeer, displayName, canManage, canModerate, mayPost, msgStore, newestSeq, oldestSeq, TYPING_SHOW_MS,
-  parseCommand, commandMatches, EPHEMERAL_KEPT,
+  parseCommand, commandMatches, EPHEMERAL_KEPT, isSaved,
 } from '../../src/tidings/web/state.js';
 
 const ME = { id: 'u1', username: 'alice', display_name: 'Alice', role: 'member' };
@@ -580,4 +580,20 @@ test('pin events count per conversation, so that an open pins panel reloads', ()
   assert.equal(r.state.pinsVersion.get('c1'), 2);
   assert.equal(s.pinsVersion.get('c1'), undefined, 'the state given is not changed');
   assert.equal(apply(s, { type: 'event', event: { kind: 'message_pinned' } }).state, s);
+});
+
+test('my saved messages: loaded from GET /saved, then kept by message_saved / message_unsaved', () => {
+  const s = world([conv('c1')]);
+  let r = apply(s, { type: 'saved_loaded', saved: [{ conversation_id: 'c1', seq: 2 }] });
+  assert.equal(isSaved(r.state, 'c1', 2), true);
+  assert.equal(isSaved(r.state, 'c1', 3), false);
+  const before = r.state.savedVersion;
+  r = apply(r.state, { type: 'event', event: { kind: 'message_saved', conversation_id: 'c1', seq: 3, user_id: 'u1' } });
+  assert.equal(isSaved(r.state, 'c1', 3), true);
+  assert.equal(r.state.savedVersion, before + 1, 'an open saved panel reloads');
+  assert.ok(r.effects.some((e) => e.type === 'render' && e.parts.includes('messages')));
+  r = apply(r.state, { type: 'event', event: { kind: 'message_unsaved', conversation_id: 'c1', seq: 2, user_id: 'u1' } });
+  assert.equal(isSaved(r.state, 'c1', 2), false);
+  assert.equal(isSaved(s, 'c1', 2), false, 'the state given is not changed');
+  assert.equal(apply(s, { type: 'event', event: { kind: 'message_saved' } }).state, s);
 });

@@ -25,6 +25,7 @@ import { backButton } from './names.js';
 import { applyTheme, savedTheme, registerServiceWorker } from './pwa.js';
 import { setTimeZone } from './format.js';
 import { renderSearch, searchForRoute } from './search.js';
+import { loadSaved } from './saved.js';
 
 const TOKEN_KEY = 'tidings.token';
 const USER_KEY = 'tidings.user';
@@ -558,6 +559,7 @@ async function loadInitialState() {
   session.forgetHistory();
   dispatch({ type: 'initial_loaded', conversations: convRes.conversations || [], users: usersRes.users || [] });
   loadCommands();
+  loadSaved(ctx);
   // Names of direct conversations and presence need the member lists.
   const needDetails = [...state.convs.values()].filter((c) => c.kind !== 'channel').slice(0, 60);
   await Promise.all(needDetails.map((c) => loadDetail(c.id, { quiet: true })));

@@ -7,6 +7,7 @@ import { fmtListTime } from './format.js';
 import { isAdmin, directPeer, sortedConversations, shownUnread, unreadTotal } from './state.js';
 import { convTitle, convAvatar, statusChip, typingNames } from './names.js';
 import { buildSearchBox } from './search.js';
+import { openSavedPanel } from './saved.js';
 
 // ctx: the view context (app.js) plus `languageSelect(onChange)` and `signOut()`.
 export function buildSidebar(ctx) {
@@ -21,6 +22,8 @@ export function buildSidebar(ctx) {
       navItem('home', '#/', t('nav.chats'), icon('chat')),
       navItem('channels', '#/channels', t('nav.channels'), icon('hash')),
       navItem('directory', '#/directory', t('nav.directory'), icon('users')),
+      h('button', { class: 'nav-item', type: 'button', 'data-testid': 'nav-saved', onclick: () => openSavedPanel(ctx) },
+        h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, '🔖'), h('span', { class: 'nav-label' }, t('nav.saved'))),
       navItem('account', '#/account', t('nav.account'), icon('lock')),
       isAdmin(state) ? navItem('admin', '#/admin', t('nav.admin'), icon('settings')) : null),
     h('div', { class: 'list-tools' },

@@ -47,6 +47,8 @@ export function initialState({ me = null } = {}) {
     thread: null, // { cid, root }: the thread open in the side panel
     threadReplies: new Map(), // `${cid}:${root_seq}` -> Map(seq -> reply) of the open thread
     pinsVersion: new Map(), // cid -> count of pin events seen (pins.js reloads its panel on a change)
+    saved: new Set(), // `${cid}:${seq}` of my saved messages that I know of (saved.js)
+    savedVersion: 0, // count of my saved-list events seen (an open saved panel reloads on a change)
   };
 }
 
@@ -148,6 +150,15 @@ export function commandMatches(commands, typed, limit = 8) {
   const q = m[1].toLowerCase();
   return (commands || []).filter((c) => !c.disabled && c.name.startsWith(q))
     .sort((a, b) => a.name.localeCompare(b.name)).slice(0, limit);
+}
+
+// ---------------------------------------------------------------- saved messages
+export function savedKey(cid, seq) {
+  return `${cid}:${seq}`;
+}
+
+export function isSaved(state, cid, seq) {
+  return state.saved.has(savedKey(cid, seq));
 }
 
 // ---------------------------------------------------------------- small immutable helpers
@@ -535,6 +546,18 @@ function applyEvent(state, ev, effects) {
       // change so that an open panel reloads.
       if (cid == null) return state;
       return { ...state, pinsVersion: mapSet(state.pinsVersion, cid, (state.pinsVersion.get(cid) || 0) + 1) };
+    case 'message_saved':
+    case 'message_unsaved': {
+      // My own saved list (only my devices get these): the message's save button, and
+      // an open saved panel reloads.
+      if (cid == null || ev.seq == null) return state;
+      const key = savedKey(cid, ev.seq);
+      const saved = new Set(state.saved);
+      if (ev.kind === 'message_saved') saved.add(key);
+      else saved.delete(key);
+      effects.push(render('messages', 'thread'));
+      return { ...state, saved, savedVersion: state.savedVersion + 1 };
+    }
     case 'member_role_changed': {
       // A member's role (owner, moderator, member) changed: their row in the member
       // list, and the caller's own role in the conversation list when it is theirs.
@@ -752,6 +775,12 @@ const HANDLERS = {
       return acceptThreadReply(acceptMessage(state, message, effects), message, effects);
     }
     return acceptMessage(state, message, effects);
+  },
+  // My saved messages as the server listed them (GET /saved): which ones I saved.
+  saved_loaded(state, { saved }, effects) {
+    if (!Array.isArray(saved)) return state;
+    effects.push(render('messages', 'thread'));
+    return { ...state, saved: new Set(saved.map((x) => savedKey(x.conversation_id, x.seq))) };
   },
   // The newest message of a conversation, for the list's preview.
   preview_loaded(state, { message }, effects) {
