@@ -164,6 +164,15 @@ class ReadIn(Body):
     seq: int = Field(ge=0, le=MAX_STORED_INT)
 
 
+class UnreadIn(Body):
+    from_seq: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_STORED_INT,
+        description="the first message to show unread; absent: the last one",
+    )
+
+
 # --- responses (documentation of the shapes; handlers return them as built) -------
 
 

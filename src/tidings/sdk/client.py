@@ -1506,6 +1506,17 @@ class Client:
         )
         return ReadState(read_seq=int(data.get("read_seq", seq)), unread=int(data.get("unread", 0)))
 
+    async def mark_unread(self, conversation_id: str, from_seq: int | None = None) -> ReadState:
+        """Mark the conversation unread from message ``from_seq`` on (None: its last
+        message): your read position moves back to ``from_seq - 1``, never forward."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/unread",
+            json={"from_seq": from_seq},
+            retry=True,  # positions only move back here: repeating is harmless
+        )
+        return ReadState(read_seq=int(data.get("read_seq", 0)), unread=int(data.get("unread", 0)))
+
     async def typing(self, conversation_id: str) -> None:
         """Tell the other members you are typing (ephemeral, best effort)."""
         await self.request("POST", f"/conversations/{quote(conversation_id, safe='')}/typing")

@@ -878,7 +878,8 @@ class MemberRoleChanged(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadMoved(Event):
-    """``read``: ``user_id`` read up to ``seq``; ``unread`` is what is left for them."""
+    """``read``: ``user_id``'s read position is ``seq`` now (read up to it, or moved back by
+    ``mark_unread``); ``unread`` is what is left for them."""
 
     user_id: str
     seq: int

@@ -620,6 +620,35 @@ class MessageService:
                 await _emit(tx, self.d, now, event)
         return read_seq, unread
 
+    async def mark_unread(
+        self, actor: User, conversation_id: str, from_seq: int | None = None
+    ) -> tuple[int, int]:
+        """Mark the conversation unread from message `from_seq` on (absent: its last
+        message): the caller's read position moves back to `from_seq - 1`, never
+        forward (already unread from there: nothing changes); returns (read_seq, unread).
+        The same `read` event as a forward move tells the caller's other devices (and,
+        outside channels, the other members: read receipts show the position as it is).
+        A message the caller may not read (before their first seq, or none): not_found."""
+        if from_seq is not None and from_seq < 1:
+            raise InvalidRequest("from_seq must be at least 1", field="from_seq")
+        await self.limiter.check(Action.EDIT, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            if conv.last_seq < member.first_seq:  # nothing the caller may read
+                raise NotFound("no message to mark unread", seq=from_seq or 0)
+            seq = conv.last_seq if from_seq is None else from_seq
+            if seq > conv.last_seq or not seq_visible(member, seq):
+                raise NotFound("message not found", seq=seq)
+            target = seq - 1
+            read_seq = min(member.read_seq, target)
+            if await tx.move_read_back(conv.id, actor.id, target):
+                private = conv.kind is ConversationKind.CHANNEL
+                unread = conv.last_seq - read_seq
+                event = ReadMoved(conv.id, actor.id, read_seq, unread, private, now)
+                await _emit(tx, self.d, now, event)
+        return read_seq, conv.last_seq - read_seq
+
 
 def _check_root(
     roots: dict[tuple[str, int], ThreadRoot], cid: str, root_seq: int, first: int, last_seq: int

@@ -368,6 +368,10 @@ class ConversationsTx(Protocol):
         """Move a read position forward only. True when it moved."""
         ...
 
+    async def move_read_back(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move a read position back to `seq` only (mark unread). True when it moved."""
+        ...
+
     async def member_views(
         self, user_id: str, include_archived: bool = False
     ) -> list[MemberView]: ...

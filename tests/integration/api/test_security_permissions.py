@@ -147,6 +147,7 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/admin/search/reindex"): ADMINS,
     ("GET", "/api/v1/admin/conversations/{cid}/members"): ADMINS,
     ("POST", "/api/v1/conversations/{cid}/read"): IN_G,
+    ("POST", "/api/v1/conversations/{cid}/unread"): IN_G,
     ("GET", "/api/v1/conversations/{cid}/threads"): IN_G,
     ("GET", "/api/v1/conversations/{cid}/threads/{root_seq}"): IN_G,
     ("PUT", "/api/v1/conversations/{cid}/threads/{root_seq}/follow"): IN_G,
@@ -441,6 +442,8 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path.replace("{cid}", g))
         case ("POST", "/conversations/{cid}/read"):
             return Call(method, f"{v1}/conversations/{g}/read", {"seq": 1})
+        case ("POST", "/conversations/{cid}/unread"):
+            return Call(method, f"{v1}/conversations/{g}/unread", {"from_seq": 1})
         case ("GET", "/conversations/{cid}/threads"):
             return Call(method, path.replace("{cid}", g))
         case (_, p) if p.startswith("/conversations/{cid}/threads/{root_seq}"):

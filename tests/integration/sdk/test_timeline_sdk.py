@@ -16,6 +16,7 @@ from tidings.sdk import (
     MessageSaved,
     MessageUnsaved,
     NotFound,
+    ReadMoved,
 )
 
 PASSWORD = "sdk-test-password-1"
@@ -58,4 +59,27 @@ async def test_saved_messages_through_the_sdk(server: AppServer) -> None:
         assert (await ann.saved()).saved == ()
         with pytest.raises(NotFound):
             await ben.save(room.id, 99)
+        await stream.aclose()
+
+
+async def test_mark_unread_through_the_sdk(server: AppServer) -> None:
+    async with Client(server.url) as admin:
+        await admin.login(server.admin_username, server.admin_password)
+        ann_u = await admin.create_user(f"sdkura{secrets.token_hex(3)}", PASSWORD)
+        ben_u = await admin.create_user(f"sdkurb{secrets.token_hex(3)}", PASSWORD)
+    async with Client(server.url) as ann, Client(server.url) as ben:
+        await ann.login(ann_u.username, PASSWORD)
+        await ben.login(ben_u.username, PASSWORD)
+        room = await ann.create_conversation("group", [ben_u.id], name="sdk-unread")
+        for body in ("one", "two", "three"):
+            await ann.send(room.id, body)
+        await ben.read(room.id, 3)
+        stream = await ben.subscribe()
+        state = await ben.mark_unread(room.id, 2)
+        assert (state.read_seq, state.unread) == (1, 2)
+        moved = await next_of(stream, ReadMoved)
+        assert isinstance(moved, ReadMoved) and moved.seq == 1
+        assert (await ben.mark_unread(room.id)).read_seq == 1  # never forward
+        with pytest.raises(NotFound):
+            await ben.mark_unread(room.id, 9)
         await stream.aclose()
