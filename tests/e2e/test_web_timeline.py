@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.web_helpers import (
+    Rest,
     admin_rest,
     chromium,
+    conv_item,
     create_user,
     open_signed_in,
     page_errors,
@@ -66,6 +68,57 @@ def test_saving_a_message_shows_in_every_tab_and_in_the_saved_panel(
         expect(two.get_by_test_id("saved-row")).to_have_count(0)
         expect(two.get_by_test_id("saved-dialog")).to_contain_text("Nothing saved yet")
         expect(first.get_by_test_id("act-save")).to_have_count(1)
+        assert page_errors(one) == [] and page_errors(two) == []
+    finally:
+        one.context.close()
+        two.context.close()
+
+
+def test_marking_unread_from_a_message_and_from_the_list(
+    live_server: Any, browser: Browser
+) -> None:
+    admin = admin_rest(live_server)
+    ann = create_user(admin, live_server, "urweb", "Ann Unread")
+    body = {"kind": "group", "name": "Unread test", "member_ids": [ann.id]}
+    cid = admin.call("POST", "/conversations", json=body)["conversation"]["id"]
+    other = admin.call(
+        "POST", "/conversations", json={**body, "name": "Other room"}
+    )["conversation"]["id"]
+    for text in ("first", "second", "third"):
+        admin.send(cid, text)
+    admin.send(other, "hello there")
+    one = open_signed_in(browser, live_server, "urweb", ann.password)
+    two = open_signed_in(browser, live_server, "urweb", ann.password)
+    try:
+        one.goto(live_server.url + f"/#/c/{cid}")
+        expect(one.locator("[data-testid=message-body]").last).to_have_text("third")
+        expect(conv_item(one, cid).get_by_test_id("unread-badge")).to_have_count(0)
+        expect(conv_item(two, cid).get_by_test_id("unread-badge")).to_have_count(0)
+        second = one.locator(".msg").nth(1)
+        second.hover()
+        second.get_by_test_id("act-unread").click()
+        expect(one.locator(".toast").filter(has_text="Marked unread")).to_be_visible()
+        # both tabs count two unread (the other one by the read event); the open one
+        # is not marked read again while it stays open
+        for page in (one, two):
+            expect(conv_item(page, cid).get_by_test_id("unread-badge")).to_have_text("2")
+        one.wait_for_timeout(600)
+        expect(conv_item(one, cid).get_by_test_id("unread-badge")).to_have_text("2")
+        mine = Rest(live_server.url, ann.token).call("GET", "/conversations")["conversations"]
+        assert {c["id"]: (c["read_seq"], c["unread"]) for c in mine}[cid] == (1, 2)
+        # from the list: the last message of another conversation
+        two.goto(live_server.url + f"/#/c/{other}")
+        expect(conv_item(two, other).get_by_test_id("unread-badge")).to_have_count(0)
+        conv_item(two, cid).hover()
+        item = two.locator("li.conv-item").filter(has=conv_item(two, other))
+        item.hover()
+        item.get_by_test_id("conv-mark-unread").click()
+        expect(conv_item(one, other).get_by_test_id("unread-badge")).to_have_text("1")
+        # leaving and opening it again reads it as usual
+        one.goto(live_server.url + f"/#/c/{other}")
+        expect(conv_item(one, other).get_by_test_id("unread-badge")).to_have_count(0)
+        one.goto(live_server.url + f"/#/c/{cid}")
+        expect(conv_item(one, cid).get_by_test_id("unread-badge")).to_have_count(0)
         assert page_errors(one) == [] and page_errors(two) == []
     finally:
         one.context.close()

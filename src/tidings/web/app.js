@@ -137,6 +137,7 @@ const ctx = {
   loadPresence,
   refreshConversations,
   markRead: () => maybeMarkRead(),
+  markUnread: (cid, fromSeq) => markUnread(cid, fromSeq),
   go,
   toast,
   errorText,
@@ -836,6 +837,21 @@ function maybeMarkRead() {
   if (!state.convs.get(state.cid) || !s || !s.loaded || s.hasNewer) return;
   if (!chat || chat.cid !== state.cid || !chat.atBottom()) return;
   dispatch({ type: 'read_up_to', cid: state.cid, seq: newestSeq(s) });
+}
+
+// Mark a conversation unread from message `fromSeq` on (null: its last message): the
+// read position moves back on the server; the open conversation stays unread until left.
+async function markUnread(cid, fromSeq = null) {
+  readRetry.delete(cid);
+  clearTimeout(readTimers.get(cid));
+  try {
+    const res = await api.post(`/conversations/${encodeURIComponent(cid)}/unread`,
+      fromSeq ? { from_seq: fromSeq } : {});
+    dispatch({ type: 'marked_unread', cid, read_seq: res.read_seq, unread: res.unread });
+    toast(t('unread.marked'));
+  } catch (err) {
+    toast(errorText(err), 'error');
+  }
 }
 
 function postRead(cid, seq) {

@@ -94,6 +94,9 @@ export function renderConvList(ctx) {
             c.unread_mentions && unread ? h('span', { class: 'badge badge-mention', 'data-testid': 'mention-badge',
               title: t('list.mentions', { n: c.unread_mentions }) }, '@') : null,
             unread ? h('span', { class: 'badge badge-unread', 'data-testid': 'unread-badge',
-              title: t('list.unread', { n: unread }) }, unread > 99 ? '99+' : String(unread)) : null)))));
+              title: t('list.unread', { n: unread }) }, unread > 99 ? '99+' : String(unread)) : null))),
+      !unread && c.last_seq > 0 ? h('button', { class: 'conv-act', type: 'button', title: t('unread.mark'),
+        'aria-label': t('unread.mark'), 'data-testid': 'conv-mark-unread',
+        onclick: (e) => { e.preventDefault(); e.stopPropagation(); ctx.markUnread(c.id, null); } }, '◉') : null));
   }
 }

@@ -347,6 +347,8 @@ export function createChatView(ctx, cid) {
           : h('button', { class: 'act', type: 'button', title: t('message.save'), 'aria-label': t('message.save'),
             'aria-pressed': 'false', 'data-testid': 'act-save',
             onclick: (e) => { e.stopPropagation(); setSaved(ctx, cid, m.seq, true); } }, '🔖'),
+        h('button', { class: 'act', type: 'button', title: t('unread.from_here'), 'aria-label': t('unread.from_here'),
+          'data-testid': 'act-unread', onclick: (e) => { e.stopPropagation(); ctx.markUnread(cid, m.seq); } }, '◉'),
         mayRecall ? h('button', { class: 'act act-danger', type: 'button', title: t('message.recall'),
           'aria-label': t('message.recall'), 'data-testid': 'act-recall',
           onclick: (e) => { e.stopPropagation(); recall(m); } }, '⌫') : null);
