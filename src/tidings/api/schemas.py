@@ -355,6 +355,11 @@ class FilesUsageOut(BaseModel):
     usage: list[FileUsageOut]
 
 
+class MessageRefOut(BaseModel):
+    conversation_id: str
+    seq: int
+
+
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
@@ -376,6 +381,10 @@ class MessageOut(BaseModel):
     )
     also_to_conversation: bool = Field(
         default=False, description="a thread reply shown in the main timeline too"
+    )
+    forwarded_from: MessageRefOut | None = Field(
+        default=None,
+        description="on a forwarded copy only: the message it was forwarded from",
     )
 
 
@@ -482,3 +491,20 @@ class SavedEnvelope(BaseModel):
 class SavedListOut(BaseModel):
     saved: list[SavedOut] = Field(description="the newest save first")
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: none")
+
+
+class ForwardIn(Body):
+    conversation_id: str = Field(min_length=1, max_length=64, description="where to forward it")
+    client_msg_id: str = Field(min_length=1, max_length=64)
+
+
+class ForwardOriginOut(BaseModel):
+    conversation_id: str
+    conversation_name: str
+    conversation_kind: str
+    seq: int
+    sender_id: str
+
+
+class ForwardOriginEnvelope(BaseModel):
+    origin: ForwardOriginOut

@@ -332,6 +332,25 @@ class Message:
     # `also_to_conversation`: shown in the main timeline too (issue 17)
     thread_root_seq: int | None = None
     also_to_conversation: bool = False
+    # a forwarded copy: the message it was forwarded from (migration 0021)
+    forwarded_from: MessageRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Where a message is: conversation and seq (a forwarded copy's original)."""
+
+    conversation_id: ConversationId
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardOrigin:
+    """The original of a forwarded message, resolved for someone who may read it."""
+
+    conversation: Conversation
+    seq: int
+    sender_id: UserId
 
 
 @dataclass(frozen=True, slots=True)

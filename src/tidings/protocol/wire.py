@@ -44,11 +44,13 @@ from tidings.core.models import (
     FileId,
     FileInfo,
     FileStatus,
+    ForwardOrigin,
     Member,
     MemberRole,
     MemberView,
     Message,
     MessageId,
+    MessageRef,
     OrgRole,
     Pin,
     Preferences,
@@ -229,6 +231,27 @@ def message_json(message: Message) -> JsonDict:
         "attachments": [] if message.deleted else [file_json(f) for f in message.attachments],
         "thread_root_seq": message.thread_root_seq,
         "also_to_conversation": message.also_to_conversation,
+        **_forwarded_json(message),
+    }
+
+
+def _forwarded_json(message: Message) -> JsonDict:
+    """`forwarded_from` on a forwarded copy only (every other message has no such key)."""
+    ref = message.forwarded_from
+    if ref is None:
+        return {}
+    return {"forwarded_from": {"conversation_id": ref.conversation_id, "seq": ref.seq}}
+
+
+def forward_origin_json(origin: ForwardOrigin) -> JsonDict:
+    """The original of a forwarded message, for someone who may read it."""
+    conv = origin.conversation
+    return {
+        "conversation_id": conv.id,
+        "conversation_name": conv.name,
+        "conversation_kind": conv.kind.value,
+        "seq": origin.seq,
+        "sender_id": origin.sender_id,
     }
 
 
@@ -492,6 +515,12 @@ def _count_in_message(payload: Mapping[str, object], emoji: str) -> int:
     return len(message_of(_obj(payload, "message")).reactions.get(emoji, ()))
 
 
+def _ref_of(data: object) -> MessageRef | None:
+    if not isinstance(data, Mapping):
+        return None
+    return MessageRef(ConversationId(_str(data, "conversation_id")), _int(data, "seq"))
+
+
 def message_of(data: Mapping[str, object]) -> Message:
     """A message read back from `message_json`."""
     reactions = _obj(data, "reactions")
@@ -512,6 +541,7 @@ def message_of(data: Mapping[str, object]) -> Message:
         # missing: a message stored before threads (issue 17)
         thread_root_seq=_opt_int(data, "thread_root_seq"),
         also_to_conversation=data.get("also_to_conversation") is True,
+        forwarded_from=_ref_of(data.get("forwarded_from")),
     )
 
 

@@ -61,6 +61,7 @@ from tidings.sdk.models import (
     Event,
     File,
     FileLink,
+    ForwardOrigin,
     HistoryPage,
     IncomingWebhook,
     Invocation,
@@ -1451,6 +1452,34 @@ class Client:
         await self.request(
             "DELETE", f"/conversations/{quote(conversation_id, safe='')}/pins/{seq}", retry=True
         )
+
+    async def forward(
+        self,
+        conversation_id: str,
+        seq: int,
+        to: str,
+        *,
+        client_msg_id: str | None = None,
+    ) -> Message:
+        """Forward message ``seq`` of ``conversation_id`` into conversation ``to``: a
+        copy there (body and files) with ``forwarded_from``. Retried with the same
+        ``client_msg_id`` (made here unless given): never forwarded twice."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/forward",
+            json={"conversation_id": to, "client_msg_id": client_msg_id or str(uuid.uuid4())},
+            retry=True,
+        )
+        return Message.from_json(data.get("message", data))
+
+    async def forwarded_from(self, conversation_id: str, seq: int) -> ForwardOrigin:
+        """Where forwarded message ``seq`` comes from (``NotFound`` if you may not read
+        the original)."""
+        data = await self.request(
+            "GET",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/forwarded-from",
+        )
+        return ForwardOrigin.from_json(data.get("origin", data))
 
     async def saved(self, *, cursor: str | None = None, limit: int | None = None) -> SavedPage:
         """One page of your saved messages (those you may still read), the newest save

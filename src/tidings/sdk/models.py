@@ -493,6 +493,9 @@ class Message:
     """Set: a reply in the thread of that root (not a quote-reply: ``reply_to_seq``)."""
     also_to_conversation: bool = False
     """A thread reply shown in the main timeline too."""
+    forwarded_from: tuple[str, int] | None = None
+    """A forwarded copy: ``(conversation_id, seq)`` of the message it was forwarded from
+    (:meth:`Client.forwarded_from` resolves it for those who may read it)."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -519,6 +522,7 @@ class Message:
             ),
             thread_root_seq=_opt_int(data.get("thread_root_seq")),
             also_to_conversation=data.get("also_to_conversation") is True,
+            forwarded_from=_ref(data.get("forwarded_from")),
             raw=dict(data),
         )
 
@@ -612,6 +616,34 @@ class ThreadPage:
 
     threads: tuple[Thread, ...]
     next_cursor: str | None
+
+
+def _ref(data: object) -> tuple[str, int] | None:
+    if not isinstance(data, Mapping):
+        return None
+    return _str(data.get("conversation_id")), _int(data.get("seq"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardOrigin:
+    """Where a forwarded message comes from, for one who may read the original."""
+
+    conversation_id: str
+    conversation_name: str
+    conversation_kind: str
+    seq: int
+    sender_id: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ForwardOrigin:
+        """Build it from the JSON object of ``GET …/forwarded-from``."""
+        return cls(
+            conversation_id=_str(data.get("conversation_id")),
+            conversation_name=_str(data.get("conversation_name")),
+            conversation_kind=_str(data.get("conversation_kind")),
+            seq=_int(data.get("seq")),
+            sender_id=_str(data.get("sender_id")),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -137,6 +137,9 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/saved"): AUTH,
     ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/saved"): IN_G,
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/saved"): AUTH,
+    # forwarding G's message into G itself: its members; the link back of a forward
+    ("POST", "/api/v1/conversations/{cid}/messages/{seq}/forward"): IN_G,
+    ("GET", "/api/v1/conversations/{cid}/messages/{seq}/forwarded-from"): IN_G,
     # a fresh group of creator's: its owner (not a role here) and org admins archive it
     ("PUT", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
@@ -253,6 +256,7 @@ class World:
     webhook: str = ""
     file_id: str = ""
     signed_path: str = ""
+    forwarded_seq: int = 0
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -424,6 +428,15 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
         case (_, "/conversations/{cid}/messages/{seq}/reactions/{emoji}"):
             seq = world.message_seq
             return Call(method, f"{v1}/conversations/{g}/messages/{seq}/reactions/👍")
+        case ("POST", "/conversations/{cid}/messages/{seq}/forward"):
+            body = {"conversation_id": g, "client_msg_id": uuid.uuid4().hex}
+            return Call(
+                method, f"{v1}/conversations/{g}/messages/{world.message_seq}/forward", body
+            )
+        case ("GET", "/conversations/{cid}/messages/{seq}/forwarded-from"):
+            return Call(
+                method, f"{v1}/conversations/{g}/messages/{world.forwarded_seq}/forwarded-from"
+            )
         case (_, "/conversations/{cid}/messages/{seq}/saved"):
             return Call(method, f"{v1}/conversations/{g}/messages/{world.message_seq}/saved")
         case ("GET", "/conversations/{cid}/pins"):
@@ -529,6 +542,12 @@ async def make_world(url: str, owner_password: str) -> World:
     )
     world.group = conv["conversation"]["id"]
     world.message_seq = await world.mem_message()
+    forwarded = await world.mem.post(
+        f"/conversations/{world.group}/messages/{world.message_seq}/forward",
+        {"conversation_id": world.group, "client_msg_id": uuid.uuid4().hex},
+        expect=201,
+    )
+    world.forwarded_seq = int(forwarded["message"]["seq"])
     dep = await owner.post("/departments", {"name": "Security"}, expect=201)
     world.department = dep["department"]["id"]
     world.webhook = await world.fresh_webhook()

@@ -83,3 +83,27 @@ async def test_mark_unread_through_the_sdk(server: AppServer) -> None:
         with pytest.raises(NotFound):
             await ben.mark_unread(room.id, 9)
         await stream.aclose()
+
+
+async def test_forwarding_through_the_sdk(server: AppServer) -> None:
+    async with Client(server.url) as admin:
+        await admin.login(server.admin_username, server.admin_password)
+        ann_u = await admin.create_user(f"sdkfwa{secrets.token_hex(3)}", PASSWORD)
+        ben_u = await admin.create_user(f"sdkfwb{secrets.token_hex(3)}", PASSWORD)
+    async with Client(server.url) as ann, Client(server.url) as ben:
+        await ann.login(ann_u.username, PASSWORD)
+        await ben.login(ben_u.username, PASSWORD)
+        source = await ann.create_conversation("group", [], name="sdk-fw-source")
+        target = await ann.create_conversation("group", [ben_u.id], name="sdk-fw-target")
+        original = await ann.send(source.id, "pass this on")
+        copy = await ann.forward(source.id, original.seq, target.id, client_msg_id="fw-1")
+        assert (copy.conversation_id, copy.body) == (target.id, "pass this on")
+        assert copy.forwarded_from == (source.id, original.seq)
+        again = await ann.forward(source.id, original.seq, target.id, client_msg_id="fw-1")
+        assert again.id == copy.id  # never forwarded twice
+        origin = await ann.forwarded_from(target.id, copy.seq)
+        assert (origin.conversation_name, origin.sender_id) == ("sdk-fw-source", ann_u.id)
+        seen = (await ben.history(target.id)).messages
+        assert seen[-1].forwarded_from == (source.id, original.seq)
+        with pytest.raises(NotFound):  # ben is not in the source: just "forwarded"
+            await ben.forwarded_from(target.id, copy.seq)

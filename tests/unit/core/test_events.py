@@ -46,6 +46,7 @@ from tidings.core.models import (
     MemberRole,
     Message,
     MessageId,
+    MessageRef,
     OrgRole,
     Preferences,
     StoredEvent,
@@ -199,6 +200,19 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
             "body": "in thread", "reply_to_seq": None, "mentions": [], "reactions": {},
             "edited_at": None, "thread_root_seq": 3, "also_to_conversation": True}},
         Routing(CID, sender=BOB, client_msg_id="cm-4"),
+    ),
+    (
+        # a forwarded copy names its original; other messages carry no such key
+        MessageSent(
+            Message(MessageId("m5"), CID, 5, "cm-5", BOB, "passed on", None, (), CREATED,
+                    forwarded_from=MessageRef(ConversationId("c9"), 7)),
+            AT,
+        ),
+        {"kind": "message", **HEAD, "message": {
+            **MSG_JSON, "id": "m5", "seq": 5, "client_msg_id": "cm-5", "sender_id": "bob",
+            "body": "passed on", "reply_to_seq": None, "mentions": [], "reactions": {},
+            "edited_at": None, "forwarded_from": {"conversation_id": "c9", "seq": 7}}},
+        Routing(CID, sender=BOB, client_msg_id="cm-5"),
     ),
     (
         # the root's whole summary as it is now

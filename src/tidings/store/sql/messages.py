@@ -17,6 +17,7 @@ from tidings.core.models import (
     MemberRole,
     Message,
     MessageId,
+    MessageRef,
     Pin,
     SavedMessage,
     UserId,
@@ -58,6 +59,9 @@ def _message(
         attachments=tuple(attachments or ()),
         thread_root_seq=None if row.thread_root_seq is None else int(row.thread_root_seq),
         also_to_conversation=bool(row.also_to_conversation),
+        forwarded_from=None
+        if row.forwarded_cid is None
+        else MessageRef(ConversationId(row.forwarded_cid), int(row.forwarded_seq)),
     )
 
 
@@ -288,6 +292,8 @@ class MessageQueries(TxBase):
                     stamp if m.created_at is now else ts(m.created_at),
                     m.thread_root_seq,
                     m.also_to_conversation,
+                    None if m.forwarded_from is None else m.forwarded_from.conversation_id,
+                    None if m.forwarded_from is None else m.forwarded_from.seq,
                 )
                 for m in messages
             ],

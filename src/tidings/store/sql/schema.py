@@ -157,6 +157,9 @@ messages = Table(
     # 0017: threads (a reply names its root; also shown in the main timeline or not)
     Column("thread_root_seq", BigInteger, nullable=True),
     Column("also_to_conversation", Boolean, nullable=False, server_default=false()),
+    # 0021: a forwarded copy names its original (conversation, seq)
+    Column("forwarded_cid", String(32), nullable=True),
+    Column("forwarded_seq", BigInteger, nullable=True),
     PrimaryKeyConstraint("conversation_id", "seq"),
     UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_msg_id"),
     # only the replies are in it

@@ -1,4 +1,4 @@
-"""timeline: saved messages
+"""timeline: saved messages, forwarded messages
 
 Revision ID: 0021
 Revises: 0019
@@ -10,7 +10,10 @@ Create Date: 2026-12-03 11:20:00
   table keyed on the user first (like `tokens`); `ix_saved_messages_message` finds the
   savers of a recalled message.
 
-Runs on SQLite and PostgreSQL.
+- `messages.forwarded_cid`, `messages.forwarded_seq`: a forwarded copy names the
+  message it was forwarded from (null: not forwarded). Existing messages: null.
+
+Runs on SQLite (batch_alter_table adds the columns) and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -36,9 +39,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_saved_messages_user_position", "saved_messages", ["user_id", "position"])
     op.create_index("ix_saved_messages_message", "saved_messages", ["conversation_id", "seq"])
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("forwarded_cid", sa.String(32), nullable=True))
+        batch_op.add_column(sa.Column("forwarded_seq", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("forwarded_seq")
+        batch_op.drop_column("forwarded_cid")
     op.drop_index("ix_saved_messages_message", table_name="saved_messages")
     op.drop_index("ix_saved_messages_user_position", table_name="saved_messages")
     op.drop_table("saved_messages")
