@@ -81,9 +81,9 @@ def test_marking_unread_from_a_message_and_from_the_list(
     ann = create_user(admin, live_server, "urweb", "Ann Unread")
     body = {"kind": "group", "name": "Unread test", "member_ids": [ann.id]}
     cid = admin.call("POST", "/conversations", json=body)["conversation"]["id"]
-    other = admin.call(
-        "POST", "/conversations", json={**body, "name": "Other room"}
-    )["conversation"]["id"]
+    other = admin.call("POST", "/conversations", json={**body, "name": "Other room"})[
+        "conversation"
+    ]["id"]
     for text in ("first", "second", "third"):
         admin.send(cid, text)
     admin.send(other, "hello there")
@@ -123,3 +123,49 @@ def test_marking_unread_from_a_message_and_from_the_list(
     finally:
         one.context.close()
         two.context.close()
+
+
+def test_forwarding_a_message_with_a_link_back(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    ann = create_user(admin, live_server, "fwweb", "Ann Forward")
+    bob = create_user(admin, live_server, "fwwebbob", "Bob Other")
+    source = admin.call(
+        "POST",
+        "/conversations",
+        json={"kind": "group", "name": "Fw source", "member_ids": [ann.id]},
+    )["conversation"]["id"]
+    target = Rest(live_server.url, ann.token).call(
+        "POST",
+        "/conversations",
+        json={"kind": "group", "name": "Fw target", "member_ids": [bob.id]},
+    )["conversation"]["id"]
+    admin.send(source, "Please pass this on")
+    page = open_signed_in(browser, live_server, "fwweb", ann.password)
+    other = open_signed_in(browser, live_server, "fwwebbob", bob.password)
+    try:
+        page.goto(live_server.url + f"/#/c/{source}")
+        expect(page.locator("[data-testid=message-body]").last).to_have_text("Please pass this on")
+        msg = page.locator(".msg").last
+        msg.hover()
+        msg.get_by_test_id("act-forward").click()
+        page.get_by_test_id("forward-filter").fill("target")
+        expect(page.get_by_test_id("forward-target")).to_have_count(1)
+        page.get_by_test_id("forward-target").click()
+        expect(page.locator(".toast").filter(has_text="Forwarded to")).to_be_visible()
+        # Bob (not in the source) sees it forwarded, without where from
+        other.goto(live_server.url + f"/#/c/{target}")
+        expect(other.locator("[data-testid=message-body]").last).to_have_text("Please pass this on")
+        expect(other.get_by_test_id("forwarded-label")).to_have_text("↪ Forwarded")
+        # Ann sees where from, and the label opens the original
+        page.goto(live_server.url + f"/#/c/{target}")
+        label = page.get_by_test_id("forwarded-label")
+        expect(label).to_contain_text("Forwarded from")
+        expect(label).to_contain_text("Fw source")
+        label.click()
+        page.wait_for_url(f"**/#/c/{source}")
+        copy = Rest(live_server.url, ann.token).history(target)[-1]
+        assert copy["forwarded_from"] == {"conversation_id": source, "seq": 1}
+        assert page_errors(page) == [] and page_errors(other) == []
+    finally:
+        page.context.close()
+        other.context.close()

@@ -15,6 +15,7 @@ import { attachmentsNode, acceptDrops, openFilesPanel } from './files.js';
 import { createThreadPanel, threadLine } from './thread.js';
 import { openPinsPanel, setPinned } from './pins.js';
 import { setSaved } from './saved.js';
+import { openForwardPicker, forwardedLabel } from './forward.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -253,7 +254,8 @@ export function createChatView(ctx, cid) {
       th && [th.reply_count, th.unread, th.following, th.participants, th.last_reply_at],
       ctx.userName(m.sender_id), replied && [replied.body, replied.deleted, ctx.userName(replied.sender_id)],
       st.pickerFor === key, st.actionsFor === key, memberVersion, c && c.role,
-      m.seq != null && isSaved(st, m.conversation_id, m.seq)]);
+      m.seq != null && isSaved(st, m.conversation_id, m.seq),
+      m.forwarded_from && st.convs.has(m.forwarded_from.conversation_id)]);
     return cached(key, sig, () => buildMessage(c, m, { own, pending, key, cont, editing, replied, receipt }));
   }
 
@@ -347,6 +349,8 @@ export function createChatView(ctx, cid) {
           : h('button', { class: 'act', type: 'button', title: t('message.save'), 'aria-label': t('message.save'),
             'aria-pressed': 'false', 'data-testid': 'act-save',
             onclick: (e) => { e.stopPropagation(); setSaved(ctx, cid, m.seq, true); } }, '🔖'),
+        h('button', { class: 'act', type: 'button', title: t('forward.action'), 'aria-label': t('forward.action'),
+          'data-testid': 'act-forward', onclick: (e) => { e.stopPropagation(); openForwardPicker(ctx, m); } }, '↪'),
         h('button', { class: 'act', type: 'button', title: t('unread.from_here'), 'aria-label': t('unread.from_here'),
           'data-testid': 'act-unread', onclick: (e) => { e.stopPropagation(); ctx.markUnread(cid, m.seq); } }, '◉'),
         mayRecall ? h('button', { class: 'act act-danger', type: 'button', title: t('message.recall'),
@@ -375,7 +379,7 @@ export function createChatView(ctx, cid) {
       cont ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'msg-sender', 'data-testid': 'message-sender' }, bdi(name)),
         h('time', { class: 'msg-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at))),
-      quote, body, files, reactionRow,
+      forwardedLabel(ctx, m), quote, body, files, reactionRow,
       m.thread_root_seq ? h('div', { class: 'thread-also-tag' }, t('thread.in_thread')) : threadLine(ctx, m),
       status),
     actions, picker);
