@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import {
   ACTIONS, apply, applyAll, initialState, normalizeConv, sortedConversations, unreadTotal, typingUsers,
   directPeer, displayName, canManage, canModerate, mayPost, msgStore, newestSeq, oldestSeq, TYPING_SHOW_MS,
-  parseCommand, commandMatches, EPHEMERAL_KEPT,
+  parseCommand, commandMatches, EPHEMERAL_KEPT, isSaved,
 } from '../../src/tidings/web/state.js';
 
 const ME = { id: 'u1', username: 'alice', display_name: 'Alice', role: 'member' };
@@ -252,8 +252,12 @@ test('read events: mine move my counters, others\' move their receipts', () => {
   assert.equal(s.convs.get('c1').unread, 0);
   s = apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u2', seq: 4 } }).state;
   assert.equal(s.details.get('c1').members.find((m) => m.user_id === 'u2').read_seq, 4);
+  // a position moved back (POST …/unread) is the position now: events come in order
   s = apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u2', seq: 2 } }).state;
-  assert.equal(s.details.get('c1').members.find((m) => m.user_id === 'u2').read_seq, 4, 'never goes back');
+  assert.equal(s.details.get('c1').members.find((m) => m.user_id === 'u2').read_seq, 2, 'marked unread');
+  const r = apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u1', seq: 3 } });
+  assert.deepEqual([r.state.convs.get('c1').read_seq, r.state.convs.get('c1').unread], [3, 2]);
+  assert.ok(r.effects.some((e) => e.type === 'refresh_conversations'), 'mention counts from the server');
   assert.equal(apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c9', user_id: 'u1', seq: 1 } }).state, s);
   assert.equal(apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u7', seq: 1 } }).state, s);
 });
@@ -580,4 +584,36 @@ test('pin events count per conversation, so that an open pins panel reloads', ()
   assert.equal(r.state.pinsVersion.get('c1'), 2);
   assert.equal(s.pinsVersion.get('c1'), undefined, 'the state given is not changed');
   assert.equal(apply(s, { type: 'event', event: { kind: 'message_pinned' } }).state, s);
+});
+
+test('my saved messages: loaded from GET /saved, then kept by message_saved / message_unsaved', () => {
+  const s = world([conv('c1')]);
+  let r = apply(s, { type: 'saved_loaded', saved: [{ conversation_id: 'c1', seq: 2 }] });
+  assert.equal(isSaved(r.state, 'c1', 2), true);
+  assert.equal(isSaved(r.state, 'c1', 3), false);
+  const before = r.state.savedVersion;
+  r = apply(r.state, { type: 'event', event: { kind: 'message_saved', conversation_id: 'c1', seq: 3, user_id: 'u1' } });
+  assert.equal(isSaved(r.state, 'c1', 3), true);
+  assert.equal(r.state.savedVersion, before + 1, 'an open saved panel reloads');
+  assert.ok(r.effects.some((e) => e.type === 'render' && e.parts.includes('messages')));
+  r = apply(r.state, { type: 'event', event: { kind: 'message_unsaved', conversation_id: 'c1', seq: 2, user_id: 'u1' } });
+  assert.equal(isSaved(r.state, 'c1', 2), false);
+  assert.equal(isSaved(s, 'c1', 2), false, 'the state given is not changed');
+  assert.equal(apply(s, { type: 'event', event: { kind: 'message_saved' } }).state, s);
+});
+
+test('marked unread: the counters move back and the open conversation is not read again until left', () => {
+  let s = world([conv('c1', { last_seq: 5, read_seq: 5 }), conv('c2', { last_seq: 1, read_seq: 1 })]);
+  s = apply(s, { type: 'routed', section: 'c', arg: 'c1' }).state;
+  let r = apply(s, { type: 'marked_unread', cid: 'c1', read_seq: 2, unread: 3 });
+  s = r.state;
+  assert.deepEqual([s.convs.get('c1').read_seq, s.convs.get('c1').unread], [2, 3]);
+  assert.equal(s.firstUnread.get('c1'), 2, 'the divider above the first unread message');
+  assert.equal(apply(s, { type: 'read_up_to', cid: 'c1', seq: 5 }).state, s, 'held while it stays open');
+  s = apply(s, { type: 'routed', section: 'c', arg: 'c2' }).state;
+  assert.equal(s.readHold, null);
+  s = apply(s, { type: 'routed', section: 'c', arg: 'c1' }).state;
+  r = apply(s, { type: 'read_up_to', cid: 'c1', seq: 5 });
+  assert.equal(r.state.convs.get('c1').unread, 0, 'opened again: read as usual');
+  assert.equal(apply(s, { type: 'marked_unread', cid: 'c9', read_seq: 0 }).state, s);
 });

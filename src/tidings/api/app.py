@@ -36,6 +36,7 @@ from tidings.api.scim_routes import scim_router
 from tidings.api.search_routes import router as search_router
 from tidings.api.security_routes import router as security_router
 from tidings.api.thread_routes import router as thread_router
+from tidings.api.timeline_routes import router as timeline_router
 from tidings.api.webhook_routes import router as webhook_router
 from tidings.core.errors import ErrorCode, NotFound, TidingsError
 from tidings.gateway.ws import WS_PATH, Gateway
@@ -148,6 +149,7 @@ def create_app(
         app.include_router(thread_router)
         app.include_router(notification_router)
         app.include_router(push_router)
+        app.include_router(timeline_router)
     if gateway is not None:
         serve_ws = gateway.serve
 

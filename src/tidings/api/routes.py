@@ -543,6 +543,15 @@ async def mark_read(cid: str, body: s.ReadIn, svc: Svc, me: Auth) -> Response:
     return json({"read_seq": read_seq, "unread": unread})
 
 
+@router.post("/conversations/{cid}/unread", response_model=s.ReadOut, tags=["messages"])
+async def mark_unread(cid: str, svc: Svc, me: Auth, body: s.UnreadIn | None = None) -> Response:
+    """Mark the conversation unread from `from_seq` on (absent: its last message): the
+    caller's read position moves back (never forward); a `read` event as for a move."""
+    from_seq = None if body is None else body.from_seq
+    read_seq, unread = await svc.messages.mark_unread(me.user, cid, from_seq)
+    return json({"read_seq": read_seq, "unread": unread})
+
+
 @router.post("/conversations/{cid}/typing", status_code=204, tags=["messages"])
 async def typing(cid: str, svc: Svc, me: Auth) -> Response:
     await svc.presence.typing(me.user, cid)

@@ -169,6 +169,15 @@ class ReadIn(Body):
     seq: int = Field(ge=0, le=MAX_STORED_INT)
 
 
+class UnreadIn(Body):
+    from_seq: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_STORED_INT,
+        description="the first message to show unread; absent: the last one",
+    )
+
+
 # --- responses (documentation of the shapes; handlers return them as built) -------
 
 
@@ -423,6 +432,11 @@ class FilesUsageOut(BaseModel):
     usage: list[FileUsageOut]
 
 
+class MessageRefOut(BaseModel):
+    conversation_id: str
+    seq: int
+
+
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
@@ -447,6 +461,10 @@ class MessageOut(BaseModel):
     )
     mentions_everyone: Literal["all", "channel", "here"] | None = Field(
         default=None, description="@all / @channel (every member) or @here (those online)"
+    )
+    forwarded_from: MessageRefOut | None = Field(
+        default=None,
+        description="on a forwarded copy only: the message it was forwarded from",
     )
 
 
@@ -536,3 +554,37 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# --- timeline: saved messages, mark unread (issue 17) --------------------------------
+class SavedOut(BaseModel):
+    conversation_id: str
+    seq: int
+    saved_at: str
+    message: MessageOut
+
+
+class SavedEnvelope(BaseModel):
+    saved: SavedOut
+
+
+class SavedListOut(BaseModel):
+    saved: list[SavedOut] = Field(description="the newest save first")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: none")
+
+
+class ForwardIn(Body):
+    conversation_id: str = Field(min_length=1, max_length=64, description="where to forward it")
+    client_msg_id: str = Field(min_length=1, max_length=64)
+
+
+class ForwardOriginOut(BaseModel):
+    conversation_id: str
+    conversation_name: str
+    conversation_kind: str
+    seq: int
+    sender_id: str
+
+
+class ForwardOriginEnvelope(BaseModel):
+    origin: ForwardOriginOut

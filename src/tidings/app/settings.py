@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_pins_per_conversation: int = Field(
         100, ge=1, le=10_000, description="pinned messages in one conversation, at most"
     )
+    max_saved_per_user: int = Field(
+        1000, ge=1, le=100_000, description="saved messages of one user, at most"
+    )
     audit_export_max_rows: int = Field(
         50_000, ge=1, le=10_000_000, description="entries in one audit log export, at most"
     )

@@ -45,6 +45,8 @@ class EventKind(StrEnum):
     MESSAGE_UNPINNED = "message_unpinned"
     NOTIFICATIONS_UPDATED = "notifications_updated"
     DND_UPDATED = "dnd_updated"
+    MESSAGE_SAVED = "message_saved"
+    MESSAGE_UNSAVED = "message_unsaved"
 
 
 class Routing(NamedTuple):
@@ -314,6 +316,38 @@ class MessageUnpinned:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageSaved:
+    """`user_id` saved message `seq` (at `at`): only their own connections are told; a
+    client puts it first in its saved list (saved messages are private)."""
+
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_SAVED
+    conversation_id: ConversationId
+    seq: int
+    user_id: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUnsaved:
+    """Message `seq` left `user_id`'s saved list (they unsaved it, or it was recalled):
+    only their own connections are told."""
+
+    kind: ClassVar[EventKind] = EventKind.MESSAGE_UNSAVED
+    conversation_id: ConversationId
+    seq: int
+    user_id: UserId
+    at: datetime
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.user_id)
+
+
+@dataclass(frozen=True, slots=True)
 class UserUpdated:
     """Someone changed what others see of them (display name, custom status). One event
     per conversation they are a member of (every member holds their name), and one for
@@ -390,6 +424,8 @@ Event = (
     | MessageUnpinned
     | NotificationsUpdated
     | DndUpdated
+    | MessageSaved
+    | MessageUnsaved
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -410,4 +446,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MessageUnpinned,
     NotificationsUpdated,
     DndUpdated,
+    MessageSaved,
+    MessageUnsaved,
 )

@@ -388,6 +388,25 @@ class Message:
     # `also_to_conversation`: shown in the main timeline too (issue 17)
     thread_root_seq: int | None = None
     also_to_conversation: bool = False
+    # a forwarded copy: the message it was forwarded from (migration 0021)
+    forwarded_from: MessageRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Where a message is: conversation and seq (a forwarded copy's original)."""
+
+    conversation_id: ConversationId
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardOrigin:
+    """The original of a forwarded message, resolved for someone who may read it."""
+
+    conversation: Conversation
+    seq: int
+    sender_id: UserId
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +452,18 @@ class Pin:
     seq: int
     pinned_by: UserId
     pinned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMessage:
+    """`user_id` saved message `seq` of a conversation at `saved_at` (private to them).
+    `position` is that of its `message_saved` event: the list's order and cursor."""
+
+    user_id: UserId
+    conversation_id: ConversationId
+    seq: int
+    saved_at: datetime
+    position: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,10 @@ from tidings.core.events import (
     MessageDeleted,
     MessageEdited,
     MessagePinned,
+    MessageSaved,
     MessageSent,
     MessageUnpinned,
+    MessageUnsaved,
     NotificationsUpdated,
     ReactionChanged,
     ReadMoved,
@@ -46,16 +48,19 @@ from tidings.core.models import (
     FileId,
     FileInfo,
     FileStatus,
+    ForwardOrigin,
     Member,
     MemberNotify,
     MemberRole,
     MemberView,
     Message,
     MessageId,
+    MessageRef,
     NotifyLevel,
     OrgRole,
     Pin,
     Preferences,
+    SavedMessage,
     StoredEvent,
     Theme,
     ThreadState,
@@ -281,6 +286,27 @@ def message_json(message: Message) -> JsonDict:
         "also_to_conversation": message.also_to_conversation,
         # @all, @channel, @here: the message mentions everyone (clients highlight it)
         "mentions_everyone": _everyone(message),
+        **_forwarded_json(message),
+    }
+
+
+def _forwarded_json(message: Message) -> JsonDict:
+    """`forwarded_from` on a forwarded copy only (every other message has no such key)."""
+    ref = message.forwarded_from
+    if ref is None:
+        return {}
+    return {"forwarded_from": {"conversation_id": ref.conversation_id, "seq": ref.seq}}
+
+
+def forward_origin_json(origin: ForwardOrigin) -> JsonDict:
+    """The original of a forwarded message, for someone who may read it."""
+    conv = origin.conversation
+    return {
+        "conversation_id": conv.id,
+        "conversation_name": conv.name,
+        "conversation_kind": conv.kind.value,
+        "seq": origin.seq,
+        "sender_id": origin.sender_id,
     }
 
 
@@ -334,6 +360,16 @@ def pin_json(pin: Pin, message: Message) -> JsonDict:
         "seq": pin.seq,
         "pinned_by": pin.pinned_by,
         "pinned_at": rfc3339(pin.pinned_at),
+        "message": message_json(message),
+    }
+
+
+def saved_json(saved: SavedMessage, message: Message) -> JsonDict:
+    """A saved message: when it was saved, and the message as it is now."""
+    return {
+        "conversation_id": saved.conversation_id,
+        "seq": saved.seq,
+        "saved_at": rfc3339(saved.saved_at),
         "message": message_json(message),
     }
 
@@ -410,6 +446,9 @@ def event_json(event: Event) -> JsonDict:
         case DndUpdated():
             data["user_id"] = event.user_id
             data["dnd"] = dnd_json(event.dnd)
+        case MessageSaved() | MessageUnsaved():
+            data["seq"] = event.seq
+            data["user_id"] = event.user_id
     return data
 
 
@@ -501,6 +540,14 @@ def event_of(stored: StoredEvent) -> Event:
                 by=UserId(_str(p, "by")),
                 at=at,
             )
+        case EventKind.MESSAGE_SAVED | EventKind.MESSAGE_UNSAVED:
+            saved = MessageSaved if kind == EventKind.MESSAGE_SAVED else MessageUnsaved
+            return saved(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                seq=_int(p, "seq"),
+                user_id=UserId(_str(p, "user_id")),
+                at=at,
+            )
         case EventKind.FILE_UPDATED:
             return FileUpdated(
                 conversation_id=ConversationId(_str(p, "conversation_id")),
@@ -545,6 +592,12 @@ def _count_in_message(payload: Mapping[str, object], emoji: str) -> int:
     return len(message_of(_obj(payload, "message")).reactions.get(emoji, ()))
 
 
+def _ref_of(data: object) -> MessageRef | None:
+    if not isinstance(data, Mapping):
+        return None
+    return MessageRef(ConversationId(_str(data, "conversation_id")), _int(data, "seq"))
+
+
 def message_of(data: Mapping[str, object]) -> Message:
     """A message read back from `message_json`."""
     reactions = _obj(data, "reactions")
@@ -565,6 +618,7 @@ def message_of(data: Mapping[str, object]) -> Message:
         # missing: a message stored before threads (issue 17)
         thread_root_seq=_opt_int(data, "thread_root_seq"),
         also_to_conversation=data.get("also_to_conversation") is True,
+        forwarded_from=_ref_of(data.get("forwarded_from")),
     )
 
 

@@ -64,6 +64,7 @@ from tidings.sdk.models import (
     Event,
     File,
     FileLink,
+    ForwardOrigin,
     HistoryPage,
     IncomingWebhook,
     Invocation,
@@ -78,6 +79,8 @@ from tidings.sdk.models import (
     Preferences,
     PushSubscription,
     ReadState,
+    SavedMessage,
+    SavedPage,
     ScimToken,
     SearchPage,
     SearchResult,
@@ -1564,6 +1567,59 @@ class Client:
             )
         data = await self.request("PUT", "/users/me/notifications", json=body, retry=True)
         return DoNotDisturb.from_json(data.get("dnd") or {}, data.get("dnd_active"))
+    async def forward(
+        self,
+        conversation_id: str,
+        seq: int,
+        to: str,
+        *,
+        client_msg_id: str | None = None,
+    ) -> Message:
+        """Forward message ``seq`` of ``conversation_id`` into conversation ``to``: a
+        copy there (body and files) with ``forwarded_from``. Retried with the same
+        ``client_msg_id`` (made here unless given): never forwarded twice."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/forward",
+            json={"conversation_id": to, "client_msg_id": client_msg_id or str(uuid.uuid4())},
+            retry=True,
+        )
+        return Message.from_json(data.get("message", data))
+
+    async def forwarded_from(self, conversation_id: str, seq: int) -> ForwardOrigin:
+        """Where forwarded message ``seq`` comes from (``NotFound`` if you may not read
+        the original)."""
+        data = await self.request(
+            "GET",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/forwarded-from",
+        )
+        return ForwardOrigin.from_json(data.get("origin", data))
+
+    async def saved(self, *, cursor: str | None = None, limit: int | None = None) -> SavedPage:
+        """One page of your saved messages (those you may still read), the newest save
+        first; pass the page's ``next_cursor`` as ``cursor`` for the next one."""
+        data = await self.request("GET", "/saved", params={"cursor": cursor, "limit": limit})
+        return SavedPage(
+            saved=tuple(SavedMessage.from_json(x) for x in data.get("saved", [])),
+            next_cursor=data.get("next_cursor"),
+        )
+
+    async def save(self, conversation_id: str, seq: int) -> SavedMessage:
+        """Save a message you may read (private to you); saving it again changes nothing."""
+        data = await self.request(
+            "PUT",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/saved",
+            retry=True,
+        )
+        return SavedMessage.from_json(data.get("saved", data))
+
+    async def unsave(self, conversation_id: str, seq: int) -> None:
+        """Take a message out of your saved list."""
+        await self.request(
+            "DELETE",
+            f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/saved",
+            retry=True,
+        )
 
     async def react(self, conversation_id: str, seq: int, emoji: str) -> Message:
         """Add your ``emoji`` reaction to a message."""
@@ -1592,6 +1648,17 @@ class Client:
             retry=True,  # positions only move forward: repeating is harmless
         )
         return ReadState(read_seq=int(data.get("read_seq", seq)), unread=int(data.get("unread", 0)))
+
+    async def mark_unread(self, conversation_id: str, from_seq: int | None = None) -> ReadState:
+        """Mark the conversation unread from message ``from_seq`` on (None: its last
+        message): your read position moves back to ``from_seq - 1``, never forward."""
+        data = await self.request(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/unread",
+            json={"from_seq": from_seq},
+            retry=True,  # positions only move back here: repeating is harmless
+        )
+        return ReadState(read_seq=int(data.get("read_seq", 0)), unread=int(data.get("unread", 0)))
 
     async def typing(self, conversation_id: str) -> None:
         """Tell the other members you are typing (ephemeral, best effort)."""

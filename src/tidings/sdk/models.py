@@ -547,6 +547,9 @@ class Message:
     mentions_everyone: str | None = None
     """``all`` or ``channel`` (every member), ``here`` (those online): the body mentions
     everyone; None: it does not."""
+    forwarded_from: tuple[str, int] | None = None
+    """A forwarded copy: ``(conversation_id, seq)`` of the message it was forwarded from
+    (:meth:`Client.forwarded_from` resolves it for those who may read it)."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -572,6 +575,7 @@ class Message:
             thread_root_seq=_opt_int(data.get("thread_root_seq")),
             also_to_conversation=data.get("also_to_conversation") is True,
             mentions_everyone=_opt_str(data.get("mentions_everyone")),
+            forwarded_from=_ref(data.get("forwarded_from")),
             raw=dict(data),
         )
 
@@ -707,6 +711,64 @@ class ThreadPage:
     """One page of threads, newest activity first; ``next_cursor`` None: the last."""
 
     threads: tuple[Thread, ...]
+    next_cursor: str | None
+
+
+def _ref(data: object) -> tuple[str, int] | None:
+    if not isinstance(data, Mapping):
+        return None
+    return _str(data.get("conversation_id")), _int(data.get("seq"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardOrigin:
+    """Where a forwarded message comes from, for one who may read the original."""
+
+    conversation_id: str
+    conversation_name: str
+    conversation_kind: str
+    seq: int
+    sender_id: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ForwardOrigin:
+        """Build it from the JSON object of ``GET …/forwarded-from``."""
+        return cls(
+            conversation_id=_str(data.get("conversation_id")),
+            conversation_name=_str(data.get("conversation_name")),
+            conversation_kind=_str(data.get("conversation_kind")),
+            seq=_int(data.get("seq")),
+            sender_id=_str(data.get("sender_id")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SavedMessage:
+    """One of your saved messages (private to you): ``message`` as it is now, and when
+    you saved it (``GET /saved``)."""
+
+    conversation_id: str
+    seq: int
+    saved_at: datetime | None
+    message: Message
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SavedMessage:
+        """Build a saved message from its JSON object."""
+        return cls(
+            conversation_id=_str(data.get("conversation_id")),
+            seq=_int(data.get("seq")),
+            saved_at=parse_time(data.get("saved_at")),
+            message=Message.from_json(_obj(data.get("message"))),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SavedPage:
+    """One page of your saved messages, the newest save first; ``next_cursor`` None:
+    the last."""
+
+    saved: tuple[SavedMessage, ...]
     next_cursor: str | None
 
 
@@ -942,7 +1004,8 @@ class MemberRoleChanged(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadMoved(Event):
-    """``read``: ``user_id`` read up to ``seq``; ``unread`` is what is left for them."""
+    """``read``: ``user_id``'s read position is ``seq`` now (read up to it, or moved back by
+    ``mark_unread``); ``unread`` is what is left for them."""
 
     user_id: str
     seq: int
@@ -965,6 +1028,24 @@ class ThreadRead(Event):
     user_id: str
     following: bool
     read_seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSaved(Event):
+    """``message_saved``: you (on some device) saved message ``seq`` of
+    ``conversation_id`` (``at``: when); put it first in your saved list."""
+
+    seq: int
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageUnsaved(Event):
+    """``message_unsaved``: message ``seq`` left your saved list (you unsaved it, or it
+    was recalled)."""
+
+    seq: int
+    user_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1109,6 +1190,9 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
     thread = data.get("thread")
     if kind == "thread_updated" and isinstance(thread, dict):
         return ThreadUpdated(thread=ThreadSummary.from_json(thread), **common)
+    if kind in ("message_saved", "message_unsaved"):
+        saved = MessageSaved if kind == "message_saved" else MessageUnsaved
+        return saved(seq=_int(data.get("seq")), user_id=_str(data.get("user_id")), **common)
     if kind == "thread_read":
         return ThreadRead(
             root_seq=_int(data.get("root_seq")),

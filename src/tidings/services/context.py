@@ -30,6 +30,7 @@ class Limits:
     max_reaction_emoji_per_message: int
     max_reactions_per_user_per_message: int
     max_pins_per_conversation: int
+    max_saved_per_user: int
     token_ttl_seconds: int
     history_page_max: int
     thread_participants_max: int

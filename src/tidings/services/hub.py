@@ -34,6 +34,7 @@ from tidings.services.presence import PresenceService
 from tidings.services.profile import ProfileService
 from tidings.services.push import PushService
 from tidings.services.ratelimit import RateLimiter
+from tidings.services.saved import SavedService
 from tidings.services.scim import ScimService
 from tidings.services.search import SearchService
 from tidings.services.second_factor import SecondFactorService
@@ -56,6 +57,7 @@ class Services:
     conversations: ConversationService
     messages: MessageService
     threads: ThreadService
+    saved: SavedService
     sync: SyncService
     presence: PresenceService
     audit: AuditService
@@ -135,6 +137,7 @@ class Services:
             conversations=conversations,
             messages=messages,
             threads=ThreadService(deps, auth.limiter),
+            saved=SavedService(deps, messages.limiter),
             sync=SyncService(deps),
             presence=presence,
             audit=audit,

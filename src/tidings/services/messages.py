@@ -30,6 +30,7 @@ from tidings.core.events import (
     MessagePinned,
     MessageSent,
     MessageUnpinned,
+    MessageUnsaved,
     ReactionChanged,
     ReadMoved,
     ThreadUpdated,
@@ -39,10 +40,12 @@ from tidings.core.models import (
     ConversationKind,
     FileInfo,
     FileStatus,
+    ForwardOrigin,
     Member,
     MemberRole,
     Message,
     MessageId,
+    MessageRef,
     Pin,
     ThreadSummary,
     User,
@@ -92,6 +95,10 @@ class _SendRequest:
     future: asyncio.Future[tuple[Message, bool]]
     asked_at: float  # the loop's clock: the write lock is waited for from then (bounded)
     settled: bool = False
+    # a forward: the original, and its files (attached although someone else uploaded
+    # them: the forwarder may read the message that carries them)
+    forwarded_from: MessageRef | None = None
+    forwarded_files: frozenset[str] = frozenset()
 
     def settle(self, outcome: tuple[Message, bool] | BaseException) -> None:
         self.settled = True
@@ -131,6 +138,8 @@ class MessageService:
         *,
         thread_root_seq: int | None = None,
         also_to_conversation: bool = False,
+        forwarded_from: MessageRef | None = None,
+        forwarded_files: frozenset[str] = frozenset(),
     ) -> tuple[Message, bool]:
         """Store a message; returns it and whether it is new. A retry with the same
         client_msg_id returns the original. Returns only after the commit.
@@ -147,6 +156,8 @@ class MessageService:
                 attachments,
                 thread_root_seq=thread_root_seq,
                 also_to_conversation=also_to_conversation,
+                forwarded_from=forwarded_from,
+                forwarded_files=forwarded_files,
             )
         except TidingsError as exc:
             counts = self.d.counts
@@ -178,6 +189,8 @@ class MessageService:
         *,
         thread_root_seq: int | None = None,
         also_to_conversation: bool = False,
+        forwarded_from: MessageRef | None = None,
+        forwarded_files: frozenset[str] = frozenset(),
     ) -> asyncio.Future[tuple[Message, bool]]:
         """`send` without waiting: the request's own checks, then it joins the next group
         commit; the future resolves as `send` returns. Raises the checks' TidingsError at
@@ -226,6 +239,8 @@ class MessageService:
             also_to_conversation,
             loop.create_future(),
             loop.time(),
+            forwarded_from=forwarded_from,
+            forwarded_files=forwarded_files,
         )
         if self._screen is None:
             self._queue.put_nowait(request)
@@ -400,6 +415,7 @@ class MessageService:
                     attachments=attached,
                     thread_root_seq=r.thread_root_seq,
                     also_to_conversation=r.also_to_conversation,
+                    forwarded_from=r.forwarded_from,
                 )
             except TidingsError as exc:
                 results.append(exc)
@@ -530,6 +546,8 @@ class MessageService:
                 batch.add(ThreadUpdated(summary, now))
             if await tx.remove_pin(conv.id, seq):  # a recalled message is pinned no more
                 batch.add(MessageUnpinned(conv.id, seq, actor.id, now))
+            for saver in await tx.remove_saved_of_message(conv.id, seq):  # nor saved
+                batch.add(MessageUnsaved(conv.id, seq, saver, now))
             await batch.flush()
         return updated
 
@@ -641,6 +659,86 @@ class MessageService:
                 await _emit(tx, self.d, now, event)
         return read_seq, unread
 
+    # --- forwarding -----------------------------------------------------------------
+    async def forward(
+        self,
+        actor: User,
+        conversation_id: str,
+        seq: int,
+        target_id: str,
+        client_msg_id: str,
+    ) -> tuple[Message, bool]:
+        """Forward message `seq` (one the caller may read, not recalled) into the
+        conversation `target_id`: a new message there through the normal send path (the
+        same checks, group commit and idempotency on `client_msg_id`), with the
+        original's body and files and `forwarded_from` naming the original. Its files
+        become readable to the target's members as any attachment is."""
+        async with self.d.store.read() as tx:
+            _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
+            original = await tx.get_message(conversation_id, seq)
+        if original is None or original.deleted or not seq_visible(member, seq):
+            raise NotFound("message not found", seq=seq)
+        files = tuple(f.id for f in original.attachments if f.status is not FileStatus.QUARANTINED)
+        return await self.send(
+            actor,
+            target_id,
+            client_msg_id,
+            original.body,
+            attachments=files,
+            forwarded_from=MessageRef(original.conversation_id, seq),
+            forwarded_files=frozenset(files),
+        )
+
+    async def forward_origin(self, actor: User, conversation_id: str, seq: int) -> ForwardOrigin:
+        """The original of forwarded message `seq`, for a caller who may read both the
+        forwarded copy and the original (not recalled); anyone else: not_found (they
+        see only that it was forwarded)."""
+        async with self.d.store.read() as tx:
+            _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
+            message = await _message(tx, conversation_id, seq, member)
+            ref = message.forwarded_from
+            if ref is None or message.deleted:
+                raise NotFound("not a forwarded message", seq=seq)
+            try:
+                source, source_member = await access_conversation(
+                    tx, actor, ref.conversation_id, allow_left=True
+                )
+                original = await _message(tx, ref.conversation_id, ref.seq, source_member)
+            except NotFound:
+                raise NotFound("the original is not one you may read", seq=seq) from None
+            if original.deleted:
+                raise NotFound("the original is not one you may read", seq=seq)
+        return ForwardOrigin(source, ref.seq, original.sender_id)
+
+    async def mark_unread(
+        self, actor: User, conversation_id: str, from_seq: int | None = None
+    ) -> tuple[int, int]:
+        """Mark the conversation unread from message `from_seq` on (absent: its last
+        message): the caller's read position moves back to `from_seq - 1`, never
+        forward (already unread from there: nothing changes); returns (read_seq, unread).
+        The same `read` event as a forward move tells the caller's other devices (and,
+        outside channels, the other members: read receipts show the position as it is).
+        A message the caller may not read (before their first seq, or none): not_found."""
+        if from_seq is not None and from_seq < 1:
+            raise InvalidRequest("from_seq must be at least 1", field="from_seq")
+        await self.limiter.check(Action.EDIT, actor.id, None)
+        now = self.d.clock.now()
+        async with self.d.store.write() as tx:
+            conv, member = await access_conversation(tx, actor, conversation_id)
+            if conv.last_seq < member.first_seq:  # nothing the caller may read
+                raise NotFound("no message to mark unread", seq=from_seq or 0)
+            seq = conv.last_seq if from_seq is None else from_seq
+            if seq > conv.last_seq or not seq_visible(member, seq):
+                raise NotFound("message not found", seq=seq)
+            target = seq - 1
+            read_seq = min(member.read_seq, target)
+            if await tx.move_read_back(conv.id, actor.id, target):
+                private = conv.kind is ConversationKind.CHANNEL
+                unread = conv.last_seq - read_seq
+                event = ReadMoved(conv.id, actor.id, read_seq, unread, private, now)
+                await _emit(tx, self.d, now, event)
+        return read_seq, conv.last_seq - read_seq
+
 
 def _check_root(
     roots: dict[tuple[str, int], ThreadRoot], cid: str, root_seq: int, first: int, last_seq: int
@@ -706,7 +804,7 @@ def _attachments(request: _SendRequest, files: dict[str, FileInfo]) -> tuple[Fil
         file = files.get(file_id)
         if (
             file is None
-            or file.uploader_id != request.sender.id
+            or (file.uploader_id != request.sender.id and file_id not in request.forwarded_files)
             or file.status is FileStatus.QUARANTINED
         ):
             raise NotFound("attachment not found (attach your own uploads)", file_id=file_id)

@@ -39,6 +39,7 @@ from tidings.core.models import (
     OrgRole,
     Pin,
     Preferences,
+    SavedMessage,
     Session,
     SessionInfo,
     StoredEvent,
@@ -383,6 +384,10 @@ class ConversationsTx(Protocol):
         """Move a read position forward only. True when it moved."""
         ...
 
+    async def move_read_back(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move a read position back to `seq` only (mark unread). True when it moved."""
+        ...
+
     async def member_views(
         self, user_id: str, include_archived: bool = False
     ) -> list[MemberView]: ...
@@ -428,6 +433,29 @@ class MessagesTx(Protocol):
 
     async def list_pins(self, conversation_id: str, min_seq: int, max_seq: int | None) -> list[Pin]:
         """The pins of messages within min_seq..max_seq, the newest pin first."""
+        ...
+
+    async def get_saved(
+        self, user_id: str, conversation_id: str, seq: int
+    ) -> SavedMessage | None: ...
+
+    async def add_saved(self, saved: SavedMessage) -> None: ...
+
+    async def remove_saved(self, user_id: str, conversation_id: str, seq: int) -> bool:
+        """Unsave; True when it was saved."""
+        ...
+
+    async def count_saved(self, user_id: str) -> int: ...
+
+    async def remove_saved_of_message(self, conversation_id: str, seq: int) -> list[UserId]:
+        """Drop every user's save of one message (it was recalled); returns the savers."""
+        ...
+
+    async def list_saved(
+        self, user_id: str, *, before_position: int | None, limit: int
+    ) -> list[SavedMessage]:
+        """The user's saved messages they may still read (not recalled, within their
+        membership range), newest save first, before `before_position`."""
         ...
 
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:

@@ -26,6 +26,7 @@ import { applyTheme, savedTheme, registerServiceWorker } from './pwa.js';
 import { setTimeZone } from './format.js';
 import { renderSearch, searchForRoute } from './search.js';
 import { maybeNotify, setFaviconBadge } from './notifications.js';
+import { loadSaved } from './saved.js';
 
 const TOKEN_KEY = 'tidings.token';
 const USER_KEY = 'tidings.user';
@@ -140,6 +141,7 @@ const ctx = {
   loadPresence,
   refreshConversations,
   markRead: () => maybeMarkRead(),
+  markUnread: (cid, fromSeq) => markUnread(cid, fromSeq),
   go,
   toast,
   errorText,
@@ -566,6 +568,7 @@ async function loadInitialState() {
   dispatch({ type: 'initial_loaded', conversations: convRes.conversations || [], users: usersRes.users || [] });
   loadCommands();
   loadNotifyPrefs();
+  loadSaved(ctx);
   // Names of direct conversations and presence need the member lists.
   const needDetails = [...state.convs.values()].filter((c) => c.kind !== 'channel').slice(0, 60);
   await Promise.all(needDetails.map((c) => loadDetail(c.id, { quiet: true })));
@@ -849,6 +852,21 @@ function maybeMarkRead() {
   if (!state.convs.get(state.cid) || !s || !s.loaded || s.hasNewer) return;
   if (!chat || chat.cid !== state.cid || !chat.atBottom()) return;
   dispatch({ type: 'read_up_to', cid: state.cid, seq: newestSeq(s) });
+}
+
+// Mark a conversation unread from message `fromSeq` on (null: its last message): the
+// read position moves back on the server; the open conversation stays unread until left.
+async function markUnread(cid, fromSeq = null) {
+  readRetry.delete(cid);
+  clearTimeout(readTimers.get(cid));
+  try {
+    const res = await api.post(`/conversations/${encodeURIComponent(cid)}/unread`,
+      fromSeq ? { from_seq: fromSeq } : {});
+    dispatch({ type: 'marked_unread', cid, read_seq: res.read_seq, unread: res.unread });
+    toast(t('unread.marked'));
+  } catch (err) {
+    toast(errorText(err), 'error');
+  }
 }
 
 function postRead(cid, seq) {

@@ -9,6 +9,7 @@ import { convTitle, convAvatar, statusChip, typingNames } from './names.js';
 import { buildSearchBox } from './search.js';
 import { badgeTitle } from './notify.js';
 import { isMuted } from './notifications.js';
+import { openSavedPanel } from './saved.js';
 
 // ctx: the view context (app.js) plus `languageSelect(onChange)` and `signOut()`.
 export function buildSidebar(ctx) {
@@ -23,6 +24,8 @@ export function buildSidebar(ctx) {
       navItem('home', '#/', t('nav.chats'), icon('chat')),
       navItem('channels', '#/channels', t('nav.channels'), icon('hash')),
       navItem('directory', '#/directory', t('nav.directory'), icon('users')),
+      h('button', { class: 'nav-item', type: 'button', 'data-testid': 'nav-saved', onclick: () => openSavedPanel(ctx) },
+        h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, '🔖'), h('span', { class: 'nav-label' }, t('nav.saved'))),
       navItem('account', '#/account', t('nav.account'), icon('lock')),
       isAdmin(state) ? navItem('admin', '#/admin', t('nav.admin'), icon('settings')) : null),
     h('div', { class: 'list-tools' },
@@ -95,6 +98,9 @@ export function renderConvList(ctx) {
             c.unread_mentions && unread ? h('span', { class: 'badge badge-mention', 'data-testid': 'mention-badge',
               title: t('list.mentions', { n: c.unread_mentions }) }, '@') : null,
             unread ? h('span', { class: 'badge badge-unread', 'data-testid': 'unread-badge',
-              title: t('list.unread', { n: unread }) }, unread > 99 ? '99+' : String(unread)) : null)))));
+              title: t('list.unread', { n: unread }) }, unread > 99 ? '99+' : String(unread)) : null))),
+      !unread && c.last_seq > 0 ? h('button', { class: 'conv-act', type: 'button', title: t('unread.mark'),
+        'aria-label': t('unread.mark'), 'data-testid': 'conv-mark-unread',
+        onclick: (e) => { e.preventDefault(); e.stopPropagation(); ctx.markUnread(c.id, null); } }, '◉') : null));
   }
 }

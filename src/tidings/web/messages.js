@@ -7,7 +7,7 @@ import { h, append, clear, reconcile, avatar, icon, bdi } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { renderMarkdown, plainPreview } from './markdown.js';
 import { ts, fmtTime, fmtShortTime, fmtDateTime, dayKey, dayLabel } from './format.js';
-import { msgStore, directPeer, canModerate, inTimeline, threadKey, threadUnread, mayPost } from './state.js';
+import { msgStore, directPeer, canModerate, inTimeline, threadKey, threadUnread, mayPost, isSaved } from './state.js';
 import { convTitle, convAvatar, presenceLabel, statusChip, typingNames, backButton } from './names.js';
 import { createComposer } from './composer.js';
 import { createMembersPanel } from './members.js';
@@ -18,6 +18,8 @@ import { openNotifyMenu, isMuted } from './notifications.js';
 import { EVERYONE } from './notify.js';
 
 const EVERYONE_WORDS = new Set(EVERYONE);
+import { setSaved } from './saved.js';
+import { openForwardPicker, forwardedLabel } from './forward.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😄', '🎉', '😮', '🙏'];
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -258,7 +260,9 @@ export function createChatView(ctx, cid) {
     const sig = JSON.stringify([m.body, m.edited_at, m.deleted, m.reactions, m.status, m.attachments, cont, editing, receipt,
       th && [th.reply_count, th.unread, th.following, th.participants, th.last_reply_at],
       ctx.userName(m.sender_id), replied && [replied.body, replied.deleted, ctx.userName(replied.sender_id)],
-      st.pickerFor === key, st.actionsFor === key, memberVersion, c && c.role]);
+      st.pickerFor === key, st.actionsFor === key, memberVersion, c && c.role,
+      m.seq != null && isSaved(st, m.conversation_id, m.seq),
+      m.forwarded_from && st.convs.has(m.forwarded_from.conversation_id)]);
     return cached(key, sig, () => buildMessage(c, m, { own, pending, key, cont, editing, replied, receipt }));
   }
 
@@ -349,6 +353,17 @@ export function createChatView(ctx, cid) {
         canModerate(st, c) && c && !c.archived_at ? h('button', { class: 'act', type: 'button', title: t('message.pin'),
           'aria-label': t('message.pin'), 'data-testid': 'act-pin',
           onclick: (e) => { e.stopPropagation(); setPinned(ctx, cid, m.seq, true); } }, '📌') : null,
+        isSaved(st, cid, m.seq)
+          ? h('button', { class: 'act act-on', type: 'button', title: t('saved.remove'), 'aria-label': t('saved.remove'),
+            'aria-pressed': 'true', 'data-testid': 'act-unsave',
+            onclick: (e) => { e.stopPropagation(); setSaved(ctx, cid, m.seq, false); } }, '🔖')
+          : h('button', { class: 'act', type: 'button', title: t('message.save'), 'aria-label': t('message.save'),
+            'aria-pressed': 'false', 'data-testid': 'act-save',
+            onclick: (e) => { e.stopPropagation(); setSaved(ctx, cid, m.seq, true); } }, '🔖'),
+        h('button', { class: 'act', type: 'button', title: t('forward.action'), 'aria-label': t('forward.action'),
+          'data-testid': 'act-forward', onclick: (e) => { e.stopPropagation(); openForwardPicker(ctx, m); } }, '↪'),
+        h('button', { class: 'act', type: 'button', title: t('unread.from_here'), 'aria-label': t('unread.from_here'),
+          'data-testid': 'act-unread', onclick: (e) => { e.stopPropagation(); ctx.markUnread(cid, m.seq); } }, '◉'),
         mayRecall ? h('button', { class: 'act act-danger', type: 'button', title: t('message.recall'),
           'aria-label': t('message.recall'), 'data-testid': 'act-recall',
           onclick: (e) => { e.stopPropagation(); recall(m); } }, '⌫') : null);
@@ -375,7 +390,7 @@ export function createChatView(ctx, cid) {
       cont ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'msg-sender', 'data-testid': 'message-sender' }, bdi(name)),
         h('time', { class: 'msg-time', datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at))),
-      quote, body, files, reactionRow,
+      forwardedLabel(ctx, m), quote, body, files, reactionRow,
       m.thread_root_seq ? h('div', { class: 'thread-also-tag' }, t('thread.in_thread')) : threadLine(ctx, m),
       status),
     actions, picker);

@@ -49,6 +49,9 @@ export function initialState({ me = null } = {}) {
     pinsVersion: new Map(), // cid -> count of pin events seen (pins.js reloads its panel on a change)
     // GET /users/me/notifications: { dnd: {until, schedule}, time_zone, mention_all } (notify.js)
     notifyPrefs: null,
+    saved: new Set(), // `${cid}:${seq}` of my saved messages that I know of (saved.js)
+    savedVersion: 0, // count of my saved-list events seen (an open saved panel reloads on a change)
+    readHold: null, // the cid I marked unread: not marked read again while it stays open
   };
 }
 
@@ -150,6 +153,15 @@ export function commandMatches(commands, typed, limit = 8) {
   const q = m[1].toLowerCase();
   return (commands || []).filter((c) => !c.disabled && c.name.startsWith(q))
     .sort((a, b) => a.name.localeCompare(b.name)).slice(0, limit);
+}
+
+// ---------------------------------------------------------------- saved messages
+export function savedKey(cid, seq) {
+  return `${cid}:${seq}`;
+}
+
+export function isSaved(state, cid, seq) {
+  return state.saved.has(savedKey(cid, seq));
 }
 
 // ---------------------------------------------------------------- small immutable helpers
@@ -271,7 +283,8 @@ export function sortedConversations(state, title) {
 
 // Unread shown for a conversation (none for the one open on screen).
 export function shownUnread(state, c) {
-  return c.id === state.cid && state.view === 'chat' ? 0 : c.unread || 0;
+  // the open conversation counts as read, unless I marked it unread (readHold)
+  return c.id === state.cid && state.view === 'chat' && state.readHold !== c.id ? 0 : c.unread || 0;
 }
 
 export function unreadTotal(state) {
@@ -444,17 +457,26 @@ function applyFileUpdate(state, ev) {
   return next;
 }
 
+// A `read` event: the position as it is now. It moves forward (a read) or back (marked
+// unread, POST …/unread): events come in stream order, so the latest one is the truth.
 function applyRead(state, cid, uid, seq, effects) {
+  if (seq == null) return state;
   if (state.me && uid === state.me.id) {
     const c = state.convs.get(cid);
     if (!c) return state;
     effects.push(render('list'));
+    if (seq < (c.read_seq || 0)) {
+      // marked unread (here or on another device): mention counts come from the server
+      effects.push({ type: 'refresh_conversations' });
+      const back = { ...c, read_seq: seq, unread: Math.max(0, (c.last_seq || 0) - seq) };
+      return { ...state, convs: mapSet(state.convs, cid, back) };
+    }
     return { ...state, convs: mapSet(state.convs, cid, withCounters(c, seq)) };
   }
   const d = state.details.get(cid);
   const member = d && (d.members || []).find((m) => m.user_id === uid);
   if (!member) return state;
-  const members = d.members.map((m) => (m.user_id === uid ? { ...m, read_seq: Math.max(m.read_seq || 0, seq || 0) } : m));
+  const members = d.members.map((m) => (m.user_id === uid ? { ...m, read_seq: seq } : m));
   effects.push(render('messages'));
   return { ...state, details: mapSet(state.details, cid, { ...d, members }) };
 }
@@ -539,6 +561,18 @@ function applyEvent(state, ev, effects) {
       // change so that an open panel reloads.
       if (cid == null) return state;
       return { ...state, pinsVersion: mapSet(state.pinsVersion, cid, (state.pinsVersion.get(cid) || 0) + 1) };
+    case 'message_saved':
+    case 'message_unsaved': {
+      // My own saved list (only my devices get these): the message's save button, and
+      // an open saved panel reloads.
+      if (cid == null || ev.seq == null) return state;
+      const key = savedKey(cid, ev.seq);
+      const saved = new Set(state.saved);
+      if (ev.kind === 'message_saved') saved.add(key);
+      else saved.delete(key);
+      effects.push(render('messages', 'thread'));
+      return { ...state, saved, savedVersion: state.savedVersion + 1 };
+    }
     case 'member_role_changed': {
       // A member's role (owner, moderator, member) changed: their row in the member
       // list, and the caller's own role in the conversation list when it is theirs.
@@ -784,6 +818,12 @@ const HANDLERS = {
     }
     return acceptMessage(state, message, effects);
   },
+  // My saved messages as the server listed them (GET /saved): which ones I saved.
+  saved_loaded(state, { saved }, effects) {
+    if (!Array.isArray(saved)) return state;
+    effects.push(render('messages', 'thread'));
+    return { ...state, saved: new Set(saved.map((x) => savedKey(x.conversation_id, x.seq))) };
+  },
   // The newest message of a conversation, for the list's preview.
   preview_loaded(state, { message }, effects) {
     const previews = setPreview(state.previews, message);
@@ -953,6 +993,7 @@ const HANDLERS = {
   read_up_to(state, { cid, seq }, effects) {
     const c = state.convs.get(cid);
     if (!c || seq <= (c.read_seq || 0)) return state;
+    if (state.readHold === cid) return state; // marked unread: not read again until left
     const u = { ...c, read_seq: seq };
     u.unread = Math.max(0, (c.last_seq || 0) - seq);
     if (u.unread === 0) u.unread_mentions = 0;
@@ -960,10 +1001,24 @@ const HANDLERS = {
     return { ...state, convs: mapSet(state.convs, cid, u) };
   },
 
+  // I marked a conversation unread (POST …/unread answered): its counters now, and
+  // while it stays open it is not marked read again (readHold), with the divider above
+  // the first unread message.
+  marked_unread(state, { cid, read_seq: readSeq, unread }, effects) {
+    const c = state.convs.get(cid);
+    if (!c || readSeq == null) return state;
+    const u = { ...c, read_seq: readSeq, unread: unread != null ? unread : Math.max(0, (c.last_seq || 0) - readSeq) };
+    effects.push(render('list', 'messages'), { type: 'refresh_conversations' });
+    return { ...state, convs: mapSet(state.convs, cid, u), readHold: cid,
+      firstUnread: mapSet(state.firstUnread, cid, u.unread ? readSeq : null) };
+  },
+
   // ---------------------------------------------------------- navigation and UI
   // `section` and `arg`s come from the location hash (#/c/<id>, #/channels, …).
   routed(state, { section, arg = '', arg2 = '' }, effects) {
     const next = { ...state, pickerFor: null, actionsFor: null };
+    // a conversation marked unread may be read again once one has left it
+    if (state.readHold && !(section === 'c' && arg === state.readHold)) next.readHold = null;
     if (state.focus && !(section === 'c' && arg === state.focus.cid)) next.focus = null;
     if (section === 'c' && arg) {
       const changed = state.cid !== arg || state.view !== 'chat';

@@ -132,6 +132,14 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/conversations/{cid}/pins"): IN_G,
     ("PUT", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
     ("DELETE", "/api/v1/conversations/{cid}/pins/{seq}"): NOBODY,
+    # saved messages: one's own list; G's members save its messages; unsaving touches
+    # only one's own list, so it answers 204 to anyone (nothing to learn)
+    ("GET", "/api/v1/saved"): AUTH,
+    ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/saved"): IN_G,
+    ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/saved"): AUTH,
+    # forwarding G's message into G itself: its members; the link back of a forward
+    ("POST", "/api/v1/conversations/{cid}/messages/{seq}/forward"): IN_G,
+    ("GET", "/api/v1/conversations/{cid}/messages/{seq}/forwarded-from"): IN_G,
     # a fresh group of creator's: its owner (not a role here) and org admins archive it
     ("PUT", "/api/v1/conversations/{cid}/archive"): ADMINS,
     ("DELETE", "/api/v1/conversations/{cid}/archive"): ADMINS,
@@ -142,6 +150,7 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/admin/search/reindex"): ADMINS,
     ("GET", "/api/v1/admin/conversations/{cid}/members"): ADMINS,
     ("POST", "/api/v1/conversations/{cid}/read"): IN_G,
+    ("POST", "/api/v1/conversations/{cid}/unread"): IN_G,
     ("GET", "/api/v1/conversations/{cid}/threads"): IN_G,
     ("GET", "/api/v1/conversations/{cid}/threads/{root_seq}"): IN_G,
     ("PUT", "/api/v1/conversations/{cid}/threads/{root_seq}/follow"): IN_G,
@@ -263,6 +272,7 @@ class World:
     file_id: str = ""
     signed_path: str = ""
     unsubscribe_path: str = ""
+    forwarded_seq: int = 0
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -440,6 +450,17 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, f"{v1}/conversations/{g}/notifications", {"level": "mentions"})
         case ("PUT", "/users/me/notifications"):
             return Call(method, path, {"dnd_schedule": {"start": "22:00", "end": "07:00"}})
+        case ("POST", "/conversations/{cid}/messages/{seq}/forward"):
+            body = {"conversation_id": g, "client_msg_id": uuid.uuid4().hex}
+            return Call(
+                method, f"{v1}/conversations/{g}/messages/{world.message_seq}/forward", body
+            )
+        case ("GET", "/conversations/{cid}/messages/{seq}/forwarded-from"):
+            return Call(
+                method, f"{v1}/conversations/{g}/messages/{world.forwarded_seq}/forwarded-from"
+            )
+        case (_, "/conversations/{cid}/messages/{seq}/saved"):
+            return Call(method, f"{v1}/conversations/{g}/messages/{world.message_seq}/saved")
         case ("GET", "/conversations/{cid}/pins"):
             return Call(method, f"{v1}/conversations/{g}/pins")
         case (_, "/conversations/{cid}/pins/{seq}"):
@@ -456,6 +477,8 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path.replace("{cid}", g))
         case ("POST", "/conversations/{cid}/read"):
             return Call(method, f"{v1}/conversations/{g}/read", {"seq": 1})
+        case ("POST", "/conversations/{cid}/unread"):
+            return Call(method, f"{v1}/conversations/{g}/unread", {"from_seq": 1})
         case ("GET", "/conversations/{cid}/threads"):
             return Call(method, path.replace("{cid}", g))
         case (_, p) if p.startswith("/conversations/{cid}/threads/{root_seq}"):
@@ -550,6 +573,12 @@ async def make_world(url: str, owner_password: str) -> World:
     )
     world.group = conv["conversation"]["id"]
     world.message_seq = await world.mem_message()
+    forwarded = await world.mem.post(
+        f"/conversations/{world.group}/messages/{world.message_seq}/forward",
+        {"conversation_id": world.group, "client_msg_id": uuid.uuid4().hex},
+        expect=201,
+    )
+    world.forwarded_seq = int(forwarded["message"]["seq"])
     dep = await owner.post("/departments", {"name": "Security"}, expect=201)
     world.department = dep["department"]["id"]
     world.webhook = await world.fresh_webhook()

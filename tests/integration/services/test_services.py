@@ -1238,7 +1238,8 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     await w.svc.conversations.remove_member(alice, group.id, carol.id)
     await w.svc.conversations.set_role(alice, group.id, bob.id, MemberRole.MODERATOR)
     await w.svc.messages.pin(bob, group.id, sent.seq)
-    await w.svc.messages.recall(alice, group.id, sent.seq)  # and unpinned
+    await w.svc.saved.save(bob, group.id, sent.seq)  # message_saved: bob's devices only
+    await w.svc.messages.recall(alice, group.id, sent.seq)  # and unpinned, and unsaved
     await w.svc.messages.mark_read(bob, group.id, sent.seq)  # every member is told
     news = await w.send(bob, channel.id)
     await w.svc.messages.mark_read(alice, channel.id, news.seq)  # only alice's devices
@@ -1276,6 +1277,8 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     assert (kinds["thread_read"].conversation_id, kinds["thread_read"].user_id) == (
         None, alice.id
     )
+    for kind in ("message_saved", "message_unsaved"):
+        assert (kinds[kind].conversation_id, kinds[kind].user_id) == (None, bob.id)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, 0), ("", 0), ("0", 0), ("42", 42)])

@@ -25,8 +25,10 @@ from tidings.core.events import (
     MessageDeleted,
     MessageEdited,
     MessagePinned,
+    MessageSaved,
     MessageSent,
     MessageUnpinned,
+    MessageUnsaved,
     NotificationsUpdated,
     ReactionChanged,
     ReadMoved,
@@ -49,6 +51,7 @@ from tidings.core.models import (
     MemberRole,
     Message,
     MessageId,
+    MessageRef,
     NotifyLevel,
     OrgRole,
     Preferences,
@@ -175,6 +178,17 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         Routing(CID),
     ),
     (
+        # saved messages are private: only the saver's devices
+        MessageSaved(CID, 3, BOB, AT),
+        {"kind": "message_saved", **HEAD, "seq": 3, "user_id": "bob"},
+        Routing(None, user=BOB),
+    ),
+    (
+        MessageUnsaved(CID, 3, BOB, AT),
+        {"kind": "message_unsaved", **HEAD, "seq": 3, "user_id": "bob"},
+        Routing(None, user=BOB),
+    ),
+    (
         # the thumbnail was made: the file object as it is now, for message 3
         FileUpdated(CID, 3, FILE, AT),
         {"kind": "file_updated", **HEAD, "seq": 3, "file": FILE_JSON},
@@ -192,6 +206,19 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
             "body": "in thread", "reply_to_seq": None, "mentions": [], "reactions": {},
             "edited_at": None, "thread_root_seq": 3, "also_to_conversation": True}},
         Routing(CID, sender=BOB, client_msg_id="cm-4"),
+    ),
+    (
+        # a forwarded copy names its original; other messages carry no such key
+        MessageSent(
+            Message(MessageId("m5"), CID, 5, "cm-5", BOB, "passed on", None, (), CREATED,
+                    forwarded_from=MessageRef(ConversationId("c9"), 7)),
+            AT,
+        ),
+        {"kind": "message", **HEAD, "message": {
+            **MSG_JSON, "id": "m5", "seq": 5, "client_msg_id": "cm-5", "sender_id": "bob",
+            "body": "passed on", "reply_to_seq": None, "mentions": [], "reactions": {},
+            "edited_at": None, "forwarded_from": {"conversation_id": "c9", "seq": 7}}},
+        Routing(CID, sender=BOB, client_msg_id="cm-5"),
     ),
     (
         # the root's whole summary as it is now

@@ -318,6 +318,16 @@ class ConversationQueries(TxBase):
         changed = await self._batch().run(ADVANCE_READ, (seq, conversation_id, user_id, seq))
         return bool(changed)
 
+    async def move_read_back(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move a read position back to `seq` only (mark unread). True when it moved."""
+        m = t.members.c
+        done = await self.conn.execute(
+            update(t.members)
+            .where(m.conversation_id == conversation_id, m.user_id == user_id, m.read_seq > seq)
+            .values(read_seq=seq)
+        )
+        return bool(done.rowcount)
+
     async def member_views(self, user_id: str, include_archived: bool = False) -> list[MemberView]:
         where = [t.members.c.user_id == user_id, t.members.c.left_pos.is_(None)]
         if not include_archived:

@@ -17,7 +17,9 @@ from tidings.core.models import (
     MemberRole,
     Message,
     MessageId,
+    MessageRef,
     Pin,
+    SavedMessage,
     UserId,
 )
 from tidings.store.ports import MessagePage, SendTargets
@@ -57,10 +59,12 @@ def _message(
         attachments=tuple(attachments or ()),
         thread_root_seq=None if row.thread_root_seq is None else int(row.thread_root_seq),
         also_to_conversation=bool(row.also_to_conversation),
+        forwarded_from=None
+        if row.forwarded_cid is None
+        else MessageRef(ConversationId(row.forwarded_cid), int(row.forwarded_seq)),
     )
 
 
-@functools.lru_cache(maxsize=512)
 def _pin(row: Any) -> Pin:
     return Pin(
         ConversationId(row.conversation_id),
@@ -70,6 +74,17 @@ def _pin(row: Any) -> Pin:
     )
 
 
+def _saved(row: Any) -> SavedMessage:
+    return SavedMessage(
+        UserId(row.user_id),
+        ConversationId(row.conversation_id),
+        int(row.seq),
+        utc(row.saved_at),
+        int(row.position),
+    )
+
+
+@functools.lru_cache(maxsize=512)
 def _keys_text(table: str, count: int) -> Any:
     return text(
         " OR ".join(
@@ -157,6 +172,75 @@ class MessageQueries(TxBase):
         rows = await self.conn.execute(stmt.order_by(c.pinned_at.desc(), c.seq.desc()))
         return [_pin(r) for r in rows]
 
+    # --- saved messages (per user) ---------------------------------------------------
+    async def get_saved(self, user_id: str, conversation_id: str, seq: int) -> SavedMessage | None:
+        c = t.saved_messages.c
+        row = (
+            await self.conn.execute(
+                select(t.saved_messages).where(
+                    c.user_id == user_id, c.conversation_id == conversation_id, c.seq == seq
+                )
+            )
+        ).first()
+        return None if row is None else _saved(row)
+
+    async def add_saved(self, saved: SavedMessage) -> None:
+        await self.conn.execute(
+            insert(t.saved_messages).values(
+                user_id=saved.user_id,
+                conversation_id=saved.conversation_id,
+                seq=saved.seq,
+                saved_at=saved.saved_at,
+                position=saved.position,
+            )
+        )
+
+    async def remove_saved(self, user_id: str, conversation_id: str, seq: int) -> bool:
+        c = t.saved_messages.c
+        done = await self.conn.execute(
+            delete(t.saved_messages).where(
+                c.user_id == user_id, c.conversation_id == conversation_id, c.seq == seq
+            )
+        )
+        return bool(done.rowcount)
+
+    async def count_saved(self, user_id: str) -> int:
+        stmt = select(func.count()).where(t.saved_messages.c.user_id == user_id)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def remove_saved_of_message(self, conversation_id: str, seq: int) -> list[UserId]:
+        c = t.saved_messages.c
+        where = and_(c.conversation_id == conversation_id, c.seq == seq)
+        rows = await self.conn.execute(select(c.user_id).where(where).order_by(c.user_id))
+        savers = [UserId(r.user_id) for r in rows]
+        if savers:
+            await self.conn.execute(delete(t.saved_messages).where(where))
+        return savers
+
+    async def list_saved(
+        self, user_id: str, *, before_position: int | None, limit: int
+    ) -> list[SavedMessage]:
+        s, m, g = t.saved_messages.c, t.members.c, t.messages.c
+        stmt = (
+            select(t.saved_messages)
+            .select_from(
+                t.saved_messages.join(
+                    t.members,
+                    and_(m.conversation_id == s.conversation_id, m.user_id == s.user_id),
+                ).join(t.messages, and_(g.conversation_id == s.conversation_id, g.seq == s.seq))
+            )
+            .where(
+                s.user_id == user_id,
+                s.seq >= m.first_seq,
+                (m.left_seq.is_(None)) | (s.seq <= m.left_seq),
+                g.deleted.is_(False),
+            )
+        )
+        if before_position is not None:
+            stmt = stmt.where(s.position < before_position)
+        rows = await self.conn.execute(stmt.order_by(s.position.desc()).limit(limit))
+        return [_saved(r) for r in rows]
+
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
         if not keys:
             return SendTargets({}, set(), set())
@@ -208,6 +292,8 @@ class MessageQueries(TxBase):
                     stamp if m.created_at is now else ts(m.created_at),
                     m.thread_root_seq,
                     m.also_to_conversation,
+                    None if m.forwarded_from is None else m.forwarded_from.conversation_id,
+                    None if m.forwarded_from is None else m.forwarded_from.seq,
                 )
                 for m in messages
             ],

@@ -169,6 +169,9 @@ messages = Table(
     # 0017: threads (a reply names its root; also shown in the main timeline or not)
     Column("thread_root_seq", BigInteger, nullable=True),
     Column("also_to_conversation", Boolean, nullable=False, server_default=false()),
+    # 0021: a forwarded copy names its original (conversation, seq)
+    Column("forwarded_cid", String(32), nullable=True),
+    Column("forwarded_seq", BigInteger, nullable=True),
     PrimaryKeyConstraint("conversation_id", "seq"),
     UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_msg_id"),
     # only the replies are in it
@@ -191,6 +194,21 @@ pins = Table(
     Column("pinned_by", String(32), nullable=False),
     Column("pinned_at", TS, nullable=False),
     PrimaryKeyConstraint("conversation_id", "seq"),
+)
+
+# migration 0021: each user's saved messages (private), keyed on the user (a per-user
+# table, like tokens); `position` is that of the message_saved event (order, cursor)
+saved_messages = Table(
+    "saved_messages",
+    metadata,
+    Column("user_id", String(32), nullable=False),
+    Column("conversation_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("saved_at", TS, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("user_id", "conversation_id", "seq"),
+    Index("ix_saved_messages_user_position", "user_id", "position"),
+    Index("ix_saved_messages_message", "conversation_id", "seq"),
 )
 
 mentions = Table(

@@ -24,8 +24,8 @@ SET_LAST_SEQ = "UPDATE conversations SET last_seq = ?, last_activity_at = ? WHER
 INSERT_MESSAGE = (
     "INSERT INTO messages (conversation_id, seq, id, client_msg_id, sender_id, body, "
     "reply_to_seq, mentions, created_at, edited_at, deleted, thread_root_seq, "
-    "also_to_conversation) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE, ?, ?)"
+    "also_to_conversation, forwarded_cid, forwarded_seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, FALSE, ?, ?, ?, ?)"
 )
 INSERT_MENTION = "INSERT INTO mentions (conversation_id, user_id, seq) VALUES (?, ?, ?)"
 INSERT_ATTACHMENT = (

@@ -1,7 +1,7 @@
 """notifications for closed tabs: Web Push subscriptions, email digest settings
 
 Revision ID: 0022
-Revises: 0020 (main has 0020 since h-prefs; the lead chains it after 0021 at merge)
+Revises: 0021
 Create Date: 2026-12-03 11:30:00
 
 - `push_subscriptions`: one row per device subscription (the browser's endpoint and
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

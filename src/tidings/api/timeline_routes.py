@@ -1,0 +1,78 @@
+"""REST around the timeline (issue 17, docs/protocol.md "Saved messages", "Forwarding"):
+a user's saved messages; forwarding a message. Thin: every check is the service's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from tidings.api import schemas as s
+from tidings.api.routes import ERRORS, Auth, SeqPath, Svc, client_ip, json, no_content
+from tidings.api.thread_routes import _cursor
+from tidings.protocol.wire import forward_origin_json, message_json, saved_json
+from tidings.services.ratelimit import Action
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["messages"])
+
+
+@router.get("/saved", response_model=s.SavedListOut)
+async def list_saved(
+    svc: Svc,
+    me: Auth,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    """The caller's saved messages they may still read, the newest save first."""
+    page, after = await svc.saved.list(me.user, before=_cursor(cursor), limit=limit)
+    return json(
+        {
+            "saved": [saved_json(saved, message) for saved, message in page],
+            "next_cursor": None if after is None else str(after),
+        }
+    )
+
+
+@router.put("/conversations/{cid}/messages/{seq}/saved", response_model=s.SavedEnvelope)
+async def save_message(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
+    """Save a message one may read (private): `message_saved` to one's own connections."""
+    saved, message = await svc.saved.save(me.user, cid, seq)
+    return json({"saved": saved_json(saved, message)})
+
+
+@router.delete("/conversations/{cid}/messages/{seq}/saved", status_code=204)
+async def unsave_message(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
+    """Unsave a message: `message_unsaved` to one's own connections (none if it was not
+    saved)."""
+    await svc.saved.unsave(me.user, cid, seq)
+    return no_content()
+
+
+@router.post(
+    "/conversations/{cid}/messages/{seq}/forward",
+    status_code=201,
+    responses={200: {"model": s.MessageEnvelope, "description": "a retry: the original"}},
+    response_model=s.MessageEnvelope,
+)
+async def forward_message(
+    cid: str, seq: SeqPath, body: s.ForwardIn, svc: Svc, me: Auth, request: Request
+) -> Response:
+    """Forward a message one may read into a conversation one may post in: a new message
+    there (the normal send: its checks, idempotent on `client_msg_id`) with the
+    original's body and files and `forwarded_from`."""
+    await svc.limiter.check(Action.SEND, me.user.id, client_ip(request))
+    message, created = await svc.messages.forward(
+        me.user, cid, seq, body.conversation_id, body.client_msg_id
+    )
+    return json({"message": message_json(message)}, 201 if created else 200)
+
+
+@router.get(
+    "/conversations/{cid}/messages/{seq}/forwarded-from", response_model=s.ForwardOriginEnvelope
+)
+async def forwarded_from(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response:
+    """Where a forwarded message comes from (conversation, its name, seq, sender), for
+    one who may read the original; anyone else: `404` (they see only "forwarded")."""
+    origin = await svc.messages.forward_origin(me.user, cid, seq)
+    return json({"origin": forward_origin_json(origin)})
