@@ -17,6 +17,7 @@ exits when the socket closes (the test process is gone), killing its children.""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
@@ -47,6 +48,10 @@ def _child(request: dict[str, object], fds: list[int]) -> None:
     cwd = str(request["cwd"])
     os.chdir(cwd)
     sys.path[0] = cwd  # what `python -m` puts first
+    # then the child's PYTHONPATH (a test's plugin on it, say), as its interpreter would
+    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+    sys.path[1:1] = [os.path.abspath(p) for p in extra]
+    importlib.invalidate_caches()
     random.seed()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
