@@ -67,6 +67,11 @@ users = Table(
     Column("dnd_until", TS, nullable=True),
     Column("dnd_start", String(5), nullable=True),
     Column("dnd_end", String(5), nullable=True),
+    # 0023: the avatar (services/avatars.py); NULL avatar_id: none
+    Column("avatar_id", String(32), nullable=True),
+    Column("avatar_sha256", String(64), nullable=True),
+    Column("avatar_type", String(16), nullable=True),
+    Column("avatar_updated_at", TS, nullable=True),
 )
 
 departments = Table(
