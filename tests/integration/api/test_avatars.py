@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,9 @@ from PIL import Image
 from tests.conftest import AppServer, MakeServer, World
 from tests.helpers import Api, http_client
 from tests.integration.files.test_file_media import jpeg_with_gps, png_claiming
+from tidings.sdk import Client, NotFound
+
+PASSWORD = "plum-orbit-123"
 
 SETTINGS: dict[str, object] = {
     "max_upload_bytes": 4 * 1024 * 1024,
@@ -205,3 +210,33 @@ async def test_hostile_avatars_are_refused_with_nothing_changed(
     assert (await ann.get("/users/me"))["user"]["avatar"] is None  # nothing was changed
     # and a good one still works after all that
     assert (await put(pending)).status_code == 200
+
+
+async def test_the_sdk_sets_an_avatar_from_a_path_and_removes_it(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    # every role: the worker runs the upload's job while set_avatar waits for it
+    async with (
+        make_server(max_upload_bytes=4 * 1024 * 1024) as server,
+        Client(server.url) as admin,
+    ):
+        await admin.login(server.admin_username, server.admin_password)
+        ann_user = await admin.create_user(f"ann{secrets.token_hex(3)}", PASSWORD)
+        async with Client(server.url) as ann:
+            await ann.login(ann_user.username, PASSWORD)
+            source = tmp_path / "me.jpg"
+            source.write_bytes(jpeg_with_gps())
+            me = await ann.set_avatar(source)
+            assert me.avatar is not None and me.avatar.url.endswith("?size=256")
+            assert ann.user is not None and ann.user.avatar == me.avatar
+            seen = await admin.get_user(ann_user.id)
+            assert seen.avatar == me.avatar
+            image = Image.open(io.BytesIO(await admin.avatar_bytes(ann_user.id, size=64)))
+            assert image.size == (64, 64)
+            removed = await admin.remove_avatar(ann_user.id)  # moderation
+            assert removed.avatar is None
+            assert (await ann.me()).avatar is None
+            with pytest.raises(NotFound):
+                await admin.avatar_bytes(ann_user.id)
+            with pytest.raises(NotFound):
+                await ann.set_avatar("no-such-file")
