@@ -57,8 +57,8 @@ async def get_avatar(
     me: Auth,
     size: Annotated[int, _SIZE] = SIZES[0],
 ) -> Response:
-    """The user's avatar, for whoever may see the user (presence's rule); others, and a
-    user without one, `not_found`."""
+    """The user's avatar: members and admins see anyone's, a guest those of people it
+    shares a conversation with; others, and a user without one, `not_found`."""
     px = check_size(size)
     user = await svc.avatars.visible(me.user, uid)
     return await _serve(request, svc, user, px, "private, no-cache")

@@ -19,8 +19,11 @@ avatar does; it is a capability handed out only with the user object, and it sto
 working the moment the avatar changes or is removed.
 
 Who sees it: the user object carries it (`user_updated` to every conversation of the
-user, as a rename); `GET /users/{uid}/avatar` with a token follows presence's rule
-(members and admins see anyone; a guest its contacts and itself; others `not_found`).
+user, as a rename); `GET /users/{uid}/avatar` with a token: members and admins see
+anyone's (as they see presence and the directory); a guest its own and those of
+people it shares a conversation with (whose user objects and events it gets there);
+others `not_found`, and the user
+objects a guest looks up of anyone else carry `avatar: null` (`shown_to`).
 
 Audit: one's own change is `user_updated` with `fields: ["avatar"]`, as every profile
 change; an admin's removal of someone's avatar is `avatar_removed`."""
@@ -30,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 
 import structlog
 
@@ -43,12 +47,13 @@ from tidings.core.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from tidings.core.models import Avatar, FileStatus, OrgRole, Session, User
+from tidings.core.models import Avatar, FileStatus, Session, User
 from tidings.core.rules import check_admin, sees_everyones_presence
 from tidings.services.audit import record
 from tidings.services.context import Deps
 from tidings.services.profile import announce
 from tidings.services.ratelimit import Action, RateLimiter
+from tidings.store.ports import Tx
 
 log = structlog.get_logger(__name__)
 
@@ -179,17 +184,22 @@ class AvatarService:
     # --- read ----------------------------------------------------------------------------
     async def visible(self, viewer: User, user_id: str) -> User:
         """The user, when `viewer` may see their avatar and they have one; else NotFound
-        (as for a user that does not exist). Presence's rule (core/rules.py)."""
+        (as for a user that does not exist)."""
         async with self.d.store.read() as tx:
             target = await tx.get_user(user_id)
-            seen = target is not None and (
-                viewer.id == user_id
-                or sees_everyones_presence(viewer)
-                or (viewer.role is OrgRole.GUEST and user_id in await tx.contacts_of(viewer.id))
-            )
+            seen = target is not None and user_id in await _seen(tx, viewer, [user_id])
         if target is None or not seen or target.avatar is None:
             raise NotFound("no avatar", user_id=user_id)
         return target
+
+    async def shown_to(self, viewer: User, users: Sequence[User]) -> list[User]:
+        """`users` as `viewer` may see them: the avatar left out of those whose avatar it
+        may not see (a guest looking up a stranger), so that its URL is not handed out."""
+        if sees_everyones_presence(viewer) or not any(u.avatar for u in users):
+            return list(users)
+        async with self.d.store.read() as tx:
+            seen = await _seen(tx, viewer, [u.id for u in users if u.avatar is not None])
+        return [u if u.id in seen or u.avatar is None else replace(u, avatar=None) for u in users]
 
     async def by_id(self, user_id: str, avatar_id: str) -> User:
         """The user whose current avatar `avatar_id` is (its URL: no token); an old or
@@ -216,6 +226,18 @@ class AvatarService:
                 yield chunk
         except BlobMissing:
             raise NotFound("no avatar") from None
+
+
+async def _seen(tx: Tx, viewer: User, user_ids: Sequence[str]) -> set[str]:
+    """Which of `user_ids` `viewer` may see the avatar of: members and admins anyone's
+    (as they see presence and the directory), a guest its own and those of the people
+    it shares a conversation with (whose user objects, with their `user_updated`
+    events, it is given there)."""
+    if sees_everyones_presence(viewer):
+        return set(user_ids)
+    others = [u for u in user_ids if u != viewer.id]
+    shared = await tx.sharing_a_conversation(viewer.id, others)
+    return shared | ({viewer.id} & set(user_ids))
 
 
 async def _read_all(chunks: AsyncIterator[bytes], limit: int) -> bytes:

@@ -245,6 +245,11 @@ class UsersTx(Protocol):
         """A user's avatar (services/avatars.py); None: none."""
         ...
 
+    async def sharing_a_conversation(self, user_id: str, among: Sequence[str]) -> set[str]:
+        """Which of `among` are members now of a conversation (any kind) the user is a
+        member of now."""
+        ...
+
     async def avatar_in_use(self, sha256: str) -> bool:
         """Whether any user's avatar is the one of these renditions (their blobs stay)."""
         ...

@@ -2,7 +2,8 @@
 from one's own processed image upload, seen live by `user_updated` (stale state + the
 event == a fresh fetch), served by its tokenless immutable URL and by the token-bearing
 GET (square, no EXIF, nosniff, ETag), changed (the old URL stops working), removed by
-oneself and by an admin (audited), presence's visibility rule for a guest, and hostile
+oneself and by an admin (audited), what a guest sees (those it shares a conversation
+with; of others not even the URL), and hostile
 inputs: another's file, a non-image, an SVG, a decompression bomb, one over
 avatar_max_bytes, one still processing, a made-up URL, a wrong size. The servers run no
 worker role: the test runs the upload jobs (`drain`)."""
@@ -143,17 +144,27 @@ async def test_an_avatar_is_set_seen_live_served_changed_and_removed(
     assert [e["details"]["fields"] for e in audit["entries"]] == [["avatar"]] * 3
 
 
-async def test_admins_remove_an_avatar_guests_see_only_contacts(
+async def test_admins_remove_an_avatar_guests_see_only_whom_they_share_a_conversation_with(
     aworld: World, aserver: AppServer
 ) -> None:
     ann, ben = await aworld.users("ann", "ben")
-    near, far = await aworld.users("near", "far", role="guest")
+    near, far, chan = await aworld.users("near", "far", "chan", role="guest")
     await aworld.conversation(ann, near)
+    await aworld.conversation(ben, ann, chan, kind="channel", name="general")
     file_id = await processed(aserver, ann, jpeg_with_gps(), "me.jpg", "image/jpeg")
-    await ann.call("PUT", "/users/me/avatar", json={"file_id": file_id}, expect=200)
+    mine = await ann.call("PUT", "/users/me/avatar", json={"file_id": file_id}, expect=200)
+    url = mine["user"]["avatar"]["url"]
 
-    assert (await near.http.get(f"/users/{ann.id}/avatar")).status_code == 200
+    # a guest sees the avatars of people it shares a conversation with (a channel
+    # too); of anyone else neither the image nor its URL
+    for guest in (near, chan):
+        assert (await guest.http.get(f"/users/{ann.id}/avatar")).status_code == 200
+        assert (await guest.get(f"/users/{ann.id}"))["user"]["avatar"]["url"] == url
     refused(await far.http.get(f"/users/{ann.id}/avatar"), 404, "not_found")
+    assert (await far.get(f"/users/{ann.id}"))["user"]["avatar"] is None
+    found = await far.get("/users", params={"query": "ann"})
+    assert [u["avatar"] for u in found["users"] if u["id"] == ann.id] in ([], [None])
+    assert (await ben.get("/users", params={"query": "ann"}))["users"][0]["avatar"]["url"] == url
     refused(await ben.http.get(f"/users/{far.id}/avatar"), 404, "not_found")  # has none
 
     refused(await ben.http.delete(f"/users/{ann.id}/avatar"), 403, "forbidden")

@@ -53,9 +53,7 @@ def user_of(row: Any, departments: Sequence[DepartmentId] = ()) -> User:
 def _avatar_of(row: Any) -> Avatar | None:
     if row.avatar_id is None:
         return None
-    return Avatar(
-        row.avatar_id, utc(row.avatar_updated_at), row.avatar_sha256, row.avatar_type
-    )
+    return Avatar(row.avatar_id, utc(row.avatar_updated_at), row.avatar_sha256, row.avatar_type)
 
 
 def _status_of(row: Any) -> CustomStatus | None:
@@ -191,6 +189,23 @@ class UserQueries(TxBase):
             avatar_type=None if avatar is None else avatar.content_type,
             avatar_updated_at=None if avatar is None else avatar.updated_at,
         )
+
+    async def sharing_a_conversation(self, user_id: str, among: Sequence[str]) -> set[str]:
+        m, mine = t.members.alias("m"), t.members.alias("mine")
+        if not among:
+            return set()
+        rows = await self.conn.execute(
+            select(m.c.user_id)
+            .distinct()
+            .select_from(mine.join(m, m.c.conversation_id == mine.c.conversation_id))
+            .where(
+                mine.c.user_id == user_id,
+                mine.c.left_pos.is_(None),
+                m.c.left_pos.is_(None),
+                m.c.user_id.in_(list(among)),
+            )
+        )
+        return {r[0] for r in rows}
 
     async def avatar_in_use(self, sha256: str) -> bool:
         u = t.users.c
