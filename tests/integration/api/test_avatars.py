@@ -102,6 +102,7 @@ async def test_an_avatar_is_set_seen_live_served_changed_and_removed(
     fresh = (await ben.get(f"/users/{ann.id}"))["user"]
     assert {**stale, **event["user"]} == fresh == me
     assert (await ann.get("/users/me"))["user"]["avatar"] == avatar
+    assert (await aworld.ws(ann)).ready["user"]["avatar"] == avatar  # a new connection's
 
     # the URL: no token, square, upright, no EXIF, image headers, immutable, ETag
     for url, px in ((avatar["url"], 256), (avatar["small_url"], 64)):
@@ -251,3 +252,17 @@ async def test_the_sdk_sets_an_avatar_from_a_path_and_removes_it(
                 await admin.avatar_bytes(ann_user.id)
             with pytest.raises(NotFound):
                 await ann.set_avatar("no-such-file")
+
+
+async def test_avatar_changes_count_against_the_profile_rate_limit(make_server: MakeServer) -> None:
+    async with make_server(rate_membership_per_user=3, roles=["api", "gateway"]) as server:
+        world = World(server)
+        try:
+            ann = await world.user("ann")
+            for _ in range(3):  # no avatar: answered as is, but counted
+                await ann.call("DELETE", "/users/me/avatar", expect=200)
+            r = await ann.http.put("/users/me/avatar", json={"file_id": "x"})
+            refused(r, 429, "rate_limited")
+            assert r.headers["retry-after"]
+        finally:
+            await world.close()
