@@ -289,3 +289,57 @@ def test_offline_notification_settings_on_the_account_page(
         assert page_errors(page) == []
     finally:
         _close(page)
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_profile_picture_upload_preview_and_removal(live_server: Any, browser: Browser) -> None:
+    admin = admin_rest(live_server)
+    ada = create_user(admin, live_server, "ada", "Ada Sun")
+    kim = create_user(admin, live_server, "kim", "Kim Ho")
+    kim_rest = Rest(live_server.url, kim.token)
+    cid = kim_rest.conversation("direct", [ada.id])["id"]
+    kim_rest.close()
+    page = open_signed_in(browser, live_server, "ada", ada.password)
+    kim_page = open_signed_in(browser, live_server, "kim", kim.password)
+    try:
+        kim_page.goto(f"{live_server.url}/#/c/{cid}")
+        expect(kim_page.get_by_test_id("conv-item").locator("img.avatar-img")).to_have_count(0)
+        page.get_by_test_id("nav-account").click()
+        box = page.get_by_test_id("avatar-box")
+        expect(box.locator("img.avatar-img")).to_have_count(0)  # the initials
+        box.get_by_test_id("avatar-file").set_input_files(
+            files=[{"name": "me.png", "mimeType": "image/png", "buffer": _png((10, 120, 200))}]
+        )
+        preview = box.get_by_test_id("avatar-preview")
+        expect(preview).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+        box.get_by_test_id("avatar-save").click()
+        shown = box.locator("img.avatar-img")
+        expect(shown).to_have_attribute(
+            "src", re.compile(r"^/api/v1/users/.+/avatar/.+\?size=256$")
+        )
+        expect(box.get_by_test_id("avatar-remove")).to_be_visible()
+        # the image loads (no token in its URL) and is a square
+        expect(shown).to_have_js_property("naturalWidth", 256)
+        # kim sees it live (user_updated), in the conversation list
+        kim_img = kim_page.get_by_test_id("conv-item").locator("img.avatar-img")
+        expect(kim_img).to_have_attribute("src", re.compile(r"\?size=64$"), timeout=15_000)
+        # a non-image is refused before any upload
+        box.get_by_test_id("avatar-file").set_input_files(
+            files=[{"name": "x.svg", "mimeType": "image/svg+xml", "buffer": b"<svg/>"}]
+        )
+        expect(page.get_by_test_id("avatar-error")).not_to_be_empty()
+        box.get_by_test_id("avatar-remove").click()
+        expect(box.locator("img.avatar-img")).to_have_count(0)
+        expect(kim_img).to_have_count(0, timeout=15_000)
+        assert admin.call("GET", f"/users/{ada.id}")["user"]["avatar"] is None
+    finally:
+        _close(page, kim_page)

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 import tidings
 from tidings.api.admin_conversation_routes import router as admin_conversation_router
 from tidings.api.admin_stats_routes import router as admin_stats_router
+from tidings.api.avatar_routes import router as avatar_router
 from tidings.api.config_routes import router as config_router
 from tidings.api.errors import error_response, install_error_handlers
 from tidings.api.file_routes import MULTIPART_ROOM, UPLOAD_PATHS
@@ -145,6 +146,7 @@ def create_app(
         app.include_router(scim_router)
         app.include_router(webhook_router)
         app.include_router(file_router)
+        app.include_router(avatar_router)
         app.include_router(search_router)
         app.include_router(thread_router)
         app.include_router(notification_router)

@@ -191,14 +191,17 @@ async def search_users(
     department_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    users = await svc.users.search(me.user, query, department_id, limit)
+    users = await svc.avatars.shown_to(
+        me.user, await svc.users.search(me.user, query, department_id, limit)
+    )
     now = svc.deps.clock.now()
     return json({"users": [user_json(u, now) for u in users]})
 
 
 @router.get("/users/{uid}", response_model=s.UserEnvelope, tags=["users"])
 async def get_user(uid: str, svc: Svc, me: Auth) -> Response:
-    return json({"user": user_json(await svc.users.get(me.user, uid), svc.deps.clock.now())})
+    [user] = await svc.avatars.shown_to(me.user, [await svc.users.get(me.user, uid)])
+    return json({"user": user_json(user, svc.deps.clock.now())})
 
 
 @router.patch("/users/{uid}", response_model=s.UserEnvelope, tags=["users"])

@@ -193,6 +193,22 @@ class PreferencesOut(BaseModel):
     theme: str = Field(description="system, light or dark")
 
 
+class AvatarOut(BaseModel):
+    id: str = Field(description="opaque; new at every change")
+    updated_at: str
+    url: str = Field(
+        description="the 256 px rendition: works without a token, immutable (cache it); "
+        "stops working when the avatar changes"
+    )
+    small_url: str = Field(description="the 64 px rendition, as url")
+
+
+class AvatarIn(Body):
+    file_id: str = Field(
+        max_length=64, description="one of your own image uploads (POST /files), processed"
+    )
+
+
 class UserOut(BaseModel):
     id: str
     username: str
@@ -210,6 +226,9 @@ class UserOut(BaseModel):
     )
     status: StatusOut | None = Field(
         default=None, description="the custom status (none once its `until` has passed)"
+    )
+    avatar: AvatarOut | None = Field(
+        default=None, description="the picture (PUT /users/me/avatar); null: the initials"
     )
 
 

@@ -229,9 +229,10 @@ class Container:
             search_index=search_index_for(self.store),
         )
         # The job after an upload: image sizes, thumbnails and previews (workers/files.py).
-        self.services.files.set_processor(
-            MediaProcessor(self.services.files, self.blobs, limits_from(settings, ImageLimits))
-        )
+        media = MediaProcessor(self.services.files, self.blobs, limits_from(settings, ImageLimits))
+        self.services.files.set_processor(media)
+        # avatars are cut from an upload's preview in the same image threads
+        self.services.avatars.set_renderer(media.avatar)
         self._config_task: asyncio.Task[None] | None = None
 
     async def _apply(self, effective: Settings) -> None:

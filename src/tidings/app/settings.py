@@ -655,6 +655,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         100 * 1024 * 1024, ge=1024, description="largest file one upload may carry"
     )
+    avatar_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="largest image upload a user may make their avatar from "
+        "(services/avatars.py; the image limits apply too)",
+    )
     upload_quota_bytes: int = Field(
         10 * 1024**3, ge=0, description="bytes of files one user may have uploaded (0: no quota)"
     )

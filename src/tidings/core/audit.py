@@ -34,6 +34,7 @@ class AuditAction:
     RECOVERY_CODE_USED = "recovery_code_used"
     USER_CREATED = "user_created"
     USER_UPDATED = "user_updated"
+    AVATAR_REMOVED = "avatar_removed"  # by an admin (moderation); one's own: user_updated
     ROLE_CHANGED = "role_changed"
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"

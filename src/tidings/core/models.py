@@ -100,6 +100,20 @@ class Preferences:
 
 
 @dataclass(frozen=True, slots=True)
+class Avatar:
+    """A user's picture (services/avatars.py): square renditions cut from an image they
+    uploaded. `id` is opaque and new at every change: it names this avatar in its URL
+    (so a URL is immutable and changes when the avatar does); `sha256` (of the large
+    rendition) addresses its blobs and is its ETag. Only `id` and `updated_at` are on the
+    wire, so the other two take no part in equality."""
+
+    id: str
+    updated_at: datetime
+    sha256: str = field(default="", compare=False)
+    content_type: str = field(default="image/jpeg", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     id: UserId
     username: str
@@ -117,6 +131,8 @@ class User:
     status: CustomStatus | None = None
     # the owner's own choices, never shown to others (services/profile.py)
     preferences: Preferences = Preferences()
+    # the picture beside the name (services/avatars.py); None: the initials
+    avatar: Avatar | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from tidings.core.events import (
 from tidings.core.integrations import IncomingWebhook, Invocation, SlashCommand
 from tidings.core.jobs import JobRecord, QueueStats
 from tidings.core.models import (
+    Avatar,
     Conversation,
     ConversationId,
     ConversationKind,
@@ -93,6 +94,28 @@ def user_json(user: User, now: datetime | None = None) -> JsonDict:
         "email": user.email,
         "origin": user.origin.value,
         "status": status_json(status),
+        "avatar": avatar_json(user),
+    }
+
+
+AVATAR_SIZES = (256, 64)  # services/avatars.py
+
+
+def avatar_url(user_id: str, avatar_id: str, size: int) -> str:
+    """The avatar's URL: no token (an <img> sends none), immutable (the id is new at
+    every change), a capability only handed out with the user object."""
+    return f"/api/v1/users/{user_id}/avatar/{avatar_id}?size={size}"
+
+
+def avatar_json(user: User) -> JsonDict | None:
+    avatar = user.avatar
+    if avatar is None:
+        return None
+    return {
+        "id": avatar.id,
+        "updated_at": rfc3339(avatar.updated_at),
+        "url": avatar_url(user.id, avatar.id, AVATAR_SIZES[0]),
+        "small_url": avatar_url(user.id, avatar.id, AVATAR_SIZES[1]),
     }
 
 
@@ -126,6 +149,11 @@ def user_of(data: Mapping[str, object], prefs: Mapping[str, object] | None = Non
             theme=Theme(_str(prefs, "theme")),
         )
     email = data.get("email")
+    raw_avatar = data.get("avatar")
+    avatar = None
+    if isinstance(raw_avatar, dict):
+        av = {str(k): v for k, v in raw_avatar.items()}
+        avatar = Avatar(_str(av, "id"), _time(av, "updated_at"))
     return User(
         id=UserId(_str(data, "id")),
         username=_str(data, "username"),
@@ -139,6 +167,7 @@ def user_of(data: Mapping[str, object], prefs: Mapping[str, object] | None = Non
         origin=UserOrigin(_str(data, "origin")),
         status=status,
         preferences=preferences,
+        avatar=avatar,
     )
 
 

@@ -27,6 +27,7 @@ from tidings.sdk.errors import (
     Unauthenticated,
 )
 from tidings.sdk.models import (
+    Avatar,
     CommandInvoked,
     Conversation,
     ConversationCreated,
@@ -98,6 +99,7 @@ from tidings.sdk.webhooks import sign_webhook, verify_webhook
 
 __all__ = [
     "APIError",
+    "Avatar",
     "Bot",
     "Client",
     "CommandContext",

@@ -47,6 +47,7 @@ from tidings.protocol.session import (
     position_key,
 )
 from tidings.sdk.errors import (
+    Conflict,
     ConnectionFailed,
     StreamClosed,
     TidingsError,
@@ -546,6 +547,59 @@ class Client:
     async def unsubscribe_push(self, endpoint: str) -> None:
         """Take a push subscription of this account back (none there: no error)."""
         await self.request("DELETE", "/push/subscriptions", json={"endpoint": endpoint}, retry=True)
+    async def set_avatar(
+        self, source: str | File | os.PathLike[str] | bytes, *, timeout: float = 30.0
+    ) -> User:
+        """Make this account's avatar from an image: a file id (or :class:`File`) of one
+        of its own uploads, or a path (``pathlib.Path``) or bytes, uploaded first. The
+        server cuts it from the upload's preview, so a fresh upload is waited for
+        (``Conflict`` while it is processed, up to ``timeout`` seconds). Others see it
+        as :class:`UserUpdated` events. ``UnsupportedMediaType``: not an image the
+        server can show; ``TooLarge``: over avatar_max_bytes."""
+        if isinstance(source, File):
+            file_id = source.id
+        elif isinstance(source, str):
+            file_id = source
+        else:
+            file_id = (await self.upload(source, name="avatar")).id
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            try:
+                data = await self.request(
+                    "PUT", "/users/me/avatar", json={"file_id": file_id}, retry=True
+                )
+                break
+            except Conflict:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        return self._mine(User.from_json(data["user"]))
+
+    async def remove_avatar(self, user_id: str | None = None) -> User:
+        """Remove this account's avatar, or (an admin's moderation, audited) that of
+        ``user_id``."""
+        path = "/users/me/avatar" if user_id is None else f"/users/{quote(user_id, safe='')}/avatar"
+        data = await self.request("DELETE", path, retry=True)
+        return self._mine(User.from_json(data["user"]))
+
+    async def avatar_bytes(self, user_id: str, *, size: int = 256) -> bytes:
+        """The avatar image of a user this account may see (256 or 64 px)."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        path = f"{API_PREFIX}/users/{quote(user_id, safe='')}/avatar"
+        try:
+            response = await self._http.get(path, params={"size": size}, headers=headers)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"GET /users/{user_id}/avatar: {exc!r}") from exc
+        if response.status_code >= 400:
+            _answer(response)
+        return response.content
+
+    def _mine(self, user: User) -> User:
+        if self.user is not None and self.user.id == user.id:
+            self.user = user
+        return user
 
     async def sessions(self) -> list[DeviceSession]:
         """This account's signed-in devices; ``current`` marks this client's."""

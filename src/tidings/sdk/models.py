@@ -88,6 +88,8 @@ class User:
     ``scim``."""
     status: CustomStatus | None = None
     """The custom status shown beside presence (see :meth:`CustomStatus.at`)."""
+    avatar: Avatar | None = None
+    """The picture beside the name; None: none (clients show the initials)."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -106,7 +108,31 @@ class User:
             email=_opt_str(data.get("email")),
             origin=_str(data.get("origin"), "local"),
             status=CustomStatus.from_json(status) if isinstance(status, dict) else None,
+            avatar=Avatar.from_json(avatar)
+            if isinstance(avatar := data.get("avatar"), dict)
+            else None,
             raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Avatar:
+    """A user's avatar. ``url`` (256 px) and ``small_url`` (64 px) are paths on the
+    server that need no token (an ``<img>`` can show them), immutable: they change when
+    the avatar does, and stop working then."""
+
+    id: str
+    updated_at: datetime | None = None
+    url: str = ""
+    small_url: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Avatar:
+        return cls(
+            id=_str(data.get("id")),
+            updated_at=parse_time(data.get("updated_at")),
+            url=_str(data.get("url")),
+            small_url=_str(data.get("small_url")),
         )
 
 

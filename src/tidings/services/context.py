@@ -195,6 +195,7 @@ class FileLimits:
     files_gc_grace_seconds: int
     upload_allowed_types: str
     upload_blocked_types: str
+    avatar_max_bytes: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from tidings.queue.ports import Queue
 from tidings.search.ports import NoIndex, SearchIndex
 from tidings.services.audit import AuditService
 from tidings.services.auth import AuthService
+from tidings.services.avatars import AvatarService
 from tidings.services.backup import BackupService
 from tidings.services.bots import BotService
 from tidings.services.config import ConfigService
@@ -64,6 +65,7 @@ class Services:
     second_factor: SecondFactorService
     sessions: SessionService
     profile: ProfileService
+    avatars: AvatarService
     notifications: NotificationService
     bots: BotService
     limiter: RateLimiter
@@ -144,6 +146,7 @@ class Services:
             second_factor=second_factor,
             sessions=SessionService(deps, auth, passwords),
             profile=ProfileService(deps, auth.limiter),
+            avatars=AvatarService(deps, blobs, auth.limiter),
             notifications=NotificationService(deps, auth.limiter),
             bots=BotService(deps, auth, users),
             limiter=auth.limiter,

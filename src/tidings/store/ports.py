@@ -22,6 +22,7 @@ from tidings.core.integrations import IncomingWebhook, Invocation, SlashCommand
 from tidings.core.jobs import JobRecord, JobState
 from tidings.core.models import (
     AuditEntry,
+    Avatar,
     Conversation,
     ConversationId,
     ConversationKind,
@@ -240,6 +241,19 @@ class UsersTx(Protocol):
     ) -> None:
         """What services/profile.py changes: name (and its search key), status,
         preferences, written whole."""
+        ...
+
+    async def set_avatar(self, user_id: str, avatar: Avatar | None) -> None:
+        """A user's avatar (services/avatars.py); None: none."""
+        ...
+
+    async def sharing_a_conversation(self, user_id: str, among: Sequence[str]) -> set[str]:
+        """Which of `among` are members now of a conversation (any kind) the user is a
+        member of now."""
+        ...
+
+    async def avatar_in_use(self, sha256: str) -> bool:
+        """Whether any user's avatar is the one of these renditions (their blobs stay)."""
         ...
 
     async def get_dnd(self, user_id: str) -> Dnd:

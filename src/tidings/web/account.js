@@ -3,12 +3,13 @@
 // second factor (turn it on with the QR code, new recovery codes, turn it off). Every
 // security change asks for the password in the same request, as the server requires
 // (docs/security.md).
-import { h, append, clear, bdi } from './dom.js';
+import { h, append, clear, bdi, avatar } from './dom.js';
 import { t, LANGUAGES } from './i18n.js';
 import { fmtDateTime } from './format.js';
 import { THEMES } from './pwa.js';
 import { dndBox } from './notifications.js';
 import { pushSupported, currentSubscription, enablePush, disablePush } from './push.js';
+import { AVATAR_TYPES, setAvatarFrom } from './avatars.js';
 
 export function renderAccount(main, ctx) {
   clear(main);
@@ -16,8 +17,8 @@ export function renderAccount(main, ctx) {
   append(main, h('section', { class: 'page', 'data-testid': 'account-page' },
     h('header', { class: 'page-header' }, ctx.backButton(), h('h2', {}, t('account.title'))),
     body));
-  append(body, profileBox(ctx), statusBox(ctx), dndBox(ctx), notificationsBox(ctx), sessionsBox(ctx), passwordBox(ctx),
-    secondFactorBox(ctx));
+  append(body, profileBox(ctx), avatarBox(ctx), statusBox(ctx), dndBox(ctx), notificationsBox(ctx), sessionsBox(ctx),
+    passwordBox(ctx), secondFactorBox(ctx));
 }
 
 function field(label, input) {
@@ -152,6 +153,80 @@ function notificationsBox(ctx) {
     .then(([mine, me]) => build(mine.notifications, me))
     .catch((err) => { error.textContent = ctx.errorText(err); });
   return form;
+// The avatar: pick an image (a preview of it at once, from the local file), upload it
+// (POST /files), then PUT /users/me/avatar; the server answers `conflict` while the
+// upload's job makes its preview, so that is asked again shortly. Others see the new
+// picture through `user_updated`. Remove: DELETE /users/me/avatar (the initials again).
+function avatarBox(ctx) {
+  const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'avatar-error' });
+  const box = h('div', { class: 'card-box avatar-box', 'data-testid': 'avatar-box' });
+  let preview = null; // the picked file as a data: URL (the page's CSP allows data: images, not blob:)
+  const input = h('input', { type: 'file', accept: AVATAR_TYPES, hidden: true, 'data-testid': 'avatar-file' });
+  const draw = (picked) => {
+    const me = ctx.state.users.get(ctx.state.me.id) || ctx.state.me;
+    const pic = avatar(me.id, me.display_name || me.username, { size: 'lg' });
+    if (picked) {
+      for (const img of pic.querySelectorAll('img')) img.remove();
+      pic.append(h('img', { class: 'avatar-img', src: picked, alt: '', 'data-testid': 'avatar-preview' }));
+    }
+    clear(box);
+    append(box, h('h3', {}, t('avatar.title')),
+      h('div', { class: 'avatar-row' }, pic,
+        h('div', { class: 'field-button' },
+          picked
+            ? [h('button', { class: 'btn btn-primary', type: 'button', 'data-testid': 'avatar-save', onclick: save }, t('avatar.save')),
+              h('button', { class: 'btn', type: 'button', onclick: () => { drop(); draw(null); } }, t('avatar.cancel'))]
+            : [h('button', { class: 'btn', type: 'button', 'data-testid': 'avatar-pick', onclick: () => input.click() },
+              me.avatar ? t('avatar.change') : t('avatar.upload')),
+            me.avatar ? h('button', { class: 'btn', type: 'button', 'data-testid': 'avatar-remove', onclick: remove }, t('avatar.remove')) : null])),
+      h('p', { class: 'hint' }, t('avatar.hint')),
+      input, error);
+  };
+  const drop = () => {
+    preview = null;
+    input.value = '';
+  };
+  const done = (res, message) => {
+    ctx.dispatch({ type: 'users_loaded', users: [res.user] });
+    drop();
+    draw(null);
+    ctx.toast(message);
+  };
+  async function save() {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    error.textContent = '';
+    try {
+      const uploaded = await ctx.api.upload(file).promise;
+      done(await setAvatarFrom(ctx.api, uploaded.id), t('avatar.saved'));
+    } catch (err) {
+      error.textContent = ctx.errorText(err);
+    }
+  }
+  async function remove() {
+    error.textContent = '';
+    try {
+      done(await ctx.api.del('/users/me/avatar'), t('avatar.removed'));
+    } catch (err) {
+      error.textContent = ctx.errorText(err);
+    }
+  }
+  input.addEventListener('change', () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    if (!AVATAR_TYPES.split(',').includes(file.type)) {
+      error.textContent = t('avatar.not_image');
+      input.value = '';
+      return;
+    }
+    error.textContent = '';
+    const reader = new FileReader();
+    reader.onload = () => { preview = String(reader.result); draw(preview); };
+    reader.onerror = () => { error.textContent = t('avatar.not_image'); };
+    reader.readAsDataURL(file);
+  });
+  draw(null);
+  return box;
 }
 
 // The custom status: an emoji and a short text beside one's name, until a time.

@@ -178,7 +178,20 @@ function renderUsers(body, ctx) {
           } catch (err) {
             toast(errorText(err), 'error');
           }
-        } }, t('admin.reset_password'))));
+        } }, t('admin.reset_password')),
+        // moderation: remove someone's picture (audited as avatar_removed)
+        u.avatar && !self ? h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'remove-avatar',
+          onclick: async () => {
+            if (!(await ctx.confirmDialog(t('admin.remove_avatar_confirm', { name: u.username }),
+              { confirmLabel: t('avatar.remove'), danger: true }))) return;
+            try {
+              await api.del(`/users/${encodeURIComponent(u.id)}/avatar`);
+              toast(t('avatar.removed'));
+              load();
+            } catch (err) {
+              toast(errorText(err), 'error');
+            }
+          } }, t('avatar.remove')) : null));
   };
 
   let seq = 0;

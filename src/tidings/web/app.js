@@ -7,7 +7,7 @@
 // login.js, conv_list.js, messages.js, composer.js, members.js, channels.js,
 // directory.js, admin.js, new_conversation.js. docs/web.md describes the layout.
 import { Api, Connection } from './api.js';
-import { h, append, clear, icon } from './dom.js';
+import { h, append, clear, icon, setAvatarSource } from './dom.js';
 import { t, setLanguage, pickLanguage, language, LANGUAGES, LANGUAGE_KEY } from './i18n.js';
 import { renderAdmin } from './admin.js';
 import { renderAccount, renderEnrolment } from './account.js';
@@ -35,6 +35,8 @@ const PAGE = 50;
 const AROUND = 25; // messages loaded on each side of a message jumped to
 
 let state = initialState();
+// avatars drawn anywhere (dom.js avatar) show the picture of the user as the state has them
+setAvatarSource((uid) => state.users.get(uid) || (state.me && state.me.id === uid ? state.me : null));
 let token = localStorage.getItem(TOKEN_KEY);
 let session = null; // ClientSession of the signed-in user
 let conn = null; // its Connection

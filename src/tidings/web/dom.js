@@ -1,6 +1,8 @@
 // Small DOM helpers. User text only ever goes into text nodes or attributes set
 // through the DOM API; nothing here assigns innerHTML.
 
+import { avatarSrc } from './avatars.js';
+
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
   if (props) {
@@ -85,9 +87,18 @@ export function initials(name, { person = true } = {}) {
   return chars.slice(0, 2).join('').toUpperCase();
 }
 
+// Who a user id's avatar is: app.js sets it to a lookup in the state's users.
+let avatarOf = () => null;
+export function setAvatarSource(lookup) { avatarOf = lookup; }
+
+// A person's (or conversation's) avatar: the image when the user has one, over the
+// initials (shown until it loads, and again if it fails).
 export function avatar(id, name, { size = 'md', presence = null, person = true } = {}) {
+  const src = person ? avatarSrc(avatarOf(id), size) : null;
   return h('span', { class: `avatar avatar-${size}`, style: { background: colorFor(id) }, 'aria-hidden': 'true' },
     initials(name, { person }),
+    src ? h('img', { class: 'avatar-img', src, alt: '', loading: 'lazy', decoding: 'async',
+      onerror: (e) => e.target.remove() }) : null,
     presence ? h('span', { class: `presence-dot presence-${presence}`, dataset: { uid: id } }) : null);
 }
 

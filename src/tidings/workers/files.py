@@ -19,17 +19,24 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
 from tidings.blobs.ports import BlobMissing, BlobStore
+from tidings.core.errors import UnsupportedMediaType
 from tidings.core.files import derived_key
 from tidings.core.models import FileInfo, FileStatus
 from tidings.services.context import ImageLimits
 from tidings.services.files import FileService
-from tidings.workers.imaging import PILLOW_FORMATS, NotAnImage, Rendition, derive_image
+from tidings.workers.imaging import (
+    PILLOW_FORMATS,
+    NotAnImage,
+    Rendition,
+    derive_image,
+    render_avatar,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +126,27 @@ class MediaProcessor:
             height=derived.height,
             animated=derived.animated,
         )
+
+    async def avatar(
+        self, data: bytes, content_type: str, sizes: Sequence[int]
+    ) -> list[tuple[bytes, str]]:
+        """Square avatar renditions of an upload's preview (services/avatars.py), in the
+        image threads; what Pillow refuses is `unsupported_media_type`."""
+        try:
+            renditions = await asyncio.get_running_loop().run_in_executor(
+                self._threads,
+                functools.partial(
+                    render_avatar,
+                    data,
+                    content_type,
+                    max_pixels=self.limits.image_max_pixels,
+                    sizes=tuple(sizes),
+                ),
+            )
+        except NotAnImage as exc:
+            log.info("avatar_not_made", reason=exc.reason[:200])
+            raise UnsupportedMediaType("this image cannot be made an avatar") from exc
+        return [(r.data, r.content_type) for r in renditions]
 
     async def _put(self, file: FileInfo, variant: str, rendition: Rendition) -> str:
         key = derived_key(file.sha256, variant, rendition.content_type)

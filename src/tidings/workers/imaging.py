@@ -132,3 +132,51 @@ def _render(frame: Image.Image, box: int) -> Rendition:
         out.save(buffer, "JPEG", quality=JPEG_QUALITY)
         content_type = "image/jpeg"
     return Rendition(buffer.getvalue(), content_type, out.width, out.height)
+
+
+AVATAR_SIZES = (256, 64)  # services/avatars.py: the large and the small rendition
+
+
+def render_avatar(
+    data: bytes, content_type: str, *, max_pixels: int, sizes: tuple[int, ...] = AVATAR_SIZES
+) -> list[Rendition]:
+    """Square renditions of an image (center-cropped to its shorter side, then scaled to
+    each of `sizes`, upwards too), re-encoded from pixels only as `derive_image`'s are:
+    no EXIF, no text chunk, the EXIF orientation applied; an animated image's first
+    frame. The same checks as `derive_image` first (NotAnImage)."""
+    fmt = PILLOW_FORMATS.get(content_type)
+    if fmt is None:
+        raise NotAnImage(f"not an image type with previews: {content_type}")
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+            width, height = im.size
+            if width < 1 or height < 1:
+                raise NotAnImage("no pixels")
+            if width * height > max_pixels:
+                raise NotAnImage(f"too many pixels: {width}x{height} > {max_pixels}")
+            if getattr(im, "is_animated", False):
+                im.seek(0)
+            im.load()
+            frame = _pixels_only(im)
+    except NotAnImage:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise NotAnImage(f"decompression bomb: {exc}") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError) as exc:
+        raise NotAnImage(f"not decodable: {type(exc).__name__}: {exc}"[:300]) from exc
+    side = min(frame.width, frame.height)
+    left, top = (frame.width - side) // 2, (frame.height - side) // 2
+    square = frame.crop((left, top, left + side, top + side))
+    out = []
+    for px in sizes:
+        scaled = square.resize((px, px), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        if scaled.mode == "RGBA":
+            scaled.save(buffer, "WEBP", quality=85, method=4)
+            kind = "image/webp"
+        else:
+            scaled.save(buffer, "JPEG", quality=JPEG_QUALITY)
+            kind = "image/jpeg"
+        out.append(Rendition(buffer.getvalue(), kind, px, px))
+    return out

@@ -15,6 +15,7 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,7 +24,8 @@ import websockets
 from tests.conftest import AppServer, MakeServer
 from tests.helpers import Api, Ws, http_client, login, make_user
 from tidings.core.jobs import Job, JobPolicy
-from tidings.core.models import FileStatus
+from tidings.core.models import Avatar, FileStatus
+from tidings.services.avatars import SIZES, avatar_key
 from tidings.services.integrations import RESPONSE_LINK
 
 ROLES = ("owner", "admin", "member", "guest", "nonmember", "anonymous")
@@ -60,6 +62,14 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/api/v1/users/{uid}"): ADMINS,
     ("POST", "/api/v1/users/{uid}/password"): ADMINS,
     ("GET", "/api/v1/users/{uid}/sessions"): ADMINS,
+    # avatars (services/avatars.py): creator has one (world.avatar_url); everyone signed
+    # in sees it (the guest shares G with creator: a contact); its URL needs no token;
+    # admins remove someone else's (xtra's)
+    ("PUT", "/api/v1/users/me/avatar"): AUTH,  # a body refused past the check
+    ("DELETE", "/api/v1/users/me/avatar"): AUTH,
+    ("DELETE", "/api/v1/users/{uid}/avatar"): ADMINS,
+    ("GET", "/api/v1/users/{uid}/avatar"): AUTH,
+    ("GET", "/api/v1/users/{uid}/avatar/{avatar_id}"): EVERYONE,
     ("DELETE", "/api/v1/users/{uid}/sessions"): ADMINS,
     ("DELETE", "/api/v1/users/{uid}/totp"): ADMINS,
     ("POST", "/api/v1/bots"): ADMINS,
@@ -273,6 +283,7 @@ class World:
     signed_path: str = ""
     unsubscribe_path: str = ""
     forwarded_seq: int = 0
+    avatar_url: str = ""
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.apis[role].token
@@ -382,6 +393,15 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(method, path, {"username": f"new{next(_n)}", "password": PASSWORD})
         case ("PATCH", "/users/me"):
             return Call(method, path, {"theme": "system"})
+        case ("PUT", "/users/me/avatar"):
+            return Call(method, path, {"file_id": 7})
+        case ("DELETE", "/users/{uid}/avatar"):
+            return Call(method, f"{v1}/users/{uid}/avatar")
+        case ("GET", "/users/{uid}/avatar"):
+            assert world.creator is not None
+            return Call(method, f"{v1}/users/{world.creator.id}/avatar")
+        case ("GET", "/users/{uid}/avatar/{avatar_id}"):
+            return Call(method, world.avatar_url)
         case ("GET", "/users/{uid}") | ("GET", "/users/{uid}/sessions"):
             return Call(method, f"{v1}/users/{uid}" + path.split("{uid}")[1])
         case ("DELETE", "/users/{uid}/sessions") | ("DELETE", "/users/{uid}/totp"):
@@ -623,6 +643,18 @@ async def _attached_file(world: World, server: AppServer) -> None:
     world.signed_path = link["url"]
 
 
+async def _creator_avatar(world: World, server: AppServer) -> None:
+    """creator's avatar, as services/avatars.py would record it (its blobs made up)."""
+    assert world.creator is not None
+    for px in SIZES:
+        await server.container.blobs.put(avatar_key("ab" * 32, px), b"image")
+    now = datetime.now(UTC)
+    async with server.container.store.write() as tx:
+        await tx.set_avatar(world.creator.id, Avatar("av" * 16, now, "ab" * 32, "image/jpeg"))
+    me = await world.creator.get("/users/me")
+    world.avatar_url = me["user"]["avatar"]["url"]
+
+
 async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> None:
     # the incoming webhook rows make a fresh one of G for each call; webhooks to
     # loopback are allowed (only to register them: nothing listens there)
@@ -639,6 +671,7 @@ async def test_every_rest_operation_as_every_role(make_server: MakeServer) -> No
         world = await make_world(server.url, server.admin_password)
         world.job_id = await _dead_letter(server)
         await _attached_file(world, server)
+        await _creator_avatar(world, server)
         world.sign_response = functools.partial(
             server.container.deps.keyring.sign_link, RESPONSE_LINK
         )

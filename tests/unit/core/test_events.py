@@ -38,6 +38,7 @@ from tidings.core.events import (
     UserUpdated,
 )
 from tidings.core.models import (
+    Avatar,
     Conversation,
     ConversationId,
     ConversationKind,
@@ -248,12 +249,15 @@ ANN = User(
     ALICE, "alice", "Alice Chen", OrgRole.MEMBER, False, CREATED,
     status=CustomStatus("On leave", "🌴", AT),
     preferences=Preferences("zh-CN", "Asia/Shanghai", Theme.DARK),
+    avatar=Avatar("av1", AT, "e" * 64, "image/jpeg"),
 )
 ANN_JSON = {
     "id": "alice", "username": "alice", "display_name": "Alice Chen", "role": "member",
     "disabled": False, "department_ids": [], "created_at": "2026-11-28T11:00:00Z",
     "bot": False, "email": None, "origin": "local",
     "status": {"text": "On leave", "emoji": "🌴", "until": AT_TEXT},
+    "avatar": {"id": "av1", "updated_at": AT_TEXT, "url": "/api/v1/users/alice/avatar/av1?size=256",
+               "small_url": "/api/v1/users/alice/avatar/av1?size=64"},
 }
 CASES += [
     (

@@ -10,6 +10,7 @@ import pytest
 
 from tidings.core.errors import ErrorCode, InvalidRequest, NotFound, TooLarge
 from tidings.core.models import (
+    Avatar,
     Conversation,
     ConversationId,
     ConversationKind,
@@ -214,8 +215,22 @@ def test_user_json() -> None:
         "id": "u1", "username": "alice", "display_name": "爱丽丝", "role": "admin",
         "disabled": False, "department_ids": ["d1", "d2"], "created_at": T0_WIRE,
         "bot": False, "email": None, "origin": "local", "status": None,
+        "avatar": None,
     }
     assert wire.user_json(dataclasses.replace(ALICE, bot=True))["bot"] is True
+
+
+def test_an_avatar_is_its_id_time_and_urls_and_reads_back() -> None:
+    alice = dataclasses.replace(ALICE, avatar=Avatar("a1b2", T0, "f" * 64, "image/webp"))
+    shown = wire.user_json(alice)
+    assert shown["avatar"] == {
+        "id": "a1b2",
+        "updated_at": T0_WIRE,
+        "url": "/api/v1/users/u1/avatar/a1b2?size=256",
+        "small_url": "/api/v1/users/u1/avatar/a1b2?size=64",
+    }
+    assert "f" * 64 not in str(shown)  # the content address is not on the wire
+    assert wire.user_of(shown) == alice  # id and time are what compares
 
 
 def test_department_json() -> None:

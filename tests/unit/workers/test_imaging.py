@@ -12,7 +12,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from tidings.workers.imaging import NotAnImage, derive_image
+from tidings.workers.imaging import NotAnImage, derive_image, render_avatar
 
 MAX = 40_000_000
 
@@ -139,3 +139,24 @@ def _text_chunk(key: str, value: str) -> object:
 def test_what_cannot_be_previewed_is_refused_cleanly(data: bytes, content_type: str) -> None:
     with pytest.raises(NotAnImage):
         derive_image(data, content_type, max_pixels=MAX)
+
+
+def test_an_avatar_is_square_center_cropped_upright_and_without_exif() -> None:
+    # 600x300, left half blue, right half red (jpeg_with_gps): the center crop is the
+    # middle 300x300, half blue, half red
+    large, small = render_avatar(jpeg_with_gps(), "image/jpeg", max_pixels=10_000_000)
+    assert (large.width, large.height, small.width, small.height) == (256, 256, 64, 64)
+    im = Image.open(io.BytesIO(large.data))
+    assert im.size == (256, 256) and not im.getexif() and "exif" not in im.info
+    left, right = im.getpixel((40, 128)), im.getpixel((215, 128))
+    assert isinstance(left, tuple) and isinstance(right, tuple)
+    assert left[2] > 150 > left[0] and right[0] > 150 > right[2]
+
+
+def test_an_avatar_refuses_what_a_preview_refuses() -> None:
+    with pytest.raises(NotAnImage):
+        render_avatar(png_claiming(50_000, 50_000), "image/png", max_pixels=10_000_000)
+    with pytest.raises(NotAnImage):
+        render_avatar(b"<svg/>", "image/svg+xml", max_pixels=10_000_000)
+    with pytest.raises(NotAnImage):
+        render_avatar(b"\x89PNG\r\n\x1a\nnope", "image/png", max_pixels=10_000_000)

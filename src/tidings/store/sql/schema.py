@@ -71,6 +71,11 @@ users = Table(
     Column("email_digests", Boolean, nullable=False, server_default=true()),
     Column("notify_previews", Boolean, nullable=False, server_default=true()),
     Column("digest_sent_at", TS, nullable=True),
+    # 0023: the avatar (services/avatars.py); NULL avatar_id: none
+    Column("avatar_id", String(32), nullable=True),
+    Column("avatar_sha256", String(64), nullable=True),
+    Column("avatar_type", String(16), nullable=True),
+    Column("avatar_updated_at", TS, nullable=True),
 )
 
 departments = Table(

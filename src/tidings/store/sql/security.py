@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.models import (
     AuditEntry,
+    Avatar,
     CustomStatus,
     DepartmentId,
     OrgRole,
@@ -63,6 +64,10 @@ async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Sess
     if status_text is not None:
         until = None if status_until is None else utc(run.read_timestamp(status_until))
         status = CustomStatus(status_text, status_emoji or "", until)
+    (avatar_id, avatar_sha256, avatar_type, avatar_at) = rows[0][21:25]
+    avatar = None
+    if avatar_id is not None:
+        avatar = Avatar(avatar_id, utc(run.read_timestamp(avatar_at)), avatar_sha256, avatar_type)
     user = User(
         id=UserId(user_id),
         username=username,
@@ -76,6 +81,7 @@ async def read_session(run: BatchRunner, token_hash: str, now: datetime) -> Sess
         origin=UserOrigin(origin),
         status=status,
         preferences=Preferences(language=language, time_zone=time_zone, theme=Theme(theme)),
+        avatar=avatar,
     )
     return Session(
         token_id=TokenId(token_id),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import Conflict
 from tidings.core.models import (
+    Avatar,
     CustomStatus,
     Department,
     DepartmentId,
@@ -45,7 +46,14 @@ def user_of(row: Any, departments: Sequence[DepartmentId] = ()) -> User:
         preferences=Preferences(
             language=row.language, time_zone=row.time_zone, theme=Theme(row.theme)
         ),
+        avatar=_avatar_of(row),
     )
+
+
+def _avatar_of(row: Any) -> Avatar | None:
+    if row.avatar_id is None:
+        return None
+    return Avatar(row.avatar_id, utc(row.avatar_updated_at), row.avatar_sha256, row.avatar_type)
 
 
 def _status_of(row: Any) -> CustomStatus | None:
@@ -172,6 +180,39 @@ class UserQueries(TxBase):
             time_zone=preferences.time_zone,
             theme=preferences.theme.value,
         )
+
+    async def set_avatar(self, user_id: str, avatar: Avatar | None) -> None:
+        await self._update_user(
+            user_id,
+            avatar_id=None if avatar is None else avatar.id,
+            avatar_sha256=None if avatar is None else avatar.sha256,
+            avatar_type=None if avatar is None else avatar.content_type,
+            avatar_updated_at=None if avatar is None else avatar.updated_at,
+        )
+
+    async def sharing_a_conversation(self, user_id: str, among: Sequence[str]) -> set[str]:
+        m, mine = t.members.alias("m"), t.members.alias("mine")
+        if not among:
+            return set()
+        rows = await self.conn.execute(
+            select(m.c.user_id)
+            .distinct()
+            .select_from(mine.join(m, m.c.conversation_id == mine.c.conversation_id))
+            .where(
+                mine.c.user_id == user_id,
+                mine.c.left_pos.is_(None),
+                m.c.left_pos.is_(None),
+                m.c.user_id.in_(list(among)),
+            )
+        )
+        return {r[0] for r in rows}
+
+    async def avatar_in_use(self, sha256: str) -> bool:
+        u = t.users.c
+        row = (
+            await self.conn.execute(select(u.id).where(u.avatar_sha256 == sha256).limit(1))
+        ).first()
+        return row is not None
 
     async def get_dnd(self, user_id: str) -> Dnd:
         u = t.users.c
