@@ -82,77 +82,6 @@ function profileBox(ctx) {
   return form;
 }
 
-// Notifications while Tidings is closed (docs/notifications.md): Web Push on this device
-// (a toggle: the browser asks for permission, the subscription goes to the server), and
-// the email digests of missed direct messages and mentions (GET/PUT
-// /users/me/notifications/offline; the address is the account's own, a directory's otherwise).
-function notificationsBox(ctx) {
-  const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'notify-error' });
-  const form = h('form', { class: 'card-box', 'data-testid': 'notify-form' }, h('h3', {}, t('notify.title')),
-    h('p', { class: 'hint' }, t('common.loading')));
-  const build = async (mine, me) => {
-    const local = me.user.origin === 'local';
-    const device = h('input', { type: 'checkbox', name: 'device', 'data-testid': 'notify-device',
-      disabled: !mine.push_available || !pushSupported() });
-    const deviceHint = h('p', { class: 'hint', 'data-testid': 'notify-device-hint' },
-      !mine.push_available || !pushSupported() ? t('notify.unsupported')
-        : (typeof Notification !== 'undefined' && Notification.permission === 'denied' ? t('notify.denied') : t('notify.device_hint')));
-    try {
-      device.checked = Boolean(await currentSubscription()) && Notification.permission === 'granted';
-    } catch {
-      device.checked = false;
-    }
-    device.addEventListener('change', async () => {
-      error.textContent = '';
-      try {
-        if (device.checked) {
-          await enablePush(ctx.api);
-          ctx.toast(t('notify.device_on'));
-        } else {
-          await disablePush(ctx.api);
-          ctx.toast(t('notify.device_off'));
-        }
-      } catch (err) {
-        device.checked = !device.checked;
-        error.textContent = err && err.code === 'push_denied' ? t('notify.denied') : ctx.errorText(err);
-      }
-    });
-    const digests = h('input', { type: 'checkbox', name: 'email_digests', checked: mine.email_digests,
-      disabled: !mine.email_available, 'data-testid': 'notify-digests' });
-    const previews = h('input', { type: 'checkbox', name: 'previews', checked: mine.previews, 'data-testid': 'notify-previews' });
-    const email = h('input', { type: 'email', name: 'email', value: mine.email || '', maxlength: '254',
-      disabled: !local, autocomplete: 'email', 'data-testid': 'notify-email' });
-    const check = (input, label) => h('label', { class: 'check' }, input, h('span', {}, label));
-    clear(form);
-    append(form, h('h3', {}, t('notify.title')),
-      check(device, t('notify.device')), deviceHint,
-      check(digests, t('notify.email_digests')),
-      mine.email_available ? null : h('p', { class: 'hint' }, t('notify.no_email_server')),
-      check(previews, t('notify.previews')),
-      h('div', { class: 'form-grid' },
-        h('label', { class: 'field' }, h('span', {}, t('notify.email')), email),
-        h('div', { class: 'field field-button' },
-          h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': 'notify-save' }, t('notify.save')))),
-      local ? null : h('p', { class: 'hint' }, t('notify.email_managed')),
-      error);
-  };
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    error.textContent = '';
-    const data = new FormData(form);
-    const body = { email_digests: data.get('email_digests') === 'on', previews: data.get('previews') === 'on' };
-    if (data.has('email')) body.email = String(data.get('email') || '').trim();
-    try {
-      await ctx.api.put('/users/me/notifications/offline', body);
-      ctx.toast(t('notify.saved'));
-    } catch (err) {
-      error.textContent = ctx.errorText(err);
-    }
-  });
-  Promise.all([ctx.api.get('/users/me/notifications/offline'), ctx.api.get('/users/me')])
-    .then(([mine, me]) => build(mine.notifications, me))
-    .catch((err) => { error.textContent = ctx.errorText(err); });
-  return form;
 // The avatar: pick an image (a preview of it at once, from the local file), upload it
 // (POST /files), then PUT /users/me/avatar; the server answers `conflict` while the
 // upload's job makes its preview, so that is asked again shortly. Others see the new
@@ -227,6 +156,79 @@ function avatarBox(ctx) {
   });
   draw(null);
   return box;
+}
+
+// Notifications while Tidings is closed (docs/notifications.md): Web Push on this device
+// (a toggle: the browser asks for permission, the subscription goes to the server), and
+// the email digests of missed direct messages and mentions (GET/PUT
+// /users/me/notifications/offline; the address is the account's own, a directory's otherwise).
+function notificationsBox(ctx) {
+  const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'notify-error' });
+  const form = h('form', { class: 'card-box', 'data-testid': 'notify-form' }, h('h3', {}, t('notify.title')),
+    h('p', { class: 'hint' }, t('common.loading')));
+  const build = async (mine, me) => {
+    const local = me.user.origin === 'local';
+    const device = h('input', { type: 'checkbox', name: 'device', 'data-testid': 'notify-device',
+      disabled: !mine.push_available || !pushSupported() });
+    const deviceHint = h('p', { class: 'hint', 'data-testid': 'notify-device-hint' },
+      !mine.push_available || !pushSupported() ? t('notify.unsupported')
+        : (typeof Notification !== 'undefined' && Notification.permission === 'denied' ? t('notify.denied') : t('notify.device_hint')));
+    try {
+      device.checked = Boolean(await currentSubscription()) && Notification.permission === 'granted';
+    } catch {
+      device.checked = false;
+    }
+    device.addEventListener('change', async () => {
+      error.textContent = '';
+      try {
+        if (device.checked) {
+          await enablePush(ctx.api);
+          ctx.toast(t('notify.device_on'));
+        } else {
+          await disablePush(ctx.api);
+          ctx.toast(t('notify.device_off'));
+        }
+      } catch (err) {
+        device.checked = !device.checked;
+        error.textContent = err && err.code === 'push_denied' ? t('notify.denied') : ctx.errorText(err);
+      }
+    });
+    const digests = h('input', { type: 'checkbox', name: 'email_digests', checked: mine.email_digests,
+      disabled: !mine.email_available, 'data-testid': 'notify-digests' });
+    const previews = h('input', { type: 'checkbox', name: 'previews', checked: mine.previews, 'data-testid': 'notify-previews' });
+    const email = h('input', { type: 'email', name: 'email', value: mine.email || '', maxlength: '254',
+      disabled: !local, autocomplete: 'email', 'data-testid': 'notify-email' });
+    const check = (input, label) => h('label', { class: 'check' }, input, h('span', {}, label));
+    clear(form);
+    append(form, h('h3', {}, t('notify.title')),
+      check(device, t('notify.device')), deviceHint,
+      check(digests, t('notify.email_digests')),
+      mine.email_available ? null : h('p', { class: 'hint' }, t('notify.no_email_server')),
+      check(previews, t('notify.previews')),
+      h('div', { class: 'form-grid' },
+        h('label', { class: 'field' }, h('span', {}, t('notify.email')), email),
+        h('div', { class: 'field field-button' },
+          h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': 'notify-save' }, t('notify.save')))),
+      local ? null : h('p', { class: 'hint' }, t('notify.email_managed')),
+      error);
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    const data = new FormData(form);
+    const body = { email_digests: data.get('email_digests') === 'on', previews: data.get('previews') === 'on' };
+    if (data.has('email')) body.email = String(data.get('email') || '').trim();
+    try {
+      await ctx.api.put('/users/me/notifications/offline', body);
+      ctx.toast(t('notify.saved'));
+    } catch (err) {
+      error.textContent = ctx.errorText(err);
+    }
+  });
+  Promise.all([ctx.api.get('/users/me/notifications/offline'), ctx.api.get('/users/me')])
+    .then(([mine, me]) => build(mine.notifications, me))
+    .catch((err) => { error.textContent = ctx.errorText(err); });
+  return form;
 }
 
 // The custom status: an emoji and a short text beside one's name, until a time.
