@@ -40,7 +40,12 @@ class Zygote:
         self.sock = ours
         self._lock = threading.Lock()  # one request at a time
         self._pids: queue.Queue[int] = queue.Queue()
-        self._exits: dict[int, int] = {}
+        # the children not yet reported ended, by pid; a pid the kernel hands out again
+        # later is another child (the one before was reaped and reported first: the
+        # zygote reaps before it forks, and the socket keeps the order)
+        self._live: dict[int, Process] = {}
+        self._early: dict[int, int] = {}  # ended before fork() took its pid in
+        self._gone = False  # the zygote itself exited
         self._ended = threading.Condition()
         threading.Thread(target=self._read, name="zygote-reader", daemon=True).start()
 
@@ -52,7 +57,7 @@ class Zygote:
                 data = b""
             if not data:
                 with self._ended:
-                    self._exits[-1] = -1  # the zygote is gone
+                    self._gone = True
                     self._ended.notify_all()
                 self._pids.put(-1)
                 return
@@ -61,26 +66,35 @@ class Zygote:
                 self._pids.put(int(message["pid"]))
             else:
                 with self._ended:
-                    self._exits[int(message["exit"])] = int(message["rc"])
+                    pid, rc = int(message["exit"]), int(message["rc"])
+                    child = self._live.pop(pid, None)
+                    if child is None:
+                        self._early[pid] = rc
+                    else:
+                        child.returncode = rc
                     self._ended.notify_all()
 
-    def fork(self, args: Sequence[str], env: Mapping[str, str], cwd: str, fds: list[int]) -> int:
+    def fork(
+        self, args: Sequence[str], env: Mapping[str, str], cwd: str, fds: list[int]
+    ) -> Process:
         request = {"args": list(args), "env": dict(env), "cwd": cwd}
         with self._lock:
             socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
             pid = self._pids.get(timeout=30)
-        if pid < 0:
-            raise RuntimeError(f"the test zygote exited ({self.proc.poll()})")
-        return pid
+            if pid < 0:
+                raise RuntimeError(f"the test zygote exited ({self.proc.poll()})")
+            child = Process(args, pid, self)
+            with self._ended:
+                if pid in self._early:  # it has ended already
+                    child.returncode = self._early.pop(pid)
+                else:
+                    self._live[pid] = child
+        return child
 
-    def returncode(self, pid: int) -> int | None:
+    def wait(self, child: Process, timeout: float | None) -> int | None:
         with self._ended:
-            return self._exits.get(pid)
-
-    def wait(self, pid: int, timeout: float | None) -> int | None:
-        with self._ended:
-            self._ended.wait_for(lambda: pid in self._exits or -1 in self._exits, timeout)
-            return self._exits.get(pid)
+            self._ended.wait_for(lambda: child.returncode is not None or self._gone, timeout)
+            return child.returncode
 
     def close(self) -> None:
         self.sock.close()
@@ -110,16 +124,13 @@ class Process:
         self.args = list(args)
         self.pid = pid
         self._parent = parent
-
-    @property
-    def returncode(self) -> int | None:
-        return self._parent.returncode(self.pid)
+        self.returncode: int | None = None  # set when the zygote reports it ended
 
     def poll(self) -> int | None:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        code = self._parent.wait(self.pid, timeout)
+        code = self._parent.wait(self, timeout)
         if code is None:
             if timeout is not None and self._parent.proc.poll() is None:
                 raise subprocess.TimeoutExpired(self.args, timeout)
@@ -152,8 +163,7 @@ def spawn(
     err = out if stderr is None else stderr if isinstance(stderr, int) else stderr.fileno()
     with open(os.devnull, "rb") as null:
         parent = zygote()
-        pid = parent.fork(args, env, str(cwd or os.getcwd()), [null.fileno(), out, err])
-    return Process(args, pid, parent)
+        return parent.fork(args, env, str(cwd or os.getcwd()), [null.fileno(), out, err])
 
 
 def run(
@@ -170,11 +180,10 @@ def run(
     in_r, in_w = os.pipe()
     parent = zygote()
     try:
-        pid = parent.fork(args, env, str(cwd or os.getcwd()), [in_r, out_w, err_w])
+        proc = parent.fork(args, env, str(cwd or os.getcwd()), [in_r, out_w, err_w])
     finally:
         for fd in (in_r, out_w, err_w):
             os.close(fd)
-    proc = Process(args, pid, parent)
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
 
     def drain(fd: int) -> None:
