@@ -67,6 +67,79 @@ def test_a_huge_chunked_body_does_not_grow_the_server(live_server: LiveServer) -
     assert peak - before < 16, (before, peak)
 
 
+def _read_answer(sock: socket.socket) -> bytes:
+    """One HTTP answer with a Content-Length body, read off a socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before an answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed inside an answer"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_request_that_arrives_in_one_read_is_answered_and_kept_alive(
+    live_server: LiveServer,
+) -> None:
+    """A request whose head and 69 KB body (over max_header_bytes) come in one read is
+    answered, and the connection serves the next request (the whole read was once
+    counted as an unfinished head: the connection was dropped unanswered)."""
+    body = b'{"url": "https://example.com/' + b"x" * 69_000 + b'", "events": ["message"]}'
+    sock = socket.create_connection(("127.0.0.1", live_server.port))
+    sock.settimeout(10)
+    try:
+        sock.sendall(
+            b"POST /api/v1/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer not-a-token\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        answer = _read_answer(sock)
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+        assert b"connection: close" not in answer.lower()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _read_answer(sock).startswith(b"HTTP/1.1 200 ")
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_an_answer_before_the_body_is_in_says_the_connection_closes(
+    live_server: LiveServer,
+) -> None:
+    """A body over max_request_bytes is answered 413 before it is read: the answer says
+    `connection: close` (a client must not send its next request on it), and the client
+    still reads the whole answer while it goes on sending; the server then closes."""
+    sock = socket.create_connection(("127.0.0.1", live_server.port))
+    sock.settimeout(10)
+    try:
+        sock.sendall(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (8 * MIB)
+        )
+        with contextlib.suppress(OSError):
+            for _ in range(16):  # some of the body, as a client that does not wait
+                sock.sendall(b"x" * 64 * 1024)
+        answer = _read_answer(sock)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert b"connection: close" in answer.lower()
+        ended = b""
+        with contextlib.suppress(OSError):
+            ended = sock.recv(65536)
+        assert ended == b""  # closed, nothing more
+    finally:
+        sock.close()
+
+
 def _low_open_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 

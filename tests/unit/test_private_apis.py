@@ -229,6 +229,7 @@ def test_uvicorn_httptools_protocol_has_the_shape_the_guarded_protocol_uses() ->
         "on_response_complete",
         "connection_made",
         "connection_lost",
+        "shutdown",
     ):
         assert getattr(GuardedHttpProtocol, name) is not getattr(cls, name), name
         assert _params(getattr(cls, name)) == _params(getattr(GuardedHttpProtocol, name)), name
@@ -238,6 +239,22 @@ def test_uvicorn_httptools_protocol_has_the_shape_the_guarded_protocol_uses() ->
     complete = inspect.getsource(cls.on_response_complete)
     assert "if self.transport.is_closing():" in complete and "self.pipeline.pop()" in complete
     assert "self.on_response()" in inspect.getsource(httptools_impl.RequestResponseCycle.send)
+    # The cycle's keep_alive and transport, replaced while a body streams in: the cycle
+    # is made in on_headers_complete (not for an upgrade, which returns first), says
+    # `connection: close` and closes after an answer when not kept alive, and uses
+    # nothing of its transport but write, is_closing and close.
+    headers_complete = inspect.getsource(cls.on_headers_complete)
+    assert headers_complete.index("self._should_upgrade():\n            return") < (
+        headers_complete.index("self.cycle = RequestResponseCycle(")
+    )
+    cycle_send = inspect.getsource(httptools_impl.RequestResponseCycle.send)
+    assert "if not self.keep_alive and not has_connection_close:" in cycle_send
+    assert 'content.append(b"connection: close\\r\\n")' in cycle_send
+    assert "if not self.keep_alive:\n                    self.transport.close()" in cycle_send
+    cycle_source = inspect.getsource(httptools_impl.RequestResponseCycle)
+    used = set(re.findall(r"self\.transport\.(\w+)", cycle_source))
+    assert used == {"write", "is_closing", "close"}, used
+    assert "self.cycle.keep_alive = False" in inspect.getsource(cls.shutdown)
     assert "self.client = get_remote_addr(transport)" in inspect.getsource(cls.connection_made)
     assert "self.server_state.default_headers" in inspect.getsource(cls.send_400_response)
     assert 431 in httptools_impl.STATUS_LINE

@@ -6,7 +6,17 @@ lines, and waits for it forever: a connection that never sends one is never clos
 Here, a head larger than `max_header_bytes` or with more than `max_header_count` lines
 is answered `431` (`too_large`, the error shape of the API) and the connection closed,
 before the application sees it; and every connection is counted and timed by the
-server's `ConnectionGuard` (app/connections.py). Everything else is uvicorn's.
+server's `ConnectionGuard` (app/connections.py).
+
+A request answered before its body is all in (refused by a limit, or by authentication
+before the route reads the body) is answered with `connection: close` and the connection
+lingers (`_linger`) instead of being kept alive: uvicorn would go on reading the body it
+paused, and a client that reused the connection meanwhile would lose its next request.
+While the body streams in, the cycle's `keep_alive` is off (uvicorn then writes
+`connection: close` in the answer), and back to what uvicorn decided once the body is in;
+the cycle's `transport.close()` after such an answer lingers rather than closing at
+once (which would reset the connection and lose the answer). Everything else is
+uvicorn's.
 """
 
 from __future__ import annotations
@@ -50,7 +60,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # Per connection, in slots: uvicorn's own attributes stay in an instance dict that
     # shares its keys with the others' (about 0.3 KiB; with these in it too, 1.6 KiB).
-    __slots__ = ("_counted", "_head_bytes", "_head_lines", "_in_head", "_lingering", "_unparsed")
+    __slots__ = (
+        "_counted",
+        "_head_bytes",
+        "_head_lines",
+        "_heads",
+        "_in_head",
+        "_keep_alive",
+        "_lingering",
+        "_unparsed",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -58,8 +77,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # a head was incomplete (what httptools may hold of a line not yet ended)
         self._head_bytes = self._head_lines = self._unparsed = 0
         self._in_head = True
+        self._heads = 0  # request heads completed on this connection
         self._counted = False  # admitted by the guard, not yet released
         self._lingering: int | None = None  # answered and closing: what it may still drop
+        # the cycle's keep_alive as uvicorn decided it, while its body is not all in
+        self._keep_alive: bool | None = None
 
     @classmethod
     def configured(cls, guard: ConnectionGuard, head: HeadLimits) -> type[GuardedHttpProtocol]:
@@ -102,6 +124,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         was_in_head = self._in_head
+        heads = self._heads
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -123,11 +146,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        if self._in_head and was_in_head:
-            # (A read in which a request ended is not counted: most of it was that
-            # request's body, and httptools holds no more of the next head than one
-            # read. Counted whole, the last read of a large body was a "head" over
-            # the limit.)
+        if was_in_head and self._heads == heads:
+            # (A read in which a head ended is not counted: most of it was that
+            # request's head and body, and httptools holds no more of the next head
+            # than one read. Counted whole, a request that came in one read, or the
+            # last read of a large body, was a "head" over the limit.)
             self._unparsed += len(data)
             limit = self.head.max_bytes
             if self._unparsed > limit:
@@ -163,30 +186,55 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._heads += 1
         self._unparsed = 0
         self.guard.started(self)
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is None or cycle is before:
+            return  # an upgrade: no request cycle
+        # Until the body is in (a request without one ends in this same feed_data,
+        # before the application runs), an answer closes the connection.
+        self._keep_alive = cycle.keep_alive
+        cycle.keep_alive = False
+        cycle.transport = _CycleTransport(self)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True  # what follows is the next request's head
         self._unparsed = 0
+        cycle = self.cycle
+        if self._keep_alive is not None and cycle is not None and not cycle.response_started:
+            cycle.keep_alive = self._keep_alive  # the body is in: uvicorn's decision
+        self._keep_alive = None
+
+    def shutdown(self) -> None:
+        self._keep_alive = None  # uvicorn's "not kept alive" is not undone by the body
+        super().shutdown()
 
     def on_response_complete(self) -> None:
         idle = not self.pipeline
-        unread = idle and not self._in_head  # answered before its body was in
         super().on_response_complete()
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._lingering is not None:
             return
-        if unread:
-            self._linger()  # the rest of the body is not read
-        elif idle and self._counted:
+        if idle and self._counted:
             self.guard.wait(self)  # until its next head: timed, and may make room
+
+    def _close_after_answer(self) -> None:
+        """The cycle closes the connection (an answer with `connection: close`, or an
+        error): at once if the request is all in, else by lingering."""
+        if self._in_head:
+            self.transport.close()
+        else:
+            self._linger()  # the rest of the body is not read
 
     def _linger(self) -> None:
         """Close, after giving the client time to read the answer: closing at once with
         its data unread would reset the connection, and the client would lose the answer
         (it is still sending). Until then, what arrives is dropped unparsed."""
+        if self._lingering is not None:
+            return
         self._in_head = False
         self._lingering = LINGER_BYTES
         if self.transport.can_write_eof():
@@ -215,3 +263,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(content))
         self._linger()
+
+
+class _CycleTransport:
+    """The transport as a request's cycle sees it: uvicorn's, except that its close()
+    after an answer lingers while the request's body is still coming in."""
+
+    __slots__ = ("_protocol", "is_closing", "write")
+
+    def __init__(self, protocol: GuardedHttpProtocol) -> None:
+        self._protocol = protocol
+        self.write = protocol.transport.write
+        self.is_closing = protocol.transport.is_closing
+
+    def close(self) -> None:
+        self._protocol._close_after_answer()
