@@ -26,6 +26,9 @@ The rules (docs/protocol.md):
 - An event that adds this connection's user to a conversation subscribes the
   connection before it is delivered; one that removes the user is delivered, then the
   connection is unsubscribed.
+- An event about a message before the first seq the user may read in its conversation
+  (history not shared with members added later) is not for this connection
+  (:meth:`ServerSession.sees`; the hub asks before delivering it).
 - The client resumes from the last position it received, drops what it received
   before, matches ``ack``/``error`` frames to its requests by ``ref``, and reads close
   codes: 4001/4003 the token is refused or the session ended, 4009 the ``since`` was
