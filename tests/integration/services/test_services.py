@@ -1481,11 +1481,18 @@ async def test_sync_a_later_member_stale_history_plus_events_equals_fresh(w: Wor
     fresh fetch (history and pins) shows her."""
     alice, bob, carol = await w.users("alice", "bob", "carol")
     conv = await w.conv(alice, GROUP, bob)  # a group: history not shared
-    for i in range(3):
+    m = w.svc.messages
+
+    async def notes() -> AsyncIterator[bytes]:
+        yield b"the minutes\n"
+
+    uploads = [await w.svc.files.upload(alice, "minutes.txt", "text/plain", notes())]
+    await m.send(alice, conv.id, uuid.uuid4().hex, "m1", None, [uploads[0].id])
+    for i in range(1, 3):
         await w.send(alice, conv.id, f"m{i + 1}")
     await w.svc.conversations.add_members(alice, conv.id, [carol.id])
-    await w.send(alice, conv.id, "m4")
-    m = w.svc.messages
+    uploads.append(await w.svc.files.upload(alice, "minutes.txt", "text/plain", notes()))
+    await m.send(alice, conv.id, uuid.uuid4().hex, "m4", None, [uploads[1].id])
     since = await w.svc.sync.head()
     page, _ = await m.history(carol, conv.id)
     state = {x.seq: message_json(x) for x in page}
@@ -1502,11 +1509,16 @@ async def test_sync_a_later_member_stale_history_plus_events_equals_fresh(w: Wor
     await m.pin(alice, conv.id, 4)
     await m.send(bob, conv.id, uuid.uuid4().hex, "on m4", thread_root_seq=4)  # seq 6
     await m.recall(alice, conv.id, 2)  # pinned: unpinned too
+    for upload in uploads:  # the job after the upload: file_updated about m1, then m4
+        await w.svc.files.mark_processed(upload.id, FileStatus.READY)
     events, more = await w.svc.sync.events_since(carol, since, 1000)
     assert not more
     for event in events:
         p = event.payload
-        if p["kind"] == "message_pinned":
+        if p["kind"] == "file_updated":
+            held = state[p["seq"]]  # type: ignore[index]
+            held["attachments"] = [p["file"]]
+        elif p["kind"] == "message_pinned":
             pins.insert(0, int(p["seq"]))  # type: ignore[call-overload]
         elif p["kind"] == "message_unpinned":
             pins = [x for x in pins if x != p["seq"]]
@@ -1516,11 +1528,14 @@ async def test_sync_a_later_member_stale_history_plus_events_equals_fresh(w: Wor
     assert [state[s] for s in sorted(state)] == [message_json(x) for x in fresh]
     assert pins == [p.seq for p, _msg in await m.pins(carol, conv.id)] == [4]
     kinds = [(e.payload["kind"], e.payload.get("seq")) for e in events]
-    assert ("thread_updated", None) in kinds  # of m4's thread only
+    assert ("thread_updated", None) in kinds and ("file_updated", 4) in kinds
+    assert ("file_updated", 1) not in kinds
+    assert state[4]["attachments"][0]["status"] == "ready"
     assert all("not for carol" not in str(e.payload) for e in events)
-    # bob, a first member, got every one of them
+    # bob, a first member, got every one of them: edit, reaction, pin, recall, thread,
+    # recall and unpin, file update
     theirs, _ = await w.svc.sync.events_since(bob, since, 1000)
-    assert len(theirs) - len(events) == 7  # edit, reaction, pin, recall, thread, recall, unpin
+    assert len(theirs) - len(events) == 8
 
 
 @on_both_engines
