@@ -20,6 +20,11 @@ def encode_envelope(envelope: Envelope) -> bytes:
         "t": envelope.token_id,
         "why": envelope.reason,
     }
+    # written only when set (rare): every message's header stays as it was
+    if envelope.about_seq is not None:
+        header["q"] = envelope.about_seq
+    if envelope.first_seq != 1:
+        header["f"] = envelope.first_seq
     return orjson.dumps(header) + b"\n" + envelope.frame.encode()
 
 
@@ -38,4 +43,6 @@ def decode_envelope(data: bytes) -> Envelope:
         user_id=h["u"],
         token_id=h["t"],
         reason=h["why"],
+        about_seq=h.get("q"),
+        first_seq=h.get("f", 1),
     )

@@ -27,6 +27,10 @@ class Envelope:
     user_id: str | None = None  # CLOSE: whose connections
     token_id: str | None = None  # CLOSE: only this token's connections
     reason: str = ""
+    # core/events.py:Routing: an event about this older message goes only to members
+    # whose range holds it; the first seq the added members may read
+    about_seq: int | None = None
+    first_seq: int = 1
 
 
 EVENTS_TOPIC = "events"  # every committed event, in position order per publisher

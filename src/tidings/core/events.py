@@ -61,6 +61,37 @@ class Routing(NamedTuple):
     removed: UserId | None = None  # drop this user's connections from it after the event
     sender: UserId | None = None  # a message: the sending connection gets its ack first
     client_msg_id: str | None = None  # ... the send that ack answers
+    # An event about message `about_seq` of its conversation (an edit, a recall, a
+    # reaction, a pin, a file or thread update): only members whose range holds that seq
+    # get it (`reaches`). None for everything else, a new message included: it is after
+    # every member's first seq, so its fan-out checks nothing.
+    about_seq: int | None = None
+    first_seq: int = 1  # with `added`: the first seq those members may read
+
+
+# The kinds whose routing can name an `about_seq` (tests/unit/core/test_events.py checks
+# it against every kind's routing): a replay decodes only these to read it.
+ABOUT_KINDS = frozenset(
+    {
+        EventKind.MESSAGE_EDITED,
+        EventKind.MESSAGE_DELETED,
+        EventKind.REACTION,
+        EventKind.FILE_UPDATED,
+        EventKind.THREAD_UPDATED,
+        EventKind.MESSAGE_PINNED,
+        EventKind.MESSAGE_UNPINNED,
+    }
+)
+
+
+def reaches(first_seq: int, about_seq: int | None) -> bool:
+    """Whether an event of a conversation about message `about_seq` (`Routing.about_seq`)
+    reaches a member who may read from `first_seq` (`Member.first_seq`: 1, or later when
+    the conversation does not share its history with members added later). The upper end
+    of their range needs no check: a removed member gets no event after their removal.
+    The one rule of the live fan-out (protocol/session.py:ServerSession.sees) and of the
+    replay (services/sync.py:SyncService.events_since)."""
+    return about_seq is None or about_seq >= first_seq
 
 
 class _OfConversation:
@@ -80,7 +111,8 @@ class _OfConversation:
 
 
 class _OfMessage:
-    """An event about one message: of its conversation, seen by every member."""
+    """An event about one message: of its conversation, seen by every member whose
+    range holds the message."""
 
     __slots__ = ()
     message: Message
@@ -91,7 +123,8 @@ class _OfMessage:
 
     @property
     def routing(self) -> Routing:
-        return Routing(self.message.conversation_id)
+        m = self.message
+        return Routing(m.conversation_id, about_seq=m.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +194,7 @@ class ReactionChanged:
 
     @property
     def routing(self) -> Routing:
-        return Routing(self.conversation_id)
+        return Routing(self.conversation_id, about_seq=self.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +204,11 @@ class MemberAdded(_OfConversation):
     user_ids: tuple[UserId, ...]
     by: UserId
     at: datetime
+    first_seq: int = 1  # the first seq they may read (Member.first_seq)
 
     @property
     def routing(self) -> Routing:
-        return Routing(self.conversation.id, added=self.user_ids)
+        return Routing(self.conversation.id, added=self.user_ids, first_seq=self.first_seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +279,7 @@ class FileUpdated:
 
     @property
     def routing(self) -> Routing:
-        return Routing(self.conversation_id)
+        return Routing(self.conversation_id, about_seq=self.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +297,8 @@ class ThreadUpdated:
 
     @property
     def routing(self) -> Routing:
-        return Routing(self.summary.conversation_id)
+        s = self.summary
+        return Routing(s.conversation_id, about_seq=s.root_seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +332,7 @@ class MessagePinned:
 
     @property
     def routing(self) -> Routing:
-        return Routing(self.conversation_id)
+        return Routing(self.conversation_id, about_seq=self.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +347,7 @@ class MessageUnpinned:
 
     @property
     def routing(self) -> Routing:
-        return Routing(self.conversation_id)
+        return Routing(self.conversation_id, about_seq=self.seq)
 
 
 @dataclass(frozen=True, slots=True)

@@ -239,6 +239,12 @@ class Hub:
         self.counts = counts or Counts()
         self.by_user: dict[str, set[Connection]] = {}
         self.by_conversation: dict[str, set[Connection]] = {}
+        # The highest first seq (ServerSession.first_seq) of a local connection of each
+        # conversation, where it is over 1: never lowered while the conversation has
+        # local connections (an upper bound). An event about an older message
+        # (Envelope.about_seq) is checked per connection only below it; any other
+        # event, a new message first, costs a dict lookup at most, once per event.
+        self.late_first_seq: dict[str, int] = {}
         self.draining = False
         self.sequencer: Sequencer | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -300,8 +306,9 @@ class Hub:
             self.bus.subscribe(user_topic(conn.user_id), self.on_envelope)
         conns.add(conn)
 
-    def join(self, conn: Connection, conversation_id: str) -> None:
-        if conn.session.join(conversation_id):
+    def join(self, conn: Connection, conversation_id: str, first_seq: int = 1) -> None:
+        """`first_seq`: the first seq the connection's user may read there."""
+        if conn.session.join(conversation_id, first_seq):
             self._subscribe(conn, conversation_id)
 
     def _subscribe(self, conn: Connection, conversation_id: str) -> None:
@@ -309,6 +316,9 @@ class Hub:
         if not conns:
             self.bus.subscribe(conversation_topic(conversation_id), self.on_envelope)
         conns.add(conn)
+        first = conn.session.first_seq(conversation_id)
+        if first > self.late_first_seq.get(conversation_id, 1):
+            self.late_first_seq[conversation_id] = first
 
     def leave(self, conn: Connection, conversation_id: str) -> None:
         conn.session.leave(conversation_id)
@@ -321,6 +331,7 @@ class Hub:
         conns.discard(conn)
         if not conns:
             del self.by_conversation[conversation_id]
+            self.late_first_seq.pop(conversation_id, None)
             self.bus.unsubscribe(conversation_topic(conversation_id), self.on_envelope)
 
     def unregister(self, conn: Connection) -> None:
@@ -355,7 +366,8 @@ class Hub:
 
     def route_event(self, envelope: Envelope) -> None:
         """A committed event, in position order (from the sequencer): to the connections
-        of its conversation's members, or of its user."""
+        of its conversation's members (one about an older message: of those whose range
+        holds it), or of its user."""
         cid = envelope.conversation_id
         frame = Prepared(envelope.frame)
         out = self.counts.frames_out
@@ -370,6 +382,11 @@ class Hub:
                 if conn.session.joins(envelope) is not None:
                     self._subscribe(conn, cid)
         conns = tuple(self.by_conversation.get(cid, ()))
+        about = envelope.about_seq
+        if about is not None and about < self.late_first_seq.get(cid, 1):
+            # about a message some member here may not read (history not shared with
+            # members added later): only the connections that may
+            conns = tuple(c for c in conns if c.session.sees(cid, about))
         out.add("event", len(conns))
         for conn in conns:
             conn.push_event(envelope, frame)

@@ -381,10 +381,12 @@ class Gateway:
         (the rules are the connection's ServerSession)."""
         proto = conn.session  # replaying since it authenticated: live events wait
         self.hub.register(conn)
-        head, conversations = await self.svc.sync.snapshot(user)
+        snapshot = await self.svc.sync.snapshot(user)
+        head, firsts = snapshot.head, snapshot.first_seqs
         routed = self.hub.routed  # no await between this and the joins
-        for cid in conversations:
-            self.hub.join(conn, cid)
+        for cid in snapshot.conversation_ids:
+            self.hub.join(conn, cid, firsts.get(cid, 1))
+        del snapshot, firsts
         start = proto.resume_from(since, head)  # InvalidPosition: closed with 4009
         await conn.enqueue_wait(ready_frame(user, head, self.svc.deps.clock.now()))
         self.counts.frames_out.add("ready")

@@ -26,6 +26,9 @@ The rules (docs/protocol.md):
 - An event that adds this connection's user to a conversation subscribes the
   connection before it is delivered; one that removes the user is delivered, then the
   connection is unsubscribed.
+- An event about a message before the first seq the user may read in its conversation
+  (history not shared with members added later) is not for this connection
+  (:meth:`ServerSession.sees`; the hub asks before delivering it).
 - The client resumes from the last position it received, drops what it received
   before, matches ``ack``/``error`` frames to its requests by ``ref``, and reads close
   codes: 4001/4003 the token is refused or the session ended, 4009 the ``since`` was
@@ -44,6 +47,7 @@ from typing import Generic, Protocol, TypeVar
 import orjson
 
 from tidings.core.errors import InvalidPosition
+from tidings.core.events import reaches
 
 # --- close codes ---------------------------------------------------------------------
 
@@ -121,6 +125,9 @@ class Routed(Protocol):
     @property
     def removed_user_id(self) -> str | None: ...
 
+    @property
+    def first_seq(self) -> int: ...
+
 
 F = TypeVar("F")  # what the transport writes for an event (its frame, prepared once)
 
@@ -156,6 +163,7 @@ class ServerSession(Generic[F]):
         "_held",
         "close_decision",
         "conversations",
+        "first_seqs",
         "last_position",
         "pending_sends",
         "phase",
@@ -171,6 +179,9 @@ class ServerSession(Generic[F]):
         # an empty set() is about 0.2 KiB, held by every idle connection that has none.
         self.conversations: Ids = _NONE
         """The conversations whose events reach this connection."""
+        self.first_seqs: dict[str, int] | None = None
+        """The first seq the user may read in each of those conversations, where it is
+        not 1 (None: 1 in all of them; an idle connection holds no dict)."""
         self.pending_sends: Ids = _NONE
         """client_msg_ids of this connection's sends not answered yet."""
         self.close_decision: Close | None = None
@@ -310,9 +321,10 @@ class ServerSession(Generic[F]):
         return [p for e, _ in self._buffer if (p := e.position) is not None]
 
     # --- membership ------------------------------------------------------------------
-    def join(self, conversation_id: str) -> bool:
+    def join(self, conversation_id: str, first_seq: int = 1) -> bool:
         """True if the connection now sees `conversation_id` and did not before (the
-        transport subscribes it); a closed connection joins nothing."""
+        transport subscribes it); a closed connection joins nothing. `first_seq`: the
+        first seq the user may read there (`Member.first_seq`)."""
         if (
             self.phase is _CLOSED
             or conversation_id in self.conversations
@@ -320,6 +332,10 @@ class ServerSession(Generic[F]):
         ):
             return False
         self.conversations = _with(self.conversations, conversation_id)
+        if first_seq > 1:
+            if self.first_seqs is None:
+                self.first_seqs = {}
+            self.first_seqs[conversation_id] = first_seq
         return True
 
     def leave(self, conversation_id: str) -> bool:
@@ -327,7 +343,22 @@ class ServerSession(Generic[F]):
         if conversation_id not in self.conversations:
             return False
         self.conversations = _without(self.conversations, conversation_id)
+        firsts = self.first_seqs
+        if firsts is not None and firsts.pop(conversation_id, None) is not None and not firsts:
+            self.first_seqs = None
         return True
+
+    def first_seq(self, conversation_id: str) -> int:
+        """The first seq the user may read in a conversation this connection sees."""
+        firsts = self.first_seqs
+        return 1 if firsts is None else firsts.get(conversation_id, 1)
+
+    def sees(self, conversation_id: str, about_seq: int | None) -> bool:
+        """Whether an event of `conversation_id` about message `about_seq` (an edit, a
+        reaction, ... of an older message: `Routing.about_seq`) reaches this connection:
+        not when it is before the first seq its user may read there (history not shared
+        with members added later: core/events.py:reaches, the replay's rule too)."""
+        return reaches(self.first_seq(conversation_id), about_seq)
 
     def joins(self, event: Routed) -> str | None:
         """The conversation `event` adds this connection's user to, newly for this
@@ -337,7 +368,7 @@ class ServerSession(Generic[F]):
             return None
         if cid in self._gone:  # removed, then added back: it sees the conversation again
             self._gone = _without(self._gone, cid)
-        return cid if self.join(cid) else None
+        return cid if self.join(cid, event.first_seq) else None
 
     def leaves(self, event: Routed) -> str | None:
         """The conversation `event` removes this connection's user from: unsubscribe it

@@ -71,7 +71,7 @@ from tidings.core.models import (
     UserId,
     UserOrigin,
 )
-from tidings.core.rules import everyone_mention
+from tidings.core.rules import everyone_mention, first_visible_seq
 from tidings.core.webhooks import Delivery, Webhook
 
 JsonDict = dict[str, object]
@@ -441,6 +441,7 @@ def event_json(event: Event) -> JsonDict:
             data["user_ids"] = list(event.user_ids)
             data["by"] = event.by
             data["conversation"] = conversation_json(event.conversation)
+            data["first_seq"] = event.first_seq
         case MemberRemoved():
             data["user_id"] = event.user_id
             data["by"] = event.by
@@ -525,11 +526,18 @@ def event_of(stored: StoredEvent) -> Event:
                 at=at,
             )
         case EventKind.MEMBER_ADDED:
+            conv = conversation_of(_obj(p, "conversation"))
             return MemberAdded(
-                conversation=conversation_of(_obj(p, "conversation")),
+                conversation=conv,
                 user_ids=_ids(p, "user_ids"),
                 by=UserId(_str(p, "by")),
                 at=at,
+                # stored before it was written: what add_members gave them
+                first_seq=(
+                    _int(p, "first_seq")
+                    if "first_seq" in p
+                    else first_visible_seq(conv, conv.last_seq)
+                ),
             )
         case EventKind.MEMBER_REMOVED:
             return MemberRemoved(

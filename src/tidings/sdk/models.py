@@ -986,11 +986,14 @@ class FileUpdated(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberAdded(Event):
-    """``member_added``: ``user_ids`` joined or were added by ``by``."""
+    """``member_added``: ``user_ids`` joined or were added by ``by``; ``first_seq`` is
+    the first seq they may read (1, or later when the conversation does not share its
+    history with members added later: events about earlier messages skip them)."""
 
     user_ids: tuple[str, ...]
     by: str | None = None
     conversation: Conversation | None = None
+    first_seq: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1207,6 +1210,7 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
             conversation=(
                 Conversation.from_json(conversation) if isinstance(conversation, dict) else None
             ),
+            first_seq=_int(data.get("first_seq"), 1),
             **common,
         )
     if kind == "member_removed":

@@ -342,7 +342,7 @@ class ConversationService:
             updated = await tx.get_conversation(conversation_id)
             assert updated is not None
             new_ids = [u.id for u in new]
-            batch.add(MemberAdded(updated, tuple(new_ids), actor.id, now))
+            batch.add(MemberAdded(updated, tuple(new_ids), actor.id, now, first_seq))
             await audit(
                 tx,
                 self.d.clock,

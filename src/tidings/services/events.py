@@ -73,6 +73,8 @@ def _envelope(position: int, routing: Routing, payload: JsonDict) -> Envelope:
         removed_user_id=routing.removed,
         sender_id=routing.sender,
         client_msg_id=routing.client_msg_id,
+        about_seq=routing.about_seq,
+        first_seq=routing.first_seq,
     )
 
 

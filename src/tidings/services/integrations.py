@@ -126,12 +126,11 @@ async def _join(tx: Tx, deps: Deps, user: User, conversation_id: str, by: UserId
     now = deps.clock.now()
     batch = EventBatch(tx, deps.bus, now)
     position = await batch.reserve(1)
-    await tx.upsert_member(
-        Member(conv.id, user.id, MemberRole.MEMBER, conv.last_seq, now, position)
-    )
+    member = Member(conv.id, user.id, MemberRole.MEMBER, conv.last_seq, now, position)
+    await tx.upsert_member(member)
     updated = await tx.get_conversation(conversation_id)
     assert updated is not None
-    batch.add(MemberAdded(updated, (user.id,), by, now))
+    batch.add(MemberAdded(updated, (user.id,), by, now, member.first_seq))
     await batch.flush()
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import orjson
 
 from tidings.core.errors import InvalidPosition
+from tidings.core.events import ABOUT_KINDS, reaches
 from tidings.core.models import MAX_STORED_INT, ConversationId, StoredEvent, User
+from tidings.protocol.wire import event_of
 from tidings.services.context import Deps
-from tidings.store.ports import Tx
+from tidings.store.ports import StreamSnapshot, Tx
 
 
 def parse_position(raw: str | None) -> int:
@@ -58,20 +60,22 @@ class SyncService:
         async with self.d.store.read() as tx:
             return await tx.head_position()
 
-    async def snapshot(self, actor: User) -> tuple[int, list[ConversationId]]:
+    async def snapshot(self, actor: User) -> StreamSnapshot:
         """The stream head on the primary and the caller's conversations as of that
-        head, from one snapshot: a new connection subscribes to these conversations and
-        every event after the head then reaches it live (or by its replay)."""
+        head (with the first seq they may read in each, where not 1), from one
+        snapshot: a new connection subscribes to these conversations and every event
+        after the head then reaches it live (or by its replay)."""
         async with self.d.store.lookup() as q:
-            snapshot = await q.stream_snapshot(actor.id)
-        return snapshot.head, snapshot.conversation_ids
+            return await q.stream_snapshot(actor.id)
 
     async def events_since(
         self, actor: User, since: int, limit: int, *, at_least: int = 0
     ) -> tuple[list[StoredEvent], bool]:
         """Events after `since` that the caller may see, in position order; and whether
-        more remain. May read a replica, but only one that has reached both `since`
-        (the client never gets less than it saw) and `at_least`."""
+        more remain. Those about a message before the first seq the caller may read in
+        its conversation (core/events.py:reaches, the live fan-out's rule) are left
+        out. May read a replica, but only one that has reached both `since` (the client
+        never gets less than it saw) and `at_least`."""
         limit = max(1, min(limit, self.d.limits.sync_page_max))
         needed = max(since, at_least)
         await self.check_resumable(since)
@@ -82,7 +86,24 @@ class SyncService:
         async with self.d.store.read_replica(fresh_enough) as tx:
             if since > await tx.head_position():
                 raise InvalidPosition("position is ahead of the stream", position=str(since))
-            events = await tx.events_for_user(actor.id, since, limit + 1)
+            events: list[StoredEvent] = []
+            firsts: dict[ConversationId, int] | None = None  # read when first needed
+            after = since
+            while True:
+                page = await tx.events_for_user(actor.id, after, limit + 1)
+                for stored in page:
+                    cid = stored.conversation_id
+                    if cid is not None and stored.payload.get("kind") in ABOUT_KINDS:
+                        about = event_of(stored).routing.about_seq
+                        if about is not None:
+                            if firsts is None:
+                                firsts = await tx.first_seqs(actor.id)
+                            if not reaches(firsts.get(cid, 1), about):
+                                continue  # about a message before their range
+                    events.append(stored)
+                if len(events) > limit or len(page) <= limit:
+                    break
+                after = page[-1].position  # a page left short by what they may not see
         return events[:limit], len(events) > limit
 
     async def committed_between(self, after: int, until: int) -> list[StoredEvent]:

@@ -149,6 +149,9 @@ class StreamSnapshot:
 
     head: int
     conversation_ids: list[ConversationId]
+    # the first seq the user may read in those of them where it is not 1 (history not
+    # shared with members added later: Member.first_seq)
+    first_seqs: dict[ConversationId, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,6 +637,11 @@ class EventsTx(Protocol):
     async def events_for_user(self, user_id: str, since: int, limit: int) -> list[StoredEvent]:
         """Events after `since` that the user may see: those of each conversation within
         the user's membership range, and the user's own events."""
+        ...
+
+    async def first_seqs(self, user_id: str) -> dict[ConversationId, int]:
+        """The first seq the user may read in each conversation they are or were a
+        member of, where it is not 1 (Member.first_seq)."""
         ...
 
 

@@ -1474,6 +1474,71 @@ async def test_sync_roles_and_settings_stale_plus_events_equals_fresh(w: World) 
 
 
 @on_both_engines
+async def test_sync_a_later_member_stale_history_plus_events_equals_fresh(w: World) -> None:
+    """History not shared with members added later (issue 17): carol, added at seq 3,
+    reads from 4. The events about messages 1-3 (edits, recalls, reactions, pins, thread
+    updates of their threads) are not hers; what she holds plus what she gets is what a
+    fresh fetch (history and pins) shows her."""
+    alice, bob, carol = await w.users("alice", "bob", "carol")
+    conv = await w.conv(alice, GROUP, bob)  # a group: history not shared
+    m = w.svc.messages
+
+    async def notes() -> AsyncIterator[bytes]:
+        yield b"the minutes\n"
+
+    uploads = [await w.svc.files.upload(alice, "minutes.txt", "text/plain", notes())]
+    await m.send(alice, conv.id, uuid.uuid4().hex, "m1", None, [uploads[0].id])
+    for i in range(1, 3):
+        await w.send(alice, conv.id, f"m{i + 1}")
+    await w.svc.conversations.add_members(alice, conv.id, [carol.id])
+    uploads.append(await w.svc.files.upload(alice, "minutes.txt", "text/plain", notes()))
+    await m.send(alice, conv.id, uuid.uuid4().hex, "m4", None, [uploads[1].id])
+    since = await w.svc.sync.head()
+    page, _ = await m.history(carol, conv.id)
+    state = {x.seq: message_json(x) for x in page}
+    pins: list[int] = [p.seq for p, _msg in await m.pins(carol, conv.id)]
+    assert sorted(state) == [4] and pins == []
+    # while carol is away: about the messages from before her, and about hers
+    await m.edit(alice, conv.id, 1, "m1 edited: not for carol")
+    await m.react(bob, conv.id, 1, "👍", True)
+    await m.pin(alice, conv.id, 2)
+    await m.recall(alice, conv.id, 3)
+    await m.send(bob, conv.id, uuid.uuid4().hex, "on m1", thread_root_seq=1)  # seq 5
+    await m.edit(alice, conv.id, 4, "m4 edited")
+    await m.react(bob, conv.id, 4, "🎉", True)
+    await m.pin(alice, conv.id, 4)
+    await m.send(bob, conv.id, uuid.uuid4().hex, "on m4", thread_root_seq=4)  # seq 6
+    await m.recall(alice, conv.id, 2)  # pinned: unpinned too
+    for upload in uploads:  # the job after the upload: file_updated about m1, then m4
+        await w.svc.files.mark_processed(upload.id, FileStatus.READY)
+    events, more = await w.svc.sync.events_since(carol, since, 1000)
+    assert not more
+    for event in events:
+        p = event.payload
+        if p["kind"] == "file_updated":
+            held = state[p["seq"]]  # type: ignore[index]
+            held["attachments"] = [p["file"]]
+        elif p["kind"] == "message_pinned":
+            pins.insert(0, int(p["seq"]))  # type: ignore[call-overload]
+        elif p["kind"] == "message_unpinned":
+            pins = [x for x in pins if x != p["seq"]]
+        else:
+            apply_message_event(state, p)
+    fresh, _ = await m.history(carol, conv.id)
+    assert [state[s] for s in sorted(state)] == [message_json(x) for x in fresh]
+    assert pins == [p.seq for p, _msg in await m.pins(carol, conv.id)] == [4]
+    kinds = [(e.payload["kind"], e.payload.get("seq")) for e in events]
+    assert ("thread_updated", None) in kinds and ("file_updated", 4) in kinds
+    assert ("file_updated", 1) not in kinds
+    assert state[4]["attachments"][0]["status"] == "ready"
+    assert all("not for carol" not in str(e.payload) for e in events)
+    # bob, a first member, got every one of them: edit, reaction, pin, recall, thread,
+    # recall and unpin, file update
+    theirs, _ = await w.svc.sync.events_since(bob, since, 1000)
+    assert len(theirs) - len(events) == 8
+
+
+@on_both_engines
 async def test_sync_pins_stale_list_plus_events_equals_fresh(w: World) -> None:
     alice, bob = await w.users("alice", "bob")
     team = await w.conv(alice, GROUP, bob, name="team")

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tidings.core.events import (
+    ABOUT_KINDS,
     EVENT_TYPES,
     ConversationCreated,
     ConversationUpdated,
@@ -36,6 +37,7 @@ from tidings.core.events import (
     ThreadRead,
     ThreadUpdated,
     UserUpdated,
+    reaches,
 )
 from tidings.core.models import (
     Avatar,
@@ -127,25 +129,32 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
     (
         MessageEdited(MSG, AT),
         {"kind": "message_edited", **HEAD, "message": MSG_JSON},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         MessageDeleted(RECALLED, BOB, AT),
         {"kind": "message_deleted", **HEAD, "message": RECALLED_JSON, "by": "bob"},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         # the change only (issue 13, item 3): never the message, whose reactions grow
         ReactionChanged(CID, 3, "👍", CAROL, True, 2, AT),
         {"kind": "reaction", **HEAD, "seq": 3, "emoji": "👍", "user_id": "carol",
          "added": True, "count": 2},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         MemberAdded(CONV, (CAROL,), BOB, AT),
         {"kind": "member_added", **HEAD, "user_ids": ["carol"], "by": "bob",
-         "conversation": CONV_JSON},
+         "conversation": CONV_JSON, "first_seq": 1},
         Routing(CID, added=(CAROL,)),
+    ),
+    (
+        # history not shared with members added later: they read from seq 4
+        MemberAdded(replace(CONV, shared_history=False), (CAROL,), BOB, AT, 4),
+        {"kind": "member_added", **HEAD, "user_ids": ["carol"], "by": "bob",
+         "conversation": {**CONV_JSON, "shared_history": False}, "first_seq": 4},
+        Routing(CID, added=(CAROL,), first_seq=4),
     ),
     (
         MemberRemoved(CID, CAROL, BOB, AT),
@@ -171,12 +180,12 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
     (
         MessagePinned(CID, 3, BOB, AT),
         {"kind": "message_pinned", **HEAD, "seq": 3, "by": "bob"},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         MessageUnpinned(CID, 3, ALICE, AT),
         {"kind": "message_unpinned", **HEAD, "seq": 3, "by": "alice"},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         # saved messages are private: only the saver's devices
@@ -193,7 +202,7 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         # the thumbnail was made: the file object as it is now, for message 3
         FileUpdated(CID, 3, FILE, AT),
         {"kind": "file_updated", **HEAD, "seq": 3, "file": FILE_JSON},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         # a thread reply: the message carries its root and whether it is shown too
@@ -227,7 +236,7 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         {"kind": "thread_updated", **HEAD, "thread": {
             "root_seq": 3, "reply_count": 2, "last_reply_seq": 5, "last_reply_at": AT_TEXT,
             "participants": ["carol", "bob"]}},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         # every reply recalled: an empty summary
@@ -235,7 +244,7 @@ CASES: list[tuple[Event, dict[str, object], Routing]] = [
         {"kind": "thread_updated", **HEAD, "thread": {
             "root_seq": 3, "reply_count": 0, "last_reply_seq": None, "last_reply_at": None,
             "participants": []}},
-        Routing(CID),
+        Routing(CID, about_seq=3),
     ),
     (
         # a user's own state in a thread: only their devices
@@ -358,6 +367,7 @@ def test_the_envelope_at_catch_up_is_the_one_published(
     assert (published.conversation_id, published.user_id) == (routing.conversation, routing.user)
     assert tuple(published.added_user_ids) == routing.added
     assert published.removed_user_id == routing.removed
+    assert (published.about_seq, published.first_seq) == (routing.about_seq, routing.first_seq)
     assert (published.sender_id, published.client_msg_id) == (
         routing.sender, routing.client_msg_id,
     )
@@ -413,6 +423,36 @@ def test_a_conversation_stored_before_its_settings_reads_back_with_the_old_behav
     assert isinstance(decoded, ConversationUpdated)
     conv = decoded.conversation
     assert (conv.private, conv.announcement, conv.shared_history) == (False, False, True)
+
+
+def test_about_kinds_are_the_kinds_whose_routing_names_a_message() -> None:
+    """A replay decodes only ABOUT_KINDS to find an event's `about_seq`: every kind whose
+    routing names one is among them, and each of them names one."""
+    naming = {e.kind for e, _, r in CASES if r.about_seq is not None}
+    assert naming == ABOUT_KINDS
+    assert all(r.about_seq is None for e, _, r in CASES if e.kind not in ABOUT_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("first_seq", "about_seq", "reached"),
+    [(1, None, True), (5, None, True), (1, 1, True), (5, 4, False), (5, 5, True), (5, 9, True)],
+)
+def test_an_event_about_a_message_reaches_members_whose_range_holds_it(
+    first_seq: int, about_seq: int | None, reached: bool
+) -> None:
+    assert reaches(first_seq, about_seq) is reached
+
+
+def test_a_member_added_stored_before_it_carried_first_seq_reads_back() -> None:
+    """A row of the old shape (no `first_seq`): the first seq add_members gave them, from
+    the conversation it carries (1 if it shares its history, else after its last seq)."""
+    for shared, first in ((True, 1), (False, 4)):
+        conv = {**CONV_JSON, "shared_history": shared}
+        old = {"kind": "member_added", **HEAD, "user_ids": ["carol"], "by": "bob",
+               "conversation": conv}
+        decoded = event_of(StoredEvent(9, CID, None, old))
+        assert isinstance(decoded, MemberAdded)
+        assert decoded.first_seq == first and decoded.routing.first_seq == first
 
 
 def test_only_services_events_publishes_committed_things() -> None:

@@ -99,6 +99,8 @@ def event(
     added: Sequence[str] = (),
     removed: str | None = None,
     kind: str = "message",
+    about: int | None = None,
+    first_seq: int = 1,
 ) -> Envelope:
     payload = {"kind": kind, "conversation_id": cid, "n": position}
     return Envelope(
@@ -110,6 +112,8 @@ def event(
         client_msg_id=cmid,
         added_user_ids=tuple(added),
         removed_user_id=removed,
+        about_seq=about,
+        first_seq=first_seq,
     )
 
 
@@ -319,6 +323,54 @@ async def test_removed_and_added_back_before_the_snapshot_joins(hub: Hub, bus: L
     b.end_replay()
     assert CID in b.conversations
     assert positions(b) == [12, 13]
+
+async def test_events_about_messages_before_a_members_range_skip_them(
+    hub: Hub, bus: LocalBus
+) -> None:
+    """History not shared with members added later (issue 17): bob, added when the
+    conversation was at seq 5, reads from 6. Events about messages 1-5 (edits, recalls,
+    reactions, pins, thread and file updates) skip his connections, live as on his
+    replay (services/sync.py); those about 6 on, and every new message, reach him."""
+    a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"))
+    carol = conn("carol", live=False)  # connecting: her snapshot says she reads from 6
+    hub.register(carol)
+    hub.join(carol, CID, 6)
+    hub.route_event(event(1, added=["bob"], kind="member_added", first_seq=6))
+    assert hub.late_first_seq == {CID: 6}
+    hub.route_event(event(2, kind="message_edited", about=5))
+    hub.route_event(event(3, kind="reaction", about=1))
+    hub.route_event(event(4))  # message 6
+    hub.route_event(event(5, kind="message_edited", about=6))
+    hub.route_event(event(6, kind="thread_updated", about=9))
+    carol.session.resume_from(1, 1)
+    carol.end_replay()
+    assert positions(a) == [1, 2, 3, 4, 5, 6]
+    assert positions(b) == [1, 4, 5, 6]
+    assert positions(carol) == [4, 5, 6]
+    # removed, then added back later: the new range
+    hub.route_event(event(7, removed="bob", kind="member_removed"))
+    hub.route_event(event(8, added=["bob"], kind="member_added", first_seq=20))
+    hub.route_event(event(9, kind="message_pinned", about=6))
+    hub.route_event(event(10, kind="message_pinned", about=20))
+    assert positions(b) == [1, 4, 5, 6, 7, 8, 10]
+    assert hub.late_first_seq == {CID: 20}  # an upper bound: not lowered meanwhile
+    assert positions(carol) == [4, 5, 6, 7, 8, 9, 10]
+    for c in (a, b, carol):
+        hub.unregister(c)
+    assert hub.late_first_seq == {}  # gone with the conversation's last connection
+
+
+async def test_every_member_reading_the_whole_history_costs_no_check(hub: Hub) -> None:
+    """Nobody here reads from a later seq: an event about an old message goes to all,
+    and the hub holds nothing for it."""
+    a = online(hub, conn("alice"), CID)
+    b = online(hub, conn("bob"))
+    hub.route_event(event(1, added=["bob"], kind="member_added"))
+    hub.route_event(event(2, kind="message_deleted", about=1))
+    assert positions(a) == positions(b) == [1, 2]
+    assert hub.late_first_seq == {} and b.session.first_seqs is None
+
 
 async def test_the_last_local_member_leaving_unsubscribes_the_bus_topic(
     hub: Hub, bus: LocalBus

@@ -67,6 +67,7 @@ class Ev:
     client_msg_id: str | None = None
     added_user_ids: Sequence[str] = ()
     removed_user_id: str | None = None
+    first_seq: int = 1
 
 
 def live(user_id: str = "alice", since: int | None = None, head: int = 0) -> ServerSession[str]:
@@ -296,6 +297,33 @@ def test_member_added_subscribes_before_delivery() -> None:
     assert s.joins(Ev(2, added_user_ids=("carol",))) is None
     assert s.joins(Ev(3, conversation_id=None, added_user_ids=("bob",))) is None
     assert deliver(s, e) == ["ev:1"]
+
+
+def test_a_member_added_later_sees_no_event_about_a_message_before_their_range() -> None:
+    """History not shared with members added later: the connection keeps the first seq
+    its user may read per conversation (from the snapshot, or the member_added event
+    that adds them) and `sees` only events about messages from it on; a new message's
+    event (no about_seq) always. Leaving forgets it; added back, the new range counts."""
+    s = live("bob")
+    assert s.first_seqs is None  # nothing held while every range starts at 1
+    s.join("c0")  # the whole history
+    assert s.first_seqs is None and s.first_seq("c0") == 1
+    assert s.sees("c0", 1) and s.sees("c0", None)
+    assert s.joins(Ev(1, added_user_ids=("bob",), first_seq=6)) == CID
+    assert s.first_seq(CID) == 6 and s.first_seqs == {CID: 6}
+    assert not s.sees(CID, 5) and s.sees(CID, 6) and s.sees(CID, 9) and s.sees(CID, None)
+    s.join("c2", 3)
+    assert s.first_seqs == {CID: 6, "c2": 3}
+    assert not s.sees("c2", 2) and s.sees("c2", 3)
+    assert s.join("c2", 9) is False and s.first_seq("c2") == 3  # joined already: as it was
+    assert s.leave("c2") and s.first_seqs == {CID: 6}
+    removal = Ev(2, removed_user_id="bob")
+    assert deliver(s, removal) == ["ev:2"] and s.leaves(removal) == CID
+    assert s.first_seqs is None and s.first_seq(CID) == 1
+    assert s.leave("c0") and s.first_seqs is None
+    # removed and added again later: the new range (a later first seq)
+    assert s.joins(Ev(3, added_user_ids=("bob",), first_seq=12)) == CID
+    assert not s.sees(CID, 11) and s.sees(CID, 12)
 
 
 def test_member_removed_is_delivered_then_unsubscribed() -> None:

@@ -108,3 +108,16 @@ def test_a_user_updated_event_carries_the_user_and_on_own_devices_the_preference
     assert status is not None
     assert status.at(AT - timedelta(seconds=1)) == status
     assert status.at(AT) is None  # from `until` on, it reads as none
+
+
+def test_member_added_says_the_first_seq_the_added_members_read() -> None:
+    """History not shared with members added later (issue 17): `first_seq` from the
+    event; 1 from a server that does not send it."""
+    from tidings.sdk.models import MemberAdded
+
+    wire = {"kind": "member_added", "conversation_id": "c1", "at": "2026-12-01T10:00:00Z",
+            "user_ids": ["cat"], "by": "ann"}
+    later = parse_event("8", {**wire, "first_seq": 12})
+    older = parse_event("9", wire)
+    assert isinstance(later, MemberAdded) and isinstance(older, MemberAdded)
+    assert (later.first_seq, older.first_seq, later.user_ids) == (12, 1, ("cat",))

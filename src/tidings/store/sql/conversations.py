@@ -36,9 +36,17 @@ async def read_snapshot(run: BatchRunner, user_id: str) -> StreamSnapshot:
     rows = await run.fetch(SNAPSHOT, (user_id,))
     if not rows:  # no counter row: an empty stream
         found = await run.fetch(ACTIVE_CONVERSATIONS, (user_id,))
-        return StreamSnapshot(0, [ConversationId(r[0]) for r in found])
+        return StreamSnapshot(
+            0,
+            [ConversationId(r[0]) for r in found],
+            {ConversationId(r[0]): int(r[1]) for r in found if int(r[1]) > 1},
+        )
     head = int(rows[0][0])
-    return StreamSnapshot(head, [ConversationId(r[1]) for r in rows if r[1] is not None])
+    return StreamSnapshot(
+        head,
+        [ConversationId(r[1]) for r in rows if r[1] is not None],
+        {ConversationId(r[1]): int(r[2]) for r in rows if r[1] is not None and int(r[2]) > 1},
+    )
 
 
 async def read_contacts(run: BatchRunner, user_id: str) -> list[UserId]:

@@ -117,3 +117,12 @@ class EventQueries(TxBase):
             seen.add(r.position)
             out.append(_event(r))
         return out
+
+    async def first_seqs(self, user_id: str) -> dict[ConversationId, int]:
+        """The first seq the user may read in each conversation they are or were a
+        member of, where it is not 1 (Member.first_seq)."""
+        m = t.members.c
+        rows = await self.conn.execute(
+            select(m.conversation_id, m.first_seq).where(m.user_id == user_id, m.first_seq > 1)
+        )
+        return {ConversationId(r[0]): int(r[1]) for r in rows}

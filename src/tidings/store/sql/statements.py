@@ -59,11 +59,13 @@ SESSION = (
 # PostgreSQL's read committed too (one row without any conversation; none without the
 # counter row, an empty stream: then ACTIVE_CONVERSATIONS).
 SNAPSHOT = (
-    "SELECT c.value, m.conversation_id FROM counters AS c "
+    "SELECT c.value, m.conversation_id, m.first_seq FROM counters AS c "
     "LEFT OUTER JOIN members AS m ON m.user_id = ? AND m.left_pos IS NULL "
     "WHERE c.name = 'events'"
 )
-ACTIVE_CONVERSATIONS = "SELECT conversation_id FROM members WHERE user_id = ? AND left_pos IS NULL"
+ACTIVE_CONVERSATIONS = (
+    "SELECT conversation_id, first_seq FROM members WHERE user_id = ? AND left_pos IS NULL"
+)
 # People who share a conversation other than a channel with the user: (user, kind
 # 'channel', user).
 CONTACTS = (
