@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, func, insert, or_, select, update
+from sqlalchemy import and_, case, distinct, false, func, insert, or_, select, update
 
 from tidings.core.models import (
     Conversation,
@@ -83,6 +83,13 @@ def _member(row: Any) -> Member:
             muted_until=utc_or_none(row.muted_until),
         ),
     )
+
+
+def _in_timeline() -> Any:
+    """A message the conversation's main timeline shows: no thread reply, or one also
+    sent to the conversation."""
+    msg = t.messages.c
+    return or_(msg.thread_root_seq.is_(None), msg.also_to_conversation.is_(True))
 
 
 class ConversationQueries(TxBase):
@@ -340,37 +347,79 @@ class ConversationQueries(TxBase):
                 .order_by(t.conversations.c.last_activity_at.desc())
             )
         ).all()
-        counts: dict[str, int] = dict(
+        mem, mn, msg = t.members.c, t.mentions.c, t.messages.c
+        # the main timeline's unread mentions of the user: by name, or of everyone in
+        # another member's message (a message with both counts once); each read through
+        # the mentions' primary key from the read position on, and the message's (a
+        # thread-only reply is not counted)
+        direct: dict[str, int] = {}
+        everyone: dict[str, int] = {}
+        by_name = func.sum(case((mn.user_id == user_id, 1), else_=0))
+        for cid, named, messages in await self.conn.execute(
+            select(mn.conversation_id, by_name, func.count(distinct(mn.seq)))
+            .select_from(
+                t.mentions.join(
+                    t.members,
+                    and_(mem.conversation_id == mn.conversation_id, mem.user_id == user_id),
+                ).join(
+                    t.messages,
+                    and_(msg.conversation_id == mn.conversation_id, msg.seq == mn.seq),
+                )
+            )
+            .where(
+                mem.left_pos.is_(None),
+                mn.user_id.in_([user_id, t.MENTION_EVERYONE]),
+                mn.seq > mem.read_seq,
+                _in_timeline(),
+                or_(mn.user_id == user_id, msg.sender_id != user_id),
+            )
+            .group_by(mn.conversation_id)
+        ):
+            direct[cid] = int(named or 0)
+            everyone[cid] = int(messages) - direct[cid]  # those not naming the user too
+        # the thread-only replies after the read position: through the replies' partial
+        # index (ix_messages_thread), never the conversation's other messages
+        hidden: dict[str, int] = dict(
             (
                 await self.conn.execute(
-                    select(t.mentions.c.conversation_id, func.count())
-                    .join(
-                        t.members,
-                        and_(
-                            t.members.c.conversation_id == t.mentions.c.conversation_id,
-                            t.members.c.user_id == t.mentions.c.user_id,
-                        ),
+                    select(msg.conversation_id, func.count())
+                    .select_from(
+                        t.members.join(t.messages, msg.conversation_id == mem.conversation_id)
                     )
                     .where(
-                        t.mentions.c.user_id == user_id,
-                        t.mentions.c.seq > t.members.c.read_seq,
-                        t.members.c.left_pos.is_(None),
+                        mem.user_id == user_id,
+                        mem.left_pos.is_(None),
+                        msg.thread_root_seq.is_not(None),
+                        msg.seq > mem.read_seq,
+                        msg.also_to_conversation.is_(False),
                     )
-                    .group_by(t.mentions.c.conversation_id)
+                    .group_by(msg.conversation_id)
                 )
             ).all()
         )
         views = []
         for row in rows:
-            conv = _conversation(row)
-            views.append(MemberView(conv, _member(row), int(counts.get(row.conversation_id, 0))))
+            cid = row.conversation_id
+            views.append(
+                MemberView(
+                    _conversation(row),
+                    _member(row),
+                    direct.get(cid, 0),
+                    thread_only=int(hidden.get(cid, 0)),
+                    everyone_mentions=everyone.get(cid, 0),
+                )
+            )
         return views
 
-    async def unread_mentions(self, conversation_id: str, user_id: str, read_seq: int) -> int:
+    async def thread_only_after(self, conversation_id: str, seq: int) -> int:
+        """How many thread replies not also sent to the conversation come after `seq`
+        (what its unread leaves out), read from the replies' partial index."""
+        msg = t.messages.c
         stmt = select(func.count()).where(
-            t.mentions.c.conversation_id == conversation_id,
-            t.mentions.c.user_id == user_id,
-            t.mentions.c.seq > read_seq,
+            msg.conversation_id == conversation_id,
+            msg.thread_root_seq.is_not(None),
+            msg.seq > seq,
+            msg.also_to_conversation.is_(False),
         )
         return int((await self.conn.execute(stmt)).scalar_one())
 
