@@ -3,7 +3,8 @@
 panel; Alice sees the reply count and the thread's unread badge under her root (the
 reply is not in her main timeline), opens the thread, reads it (the badge goes) and
 answers with "also send to the conversation": Bob sees that answer in his panel and in
-the main timeline."""
+the main timeline. A thread-only reply is no unread of the conversation in the list, an
+`@all` is a mention."""
 
 from __future__ import annotations
 
@@ -97,6 +98,21 @@ def test_two_people_use_a_thread(live_server: Any, browser: Browser) -> None:
         expect(
             b.locator('[data-testid=message][data-seq="1"]').get_by_test_id("thread-count")
         ).to_have_text("\u20682\u2069 replies")
+
+        # Alice is elsewhere: Bob's next thread-only reply is no unread of `launch` in
+        # her list (the thread's), his message with @all is, and a mention (live, and
+        # after a reload: the server's counts agree)
+        other = rest.conversation("group", [bob.id], name="elsewhere")["id"]
+        conv_item(a, other).click()
+        expect(a.get_by_test_id("message")).to_have_count(0)
+        bob_rest = Rest(live_server.url, bob.token)
+        bob_rest.send(cid, "one more in the thread", thread_root_seq=1)
+        bob_rest.send(cid, "@all standup in five")
+        for _ in range(2):
+            item = conv_item(a, cid)
+            expect(item.get_by_test_id("unread-badge")).to_have_text("1")
+            expect(item.get_by_test_id("mention-badge")).to_be_visible()
+            a.reload()
     finally:
         errors = page_errors(a) + page_errors(b)
         a.context.close()

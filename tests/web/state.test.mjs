@@ -107,6 +107,53 @@ test('a message from someone else counts as unread, a mention as a mention', () 
   assert.equal(again.convs.get('c1').unread, 2);
 });
 
+test('thread-only replies are the thread\'s unread, not the conversation\'s', () => {
+  let s = world([conv('c1', { last_seq: 1, read_seq: 1 })]);
+  const ev = (m) => ({ type: 'event', event: { kind: 'message', conversation_id: 'c1', message: m } });
+  s = apply(s, ev(msg('c1', 2, { thread_root_seq: 1, mentions: ['u1'] }))).state;
+  let c = s.convs.get('c1');
+  assert.deepEqual([c.last_seq, c.unread, c.unread_mentions, unreadTotal(s)], [2, 0, 0, 0]);
+  s = apply(s, ev(msg('c1', 3, { thread_root_seq: 1, also_to_conversation: true }))).state;
+  s = apply(s, ev(msg('c1', 4))).state;
+  s = apply(s, ev(msg('c1', 5, { thread_root_seq: 1 }))).state;
+  c = s.convs.get('c1');
+  assert.deepEqual([c.last_seq, c.unread, c.thread_only], [5, 2, 2]);
+  // my read event says what is left (the server's count): 4 and 5 after 3, 4 only unread
+  s = apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u1', seq: 3, unread: 1 } }).state;
+  c = s.convs.get('c1');
+  assert.deepEqual([c.read_seq, c.unread], [3, 1]);
+  // marked unread from 2 on (the server answered 2: messages 3 and 4)
+  s = apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u1', seq: 1, unread: 2 } }).state;
+  assert.deepEqual([s.convs.get('c1').read_seq, s.convs.get('c1').unread], [1, 2]);
+  // a fresh list: the server's unread stands, the thread-only replies left out
+  s = apply(s, { type: 'conversations_refreshed', conversations: [conv('c1', { last_seq: 5, read_seq: 1, unread: 2 })] }).state;
+  assert.equal(s.convs.get('c1').unread, 2);
+  // reading everything leaves nothing
+  s = apply(s, { type: 'event', event: { kind: 'read', conversation_id: 'c1', user_id: 'u1', seq: 5, unread: 0 } }).state;
+  assert.deepEqual([s.convs.get('c1').unread, s.convs.get('c1').thread_only], [0, 0]);
+  // a normalized list entry from the server keeps its unread
+  assert.equal(normalizeConv(conv('c2', { last_seq: 9, read_seq: 2, unread: 3 })).unread, 3);
+});
+
+test('@all, @channel and @here count in the mention badge as the notification level allows', () => {
+  const chan = (id, notifications) => conv(id, { kind: 'channel', notifications });
+  let s = world([chan('c1', null), chan('c2', { level: 'none', muted: false }),
+    chan('c3', { level: 'all', muted: true, muted_until: null }), conv('c4')]);
+  const ev = (cid, seq, extra) => ({ type: 'event', event: { kind: 'message', conversation_id: cid, message: msg(cid, seq, extra) } });
+  for (const cid of ['c1', 'c2', 'c3', 'c4']) {
+    s = apply(s, ev(cid, 1, { mentions_everyone: 'here', body: '@here' })).state;
+    s = apply(s, ev(cid, 2, { mentions_everyone: 'all', body: '@all', thread_root_seq: 1 })).state; // thread-only
+  }
+  const badge = (cid) => s.convs.get(cid).unread_mentions;
+  assert.deepEqual(['c1', 'c2', 'c3', 'c4'].map(badge), [1, 0, 0, 1]);
+  // a mute that has ended counts again; my own @all never counts
+  s = world([chan('c5', { level: null, muted: true, muted_until: '2025-01-01T00:00:00Z' })]);
+  s = apply(s, ev('c5', 1, { mentions_everyone: 'channel' })).state;
+  assert.equal(s.convs.get('c5').unread_mentions, 1);
+  s = apply(s, { type: 'message_stored', message: msg('c5', 2, { sender_id: 'u1', mentions_everyone: 'all' }) }).state;
+  assert.equal(s.convs.get('c5').unread_mentions, 0);
+});
+
 test('one\'s own message moves the read position and clears the counters', () => {
   let s = world();
   s = apply(s, { type: 'event', event: { kind: 'message', conversation_id: 'c1', message: msg('c1', 1, { mentions: ['u1'] }) } }).state;

@@ -314,8 +314,16 @@ class ConversationOut(BaseModel):
     shared_history: bool = True
     role: str | None = None
     read_seq: int | None = None
-    unread: int | None = None
-    unread_mentions: int | None = None
+    unread: int | None = Field(
+        default=None,
+        description="messages after read_seq that the main timeline shows (thread replies"
+        " not also sent to the conversation are their threads' unread, not counted here)",
+    )
+    unread_mentions: int | None = Field(
+        default=None,
+        description="of those, the ones mentioning the caller: by name, or everyone"
+        " (@all, @channel, @here of others; not at level none nor while muted)",
+    )
     notifications: ConversationNotificationsOut | None = Field(
         default=None, description="the caller's settings here (their own list only)"
     )
@@ -547,7 +555,7 @@ class ThreadStateEnvelope(BaseModel):
 
 class ReadOut(BaseModel):
     read_seq: int
-    unread: int
+    unread: int = Field(description="the caller's unread from read_seq (thread-only replies out)")
 
 
 class EventOut(BaseModel):

@@ -338,15 +338,24 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class MemberView:
-    """A conversation as one member sees it in a list."""
+    """A conversation as one member sees it in a list. `thread_only`: the thread
+    replies after the member's read position that were not also sent to the
+    conversation (its main timeline does not show them: they are its threads' unread,
+    not the conversation's). `unread_mentions`: the unread messages of the main
+    timeline that mention the member (by name, or everyone as the notification
+    levels allow: core/notify.py:counts_everyone); `everyone_mentions`: those that
+    mention everyone, as the store counts them, before that rule is applied (the
+    service adds them to `unread_mentions` or not, and leaves 0 here)."""
 
     conversation: Conversation
     member: Member
     unread_mentions: int
+    thread_only: int = 0
+    everyone_mentions: int = 0
 
     @property
     def unread(self) -> int:
-        return max(0, self.conversation.last_seq - self.member.read_seq)
+        return max(0, self.conversation.last_seq - self.member.read_seq - self.thread_only)
 
 
 class FileStatus(StrEnum):

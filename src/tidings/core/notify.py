@@ -38,6 +38,7 @@ __all__ = [
     "EveryoneMention",
     "MemberNotify",
     "NotifyLevel",
+    "counts_everyone",
     "default_level",
     "dnd_active",
     "is_mentioned",
@@ -76,6 +77,15 @@ def is_mentioned(
     if user_id in mentions or everyone in (EveryoneMention.ALL, EveryoneMention.CHANNEL):
         return True
     return everyone is EveryoneMention.HERE and online
+
+
+def counts_everyone(member: MemberNotify, kind: ConversationKind, now: datetime) -> bool:
+    """Whether `@all` / `@channel` / `@here` count in the member's `unread_mentions`
+    (the mention badge): as in rule 3 and 4 above, not while the conversation is muted
+    nor at level `none` (the member asked not to hear of it: a mention of everyone is
+    no call to them in person). A mention by `@username` always counts, and `@here`
+    counts like `@all` (whoever looks at the badge is online, the browser's rule)."""
+    return not member.muted_at(now) and member.level_for(kind) is not NotifyLevel.NONE
 
 
 def should_notify(

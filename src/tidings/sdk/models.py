@@ -455,7 +455,11 @@ class Conversation:
     role: str | None = None
     read_seq: int | None = None
     unread: int | None = None
+    """The messages after ``read_seq`` that the main timeline shows: thread replies not
+    also sent to the conversation are left out (their threads count them)."""
     unread_mentions: int | None = None
+    """Of those, the ones that mention you: by name, or everyone (``@all``,
+    ``@channel``, ``@here`` of others; not at level ``none`` nor while muted)."""
     notifications: ConversationNotifications | None = None
     """Your settings here (in your own conversation list)."""
     joined: bool | None = None
@@ -1034,7 +1038,8 @@ class MemberRoleChanged(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadMoved(Event):
     """``read``: ``user_id``'s read position is ``seq`` now (read up to it, or moved back by
-    ``mark_unread``); ``unread`` is what is left for them."""
+    ``mark_unread``); ``unread`` is what is left for them (thread-only replies left
+    out, as in :attr:`Conversation.unread`)."""
 
     user_id: str
     seq: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from tidings.core.audit import AuditAction
 from tidings.core.errors import Forbidden, InvalidOperation, InvalidRequest, NotFound
@@ -24,6 +25,7 @@ from tidings.core.models import (
     User,
     UserId,
 )
+from tidings.core.notify import counts_everyone
 from tidings.core.rules import (
     MAX_NAME_CHARS,
     MAX_TOPIC_CHARS,
@@ -145,9 +147,25 @@ class ConversationService:
         return created, True
 
     async def list_for(self, actor: User, include_archived: bool = False) -> list[MemberView]:
-        """The caller's conversations; archived ones only with `include_archived`."""
+        """The caller's conversations; archived ones only with `include_archived`. Their
+        `unread_mentions` count mentions of everyone where the member's notification
+        settings let them (core/notify.py:counts_everyone), names always."""
         async with self.d.store.read() as tx:
-            return await tx.member_views(actor.id, include_archived)
+            views = await tx.member_views(actor.id, include_archived)
+        now = self.d.clock.now()
+        return [
+            replace(
+                v,
+                unread_mentions=v.unread_mentions
+                + (
+                    v.everyone_mentions
+                    if counts_everyone(v.member.notify, v.conversation.kind, now)
+                    else 0
+                ),
+                everyone_mentions=0,
+            )
+            for v in views
+        ]
 
     async def active_ids(self, actor: User) -> list[ConversationId]:
         async with self.d.store.read() as tx:

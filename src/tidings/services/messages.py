@@ -36,6 +36,7 @@ from tidings.core.events import (
     ThreadUpdated,
 )
 from tidings.core.models import (
+    Conversation,
     ConversationId,
     ConversationKind,
     FileInfo,
@@ -652,7 +653,7 @@ class MessageService:
             target = min(seq, conv.last_seq)
             moved = await tx.advance_read(conv.id, actor.id, target)
             read_seq = max(member.read_seq, target)
-            unread = conv.last_seq - read_seq
+            unread = await _unread(tx, conv, read_seq)
             if moved:
                 private = conv.kind is ConversationKind.CHANNEL  # no read receipts there
                 event = ReadMoved(conv.id, actor.id, read_seq, unread, private, now)
@@ -671,7 +672,8 @@ class MessageService:
         """Forward message `seq` (one the caller may read, not recalled) into the
         conversation `target_id`: a new message there through the normal send path (the
         same checks, group commit and idempotency on `client_msg_id`), with the
-        original's body and files and `forwarded_from` naming the original. Its files
+        original's body and files and `forwarded_from` naming the original (the first
+        one: forwarding a forwarded copy names what the copy names). Its files
         become readable to the target's members as any attachment is."""
         async with self.d.store.read() as tx:
             _conv, member = await access_conversation(tx, actor, conversation_id, allow_left=True)
@@ -685,7 +687,8 @@ class MessageService:
             client_msg_id,
             original.body,
             attachments=files,
-            forwarded_from=MessageRef(original.conversation_id, seq),
+            # a forward of a forwarded copy names the first original, not the copy
+            forwarded_from=original.forwarded_from or MessageRef(original.conversation_id, seq),
             forwarded_files=frozenset(files),
         )
 
@@ -732,12 +735,20 @@ class MessageService:
                 raise NotFound("message not found", seq=seq)
             target = seq - 1
             read_seq = min(member.read_seq, target)
+            unread = await _unread(tx, conv, read_seq)
             if await tx.move_read_back(conv.id, actor.id, target):
                 private = conv.kind is ConversationKind.CHANNEL
-                unread = conv.last_seq - read_seq
                 event = ReadMoved(conv.id, actor.id, read_seq, unread, private, now)
                 await _emit(tx, self.d, now, event)
-        return read_seq, conv.last_seq - read_seq
+        return read_seq, unread
+
+
+async def _unread(tx: Tx, conv: Conversation, read_seq: int) -> int:
+    """A member's unread from read position `read_seq`: the messages after it that the
+    main timeline shows (thread-only replies are their threads' unread, apart)."""
+    if read_seq >= conv.last_seq:
+        return 0
+    return max(0, conv.last_seq - read_seq - await tx.thread_only_after(conv.id, read_seq))
 
 
 def _check_root(

@@ -31,6 +31,12 @@ export function mutedAt(notifications, now) {
   return Number.isNaN(until) || now < until;
 }
 
+// Whether @all / @channel / @here count in a conversation's mention badge
+// (core/notify.py, counts_everyone): not while it is muted nor at level none.
+export function countsEveryone(notifications, kind, now) {
+  return !mutedAt(notifications, now) && levelFor(notifications, kind) !== 'none';
+}
+
 // "HH:MM" -> minutes after midnight (null when malformed).
 export function minutesOf(hhmm) {
   const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(hhmm || '');

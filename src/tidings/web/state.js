@@ -11,6 +11,7 @@
 // Node's test runner checks it (tests/web/state.test.mjs).
 
 import { withFileUpdate } from './file_kinds.js';
+import { countsEveryone } from './notify.js';
 import { mergeResults } from './search_query.js';
 
 export const TYPING_SHOW_MS = 6000;
@@ -214,8 +215,20 @@ export function oldestSeq(store) {
   return min === Infinity ? 0 : min;
 }
 
+// A conversation's unread from its positions: the messages after read_seq but the
+// thread replies not also sent to it (`thread_only`: how many of those come after
+// read_seq; docs/protocol.md, "Unread"), which are their threads' unread.
+function counted(c) {
+  const after = Math.max(0, (c.last_seq || 0) - (c.read_seq || 0));
+  c.thread_only = Math.min(after, c.thread_only || 0);
+  c.unread = after - c.thread_only;
+  if (c.unread === 0) c.unread_mentions = 0;
+  return c;
+}
+
 // Merge a conversation from the server into what we know: counters never go back,
-// and unread comes from positions (last_seq - read_seq).
+// and unread comes from positions (last_seq - read_seq, less the thread-only replies:
+// the server's `unread` tells how many those are).
 export function normalizeConv(c, existing = null) {
   const merged = { ...(existing || {}), ...c };
   for (const k of ['role', 'read_seq', 'unread', 'unread_mentions', 'notifications']) {
@@ -225,17 +238,25 @@ export function normalizeConv(c, existing = null) {
   if (existing && ts(existing.last_activity_at) > ts(c.last_activity_at)) merged.last_activity_at = existing.last_activity_at;
   if (merged.read_seq === undefined) merged.read_seq = merged.last_seq;
   merged.read_seq = Math.max(existing ? existing.read_seq || 0 : 0, merged.read_seq || 0);
-  merged.unread = Math.max(0, merged.last_seq - merged.read_seq);
-  if (merged.unread === 0) merged.unread_mentions = 0;
+  const ahead = existing && (existing.last_seq || 0) > (c.last_seq || 0); // live messages the answer predates
+  if (c.unread !== undefined && c.read_seq !== undefined && !ahead) {
+    merged.thread_only = Math.max(0, (c.last_seq || 0) - c.read_seq - c.unread);
+  } else {
+    merged.thread_only = existing ? existing.thread_only || 0 : 0;
+  }
+  counted(merged);
   merged.unread_mentions = merged.unread_mentions || 0;
   return merged;
 }
 
-function withCounters(c, readSeq) {
+// My read position moved to `readSeq`: with the server's `unread` when it told it (a
+// `read` event, an answer), else what is left of the thread-only replies I know of.
+function withCounters(c, readSeq, unread = null) {
   const next = { ...c, read_seq: Math.max(c.read_seq || 0, readSeq || 0) };
-  next.unread = Math.max(0, (next.last_seq || 0) - next.read_seq);
-  if (next.unread === 0) next.unread_mentions = 0;
-  return next;
+  if (unread != null && next.read_seq === readSeq) {
+    next.thread_only = Math.max(0, (next.last_seq || 0) - readSeq - unread);
+  }
+  return counted(next);
 }
 
 // ---------------------------------------------------------------- selectors (pure)
@@ -336,6 +357,14 @@ function setPreview(previews, m) {
   return previews;
 }
 
+// Whether a message of another member counts in my mention badge of conversation `c`:
+// it names me, or mentions everyone where my settings let that count (the time it was
+// sent stands for now: the next fetch of the list is exact).
+function mentionsMe(meId, m, c) {
+  if ((m.mentions || []).includes(meId)) return true;
+  return !!m.mentions_everyone && countsEveryone(c.notifications, c.kind, Date.parse(m.created_at) || 0);
+}
+
 // A stored message arrived (send ack, live or replayed event, gap fill).
 function acceptMessage(state, m, effects) {
   if (!m || m.seq == null) return state;
@@ -356,9 +385,10 @@ function acceptMessage(state, m, effects) {
     if (ts(m.created_at) > ts(c.last_activity_at)) u.last_activity_at = m.created_at;
     if (own) {
       u.read_seq = Math.max(c.read_seq || 0, m.seq); // sending moves the sender's read position
-    } else if (state.me && (m.mentions || []).includes(state.me.id)) u.unread_mentions = (c.unread_mentions || 0) + 1;
-    u.unread = Math.max(0, u.last_seq - (u.read_seq || 0));
-    if (u.unread === 0) u.unread_mentions = 0;
+    } else if (!inTimeline(m)) {
+      u.thread_only = (c.thread_only || 0) + 1; // its thread's unread, not the conversation's
+    } else if (state.me && mentionsMe(state.me.id, m, c)) u.unread_mentions = (c.unread_mentions || 0) + 1;
+    counted(u);
     next.convs = mapSet(state.convs, cid, u);
     // a message new to this client: the shell asks notify.js whether it notifies
     if (!own) effects.push({ type: 'notify_message', message: m });
@@ -459,7 +489,7 @@ function applyFileUpdate(state, ev) {
 
 // A `read` event: the position as it is now. It moves forward (a read) or back (marked
 // unread, POST …/unread): events come in stream order, so the latest one is the truth.
-function applyRead(state, cid, uid, seq, effects) {
+function applyRead(state, cid, uid, seq, effects, unread = null) {
   if (seq == null) return state;
   if (state.me && uid === state.me.id) {
     const c = state.convs.get(cid);
@@ -468,10 +498,11 @@ function applyRead(state, cid, uid, seq, effects) {
     if (seq < (c.read_seq || 0)) {
       // marked unread (here or on another device): mention counts come from the server
       effects.push({ type: 'refresh_conversations' });
-      const back = { ...c, read_seq: seq, unread: Math.max(0, (c.last_seq || 0) - seq) };
-      return { ...state, convs: mapSet(state.convs, cid, back) };
+      const after = Math.max(0, (c.last_seq || 0) - seq);
+      const back = { ...c, read_seq: seq, thread_only: unread != null ? Math.max(0, after - unread) : 0 };
+      return { ...state, convs: mapSet(state.convs, cid, counted(back)) };
     }
-    return { ...state, convs: mapSet(state.convs, cid, withCounters(c, seq)) };
+    return { ...state, convs: mapSet(state.convs, cid, withCounters(c, seq, unread)) };
   }
   const d = state.details.get(cid);
   const member = d && (d.members || []).find((m) => m.user_id === uid);
@@ -589,7 +620,7 @@ function applyEvent(state, ev, effects) {
       return next;
     }
     case 'read':
-      return applyRead(state, cid, ev.user_id, ev.seq, effects);
+      return applyRead(state, cid, ev.user_id, ev.seq, effects, typeof ev.unread === 'number' ? ev.unread : null);
     case 'notifications_updated': {
       // my own settings in a conversation (another tab, or this one): replace them
       const c = state.convs.get(cid);
@@ -994,9 +1025,7 @@ const HANDLERS = {
     const c = state.convs.get(cid);
     if (!c || seq <= (c.read_seq || 0)) return state;
     if (state.readHold === cid) return state; // marked unread: not read again until left
-    const u = { ...c, read_seq: seq };
-    u.unread = Math.max(0, (c.last_seq || 0) - seq);
-    if (u.unread === 0) u.unread_mentions = 0;
+    const u = counted({ ...c, read_seq: seq }); // the `read` event that follows is exact
     effects.push(render('list'), { type: 'post_read', cid, seq });
     return { ...state, convs: mapSet(state.convs, cid, u) };
   },
@@ -1007,7 +1036,8 @@ const HANDLERS = {
   marked_unread(state, { cid, read_seq: readSeq, unread }, effects) {
     const c = state.convs.get(cid);
     if (!c || readSeq == null) return state;
-    const u = { ...c, read_seq: readSeq, unread: unread != null ? unread : Math.max(0, (c.last_seq || 0) - readSeq) };
+    const after = Math.max(0, (c.last_seq || 0) - readSeq);
+    const u = counted({ ...c, read_seq: readSeq, thread_only: unread != null ? Math.max(0, after - unread) : 0 });
     effects.push(render('list', 'messages'), { type: 'refresh_conversations' });
     return { ...state, convs: mapSet(state.convs, cid, u), readHold: cid,
       firstUnread: mapSet(state.firstUnread, cid, u.unread ? readSeq : null) };

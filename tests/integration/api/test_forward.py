@@ -139,3 +139,28 @@ async def test_forwarding_keeps_every_rule_of_the_send(world: World) -> None:
             json={"conversation_id": mine, "client_msg_id": "y"},
         )
         assert r.status_code in (400, 404), seq
+
+
+async def test_a_forward_of_a_forwarded_copy_names_the_first_original(world: World) -> None:
+    ann, ben, cat, dan = await world.users("fwoann", "fwoben", "fwocat", "fwodan")
+    source = await world.conversation(ann, ben, name="First")
+    middle = await world.conversation(ben, cat, name="Middle")
+    last = await world.conversation(cat, dan, ben, name="Last")
+    await ann.send(source, "the first words")
+    await ann.send(source, "more")
+    copy = (await forward(ben, source, 2, middle))["message"]
+    assert copy["forwarded_from"] == {"conversation_id": source, "seq": 2}
+    # cat forwards ben's copy on: hers names ann's message, not the copy in `middle`
+    again = (await forward(cat, middle, copy["seq"], last))["message"]
+    assert again["forwarded_from"] == {"conversation_id": source, "seq": 2}
+    assert again["body"] == "more"
+    stored = (await dan.get(f"/conversations/{last}/messages"))["messages"][-1]
+    assert stored["forwarded_from"] == {"conversation_id": source, "seq": 2}
+    # and once more, within the last conversation: still the first original
+    third = (await forward(dan, last, again["seq"], last))["message"]
+    assert third["forwarded_from"] == {"conversation_id": source, "seq": 2}
+    # the link back resolves the first original for ben (he reads it), for nobody else
+    seen = (await origin(ben, last, again["seq"]))["origin"]
+    assert (seen["conversation_id"], seen["seq"], seen["sender_id"]) == (source, 2, ann.id)
+    for api in (cat, dan):
+        assert code(await origin(api, last, again["seq"], expect=404)) == "not_found"

@@ -85,6 +85,35 @@ async def test_mark_unread_through_the_sdk(server: AppServer) -> None:
         await stream.aclose()
 
 
+async def test_unread_counts_through_the_sdk(server: AppServer) -> None:
+    """Conversation.unread leaves thread-only replies out; unread_mentions counts @all of
+    others; ReadState and ReadMoved carry the same unread."""
+    async with Client(server.url) as admin:
+        await admin.login(server.admin_username, server.admin_password)
+        ann_u = await admin.create_user(f"sdkuca{secrets.token_hex(3)}", PASSWORD)
+        ben_u = await admin.create_user(f"sdkucb{secrets.token_hex(3)}", PASSWORD)
+    async with Client(server.url) as ann, Client(server.url) as ben:
+        await ann.login(ann_u.username, PASSWORD)
+        await ben.login(ben_u.username, PASSWORD)
+        room = await ann.create_conversation("group", [ben_u.id], name="sdk-counts")
+        root = await ann.send(room.id, "root")
+        await ann.send(room.id, "only in the thread", thread_root_seq=root.seq)
+        await ann.send(
+            room.id, "@all also here", thread_root_seq=root.seq, also_to_conversation=True
+        )
+        await ann.send(room.id, "@all only in the thread", thread_root_seq=root.seq)
+        (mine,) = [c for c in await ben.conversations() if c.id == room.id]
+        assert (mine.last_seq, mine.unread, mine.unread_mentions) == (4, 2, 1)
+        stream = await ben.subscribe()
+        state = await ben.read(room.id, 2)
+        assert (state.read_seq, state.unread) == (2, 1)
+        moved = await next_of(stream, ReadMoved)
+        assert isinstance(moved, ReadMoved) and (moved.seq, moved.unread) == (2, 1)
+        (theirs,) = [c for c in await ann.conversations() if c.id == room.id]
+        assert (theirs.unread, theirs.unread_mentions) == (0, 0)
+        await stream.aclose()
+
+
 async def test_forwarding_through_the_sdk(server: AppServer) -> None:
     async with Client(server.url) as admin:
         await admin.login(server.admin_username, server.admin_password)

@@ -227,9 +227,10 @@ async def test_following_and_the_threads_own_unread(w: W) -> None:
     await w.send(bob, team, "b5", root.seq)
     await w.send(alice, team, "a6", root.seq)
     assert await state(bob) == (False, 5, 0)
-    # the conversation's own unread is untouched by the thread's read position
+    # the conversation's own unread is untouched by the thread's read position, and
+    # leaves the thread-only replies out: the root alone
     views = {v.conversation.id: v for v in await w.svc.conversations.list_for(carol)}
-    assert views[team.id].unread == 6
+    assert (views[team.id].unread, views[team.id].thread_only) == (1, 5)
     with pytest.raises(InvalidRequest):
         await w.svc.threads.mark_read(carol, team.id, root.seq, -1)
 

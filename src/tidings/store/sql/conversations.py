@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, func, insert, or_, select, update
+from sqlalchemy import case, distinct, false, func, insert, literal, or_, select, update
 
 from tidings.core.models import (
     Conversation,
@@ -91,6 +91,13 @@ def _member(row: Any) -> Member:
             muted_until=utc_or_none(row.muted_until),
         ),
     )
+
+
+def _in_timeline() -> Any:
+    """A message the conversation's main timeline shows: no thread reply, or one also
+    sent to the conversation."""
+    msg = t.messages.c
+    return or_(msg.thread_root_seq.is_(None), msg.also_to_conversation.is_(True))
 
 
 class ConversationQueries(TxBase):
@@ -337,48 +344,100 @@ class ConversationQueries(TxBase):
         return bool(done.rowcount)
 
     async def member_views(self, user_id: str, include_archived: bool = False) -> list[MemberView]:
-        where = [t.members.c.user_id == user_id, t.members.c.left_pos.is_(None)]
+        mem, conv = t.members.c, t.conversations.c
+        where = [mem.user_id == user_id, mem.left_pos.is_(None)]
         if not include_archived:
-            where.append(t.conversations.c.archived_at.is_(None))
+            where.append(conv.archived_at.is_(None))
+        # The counts of each conversation, as correlated subqueries (one index range per
+        # conversation with something unread, whatever the planner thinks of the
+        # tables' sizes; nothing for a conversation read to its end):
+        # - the thread-only replies after the read position, through the replies'
+        #   partial index (ix_messages_thread), never the conversation's other messages;
+        # - the main timeline's unread mentions of the user, through the mentions'
+        #   primary key from the read position on and the message's: by name, and the
+        #   messages naming the user or mentioning everyone (not the user's own), once.
+        msg = t.messages.alias("m")
+        mn = t.mentions.alias("mn")
+        unread = conv.last_seq > mem.read_seq
+        hidden = (
+            select(func.count())
+            .select_from(msg)
+            .where(
+                msg.c.conversation_id == mem.conversation_id,
+                msg.c.thread_root_seq.is_not(None),
+                msg.c.seq > mem.read_seq,
+                msg.c.also_to_conversation.is_(False),
+            )
+            .correlate(t.members)
+            .scalar_subquery()
+        )
+        # the mentions drive (their rows are few); the message is looked up by its key
+        shown = (
+            select(literal(1))
+            .select_from(msg)
+            .where(
+                msg.c.conversation_id == mn.c.conversation_id,
+                msg.c.seq == mn.c.seq,
+                or_(msg.c.thread_root_seq.is_(None), msg.c.also_to_conversation.is_(True)),
+                or_(mn.c.user_id == user_id, msg.c.sender_id != user_id),
+            )
+            .correlate(mn)
+            .exists()
+        )
+
+        def mentions_of(*who: str, distinct_seq: bool = False) -> Any:
+            return (
+                select(func.count(distinct(mn.c.seq)) if distinct_seq else func.count())
+                .select_from(mn)
+                .where(
+                    mn.c.conversation_id == mem.conversation_id,
+                    mn.c.user_id.in_(who),
+                    mn.c.seq > mem.read_seq,
+                    shown,
+                )
+                .correlate(t.members)
+                .scalar_subquery()
+            )
+
+        zero = literal(0)
         rows = (
             await self.conn.execute(
-                select(t.members, t.conversations)
-                .join(t.conversations, t.conversations.c.id == t.members.c.conversation_id)
+                select(
+                    t.members,
+                    t.conversations,
+                    case((unread, hidden), else_=zero).label("thread_only"),
+                    case((unread, mentions_of(user_id)), else_=zero).label("named"),
+                    case(
+                        (unread, mentions_of(user_id, t.MENTION_EVERYONE, distinct_seq=True)),
+                        else_=zero,
+                    ).label("mentioned"),
+                )
+                .join(t.conversations, conv.id == mem.conversation_id)
                 .where(*where)
-                .order_by(t.conversations.c.last_activity_at.desc())
+                .order_by(conv.last_activity_at.desc())
             )
         ).all()
-        counts: dict[str, int] = dict(
-            (
-                await self.conn.execute(
-                    select(t.mentions.c.conversation_id, func.count())
-                    .join(
-                        t.members,
-                        and_(
-                            t.members.c.conversation_id == t.mentions.c.conversation_id,
-                            t.members.c.user_id == t.mentions.c.user_id,
-                        ),
-                    )
-                    .where(
-                        t.mentions.c.user_id == user_id,
-                        t.mentions.c.seq > t.members.c.read_seq,
-                        t.members.c.left_pos.is_(None),
-                    )
-                    .group_by(t.mentions.c.conversation_id)
-                )
-            ).all()
-        )
-        views = []
-        for row in rows:
-            conv = _conversation(row)
-            views.append(MemberView(conv, _member(row), int(counts.get(row.conversation_id, 0))))
-        return views
+        return [
+            MemberView(
+                _conversation(row),
+                _member(row),
+                int(row.named),
+                thread_only=int(row.thread_only),
+                # the messages mentioning everyone that do not name the user too
+                everyone_mentions=int(row.mentioned) - int(row.named),
+            )
+            for row in rows
+        ]
 
-    async def unread_mentions(self, conversation_id: str, user_id: str, read_seq: int) -> int:
+    async def thread_only_after(self, conversation_id: str, seq: int) -> int:
+        """How many thread replies not also sent to the conversation come after `seq`
+        (what its unread leaves out), read from the replies' partial index."""
+        msg = t.messages.c
         stmt = select(func.count()).where(
-            t.mentions.c.conversation_id == conversation_id,
-            t.mentions.c.user_id == user_id,
-            t.mentions.c.seq > read_seq,
+            msg.conversation_id == conversation_id,
+            msg.thread_root_seq.is_not(None),
+            msg.seq > seq,
+            msg.also_to_conversation.is_(False),
         )
         return int((await self.conn.execute(stmt)).scalar_one())
 

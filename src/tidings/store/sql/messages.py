@@ -22,6 +22,7 @@ from tidings.core.models import (
     SavedMessage,
     UserId,
 )
+from tidings.core.rules import everyone_mention
 from tidings.store.ports import MessagePage, SendTargets
 from tidings.store.sql import schema as t
 from tidings.store.sql.engines.base import marks
@@ -36,6 +37,14 @@ from tidings.store.sql.statements import (
     TARGETS,
 )
 from tidings.store.sql.tx import TxBase, utc, utc_or_none
+
+
+def _mention_rows(body: str, mentions: Sequence[str]) -> Sequence[str]:
+    """The unread-mention rows of a message: its mentioned users, and everyone
+    (schema.MENTION_EVERYONE) when it says @all, @channel or @here."""
+    if everyone_mention(body) is None:
+        return mentions
+    return [*mentions, t.MENTION_EVERYONE]
 
 
 def _message(
@@ -298,7 +307,11 @@ class MessageQueries(TxBase):
                 for m in messages
             ],
         )
-        mentioned = [(m.conversation_id, u, m.seq) for m in messages for u in m.mentions]
+        mentioned = [
+            (m.conversation_id, u, m.seq)
+            for m in messages
+            for u in _mention_rows(m.body, m.mentions)
+        ]
         await batch.run_many(INSERT_MENTION, mentioned)
         attached = [
             (m.conversation_id, m.seq, i, f.id)
@@ -432,10 +445,11 @@ class MessageQueries(TxBase):
                 t.mentions.c.conversation_id == conversation_id, t.mentions.c.seq == seq
             )
         )
-        if mentions:
+        rows = _mention_rows(str(columns.get("body", "")), mentions)
+        if rows:
             await self.conn.execute(
                 insert(t.mentions),
-                [{"conversation_id": conversation_id, "user_id": u, "seq": seq} for u in mentions],
+                [{"conversation_id": conversation_id, "user_id": u, "seq": seq} for u in rows],
             )
 
     async def set_reaction(

@@ -216,6 +216,11 @@ saved_messages = Table(
     Index("ix_saved_messages_message", "conversation_id", "seq"),
 )
 
+# the unread-mention rows: one per mentioned user and message; a message that mentions
+# everyone (@all, @channel, @here) has one more row, of user MENTION_EVERYONE (no user
+# id is "*"), counted for every member but its sender (store/sql/conversations.py)
+MENTION_EVERYONE = "*"
+
 mentions = Table(
     "mentions",
     metadata,
