@@ -1618,6 +1618,27 @@ async def test_a_rename_by_the_identity_provider_reaches_everyone_holding_the_na
 
 
 @on_both_engines
+async def test_a_dnd_schedule_time_with_a_trailing_newline_is_an_invalid_request(
+    w: World,
+) -> None:
+    """The service checks a schedule's times whole (its callers need not bound them): a
+    "HH:MM" with a line break after it was let through by the pattern's `$` and then
+    failed as a ValueError (a 500) in time.fromisoformat; nothing is written."""
+    from tidings.services.notifications import DndChange
+
+    ann = await w.user("ann")
+    for start, end, field in [
+        ("22:00\n", "07:00", "dnd_schedule.start"),
+        ("22:00", "07:00\n", "dnd_schedule.end"),
+        ("22:00\r\n", "07:00", "dnd_schedule.start"),
+    ]:
+        with pytest.raises(InvalidRequest) as refused:
+            await w.svc.notifications.set_dnd(ann, DndChange(schedule=(start, end)))
+        assert refused.value.details.get("field") == field
+    assert (await w.svc.notifications.dnd(ann)).schedule is None
+    assert (await w.svc.notifications.set_dnd(ann, DndChange(schedule=("22:00", "07:00")))).schedule
+
+
 async def test_sync_notification_settings_stale_plus_events_equals_fresh(w: World) -> None:
     from tidings.core.models import MemberNotify
     from tidings.protocol.wire import dnd_json, notify_json
