@@ -1231,8 +1231,11 @@ class NotificationsTx(Protocol):
 
     async def get_push_subscription(self, subscription_id: str) -> PushSubscription | None: ...
 
-    async def push_subscriptions_of(self, user_id: str, now: datetime) -> list[PushSubscription]:
-        """The user's subscriptions whose session is live."""
+    async def push_subscriptions_of(
+        self, user_id: str, now: datetime, *, sending: bool = False
+    ) -> list[PushSubscription]:
+        """The user's subscriptions whose session is live; `sending`: and may read
+        messages (not restricted to enrolling a second factor)."""
         ...
 
     async def delete_push_subscription(self, subscription_id: str) -> bool: ...

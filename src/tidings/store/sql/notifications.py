@@ -63,17 +63,20 @@ class NotificationQueries(TxBase):
         row = (await self.conn.execute(select(_P).where(_P.c.id == subscription_id))).first()
         return None if row is None else _subscription(row)
 
-    async def push_subscriptions_of(self, user_id: str, now: datetime) -> list[PushSubscription]:
-        """The user's subscriptions whose session is live (not revoked nor expired)."""
+    async def push_subscriptions_of(
+        self, user_id: str, now: datetime, *, sending: bool = False
+    ) -> list[PushSubscription]:
+        """The user's subscriptions whose session is live (not revoked nor expired);
+        `sending`: only those whose session may read messages (not one restricted to
+        enrolling a second factor the organization requires)."""
         tk = t.tokens
+        where = [_P.c.user_id == user_id, tk.c.revoked_at.is_(None), tk.c.expires_at > now]
+        if sending:
+            where.append(tk.c.enrol_only.is_(False))
         rows = await self.conn.execute(
             select(_P)
             .join(tk, tk.c.id == _P.c.token_id)
-            .where(
-                _P.c.user_id == user_id,
-                tk.c.revoked_at.is_(None),
-                tk.c.expires_at > now,
-            )
+            .where(*where)
             .order_by(_P.c.created_at, _P.c.id)
         )
         return [_subscription(r) for r in rows]
