@@ -3,15 +3,14 @@ a browser's push service. It holds a test subscription's keys (a P-256 key pair 
 auth secret made here with `cryptography`), checks each push's VAPID Authorization
 (RFC 8292: an ES256 JWT whose `aud` is this endpoint's origin, signed by the key in
 `k=`, which must be the server's public key) and decrypts its body (RFC 8291, aes128gcm)
-with http_ece. Answers with the statuses a test gives (201 once they run out)."""
+with http_ece. Answers with the statuses a test gives (201 once they run out); the HTTP
+server is tests/webhook_receiver.py's LoopbackHTTP."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import http_ece
 import orjson
@@ -19,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tests.webhook_receiver import LoopbackHTTP, Received
 
 
 def b64(raw: bytes) -> str:
@@ -66,25 +67,19 @@ def check_vapid(authorization: str) -> tuple[dict[str, Any], str]:
 
 
 @dataclass
-class PushEndpoint:
+class PushEndpoint(LoopbackHTTP):
     """`async with PushEndpoint() as p:` then `p.subscription()` is what a browser would
     POST to /push/subscriptions; `p.pushes` what arrived and decrypted."""
 
-    host: str = "127.0.0.1"
-    statuses: list[int] = field(default_factory=list)
+    default_status: ClassVar[int] = 201
+
     pushes: list[Push] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # requests that did not check out
-    port: int = 0
     path: str = "/push/abc123"
-    _server: asyncio.Server | None = None
 
     def __post_init__(self) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.auth = __import__("os").urandom(16)
-
-    @property
-    def origin(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -95,16 +90,6 @@ class PushEndpoint:
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
         return {"endpoint": self.url, "keys": {"p256dh": b64(point), "auth": b64(self.auth)}}
-
-    async def __aenter__(self) -> PushEndpoint:
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
     def _check(self, headers: dict[str, str], body: bytes) -> Push:
         claims, key = check_vapid(headers["authorization"])
@@ -123,30 +108,11 @@ class PushEndpoint:
         )
         return Push(headers, body, claims, key, plain)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def answer(self, request: Received) -> tuple[int, bytes, dict[str, str]]:
+        status = self.next_status()
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            _method, _path, _version = lines[0].split(" ", 2)
-            headers = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            status = self.statuses.pop(0) if self.statuses else 201
-            try:
-                self.pushes.append(self._check(headers, body))
-            except Exception as exc:  # noqa: BLE001 - the test looks at failures
-                self.failures.append(f"{type(exc).__name__}: {exc}")
-                status = 400
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            self.pushes.append(self._check(request.headers, request.body))
+        except Exception as exc:  # noqa: BLE001 - the test looks at failures
+            self.failures.append(f"{type(exc).__name__}: {exc}")
+            status = 400
+        return status, b"", {}

@@ -185,7 +185,11 @@ class Settings(BaseSettings):
         90, ge=0, description="typing signals of one user per window, all conversations together"
     )
     rate_presence_per_user: int = Field(30, ge=0, description="presence changes per window")
-    rate_edit_per_user: int = Field(120, ge=0, description="message edits and recalls per window")
+    rate_edit_per_user: int = Field(
+        120,
+        ge=0,
+        description="message edits and recalls, saves and unsaves, marks unread, per window",
+    )
     rate_reaction_per_user: int = Field(300, ge=0, description="reactions added or taken back")
     rate_membership_per_user: int = Field(
         120, ge=0, description="members added or removed, conversations renamed, per window"

@@ -127,6 +127,18 @@ class _OfMessage:
         return Routing(m.conversation_id, about_seq=m.seq)
 
 
+class _OwnState:
+    """An event about one user's own state (a thread followed, a message saved, their
+    notification settings): only that user's connections are told."""
+
+    __slots__ = ()
+    user_id: UserId
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.user_id)
+
+
 @dataclass(frozen=True, slots=True)
 class ConversationCreated(_OfConversation):
     kind: ClassVar[EventKind] = EventKind.CONVERSATION_CREATED
@@ -302,7 +314,7 @@ class ThreadUpdated:
 
 
 @dataclass(frozen=True, slots=True)
-class ThreadRead:
+class ThreadRead(_OwnState):
     """`user_id` followed or unfollowed the thread of `root_seq`, or moved their read
     position in it: only that user's connections are told (their own state)."""
 
@@ -313,10 +325,6 @@ class ThreadRead:
     following: bool
     read_seq: int
     at: datetime
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(None, user=self.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +359,7 @@ class MessageUnpinned:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageSaved:
+class MessageSaved(_OwnState):
     """`user_id` saved message `seq` (at `at`): only their own connections are told; a
     client puts it first in its saved list (saved messages are private)."""
 
@@ -361,13 +369,9 @@ class MessageSaved:
     user_id: UserId
     at: datetime
 
-    @property
-    def routing(self) -> Routing:
-        return Routing(None, user=self.user_id)
-
 
 @dataclass(frozen=True, slots=True)
-class MessageUnsaved:
+class MessageUnsaved(_OwnState):
     """Message `seq` left `user_id`'s saved list (they unsaved it, or it was recalled):
     only their own connections are told."""
 
@@ -376,10 +380,6 @@ class MessageUnsaved:
     seq: int
     user_id: UserId
     at: datetime
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(None, user=self.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +406,7 @@ class UserUpdated:
 
 
 @dataclass(frozen=True, slots=True)
-class NotificationsUpdated:
+class NotificationsUpdated(_OwnState):
     """`user_id` changed their notification settings in a conversation (level, mute):
     only their own connections are told (their own state, like ThreadRead); `notify`
     is the settings as they are now, whole."""
@@ -417,13 +417,9 @@ class NotificationsUpdated:
     notify: MemberNotify
     at: datetime
 
-    @property
-    def routing(self) -> Routing:
-        return Routing(None, user=self.user_id)
-
 
 @dataclass(frozen=True, slots=True)
-class DndUpdated:
+class DndUpdated(_OwnState):
     """`user_id` changed their do not disturb: to their own connections, `dnd` whole."""
 
     kind: ClassVar[EventKind] = EventKind.DND_UPDATED
@@ -434,10 +430,6 @@ class DndUpdated:
     @property
     def conversation_id(self) -> None:
         return None
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(None, user=self.user_id)
 
 
 Event = (

@@ -49,6 +49,18 @@ class PushSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class ReachableMember:
+    """An active member of a conversation whom a push or a digest can reach, with their
+    settings there: `push` when they have a push subscription, `mail` when they get
+    email digests (an address, digests on, the account not disabled, no bot)."""
+
+    user_id: UserId
+    notify: MemberNotify
+    push: bool
+    mail: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NotifySettings:
     """A user's own notification settings for closed tabs."""
 

@@ -37,7 +37,7 @@ from tidings.services.context import Deps
 from tidings.services.events import EventBatch
 from tidings.services.ratelimit import Action, RateLimiter
 
-HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")  # whole: fullmatch (`$` passes a "\n")
 
 
 class Unset:
@@ -114,7 +114,7 @@ def check_future_time(raw: str, field: str, now: datetime) -> datetime:
 
 def check_schedule(start: str, end: str) -> DndSchedule:
     for name, raw in (("start", start), ("end", end)):
-        if not isinstance(raw, str) or not HHMM.match(raw):
+        if not isinstance(raw, str) or not HHMM.fullmatch(raw):
             raise InvalidRequest(
                 f"dnd_schedule.{name} must be a 24-hour local time HH:MM",
                 field=f"dnd_schedule.{name}",

@@ -124,7 +124,11 @@ class NotifyJobService:
         bucket_s = max(1.0, delay)
         # user, conversation, seq, the message's time, pushed, mailed
         targets: list[tuple[UserId, str, int, float, bool, bool]] = []
+        # per conversation: the members a push or a mail can reach (most have neither),
+        # with their settings there, and who of them has a push subscription, who digests
         members_of: dict[str, dict[UserId, MemberNotify]] = {}
+        has_push: set[UserId] = set()
+        has_mail: set[UserId] = set()
         now = self.d.clock.now()
         for event in sent:
             raw = event.payload.get("message")
@@ -136,9 +140,10 @@ class NotifyJobService:
                 # the members' levels and mutes as they are now (do not disturb is
                 # asked when each job runs: it may end before a digest is due)
                 async with self.d.store.read() as tx:
-                    members_of[cid] = {
-                        m.user_id: m.notify for m in await tx.list_members(cid) if m.active
-                    }
+                    reachable = await tx.reachable_members(cid, push=push, mail=email)
+                members_of[cid] = {m.user_id: m.notify for m in reachable}
+                has_push.update(m.user_id for m in reachable if m.push)
+                has_mail.update(m.user_id for m in reachable if m.mail)
             sender = UserId(str(raw.get("sender_id", "")))
             seq = int(raw.get("seq", 0))
             mentions = [str(u) for u in raw.get("mentions") or []]
@@ -154,11 +159,6 @@ class NotifyJobService:
             at = event_time(raw)
             for uid in sorted(pushed | mailed):
                 targets.append((uid, cid, seq, at, uid in pushed, uid in mailed))
-        if not targets:
-            return []
-        # only people a push or a mail can reach get a job (most have neither)
-        async with self.d.store.read() as tx:
-            has_push, has_mail = await tx.notify_reach(sorted({u for u, *_ in targets}))
         found: list[NewJob] = []
         stamp = now.timestamp()
         for uid, conv, seq, at, to_push, to_mail in targets:

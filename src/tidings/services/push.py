@@ -14,8 +14,10 @@ public half is what browsers subscribe with (GET /push/vapid-key).
 
 Subscriptions belong to a user and the session they were made in: signing that session
 out deletes them (store/sql/security.py), and only live sessions' subscriptions are sent
-to. A push service's 404 or 410 deletes the subscription; 408, 429 and 5xx are retried
-like webhooks (the job's backoff); another 4xx is a dead letter.
+to, and not those restricted to enrolling a second factor the organization requires
+(they may read no message until they do). A push service's 404 or 410 deletes the
+subscription; 408, 429 and 5xx are retried like webhooks (the job's backoff); another
+4xx is a dead letter.
 """
 
 from __future__ import annotations
@@ -189,7 +191,9 @@ class PushService:
         async with self.d.store.read() as tx:
             if not await self.notify.still_due(tx, uid, cid, seq):
                 return
-            subs = await tx.push_subscriptions_of(uid, self.d.clock.now())
+            # a session restricted to enrolling a second factor reads no message: it is
+            # pushed none either (until it enrols)
+            subs = await tx.push_subscriptions_of(uid, self.d.clock.now(), sending=True)
         if not subs:
             return
         async with self.d.store.write() as tx:
@@ -208,6 +212,9 @@ class PushService:
             sub = await tx.get_push_subscription(str(p["subscription_id"]))
             if sub is None:
                 return  # unsubscribed, or signed out, since
+            sendable = await tx.push_subscriptions_of(sub.user_id, self.d.clock.now(), sending=True)
+            if sub.id not in {s.id for s in sendable}:
+                return  # its session expired, or must enrol a second factor first, since
             if not await self.notify.still_due(tx, sub.user_id, cid, seq):
                 return  # read meanwhile (on another device)
             message = await tx.get_message(cid, seq)

@@ -50,7 +50,12 @@ from tidings.core.models import (
     UserId,
     UserOrigin,
 )
-from tidings.core.notifications import MissedItem, NotifySettings, PushSubscription
+from tidings.core.notifications import (
+    MissedItem,
+    NotifySettings,
+    PushSubscription,
+    ReachableMember,
+)
 from tidings.core.webhooks import Delivery, Webhook
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -1236,8 +1241,11 @@ class NotificationsTx(Protocol):
 
     async def get_push_subscription(self, subscription_id: str) -> PushSubscription | None: ...
 
-    async def push_subscriptions_of(self, user_id: str, now: datetime) -> list[PushSubscription]:
-        """The user's subscriptions whose session is live."""
+    async def push_subscriptions_of(
+        self, user_id: str, now: datetime, *, sending: bool = False
+    ) -> list[PushSubscription]:
+        """The user's subscriptions whose session is live; `sending`: and may read
+        messages (not restricted to enrolling a second factor)."""
         ...
 
     async def delete_push_subscription(self, subscription_id: str) -> bool: ...
@@ -1250,8 +1258,11 @@ class NotificationsTx(Protocol):
         self, user_id: str, except_token: str | None = None
     ) -> int: ...
 
-    async def notify_reach(self, user_ids: list[str]) -> tuple[set[str], set[str]]:
-        """Of these users: who has a push subscription, who gets email digests."""
+    async def reachable_members(
+        self, conversation_id: str, *, push: bool, mail: bool
+    ) -> list[ReachableMember]:
+        """The conversation's active members whom a push (`push`: asked for) or an email
+        digest (`mail`) can reach; nobody else."""
         ...
 
     async def get_notify_settings(self, user_id: str) -> NotifySettings: ...

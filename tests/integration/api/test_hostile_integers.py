@@ -36,6 +36,17 @@ async def test_integers_out_of_range_in_paths_and_queries_are_invalid_requests(
             ("PUT", f"/conversations/{cid}/threads/{value}/follow", {}),
             ("DELETE", f"/conversations/{cid}/threads/{value}/follow", {}),
             ("POST", f"/conversations/{cid}/threads/{value}/read", {"json": {"seq": 1}}),
+            # the timeline (issue 17): saved messages, forwarding
+            ("PUT", f"/conversations/{cid}/messages/{value}/saved", {}),
+            ("DELETE", f"/conversations/{cid}/messages/{value}/saved", {}),
+            ("GET", "/saved", {"params": {"cursor": value}}),
+            ("GET", "/saved", {"params": {"limit": value}}),
+            (
+                "POST",
+                f"/conversations/{cid}/messages/{value}/forward",
+                {"json": {"conversation_id": cid, "client_msg_id": "f1"}},
+            ),
+            ("GET", f"/conversations/{cid}/messages/{value}/forwarded-from", {}),
         ]
         for method, path, kw in calls:
             r = await admin.http.request(method, path, **kw)
@@ -61,6 +72,7 @@ async def test_integers_out_of_range_in_bodies_are_invalid_requests(
             f'{{"client_msg_id": "m2", "body": "x", "thread_root_seq": {value}}}',
         ),
         (f"/conversations/{cid}/threads/1/read", f'{{"seq": {value}}}'),
+        (f"/conversations/{cid}/unread", f'{{"from_seq": {value}}}'),
     ]:
         r = await admin.http.post(path, content=body, headers={"content-type": "application/json"})
         assert r.status_code == 400, (path, r.status_code, r.text)

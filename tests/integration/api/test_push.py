@@ -251,3 +251,92 @@ async def test_subscription_changes_are_rate_limited(make_server: MakeServer) ->
                 assert r.json()["error"]["code"] == "rate_limited"
         finally:
             await world.close()
+
+
+async def test_a_subscription_is_its_owners_alone_and_ends_with_a_disabled_account(
+    server: AppServer, world: World
+) -> None:
+    """Another user who names someone's endpoint removes nothing of theirs and gets no
+    share of their pushes; disabling an account ends its subscriptions (its sessions
+    end), and enabling it again brings none back."""
+    admin = await world.admin()
+    ann, ben, cat = await world.users("ann", "ben", "cat")
+    dm = await world.conversation(cat, ann, kind="direct")
+    async with PushEndpoint(path="/push/ann") as anns:
+        mine = (await ann.post("/push/subscriptions", anns.subscription(), expect=201))[
+            "subscription"
+        ]
+        # ben names ann's endpoint: his DELETE touches only his own (none), and a
+        # subscription he makes of it is his, beside hers
+        await ben.call("DELETE", "/push/subscriptions", json={"endpoint": anns.url}, expect=204)
+        assert [s["id"] for s in (await ann.get("/push/subscriptions"))["subscriptions"]] == [
+            mine["id"]
+        ]
+        his = (await ben.post("/push/subscriptions", anns.subscription(), expect=201))[
+            "subscription"
+        ]
+        assert his["id"] != mine["id"]
+        await ben.call("DELETE", "/push/subscriptions", json={"endpoint": anns.url}, expect=204)
+        assert [s["id"] for s in (await ann.get("/push/subscriptions"))["subscriptions"]] == [
+            mine["id"]
+        ]
+        assert (await ben.get("/push/subscriptions"))["subscriptions"] == []
+        await cat.send(dm, "to ann")
+        await drain(server)
+        assert len(anns.pushes) == 1 and anns.pushes[0].json()["conversation_id"] == dm
+
+        await admin.call("PATCH", f"/users/{ann.id}", json={"disabled": True}, expect=200)
+        async with server.container.store.read() as tx:
+            assert await tx.count_push_subscriptions(ann.id) == 0
+        assert (await ann.http.get("/push/subscriptions")).status_code == 401
+        await cat.send(dm, "while disabled")
+        await drain(server)
+        await admin.call("PATCH", f"/users/{ann.id}", json={"disabled": False}, expect=200)
+        await cat.send(dm, "enabled again, not signed in")
+        await drain(server)
+        assert len(anns.pushes) == 1 and anns.failures == []
+
+
+async def test_a_session_that_must_enrol_a_second_factor_is_pushed_nothing(
+    server: AppServer, world: World
+) -> None:
+    """When the organization comes to require a second factor, a session without one is
+    restricted to enrolling it (it reads no message over REST or WebSocket): its device
+    is pushed nothing either (a `push.send` already queued included) until it is freed."""
+    from tidings.core.models import SecondFactorPolicy
+
+    policy = server.container.services.second_factor.set_policy
+    jobs = server.container.services.jobs
+    ann = await world.user("ann")
+    ben = await world.user("ben", role="admin")  # the policy below concerns admins
+    dm = await world.conversation(ann, ben, kind="direct")
+    async with PushEndpoint(path="/push/ben") as bens:
+        made = await ben.post("/push/subscriptions", bens.subscription(), expect=201)
+        await ann.send(dm, "before the policy")
+        await drain(server)
+        assert len(bens.pushes) == 1
+        await policy(None, SecondFactorPolicy.ADMINS)
+        restricted = await ben.http.get(f"/conversations/{dm}/messages")
+        assert restricted.status_code == 403, restricted.text
+        sent = await ann.send(dm, "ben may not read this yet")
+        await drain(server)
+        assert len(bens.pushes) == 1
+        # a push.send queued for the device (before the restriction) sends nothing
+        async with server.container.store.write() as tx:
+            await jobs.enqueue(
+                tx,
+                "push.send",
+                {
+                    "subscription_id": made["subscription"]["id"],
+                    "conversation_id": dm,
+                    "seq": sent["seq"],
+                },
+                job_id="push-send:queued-before",
+            )
+        await drain(server)
+        assert len(bens.pushes) == 1
+        await policy(None, SecondFactorPolicy.NONE)  # freed: pushed again
+        await ann.send(dm, "after the policy")
+        await drain(server)
+        assert [p.json()["seq"] for p in bens.pushes] == [1, 3]
+        assert bens.failures == []

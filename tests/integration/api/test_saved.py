@@ -187,3 +187,35 @@ async def test_saved_messages_refuse_hostile_input_and_keep_to_the_cap(
             assert await saved(ann) == [(cid, 3), (cid, 2)]
         finally:
             await world.close()
+
+
+async def test_one_users_save_is_theirs_alone_and_a_guest_saves_where_it_is_a_member(
+    world: World,
+) -> None:
+    """Someone else naming the same message (unsaving it, saving it and unsaving it)
+    changes nothing of the saver's list; a guest saves in the conversations it is in and
+    nowhere else; a disabled account's token saves nothing."""
+    admin = await world.admin()
+    ann, ben = await world.users("svoann", "svoben")
+    guest = await world.user("svoguest", role="guest")
+    cid = await world.conversation(ann, ben, guest)
+    other = await world.conversation(ann, ben)
+    for i in range(2):
+        await ann.send(cid, f"m{i + 1}")
+    await ann.send(other, "not for the guest")
+    await save(ben, cid, 1)
+    await unsave(ann, cid, 1)  # ann's own list: nothing there
+    await save(ann, cid, 1)
+    await unsave(ann, cid, 1)
+    assert await saved(ben) == [(cid, 1)]
+    assert await saved(ann) == []
+    await save(guest, cid, 2)
+    assert code(await save(guest, other, 1, expect=404)) == "not_found"
+    assert await saved(guest) == [(cid, 2)]
+    assert await saved(ben) == [(cid, 1)]
+
+    await admin.call("PATCH", f"/users/{ben.id}", json={"disabled": True}, expect=200)
+    r = await ben.http.put(f"/conversations/{cid}/messages/2/saved")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    r = await ben.http.get("/saved")
+    assert r.status_code == 401

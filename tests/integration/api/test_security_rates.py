@@ -258,3 +258,32 @@ async def test_conversations_created_are_limited_per_hour(make_server: MakeServe
         assert again["conversation"]["id"] == cid
         assert len((await ann.get("/conversations"))["conversations"]) == 2
         await group(cat, ann)  # cat's own count
+
+
+async def test_saving_marking_unread_and_forwarding_are_limited(make_server: MakeServer) -> None:
+    """Saving, unsaving and marking unread (an event to the caller's devices each) count
+    against rate_edit_per_user; a forward is a send (rate_send_per_user). What is
+    refused changes nothing."""
+    async with people(make_server, "ann", "ben", rate_edit_per_user=3, rate_send_per_user=3) as (
+        _server,
+        (ann, ben),
+    ):
+        cid = await group(ann, ben)
+        for i in range(2):
+            await ann.send(cid, f"m{i}")
+        await ben.post(f"/conversations/{cid}/read", {"seq": 2})
+        await ben.call("PUT", f"/conversations/{cid}/messages/1/saved", expect=200)
+        await ben.call("DELETE", f"/conversations/{cid}/messages/1/saved", expect=204)
+        await ben.post(f"/conversations/{cid}/unread", {"from_seq": 2})
+        refused(await ben.http.put(f"/conversations/{cid}/messages/2/saved"))
+        refused(await ben.http.post(f"/conversations/{cid}/unread", json={"from_seq": 1}))
+        assert (await ben.get("/saved"))["saved"] == []
+        listed = (await ben.get("/conversations"))["conversations"]
+        assert next(c for c in listed if c["id"] == cid)["read_seq"] == 1
+        # ann's third send is a forward; the fourth is refused and makes no message
+        body = {"conversation_id": cid, "client_msg_id": uuid.uuid4().hex}
+        await ann.post(f"/conversations/{cid}/messages/1/forward", body, expect=201)
+        body = {"conversation_id": cid, "client_msg_id": uuid.uuid4().hex}
+        refused(await ann.http.post(f"/conversations/{cid}/messages/1/forward", json=body))
+        messages = (await ben.get(f"/conversations/{cid}/messages"))["messages"]
+        assert [m["seq"] for m in messages] == [1, 2, 3]

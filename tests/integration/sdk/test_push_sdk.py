@@ -4,17 +4,15 @@ made through the SDK (a loopback push endpoint that decrypts it)."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.conftest import AppServer, MakeServer
+from tests.integration.sdk.conftest import SdkUsers
 from tests.push_receiver import PushEndpoint
 from tests.webhook_receiver import settle
-from tidings.sdk import Client, InvalidRequest, OfflineNotifications
-
-PASSWORD = "sdk-test-password-1"
+from tidings.sdk import InvalidRequest, OfflineNotifications
 
 
 @pytest.fixture
@@ -23,15 +21,11 @@ async def server(make_server: MakeServer) -> AsyncIterator[AppServer]:
         yield s
 
 
-async def test_offline_notifications_and_push_through_the_sdk(server: AppServer) -> None:
-    async with Client(server.url) as admin:
-        await admin.login(server.admin_username, server.admin_password)
-        names = [f"sdk{n}{secrets.token_hex(3)}" for n in ("a", "b")]
-        a_u = await admin.create_user(names[0], PASSWORD)
-        b_u = await admin.create_user(names[1], PASSWORD)
-    async with Client(server.url) as a, Client(server.url) as b, PushEndpoint() as endpoint:
-        await a.login(a_u.username, PASSWORD)
-        await b.login(b_u.username, PASSWORD)
+async def test_offline_notifications_and_push_through_the_sdk(
+    server: AppServer, sdk_users: SdkUsers
+) -> None:
+    (_, a), (b_u, b) = await sdk_users("a", "b")
+    async with PushEndpoint() as endpoint:
         mine = await b.offline_notifications()
         assert mine == OfflineNotifications(
             email_digests=True,

@@ -1267,16 +1267,13 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
     assert [envelope_for(e) for e in stored] == published
     assert {orjson.loads(e.frame)["event"]["kind"] for e in published} == set(EventKind)
     reads = [e for e in published if orjson.loads(e.frame)["event"]["kind"] == "read"]
-    assert [(e.conversation_id, e.user_id) for e in reads] == [
-        (group.id, None), (None, alice.id)
-    ]
+    assert [(e.conversation_id, e.user_id) for e in reads] == [(group.id, None), (None, alice.id)]
     kinds = {orjson.loads(e.frame)["event"]["kind"]: e for e in published}
     assert (kinds["thread_updated"].conversation_id, kinds["thread_updated"].user_id) == (
-        channel.id, None
+        channel.id,
+        None,
     )
-    assert (kinds["thread_read"].conversation_id, kinds["thread_read"].user_id) == (
-        None, alice.id
-    )
+    assert (kinds["thread_read"].conversation_id, kinds["thread_read"].user_id) == (None, alice.id)
     for kind in ("message_saved", "message_unsaved"):
         assert (kinds[kind].conversation_id, kinds[kind].user_id) == (None, bob.id)
 
@@ -1548,9 +1545,7 @@ async def test_sync_pins_stale_list_plus_events_equals_fresh(w: World) -> None:
     await m.pin(alice, team.id, 1)
 
     async def fetch() -> list[dict[str, Any]]:  # a client keeps the pins, newest first
-        return [
-            {"seq": p.seq, "pinned_by": p.pinned_by} for p, _msg in await m.pins(bob, team.id)
-        ]
+        return [{"seq": p.seq, "pinned_by": p.pinned_by} for p, _msg in await m.pins(bob, team.id)]
 
     since = await w.svc.sync.head()
     pins = await fetch()
@@ -1688,6 +1683,27 @@ async def test_a_rename_by_the_identity_provider_reaches_everyone_holding_the_na
 
 
 @on_both_engines
+async def test_a_dnd_schedule_time_with_a_trailing_newline_is_an_invalid_request(
+    w: World,
+) -> None:
+    """The service checks a schedule's times whole (its callers need not bound them): a
+    "HH:MM" with a line break after it was let through by the pattern's `$` and then
+    failed as a ValueError (a 500) in time.fromisoformat; nothing is written."""
+    from tidings.services.notifications import DndChange
+
+    ann = await w.user("ann")
+    for start, end, field in [
+        ("22:00\n", "07:00", "dnd_schedule.start"),
+        ("22:00", "07:00\n", "dnd_schedule.end"),
+        ("22:00\r\n", "07:00", "dnd_schedule.start"),
+    ]:
+        with pytest.raises(InvalidRequest) as refused:
+            await w.svc.notifications.set_dnd(ann, DndChange(schedule=(start, end)))
+        assert refused.value.details.get("field") == field
+    assert (await w.svc.notifications.dnd(ann)).schedule is None
+    assert (await w.svc.notifications.set_dnd(ann, DndChange(schedule=("22:00", "07:00")))).schedule
+
+
 async def test_sync_notification_settings_stale_plus_events_equals_fresh(w: World) -> None:
     from tidings.core.models import MemberNotify
     from tidings.protocol.wire import dnd_json, notify_json
@@ -1738,3 +1754,76 @@ async def test_sync_notification_settings_stale_plus_events_equals_fresh(w: Worl
     assert settings[chan.id] == {"level": "none", "muted": True, "muted_until": None}
     assert settings[team.id] == default
     assert dnd["schedule"] == {"start": "23:00", "end": "06:30"} and dnd["until"]
+
+
+# =====================================================================================
+# notifications for closed tabs: whom the "notifications" consumer reads
+# =====================================================================================
+
+
+async def test_reachable_members_are_only_those_a_push_or_a_digest_reaches(
+    make_world: MakeWorld,
+) -> None:
+    """The consumer reads a conversation's members a push or a mail can reach, in one
+    query, not every member: a push subscription, or digests (an address, digests on,
+    not disabled, no bot); never one who left. And the jobs still go to them."""
+    from tidings.core.models import MemberNotify
+    from tidings.core.notifications import NotifySettings, PushSubscription, SubscriptionId
+
+    w = await make_world(smtp_host="127.0.0.1")
+    ann, bob, cat, dan, eve, gus, hal = await w.users(
+        "ann", "bob", "cat", "dan", "eve", "gus", "hal"
+    )
+    bot, _token = await w.svc.bots.create(None, "robo")
+    conv = await w.conv(ann, ConversationKind.GROUP, bob, cat, dan, eve, gus, hal, bot)
+    async with w.container.store.write() as tx:
+        for n, user in enumerate((bob, hal)):
+            await tx.put_push_subscription(
+                PushSubscription(
+                    id=SubscriptionId(f"sub{n}"),
+                    user_id=user.id,
+                    token_id=f"token{n}",
+                    endpoint=f"https://push.example/{n}",
+                    p256dh="p",
+                    auth="a",
+                    created_at=w.clock.now(),
+                )
+            )
+        for user in (cat, dan, gus, bot):
+            await tx.set_user_email(user.id, f"{user.username}@example.org")
+        await tx.set_notify_settings(dan.id, NotifySettings(email_digests=False))
+        await tx.set_disabled(gus.id, True)
+    await w.svc.conversations.remove_member(ann, conv.id, hal.id)
+
+    async with w.container.store.read() as tx:
+        every = await tx.reachable_members(conv.id, push=True, mail=True)
+        pushed = await tx.reachable_members(conv.id, push=True, mail=False)
+        mailed = await tx.reachable_members(conv.id, push=False, mail=True)
+        neither = await tx.reachable_members(conv.id, push=False, mail=False)
+        members = await tx.list_members(conv.id)
+    assert len(members) == 7  # everyone but hal, who left
+    assert {m.user_id: (m.push, m.mail) for m in every} == {
+        bob.id: (True, False),
+        cat.id: (False, True),
+    }
+    assert [m.user_id for m in pushed] == [bob.id] and pushed[0].mail is False
+    assert [m.user_id for m in mailed] == [cat.id] and mailed[0].push is False
+    assert neither == []
+
+    # settings travel with them: bob mutes, and is pushed nothing
+    await w.send(ann, conv.id, f"hello @{cat.username} @{dan.username} @{gus.username}")
+    events = [e for e in await w.events(ann) if e.payload.get("kind") == "message"]
+    jobs = await w.svc.notify_jobs.jobs_for(events)
+    seq = events[-1].payload["message"]["seq"]  # type: ignore[index]
+    assert sorted((j.kind, j.payload["user_id"]) for j in jobs) == [
+        ("digest.send", cat.id),
+        ("push.notify", bob.id),
+    ]
+    push_job = next(j for j in jobs if j.kind == "push.notify")
+    assert push_job.job_id == f"push:{conv.id}:{seq}:{bob.id}"
+    async with w.container.store.write() as tx:
+        await tx.set_member_notify(conv.id, bob.id, MemberNotify(muted=True))
+    async with w.container.store.read() as tx:
+        (bob_now,) = await tx.reachable_members(conv.id, push=True, mail=False)
+    assert bob_now.notify.muted
+    assert [j.kind for j in await w.svc.notify_jobs.jobs_for(events)] == ["digest.send"]

@@ -41,9 +41,7 @@ def file_of(row: Any) -> FileInfo:
 
 def _carried() -> Any:
     """Attachment rows whose message is not recalled."""
-    return and_(
-        M.conversation_id == A.conversation_id, M.seq == A.seq, M.deleted == false()
-    )
+    return and_(M.conversation_id == A.conversation_id, M.seq == A.seq, M.deleted == false())
 
 
 class FileQueries(TxBase):
@@ -131,9 +129,7 @@ class FileQueries(TxBase):
         stmt = (
             select(t.files, A.seq.label("at_seq"), M.sender_id, M.created_at.label("sent_at"))
             .select_from(
-                t.message_attachments.join(t.messages, _carried()).join(
-                    t.files, F.id == A.file_id
-                )
+                t.message_attachments.join(t.messages, _carried()).join(t.files, F.id == A.file_id)
             )
             .where(A.conversation_id == conversation_id)
         )
@@ -196,7 +192,8 @@ class FileQueries(TxBase):
 
     async def collectable_files(self, created_before: datetime, limit: int) -> list[FileInfo]:
         carried = exists(
-            select(A.seq).select_from(t.message_attachments.join(t.messages, _carried()))
+            select(A.seq)
+            .select_from(t.message_attachments.join(t.messages, _carried()))
             .where(A.file_id == F.id)
         )
         stmt = (
@@ -211,9 +208,7 @@ class FileQueries(TxBase):
         ids = list(file_ids)
         for start in range(0, len(ids), IN_CHUNK):
             chunk = ids[start : start + IN_CHUNK]
-            await self.conn.execute(
-                delete(t.message_attachments).where(A.file_id.in_(chunk))
-            )
+            await self.conn.execute(delete(t.message_attachments).where(A.file_id.in_(chunk)))
             await self.conn.execute(delete(t.files).where(F.id.in_(chunk)))
 
     async def derived_keys_in_use(self, keys: Sequence[str]) -> set[str]:

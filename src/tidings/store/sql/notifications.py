@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, false, func, insert, or_, select, update
 
-from tidings.core.models import ConversationKind, UserId
+from tidings.core.models import ConversationKind, MemberNotify, NotifyLevel, UserId
 from tidings.core.notifications import (
     MissedItem,
     NotifySettings,
     PushSubscription,
+    ReachableMember,
     SubscriptionId,
 )
 from tidings.store.sql import schema as t
@@ -62,17 +63,20 @@ class NotificationQueries(TxBase):
         row = (await self.conn.execute(select(_P).where(_P.c.id == subscription_id))).first()
         return None if row is None else _subscription(row)
 
-    async def push_subscriptions_of(self, user_id: str, now: datetime) -> list[PushSubscription]:
-        """The user's subscriptions whose session is live (not revoked nor expired)."""
+    async def push_subscriptions_of(
+        self, user_id: str, now: datetime, *, sending: bool = False
+    ) -> list[PushSubscription]:
+        """The user's subscriptions whose session is live (not revoked nor expired);
+        `sending`: only those whose session may read messages (not one restricted to
+        enrolling a second factor the organization requires)."""
         tk = t.tokens
+        where = [_P.c.user_id == user_id, tk.c.revoked_at.is_(None), tk.c.expires_at > now]
+        if sending:
+            where.append(tk.c.enrol_only.is_(False))
         rows = await self.conn.execute(
             select(_P)
             .join(tk, tk.c.id == _P.c.token_id)
-            .where(
-                _P.c.user_id == user_id,
-                tk.c.revoked_at.is_(None),
-                tk.c.expires_at > now,
-            )
+            .where(*where)
             .order_by(_P.c.created_at, _P.c.id)
         )
         return [_subscription(r) for r in rows]
@@ -102,25 +106,49 @@ class NotificationQueries(TxBase):
         done = await self.conn.execute(delete(_P).where(*where))
         return int(done.rowcount)
 
-    async def notify_reach(self, user_ids: list[str]) -> tuple[set[str], set[str]]:
-        """Of these users, who has a push subscription, and who gets digests (an email
-        address, digests on, not disabled, no bot): two indexed reads for a batch."""
-        if not user_ids:
-            return set(), set()
-        pushed = await self.conn.execute(
-            select(_P.c.user_id).where(_P.c.user_id.in_(user_ids)).distinct()
+    async def reachable_members(
+        self, conversation_id: str, *, push: bool, mail: bool
+    ) -> list[ReachableMember]:
+        """The conversation's active members who have a push subscription (`push`) or get
+        digests (`mail`: an email address, digests on, not disabled, no bot), in one
+        read: the members no push nor mail can reach (most) are never loaded."""
+        if not push and not mail:
+            return []
+        m, u = t.members, t.users
+        pushed = exists().where(_P.c.user_id == m.c.user_id)
+        mailed = and_(
+            u.c.email.is_not(None),
+            u.c.email_digests.is_(True),
+            u.c.disabled.is_(False),
+            u.c.bot.is_(False),
         )
-        u = t.users
-        mailed = await self.conn.execute(
-            select(u.c.id).where(
-                u.c.id.in_(user_ids),
-                u.c.email.is_not(None),
-                u.c.email_digests.is_(True),
-                u.c.disabled.is_(False),
-                u.c.bot.is_(False),
+        reach = [c for c, wanted in ((pushed, push), (mailed, mail)) if wanted]
+        rows = await self.conn.execute(
+            select(
+                m.c.user_id,
+                m.c.notify_level,
+                m.c.muted,
+                m.c.muted_until,
+                (pushed if push else false()).label("push"),
+                (mailed if mail else false()).label("mail"),
             )
+            .join(u, u.c.id == m.c.user_id)
+            .where(m.c.conversation_id == conversation_id, m.c.left_pos.is_(None), or_(*reach))
+            .order_by(m.c.user_id)
         )
-        return {r[0] for r in pushed}, {r[0] for r in mailed}
+        return [
+            ReachableMember(
+                user_id=UserId(r.user_id),
+                notify=MemberNotify(
+                    level=None if r.notify_level is None else NotifyLevel(r.notify_level),
+                    muted=bool(r.muted),
+                    muted_until=utc_or_none(r.muted_until),
+                ),
+                push=bool(r.push),
+                mail=bool(r.mail),
+            )
+            for r in rows
+        ]
 
     async def get_notify_settings(self, user_id: str) -> NotifySettings:
         u = t.users

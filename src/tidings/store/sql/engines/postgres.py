@@ -151,7 +151,6 @@ class PostgresEngine(Engine):
             conn, numbered, timestamp_processor(dialect), timestamp_reader(dialect)
         )
 
-
     # --- backups -------------------------------------------------------------------
     dump_name = "tidings.pgdump"
 
@@ -191,8 +190,11 @@ class PostgresEngine(Engine):
         out = await _run([_tool("pg_restore"), "--list", str(path)], None)
         entries = [line for line in out.splitlines() if line and not line.startswith(";")]
         data = [line for line in entries if " TABLE DATA " in line]
-        missing = [t for t in ("events", "messages", "alembic_version", "audit_log")
-                   if not any(line.split()[-2:-1] == [t] for line in data)]
+        missing = [
+            t
+            for t in ("events", "messages", "alembic_version", "audit_log")
+            if not any(line.split()[-2:-1] == [t] for line in data)
+        ]
         if missing:
             raise DumpFailed(f"pg_restore --list: no data of {', '.join(missing)}")
         return DumpCheck(
