@@ -216,6 +216,29 @@ saved_messages = Table(
     Index("ix_saved_messages_message", "conversation_id", "seq"),
 )
 
+# migration 0024: messages to send later (private to their sender until sent), keyed
+# on the sender (a per-user table, like saved_messages); `version` grows with each edit
+scheduled_messages = Table(
+    "scheduled_messages",
+    metadata,
+    Column("sender_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("conversation_id", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reply_to_seq", BigInteger, nullable=True),
+    Column("thread_root_seq", BigInteger, nullable=True),
+    Column("also_to_conversation", Boolean, nullable=False),
+    Column("send_at", TS, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("failure", Text, nullable=True),
+    Column("sent_seq", BigInteger, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    PrimaryKeyConstraint("sender_id", "id"),
+    Index("ix_scheduled_messages_sender_state", "sender_id", "state", "send_at"),
+)
+
 mentions = Table(
     "mentions",
     metadata,
