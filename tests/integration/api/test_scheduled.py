@@ -9,6 +9,7 @@ events == a fresh fetch; the cap, the horizon and hostile input; both backends."
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from tests.conftest import AppServer, MakeServer, World
 from tests.fakes import FakeClock
 from tests.helpers import Api
+from tests.rabbit import delete_prefix, require_rabbitmq, unique_prefix
 from tidings.core.models import ScheduledState, UserId
 from tidings.services.scheduled import SCHEDULED_SEND
 
@@ -425,3 +427,46 @@ async def test_stale_scheduled_list_plus_events_equals_a_fresh_fetch(
             assert keep["id"] not in {s["id"] for s in fresh}  # sent at its new time
         finally:
             await world.close()
+
+
+async def test_delivery_through_rabbitmq_by_the_servers_own_worker(
+    make_server: MakeServer,
+) -> None:
+    """The real clock and the broker: the server's worker role runs the jobs (the test
+    drains nothing); an edited one is sent once, at its new time."""
+    url, prefix = require_rabbitmq(), unique_prefix()
+    queues = ["default"]
+    try:
+        settings = {"amqp_url": url, "amqp_prefix": prefix, "jobs_poll_seconds": 0.1}
+        async with make_server(**settings) as server:
+            queues = server.container.services.jobs.queues
+            world = World(server)
+            try:
+                ann, ben = await world.users("scrann", "scrben")
+                cid = await world.conversation(ann, ben)
+
+                def soon(seconds: float) -> str:
+                    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+                first = (await schedule(ann, cid, "through the broker", soon(3)))["scheduled"]
+                moved = (await schedule(ann, cid, "moved", soon(3)))["scheduled"]
+                new_time = soon(5)
+                await ann.call(
+                    "PATCH", f"/scheduled/{moved['id']}",
+                    json={"send_at": new_time, "body": "moved later"}, expect=200,
+                )
+                deadline = time.monotonic() + 30
+                while len(await history(ben, cid)) < 2 or await listed(ann):
+                    assert time.monotonic() < deadline, await listed(ann)
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)  # nothing more comes
+                messages = await history(ben, cid)
+                assert [m["body"] for m in messages] == ["through the broker", "moved later"]
+                assert messages[0]["client_msg_id"] == f"sched-{first['id']}"
+                # sent at the new time, not the old one
+                sent_at = datetime.fromisoformat(messages[1]["created_at"])
+                assert sent_at >= datetime.fromisoformat(new_time)
+            finally:
+                await world.close()
+    finally:
+        await delete_prefix(url, prefix, queues)
