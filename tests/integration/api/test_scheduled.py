@@ -470,3 +470,53 @@ async def test_delivery_through_rabbitmq_by_the_servers_own_worker(
                 await world.close()
     finally:
         await delete_prefix(url, prefix, queues)
+
+
+async def test_scheduling_counts_as_sends_and_edits_against_the_rate_limits(
+    make_server: MakeServer,
+) -> None:
+    clock = FakeClock(START, tick=timedelta(milliseconds=1))
+    rates = {"rate_send_per_user": 3, "rate_edit_per_user": 2, "rate_window_seconds": 30}
+    async with make_server(clock=clock, **rates) as server:
+        world = World(server)
+        try:
+            ann, ben = await world.users("scrlann", "scrlben")
+            cid = await world.conversation(ann, ben)
+            await ann.send(cid, "one send")
+            made = [
+                (await schedule(ann, cid, f"s{i}", at(clock, HOUR)))["scheduled"] for i in range(2)
+            ]
+            limited = await schedule(ann, cid, "one too many", at(clock, HOUR), expect=429)
+            assert code(limited) == "rate_limited" and limited["error"]["details"]["retry_after"]
+            assert len(await listed(ann)) == 2  # nothing written
+            sid = made[0]["id"]
+            await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "e"}, expect=200)
+            await ann.call("DELETE", f"/scheduled/{made[1]['id']}", expect=204)
+            answer = await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "f"}, expect=429)
+            assert code(answer) == "rate_limited"
+            assert (await ann.get(f"/scheduled/{sid}"))["scheduled"]["body"] == "e"
+        finally:
+            await world.close()
+
+
+async def test_a_disabled_senders_scheduled_message_is_not_sent(make_server: MakeServer) -> None:
+    clock = FakeClock(START, tick=timedelta(milliseconds=1))
+    async with make_server(clock=clock) as server:
+        world = World(server)
+        try:
+            admin = await world.admin()
+            ann, ben = await world.users("scdann", "scdben")
+            cid = await world.conversation(ben, ann)
+            sid = (await schedule(ann, cid, "from a disabled account", at(clock, 60)))[
+                "scheduled"
+            ]["id"]
+            await admin.call("PATCH", f"/users/{ann.id}", json={"disabled": True}, expect=200)
+            clock.advance(120)
+            await run_due(server)
+            assert await history(ben, cid) == []
+            async with server.container.store.read() as tx:
+                row = await tx.get_scheduled(ann.id, sid)
+            assert row is not None and row.state is ScheduledState.FAILED
+            assert row.failure is not None and "disabled" in row.failure
+        finally:
+            await world.close()
