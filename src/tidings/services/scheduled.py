@@ -314,12 +314,13 @@ class ScheduledService:
                 if exc.code not in _FINAL:
                     raise  # unavailable, rate limited...: the job is retried
                 failure = exc
-                # sent before (a run that died after the send) although refused now?
-                key = (UserId(sender_id), CLIENT_ID_PREFIX + row.id)
-                async with self.d.store.read() as tx:
-                    existing = (await tx.messages_by_client_ids([key])).get(key)
-                if existing is not None and existing.conversation_id == row.conversation_id:
-                    failure, seq = None, existing.seq
+        if failure is not None:
+            # sent before (a run that died after the send) although refused now?
+            key = (UserId(sender_id), CLIENT_ID_PREFIX + row.id)
+            async with self.d.store.read() as tx:
+                existing = (await tx.messages_by_client_ids([key])).get(key)
+            if existing is not None and existing.conversation_id == row.conversation_id:
+                failure, seq = None, existing.seq
         await self._finish(row, seq, failure)
 
     async def _finish(

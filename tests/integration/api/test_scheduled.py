@@ -257,13 +257,35 @@ async def test_a_sender_who_may_no_longer_post_gets_a_failure_with_the_reason(
             a = (await schedule(ann, left, "after leaving", at(clock, 60)))["scheduled"]
             b = (await schedule(ann, archived, "into the archive", at(clock, 60)))["scheduled"]
             c = (await schedule(ann, news, "announcement", at(clock, 60)))["scheduled"]
+            # `d` was sent by a worker that died before marking it, and then ann left:
+            # it was sent, not failed
+            d = (await schedule(ann, left, "sent before leaving", at(clock, 60)))["scheduled"]
+            store, services = server.container.store, server.container.services
+            async with store.write() as tx:
+                row = await tx.get_scheduled(ann.id, d["id"])
+                assert row is not None
+                await tx.update_scheduled(
+                    replace(row, state=ScheduledState.SENDING),
+                    state=ScheduledState.PENDING,
+                    version=row.version,
+                )
+                user = await tx.get_user(UserId(ann.id))
+            assert user is not None
+            before, _ = await services.messages.send(
+                user, left, f"sched-{d['id']}", "sent before leaving"
+            )
             await ann.call("DELETE", f"/conversations/{left}/members/{ann.id}", expect=204)
             await ann.call("PUT", f"/conversations/{archived}/archive", expect=200)
             await set_role(ben, news, ann.id, "member")
             clock.advance(120)
             await run_due(server)
-            for cid in (left, archived, news):
+            assert [m["body"] for m in await history(ben, left)] == ["sent before leaving"]
+            for cid in (archived, news):
                 assert await history(ben, cid) == []
+            async with store.read() as tx:
+                done = await tx.get_scheduled(ann.id, d["id"])
+            assert done is not None and done.state is ScheduledState.SENT
+            assert done.sent_seq == before.seq
             failed = {s["id"]: s for s in await listed(ann)}
             assert {k: v["state"] for k, v in failed.items()} == {
                 a["id"]: "failed", b["id"]: "failed", c["id"]: "failed"
