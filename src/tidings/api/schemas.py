@@ -625,6 +625,12 @@ class ScheduleIn(Body):
         default=False,
         description="a thread reply shown in the main timeline too (with thread_root_seq)",
     )
+    attachments: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="ids of the caller's uploads (POST /files), at most "
+        "max_attachments_per_message",
+    )
 
 
 class ScheduleEditIn(Body):
@@ -643,6 +649,7 @@ class ScheduledOut(BaseModel):
     reply_to_seq: int | None
     thread_root_seq: int | None
     also_to_conversation: bool
+    attachments: list[str] = Field(description="ids of the files it will carry")
     failure: str | None = Field(description="why it failed (state failed), else null")
     sent_seq: int | None = Field(description="the message's seq once sent, else null")
     version: int = Field(description="grows with each change")

@@ -96,6 +96,7 @@ async def schedule_message(cid: str, body: s.ScheduleIn, svc: Svc, me: Auth) -> 
         reply_to_seq=body.reply_to_seq,
         thread_root_seq=body.thread_root_seq,
         also_to_conversation=body.also_to_conversation,
+        attachments=body.attachments,
     )
     return json({"scheduled": scheduled_json(scheduled)}, 201)
 

@@ -515,6 +515,7 @@ class ScheduledMessage:
     also_to_conversation: bool = False
     failure: str | None = None
     sent_seq: int | None = None
+    attachments: tuple[str, ...] = ()  # file ids, the sender's uploads, in their order
 
 
 @dataclass(frozen=True, slots=True)

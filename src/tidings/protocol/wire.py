@@ -420,6 +420,7 @@ def scheduled_json(scheduled: ScheduledMessage) -> JsonDict:
         "reply_to_seq": scheduled.reply_to_seq,
         "thread_root_seq": scheduled.thread_root_seq,
         "also_to_conversation": scheduled.also_to_conversation,
+        "attachments": list(scheduled.attachments),
         "failure": scheduled.failure,
         "sent_seq": scheduled.sent_seq,
         "version": scheduled.version,
@@ -443,6 +444,7 @@ def scheduled_of(data: Mapping[str, object], sender_id: str) -> ScheduledMessage
         reply_to_seq=_opt_int(data, "reply_to_seq"),
         thread_root_seq=_opt_int(data, "thread_root_seq"),
         also_to_conversation=_bool(data, "also_to_conversation"),
+        attachments=_ids(data, "attachments"),
         failure=_opt_str(data, "failure"),
         sent_seq=_opt_int(data, "sent_seq"),
     )

@@ -1686,10 +1686,12 @@ class Client:
         reply_to_seq: int | None = None,
         thread_root_seq: int | None = None,
         also_to_conversation: bool = False,
+        attachments: Sequence[str] = (),
     ) -> ScheduledMessage:
-        """Schedule ``body`` to be sent to a conversation you may post in at ``send_at``
-        (an aware datetime in the future, within the server's horizon). The server
-        sends it then, as you; your connections get the ``ScheduledMessage*`` events."""
+        """Schedule ``body`` (with ``attachments``: ids of your uploads) to be sent to a
+        conversation you may post in at ``send_at`` (an aware datetime in the future,
+        within the server's horizon). The server sends it then, as you; your
+        connections get the ``ScheduledMessage*`` events."""
         if send_at.tzinfo is None:
             raise ValueError("send_at must be an aware datetime (with a time zone)")
         payload: dict[str, Any] = {"body": body, "send_at": send_at.isoformat()}
@@ -1699,6 +1701,8 @@ class Client:
             payload["thread_root_seq"] = thread_root_seq
         if also_to_conversation:
             payload["also_to_conversation"] = True
+        if attachments:
+            payload["attachments"] = list(attachments)
         data = await self.request(
             "POST", f"/conversations/{quote(conversation_id, safe='')}/scheduled", json=payload
         )

@@ -812,6 +812,7 @@ class ScheduledMessage:
     reply_to_seq: int | None = None
     thread_root_seq: int | None = None
     also_to_conversation: bool = False
+    attachments: tuple[str, ...] = ()  # ids of the files it will carry
     failure: str | None = None
     sent_seq: int | None = None
     version: int = 1
@@ -830,6 +831,7 @@ class ScheduledMessage:
             reply_to_seq=_opt_int(data.get("reply_to_seq")),
             thread_root_seq=_opt_int(data.get("thread_root_seq")),
             also_to_conversation=bool(data.get("also_to_conversation", False)),
+            attachments=_str_tuple(data.get("attachments")),
             failure=_opt_str(data.get("failure")),
             sent_seq=_opt_int(data.get("sent_seq")),
             version=_int(data.get("version"), 1),

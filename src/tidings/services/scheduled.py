@@ -21,6 +21,7 @@ failed), `scheduled_message_deleted` (cancelled or a failed one dismissed)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -36,7 +37,7 @@ from tidings.core.errors import (
 )
 from tidings.core.events import ScheduledCreated, ScheduledDeleted, ScheduledUpdated
 from tidings.core.jobs import Job, JobPolicy
-from tidings.core.models import ScheduledMessage, ScheduledState, User, UserId
+from tidings.core.models import FileStatus, ScheduledMessage, ScheduledState, User, UserId
 from tidings.core.rules import check_body, check_can_post, check_not_archived
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
@@ -118,6 +119,33 @@ class ScheduledService:
     def _check_body(self, body: str) -> None:
         check_body(body, self.d.limits.max_message_bytes)
 
+    def _check_attachments(self, attachments: Sequence[str]) -> tuple[str, ...]:
+        """A send's checks of the file ids it names (services/messages.py `submit`)."""
+        files = tuple(attachments)
+        most = self.d.files.max_attachments_per_message
+        if len(files) > most:
+            raise CapReached(
+                f"at most {most} files on one message", field="attachments", limit=most
+            )
+        if len(set(files)) != len(files) or any(
+            not isinstance(f, str) or not 0 < len(f) <= 64 for f in files
+        ):
+            raise InvalidRequest(
+                "attachments are distinct file ids (from POST /files)", field="attachments"
+            )
+        return files
+
+    async def _check_files(self, tx: Tx, actor: User, files: tuple[str, ...]) -> None:
+        """Each one the caller's own upload, not quarantined (else not_found, as a send)."""
+        if not files:
+            return
+        found = await tx.files_by_ids(list(files))
+        for file_id in files:
+            file = found.get(file_id)
+            mine = file is not None and file.uploader_id == actor.id
+            if not mine or file is None or file.status is FileStatus.QUARANTINED:
+                raise NotFound("attachment not found (attach your own uploads)", file_id=file_id)
+
     # --- the sender's requests --------------------------------------------------------
     async def create(
         self,
@@ -129,10 +157,12 @@ class ScheduledService:
         reply_to_seq: int | None = None,
         thread_root_seq: int | None = None,
         also_to_conversation: bool = False,
+        attachments: Sequence[str] = (),
     ) -> ScheduledMessage:
-        """Schedule `body` for `send_at`: `scheduled_message_created` to the caller's
-        connections. Only in a conversation the caller may post in now; over
-        max_scheduled_per_user waiting: invalid_operation with the limit."""
+        """Schedule `body` (and the caller's uploads `attachments`) for `send_at`:
+        `scheduled_message_created` to the caller's connections. Only in a conversation
+        the caller may post in now; over max_scheduled_per_user waiting:
+        invalid_operation with the limit."""
         await self.limiter.check(Action.SEND, actor.id, None)
         now = self.d.clock.now()
         self._check_body(body)
@@ -145,6 +175,7 @@ class ScheduledService:
                 "also_to_conversation is for a reply in a thread (with thread_root_seq)",
                 field="also_to_conversation",
             )
+        files = self._check_attachments(attachments)
         async with self.d.store.write() as tx:
             conv, _ = await access_conversation(tx, actor, conversation_id)
             scheduled = ScheduledMessage(
@@ -159,8 +190,10 @@ class ScheduledService:
                 reply_to_seq=reply_to_seq,
                 thread_root_seq=thread_root_seq,
                 also_to_conversation=also_to_conversation,
+                attachments=files,
             )
             await self._check_may_post(tx, actor, scheduled)
+            await self._check_files(tx, actor, files)
             limit = self.d.limits.max_scheduled_per_user
             if await tx.count_scheduled(actor.id, WAITING) >= limit:
                 raise CapReached(
@@ -306,6 +339,7 @@ class ScheduledService:
                     CLIENT_ID_PREFIX + row.id,
                     row.body,
                     row.reply_to_seq,
+                    row.attachments,
                     thread_root_seq=row.thread_root_seq,
                     also_to_conversation=row.also_to_conversation,
                 )

@@ -1228,7 +1228,8 @@ class FilesTx(Protocol):
         ...
 
     async def collectable_files(self, created_before: datetime, limit: int) -> list[FileInfo]:
-        """Uploads older than `created_before` that no message (not recalled) carries."""
+        """Uploads older than `created_before` that no message (not recalled) carries
+        and no scheduled message not sent yet names."""
         ...
 
     async def delete_files(self, file_ids: Sequence[str]) -> None:

@@ -346,7 +346,7 @@ async def test_scheduling_takes_a_sends_checks_the_horizon_the_cap_and_hostile_i
                 {"reply_to_seq": 0},
                 {"thread_root_seq": -1},
                 {"also_to_conversation": True},
-                {"attachments": ["f"]},  # not (yet) a scheduled message's
+                {"attachments": "f"},
                 {"unknown": 1},
             ):
                 r = await schedule(ann, cid, "hi", soon, expect=None, **extra)
@@ -540,5 +540,53 @@ async def test_a_disabled_senders_scheduled_message_is_not_sent(make_server: Mak
                 row = await tx.get_scheduled(ann.id, sid)
             assert row is not None and row.state is ScheduledState.FAILED
             assert row.failure is not None and "disabled" in row.failure
+        finally:
+            await world.close()
+
+
+async def upload(api: Api, data: bytes, name: str = "agenda.txt") -> dict[str, Any]:
+    r = await api.http.post("/files", files={"file": (name, data, "text/plain")})
+    assert r.status_code == 201, r.text
+    return dict(r.json()["file"])
+
+
+async def test_attachments_are_the_senders_own_kept_from_collection_and_sent(
+    make_server: MakeServer,
+) -> None:
+    clock = FakeClock(START, tick=timedelta(milliseconds=1))
+    settings = {"files_gc_grace_seconds": 600, "max_attachments_per_message": 2}
+    async with make_server(clock=clock, **settings) as server:
+        world = World(server)
+        try:
+            ann, ben = await world.users("scaann", "scaben")
+            cid = await world.conversation(ann, ben)
+            mine = await upload(ann, b"the agenda")
+            extra = await upload(ann, b"more")
+            third = await upload(ann, b"and more")
+            bens = await upload(ben, b"ben's")
+            later = at(clock, 2 * HOUR)
+            for files, status, want in (
+                ([bens["id"]], 404, "not_found"),  # someone else's upload
+                (["nope"], 404, "not_found"),
+                ([mine["id"], mine["id"]], 400, "invalid_request"),
+                ([mine["id"], extra["id"], third["id"]], 400, "invalid_operation"),
+            ):
+                answer = await schedule(ann, cid, "x", later, expect=status, attachments=files)
+                assert code(answer) == want, files
+            made = (await schedule(ann, cid, "see attached", later, attachments=[mine["id"]]))[
+                "scheduled"
+            ]
+            assert made["attachments"] == [mine["id"]]
+            assert (await listed(ann))[0]["attachments"] == [mine["id"]]
+            # past the grace period: the unattached uploads go, the scheduled one stays
+            clock.advance(HOUR)
+            collected = await server.container.services.files.collect(None)
+            assert collected.files == 3  # extra, third and ben's
+            assert (await ann.http.get(f"/files/{mine['id']}/meta")).status_code == 200
+            clock.advance(HOUR + 60)
+            await run_due(server)
+            (message,) = await history(ben, cid)
+            assert [f["id"] for f in message["attachments"]] == [mine["id"]]
+            assert (await ben.http.get(f"/files/{mine['id']}")).content == b"the agenda"
         finally:
             await world.close()

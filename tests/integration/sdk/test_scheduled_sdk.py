@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ async def next_of(stream: EventStream, kind: type[Event], timeout: float = 10) -
             return event
 
 
-async def test_scheduled_messages_through_the_sdk(server: AppServer) -> None:
+async def test_scheduled_messages_through_the_sdk(server: AppServer, tmp_path: Path) -> None:
     async with Client(server.url) as admin:
         await admin.login(server.admin_username, server.admin_password)
         ann_u = await admin.create_user(f"sdksca{secrets.token_hex(3)}", PASSWORD)
@@ -52,7 +53,13 @@ async def test_scheduled_messages_through_the_sdk(server: AppServer) -> None:
         assert isinstance(later, ScheduledMessage) and later.state == "pending"
         made = await next_of(mine, ScheduledMessageCreated)
         assert isinstance(made, ScheduledMessageCreated) and made.scheduled == later
-        soon = await ann.schedule(room.id, "soon", now + timedelta(seconds=3))
+        notes = tmp_path / "notes.txt"
+        notes.write_bytes(b"the notes")
+        file = await ann.upload(notes)
+        soon = await ann.schedule(
+            room.id, "soon", now + timedelta(seconds=3), attachments=[file.id]
+        )
+        assert soon.attachments == (file.id,)
         assert [s.id for s in await ann.scheduled()] == [soon.id, later.id]
         assert [s.id for s in await ann.scheduled(room.id)] == [soon.id, later.id]
         assert (await ann.scheduled_message(later.id)).body == "much later"
@@ -74,6 +81,7 @@ async def test_scheduled_messages_through_the_sdk(server: AppServer) -> None:
         sent = await next_of(theirs, MessageSent, timeout=30)
         assert isinstance(sent, MessageSent)
         assert sent.message.body == "soon" and sent.message.sender_id == ann_u.id
+        assert [f.id for f in sent.message.attachments] == [file.id]
         while True:
             told = await next_of(mine, ScheduledMessageUpdated, timeout=30)
             assert isinstance(told, ScheduledMessageUpdated)

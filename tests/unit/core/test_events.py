@@ -122,11 +122,13 @@ SCHEDULED = ScheduledMessage(
     created_at=AT,
     updated_at=AT,
     thread_root_seq=3,
+    attachments=("f1",),
 )
 SCHEDULED_JSON = {
     "id": "s1", "conversation_id": "c1", "body": "later",
     "send_at": AT_TEXT.replace("T12:", "T13:"), "state": "pending", "reply_to_seq": None,
-    "thread_root_seq": 3, "also_to_conversation": False, "failure": None, "sent_seq": None,
+    "thread_root_seq": 3, "also_to_conversation": False, "attachments": ["f1"], "failure": None,
+    "sent_seq": None,
     "version": 1, "created_at": AT_TEXT, "updated_at": AT_TEXT,
 }
 CASES: list[tuple[Event, dict[str, object], Routing]] = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -289,6 +290,37 @@ class MessageQueries(TxBase):
                 **_scheduled_changes(scheduled),
             )
         )
+        if scheduled.attachments:
+            await self.conn.execute(
+                insert(t.scheduled_attachments),
+                [
+                    {
+                        "sender_id": scheduled.sender_id,
+                        "scheduled_id": scheduled.id,
+                        "position": i,
+                        "file_id": file_id,
+                    }
+                    for i, file_id in enumerate(scheduled.attachments)
+                ],
+            )
+
+    async def _with_attachments(
+        self, sender_id: str, found: list[ScheduledMessage]
+    ) -> list[ScheduledMessage]:
+        if not found:
+            return found
+        c = t.scheduled_attachments.c
+        rows = await self.conn.execute(
+            select(c.scheduled_id, c.file_id)
+            .where(c.sender_id == sender_id, c.scheduled_id.in_([s.id for s in found]))
+            .order_by(c.scheduled_id, c.position)
+        )
+        files: dict[str, list[str]] = {}
+        for r in rows:
+            files.setdefault(r.scheduled_id, []).append(r.file_id)
+        return [
+            replace(s, attachments=tuple(files[s.id])) if s.id in files else s for s in found
+        ]
 
     async def get_scheduled(self, sender_id: str, scheduled_id: str) -> ScheduledMessage | None:
         c = t.scheduled_messages.c
@@ -297,7 +329,9 @@ class MessageQueries(TxBase):
                 select(t.scheduled_messages).where(c.sender_id == sender_id, c.id == scheduled_id)
             )
         ).first()
-        return None if row is None else _scheduled(row)
+        if row is None:
+            return None
+        return (await self._with_attachments(sender_id, [_scheduled(row)]))[0]
 
     async def update_scheduled(
         self, scheduled: ScheduledMessage, *, state: ScheduledState, version: int
@@ -337,7 +371,7 @@ class MessageQueries(TxBase):
         if conversation_id is not None:
             stmt = stmt.where(c.conversation_id == conversation_id)
         rows = await self.conn.execute(stmt.order_by(c.send_at, c.id).limit(limit))
-        return [_scheduled(r) for r in rows]
+        return await self._with_attachments(sender_id, [_scheduled(r) for r in rows])
 
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
         if not keys:

@@ -239,6 +239,19 @@ scheduled_messages = Table(
     Index("ix_scheduled_messages_sender_state", "sender_id", "state", "send_at"),
 )
 
+# migration 0024: the files a scheduled message will carry, in their order (kept from
+# the file collection while it is not sent)
+scheduled_attachments = Table(
+    "scheduled_attachments",
+    metadata,
+    Column("sender_id", String(32), nullable=False),
+    Column("scheduled_id", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("file_id", String(32), nullable=False),
+    PrimaryKeyConstraint("sender_id", "scheduled_id", "position"),
+    Index("ix_scheduled_attachments_file", "file_id"),
+)
+
 mentions = Table(
     "mentions",
     metadata,

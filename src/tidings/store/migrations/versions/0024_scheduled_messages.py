@@ -12,6 +12,9 @@ Create Date: 2026-12-03 14:45:00
   nothing), created_at, updated_at. A per-user table keyed on the sender first (like
   `saved_messages`); `ix_scheduled_messages_sender_state` lists and counts a user's
   pending ones.
+- `scheduled_attachments`: the files a scheduled message will carry (the sender's own
+  uploads), in their order; the file collection keeps a file named by one that is not
+  sent yet (`ix_scheduled_attachments_file`).
 
 Runs on SQLite and PostgreSQL.
 """
@@ -51,8 +54,19 @@ def upgrade() -> None:
         "scheduled_messages",
         ["sender_id", "state", "send_at"],
     )
+    op.create_table(
+        "scheduled_attachments",
+        sa.Column("sender_id", sa.String(32), nullable=False),
+        sa.Column("scheduled_id", sa.String(32), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("file_id", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("sender_id", "scheduled_id", "position"),
+    )
+    op.create_index("ix_scheduled_attachments_file", "scheduled_attachments", ["file_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_scheduled_attachments_file", table_name="scheduled_attachments")
+    op.drop_table("scheduled_attachments")
     op.drop_index("ix_scheduled_messages_sender_state", table_name="scheduled_messages")
     op.drop_table("scheduled_messages")
