@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +37,7 @@ def browser(live_server: Any) -> Iterator[Browser]:
 
 
 def test_send_later_edit_cancel_and_delivery_in_the_browser(
-    live_server: Any, browser: Browser
+    live_server: Any, browser: Browser, tmp_path: Path
 ) -> None:
     admin = admin_rest(live_server)
     ann = create_user(admin, live_server, "scweb", "Ann Later")
@@ -49,23 +50,29 @@ def test_send_later_edit_cancel_and_delivery_in_the_browser(
         for page in (one, two):
             page.goto(live_server.url + f"/#/c/{cid}")
             expect(page.locator("[data-testid=message-body]").last).to_have_text("Hello")
+        notes = tmp_path / "agenda.txt"
+        notes.write_bytes(b"1. budget\n2. hiring\n")
+        one.get_by_test_id("attach-input").set_input_files([str(notes)])
+        expect(one.locator("[data-testid=upload][data-status=done]")).to_have_count(1)
         one.get_by_test_id("composer").fill("Tomorrow's agenda")
         one.get_by_test_id("send-later").click()
         dialog = one.get_by_test_id("schedule-dialog")
         expect(dialog.get_by_test_id("schedule-body")).to_have_value("Tomorrow's agenda")
+        expect(dialog.get_by_test_id("schedule-files")).to_have_text("1 file attached")
         dialog.get_by_test_id("schedule-submit").click()
         expect(one.get_by_test_id("schedule-dialog")).to_have_count(0)
         expect(one.get_by_test_id("composer")).to_have_value("")
+        expect(one.get_by_test_id("upload")).to_have_count(0)  # the tray empties too
         expect(one.get_by_test_id("composer-scheduled")).to_contain_text("scheduled")
         # the other tab follows by the event
         expect(two.get_by_test_id("nav-scheduled-count")).to_have_text("1")
         two.get_by_test_id("nav-scheduled").click()
-        expect(two.get_by_test_id("scheduled-body")).to_have_text("Tomorrow's agenda")
+        expect(two.get_by_test_id("scheduled-body")).to_have_text("Tomorrow's agenda 📎1")
         two.get_by_test_id("scheduled-edit").click()
         edit = two.get_by_test_id("schedule-dialog")
         edit.get_by_test_id("schedule-body").fill("The agenda, edited")
         edit.get_by_test_id("schedule-submit").click()
-        expect(two.get_by_test_id("scheduled-body")).to_have_text("The agenda, edited")
+        expect(two.get_by_test_id("scheduled-body")).to_have_text("The agenda, edited 📎1")
         # a past time is refused before it reaches the server
         two.get_by_test_id("scheduled-edit").click()
         edit = two.get_by_test_id("schedule-dialog")

@@ -43,9 +43,9 @@ export async function loadScheduled(ctx) {
   } catch { /* the list stays as it was; the events keep it */ }
 }
 
-// The dialog of a new scheduled message (`body` from the composer; `onDone()` once it
-// is scheduled) or of an edit (`item`).
-export function openScheduleDialog(ctx, cid, { body = '', item = null, onDone = null } = {}) {
+// The dialog of a new scheduled message (`body` and the uploads' ids `attachments` from
+// the composer; `onDone()` once it is scheduled) or of an edit (`item`: its text and time).
+export function openScheduleDialog(ctx, cid, { body = '', attachments = [], item = null, onDone = null } = {}) {
   ctx.openModal(t(item ? 'scheduled.edit_title' : 'scheduled.send_later'), (close) => {
     const text = h('textarea', { rows: '4', 'data-testid': 'schedule-body',
       'aria-label': t('composer.label') });
@@ -65,7 +65,9 @@ export function openScheduleDialog(ctx, cid, { body = '', item = null, onDone = 
           await ctx.api.patch(`/scheduled/${encodeURIComponent(item.id)}`, { body: text.value, send_at: sendAt });
           ctx.toast(t('scheduled.updated'));
         } else {
-          await ctx.api.post(`/conversations/${encodeURIComponent(cid)}/scheduled`, { body: text.value, send_at: sendAt });
+          const sent = { body: text.value, send_at: sendAt };
+          if (attachments.length) sent.attachments = attachments;
+          await ctx.api.post(`/conversations/${encodeURIComponent(cid)}/scheduled`, sent);
           ctx.toast(t('scheduled.scheduled', { time: fmtDateTime(sendAt) }));
         }
         close();
@@ -75,8 +77,10 @@ export function openScheduleDialog(ctx, cid, { body = '', item = null, onDone = 
       }
       return undefined;
     };
+    const files = item ? item.attachments || [] : attachments;
     return h('form', { class: 'modal-body', onsubmit: submit },
       h('label', { class: 'field' }, h('span', {}, t('composer.label')), text),
+      files.length ? h('p', { class: 'hint', 'data-testid': 'schedule-files' }, t('scheduled.files', { n: files.length })) : null,
       h('label', { class: 'field' }, h('span', {}, t('scheduled.when')), when),
       error,
       h('div', { class: 'modal-actions' },
@@ -108,7 +112,8 @@ export function openScheduledPanel(ctx, cid = null) {
       return h('li', { class: 'files-panel-row', 'data-testid': 'scheduled-row', dataset: { id: x.id, state: x.state } },
         h('span', { class: 'file-icon', 'aria-hidden': 'true' }, x.state === 'failed' ? '⚠️' : '🕒'),
         h('span', { class: 'file-meta' },
-          h('span', { class: 'file-name', 'data-testid': 'scheduled-body' }, bdi(plainPreview(x.body || '', 120))),
+          h('span', { class: 'file-name', 'data-testid': 'scheduled-body' }, bdi(plainPreview(x.body || '', 120)),
+            (x.attachments || []).length ? ` 📎${x.attachments.length}` : ''),
           h('span', { class: 'file-size', 'data-testid': 'scheduled-when' },
             c ? [bdi(convTitle(ctx, c)), ' · ', when] : [t('scheduled.left_conversation'), ' · ', when])),
         x.state === 'pending'
