@@ -615,3 +615,61 @@ class ForwardOriginOut(BaseModel):
 
 class ForwardOriginEnvelope(BaseModel):
     origin: ForwardOriginOut
+
+
+# --- scheduled messages (issue 17) ------------------------------------------------------
+class ScheduleIn(Body):
+    body: str
+    send_at: str = Field(
+        max_length=64,
+        description="RFC 3339 with a zone, in the future, at most "
+        "scheduled_max_horizon_days ahead",
+    )
+    reply_to_seq: int | None = Field(default=None, ge=1, le=MAX_STORED_INT)
+    thread_root_seq: int | None = Field(
+        default=None, ge=1, le=MAX_STORED_INT, description="a reply in the thread of this root"
+    )
+    also_to_conversation: bool = Field(
+        default=False,
+        description="a thread reply shown in the main timeline too (with thread_root_seq)",
+    )
+    attachments: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="ids of the caller's uploads (POST /files), at most "
+        "max_attachments_per_message",
+    )
+
+
+class ScheduleEditIn(Body):
+    body: str | None = Field(default=None, description="the new body (null: unchanged)")
+    send_at: str | None = Field(
+        default=None, max_length=64, description="the new time, RFC 3339 (null: unchanged)"
+    )
+
+
+class ScheduledOut(BaseModel):
+    id: str
+    conversation_id: str
+    body: str
+    send_at: str
+    state: Literal["pending", "sending", "sent", "failed", "cancelled"]
+    reply_to_seq: int | None
+    thread_root_seq: int | None
+    also_to_conversation: bool
+    attachments: list[str] = Field(description="ids of the files it will carry")
+    failure: str | None = Field(description="why it failed (state failed), else null")
+    sent_seq: int | None = Field(description="the message's seq once sent, else null")
+    version: int = Field(description="grows with each change")
+    created_at: str
+    updated_at: str
+
+
+class ScheduledEnvelope(BaseModel):
+    scheduled: ScheduledOut
+
+
+class ScheduledListOut(BaseModel):
+    scheduled: list[ScheduledOut] = Field(
+        description="pending, sending and failed ones, the soonest first"
+    )

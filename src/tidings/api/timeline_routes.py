@@ -1,20 +1,22 @@
-"""REST around the timeline (issue 17, docs/protocol.md "Saved messages", "Forwarding"):
-a user's saved messages; forwarding a message. Thin: every check is the service's."""
+"""REST around the timeline (issue 17, docs/protocol.md "Saved messages", "Forwarding",
+"Scheduled messages"): a user's saved messages; forwarding a message; scheduling one.
+Thin: every check is the service's."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from tidings.api import schemas as s
 from tidings.api.routes import ERRORS, Auth, SeqPath, Svc, client_ip, json, no_content
 from tidings.api.thread_routes import _cursor
-from tidings.protocol.wire import forward_origin_json, message_json, saved_json
+from tidings.protocol.wire import forward_origin_json, message_json, saved_json, scheduled_json
 from tidings.services.ratelimit import Action
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["messages"])
+ScheduledPath = Annotated[str, Path(min_length=1, max_length=32)]
 
 
 @router.get("/saved", response_model=s.SavedListOut)
@@ -76,3 +78,57 @@ async def forwarded_from(cid: str, seq: SeqPath, svc: Svc, me: Auth) -> Response
     one who may read the original; anyone else: `404` (they see only "forwarded")."""
     origin = await svc.messages.forward_origin(me.user, cid, seq)
     return json({"origin": forward_origin_json(origin)})
+
+
+# --- scheduled messages ------------------------------------------------------------------
+@router.post(
+    "/conversations/{cid}/scheduled", status_code=201, response_model=s.ScheduledEnvelope
+)
+async def schedule_message(cid: str, body: s.ScheduleIn, svc: Svc, me: Auth) -> Response:
+    """Schedule a message to send later, in a conversation one may post in now:
+    `scheduled_message_created` to one's own connections; a job sends it at `send_at`
+    through the normal send path."""
+    scheduled = await svc.scheduled.create(
+        me.user,
+        cid,
+        body.body,
+        body.send_at,
+        reply_to_seq=body.reply_to_seq,
+        thread_root_seq=body.thread_root_seq,
+        also_to_conversation=body.also_to_conversation,
+        attachments=body.attachments,
+    )
+    return json({"scheduled": scheduled_json(scheduled)}, 201)
+
+
+@router.get("/scheduled", response_model=s.ScheduledListOut)
+async def list_scheduled(
+    svc: Svc,
+    me: Auth,
+    conversation_id: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+) -> Response:
+    """One's own scheduled messages not sent yet, and the failed ones, soonest first."""
+    found = await svc.scheduled.list(me.user, conversation_id=conversation_id)
+    return json({"scheduled": [scheduled_json(x) for x in found]})
+
+
+@router.get("/scheduled/{sid}", response_model=s.ScheduledEnvelope)
+async def get_scheduled(sid: ScheduledPath, svc: Svc, me: Auth) -> Response:
+    """One of one's own scheduled messages (not sent nor cancelled)."""
+    return json({"scheduled": scheduled_json(await svc.scheduled.get(me.user, sid))})
+
+
+@router.patch("/scheduled/{sid}", response_model=s.ScheduledEnvelope)
+async def edit_scheduled(
+    sid: ScheduledPath, body: s.ScheduleEditIn, svc: Svc, me: Auth
+) -> Response:
+    """Change a pending one's body and/or send_at: `scheduled_message_updated`."""
+    scheduled = await svc.scheduled.edit(me.user, sid, body=body.body, send_at=body.send_at)
+    return json({"scheduled": scheduled_json(scheduled)})
+
+
+@router.delete("/scheduled/{sid}", status_code=204)
+async def cancel_scheduled(sid: ScheduledPath, svc: Svc, me: Auth) -> Response:
+    """Cancel a pending one, or dismiss a failed one: `scheduled_message_deleted`."""
+    await svc.scheduled.cancel(me.user, sid)
+    return no_content()

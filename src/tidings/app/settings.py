@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     max_saved_per_user: int = Field(
         1000, ge=1, le=100_000, description="saved messages of one user, at most"
     )
+    max_scheduled_per_user: int = Field(
+        100, ge=1, le=10_000, description="scheduled messages of one user not sent yet, at most"
+    )
+    scheduled_max_horizon_days: int = Field(
+        365, ge=1, le=3650, description="how far ahead a message may be scheduled, in days"
+    )
     audit_export_max_rows: int = Field(
         50_000, ge=1, le=10_000_000, description="entries in one audit log export, at most"
     )

@@ -108,6 +108,7 @@ class NotFoundDetails(TypedDict, total=False):
     webhook_id: str
     file_id: str
     file_ids: list[str]
+    scheduled_id: str
 
 
 class PolicyDetails(TypedDict, total=False):

@@ -20,6 +20,7 @@ from tidings.core.models import (
     MemberNotify,
     MemberRole,
     Message,
+    ScheduledMessage,
     ThreadSummary,
     User,
     UserId,
@@ -47,6 +48,9 @@ class EventKind(StrEnum):
     DND_UPDATED = "dnd_updated"
     MESSAGE_SAVED = "message_saved"
     MESSAGE_UNSAVED = "message_unsaved"
+    SCHEDULED_CREATED = "scheduled_message_created"
+    SCHEDULED_UPDATED = "scheduled_message_updated"
+    SCHEDULED_DELETED = "scheduled_message_deleted"
 
 
 class Routing(NamedTuple):
@@ -432,6 +436,54 @@ class DndUpdated(_OwnState):
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduledCreated:
+    """The sender scheduled a message (services/scheduled.py): only their own connections
+    are told (a scheduled message is private to its sender until it is sent)."""
+
+    kind: ClassVar[EventKind] = EventKind.SCHEDULED_CREATED
+    scheduled: ScheduledMessage
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.scheduled.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.scheduled.sender_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledUpdated:
+    """A scheduled message changed: edited (body, send_at), being sent, sent (`sent_seq`)
+    or failed (`failure`): `scheduled` whole, to its sender's connections only."""
+
+    kind: ClassVar[EventKind] = EventKind.SCHEDULED_UPDATED
+    scheduled: ScheduledMessage
+    at: datetime
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.scheduled.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.scheduled.sender_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledDeleted(_OwnState):
+    """Scheduled message `scheduled_id` of `user_id` was cancelled (or a failed one
+    dismissed): it leaves their list; to their own connections only."""
+
+    kind: ClassVar[EventKind] = EventKind.SCHEDULED_DELETED
+    conversation_id: ConversationId
+    scheduled_id: str
+    user_id: UserId
+    at: datetime
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -453,6 +505,9 @@ Event = (
     | DndUpdated
     | MessageSaved
     | MessageUnsaved
+    | ScheduledCreated
+    | ScheduledUpdated
+    | ScheduledDeleted
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     ConversationCreated,
@@ -475,4 +530,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DndUpdated,
     MessageSaved,
     MessageUnsaved,
+    ScheduledCreated,
+    ScheduledUpdated,
+    ScheduledDeleted,
 )

@@ -491,6 +491,42 @@ class SavedMessage:
     position: int
 
 
+class ScheduledState(StrEnum):
+    """A scheduled message's life: `pending` (editable, cancellable) until its job claims
+    it at `send_at` (`sending`: no more edits), then `sent` (`sent_seq` is the message's
+    seq) or `failed` (`failure` says why: the sender may no longer post there, ...);
+    `cancelled` by its sender."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledMessage:
+    """A message `sender_id` asked to be sent to a conversation at `send_at` (private to
+    them until it is sent). `version` grows with every change: the delivery job of an
+    older version does nothing (an edit of `send_at` enqueues a new one)."""
+
+    id: str
+    sender_id: UserId
+    conversation_id: ConversationId
+    body: str
+    send_at: datetime
+    state: ScheduledState
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    reply_to_seq: int | None = None
+    thread_root_seq: int | None = None
+    also_to_conversation: bool = False
+    failure: str | None = None
+    sent_seq: int | None = None
+    attachments: tuple[str, ...] = ()  # file ids, the sender's uploads, in their order
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event with its stream position. `payload` is the wire dict (JSON-ready)."""

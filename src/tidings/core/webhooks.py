@@ -28,8 +28,8 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # The event kinds a webhook may ask for: every kind of a conversation's stream but read
 # positions, a conversation's or a thread's (who read what when is a person's activity,
 # not the conversation's), and profile changes (a person's, copied into each of their
-# conversations), nor a person's own notification settings or saved messages (private
-# to them).
+# conversations), nor a person's own notification settings, saved or scheduled messages
+# (private to them).
 WEBHOOK_KINDS: tuple[str, ...] = tuple(
     k.value
     for k in EventKind
@@ -42,6 +42,9 @@ WEBHOOK_KINDS: tuple[str, ...] = tuple(
         EventKind.DND_UPDATED,
         EventKind.MESSAGE_SAVED,
         EventKind.MESSAGE_UNSAVED,
+        EventKind.SCHEDULED_CREATED,
+        EventKind.SCHEDULED_UPDATED,
+        EventKind.SCHEDULED_DELETED,
     )
 )
 PING = "ping"  # the kind of a test delivery (X-Tidings-Event: ping)

@@ -30,6 +30,9 @@ from tidings.core.events import (
     NotificationsUpdated,
     ReactionChanged,
     ReadMoved,
+    ScheduledCreated,
+    ScheduledDeleted,
+    ScheduledUpdated,
     ThreadRead,
     ThreadUpdated,
     UserUpdated,
@@ -62,6 +65,8 @@ from tidings.core.models import (
     Pin,
     Preferences,
     SavedMessage,
+    ScheduledMessage,
+    ScheduledState,
     StoredEvent,
     Theme,
     ThreadState,
@@ -403,6 +408,48 @@ def saved_json(saved: SavedMessage, message: Message) -> JsonDict:
     }
 
 
+def scheduled_json(scheduled: ScheduledMessage) -> JsonDict:
+    """A scheduled message, as its sender sees it (docs/protocol.md "Scheduled
+    messages")."""
+    return {
+        "id": scheduled.id,
+        "conversation_id": scheduled.conversation_id,
+        "body": scheduled.body,
+        "send_at": rfc3339(scheduled.send_at),
+        "state": scheduled.state.value,
+        "reply_to_seq": scheduled.reply_to_seq,
+        "thread_root_seq": scheduled.thread_root_seq,
+        "also_to_conversation": scheduled.also_to_conversation,
+        "attachments": list(scheduled.attachments),
+        "failure": scheduled.failure,
+        "sent_seq": scheduled.sent_seq,
+        "version": scheduled.version,
+        "created_at": rfc3339(scheduled.created_at),
+        "updated_at": rfc3339(scheduled.updated_at),
+    }
+
+
+def scheduled_of(data: Mapping[str, object], sender_id: str) -> ScheduledMessage:
+    """A scheduled message read back from `scheduled_json` (its sender: the event's)."""
+    return ScheduledMessage(
+        id=_str(data, "id"),
+        sender_id=UserId(sender_id),
+        conversation_id=ConversationId(_str(data, "conversation_id")),
+        body=_str(data, "body"),
+        send_at=_time(data, "send_at"),
+        state=ScheduledState(_str(data, "state")),
+        created_at=_time(data, "created_at"),
+        updated_at=_time(data, "updated_at"),
+        version=_int(data, "version"),
+        reply_to_seq=_opt_int(data, "reply_to_seq"),
+        thread_root_seq=_opt_int(data, "thread_root_seq"),
+        also_to_conversation=_bool(data, "also_to_conversation"),
+        attachments=_ids(data, "attachments"),
+        failure=_opt_str(data, "failure"),
+        sent_seq=_opt_int(data, "sent_seq"),
+    )
+
+
 def error_json(error: TidingsError) -> JsonDict:
     return {"code": error.code.value, "message": error.message, "details": dict(error.details)}
 
@@ -479,6 +526,12 @@ def event_json(event: Event) -> JsonDict:
         case MessageSaved() | MessageUnsaved():
             data["seq"] = event.seq
             data["user_id"] = event.user_id
+        case ScheduledCreated() | ScheduledUpdated():
+            data["user_id"] = event.scheduled.sender_id
+            data["scheduled"] = scheduled_json(event.scheduled)
+        case ScheduledDeleted():
+            data["user_id"] = event.user_id
+            data["scheduled_id"] = event.scheduled_id
     return data
 
 
@@ -582,6 +635,16 @@ def event_of(stored: StoredEvent) -> Event:
             return saved(
                 conversation_id=ConversationId(_str(p, "conversation_id")),
                 seq=_int(p, "seq"),
+                user_id=UserId(_str(p, "user_id")),
+                at=at,
+            )
+        case EventKind.SCHEDULED_CREATED | EventKind.SCHEDULED_UPDATED:
+            made = ScheduledCreated if kind == EventKind.SCHEDULED_CREATED else ScheduledUpdated
+            return made(scheduled=scheduled_of(_obj(p, "scheduled"), _str(p, "user_id")), at=at)
+        case EventKind.SCHEDULED_DELETED:
+            return ScheduledDeleted(
+                conversation_id=ConversationId(_str(p, "conversation_id")),
+                scheduled_id=_str(p, "scheduled_id"),
                 user_id=UserId(_str(p, "user_id")),
                 at=at,
             )

@@ -82,6 +82,7 @@ from tidings.sdk.models import (
     ReadState,
     SavedMessage,
     SavedPage,
+    ScheduledMessage,
     ScimToken,
     SearchPage,
     SearchResult,
@@ -1674,6 +1675,75 @@ class Client:
             f"/conversations/{quote(conversation_id, safe='')}/messages/{seq}/saved",
             retry=True,
         )
+
+    # --- scheduled messages --------------------------------------------------------
+    async def schedule(
+        self,
+        conversation_id: str,
+        body: str,
+        send_at: datetime,
+        *,
+        reply_to_seq: int | None = None,
+        thread_root_seq: int | None = None,
+        also_to_conversation: bool = False,
+        attachments: Sequence[str] = (),
+    ) -> ScheduledMessage:
+        """Schedule ``body`` (with ``attachments``: ids of your uploads) to be sent to a
+        conversation you may post in at ``send_at`` (an aware datetime in the future,
+        within the server's horizon). The server sends it then, as you; your
+        connections get the ``ScheduledMessage*`` events."""
+        if send_at.tzinfo is None:
+            raise ValueError("send_at must be an aware datetime (with a time zone)")
+        payload: dict[str, Any] = {"body": body, "send_at": send_at.isoformat()}
+        if reply_to_seq is not None:
+            payload["reply_to_seq"] = reply_to_seq
+        if thread_root_seq is not None:
+            payload["thread_root_seq"] = thread_root_seq
+        if also_to_conversation:
+            payload["also_to_conversation"] = True
+        if attachments:
+            payload["attachments"] = list(attachments)
+        data = await self.request(
+            "POST", f"/conversations/{quote(conversation_id, safe='')}/scheduled", json=payload
+        )
+        return ScheduledMessage.from_json(data.get("scheduled", data))
+
+    async def scheduled(self, conversation_id: str | None = None) -> list[ScheduledMessage]:
+        """Your scheduled messages not sent yet (and the failed ones), the soonest first;
+        of one conversation with ``conversation_id``."""
+        data = await self.request(
+            "GET", "/scheduled", params={"conversation_id": conversation_id}
+        )
+        return [ScheduledMessage.from_json(x) for x in data.get("scheduled", [])]
+
+    async def scheduled_message(self, scheduled_id: str) -> ScheduledMessage:
+        """One of your scheduled messages (``NotFound`` once sent or cancelled)."""
+        data = await self.request("GET", f"/scheduled/{quote(scheduled_id, safe='')}")
+        return ScheduledMessage.from_json(data.get("scheduled", data))
+
+    async def edit_scheduled(
+        self,
+        scheduled_id: str,
+        *,
+        body: str | None = None,
+        send_at: datetime | None = None,
+    ) -> ScheduledMessage:
+        """Change a pending scheduled message's body and/or time."""
+        if send_at is not None and send_at.tzinfo is None:
+            raise ValueError("send_at must be an aware datetime (with a time zone)")
+        payload: dict[str, Any] = {}
+        if body is not None:
+            payload["body"] = body
+        if send_at is not None:
+            payload["send_at"] = send_at.isoformat()
+        data = await self.request(
+            "PATCH", f"/scheduled/{quote(scheduled_id, safe='')}", json=payload
+        )
+        return ScheduledMessage.from_json(data.get("scheduled", data))
+
+    async def cancel_scheduled(self, scheduled_id: str) -> None:
+        """Cancel a pending scheduled message (or dismiss a failed one)."""
+        await self.request("DELETE", f"/scheduled/{quote(scheduled_id, safe='')}")
 
     async def react(self, conversation_id: str, seq: int, emoji: str) -> Message:
         """Add your ``emoji`` reaction to a message."""

@@ -803,6 +803,48 @@ class SavedPage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledMessage:
+    """A message of yours to send later (private to you until sent). ``state``:
+    ``pending`` (editable, cancellable), ``sending``, ``sent`` (``sent_seq``) or
+    ``failed`` (``failure`` says why, e.g. you left the conversation)."""
+
+    id: str
+    conversation_id: str
+    body: str
+    send_at: datetime | None
+    state: str
+    reply_to_seq: int | None = None
+    thread_root_seq: int | None = None
+    also_to_conversation: bool = False
+    attachments: tuple[str, ...] = ()  # ids of the files it will carry
+    failure: str | None = None
+    sent_seq: int | None = None
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScheduledMessage:
+        """Build a scheduled message from its JSON object."""
+        return cls(
+            id=_str(data.get("id")),
+            conversation_id=_str(data.get("conversation_id")),
+            body=_str(data.get("body")),
+            send_at=parse_time(data.get("send_at")),
+            state=_str(data.get("state"), "pending"),
+            reply_to_seq=_opt_int(data.get("reply_to_seq")),
+            thread_root_seq=_opt_int(data.get("thread_root_seq")),
+            also_to_conversation=bool(data.get("also_to_conversation", False)),
+            attachments=_str_tuple(data.get("attachments")),
+            failure=_opt_str(data.get("failure")),
+            sent_seq=_opt_int(data.get("sent_seq")),
+            version=_int(data.get("version"), 1),
+            created_at=parse_time(data.get("created_at")),
+            updated_at=parse_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryPage:
     """One page of ``GET /conversations/{cid}/messages``, ascending by ``seq``."""
 
@@ -1083,6 +1125,31 @@ class MessageUnsaved(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledMessageCreated(Event):
+    """``scheduled_message_created``: you (on some device) scheduled ``scheduled``."""
+
+    user_id: str
+    scheduled: ScheduledMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledMessageUpdated(Event):
+    """``scheduled_message_updated``: ``scheduled`` changed (edited, being sent, sent
+    or failed); replace the one you hold (drop it once ``sent``)."""
+
+    user_id: str
+    scheduled: ScheduledMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledMessageDeleted(Event):
+    """``scheduled_message_deleted``: ``scheduled_id`` was cancelled (or dismissed)."""
+
+    user_id: str
+    scheduled_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserUpdated(Event):
     """``user_updated``: ``user`` changed their display name, custom status or (only
     on their own connections, ``conversation_id`` None) ``preferences``. One per
@@ -1228,6 +1295,26 @@ def parse_event(position: str | None, data: Mapping[str, Any]) -> Event:
     if kind in ("message_saved", "message_unsaved"):
         saved = MessageSaved if kind == "message_saved" else MessageUnsaved
         return saved(seq=_int(data.get("seq")), user_id=_str(data.get("user_id")), **common)
+    scheduled = data.get("scheduled")
+    if kind in ("scheduled_message_created", "scheduled_message_updated") and isinstance(
+        scheduled, dict
+    ):
+        made = (
+            ScheduledMessageCreated
+            if kind == "scheduled_message_created"
+            else ScheduledMessageUpdated
+        )
+        return made(
+            user_id=_str(data.get("user_id")),
+            scheduled=ScheduledMessage.from_json(scheduled),
+            **common,
+        )
+    if kind == "scheduled_message_deleted":
+        return ScheduledMessageDeleted(
+            user_id=_str(data.get("user_id")),
+            scheduled_id=_str(data.get("scheduled_id")),
+            **common,
+        )
     if kind == "thread_read":
         return ThreadRead(
             root_seq=_int(data.get("root_seq")),

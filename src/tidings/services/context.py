@@ -31,6 +31,8 @@ class Limits:
     max_reactions_per_user_per_message: int
     max_pins_per_conversation: int
     max_saved_per_user: int
+    max_scheduled_per_user: int
+    scheduled_max_horizon_days: int
     token_ttl_seconds: int
     history_page_max: int
     thread_participants_max: int

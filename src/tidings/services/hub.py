@@ -36,6 +36,7 @@ from tidings.services.profile import ProfileService
 from tidings.services.push import PushService
 from tidings.services.ratelimit import RateLimiter
 from tidings.services.saved import SavedService
+from tidings.services.scheduled import ScheduledService
 from tidings.services.scim import ScimService
 from tidings.services.search import SearchService
 from tidings.services.second_factor import SecondFactorService
@@ -59,6 +60,7 @@ class Services:
     messages: MessageService
     threads: ThreadService
     saved: SavedService
+    scheduled: ScheduledService
     sync: SyncService
     presence: PresenceService
     audit: AuditService
@@ -140,6 +142,7 @@ class Services:
             messages=messages,
             threads=ThreadService(deps, auth.limiter),
             saved=SavedService(deps, messages.limiter),
+            scheduled=ScheduledService(deps, jobs, messages, messages.limiter),
             sync=SyncService(deps),
             presence=presence,
             audit=audit,

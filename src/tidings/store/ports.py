@@ -41,6 +41,8 @@ from tidings.core.models import (
     Pin,
     Preferences,
     SavedMessage,
+    ScheduledMessage,
+    ScheduledState,
     Session,
     SessionInfo,
     StoredEvent,
@@ -480,6 +482,33 @@ class MessagesTx(Protocol):
     ) -> list[SavedMessage]:
         """The user's saved messages they may still read (not recalled, within their
         membership range), newest save first, before `before_position`."""
+        ...
+
+    # --- scheduled messages (per sender) ------------------------------------------------
+    async def add_scheduled(self, scheduled: ScheduledMessage) -> None: ...
+
+    async def get_scheduled(self, sender_id: str, scheduled_id: str) -> ScheduledMessage | None:
+        ...
+
+    async def update_scheduled(
+        self, scheduled: ScheduledMessage, *, state: ScheduledState, version: int
+    ) -> bool:
+        """Write `scheduled`'s state, body, send_at, version, failure and sent_seq over the
+        row of its (sender_id, id) if that row is still in `state` at `version`; True
+        when it was (an optimistic check: an edit and a delivery never both win)."""
+        ...
+
+    async def count_scheduled(self, sender_id: str, states: Sequence[ScheduledState]) -> int: ...
+
+    async def list_scheduled(
+        self,
+        sender_id: str,
+        states: Sequence[ScheduledState],
+        *,
+        conversation_id: str | None = None,
+        limit: int,
+    ) -> list[ScheduledMessage]:
+        """The sender's scheduled messages in `states`, the soonest first."""
         ...
 
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
@@ -1214,7 +1243,8 @@ class FilesTx(Protocol):
         ...
 
     async def collectable_files(self, created_before: datetime, limit: int) -> list[FileInfo]:
-        """Uploads older than `created_before` that no message (not recalled) carries."""
+        """Uploads older than `created_before` that no message (not recalled) carries
+        and no scheduled message not sent yet names."""
         ...
 
     async def delete_files(self, file_ids: Sequence[str]) -> None:

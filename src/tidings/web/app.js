@@ -27,6 +27,7 @@ import { setTimeZone } from './format.js';
 import { renderSearch, searchForRoute } from './search.js';
 import { maybeNotify, setFaviconBadge } from './notifications.js';
 import { loadSaved } from './saved.js';
+import { loadScheduled, renderScheduledBadges } from './scheduled.js';
 
 const TOKEN_KEY = 'tidings.token';
 const USER_KEY = 'tidings.user';
@@ -253,6 +254,7 @@ function flush() {
     renderOtherView(); // the results, or names that arrived since
   }
   if (all || parts.has('view') || parts.has('members') || parts.has('list')) updatePresenceDots();
+  if (all || parts.has('scheduled') || parts.has('view')) renderScheduledBadges(ctx);
 }
 
 // Presence dots outside the conversation list are updated in place, so that forms
@@ -571,6 +573,7 @@ async function loadInitialState() {
   loadCommands();
   loadNotifyPrefs();
   loadSaved(ctx);
+  loadScheduled(ctx);
   // Names of direct conversations and presence need the member lists.
   const needDetails = [...state.convs.values()].filter((c) => c.kind !== 'channel').slice(0, 60);
   await Promise.all(needDetails.map((c) => loadDetail(c.id, { quiet: true })));

@@ -13,6 +13,7 @@ import { convTitle } from './names.js';
 import { createUploadTray, pastedFiles } from './files.js';
 import { filesBody } from './file_kinds.js';
 import { confirmEveryone, everyoneToConfirm } from './notifications.js';
+import { openScheduleDialog, openScheduledPanel } from './scheduled.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const MAX_BODY_BYTES = 16384;
@@ -154,9 +155,29 @@ export function createComposer(ctx, cid, { onSent, startEdit }) {
       h('button', { class: 'icon-btn attach-btn', type: 'button', 'data-testid': 'attach', title: t('files.attach'),
         'aria-label': t('files.attach'), onclick: () => picker.click() }, icon('clip', 20)),
       picker, ta,
+      // "Send later": the text (as typed), the finished uploads and a time, in a
+      // dialog (scheduled.js)
+      h('button', { class: 'icon-btn schedule-btn', type: 'button', 'data-testid': 'send-later',
+        title: t('scheduled.send_later'), 'aria-label': t('scheduled.send_later'),
+        onclick: () => {
+          const files = tray.sendable();
+          if (files.busy) {
+            ctx.toast(t('files.wait_uploads'), 'error');
+            return;
+          }
+          openScheduleDialog(ctx, cid, { body: ta.value, attachments: files.ids, onDone: () => {
+            tray.sent();
+            ta.value = '';
+            ctx.saveDraft(cid, '');
+            grow();
+          } });
+        } }, '🕒'),
       h('button', { class: 'btn btn-primary send-btn', type: 'submit', 'data-testid': 'send', title: t('composer.send') },
         h('span', { class: 'send-label' }, t('composer.send')), h('span', { class: 'send-icon', 'aria-hidden': 'true' }, icon('send', 18)))),
-    h('div', { class: 'composer-hint' }, t('composer.hint')));
+    h('div', { class: 'composer-hint' }, t('composer.hint'),
+      // "N scheduled" in this conversation (scheduled.js renderScheduledBadges)
+      h('button', { class: 'link-btn composer-scheduled', type: 'button', hidden: true, 'data-testid': 'composer-scheduled',
+        dataset: { cid }, onclick: () => openScheduledPanel(ctx, cid) })));
   setTimeout(renderReplyBar, 0);
 
   function renderReplyBar() {

@@ -10,6 +10,7 @@ import { buildSearchBox } from './search.js';
 import { badgeTitle } from './notify.js';
 import { isMuted } from './notifications.js';
 import { openSavedPanel } from './saved.js';
+import { openScheduledPanel } from './scheduled.js';
 
 // ctx: the view context (app.js) plus `languageSelect(onChange)` and `signOut()`.
 export function buildSidebar(ctx) {
@@ -26,6 +27,10 @@ export function buildSidebar(ctx) {
       navItem('directory', '#/directory', t('nav.directory'), icon('users')),
       h('button', { class: 'nav-item', type: 'button', 'data-testid': 'nav-saved', onclick: () => openSavedPanel(ctx) },
         h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, '🔖'), h('span', { class: 'nav-label' }, t('nav.saved'))),
+      h('button', { class: 'nav-item', type: 'button', 'data-testid': 'nav-scheduled', onclick: () => openScheduledPanel(ctx) },
+        h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, '🕒'), h('span', { class: 'nav-label' }, t('nav.scheduled')),
+        h('span', { class: 'badge badge-unread', hidden: !state.scheduled.size, 'data-testid': 'nav-scheduled-count' },
+          state.scheduled.size ? String(state.scheduled.size) : '')),
       navItem('account', '#/account', t('nav.account'), icon('lock')),
       isAdmin(state) ? navItem('admin', '#/admin', t('nav.admin'), icon('settings')) : null),
     h('div', { class: 'list-tools' },

@@ -52,6 +52,8 @@ export function initialState({ me = null } = {}) {
     notifyPrefs: null,
     saved: new Set(), // `${cid}:${seq}` of my saved messages that I know of (saved.js)
     savedVersion: 0, // count of my saved-list events seen (an open saved panel reloads on a change)
+    scheduled: new Map(), // id -> my scheduled message not sent yet (pending, sending) or failed (scheduled.js)
+    scheduledVersion: 0, // count of changes to it (an open scheduled panel redraws)
     readHold: null, // the cid I marked unread: not marked read again while it stays open
   };
 }
@@ -163,6 +165,26 @@ export function savedKey(cid, seq) {
 
 export function isSaved(state, cid, seq) {
   return state.saved.has(savedKey(cid, seq));
+}
+
+// ---------------------------------------------------------------- scheduled messages
+// The states a scheduled message is listed in (GET /scheduled): not sent yet, or failed.
+export const SCHEDULED_LISTED = Object.freeze(['pending', 'sending', 'failed']);
+
+// My scheduled messages (of conversation `cid`, or all), the soonest first: the order of
+// GET /scheduled (send_at, then id).
+export function scheduledList(state, cid = null) {
+  return [...state.scheduled.values()]
+    .filter((x) => cid == null || x.conversation_id === cid)
+    .sort((a, b) => (Date.parse(a.send_at) - Date.parse(b.send_at)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function withScheduled(state, item) {
+  if (!item || typeof item.id !== 'string') return state;
+  const scheduled = SCHEDULED_LISTED.includes(item.state)
+    ? mapSet(state.scheduled, item.id, item)
+    : mapDelete(state.scheduled, item.id); // sent or cancelled: it leaves the list
+  return { ...state, scheduled, scheduledVersion: state.scheduledVersion + 1 };
 }
 
 // ---------------------------------------------------------------- small immutable helpers
@@ -604,6 +626,18 @@ function applyEvent(state, ev, effects) {
       effects.push(render('messages', 'thread'));
       return { ...state, saved, savedVersion: state.savedVersion + 1 };
     }
+    case 'scheduled_message_created':
+    case 'scheduled_message_updated':
+      // My own scheduled list (only my devices get these): the item whole, as it is now.
+      if (ev.user_id !== me) return state;
+      effects.push(render('scheduled'));
+      return withScheduled(state, ev.scheduled);
+    case 'scheduled_message_deleted': {
+      if (ev.user_id !== me || !state.scheduled.has(ev.scheduled_id)) return state;
+      effects.push(render('scheduled'));
+      return { ...state, scheduled: mapDelete(state.scheduled, ev.scheduled_id),
+        scheduledVersion: state.scheduledVersion + 1 };
+    }
     case 'member_role_changed': {
       // A member's role (owner, moderator, member) changed: their row in the member
       // list, and the caller's own role in the conversation list when it is theirs.
@@ -850,6 +884,14 @@ const HANDLERS = {
     return acceptMessage(state, message, effects);
   },
   // My saved messages as the server listed them (GET /saved): which ones I saved.
+  // GET /scheduled: my list as it is now (replaces what was held).
+  scheduled_loaded(state, { scheduled }, effects) {
+    if (!Array.isArray(scheduled)) return state;
+    const held = new Map();
+    for (const x of scheduled) if (x && typeof x.id === 'string' && SCHEDULED_LISTED.includes(x.state)) held.set(x.id, x);
+    effects.push(render('scheduled'));
+    return { ...state, scheduled: held, scheduledVersion: state.scheduledVersion + 1 };
+  },
   saved_loaded(state, { saved }, effects) {
     if (!Array.isArray(saved)) return state;
     effects.push(render('messages', 'thread'));

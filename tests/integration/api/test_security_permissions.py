@@ -15,7 +15,7 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -147,6 +147,13 @@ REST: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/saved"): AUTH,
     ("PUT", "/api/v1/conversations/{cid}/messages/{seq}/saved"): IN_G,
     ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}/saved"): AUTH,
+    # scheduled messages: G's members schedule into it; each one is its sender's alone
+    # (here mem's: anyone else gets not_found)
+    ("POST", "/api/v1/conversations/{cid}/scheduled"): IN_G,
+    ("GET", "/api/v1/scheduled"): AUTH,
+    ("GET", "/api/v1/scheduled/{sid}"): frozenset({"member"}),
+    ("PATCH", "/api/v1/scheduled/{sid}"): frozenset({"member"}),
+    ("DELETE", "/api/v1/scheduled/{sid}"): frozenset({"member"}),
     # forwarding G's message into G itself: its members; the link back of a forward
     ("POST", "/api/v1/conversations/{cid}/messages/{seq}/forward"): IN_G,
     ("GET", "/api/v1/conversations/{cid}/messages/{seq}/forwarded-from"): IN_G,
@@ -366,6 +373,20 @@ class World:
         assert self.mem is not None
         return int((await self.mem.send(self.group, "by mem"))["seq"])
 
+    async def mem_scheduled(self) -> str:
+        """A fresh scheduled message of mem's in G, due tomorrow: its id."""
+        assert self.mem is not None
+        made = await self.mem.post(
+            f"/conversations/{self.group}/scheduled",
+            {"body": "later", "send_at": tomorrow()},
+            expect=201,
+        )
+        return str(made["scheduled"]["id"])
+
+
+def tomorrow() -> str:
+    return (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
 
 async def build(world: World, method: str, path: str, role: str) -> Call:
     """A valid request for this operation as this role (fresh targets where it writes)."""
@@ -479,6 +500,12 @@ async def build(world: World, method: str, path: str, role: str) -> Call:
             return Call(
                 method, f"{v1}/conversations/{g}/messages/{world.forwarded_seq}/forwarded-from"
             )
+        case ("POST", "/conversations/{cid}/scheduled"):
+            body = {"body": "later", "send_at": tomorrow()}
+            return Call(method, f"{v1}/conversations/{g}/scheduled", body)
+        case (_, "/scheduled/{sid}"):
+            body = {"body": "changed"} if method == "PATCH" else None
+            return Call(method, f"{v1}/scheduled/{await world.mem_scheduled()}", body)
         case (_, "/conversations/{cid}/messages/{seq}/saved"):
             return Call(method, f"{v1}/conversations/{g}/messages/{world.message_seq}/saved")
         case ("GET", "/conversations/{cid}/pins"):

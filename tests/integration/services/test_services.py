@@ -1262,6 +1262,11 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
 
     await w.svc.notifications.set_member(bob, channel.id, MemberNotifyChange(level="all"))
     await w.svc.notifications.set_dnd(bob, DndChange(schedule=("22:00", "07:00")))
+    # a scheduled message, edited and cancelled: only bob's devices
+    later = (w.clock.now() + timedelta(hours=1)).isoformat()
+    scheduled = await w.svc.scheduled.create(bob, group.id, "later", later)
+    await w.svc.scheduled.edit(bob, scheduled.id, body="later, edited")
+    await w.svc.scheduled.cancel(bob, scheduled.id)
     stored = await w.svc.sync.committed_between(head, await w.svc.sync.head())
     published = [envelope for _, envelope in recorder.got]
     assert [envelope_for(e) for e in stored] == published
@@ -1274,7 +1279,14 @@ async def test_catch_up_routes_every_event_as_its_publish_did(w: World) -> None:
         None,
     )
     assert (kinds["thread_read"].conversation_id, kinds["thread_read"].user_id) == (None, alice.id)
-    for kind in ("message_saved", "message_unsaved"):
+    private = (
+        "message_saved",
+        "message_unsaved",
+        "scheduled_message_created",
+        "scheduled_message_updated",
+        "scheduled_message_deleted",
+    )
+    for kind in private:
         assert (kinds[kind].conversation_id, kinds[kind].user_id) == (None, bob.id)
 
 

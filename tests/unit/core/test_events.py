@@ -34,6 +34,9 @@ from tidings.core.events import (
     ReactionChanged,
     ReadMoved,
     Routing,
+    ScheduledCreated,
+    ScheduledDeleted,
+    ScheduledUpdated,
     ThreadRead,
     ThreadUpdated,
     UserUpdated,
@@ -58,6 +61,8 @@ from tidings.core.models import (
     NotifyLevel,
     OrgRole,
     Preferences,
+    ScheduledMessage,
+    ScheduledState,
     StoredEvent,
     Theme,
     ThreadSummary,
@@ -109,6 +114,25 @@ FILE_JSON = {
 }
 
 # (event, its wire payload, its routing): every kind, and both scopes of `read`
+SCHEDULED = ScheduledMessage(
+    id="s1",
+    sender_id=BOB,
+    conversation_id=CID,
+    body="later",
+    send_at=AT + timedelta(hours=1),
+    state=ScheduledState.PENDING,
+    created_at=AT,
+    updated_at=AT,
+    thread_root_seq=3,
+    attachments=("f1",),
+)
+SCHEDULED_JSON = {
+    "id": "s1", "conversation_id": "c1", "body": "later",
+    "send_at": AT_TEXT.replace("T12:", "T13:"), "state": "pending", "reply_to_seq": None,
+    "thread_root_seq": 3, "also_to_conversation": False, "attachments": ["f1"], "failure": None,
+    "sent_seq": None,
+    "version": 1, "created_at": AT_TEXT, "updated_at": AT_TEXT,
+}
 CASES: list[tuple[Event, dict[str, object], Routing]] = [
     (
         ConversationCreated(CONV, (ALICE, BOB), ALICE, AT),
@@ -305,6 +329,24 @@ CASES += [
         {"kind": "message", **HEAD, "message": {
             **MSG_JSON, "body": "@here standup?", "mentions": [], "mentions_everyone": "here"}},
         Routing(CID, sender=ALICE, client_msg_id="cm-1"),
+    ),
+    (
+        # a scheduled message: private to its sender until sent
+        ScheduledCreated(SCHEDULED, AT),
+        {"kind": "scheduled_message_created", **HEAD, "user_id": "bob",
+         "scheduled": SCHEDULED_JSON},
+        Routing(None, user=BOB),
+    ),
+    (
+        ScheduledUpdated(replace(SCHEDULED, state=ScheduledState.SENT, sent_seq=9, version=2), AT),
+        {"kind": "scheduled_message_updated", **HEAD, "user_id": "bob",
+         "scheduled": {**SCHEDULED_JSON, "state": "sent", "sent_seq": 9, "version": 2}},
+        Routing(None, user=BOB),
+    ),
+    (
+        ScheduledDeleted(CID, "s1", BOB, AT),
+        {"kind": "scheduled_message_deleted", **HEAD, "user_id": "bob", "scheduled_id": "s1"},
+        Routing(None, user=BOB),
     ),
     (
         # a user's do not disturb: only their devices

@@ -196,9 +196,20 @@ class FileQueries(TxBase):
             .select_from(t.message_attachments.join(t.messages, _carried()))
             .where(A.file_id == F.id)
         )
+        s, w = t.scheduled_attachments.c, t.scheduled_messages.c
+        scheduled = exists(  # named by a scheduled message not sent yet
+            select(s.position)
+            .select_from(
+                t.scheduled_attachments.join(
+                    t.scheduled_messages,
+                    and_(w.sender_id == s.sender_id, w.id == s.scheduled_id),
+                )
+            )
+            .where(s.file_id == F.id, w.state.in_(("pending", "sending")))
+        )
         stmt = (
             select(t.files)
-            .where(F.created_at < created_before, ~carried)
+            .where(F.created_at < created_before, ~carried, ~scheduled)
             .order_by(F.created_at)
             .limit(limit)
         )

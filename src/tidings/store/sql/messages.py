@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ from tidings.core.models import (
     MessageRef,
     Pin,
     SavedMessage,
+    ScheduledMessage,
+    ScheduledState,
     UserId,
 )
 from tidings.core.rules import everyone_mention
@@ -91,6 +94,38 @@ def _saved(row: Any) -> SavedMessage:
         utc(row.saved_at),
         int(row.position),
     )
+
+
+def _scheduled(row: Any) -> ScheduledMessage:
+    return ScheduledMessage(
+        id=row.id,
+        sender_id=UserId(row.sender_id),
+        conversation_id=ConversationId(row.conversation_id),
+        body=row.body,
+        send_at=utc(row.send_at),
+        state=ScheduledState(row.state),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        version=int(row.version),
+        reply_to_seq=None if row.reply_to_seq is None else int(row.reply_to_seq),
+        thread_root_seq=None if row.thread_root_seq is None else int(row.thread_root_seq),
+        also_to_conversation=bool(row.also_to_conversation),
+        failure=row.failure,
+        sent_seq=None if row.sent_seq is None else int(row.sent_seq),
+    )
+
+
+def _scheduled_changes(scheduled: ScheduledMessage) -> dict[str, Any]:
+    """The columns a scheduled message's changes write (its edits, claim, outcome)."""
+    return {
+        "body": scheduled.body,
+        "send_at": scheduled.send_at,
+        "state": scheduled.state.value,
+        "failure": scheduled.failure,
+        "sent_seq": scheduled.sent_seq,
+        "version": scheduled.version,
+        "updated_at": scheduled.updated_at,
+    }
 
 
 @functools.lru_cache(maxsize=512)
@@ -249,6 +284,103 @@ class MessageQueries(TxBase):
             stmt = stmt.where(s.position < before_position)
         rows = await self.conn.execute(stmt.order_by(s.position.desc()).limit(limit))
         return [_saved(r) for r in rows]
+
+    # --- scheduled messages (per sender) ----------------------------------------------
+    async def add_scheduled(self, scheduled: ScheduledMessage) -> None:
+        await self.conn.execute(
+            insert(t.scheduled_messages).values(
+                sender_id=scheduled.sender_id,
+                id=scheduled.id,
+                conversation_id=scheduled.conversation_id,
+                created_at=scheduled.created_at,
+                reply_to_seq=scheduled.reply_to_seq,
+                thread_root_seq=scheduled.thread_root_seq,
+                also_to_conversation=scheduled.also_to_conversation,
+                **_scheduled_changes(scheduled),
+            )
+        )
+        if scheduled.attachments:
+            await self.conn.execute(
+                insert(t.scheduled_attachments),
+                [
+                    {
+                        "sender_id": scheduled.sender_id,
+                        "scheduled_id": scheduled.id,
+                        "position": i,
+                        "file_id": file_id,
+                    }
+                    for i, file_id in enumerate(scheduled.attachments)
+                ],
+            )
+
+    async def _with_attachments(
+        self, sender_id: str, found: list[ScheduledMessage]
+    ) -> list[ScheduledMessage]:
+        if not found:
+            return found
+        c = t.scheduled_attachments.c
+        rows = await self.conn.execute(
+            select(c.scheduled_id, c.file_id)
+            .where(c.sender_id == sender_id, c.scheduled_id.in_([s.id for s in found]))
+            .order_by(c.scheduled_id, c.position)
+        )
+        files: dict[str, list[str]] = {}
+        for r in rows:
+            files.setdefault(r.scheduled_id, []).append(r.file_id)
+        return [
+            replace(s, attachments=tuple(files[s.id])) if s.id in files else s for s in found
+        ]
+
+    async def get_scheduled(self, sender_id: str, scheduled_id: str) -> ScheduledMessage | None:
+        c = t.scheduled_messages.c
+        row = (
+            await self.conn.execute(
+                select(t.scheduled_messages).where(c.sender_id == sender_id, c.id == scheduled_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return (await self._with_attachments(sender_id, [_scheduled(row)]))[0]
+
+    async def update_scheduled(
+        self, scheduled: ScheduledMessage, *, state: ScheduledState, version: int
+    ) -> bool:
+        c = t.scheduled_messages.c
+        done = await self.conn.execute(
+            update(t.scheduled_messages)
+            .where(
+                c.sender_id == scheduled.sender_id,
+                c.id == scheduled.id,
+                c.state == state.value,
+                c.version == version,
+            )
+            .values(**_scheduled_changes(scheduled))
+        )
+        return bool(done.rowcount)
+
+    async def count_scheduled(self, sender_id: str, states: Sequence[ScheduledState]) -> int:
+        c = t.scheduled_messages.c
+        stmt = select(func.count()).where(
+            c.sender_id == sender_id, c.state.in_([s.value for s in states])
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def list_scheduled(
+        self,
+        sender_id: str,
+        states: Sequence[ScheduledState],
+        *,
+        conversation_id: str | None = None,
+        limit: int,
+    ) -> list[ScheduledMessage]:
+        c = t.scheduled_messages.c
+        stmt = select(t.scheduled_messages).where(
+            c.sender_id == sender_id, c.state.in_([s.value for s in states])
+        )
+        if conversation_id is not None:
+            stmt = stmt.where(c.conversation_id == conversation_id)
+        rows = await self.conn.execute(stmt.order_by(c.send_at, c.id).limit(limit))
+        return await self._with_attachments(sender_id, [_scheduled(r) for r in rows])
 
     async def send_targets(self, keys: Sequence[tuple[str, str]]) -> SendTargets:
         if not keys:

@@ -216,6 +216,42 @@ saved_messages = Table(
     Index("ix_saved_messages_message", "conversation_id", "seq"),
 )
 
+# migration 0024: messages to send later (private to their sender until sent), keyed
+# on the sender (a per-user table, like saved_messages); `version` grows with each edit
+scheduled_messages = Table(
+    "scheduled_messages",
+    metadata,
+    Column("sender_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("conversation_id", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reply_to_seq", BigInteger, nullable=True),
+    Column("thread_root_seq", BigInteger, nullable=True),
+    Column("also_to_conversation", Boolean, nullable=False),
+    Column("send_at", TS, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("failure", Text, nullable=True),
+    Column("sent_seq", BigInteger, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    PrimaryKeyConstraint("sender_id", "id"),
+    Index("ix_scheduled_messages_sender_state", "sender_id", "state", "send_at"),
+)
+
+# migration 0024: the files a scheduled message will carry, in their order (kept from
+# the file collection while it is not sent)
+scheduled_attachments = Table(
+    "scheduled_attachments",
+    metadata,
+    Column("sender_id", String(32), nullable=False),
+    Column("scheduled_id", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("file_id", String(32), nullable=False),
+    PrimaryKeyConstraint("sender_id", "scheduled_id", "position"),
+    Index("ix_scheduled_attachments_file", "file_id"),
+)
+
 # the unread-mention rows: one per mentioned user and message; a message that mentions
 # everyone (@all, @channel, @here) has one more row, of user MENTION_EVERYONE (no user
 # id is "*"), counted for every member but its sender (store/sql/conversations.py)
