@@ -34,6 +34,7 @@ from tidings.core.errors import (
     InvalidRequest,
     NotFound,
     TidingsError,
+    Unavailable,
 )
 from tidings.core.events import ScheduledCreated, ScheduledDeleted, ScheduledUpdated
 from tidings.core.jobs import Job, JobPolicy
@@ -345,9 +346,14 @@ class ScheduledService:
                 )
                 seq = message.seq
             except TidingsError as exc:
-                if exc.code not in _FINAL:
+                if exc.code not in _FINAL and job.attempt < job.max_attempts:
                     raise  # unavailable, rate limited...: the job is retried
-                failure = exc
+                failure = exc  # (on the last attempt, whatever the error: not left sending)
+            except Exception:
+                if job.attempt < job.max_attempts:
+                    raise
+                log.exception("scheduled_send_error", scheduled_id=row.id)
+                failure = Unavailable("the message could not be sent")
         if failure is not None:
             # sent before (a run that died after the send) although refused now?
             key = (UserId(sender_id), CLIENT_ID_PREFIX + row.id)

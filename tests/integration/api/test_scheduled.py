@@ -14,10 +14,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.conftest import AppServer, MakeServer, World
 from tests.fakes import FakeClock
 from tests.helpers import Api
 from tests.rabbit import delete_prefix, require_rabbitmq, unique_prefix
+from tidings.core.errors import Unavailable
+from tidings.core.jobs import Job
 from tidings.core.models import ScheduledState, UserId
 from tidings.services.scheduled import SCHEDULED_SEND
 
@@ -248,8 +252,7 @@ async def test_a_sender_who_may_no_longer_post_gets_a_failure_with_the_reason(
             ann, ben = await world.users("scfann", "scfben")
             left = await world.conversation(ben, ann)
             archived = await world.conversation(ann, ben, name="to archive")
-            body = {"kind": "channel", "name": "news", "member_ids": [ann.id],
-                    "announcement": True}
+            body = {"kind": "channel", "name": "news", "member_ids": [ann.id], "announcement": True}
             news = (await ben.post("/conversations", body, expect=201))["conversation"]["id"]
             # ann moderates `news` when she schedules there, and no longer when it is due
             await set_role(ben, news, ann.id, "moderator")
@@ -288,7 +291,9 @@ async def test_a_sender_who_may_no_longer_post_gets_a_failure_with_the_reason(
             assert done.sent_seq == before.seq
             failed = {s["id"]: s for s in await listed(ann)}
             assert {k: v["state"] for k, v in failed.items()} == {
-                a["id"]: "failed", b["id"]: "failed", c["id"]: "failed"
+                a["id"]: "failed",
+                b["id"]: "failed",
+                c["id"]: "failed",
             }
             assert failed[a["id"]]["failure"].startswith("not_found")
             assert failed[b["id"]]["failure"].startswith("forbidden")
@@ -319,8 +324,7 @@ async def test_scheduling_takes_a_sends_checks_the_horizon_the_cap_and_hostile_i
         try:
             ann, ben, out = await world.users("schann", "schben", "schout")
             cid = await world.conversation(ann, ben)
-            body = {"kind": "channel", "name": "news", "member_ids": [ben.id],
-                    "announcement": True}
+            body = {"kind": "channel", "name": "news", "member_ids": [ben.id], "announcement": True}
             news = (await ann.post("/conversations", body, expect=201))["conversation"]["id"]
             soon = at(clock, 60)
             bad_times = [
@@ -367,9 +371,7 @@ async def test_scheduling_takes_a_sends_checks_the_horizon_the_cap_and_hostile_i
             for sid in ("x" * 33, "%00", "nope"):
                 r = await ann.http.patch(f"/scheduled/{sid}", json={"body": "x"})
                 assert r.status_code in (400, 404), (sid, r.status_code, r.text, r.headers)
-                assert r.json()["error"]["code"] in (
-                    "invalid_request", "not_found"
-                ), sid
+                assert r.json()["error"]["code"] in ("invalid_request", "not_found"), sid
             r = await ann.http.get("/scheduled", params={"conversation_id": "x" * 33})
             assert r.status_code == 400
             # the cap: waiting ones count; a cancelled one frees its place
@@ -427,8 +429,10 @@ async def test_stale_scheduled_list_plus_events_equals_a_fresh_fetch(
             held = await listed(ann)
             # while ann is away
             await ann.call(
-                "PATCH", f"/scheduled/{keep['id']}",
-                json={"send_at": at(clock, 30)}, expect=200,
+                "PATCH",
+                f"/scheduled/{keep['id']}",
+                json={"send_at": at(clock, 30)},
+                expect=200,
             )
             await ann.call("DELETE", f"/scheduled/{gone['id']}", expect=204)
             await schedule(ann, two, "new", at(clock, 2 * HOUR))
@@ -474,8 +478,10 @@ async def test_delivery_through_rabbitmq_by_the_servers_own_worker(
                 moved = (await schedule(ann, cid, "moved", soon(3)))["scheduled"]
                 new_time = soon(5)
                 await ann.call(
-                    "PATCH", f"/scheduled/{moved['id']}",
-                    json={"send_at": new_time, "body": "moved later"}, expect=200,
+                    "PATCH",
+                    f"/scheduled/{moved['id']}",
+                    json={"send_at": new_time, "body": "moved later"},
+                    expect=200,
                 )
                 deadline = time.monotonic() + 30
                 while len(await history(ben, cid)) < 2 or await listed(ann):
@@ -529,9 +535,9 @@ async def test_a_disabled_senders_scheduled_message_is_not_sent(make_server: Mak
             admin = await world.admin()
             ann, ben = await world.users("scdann", "scdben")
             cid = await world.conversation(ben, ann)
-            sid = (await schedule(ann, cid, "from a disabled account", at(clock, 60)))[
-                "scheduled"
-            ]["id"]
+            sid = (await schedule(ann, cid, "from a disabled account", at(clock, 60)))["scheduled"][
+                "id"
+            ]
             await admin.call("PATCH", f"/users/{ann.id}", json={"disabled": True}, expect=200)
             clock.advance(120)
             await run_due(server)
@@ -588,5 +594,49 @@ async def test_attachments_are_the_senders_own_kept_from_collection_and_sent(
             (message,) = await history(ben, cid)
             assert [f["id"] for f in message["attachments"]] == [mine["id"]]
             assert (await ben.http.get(f"/files/{mine['id']}")).content == b"the agenda"
+        finally:
+            await world.close()
+
+
+async def test_a_passing_refusal_is_retried_and_fails_the_message_on_the_last_attempt(
+    make_server: MakeServer,
+) -> None:
+    """The send path unavailable at delivery (the store away, say): an attempt before the
+    last leaves it `sending` for the retry; the last attempt marks it `failed` with the
+    reason (once dead-lettered, it was left `sending`: not cancellable, and counted
+    against the cap)."""
+    clock = FakeClock(START, tick=timedelta(milliseconds=1))
+    async with make_server(clock=clock) as server:
+        world = World(server)
+        try:
+            ann, ben = await world.users("scpann", "scpben")
+            cid = await world.conversation(ann, ben)
+            made = (await schedule(ann, cid, "later", at(clock, 60)))["scheduled"]
+            clock.advance(120)
+            payload = {"sender_id": ann.id, "id": made["id"], "version": made["version"]}
+
+            def attempt(n: int) -> Job:
+                return Job(f"j-{n}", SCHEDULED_SEND, payload, n, 8, clock.now())
+
+            class Away:  # a fault injected into our own send path, not a stand-in server
+                async def send(self, *args: Any, **kwargs: Any) -> Any:
+                    raise Unavailable("the store is away")
+
+            scheduled = server.container.services.scheduled
+            real, scheduled.messages = scheduled.messages, Away()  # type: ignore[assignment]
+            try:
+                with pytest.raises(Unavailable):
+                    await scheduled._deliver(attempt(7))
+                (row,) = await listed(ann)
+                assert row["state"] == "sending"
+                await scheduled._deliver(attempt(8))
+            finally:
+                scheduled.messages = real
+            (row,) = await listed(ann)
+            assert row["state"] == "failed" and row["failure"].startswith("unavailable")
+            await scheduled._deliver(attempt(1))  # an admin's retry of the dead letter
+            assert await history(ben, cid) == []
+            await ann.call("DELETE", f"/scheduled/{made['id']}", expect=204)  # dismissed
+            assert await listed(ann) == []
         finally:
             await world.close()
