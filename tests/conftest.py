@@ -438,9 +438,7 @@ def _redis_clear(prefix: str) -> None:
 
 
 @pytest.fixture
-def live_server(
-    tmp_path: Path, backend: Backend, sqlite_template: Path
-) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, backend: Backend, sqlite_template: Path) -> Iterator[LiveServer]:
     """The real server process, on SQLite and (parametrized) on PostgreSQL + Redis, on a
     copy of the migrated database (a first start's migrations: tests/e2e/test_cli.py)."""
     data = tmp_path / "data"
@@ -672,6 +670,26 @@ class AppServer:
                 if not busy and cursors.get("search", head) >= head:
                     return
                 await asyncio.sleep(0.05)
+
+    async def run_due_jobs(self, timeout: float = 20) -> None:
+        """Run every job due now (here, beside the server's own worker) until none is
+        due, queued or running; jobs due later (a digest's delay, a scheduled message's
+        time on the test's clock) wait."""
+        jobs = self.container.services.jobs
+        async with asyncio.timeout(timeout):
+            while True:
+                await jobs.drain()
+                stats = await jobs.stats(None)
+                busy = sum(
+                    n
+                    for states in stats.by_state.values()
+                    for state, n in states.items()
+                    if state in ("queued", "running")
+                )
+                due = await jobs.next_due_in()
+                if not busy and (due is None or due > 0):
+                    return
+                await asyncio.sleep(0.02)
 
     async def counts_nothing(self, timeout: float = 5) -> None:
         """Once every socket of a test closed: neither the connection guard nor the

@@ -436,40 +436,39 @@ class DndUpdated(_OwnState):
         return None
 
 
+class _OfScheduled:
+    """An event carrying a scheduled message whole: to its sender's connections only (a
+    scheduled message is private to its sender until it is sent)."""
+
+    __slots__ = ()
+    scheduled: ScheduledMessage
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return self.scheduled.conversation_id
+
+    @property
+    def routing(self) -> Routing:
+        return Routing(None, user=self.scheduled.sender_id)
+
+
 @dataclass(frozen=True, slots=True)
-class ScheduledCreated:
-    """The sender scheduled a message (services/scheduled.py): only their own connections
-    are told (a scheduled message is private to its sender until it is sent)."""
+class ScheduledCreated(_OfScheduled):
+    """The sender scheduled a message (services/scheduled.py)."""
 
     kind: ClassVar[EventKind] = EventKind.SCHEDULED_CREATED
     scheduled: ScheduledMessage
     at: datetime
 
-    @property
-    def conversation_id(self) -> ConversationId:
-        return self.scheduled.conversation_id
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(None, user=self.scheduled.sender_id)
-
 
 @dataclass(frozen=True, slots=True)
-class ScheduledUpdated:
+class ScheduledUpdated(_OfScheduled):
     """A scheduled message changed: edited (body, send_at), being sent, sent (`sent_seq`)
-    or failed (`failure`): `scheduled` whole, to its sender's connections only."""
+    or failed (`failure`): `scheduled` whole."""
 
     kind: ClassVar[EventKind] = EventKind.SCHEDULED_UPDATED
     scheduled: ScheduledMessage
     at: datetime
-
-    @property
-    def conversation_id(self) -> ConversationId:
-        return self.scheduled.conversation_id
-
-    @property
-    def routing(self) -> Routing:
-        return Routing(None, user=self.scheduled.sender_id)
 
 
 @dataclass(frozen=True, slots=True)

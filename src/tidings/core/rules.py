@@ -113,6 +113,21 @@ def clean_text(raw: str, *, field: str, max_chars: int, allow_empty: bool = Fals
     return text
 
 
+def check_attachment_ids(attachments: Iterable[str], most: int) -> tuple[str, ...]:
+    """The file ids a message names: at most `most`, distinct, each a short string (whose
+    files the caller's service then looks up)."""
+    files = tuple(attachments)
+    if len(files) > most:
+        raise CapReached(f"at most {most} files on one message", field="attachments", limit=most)
+    if len(set(files)) != len(files) or any(
+        not isinstance(f, str) or not 0 < len(f) <= 64 for f in files
+    ):
+        raise InvalidRequest(
+            "attachments are distinct file ids (from POST /files)", field="attachments"
+        )
+    return files
+
+
 def check_body(body: str, max_bytes: int) -> str:
     """A message body: not blank, at most `max_bytes` of UTF-8."""
     if not body.strip():

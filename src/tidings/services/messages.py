@@ -54,6 +54,7 @@ from tidings.core.models import (
 )
 from tidings.core.notify import EveryoneMention
 from tidings.core.rules import (
+    check_attachment_ids,
     check_body,
     check_can_edit,
     check_can_mention_everyone,
@@ -212,17 +213,7 @@ class MessageService:
             )
         files = tuple(attachments)
         if files:
-            most = self.d.files.max_attachments_per_message
-            if len(files) > most:
-                raise CapReached(
-                    f"at most {most} files on one message", field="attachments", limit=most
-                )
-            if len(set(files)) != len(files) or any(
-                not isinstance(f, str) or not 0 < len(f) <= 64 for f in files
-            ):
-                raise InvalidRequest(
-                    "attachments are distinct file ids (from POST /files)", field="attachments"
-                )
+            files = check_attachment_ids(files, self.d.files.max_attachments_per_message)
         loop = self._loop
         if loop is None or self._queue is None or self._writer is None or self._writer.done():
             loop = self._loop = asyncio.get_running_loop()

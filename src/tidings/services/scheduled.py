@@ -39,7 +39,12 @@ from tidings.core.errors import (
 from tidings.core.events import ScheduledCreated, ScheduledDeleted, ScheduledUpdated
 from tidings.core.jobs import Job, JobPolicy
 from tidings.core.models import FileStatus, ScheduledMessage, ScheduledState, User, UserId
-from tidings.core.rules import check_body, check_can_post, check_not_archived
+from tidings.core.rules import (
+    check_attachment_ids,
+    check_body,
+    check_can_post,
+    check_not_archived,
+)
 from tidings.services.access import access_conversation
 from tidings.services.context import Deps
 from tidings.services.events import EventBatch
@@ -122,19 +127,7 @@ class ScheduledService:
 
     def _check_attachments(self, attachments: Sequence[str]) -> tuple[str, ...]:
         """A send's checks of the file ids it names (services/messages.py `submit`)."""
-        files = tuple(attachments)
-        most = self.d.files.max_attachments_per_message
-        if len(files) > most:
-            raise CapReached(
-                f"at most {most} files on one message", field="attachments", limit=most
-            )
-        if len(set(files)) != len(files) or any(
-            not isinstance(f, str) or not 0 < len(f) <= 64 for f in files
-        ):
-            raise InvalidRequest(
-                "attachments are distinct file ids (from POST /files)", field="attachments"
-            )
-        return files
+        return check_attachment_ids(attachments, self.d.files.max_attachments_per_message)
 
     async def _check_files(self, tx: Tx, actor: User, files: tuple[str, ...]) -> None:
         """Each one the caller's own upload, not quarantined (else not_found, as a send)."""

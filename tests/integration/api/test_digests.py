@@ -4,7 +4,6 @@ sleeping); on SQLite and on PostgreSQL + Redis."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,26 +17,6 @@ from tests.smtp_server import SmtpServer
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DELAY = 600
-
-
-async def run_due(server: AppServer) -> None:
-    """Run every job due now (here, beside the server's own worker) until none is due,
-    queued or running; jobs due later (the digests' delay) wait."""
-    jobs = server.container.services.jobs
-    async with asyncio.timeout(20):
-        while True:
-            await jobs.drain()
-            stats = await jobs.stats(None)
-            busy = sum(
-                n
-                for states in stats.by_state.values()
-                for state, n in states.items()
-                if state in ("queued", "running")
-            )
-            due = await jobs.next_due_in()
-            if not busy and (due is None or due > 0):
-                return
-            await asyncio.sleep(0.02)
 
 
 def settings(smtp: SmtpServer) -> dict[str, Any]:
@@ -91,13 +70,13 @@ async def test_one_digest_batches_what_is_still_unread_after_the_delay(
         await ann.send(dm, "first <b>&amp; one")
         await ann.send(group, "no mention: not mailed")
         await ann.send(group, "second, @ben 看一下")
-        await run_due(server)
+        await server.run_due_jobs()
         assert smtp.mails == []  # not before the delay
         clock.advance(DELAY / 2)
-        await run_due(server)
+        await server.run_due_jobs()
         assert smtp.mails == []
         clock.advance(DELAY / 2 + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert len(smtp.mails) == 1
         mail = smtp.mails[0]
         assert mail.rcpt_tos == ["ben@example.org"] and mail.mail_from == "chat@example.org"
@@ -115,13 +94,13 @@ async def test_one_digest_batches_what_is_still_unread_after_the_delay(
         assert link in text
         # once: nothing new, nothing more
         clock.advance(DELAY * 3)
-        await run_due(server)
+        await server.run_due_jobs()
         assert len(smtp.mails) == 1
         # read before the delay ends: not mailed
         sent = await ann.send(dm, "third, read in time")
         await ben.post(f"/conversations/{dm}/read", {"seq": sent["seq"]}, expect=None)
         clock.advance(DELAY + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert len(smtp.mails) == 1
 
         # the unsubscribe link works without signing in
@@ -143,7 +122,7 @@ async def test_one_digest_batches_what_is_still_unread_after_the_delay(
         assert got["notifications"]["email_digests"] is False
         await ann.send(dm, "fourth, after unsubscribing")
         clock.advance(DELAY + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert len(smtp.mails) == 1
         audit = await admin.get("/audit?action=digests_unsubscribed")
         assert [e["target_id"] for e in audit["entries"]] == [ben.id]  # once
@@ -160,7 +139,7 @@ async def test_english_digest_without_previews_and_settings_checks(
         # no address: no mail
         await ann.send(dm, "before ben has an address")
         clock.advance(DELAY + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert smtp.mails == []
         for bad in ["not-an-address", "a@b", "x <y@z.org>", "a b@c.org", "a@b.org\r\nBcc: e@f.org"]:
             answer = await ben.call(
@@ -175,7 +154,7 @@ async def test_english_digest_without_previews_and_settings_checks(
         )
         await ann.send(dm, "a secret plan")
         clock.advance(DELAY + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert len(smtp.mails) == 1
         mail = smtp.mails[0]
         # the first message was unread too, and within the look-back: both are listed
@@ -190,7 +169,7 @@ async def test_english_digest_without_previews_and_settings_checks(
         )
         await ann.send(dm, "off now")
         clock.advance(DELAY + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert len(smtp.mails) == 1
         # removing the address
         got = await ben.call(
@@ -241,7 +220,7 @@ async def test_mute_dnd_and_level_none_suppress_digests(make_server: MakeServer)
         await ann.send(group, "muted @ben")
         await ann.send(dm, "at level none")
         clock.advance(DELAY + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert smtp.mails == []
         # do not disturb when the digest is due: not mailed then
         await ben.call(
@@ -251,7 +230,7 @@ async def test_mute_dnd_and_level_none_suppress_digests(make_server: MakeServer)
         await ben.call("PUT", "/users/me/notifications", json={"dnd_until": until}, expect=200)
         await ann.send(dm, "during do not disturb")
         clock.advance(DELAY + 5)
-        await run_due(server)
+        await server.run_due_jobs()
         assert smtp.mails == []
         # a group message without a mention is no digest's, whatever the level
         await ben.call(
@@ -259,5 +238,5 @@ async def test_mute_dnd_and_level_none_suppress_digests(make_server: MakeServer)
         )
         await ann.send(group, "no mention in the group")
         clock.advance(DELAY * 3)
-        await run_due(server)
+        await server.run_due_jobs()
         assert smtp.mails == []

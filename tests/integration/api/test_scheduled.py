@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AppServer, MakeServer, World
+from tests.conftest import MakeServer, World
 from tests.fakes import FakeClock
 from tests.helpers import Api
 from tests.rabbit import delete_prefix, require_rabbitmq, unique_prefix
@@ -56,26 +56,6 @@ async def set_role(api: Api, cid: str, uid: str, role: str) -> None:
 
 def code(answer: Any) -> str:
     return str(answer["error"]["code"])
-
-
-async def run_due(server: AppServer) -> None:
-    """Run every job due now (beside the server's own worker) until none is due, queued
-    or running; jobs due later wait (as tests/integration/api/test_digests.py)."""
-    jobs = server.container.services.jobs
-    async with asyncio.timeout(20):
-        while True:
-            await jobs.drain()
-            stats = await jobs.stats(None)
-            busy = sum(
-                n
-                for states in stats.by_state.values()
-                for state, n in states.items()
-                if state in ("queued", "running")
-            )
-            due = await jobs.next_due_in()
-            if not busy and (due is None or due > 0):
-                return
-            await asyncio.sleep(0.02)
 
 
 async def history(api: Api, cid: str) -> list[dict[str, Any]]:
@@ -127,7 +107,7 @@ async def test_schedule_edit_and_delivery_at_the_new_time_to_the_sender_only(
                 answer = await ben.call(method, f"/scheduled/{sid}", expect=404, **kw)
                 assert code(answer) == "not_found"
 
-            await run_due(server)
+            await server.run_due_jobs()
             assert await history(ann, cid) == []  # not before its time
             edited = (
                 await ann.call(
@@ -141,12 +121,12 @@ async def test_schedule_edit_and_delivery_at_the_new_time_to_the_sender_only(
             assert (await tab1.event("scheduled_message_updated"))["event"]["scheduled"] == edited
 
             clock.advance(HOUR + 60)  # the old time: the old job must not send
-            await run_due(server)
+            await server.run_due_jobs()
             assert await history(ann, cid) == []
             assert (await listed(ann, conversation_id=cid))[0]["state"] == "pending"
 
             clock.advance(HOUR)  # the new time
-            await run_due(server)
+            await server.run_due_jobs()
             (message,) = await history(ann, cid)
             assert message["body"] == "even later" and message["sender_id"] == ann.id
             assert message["client_msg_id"] == f"sched-{sid}"
@@ -186,7 +166,7 @@ async def test_cancel_before_delivery_sends_nothing(make_server: MakeServer) -> 
             await ann.call("DELETE", f"/scheduled/{sid}", expect=404)
             await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "x"}, expect=404)
             clock.advance(120)
-            await run_due(server)
+            await server.run_due_jobs()
             assert await history(ann, cid) == []
         finally:
             await world.close()
@@ -229,7 +209,7 @@ async def test_delivery_is_exactly_once_when_the_job_runs_again_or_died_midway(
             await asyncio.gather(deliver(one), deliver(one))
             await deliver(one)
             await deliver(two)
-            await run_due(server)  # and the server's own jobs
+            await server.run_due_jobs()  # and the server's own jobs
             await deliver(two)
             bodies = [m["body"] for m in await history(ann, cid)]
             assert sorted(bodies) == ["one", "two"]
@@ -281,7 +261,7 @@ async def test_a_sender_who_may_no_longer_post_gets_a_failure_with_the_reason(
             await ann.call("PUT", f"/conversations/{archived}/archive", expect=200)
             await set_role(ben, news, ann.id, "member")
             clock.advance(120)
-            await run_due(server)
+            await server.run_due_jobs()
             assert [m["body"] for m in await history(ben, left)] == ["sent before leaving"]
             for cid in (archived, news):
                 assert await history(ben, cid) == []
@@ -439,10 +419,10 @@ async def test_stale_scheduled_list_plus_events_equals_a_fresh_fetch(
             fails = (await schedule(ann, two, "fails", at(clock, 90)))["scheduled"]
             assert fails["state"] == "pending"
             clock.advance(65)
-            await run_due(server)  # `keep` (at its new time) and `sent`
+            await server.run_due_jobs()  # `keep` (at its new time) and `sent`
             await ann.call("DELETE", f"/conversations/{two}/members/{ann.id}", expect=204)
             clock.advance(60)
-            await run_due(server)  # `fails`
+            await server.run_due_jobs()  # `fails`
             for event in await sync_events(ann, since):
                 apply_scheduled_event(ann.id, held, event)
             fresh = await listed(ann)
@@ -540,7 +520,7 @@ async def test_a_disabled_senders_scheduled_message_is_not_sent(make_server: Mak
             ]
             await admin.call("PATCH", f"/users/{ann.id}", json={"disabled": True}, expect=200)
             clock.advance(120)
-            await run_due(server)
+            await server.run_due_jobs()
             assert await history(ben, cid) == []
             async with server.container.store.read() as tx:
                 row = await tx.get_scheduled(ann.id, sid)
@@ -590,7 +570,7 @@ async def test_attachments_are_the_senders_own_kept_from_collection_and_sent(
             assert collected.files == 3  # extra, third and ben's
             assert (await ann.http.get(f"/files/{mine['id']}/meta")).status_code == 200
             clock.advance(HOUR + 60)
-            await run_due(server)
+            await server.run_due_jobs()
             (message,) = await history(ben, cid)
             assert [f["id"] for f in message["attachments"]] == [mine["id"]]
             assert (await ben.http.get(f"/files/{mine['id']}")).content == b"the agenda"
