@@ -167,6 +167,13 @@ def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 10.0) -> floa
     return random.uniform(ceiling / 2, ceiling)
 
 
+def _aware_time(send_at: datetime) -> str:
+    """A scheduled message's time as the server takes it (RFC 3339 with its zone)."""
+    if send_at.tzinfo is None:
+        raise ValueError("send_at must be an aware datetime (with a time zone)")
+    return send_at.isoformat()
+
+
 def _ws_url(base_url: str) -> str:
     if base_url.startswith("https://"):
         return "wss://" + base_url[len("https://") :] + API_PREFIX + "/ws"
@@ -1692,9 +1699,7 @@ class Client:
         conversation you may post in at ``send_at`` (an aware datetime in the future,
         within the server's horizon). The server sends it then, as you; your
         connections get the ``ScheduledMessage*`` events."""
-        if send_at.tzinfo is None:
-            raise ValueError("send_at must be an aware datetime (with a time zone)")
-        payload: dict[str, Any] = {"body": body, "send_at": send_at.isoformat()}
+        payload: dict[str, Any] = {"body": body, "send_at": _aware_time(send_at)}
         if reply_to_seq is not None:
             payload["reply_to_seq"] = reply_to_seq
         if thread_root_seq is not None:
@@ -1729,13 +1734,11 @@ class Client:
         send_at: datetime | None = None,
     ) -> ScheduledMessage:
         """Change a pending scheduled message's body and/or time."""
-        if send_at is not None and send_at.tzinfo is None:
-            raise ValueError("send_at must be an aware datetime (with a time zone)")
         payload: dict[str, Any] = {}
         if body is not None:
             payload["body"] = body
         if send_at is not None:
-            payload["send_at"] = send_at.isoformat()
+            payload["send_at"] = _aware_time(send_at)
         data = await self.request(
             "PATCH", f"/scheduled/{quote(scheduled_id, safe='')}", json=payload
         )

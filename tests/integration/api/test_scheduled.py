@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import MakeServer, World
+from tests.conftest import AppServer, MakeServer, World
 from tests.fakes import FakeClock
 from tests.helpers import Api
 from tests.rabbit import delete_prefix, require_rabbitmq, unique_prefix
@@ -58,6 +60,23 @@ def code(answer: Any) -> str:
     return str(answer["error"]["code"])
 
 
+@asynccontextmanager
+async def two_members(
+    make_server: MakeServer, prefix: str, **settings: Any
+) -> AsyncIterator[tuple[AppServer, FakeClock, World, Api, Api, str]]:
+    """A server on a test clock at START, with `<prefix>ann` and `<prefix>ben` in a group
+    (ann its owner): (server, clock, world, ann, ben, cid); the world closed after."""
+    clock = FakeClock(START, tick=timedelta(milliseconds=1))
+    async with make_server(clock=clock, **settings) as server:
+        world = World(server)
+        try:
+            ann, ben = await world.users(f"{prefix}ann", f"{prefix}ben")
+            cid = await world.conversation(ann, ben)
+            yield server, clock, world, ann, ben, cid
+        finally:
+            await world.close()
+
+
 async def history(api: Api, cid: str) -> list[dict[str, Any]]:
     return list((await api.get(f"/conversations/{cid}/messages"))["messages"])
 
@@ -71,155 +90,134 @@ async def sync_events(api: Api, since: str) -> list[dict[str, Any]]:
 async def test_schedule_edit_and_delivery_at_the_new_time_to_the_sender_only(
     make_server: MakeServer,
 ) -> None:
-    clock = FakeClock(START, tick=timedelta(milliseconds=1))
-    async with make_server(clock=clock) as server:
-        world = World(server)
-        try:
-            ann, ben = await world.users("scann", "scben")
-            cid = await world.conversation(ann, ben)
-            other = await world.conversation(ann, name="solo")
-            ws_ben = await world.ws(ben)
-            since_ben = ws_ben.ready["position"]
-            tab1, tab2 = await world.ws(ann), await world.ws(ann)
+    async with two_members(make_server, "sc") as (server, clock, world, ann, ben, cid):
+        other = await world.conversation(ann, name="solo")
+        ws_ben = await world.ws(ben)
+        since_ben = ws_ben.ready["position"]
+        tab1, tab2 = await world.ws(ann), await world.ws(ann)
 
-            made = (await schedule(ann, cid, "later, 你好", at(clock, HOUR)))["scheduled"]
-            assert made["state"] == "pending" and made["body"] == "later, 你好"
-            assert made["conversation_id"] == cid and made["sent_seq"] is None
-            for tab in (tab1, tab2):
-                event = (await tab.event("scheduled_message_created"))["event"]
-                assert event["scheduled"] == made and event["user_id"] == ann.id
-            later = (await schedule(ann, other, "elsewhere", at(clock, 3 * HOUR)))["scheduled"]
-            # the soonest first
-            assert [s["id"] for s in await listed(ann)] == [made["id"], later["id"]]
-            assert [s["body"] for s in await listed(ann, conversation_id=other)] == ["elsewhere"]
-            got = await ann.get(f"/scheduled/{made['id']}")
-            assert got["scheduled"] == made
+        made = (await schedule(ann, cid, "later, 你好", at(clock, HOUR)))["scheduled"]
+        assert made["state"] == "pending" and made["body"] == "later, 你好"
+        assert made["conversation_id"] == cid and made["sent_seq"] is None
+        for tab in (tab1, tab2):
+            event = (await tab.event("scheduled_message_created"))["event"]
+            assert event["scheduled"] == made and event["user_id"] == ann.id
+        later = (await schedule(ann, other, "elsewhere", at(clock, 3 * HOUR)))["scheduled"]
+        # the soonest first
+        assert [s["id"] for s in await listed(ann)] == [made["id"], later["id"]]
+        assert [s["body"] for s in await listed(ann, conversation_id=other)] == ["elsewhere"]
+        got = await ann.get(f"/scheduled/{made['id']}")
+        assert got["scheduled"] == made
 
-            # ben sees none of it, can touch none of it (as if it did not exist)
-            assert await listed(ben) == []
-            assert await listed(ben, conversation_id=cid) == []
-            sid = made["id"]
-            for method, kw in (
-                ("GET", {}),
-                ("PATCH", {"json": {"body": "hijack"}}),
-                ("DELETE", {}),
-            ):
-                answer = await ben.call(method, f"/scheduled/{sid}", expect=404, **kw)
-                assert code(answer) == "not_found"
-
-            await server.run_due_jobs()
-            assert await history(ann, cid) == []  # not before its time
-            edited = (
-                await ann.call(
-                    "PATCH",
-                    f"/scheduled/{sid}",
-                    json={"body": "even later", "send_at": at(clock, 2 * HOUR)},
-                    expect=200,
-                )
-            )["scheduled"]
-            assert edited["version"] == made["version"] + 1 and edited["body"] == "even later"
-            assert (await tab1.event("scheduled_message_updated"))["event"]["scheduled"] == edited
-
-            clock.advance(HOUR + 60)  # the old time: the old job must not send
-            await server.run_due_jobs()
-            assert await history(ann, cid) == []
-            assert (await listed(ann, conversation_id=cid))[0]["state"] == "pending"
-
-            clock.advance(HOUR)  # the new time
-            await server.run_due_jobs()
-            (message,) = await history(ann, cid)
-            assert message["body"] == "even later" and message["sender_id"] == ann.id
-            assert message["client_msg_id"] == f"sched-{sid}"
-            assert (await ws_ben.event("message"))["event"]["message"]["seq"] == message["seq"]
-            states = []
-            while not states or states[-1] != "sent":
-                event = (await tab2.event("scheduled_message_updated"))["event"]
-                states.append(event["scheduled"]["state"])
-            assert states[-2:] == ["sending", "sent"]
-            assert event["scheduled"]["sent_seq"] == message["seq"]
-            assert [s["body"] for s in await listed(ann)] == ["elsewhere"]
-            # sent: neither editable nor cancellable any more
-            answer = await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "x"}, expect=404)
+        # ben sees none of it, can touch none of it (as if it did not exist)
+        assert await listed(ben) == []
+        assert await listed(ben, conversation_id=cid) == []
+        sid = made["id"]
+        for method, kw in (
+            ("GET", {}),
+            ("PATCH", {"json": {"body": "hijack"}}),
+            ("DELETE", {}),
+        ):
+            answer = await ben.call(method, f"/scheduled/{sid}", expect=404, **kw)
             assert code(answer) == "not_found"
-            await ann.call("DELETE", f"/scheduled/{sid}", expect=404)
-            # nothing of ann's schedule reached ben's stream
-            kinds = [e["kind"] for e in await sync_events(ben, since_ben)]
-            assert not [k for k in kinds if k.startswith("scheduled_")]
-            assert "message" in kinds
-        finally:
-            await world.close()
+
+        await server.run_due_jobs()
+        assert await history(ann, cid) == []  # not before its time
+        edited = (
+            await ann.call(
+                "PATCH",
+                f"/scheduled/{sid}",
+                json={"body": "even later", "send_at": at(clock, 2 * HOUR)},
+                expect=200,
+            )
+        )["scheduled"]
+        assert edited["version"] == made["version"] + 1 and edited["body"] == "even later"
+        assert (await tab1.event("scheduled_message_updated"))["event"]["scheduled"] == edited
+
+        clock.advance(HOUR + 60)  # the old time: the old job must not send
+        await server.run_due_jobs()
+        assert await history(ann, cid) == []
+        assert (await listed(ann, conversation_id=cid))[0]["state"] == "pending"
+
+        clock.advance(HOUR)  # the new time
+        await server.run_due_jobs()
+        (message,) = await history(ann, cid)
+        assert message["body"] == "even later" and message["sender_id"] == ann.id
+        assert message["client_msg_id"] == f"sched-{sid}"
+        assert (await ws_ben.event("message"))["event"]["message"]["seq"] == message["seq"]
+        states = []
+        while not states or states[-1] != "sent":
+            event = (await tab2.event("scheduled_message_updated"))["event"]
+            states.append(event["scheduled"]["state"])
+        assert states[-2:] == ["sending", "sent"]
+        assert event["scheduled"]["sent_seq"] == message["seq"]
+        assert [s["body"] for s in await listed(ann)] == ["elsewhere"]
+        # sent: neither editable nor cancellable any more
+        answer = await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "x"}, expect=404)
+        assert code(answer) == "not_found"
+        await ann.call("DELETE", f"/scheduled/{sid}", expect=404)
+        # nothing of ann's schedule reached ben's stream
+        kinds = [e["kind"] for e in await sync_events(ben, since_ben)]
+        assert not [k for k in kinds if k.startswith("scheduled_")]
+        assert "message" in kinds
 
 
 async def test_cancel_before_delivery_sends_nothing(make_server: MakeServer) -> None:
-    clock = FakeClock(START, tick=timedelta(milliseconds=1))
-    async with make_server(clock=clock) as server:
-        world = World(server)
-        try:
-            ann, ben = await world.users("sccann", "sccben")
-            cid = await world.conversation(ann, ben)
-            ws = await world.ws(ann)
-            sid = (await schedule(ann, cid, "never", at(clock, 60)))["scheduled"]["id"]
-            await ann.call("DELETE", f"/scheduled/{sid}", expect=204)
-            event = (await ws.event("scheduled_message_deleted"))["event"]
-            assert event["scheduled_id"] == sid and event["conversation_id"] == cid
-            assert await listed(ann) == []
-            await ann.call("DELETE", f"/scheduled/{sid}", expect=404)
-            await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "x"}, expect=404)
-            clock.advance(120)
-            await server.run_due_jobs()
-            assert await history(ann, cid) == []
-        finally:
-            await world.close()
+    async with two_members(make_server, "scc") as (server, clock, world, ann, _ben, cid):
+        ws = await world.ws(ann)
+        sid = (await schedule(ann, cid, "never", at(clock, 60)))["scheduled"]["id"]
+        await ann.call("DELETE", f"/scheduled/{sid}", expect=204)
+        event = (await ws.event("scheduled_message_deleted"))["event"]
+        assert event["scheduled_id"] == sid and event["conversation_id"] == cid
+        assert await listed(ann) == []
+        await ann.call("DELETE", f"/scheduled/{sid}", expect=404)
+        await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "x"}, expect=404)
+        clock.advance(120)
+        await server.run_due_jobs()
+        assert await history(ann, cid) == []
 
 
 async def test_delivery_is_exactly_once_when_the_job_runs_again_or_died_midway(
     make_server: MakeServer,
 ) -> None:
-    clock = FakeClock(START, tick=timedelta(milliseconds=1))
-    async with make_server(clock=clock) as server:
-        world = World(server)
-        try:
-            ann, ben = await world.users("sceann", "sceben")
-            cid = await world.conversation(ann, ben)
-            services = server.container.services
-            store = server.container.store
-            one = (await schedule(ann, cid, "one", at(clock, 60)))["scheduled"]
-            two = (await schedule(ann, cid, "two", at(clock, 60)))["scheduled"]
+    async with two_members(make_server, "sce") as (server, clock, _world, ann, _ben, cid):
+        services = server.container.services
+        store = server.container.store
+        one = (await schedule(ann, cid, "one", at(clock, 60)))["scheduled"]
+        two = (await schedule(ann, cid, "two", at(clock, 60)))["scheduled"]
 
-            async def deliver(s: dict[str, Any]) -> None:  # the job, as a worker runs it
-                payload = {"sender_id": ann.id, "id": s["id"], "version": s["version"]}
-                await services.jobs.consume(SCHEDULED_SEND, payload)
+        async def deliver(s: dict[str, Any]) -> None:  # the job, as a worker runs it
+            payload = {"sender_id": ann.id, "id": s["id"], "version": s["version"]}
+            await services.jobs.consume(SCHEDULED_SEND, payload)
 
-            # a worker that died after sending `two` and before marking it sent: the
-            # message is stored and the row says `sending`
-            async with store.write() as tx:
-                row = await tx.get_scheduled(ann.id, two["id"])
-                assert row is not None
-                await tx.update_scheduled(
-                    replace(row, state=ScheduledState.SENDING),
-                    state=ScheduledState.PENDING,
-                    version=row.version,
-                )
-                user = await tx.get_user(UserId(ann.id))
-            assert user is not None
-            first, _ = await services.messages.send(user, cid, f"sched-{two['id']}", "two")
+        # a worker that died after sending `two` and before marking it sent: the
+        # message is stored and the row says `sending`
+        async with store.write() as tx:
+            row = await tx.get_scheduled(ann.id, two["id"])
+            assert row is not None
+            await tx.update_scheduled(
+                replace(row, state=ScheduledState.SENDING),
+                state=ScheduledState.PENDING,
+                version=row.version,
+            )
+            user = await tx.get_user(UserId(ann.id))
+        assert user is not None
+        first, _ = await services.messages.send(user, cid, f"sched-{two['id']}", "two")
 
-            clock.advance(120)
-            # the job of `one` twice at once (a redelivery), then once more; `two` resumed
-            await asyncio.gather(deliver(one), deliver(one))
-            await deliver(one)
-            await deliver(two)
-            await server.run_due_jobs()  # and the server's own jobs
-            await deliver(two)
-            bodies = [m["body"] for m in await history(ann, cid)]
-            assert sorted(bodies) == ["one", "two"]
-            assert await listed(ann) == []
-            async with store.read() as tx:
-                done = await tx.get_scheduled(ann.id, two["id"])
-            assert done is not None and done.state is ScheduledState.SENT
-            assert done.sent_seq == first.seq
-        finally:
-            await world.close()
+        clock.advance(120)
+        # the job of `one` twice at once (a redelivery), then once more; `two` resumed
+        await asyncio.gather(deliver(one), deliver(one))
+        await deliver(one)
+        await deliver(two)
+        await server.run_due_jobs()  # and the server's own jobs
+        await deliver(two)
+        bodies = [m["body"] for m in await history(ann, cid)]
+        assert sorted(bodies) == ["one", "two"]
+        assert await listed(ann) == []
+        async with store.read() as tx:
+            done = await tx.get_scheduled(ann.id, two["id"])
+        assert done is not None and done.state is ScheduledState.SENT
+        assert done.sent_seq == first.seq
 
 
 async def test_a_sender_who_may_no_longer_post_gets_a_failure_with_the_reason(
@@ -483,28 +481,26 @@ async def test_delivery_through_rabbitmq_by_the_servers_own_worker(
 async def test_scheduling_counts_as_sends_and_edits_against_the_rate_limits(
     make_server: MakeServer,
 ) -> None:
-    clock = FakeClock(START, tick=timedelta(milliseconds=1))
     rates = {"rate_send_per_user": 3, "rate_edit_per_user": 2, "rate_window_seconds": 30}
-    async with make_server(clock=clock, **rates) as server:
-        world = World(server)
-        try:
-            ann, ben = await world.users("scrlann", "scrlben")
-            cid = await world.conversation(ann, ben)
-            await ann.send(cid, "one send")
-            made = [
-                (await schedule(ann, cid, f"s{i}", at(clock, HOUR)))["scheduled"] for i in range(2)
-            ]
-            limited = await schedule(ann, cid, "one too many", at(clock, HOUR), expect=429)
-            assert code(limited) == "rate_limited" and limited["error"]["details"]["retry_after"]
-            assert len(await listed(ann)) == 2  # nothing written
-            sid = made[0]["id"]
-            await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "e"}, expect=200)
-            await ann.call("DELETE", f"/scheduled/{made[1]['id']}", expect=204)
-            answer = await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "f"}, expect=429)
-            assert code(answer) == "rate_limited"
-            assert (await ann.get(f"/scheduled/{sid}"))["scheduled"]["body"] == "e"
-        finally:
-            await world.close()
+    async with two_members(make_server, "scrl", **rates) as (
+        _server,
+        clock,
+        _world,
+        ann,
+        _ben,
+        cid,
+    ):
+        await ann.send(cid, "one send")
+        made = [(await schedule(ann, cid, f"s{i}", at(clock, HOUR)))["scheduled"] for i in range(2)]
+        limited = await schedule(ann, cid, "one too many", at(clock, HOUR), expect=429)
+        assert code(limited) == "rate_limited" and limited["error"]["details"]["retry_after"]
+        assert len(await listed(ann)) == 2  # nothing written
+        sid = made[0]["id"]
+        await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "e"}, expect=200)
+        await ann.call("DELETE", f"/scheduled/{made[1]['id']}", expect=204)
+        answer = await ann.call("PATCH", f"/scheduled/{sid}", json={"body": "f"}, expect=429)
+        assert code(answer) == "rate_limited"
+        assert (await ann.get(f"/scheduled/{sid}"))["scheduled"]["body"] == "e"
 
 
 async def test_a_disabled_senders_scheduled_message_is_not_sent(make_server: MakeServer) -> None:
@@ -539,43 +535,43 @@ async def upload(api: Api, data: bytes, name: str = "agenda.txt") -> dict[str, A
 async def test_attachments_are_the_senders_own_kept_from_collection_and_sent(
     make_server: MakeServer,
 ) -> None:
-    clock = FakeClock(START, tick=timedelta(milliseconds=1))
     settings = {"files_gc_grace_seconds": 600, "max_attachments_per_message": 2}
-    async with make_server(clock=clock, **settings) as server:
-        world = World(server)
-        try:
-            ann, ben = await world.users("scaann", "scaben")
-            cid = await world.conversation(ann, ben)
-            mine = await upload(ann, b"the agenda")
-            extra = await upload(ann, b"more")
-            third = await upload(ann, b"and more")
-            bens = await upload(ben, b"ben's")
-            later = at(clock, 2 * HOUR)
-            for files, status, want in (
-                ([bens["id"]], 404, "not_found"),  # someone else's upload
-                (["nope"], 404, "not_found"),
-                ([mine["id"], mine["id"]], 400, "invalid_request"),
-                ([mine["id"], extra["id"], third["id"]], 400, "invalid_operation"),
-            ):
-                answer = await schedule(ann, cid, "x", later, expect=status, attachments=files)
-                assert code(answer) == want, files
-            made = (await schedule(ann, cid, "see attached", later, attachments=[mine["id"]]))[
-                "scheduled"
-            ]
-            assert made["attachments"] == [mine["id"]]
-            assert (await listed(ann))[0]["attachments"] == [mine["id"]]
-            # past the grace period: the unattached uploads go, the scheduled one stays
-            clock.advance(HOUR)
-            collected = await server.container.services.files.collect(None)
-            assert collected.files == 3  # extra, third and ben's
-            assert (await ann.http.get(f"/files/{mine['id']}/meta")).status_code == 200
-            clock.advance(HOUR + 60)
-            await server.run_due_jobs()
-            (message,) = await history(ben, cid)
-            assert [f["id"] for f in message["attachments"]] == [mine["id"]]
-            assert (await ben.http.get(f"/files/{mine['id']}")).content == b"the agenda"
-        finally:
-            await world.close()
+    async with two_members(make_server, "sca", **settings) as (
+        server,
+        clock,
+        _world,
+        ann,
+        ben,
+        cid,
+    ):
+        mine = await upload(ann, b"the agenda")
+        extra = await upload(ann, b"more")
+        third = await upload(ann, b"and more")
+        bens = await upload(ben, b"ben's")
+        later = at(clock, 2 * HOUR)
+        for files, status, want in (
+            ([bens["id"]], 404, "not_found"),  # someone else's upload
+            (["nope"], 404, "not_found"),
+            ([mine["id"], mine["id"]], 400, "invalid_request"),
+            ([mine["id"], extra["id"], third["id"]], 400, "invalid_operation"),
+        ):
+            answer = await schedule(ann, cid, "x", later, expect=status, attachments=files)
+            assert code(answer) == want, files
+        made = (await schedule(ann, cid, "see attached", later, attachments=[mine["id"]]))[
+            "scheduled"
+        ]
+        assert made["attachments"] == [mine["id"]]
+        assert (await listed(ann))[0]["attachments"] == [mine["id"]]
+        # past the grace period: the unattached uploads go, the scheduled one stays
+        clock.advance(HOUR)
+        collected = await server.container.services.files.collect(None)
+        assert collected.files == 3  # extra, third and ben's
+        assert (await ann.http.get(f"/files/{mine['id']}/meta")).status_code == 200
+        clock.advance(HOUR + 60)
+        await server.run_due_jobs()
+        (message,) = await history(ben, cid)
+        assert [f["id"] for f in message["attachments"]] == [mine["id"]]
+        assert (await ben.http.get(f"/files/{mine['id']}")).content == b"the agenda"
 
 
 async def test_a_passing_refusal_is_retried_and_fails_the_message_on_the_last_attempt(
@@ -585,38 +581,31 @@ async def test_a_passing_refusal_is_retried_and_fails_the_message_on_the_last_at
     last leaves it `sending` for the retry; the last attempt marks it `failed` with the
     reason (once dead-lettered, it was left `sending`: not cancellable, and counted
     against the cap)."""
-    clock = FakeClock(START, tick=timedelta(milliseconds=1))
-    async with make_server(clock=clock) as server:
-        world = World(server)
+    async with two_members(make_server, "scp") as (server, clock, _world, ann, ben, cid):
+        made = (await schedule(ann, cid, "later", at(clock, 60)))["scheduled"]
+        clock.advance(120)
+        payload = {"sender_id": ann.id, "id": made["id"], "version": made["version"]}
+
+        def attempt(n: int) -> Job:
+            return Job(f"j-{n}", SCHEDULED_SEND, payload, n, 8, clock.now())
+
+        class Away:  # a fault injected into our own send path, not a stand-in server
+            async def send(self, *args: Any, **kwargs: Any) -> Any:
+                raise Unavailable("the store is away")
+
+        scheduled = server.container.services.scheduled
+        real, scheduled.messages = scheduled.messages, Away()  # type: ignore[assignment]
         try:
-            ann, ben = await world.users("scpann", "scpben")
-            cid = await world.conversation(ann, ben)
-            made = (await schedule(ann, cid, "later", at(clock, 60)))["scheduled"]
-            clock.advance(120)
-            payload = {"sender_id": ann.id, "id": made["id"], "version": made["version"]}
-
-            def attempt(n: int) -> Job:
-                return Job(f"j-{n}", SCHEDULED_SEND, payload, n, 8, clock.now())
-
-            class Away:  # a fault injected into our own send path, not a stand-in server
-                async def send(self, *args: Any, **kwargs: Any) -> Any:
-                    raise Unavailable("the store is away")
-
-            scheduled = server.container.services.scheduled
-            real, scheduled.messages = scheduled.messages, Away()  # type: ignore[assignment]
-            try:
-                with pytest.raises(Unavailable):
-                    await scheduled._deliver(attempt(7))
-                (row,) = await listed(ann)
-                assert row["state"] == "sending"
-                await scheduled._deliver(attempt(8))
-            finally:
-                scheduled.messages = real
+            with pytest.raises(Unavailable):
+                await scheduled._deliver(attempt(7))
             (row,) = await listed(ann)
-            assert row["state"] == "failed" and row["failure"].startswith("unavailable")
-            await scheduled._deliver(attempt(1))  # an admin's retry of the dead letter
-            assert await history(ben, cid) == []
-            await ann.call("DELETE", f"/scheduled/{made['id']}", expect=204)  # dismissed
-            assert await listed(ann) == []
+            assert row["state"] == "sending"
+            await scheduled._deliver(attempt(8))
         finally:
-            await world.close()
+            scheduled.messages = real
+        (row,) = await listed(ann)
+        assert row["state"] == "failed" and row["failure"].startswith("unavailable")
+        await scheduled._deliver(attempt(1))  # an admin's retry of the dead letter
+        assert await history(ben, cid) == []
+        await ann.call("DELETE", f"/scheduled/{made['id']}", expect=204)  # dismissed
+        assert await listed(ann) == []
