@@ -327,6 +327,35 @@ def test_failed_send_is_retried_with_the_same_client_msg_id(
         admin.close()
 
 
+def test_a_click_on_a_conversation_survives_the_list_re_rendering_under_it(
+    live_server: Any, browser: Browser
+) -> None:
+    """The list re-renders on every presence, typing or unread change; a press on a row
+    released after such a re-render still opens the conversation (a row that was
+    rebuilt meanwhile would lose the click: Chromium drops it)."""
+    admin = admin_rest(live_server)
+    lea = create_user(admin, live_server, "lea", "Lea")
+    conv = admin.conversation("group", [lea.id], name="Busy")
+    admin.send(conv["id"], "first")
+    page = open_signed_in(browser, live_server, "lea", lea.password)
+    try:
+        row = conv_item(page, conv["id"])
+        expect(row).to_contain_text("first")
+        box = row.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        admin.send(conv["id"], "arrives while the button is held")
+        expect(row).to_contain_text("arrives while the button is held")
+        expect(row.get_by_test_id("unread-badge")).to_have_text("2")
+        page.mouse.up()
+        expect(page.get_by_test_id("composer")).to_be_visible()
+        assert page.evaluate("() => location.hash") == f"#/c/{conv['id']}"
+    finally:
+        _close(page)
+        admin.close()
+
+
 def _stored_keys(page: Page) -> dict[str, list[str]]:
     """The web client's keys in the page's localStorage and sessionStorage."""
     return page.evaluate(

@@ -49,6 +49,9 @@ def plugged_server(tmp_path: Path, backend: Backend) -> Iterator[LiveServer]:
             ensure_ascii=False,
         ),
         "TIDINGS_PLUGIN_JOB_MAX_ATTEMPTS": "1",
+        # the DLP refusal is what the test looks at, not the hook's 50 ms limit, which a
+        # loaded runner can overrun (a sync hook runs on a thread) and so fail it open
+        "TIDINGS_PLUGIN_TIMEOUT_SECONDS": "5",
     }
     server = LiveServer(tmp_path / "data", free_port(), env=env)
     server.start()

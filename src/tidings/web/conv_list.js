@@ -1,6 +1,6 @@
 // The sidebar: who is signed in, the navigation, and the conversation list with
 // unread and mention badges (latest activity first).
-import { h, clear, avatar, icon, bdi } from './dom.js';
+import { h, avatar, icon, bdi, morph, reconcile } from './dom.js';
 import { t, isolate } from './i18n.js';
 import { plainPreview } from './markdown.js';
 import { fmtListTime } from './format.js';
@@ -78,34 +78,48 @@ export function renderConvList(ctx) {
   const convs = sortedConversations(state, (c) => convTitle(ctx, c));
   const total = unreadTotal(state);
   document.title = badgeTitle(total, t('app.name'));
-  clear(ul);
   if (!convs.length) {
-    ul.append(h('li', { class: 'empty-list' }, state.booted ? t('list.empty') : t('common.loading')));
+    reconcile(ul, [h('li', { class: 'empty-list' }, state.booted ? t('list.empty') : t('common.loading'))]);
     return;
   }
-  const outbox = ctx.outbox();
-  for (const c of convs) {
-    const unread = shownUnread(state, c);
-    const failed = outbox.some((p) => p.conversation_id === c.id && p.status === 'failed');
-    ul.append(h('li', { class: `conv-item${c.id === state.cid ? ' active' : ''}${unread ? ' has-unread' : ''}` },
-      h('a', { href: `#/c/${encodeURIComponent(c.id)}`, class: 'conv-link', dataset: { cid: c.id }, 'data-testid': 'conv-item' },
-        convAvatar(ctx, c),
-        h('div', { class: 'conv-main' },
-          h('div', { class: 'conv-top' },
-            h('span', { class: 'conv-name' }, bdi(convTitle(ctx, c))),
-            c.kind === 'direct' && directPeer(state, c.id) ? statusChip(ctx, directPeer(state, c.id), { compact: true }) : null,
-            isMuted(c) ? h('span', { class: 'conv-muted', 'data-testid': 'conv-muted', title: t('notify.muted'),
-              'aria-label': t('notify.muted') }, icon('bell_off', 14)) : null,
-            h('span', { class: 'conv-time' }, fmtListTime(c.last_activity_at))),
-          h('div', { class: 'conv-bottom' },
-            h('span', { class: 'conv-preview' }, previewText(ctx, c)),
-            failed ? h('span', { class: 'badge badge-failed', title: t('message.failed') }, '!') : null,
-            c.unread_mentions && unread ? h('span', { class: 'badge badge-mention', 'data-testid': 'mention-badge',
-              title: t('list.mentions', { n: c.unread_mentions }) }, '@') : null,
-            unread ? h('span', { class: 'badge badge-unread', 'data-testid': 'unread-badge',
-              title: t('list.unread', { n: unread }) }, unread > 99 ? '99+' : String(unread)) : null))),
-      !unread && c.last_seq > 0 ? h('button', { class: 'conv-act', type: 'button', title: t('unread.mark'),
-        'aria-label': t('unread.mark'), 'data-testid': 'conv-mark-unread',
-        onclick: (e) => { e.preventDefault(); e.stopPropagation(); ctx.markUnread(c.id, null); } }, '◉') : null));
+  // Each row stays the same node while its conversation is listed (morph): the list is
+  // re-rendered on every presence, typing or unread change, and a click on a row that
+  // was replaced meanwhile would be lost.
+  const rows = new Map();
+  for (const li of ul.children) {
+    const link = li.querySelector('.conv-link');
+    if (link) rows.set(link.dataset.cid, li);
   }
+  const outbox = ctx.outbox();
+  reconcile(ul, convs.map((c) => {
+    const fresh = convRow(ctx, c, outbox);
+    const old = rows.get(c.id);
+    return old ? morph(old, fresh) : fresh;
+  }));
+}
+
+function convRow(ctx, c, outbox) {
+  const state = ctx.state;
+  const unread = shownUnread(state, c);
+  const failed = outbox.some((p) => p.conversation_id === c.id && p.status === 'failed');
+  return h('li', { class: `conv-item${c.id === state.cid ? ' active' : ''}${unread ? ' has-unread' : ''}` },
+    h('a', { href: `#/c/${encodeURIComponent(c.id)}`, class: 'conv-link', dataset: { cid: c.id }, 'data-testid': 'conv-item' },
+      convAvatar(ctx, c),
+      h('div', { class: 'conv-main' },
+        h('div', { class: 'conv-top' },
+          h('span', { class: 'conv-name' }, bdi(convTitle(ctx, c))),
+          c.kind === 'direct' && directPeer(state, c.id) ? statusChip(ctx, directPeer(state, c.id), { compact: true }) : null,
+          isMuted(c) ? h('span', { class: 'conv-muted', 'data-testid': 'conv-muted', title: t('notify.muted'),
+            'aria-label': t('notify.muted') }, icon('bell_off', 14)) : null,
+          h('span', { class: 'conv-time' }, fmtListTime(c.last_activity_at))),
+        h('div', { class: 'conv-bottom' },
+          h('span', { class: 'conv-preview' }, previewText(ctx, c)),
+          failed ? h('span', { class: 'badge badge-failed', title: t('message.failed') }, '!') : null,
+          c.unread_mentions && unread ? h('span', { class: 'badge badge-mention', 'data-testid': 'mention-badge',
+            title: t('list.mentions', { n: c.unread_mentions }) }, '@') : null,
+          unread ? h('span', { class: 'badge badge-unread', 'data-testid': 'unread-badge',
+            title: t('list.unread', { n: unread }) }, unread > 99 ? '99+' : String(unread)) : null))),
+    !unread && c.last_seq > 0 ? h('button', { class: 'conv-act', type: 'button', title: t('unread.mark'),
+      'aria-label': t('unread.mark'), 'data-testid': 'conv-mark-unread',
+      onclick: (e) => { e.preventDefault(); e.stopPropagation(); ctx.markUnread(c.id, null); } }, '◉') : null);
 }

@@ -59,6 +59,36 @@ export function reconcile(parent, nodes) {
   }
 }
 
+// Make `old` look like `fresh` (the same part built anew by the same code) while keeping
+// the nodes of `old`: attributes and text are updated in place and only a node of
+// another tag or role (data-testid) is replaced. A re-render between a mousedown and
+// its mouseup then loses no click (Chromium drops a click whose pressed node left the
+// document), and a list re-rendered every frame does not churn the DOM. Listeners of
+// kept nodes stay as they were, so use it where they depend only on what keys `old`
+// (a conversation's row, keyed by its id). Returns the node now in the document.
+export function morph(old, fresh) {
+  if (old.isEqualNode(fresh)) return old;
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName
+      || (old.nodeType === Node.ELEMENT_NODE && old.dataset.testid !== fresh.dataset.testid)) {
+    old.replaceWith(fresh);
+    return fresh;
+  }
+  if (old.nodeType !== Node.ELEMENT_NODE) {
+    if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue;
+    return old;
+  }
+  for (const name of old.getAttributeNames()) if (!fresh.hasAttribute(name)) old.removeAttribute(name);
+  for (const name of fresh.getAttributeNames()) {
+    const value = fresh.getAttribute(name);
+    if (old.getAttribute(name) !== value) old.setAttribute(name, value);
+  }
+  const before = [...old.childNodes];
+  const after = [...fresh.childNodes];
+  after.forEach((child, i) => (i < before.length ? morph(before[i], child) : old.append(child)));
+  for (const extra of before.slice(after.length)) extra.remove();
+  return old;
+}
+
 const PALETTE = ['#3b6fd9', '#d9534f', '#2e9d6a', '#9b59b6', '#e67e22', '#16a2b8', '#c2417e', '#5d6d7e',
   '#7a9a01', '#b8860b'];
 

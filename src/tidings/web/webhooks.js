@@ -1,7 +1,7 @@
 // Admin page: outgoing webhooks (docs/integrations.md). Register one (its secret is
 // shown once), list them, turn one off or on, send a test ping, rotate the secret,
 // delete, and read each one's delivery log.
-import { h, append, clear } from './dom.js';
+import { h, append, clear, morph, reconcile } from './dom.js';
 import { t } from './i18n.js';
 import { convTitle } from './names.js';
 
@@ -45,6 +45,9 @@ export function renderWebhooks(body, ctx) {
   const shown = h('div', {});
   const log = h('div', { class: 'card-box webhook-log', hidden: true, 'data-testid': 'webhook-log' });
   let openLog = null;
+  // The webhooks as last loaded, by id: a row's buttons read theirs from here, so a row
+  // kept across a reload (morph, below) acts on what it now shows.
+  const current = new Map();
 
   const scopeSelect = h('select', { name: 'conversation_id', 'aria-label': t('webhooks.scope'),
     'data-testid': 'webhook-scope' },
@@ -133,6 +136,8 @@ export function renderWebhooks(body, ctx) {
   };
 
   const row = (w) => {
+    const id = w.id;
+    const now = () => current.get(id) || w;
     const scope = w.conversation_id ? convTitle(ctx, ctx.state.convs.get(w.conversation_id)) || w.conversation_id : t('webhooks.org_wide');
     const status = w.enabled ? t('webhooks.on') : t(`webhooks.off_${w.disabled_reason || 'manual'}`);
     return h('tr', { class: w.enabled ? '' : 'disabled', 'data-testid': 'webhook-row', dataset: { wid: w.id } },
@@ -145,21 +150,22 @@ export function renderWebhooks(body, ctx) {
       h('td', { class: 'cell-actions' },
         h('button', { class: 'btn btn-small', type: 'button', 'data-testid': w.enabled ? 'disable-webhook' : 'enable-webhook',
           onclick: () => act(async () => {
-            await api.patch(`/webhooks/${encodeURIComponent(w.id)}`, { enabled: !w.enabled });
-            toast(w.enabled ? t('webhooks.disabled') : t('webhooks.enabled'));
+            const enabled = now().enabled;
+            await api.patch(`/webhooks/${encodeURIComponent(id)}`, { enabled: !enabled });
+            toast(enabled ? t('webhooks.disabled') : t('webhooks.enabled'));
           }) }, w.enabled ? t('admin.disable') : t('admin.enable')),
         h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'test-webhook',
           onclick: () => act(async () => {
-            await api.post(`/webhooks/${encodeURIComponent(w.id)}/test`);
+            await api.post(`/webhooks/${encodeURIComponent(id)}/test`);
             toast(t('webhooks.ping_sent'));
           }) }, t('webhooks.test')),
         h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'webhook-deliveries',
-          onclick: () => showLog(w) }, t('webhooks.deliveries')),
+          onclick: () => showLog(now()) }, t('webhooks.deliveries')),
         h('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'rotate-webhook',
           onclick: async () => {
             if (!(await ctx.confirmDialog(t('webhooks.rotate_confirm'), { confirmLabel: t('webhooks.rotate') }))) return;
             act(async () => {
-              const res = await api.post(`/webhooks/${encodeURIComponent(w.id)}/secret`);
+              const res = await api.post(`/webhooks/${encodeURIComponent(id)}/secret`);
               showSecret(res.webhook.secret);
             });
           } }, t('webhooks.rotate')),
@@ -167,8 +173,8 @@ export function renderWebhooks(body, ctx) {
           onclick: async () => {
             if (!(await ctx.confirmDialog(t('webhooks.delete_confirm'), { confirmLabel: t('common.remove'), danger: true }))) return;
             act(async () => {
-              await api.del(`/webhooks/${encodeURIComponent(w.id)}`);
-              if (openLog === w.id) { openLog = null; log.hidden = true; }
+              await api.del(`/webhooks/${encodeURIComponent(id)}`);
+              if (openLog === id) { openLog = null; log.hidden = true; }
               toast(t('webhooks.deleted'));
             });
           } }, t('common.remove'))));
@@ -180,9 +186,15 @@ export function renderWebhooks(body, ctx) {
     try {
       const res = await api.get('/webhooks');
       if (my !== seq) return;
-      clear(tableBody);
-      for (const w of res.webhooks || []) tableBody.append(row(w));
-      if (!(res.webhooks || []).length) tableBody.append(h('tr', {}, h('td', { colspan: '5', class: 'empty-list' }, t('webhooks.none'))));
+      const listed = res.webhooks || [];
+      current.clear();
+      for (const w of listed) current.set(w.id, w);
+      // A reload follows every action; rows stay the same nodes (morph), so a click on a
+      // row's button while the table reloads is not lost.
+      const rows = new Map([...tableBody.children].filter((tr) => tr.dataset.wid).map((tr) => [tr.dataset.wid, tr]));
+      reconcile(tableBody, listed.length
+        ? listed.map((w) => (rows.has(w.id) ? morph(rows.get(w.id), row(w)) : row(w)))
+        : [h('tr', {}, h('td', { colspan: '5', class: 'empty-list' }, t('webhooks.none')))]);
     } catch (err) {
       toast(ctx.errorText(err), 'error');
     }
