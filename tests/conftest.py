@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import signal
@@ -52,6 +53,18 @@ def pytest_configure(config: pytest.Config) -> None:
     this test process beside the real servers' logs: the secret scan reads them all."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_in_process()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After collection the heap holds every test module, fixture and library: tens of
+    thousands of objects that live until the end. Frozen out of the collector's sight
+    (gc.freeze) and with full collections rarer, a test process no longer walks them
+    every few hundred allocations: about a quarter less CPU for the in-process tests
+    (tests/integration/services: 70 s -> 52 s user time). Only cyclic garbage waits
+    longer; objects are still freed when their last reference goes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 50)
 
 
 _IN_PROCESS_STREAM: list[Any] = []

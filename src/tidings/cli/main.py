@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -184,9 +186,17 @@ def _mount_optional() -> None:
     app.add_typer(bench_app, name="bench")
 
 
-def main() -> None:
+@functools.cache
+def command() -> Callable[[], object]:
+    """The click command of `app`, with its optional part (`bench`), built once per
+    process: typer builds it from every command function's signature, about a quarter
+    of a second. The tests' zygote builds it before it forks (tests/zygote.py)."""
     _mount_optional()
+    return typer.main.get_command(app)
+
+
+def main() -> None:
     try:
-        app()
+        command()()
     except KeyboardInterrupt:
         sys.exit(130)
