@@ -6,7 +6,8 @@ RUN useradd --system --create-home --home-dir /var/lib/tidings tidings
 WORKDIR /app
 # requirements.lock: what the server needs, nothing of the test toolchain (scripts/lock)
 COPY requirements.lock ./
-RUN pip install -r requirements.lock
+# --no-deps: every package is pinned there with its hashes (scripts/test says why)
+RUN pip install --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-deps . && python -m compileall -q /usr/local/lib/python3.11/site-packages/tidings
