@@ -249,7 +249,12 @@ async def test_rabbitmq_restarted_under_load_loses_no_job(tmp_path: Path, backen
         total = 150
         await site.enqueue(total, sleep=0.05)
         site.start_worker()
-        await site.wait_for(lambda s: s.get(JobState.DONE, 0) >= 30)
+        # the crash comes while the worker holds deliveries (a job visibly running): with
+        # "30 done" alone it could catch the worker idle between the relay's batches, and
+        # then nothing was in flight to be delivered again
+        await site.wait_for(
+            lambda s: s.get(JobState.DONE, 0) >= 30 and s.get(JobState.RUNNING, 0) > 0
+        )
         broker.stop(signal.SIGKILL)  # a crash: unacked deliveries are not acked to anyone
         await asyncio.sleep(1.0)
         broker.start()
